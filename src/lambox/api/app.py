@@ -1,0 +1,60 @@
+"""The ASGI application: the fast Invoke path beside the Starlette management routes."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Lifespan, Receive, Scope, Send
+
+from lambox.api.invoke import InvokeEndpoint, is_invoke
+from lambox.api.management import ManagementApi
+from lambox.api.responses import error_response
+from lambox.errors import LamboxError, ServiceError, UnknownOperation
+
+log = logging.getLogger(__name__)
+
+
+async def _lambox_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LamboxError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (404, 405):
+        return error_response(UnknownOperation("Unknown operation"))
+    return error_response(ServiceError(str(exc.detail)))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(ServiceError("Internal error."))
+
+
+class LamboxApp:
+    """Dispatches Invoke to its raw handler and everything else to Starlette."""
+
+    def __init__(self, invoke: InvokeEndpoint, management: ManagementApi) -> None:
+        self._invoke = invoke
+        self._starlette: Starlette = Starlette(
+            routes=management.routes(),
+            exception_handlers={
+                LamboxError: _lambox_error,
+                HTTPException: _http_error,
+                Exception: _unexpected,
+            },
+        )
+
+    def set_lifespan(self, lifespan: Lifespan) -> None:
+        """Start-up and shutdown work of the server (set by the composition root)."""
+        self._starlette.router.lifespan_context = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_invoke(scope):
+            await self._invoke(scope, receive, send)
+        else:
+            await self._starlette(scope, receive, send)

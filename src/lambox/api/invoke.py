@@ -1,0 +1,155 @@
+"""The Invoke operation as a raw ASGI handler: the hot path, one hop to the sandbox.
+
+Parses headers and the body into an ``Invocation``, makes one call to the invoke service,
+and writes the payload bytes back untouched (no JSON re-encoding).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from lambox.errors import (
+    InvalidParameterValue,
+    LamboxError,
+    RequestTooLarge,
+    ServiceError,
+    ValidationError,
+)
+from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService, new_request_id
+from lambox.model import Invocation, InvocationType
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/2015-03-31/functions/"
+SUFFIX = "/invocations"
+_TYPES = {t.value: t for t in InvocationType}
+_STATUS = {
+    InvocationType.REQUEST_RESPONSE: 200,
+    InvocationType.EVENT: 202,
+    InvocationType.DRY_RUN: 204,
+}
+CLIENT_CONTEXT_LIMIT = 3583
+
+
+def is_invoke(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return scope["method"] == "POST" and path.startswith(PREFIX) and path.endswith(SUFFIX)
+
+
+class InvokeEndpoint:
+    """ASGI app for ``POST /2015-03-31/functions/{name}/invocations``."""
+
+    def __init__(self, service: InvokeService) -> None:
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = new_request_id()
+        try:
+            name = scope["path"][len(PREFIX) : -len(SUFFIX)]
+            invocation = await self._parse(scope, receive, rid)
+            result = await self._service.invoke(name, invocation)
+        except LamboxError as exc:
+            await _send_error(send, exc, rid)
+            return
+        except Exception:
+            log.exception("invoke failed")
+            await _send_error(send, ServiceError("Internal error."), rid)
+            return
+        status = _STATUS[invocation.invocation_type]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"x-amzn-requestid", rid.encode()),
+        ]
+        body = result.payload if status == 200 else b""
+        if status != 204:
+            headers.append((b"x-amz-executed-version", result.executed_version.encode()))
+        if result.function_error:
+            headers.append((b"x-amz-function-error", result.function_error.encode()))
+        if invocation.tail_logs and status == 200:
+            headers.append((b"x-amz-log-result", base64.b64encode(result.log)))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _parse(self, scope: Scope, receive: Receive, rid: str) -> Invocation:
+        invocation_type = InvocationType.REQUEST_RESPONSE
+        tail = False
+        client_context: str | None = None
+        for key, value in scope["headers"]:
+            if key == b"x-amz-invocation-type":
+                text = value.decode("latin-1")
+                if text not in _TYPES:
+                    raise ValidationError(
+                        f"1 validation error detected: Value '{text}' at 'invocationType' failed"
+                        " to satisfy constraint: Member must satisfy enum value set:"
+                        " [Event, RequestResponse, DryRun]"
+                    )
+                invocation_type = _TYPES[text]
+            elif key == b"x-amz-log-type":
+                tail = value == b"Tail"
+            elif key == b"x-amz-client-context":
+                client_context = _client_context(value.decode("latin-1"))
+        qualifier = None
+        if scope.get("query_string"):
+            values = parse_qs(scope["query_string"].decode("latin-1")).get("Qualifier")
+            qualifier = values[0] if values else None
+        body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
+        return Invocation(
+            request_id=rid,
+            payload=body,
+            invocation_type=invocation_type,
+            client_context=client_context,
+            tail_logs=tail,
+            qualifier=qualifier,
+        )
+
+
+def _client_context(value: str) -> str:
+    """The header is base64 JSON; AWS rejects anything else and anything over 3,583 bytes."""
+    if len(value) > CLIENT_CONTEXT_LIMIT:
+        raise InvalidParameterValue("Client context must be less than 3583 bytes.")
+    try:
+        json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidParameterValue("Client context must be a valid Base64-encoded JSON object.") from exc
+    return value
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(
+                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+                )
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send_error(send: Send, exc: LamboxError, rid: str) -> None:
+    from lambox.api.responses import error_body
+
+    body = json.dumps(error_body(exc)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-errortype", exc.aws_type.encode()),
+        (b"x-amzn-requestid", rid.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,181 @@
+"""The management operations of the Lambda REST API (2015-03-31 paths) and lambox's own.
+
+Each handler parses path, query and body, makes one service call and renders the result.
+The route table at the bottom is the single list of what the API answers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lambox.api import views
+from lambox.api.responses import json_response
+from lambox.arns import Arns
+from lambox.control.functions import FunctionService
+from lambox.errors import InvalidRequestContent, RequestEntityTooLarge, ResourceNotFound
+from lambox.logs import LogSink
+from lambox.store.code import CodeStore
+
+CREATE_LIMIT = 70_167_211
+UPDATE_CODE_LIMIT = 70_167_211
+MAX_CODE_SIZE_UNZIPPED = 262_144_000
+MAX_CODE_SIZE_ZIPPED = 52_428_800
+TOTAL_CODE_SIZE = 80_530_636_800
+
+
+async def _body(request: Request, limit: int, operation: str) -> dict[str, Any]:
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge(
+                f"Request must be smaller than {limit} bytes for the {operation} operation"
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequestContent("Could not parse request body into json: not an object")
+    return data
+
+
+def _name(request: Request) -> str:
+    return unquote(request.path_params["name"])
+
+
+class ManagementApi:
+    """Handlers for function CRUD, account settings, tags, code download and logs."""
+
+    def __init__(
+        self,
+        functions: FunctionService,
+        code: CodeStore,
+        logs: LogSink,
+        arns: Arns,
+        base_url: str,
+        concurrency_limit: int,
+    ) -> None:
+        self._functions = functions
+        self._code = code
+        self._logs = logs
+        self._arns = arns
+        self._base_url = base_url
+        self._concurrency = concurrency_limit
+
+    async def create_function(self, request: Request) -> Response:
+        params = await _body(request, CREATE_LIMIT, "CreateFunction")
+        config = await self._functions.create(params)
+        return json_response(views.configuration(config, self._arns), status=201)
+
+    async def list_functions(self, request: Request) -> Response:
+        q = request.query_params
+        max_items = int(q["MaxItems"]) if q.get("MaxItems", "").isdigit() else None
+        page, marker = self._functions.list(q.get("Marker"), max_items)
+        body: dict[str, Any] = {"Functions": [views.configuration(c, self._arns) for c in page]}
+        if marker:
+            body["NextMarker"] = marker
+        return json_response(body)
+
+    async def get_function(self, request: Request) -> Response:
+        config = self._functions.get(_name(request), request.query_params.get("Qualifier"))
+        return json_response(views.function(config, self._arns, self._base_url))
+
+    async def get_configuration(self, request: Request) -> Response:
+        config = self._functions.get(_name(request), request.query_params.get("Qualifier"))
+        return json_response(views.configuration(config, self._arns))
+
+    async def update_code(self, request: Request) -> Response:
+        params = await _body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
+        config = await self._functions.update_code(_name(request), params)
+        return json_response(views.configuration(config, self._arns))
+
+    async def update_configuration(self, request: Request) -> Response:
+        params = await _body(request, 1 << 20, "UpdateFunctionConfiguration")
+        config = await self._functions.update_configuration(_name(request), params)
+        return json_response(views.configuration(config, self._arns))
+
+    async def delete_function(self, request: Request) -> Response:
+        name = _name(request)
+        self._functions.delete(name, request.query_params.get("Qualifier"))
+        self._logs.delete(self._arns.parse(name)[0])
+        return Response(status_code=204)
+
+    async def account_settings(self, request: Request) -> Response:
+        functions, _ = self._functions.list(None, 1 << 30)
+        return json_response(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": TOTAL_CODE_SIZE,
+                    "CodeSizeUnzipped": MAX_CODE_SIZE_UNZIPPED,
+                    "CodeSizeZipped": MAX_CODE_SIZE_ZIPPED,
+                    "ConcurrentExecutions": self._concurrency,
+                    "UnreservedConcurrentExecutions": self._concurrency,
+                },
+                "AccountUsage": {
+                    "TotalCodeSize": sum(c.code_size for c in functions),
+                    "FunctionCount": len(functions),
+                },
+            }
+        )
+
+    async def list_tags(self, request: Request) -> Response:
+        config = self._functions.get(unquote(request.path_params["arn"]))
+        return json_response({"Tags": dict(config.tags)})
+
+    async def tag_resource(self, request: Request) -> Response:
+        params = await _body(request, 1 << 20, "TagResource")
+        self._functions.tag(unquote(request.path_params["arn"]), params.get("Tags") or {})
+        return Response(status_code=204)
+
+    async def untag_resource(self, request: Request) -> Response:
+        keys = request.query_params.getlist("tagKeys")
+        self._functions.untag(unquote(request.path_params["arn"]), keys)
+        return Response(status_code=204)
+
+    async def download_code(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        if not all(c in "0123456789abcdef" for c in key) or len(key) != 64:
+            raise ResourceNotFound("The resource you requested does not exist.")
+        return FileResponse(self._code.open_zip(key), media_type="application/zip")
+
+    async def read_logs(self, request: Request) -> Response:
+        name = self._functions.get(_name(request)).name
+        offset = int(request.query_params.get("offset", "0") or 0)
+        data, next_offset = self._logs.read(name, offset)
+        return Response(data, media_type="text/plain", headers={"x-lambox-next-offset": str(next_offset)})
+
+    async def health(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    def routes(self) -> list[BaseRoute]:
+        fn = "/2015-03-31/functions"
+        return [
+            Route(f"{fn}", self.create_function, methods=["POST"]),
+            Route(f"{fn}/", self.list_functions, methods=["GET"]),
+            Route(f"{fn}", self.list_functions, methods=["GET"]),
+            Route(f"{fn}/{{name}}", self.get_function, methods=["GET"]),
+            Route(f"{fn}/{{name}}", self.delete_function, methods=["DELETE"]),
+            Route(f"{fn}/{{name}}/configuration", self.get_configuration, methods=["GET"]),
+            Route(f"{fn}/{{name}}/configuration", self.update_configuration, methods=["PUT"]),
+            Route(f"{fn}/{{name}}/code", self.update_code, methods=["PUT"]),
+            Route("/2016-08-19/account-settings/", self.account_settings, methods=["GET"]),
+            Route("/2016-08-19/account-settings", self.account_settings, methods=["GET"]),
+            Route("/2017-03-31/tags/{arn:path}", self.list_tags, methods=["GET"]),
+            Route("/2017-03-31/tags/{arn:path}", self.tag_resource, methods=["POST"]),
+            Route("/2017-03-31/tags/{arn:path}", self.untag_resource, methods=["DELETE"]),
+            Route("/lambox/v1/code/{key}.zip", self.download_code, methods=["GET"]),
+            Route("/lambox/v1/logs/{name}", self.read_logs, methods=["GET"]),
+            Route("/lambox/v1/health", self.health, methods=["GET"]),
+        ]

@@ -1,0 +1,43 @@
+"""Raw-ASGI response helpers shared by the fast invoke path and the management routes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.responses import Response
+
+from lambox.errors import LamboxError, TooManyRequests
+
+JSON = "application/json"
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def json_response(body: Any, status: int = 200, rid: str | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type=JSON,
+        headers={"x-amzn-RequestId": rid or request_id()},
+    )
+
+
+def error_body(exc: LamboxError) -> dict[str, Any]:
+    body: dict[str, Any] = {"Type": exc.kind, "Message": exc.message}
+    if isinstance(exc, TooManyRequests):
+        body["Reason"] = exc.reason
+    return body
+
+
+def error_response(exc: LamboxError, rid: str | None = None) -> Response:
+    """Any lambox error in AWS's wire shape: ``x-amzn-ErrorType`` + ``{"Type","Message"}``."""
+    return Response(
+        json.dumps(error_body(exc)).encode(),
+        status_code=exc.status,
+        media_type=JSON,
+        headers={"x-amzn-ErrorType": exc.aws_type, "x-amzn-RequestId": rid or request_id()},
+    )

@@ -1,0 +1,340 @@
+"""The function lifecycle: create, read, update, delete, and the snapshots they publish.
+
+Creation and updates follow AWS's visible state machine: CreateFunction answers with
+``State: Pending`` and the function becomes ``Active`` once its code is unpacked and its
+runtime resolved; an update answers ``LastUpdateStatus: InProgress`` and becomes
+``Successful`` when the new snapshot is published. Until then the data plane keeps
+serving the previous snapshot, as AWS does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from lambox.arns import Arns
+from lambox.control import shapes
+from lambox.control.runtimes import RuntimeCatalog
+from lambox.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from lambox.model import LATEST, FunctionConfig, FunctionVersion, State, UpdateStatus, frozen_map
+from lambox.store.code import CodeStore
+from lambox.store.functions import FunctionStore
+from lambox.watch import ChangeFeed, Removed
+
+ENV_LIMIT = 4096
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
+        "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    }
+)
+DEFAULT_MAX_ITEMS = 50
+CODE_GRACE_SECONDS = 60.0
+
+
+def now_iso() -> str:
+    """LastModified as AWS formats it: ``2024-01-02T03:04:05.678+0000``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _decode_zip(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise InvalidParameterValue("ZipFile must be base64-encoded zip bytes.")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidParameterValue(
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+        ) from exc
+
+
+def _check_environment(variables: Mapping[str, str]) -> None:
+    reserved = sorted(k for k in variables if k in RESERVED_ENV)
+    if reserved:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment"
+            " variables you have provided contains reserved keys that are currently not"
+            f" supported for modification. Reserved keys used in this request: {','.join(reserved)}"
+        )
+    measured = json.dumps(dict(variables), separators=(",", ":"))
+    if len(measured.encode()) > ENV_LIMIT:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment"
+            f" variables you have provided exceeded the 4KB limit. String measured: {measured}"
+        )
+
+
+class FunctionService:
+    """The control plane for functions. The only writer of function state."""
+
+    def __init__(
+        self,
+        store: FunctionStore,
+        code: CodeStore,
+        feed: ChangeFeed,
+        runtimes: RuntimeCatalog,
+        arns: Arns,
+    ) -> None:
+        self._store = store
+        self._code = code
+        self._feed = feed
+        self._runtimes = runtimes
+        self._arns = arns
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def restore(self) -> int:
+        """Publish every stored function at start-up; finish creations a crash interrupted."""
+        count = 0
+        for config in self._store.list_latest():
+            settled = replace(
+                config, state=State.ACTIVE, last_update_status=UpdateStatus.SUCCESSFUL
+            )
+            if settled != config:
+                self._store.replace(settled)
+            try:
+                self._publish(settled)
+            except InvalidParameterValue as exc:
+                failed = replace(settled, state=State.FAILED)
+                self._store.replace(failed)
+                self._publish_failed(failed, exc.message)
+            count += 1
+        return count
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, function_name: str, qualifier: str | None = None) -> FunctionConfig:
+        name, qualifier = self._arns.parse(function_name, qualifier)
+        version = qualifier or LATEST
+        config = self._store.get(name, version)
+        if config is None:
+            suffix = f":{qualifier}" if qualifier else ""
+            raise ResourceNotFound(f"Function not found: {self._arns.function(name)}{suffix}")
+        return config
+
+    def list(self, marker: str | None, max_items: int | None) -> tuple[list[FunctionConfig], str | None]:
+        """One page of functions ordered by name; the marker is the last name returned."""
+        limit = max_items or DEFAULT_MAX_ITEMS
+        configs = self._store.list_latest()
+        if marker:
+            start = _after(configs, _unmark(marker))
+            configs = configs[start:]
+        page = configs[:limit]
+        more = len(configs) > limit
+        return page, (_mark(page[-1].name) if more and page else None)
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def create(self, params: Mapping[str, Any]) -> FunctionConfig:
+        shapes.validate("CreateFunction", params)
+        runtime = str(params["Runtime"])
+        shapes.check_runtime_supported(runtime)
+        if params.get("PackageType", "Zip") != "Zip":
+            raise InvalidParameterValue("lambox runs Zip packages only; container images are not supported.")
+        code = params.get("Code") or {}
+        if "ZipFile" not in code:
+            raise InvalidParameterValue(
+                "lambox needs the code inline: pass Code.ZipFile (S3 code locations are not"
+                " supported yet)."
+            )
+        variables = dict((params.get("Environment") or {}).get("Variables") or {})
+        _check_environment(variables)
+        self._runtimes.interpreter(runtime)
+        name, _ = self._arns.parse(str(params["FunctionName"]))
+        if self._store.get(name, LATEST) is not None:
+            raise ResourceConflict(f"Function already exist: {name}")
+        blob = await asyncio.to_thread(self._code.put, _decode_zip(code["ZipFile"]))
+        config = FunctionConfig(
+            name=name,
+            runtime=runtime,
+            handler=str(params["Handler"]),
+            role=str(params["Role"]),
+            code_sha256=blob.sha256,
+            code_size=blob.size,
+            code_key=blob.key,
+            revision_id=str(uuid.uuid4()),
+            last_modified=now_iso(),
+            memory_size=int(params.get("MemorySize", 128)),
+            timeout=int(params.get("Timeout", 3)),
+            description=str(params.get("Description", "")),
+            environment=frozen_map(variables),
+            ephemeral_storage=int((params.get("EphemeralStorage") or {}).get("Size", 512)),
+            architectures=tuple(params.get("Architectures") or ("x86_64",)),
+            tags=frozen_map(params.get("Tags") or {}),
+            state=State.PENDING,
+        )
+        self._store.insert(config)
+        self._settle_soon(name)
+        return config
+
+    async def update_code(self, function_name: str, params: Mapping[str, Any]) -> FunctionConfig:
+        shapes.validate("UpdateFunctionCode", {"FunctionName": function_name, **params})
+        current = self._updatable(function_name, params.get("RevisionId"))
+        if "ZipFile" not in params:
+            raise InvalidParameterValue(
+                "lambox needs the code inline: pass ZipFile (S3 code locations are not"
+                " supported yet)."
+            )
+        blob = await asyncio.to_thread(self._code.put, _decode_zip(params["ZipFile"]))
+        updated = replace(
+            current,
+            code_sha256=blob.sha256,
+            code_size=blob.size,
+            code_key=blob.key,
+            revision_id=str(uuid.uuid4()),
+            last_modified=now_iso(),
+            last_update_status=UpdateStatus.IN_PROGRESS,
+        )
+        self._store.replace(updated)
+        self._settle_soon(updated.name)
+        self._collect_later(current.code_key)
+        return updated
+
+    async def update_configuration(
+        self, function_name: str, params: Mapping[str, Any]
+    ) -> FunctionConfig:
+        shapes.validate("UpdateFunctionConfiguration", {"FunctionName": function_name, **params})
+        current = self._updatable(function_name, params.get("RevisionId"))
+        changes: dict[str, Any] = {}
+        if "Runtime" in params:
+            shapes.check_runtime_supported(str(params["Runtime"]))
+            self._runtimes.interpreter(str(params["Runtime"]))
+            changes["runtime"] = str(params["Runtime"])
+        simple = {
+            "Handler": "handler", "Role": "role", "Description": "description",
+            "MemorySize": "memory_size", "Timeout": "timeout",
+        }
+        for member, attr in simple.items():
+            if member in params:
+                changes[attr] = params[member]
+        if "Environment" in params:
+            variables = dict((params["Environment"] or {}).get("Variables") or {})
+            _check_environment(variables)
+            changes["environment"] = frozen_map(variables)
+        if "EphemeralStorage" in params:
+            changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
+        updated = replace(
+            current,
+            **changes,
+            revision_id=str(uuid.uuid4()),
+            last_modified=now_iso(),
+            last_update_status=UpdateStatus.IN_PROGRESS,
+        )
+        self._store.replace(updated)
+        self._settle_soon(updated.name)
+        return updated
+
+    def delete(self, function_name: str, qualifier: str | None = None) -> None:
+        name, qualifier = self._arns.parse(function_name, qualifier)
+        if qualifier == LATEST:
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        config = self.get(name)
+        self._store.delete(name)
+        self._feed.publish(Removed(name, self._feed.next_generation()))
+        self._collect_later(config.code_key)
+
+    def tag(self, function_name: str, tags: Mapping[str, str]) -> None:
+        config = self.get(function_name)
+        self._store.replace(replace(config, tags=frozen_map({**config.tags, **tags})))
+
+    def untag(self, function_name: str, keys: list[str]) -> None:
+        config = self.get(function_name)
+        kept = {k: v for k, v in config.tags.items() if k not in keys}
+        self._store.replace(replace(config, tags=frozen_map(kept)))
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _updatable(self, function_name: str, revision_id: object) -> FunctionConfig:
+        current = self.get(function_name)
+        if current.last_update_status is UpdateStatus.IN_PROGRESS or current.state is State.PENDING:
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. An update is in progress for"
+                f" resource: {self._arns.function(current.name)}"
+            )
+        if revision_id is not None and revision_id != current.revision_id:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the"
+                " GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+        return current
+
+    def _settle_soon(self, name: str) -> None:
+        """Finish a create/update after the API has answered, so clients see the transition."""
+        task = asyncio.get_running_loop().create_task(self._settle(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, name: str) -> None:
+        await asyncio.sleep(0)
+        config = self._store.get(name, LATEST)
+        if config is None:
+            return
+        settled = replace(config, state=State.ACTIVE, last_update_status=UpdateStatus.SUCCESSFUL)
+        try:
+            self._publish(settled)
+        except InvalidParameterValue as exc:
+            settled = replace(settled, state=State.FAILED, last_update_status=UpdateStatus.FAILED)
+            self._publish_failed(settled, exc.message)
+        self._store.replace(settled)
+
+    def _snapshot(self, config: FunctionConfig, interpreter: str) -> FunctionVersion:
+        return FunctionVersion(
+            arn=self._arns.function(config.name),
+            config=config,
+            code_dir=self._code.get(config.code_key).code_dir,
+            interpreter=interpreter,
+            region=self._arns.region,
+            generation=self._feed.next_generation(),
+        )
+
+    def _publish(self, config: FunctionConfig) -> None:
+        self._feed.publish(self._snapshot(config, self._runtimes.interpreter(config.runtime)))
+
+    def _publish_failed(self, config: FunctionConfig, reason: str) -> None:
+        self._feed.publish(self._snapshot(config, ""))
+
+    def _collect_later(self, code_key: str) -> None:
+        """Drop unused code after a grace period: sandboxes of the old snapshot may still
+        be finishing an invocation from that directory."""
+        asyncio.get_running_loop().call_later(CODE_GRACE_SECONDS, self._collect, code_key)
+
+    def _collect(self, code_key: str) -> None:
+        if code_key and not self._store.code_in_use(code_key):
+            self._code.remove(code_key)
+
+
+def _mark(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _unmark(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidParameterValue("Invalid Marker.") from exc
+
+
+def _after(configs: list[FunctionConfig], name: str) -> int:
+    for i, config in enumerate(configs):
+        if config.name > name:
+            return i
+    return len(configs)

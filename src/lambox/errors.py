@@ -1,0 +1,132 @@
+"""The one exception tree of lambox.
+
+Every error a client can see carries its AWS error type and HTTP status, so the API edge
+serializes any of them the same way (``x-amzn-ErrorType`` + ``{"Type", "Message"}``).
+Foreign exceptions are translated once, where they enter lambox, with ``raise X(...) from exc``.
+
+    LamboxError                              (500 ServiceException)
+    +-- ClientError                          (4xx, Type "User")
+    |   +-- ResourceNotFound                 404 ResourceNotFoundException
+    |   +-- ResourceConflict                 409 ResourceConflictException
+    |   +-- InvalidParameterValue            400 InvalidParameterValueException
+    |   +-- ValidationError                  400 ValidationException
+    |   +-- InvalidRequestContent            400 InvalidRequestContentException
+    |   +-- RequestTooLarge                  413 RequestTooLargeException
+    |   +-- RequestEntityTooLarge            413 RequestEntityTooLargeException
+    |   +-- UnsupportedMediaType             415 UnsupportedMediaTypeException
+    |   +-- TooManyRequests                  429 TooManyRequestsException
+    |   +-- UnknownOperation                 404 UnknownOperationException
+    |   +-- PreconditionFailed               412 PreconditionFailedException
+    +-- ServiceError                         500 ServiceException
+        +-- SandboxError                     a sandbox failed (never reaches a client as-is)
+            +-- SandboxDead                  the sandbox process is gone
+            +-- SandboxTimeout               the invocation outlived the function's Timeout
+            +-- IllegalTransition            a lifecycle state machine was driven wrongly
+"""
+
+from __future__ import annotations
+
+
+class LamboxError(Exception):
+    """Base of every lambox error; ``aws_type`` and ``status`` shape the HTTP answer."""
+
+    aws_type = "ServiceException"
+    status = 500
+    kind = "Service"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ClientError(LamboxError):
+    """The caller sent something lambox will not do; AWS answers these with Type "User"."""
+
+    kind = "User"
+    status = 400
+
+
+class ResourceNotFound(ClientError):
+    aws_type = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(ClientError):
+    aws_type = "ResourceConflictException"
+    status = 409
+
+
+class InvalidParameterValue(ClientError):
+    aws_type = "InvalidParameterValueException"
+
+
+class ValidationError(ClientError):
+    aws_type = "ValidationException"
+
+
+class InvalidRequestContent(ClientError):
+    aws_type = "InvalidRequestContentException"
+
+
+class RequestTooLarge(ClientError):
+    """An Invoke payload over the 6 MB synchronous limit."""
+
+    aws_type = "RequestTooLargeException"
+    status = 413
+
+
+class RequestEntityTooLarge(ClientError):
+    """A management request (a code upload) over its size limit."""
+
+    aws_type = "RequestEntityTooLargeException"
+    status = 413
+
+
+class UnsupportedMediaType(ClientError):
+    aws_type = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class TooManyRequests(ClientError):
+    aws_type = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, message: str, reason: str = "ConcurrentInvocationLimitExceeded") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnknownOperation(ClientError):
+    aws_type = "UnknownOperationException"
+    status = 404
+
+
+class ServiceError(LamboxError):
+    """lambox itself failed; the client sees 500 ServiceException."""
+
+
+class SandboxError(ServiceError):
+    """A sandbox failed; the invoke layer turns these into function errors."""
+
+
+class SandboxDead(SandboxError):
+    """The sandbox process exited or its wire closed; the sandbox cannot be used again."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class SandboxTimeout(SandboxError):
+    """The invocation ran past the function's Timeout; the sandbox has been destroyed."""
+
+
+class IllegalTransition(ServiceError):
+    """A lifecycle state machine was asked for a transition it does not allow."""
+
+
+class PreconditionFailed(ClientError):
+    """A RevisionId (or CodeSha256) precondition did not hold."""
+
+    aws_type = "PreconditionFailedException"
+    status = 412

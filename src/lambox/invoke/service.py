@@ -1,0 +1,227 @@
+"""The only door into the scheduler: synchronous, Event and DryRun invocations.
+
+Works from the snapshots the change feed delivered (``on_change``); never reads the store.
+A sandbox failure is the *function's* failure (an ``Unhandled`` result shaped as on AWS),
+never an API error: the caller always gets a Lambda-shaped answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import math
+import time
+import uuid
+
+from lambox import arns as arns_mod
+from lambox.errors import (
+    InvalidRequestContent,
+    RequestTooLarge,
+    ResourceConflict,
+    ResourceNotFound,
+    SandboxDead,
+    SandboxError,
+    SandboxTimeout,
+    TooManyRequests,
+)
+from lambox.invoke import records
+from lambox.logs import LogSink
+from lambox.model import (
+    LATEST,
+    FunctionVersion,
+    Invocation,
+    InvocationResult,
+    InvocationType,
+    State,
+)
+from lambox.sandbox.api import InvokeRequest
+from lambox.scheduler.pools import Scheduler
+from lambox.watch import Change, Removed
+
+log = logging.getLogger(__name__)
+
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+TAIL_BYTES = 4096
+UNHANDLED = "Unhandled"
+
+
+class InvokeService:
+    """Runs invocations against the current snapshots of functions."""
+
+    def __init__(
+        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, max_async: int = 10_000
+    ) -> None:
+        self._scheduler = scheduler
+        self._logs = logs
+        self._arns = arns
+        self._versions: dict[str, FunctionVersion] = {}
+        self._async: set[asyncio.Task[InvocationResult]] = set()
+        self._max_async = max_async
+
+    def on_change(self, change: Change) -> None:
+        """Change-feed subscriber: keep the newest snapshot of every function."""
+        if isinstance(change, Removed):
+            self._versions.pop(change.name, None)
+            return
+        current = self._versions.get(change.name)
+        if current is None or current.generation < change.generation:
+            self._versions[change.name] = change
+
+    def resolve(self, function_name: str, qualifier: str | None) -> FunctionVersion:
+        """The snapshot an invocation of ``function_name[:qualifier]`` runs."""
+        name, qualifier = self._arns.parse(function_name, qualifier)
+        fv = self._versions.get(name)
+        if fv is None or (qualifier not in (None, LATEST)):
+            suffix = f":{qualifier}" if qualifier else ""
+            raise ResourceNotFound(f"Function not found: {self._arns.function(name)}{suffix}")
+        state = fv.config.state
+        if state is not State.ACTIVE:
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently in"
+                f" the following state: {state.value}"
+            )
+        return fv
+
+    async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:
+        fv = self.resolve(function_name, invocation.qualifier)
+        kind = invocation.invocation_type
+        limit = ASYNC_PAYLOAD_LIMIT if kind is InvocationType.EVENT else SYNC_PAYLOAD_LIMIT
+        if len(invocation.payload) > limit:
+            raise RequestTooLarge(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            )
+        _check_json(invocation.payload)
+        if kind is InvocationType.DRY_RUN:
+            return InvocationResult(payload=b"", executed_version=fv.config.version)
+        if kind is InvocationType.EVENT:
+            if len(self._async) >= self._max_async:
+                raise TooManyRequests("Rate Exceeded.")
+            task = asyncio.get_running_loop().create_task(self.run(fv, invocation))
+            self._async.add(task)
+            task.add_done_callback(self._async.discard)
+            return InvocationResult(payload=b"", executed_version=fv.config.version)
+        return await self.run(fv, invocation)
+
+    async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
+        """Run one invocation to completion and record its log."""
+        config = fv.config
+        rid = inv.request_id
+        invoked_arn = self._arns.function(config.name, inv.qualifier)
+        prefix = b""
+        init_ms: float | None = None
+        try:
+            async with self._scheduler.acquire(fv) as lease:
+                report = lease.sandbox.init
+                assert report is not None
+                if lease.cold:
+                    prefix = report.log
+                    init_ms = report.init_ms
+                if report.error is not None:
+                    lease.discard = True
+                    return self._finish(fv, inv, prefix, _with_request_id(report.error, rid),
+                                        UNHANDLED, b"", 0.0, 0, init_ms)
+                request = InvokeRequest(
+                    request_id=rid,
+                    payload=inv.payload,
+                    deadline=time.time() + config.timeout,
+                    invoked_arn=invoked_arn,
+                    client_context=inv.client_context,
+                    trace_id=_trace_id(),
+                )
+                started = time.perf_counter()
+                try:
+                    raw = await lease.sandbox.invoke(request, float(config.timeout))
+                except SandboxTimeout:
+                    elapsed = (time.perf_counter() - started) * 1000
+                    return self._finish(fv, inv, prefix, records.timeout_payload(rid, config.timeout),
+                                        UNHANDLED, records.timeout_log(rid, config.timeout),
+                                        elapsed, 0, init_ms)
+                except SandboxDead as exc:
+                    elapsed = (time.perf_counter() - started) * 1000
+                    payload = records.exit_payload(rid, exc.exit_code)
+                    return self._finish(fv, inv, prefix, payload, UNHANDLED,
+                                        records.exit_log(rid, payload), elapsed, 0, init_ms)
+                elapsed = (time.perf_counter() - started) * 1000
+                return self._finish(fv, inv, prefix, raw.payload, raw.error, raw.log, elapsed,
+                                    math.ceil(raw.max_rss_kb / 1024), init_ms)
+        except SandboxError as exc:
+            log.warning("sandbox for %s failed to start: %s", config.name, exc)
+            payload = records.exit_payload(rid, getattr(exc, "exit_code", None))
+            return self._finish(fv, inv, prefix, payload, UNHANDLED,
+                                records.exit_log(rid, payload), 0.0, 0, init_ms)
+
+    def _finish(
+        self,
+        fv: FunctionVersion,
+        inv: Invocation,
+        prefix: bytes,
+        payload: bytes,
+        error: str | None,
+        body_log: bytes,
+        duration_ms: float,
+        max_memory_mb: int,
+        init_ms: float | None,
+    ) -> InvocationResult:
+        config = fv.config
+        rid = inv.request_id
+        text = b"".join(
+            (
+                records.start_line(rid, config.version),
+                body_log,
+                records.end_line(rid),
+                records.report_line(rid, duration_ms, config.memory_size, max_memory_mb, init_ms),
+            )
+        )
+        self._logs.append(config.name, prefix + text)
+        return InvocationResult(
+            payload=payload,
+            executed_version=config.version,
+            function_error=error,
+            log=text[-TAIL_BYTES:] if inv.tail_logs else b"",
+            duration_ms=duration_ms,
+            init_duration_ms=init_ms,
+            max_memory_mb=max_memory_mb,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._async):
+            task.cancel()
+        if self._async:
+            await asyncio.gather(*self._async, return_exceptions=True)
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+def _check_json(payload: bytes) -> None:
+    if not payload:
+        return
+    try:
+        json.loads(payload)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestContent(
+            "Could not parse request body into json: Could not parse payload into json: "
+            f"Invalid UTF-8 start byte 0x{payload[exc.start]:02x}"
+        ) from exc
+    except ValueError as exc:
+        raise InvalidRequestContent(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from exc
+
+
+def _with_request_id(error: bytes, request_id: str) -> bytes:
+    obj = json.loads(error)
+    obj["requestId"] = request_id
+    return json.dumps(obj).encode()
+
+
+def tail_header(log_bytes: bytes) -> str:
+    return base64.b64encode(log_bytes).decode()

@@ -1,0 +1,114 @@
+"""Frozen value types shared by the planes. No I/O; imports nothing of lambox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+LATEST = "$LATEST"
+
+
+class State(StrEnum):
+    """Function ``State`` as reported by GetFunction (Pending -> Active on create)."""
+
+    PENDING = "Pending"
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+    FAILED = "Failed"
+
+
+class UpdateStatus(StrEnum):
+    """Function ``LastUpdateStatus`` (InProgress -> Successful on an update)."""
+
+    IN_PROGRESS = "InProgress"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+
+
+class InvocationType(StrEnum):
+    REQUEST_RESPONSE = "RequestResponse"
+    EVENT = "Event"
+    DRY_RUN = "DryRun"
+
+
+def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """A read-only copy, so snapshots can be shared across tasks without defensive copies."""
+    return MappingProxyType(dict(items or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """The desired state of one function version, as the control plane stores it."""
+
+    name: str
+    runtime: str
+    handler: str
+    role: str
+    code_sha256: str
+    code_size: int
+    revision_id: str
+    last_modified: str
+    memory_size: int = 128
+    timeout: int = 3
+    description: str = ""
+    environment: Mapping[str, str] = field(default_factory=frozen_map)
+    ephemeral_storage: int = 512
+    architectures: tuple[str, ...] = ("x86_64",)
+    tags: Mapping[str, str] = field(default_factory=frozen_map)
+    version: str = LATEST
+    code_key: str = ""
+    state: State = State.PENDING
+    last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionVersion:
+    """An immutable snapshot the data plane runs from: configuration plus unpacked code.
+
+    ``generation`` increases with every change of the function, so a sandbox built from an
+    older snapshot is recognised as stale and never reused.
+    """
+
+    arn: str
+    config: FunctionConfig
+    code_dir: Path
+    interpreter: str
+    region: str
+    generation: int
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity of a version (its pool); generations of one key replace each other."""
+        return (self.config.name, self.config.version)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One call of a function, as parsed at the edge."""
+
+    request_id: str
+    payload: bytes
+    invocation_type: InvocationType = InvocationType.REQUEST_RESPONSE
+    client_context: str | None = None
+    tail_logs: bool = False
+    qualifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """What came back from a sandbox (or from lambox on its behalf)."""
+
+    payload: bytes
+    executed_version: str
+    function_error: str | None = None
+    log: bytes = b""
+    duration_ms: float = 0.0
+    init_duration_ms: float | None = None
+    max_memory_mb: int = 0

@@ -1,0 +1,73 @@
+"""The internal wire between the host and a Python sandbox: framed messages on a Unix socket.
+
+Standard library only; both sides import this module. A frame is
+
+    !BII header: kind, meta length, body length
+    meta:  UTF-8 JSON object (small, never the payload)
+    body:  raw bytes (the payload, passed through without re-encoding)
+
+Order on one connection, strictly alternating after READY:
+
+    sandbox -> host  READY   meta {"init_ms": float, "init_error": null | error-object}
+                             body: bytes the function's init wrote to stdout/stderr
+    host -> sandbox  INVOKE  meta {"id", "deadline_ms" (epoch ms), "arn", "version",
+                                   "client_context" (base64 JSON or null), "trace_id"}
+                             body: the event payload (JSON bytes)
+    sandbox -> host  RESULT  meta {"error": null | "Unhandled", "log_len": int,
+                                   "duration_ms": float, "max_rss_kb": int}
+                             body: log bytes (log_len of them) followed by the response payload
+
+An "error-object" is the Lambda error shape {"errorMessage", "errorType", "stackTrace"}.
+The host never sends a second INVOKE before the RESULT of the first; closing the socket
+tells the sandbox to exit.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+HEADER = struct.Struct("!BII")
+READY = 1
+INVOKE = 2
+RESULT = 3
+
+MAX_META = 1 << 20
+MAX_BODY = 64 << 20
+
+
+def encode(kind: int, meta: dict[str, Any], body: bytes = b"") -> bytes:
+    """One frame as bytes, ready to write."""
+    m = json.dumps(meta, separators=(",", ":")).encode()
+    return HEADER.pack(kind, len(m), len(body)) + m + body
+
+
+def decode_header(header: bytes) -> tuple[int, int, int]:
+    """(kind, meta length, body length) of a header, bounds-checked."""
+    kind, meta_len, body_len = HEADER.unpack(header)
+    if meta_len > MAX_META or body_len > MAX_BODY:
+        raise ValueError(f"frame too large: meta {meta_len} body {body_len}")
+    return kind, meta_len, body_len
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly n bytes from a blocking socket; EOFError when the peer closed."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        r = sock.recv_into(view[got:], n - got)
+        if r == 0:
+            raise EOFError("wire closed")
+        got += r
+    return bytes(buf)
+
+
+def recv_frame(sock: socket.socket) -> tuple[int, dict[str, Any], bytes]:
+    """One whole frame from a blocking socket (the sandbox side)."""
+    kind, meta_len, body_len = decode_header(recv_exact(sock, HEADER.size))
+    rest = recv_exact(sock, meta_len + body_len) if meta_len + body_len else b""
+    meta = json.loads(rest[:meta_len]) if meta_len else {}
+    return kind, meta, rest[meta_len:]

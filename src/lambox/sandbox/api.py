@@ -1,0 +1,86 @@
+"""The sandbox protocol: what the scheduler may ask of any isolation backend.
+
+Lifecycle of one sandbox (enforced by ``SafeSandbox``):
+
+    STARTING --start() ok--> IDLE --invoke()--> BUSY --result--> IDLE
+        |                      |                  |
+        +--any failure---------+----destroy()-----+--------------> DEAD
+
+- ``start`` spawns the environment and runs the function's init; it returns an
+  ``InitReport`` even when the *function's* init failed (that is the function's error,
+  reported on invoke); it raises ``SandboxError`` only when the *sandbox* failed.
+- ``invoke`` runs one invocation; never called concurrently on one sandbox. It raises
+  ``SandboxTimeout`` past the deadline and ``SandboxDead`` when the environment died; after
+  either, the sandbox is DEAD and must not be reused.
+- ``destroy`` releases every resource; idempotent; safe from any state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from lambox.model import FunctionVersion
+
+
+class SandboxState(Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    """The outcome of a sandbox's init phase."""
+
+    init_ms: float
+    error: bytes | None
+    log: bytes
+    log_stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawResult:
+    """One invocation's answer as the sandbox produced it."""
+
+    payload: bytes
+    error: str | None
+    log: bytes
+    duration_ms: float
+    max_rss_kb: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeRequest:
+    """What a sandbox needs to run one invocation (already resolved by the invoke layer)."""
+
+    request_id: str
+    payload: bytes
+    deadline: float
+    invoked_arn: str
+    client_context: str | None
+    trace_id: str
+
+
+class Sandbox(Protocol):
+    """One isolated execution environment for one function snapshot."""
+
+    version: FunctionVersion
+
+    async def start(self) -> InitReport: ...
+
+    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult: ...
+
+    async def destroy(self) -> None: ...
+
+
+class SandboxFactory(Protocol):
+    """Makes sandboxes of one backend. ``close`` destroys what the factory still holds."""
+
+    name: str
+
+    def create(self, version: FunctionVersion) -> Sandbox: ...
+
+    async def close(self) -> None: ...

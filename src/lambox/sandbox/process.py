@@ -1,0 +1,146 @@
+"""The plain-process backend: each sandbox is a fresh interpreter running lambox.runtime.
+
+No namespaces or cgroups: isolation is that of a separate process in its own session
+(process group), killed as a group. It is the portable fallback and the reference for the
+isolating backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from lambox.errors import SandboxDead, SandboxError
+from lambox.model import FunctionVersion
+from lambox.runtime import wire
+from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.wire_client import WireClient
+
+INIT_TIMEOUT = 10.0
+
+
+class ProcessSandbox:
+    """One interpreter process speaking the internal wire over a socketpair."""
+
+    def __init__(self, version: FunctionVersion) -> None:
+        self.version = version
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._wire: WireClient | None = None
+        self._destroyed = False
+
+    async def start(self) -> InitReport:
+        fv = self.version
+        if not fv.interpreter:
+            raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
+        loop = asyncio.get_running_loop()
+        host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stream = log_stream_name(fv.config.version)
+        env = sandbox_env(fv, stream)
+        env["LAMBOX_WIRE_FD"] = str(child.fileno())
+        started = time.perf_counter()
+        try:
+            self._proc = subprocess.Popen(
+                [fv.interpreter, "-m", "lambox.runtime"],
+                env=env,
+                cwd=fv.code_dir,
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            host.close()
+            raise SandboxError(f"cannot start {fv.interpreter}: {exc}") from exc
+        finally:
+            child.close()
+        _, self._wire = await loop.create_connection(WireClient, sock=host)
+        try:
+            kind, meta, body = await self._wire.next_frame(max(INIT_TIMEOUT, fv.config.timeout))
+        except SandboxError:
+            await self.destroy()
+            raise
+        if kind != wire.READY:
+            await self.destroy()
+            raise SandboxDead(f"sandbox sent frame {kind} before READY")
+        error = meta.get("init_error")
+        init_ms = float(meta.get("init_ms", (time.perf_counter() - started) * 1000))
+        return InitReport(
+            init_ms=init_ms,
+            error=None if error is None else _json_bytes(error),
+            log=body,
+            log_stream=stream,
+        )
+
+    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        client = self._wire
+        if client is None or self._destroyed:
+            raise SandboxDead("sandbox is not running")
+        meta = {
+            "id": request.request_id,
+            "deadline_ms": int(request.deadline * 1000),
+            "arn": request.invoked_arn,
+            "version": self.version.config.version,
+            "client_context": request.client_context,
+            "trace_id": request.trace_id,
+        }
+        client.send(wire.encode(wire.INVOKE, meta, request.payload))
+        try:
+            kind, rmeta, body = await client.next_frame(timeout)
+        except SandboxDead as exc:
+            code = await self._exit_code()
+            await self.destroy()
+            raise SandboxDead(str(exc), exit_code=code) from None
+        except SandboxError:
+            await self.destroy()
+            raise
+        log_len = int(rmeta.get("log_len", 0))
+        return RawResult(
+            payload=body[log_len:],
+            error=rmeta.get("error"),
+            log=body[:log_len],
+            duration_ms=float(rmeta.get("duration_ms", 0.0)),
+            max_rss_kb=int(rmeta.get("max_rss_kb", 0)),
+        )
+
+    async def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        if self._wire is not None and self._wire.transport is not None:
+            self._wire.transport.close()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(proc.wait)
+
+    async def _exit_code(self) -> int | None:
+        proc = self._proc
+        if proc is None:
+            return None
+        try:
+            return await asyncio.to_thread(proc.wait, 2.0)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def _json_bytes(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class ProcessSandboxFactory:
+    """SandboxFactory for the plain-process backend."""
+
+    name = "process"
+
+    def create(self, version: FunctionVersion) -> ProcessSandbox:
+        return ProcessSandbox(version)
+
+    async def close(self) -> None:
+        return None

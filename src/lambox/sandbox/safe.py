@@ -1,0 +1,74 @@
+"""The safety layer around any backend: an explicit lifecycle and destroy-on-error.
+
+Every transition goes through ``_move``; an illegal one raises IllegalTransition. Any
+backend error destroys the sandbox, so a sandbox that failed once is never handed out again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lambox.errors import IllegalTransition, SandboxDead, SandboxError
+from lambox.model import FunctionVersion
+from lambox.sandbox.api import InitReport, InvokeRequest, RawResult, Sandbox, SandboxState
+
+_ALLOWED = {
+    SandboxState.STARTING: {SandboxState.IDLE, SandboxState.DEAD},
+    SandboxState.IDLE: {SandboxState.BUSY, SandboxState.DEAD},
+    SandboxState.BUSY: {SandboxState.IDLE, SandboxState.DEAD},
+    SandboxState.DEAD: {SandboxState.DEAD},
+}
+
+
+class SafeSandbox:
+    """A sandbox with a checked state machine; what the scheduler pools hold."""
+
+    def __init__(self, inner: Sandbox) -> None:
+        self._inner = inner
+        self.state = SandboxState.STARTING
+        self.init: InitReport | None = None
+        self.invocations = 0
+        self.idle_since = time.monotonic()
+
+    @property
+    def version(self) -> FunctionVersion:
+        return self._inner.version
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not SandboxState.DEAD
+
+    def _move(self, to: SandboxState) -> None:
+        if to not in _ALLOWED[self.state]:
+            raise IllegalTransition(f"sandbox cannot go from {self.state.value} to {to.value}")
+        self.state = to
+
+    async def start(self) -> InitReport:
+        try:
+            self.init = await self._inner.start()
+        except BaseException:
+            await self.destroy()
+            raise
+        self._move(SandboxState.IDLE)
+        return self.init
+
+    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        if self.state is SandboxState.DEAD:
+            raise SandboxDead("sandbox is dead")
+        self._move(SandboxState.BUSY)
+        try:
+            result = await self._inner.invoke(request, timeout)
+        except SandboxError:
+            await self.destroy()
+            raise
+        except BaseException:
+            await self.destroy()
+            raise
+        self.invocations += 1
+        self.idle_since = time.monotonic()
+        self._move(SandboxState.IDLE)
+        return result
+
+    async def destroy(self) -> None:
+        self.state = SandboxState.DEAD
+        await self._inner.destroy()

@@ -1,0 +1,95 @@
+"""The host end of the internal wire, as an asyncio protocol (one callback per frame).
+
+Frames are parsed in ``data_received`` and handed to the single waiter; there is at most
+one outstanding request per sandbox, so a one-slot waiter is all the state needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+from typing import Any
+
+from lambox.errors import SandboxDead, SandboxTimeout
+from lambox.runtime import wire
+
+Frame = tuple[int, dict[str, Any], bytes]
+
+
+class WireClient(asyncio.Protocol):
+    """Reads frames from a sandbox; ``next_frame`` awaits the next one with a deadline."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._frames: collections.deque[Frame] = collections.deque()
+        self._waiter: asyncio.Future[Frame] | None = None
+        self._closed = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        size = wire.HEADER.size
+        while len(buf) >= size:
+            try:
+                kind, meta_len, body_len = wire.decode_header(bytes(buf[:size]))
+            except ValueError:
+                self._fail(SandboxDead("sandbox sent a malformed frame"))
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            end = size + meta_len + body_len
+            if len(buf) < end:
+                return
+            meta = json.loads(bytes(buf[size : size + meta_len])) if meta_len else {}
+            body = bytes(buf[size + meta_len : end])
+            del buf[:end]
+            self._deliver((kind, meta, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._fail(SandboxDead("sandbox wire closed"))
+
+    def send(self, frame: bytes) -> None:
+        if self._closed or self.transport is None:
+            raise SandboxDead("sandbox wire closed")
+        self.transport.write(frame)
+
+    async def next_frame(self, timeout: float | None) -> Frame:
+        if self._frames:
+            return self._frames.popleft()
+        if self._closed:
+            raise SandboxDead("sandbox wire closed")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Frame] = loop.create_future()
+        self._waiter = waiter
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(timeout, self._expire, waiter)
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[Frame]) -> None:
+        if not waiter.done():
+            waiter.set_exception(SandboxTimeout("sandbox did not answer in time"))
+
+    def _deliver(self, frame: Frame) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+        else:
+            self._frames.append(frame)
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)

@@ -1,0 +1,155 @@
+"""The composition root: Settings -> store -> control -> scheduler -> invoke -> api.
+
+The only module that builds the object graph; ``lambox serve`` is its only importer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from lambox.api.app import LamboxApp
+from lambox.api.invoke import InvokeEndpoint
+from lambox.api.management import ManagementApi
+from lambox.arns import Arns
+from lambox.config import Settings
+from lambox.control import shapes
+from lambox.control.functions import FunctionService
+from lambox.control.runtimes import RuntimeCatalog
+from lambox.errors import LamboxError
+from lambox.invoke.service import InvokeService
+from lambox.logs import LogSink
+from lambox.sandbox.process import ProcessSandboxFactory
+from lambox.scheduler.pools import Scheduler
+from lambox.store.code import CodeStore
+from lambox.store.functions import SqliteFunctionStore
+from lambox.watch import ChangeFeed
+
+log = logging.getLogger("lambox")
+
+
+@dataclass
+class Server:
+    """Every long-lived object of one lambox server, wired together."""
+
+    settings: Settings
+    store: SqliteFunctionStore
+    code: CodeStore
+    feed: ChangeFeed
+    functions: FunctionService
+    scheduler: Scheduler
+    invoke: InvokeService
+    logs: LogSink
+    app: LamboxApp
+
+
+def build(settings: Settings) -> Server:
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    arns = Arns(settings.region, settings.account_id)
+    store = SqliteFunctionStore(data / "state.db")
+    code = CodeStore(data / "code")
+    feed = ChangeFeed()
+    runtimes = RuntimeCatalog(settings.runtime_map)
+    runtimes.announce(r for r in shapes.runtimes() if r.startswith("python"))
+    functions = FunctionService(store, code, feed, runtimes, arns)
+    factory = ProcessSandboxFactory()
+    log.warning(
+        "sandbox backend: %s (plain processes: no namespaces or cgroups yet)", factory.name
+    )
+    scheduler = Scheduler(
+        factory, keep_alive=settings.keep_alive, concurrency_limit=settings.concurrency_limit
+    )
+    logs = LogSink(data / "logs", settings.log_retention_bytes)
+    invoke = InvokeService(scheduler, logs, arns)
+    feed.subscribe(invoke.on_change)
+    feed.subscribe(scheduler.on_change)
+    management = ManagementApi(
+        functions, code, logs, arns, settings.base_url, settings.concurrency_limit
+    )
+    app = LamboxApp(InvokeEndpoint(invoke), management)
+    return Server(settings, store, code, feed, functions, scheduler, invoke, logs, app)
+
+
+def zip_directory(path: Path) -> bytes:
+    """The directory's files as a zip, as a user would upload them."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and file.name != "function.json" and "__pycache__" not in file.parts:
+                zf.write(file, file.relative_to(path).as_posix())
+    return buf.getvalue()
+
+
+async def deploy_examples(server: Server, root: Path) -> list[str]:
+    """Create (or update the code of) each ``examples/<dir>`` that has a function.json."""
+    deployed = []
+    for spec_path in sorted(root.glob("*/function.json")):
+        spec: dict[str, Any] = json.loads(spec_path.read_text())
+        blob = zip_directory(spec_path.parent)
+        name = spec["FunctionName"]
+        try:
+            try:
+                server.functions.get(name)
+            except LamboxError:
+                await server.functions.create({**spec, "Code": {"ZipFile": blob}})
+            else:
+                await server.functions.update_code(name, {"ZipFile": blob})
+        except LamboxError as exc:
+            log.error("example %s not deployed: %s", name, exc.message)
+            continue
+        deployed.append(name)
+    return deployed
+
+
+def run(settings: Settings, examples: Path | None = None) -> None:
+    """Serve until interrupted (``lambox serve``)."""
+    server = build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        restored = server.functions.restore()
+        reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
+        log.info("lambox on %s, data in %s, %d functions", settings.base_url,
+                 settings.data_dir, restored)
+        if examples is not None:
+            names = await deploy_examples(server, examples)
+            for name in names:
+                log.warning(
+                    "example deployed: aws --endpoint-url %s lambda invoke --function-name %s"
+                    " --payload '{}' --cli-binary-format raw-in-base64-out out.json",
+                    settings.base_url, name,
+                )
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            await server.invoke.close()
+            await server.scheduler.close()
+            server.logs.close()
+            server.store.close()
+
+    server.app.set_lifespan(lifespan)
+    config = uvicorn.Config(
+        server.app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=75,
+    )
+    uvicorn.Server(config).run()

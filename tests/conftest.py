@@ -1,0 +1,120 @@
+"""Shared fixtures: a real lambox server process, and real clients (boto3, the AWS CLI)."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LamboxServer:
+    """A running ``lambox serve`` subprocess."""
+
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxServer:
+    port = free_port()
+    log_path = data_dir.parent / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "LAMBOX_KEEP_ALIVE": "30", **(env or {})}
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lambox.cli.main", "serve", "--port", str(port),
+             "--data-dir", str(data_dir)],
+            stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/lambox/v1/health", timeout=1).status_code == 200:
+                return LamboxServer(url, data_dir, proc, log_path)
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+def stop_server(server: LamboxServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
+    srv = start_server(tmp_path_factory.mktemp("lambox") / "data")
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def lambda_client(server: LamboxServer):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    os.environ.update(CLIENT_ENV)
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+    )
+
+
+def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
+    """A zip of in-memory files, as a user's deployment package."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+ROLE = "arn:aws:iam::000000000000:role/lambox-test"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
