@@ -91,3 +91,7 @@ def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -45,6 +45,7 @@ every runtime ever released, which is why this one list has to be kept by hand.
 _LENIENT_LOCATIONS = frozenset({"querystring", "header", "uri"})
 _RUNTIME_SHAPE = "Runtime"
 _NAME_LIMIT = 64
+_NUMBERS = frozenset({"integer", "long", "double", "float"})
 
 
 @dataclass(eq=False)
@@ -226,10 +227,13 @@ def _operation(name: str) -> _Operation:
     )
 
 
-def _compile(shape_name: str, _cache: dict[str, _Node] = {}) -> _Node:  # noqa: B006
-    """The compiled node for a shape, built once; the cache also ends recursion in cyclic
-    shapes, since a node is cached before its children are compiled."""
-    cached = _cache.get(shape_name)
+_NODES: dict[str, _Node] = {}
+
+
+def _compile(shape_name: str) -> _Node:
+    """The compiled node for a shape, built once; caching a node before its children are
+    compiled also ends the recursion of cyclic shapes."""
+    cached = _NODES.get(shape_name)
     if cached is not None:
         return cached
     spec: dict[str, Any] = _model()["shapes"][shape_name]
@@ -238,7 +242,7 @@ def _compile(shape_name: str, _cache: dict[str, _Node] = {}) -> _Node:  # noqa: 
     node: _Node
     if kind == "structure":
         node = _Struct(shape_name, sensitive)
-        _cache[shape_name] = node
+        _NODES[shape_name] = node
         required = set(spec.get("required", ()))
         for name, member in spec.get("members", {}).items():
             location = member.get("location", "")
@@ -253,18 +257,18 @@ def _compile(shape_name: str, _cache: dict[str, _Node] = {}) -> _Node:  # noqa: 
             )
     elif kind == "list":
         node = _List(shape_name, sensitive, spec.get("min"), spec.get("max"))
-        _cache[shape_name] = node
+        _NODES[shape_name] = node
         node.member = _compile(spec["member"]["shape"])
         node.sensitive = node.sensitive or node.member.sensitive
     elif kind == "map":
         node = _Map(shape_name, sensitive, spec.get("min"), spec.get("max"))
-        _cache[shape_name] = node
+        _NODES[shape_name] = node
         node.key = _compile(spec["key"]["shape"])
         node.value = _compile(spec["value"]["shape"])
         node.sensitive = node.sensitive or node.key.sensitive or node.value.sensitive
     else:
         node = _scalar(shape_name, kind, sensitive, spec)
-        _cache[shape_name] = node
+        _NODES[shape_name] = node
     return node
 
 
@@ -418,31 +422,41 @@ def _any_fails(node: _Scalar, values: Any, path: str, allow_null: bool) -> bool:
 def _failures(node: _Scalar, value: Any) -> list[str]:
     """The constraints ``value`` breaks, in the order AWS lists them: length, then pattern, then
     enum; numbers by range."""
-    found: list[str] = []
     if node.kind == "string":
-        found.extend(_length_failures(node, _java_length(value)))
+        found = _length_failures(node, _java_length(value))
         if node.regex is not None and node.regex.fullmatch(value) is None:
             found.append(f"Member must satisfy regular expression pattern: {node.pattern}")
         if node.enum and value not in node.allowed:
             found.append(_enum_text(node))
-    elif node.kind == "blob" and isinstance(value, bytes | bytearray):
-        found.extend(_length_failures(node, len(value)))
-    elif node.kind in ("integer", "long", "double", "float"):
+        return found
+    if node.kind == "blob" and isinstance(value, bytes | bytearray):
+        return _length_failures(node, len(value))
+    if node.kind in _NUMBERS:
         if node.high is not None and value > node.high:
-            found.append(f"Member must have value less than or equal to {_bound(node, node.high)}")
+            return [_at_most(node)]
         if node.low is not None and value < node.low:
-            found.append(
-                f"Member must have value greater than or equal to {_bound(node, node.low)}"
-            )
-    return found
+            return [_at_least(node)]
+    return []
 
 
 def _length_failures(node: _Scalar | _List | _Map, length: int) -> list[str]:
     if node.high is not None and length > node.high:
-        return [f"Member must have length less than or equal to {node.high}"]
+        return [_at_most(node)]
     if node.low is not None and length < node.low:
-        return [f"Member must have length greater than or equal to {node.low}"]
+        return [_at_least(node)]
     return []
+
+
+def _at_most(node: _Scalar | _List | _Map) -> str:
+    if isinstance(node, _Scalar) and node.kind in _NUMBERS:
+        return f"Member must have value less than or equal to {_bound(node, node.high)}"
+    return f"Member must have length less than or equal to {node.high}"
+
+
+def _at_least(node: _Scalar | _List | _Map) -> str:
+    if isinstance(node, _Scalar) and node.kind in _NUMBERS:
+        return f"Member must have value greater than or equal to {_bound(node, node.low)}"
+    return f"Member must have length greater than or equal to {node.low}"
 
 
 def _nested(node: _Scalar, subject: str, element: bool = True) -> str:
@@ -455,20 +469,14 @@ def _nested(node: _Scalar, subject: str, element: bool = True) -> str:
     if node.shape == _RUNTIME_SHAPE:
         return _enum_text(node)
     parts: list[str] = []
-    if node.kind in ("string", "blob"):
-        if node.high is not None:
-            parts.append(f"Member must have length less than or equal to {node.high}")
-        if node.low is not None:
-            parts.append(f"Member must have length greater than or equal to {node.low}")
-        if node.pattern is not None:
-            parts.append(f"Member must satisfy regular expression pattern: {node.pattern}")
-        if node.enum:
-            parts.append(_enum_text(node))
-    else:
-        if node.high is not None:
-            parts.append(f"Member must have value less than or equal to {_bound(node, node.high)}")
-        if node.low is not None:
-            parts.append(f"Member must have value greater than or equal to {_bound(node, node.low)}")
+    if node.high is not None:
+        parts.append(_at_most(node))
+    if node.low is not None:
+        parts.append(_at_least(node))
+    if node.pattern is not None:
+        parts.append(f"Member must satisfy regular expression pattern: {node.pattern}")
+    if node.enum:
+        parts.append(_enum_text(node))
     if element and (node.kind != "string" or node.enum):
         parts.append("Member must not be null")
     return f"{subject} must satisfy constraint: [{', '.join(parts)}]"
@@ -560,10 +568,10 @@ def _java(value: Any) -> str:
     return str(value)
 
 
-def _bound(node: _Scalar, bound: int | float) -> str:
+def _bound(node: _Scalar, bound: int | float | None) -> str:
     if node.kind in ("double", "float"):
-        return _java_double(float(bound))
-    return str(int(bound))
+        return _java_double(float(bound or 0))
+    return str(int(bound or 0))
 
 
 def _java_double(number: float) -> str:

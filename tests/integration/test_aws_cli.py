@@ -1,0 +1,71 @@
+"""The AWS CLI, run as a user runs it, against a real server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLIENT_ENV, make_zip, unique
+
+
+def aws(server, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    exe = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
+    return subprocess.run(
+        [exe, "--endpoint-url", server.url, "--region", "us-east-1", "lambda", *args],
+        capture_output=True, text=True, check=check, timeout=120,
+        env={**os.environ, **CLIENT_ENV},
+    )
+
+
+def test_create_invoke_with_tail_logs_through_the_cli(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = unique("cli")
+    zip_path = tmp_path / "fn.zip"
+    zip_path.write_bytes(make_zip({"app.py": (
+        "def handler(event, context):\n"
+        "    print('cli says hi')\n"
+        "    return {'got': event}\n"
+    )}))
+    created = json.loads(aws(
+        server, "create-function", "--function-name", name, "--runtime", "python3.11",
+        "--handler", "app.handler", "--zip-file", f"fileb://{zip_path}",
+        "--role", "arn:aws:iam::000000000000:role/x",
+    ).stdout)
+    assert created["FunctionName"] == name
+    assert created["State"] == "Pending"
+    aws(server, "wait", "function-active-v2", "--function-name", name)
+    out = tmp_path / "out.json"
+    meta = json.loads(aws(
+        server, "invoke", "--function-name", name, "--payload", '{"a":1}',
+        "--cli-binary-format", "raw-in-base64-out", "--log-type", "Tail", str(out),
+    ).stdout)
+    assert meta["StatusCode"] == 200
+    assert meta["ExecutedVersion"] == "$LATEST"
+    assert json.loads(out.read_text()) == {"got": {"a": 1}}
+    logs = base64.b64decode(meta["LogResult"]).decode()
+    assert "cli says hi" in logs and "REPORT RequestId:" in logs
+    listed = json.loads(aws(server, "list-functions").stdout)
+    assert name in [f["FunctionName"] for f in listed["Functions"]]
+    aws(server, "delete-function", "--function-name", name)
+    missing = aws(server, "get-function", "--function-name", name, check=False)
+    assert missing.returncode != 0
+    assert "ResourceNotFoundException" in missing.stderr
+
+
+@pytest.mark.parametrize("memory", ["64"])
+def test_cli_reports_validation_errors(server, tmp_path: Path, memory: str) -> None:  # type: ignore[no-untyped-def]
+    zip_path = tmp_path / "fn.zip"
+    zip_path.write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
+    result = aws(
+        server, "create-function", "--function-name", unique("clibad"), "--runtime",
+        "python3.11", "--handler", "app.handler", "--zip-file", f"fileb://{zip_path}",
+        "--role", "arn:aws:iam::000000000000:role/x", "--memory-size", memory, check=False,
+    )
+    assert result.returncode != 0
+    assert "ValidationException" in result.stderr or "Invalid" in result.stderr

@@ -1,0 +1,131 @@
+"""Scheduler behaviour with the fake sandbox backend: reuse, scale out, reap, retire, limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from lambox.errors import TooManyRequests
+from lambox.model import FunctionConfig, FunctionVersion, State
+from lambox.sandbox.api import InvokeRequest
+from lambox.sandbox.fake import FakeSandboxFactory
+from lambox.scheduler.pools import Scheduler
+from lambox.watch import Removed
+
+
+def version(generation: int = 1, name: str = "f") -> FunctionVersion:
+    config = FunctionConfig(
+        name=name, runtime="python3.11", handler="app.handler", role="r", code_sha256="s",
+        code_size=1, revision_id="r", last_modified="t", state=State.ACTIVE,
+    )
+    return FunctionVersion(f"arn:{name}", config, Path("/tmp"), "python3", "us-east-1", generation)
+
+
+def request() -> InvokeRequest:
+    return InvokeRequest("id", b"{}", time.time() + 3, "arn", None, "trace")
+
+
+async def use(scheduler: Scheduler, fv: FunctionVersion, hold: float = 0.0) -> bool:
+    async with scheduler.acquire(fv) as lease:
+        await lease.sandbox.invoke(request(), 3.0)
+        await asyncio.sleep(hold)
+        return lease.cold
+
+
+def test_sequential_invocations_reuse_one_warm_sandbox() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
+        colds = [await use(scheduler, version()) for _ in range(5)]
+        assert colds == [True, False, False, False, False]
+        assert len(factory.made) == 1
+        assert scheduler.counts()["idle"] == 1
+
+    asyncio.run(main())
+
+
+def test_concurrent_invocations_scale_out_then_stay_warm() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
+        await asyncio.gather(*(use(scheduler, version(), hold=0.05) for _ in range(4)))
+        assert len(factory.made) == 4
+        assert scheduler.counts() == {"idle": 4, "busy": 0, "pools": 1}
+        await asyncio.gather(*(use(scheduler, version(), hold=0.05) for _ in range(4)))
+        assert len(factory.made) == 4
+
+    asyncio.run(main())
+
+
+def test_idle_sandboxes_are_reaped_after_keep_alive() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=10, concurrency_limit=10)
+        await use(scheduler, version())
+        assert scheduler.reap(now=time.monotonic() + 5) == 0
+        assert scheduler.reap(now=time.monotonic() + 11) == 1
+        await asyncio.sleep(0)
+        assert factory.made[0].destroyed
+        assert scheduler.counts() == {"idle": 0, "busy": 0, "pools": 0}
+
+    asyncio.run(main())
+
+
+def test_new_snapshot_retires_old_sandboxes() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
+        await use(scheduler, version(1))
+        scheduler.on_change(version(2))
+        await asyncio.sleep(0)
+        assert factory.made[0].destroyed
+        assert await use(scheduler, version(2)) is True
+        scheduler.on_change(Removed("f", 3))
+        await asyncio.sleep(0)
+        assert factory.made[1].destroyed
+
+    asyncio.run(main())
+
+
+def test_sandbox_leased_during_an_update_is_not_returned_to_the_pool() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
+        async with scheduler.acquire(version(1)):
+            scheduler.on_change(version(2))
+        await asyncio.sleep(0)
+        assert factory.made[0].destroyed
+        assert scheduler.counts()["idle"] == 0
+
+    asyncio.run(main())
+
+
+def test_concurrency_limit_throttles_at_once() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=2)
+        results = await asyncio.gather(
+            *(use(scheduler, version(), hold=0.05) for _ in range(5)), return_exceptions=True
+        )
+        throttled = [r for r in results if isinstance(r, TooManyRequests)]
+        assert len(throttled) == 3
+        assert scheduler.busy == 0
+
+    asyncio.run(main())
+
+
+def test_timed_out_sandbox_is_never_reused() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory(delay=0.2)
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
+        async with scheduler.acquire(version()) as lease:
+            with pytest.raises(Exception, match="timeout"):
+                await lease.sandbox.invoke(request(), 0.05)
+        assert scheduler.counts()["idle"] == 0
+        factory.delay = 0.0
+        assert await use(scheduler, version()) is True
+
+    asyncio.run(main())
