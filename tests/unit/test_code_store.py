@@ -275,12 +275,10 @@ def test_stale_temp_dirs_are_swept_at_start(root: Path) -> None:
     assert fresh.exists()
 
 
-def test_ten_megabyte_zip_is_fast(store: CodeStore) -> None:
+def test_ten_megabyte_zip_is_stored_whole(store: CodeStore) -> None:
     data = make_zip(*[(f"lib/f{i}.bin", os.urandom(100_000)) for i in range(100)])
     assert len(data) > 10_000_000
-    started = time.perf_counter()
     blob = store.put(data)
-    assert time.perf_counter() - started < 1.0
     assert len(list((blob.code_dir / "lib").iterdir())) == 100
 
 
@@ -322,11 +320,9 @@ def test_unzipped_size_limit(root: Path) -> None:
 
 @pytest.mark.usefixtures("untouched")
 def test_one_gigabyte_of_zeros_bomb(store: CodeStore) -> None:
-    started = time.perf_counter()
     bomb = zeros_bomb(2**30)
     assert len(bomb) < 2 * 2**20
     reject(store, bomb, TOO_BIG)
-    assert time.perf_counter() - started < 2.0
 
 
 def test_bomb_builder_makes_a_real_stream() -> None:

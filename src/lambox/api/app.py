@@ -49,7 +49,7 @@ class LamboxApp:
             },
         )
 
-    def set_lifespan(self, lifespan: Lifespan) -> None:
+    def set_lifespan(self, lifespan: Lifespan[Starlette]) -> None:
         """Start-up and shutdown work of the server (set by the composition root)."""
         self._starlette.router.lifespan_context = lifespan
 

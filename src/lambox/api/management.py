@@ -82,7 +82,7 @@ class ManagementApi:
     async def list_functions(self, request: Request) -> Response:
         q = request.query_params
         max_items = int(q["MaxItems"]) if q.get("MaxItems", "").isdigit() else None
-        page, marker = self._functions.list(q.get("Marker"), max_items)
+        page, marker = self._functions.list_page(q.get("Marker"), max_items)
         body: dict[str, Any] = {"Functions": [views.configuration(c, self._arns) for c in page]}
         if marker:
             body["NextMarker"] = marker
@@ -113,7 +113,7 @@ class ManagementApi:
         return Response(status_code=204)
 
     async def account_settings(self, request: Request) -> Response:
-        functions, _ = self._functions.list(None, 1 << 30)
+        functions, _ = self._functions.list_page(None, 1 << 30)
         return json_response(
             {
                 "AccountLimit": {

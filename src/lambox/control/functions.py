@@ -129,7 +129,7 @@ class FunctionService:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name)}{suffix}")
         return config
 
-    def list(self, marker: str | None, max_items: int | None) -> tuple[list[FunctionConfig], str | None]:
+    def list_page(self, marker: str | None, max_items: int | None) -> tuple[list[FunctionConfig], str | None]:
         """One page of functions ordered by name; the marker is the last name returned."""
         limit = max_items or DEFAULT_MAX_ITEMS
         configs = self._store.list_latest()

@@ -6,15 +6,17 @@ patterns and enums from botocore's model (instead of copying them into tables) k
 answers identical to AWS's, and lets a botocore upgrade bring new members and runtimes with it.
 
 Only what the model cannot say is written down here: which runtimes AWS no longer accepts, and
-three spots where AWS reports differently from what the model alone would produce, each noted
-where it is handled and each taken from responses recorded against real AWS
-(``function-crud-and-validation`` in the parity snapshots).
+the few spots where AWS answers differently from what the model alone would produce (which
+exception, which order, which wording). Each is noted where it is handled and each comes from
+responses recorded against real AWS (the parity snapshots, ``function-crud-and-validation``
+above all).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,6 +48,10 @@ _LENIENT_LOCATIONS = frozenset({"querystring", "header", "uri"})
 _RUNTIME_SHAPE = "Runtime"
 _NAME_LIMIT = 64
 _NUMBERS = frozenset({"integer", "long", "double", "float"})
+_NULLABLE_ELEMENTS = frozenset({"SubnetIds", "SecurityGroupIds"})
+"""Lists whose elements AWS's internal model lets be null, so its messages leave out "Member
+must not be null" (recorded for VpcConfig; recorded with it for Layers, Architectures and
+alias weights). Botocore's model does not carry the difference."""
 
 
 @dataclass(eq=False)
@@ -190,16 +196,26 @@ def member_names(operation: str) -> frozenset[str]:
 
 @functools.cache
 def _model() -> dict[str, Any]:
-    """Botocore's Lambda model, loaded on first use: loading costs ~50 ms nobody should pay at
-    import time."""
+    """Botocore's Lambda model, loaded on first use: parsing it takes about 0.2 s, which no
+    import of lambox should pay."""
     from botocore.loaders import create_loader
 
     model: dict[str, Any] = create_loader().load_service_model("lambda", "service-2")
     return model
 
 
+_COMPILING = threading.Lock()
+
+
 @functools.cache
 def _operation(name: str) -> _Operation:
+    """The compiled input of one operation; compiled under a lock, since another thread must
+    never see a shared structure node whose members are still being filled in."""
+    with _COMPILING:
+        return _compile_operation(name)
+
+
+def _compile_operation(name: str) -> _Operation:
     spec = _model()["operations"].get(name)
     if spec is None:
         raise KeyError(f"the Lambda model has no operation {name!r}")
@@ -360,7 +376,10 @@ def _check(node: _Node, value: Any, path: str, errors: list[str], lenient: bool)
 def _check_struct_members(
     struct: _Struct, value: Mapping[str, Any], prefix: str, errors: list[str]
 ) -> None:
-    for member in struct.members:
+    """Members from the last to the first, the order AWS lists their failures in (recorded:
+    ``qualifier`` before ``functionName`` on GetFunction, ``compatibleRuntimes`` before
+    ``compatibleArchitectures`` on PublishLayerVersion)."""
+    for member in reversed(struct.members):
         item = value.get(member.name)
         if member.lenient and isinstance(item, Sequence) and not isinstance(item, str | bytes):
             item = item or None
@@ -380,7 +399,8 @@ def _check_list(node: _List, value: Any, path: str, errors: list[str]) -> None:
     assert member is not None
     if isinstance(member, _Scalar):
         if _any_fails(member, value, path, allow_null=False):
-            errors.append(_error(node, value, path, _nested(member, "Member")))
+            not_null = node.shape not in _NULLABLE_ELEMENTS
+            errors.append(_error(node, value, path, _nested(member, "Member", not_null)))
         return
     for index, item in enumerate(value, start=1):
         item_path = f"{path}.{index}.member"
@@ -397,10 +417,10 @@ def _check_map(node: _Map, value: Any, path: str, errors: list[str]) -> None:
     key, item = node.key, node.value
     assert isinstance(key, _Scalar) and item is not None
     if _any_fails(key, value.keys(), path, allow_null=False):
-        errors.append(_error(node, value, path, _nested(key, "Map keys", element=False)))
+        errors.append(_error(node, value, path, _nested(key, "Map keys", False)))
     if isinstance(item, _Scalar):
         if _any_fails(item, value.values(), path, allow_null=False):
-            errors.append(_error(node, value, path, _nested(item, "Map value")))
+            errors.append(_error(node, value, path, _nested(item, "Map value", True)))
         return
     for name, entry in value.items():
         if entry is None:
@@ -459,12 +479,11 @@ def _at_least(node: _Scalar | _List | _Map) -> str:
     return f"Member must have length greater than or equal to {node.low}"
 
 
-def _nested(node: _Scalar, subject: str, element: bool = True) -> str:
-    """How AWS words a broken element of a list or map: every constraint of the element shape.
+def _nested(node: _Scalar, subject: str, not_null: bool) -> str:
+    """How AWS words a broken element of a list or map: every constraint of the element shape,
+    plus "Member must not be null" where AWS's own model forbids null elements.
 
-    AWS adds "Member must not be null" for elements that are not plain strings (recorded for
-    enum list members and for numeric map values, never for string members or map keys).
-    A list of runtimes is the exception AWS makes: it reports the enum on the list itself.
+    A list of runtimes is the exception: AWS reports the enum on the list itself.
     """
     if node.shape == _RUNTIME_SHAPE:
         return _enum_text(node)
@@ -477,7 +496,7 @@ def _nested(node: _Scalar, subject: str, element: bool = True) -> str:
         parts.append(f"Member must satisfy regular expression pattern: {node.pattern}")
     if node.enum:
         parts.append(_enum_text(node))
-    if element and (node.kind != "string" or node.enum):
+    if not_null:
         parts.append("Member must not be null")
     return f"{subject} must satisfy constraint: [{', '.join(parts)}]"
 

@@ -1,0 +1,168 @@
+"""Log capture inside the sandbox: one in-memory file behind fds 1 and 2.
+
+The host does not read the process's stdout or stderr, so the runtime owns them. Both fds
+are pointed at a single memfd opened O_APPEND, which makes every writer (``print``,
+``sys.stderr``, raw ``os.write``, child processes that inherit the fds, the logging
+handler) land in one byte stream, in write order, at no cost beyond the write itself.
+Between invocations the runtime reads what accumulated and empties the file, so each
+invocation's log holds exactly what was written while it ran.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+from typing import Any, TextIO
+
+LOG_CAP = 1 << 20
+TRUNCATED = b"... truncated\n"
+ERROR_INDENT = "\u00a0"
+LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until done: a short write must not silently drop the rest of a record."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _open_sink() -> int:
+    """An anonymous file that lives in memory; a deleted temp file where memfd is missing."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("lambox-log", os.MFD_CLOEXEC)
+    with tempfile.TemporaryFile() as f:
+        return os.dup(f.fileno())
+
+
+def _text_stream(fd: int, errors: str) -> TextIO:
+    """A text stream with no buffer of its own, so writes reach the fd in program order.
+
+    The same construction the interpreter uses for ``-u``; buffered stdio would reorder
+    ``print`` against raw fd writes and hold output past the end of an invocation.
+    """
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, write_through=True)
+
+
+class Capture:
+    """Owns fds 1 and 2 for the life of the process; hands out per-invocation bytes."""
+
+    def __init__(self) -> None:
+        self.host_stderr = os.dup(2)
+        self._fd = _open_sink()
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | os.O_APPEND)
+        for stream in (sys.stdout, sys.stderr):
+            _flush_quietly(stream)
+        # The interpreter's own stdio objects stay referenced so their finalizers never run.
+        self._replaced = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+        os.dup2(self._fd, 1)
+        os.dup2(self._fd, 2)
+        sys.stdout = sys.__stdout__ = _text_stream(1, "strict")
+        sys.stderr = sys.__stderr__ = _text_stream(2, "backslashreplace")
+
+    def take(self) -> bytes:
+        """Everything written since the last call (the last ``LOG_CAP`` bytes of it), then
+        an empty file again. A zero offset means nothing was written: one cheap syscall."""
+        _flush_quietly(sys.stdout)
+        _flush_quietly(sys.stderr)
+        fd = self._fd
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        if not end:
+            return b""
+        if end <= LOG_CAP:
+            data = os.pread(fd, end, 0)
+        else:
+            tail = os.pread(fd, LOG_CAP, end - LOG_CAP)
+            cut = tail.find(b"\n", 0, 4096)
+            data = TRUNCATED + (tail[cut + 1 :] if cut >= 0 else tail)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return data
+
+    def fatal(self, message: str) -> None:
+        """Report a runtime failure where an operator can see it: the host's stderr."""
+        write_all(self.host_stderr, message.encode("utf-8", "backslashreplace"))
+
+
+def _flush_quietly(stream: Any) -> None:
+    """User code may replace sys.stdout with anything; a broken stream must not stop us."""
+    try:
+        stream.flush()
+    except Exception:
+        pass
+
+
+class LambdaHandler(logging.Handler):
+    """Root-logger handler producing the Lambda text log line, one write per record.
+
+    ``request_id`` is set by the invoke loop before each call; records emitted by
+    background threads between invocations carry the most recent id, as on Lambda.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_id = ""
+        formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
+        formatter.converter = time.gmtime
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record.aws_request_id = self.request_id
+            write_all(1, self.format(record).encode("utf-8", "backslashreplace"))
+        except Exception:
+            self.handleError(record)
+
+
+def install_logging(level: str | None) -> LambdaHandler:
+    """Attach the Lambda handler to the root logger.
+
+    The root level stays at the interpreter default (WARNING) unless AWS_LAMBDA_LOG_LEVEL
+    names a level, matching what functions observe on Lambda. ``Formatter.converter`` is
+    made UTC for every formatter because Lambda's clock zone is UTC and user formatters
+    should agree with ours even when the host runs in another zone.
+    """
+    logging.Formatter.converter = time.gmtime
+    handler = LambdaHandler()
+    root = logging.getLogger()
+    if level:
+        name = level.upper()
+        name = "DEBUG" if name == "TRACE" else name
+        if name in logging.getLevelNamesMapping():
+            root.setLevel(name)
+    root.addHandler(handler)
+    return handler
+
+
+def format_error(error: dict[str, Any]) -> bytes:
+    """The ``[ERROR] Type: message`` record the runtime logs for a failed init or invoke.
+
+    One record spanning several lines; leading spaces of traceback lines become no-break
+    spaces so log viewers that strip indentation keep the traceback readable.
+    """
+    head = "[ERROR]"
+    etype = error.get("errorType")
+    message = error.get("errorMessage")
+    if etype:
+        head += " " + etype
+    if message:
+        head += (":" if etype else "") + " " + message
+    lines = [head]
+    trace = error.get("stackTrace")
+    if trace is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in trace:
+            if element == "":
+                lines.append("")
+                continue
+            for line in element.splitlines():
+                stripped = line.lstrip(" ")
+                lines.append(ERROR_INDENT * (len(line) - len(stripped)) + stripped)
+    return ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
