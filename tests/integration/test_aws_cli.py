@@ -5,18 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CLIENT_ENV, make_zip, unique
 
+# AWS CLI v2, from Debian's awscli package (installed by `make install`): the CLI users run.
+AWS_CLI = "/usr/bin/aws"
+
 
 def aws(server, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    exe = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
+    exe = AWS_CLI
     return subprocess.run(
         [exe, "--endpoint-url", server.url, "--region", "us-east-1", "lambda", *args],
         capture_output=True, text=True, check=check, timeout=120,

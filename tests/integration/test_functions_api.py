@@ -36,7 +36,7 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
 def test_create_answers_pending_then_waiter_sees_active(lambda_client) -> None:  # type: ignore[no-untyped-def]
     name = unique("lifecycle")
     created = create(lambda_client, name, MemorySize=256, Timeout=5, Description="d",
-                     Environment={"Variables": {"A": "1"}}, Tags={"team": "x"})
+                     Environment={"Variables": {"ENV_A": "1"}}, Tags={"team": "x"})
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
     assert created["State"] == "Pending"
     assert created["StateReasonCode"] == "Creating"
@@ -44,7 +44,7 @@ def test_create_answers_pending_then_waiter_sees_active(lambda_client) -> None: 
     assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(CODE).digest()).decode()
     assert created["CodeSize"] == len(CODE)
     assert created["MemorySize"] == 256 and created["Timeout"] == 5
-    assert created["Environment"] == {"Variables": {"A": "1"}}
+    assert created["Environment"] == {"Variables": {"ENV_A": "1"}}
     assert created["Version"] == "$LATEST"
     lambda_client.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10}
@@ -66,7 +66,7 @@ def test_update_configuration_and_code_go_in_progress_then_successful(lambda_cli
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
     before = lambda_client.get_function_configuration(FunctionName=name)
     updated = lambda_client.update_function_configuration(
-        FunctionName=name, MemorySize=512, Timeout=10, Environment={"Variables": {"B": "2"}}
+        FunctionName=name, MemorySize=512, Timeout=10, Environment={"Variables": {"ENV_B": "2"}}
     )
     assert updated["LastUpdateStatus"] == "InProgress"
     assert updated["MemorySize"] == 512
@@ -81,7 +81,7 @@ def test_update_configuration_and_code_go_in_progress_then_successful(lambda_cli
     assert out["Payload"].read() == b'"v2"'
     after = lambda_client.get_function_configuration(FunctionName=name)
     assert after["LastUpdateStatus"] == "Successful"
-    assert after["Environment"] == {"Variables": {"B": "2"}}
+    assert after["Environment"] == {"Variables": {"ENV_B": "2"}}
 
 
 def test_stale_revision_id_is_a_precondition_failure(lambda_client) -> None:  # type: ignore[no-untyped-def]

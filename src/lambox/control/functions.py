@@ -27,6 +27,7 @@ from lambox.errors import (
     PreconditionFailed,
     ResourceConflict,
     ResourceNotFound,
+    ValidationError,
 )
 from lambox.model import LATEST, FunctionConfig, FunctionVersion, State, UpdateStatus, frozen_map
 from lambox.store.code import CodeStore
@@ -46,6 +47,8 @@ RESERVED_ENV = frozenset(
 )
 DEFAULT_MAX_ITEMS = 50
 CODE_GRACE_SECONDS = 60.0
+MAX_MEMORY = 10_240
+MAX_TIMEOUT = 900
 
 
 def now_iso() -> str:
@@ -64,6 +67,24 @@ def _decode_zip(value: object) -> bytes:
         raise InvalidParameterValue(
             "Could not unzip uploaded file. Please check your file, then try to upload again."
         ) from exc
+
+
+def _check_limits(params: Mapping[str, Any]) -> None:
+    """Lambda's own limits where botocore's model is looser (it allows larger values that
+    only other compute types accept): memory 128-10,240 MB, timeout 1-900 s."""
+    failures = []
+    for member, limit in (("MemorySize", MAX_MEMORY), ("Timeout", MAX_TIMEOUT)):
+        value = params.get(member)
+        if isinstance(value, int) and value > limit:
+            location = member[0].lower() + member[1:]
+            failures.append(
+                f"Value '{value}' at '{location}' failed to satisfy constraint: Member must have"
+                f" value less than or equal to {limit}"
+            )
+    if failures:
+        count = len(failures)
+        noun = "error" if count == 1 else "errors"
+        raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(failures))
 
 
 def _check_environment(variables: Mapping[str, str]) -> None:
@@ -144,6 +165,7 @@ class FunctionService:
 
     async def create(self, params: Mapping[str, Any]) -> FunctionConfig:
         shapes.validate("CreateFunction", params)
+        _check_limits(params)
         runtime = str(params["Runtime"])
         shapes.check_runtime_supported(runtime)
         if params.get("PackageType", "Zip") != "Zip":
@@ -211,6 +233,7 @@ class FunctionService:
         self, function_name: str, params: Mapping[str, Any]
     ) -> FunctionConfig:
         shapes.validate("UpdateFunctionConfiguration", {"FunctionName": function_name, **params})
+        _check_limits(params)
         current = self._updatable(function_name, params.get("RevisionId"))
         changes: dict[str, Any] = {}
         if "Runtime" in params:

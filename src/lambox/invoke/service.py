@@ -145,7 +145,10 @@ class InvokeService:
                     return self._finish(fv, inv, prefix, payload, UNHANDLED,
                                         records.exit_log(rid, payload), elapsed, 0, init_ms)
                 elapsed = (time.perf_counter() - started) * 1000
-                return self._finish(fv, inv, prefix, raw.payload, raw.error, raw.log, elapsed,
+                payload, error = raw.payload, raw.error
+                if len(payload) > SYNC_PAYLOAD_LIMIT:
+                    payload, error = _too_large(len(payload)), UNHANDLED
+                return self._finish(fv, inv, prefix, payload, error, raw.log, elapsed,
                                     math.ceil(raw.max_rss_kb / 1024), init_ms)
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", config.name, exc)
@@ -215,6 +218,16 @@ def _check_json(payload: bytes) -> None:
         raise InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
         ) from exc
+
+
+def _too_large(size: int) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed"
+            f" payload size ({SYNC_PAYLOAD_LIMIT} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    ).encode()
 
 
 def _with_request_id(error: bytes, request_id: str) -> bytes:

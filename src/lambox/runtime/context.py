@@ -2,7 +2,7 @@
 
 Per-function values come from the environment once at startup (they cannot change for
 the life of a sandbox); per-invocation values come from the INVOKE meta. Construction is
-on the hot path of every invocation, hence ``__slots__`` and no environment lookups here.
+on the hot path of every invocation, hence no environment lookups per call.
 """
 
 from __future__ import annotations
@@ -61,11 +61,11 @@ class Client:
     """The mobile client block of a client context."""
 
     __slots__ = (
-        "installation_id",
-        "app_title",
-        "app_version_name",
-        "app_version_code",
         "app_package_name",
+        "app_title",
+        "app_version_code",
+        "app_version_name",
+        "installation_id",
     )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -117,21 +117,11 @@ def decode_client_context(encoded: str | None) -> ClientContext | None:
 
 
 class LambdaContext:
-    """The second argument of every handler call."""
+    """The second argument of every handler call.
 
-    __slots__ = (
-        "_deadline_ms",
-        "aws_request_id",
-        "client_context",
-        "function_name",
-        "function_version",
-        "identity",
-        "invoked_function_arn",
-        "log_group_name",
-        "log_stream_name",
-        "memory_limit_in_mb",
-        "tenant_id",
-    )
+    Deliberately without ``__slots__``: handlers and instrumentation libraries attach
+    their own attributes to the context, as Lambda's plain object allows.
+    """
 
     def __init__(
         self,
@@ -141,6 +131,7 @@ class LambdaContext:
         invoked_function_arn: str | None,
         client_context: ClientContext | None = None,
         tenant_id: str | None = None,
+        version: str | None = None,
     ) -> None:
         (
             self.function_name,
@@ -149,6 +140,8 @@ class LambdaContext:
             self.log_group_name,
             self.log_stream_name,
         ) = info
+        if version:
+            self.function_version = version
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_function_arn
         self.client_context = client_context
@@ -178,4 +171,3 @@ class LambdaContext:
             f"identity={self.identity},"
             f"tenant_id={self.tenant_id}])"
         )
-

@@ -10,12 +10,12 @@ invocation's log holds exactly what was written while it ran.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import logging
 import os
 import sys
-import tempfile
 import time
 from typing import Any, TextIO
 
@@ -34,11 +34,22 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def _open_sink() -> int:
-    """An anonymous file that lives in memory; a deleted temp file where memfd is missing."""
+    """An anonymous file that lives in memory; a deleted temp file where memfd is missing
+    (imported only then, as it costs every cold start otherwise)."""
     if hasattr(os, "memfd_create"):
         return os.memfd_create("lambox-log", os.MFD_CLOEXEC)
+    import tempfile
+
     with tempfile.TemporaryFile() as f:
         return os.dup(f.fileno())
+
+
+class _StdioFile(io.FileIO):
+    """A raw fd writer that reports itself unseekable, as a pipe-backed stdout would be,
+    so no library tries to seek or truncate the shared log file through sys.stdout."""
+
+    def seekable(self) -> bool:
+        return False
 
 
 def _text_stream(fd: int, errors: str) -> TextIO:
@@ -47,15 +58,22 @@ def _text_stream(fd: int, errors: str) -> TextIO:
     The same construction the interpreter uses for ``-u``; buffered stdio would reorder
     ``print`` against raw fd writes and hold output past the end of an invocation.
     """
-    raw = io.FileIO(fd, "w", closefd=False)
+    raw = _StdioFile(fd, "w", closefd=False)
     return io.TextIOWrapper(raw, encoding="utf-8", errors=errors, write_through=True)
 
 
 class Capture:
-    """Owns fds 1 and 2 for the life of the process; hands out per-invocation bytes."""
+    """Owns fds 1 and 2 for the life of the process; hands out per-invocation bytes.
+
+    ``sys.__stdout__``/``sys.__stderr__`` are replaced too: the interpreter's originals
+    buffer, so text written through them would surface in some later invocation.
+    """
 
     def __init__(self) -> None:
-        self.host_stderr = os.dup(2)
+        try:
+            self.host_stderr: int | None = os.dup(2)
+        except OSError:
+            self.host_stderr = None
         self._fd = _open_sink()
         fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | os.O_APPEND)
         for stream in (sys.stdout, sys.stderr):
@@ -64,14 +82,20 @@ class Capture:
         self._replaced = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
         os.dup2(self._fd, 1)
         os.dup2(self._fd, 2)
-        sys.stdout = sys.__stdout__ = _text_stream(1, "strict")
-        sys.stderr = sys.__stderr__ = _text_stream(2, "backslashreplace")
+        self._stdout = _text_stream(1, "strict")
+        self._stderr = _text_stream(2, "backslashreplace")
+        sys.stdout = self._stdout
+        sys.stderr = self._stderr
+        setattr(sys, "__stdout__", self._stdout)  # noqa: B010
+        setattr(sys, "__stderr__", self._stderr)  # noqa: B010
 
     def take(self) -> bytes:
         """Everything written since the last call (the last ``LOG_CAP`` bytes of it), then
         an empty file again. A zero offset means nothing was written: one cheap syscall."""
-        _flush_quietly(sys.stdout)
-        _flush_quietly(sys.stderr)
+        if sys.stdout is not self._stdout:
+            _flush_quietly(sys.stdout)
+        if sys.stderr is not self._stderr:
+            _flush_quietly(sys.stderr)
         fd = self._fd
         end = os.lseek(fd, 0, os.SEEK_CUR)
         if not end:
@@ -88,15 +112,17 @@ class Capture:
 
     def fatal(self, message: str) -> None:
         """Report a runtime failure where an operator can see it: the host's stderr."""
-        write_all(self.host_stderr, message.encode("utf-8", "backslashreplace"))
+        if self.host_stderr is not None:
+            write_all(self.host_stderr, message.encode("utf-8", "backslashreplace"))
 
 
 def _flush_quietly(stream: Any) -> None:
-    """User code may replace sys.stdout with anything; a broken stream must not stop us."""
-    try:
+    """User code may replace sys.stdout with anything; a broken stream must not stop us.
+
+    Only streams other than the runtime's need it: those write through to the fd.
+    """
+    with contextlib.suppress(Exception):
         stream.flush()
-    except Exception:
-        pass
 
 
 class LambdaHandler(logging.Handler):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from typing import Any
+from typing import Any, cast
 
 from lambox.errors import SandboxDead, SandboxTimeout
 from lambox.runtime import wire
@@ -28,8 +28,7 @@ class WireClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf

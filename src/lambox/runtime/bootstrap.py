@@ -1,0 +1,387 @@
+"""The Python runtime's main loop: import the handler once, then serve INVOKE frames.
+
+Runs inside the sandbox process under whatever interpreter the function asked for, so it
+uses the standard library and ``lambox.runtime.wire`` only. Failures are reported with
+the names and messages Lambda's Python runtime uses, because functions and their callers
+match on them. Nothing a handler does may end the loop; only the host closing the wire
+(or the process dying) does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from lambox.runtime import wire
+from lambox.runtime.context import (
+    ContextError,
+    FunctionInfo,
+    LambdaContext,
+    decode_client_context,
+)
+from lambox.runtime.logs import Capture, LambdaHandler, format_error, install_logging, write_all
+
+Handler = Callable[[Any, LambdaContext], Any]
+ErrorObject = dict[str, Any]
+
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
+MARSHAL_ERROR = "Runtime.MarshalError"
+UNMARSHAL_ERROR = "Runtime.UnmarshalError"
+CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+UNHANDLED = "Unhandled"
+TRACE_ENV = "_X_AMZN_TRACE_ID"
+READ_BUFFER = 256 << 10
+
+
+class Fault(Exception):
+    """A failure the runtime itself names, carrying Lambda's type, message and trace."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace
+
+    def error(self, request_id: str = "") -> ErrorObject:
+        return make_error(self.message, self.error_type, self.trace, request_id)
+
+
+class ProtocolError(Exception):
+    """The host sent something other than the frame the protocol allows next."""
+
+
+def make_error(
+    message: str, error_type: str, trace: list[str] | None, request_id: str = ""
+) -> ErrorObject:
+    """The error object of the Lambda invoke API, keys in the order Lambda emits them."""
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": request_id,
+        "stackTrace": trace or [],
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    """``str(exc)``, surviving exceptions whose ``__str__`` itself raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__} object>"
+
+
+def user_trace(tb: TracebackType | None) -> list[str]:
+    """Formatted frames of a traceback without the runtime's own leading frames.
+
+    Frames are formatted from plain tuples so the lines carry no column markers, the
+    shape Lambda puts in ``stackTrace``. If every frame is the runtime's (a handler that
+    is not callable, say) they are all kept, so the trace is never empty for no reason.
+    """
+    start = tb
+    while start is not None and start.tb_frame.f_globals.get("__name__") == __name__:
+        start = start.tb_next
+    frames = traceback.extract_tb(start if start is not None else tb)
+    return traceback.format_list([(f.filename, f.lineno or 0, f.name, f.line) for f in frames])
+
+
+def exception_error(exc: BaseException, request_id: str = "") -> ErrorObject:
+    """The error object for an exception raised by user code."""
+    return make_error(_describe(exc), type(exc).__name__, user_trace(exc.__traceback__), request_id)
+
+
+def load_handler(spec: str) -> Handler:
+    """Import the handler module and find the function, failing as Lambda fails.
+
+    ``spec`` is ``module.function``; the module part may use dots for packages or ``/``
+    for a subdirectory. ImportError and SyntaxError become runtime faults; any other
+    exception from module-level code propagates and is reported under its own type.
+    """
+    try:
+        modname, fname = spec.rsplit(".", 1)
+    except ValueError as e:
+        raise Fault(MALFORMED_HANDLER_NAME, f"Bad handler '{spec}': {e}") from None
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise Fault(
+            BUILT_IN_MODULE_CONFLICT, f"Cannot use built-in module {modname} as a handler module"
+        )
+    try:
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise Fault(IMPORT_MODULE_ERROR, f"Unable to import module '{modname}': {e}") from None
+    except SyntaxError as e:
+        trace = [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}']
+        raise Fault(
+            USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{modname}': {e}", trace
+        ) from None
+    try:
+        handler: Handler = getattr(module, fname)
+    except AttributeError:
+        raise Fault(HANDLER_NOT_FOUND, f"Handler '{fname}' missing on module '{modname}'") from None
+    return handler
+
+
+def initialize(spec: str) -> tuple[Handler | None, ErrorObject | None]:
+    """The handler, or the error object that every invocation will answer with."""
+    try:
+        return load_handler(spec), None
+    except Fault as f:
+        return None, f.error()
+    except BaseException as e:
+        return None, exception_error(e)
+
+
+def _decimal_default(o: object) -> object:
+    """Let handlers return ``Decimal`` (as DynamoDB hands them out); anything else unknown
+    fails with the standard library's message, which is what Lambda reports."""
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(o, decimal.Decimal):
+        if o.is_finite() and o == o.to_integral_value():
+            return int(o)
+        return float(o)
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def make_marshal(env: Mapping[str, str]) -> Callable[[Any], bytes]:
+    """The response encoder: C-accelerated JSON, raw ``bytes`` passed through untouched.
+
+    Non-ASCII text is escaped except on the python3.12 runtime identity, mirroring the
+    bytes Lambda's own encoder produces for each runtime.
+    """
+    ascii_only = env.get("AWS_EXECUTION_ENV") != "AWS_Lambda_python3.12"
+    encode = json.JSONEncoder(ensure_ascii=ascii_only, default=_decimal_default).encode
+
+    def marshal(result: Any) -> bytes:
+        if result is None:
+            return b"null"
+        if isinstance(result, bytes):
+            return result
+        try:
+            return encode(result).encode("utf-8", "surrogatepass")
+        except Exception as e:
+            raise Fault(MARSHAL_ERROR, f"Unable to marshal response: {_describe(e)}") from None
+
+    return marshal
+
+
+def _set_trace_id(trace_id: str | None) -> None:
+    """Expose the invocation's trace header the way Lambda does, or clear a stale one."""
+    if trace_id:
+        os.environ[TRACE_ENV] = trace_id
+    elif TRACE_ENV in os.environ:
+        del os.environ[TRACE_ENV]
+
+
+def _result_frame(error: bool, log: bytes, payload: bytes, duration_ms: float) -> bytes:
+    """One RESULT frame. The meta is written by hand: it is fixed-shape, and json.dumps
+    would be the largest cost on the warm path for a tiny payload."""
+    if len(log) + len(payload) > wire.MAX_BODY:
+        error = True
+        payload = json.dumps(
+            make_error(
+                f"Response payload size exceeded maximum allowed payload size "
+                f"({wire.MAX_BODY - len(log)} bytes).",
+                RESPONSE_TOO_LARGE,
+                None,
+            )
+        ).encode()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kind = f'"{UNHANDLED}"' if error else "null"
+    meta = (
+        f'{{"error":{kind},"log_len":{len(log)},'
+        f'"duration_ms":{duration_ms:.3f},"max_rss_kb":{rss}}}'
+    ).encode()
+    header = wire.HEADER.pack(wire.RESULT, len(meta), len(log) + len(payload))
+    return b"".join((header, meta, log, payload))
+
+
+class FrameReader:
+    """Host frames off the wire, usually with a single ``recv``.
+
+    The host writes each frame whole and waits for the answer before the next, so one
+    ``recv_into`` a reusable buffer normally yields header, meta and body together where
+    ``wire.recv_frame`` needs two. Meta is decoded as text by a prebuilt decoder, skipping
+    the encoding sniffing ``json.loads`` does on bytes. Frames larger than the buffer are
+    completed with exact reads; bytes past the end of a frame are kept for the next one.
+    """
+
+    def __init__(self, sock: socket.socket, size: int = READ_BUFFER) -> None:
+        self._recv_into = sock.recv_into
+        self._sock = sock
+        self._buf = bytearray(size)
+        self._view = memoryview(self._buf)
+        self._have = 0
+        self._decode = json.JSONDecoder().decode
+
+    def _fill(self, have: int, need: int) -> int:
+        view = self._view
+        while have < need:
+            got = self._recv_into(view[have:])
+            if not got:
+                raise EOFError("wire closed")
+            have += got
+        return have
+
+    def read(self) -> tuple[int, dict[str, Any], bytes]:
+        """The next whole frame; EOFError when the host has closed the wire."""
+        hsize = wire.HEADER.size
+        have = self._fill(self._have, hsize)
+        kind, meta_len, body_len = wire.decode_header(bytes(self._view[:hsize]))
+        end = hsize + meta_len + body_len
+        if end <= len(self._buf):
+            have = self._fill(have, end)
+            data = self._view
+        else:
+            data = memoryview(bytes(self._view[:have]) + wire.recv_exact(self._sock, end - have))
+            have = end
+        meta: dict[str, Any] = self._decode(str(data[hsize : hsize + meta_len], "utf-8"))
+        body = bytes(data[hsize + meta_len : end])
+        if have > end:
+            self._buf[: have - end] = self._buf[end:have]
+        self._have = have - end
+        return kind, meta, body
+
+    def next_invoke(self) -> tuple[dict[str, Any], bytes]:
+        """The next INVOKE frame; anything else breaks the protocol."""
+        kind, meta, body = self.read()
+        if kind != wire.INVOKE:
+            raise ProtocolError(f"expected INVOKE, got frame kind {kind}")
+        return meta, body
+
+
+def _call(
+    handler: Handler,
+    info: FunctionInfo,
+    marshal: Callable[[Any], bytes],
+    decode_event: Callable[[str], Any],
+    request_id: str,
+    meta: dict[str, Any],
+    body: bytes,
+) -> bytes:
+    """One handler call, from the INVOKE frame to the encoded response; raises on failure."""
+    encoded = meta.get("client_context")
+    try:
+        client_context = decode_client_context(encoded) if encoded else None
+    except ContextError as e:
+        raise Fault(CONTEXT_UNMARSHAL_ERROR, str(e)) from None
+    context = LambdaContext(
+        info,
+        request_id,
+        int(meta.get("deadline_ms") or 0),
+        meta.get("arn"),
+        client_context,
+        meta.get("tenant_id"),
+        meta.get("version"),
+    )
+    try:
+        event = decode_event(str(body, "utf-8")) if body else {}
+    except ValueError as e:
+        raise Fault(UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
+    return marshal(handler(event, context))
+
+
+def serve(
+    sock: socket.socket,
+    reader: FrameReader,
+    handler: Handler,
+    capture: Capture,
+    log_handler: LambdaHandler,
+    info: FunctionInfo,
+    marshal: Callable[[Any], bytes],
+) -> None:
+    """Answer INVOKE frames until the host closes the wire."""
+    perf_counter = time.perf_counter
+    decode_event = json.JSONDecoder().decode
+    sendall = sock.sendall
+    take = capture.take
+    while True:
+        meta, body = reader.next_invoke()
+        request_id: str = meta["id"]
+        log_handler.request_id = request_id
+        _set_trace_id(meta.get("trace_id"))
+        error: ErrorObject | None = None
+        start = perf_counter()
+        try:
+            payload = _call(handler, info, marshal, decode_event, request_id, meta, body)
+        except Fault as f:
+            error = f.error(request_id)
+        except BaseException as e:
+            error = exception_error(e, request_id)
+        duration_ms = (perf_counter() - start) * 1000.0
+        if error is not None:
+            write_all(1, format_error(error))
+            payload = json.dumps(error).encode()
+        sendall(_result_frame(error is not None, take(), payload, duration_ms))
+
+
+def serve_failed(
+    sock: socket.socket,
+    reader: FrameReader,
+    error: ErrorObject,
+    capture: Capture,
+    log_handler: LambdaHandler,
+) -> None:
+    """After a failed init, answer every invocation with the init error, logged again as
+    it would be when the failed init is retried for that invocation."""
+    while True:
+        meta, _ = reader.next_invoke()
+        request_id: str = meta["id"]
+        log_handler.request_id = request_id
+        answer = dict(error, requestId=request_id)
+        write_all(1, format_error(answer))
+        sock.sendall(_result_frame(True, capture.take(), json.dumps(answer).encode(), 0.0))
+
+
+def _set_path(task_root: str) -> None:
+    """The code directory first on sys.path, and not the cwd entry ``-m`` put there."""
+    if sys.path and sys.path[0] in ("", os.getcwd()) and sys.path[0] != task_root:
+        del sys.path[0]
+    if task_root in sys.path:
+        sys.path.remove(task_root)
+    sys.path.insert(0, task_root)
+
+
+def main() -> int:
+    """Run the sandbox side of the wire; the exit status for the interpreter."""
+    env = os.environ
+    fd = int(env.pop("LAMBOX_WIRE_FD"))
+    os.set_inheritable(fd, False)
+    sock = socket.socket(fileno=fd)
+    capture = Capture()
+    reader = FrameReader(sock)
+    try:
+        log_handler = install_logging(env.get("AWS_LAMBDA_LOG_LEVEL"))
+        _set_path(env.get("LAMBDA_TASK_ROOT") or os.getcwd())
+        info = FunctionInfo.from_env(env)
+        marshal = make_marshal(env)
+        start = time.perf_counter()
+        handler, error = initialize(env.get("_HANDLER", ""))
+        init_ms = (time.perf_counter() - start) * 1000.0
+        if error is not None:
+            write_all(1, format_error(error))
+        ready = {"init_ms": round(init_ms, 3), "init_error": error}
+        sock.sendall(wire.encode(wire.READY, ready, capture.take()))
+        if handler is None:
+            assert error is not None
+            serve_failed(sock, reader, error, capture, log_handler)
+        else:
+            serve(sock, reader, handler, capture, log_handler, info, marshal)
+    except (EOFError, ConnectionError):
+        return 0
+    except BaseException:
+        capture.fatal("lambox runtime: fatal error\n" + traceback.format_exc())
+        return 1
+    return 0
