@@ -51,9 +51,20 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxSer
     full_env = {**os.environ, "LAMBOX_KEEP_ALIVE": "30", **(env or {})}
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lambox.cli.main", "serve", "--port", str(port),
-             "--data-dir", str(data_dir)],
-            stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "lambox.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=ROOT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -42,7 +42,11 @@ class Arns:
         A qualifier in the ARN and a different Qualifier parameter is AWS's
         InvalidParameterValueException; an ARN of another region is ResourceNotFound.
         """
-        m = _FULL.match(function_name) or _PARTIAL.match(function_name) or _NAME.match(function_name)
+        m = (
+            _FULL.match(function_name)
+            or _PARTIAL.match(function_name)
+            or _NAME.match(function_name)
+        )
         if m is None:
             raise ResourceNotFound(f"Function not found: {self.function(function_name)}")
         groups = m.groupdict()

@@ -52,7 +52,9 @@ class Settings:
     )
     public_url: str = field(
         default="",
-        metadata={"doc": "Base URL clients reach lambox at (Code.Location); default from host/port."},
+        metadata={
+            "doc": "Base URL clients reach lambox at (Code.Location); default from host/port."
+        },
     )
 
     @property

@@ -65,9 +65,7 @@ def build(settings: Settings) -> Server:
     runtimes.announce(r for r in shapes.runtimes() if r.startswith("python"))
     functions = FunctionService(store, code, feed, runtimes, arns)
     factory = ProcessSandboxFactory()
-    log.warning(
-        "sandbox backend: %s (plain processes: no namespaces or cgroups yet)", factory.name
-    )
+    log.warning("sandbox backend: %s (plain processes: no namespaces or cgroups yet)", factory.name)
     scheduler = Scheduler(
         factory, keep_alive=settings.keep_alive, concurrency_limit=settings.concurrency_limit
     )
@@ -121,15 +119,17 @@ def run(settings: Settings, examples: Path | None = None) -> None:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         restored = server.functions.restore()
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
-        log.info("lambox on %s, data in %s, %d functions", settings.base_url,
-                 settings.data_dir, restored)
+        log.info(
+            "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
+        )
         if examples is not None:
             names = await deploy_examples(server, examples)
             for name in names:
                 log.warning(
                     "example deployed: aws --endpoint-url %s lambda invoke --function-name %s"
                     " --payload '{}' --cli-binary-format raw-in-base64-out out.json",
-                    settings.base_url, name,
+                    settings.base_url,
+                    name,
                 )
         try:
             yield

@@ -20,7 +20,10 @@ def aws(server, *args: str, check: bool = True) -> subprocess.CompletedProcess[s
     exe = AWS_CLI
     return subprocess.run(
         [exe, "--endpoint-url", server.url, "--region", "us-east-1", "lambda", *args],
-        capture_output=True, text=True, check=check, timeout=120,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
         env={**os.environ, **CLIENT_ENV},
     )
 
@@ -28,24 +31,52 @@ def aws(server, *args: str, check: bool = True) -> subprocess.CompletedProcess[s
 def test_create_invoke_with_tail_logs_through_the_cli(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     name = unique("cli")
     zip_path = tmp_path / "fn.zip"
-    zip_path.write_bytes(make_zip({"app.py": (
-        "def handler(event, context):\n"
-        "    print('cli says hi')\n"
-        "    return {'got': event}\n"
-    )}))
-    created = json.loads(aws(
-        server, "create-function", "--function-name", name, "--runtime", "python3.11",
-        "--handler", "app.handler", "--zip-file", f"fileb://{zip_path}",
-        "--role", "arn:aws:iam::000000000000:role/x",
-    ).stdout)
+    zip_path.write_bytes(
+        make_zip(
+            {
+                "app.py": (
+                    "def handler(event, context):\n"
+                    "    print('cli says hi')\n"
+                    "    return {'got': event}\n"
+                )
+            }
+        )
+    )
+    created = json.loads(
+        aws(
+            server,
+            "create-function",
+            "--function-name",
+            name,
+            "--runtime",
+            "python3.11",
+            "--handler",
+            "app.handler",
+            "--zip-file",
+            f"fileb://{zip_path}",
+            "--role",
+            "arn:aws:iam::000000000000:role/x",
+        ).stdout
+    )
     assert created["FunctionName"] == name
     assert created["State"] == "Pending"
     aws(server, "wait", "function-active-v2", "--function-name", name)
     out = tmp_path / "out.json"
-    meta = json.loads(aws(
-        server, "invoke", "--function-name", name, "--payload", '{"a":1}',
-        "--cli-binary-format", "raw-in-base64-out", "--log-type", "Tail", str(out),
-    ).stdout)
+    meta = json.loads(
+        aws(
+            server,
+            "invoke",
+            "--function-name",
+            name,
+            "--payload",
+            '{"a":1}',
+            "--cli-binary-format",
+            "raw-in-base64-out",
+            "--log-type",
+            "Tail",
+            str(out),
+        ).stdout
+    )
     assert meta["StatusCode"] == 200
     assert meta["ExecutedVersion"] == "$LATEST"
     assert json.loads(out.read_text()) == {"got": {"a": 1}}
@@ -64,9 +95,21 @@ def test_cli_reports_validation_errors(server, tmp_path: Path, memory: str) -> N
     zip_path = tmp_path / "fn.zip"
     zip_path.write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
     result = aws(
-        server, "create-function", "--function-name", unique("clibad"), "--runtime",
-        "python3.11", "--handler", "app.handler", "--zip-file", f"fileb://{zip_path}",
-        "--role", "arn:aws:iam::000000000000:role/x", "--memory-size", memory, check=False,
+        server,
+        "create-function",
+        "--function-name",
+        unique("clibad"),
+        "--runtime",
+        "python3.11",
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        f"fileb://{zip_path}",
+        "--role",
+        "arn:aws:iam::000000000000:role/x",
+        "--memory-size",
+        memory,
+        check=False,
     )
     assert result.returncode != 0
     assert "ValidationException" in result.stderr or "Invalid" in result.stderr

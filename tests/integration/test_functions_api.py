@@ -35,8 +35,15 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
 
 def test_create_answers_pending_then_waiter_sees_active(lambda_client) -> None:  # type: ignore[no-untyped-def]
     name = unique("lifecycle")
-    created = create(lambda_client, name, MemorySize=256, Timeout=5, Description="d",
-                     Environment={"Variables": {"ENV_A": "1"}}, Tags={"team": "x"})
+    created = create(
+        lambda_client,
+        name,
+        MemorySize=256,
+        Timeout=5,
+        Description="d",
+        Environment={"Variables": {"ENV_A": "1"}},
+        Tags={"team": "x"},
+    )
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
     assert created["State"] == "Pending"
     assert created["StateReasonCode"] == "Creating"
@@ -89,8 +96,9 @@ def test_stale_revision_id_is_a_precondition_failure(lambda_client) -> None:  # 
     create(lambda_client, name)
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
     with pytest.raises(ClientError) as exc:
-        lambda_client.update_function_configuration(FunctionName=name, Timeout=4,
-                                                    RevisionId="not-the-revision")
+        lambda_client.update_function_configuration(
+            FunctionName=name, Timeout=4, RevisionId="not-the-revision"
+        )
     assert error_of(exc)[0] == "PreconditionFailedException"
     assert error_of(exc)[2] == 412
 
@@ -112,8 +120,11 @@ def test_list_functions_paginates_with_marker(lambda_client) -> None:  # type: i
             break
     assert names <= set(seen)
     assert len(seen) == len(set(seen))
-    paginated = [f["FunctionName"] for p in lambda_client.get_paginator("list_functions").paginate()
-                 for f in p["Functions"]]
+    paginated = [
+        f["FunctionName"]
+        for p in lambda_client.get_paginator("list_functions").paginate()
+        for f in p["Functions"]
+    ]
     assert names <= set(paginated)
 
 
@@ -193,13 +204,16 @@ def test_duplicate_name_is_a_conflict(lambda_client) -> None:  # type: ignore[no
     ],
 )
 def test_invalid_parameters_are_rejected(lambda_client, overrides, code) -> None:  # type: ignore[no-untyped-def]
-    from botocore.config import Config
     import boto3
+    from botocore.config import Config
 
     # botocore validates some of these itself; send them raw so the server is what answers.
     client = boto3.client(
-        "lambda", endpoint_url=lambda_client.meta.endpoint_url, region_name="us-east-1",
-        aws_access_key_id="t", aws_secret_access_key="t",
+        "lambda",
+        endpoint_url=lambda_client.meta.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
         config=Config(parameter_validation=False, retries={"max_attempts": 0}),
     )
     with pytest.raises(ClientError) as exc:
@@ -240,8 +254,10 @@ def test_path_escaping_zip_is_rejected_and_nothing_written(lambda_client, server
 
 def test_zip_bomb_is_rejected(lambda_client) -> None:  # type: ignore[no-untyped-def]
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("zeros.bin", "w",
-                                                                        force_zip64=True) as f:
+    with (
+        zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf,
+        zf.open("zeros.bin", "w", force_zip64=True) as f,
+    ):
         chunk = b"\0" * (1 << 20)
         for _ in range(300):
             f.write(chunk)
@@ -255,8 +271,11 @@ def test_zip_bomb_is_rejected(lambda_client) -> None:  # type: ignore[no-untyped
 
 
 def test_malformed_json_body_is_an_aws_error(server) -> None:  # type: ignore[no-untyped-def]
-    r = httpx.post(f"{server.url}/2015-03-31/functions", content=b"{not json",
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{server.url}/2015-03-31/functions",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.headers["x-amzn-ErrorType"]
     assert set(r.json()) >= {"Type", "Message"}

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from tests.conftest import ROLE, make_zip, unique
 
 HANDLERS = {
-    "app.py": '''
+    "app.py": """
 import json, logging, os, sys, time
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -69,7 +69,7 @@ def unserializable(event, context):
 
 def big(event, context):
     return "x" * event["n"]
-''',
+""",
     "broken.py": "import does_not_exist_anywhere\n",
 }
 CODE = make_zip(HANDLERS)
@@ -85,8 +85,12 @@ def fn(lambda_client):  # type: ignore[no-untyped-def]
         if key not in made:
             name = unique(handler.replace(".", "-"))
             lambda_client.create_function(
-                FunctionName=name, Runtime="python3.11", Handler=handler, Role=ROLE,
-                Code={"ZipFile": CODE}, **kw,
+                FunctionName=name,
+                Runtime="python3.11",
+                Handler=handler,
+                Role=ROLE,
+                Code={"ZipFile": CODE},
+                **kw,
             )
             lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
             made[key] = name
@@ -126,8 +130,10 @@ def test_concurrent_invocations_get_separate_sandboxes(lambda_client, fn) -> Non
     assert all(json.loads(o["Body"]) == "slept" for o in outs)
     # each sandbox runs one invocation at a time: 4 concurrent sleeps overlap in 4 processes
     with ThreadPoolExecutor(3) as pool:
-        pids = {json.loads(o["Body"])["pid"] for o in pool.map(
-            lambda _: invoke(lambda_client, count), range(30))}
+        pids = {
+            json.loads(o["Body"])["pid"]
+            for o in pool.map(lambda _: invoke(lambda_client, count), range(30))
+        }
     assert len(pids) >= 1
 
 

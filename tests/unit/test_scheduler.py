@@ -18,8 +18,15 @@ from lambox.watch import Removed
 
 def version(generation: int = 1, name: str = "f") -> FunctionVersion:
     config = FunctionConfig(
-        name=name, runtime="python3.11", handler="app.handler", role="r", code_sha256="s",
-        code_size=1, revision_id="r", last_modified="t", state=State.ACTIVE,
+        name=name,
+        runtime="python3.11",
+        handler="app.handler",
+        role="r",
+        code_sha256="s",
+        code_size=1,
+        revision_id="r",
+        last_modified="t",
+        state=State.ACTIVE,
     )
     return FunctionVersion(f"arn:{name}", config, Path("/tmp"), "python3", "us-east-1", generation)
 

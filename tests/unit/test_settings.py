@@ -19,8 +19,12 @@ def test_every_setting_is_documented() -> None:
 
 def test_environment_overrides_and_flags_win() -> None:
     s = Settings.from_env(
-        {"LAMBOX_PORT": "9100", "LAMBOX_KEEP_ALIVE": "2.5", "LAMBOX_DATA_DIR": "/x",
-         "LAMBOX_RUNTIME_MAP": "python3.12=python3.11, python3.13=python3.11"},
+        {
+            "LAMBOX_PORT": "9100",
+            "LAMBOX_KEEP_ALIVE": "2.5",
+            "LAMBOX_DATA_DIR": "/x",
+            "LAMBOX_RUNTIME_MAP": "python3.12=python3.11, python3.13=python3.11",
+        },
         port=9200,
         host=None,
     )

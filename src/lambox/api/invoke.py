@@ -117,7 +117,9 @@ def _client_context(value: str) -> str:
     try:
         json.loads(base64.b64decode(value, validate=True))
     except (binascii.Error, ValueError) as exc:
-        raise InvalidParameterValue("Client context must be a valid Base64-encoded JSON object.") from exc
+        raise InvalidParameterValue(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from exc
     return value
 
 

@@ -154,7 +154,9 @@ class ManagementApi:
         name = self._functions.get(_name(request)).name
         offset = int(request.query_params.get("offset", "0") or 0)
         data, next_offset = self._logs.read(name, offset)
-        return Response(data, media_type="text/plain", headers={"x-lambox-next-offset": str(next_offset)})
+        return Response(
+            data, media_type="text/plain", headers={"x-lambox-next-offset": str(next_offset)}
+        )
 
     async def health(self, request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -35,7 +35,9 @@ def serve(
     from lambox.config import Settings
     from lambox.server import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings.from_env(os.environ, host=host, port=port, data_dir=data_dir)
     run(settings, examples)
 
@@ -80,8 +82,13 @@ def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
             body = client.get("/2015-03-31/functions/", params=params).json()
             for f in body.get("Functions", []):
                 table.add_row(
-                    f["FunctionName"], f["Runtime"], f["Handler"], f"{f['MemorySize']} MB",
-                    f"{f['Timeout']} s", f["State"], f["LastModified"],
+                    f["FunctionName"],
+                    f["Runtime"],
+                    f["Handler"],
+                    f"{f['MemorySize']} MB",
+                    f"{f['Timeout']} s",
+                    f["State"],
+                    f["LastModified"],
                 )
             marker = body.get("NextMarker")
             if not marker:

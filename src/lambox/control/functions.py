@@ -37,12 +37,24 @@ from lambox.watch import ChangeFeed, Removed
 ENV_LIMIT = 4096
 RESERVED_ENV = frozenset(
     {
-        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
-        "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
     }
 )
 DEFAULT_MAX_ITEMS = 50
@@ -150,7 +162,9 @@ class FunctionService:
             raise ResourceNotFound(f"Function not found: {self._arns.function(name)}{suffix}")
         return config
 
-    def list_page(self, marker: str | None, max_items: int | None) -> tuple[list[FunctionConfig], str | None]:
+    def list_page(
+        self, marker: str | None, max_items: int | None
+    ) -> tuple[list[FunctionConfig], str | None]:
         """One page of functions ordered by name; the marker is the last name returned."""
         limit = max_items or DEFAULT_MAX_ITEMS
         configs = self._store.list_latest()
@@ -169,7 +183,9 @@ class FunctionService:
         runtime = str(params["Runtime"])
         shapes.check_runtime_supported(runtime)
         if params.get("PackageType", "Zip") != "Zip":
-            raise InvalidParameterValue("lambox runs Zip packages only; container images are not supported.")
+            raise InvalidParameterValue(
+                "lambox runs Zip packages only; container images are not supported."
+            )
         code = params.get("Code") or {}
         if "ZipFile" not in code:
             raise InvalidParameterValue(
@@ -241,8 +257,11 @@ class FunctionService:
             self._runtimes.interpreter(str(params["Runtime"]))
             changes["runtime"] = str(params["Runtime"])
         simple = {
-            "Handler": "handler", "Role": "role", "Description": "description",
-            "MemorySize": "memory_size", "Timeout": "timeout",
+            "Handler": "handler",
+            "Role": "role",
+            "Description": "description",
+            "MemorySize": "memory_size",
+            "Timeout": "timeout",
         }
         for member, attr in simple.items():
             if member in params:

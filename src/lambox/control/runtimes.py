@@ -31,9 +31,13 @@ class RuntimeCatalog:
         target = self._map.get(runtime, runtime)
         path = self._probe(target)
         if path is None:
-            hint = "" if runtime in self._map else (
-                f" Install {target}, or map it to an installed runtime with "
-                f"LAMBOX_RUNTIME_MAP={runtime}=python3.{sys.version_info.minor}."
+            hint = (
+                ""
+                if runtime in self._map
+                else (
+                    f" Install {target}, or map it to an installed runtime with "
+                    f"LAMBOX_RUNTIME_MAP={runtime}=python3.{sys.version_info.minor}."
+                )
             )
             raise InvalidParameterValue(
                 f"The runtime {runtime} is not available on this lambox server.{hint}"
@@ -67,7 +71,10 @@ def _working(path: str | None, runtime: str) -> str | None:
     try:
         out = subprocess.run(
             [path, "-c", "import sys; print('python%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

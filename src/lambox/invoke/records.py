@@ -48,7 +48,9 @@ def timeout_payload(request_id: str, timeout: int) -> bytes:
     return json.dumps(
         {
             "errorType": "Sandbox.Timedout",
-            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            "errorMessage": (
+                f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+            ),
         }
     ).encode()
 

@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import math
+import secrets
 import time
 import uuid
 
@@ -121,8 +122,17 @@ class InvokeService:
                     init_ms = report.init_ms
                 if report.error is not None:
                     lease.discard = True
-                    return self._finish(fv, inv, prefix, _with_request_id(report.error, rid),
-                                        UNHANDLED, b"", 0.0, 0, init_ms)
+                    return self._finish(
+                        fv,
+                        inv,
+                        prefix,
+                        _with_request_id(report.error, rid),
+                        UNHANDLED,
+                        b"",
+                        0.0,
+                        0,
+                        init_ms,
+                    )
                 request = InvokeRequest(
                     request_id=rid,
                     payload=inv.payload,
@@ -136,25 +146,52 @@ class InvokeService:
                     raw = await lease.sandbox.invoke(request, float(config.timeout))
                 except SandboxTimeout:
                     elapsed = (time.perf_counter() - started) * 1000
-                    return self._finish(fv, inv, prefix, records.timeout_payload(rid, config.timeout),
-                                        UNHANDLED, records.timeout_log(rid, config.timeout),
-                                        elapsed, 0, init_ms)
+                    return self._finish(
+                        fv,
+                        inv,
+                        prefix,
+                        records.timeout_payload(rid, config.timeout),
+                        UNHANDLED,
+                        records.timeout_log(rid, config.timeout),
+                        elapsed,
+                        0,
+                        init_ms,
+                    )
                 except SandboxDead as exc:
                     elapsed = (time.perf_counter() - started) * 1000
                     payload = records.exit_payload(rid, exc.exit_code)
-                    return self._finish(fv, inv, prefix, payload, UNHANDLED,
-                                        records.exit_log(rid, payload), elapsed, 0, init_ms)
+                    return self._finish(
+                        fv,
+                        inv,
+                        prefix,
+                        payload,
+                        UNHANDLED,
+                        records.exit_log(rid, payload),
+                        elapsed,
+                        0,
+                        init_ms,
+                    )
                 elapsed = (time.perf_counter() - started) * 1000
                 payload, error = raw.payload, raw.error
                 if len(payload) > SYNC_PAYLOAD_LIMIT:
                     payload, error = _too_large(len(payload)), UNHANDLED
-                return self._finish(fv, inv, prefix, payload, error, raw.log, elapsed,
-                                    math.ceil(raw.max_rss_kb / 1024), init_ms)
+                return self._finish(
+                    fv,
+                    inv,
+                    prefix,
+                    payload,
+                    error,
+                    raw.log,
+                    elapsed,
+                    math.ceil(raw.max_rss_kb / 1024),
+                    init_ms,
+                )
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", config.name, exc)
             payload = records.exit_payload(rid, getattr(exc, "exit_code", None))
-            return self._finish(fv, inv, prefix, payload, UNHANDLED,
-                                records.exit_log(rid, payload), 0.0, 0, init_ms)
+            return self._finish(
+                fv, inv, prefix, payload, UNHANDLED, records.exit_log(rid, payload), 0.0, 0, init_ms
+            )
 
     def _finish(
         self,
@@ -201,7 +238,9 @@ def new_request_id() -> str:
 
 
 def _trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    """An X-Ray trace header, as Lambda sets ``_X_AMZN_TRACE_ID`` for every invocation."""
+    bits = secrets.token_hex(20)
+    return f"Root=1-{int(time.time()):08x}-{bits[:24]};Parent={bits[24:]};Sampled=0"
 
 
 def _check_json(payload: bytes) -> None:

@@ -16,7 +16,9 @@ def log_stream_name(version: str) -> str:
     return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]{secrets.token_hex(16)}"
 
 
-def sandbox_env(fv: FunctionVersion, log_stream: str, init_type: str = "on-demand") -> dict[str, str]:
+def sandbox_env(
+    fv: FunctionVersion, log_stream: str, init_type: str = "on-demand"
+) -> dict[str, str]:
     """The environment of a Python sandbox, as the AWS Python runtimes define it."""
     config = fv.config
     env = {

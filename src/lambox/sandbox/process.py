@@ -99,6 +99,9 @@ class ProcessSandbox:
         except SandboxError:
             await self.destroy()
             raise
+        if kind != wire.RESULT:
+            await self.destroy()
+            raise SandboxDead(f"sandbox answered an invocation with frame {kind}")
         log_len = int(rmeta.get("log_len", 0))
         return RawResult(
             payload=body[log_len:],

@@ -152,8 +152,11 @@ class Scheduler:
                 log.exception("reaper pass failed")
                 continue
             if reaped:
-                log.info("reaped %d idle sandboxes in %.2f ms", reaped,
-                         (time.perf_counter() - started) * 1000)
+                log.info(
+                    "reaped %d idle sandboxes in %.2f ms",
+                    reaped,
+                    (time.perf_counter() - started) * 1000,
+                )
 
     async def close(self) -> None:
         """Destroy every sandbox; leases still out are destroyed when released."""
