@@ -46,6 +46,17 @@ class Settings:
         default=1000,
         metadata={"doc": "Account-wide concurrent executions (sandboxes busy at once)."},
     )
+    sandbox_limit: int = field(
+        default=64,
+        metadata={
+            "doc": "Most sandboxes alive on this machine; beyond it idle ones of other functions"
+            " are evicted, then callers wait (bounded) for one to free up."
+        },
+    )
+    wait_queue: int = field(
+        default=32,
+        metadata={"doc": "Callers per function that may wait for sandbox capacity; more get 429."},
+    )
     log_retention_bytes: int = field(
         default=8 << 20,
         metadata={"doc": "Per-function log file size after which the oldest half is dropped."},
@@ -69,7 +80,13 @@ class Settings:
             raw = env.get(PREFIX + f.name.upper())
             if raw is None:
                 continue
-            if f.name in ("port", "concurrency_limit", "log_retention_bytes"):
+            if f.name in (
+                "port",
+                "concurrency_limit",
+                "log_retention_bytes",
+                "sandbox_limit",
+                "wait_queue",
+            ):
                 values[f.name] = int(raw)
             elif f.name == "keep_alive":
                 values[f.name] = float(raw)

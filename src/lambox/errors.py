@@ -17,6 +17,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- TooManyRequests                  429 TooManyRequestsException
     |   +-- UnknownOperation                 404 UnknownOperationException
     |   +-- PreconditionFailed               412 PreconditionFailedException
+    |   +-- ProvisionedConfigNotFound        404 ProvisionedConcurrencyConfigNotFoundException
     +-- ServiceError                         500 ServiceException
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
             +-- SandboxDead                  the sandbox process is gone
@@ -130,3 +131,8 @@ class PreconditionFailed(ClientError):
 
     aws_type = "PreconditionFailedException"
     status = 412
+
+
+class ProvisionedConfigNotFound(ClientError):
+    aws_type = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 LATEST = "$LATEST"
 
@@ -34,9 +35,16 @@ class InvocationType(StrEnum):
     DRY_RUN = "DryRun"
 
 
-def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
+V = TypeVar("V")
+
+
+def frozen_map(items: Mapping[str, V] | None = None) -> Mapping[str, V]:
     """A read-only copy, so snapshots can be shared across tasks without defensive copies."""
     return MappingProxyType(dict(items or {}))
+
+
+def _no_provisioned() -> Mapping[str, int]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +62,10 @@ class FunctionConfig:
     memory_size: int = 128
     timeout: int = 3
     description: str = ""
-    environment: Mapping[str, str] = field(default_factory=frozen_map)
+    environment: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
     ephemeral_storage: int = 512
     architectures: tuple[str, ...] = ("x86_64",)
-    tags: Mapping[str, str] = field(default_factory=frozen_map)
+    tags: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
     version: str = LATEST
     code_key: str = ""
     state: State = State.PENDING
@@ -112,3 +120,40 @@ class InvocationResult:
     duration_ms: float = 0.0
     init_duration_ms: float | None = None
     max_memory_mb: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A named pointer to a published version, optionally splitting traffic with one more."""
+
+    function: str
+    name: str
+    function_version: str
+    revision_id: str
+    description: str = ""
+    additional_version: str | None = None
+    additional_weight: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedConfig:
+    """Provisioned concurrency requested on a version or alias (``qualifier``)."""
+
+    function: str
+    qualifier: str
+    requested: int
+    last_modified: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Concurrency settings of one function as the data plane needs them.
+
+    ``reserved`` is None for a function drawing from the unreserved pool. ``provisioned``
+    maps a published version to the number of sandboxes kept initialized for it (an alias's
+    provisioned concurrency is attributed to the version it points to).
+    """
+
+    function: str
+    reserved: int | None = None
+    provisioned: Mapping[str, int] = field(default_factory=_no_provisioned)

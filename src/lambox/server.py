@@ -20,13 +20,18 @@ import uvicorn
 from starlette.applications import Starlette
 
 from lambox.api.app import LamboxApp
+from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
+from lambox.api.releases import ReleasesApi
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control import shapes
+from lambox.control.aliases import AliasService
+from lambox.control.concurrency import ConcurrencyService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
+from lambox.control.versions import VersionService
 from lambox.errors import LamboxError
 from lambox.invoke.service import InvokeService
 from lambox.logs import LogSink
@@ -48,6 +53,8 @@ class Server:
     code: CodeStore
     feed: ChangeFeed
     functions: FunctionService
+    aliases: AliasService
+    concurrency: ConcurrencyService
     scheduler: Scheduler
     invoke: InvokeService
     logs: LogSink
@@ -64,20 +71,33 @@ def build(settings: Settings) -> Server:
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce(r for r in shapes.runtimes() if r.startswith("python"))
     functions = FunctionService(store, code, feed, runtimes, arns)
+    versions = VersionService(store, feed, functions, arns)
+    concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
+    aliases = AliasService(store, feed, functions, concurrency, arns)
     factory = ProcessSandboxFactory()
     log.warning("sandbox backend: %s (plain processes: no namespaces or cgroups yet)", factory.name)
     scheduler = Scheduler(
-        factory, keep_alive=settings.keep_alive, concurrency_limit=settings.concurrency_limit
+        factory,
+        keep_alive=settings.keep_alive,
+        concurrency_limit=settings.concurrency_limit,
+        sandbox_limit=settings.sandbox_limit,
+        wait_queue=settings.wait_queue,
     )
     logs = LogSink(data / "logs", settings.log_retention_bytes)
     invoke = InvokeService(scheduler, logs, arns)
     feed.subscribe(invoke.on_change)
     feed.subscribe(scheduler.on_change)
-    management = ManagementApi(
-        functions, code, logs, arns, settings.base_url, settings.concurrency_limit
+    routes = [
+        *ManagementApi(
+            functions, versions, concurrency, code, logs, arns, settings.base_url
+        ).routes(),
+        *ReleasesApi(versions, aliases, arns).routes(),
+        *ConcurrencyApi(concurrency, invoke, arns).routes(),
+    ]
+    app = LamboxApp(InvokeEndpoint(invoke), routes)
+    return Server(
+        settings, store, code, feed, functions, aliases, concurrency, scheduler, invoke, logs, app
     )
-    app = LamboxApp(InvokeEndpoint(invoke), management)
-    return Server(settings, store, code, feed, functions, scheduler, invoke, logs, app)
 
 
 def zip_directory(path: Path) -> bytes:
@@ -118,6 +138,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         restored = server.functions.restore()
+        server.aliases.restore()
+        server.concurrency.restore()
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored

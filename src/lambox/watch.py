@@ -13,20 +13,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lambox.model import FunctionVersion
+from lambox.model import Alias, FunctionVersion, Limits
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Removed:
-    """The function ``name`` (all of its versions) no longer exists."""
+    """The function ``name`` no longer exists (``qualifier`` None), or one of its published
+    versions or aliases (``qualifier`` set) does."""
 
     name: str
     generation: int
+    qualifier: str | None = None
 
 
-Change = FunctionVersion | Removed
+Change = FunctionVersion | Alias | Limits | Removed
 Subscriber = Callable[[Change], None]
 
 

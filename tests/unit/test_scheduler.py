@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from lambox.errors import TooManyRequests
-from lambox.model import FunctionConfig, FunctionVersion, State
+from lambox.model import FunctionConfig, FunctionVersion, Limits, State, frozen_map
 from lambox.sandbox.api import InvokeRequest
 from lambox.sandbox.fake import FakeSandboxFactory
 from lambox.scheduler.pools import Scheduler
 from lambox.watch import Removed
 
 
-def version(generation: int = 1, name: str = "f") -> FunctionVersion:
+def version(generation: int = 1, name: str = "f", number: str = "$LATEST") -> FunctionVersion:
     config = FunctionConfig(
+        version=number,
         name=name,
         runtime="python3.11",
         handler="app.handler",
@@ -60,7 +61,7 @@ def test_concurrent_invocations_scale_out_then_stay_warm() -> None:
         scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
         await asyncio.gather(*(use(scheduler, version(), hold=0.05) for _ in range(4)))
         assert len(factory.made) == 4
-        assert scheduler.counts() == {"idle": 4, "busy": 0, "pools": 1}
+        assert scheduler.counts() == {"idle": 4, "busy": 0, "pools": 1, "live": 4}
         await asyncio.gather(*(use(scheduler, version(), hold=0.05) for _ in range(4)))
         assert len(factory.made) == 4
 
@@ -76,7 +77,7 @@ def test_idle_sandboxes_are_reaped_after_keep_alive() -> None:
         assert scheduler.reap(now=time.monotonic() + 11) == 1
         await asyncio.sleep(0)
         assert factory.made[0].destroyed
-        assert scheduler.counts() == {"idle": 0, "busy": 0, "pools": 0}
+        assert scheduler.counts() == {"idle": 0, "busy": 0, "pools": 0, "live": 0}
 
     asyncio.run(main())
 
@@ -134,5 +135,87 @@ def test_timed_out_sandbox_is_never_reused() -> None:
         assert scheduler.counts()["idle"] == 0
         factory.delay = 0.0
         assert await use(scheduler, version()) is True
+
+    asyncio.run(main())
+
+
+def test_reserved_concurrency_throttles_beyond_reservation_only_for_that_function() -> None:
+    async def main() -> None:
+        scheduler = Scheduler(FakeSandboxFactory(), keep_alive=60, concurrency_limit=100)
+        scheduler.on_change(Limits("f", reserved=2))
+        results = await asyncio.gather(
+            *(use(scheduler, version(), hold=0.05) for _ in range(5)),
+            *(use(scheduler, version(name="g"), hold=0.05) for _ in range(5)),
+            return_exceptions=True,
+        )
+        throttled = [r for r in results if isinstance(r, TooManyRequests)]
+        assert len(throttled) == 3
+        assert {t.reason for t in throttled} == {
+            "ReservedFunctionConcurrentInvocationLimitExceeded"
+        }
+
+    asyncio.run(main())
+
+
+def test_reserved_zero_disables_the_function() -> None:
+    async def main() -> None:
+        scheduler = Scheduler(FakeSandboxFactory(), keep_alive=60, concurrency_limit=100)
+        scheduler.on_change(Limits("f", reserved=0))
+        with pytest.raises(TooManyRequests):
+            await use(scheduler, version())
+
+    asyncio.run(main())
+
+
+def test_unreserved_functions_share_what_reservations_leave() -> None:
+    async def main() -> None:
+        scheduler = Scheduler(FakeSandboxFactory(), keep_alive=60, concurrency_limit=4)
+        scheduler.on_change(Limits("f", reserved=3))
+        results = await asyncio.gather(
+            *(use(scheduler, version(name="g"), hold=0.05) for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, TooManyRequests) for r in results) == 2
+
+    asyncio.run(main())
+
+
+def test_provisioned_sandboxes_start_ahead_and_are_never_reaped() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=1, concurrency_limit=100)
+        v1 = version(number="1")
+        scheduler.on_change(v1)
+        scheduler.on_change(Limits("f", provisioned=frozen_map({"1": 3})))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert scheduler.provisioned("f", "1") == (3, 3)
+        assert {s.init_type for s in factory.made} == {"provisioned-concurrency"}
+        assert await use(scheduler, v1) is False
+        assert scheduler.reap(now=time.monotonic() + 100) == 0
+        scheduler.on_change(Limits("f"))
+        await asyncio.sleep(0.01)
+        assert scheduler.provisioned("f", "1") == (0, 0)
+        assert sum(s.destroyed for s in factory.made) == 3
+
+    asyncio.run(main())
+
+
+def test_machine_capacity_evicts_idle_then_queues_then_throttles() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(
+            factory, keep_alive=60, concurrency_limit=100, sandbox_limit=2, wait_queue=1
+        )
+        await use(scheduler, version(name="a"))
+        await use(scheduler, version(name="b"))
+        assert await use(scheduler, version(name="c")) is True
+        assert factory.made[0].destroyed
+        results = await asyncio.gather(
+            *(use(scheduler, version(name="d"), hold=0.1) for _ in range(4)),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, TooManyRequests) for r in results) == 1
+        assert scheduler.counts()["live"] <= 2
 
     asyncio.run(main())

@@ -8,10 +8,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
 
 from lambox.api.invoke import InvokeEndpoint, is_invoke
-from lambox.api.management import ManagementApi
 from lambox.api.responses import error_response
 from lambox.errors import LamboxError, ServiceError, UnknownOperation
 
@@ -38,10 +38,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 class LamboxApp:
     """Dispatches Invoke to its raw handler and everything else to Starlette."""
 
-    def __init__(self, invoke: InvokeEndpoint, management: ManagementApi) -> None:
+    def __init__(self, invoke: InvokeEndpoint, routes: list[BaseRoute]) -> None:
         self._invoke = invoke
         self._starlette: Starlette = Starlette(
-            routes=management.routes(),
+            routes=routes,
             exception_handlers={
                 LamboxError: _lambox_error,
                 HTTPException: _http_error,

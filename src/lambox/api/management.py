@@ -7,6 +7,7 @@ The route table at the bottom is the single list of what the API answers.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,8 +18,16 @@ from starlette.routing import BaseRoute, Route
 from lambox.api import views
 from lambox.api.responses import json_response
 from lambox.arns import Arns
+from lambox.control.concurrency import ConcurrencyService
 from lambox.control.functions import FunctionService
-from lambox.errors import InvalidRequestContent, RequestEntityTooLarge, ResourceNotFound
+from lambox.control.versions import VersionService
+from lambox.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestEntityTooLarge,
+    ResourceNotFound,
+)
+from lambox.model import LATEST
 from lambox.logs import LogSink
 from lambox.store.code import CodeStore
 
@@ -29,7 +38,8 @@ MAX_CODE_SIZE_ZIPPED = 52_428_800
 TOTAL_CODE_SIZE = 80_530_636_800
 
 
-async def _body(request: Request, limit: int, operation: str) -> dict[str, Any]:
+async def json_body(request: Request, limit: int, operation: str) -> dict[str, Any]:
+    """The JSON object of a request body, bounded in size, or AWS's error."""
     size = 0
     chunks = []
     async for chunk in request.stream():
@@ -51,8 +61,14 @@ async def _body(request: Request, limit: int, operation: str) -> dict[str, Any]:
     return data
 
 
-def _name(request: Request) -> str:
+def path_name(request: Request) -> str:
+    """The FunctionName path parameter (a name or an ARN, URL-decoded)."""
     return unquote(request.path_params["name"])
+
+
+def max_items(query: Mapping[str, str]) -> int | None:
+    value = query.get("MaxItems", "")
+    return int(value) if value.isdigit() else None
 
 
 class ManagementApi:
@@ -61,21 +77,23 @@ class ManagementApi:
     def __init__(
         self,
         functions: FunctionService,
+        versions: VersionService,
+        concurrency: ConcurrencyService,
         code: CodeStore,
         logs: LogSink,
         arns: Arns,
         base_url: str,
-        concurrency_limit: int,
     ) -> None:
         self._functions = functions
+        self._versions = versions
         self._code = code
         self._logs = logs
         self._arns = arns
         self._base_url = base_url
-        self._concurrency = concurrency_limit
+        self._concurrency = concurrency
 
     async def create_function(self, request: Request) -> Response:
-        params = await _body(request, CREATE_LIMIT, "CreateFunction")
+        params = await json_body(request, CREATE_LIMIT, "CreateFunction")
         config = await self._functions.create(params)
         return json_response(views.configuration(config, self._arns), status=201)
 
@@ -89,39 +107,58 @@ class ManagementApi:
         return json_response(body)
 
     async def get_function(self, request: Request) -> Response:
-        config = self._functions.get(_name(request), request.query_params.get("Qualifier"))
-        return json_response(views.function(config, self._arns, self._base_url))
+        name, qualifier = self._arns.parse(
+            path_name(request), request.query_params.get("Qualifier")
+        )
+        config = self._functions.get(name, qualifier)
+        reserved = self._concurrency.get_reserved(name)
+        return json_response(
+            views.function(config, self._arns, self._base_url, qualifier, reserved)
+        )
 
     async def get_configuration(self, request: Request) -> Response:
-        config = self._functions.get(_name(request), request.query_params.get("Qualifier"))
-        return json_response(views.configuration(config, self._arns))
+        name, qualifier = self._arns.parse(
+            path_name(request), request.query_params.get("Qualifier")
+        )
+        config = self._functions.get(name, qualifier)
+        return json_response(views.configuration(config, self._arns, qualifier))
 
     async def update_code(self, request: Request) -> Response:
-        params = await _body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
-        config = await self._functions.update_code(_name(request), params)
+        params = await json_body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
+        config = await self._functions.update_code(path_name(request), params)
         return json_response(views.configuration(config, self._arns))
 
     async def update_configuration(self, request: Request) -> Response:
-        params = await _body(request, 1 << 20, "UpdateFunctionConfiguration")
-        config = await self._functions.update_configuration(_name(request), params)
+        params = await json_body(request, 1 << 20, "UpdateFunctionConfiguration")
+        config = await self._functions.update_configuration(path_name(request), params)
         return json_response(views.configuration(config, self._arns))
 
     async def delete_function(self, request: Request) -> Response:
-        name = _name(request)
-        self._functions.delete(name, request.query_params.get("Qualifier"))
-        self._logs.delete(self._arns.parse(name)[0])
+        name, qualifier = self._arns.parse(
+            path_name(request), request.query_params.get("Qualifier")
+        )
+        if qualifier == LATEST:
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        if qualifier:
+            self._versions.delete(name, qualifier)
+            return Response(status_code=204)
+        self._functions.delete(name)
+        self._logs.delete(name)
         return Response(status_code=204)
 
     async def account_settings(self, request: Request) -> Response:
         functions, _ = self._functions.list_page(None, 1 << 30)
+        unreserved = self._concurrency.unreserved()
         return json_response(
             {
                 "AccountLimit": {
                     "TotalCodeSize": TOTAL_CODE_SIZE,
                     "CodeSizeUnzipped": MAX_CODE_SIZE_UNZIPPED,
                     "CodeSizeZipped": MAX_CODE_SIZE_ZIPPED,
-                    "ConcurrentExecutions": self._concurrency,
-                    "UnreservedConcurrentExecutions": self._concurrency,
+                    "ConcurrentExecutions": self._concurrency.account_limit,
+                    "UnreservedConcurrentExecutions": unreserved,
                 },
                 "AccountUsage": {
                     "TotalCodeSize": sum(c.code_size for c in functions),
@@ -135,7 +172,7 @@ class ManagementApi:
         return json_response({"Tags": dict(config.tags)})
 
     async def tag_resource(self, request: Request) -> Response:
-        params = await _body(request, 1 << 20, "TagResource")
+        params = await json_body(request, 1 << 20, "TagResource")
         self._functions.tag(unquote(request.path_params["arn"]), params.get("Tags") or {})
         return Response(status_code=204)
 
@@ -151,7 +188,7 @@ class ManagementApi:
         return FileResponse(self._code.open_zip(key), media_type="application/zip")
 
     async def read_logs(self, request: Request) -> Response:
-        name = self._functions.get(_name(request)).name
+        name = self._functions.get(path_name(request)).name
         offset = int(request.query_params.get("offset", "0") or 0)
         data, next_offset = self._logs.read(name, offset)
         return Response(

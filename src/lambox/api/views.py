@@ -6,15 +6,23 @@ import hashlib
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.model import FunctionConfig, State, UpdateStatus
+from lambox.model import LATEST, Alias, FunctionConfig, ProvisionedConfig, State, UpdateStatus
 
 
-def configuration(config: FunctionConfig, arns: Arns) -> dict[str, Any]:
-    """FunctionConfiguration as AWS renders it for Create/Get/Update/List."""
+def configuration(
+    config: FunctionConfig, arns: Arns, qualifier: str | None = None
+) -> dict[str, Any]:
+    """FunctionConfiguration as AWS renders it for Create/Get/Update/List.
+
+    The ARN carries the qualifier the caller addressed the function by (an alias name shows
+    the alias's ARN with the version's configuration); a published version's own ARN is
+    qualified by its number."""
     runtime_digest = hashlib.sha256(config.runtime.encode()).hexdigest()
+    if qualifier is None and config.version != LATEST:
+        qualifier = config.version
     view: dict[str, Any] = {
         "FunctionName": config.name,
-        "FunctionArn": arns.function(config.name),
+        "FunctionArn": arns.function(config.name, qualifier),
         "Runtime": config.runtime,
         "Role": config.role,
         "Handler": config.handler,
@@ -53,10 +61,16 @@ def configuration(config: FunctionConfig, arns: Arns) -> dict[str, Any]:
     return view
 
 
-def function(config: FunctionConfig, arns: Arns, base_url: str) -> dict[str, Any]:
-    """GetFunction: configuration, where to download the code, and tags."""
+def function(
+    config: FunctionConfig,
+    arns: Arns,
+    base_url: str,
+    qualifier: str | None = None,
+    reserved: int | None = None,
+) -> dict[str, Any]:
+    """GetFunction: configuration, where to download the code, tags and concurrency."""
     view: dict[str, Any] = {
-        "Configuration": configuration(config, arns),
+        "Configuration": configuration(config, arns, qualifier),
         "Code": {
             "RepositoryType": "S3",
             "Location": f"{base_url}/lambox/v1/code/{config.code_key}.zip",
@@ -64,4 +78,37 @@ def function(config: FunctionConfig, arns: Arns, base_url: str) -> dict[str, Any
     }
     if config.tags:
         view["Tags"] = dict(config.tags)
+    if reserved is not None:
+        view["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
+    return view
+
+
+def alias(a: Alias, arns: Arns) -> dict[str, Any]:
+    """AliasConfiguration."""
+    view: dict[str, Any] = {
+        "AliasArn": arns.function(a.function, a.name),
+        "Name": a.name,
+        "FunctionVersion": a.function_version,
+        "Description": a.description,
+        "RevisionId": a.revision_id,
+    }
+    if a.additional_version:
+        view["RoutingConfig"] = {
+            "AdditionalVersionWeights": {a.additional_version: a.additional_weight}
+        }
+    return view
+
+
+def provisioned(config: ProvisionedConfig, ready: int, arns: Arns | None = None) -> dict[str, Any]:
+    """ProvisionedConcurrencyConfig; ``ready`` comes from the data plane."""
+    ready = min(ready, config.requested)
+    view: dict[str, Any] = {
+        "RequestedProvisionedConcurrentExecutions": config.requested,
+        "AvailableProvisionedConcurrentExecutions": ready,
+        "AllocatedProvisionedConcurrentExecutions": ready,
+        "Status": "READY" if ready >= config.requested else "IN_PROGRESS",
+        "LastModified": config.last_modified,
+    }
+    if arns is not None:
+        view = {"FunctionArn": arns.function(config.function, config.qualifier), **view}
     return view

@@ -134,28 +134,52 @@ class FunctionService:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def restore(self) -> int:
-        """Publish every stored function at start-up; finish creations a crash interrupted."""
+        """Publish every stored function and version at start-up; finish creations and
+        updates a crash interrupted."""
         count = 0
-        for config in self._store.list_latest():
-            settled = replace(
-                config, state=State.ACTIVE, last_update_status=UpdateStatus.SUCCESSFUL
-            )
-            if settled != config:
-                self._store.replace(settled)
-            try:
-                self._publish(settled)
-            except InvalidParameterValue as exc:
-                failed = replace(settled, state=State.FAILED)
-                self._store.replace(failed)
-                self._publish_failed(failed, exc.message)
+        for latest in self._store.list_latest():
+            for config in self._store.list_versions(latest.name):
+                settled = replace(
+                    config, state=State.ACTIVE, last_update_status=UpdateStatus.SUCCESSFUL
+                )
+                if settled != config:
+                    self._store.replace(settled)
+                self.publish_snapshot(settled)
             count += 1
         return count
+
+    def publish_snapshot(self, config: FunctionConfig) -> None:
+        """Hand a settled configuration to the data plane (a Failed one if its runtime is
+        missing, so invocations say why)."""
+        try:
+            self._publish(config)
+        except InvalidParameterValue as exc:
+            failed = replace(config, state=State.FAILED)
+            self._store.replace(failed)
+            self._publish_failed(failed, exc.message)
+
+    def check_revision(self, config: FunctionConfig, revision_id: object) -> None:
+        """AWS's RevisionId precondition."""
+        self.check_revision_text(revision_id, config.revision_id)
+
+    @staticmethod
+    def check_revision_text(given: object, current: str) -> None:
+        if given is not None and given != current:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the"
+                " GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
 
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, function_name: str, qualifier: str | None = None) -> FunctionConfig:
+        """The configuration of ``$LATEST``, of a published version, or of an alias's version."""
         name, qualifier = self._arns.parse(function_name, qualifier)
         version = qualifier or LATEST
+        if qualifier and qualifier != LATEST and not qualifier.isdigit():
+            alias = self._store.get_alias(name, qualifier)
+            if alias is not None:
+                version = alias.function_version
         config = self._store.get(name, version)
         if config is None:
             suffix = f":{qualifier}" if qualifier else ""
@@ -283,12 +307,9 @@ class FunctionService:
         self._settle_soon(updated.name)
         return updated
 
-    def delete(self, function_name: str, qualifier: str | None = None) -> None:
-        name, qualifier = self._arns.parse(function_name, qualifier)
-        if qualifier == LATEST:
-            raise InvalidParameterValue(
-                "$LATEST version cannot be deleted without deleting the function."
-            )
+    def delete(self, function_name: str) -> None:
+        """Delete the function with every version, alias and setting."""
+        name, _ = self._arns.parse(function_name)
         config = self.get(name)
         self._store.delete(name)
         self._feed.publish(Removed(name, self._feed.next_generation()))
@@ -312,11 +333,7 @@ class FunctionService:
                 "The operation cannot be performed at this time. An update is in progress for"
                 f" resource: {self._arns.function(current.name)}"
             )
-        if revision_id is not None and revision_id != current.revision_id:
-            raise PreconditionFailed(
-                "The Revision Id provided does not match the latest Revision Id. Call the"
-                " GetFunction/GetAlias API to retrieve the latest Revision Id"
-            )
+        self.check_revision(current, revision_id)
         return current
 
     def _settle_soon(self, name: str) -> None:

@@ -12,9 +12,11 @@ import base64
 import json
 import logging
 import math
+import random
 import secrets
 import time
 import uuid
+from dataclasses import replace
 
 from lambox import arns as arns_mod
 from lambox.errors import (
@@ -31,6 +33,7 @@ from lambox.invoke import records
 from lambox.logs import LogSink
 from lambox.model import (
     LATEST,
+    Alias,
     FunctionVersion,
     Invocation,
     InvocationResult,
@@ -58,24 +61,45 @@ class InvokeService:
         self._scheduler = scheduler
         self._logs = logs
         self._arns = arns
-        self._versions: dict[str, FunctionVersion] = {}
+        self._versions: dict[tuple[str, str], FunctionVersion] = {}
+        self._aliases: dict[tuple[str, str], Alias] = {}
         self._async: set[asyncio.Task[InvocationResult]] = set()
         self._max_async = max_async
 
     def on_change(self, change: Change) -> None:
-        """Change-feed subscriber: keep the newest snapshot of every function."""
+        """Change-feed subscriber: keep the newest snapshot of every version and alias."""
         if isinstance(change, Removed):
-            self._versions.pop(change.name, None)
-            return
-        current = self._versions.get(change.name)
-        if current is None or current.generation < change.generation:
-            self._versions[change.name] = change
+            if change.qualifier is None:
+                for table in (self._versions, self._aliases):
+                    for key in [k for k in table if k[0] == change.name]:
+                        del table[key]
+            else:
+                self._versions.pop((change.name, change.qualifier), None)
+                self._aliases.pop((change.name, change.qualifier), None)
+        elif isinstance(change, Alias):
+            self._aliases[(change.function, change.name)] = change
+        elif isinstance(change, FunctionVersion):
+            current = self._versions.get(change.key)
+            if current is None or current.generation < change.generation:
+                self._versions[change.key] = change
 
-    def resolve(self, function_name: str, qualifier: str | None) -> FunctionVersion:
-        """The snapshot an invocation of ``function_name[:qualifier]`` runs."""
+    def route(
+        self, function_name: str, qualifier: str | None
+    ) -> tuple[FunctionVersion, str | None]:
+        """The snapshot an invocation of ``function_name[:qualifier]`` runs, and the qualifier
+        it was addressed by. An alias with a routing configuration picks its additional
+        version with the configured weight."""
         name, qualifier = self._arns.parse(function_name, qualifier)
-        fv = self._versions.get(name)
-        if fv is None or (qualifier not in (None, LATEST)):
+        version = qualifier or LATEST
+        if not (version == LATEST or version.isdigit()):
+            alias = self._aliases.get((name, version))
+            if alias is None:
+                raise ResourceNotFound(f"Function not found: {self._arns.function(name, version)}")
+            version = alias.function_version
+            if alias.additional_version and random.random() < alias.additional_weight:
+                version = alias.additional_version
+        fv = self._versions.get((name, version))
+        if fv is None:
             suffix = f":{qualifier}" if qualifier else ""
             raise ResourceNotFound(f"Function not found: {self._arns.function(name)}{suffix}")
         state = fv.config.state
@@ -84,10 +108,20 @@ class InvokeService:
                 "The operation cannot be performed at this time. The function is currently in"
                 f" the following state: {state.value}"
             )
-        return fv
+        return fv, qualifier
+
+    def provisioned_ready(self, name: str, version: str) -> int:
+        """Provisioned sandboxes of a version that are initialized and alive."""
+        return self._scheduler.provisioned(name, version)[0]
+
+    def resolve(self, function_name: str, qualifier: str | None) -> FunctionVersion:
+        """The snapshot an invocation of ``function_name[:qualifier]`` runs."""
+        return self.route(function_name, qualifier)[0]
 
     async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:
-        fv = self.resolve(function_name, invocation.qualifier)
+        fv, qualifier = self.route(function_name, invocation.qualifier)
+        if qualifier != invocation.qualifier:
+            invocation = replace(invocation, qualifier=qualifier)
         kind = invocation.invocation_type
         limit = ASYNC_PAYLOAD_LIMIT if kind is InvocationType.EVENT else SYNC_PAYLOAD_LIMIT
         if len(invocation.payload) > limit:

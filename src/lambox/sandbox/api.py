@@ -81,6 +81,9 @@ class SandboxFactory(Protocol):
 
     name: str
 
-    def create(self, version: FunctionVersion) -> Sandbox: ...
+    def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Sandbox:
+        """A new, unstarted sandbox. ``init_type`` is AWS_LAMBDA_INITIALIZATION_TYPE
+        (``on-demand`` or ``provisioned-concurrency``)."""
+        ...
 
     async def close(self) -> None: ...

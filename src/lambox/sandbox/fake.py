@@ -27,6 +27,7 @@ class FakeSandbox:
     version: FunctionVersion
     behaviour: Behaviour
     delay: float = 0.0
+    init_type: str = "on-demand"
     started: bool = False
     destroyed: bool = False
     invocations: int = 0
@@ -60,8 +61,8 @@ class FakeSandboxFactory:
     name: str = "fake"
     made: list[FakeSandbox] = field(default_factory=list)
 
-    def create(self, version: FunctionVersion) -> FakeSandbox:
-        sandbox = FakeSandbox(version, self.behaviour, self.delay)
+    def create(self, version: FunctionVersion, init_type: str = "on-demand") -> FakeSandbox:
+        sandbox = FakeSandbox(version, self.behaviour, self.delay, init_type=init_type)
         self.made.append(sandbox)
         return sandbox
 

@@ -29,8 +29,9 @@ INIT_TIMEOUT = 10.0
 class ProcessSandbox:
     """One interpreter process speaking the internal wire over a socketpair."""
 
-    def __init__(self, version: FunctionVersion) -> None:
+    def __init__(self, version: FunctionVersion, init_type: str = "on-demand") -> None:
         self.version = version
+        self._init_type = init_type
         self._proc: subprocess.Popen[bytes] | None = None
         self._wire: WireClient | None = None
         self._destroyed = False
@@ -42,7 +43,7 @@ class ProcessSandbox:
         loop = asyncio.get_running_loop()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream)
+        env = sandbox_env(fv, stream, self._init_type)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
         started = time.perf_counter()
         try:
@@ -142,8 +143,8 @@ class ProcessSandboxFactory:
 
     name = "process"
 
-    def create(self, version: FunctionVersion) -> ProcessSandbox:
-        return ProcessSandbox(version)
+    def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
+        return ProcessSandbox(version, init_type)
 
     async def close(self) -> None:
         return None

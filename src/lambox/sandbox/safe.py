@@ -29,6 +29,7 @@ class SafeSandbox:
         self.init: InitReport | None = None
         self.invocations = 0
         self.idle_since = time.monotonic()
+        self.provisioned = False
 
     @property
     def version(self) -> FunctionVersion:

@@ -4,10 +4,16 @@ Invariants:
 - a pool belongs to one snapshot generation; a newer snapshot of the same version key
   replaces the pool, and sandboxes of the old one are destroyed when they come back;
 - a sandbox is in at most one place: a pool's idle stack, or leased to exactly one caller;
-- ``busy`` counts leases, and never exceeds the account concurrency limit (excess callers
-  get TooManyRequests at once, never a hang).
-Idle stacks are LIFO, so the most recently used (hottest) sandbox serves next and the
-oldest ones age out under the keep-alive.
+- concurrency is counted per lease: a function with reserved concurrency never has more
+  leases than its reservation, and the other functions share what is left of the account
+  limit; an invocation beyond either is throttled at once (TooManyRequests), as on AWS;
+- the machine holds at most ``sandbox_limit`` live sandboxes. A cold start beyond it first
+  evicts the oldest idle on-demand sandbox of any function, else waits in a bounded queue per
+  function (at most ``wait_queue`` callers, at most the function's timeout); a caller that
+  finds the queue full gets TooManyRequests at once, never a hang;
+- provisioned sandboxes (``Limits.provisioned``) are started ahead of traffic by the
+  reconcile pass, are never reaped while configured, and are replaced when they die.
+Idle stacks are LIFO, so the hottest sandbox serves next and old ones age out.
 """
 
 from __future__ import annotations
@@ -17,16 +23,20 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
-from lambox.errors import TooManyRequests
-from lambox.model import FunctionVersion
+from lambox.errors import SandboxError, TooManyRequests
+from lambox.model import FunctionVersion, Limits
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.safe import SafeSandbox
 from lambox.watch import Change, Removed
 
 log = logging.getLogger(__name__)
+
+PROVISIONED = "provisioned-concurrency"
+RESERVED_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
 @dataclass(slots=True)
@@ -36,6 +46,9 @@ class Pool:
     version: FunctionVersion
     idle: collections.deque[SafeSandbox] = field(default_factory=collections.deque)
     busy: int = 0
+    target: int = 0
+    provisioned: int = 0
+    starting: int = 0
 
 
 @dataclass(slots=True)
@@ -51,64 +64,189 @@ class Scheduler:
     """Hands out sandboxes for snapshots, scales pools up on demand and down when idle."""
 
     def __init__(
-        self, factory: SandboxFactory, *, keep_alive: float, concurrency_limit: int
+        self,
+        factory: SandboxFactory,
+        *,
+        keep_alive: float,
+        concurrency_limit: int,
+        sandbox_limit: int = 64,
+        wait_queue: int = 32,
     ) -> None:
         self._factory = factory
         self._keep_alive = keep_alive
         self._limit = concurrency_limit
+        self._sandbox_limit = sandbox_limit
+        self._wait_queue = wait_queue
         self._pools: dict[tuple[str, str], Pool] = {}
+        self._limits: dict[str, Limits] = {}
+        self._total_reserved = 0
         self._busy = 0
+        self._busy_unreserved = 0
+        self._busy_by_function: collections.Counter[str] = collections.Counter()
+        self._live = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiting: collections.Counter[str] = collections.Counter()
         self._closing = False
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- observation -------------------------------------------------------------------------
 
     @property
     def busy(self) -> int:
         return self._busy
 
     def counts(self) -> dict[str, int]:
-        """Sandboxes idle and busy across all pools (for metrics and benchmarks)."""
+        """Sandboxes idle, busy and alive across all pools (for metrics and benchmarks)."""
         idle = sum(len(p.idle) for p in self._pools.values())
-        return {"idle": idle, "busy": self._busy, "pools": len(self._pools)}
+        return {"idle": idle, "busy": self._busy, "pools": len(self._pools), "live": self._live}
+
+    def provisioned(self, name: str, version: str) -> tuple[int, int]:
+        """(ready, requested) provisioned sandboxes of a published version."""
+        pool = self._pools.get((name, version))
+        if pool is None:
+            limits = self._limits.get(name)
+            return 0, (limits.provisioned.get(version, 0) if limits else 0)
+        return pool.provisioned, pool.target
+
+    # -- change feed ---------------------------------------------------------------------------
 
     def on_change(self, change: Change) -> None:
-        """Change-feed subscriber: drop pools whose snapshot is outdated or removed."""
+        """Change-feed subscriber: replace outdated pools, follow concurrency settings."""
         if isinstance(change, Removed):
             for key in [k for k in self._pools if k[0] == change.name]:
-                self._retire(self._pools.pop(key))
-            return
-        pool = self._pools.get(change.key)
-        if pool is not None and pool.version.generation < change.generation:
-            self._retire(self._pools.pop(change.key))
+                if change.qualifier in (None, key[1]):
+                    self._retire(self._pools.pop(key))
+            if change.qualifier is None:
+                self._set_limits(Limits(change.name))
+        elif isinstance(change, Limits):
+            self._set_limits(change)
+        elif isinstance(change, FunctionVersion):
+            pool = self._pools.get(change.key)
+            if pool is None or pool.version.generation < change.generation:
+                if pool is not None:
+                    self._retire(pool)
+                self._pools[change.key] = self._new_pool(change)
+                self._reconcile_soon()
+
+    def _set_limits(self, limits: Limits) -> None:
+        self._limits[limits.function] = limits
+        self._total_reserved = sum(v.reserved or 0 for v in self._limits.values())
+        for (name, version), pool in self._pools.items():
+            if name == limits.function:
+                pool.target = limits.provisioned.get(version, 0)
+        self._reconcile_soon()
+
+    def _new_pool(self, version: FunctionVersion) -> Pool:
+        limits = self._limits.get(version.config.name)
+        target = limits.provisioned.get(version.config.version, 0) if limits else 0
+        return Pool(version, target=target)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def _admit(self, name: str) -> bool:
+        """Count one lease against the function's concurrency; False if it is reserved."""
+        limits = self._limits.get(name)
+        reserved = limits.reserved if limits else None
+        if reserved is not None:
+            if self._busy_by_function[name] >= reserved:
+                raise TooManyRequests("Rate Exceeded.", reason=RESERVED_EXCEEDED)
+            return False
+        if self._busy_unreserved >= self._limit - self._total_reserved:
+            raise TooManyRequests("Rate Exceeded.")
+        return True
 
     @contextlib.asynccontextmanager
     async def acquire(self, version: FunctionVersion) -> AsyncIterator[Lease]:
         """A started sandbox for ``version``: a warm one if idle, else a new one (cold)."""
-        if self._busy >= self._limit:
-            raise TooManyRequests("Rate Exceeded.")
+        name = version.config.name
+        unreserved = self._admit(name)
         pool = self._pool(version)
         self._busy += 1
+        self._busy_by_function[name] += 1
+        self._busy_unreserved += unreserved
         pool.busy += 1
         try:
-            if pool.idle:
-                lease = Lease(pool.idle.pop(), cold=False)
-            else:
-                sandbox = SafeSandbox(self._factory.create(version))
-                await sandbox.start()
-                lease = Lease(sandbox, cold=True)
+            lease = await self._lease(pool)
             try:
                 yield lease
             finally:
                 self._release(pool, lease)
         finally:
             self._busy -= 1
+            self._busy_by_function[name] -= 1
+            self._busy_unreserved -= unreserved
             pool.busy -= 1
+
+    async def _lease(self, pool: Pool) -> Lease:
+        if pool.idle:
+            return Lease(pool.idle.pop(), cold=False)
+        await self._make_room(pool)
+        if pool.idle:
+            return Lease(pool.idle.pop(), cold=False)
+        sandbox = await self._start(pool.version, provisioned=False)
+        return Lease(sandbox, cold=True)
+
+    async def _start(self, version: FunctionVersion, *, provisioned: bool) -> SafeSandbox:
+        init_type = PROVISIONED if provisioned else "on-demand"
+        sandbox = SafeSandbox(self._factory.create(version, init_type))
+        sandbox.provisioned = provisioned
+        self._live += 1
+        try:
+            await sandbox.start()
+        except BaseException:
+            self._gone(sandbox)
+            raise
+        return sandbox
+
+    async def _make_room(self, pool: Pool) -> None:
+        """Block (bounded) until one more sandbox may be started."""
+        name = pool.version.config.name
+        deadline = time.monotonic() + max(1.0, float(pool.version.config.timeout))
+        while self._live >= self._sandbox_limit and not pool.idle:
+            victim = self._oldest_idle()
+            if victim is not None:
+                self._discard(victim)
+                continue
+            if self._waiting[name] >= self._wait_queue:
+                raise TooManyRequests("Rate Exceeded.")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TooManyRequests("Rate Exceeded.")
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            self._waiting[name] += 1
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                raise TooManyRequests("Rate Exceeded.") from None
+            finally:
+                self._waiting[name] -= 1
+
+    def _oldest_idle(self) -> SafeSandbox | None:
+        """The longest-idle on-demand sandbox of any pool, removed from its pool."""
+        best: tuple[float, Pool, SafeSandbox] | None = None
+        for pool in self._pools.values():
+            for sandbox in pool.idle:
+                if not sandbox.provisioned and (best is None or sandbox.idle_since < best[0]):
+                    best = (sandbox.idle_since, pool, sandbox)
+        if best is None:
+            return None
+        best[1].idle.remove(best[2])
+        return best[2]
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _pool(self, version: FunctionVersion) -> Pool:
         pool = self._pools.get(version.key)
         if pool is None or pool.version.generation < version.generation:
             if pool is not None:
                 self._retire(pool)
-            pool = self._pools[version.key] = Pool(version)
+            pool = self._pools[version.key] = self._new_pool(version)
         return pool
 
     def _release(self, pool: Pool, lease: Lease) -> None:
@@ -116,40 +254,113 @@ class Scheduler:
         current = self._pools.get(pool.version.key) is pool
         if sandbox.alive and current and not lease.discard and not self._closing:
             pool.idle.append(sandbox)
-        elif sandbox.alive:
-            self._spawn(sandbox.destroy())
+            self._wake()
+        else:
+            self._discard(sandbox, pool)
+
+    def _discard(self, sandbox: SafeSandbox, pool: Pool | None = None) -> None:
+        """Destroy a sandbox that is in no pool's idle stack any more."""
+        if pool is None:
+            pool = self._pools.get(sandbox.version.key)
+        if sandbox.provisioned and pool is not None and pool.version is sandbox.version:
+            pool.provisioned -= 1
+            self._reconcile_soon()
+        self._spawn(sandbox.destroy())
+        self._gone(sandbox)
+
+    def _gone(self, sandbox: SafeSandbox) -> None:
+        self._live -= 1
+        self._wake()
 
     def _retire(self, pool: Pool) -> None:
         while pool.idle:
-            self._spawn(pool.idle.popleft().destroy())
+            sandbox = pool.idle.popleft()
+            self._spawn(sandbox.destroy())
+            self._gone(sandbox)
+        pool.provisioned = 0
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    # -- control loops -------------------------------------------------------------------------
+
     def reap(self, now: float | None = None) -> int:
-        """Destroy sandboxes idle for longer than the keep-alive; returns how many."""
+        """Destroy on-demand sandboxes idle for longer than the keep-alive; returns how many."""
         now = time.monotonic() if now is None else now
         reaped = 0
         for key, pool in list(self._pools.items()):
-            while pool.idle and now - pool.idle[0].idle_since > self._keep_alive:
-                self._spawn(pool.idle.popleft().destroy())
-                reaped += 1
-            if not pool.idle and pool.busy == 0:
+            keep: collections.deque[SafeSandbox] = collections.deque()
+            for sandbox in pool.idle:
+                if not sandbox.provisioned and now - sandbox.idle_since > self._keep_alive:
+                    self._spawn(sandbox.destroy())
+                    self._gone(sandbox)
+                    reaped += 1
+                else:
+                    keep.append(sandbox)
+            pool.idle = keep
+            if not pool.idle and pool.busy == 0 and pool.target == 0 and not pool.starting:
                 del self._pools[key]
         return reaped
 
+    def reconcile(self) -> int:
+        """Start or stop provisioned sandboxes until every pool matches its target."""
+        started = 0
+        for pool in self._pools.values():
+            missing = pool.target - pool.provisioned - pool.starting
+            for _ in range(max(0, missing)):
+                pool.starting += 1
+                self._spawn(self._provision(pool))
+                started += 1
+            while pool.provisioned > pool.target:
+                extra = next((s for s in pool.idle if s.provisioned), None)
+                if extra is None:
+                    break
+                pool.idle.remove(extra)
+                self._discard(extra, pool)
+        return started
+
+    async def _provision(self, pool: Pool) -> None:
+        try:
+            sandbox = await self._start(pool.version, provisioned=True)
+        except SandboxError as exc:
+            log.warning("provisioned sandbox for %s failed: %s", pool.version.arn, exc)
+            return
+        finally:
+            pool.starting -= 1
+        if self._pools.get(pool.version.key) is not pool or self._closing:
+            self._spawn(sandbox.destroy())
+            self._gone(sandbox)
+            return
+        pool.provisioned += 1
+        pool.idle.appendleft(sandbox)
+        self._wake()
+
+    def _reconcile_soon(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_soon(self._safe_reconcile)
+
+    def _safe_reconcile(self) -> None:
+        if self._closing:
+            return
+        try:
+            self.reconcile()
+        except Exception:
+            log.exception("reconcile pass failed")
+
     async def run_reaper(self) -> None:
-        """Control loop: reap idle sandboxes forever; a failed pass is logged, never fatal."""
+        """Control loop: reap idle sandboxes and reconcile provisioned ones, forever; a failed
+        pass is logged, never fatal."""
         period = max(0.05, min(1.0, self._keep_alive / 4))
         while not self._closing:
             await asyncio.sleep(period)
             started = time.perf_counter()
             try:
                 reaped = self.reap()
+                self.reconcile()
             except Exception:
-                log.exception("reaper pass failed")
+                log.exception("scheduler pass failed")
                 continue
             if reaped:
                 log.info(

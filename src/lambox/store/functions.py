@@ -14,15 +14,24 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lambox.errors import ResourceConflict
-from lambox.model import FunctionConfig, State, UpdateStatus, frozen_map
+from lambox.model import (
+    Alias,
+    FunctionConfig,
+    ProvisionedConfig,
+    State,
+    UpdateStatus,
+    frozen_map,
+)
 
 
 class FunctionStore(Protocol):
     """Desired state of functions, keyed by (name, version).
 
     ``insert`` fails with ResourceConflict when the key exists; ``replace`` overwrites;
-    ``delete`` removes every version of a name and is idempotent. Reads return None or
-    empty lists for unknown names, never raise.
+    ``delete`` removes every version, alias and concurrency setting of a name and is
+    idempotent. Reads return None or empty lists for unknown names, never raise.
+    ``next_version`` hands out 1, 2, 3 ... per name and never reuses a number, even after
+    the version was deleted (as AWS does); the counter survives only while the function does.
     """
 
     def insert(self, config: FunctionConfig) -> None: ...
@@ -31,6 +40,20 @@ class FunctionStore(Protocol):
     def list_latest(self) -> list[FunctionConfig]: ...
     def delete(self, name: str) -> None: ...
     def code_in_use(self, code_key: str) -> bool: ...
+    def list_versions(self, name: str) -> list[FunctionConfig]: ...
+    def next_version(self, name: str) -> int: ...
+    def delete_version(self, name: str, version: str) -> None: ...
+    def put_alias(self, alias: Alias) -> None: ...
+    def get_alias(self, name: str, alias: str) -> Alias | None: ...
+    def list_aliases(self, name: str) -> list[Alias]: ...
+    def delete_alias(self, name: str, alias: str) -> None: ...
+    def get_reserved(self, name: str) -> int | None: ...
+    def set_reserved(self, name: str, value: int | None) -> None: ...
+    def all_reserved(self) -> dict[str, int]: ...
+    def put_provisioned(self, config: ProvisionedConfig) -> None: ...
+    def get_provisioned(self, name: str, qualifier: str) -> ProvisionedConfig | None: ...
+    def list_provisioned(self, name: str | None = None) -> list[ProvisionedConfig]: ...
+    def delete_provisioned(self, name: str, qualifier: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -84,6 +107,18 @@ class SqliteFunctionStore:
             " name TEXT NOT NULL, version TEXT NOT NULL, code_key TEXT NOT NULL,"
             " config TEXT NOT NULL, PRIMARY KEY (name, version))"
         )
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS version_counters ("
+            " name TEXT PRIMARY KEY, last INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS aliases ("
+            " name TEXT NOT NULL, alias TEXT NOT NULL, config TEXT NOT NULL,"
+            " PRIMARY KEY (name, alias));"
+            "CREATE TABLE IF NOT EXISTS reserved ("
+            " name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS provisioned ("
+            " name TEXT NOT NULL, qualifier TEXT NOT NULL, requested INTEGER NOT NULL,"
+            " last_modified TEXT NOT NULL, PRIMARY KEY (name, qualifier));"
+        )
 
     def insert(self, config: FunctionConfig) -> None:
         with self._lock:
@@ -119,7 +154,8 @@ class SqliteFunctionStore:
 
     def delete(self, name: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM functions WHERE name = ?", (name,))
+            for table in ("functions", "version_counters", "aliases", "reserved", "provisioned"):
+                self._db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
 
     def code_in_use(self, code_key: str) -> bool:
         with self._lock:
@@ -127,6 +163,118 @@ class SqliteFunctionStore:
                 "SELECT 1 FROM functions WHERE code_key = ? LIMIT 1", (code_key,)
             ).fetchone()
         return row is not None
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT config FROM functions WHERE name = ?"
+                " ORDER BY version = '$LATEST' DESC, CAST(version AS INTEGER)",
+                (name,),
+            ).fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def next_version(self, name: str) -> int:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO version_counters (name, last) VALUES (?, 1)"
+                " ON CONFLICT (name) DO UPDATE SET last = last + 1",
+                (name,),
+            )
+            row = self._db.execute(
+                "SELECT last FROM version_counters WHERE name = ?", (name,)
+            ).fetchone()
+        return int(row[0])
+
+    def delete_version(self, name: str, version: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM functions WHERE name = ? AND version = ?", (name, version)
+            )
+
+    def put_alias(self, alias: Alias) -> None:
+        data = json.dumps(
+            {
+                "function_version": alias.function_version,
+                "revision_id": alias.revision_id,
+                "description": alias.description,
+                "additional_version": alias.additional_version,
+                "additional_weight": alias.additional_weight,
+            }
+        )
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO aliases (name, alias, config) VALUES (?, ?, ?)",
+                (alias.function, alias.name, data),
+            )
+
+    def get_alias(self, name: str, alias: str) -> Alias | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT config FROM aliases WHERE name = ? AND alias = ?", (name, alias)
+            ).fetchone()
+        return Alias(function=name, name=alias, **json.loads(row[0])) if row else None
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alias, config FROM aliases WHERE name = ? ORDER BY alias", (name,)
+            ).fetchall()
+        return [Alias(function=name, name=r[0], **json.loads(r[1])) for r in rows]
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+
+    def get_reserved(self, name: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM reserved WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else None
+
+    def set_reserved(self, name: str, value: int | None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM reserved WHERE name = ?", (name,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO reserved (name, value) VALUES (?, ?)", (name, value)
+                )
+
+    def all_reserved(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, value FROM reserved").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def put_provisioned(self, config: ProvisionedConfig) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO provisioned (name, qualifier, requested, last_modified)"
+                " VALUES (?, ?, ?, ?)",
+                (config.function, config.qualifier, config.requested, config.last_modified),
+            )
+
+    def get_provisioned(self, name: str, qualifier: str) -> ProvisionedConfig | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT requested, last_modified FROM provisioned WHERE name = ? AND qualifier = ?",
+                (name, qualifier),
+            ).fetchone()
+        return ProvisionedConfig(name, qualifier, int(row[0]), str(row[1])) if row else None
+
+    def list_provisioned(self, name: str | None = None) -> list[ProvisionedConfig]:
+        query = "SELECT name, qualifier, requested, last_modified FROM provisioned"
+        args: tuple[str, ...] = ()
+        if name is not None:
+            query += " WHERE name = ?"
+            args = (name,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY name, qualifier", args).fetchall()
+        return [ProvisionedConfig(str(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+    def delete_provisioned(self, name: str, qualifier: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM provisioned WHERE name = ? AND qualifier = ?", (name, qualifier)
+            )
 
     def close(self) -> None:
         with self._lock:
