@@ -713,6 +713,8 @@ def print_report(r: dict[str, Any]) -> None:
             tp["note"],
         )
 
+    print_scaling(r)
+
     t = table("target (from the issue; reported, not asserted)", "limit", "measured", "met")
     for tg in r["targets"]:
         t.add_row(tg["name"], tg["target"], f"{tg['value']:.3f}", "yes" if tg["met"] else "NO")
@@ -849,8 +851,60 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
             r["cold_invoke"]["first_invoke"]["p50_ms"], r["floors"]["fork"]["p50_ms"]
         )
     measure(r, "throughput", lambda: throughput_pair(lambox, echo, fn, c))
+    measure_scaling(r, c, tmp, client, lambox, fn, code)
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
+
+
+def measure_scaling(
+    r: dict[str, Any], c: Counts, tmp: Path, client: Any, lambox: ServerProc, fn: str, code: bytes
+) -> None:
+    """Versions, aliases and concurrency: see ``scaling.py``."""
+    import scaling
+
+    measure(r, "alias_invoke", lambda: scaling.alias_latency(client, lambox.port, fn, c.warm))
+    ready_fn = f"bench-provisioned-{uuid.uuid4().hex[:8]}"
+    create_function(client, ready_fn, code)
+    measure(r, "provisioned_ready", lambda: scaling.provisioned_ready(client, ready_fn, 10))
+
+    def start(env: dict[str, str]) -> ServerProc:
+        port = free_port()
+        argv = [sys.executable, "-m", "lambox.cli.main", "serve", "--host", HOST]
+        argv += ["--port", str(port), "--data-dir", str(tmp / f"idle-{port}")]
+        return start_server("lambox-idle", argv, port, "/lambox/v1/health", tmp, env)
+
+    def create(server: ServerProc, name: str) -> None:
+        create_function(lambda_client(server.url), name, code)
+
+    measure(r, "idle_sandboxes", lambda: scaling.idle_after_traffic(start, create, 2.0))
+
+
+def print_scaling(r: dict[str, Any]) -> None:
+    a, p, i = r.get("alias_invoke"), r.get("provisioned_ready"), r.get("idle_sandboxes")
+    if ok(a):
+        t = table("", "unqualified ms", "alias ms", "alias - unqualified ms")
+        for k in ("p50", "p99"):
+            u, al = a["unqualified"][f"{k}_ms"], a["alias"][f"{k}_ms"]
+            t.add_row(k, f"{u:.3f}", f"{al:.3f}", f"{al - u:+.3f}")
+        show("Warm Invoke through an alias beside the unqualified function", t)
+    if ok(p):
+        t = table("provisioned concurrency", "requested", "READY after ms", "ms per sandbox")
+        t.add_row("", str(p["requested"]), f"{p['ready_ms']:.1f}", f"{p['per_sandbox_ms']:.1f}")
+        show("Time to READY", t)
+    if ok(i):
+        t = table("", "processes", "USS MiB total", "USS MiB max each")
+        at, ak = i["after_traffic"], i["after_keep_alive"]
+        t.add_row(
+            "right after traffic",
+            str(at["processes"]),
+            f"{at['uss_mib_total']:.1f}",
+            f"{at['uss_mib_each_max']:.1f}",
+        )
+        t.add_row("after the keep-alive", str(ak["processes"]), f"{ak['uss_mib_total']:.1f}", "")
+        show(
+            f"Idle sandboxes: 4 clients x 300 requests, keep-alive {i['keep_alive_s']:.0f} s",
+            t,
+        )
 
 
 def run(c: Counts, quick: bool) -> dict[str, Any]:
