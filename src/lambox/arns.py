@@ -6,6 +6,7 @@ A FunctionName parameter may be a name (``my-fn``), a partial ARN
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -33,9 +34,7 @@ class Arns:
         base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         return f"{base}:{qualifier}" if qualifier else base
 
-    def role_ok(self, role: str) -> bool:
-        return role.startswith("arn:")
-
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - frozen and one per server
     def parse(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]:
         """(name, qualifier) of a FunctionName parameter plus an optional Qualifier parameter.
 

@@ -173,5 +173,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         access_log=False,
         log_level="warning",
         timeout_keep_alive=75,
+        proxy_headers=False,
+        server_header=False,
     )
     uvicorn.Server(config).run()
