@@ -2,17 +2,19 @@
 
 ``python3.X`` runs on the interpreter of that version: the server's own when the versions
 match (so functions see the same site-packages, boto3 included, as on Lambda), otherwise a
-``python3.X`` found on PATH. ``Settings.runtime_map`` redirects a runtime to another one
+``python3.X`` found on PATH or in a pyenv installation. ``Settings.runtime_map`` redirects a runtime to another one
 (``python3.12=python3.11``). Each interpreter is probed once and cached.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from lambox.errors import InvalidParameterValue
 
@@ -59,9 +61,19 @@ class RuntimeCatalog:
             if runtime == f"python{sys.version_info.major}.{sys.version_info.minor}":
                 path = sys.executable
             else:
-                path = _working(shutil.which(runtime), runtime)
+                candidates = [shutil.which(runtime), *_pyenv_candidates(runtime)]
+                path = next((p for c in candidates if (p := _working(c, runtime))), None)
         self._cache[runtime] = path
         return path
+
+
+def _pyenv_candidates(runtime: str) -> list[str]:
+    """Interpreters a pyenv installation holds but does not put on PATH (its shims only
+    run the selected version)."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    minor = runtime.removeprefix("python")
+    found = sorted(root.glob(f"{minor}.*/bin/{runtime}"), reverse=True)
+    return [str(p) for p in found]
 
 
 def _working(path: str | None, runtime: str) -> str | None:
