@@ -2,8 +2,8 @@
 
 ``python3.X`` runs on the interpreter of that version: the server's own when the versions
 match (so functions see the same site-packages, boto3 included, as on Lambda), otherwise a
-``python3.X`` found on PATH or in a pyenv installation. ``Settings.runtime_map`` redirects a runtime to another one
-(``python3.12=python3.11``). Each interpreter is probed once and cached.
+``python3.X`` found on PATH or in a pyenv installation. ``Settings.runtime_map`` redirects a
+runtime to another one (``python3.12=python3.11``). Each interpreter is probed once and cached.
 """
 
 from __future__ import annotations
