@@ -68,6 +68,7 @@ class FunctionConfig:
     tags: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
     version: str = LATEST
     code_key: str = ""
+    dead_letter_arn: str = ""
     state: State = State.PENDING
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
 

@@ -72,9 +72,15 @@ def test_update_configuration_and_code_go_in_progress_then_successful(lambda_cli
     create(lambda_client, name)
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
     before = lambda_client.get_function_configuration(FunctionName=name)
+    dlq = "arn:aws:lambda:us-east-1:000000000000:function:some-dlq"
     updated = lambda_client.update_function_configuration(
-        FunctionName=name, MemorySize=512, Timeout=10, Environment={"Variables": {"ENV_B": "2"}}
+        FunctionName=name,
+        MemorySize=512,
+        Timeout=10,
+        Environment={"Variables": {"ENV_B": "2"}},
+        DeadLetterConfig={"TargetArn": dlq},
     )
+    assert updated["DeadLetterConfig"] == {"TargetArn": dlq}
     assert updated["LastUpdateStatus"] == "InProgress"
     assert updated["MemorySize"] == 512
     assert updated["RevisionId"] != before["RevisionId"]

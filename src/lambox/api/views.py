@@ -47,6 +47,8 @@ def configuration(
     }
     if config.environment:
         view["Environment"] = {"Variables": dict(config.environment)}
+    if config.dead_letter_arn:
+        view["DeadLetterConfig"] = {"TargetArn": config.dead_letter_arn}
     if config.state is State.PENDING:
         view["StateReason"] = "The function is being created."
         view["StateReasonCode"] = "Creating"

@@ -240,6 +240,7 @@ class FunctionService:
             ephemeral_storage=int((params.get("EphemeralStorage") or {}).get("Size", 512)),
             architectures=tuple(params.get("Architectures") or ("x86_64",)),
             tags=frozen_map(params.get("Tags") or {}),
+            dead_letter_arn=str((params.get("DeadLetterConfig") or {}).get("TargetArn") or ""),
             state=State.PENDING,
         )
         self._store.insert(config)
@@ -294,6 +295,9 @@ class FunctionService:
             variables = dict((params["Environment"] or {}).get("Variables") or {})
             _check_environment(variables)
             changes["environment"] = frozen_map(variables)
+        if "DeadLetterConfig" in params:
+            target = (params["DeadLetterConfig"] or {}).get("TargetArn") or ""
+            changes["dead_letter_arn"] = str(target)
         if "EphemeralStorage" in params:
             changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
         updated = replace(

@@ -76,6 +76,7 @@ def to_json(config: FunctionConfig) -> str:
         "tags": dict(config.tags),
         "version": config.version,
         "code_key": config.code_key,
+        "dead_letter_arn": config.dead_letter_arn,
         "state": config.state.value,
         "last_update_status": config.last_update_status.value,
     }
