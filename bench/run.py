@@ -66,6 +66,7 @@ TARGET_WARM_OVERHEAD_P50_MS = 0.3
 TARGET_WARM_OVERHEAD_P99_MS = 1.5
 TARGET_THROUGHPUT_RPS = 8000.0
 TARGET_THROUGHPUT_P99_MS = 10.0
+TARGET_ACCEPTED = 3000.0
 
 console = Console(width=120, highlight=False)
 
@@ -714,6 +715,7 @@ def print_report(r: dict[str, Any]) -> None:
         )
 
     print_scaling(r)
+    print_async(r)
 
     t = table("target (from the issue; reported, not asserted)", "limit", "measured", "met")
     for tg in r["targets"]:
@@ -773,6 +775,11 @@ def collect_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         )
         out.append(
             target("throughput p99 ms", tp["invoke"]["latency"]["p99_ms"], TARGET_THROUGHPUT_P99_MS)
+        )
+    ae = r.get("async_events", {})
+    if "accepted" in ae:
+        out.append(
+            target("Event invokes accepted/s", ae["accepted"]["per_s"], TARGET_ACCEPTED, True)
         )
     return out
 
@@ -852,6 +859,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         )
     measure(r, "throughput", lambda: throughput_pair(lambox, echo, fn, c))
     measure_scaling(r, c, tmp, client, lambox, fn, code)
+    measure_async(r, c, client, lambox, echo)
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 
@@ -905,6 +913,53 @@ def print_scaling(r: dict[str, Any]) -> None:
             f"Idle sandboxes: 4 clients x 300 requests, keep-alive {i['keep_alive_s']:.0f} s",
             t,
         )
+
+
+def measure_async(
+    r: dict[str, Any], c: Counts, client: Any, lambox: ServerProc, echo: ServerProc
+) -> None:
+    """Asynchronous invocation: accepted and drained events/s; see ``async_events.py``."""
+    import async_events
+
+    fn = f"bench-async-{uuid.uuid4().hex[:8]}"
+    create_function(client, fn, async_events.event_zip())
+    args = (lambox.url, lambox.port, echo.port, fn, c.clients, c.load_seconds)
+    measure(r, "async_events", lambda: async_events.measure_all(*args))
+
+
+def print_async(r: dict[str, Any]) -> None:
+    ae = r.get("async_events")
+    if not ok(ae):
+        return
+    sq, qu, acc, fl = ae["floor_sqlite"], ae["floor_queue"], ae["accepted"], ae["floor_http_echo"]
+    t = table("", "per second")
+    t.add_row("floor: HTTP echo, same clients and request", f"{fl['per_s']:.0f}")
+    t.add_row(
+        "floor: SQLite event-row inserts, one commit each", f"{sq['per_row_commit_per_s']:.0f}"
+    )
+    t.add_row(
+        f"floor: SQLite event-row inserts, {sq['batch']} per commit",
+        f"{sq['batched_commit_per_s']:.0f}",
+    )
+    t.add_row(
+        f"floor: SqliteEventQueue.put from {qu['tasks']} tasks (group commit, no HTTP)",
+        f"{qu['per_s']:.0f}",
+    )
+    t.add_row("Event invokes accepted (202, durable)", f"{acc['per_s']:.0f}")
+    t.add_row(
+        "events drained (accepted / time until the queue is empty)", f"{ae['drained_per_s']:.0f}"
+    )
+    show(
+        f"Asynchronous invocation: {acc['clients']} client processes x 1 keep-alive connection,"
+        f" {acc['seconds']:.1f} s, trivial handler",
+        t,
+        f"accepted {acc['ok']} ({acc['errors']} errors), {ae['queued_when_accepting_stopped']}"
+        f" still queued when accepting stopped, drained in {ae['drain_s']:.1f} s,"
+        f" {ae['failed_events']} failed; accepted / HTTP floor"
+        f" {times(ae['accepted_ratio_to_http_floor'])}.",
+        "The worker drains while events are accepted: both share the machine's cores with the"
+        " clients and the sandboxes (SQLite synchronous=NORMAL, WAL).",
+    )
 
 
 def run(c: Counts, quick: bool) -> dict[str, Any]:

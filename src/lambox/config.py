@@ -67,6 +67,38 @@ class Settings:
             "doc": "Base URL clients reach lambox at (Code.Location); default from host/port."
         },
     )
+    async_concurrency: int = field(
+        default=8,
+        metadata={
+            "doc": "Asynchronous events of one function run at once (at most its reserved"
+            " concurrency)."
+        },
+    )
+    async_retry_delay: float = field(
+        default=60.0,
+        metadata={
+            "doc": "Seconds from a function error to the first retry of an asynchronous event;"
+            " the second retry waits twice as long (AWS: 1 and 2 minutes)."
+        },
+    )
+    async_throttle_backoff: float = field(
+        default=1.0,
+        metadata={
+            "doc": "Seconds before a throttled asynchronous event is tried again; doubles on"
+            " every throttle up to 5 minutes."
+        },
+    )
+    async_queue_limit: int = field(
+        default=1_000_000,
+        metadata={"doc": "Asynchronous events stored at most; beyond it Event invokes get 429."},
+    )
+    events_synchronous: str = field(
+        default="NORMAL",
+        metadata={
+            "doc": "SQLite synchronous mode of the event queue: NORMAL survives a crash of"
+            " lambox, FULL also an operating-system crash or power loss."
+        },
+    )
 
     @property
     def base_url(self) -> str:
@@ -86,9 +118,11 @@ class Settings:
                 "log_retention_bytes",
                 "sandbox_limit",
                 "wait_queue",
+                "async_concurrency",
+                "async_queue_limit",
             ):
                 values[f.name] = int(raw)
-            elif f.name == "keep_alive":
+            elif f.name in ("keep_alive", "async_retry_delay", "async_throttle_backoff"):
                 values[f.name] = float(raw)
             elif f.name == "data_dir":
                 values[f.name] = Path(raw)

@@ -6,7 +6,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
 
     LamboxError                              (500 ServiceException)
     +-- ClientError                          (4xx, Type "User")
-    |   +-- ResourceNotFound                 404 ResourceNotFoundException
+    |   +-- ResourceNotFound                 404 ResourceNotFoundException ("Message")
     |   +-- ResourceConflict                 409 ResourceConflictException
     |   +-- InvalidParameterValue            400 InvalidParameterValueException
     |   +-- ValidationError                  400 ValidationException
@@ -15,6 +15,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- RequestEntityTooLarge            413 RequestEntityTooLargeException
     |   +-- UnsupportedMediaType             415 UnsupportedMediaTypeException
     |   +-- TooManyRequests                  429 TooManyRequestsException
+    |   +-- AccessDenied                     403 AccessDeniedException
     |   +-- UnknownOperation                 404 UnknownOperationException
     |   +-- PreconditionFailed               412 PreconditionFailedException
     |   +-- ProvisionedConfigNotFound        404 ProvisionedConcurrencyConfigNotFoundException
@@ -33,7 +34,10 @@ class LamboxError(Exception):
 
     aws_type = "ServiceException"
     status = 500
-    kind = "Service"
+    kind: str | None = "Service"
+    # AWS spells the body's message key "message" for most errors and "Message" for a few;
+    # boto3 users read both, so lambox answers each error the way AWS does.
+    message_key = "message"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -43,13 +47,14 @@ class LamboxError(Exception):
 class ClientError(LamboxError):
     """The caller sent something lambox will not do; AWS answers these with Type "User"."""
 
-    kind = "User"
+    kind: str | None = "User"
     status = 400
 
 
 class ResourceNotFound(ClientError):
     aws_type = "ResourceNotFoundException"
     status = 404
+    message_key = "Message"
 
 
 class ResourceConflict(ClientError):
@@ -63,6 +68,7 @@ class InvalidParameterValue(ClientError):
 
 class ValidationError(ClientError):
     aws_type = "ValidationException"
+    kind = None
 
 
 class InvalidRequestContent(ClientError):
@@ -81,6 +87,7 @@ class RequestEntityTooLarge(ClientError):
 
     aws_type = "RequestEntityTooLargeException"
     status = 413
+    kind = None
 
 
 class UnsupportedMediaType(ClientError):
@@ -95,6 +102,14 @@ class TooManyRequests(ClientError):
     def __init__(self, message: str, reason: str = "ConcurrentInvocationLimitExceeded") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class AccessDenied(ClientError):
+    """A resource of another account was named."""
+
+    aws_type = "AccessDeniedException"
+    status = 403
+    kind = None
 
 
 class UnknownOperation(ClientError):

@@ -69,6 +69,8 @@ class FunctionConfig:
     version: str = LATEST
     code_key: str = ""
     dead_letter_arn: str = ""
+    # AWS echoes an Environment given empty ({"Variables": {}}) but omits one never given.
+    has_environment: bool = False
     state: State = State.PENDING
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
 

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
+from lambox.api.event_config import EventConfigApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
 from lambox.api.releases import ReleasesApi
@@ -29,15 +30,21 @@ from lambox.config import Settings
 from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
+from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.errors import LamboxError
+from lambox.invoke.destinations import Destinations
+from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
+from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
 from lambox.sandbox.process import ProcessSandboxFactory
 from lambox.scheduler.pools import Scheduler
 from lambox.store.code import CodeStore
+from lambox.store.event_configs import SqliteEventConfigStore
+from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
 from lambox.watch import ChangeFeed
 
@@ -59,6 +66,8 @@ class Server:
     invoke: InvokeService
     logs: LogSink
     app: LamboxApp
+    events: SqliteEventQueue
+    worker: AsyncWorker
 
 
 def build(settings: Settings) -> Server:
@@ -84,19 +93,48 @@ def build(settings: Settings) -> Server:
         wait_queue=settings.wait_queue,
     )
     logs = LogSink(data / "logs", settings.log_retention_bytes)
-    invoke = InvokeService(scheduler, logs, arns)
+    events = SqliteEventQueue(
+        data / "events.db", settings.async_queue_limit, settings.events_synchronous
+    )
+    invoke = InvokeService(scheduler, logs, arns, events)
+    event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
+    policy = RetryPolicy(settings.async_retry_delay, settings.async_throttle_backoff)
+    worker = AsyncWorker(
+        events,
+        invoke,
+        event_configs.lookup,
+        Destinations(events, arns),
+        arns,
+        policy,
+        settings.async_concurrency,
+    )
     feed.subscribe(invoke.on_change)
     feed.subscribe(scheduler.on_change)
+    feed.subscribe(event_configs.on_change)
+    feed.subscribe(worker.on_change)
     routes = [
         *ManagementApi(
             functions, versions, concurrency, code, logs, arns, settings.base_url
         ).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
+        *EventConfigApi(event_configs, worker, functions, arns).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
     return Server(
-        settings, store, code, feed, functions, aliases, concurrency, scheduler, invoke, logs, app
+        settings,
+        store,
+        code,
+        feed,
+        functions,
+        aliases,
+        concurrency,
+        scheduler,
+        invoke,
+        logs,
+        app,
+        events,
+        worker,
     )
 
 
@@ -141,6 +179,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.aliases.restore()
         server.concurrency.restore()
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
+        await server.worker.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -157,9 +196,11 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             yield
         finally:
             reaper.cancel()
+            await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
             server.logs.close()
+            server.events.close()
             server.store.close()
 
     server.app.set_lifespan(lifespan)

@@ -284,7 +284,7 @@ def test_malformed_json_body_is_an_aws_error(server) -> None:  # type: ignore[no
     )
     assert r.status_code == 400
     assert r.headers["x-amzn-ErrorType"]
-    assert set(r.json()) >= {"Type", "Message"}
+    assert set(r.json()) >= {"Type", "message"}
 
 
 def test_unknown_route_is_an_aws_error(server) -> None:  # type: ignore[no-untyped-def]

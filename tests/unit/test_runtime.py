@@ -356,19 +356,22 @@ def test_handler_exception_shape_and_log(start: Start) -> None:
     assert box.invoke(b'{"n": 8}')[0]["error"] == "Unhandled"
 
 
-@pytest.mark.parametrize(
-    ("handler", "error_type"), [("exits", "SystemExit"), ("interrupt", "KeyboardInterrupt")]
-)
-def test_exit_and_interrupt_do_not_end_the_runtime(
-    start: Start, handler: str, error_type: str
-) -> None:
-    box = start(f"app.{handler}", {"app.py": APP})
+def test_interrupt_does_not_end_the_runtime(start: Start) -> None:
+    box = start("app.interrupt", {"app.py": APP})
     box.ready()
     for _ in range(2):
         meta, _, out = box.invoke()
         assert meta["error"] == "Unhandled"
-        assert json.loads(out)["errorType"] == error_type
+        assert json.loads(out)["errorType"] == "KeyboardInterrupt"
     assert box.proc.poll() is None
+
+
+def test_sys_exit_ends_the_execution_environment_with_its_status(start: Start) -> None:
+    box = start("app.exits", {"app.py": APP})
+    box.ready()
+    with pytest.raises(EOFError):
+        box.invoke()
+    assert box.proc.wait(10) == 3
 
 
 def test_unserializable_result_is_a_marshal_error(start: Start) -> None:

@@ -14,10 +14,12 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
+from lambox.control import shapes
 from lambox.errors import (
     InvalidParameterValue,
     LamboxError,
     RequestTooLarge,
+    ResourceNotFound,
     ServiceError,
     ValidationError,
 )
@@ -53,7 +55,12 @@ class InvokeEndpoint:
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
             invocation = await self._parse(scope, receive, rid)
-            result = await self._service.invoke(name, invocation)
+            try:
+                result = await self._service.invoke(name, invocation)
+            except ResourceNotFound:
+                # Off the hot path: a malformed name is AWS's ValidationException, not a 404.
+                shapes.validate("Invoke", {"FunctionName": name, "Qualifier": invocation.qualifier})
+                raise
         except LamboxError as exc:
             await _send_error(send, exc, rid)
             return
@@ -67,7 +74,7 @@ class InvokeEndpoint:
             (b"x-amzn-requestid", rid.encode()),
         ]
         body = result.payload if status == 200 else b""
-        if status != 204:
+        if status == 200:
             headers.append((b"x-amz-executed-version", result.executed_version.encode()))
         if result.function_error:
             headers.append((b"x-amz-function-error", result.function_error.encode()))

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from lambox.api import views
 from lambox.api.responses import json_response
 from lambox.arns import Arns
+from lambox.control import shapes
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.functions import FunctionService
 from lambox.control.versions import VersionService
@@ -99,12 +100,27 @@ class ManagementApi:
 
     async def list_functions(self, request: Request) -> Response:
         q = request.query_params
-        max_items = int(q["MaxItems"]) if q.get("MaxItems", "").isdigit() else None
-        page, marker = self._functions.list_page(q.get("Marker"), max_items)
-        body: dict[str, Any] = {"Functions": [views.configuration(c, self._arns) for c in page]}
+        every_version = q.get("FunctionVersion")
+        shapes.validate(
+            "ListFunctions", {k: q[k] for k in ("FunctionVersion", "MaxItems") if k in q}
+        )
+        page, marker = self._functions.list_page(q.get("Marker"), max_items(q))
+        configs = page
+        if every_version:
+            configs = [v for c in page for v in self._versions.list(c.name, None, 10_000)[0]]
+        body: dict[str, Any] = {
+            "Functions": [views.configuration(c, self._arns, listing=True) for c in configs]
+        }
         if marker:
             body["NextMarker"] = marker
         return json_response(body)
+
+    def _address(self, request: Request, operation: str) -> tuple[str, str | None]:
+        """(name, qualifier) of the FunctionName path and Qualifier query, validated."""
+        function_name = path_name(request)
+        qualifier = request.query_params.get("Qualifier")
+        shapes.validate(operation, {"FunctionName": function_name, "Qualifier": qualifier})
+        return self._arns.parse(function_name, qualifier)
 
     async def get_function(self, request: Request) -> Response:
         name, qualifier = self._arns.parse(

@@ -33,7 +33,7 @@ class ReleasesApi:
         q = request.query_params
         page, marker = self._versions.list(path_name(request), q.get("Marker"), max_items(q))
         body: dict[str, Any] = {
-            "Versions": [views.configuration(c, self._arns, c.version) for c in page]
+            "Versions": [views.configuration(c, self._arns, c.version, listing=True) for c in page]
         }
         if marker:
             body["NextMarker"] = marker

@@ -27,7 +27,9 @@ def json_response(body: Any, status: int = 200, rid: str | None = None) -> Respo
 
 
 def error_body(exc: LamboxError) -> dict[str, Any]:
-    body: dict[str, Any] = {"Type": exc.kind, "Message": exc.message}
+    """The JSON body of an error, keyed as AWS keys that error."""
+    body: dict[str, Any] = {} if exc.kind is None else {"Type": exc.kind}
+    body[exc.message_key] = exc.message
     if isinstance(exc, TooManyRequests):
         body["Reason"] = exc.reason
     return body

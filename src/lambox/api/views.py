@@ -10,7 +10,7 @@ from lambox.model import LATEST, Alias, FunctionConfig, ProvisionedConfig, State
 
 
 def configuration(
-    config: FunctionConfig, arns: Arns, qualifier: str | None = None
+    config: FunctionConfig, arns: Arns, qualifier: str | None = None, *, listing: bool = False
 ) -> dict[str, Any]:
     """FunctionConfiguration as AWS renders it for Create/Get/Update/List.
 
@@ -45,10 +45,15 @@ def configuration(
         },
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{config.name}"},
     }
-    if config.environment:
+    if config.environment or config.has_environment:
         view["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_arn:
         view["DeadLetterConfig"] = {"TargetArn": config.dead_letter_arn}
+    if listing:
+        # ListFunctions and ListVersionsByFunction entries carry no state, as on AWS.
+        for key in ("State", "RuntimeVersionConfig"):
+            del view[key]
+        return view
     if config.state is State.PENDING:
         view["StateReason"] = "The function is being created."
         view["StateReasonCode"] = "Creating"

@@ -56,7 +56,8 @@ def logs(
         while True:
             r = client.get(f"/lambox/v1/logs/{function}", params={"offset": offset})
             if r.status_code != 200:
-                typer.echo(r.json().get("Message", r.text), err=True)
+                body = r.json()
+                typer.echo(body.get("Message") or body.get("message") or r.text, err=True)
                 raise typer.Exit(1)
             sys.stdout.buffer.write(r.content)
             sys.stdout.flush()
@@ -74,7 +75,7 @@ def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Name", "Runtime", "Handler", "Memory", "Timeout", "State", "Last modified")
+    table = Table("Name", "Runtime", "Handler", "Memory", "Timeout", "Code size", "Last modified")
     marker: str | None = None
     with httpx.Client(base_url=endpoint_url, timeout=10) as client:
         while True:
@@ -87,13 +88,58 @@ def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
                     f["Handler"],
                     f"{f['MemorySize']} MB",
                     f"{f['Timeout']} s",
-                    f["State"],
+                    f"{f['CodeSize']:,} B",
                     f["LastModified"],
                 )
             marker = body.get("NextMarker")
             if not marker:
                 break
     Console().print(table)
+
+
+@app.command()
+def events(
+    function: str,
+    endpoint_url: EndpointOpt = "http://127.0.0.1:9000",
+    redrive: Annotated[
+        bool, typer.Option("--redrive", help="Queue the function's failed events again.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Events listed at most.")] = 100,
+) -> None:
+    """List a function's asynchronous events (pending, in flight, failed), or re-drive them."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+        if redrive:
+            r = client.post(f"/lambox/v1/events/{function}/redrive")
+        else:
+            r = client.get(f"/lambox/v1/events/{function}", params={"limit": limit})
+    if r.status_code != 200:
+        typer.echo(r.json().get("Message", r.text), err=True)
+        raise typer.Exit(1)
+    body = r.json()
+    if redrive:
+        typer.echo(f"{body['Redriven']} failed events of {body['FunctionName']} queued again")
+        return
+    typer.echo(
+        f"{body['FunctionName']}: {body['Pending']} pending, {body['InFlight']} in flight,"
+        f" {body['Failed']} failed"
+    )
+    table = Table("Id", "Request id", "Qualifier", "Status", "Attempts", "Next attempt", "Reason")
+    for e in body["Events"]:
+        table.add_row(
+            str(e["Id"]),
+            e["RequestId"],
+            e["Qualifier"] or "$LATEST",
+            e["Status"],
+            str(e["Attempts"]),
+            e["NextAttemptAt"] if e["Status"] == "pending" else "",
+            " ".join(filter(None, (e.get("Condition"), e.get("FunctionError")))),
+        )
+    if body["Events"]:
+        Console(width=160).print(table)
 
 
 def main() -> None:

@@ -237,6 +237,7 @@ class FunctionService:
             timeout=int(params.get("Timeout", 3)),
             description=str(params.get("Description", "")),
             environment=frozen_map(variables),
+            has_environment="Environment" in params,
             ephemeral_storage=int((params.get("EphemeralStorage") or {}).get("Size", 512)),
             architectures=tuple(params.get("Architectures") or ("x86_64",)),
             tags=frozen_map(params.get("Tags") or {}),
@@ -295,6 +296,7 @@ class FunctionService:
             variables = dict((params["Environment"] or {}).get("Variables") or {})
             _check_environment(variables)
             changes["environment"] = frozen_map(variables)
+            changes["has_environment"] = True
         if "DeadLetterConfig" in params:
             target = (params["DeadLetterConfig"] or {}).get("TargetArn") or ""
             changes["dead_letter_arn"] = str(target)
@@ -351,7 +353,12 @@ class FunctionService:
         config = self._store.get(name, LATEST)
         if config is None:
             return
-        settled = replace(config, state=State.ACTIVE, last_update_status=UpdateStatus.SUCCESSFUL)
+        settled = replace(
+            config,
+            state=State.ACTIVE,
+            last_update_status=UpdateStatus.SUCCESSFUL,
+            revision_id=str(uuid.uuid4()),
+        )
         try:
             self._publish(settled)
         except InvalidParameterValue as exc:

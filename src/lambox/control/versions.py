@@ -7,6 +7,7 @@ returns that version instead, as AWS does.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,6 +21,7 @@ from lambox.model import LATEST, FunctionConfig, State, UpdateStatus
 from lambox.store.functions import FunctionStore
 from lambox.watch import ChangeFeed, Removed
 
+_ALIAS = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
 _IGNORED = {"revision_id": "", "last_modified": "", "version": "", "description": "", "tags": {}}
 
 
@@ -85,9 +87,15 @@ class VersionService:
         return page, (str(start + limit) if more else None)
 
     def delete(self, name: str, version: str) -> None:
+        """Delete one published version; a version that does not exist is a no-op (AWS
+        answers 204), an alias name is refused as AWS refuses it."""
         if not version.isdigit():
-            raise InvalidParameterValue("Deleting an alias is DeleteAlias; pass a version number.")
-        self._functions.get(name, version)
+            if _ALIAS.fullmatch(version):
+                raise InvalidParameterValue("Deletion of aliases is not currently supported.")
+            raise ResourceNotFound(f"Function not found: {self._arns.function(name)}")
+        self._functions.get(name)
+        if self._store.get(name, version) is None:
+            return
         users = sorted(
             a.name
             for a in self._store.list_aliases(name)

@@ -56,6 +56,14 @@ def timeout_payload(request_id: str, timeout: int) -> bytes:
 
 
 def exit_payload(request_id: str, exit_code: int | None) -> bytes:
+    if exit_code == 0:
+        reason = "Runtime exited without providing a reason"
+        return json.dumps(
+            {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: {reason}",
+            }
+        ).encode()
     if exit_code is None:
         status = "exit status unknown"
     elif exit_code < 0:

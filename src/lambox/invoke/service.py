@@ -7,7 +7,6 @@ never an API error: the caller always gets a Lambda-shaped answer.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -27,7 +26,6 @@ from lambox.errors import (
     SandboxDead,
     SandboxError,
     SandboxTimeout,
-    TooManyRequests,
 )
 from lambox.invoke import records
 from lambox.logs import LogSink
@@ -42,12 +40,14 @@ from lambox.model import (
 )
 from lambox.sandbox.api import InvokeRequest
 from lambox.scheduler.pools import Scheduler
+from lambox.store.events import EventQueue, NewEvent
 from lambox.watch import Change, Removed
 
 log = logging.getLogger(__name__)
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+RESPONSE_LIMIT = SYNC_PAYLOAD_LIMIT + 100
 TAIL_BYTES = 4096
 UNHANDLED = "Unhandled"
 
@@ -56,15 +56,14 @@ class InvokeService:
     """Runs invocations against the current snapshots of functions."""
 
     def __init__(
-        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, max_async: int = 10_000
+        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, events: EventQueue
     ) -> None:
         self._scheduler = scheduler
         self._logs = logs
         self._arns = arns
         self._versions: dict[tuple[str, str], FunctionVersion] = {}
         self._aliases: dict[tuple[str, str], Alias] = {}
-        self._async: set[asyncio.Task[InvocationResult]] = set()
-        self._max_async = max_async
+        self._events = events
 
     def on_change(self, change: Change) -> None:
         """Change-feed subscriber: keep the newest snapshot of every version and alias."""
@@ -100,8 +99,9 @@ class InvokeService:
                 version = alias.additional_version
         fv = self._versions.get((name, version))
         if fv is None:
-            suffix = f":{qualifier}" if qualifier else ""
-            raise ResourceNotFound(f"Function not found: {self._arns.function(name)}{suffix}")
+            raise ResourceNotFound(
+                f"Function not found: {self._arns.function(name, qualifier or LATEST)}"
+            )
         state = fv.config.state
         if state is not State.ACTIVE:
             raise ResourceConflict(
@@ -132,11 +132,15 @@ class InvokeService:
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         if kind is InvocationType.EVENT:
-            if len(self._async) >= self._max_async:
-                raise TooManyRequests("Rate Exceeded.")
-            task = asyncio.get_running_loop().create_task(self.run(fv, invocation))
-            self._async.add(task)
-            task.add_done_callback(self._async.discard)
+            # 202 only once the event is durable; the queue worker runs it (at least once).
+            event = NewEvent(
+                invocation.request_id,
+                fv.name,
+                invocation.qualifier,
+                invocation.payload,
+                invocation.client_context,
+            )
+            await self._events.put((event,))
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         return await self.run(fv, invocation)
 
@@ -160,7 +164,7 @@ class InvokeService:
                         fv,
                         inv,
                         prefix,
-                        _with_request_id(report.error, rid),
+                        report.error,
                         UNHANDLED,
                         b"",
                         0.0,
@@ -207,8 +211,8 @@ class InvokeService:
                     )
                 elapsed = (time.perf_counter() - started) * 1000
                 payload, error = raw.payload, raw.error
-                if len(payload) > SYNC_PAYLOAD_LIMIT:
-                    payload, error = _too_large(len(payload)), UNHANDLED
+                if len(payload) > RESPONSE_LIMIT:
+                    payload, error = _too_large(), UNHANDLED
                 return self._finish(
                     fv,
                     inv,
@@ -261,10 +265,7 @@ class InvokeService:
         )
 
     async def close(self) -> None:
-        for task in list(self._async):
-            task.cancel()
-        if self._async:
-            await asyncio.gather(*self._async, return_exceptions=True)
+        """Nothing to stop: Event invocations live in the queue, not in this service."""
 
 
 def new_request_id() -> str:
@@ -296,20 +297,14 @@ def _check_json(payload: bytes) -> None:
         ) from exc
 
 
-def _too_large(size: int) -> bytes:
+def _too_large() -> bytes:
     return json.dumps(
         {
-            "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed"
-            f" payload size ({SYNC_PAYLOAD_LIMIT} bytes).",
+            "errorMessage": "Response payload size exceeded maximum allowed payload size"
+            f" ({RESPONSE_LIMIT} bytes).",
             "errorType": "Function.ResponseSizeTooLarge",
         }
     ).encode()
-
-
-def _with_request_id(error: bytes, request_id: str) -> bytes:
-    obj = json.loads(error)
-    obj["requestId"] = request_id
-    return json.dumps(obj).encode()
 
 
 def tail_header(log_bytes: bytes) -> str:

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from lambox.runtime import wire
 from lambox.runtime.context import (
@@ -134,12 +134,28 @@ def load_handler(spec: str) -> Handler:
     return handler
 
 
+def exit_like(exc: SystemExit) -> NoReturn:
+    """``sys.exit`` in function code ends the execution environment, as on Lambda: the host
+    reports ``Runtime.ExitError`` with the exit status."""
+    code = exc.code
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        write_all(2, f"{code}\n".encode())
+        status = 1
+    os._exit(status)
+
+
 def initialize(spec: str) -> tuple[Handler | None, ErrorObject | None]:
     """The handler, or the error object that every invocation will answer with."""
     try:
         return load_handler(spec), None
     except Fault as f:
         return None, f.error()
+    except SystemExit as e:
+        exit_like(e)
     except BaseException as e:
         return None, exception_error(e)
 
@@ -318,6 +334,8 @@ def serve(
             payload = _call(handler, info, marshal, decode_event, request_id, meta, body)
         except Fault as f:
             error = f.error(request_id)
+        except SystemExit as e:
+            exit_like(e)
         except BaseException as e:
             error = exception_error(e, request_id)
         duration_ms = (perf_counter() - start) * 1000.0

@@ -29,6 +29,7 @@ def sandbox_env(
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": str(fv.code_dir),
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{RUNTIME_DIR}:{fv.code_dir}:{fv.code_dir}/lib:/opt/lib",
         "_HANDLER": config.handler,
         "AWS_REGION": fv.region,
         "AWS_DEFAULT_REGION": fv.region,

@@ -63,6 +63,10 @@ class ProcessSandbox:
         _, self._wire = await loop.create_connection(WireClient, sock=host)
         try:
             kind, meta, body = await self._wire.next_frame(max(INIT_TIMEOUT, fv.config.timeout))
+        except SandboxDead as exc:
+            code = await self._exit_code()
+            await self.destroy()
+            raise SandboxDead(str(exc), exit_code=code) from None
         except SandboxError:
             await self.destroy()
             raise

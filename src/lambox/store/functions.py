@@ -77,6 +77,7 @@ def to_json(config: FunctionConfig) -> str:
         "version": config.version,
         "code_key": config.code_key,
         "dead_letter_arn": config.dead_letter_arn,
+        "has_environment": config.has_environment,
         "state": config.state.value,
         "last_update_status": config.last_update_status.value,
     }
