@@ -21,6 +21,7 @@ def sandbox_env(
 ) -> dict[str, str]:
     """The environment of a Python sandbox, as the AWS Python runtimes define it."""
     config = fv.config
+    task = fv.code_dir
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
@@ -29,7 +30,7 @@ def sandbox_env(
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": str(fv.code_dir),
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
-        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{RUNTIME_DIR}:{fv.code_dir}:{fv.code_dir}/lib:/opt/lib",
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{RUNTIME_DIR}:{task}:{task}/lib:/opt/lib",
         "_HANDLER": config.handler,
         "AWS_REGION": fv.region,
         "AWS_DEFAULT_REGION": fv.region,

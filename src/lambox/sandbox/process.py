@@ -21,7 +21,7 @@ from lambox.model import FunctionVersion
 from lambox.runtime import wire
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.environment import log_stream_name, sandbox_env
-from lambox.sandbox.wire_client import WireClient
+from lambox.sandbox.wire_client import Frame, WireClient
 
 INIT_TIMEOUT = 10.0
 
@@ -61,18 +61,9 @@ class ProcessSandbox:
         finally:
             child.close()
         _, self._wire = await loop.create_connection(WireClient, sock=host)
-        try:
-            kind, meta, body = await self._wire.next_frame(max(INIT_TIMEOUT, fv.config.timeout))
-        except SandboxDead as exc:
-            code = await self._exit_code()
-            await self.destroy()
-            raise SandboxDead(str(exc), exit_code=code) from None
-        except SandboxError:
-            await self.destroy()
-            raise
-        if kind != wire.READY:
-            await self.destroy()
-            raise SandboxDead(f"sandbox sent frame {kind} before READY")
+        _, meta, body = await self._expect(
+            self._wire, wire.READY, max(INIT_TIMEOUT, fv.config.timeout)
+        )
         error = meta.get("init_error")
         init_ms = float(meta.get("init_ms", (time.perf_counter() - started) * 1000))
         return InitReport(
@@ -95,18 +86,7 @@ class ProcessSandbox:
             "trace_id": request.trace_id,
         }
         client.send(wire.encode(wire.INVOKE, meta, request.payload))
-        try:
-            kind, rmeta, body = await client.next_frame(timeout)
-        except SandboxDead as exc:
-            code = await self._exit_code()
-            await self.destroy()
-            raise SandboxDead(str(exc), exit_code=code) from None
-        except SandboxError:
-            await self.destroy()
-            raise
-        if kind != wire.RESULT:
-            await self.destroy()
-            raise SandboxDead(f"sandbox answered an invocation with frame {kind}")
+        _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
         log_len = int(rmeta.get("log_len", 0))
         return RawResult(
             payload=body[log_len:],
@@ -115,6 +95,23 @@ class ProcessSandbox:
             duration_ms=float(rmeta.get("duration_ms", 0.0)),
             max_rss_kb=int(rmeta.get("max_rss_kb", 0)),
         )
+
+    async def _expect(self, client: WireClient, kind: int, timeout: float) -> Frame:
+        """The next frame, which must be of ``kind``; on any failure the sandbox is destroyed
+        and the error says how the process ended."""
+        try:
+            frame = await client.next_frame(timeout)
+        except SandboxDead as exc:
+            code = await self._exit_code()
+            await self.destroy()
+            raise SandboxDead(str(exc), exit_code=code) from None
+        except SandboxError:
+            await self.destroy()
+            raise
+        if frame[0] != kind:
+            await self.destroy()
+            raise SandboxDead(f"sandbox sent frame {frame[0]} where {kind} was due")
+        return frame
 
     async def destroy(self) -> None:
         if self._destroyed:
