@@ -68,6 +68,7 @@ class Server:
     app: LamboxApp
     events: SqliteEventQueue
     worker: AsyncWorker
+    event_configs: EventConfigService
 
 
 def build(settings: Settings) -> Server:
@@ -135,6 +136,7 @@ def build(settings: Settings) -> Server:
         app,
         events,
         worker,
+        event_configs,
     )
 
 
@@ -201,6 +203,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             await server.scheduler.close()
             server.logs.close()
             server.events.close()
+            server.event_configs.close()
             server.store.close()
 
     server.app.set_lifespan(lifespan)

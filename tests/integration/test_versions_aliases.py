@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -134,9 +135,7 @@ def test_alias_lifecycle_and_errors(lambda_client) -> None:  # type: ignore[no-u
     with pytest.raises(ClientError) as exc:
         lambda_client.update_alias(FunctionName=name, Name="live", RevisionId="stale")
     assert error(exc)[0] == "PreconditionFailedException"
-    assert [a["Name"] for a in lambda_client.list_aliases(FunctionName=name)["Aliases"]] == [
-        "live"
-    ]
+    assert [a["Name"] for a in lambda_client.list_aliases(FunctionName=name)["Aliases"]] == ["live"]
     lambda_client.delete_alias(FunctionName=name, Name="live")
     assert lambda_client.list_aliases(FunctionName=name)["Aliases"] == []
     with pytest.raises(ClientError) as exc:
@@ -262,6 +261,7 @@ def test_provisioned_concurrency_becomes_ready_and_serves_warm(lambda_client) ->
     assert got["AvailableProvisionedConcurrentExecutions"] == 3
     out, body = call(lambda_client, name, Qualifier="prod", LogType="Tail")
     assert body["init"] == "provisioned-concurrency"
+    assert b"Init Duration" not in base64.b64decode(out["LogResult"]), "initialized ahead"
     listed = lambda_client.list_provisioned_concurrency_configs(FunctionName=name)
     assert [c["FunctionArn"] for c in listed["ProvisionedConcurrencyConfigs"]] == [
         f"arn:aws:lambda:us-east-1:000000000000:function:{name}:prod"

@@ -26,6 +26,7 @@ from lambox.store.events import EventStatus, QueuedEvent
 
 BODY_LIMIT = 1 << 20
 EVENTS_SHOWN = 100
+EVENTS_LIMIT = 1000
 
 
 def view(config: EventInvokeConfig, arns: Arns) -> dict[str, Any]:
@@ -135,7 +136,7 @@ class EventConfigApi:
     async def events(self, request: Request) -> Response:
         name = self._functions.get(_name(request)).name
         text = request.query_params.get("limit", "")
-        limit = int(text) if text.isdigit() else EVENTS_SHOWN
+        limit = min(int(text), EVENTS_LIMIT) if text.isdigit() else EVENTS_SHOWN
         shown = await self._worker.view(name, limit)
         counts = shown.counts
         return json_response(

@@ -28,8 +28,8 @@ from lambox.errors import (
     RequestEntityTooLarge,
     ResourceNotFound,
 )
-from lambox.model import LATEST
 from lambox.logs import LogSink
+from lambox.model import LATEST
 from lambox.store.code import CodeStore
 
 CREATE_LIMIT = 70_167_211

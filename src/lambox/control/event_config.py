@@ -55,6 +55,10 @@ class EventConfigService:
             self._store.delete(change.name, change.qualifier)
             self._configs.pop((change.name, change.qualifier), None)
 
+    def close(self) -> None:
+        """Release the store; nothing may be called after."""
+        self._store.close()
+
     # -- operations -----------------------------------------------------------------------
 
     def put(

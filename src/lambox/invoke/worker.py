@@ -154,33 +154,39 @@ class AsyncWorker:
         """Claim and start events while there are any; sleep until the next is due.
 
         Claims are made once at least half the lane's slots are free, so a busy lane claims
-        in batches instead of once per finished event.
+        in batches instead of once per finished event. A failed pass is logged and retried
+        a second later; the lane ends only when its function has nothing left to do.
         """
         try:
             while not self._closing:
-                lane.kick.clear()
-                limit = self._limit(lane.function)
-                free = limit - lane.running
-                due: float | None = None
-                if free > 0 and (lane.running == 0 or 2 * free >= limit):
-                    try:
-                        claim = await self._queue.claim(lane.function, free, LEASE_SECONDS)
-                    except Exception:
-                        log.exception("claiming events of %s failed", lane.function)
-                        await asyncio.sleep(1.0)
-                        continue
-                    for event in claim.events:
-                        self._start(lane, event)
-                    due = claim.next_due
-                    idle = not claim.events and due is None and lane.running == 0
-                    if idle and not lane.kick.is_set():
+                try:
+                    if await self._pass(lane):
                         return
-                timeout = None if due is None else max(0.0, due - time.time())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.kick.wait(), timeout)
+                except Exception:
+                    log.exception("event lane of %s failed a pass", lane.function)
+                    await asyncio.sleep(1.0)
         finally:
             if self._lanes.get(lane.function) is lane:
                 del self._lanes[lane.function]
+
+    async def _pass(self, lane: _Lane) -> bool:
+        """One claim and the wait after it; True when the lane has nothing left to do."""
+        lane.kick.clear()
+        limit = self._limit(lane.function)
+        free = limit - lane.running
+        due: float | None = None
+        if free > 0 and (lane.running == 0 or 2 * free >= limit):
+            claim = await self._queue.claim(lane.function, free, LEASE_SECONDS)
+            for event in claim.events:
+                self._start(lane, event)
+            due = claim.next_due
+            idle = not claim.events and due is None and lane.running == 0
+            if idle and not lane.kick.is_set():
+                return True
+        timeout = None if due is None else max(0.0, due - time.time())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lane.kick.wait(), timeout)
+        return False
 
     def _start(self, lane: _Lane, event: QueuedEvent) -> None:
         lane.running += 1

@@ -211,7 +211,9 @@ class SqliteEventQueue:
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._limit = limit
-        self._db = sqlite3.connect(path, isolation_level=None)
+        # Used from the event loop only; the flag lets the loop run in another thread than
+        # the one that built the server.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={mode}")
         self._db.execute("PRAGMA busy_timeout=5000")
