@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lambox.api import views
-from lambox.api.management import json_body, path_name
+from lambox.api.params import json_body, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control.concurrency import ConcurrencyService

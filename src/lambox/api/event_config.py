@@ -6,20 +6,18 @@ Each handler parses path, query and body, makes one service call and renders the
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from lambox.api.params import json_body, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
-from lambox.errors import InvalidParameterValue, InvalidRequestContent
 from lambox.invoke.worker import AsyncWorker
 from lambox.store.event_configs import EventInvokeConfig
 from lambox.store.events import EventStatus, QueuedEvent
@@ -69,25 +67,6 @@ def event_view(event: QueuedEvent) -> dict[str, Any]:
     return body
 
 
-async def _params(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > BODY_LIMIT:
-        raise InvalidParameterValue(f"Request must be smaller than {BODY_LIMIT} bytes.")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequestContent("Could not parse request body into json: not an object")
-    return data
-
-
-def _name(request: Request) -> str:
-    return unquote(request.path_params["name"])
-
-
 def _qualifier(request: Request) -> str | None:
     return request.query_params.get("Qualifier")
 
@@ -108,33 +87,35 @@ class EventConfigApi:
         self._arns = arns
 
     async def put(self, request: Request) -> Response:
-        params = await _params(request)
-        config = self._configs.put(_name(request), _qualifier(request), params)
+        params = await json_body(request, BODY_LIMIT, "PutFunctionEventInvokeConfig")
+        config = self._configs.put(path_name(request), _qualifier(request), params)
         return json_response(view(config, self._arns))
 
     async def update(self, request: Request) -> Response:
-        params = await _params(request)
-        config = self._configs.update(_name(request), _qualifier(request), params)
+        params = await json_body(request, BODY_LIMIT, "UpdateFunctionEventInvokeConfig")
+        config = self._configs.update(path_name(request), _qualifier(request), params)
         return json_response(view(config, self._arns))
 
     async def get(self, request: Request) -> Response:
-        config = self._configs.get(_name(request), _qualifier(request))
+        config = self._configs.get(path_name(request), _qualifier(request))
         return json_response(view(config, self._arns))
 
     async def list_configs(self, request: Request) -> Response:
         q = request.query_params
-        page, marker = self._configs.list_page(_name(request), q.get("Marker"), q.get("MaxItems"))
+        page, marker = self._configs.list_page(
+            path_name(request), q.get("Marker"), q.get("MaxItems")
+        )
         body: dict[str, Any] = {"FunctionEventInvokeConfigs": [view(c, self._arns) for c in page]}
         if marker:
             body["NextMarker"] = marker
         return json_response(body)
 
     async def delete(self, request: Request) -> Response:
-        self._configs.delete(_name(request), _qualifier(request))
+        self._configs.delete(path_name(request), _qualifier(request))
         return Response(status_code=204)
 
     async def events(self, request: Request) -> Response:
-        name = self._functions.get(_name(request)).name
+        name = self._functions.get(path_name(request)).name
         text = request.query_params.get("limit", "")
         limit = min(int(text), EVENTS_LIMIT) if text.isdigit() else EVENTS_SHOWN
         shown = await self._worker.view(name, limit)
@@ -150,7 +131,7 @@ class EventConfigApi:
         )
 
     async def redrive(self, request: Request) -> Response:
-        name = self._functions.get(_name(request)).name
+        name = self._functions.get(path_name(request)).name
         moved = await self._worker.redrive(name)
         return json_response({"FunctionName": name, "Redriven": moved})
 

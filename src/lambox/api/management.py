@@ -6,8 +6,6 @@ The route table at the bottom is the single list of what the API answers.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -16,6 +14,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lambox.api import views
+from lambox.api.params import json_body, max_items, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
@@ -24,8 +23,6 @@ from lambox.control.functions import FunctionService
 from lambox.control.versions import VersionService
 from lambox.errors import (
     InvalidParameterValue,
-    InvalidRequestContent,
-    RequestEntityTooLarge,
     ResourceNotFound,
 )
 from lambox.logs import LogSink
@@ -37,39 +34,6 @@ UPDATE_CODE_LIMIT = 70_167_211
 MAX_CODE_SIZE_UNZIPPED = 262_144_000
 MAX_CODE_SIZE_ZIPPED = 52_428_800
 TOTAL_CODE_SIZE = 80_530_636_800
-
-
-async def json_body(request: Request, limit: int, operation: str) -> dict[str, Any]:
-    """The JSON object of a request body, bounded in size, or AWS's error."""
-    size = 0
-    chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLarge(
-                f"Request must be smaller than {limit} bytes for the {operation} operation"
-            )
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequestContent("Could not parse request body into json: not an object")
-    return data
-
-
-def path_name(request: Request) -> str:
-    """The FunctionName path parameter (a name or an ARN, URL-decoded)."""
-    return unquote(request.path_params["name"])
-
-
-def max_items(query: Mapping[str, str]) -> int | None:
-    value = query.get("MaxItems", "")
-    return int(value) if value.isdigit() else None
 
 
 class ManagementApi:

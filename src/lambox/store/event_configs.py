@@ -8,11 +8,12 @@ the data plane reads the settings from memory (``control/event_config.py`` keeps
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
+
+from lambox.store.sqlite import connect
 
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE = 21_600
@@ -69,12 +70,8 @@ class SqliteEventConfigStore:
     """EventConfigStore in a table of the state database (WAL, one short transaction each)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS event_invoke_configs ("
             " function TEXT NOT NULL, qualifier TEXT NOT NULL, config TEXT NOT NULL,"

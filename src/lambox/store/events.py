@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lambox.errors import TooManyRequests
+from lambox.store.sqlite import connect
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +214,7 @@ class SqliteEventQueue:
         self._limit = limit
         # Used from the event loop only; the flag lets the loop run in another thread than
         # the one that built the server.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={mode}")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = connect(path, mode)
         self._db.executescript(SCHEMA)
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._reader_lock = threading.Lock()

@@ -22,6 +22,7 @@ from lambox.model import (
     UpdateStatus,
     frozen_map,
 )
+from lambox.store.sqlite import connect
 
 
 class FunctionStore(Protocol):
@@ -98,12 +99,8 @@ class SqliteFunctionStore:
     """FunctionStore on one SQLite file (WAL, synchronous=NORMAL, busy timeout)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS functions ("
             " name TEXT NOT NULL, version TEXT NOT NULL, code_key TEXT NOT NULL,"
