@@ -35,6 +35,26 @@ def report_line(
     return (line + "\n").encode()
 
 
+def framed(
+    request_id: str,
+    version: str,
+    body: bytes,
+    duration_ms: float,
+    memory_size: int,
+    max_memory_mb: int,
+    init_ms: float | None,
+) -> bytes:
+    """START, what the function wrote, END and REPORT: one invocation's whole log record."""
+    return b"".join(
+        (
+            start_line(request_id, version),
+            body,
+            end_line(request_id),
+            report_line(request_id, duration_ms, memory_size, max_memory_mb, init_ms),
+        )
+    )
+
+
 def _stamp() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"

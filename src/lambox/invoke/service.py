@@ -10,12 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import os
 import random
-import secrets
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lambox import arns as arns_mod
 from lambox.errors import (
@@ -39,6 +37,7 @@ from lambox.model import (
     State,
 )
 from lambox.sandbox.api import InvokeRequest
+from lambox.sandbox.safe import SafeSandbox
 from lambox.scheduler.pools import Scheduler
 from lambox.store.events import EventQueue, NewEvent
 from lambox.watch import Change, Removed
@@ -50,6 +49,17 @@ ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 RESPONSE_LIMIT = SYNC_PAYLOAD_LIMIT + 100
 TAIL_BYTES = 4096
 UNHANDLED = "Unhandled"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one invocation produced, before lambox frames its log."""
+
+    payload: bytes
+    error: str | None
+    log: bytes = b""
+    duration_ms: float = 0.0
+    max_memory_mb: int = 0
 
 
 class InvokeService:
@@ -146,122 +156,83 @@ class InvokeService:
 
     async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
         """Run one invocation to completion and record its log."""
-        config = fv.config
-        rid = inv.request_id
-        invoked_arn = self._arns.function(config.name, inv.qualifier)
-        prefix = b""
-        init_ms: float | None = None
         try:
             async with self._scheduler.acquire(fv) as lease:
                 report = lease.sandbox.init
                 assert report is not None
-                if lease.cold:
-                    prefix = report.log
-                    init_ms = report.init_ms
+                prefix, init_ms = (report.log, report.init_ms) if lease.cold else (b"", None)
                 if report.error is not None:
                     lease.discard = True
-                    return self._finish(
-                        fv,
-                        inv,
-                        prefix,
-                        report.error,
-                        UNHANDLED,
-                        b"",
-                        0.0,
-                        0,
-                        init_ms,
-                    )
-                request = InvokeRequest(
-                    request_id=rid,
-                    payload=inv.payload,
-                    deadline=time.time() + config.timeout,
-                    invoked_arn=invoked_arn,
-                    client_context=inv.client_context,
-                    trace_id=_trace_id(),
-                )
-                started = time.perf_counter()
-                try:
-                    raw = await lease.sandbox.invoke(request, float(config.timeout))
-                except SandboxTimeout:
-                    elapsed = (time.perf_counter() - started) * 1000
-                    return self._finish(
-                        fv,
-                        inv,
-                        prefix,
-                        records.timeout_payload(rid, config.timeout),
-                        UNHANDLED,
-                        records.timeout_log(rid, config.timeout),
-                        elapsed,
-                        0,
-                        init_ms,
-                    )
-                except SandboxDead as exc:
-                    elapsed = (time.perf_counter() - started) * 1000
-                    payload = records.exit_payload(rid, exc.exit_code)
-                    return self._finish(
-                        fv,
-                        inv,
-                        prefix,
-                        payload,
-                        UNHANDLED,
-                        records.exit_log(rid, payload),
-                        elapsed,
-                        0,
-                        init_ms,
-                    )
-                elapsed = (time.perf_counter() - started) * 1000
-                payload, error = raw.payload, raw.error
-                if len(payload) > RESPONSE_LIMIT:
-                    payload, error = _too_large(), UNHANDLED
-                return self._finish(
-                    fv,
-                    inv,
-                    prefix,
-                    payload,
-                    error,
-                    raw.log,
-                    elapsed,
-                    math.ceil(raw.max_rss_kb / 1024),
-                    init_ms,
-                )
+                    return self._finish(fv, inv, Outcome(report.error, UNHANDLED), prefix, init_ms)
+                outcome = await self._call(lease.sandbox, fv, inv)
+                return self._finish(fv, inv, outcome, prefix, init_ms)
         except SandboxError as exc:
-            log.warning("sandbox for %s failed to start: %s", config.name, exc)
-            payload = records.exit_payload(rid, getattr(exc, "exit_code", None))
-            return self._finish(
-                fv, inv, prefix, payload, UNHANDLED, records.exit_log(rid, payload), 0.0, 0, init_ms
+            log.warning("sandbox for %s failed to start: %s", fv.name, exc)
+            payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
+            outcome = Outcome(payload, UNHANDLED, records.exit_log(inv.request_id, payload))
+            return self._finish(fv, inv, outcome, b"", None)
+
+    async def _call(self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation) -> Outcome:
+        """One invocation in a started sandbox; a timeout or a crash is the function's error."""
+        config = fv.config
+        rid = inv.request_id
+        timeout = config.timeout
+        request = InvokeRequest(
+            rid,
+            inv.payload,
+            time.time() + timeout,
+            self._arns.function(config.name, inv.qualifier),
+            inv.client_context,
+            _trace_id(),
+        )
+        started = time.perf_counter()
+        try:
+            raw = await sandbox.invoke(request, float(timeout))
+        except SandboxTimeout:
+            elapsed = (time.perf_counter() - started) * 1000
+            return Outcome(
+                records.timeout_payload(rid, timeout),
+                UNHANDLED,
+                records.timeout_log(rid, timeout),
+                elapsed,
             )
+        except SandboxDead as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            payload = records.exit_payload(rid, exc.exit_code)
+            return Outcome(payload, UNHANDLED, records.exit_log(rid, payload), elapsed)
+        elapsed = (time.perf_counter() - started) * 1000
+        memory = -(-raw.max_rss_kb // 1024)
+        if len(raw.payload) > RESPONSE_LIMIT:
+            return Outcome(_too_large(), UNHANDLED, raw.log, elapsed, memory)
+        return Outcome(raw.payload, raw.error, raw.log, elapsed, memory)
 
     def _finish(
         self,
         fv: FunctionVersion,
         inv: Invocation,
+        outcome: Outcome,
         prefix: bytes,
-        payload: bytes,
-        error: str | None,
-        body_log: bytes,
-        duration_ms: float,
-        max_memory_mb: int,
         init_ms: float | None,
     ) -> InvocationResult:
         config = fv.config
-        rid = inv.request_id
-        text = b"".join(
-            (
-                records.start_line(rid, config.version),
-                body_log,
-                records.end_line(rid),
-                records.report_line(rid, duration_ms, config.memory_size, max_memory_mb, init_ms),
-            )
+        text = records.framed(
+            inv.request_id,
+            config.version,
+            outcome.log,
+            outcome.duration_ms,
+            config.memory_size,
+            outcome.max_memory_mb,
+            init_ms,
         )
-        self._logs.append(config.name, prefix + text)
+        self._logs.append(config.name, prefix + text if prefix else text)
         return InvocationResult(
-            payload=payload,
-            executed_version=config.version,
-            function_error=error,
-            log=text[-TAIL_BYTES:] if inv.tail_logs else b"",
-            duration_ms=duration_ms,
-            init_duration_ms=init_ms,
-            max_memory_mb=max_memory_mb,
+            outcome.payload,
+            config.version,
+            outcome.error,
+            text[-TAIL_BYTES:] if inv.tail_logs else b"",
+            outcome.duration_ms,
+            init_ms,
+            outcome.max_memory_mb,
         )
 
     async def close(self) -> None:
@@ -277,15 +248,19 @@ def new_request_id() -> str:
 
 def _trace_id() -> str:
     """An X-Ray trace header, as Lambda sets ``_X_AMZN_TRACE_ID`` for every invocation."""
-    bits = secrets.token_hex(20)
+    bits = os.urandom(20).hex()
     return f"Root=1-{int(time.time()):08x}-{bits[:24]};Parent={bits[24:]};Sampled=0"
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def _check_json(payload: bytes) -> None:
+    """AWS accepts only UTF-8 JSON payloads (decoded here only to be checked)."""
     if not payload:
         return
     try:
-        json.loads(payload)
+        _decode_json(payload.decode())
     except UnicodeDecodeError as exc:
         raise InvalidRequestContent(
             "Could not parse request body into json: Could not parse payload into json: "

@@ -12,11 +12,19 @@ from lambox.errors import IllegalTransition, SandboxDead, SandboxError
 from lambox.model import FunctionVersion
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult, Sandbox, SandboxState
 
+STARTING, IDLE, BUSY, DEAD = (
+    SandboxState.STARTING,
+    SandboxState.IDLE,
+    SandboxState.BUSY,
+    SandboxState.DEAD,
+)
+# Tuples, not sets: membership by identity runs twice per invocation, and hashing an Enum
+# member is a Python-level call.
 _ALLOWED = {
-    SandboxState.STARTING: {SandboxState.IDLE, SandboxState.DEAD},
-    SandboxState.IDLE: {SandboxState.BUSY, SandboxState.DEAD},
-    SandboxState.BUSY: {SandboxState.IDLE, SandboxState.DEAD},
-    SandboxState.DEAD: {SandboxState.DEAD},
+    STARTING: (IDLE, DEAD),
+    IDLE: (BUSY, DEAD),
+    BUSY: (IDLE, DEAD),
+    DEAD: (DEAD,),
 }
 
 

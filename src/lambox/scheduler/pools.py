@@ -23,7 +23,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,24 @@ class Lease:
     sandbox: SafeSandbox
     cold: bool
     discard: bool = False
+
+
+class LeaseScope:
+    """The ``async with`` of ``Scheduler.acquire`` (a plain class: it runs on every
+    invocation, and a generator-based context manager costs several times as much)."""
+
+    __slots__ = ("_lease", "_pool", "_scheduler", "_unreserved", "_version")
+
+    def __init__(self, scheduler: Scheduler, version: FunctionVersion) -> None:
+        self._scheduler = scheduler
+        self._version = version
+
+    async def __aenter__(self) -> Lease:
+        self._pool, self._lease, self._unreserved = await self._scheduler._enter(self._version)
+        return self._lease
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._scheduler._exit(self._pool, self._lease, self._unreserved)
 
 
 class Scheduler:
@@ -155,27 +173,34 @@ class Scheduler:
             raise TooManyRequests("Rate Exceeded.")
         return True
 
-    @contextlib.asynccontextmanager
-    async def acquire(self, version: FunctionVersion) -> AsyncIterator[Lease]:
-        """A started sandbox for ``version``: a warm one if idle, else a new one (cold)."""
+    def acquire(self, version: FunctionVersion) -> LeaseScope:
+        """``async with scheduler.acquire(v) as lease``: a started sandbox for ``v``, a warm
+        one if idle, else a new one (cold); given back when the block ends."""
+        return LeaseScope(self, version)
+
+    async def _enter(self, version: FunctionVersion) -> tuple[Pool, Lease, bool]:
         name = version.config.name
         unreserved = self._admit(name)
         pool = self._pool(version)
-        self._busy += 1
-        self._busy_by_function[name] += 1
-        self._busy_unreserved += unreserved
-        pool.busy += 1
+        self._count(pool, name, unreserved, 1)
         try:
-            lease = await self._lease(pool)
-            try:
-                yield lease
-            finally:
-                self._release(pool, lease)
+            return pool, await self._lease(pool), unreserved
+        except BaseException:
+            self._count(pool, name, unreserved, -1)
+            raise
+
+    def _exit(self, pool: Pool, lease: Lease, unreserved: bool) -> None:
+        try:
+            self._release(pool, lease)
         finally:
-            self._busy -= 1
-            self._busy_by_function[name] -= 1
-            self._busy_unreserved -= unreserved
-            pool.busy -= 1
+            self._count(pool, pool.version.config.name, unreserved, -1)
+
+    def _count(self, pool: Pool, name: str, unreserved: bool, delta: int) -> None:
+        self._busy += delta
+        self._busy_by_function[name] += delta
+        if unreserved:
+            self._busy_unreserved += delta
+        pool.busy += delta
 
     async def _lease(self, pool: Pool) -> Lease:
         if pool.idle:
