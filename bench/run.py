@@ -20,6 +20,7 @@ not be taken at all (a server did not start, a request failed).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime
 import gc
@@ -716,6 +717,7 @@ def print_report(r: dict[str, Any]) -> None:
 
     print_scaling(r)
     print_async(r)
+    print_sandboxes(r)
 
     t = table("target (from the issue; reported, not asserted)", "limit", "measured", "met")
     for tg in r["targets"]:
@@ -734,6 +736,211 @@ def print_report(r: dict[str, Any]) -> None:
     if r.get("lambox_log_tail"):
         console.print("\n[bold]last lines of the lambox server's output:[/]")
         console.print("\n".join(r["lambox_log_tail"]), markup=False)
+
+
+# --------------------------------------------------------------------------- sandboxes
+
+TARGET_COLD_ZYGOTE_P50_MS = 5.0
+TARGET_COLD_ZYGOTE_P99_MS = 15.0
+TARGET_FIRST_SANDBOX_MS = 60.0
+TARGET_BURST_PER_S = 300.0
+TARGET_IDLE_USS_MIB = 3.0
+STDLIB_IMPORTS = "json, decimal, datetime, uuid, hashlib, re, collections, base64, urllib.parse"
+# Counts its invocations, so an answer of 1 proves the sandbox was new (a cold start).
+STDLIB_CODE = (
+    f"import {STDLIB_IMPORTS}\n"
+    "N = 0\n\n\n"
+    "def handler(event, context):\n"
+    "    global N\n"
+    "    N += 1\n"
+    "    return N\n"
+)
+
+
+def stdlib_zip(tag: str) -> bytes:
+    """The standard-library handler; ``tag`` makes the package, so its code, new."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("app.py", f"# {tag}\n{STDLIB_CODE}")
+    return buf.getvalue()
+
+
+def first_invoke(conn: Connection, port: int, name: str) -> int:
+    """One timed Invoke that must be the first of its sandbox; its latency in ns."""
+    raw = build_request(HOST, port, invoke_path(name), b"{}")
+    t0 = time.perf_counter_ns()
+    status, body = conn.request(raw)
+    t1 = time.perf_counter_ns()
+    if status != 200 or body != b"1":
+        raise RuntimeError(f"{name}: not a new sandbox: HTTP {status}: {body[:300]!r}")
+    return t1 - t0
+
+
+def cold_from_zygote(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+    """Invokes that find no warm sandbox but a live zygote. The server's keep-alive is
+    0.2 s and an invoke is sent every 0.4 s, so the reaper has destroyed the last sandbox
+    and each invoke forks a new one from the function's zygote."""
+    name = f"bench-zygote-{uuid.uuid4().hex[:8]}"
+    create_function(client, name, stdlib_zip(name))
+    samples: list[int] = []
+    with Connection(HOST, server.port, timeout=60) as conn:
+        first_invoke(conn, server.port, name)  # teaches the zygote what init imports
+        time.sleep(1.0)
+        for i in range(n + 3):
+            time.sleep(0.4)
+            latency = first_invoke(conn, server.port, name)
+            if i >= 3:
+                samples.append(latency)
+    return summarize(samples)
+
+
+def first_sandbox(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+    """First Invoke of functions whose code was never seen (no zygote of their own yet:
+    they fork from the runtime's base zygote and import everything themselves)."""
+    samples: list[int] = []
+    with Connection(HOST, server.port, timeout=60) as conn:
+        for i in range(n + 1):
+            name = f"bench-first-{i}-{uuid.uuid4().hex[:8]}"
+            create_function(client, name, stdlib_zip(name))
+            latency = first_invoke(conn, server.port, name)
+            if i:
+                samples.append(latency)
+            client.delete_function(FunctionName=name)
+    return summarize(samples)
+
+
+def fresh_interpreter_floor(n: int) -> dict[str, Any]:
+    """A new interpreter importing what the handler imports: a cold start with no zygote."""
+    argv = [sys.executable, "-c", f"import {STDLIB_IMPORTS}"]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    samples: list[int] = []
+    for i in range(n + 1):
+        t0 = time.perf_counter_ns()
+        subprocess.run(argv, env=env, check=True)
+        if i:
+            samples.append(time.perf_counter_ns() - t0)
+    return summarize(samples)
+
+
+def private_mib(pid: int) -> float:
+    """USS: the memory only this process holds (what killing it gives back)."""
+    kib = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                kib += int(line.split()[1])
+    return kib / 1024
+
+
+async def _burst(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:
+    from lambox.model import FunctionConfig, FunctionVersion
+    from lambox.sandbox.api import InvokeRequest
+    from lambox.sandbox.backends import open_linux
+
+    code_root = tmp / "burst" / "code" / "tree"
+    code_dir = code_root / ("0" * 64)
+    code_dir.mkdir(parents=True)
+    (code_dir / "app.py").write_text(STDLIB_CODE)
+    config = FunctionConfig("bench-burst", "python3.11", "app.handler", ROLE, "", 0, "", "")
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:bench-burst"
+    fv = FunctionVersion(arn, config, code_dir, sys.executable, "us-east-1", 1)
+    factory = open_linux(tmp / "burst", code_root)
+    made: list[Any] = []
+    try:
+        first = factory.create(fv)
+        await first.start()
+        await first.destroy()
+        deadline = time.monotonic() + 60
+        while not factory.zygotes.version_ready(fv):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the function's zygote did not start")
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def start_one() -> Any:
+            async with gate:
+                sandbox = factory.create(fv)
+                made.append(sandbox)
+                await sandbox.start()
+                return sandbox
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(start_one() for _ in range(n)))
+        seconds = time.perf_counter() - t0
+        sample = made[: min(20, n)]
+        for sandbox in sample:
+            request = InvokeRequest("r", b"{}", time.time() + 5, arn, None, "")
+            await sandbox.invoke(request, 5.0)
+        uss = sorted(private_mib(sandbox.pid) for sandbox in sample)
+    finally:
+        for sandbox in made:
+            await sandbox.destroy()
+        await factory.close()
+    return {
+        "sandboxes": n,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "per_s": n / seconds,
+        "idle_uss_mib": {"n": len(uss), "p50": uss[len(uss) // 2], "max": uss[-1]},
+    }
+
+
+def sandbox_burst(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:
+    """Sandboxes started at once from one function's zygote (``concurrency`` in flight), by
+    the sandbox layer itself in this process, and the private memory of idle ones after one
+    invoke each."""
+    return asyncio.run(_burst(tmp, n, concurrency))
+
+
+def measure_sandboxes(r: dict[str, Any], c: Counts, tmp: Path) -> None:
+    """Zygote cold starts, first sandboxes, bursts and idle memory (the Linux backend)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "lambox.cli.main", "serve", "--host", HOST, "--port"]
+    argv += [str(port), "--data-dir", str(tmp / "sandboxes")]
+    server = start_server(
+        "lambox-sandboxes", argv, port, "/lambox/v1/health", tmp, {"LAMBOX_KEEP_ALIVE": "0.2"}
+    )
+    out: dict[str, Any] = r.setdefault("sandboxes", {})
+    try:
+        out["backend"] = "linux" if "sandbox backend: linux" in server.output() else "process"
+        client = lambda_client(server.url)
+        measure(out, "cold_from_zygote", lambda: cold_from_zygote(server, client, 5 * c.cold))
+        measure(out, "first_sandbox", lambda: first_sandbox(server, client, c.cold))
+    finally:
+        stop_server(server)
+    measure(out, "floor_fresh_interpreter", lambda: fresh_interpreter_floor(c.cold))
+    measure(out, "burst", lambda: sandbox_burst(tmp, 20 * c.cold, 16))
+
+
+def print_sandboxes(r: dict[str, Any]) -> None:
+    s = r.get("sandboxes")
+    if not ok(s):
+        return
+    fork = r["floors"].get("fork")
+    cold, first = s.get("cold_from_zygote"), s.get("first_sandbox")
+    fresh = s.get("floor_fresh_interpreter")
+    t = table("", "n", "p50 ms", "p99 ms", "max ms", "p50 / fork floor")
+    for label, row in (
+        ("floor: fork+_exit+waitpid", fork),
+        ("cold start from the function's zygote (HTTP Invoke)", cold),
+        ("first sandbox of new code, base zygote (HTTP Invoke)", first),
+        ("floor: fresh interpreter, same imports (no zygote)", fresh),
+    ):
+        if ok(row):
+            f50 = fork["p50_ms"] if ok(fork) else None
+            cells = (ms(row[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+            t.add_row(label, str(row["n"]), *cells, times(ratio(row["p50_ms"], f50 or 0)))
+    notes = [f"backend: {s.get('backend')}; handler imports {STDLIB_IMPORTS}."]
+    b = s.get("burst")
+    if ok(b):
+        u = b["idle_uss_mib"]
+        notes.append(
+            f"burst: {b['sandboxes']} sandboxes ({b['concurrency']} starting at a time) in"
+            f" {b['seconds']:.2f} s = {b['per_s']:.0f}/s; idle warm sandbox USS p50"
+            f" {u['p50']:.2f} MiB, max {u['max']:.2f} MiB (n = {u['n']})."
+        )
+    show("Sandboxes: cold starts beside the fork floor", t, *notes)
 
 
 # --------------------------------------------------------------------------- main
@@ -776,6 +983,23 @@ def collect_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             target("throughput p99 ms", tp["invoke"]["latency"]["p99_ms"], TARGET_THROUGHPUT_P99_MS)
         )
+    sb = r.get("sandboxes", {})
+    cold, first, burst = (sb.get(k, {}) for k in ("cold_from_zygote", "first_sandbox", "burst"))
+    if "p50_ms" in cold:
+        out.append(
+            target("cold start from zygote p50 ms", cold["p50_ms"], TARGET_COLD_ZYGOTE_P50_MS)
+        )
+        out.append(
+            target("cold start from zygote p99 ms", cold["p99_ms"], TARGET_COLD_ZYGOTE_P99_MS)
+        )
+    if "p50_ms" in first:
+        out.append(
+            target("first sandbox, no zygote p50 ms", first["p50_ms"], TARGET_FIRST_SANDBOX_MS)
+        )
+    if "per_s" in burst:
+        out.append(target("sandbox burst per second", burst["per_s"], TARGET_BURST_PER_S, True))
+        uss = burst["idle_uss_mib"]["max"]
+        out.append(target("idle warm sandbox USS MiB (max)", uss, TARGET_IDLE_USS_MIB))
     ae = r.get("async_events", {})
     if "accepted" in ae:
         out.append(
@@ -860,6 +1084,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure(r, "throughput", lambda: throughput_pair(lambox, echo, fn, c))
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)
+    measure_sandboxes(r, c, tmp)
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 

@@ -99,6 +99,13 @@ class Settings:
             " lambox, FULL also an operating-system crash or power loss."
         },
     )
+    sandbox: str = field(
+        default="auto",
+        metadata={
+            "doc": "Sandbox backend: linux (zygotes, namespaces, cgroups), process (plain"
+            " processes), or auto: linux where the machine allows it, else process, loudly."
+        },
+    )
 
     @property
     def base_url(self) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import logging
+import sys
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
-from lambox.sandbox.process import ProcessSandboxFactory
+from lambox.sandbox.backends import sandbox_factory
+from lambox.sandbox.dispatch import DispatchingSandboxFactory
+from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
@@ -79,13 +82,15 @@ def build(settings: Settings) -> Server:
     code = CodeStore(data / "code")
     feed = ChangeFeed()
     runtimes = RuntimeCatalog(settings.runtime_map)
-    runtimes.announce(r for r in shapes.runtimes() if r.startswith("python"))
+    runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
     functions = FunctionService(store, code, feed, runtimes, arns)
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
-    factory = ProcessSandboxFactory()
-    log.warning("sandbox backend: %s (plain processes: no namespaces or cgroups yet)", factory.name)
+    factory = DispatchingSandboxFactory(
+        sandbox_factory(settings.sandbox, data, data / "code" / "tree"),
+        RuntimeApiSandboxFactory(path_prefix=str(Path(sys.executable).parent)),
+    )
     scheduler = Scheduler(
         factory,
         keep_alive=settings.keep_alive,

@@ -4,6 +4,10 @@
 match (so functions see the same site-packages, boto3 included, as on Lambda), otherwise a
 ``python3.X`` found on PATH or in a pyenv installation. ``Settings.runtime_map`` redirects a
 runtime to another one (``python3.12=python3.11``). Each interpreter is probed once and cached.
+
+``nodejsNN.x`` runs on the ``node`` found on PATH, whatever its major version: a runtime whose
+major differs runs on it anyway and start-up says so. ``provided.*`` needs nothing of the
+machine (the function brings its own ``bootstrap``), so its "interpreter" is ``bootstrap``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from lambox.errors import InvalidParameterValue
 
 log = logging.getLogger(__name__)
 
+PROVIDED = "bootstrap"
+
 
 class RuntimeCatalog:
     """Resolves runtime names to interpreter executables, or says clearly why it cannot."""
@@ -27,20 +33,24 @@ class RuntimeCatalog:
     def __init__(self, runtime_map: Mapping[str, str]) -> None:
         self._map = dict(runtime_map)
         self._cache: dict[str, str | None] = {}
+        self._node_probe: tuple[str | None, str] | None = None
 
     def interpreter(self, runtime: str) -> str:
         """The executable for ``runtime``; InvalidParameterValue when none is installed."""
+        if runtime.startswith("provided"):
+            return PROVIDED
         target = self._map.get(runtime, runtime)
         path = self._probe(target)
         if path is None:
-            hint = (
-                ""
-                if runtime in self._map
-                else (
+            if target.startswith("nodejs"):
+                hint = " Install Node.js so that `node` is on lambox's PATH."
+            elif runtime in self._map:
+                hint = ""
+            else:
+                hint = (
                     f" Install {target}, or map it to an installed runtime with "
                     f"LAMBOX_RUNTIME_MAP={runtime}=python3.{sys.version_info.minor}."
                 )
-            )
             raise InvalidParameterValue(
                 f"The runtime {runtime} is not available on this lambox server.{hint}"
             )
@@ -50,7 +60,20 @@ class RuntimeCatalog:
         """Log, once at start-up, where each mapped or available runtime runs."""
         for source, target in sorted(self._map.items()):
             log.warning("runtime %s runs on %s (%s)", source, target, self._probe(target))
-        available = [r for r in runtimes if r not in self._map and self._probe(r)]
+        runtimes = list(runtimes)
+        node, version = self._node()
+        major = version.lstrip("v").split(".")[0]
+        for runtime in runtimes:
+            native = runtime.removeprefix("nodejs").split(".")[0] == major
+            if runtime.startswith("nodejs") and runtime not in self._map and node and not native:
+                log.warning("runtime %s runs on node %s (%s)", runtime, version, node)
+        if node is None and any(r.startswith("nodejs") for r in runtimes):
+            log.warning("no node on PATH: nodejs runtimes are not available")
+        available = [
+            r
+            for r in runtimes
+            if r.startswith("provided") or (r not in self._map and self._probe(r))
+        ]
         log.info("runtimes available: %s", ", ".join(available) or "none")
 
     def _probe(self, runtime: str) -> str | None:
@@ -63,8 +86,18 @@ class RuntimeCatalog:
             else:
                 candidates = [shutil.which(runtime), *_pyenv_candidates(runtime)]
                 path = next((p for c in candidates if (p := _working(c, runtime))), None)
+        elif runtime.startswith("nodejs"):
+            path = self._node()[0]
         self._cache[runtime] = path
         return path
+
+    def _node(self) -> tuple[str | None, str]:
+        """The ``node`` on PATH and its version (``v20.11.1``), probed once."""
+        if self._node_probe is None:
+            path = shutil.which("node")
+            version = _node_version(path) if path else None
+            self._node_probe = (path, version) if version else (None, "")
+        return self._node_probe
 
 
 def _pyenv_candidates(runtime: str) -> list[str]:
@@ -91,3 +124,14 @@ def _working(path: str | None, runtime: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return path if out.stdout.strip() == runtime else None
+
+
+def _node_version(path: str) -> str | None:
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = out.stdout.strip()
+    return version if out.returncode == 0 and version.startswith("v") else None

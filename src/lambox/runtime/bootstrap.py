@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import mmap
 import os
 import resource
 import socket
@@ -237,7 +238,9 @@ class FrameReader:
     def __init__(self, sock: socket.socket, size: int = READ_BUFFER) -> None:
         self._recv_into = sock.recv_into
         self._sock = sock
-        self._buf = bytearray(size)
+        # An anonymous mapping, not a bytearray: its pages are faulted in only as frames
+        # fill them, where zeroing a bytearray would touch all of them on every cold start.
+        self._buf = mmap.mmap(-1, size)
         self._view = memoryview(self._buf)
         self._have = 0
         self._decode = json.JSONDecoder().decode
@@ -372,13 +375,19 @@ def _set_path(task_root: str) -> None:
     sys.path.insert(0, task_root)
 
 
-def main() -> int:
-    """Run the sandbox side of the wire; the exit status for the interpreter."""
+def main(
+    on_init: Callable[[bool], dict[str, Any]] | None = None, capture: Capture | None = None
+) -> int:
+    """Run the sandbox side of the wire; the exit status for the interpreter.
+
+    For zygote children: ``on_init`` is called with whether init succeeded, and what it
+    returns is added to the READY meta (a first sandbox reports the modules init imported);
+    ``capture`` is the log capture a spare set up before it was claimed."""
     env = os.environ
     fd = int(env.pop("LAMBOX_WIRE_FD"))
     os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
-    capture = Capture()
+    capture = Capture() if capture is None else capture
     reader = FrameReader(sock)
     try:
         log_handler = install_logging(env.get("AWS_LAMBDA_LOG_LEVEL"))
@@ -391,6 +400,8 @@ def main() -> int:
         if error is not None:
             write_all(1, format_error(error))
         ready = {"init_ms": round(init_ms, 3), "init_error": error}
+        if on_init is not None:
+            ready.update(on_init(handler is not None))
         sock.sendall(wire.encode(wire.READY, ready, capture.take()))
         if handler is None:
             assert error is not None

@@ -1,4 +1,8 @@
-"""The process environment of a sandbox: the variables Lambda sets, then the user's."""
+"""The process environment of a sandbox: the variables Lambda sets, then the user's.
+
+``sandbox_env`` is the Python runtime's; ``runtime_api_env`` that of runtimes speaking the
+Lambda Runtime API (custom ``provided.*`` bootstraps and lambox's Node client).
+"""
 
 from __future__ import annotations
 
@@ -45,4 +49,30 @@ def sandbox_env(
         "SHLVL": "0",
     }
     env.update(config.environment)
+    return env
+
+
+def runtime_api_env(
+    fv: FunctionVersion,
+    log_stream: str,
+    init_type: str,
+    runtime_api: str,
+    path_prefix: str = "",
+) -> dict[str, str]:
+    """The environment of a Runtime API sandbox (``provided.*``, ``nodejs*``): Lambda's
+    variables and ``AWS_LAMBDA_RUNTIME_API``, without the Python runtime's own variables
+    (unless the function sets them); ``path_prefix`` goes first on PATH."""
+    env = sandbox_env(fv, log_stream, init_type)
+    user = fv.config.environment
+    python_only = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    # AWS_EXECUTION_ENV is not defined for OS-only runtimes (the provided family).
+    os_only = ("AWS_EXECUTION_ENV",) if fv.config.runtime.startswith("provided") else ()
+    for key in (*python_only, *os_only):
+        if key not in user:
+            del env[key]
+    if path_prefix and "PATH" not in user:
+        env["PATH"] = f"{path_prefix}:{env['PATH']}"
+    if fv.config.runtime.startswith("nodejs") and "NODE_PATH" not in user:
+        env["NODE_PATH"] = f"{fv.code_dir}/node_modules:{fv.code_dir}"
+    env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
     return env

@@ -1,0 +1,86 @@
+"""Compiled code of a function's own modules, made once in its version zygote.
+
+A sandbox can never keep bytecode for its code (/var/task is read-only and nothing writes
+``__pycache__``), so every cold start would parse and compile the handler module and whatever
+else init imports from the package. A version zygote compiles those sources once (compiling
+runs none of the code) and installs a finder for /var/task whose loader hands out these code
+objects; children inherit it with the rest of the zygote's memory. A source that no longer
+matches (size or mtime) is compiled the ordinary way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.machinery import (
+    BYTECODE_SUFFIXES,
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    ExtensionFileLoader,
+    FileFinder,
+    SourceFileLoader,
+    SourcelessFileLoader,
+)
+from types import CodeType
+
+# The list of files comes from a sandbox, so what a zygote compiles for it is bounded.
+MAX_FILES = 200
+MAX_BYTES = 256 << 10
+MAX_TOTAL_BYTES = 8 << 20
+
+# path -> (size, mtime_ns, code); filled in a version zygote before any child is forked.
+_compiled: dict[str, tuple[int, int, CodeType]] = {}
+
+
+class CachedSourceLoader(SourceFileLoader):
+    """A source loader that uses the zygote's code object when the file is unchanged."""
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        path = self.get_filename(fullname)
+        entry = _compiled.get(path)
+        if entry is not None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is not None and (st.st_size, st.st_mtime_ns) == entry[:2]:
+                return entry[2]
+        return super().get_code(fullname)
+
+
+def compile_sources(paths: list[str], root: str) -> int:
+    """Compile the ``.py`` files among ``paths`` that lie in ``root``; how many compiled.
+    Unreadable, oversized or invalid files are left for the ordinary import to report."""
+    prefix = os.path.join(root, "")
+    done = 0
+    budget = MAX_TOTAL_BYTES
+    for path in paths[:MAX_FILES]:
+        real = os.path.realpath(path)
+        if not (real.startswith(prefix) and real.endswith(".py")) or path in _compiled:
+            continue
+        try:
+            st = os.stat(real)
+            if st.st_size > min(MAX_BYTES, budget):
+                continue
+            budget -= st.st_size
+            with open(real, "rb") as f:
+                source = f.read()
+            code = compile(source, path, "exec", dont_inherit=True)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        _compiled[path] = (st.st_size, st.st_mtime_ns, code)
+        done += 1
+    return done
+
+
+def install(root: str) -> None:
+    """Make imports from ``root`` go through ``CachedSourceLoader``; the finder lists the
+    directory now, once, rather than in every child."""
+    finder = FileFinder(
+        root,
+        (ExtensionFileLoader, EXTENSION_SUFFIXES),
+        (CachedSourceLoader, SOURCE_SUFFIXES),
+        (SourcelessFileLoader, BYTECODE_SUFFIXES),
+    )
+    finder.find_spec("__lambox_listing__")
+    sys.path_importer_cache[root] = finder

@@ -1,0 +1,99 @@
+"""Linux namespace, mount and process-control calls through ctypes (Python 3.11 has no
+``os.unshare``/``os.setns``).
+
+Standard library only: zygotes and sandboxes import this. libc is loaded on first use, never
+at import. Every call raises ``OSError`` with the C errno, like the ``os`` module does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import platform
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MNT_DETACH = 0x2
+
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+# pivot_root has no libc wrapper in older glibc; its number per architecture.
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203}
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _check(result: int, what: str, target: str | None = None) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}", target)
+
+
+def _b(path: str | None) -> bytes | None:
+    return None if path is None else os.fsencode(path)
+
+
+def unshare(flags: int) -> None:
+    """Move the caller into new namespaces (CLONE_NEWPID: its *next child* is pid 1)."""
+    _check(_libc().unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Join the namespace ``fd`` refers to (for a pid namespace: for future children)."""
+    _check(_libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
+    """mount(2); ``target`` is reported in the error."""
+    libc = _libc()
+    result = libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data))
+    _check(result, f"mount {fstype or 'bind'} {source or ''}", target)
+
+
+def bind(source: str, target: str, *, readonly: bool = True, extra: int = 0) -> None:
+    """A recursive bind mount, then (a bind cannot be made read-only in one call) a remount."""
+    mount(source, target, None, MS_BIND | MS_REC)
+    if readonly or extra:
+        flags = MS_BIND | MS_REMOUNT | (MS_RDONLY if readonly else 0) | extra
+        mount(None, target, None, flags)
+
+
+def umount(target: str, flags: int = MNT_DETACH) -> None:
+    _check(_libc().umount2(_b(target), ctypes.c_int(flags)), "umount", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(38, f"pivot_root: unknown syscall number on {platform.machine()}")
+    libc = _libc()
+    _check(libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old)), "pivot_root")
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    libc = _libc()
+    zero = ctypes.c_ulong(0)
+    _check(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), zero, zero, zero), "prctl")

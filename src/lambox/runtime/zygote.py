@@ -1,0 +1,388 @@
+"""A zygote: a warm, single-threaded interpreter that forks sandboxes on request.
+
+``python -m lambox.runtime.zygote`` starts a *base* zygote for one interpreter: it imports
+the lambox runtime, builds the sandbox view (``jail.build_view``) and waits for requests on
+a control socket (``LAMBOX_ZYGOTE_FD``, a SOCK_SEQPACKET socket; one JSON object per message,
+file descriptors attached with SCM_RIGHTS). A base zygote can fork a *version* zygote, which
+binds one function's code at /var/task, imports the libraries that function's init imported
+(learned from a first init: standard library and installed packages only) and compiles the
+function's own modules without running them (``codecache``), so its children skip both
+costs. Both kinds fork sandboxes the same way.
+
+Host -> zygote:
+    {"op": "spawn", "id", "cgroup", "env", "tmp_mb", "network", "code", "learn"} + [wire fd]
+    {"op": "spare", "id", "cgroup"} + [claim fd]
+    {"op": "zygote", "id", "code", "modules", "sources"} + [control fd of the new zygote]
+                                                                        (base only)
+Host -> spare, on its claim socket, once:
+    {"env", "tmp_mb", "network", "code", "learn"} + [wire fd]
+Zygote -> host:
+    {"op": "ready", "pid", "loaded"?, "failed"?, "error"?}   once, when it can serve
+    {"op": "spawned", "id", "pid"} | {"op": "failed", "id", "error"}
+    {"op": "exit", "pid", "code"}  for every child it reaped (code < 0: killed by signal)
+
+A *spare* is a sandbox forked ahead of need: it does the function-independent part of its
+isolation at once (``jail.prepare``: cgroup, namespaces, /proc) and then waits on its claim
+socket; a claim completes it (``jail.finish``) and it runs like any sandbox. EOF on the claim
+socket tells an unclaimed spare to exit.
+
+Invariants: the zygote never runs function code (no module from a function's package is
+ever imported here, and requested names that a package would shadow are skipped); it holds
+no per-function secret (the environment arrives with each spawn and lives only in the
+child); it stays single-threaded, so fork is safe; it reaps every child and says so. Each
+sandbox is forked as pid 1 of a fresh pid namespace (unshare before fork, setns back after),
+so killing it kills everything it started. EOF on the control socket means the host is
+gone: the zygote kills its sandboxes and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import json
+import logging
+import os
+import random
+import select
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from lambox.runtime import bootstrap, codecache, jail
+from lambox.runtime import namespaces as ns
+from lambox.runtime.context import FunctionInfo
+from lambox.runtime.logs import Capture, LambdaHandler
+
+MAX_MESSAGE = 1 << 20
+MAX_PRELOAD = 2000
+SETUP_FAILED = 127
+# Never imported into a zygote even when a function's init did: they act on import.
+DENY = frozenset(
+    {"__main__", "__mp_main__", "lambox", "this", "antigravity", "idlelib", "tkinter",
+     "turtle", "turtledemo", "pydoc", "webbrowser", "ensurepip", "venv", "lib2to3"}
+)  # fmt: skip
+
+
+def _say(message: str) -> None:
+    os.write(2, f"lambox zygote {os.getpid()}: {message}\n".encode(errors="replace"))
+
+
+def learned_modules(
+    before: set[str], task_root: str = jail.TASK_ROOT
+) -> tuple[list[str], list[str]]:
+    """What init imported since ``before``: (modules a version zygote may hold, source files
+    of the function's own modules, which it may only compile). A zygote holds nothing from
+    the function's package or /tmp, nothing of lambox's, nothing on the deny list."""
+    own = os.path.join(task_root, "")
+    modules: list[str] = []
+    sources: list[str] = []
+    for name, module in list(sys.modules.items()):
+        if name in before or module is None or name.partition(".")[0] in DENY:
+            continue
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str):
+            continue
+        if file.startswith(own):
+            sources.append(file)
+        elif not file.startswith("/tmp/"):
+            modules.append(name)
+    return modules[:MAX_PRELOAD], sources[: codecache.MAX_FILES]
+
+
+def preload(names: list[str], task_root: str = jail.TASK_ROOT) -> tuple[int, list[str]]:
+    """Import what a version zygote should hold; (imported, failed). ``task_root`` is not
+    on sys.path here, and a top-level name the function's package provides is skipped, so
+    only the interpreter's own libraries are ever imported."""
+    try:
+        shadowed = {entry.partition(".")[0] for entry in os.listdir(task_root)}
+    except OSError:
+        shadowed = set()
+    loaded = 0
+    failed: list[str] = []
+    for name in names[:MAX_PRELOAD]:
+        top = name.partition(".")[0]
+        if name in sys.modules or top in DENY or top in shadowed:
+            continue
+        if not all(part.isidentifier() for part in name.split(".")):
+            continue
+        try:
+            importlib.import_module(name)
+            loaded += 1
+        except BaseException:
+            failed.append(name)
+    return loaded, failed
+
+
+def _await_claim(claim_fd: int) -> tuple[dict[str, Any], int]:
+    """Block until the host claims this spare: (the rest of its spec, its wire fd). An
+    unclaimed spare whose host hangs up just exits."""
+    with socket.socket(fileno=claim_fd) as claim:
+        data, fds, _, _ = socket.recv_fds(claim, MAX_MESSAGE, 1)
+    if not data or len(fds) != 1:
+        os._exit(0)
+    return json.loads(data), fds[0]
+
+
+_REHEARSAL = (
+    '{"env":{"AWS_REGION":"us-east-1","_HANDLER":"app.handler","TZ":":UTC"},'
+    '"code":null,"tmp_mb":512,"network":"host","learn":false}'
+)
+
+
+def _rehearse() -> None:
+    """Run once, with nothing kept, the function-independent paths a claimed spare is about
+    to take (receive and decode a claim, environment, log record, encoder, compiling), so
+    the pages they write (allocator pools, type and module objects) are copied from the
+    zygote while the spare waits instead of on the cold path, at ~4 us a fault."""
+    a, b = socket.socketpair()
+    with a, b:
+        socket.send_fds(a, [_REHEARSAL.encode()], [a.fileno()])
+        data, fds, _, _ = socket.recv_fds(b, MAX_MESSAGE, 1)
+        for fd in fds:
+            os.close(fd)
+    env = {**os.environ, **json.loads(data)["env"]}
+    bootstrap.make_marshal(env)({"a": [1, 2.5, "x", None]})
+    FunctionInfo.from_env(env)
+    handler = LambdaHandler()
+    record = logging.LogRecord("rehearsal", logging.INFO, __file__, 1, "m", None, None)
+    record.aws_request_id = ""
+    handler.format(record)
+    handler.close()
+    compile("import os\ndef handler(event, context):\n    return event\n", "app.py", "exec")
+    random.random()
+
+
+def _reseed() -> None:
+    """State a fork would otherwise share between sandboxes: the random generators."""
+    random.seed()
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        try:
+            numpy_random.seed()
+        except Exception as exc:
+            _say(f"numpy.random not reseeded: {exc}")
+
+
+class Zygote:
+    """The request loop of one zygote; see the module docstring."""
+
+    def __init__(
+        self, ctl: socket.socket, cgroup_fds: list[int], pidns: int, uid: int, gid: int
+    ) -> None:
+        self.ctl = ctl
+        self.cgroup_fds = cgroup_fds
+        self.pidns = pidns
+        self.uid = uid
+        self.gid = gid
+        self.children: set[int] = set()
+        self.sandboxes: set[int] = set()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        self.ctl.sendall(json.dumps(message, separators=(",", ":")).encode())
+
+    def serve(self) -> int:
+        """Answer requests until the host hangs up; the exit status of the zygote."""
+        signal.set_wakeup_fd(self._wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.reap()
+        while True:
+            ready, _, _ = select.select([self.ctl.fileno(), self._wake_r], [], [])
+            if self._wake_r in ready:
+                while True:
+                    try:
+                        if not os.read(self._wake_r, 512):
+                            break
+                    except BlockingIOError:
+                        break
+                self.reap()
+            if self.ctl.fileno() in ready:
+                try:
+                    data, fds, flags, _ = socket.recv_fds(self.ctl, MAX_MESSAGE, 4)
+                except ConnectionError:
+                    data, fds, flags = b"", [], 0
+                if not data:
+                    for fd in fds:
+                        os.close(fd)
+                    return self.shutdown()
+                self.handle(data, fds, flags)
+
+    def handle(self, data: bytes, fds: list[int], flags: int) -> None:
+        request_id = None
+        try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ValueError("request truncated")
+            message = json.loads(data)
+            request_id = message.get("id")
+            if len(fds) != 1:
+                raise ValueError(f"expected one descriptor, got {len(fds)}")
+            op = message.get("op")
+            if op in ("spawn", "spare"):
+                pid = self.spawn(message, fds[0], spare=op == "spare")
+            elif op == "zygote":
+                pid = self.fork_zygote(message, fds[0])
+            else:
+                raise ValueError(f"unknown op {op!r}")
+            self.send({"op": "spawned", "id": request_id, "pid": pid})
+        except Exception as exc:
+            self.send({"op": "failed", "id": request_id, "error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def spawn(self, message: Mapping[str, Any], fd: int, spare: bool = False) -> int:
+        """Fork one sandbox (or a spare: ``fd`` is then its claim socket) as pid 1 of a new
+        pid namespace."""
+        ns.unshare(ns.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except BaseException:
+            ns.setns(self.pidns, ns.CLONE_NEWPID)
+            raise
+        if pid == 0:
+            try:
+                self._sandbox(message, fd, spare)
+            finally:
+                os._exit(SETUP_FAILED)  # a child never returns into the zygote's loop
+        ns.setns(self.pidns, ns.CLONE_NEWPID)
+        self.children.add(pid)
+        self.sandboxes.add(pid)
+        return pid
+
+    def _close_inherited(self) -> None:
+        """In a child: drop everything of the zygote's (signals, sockets, descriptors)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self.ctl.close()
+
+    def _sandbox(self, message: Mapping[str, Any], fd: int, spare: bool) -> None:
+        capture: Capture | None = None
+        try:
+            self._close_inherited()
+            jail.prepare(self.cgroup_fds, str(message.get("cgroup") or ""))
+            for inherited in (*self.cgroup_fds, self.pidns):
+                os.close(inherited)
+            wire_fd = fd
+            if spare:
+                # Everything that does not depend on the function happens before the
+                # claim: every page it touches is one fault less on the cold path.
+                capture = Capture()
+                try:
+                    _rehearse()
+                except Exception:
+                    capture.fatal("lambox spare: rehearsal failed:\n" + traceback.format_exc())
+                message, wire_fd = _await_claim(fd)
+            jail.finish(message, self.uid, self.gid)
+            env = dict(message.get("env") or {})
+            env["LAMBOX_WIRE_FD"] = str(wire_fd)
+            os.environ.clear()
+            os.environ.update(env)
+            _reseed()
+            before = set(sys.modules) if message.get("learn") else None
+        except BaseException:
+            report = "sandbox setup failed:\n" + traceback.format_exc()
+            if capture is None:
+                _say(report)
+            else:
+                capture.fatal(f"lambox sandbox {os.getpid()}: {report}\n")
+            os._exit(SETUP_FAILED)
+
+        def on_init(ok: bool) -> dict[str, Any]:
+            if not ok or before is None:
+                return {}
+            modules, sources = learned_modules(before)
+            return {"preload": modules, "sources": sources}
+
+        os._exit(bootstrap.main(on_init, capture))
+
+    def fork_zygote(self, message: Mapping[str, Any], ctl_fd: int) -> int:
+        """Fork a version zygote for one function's code; it reports on its own socket."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._version_zygote(message, ctl_fd)
+            finally:
+                os._exit(SETUP_FAILED)  # a child never returns into the zygote's loop
+        self.children.add(pid)
+        return pid
+
+    def _version_zygote(self, message: Mapping[str, Any], ctl_fd: int) -> None:
+        """In the forked child: become the version zygote of one function's code."""
+        try:
+            self._close_inherited()
+            child = Zygote(
+                socket.socket(fileno=ctl_fd), self.cgroup_fds, self.pidns, self.uid, self.gid
+            )
+            ns.unshare(ns.CLONE_NEWNS)
+            jail.bind_code(str(message["code"]))
+            loaded, failed = preload(list(message.get("modules") or []))
+            sources = [str(p) for p in message.get("sources") or []]
+            compiled = codecache.compile_sources(sources, jail.TASK_ROOT)
+            codecache.install(jail.TASK_ROOT)
+            gc.collect()
+            gc.freeze()
+            ready = {"op": "ready", "pid": os.getpid(), "loaded": loaded, "failed": failed}
+            child.send({**ready, "compiled": compiled})
+        except BaseException:
+            _say("version zygote setup failed:\n" + traceback.format_exc())
+            os._exit(SETUP_FAILED)
+        os._exit(child.serve())
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self.sandboxes.discard(pid)
+            code = os.waitstatus_to_exitcode(status)
+            try:
+                self.send({"op": "exit", "pid": pid, "code": code})
+            except OSError:
+                return
+
+    def shutdown(self) -> int:
+        """The host is gone: no sandbox of ours may outlive it. Version zygotes see their
+        own host socket close and do the same for theirs."""
+        for pid in list(self.sandboxes):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return 0
+
+
+def main() -> int:
+    """Start a base zygote from ``LAMBOX_ZYGOTE`` (JSON: code_root, staging, hide, cgroups,
+    uid, gid) and ``LAMBOX_ZYGOTE_FD``; serve until the host hangs up."""
+    ctl = socket.socket(fileno=int(os.environ.pop("LAMBOX_ZYGOTE_FD")))
+    try:
+        config = json.loads(os.environ.pop("LAMBOX_ZYGOTE"))
+        if sys.path and sys.path[0] in ("", os.getcwd()):
+            del sys.path[0]
+        ns.prctl(ns.PR_SET_CHILD_SUBREAPER, 1)
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        cgroup_fds = [os.open(path, flags) for path in config["cgroups"]]
+        pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        uid, gid = int(config["uid"]), int(config["gid"])
+        jail.build_view(config["staging"], config["code_root"], config["hide"], uid, gid)
+        zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
+        gc.collect()
+        gc.freeze()
+    except BaseException as exc:
+        _say("cannot start:\n" + traceback.format_exc())
+        ctl.sendall(json.dumps({"op": "ready", "error": f"{type(exc).__name__}: {exc}"}).encode())
+        return 1
+    zygote.send({"op": "ready", "pid": os.getpid()})
+    return zygote.serve()
+
+
+if __name__ == "__main__":
+    os._exit(main())

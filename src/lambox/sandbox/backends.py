@@ -1,0 +1,100 @@
+"""Which sandbox backend this server uses: chosen once at start-up, and said out loud.
+
+``LAMBOX_SANDBOX``: ``linux`` requires the isolating backend (start-up fails with the reason
+when the machine does not allow it), ``process`` asks for plain processes, ``auto`` (the
+default) takes ``linux`` where it works and otherwise falls back to ``process`` with a
+warning that names what is missing. Never silently: the chosen backend is always logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lambox.errors import SandboxError
+from lambox.sandbox.api import SandboxFactory
+from lambox.sandbox.cgroups import CgroupTree
+from lambox.sandbox.environment import RUNTIME_DIR
+from lambox.sandbox.linux import LinuxSandboxFactory
+from lambox.sandbox.process import ProcessSandboxFactory
+
+log = logging.getLogger("lambox")
+
+MODES = ("auto", "linux", "process")
+_PROBE = "import sys; from lambox.runtime.jail import probe; print(probe(sys.argv[1]) or '')"
+
+
+def probe_namespaces(staging: Path) -> str | None:
+    """Why namespaces cannot be used here, found by trying them in a throwaway process."""
+    if not sys.platform.startswith("linux"):
+        return f"not Linux ({sys.platform})"
+    if os.geteuid() != 0:
+        return "lambox is not running as root"
+    staging.mkdir(parents=True, exist_ok=True)
+    env = {"PYTHONPATH": RUNTIME_DIR, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(staging)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the namespace probe did not run: {exc}"
+    if out.returncode != 0:
+        return f"the namespace probe failed: {out.stderr.strip()[-300:]}"
+    return out.stdout.strip() or None
+
+
+def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
+    """The isolating backend, or SandboxError saying why this machine cannot have it."""
+    reason = probe_namespaces(data_dir / "sandbox" / "probe")
+    if reason is not None:
+        raise SandboxError(reason)
+    tree, why = CgroupTree.for_this_machine()
+    if tree is None:
+        raise SandboxError(why)
+    try:
+        return LinuxSandboxFactory.open(tree, data_dir, code_root)
+    except OSError as exc:
+        raise SandboxError(f"cannot set up cgroups or zygotes: {exc}") from exc
+
+
+def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactory:
+    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine."""
+    mode = mode.strip().lower()
+    if mode not in MODES:
+        raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "process":
+        log.warning(
+            "sandbox backend: process (LAMBOX_SANDBOX=process): functions run as plain"
+            " processes with lambox's privileges, without namespaces or cgroups"
+        )
+        return ProcessSandboxFactory()
+    try:
+        factory = open_linux(data_dir, code_root)
+    except SandboxError as exc:
+        if mode == "linux":
+            raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc
+        log.warning(
+            "SANDBOX ISOLATION IS OFF: isolated sandboxes are not available here (%s);"
+            " falling back to plain processes, which run functions with lambox's privileges"
+            " and without memory, CPU or process limits. Set LAMBOX_SANDBOX=process to"
+            " choose this knowingly, or LAMBOX_SANDBOX=linux to refuse to start without"
+            " isolation.",
+            exc.message,
+        )
+        return ProcessSandboxFactory()
+    tree = factory.cgroups.tree
+    log.warning(
+        "sandbox backend: linux (zygotes; pid, mount, ipc, uts and cgroup namespaces;"
+        " cgroup v%d under %s)",
+        tree.version,
+        ", ".join(tree.dir_paths),
+    )
+    return factory

@@ -1,0 +1,256 @@
+"""The Linux backend: sandboxes forked from zygotes into namespaces and a cgroup each.
+
+A sandbox is one process, pid 1 of its own pid namespace, forked by a zygote (see
+``sandbox.zygote`` and ``runtime.zygote``) and isolated by ``runtime.jail``: its code
+read-only at /var/task, a private /tmp capped at EphemeralStorage, its own mount, ipc, uts and
+cgroup namespaces (and network namespace for functions tagged ``lambox:network=none``), the
+unprivileged sandbox user, and a cgroup capping memory at MemorySize, CPU in proportion to it
+and the number of processes. Beyond the wire it speaks what the process backend speaks, so
+the invoke path is the same (``ProcessSandbox.invoke``).
+
+Init runs without the CPU quota (as Lambda boosts init); the quota applies from READY on.
+Killing a sandbox kills its pid namespace, so everything the function started dies with
+it; its cgroup is then emptied and reused. Max Memory Used is the cgroup's peak; when an
+invocation dies after the cgroup's OOM killer fired, its SandboxDead says so and carries the
+exit status (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lambox.errors import SandboxDead, SandboxError
+from lambox.model import FunctionVersion
+from lambox.runtime import wire
+from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
+from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.process import INIT_TIMEOUT, ProcessSandbox
+from lambox.sandbox.spares import SparePool
+from lambox.sandbox.wire_client import WireClient
+from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
+
+log = logging.getLogger(__name__)
+
+TASK_ROOT = "/var/task"
+NETWORK_TAG = "lambox:network"
+SANDBOX_UID = 993
+SANDBOX_GID = 990
+PIDS_MAX = 128
+EXIT_WAIT = 2.0
+
+
+class LinuxSandbox(ProcessSandbox):
+    """One isolated sandbox; the lifecycle is the Sandbox protocol's.
+
+    It reuses ``ProcessSandbox``'s wire handling (``invoke`` and ``_expect``) and replaces
+    how the process is made (``start``), how its exit status is learned (``_exit_code``:
+    from the zygote that reaped it) and how it is killed (``destroy``)."""
+
+    def __init__(
+        self, factory: LinuxSandboxFactory, version: FunctionVersion, init_type: str
+    ) -> None:
+        super().__init__(version, init_type)
+        self._factory = factory
+        self._pid = 0
+        self._pidfd: int | None = None
+        self._cgroup: Cgroup | None = None
+        self.out_of_memory = False
+
+    @property
+    def pid(self) -> int:
+        """The sandbox's process id on the host (0 before it started)."""
+        return self._pid
+
+    async def start(self) -> InitReport:
+        fv = self.version
+        factory = self._factory
+        if not fv.interpreter:
+            raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
+        started = time.perf_counter()
+        zygote, code, learn = await factory.zygotes.for_version(fv)
+        stream = log_stream_name(fv.config.version)
+        env = sandbox_env(fv, stream, self._init_type)
+        env["LAMBDA_TASK_ROOT"] = TASK_ROOT
+        spec = {
+            "env": env,
+            "code": code,
+            "learn": learn,
+            "tmp_mb": fv.config.ephemeral_storage,
+            "network": fv.config.tags.get(NETWORK_TAG, "host"),
+        }
+        host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._pid = await self._fork(zygote, spec, child.fileno())
+        except BaseException:
+            host.close()
+            await self.destroy()
+            raise
+        finally:
+            child.close()
+        with contextlib.suppress(OSError):
+            self._pidfd = os.pidfd_open(self._pid)
+        loop = asyncio.get_running_loop()
+        _, self._wire = await loop.create_connection(WireClient, sock=host)
+        _, meta, body = await self._expect(
+            self._wire, wire.READY, max(INIT_TIMEOUT, fv.config.timeout)
+        )
+        # The quota ends the init boost. call_soon runs it after this task's current step,
+        # which for a cold start has already sent the first INVOKE: the write overlaps the
+        # sandbox's work instead of delaying it.
+        loop.call_soon(self._apply_cpu_quota)
+        error = meta.get("init_error")
+        if learn and error is None and isinstance(meta.get("preload"), list):
+            factory.zygotes.learned(fv, meta["preload"], meta.get("sources") or [])
+        return InitReport(
+            init_ms=(time.perf_counter() - started) * 1000,
+            error=None if error is None else _json_bytes(error),
+            log=body,
+            log_stream=stream,
+        )
+
+    def _apply_cpu_quota(self) -> None:
+        cgroup = self._cgroup
+        if cgroup is None or self._destroyed:
+            return
+        try:
+            cgroup.set_cpu(cpu_quota_us(self.version.config.memory_size, self._factory.cpus))
+        except OSError as exc:
+            log.error("sandbox %d runs without a CPU quota: %s", self._pid, exc)
+
+    async def _fork(self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int) -> int:
+        """Claim a spare of ``zygote``, or have it fork a sandbox now; the sandbox's pid.
+        The cgroup's limits are set before the child can run any of the function's code."""
+        factory = self._factory
+        memory = self.version.config.memory_size
+        spare = factory.spares.take(zygote)
+        if spare is not None:
+            self._cgroup = spare.cgroup
+            try:
+                spare.cgroup.limit(memory, factory.pids_max, None)
+                spare.claim(spec, wire_fd)
+                return spare.pid
+            except OSError as exc:
+                log.info("spare %d of %s unusable (%s); forking anew", spare.pid, zygote.name, exc)
+                spare.sock.close()
+                factory.board.forget(spare.pid)
+                self._cgroup = None
+                factory.cgroups.release(spare.cgroup)
+        cgroup = self._cgroup = factory.cgroups.acquire()
+        try:
+            cgroup.limit(memory, factory.pids_max, None)
+        except OSError as exc:
+            raise SandboxError(f"cannot set the limits of cgroup {cgroup.name}: {exc}") from exc
+        return await zygote.request("spawn", {**spec, "cgroup": cgroup.name}, wire_fd)
+
+    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        try:
+            result = await super().invoke(request, timeout)
+        except SandboxDead as exc:
+            if not self.out_of_memory:
+                raise
+            size = self.version.config.memory_size
+            raise SandboxDead(
+                f"{exc}: out of memory (MemorySize {size} MB)", exit_code=exc.exit_code
+            ) from None
+        cgroup = self._cgroup
+        if cgroup is None:
+            return result
+        return dataclasses.replace(result, max_rss_kb=cgroup.peak_kb())
+
+    async def _exit_code(self) -> int | None:
+        code = await self._factory.board.wait(self._pid, EXIT_WAIT) if self._pid else None
+        cgroup = self._cgroup
+        if cgroup is not None and cgroup.oom_kills() > cgroup.oom_baseline:
+            self.out_of_memory = True
+        return code
+
+    async def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        if self._wire is not None and self._wire.transport is not None:
+            self._wire.transport.close()
+        if self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._pid:
+            self._factory.board.forget(self._pid)
+        if self._cgroup is not None:
+            self._factory.cgroups.release(self._cgroup)
+            self._cgroup = None
+
+
+def _json_bytes(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class LinuxSandboxFactory:
+    """SandboxFactory of isolated sandboxes. Build it with ``open``; ``close`` stops every
+    zygote and removes every cgroup this server made."""
+
+    name = "linux"
+
+    def __init__(
+        self,
+        zygotes: Zygotes,
+        cgroups: CgroupPool,
+        spares: SparePool,
+        board: ExitBoard,
+        pids_max: int = PIDS_MAX,
+    ) -> None:
+        self.zygotes = zygotes
+        self.cgroups = cgroups
+        self.spares = spares
+        self.board = board
+        self.pids_max = pids_max
+        self.cpus = os.cpu_count() or 1
+
+    @classmethod
+    def open(
+        cls, tree: CgroupTree, data_dir: Path, code_root: Path, interpreter: str = sys.executable
+    ) -> LinuxSandboxFactory:
+        """Create the cgroups (sweeping those of dead servers) and start the base zygote of
+        ``interpreter``; raises OSError when the machine will not allow it."""
+        swept = tree.sweep_stale()
+        if swept:
+            log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
+        tree.create()
+        pool = CgroupPool(tree, pids=PIDS_MAX)
+        pool.prefill()
+        staging = data_dir / "sandbox" / "root"
+        staging.mkdir(parents=True, exist_ok=True)
+        code_root.mkdir(parents=True, exist_ok=True)
+        config = {
+            "code_root": str(code_root.resolve()),
+            "staging": str(staging.resolve()),
+            "hide": [str(data_dir.resolve())],
+            "cgroups": tree.dir_paths,
+            "uid": SANDBOX_UID,
+            "gid": SANDBOX_GID,
+        }
+        board = ExitBoard()
+        spares = SparePool(pool, board)
+        zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
+        return cls(zygotes, pool, spares, board)
+
+    def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
+        return LinuxSandbox(self, version, init_type)
+
+    async def close(self) -> None:
+        await self.spares.close()
+        await self.zygotes.close()
+        await self.cgroups.close()

@@ -1,0 +1,368 @@
+"""The Runtime API backend: sandboxes whose runtime speaks Lambda's HTTP Runtime API.
+
+``provided.al2023`` / ``provided.al2`` run the function's own executable ``bootstrap`` from
+the root of its code; ``nodejs*`` runs lambox's Node client (``runtime/node/bootstrap.mjs``)
+on the node the runtime catalog resolved. Either way a sandbox is one process in its own
+session (killed as a group, as in the process backend) whose ``AWS_LAMBDA_RUNTIME_API``
+names a Runtime API server of its own: one ephemeral loopback port per sandbox, so a runtime
+only ever sees its own invocations.
+
+Logs: the process's stdout and stderr are one pipe the host reads as output arrives. What
+was read up to the runtime's first ``/next`` (or its ``/init/error``) is the init's log; what
+was read from then to an invocation's ``/response`` or ``/error`` is that invocation's. The
+pipe is drained at the moment the post arrives, so nothing the runtime wrote before posting
+is missed; output written while idle goes to the next invocation.
+
+Failures, as in the process backend: no answer within the timeout is SandboxTimeout, the
+process gone is SandboxDead with its exit status, and either destroys the sandbox. A runtime
+that exits while idle is started again by the next invocation (whose log then begins with
+the new init's output), as Lambda re-initializes an environment whose runtime exited. A
+``provided`` function without a usable ``bootstrap`` starts fine and answers every
+invocation with Lambda's ``Runtime.InvalidEntrypoint`` error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from lambox.errors import SandboxDead, SandboxError, SandboxTimeout
+from lambox.model import FunctionVersion
+from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, runtime_api_env
+from lambox.sandbox.process import INIT_TIMEOUT
+from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
+from lambox.sandbox.runtime_api_server import ApiServer, serve
+
+NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
+LOG_CAP = 1 << 20
+TRUNCATED = b"... truncated\n"
+EXIT_GRACE = 1.0
+_READ = 1 << 16
+
+
+class LogPipe:
+    """A runtime's stdout and stderr: one pipe whose read end the event loop reads.
+
+    ``cut`` closes the current segment (everything read so far, the pipe drained first) for
+    ``take_cut``; at most ``LOG_CAP`` bytes are kept per segment."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd, self.child_fd = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(self._fd, False)
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._truncated = False
+        self._cut = b""
+        self._open = True
+        self._loop.add_reader(self._fd, self._pump, 16)
+
+    def started(self) -> None:
+        """The child holds its copy of the write end now; drop ours (EOF when it exits)."""
+        if self.child_fd >= 0:
+            os.close(self.child_fd)
+            self.child_fd = -1
+
+    def cut(self) -> None:
+        """End the current segment here (what the pipe holds now included)."""
+        self._pump(256)
+        segment = b"".join(self._chunks) + (TRUNCATED if self._truncated else b"")
+        self._cut += segment
+        self._chunks, self._size, self._truncated = [], 0, False
+
+    def take_cut(self) -> bytes:
+        """The segments cut since the last call, and forget them."""
+        segment, self._cut = self._cut, b""
+        return segment
+
+    def _pump(self, reads: int) -> None:
+        """Read what the pipe holds (at most ``reads`` reads: a flooding child must not
+        hold the event loop)."""
+        for _ in range(reads):
+            if not self._open:
+                return
+            try:
+                data = os.read(self._fd, _READ)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            room = LOG_CAP - self._size
+            if len(data) > room:
+                data = data[: max(room, 0)]
+                self._truncated = True
+            if data:
+                self._chunks.append(data)
+                self._size += len(data)
+
+    def close(self) -> None:
+        """Stop reading and close both ends we hold (idempotent)."""
+        self.started()
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+
+
+class RuntimeApiSandbox:
+    """One runtime process and the Runtime API endpoint that serves it."""
+
+    def __init__(self, version: FunctionVersion, init_type: str, path_prefix: str) -> None:
+        self.version = version
+        self._init_type = init_type
+        self._path_prefix = path_prefix
+        self._stream = log_stream_name(version.config.version)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pidfd = -1
+        self._api: RuntimeApi | None = None
+        self._server: ApiServer | None = None
+        self._log: LogPipe | None = None
+        self._entrypoint: str | None = None
+        self._exit_code: int | None = None
+        self._exited = False
+        self._destroyed = False
+
+    async def start(self) -> InitReport:
+        started = time.perf_counter()
+        error = await self._launch()
+        init_ms = (time.perf_counter() - started) * 1000
+        log = self._log.take_cut() if self._log is not None else b""
+        return InitReport(init_ms=init_ms, error=error, log=log, log_stream=self._stream)
+
+    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        if self._destroyed:
+            raise SandboxDead("sandbox is not running")
+        if self._entrypoint is not None:
+            return self._invalid_entrypoint(request.request_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        started = time.perf_counter()
+        event = Event(request.request_id, request.payload, _event_headers(request))
+        prefix = b""
+        # Twice at most: a runtime that exits between invocations (before it took this one)
+        # is started again and gets the invocation, as Lambda re-initializes it.
+        for _ in range(2):
+            if self._exited:
+                self._teardown()
+                error = await self._launch()
+                prefix += self._log.take_cut() if self._log is not None else b""
+                if error is not None:
+                    self._exited = True  # init again on the next invocation, as Lambda does
+                    return RawResult(error, UNHANDLED, prefix, 0.0, 0)
+            api, log = self._api, self._log
+            assert api is not None and log is not None
+            answer = api.hand(event)
+            try:
+                result = await asyncio.wait_for(answer, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                await self.destroy()
+                raise SandboxTimeout("the runtime did not answer in time") from None
+            except SandboxDead:
+                if api.delivered or not self._exited:
+                    await self.destroy()
+                    raise
+                continue
+            except SandboxError:
+                await self.destroy()
+                raise
+            return RawResult(
+                payload=result.payload,
+                error=result.error,
+                log=prefix + log.take_cut(),
+                duration_ms=(time.perf_counter() - started) * 1000,
+                max_rss_kb=self._max_rss_kb(),
+            )
+        await self.destroy()
+        raise SandboxDead("the runtime exited before taking the invocation", self._exit_code)
+
+    async def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        proc = self._teardown()
+        if proc is not None and proc.returncode is None:
+            await asyncio.to_thread(proc.wait)
+
+    # -- the runtime process -----------------------------------------------------------------
+
+    async def _launch(self) -> bytes | None:
+        """Start the runtime and wait for its init: None when it asked for its first
+        invocation, the error payload when it posted /init/error."""
+        fv = self.version
+        command = self._command()
+        if command is None:
+            return None
+        self._exited, self._exit_code = False, None
+        log = self._log = LogPipe()
+        api = self._api = RuntimeApi(log.cut)
+        server = self._server = await serve(api.handle, BODY_LIMIT)
+        env = runtime_api_env(fv, self._stream, self._init_type, server.address, self._path_prefix)
+        try:
+            self._proc = subprocess.Popen(
+                command,
+                env=env,
+                cwd=fv.code_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log.child_fd,
+                stderr=log.child_fd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._teardown()
+            if fv.config.runtime.startswith("provided"):
+                reason = (exc.strerror or str(exc)).lower()
+                self._entrypoint = f"fork/exec {command[0]}: {reason}"
+                return None
+            raise SandboxError(f"cannot start {command[0]}: {exc}") from exc
+        finally:
+            log.started()
+        self._watch(self._proc.pid)
+        try:
+            return await asyncio.wait_for(api.init, max(INIT_TIMEOUT, fv.config.timeout))
+        except TimeoutError:
+            await self.destroy()
+            raise SandboxTimeout("the runtime did not finish its init in time") from None
+        except SandboxError:
+            await self.destroy()
+            raise
+
+    def _command(self) -> list[str] | None:
+        fv = self.version
+        if fv.config.runtime.startswith("nodejs"):
+            if not fv.interpreter:
+                raise SandboxError(f"no node for runtime {fv.config.runtime}")
+            return [fv.interpreter, NODE_BOOTSTRAP]
+        bootstrap = fv.code_dir / "bootstrap"
+        if not bootstrap.is_file():
+            self._entrypoint = f"Couldn't find valid bootstrap(s): [{bootstrap}]"
+            return None
+        return [str(bootstrap)]
+
+    def _watch(self, pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            raise SandboxError(f"cannot watch the runtime process: {exc}") from exc
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        """The runtime process ended. A post it made just before may still be unread on
+        its connection, so the pending call fails only once its connections closed."""
+        self._unwatch()
+        proc = self._proc
+        self._exit_code = code = None if proc is None else proc.poll()
+        self._exited = True
+        if self._api is not None and self._server is not None:
+            deadline = time.monotonic() + EXIT_GRACE
+            self._fail_when_disconnected(self._api, self._server, code, deadline)
+
+    def _fail_when_disconnected(
+        self, api: RuntimeApi, server: ApiServer, code: int | None, deadline: float
+    ) -> None:
+        """Fail ``api``'s pending call once ``server`` has no connection left (or at the
+        deadline); a no-op once the runtime was started again or the sandbox destroyed."""
+        if api is not self._api or self._destroyed:
+            return
+        if server.connections and time.monotonic() < deadline:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.005, self._fail_when_disconnected, api, server, code, deadline)
+            return
+        api.fail(SandboxDead("the runtime exited", exit_code=code))
+
+    def _unwatch(self) -> None:
+        if self._pidfd >= 0:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def _teardown(self) -> subprocess.Popen[bytes] | None:
+        """Stop the endpoint and kill the runtime's process group (idempotent); the killed
+        process is returned for the caller to reap (already reaped if it had exited)."""
+        self._unwatch()
+        if self._api is not None:
+            self._api.close()
+            self._api.fail(SandboxDead("sandbox destroyed"))
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.poll()
+        if self._log is not None:
+            self._log.close()
+        return proc
+
+    def _max_rss_kb(self) -> int:
+        """Peak resident memory of the runtime process (VmHWM), 0 if unknown."""
+        proc = self._proc
+        if proc is None:
+            return 0
+        try:
+            with open(f"/proc/{proc.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+        return 0
+
+    def _invalid_entrypoint(self, request_id: str) -> RawResult:
+        message = f"RequestId: {request_id} Error: {self._entrypoint}"
+        payload = json.dumps({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": message})
+        log = f"{message}\nRuntime.InvalidEntrypoint\n".encode()
+        return RawResult(payload.encode(), UNHANDLED, log, 0.0, 0)
+
+
+def _event_headers(request: InvokeRequest) -> tuple[tuple[str, str], ...]:
+    headers = [
+        ("Lambda-Runtime-Aws-Request-Id", request.request_id),
+        ("Lambda-Runtime-Deadline-Ms", str(int(request.deadline * 1000))),
+        ("Lambda-Runtime-Invoked-Function-Arn", request.invoked_arn),
+        ("Lambda-Runtime-Trace-Id", request.trace_id),
+    ]
+    context = _client_context(request.client_context)
+    if context is not None:
+        headers.append(("Lambda-Runtime-Client-Context", context))
+    return tuple(headers)
+
+
+def _client_context(encoded: str | None) -> str | None:
+    """The caller's base64 client context as the one-line JSON Lambda hands the runtime."""
+    if not encoded:
+        return None
+    try:
+        return json.dumps(json.loads(base64.b64decode(encoded)), separators=(",", ":"))
+    except (binascii.Error, ValueError):
+        return None
+
+
+class RuntimeApiSandboxFactory:
+    """SandboxFactory for runtimes speaking the Runtime API. ``path_prefix`` is put first on
+    the sandboxes' PATH (lambox puts its own interpreter's directory there, so a bootstrap's
+    ``python3`` is lambox's Python, with awslambdaric when the dev extra is installed)."""
+
+    name = "runtime-api"
+
+    def __init__(self, path_prefix: str = "") -> None:
+        self._path_prefix = path_prefix
+
+    def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
+        return RuntimeApiSandbox(version, init_type, self._path_prefix)
+
+    async def close(self) -> None:
+        return None

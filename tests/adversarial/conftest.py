@@ -1,0 +1,179 @@
+"""Fixtures for adversarial sandbox tests: hostile functions deployed on the shared server.
+
+Every test here runs hostile code (fork bombs, memory hogs, signals at the host), so each
+is gated on the server really isolating its sandboxes: a probe function must find itself
+pid 1 of its own pid namespace and not root. On the process backend they are skipped,
+because there the same code would reach the machine itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROLE, make_zip, unique
+
+HOSTILE = """
+import ctypes, os, signal, socket, sys, time
+
+def probe(event, context):
+    return {"pid": os.getpid(), "uid": os.getuid()}
+
+def echo(event, context):
+    return event
+
+def hog(event, context):
+    data = b"x" * (event["mb"] << 20)
+    return len(data)
+
+def bomb(event, context):
+    forks, error = 0, None
+    while forks < 10_000:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            error = exc.errno
+            break
+        if pid == 0:
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    time.sleep(0.05)
+        forks += 1
+    alive = sum(name.isdigit() for name in os.listdir("/proc"))
+    if os.getpid() == 1:
+        os.kill(-1, signal.SIGKILL)
+    return {"forks": forks, "error": error, "processes": alive}
+
+def spin(event, context):
+    while True:
+        pass
+
+def flood(event, context):
+    chunk = "x" * 65535 + "\\n"
+    for _ in range(event["mb"] * 16):
+        sys.stdout.write(chunk)
+    return "flooded"
+
+def segfault(event, context):
+    ctypes.string_at(0)
+
+def write_outside(event, context):
+    out = {}
+    for path in event["paths"]:
+        try:
+            with open(path, "w") as f:
+                f.write("x")
+            out[path] = "written"
+        except OSError as exc:
+            out[path] = exc.strerror
+    st = os.statvfs("/tmp")
+    out["tmp_bytes"] = st.f_blocks * st.f_frsize
+    return out
+
+def keep_secret(event, context):
+    with open("/tmp/secret.txt", "w") as f:
+        f.write(os.environ["SECRET"])
+    return os.listdir("/tmp")
+
+def snoop(event, context):
+    secret = event["secret"].encode()
+    seen = {"pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}
+    leaks = []
+    for pid in seen["pids"]:
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                if secret in f.read():
+                    leaks.append(pid)
+        except OSError:
+            pass
+    seen["environ_leaks"] = leaks
+    seen["tmp"] = os.listdir("/tmp")
+    for key, path in event["paths"].items():
+        try:
+            if os.path.isdir(path):
+                seen[key] = sorted(os.listdir(path))
+            else:
+                seen[key] = open(path, "rb").read(64).hex()
+        except OSError as exc:
+            seen[key] = exc.strerror
+    return seen
+
+def kill_host(event, context):
+    out = {"ppid": os.getppid()}
+    targets = [("parent", os.getppid()), ("server", event["server_pid"])]
+    if os.getpid() == 1:
+        targets += [("group", 0), ("everyone", -1)]
+    for name, pid in targets:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            out[name] = "sent"
+        except OSError as exc:
+            out[name] = exc.strerror
+    return out
+
+def connect(event, context):
+    try:
+        socket.create_connection((event["host"], event["port"]), timeout=2).close()
+        return "connected"
+    except OSError as exc:
+        return type(exc).__name__
+"""
+CODE = make_zip({"app.py": HOSTILE})
+
+
+@pytest.fixture(scope="session")
+def deploy(lambda_client: Any) -> Iterator[Callable[..., str]]:
+    """Create a function running one hostile handler; returns its name. Deleted at the end."""
+    made: list[str] = []
+
+    def create(handler: str, **config: Any) -> str:
+        name = unique(f"adv-{handler}")
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Handler=f"app.{handler}",
+            Role=ROLE,
+            Code={"ZipFile": CODE},
+            **config,
+        )
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+        made.append(name)
+        return name
+
+    yield create
+    for name in made:
+        lambda_client.delete_function(FunctionName=name)
+
+
+def call(client: Any, name: str, event: object = None) -> tuple[str | None, Any]:
+    """(FunctionError, decoded payload) of one synchronous invocation."""
+    out = client.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode())
+    return out.get("FunctionError"), json.loads(out["Payload"].read())
+
+
+@pytest.fixture(scope="session")
+def isolated(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    """Skip unless sandboxes are pid 1 of their own namespace and not root."""
+    error, info = call(lambda_client, deploy("probe"))
+    if error is not None or info["pid"] != 1 or info["uid"] == 0:
+        pytest.skip(f"sandboxes are not isolated on this server: {info}")
+
+
+@pytest.fixture(scope="session")
+def bystander(deploy: Callable[..., str]) -> str:
+    """An innocent function that must keep working whatever its neighbours do."""
+    return deploy("echo")
+
+
+@pytest.fixture
+def still_serving(lambda_client: Any, bystander: str, isolated: None) -> Iterator[None]:
+    """After the test: the server still answers, and another function still runs."""
+    assert call(lambda_client, bystander, {"before": 1}) == (None, {"before": 1})
+    yield
+    assert lambda_client.list_functions()["Functions"]
+    assert call(lambda_client, bystander, {"after": 1}) == (None, {"after": 1})

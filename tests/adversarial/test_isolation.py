@@ -1,0 +1,84 @@
+"""A function sees only its own code, /tmp and processes, cannot write outside /tmp, cannot
+signal the server, and is offline when tagged so."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.adversarial.conftest import call
+from tests.conftest import LamboxServer, unique
+
+pytestmark = pytest.mark.usefixtures("still_serving")
+
+
+def test_writes_outside_tmp_fail(
+    lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
+) -> None:
+    outside = ["/x", "/var/task/x", "/etc/x", "/usr/x", "/opt/x", "/dev/x", "/proc/x"]
+    outside.append(str(server.data_dir / "x"))
+    error, out = call(lambda_client, deploy("write_outside"), {"paths": [*outside, "/tmp/x"]})
+    assert error is None, out
+    assert {p: out[p] for p in outside if out[p] == "written"} == {}
+    assert out["/tmp/x"] == "written"
+    assert out["tmp_bytes"] == 512 << 20
+    assert not (server.data_dir / "x").exists()
+
+
+def test_ephemeral_storage_sets_the_size_of_tmp(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy("write_outside", EphemeralStorage={"Size": 1024})
+    assert call(lambda_client, name, {"paths": []})[1]["tmp_bytes"] == 1024 << 20
+
+
+def test_other_functions_files_environment_and_data_dir_are_invisible(
+    lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
+) -> None:
+    secret = unique("secret")
+    victim = deploy("keep_secret", Environment={"Variables": {"SECRET": secret}})
+    assert call(lambda_client, victim) == (None, ["secret.txt"])
+    code_trees = server.data_dir / "code" / "tree"
+    paths = {
+        "data_dir": str(server.data_dir),
+        "state": str(server.data_dir / "state.db"),
+        "code_trees": str(code_trees),
+        "a_code_tree": str(next(code_trees.iterdir())),
+        "all_code": "/.code",
+        "host_tmp": str(Path(os.environ.get("TMPDIR", "/tmp"))),
+    }
+    error, seen = call(lambda_client, deploy("snoop"), {"secret": secret, "paths": paths})
+    assert error is None, seen
+    assert seen["pids"] == [1]
+    assert seen["environ_leaks"] == []
+    assert seen["tmp"] == []
+    for key in ("data_dir", "state", "code_trees", "a_code_tree"):
+        assert seen[key] == "No such file or directory", (key, seen[key])
+    assert seen["all_code"] == []
+
+
+def test_signals_cannot_reach_the_server(
+    lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
+) -> None:
+    name = deploy("kill_host")
+    error, out = call(lambda_client, name, {"server_pid": server.proc.pid})
+    assert error is None, out
+    assert out["ppid"] == 0
+    assert out["server"] == "No such process"
+    assert server.proc.poll() is None
+
+
+def test_network_none_tag_takes_the_network_away(
+    lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    target = {"host": "127.0.0.1", "port": port}
+    assert call(lambda_client, deploy("connect"), target) == (None, "connected")
+    offline = deploy("connect", Tags={"lambox:network": "none"})
+    assert call(lambda_client, offline, target) == (None, "ConnectionRefusedError")
+    outside = {"host": "192.0.2.1", "port": 80}  # TEST-NET-1: unroutable anyway
+    assert call(lambda_client, offline, outside) == (None, "OSError")

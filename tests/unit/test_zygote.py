@@ -1,0 +1,135 @@
+"""Zygote decisions that need no namespaces: what is learned and preloaded, the code cache,
+exit reports, when a zygote is unsafe to fork from, and which backend a server picks."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lambox.errors import SandboxError
+from lambox.runtime import codecache
+from lambox.runtime.zygote import learned_modules, preload
+from lambox.sandbox.backends import sandbox_factory
+from lambox.sandbox.process import ProcessSandboxFactory
+from lambox.sandbox.zygote import ExitBoard, unsafe_reason
+
+STDLIB_CANDIDATES = ("colorsys", "sched", "fractions", "graphlib", "wave", "netrc", "tabnanny")
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Iterator[Path]:
+    """A function package on sys.path, removed (and its modules forgotten) afterwards."""
+    sys.path.insert(0, str(tmp_path))
+    before = set(sys.modules)
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    sys.path_importer_cache.pop(str(tmp_path), None)
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def unimported_stdlib() -> str:
+    name = next((n for n in STDLIB_CANDIDATES if n not in sys.modules), None)
+    if name is None:
+        pytest.skip("every candidate module is already imported")
+    return name
+
+
+def test_learning_keeps_libraries_and_lists_own_sources_apart(package: Path) -> None:
+    library = unimported_stdlib()
+    (package / "helper_mod.py").write_text("X = 1\n")
+    (package / "handler_mod.py").write_text(f"import {library}\nimport helper_mod\n")
+    before = set(sys.modules)
+    importlib.import_module("handler_mod")
+    modules, sources = learned_modules(before, str(package))
+    assert library in modules
+    assert "handler_mod" not in modules and "helper_mod" not in modules
+    assert sorted(Path(s).name for s in sources) == ["handler_mod.py", "helper_mod.py"]
+
+
+def test_preload_skips_what_the_package_shadows_and_the_deny_list(tmp_path: Path) -> None:
+    library = unimported_stdlib()
+    (tmp_path / f"{library}.py").write_text("raise SystemExit('never imported')\n")
+    loaded, failed = preload(
+        [library, "antigravity", "no_such_module_anywhere", "os.path; rm", "json"],
+        str(tmp_path),
+    )
+    assert library not in sys.modules
+    assert "antigravity" not in sys.modules
+    assert failed == ["no_such_module_anywhere"]
+    assert loaded == 0  # json was already imported
+
+
+def test_preload_imports_libraries(tmp_path: Path) -> None:
+    library = unimported_stdlib()
+    try:
+        assert preload([library], str(tmp_path)) == (1, [])
+        assert library in sys.modules
+    finally:
+        sys.modules.pop(library, None)
+
+
+def test_code_cache_serves_compiled_code_until_the_source_changes(package: Path) -> None:
+    source = package / "cached_mod.py"
+    source.write_text("VALUE = 'from source'\n")
+    assert codecache.compile_sources([str(source), "/etc/passwd"], str(package)) == 1
+    codecache.install(str(package))
+    # The compiled code is what runs: swap it for a marker without touching the file.
+    size, mtime, _ = codecache._compiled[str(source)]
+    marker = compile("VALUE = 'from the cache'\n", str(source), "exec")
+    codecache._compiled[str(source)] = (size, mtime, marker)
+    try:
+        module = importlib.import_module("cached_mod")
+        assert module.VALUE == "from the cache"
+        assert isinstance(module.__loader__, codecache.CachedSourceLoader)
+        source.write_text("VALUE = 'edited, longer source'\n")
+        del sys.modules["cached_mod"]
+        assert importlib.import_module("cached_mod").VALUE == "edited, longer source"
+    finally:
+        codecache._compiled.pop(str(source), None)
+
+
+def test_exit_board_reports_expected_pids_only() -> None:
+    async def scenario() -> None:
+        board = ExitBoard()
+        board.post(11, 3)  # nobody expected it: dropped
+        assert await board.wait(11, 0.01) is None
+        board.expect(12)
+        board.post(12, -9)
+        assert await board.wait(12, 1.0) == -9
+        board.expect(13)
+        assert await board.wait(13, 0.01) is None
+        board.forget(13)
+        board.post(13, 0)
+        assert await board.wait(13, 0.01) is None
+
+    asyncio.run(scenario())
+
+
+def test_a_process_with_threads_is_not_a_safe_zygote() -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        reason = unsafe_reason(os.getpid())
+    finally:
+        stop.set()
+        worker.join()
+    assert reason is not None and "threads" in reason
+
+
+def test_process_backend_is_chosen_when_asked(tmp_path: Path) -> None:
+    factory = sandbox_factory("process", tmp_path, tmp_path / "code")
+    assert isinstance(factory, ProcessSandboxFactory)
+
+
+def test_unknown_backend_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="LAMBOX_SANDBOX must be one of"):
+        sandbox_factory("docker", tmp_path, tmp_path / "code")
