@@ -22,6 +22,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     +-- ServiceError                         500 ServiceException
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
             +-- SandboxDead                  the sandbox process is gone
+            |   +-- SandboxOutOfMemory       ... killed over its memory limit
             +-- SandboxTimeout               the invocation outlived the function's Timeout
             +-- IllegalTransition            a lifecycle state machine was driven wrongly
 """
@@ -131,6 +132,14 @@ class SandboxDead(SandboxError):
     def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class SandboxOutOfMemory(SandboxDead):
+    """The sandbox was killed for going over its memory limit (MemorySize)."""
+
+    def __init__(self, message: str, exit_code: int | None = None, peak_mb: int = 0) -> None:
+        super().__init__(message, exit_code)
+        self.peak_mb = peak_mb
 
 
 class SandboxTimeout(SandboxError):

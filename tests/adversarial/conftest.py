@@ -116,6 +116,13 @@ def kill_host(event, context):
             out[name] = exc.strerror
     return out
 
+INIT_RANDOM = __import__("random").random()
+
+def randomness(event, context):
+    import random
+    time.sleep(event.get("hold", 0))
+    return {"init": INIT_RANDOM, "now": random.random(), "pid_ns_init": os.getpid() == 1}
+
 def connect(event, context):
     try:
         socket.create_connection((event["host"], event["port"]), timeout=2).close()

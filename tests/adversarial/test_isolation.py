@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ def test_signals_cannot_reach_the_server(
     assert out["ppid"] == 0
     assert out["server"] == "No such process"
     assert server.proc.poll() is None
+
+
+def test_sandboxes_of_one_function_share_no_random_state(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy("randomness", Timeout=10)
+    call(lambda_client, name)  # the first sandbox teaches the function's zygote
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: call(lambda_client, name, {"hold": 0.5}), range(3)))
+    values = [body for error, body in answers if error is None]
+    assert len(values) == 3
+    assert len({v["init"] for v in values}) == 3
+    assert len({v["now"] for v in values}) == 3
 
 
 def test_network_none_tag_takes_the_network_away(

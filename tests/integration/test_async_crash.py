@@ -40,7 +40,13 @@ def handler(event, context):
         os.close(fd)
     time.sleep(0.001)
 """
-ENV = {"LAMBOX_ASYNC_CONCURRENCY": str(CONCURRENCY), "LAMBOX_ASYNC_RETRY_DELAY": "0.5"}
+# The function records deliveries in a file of the test's temporary directory, which an
+# isolated sandbox cannot see; the queue under test is the same on every sandbox backend.
+ENV = {
+    "LAMBOX_ASYNC_CONCURRENCY": str(CONCURRENCY),
+    "LAMBOX_ASYNC_RETRY_DELAY": "0.5",
+    "LAMBOX_SANDBOX": "process",
+}
 
 
 def delivered(out: Path) -> list[int]:

@@ -98,6 +98,16 @@ def exit_payload(request_id: str, exit_code: int | None) -> bytes:
     ).encode()
 
 
+def out_of_memory_payload(request_id: str) -> bytes:
+    return json.dumps(
+        {
+            "errorType": "Runtime.OutOfMemory",
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error:"
+            " signal: killed",
+        }
+    ).encode()
+
+
 def exit_log(request_id: str, payload: bytes) -> bytes:
     message = json.loads(payload)["errorMessage"]
     return f"{_stamp()} {request_id} {message}\n".encode()

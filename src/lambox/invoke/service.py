@@ -23,6 +23,7 @@ from lambox.errors import (
     ResourceNotFound,
     SandboxDead,
     SandboxError,
+    SandboxOutOfMemory,
     SandboxTimeout,
 )
 from lambox.invoke import records
@@ -196,6 +197,11 @@ class InvokeService:
                 records.timeout_log(rid, timeout),
                 elapsed,
             )
+        except SandboxOutOfMemory as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            payload = records.out_of_memory_payload(rid)
+            log = records.exit_log(rid, payload)
+            return Outcome(payload, UNHANDLED, log, elapsed, exc.peak_mb)
         except SandboxDead as exc:
             elapsed = (time.perf_counter() - started) * 1000
             payload = records.exit_payload(rid, exc.exit_code)

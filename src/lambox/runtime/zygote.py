@@ -43,7 +43,6 @@ import importlib
 import json
 import logging
 import os
-import random
 import select
 import signal
 import socket
@@ -135,7 +134,7 @@ _REHEARSAL = (
 
 def _rehearse() -> None:
     """Run once, with nothing kept, the function-independent paths a claimed spare is about
-    to take (receive and decode a claim, environment, log record, encoder, compiling), so
+    to take (receive and decode a claim, environment, log record, encoder), so
     the pages they write (allocator pools, type and module objects) are copied from the
     zygote while the spare waits instead of on the cold path, at ~4 us a fault."""
     a, b = socket.socketpair()
@@ -152,13 +151,12 @@ def _rehearse() -> None:
     record.aws_request_id = ""
     handler.format(record)
     handler.close()
-    compile("import os\ndef handler(event, context):\n    return event\n", "app.py", "exec")
-    random.random()
 
 
 def _reseed() -> None:
-    """State a fork would otherwise share between sandboxes: the random generators."""
-    random.seed()
+    """State a fork would otherwise share between sandboxes: the random generators.
+    ``random`` reseeds itself in every forked child (its own at-fork hook); numpy's global
+    generator does not."""
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
         try:

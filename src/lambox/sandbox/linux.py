@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lambox.errors import SandboxDead, SandboxError
+from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
 from lambox.runtime import wire
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
@@ -161,8 +161,9 @@ class LinuxSandbox(ProcessSandbox):
             if not self.out_of_memory:
                 raise
             size = self.version.config.memory_size
-            raise SandboxDead(
-                f"{exc}: out of memory (MemorySize {size} MB)", exit_code=exc.exit_code
+            peak = self._cgroup.peak_kb() // 1024 if self._cgroup is not None else size
+            raise SandboxOutOfMemory(
+                f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, peak
             ) from None
         cgroup = self._cgroup
         if cgroup is None:
