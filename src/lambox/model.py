@@ -71,6 +71,8 @@ class FunctionConfig:
     dead_letter_arn: str = ""
     # AWS echoes an Environment given empty ({"Variables": {}}) but omits one never given.
     has_environment: bool = False
+    # SnapStart ApplyOn PublishedVersions: published versions start from a snapshot.
+    snap_start: bool = False
     state: State = State.PENDING
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
 

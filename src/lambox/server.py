@@ -41,6 +41,8 @@ from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
+from lambox.model import FunctionVersion
+from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
@@ -49,7 +51,7 @@ from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
-from lambox.watch import ChangeFeed
+from lambox.watch import Change, ChangeFeed
 
 log = logging.getLogger("lambox")
 
@@ -72,6 +74,12 @@ class Server:
     events: SqliteEventQueue
     worker: AsyncWorker
     event_configs: EventConfigService
+
+
+def _prepare(factory: SandboxFactory, change: Change) -> None:
+    """Change-feed subscriber: let the sandbox backend get ready for published versions."""
+    if isinstance(change, FunctionVersion):
+        factory.prepare(change)
 
 
 def build(settings: Settings) -> Server:
@@ -118,6 +126,7 @@ def build(settings: Settings) -> Server:
     feed.subscribe(scheduler.on_change)
     feed.subscribe(event_configs.on_change)
     feed.subscribe(worker.on_change)
+    feed.subscribe(lambda change: _prepare(factory, change))
     routes = [
         *ManagementApi(
             functions, versions, concurrency, code, logs, arns, settings.base_url

@@ -39,7 +39,10 @@ def configuration(
         "PackageType": "Zip",
         "Architectures": list(config.architectures),
         "EphemeralStorage": {"Size": config.ephemeral_storage},
-        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "SnapStart": {
+            "ApplyOn": "PublishedVersions" if config.snap_start else "None",
+            "OptimizationStatus": "On" if config.snap_start and config.version != LATEST else "Off",
+        },
         "RuntimeVersionConfig": {
             "RuntimeVersionArn": f"arn:aws:lambda:{arns.region}::runtime:{runtime_digest}"
         },

@@ -99,6 +99,25 @@ def _check_limits(params: Mapping[str, Any]) -> None:
         raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(failures))
 
 
+def _apply_on(params: Mapping[str, Any]) -> str | None:
+    """``SnapStart.ApplyOn`` of a request, None when it has none (the model checked it)."""
+    snap = params.get("SnapStart")
+    return str(snap.get("ApplyOn", "None")) if isinstance(snap, Mapping) else None
+
+
+def _snap_start(enabled: bool, runtime: str) -> bool:
+    """SnapStart on or off, refused as AWS refuses it for runtimes without it (lambox has
+    it for Python 3.12 and later, as Lambda does)."""
+    if enabled and not _snap_start_runtime(runtime):
+        raise InvalidParameterValue(f"{runtime} is not supported for SnapStart enabled functions.")
+    return enabled
+
+
+def _snap_start_runtime(runtime: str) -> bool:
+    major, _, minor = runtime.removeprefix("python").partition(".")
+    return runtime.startswith("python") and major == "3" and minor.isdigit() and int(minor) >= 12
+
+
 def _check_environment(variables: Mapping[str, str]) -> None:
     reserved = sorted(k for k in variables if k in RESERVED_ENV)
     if reserved:
@@ -242,6 +261,7 @@ class FunctionService:
             architectures=tuple(params.get("Architectures") or ("x86_64",)),
             tags=frozen_map(params.get("Tags") or {}),
             dead_letter_arn=str((params.get("DeadLetterConfig") or {}).get("TargetArn") or ""),
+            snap_start=_snap_start(_apply_on(params) == "PublishedVersions", runtime),
             state=State.PENDING,
         )
         self._store.insert(config)
@@ -302,6 +322,11 @@ class FunctionService:
             changes["dead_letter_arn"] = str(target)
         if "EphemeralStorage" in params:
             changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
+        if "SnapStart" in params or "Runtime" in params:
+            apply_on = _apply_on(params)
+            enabled = current.snap_start if apply_on is None else apply_on == "PublishedVersions"
+            runtime = str(changes.get("runtime", current.runtime))
+            changes["snap_start"] = _snap_start(enabled, runtime)
         updated = replace(
             current,
             **changes,

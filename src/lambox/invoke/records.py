@@ -23,7 +23,10 @@ def report_line(
     memory_size: int,
     max_memory_mb: int,
     init_ms: float | None,
+    restore: tuple[float, int] | None = None,
 ) -> bytes:
+    """The REPORT line. ``restore`` (Restore Duration, Billed Restore Duration) is set for
+    the first invocation of a sandbox restored from a SnapStart snapshot."""
     billed = max(1, math.ceil(duration_ms))
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
@@ -32,6 +35,8 @@ def report_line(
     )
     if init_ms is not None:
         line += f"Init Duration: {init_ms:.2f} ms\t"
+    if restore is not None:
+        line += f"Restore Duration: {restore[0]:.2f} ms\tBilled Restore Duration: {restore[1]} ms\t"
     return (line + "\n").encode()
 
 
@@ -43,6 +48,7 @@ def framed(
     memory_size: int,
     max_memory_mb: int,
     init_ms: float | None,
+    restore: tuple[float, int] | None = None,
 ) -> bytes:
     """START, what the function wrote, END and REPORT: one invocation's whole log record."""
     return b"".join(
@@ -50,7 +56,7 @@ def framed(
             start_line(request_id, version),
             body,
             end_line(request_id),
-            report_line(request_id, duration_ms, memory_size, max_memory_mb, init_ms),
+            report_line(request_id, duration_ms, memory_size, max_memory_mb, init_ms, restore),
         )
     )
 

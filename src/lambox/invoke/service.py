@@ -37,7 +37,7 @@ from lambox.model import (
     InvocationType,
     State,
 )
-from lambox.sandbox.api import InvokeRequest
+from lambox.sandbox.api import InitReport, InvokeRequest
 from lambox.sandbox.safe import SafeSandbox
 from lambox.scheduler.pools import Scheduler
 from lambox.store.events import EventQueue, NewEvent
@@ -161,17 +161,17 @@ class InvokeService:
             async with self._scheduler.acquire(fv) as lease:
                 report = lease.sandbox.init
                 assert report is not None
-                prefix, init_ms = (report.log, report.init_ms) if lease.cold else (b"", None)
+                init = report if lease.cold else None
                 if report.error is not None:
                     lease.discard = True
-                    return self._finish(fv, inv, Outcome(report.error, UNHANDLED), prefix, init_ms)
+                    return self._finish(fv, inv, Outcome(report.error, UNHANDLED), init)
                 outcome = await self._call(lease.sandbox, fv, inv)
-                return self._finish(fv, inv, outcome, prefix, init_ms)
+                return self._finish(fv, inv, outcome, init)
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
             outcome = Outcome(payload, UNHANDLED, records.exit_log(inv.request_id, payload))
-            return self._finish(fv, inv, outcome, b"", None)
+            return self._finish(fv, inv, outcome, None)
 
     async def _call(self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation) -> Outcome:
         """One invocation in a started sandbox; a timeout or a crash is the function's error."""
@@ -217,10 +217,18 @@ class InvokeService:
         fv: FunctionVersion,
         inv: Invocation,
         outcome: Outcome,
-        prefix: bytes,
-        init_ms: float | None,
+        init: InitReport | None,
     ) -> InvocationResult:
+        """Log the invocation (after the init's log when it started the sandbox) and make
+        its result. ``init`` is the report of a cold start, None for a warm one."""
         config = fv.config
+        init_ms: float | None = None
+        restore: tuple[float, int] | None = None
+        if init is not None:
+            if init.restore_ms is None:
+                init_ms = init.init_ms
+            else:
+                restore = (init.restore_ms, init.billed_restore_ms)
         text = records.framed(
             inv.request_id,
             config.version,
@@ -229,7 +237,9 @@ class InvokeService:
             config.memory_size,
             outcome.max_memory_mb,
             init_ms,
+            restore,
         )
+        prefix = init.log if init is not None else b""
         self._logs.append(config.name, prefix + text if prefix else text)
         return InvocationResult(
             outcome.payload,

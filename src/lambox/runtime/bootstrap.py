@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, NoReturn
 
-from lambox.runtime import wire
+from lambox.runtime import snapstart, wire
 from lambox.runtime.context import (
     ContextError,
     FunctionInfo,
@@ -375,6 +375,31 @@ def _set_path(task_root: str) -> None:
     sys.path.insert(0, task_root)
 
 
+def _restore(
+    wire_fd: int, spec: dict[str, Any], capture: Capture
+) -> tuple[socket.socket, FrameReader, ErrorObject | None]:
+    """In a sandbox just forked from a SnapStart snapshot: a log and (on the Linux backend)
+    a /tmp of its own, then, once the host says RESUME, the after-restore hooks. The
+    wire, its reader and the hooks' error, if one raised."""
+    capture.renew()
+    if spec.get("tmp_mb"):
+        from lambox.runtime import jail
+
+        jail.private_tmp(int(spec["tmp_mb"]), int(spec["uid"]), int(spec["gid"]))
+    sock = socket.socket(fileno=wire_fd)
+    reader = FrameReader(sock)
+    kind, _, _ = reader.read()
+    if kind != wire.RESUME:
+        raise ProtocolError(f"expected RESUME, got frame kind {kind}")
+    snapstart.reseed()
+    hooks_ms, error = snapstart.timed(snapstart.run_after_restore, exception_error)
+    if error is not None:
+        write_all(1, format_error(error))
+    ready = {"init_ms": round(hooks_ms, 3), "init_error": error, "restored": True}
+    sock.sendall(wire.encode(wire.READY, ready, capture.take()))
+    return sock, reader, error
+
+
 def main(
     on_init: Callable[[bool], dict[str, Any]] | None = None, capture: Capture | None = None
 ) -> int:
@@ -382,9 +407,13 @@ def main(
 
     For zygote children: ``on_init`` is called with whether init succeeded, and what it
     returns is added to the READY meta (a first sandbox reports the modules init imported);
-    ``capture`` is the log capture a spare set up before it was claimed."""
+    ``capture`` is the log capture a spare set up before it was claimed. With
+    ``LAMBOX_SNAPSHOT_FD`` set, a successful init makes this process a SnapStart snapshot
+    (``runtime.snapstart``): it returns only when the host hangs up, and each sandbox it
+    forks goes on below as a restored one."""
     env = os.environ
     fd = int(env.pop("LAMBOX_WIRE_FD"))
+    snapshot_fd = env.pop(snapstart.SNAPSHOT_FD_ENV, None)
     os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
     capture = Capture() if capture is None else capture
@@ -392,10 +421,14 @@ def main(
     try:
         log_handler = install_logging(env.get("AWS_LAMBDA_LOG_LEVEL"))
         _set_path(env.get("LAMBDA_TASK_ROOT") or os.getcwd())
+        snapstart.expose_hooks()
         info = FunctionInfo.from_env(env)
         marshal = make_marshal(env)
         start = time.perf_counter()
         handler, error = initialize(env.get("_HANDLER", ""))
+        if snapshot_fd is not None and handler is not None:
+            _, error = snapstart.timed(snapstart.run_before_snapshot, exception_error)
+            handler = handler if error is None else None
         init_ms = (time.perf_counter() - start) * 1000.0
         if error is not None:
             write_all(1, format_error(error))
@@ -403,6 +436,14 @@ def main(
         if on_init is not None:
             ready.update(on_init(handler is not None))
         sock.sendall(wire.encode(wire.READY, ready, capture.take()))
+        if snapshot_fd is not None and handler is not None:
+            sock.close()
+            control = socket.socket(fileno=int(snapshot_fd))
+            restored = snapstart.RestoreLoop(control).serve()
+            if restored is None:
+                return 0
+            sock, reader, error = _restore(*restored, capture)
+            handler = handler if error is None else None
         if handler is None:
             assert error is not None
             serve_failed(sock, reader, error, capture, log_handler)

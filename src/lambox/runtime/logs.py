@@ -110,6 +110,16 @@ class Capture:
         os.lseek(fd, 0, os.SEEK_SET)
         return data
 
+    def renew(self) -> None:
+        """A file of its own behind fds 1 and 2, for a process forked from one that had
+        this capture (a restored sandbox must not share its snapshot's log)."""
+        fd = _open_sink()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(self._fd)
+        self._fd = fd
+
     def fatal(self, message: str) -> None:
         """Report a runtime failure where an operator can see it: the host's stderr."""
         if self.host_stderr is not None:

@@ -20,6 +20,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -34,6 +35,8 @@ MNT_DETACH = 0x2
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+
+_CAPABILITY_VERSION_3 = 0x20080522
 
 # pivot_root has no libc wrapper in older glibc; its number per architecture.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203}
@@ -97,3 +100,11 @@ def prctl(option: int, arg: int = 0) -> None:
     libc = _libc()
     zero = ctypes.c_ulong(0)
     _check(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), zero, zero, zero), "prctl")
+
+
+def drop_capabilities() -> None:
+    """Clear the effective, permitted and inheritable capability sets of the caller (in
+    whatever user namespace it is in)."""
+    header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc().capset(header, data), "capset")

@@ -17,6 +17,12 @@ Order on one connection, strictly alternating after READY:
                                    "duration_ms": float, "max_rss_kb": int}
                              body: log bytes (log_len of them) followed by the response payload
 
+A sandbox restored from a SnapStart snapshot (``runtime.snapstart``) first waits for
+
+    host -> sandbox  RESUME  meta {} (it is in its cgroup now)
+    sandbox -> host  READY   meta {"init_ms": after-restore hook time, "init_error",
+                                   "restored": true}
+
 An "error-object" is the Lambda error shape {"errorMessage", "errorType", "stackTrace"}.
 The host never sends a second INVOKE before the RESULT of the first; closing the socket
 tells the sandbox to exit.
@@ -33,6 +39,7 @@ HEADER = struct.Struct("!BII")
 READY = 1
 INVOKE = 2
 RESULT = 3
+RESUME = 4
 
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20

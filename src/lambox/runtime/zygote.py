@@ -10,7 +10,9 @@ function's own modules without running them (``codecache``), so its children ski
 costs. Both kinds fork sandboxes the same way.
 
 Host -> zygote:
-    {"op": "spawn", "id", "cgroup", "env", "tmp_mb", "network", "code", "learn"} + [wire fd]
+    {"op": "spawn", "id", "cgroup", "env", "tmp_mb", "network", "code", "learn", "fd_env"?}
+        + [wire fd, then one more fd per name in fd_env: the sandbox finds it in that
+           environment variable]
     {"op": "spare", "id", "cgroup"} + [claim fd]
     {"op": "zygote", "id", "code", "modules", "sources"} + [control fd of the new zygote]
                                                                         (base only)
@@ -216,11 +218,13 @@ class Zygote:
                 raise ValueError("request truncated")
             message = json.loads(data)
             request_id = message.get("id")
-            if len(fds) != 1:
-                raise ValueError(f"expected one descriptor, got {len(fds)}")
             op = message.get("op")
+            extra = [str(name) for name in message.get("fd_env") or ()] if op == "spawn" else []
+            if len(fds) != 1 + len(extra):
+                raise ValueError(f"expected {1 + len(extra)} descriptors, got {len(fds)}")
             if op in ("spawn", "spare"):
-                pid = self.spawn(message, fds[0], spare=op == "spare")
+                named = dict(zip(extra, fds[1:], strict=True))
+                pid = self.spawn(message, fds[0], spare=op == "spare", extra=named)
             elif op == "zygote":
                 pid = self.fork_zygote(message, fds[0])
             else:
@@ -232,9 +236,16 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
 
-    def spawn(self, message: Mapping[str, Any], fd: int, spare: bool = False) -> int:
+    def spawn(
+        self,
+        message: Mapping[str, Any],
+        fd: int,
+        spare: bool = False,
+        extra: Mapping[str, int] | None = None,
+    ) -> int:
         """Fork one sandbox (or a spare: ``fd`` is then its claim socket) as pid 1 of a new
-        pid namespace."""
+        pid namespace. ``extra`` names more descriptors the sandbox keeps, by the
+        environment variable that tells it their number."""
         ns.unshare(ns.CLONE_NEWPID)
         try:
             pid = os.fork()
@@ -243,7 +254,7 @@ class Zygote:
             raise
         if pid == 0:
             try:
-                self._sandbox(message, fd, spare)
+                self._sandbox(message, fd, spare, extra or {})
             finally:
                 os._exit(SETUP_FAILED)  # a child never returns into the zygote's loop
         ns.setns(self.pidns, ns.CLONE_NEWPID)
@@ -259,7 +270,9 @@ class Zygote:
         os.close(self._wake_w)
         self.ctl.close()
 
-    def _sandbox(self, message: Mapping[str, Any], fd: int, spare: bool) -> None:
+    def _sandbox(
+        self, message: Mapping[str, Any], fd: int, spare: bool, extra: Mapping[str, int]
+    ) -> None:
         capture: Capture | None = None
         try:
             self._close_inherited()
@@ -279,6 +292,9 @@ class Zygote:
             jail.finish(message, self.uid, self.gid)
             env = dict(message.get("env") or {})
             env["LAMBOX_WIRE_FD"] = str(wire_fd)
+            for name, extra_fd in extra.items():
+                os.set_inheritable(extra_fd, False)
+                env[name] = str(extra_fd)
             os.environ.clear()
             os.environ.update(env)
             _reseed()

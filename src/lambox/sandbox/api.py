@@ -39,6 +39,10 @@ class InitReport:
     error: bytes | None
     log: bytes
     log_stream: str
+    # Set for a sandbox restored from a SnapStart snapshot: its REPORT line then shows
+    # Restore Duration (the whole restore) and Billed Restore Duration (the hooks' time).
+    restore_ms: float | None = None
+    billed_restore_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,11 @@ class SandboxFactory(Protocol):
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Sandbox:
         """A new, unstarted sandbox. ``init_type`` is AWS_LAMBDA_INITIALIZATION_TYPE
         (``on-demand`` or ``provisioned-concurrency``)."""
+        ...
+
+    def prepare(self, version: FunctionVersion) -> None:
+        """``version`` was published (or updated): get ready for its sandboxes in the
+        background if the backend has anything to do ahead of need (SnapStart snapshots)."""
         ...
 
     async def close(self) -> None: ...

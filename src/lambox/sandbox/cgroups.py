@@ -205,6 +205,11 @@ class Cgroup:
             return _read_key(self._dir("memory") / "memory.oom_control", "oom_kill")
         return _read_key(self._dir("memory") / "memory.events", "oom_kill")
 
+    def admit(self, pid: int) -> None:
+        """Move a running process (by host pid) into this group, in every hierarchy."""
+        for path in self.dirs.values():
+            _write(path / "cgroup.procs", str(pid))
+
     def procs(self) -> list[int]:
         pids: set[int] = set()
         for path in self.dirs.values():

@@ -33,6 +33,9 @@ class DispatchingSandboxFactory:
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Sandbox:
         return self.backend(version.config.runtime).create(version, init_type)
 
+    def prepare(self, version: FunctionVersion) -> None:
+        self.backend(version.config.runtime).prepare(version)
+
     async def close(self) -> None:
         try:
             await self.python.close()

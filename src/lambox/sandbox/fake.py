@@ -66,5 +66,8 @@ class FakeSandboxFactory:
         self.made.append(sandbox)
         return sandbox
 
+    def prepare(self, version: FunctionVersion) -> None:
+        return None
+
     async def close(self) -> None:
         return None

@@ -33,10 +33,21 @@ from typing import Any
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
 from lambox.runtime import wire
+from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
 from lambox.sandbox.environment import log_stream_name, sandbox_env
 from lambox.sandbox.process import INIT_TIMEOUT, ProcessSandbox
+from lambox.sandbox.snapshots import (
+    INIT_TYPE,
+    Snapshot,
+    SnapshotOwner,
+    Snapshots,
+    applies,
+    fork_restored,
+    host_pid,
+    restored_report,
+)
 from lambox.sandbox.spares import SparePool
 from lambox.sandbox.wire_client import WireClient
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
@@ -59,9 +70,13 @@ class LinuxSandbox(ProcessSandbox):
     from the zygote that reaped it) and how it is killed (``destroy``)."""
 
     def __init__(
-        self, factory: LinuxSandboxFactory, version: FunctionVersion, init_type: str
+        self,
+        factory: LinuxSandboxFactory,
+        version: FunctionVersion,
+        init_type: str,
+        snapshot_fd: int = -1,
     ) -> None:
-        super().__init__(version, init_type)
+        super().__init__(version, init_type, snapshot_fd)
         self._factory = factory
         self._pid = 0
         self._pidfd: int | None = None
@@ -134,6 +149,11 @@ class LinuxSandbox(ProcessSandbox):
         The cgroup's limits are set before the child can run any of the function's code."""
         factory = self._factory
         memory = self.version.config.memory_size
+        if self._snapshot_fd >= 0:
+            cgroup = self._cgroup = factory.cgroups.acquire()
+            cgroup.limit(memory, factory.pids_max, None)
+            spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV]}
+            return await zygote.request("spawn", spec, wire_fd, extra_fds=(self._snapshot_fd,))
         spare = factory.spares.take(zygote)
         if spare is not None:
             self._cgroup = spare.cgroup
@@ -170,8 +190,16 @@ class LinuxSandbox(ProcessSandbox):
             return result
         return dataclasses.replace(result, max_rss_kb=cgroup.peak_kb())
 
+    async def _wait_exit(self) -> int | None:
+        """The exit status its zygote reported, if one came within ``EXIT_WAIT``."""
+        return await self._factory.board.wait(self._pid, EXIT_WAIT) if self._pid else None
+
+    def _forget_exit(self) -> None:
+        if self._pid:
+            self._factory.board.forget(self._pid)
+
     async def _exit_code(self) -> int | None:
-        code = await self._factory.board.wait(self._pid, EXIT_WAIT) if self._pid else None
+        code = await self._wait_exit()
         cgroup = self._cgroup
         if cgroup is not None and cgroup.oom_kills() > cgroup.oom_baseline:
             self.out_of_memory = True
@@ -188,11 +216,67 @@ class LinuxSandbox(ProcessSandbox):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             os.close(self._pidfd)
             self._pidfd = None
-        if self._pid:
-            self._factory.board.forget(self._pid)
+        self._forget_exit()
         if self._cgroup is not None:
             self._factory.cgroups.release(self._cgroup)
             self._cgroup = None
+
+
+class RestoredLinuxSandbox(LinuxSandbox):
+    """A sandbox forked from its version's SnapStart snapshot (``sandbox.snapshots``); it
+    starts the ordinary way when the version has no snapshot.
+
+    The child shares the snapshot's pid namespace and view; it makes its own /tmp (a copy
+    of the snapshot's, ``jail.private_tmp``) and is moved into a cgroup of its own before
+    it is told to RESUME, so the function's after-restore hooks already run inside its
+    limits. Memory the snapshot had touched before the fork stays charged to the
+    snapshot's group; Max Memory Used counts what the sandbox touched since."""
+
+    def __init__(
+        self, factory: LinuxSandboxFactory, version: FunctionVersion, init_type: str
+    ) -> None:
+        super().__init__(factory, version, init_type)
+        self._snapshot: Snapshot | None = None
+        self._inner = 0
+
+    async def start(self) -> InitReport:
+        factory = self._factory
+        snapshot = await factory.snapshots.get(self.version)
+        if snapshot is None:
+            return await super().start()
+        self._snapshot = snapshot
+        config = self.version.config
+        spec = {"tmp_mb": config.ephemeral_storage, "uid": SANDBOX_UID, "gid": SANDBOX_GID}
+        self._inner, host, started = await fork_restored(snapshot, spec)
+        try:
+            self._pid = host_pid(snapshot.pid, self._inner)
+            self._pidfd = os.pidfd_open(self._pid)
+            cgroup = self._cgroup = factory.cgroups.acquire()
+            cgroup.limit(config.memory_size, factory.pids_max, None)
+            cgroup.admit(self._pid)
+        except (OSError, SandboxError) as exc:
+            host.close()  # the child sees EOF instead of RESUME and exits
+            await self.destroy()
+            where = f"snapshot {snapshot.pid}"
+            raise SandboxError(f"cannot place a sandbox restored from {where}: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        _, self._wire = await loop.create_connection(WireClient, sock=host)
+        self._wire.send(wire.encode(wire.RESUME, {}))
+        timeout = max(INIT_TIMEOUT, config.timeout)
+        _, meta, body = await self._expect(self._wire, wire.READY, timeout)
+        loop.call_soon(self._apply_cpu_quota)
+        return restored_report(snapshot, started, meta, body, log_stream_name(config.version))
+
+    async def _wait_exit(self) -> int | None:
+        if self._snapshot is None:
+            return await super()._wait_exit()
+        return await self._snapshot.board.wait(self._inner, EXIT_WAIT)
+
+    def _forget_exit(self) -> None:
+        if self._snapshot is None:
+            super()._forget_exit()
+        else:
+            self._snapshot.board.forget(self._inner)
 
 
 def _json_bytes(obj: object) -> bytes:
@@ -219,6 +303,7 @@ class LinuxSandboxFactory:
         self.board = board
         self.pids_max = pids_max
         self.cpus = os.cpu_count() or 1
+        self.snapshots = Snapshots(self._start_snapshot)
 
     @classmethod
     def open(
@@ -249,9 +334,22 @@ class LinuxSandboxFactory:
         return cls(zygotes, pool, spares, board)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
+        if applies(version):
+            return RestoredLinuxSandbox(self, version, INIT_TYPE)
         return LinuxSandbox(self, version, init_type)
 
+    def prepare(self, version: FunctionVersion) -> None:
+        """A version was published: take its SnapStart snapshot now if it has SnapStart."""
+        self.snapshots.prepare(version)
+
+    async def _start_snapshot(
+        self, version: FunctionVersion, control_fd: int
+    ) -> tuple[SnapshotOwner, InitReport]:
+        owner = LinuxSandbox(self, version, INIT_TYPE, control_fd)
+        return owner, await owner.start()
+
     async def close(self) -> None:
+        await self.snapshots.close()
         await self.spares.close()
         await self.zygotes.close()
         await self.cgroups.close()

@@ -19,8 +19,18 @@ import time
 from lambox.errors import SandboxDead, SandboxError
 from lambox.model import FunctionVersion
 from lambox.runtime import wire
+from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.snapshots import (
+    INIT_TYPE,
+    Snapshot,
+    SnapshotOwner,
+    Snapshots,
+    applies,
+    fork_restored,
+    restored_report,
+)
 from lambox.sandbox.wire_client import Frame, WireClient
 
 INIT_TIMEOUT = 10.0
@@ -29,9 +39,13 @@ INIT_TIMEOUT = 10.0
 class ProcessSandbox:
     """One interpreter process speaking the internal wire over a socketpair."""
 
-    def __init__(self, version: FunctionVersion, init_type: str = "on-demand") -> None:
+    def __init__(
+        self, version: FunctionVersion, init_type: str = "on-demand", snapshot_fd: int = -1
+    ) -> None:
         self.version = version
         self._init_type = init_type
+        # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
+        self._snapshot_fd = snapshot_fd
         self._proc: subprocess.Popen[bytes] | None = None
         self._wire: WireClient | None = None
         self._destroyed = False
@@ -45,13 +59,17 @@ class ProcessSandbox:
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
+        keep = [child.fileno()]
+        if self._snapshot_fd >= 0:
+            env[SNAPSHOT_FD_ENV] = str(self._snapshot_fd)
+            keep.append(self._snapshot_fd)
         started = time.perf_counter()
         try:
             self._proc = subprocess.Popen(
                 [fv.interpreter, "-m", "lambox.runtime"],
                 env=env,
                 cwd=fv.code_dir,
-                pass_fds=(child.fileno(),),
+                pass_fds=keep,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
@@ -73,6 +91,11 @@ class ProcessSandbox:
             log=body,
             log_stream=stream,
         )
+
+    @property
+    def pid(self) -> int:
+        """The sandbox's process id (0 before it started)."""
+        return self._proc.pid if self._proc is not None else 0
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         client = self._wire
@@ -140,13 +163,72 @@ def _json_bytes(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
+class RestoredProcessSandbox(ProcessSandbox):
+    """A plain-process sandbox forked from its version's SnapStart snapshot; it starts the
+    ordinary way when the version has no snapshot."""
+
+    def __init__(self, snapshots: Snapshots, version: FunctionVersion, init_type: str) -> None:
+        super().__init__(version, init_type)
+        self._snapshots = snapshots
+        self._snapshot: Snapshot | None = None
+        self._pid = 0
+
+    @property
+    def pid(self) -> int:
+        return self._pid or super().pid
+
+    async def start(self) -> InitReport:
+        snapshot = await self._snapshots.get(self.version)
+        if snapshot is None:
+            return await super().start()
+        self._snapshot = snapshot
+        self._pid, host, started = await fork_restored(snapshot, {})
+        loop = asyncio.get_running_loop()
+        _, self._wire = await loop.create_connection(WireClient, sock=host)
+        self._wire.send(wire.encode(wire.RESUME, {}))
+        timeout = max(INIT_TIMEOUT, self.version.config.timeout)
+        _, meta, body = await self._expect(self._wire, wire.READY, timeout)
+        stream = log_stream_name(self.version.config.version)
+        return restored_report(snapshot, started, meta, body, stream)
+
+    async def _exit_code(self) -> int | None:
+        if self._snapshot is None:
+            return await super()._exit_code()
+        return await self._snapshot.board.wait(self._pid, 2.0)
+
+    async def destroy(self) -> None:
+        snapshot, pid = self._snapshot, self._pid
+        if snapshot is None or self._destroyed:
+            await super().destroy()
+            return
+        await super().destroy()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        snapshot.board.forget(pid)
+
+
 class ProcessSandboxFactory:
     """SandboxFactory for the plain-process backend."""
 
     name = "process"
 
+    def __init__(self) -> None:
+        self.snapshots = Snapshots(self._start_snapshot)
+
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
+        if applies(version):
+            return RestoredProcessSandbox(self.snapshots, version, INIT_TYPE)
         return ProcessSandbox(version, init_type)
 
+    def prepare(self, version: FunctionVersion) -> None:
+        """A version was published: take its SnapStart snapshot now if it has SnapStart."""
+        self.snapshots.prepare(version)
+
+    async def _start_snapshot(
+        self, version: FunctionVersion, control_fd: int
+    ) -> tuple[SnapshotOwner, InitReport]:
+        owner = ProcessSandbox(version, INIT_TYPE, control_fd)
+        return owner, await owner.start()
+
     async def close(self) -> None:
-        return None
+        await self.snapshots.close()

@@ -364,5 +364,8 @@ class RuntimeApiSandboxFactory:
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
         return RuntimeApiSandbox(version, init_type, self._path_prefix)
 
+    def prepare(self, version: FunctionVersion) -> None:
+        return None
+
     async def close(self) -> None:
         return None

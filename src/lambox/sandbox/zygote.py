@@ -110,10 +110,15 @@ class ZygoteProcess:
         return info
 
     async def request(
-        self, op: str, message: Mapping[str, Any], fd: int, timeout: float = REQUEST_TIMEOUT
+        self,
+        op: str,
+        message: Mapping[str, Any],
+        fd: int,
+        timeout: float = REQUEST_TIMEOUT,
+        extra_fds: tuple[int, ...] = (),
     ) -> int:
-        """Ask the zygote to fork (``op`` "spawn" or "zygote"), passing ``fd`` to the child;
-        the child's pid."""
+        """Ask the zygote to fork (``op`` "spawn" or "zygote"), passing ``fd`` (and, for a
+        spawn, ``extra_fds``, named by the message's ``fd_env``) to the child; its pid."""
         if not self.alive:
             raise SandboxError(f"{self.name} is gone")
         self._next_id += 1
@@ -122,7 +127,7 @@ class ZygoteProcess:
         reply: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies[request_id] = reply
         try:
-            socket.send_fds(self._sock, [data.encode()], [fd])
+            socket.send_fds(self._sock, [data.encode()], [fd, *extra_fds])
             answer = await asyncio.wait_for(reply, timeout)
         except (OSError, TimeoutError) as exc:
             raise SandboxError(f"{self.name}: fork request failed: {exc!r}") from exc

@@ -79,6 +79,7 @@ def to_json(config: FunctionConfig) -> str:
         "code_key": config.code_key,
         "dead_letter_arn": config.dead_letter_arn,
         "has_environment": config.has_environment,
+        "snap_start": config.snap_start,
         "state": config.state.value,
         "last_update_status": config.last_update_status.value,
     }
