@@ -813,6 +813,54 @@ def first_sandbox(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
     return summarize(samples)
 
 
+# An init worth snapshotting: imports and 250 ms of set-up work (a model load, say).
+SNAP_INIT_MS = 250
+SNAP_CODE = (
+    f"import {STDLIB_IMPORTS}, time\n"
+    f"time.sleep({SNAP_INIT_MS / 1000})\n"
+    "N = 0\n\n\n"
+    "def handler(event, context):\n"
+    "    global N\n"
+    "    N += 1\n"
+    "    return N\n"
+)
+
+
+def snapstart(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+    """SnapStart: invokes of a published version with no warm sandbox, restored from the
+    version's snapshot, beside the same function's on-demand cold starts of $LATEST (from
+    its zygote, running the init each time). Keep-alive is 0.2 s, as in cold_from_zygote."""
+    name = f"bench-snap-{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("app.py", SNAP_CODE)
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": buf.getvalue()},
+        MemorySize=BENCH_MEMORY_MB,
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name)
+    client.publish_version(FunctionName=name)
+    restored: list[int] = []
+    on_demand: list[int] = []
+    with Connection(HOST, server.port, timeout=60) as conn:
+        first_invoke(conn, server.port, name)  # teaches $LATEST's zygote what init imports
+        time.sleep(1.0 + SNAP_INIT_MS / 1000)  # the snapshot is taken at publish
+        for i in range(n + 2):
+            time.sleep(0.4)
+            r = first_invoke(conn, server.port, f"{name}:1")
+            time.sleep(0.4)
+            d = first_invoke(conn, server.port, name)
+            if i >= 2:
+                restored.append(r)
+                on_demand.append(d)
+    return {"restored": summarize(restored), "on_demand": summarize(on_demand)}
+
+
 def fresh_interpreter_floor(n: int) -> dict[str, Any]:
     """A new interpreter importing what the handler imports: a cold start with no zygote."""
     argv = [sys.executable, "-c", f"import {STDLIB_IMPORTS}"]
@@ -911,6 +959,7 @@ def measure_sandboxes(r: dict[str, Any], c: Counts, tmp: Path) -> None:
         client = lambda_client(server.url)
         measure(out, "cold_from_zygote", lambda: cold_from_zygote(server, client, 5 * c.cold))
         measure(out, "first_sandbox", lambda: first_sandbox(server, client, c.cold))
+        measure(out, "snapstart", lambda: snapstart(server, client, 2 * c.cold))
     finally:
         stop_server(server)
     measure(out, "floor_fresh_interpreter", lambda: fresh_interpreter_floor(c.cold))
@@ -936,6 +985,15 @@ def print_sandboxes(r: dict[str, Any]) -> None:
             cells = (ms(row[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
             t.add_row(label, str(row["n"]), *cells, times(ratio(row["p50_ms"], f50 or 0)))
     notes = [f"backend: {s.get('backend')}; handler imports {STDLIB_IMPORTS}."]
+    snap = s.get("snapstart")
+    if ok(snap):
+        r, d = snap["restored"], snap["on_demand"]
+        notes.append(
+            f"SnapStart (init: those imports + {SNAP_INIT_MS} ms of work): invoke restored from"
+            f" the version's snapshot p50 {r['p50_ms']:.2f} / p99 {r['p99_ms']:.2f} ms (n ="
+            f" {r['n']}); the same function's on-demand cold start p50 {d['p50_ms']:.2f} /"
+            f" p99 {d['p99_ms']:.2f} ms."
+        )
     b = s.get("burst")
     if ok(b):
         u = b["idle_uss_mib"]
