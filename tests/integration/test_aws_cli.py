@@ -113,3 +113,47 @@ def test_cli_reports_validation_errors(server, tmp_path: Path, memory: str) -> N
     )
     assert result.returncode != 0
     assert "ValidationException" in result.stderr or "Invalid" in result.stderr
+
+
+def test_snapstart_through_the_cli(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = unique("cli-snap")
+    zip_path = tmp_path / "fn.zip"
+    code = (
+        "import os\n"
+        "def handler(event, context):\n"
+        "    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n"
+    )
+    zip_path.write_bytes(make_zip({"app.py": code}))
+    aws(
+        server,
+        "create-function",
+        "--function-name",
+        name,
+        "--runtime",
+        "python3.12",
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        f"fileb://{zip_path}",
+        "--role",
+        "arn:aws:iam::000000000000:role/x",
+        "--snap-start",
+        "ApplyOn=PublishedVersions",
+    )
+    aws(server, "wait", "function-active-v2", "--function-name", name)
+    published = json.loads(aws(server, "publish-version", "--function-name", name).stdout)
+    assert published["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    out = tmp_path / "out.json"
+    result = json.loads(
+        aws(
+            server,
+            "invoke",
+            "--function-name",
+            f"{name}:1",
+            "--log-type",
+            "Tail",
+            str(out),
+        ).stdout
+    )
+    assert json.loads(out.read_text()) == "snap-start"
+    assert "Restore Duration" in base64.b64decode(result["LogResult"]).decode()
