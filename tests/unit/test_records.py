@@ -30,6 +30,14 @@ def test_report_line_has_aws_fields_and_init_duration_only_when_given() -> None:
     assert "Billed Duration: 1 ms" in records.report_line("r1", 0.2, 128, 40, None).decode()
 
 
+def test_report_line_of_a_restored_sandbox_has_restore_durations() -> None:
+    line = records.report_line("r1", 1.0, 128, 40, None, (9.876, 3)).decode()
+    assert line.endswith(
+        "Max Memory Used: 40 MB\tRestore Duration: 9.88 ms\tBilled Restore Duration: 3 ms\t\n"
+    )
+    assert "Init Duration" not in line
+
+
 def test_timeout_and_exit_payloads() -> None:
     assert json.loads(records.timeout_payload("r", 3)) == {
         "errorType": "Sandbox.Timedout",
