@@ -220,3 +220,20 @@ def test_failing_init_reports_its_error_and_a_failing_hook_its_own(client: Any) 
     assert out["FunctionError"] == "Unhandled"
     error = json.loads(out["Payload"].read())
     assert (error["errorType"], error["errorMessage"]) == ("ValueError", "restore broke")
+
+
+def test_an_init_that_leaves_a_thread_running_initializes_on_demand(
+    client: Any, snap_server: LamboxServer
+) -> None:
+    threaded = (
+        "import os, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
+        "def handler(event, context):\n"
+        "    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n"
+    )
+    name = create(client, {"app.py": threaded})
+    client.publish_version(FunctionName=name)
+    body, log = invoke(client, f"{name}:1")
+    assert body == "on-demand"
+    assert "Init Duration: " in log
+    assert "threads besides its main one" in snap_server.output()

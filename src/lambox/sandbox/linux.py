@@ -223,8 +223,9 @@ class LinuxSandbox(ProcessSandbox):
 
 
 class RestoredLinuxSandbox(LinuxSandbox):
-    """A sandbox forked from its version's SnapStart snapshot (``sandbox.snapshots``); it
-    starts the ordinary way when the version has no snapshot.
+    """A sandbox forked from its version's SnapStart snapshot (``sandbox.snapshots``), whose
+    environment says ``snap-start`` as the snapshot's does; when the version has no snapshot
+    it starts the ordinary way, with ``init_type``.
 
     The child shares the snapshot's pid namespace and view; it makes its own /tmp (a copy
     of the snapshot's, ``jail.private_tmp``) and is moved into a cgroup of its own before
@@ -335,7 +336,7 @@ class LinuxSandboxFactory:
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
-            return RestoredLinuxSandbox(self, version, INIT_TYPE)
+            return RestoredLinuxSandbox(self, version, init_type)
         return LinuxSandbox(self, version, init_type)
 
     def prepare(self, version: FunctionVersion) -> None:

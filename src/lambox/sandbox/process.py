@@ -164,8 +164,8 @@ def _json_bytes(obj: object) -> bytes:
 
 
 class RestoredProcessSandbox(ProcessSandbox):
-    """A plain-process sandbox forked from its version's SnapStart snapshot; it starts the
-    ordinary way when the version has no snapshot."""
+    """A plain-process sandbox forked from its version's SnapStart snapshot; when the
+    version has no snapshot it starts the ordinary way, with ``init_type``."""
 
     def __init__(self, snapshots: Snapshots, version: FunctionVersion, init_type: str) -> None:
         super().__init__(version, init_type)
@@ -217,7 +217,7 @@ class ProcessSandboxFactory:
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
-            return RestoredProcessSandbox(self.snapshots, version, INIT_TYPE)
+            return RestoredProcessSandbox(self.snapshots, version, init_type)
         return ProcessSandbox(version, init_type)
 
     def prepare(self, version: FunctionVersion) -> None:
