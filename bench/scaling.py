@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from common import stop_server
 from httpclient import Connection, build_request
 
 HOST = "127.0.0.1"
@@ -149,6 +150,4 @@ def idle_after_traffic(
             },
         }
     finally:
-        from run import stop_server
-
         stop_server(server)

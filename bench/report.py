@@ -1,0 +1,305 @@
+"""The printed report: one rich table per section, with notes under it, then the targets
+and what could not be measured. Reads only the result dict that is also written as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+from rich import box
+from rich.table import Table
+
+from common import console, ratio
+from sandboxes import SNAP_INIT_MS, STDLIB_IMPORTS
+
+
+def ms(v: float | None) -> str:
+    """Milliseconds to the microsecond: finer would be below the client's own jitter."""
+    return "-" if v is None else f"{v:.3f}"
+
+
+def times(v: float | None) -> str:
+    """A ratio to a floor."""
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def table(*columns: str) -> Table:
+    """A table whose first column is a label and the others are right-aligned numbers."""
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for n, col in enumerate(columns):
+        t.add_column(col, justify="left" if n == 0 else "right")
+    return t
+
+
+def show(title: str, t: Table, *notes: str) -> None:
+    """A heading line, the table, and notes under it (titles inside rich tables would wrap)."""
+    console.print(f"\n[bold]{title}[/]")
+    console.print(t)
+    for note in notes:
+        console.print(f"  {note}")
+
+
+def ok(section: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether a section was measured (a failed one holds only ``{"error": ...}``)."""
+    return isinstance(section, dict) and "error" not in section
+
+
+def print_report(r: dict[str, Any]) -> None:
+    """The whole report, section by section, in the order the sections were measured."""
+    print_header(r)
+    print_floors(r)
+    print_warm(r)
+    print_boto3(r)
+    print_cold(r)
+    print_throughput(r)
+    print_scaling(r)
+    print_async(r)
+    print_sandboxes(r)
+    print_targets(r)
+    print_errors(r)
+
+
+def print_header(r: dict[str, Any]) -> None:
+    """The line that says what, where and when was measured."""
+    env = r["environment"]
+    console.print(
+        f"lambox {env['lambox_version']} ({env['git_head'] or 'no git'}) | {env['date']} | "
+        f"nproc {env['nproc']} | Python {env['python']} | load avg before "
+        f"{env['loadavg_before']}, after {env.get('loadavg_after')} | "
+        f"{'quick' if r['quick'] else 'full'} run, {r['elapsed_s']:.0f} s"
+    )
+
+
+def print_floors(r: dict[str, Any]) -> None:
+    """The floors, and the HTTP floor under load when lambox could not be measured."""
+    floors = r["floors"]
+    http, fork = floors.get("http_echo"), floors.get("fork")
+    t = table("floor", "n", "p50 ms", "p90 ms", "p99 ms", "max ms")
+    for label, f in (
+        ("HTTP echo, uvicorn+httptools+uvloop", http),
+        (f"fork+_exit+waitpid (parent RSS {(fork or {}).get('parent_rss_mb')} MB)", fork),
+    ):
+        if ok(f):
+            keys = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
+            t.add_row(label, str(f["n"]), *(ms(f[k]) for k in keys))
+    notes = []
+    if ok(http) and "throughput" in http:
+        ht = http["throughput"]
+        notes.append(
+            f"HTTP echo under load ({ht['clients']} client processes): {ht['rps']:.0f} requests/s,"
+            f" p50 {ht['latency']['p50_ms']:.3f} ms, p99 {ht['latency']['p99_ms']:.3f} ms"
+        )
+    show("Floors, measured in this run", t, *notes)
+
+
+def print_warm(r: dict[str, Any]) -> None:
+    """Warm Invoke beside the HTTP floor."""
+    w = r.get("warm_invoke")
+    if ok(w):
+        t = table("", "HTTP floor ms", "Invoke ms", "Invoke - floor ms", "Invoke / floor")
+        for k in ("p50", "p90", "p99", "max", "mean"):
+            f, i = w["floor_http_echo"][f"{k}_ms"], w["invoke"][f"{k}_ms"]
+            t.add_row(k, ms(f), ms(i), f"{i - f:+.3f}", times(ratio(i, f)))
+        show(
+            f"Warm Invoke: raw keep-alive HTTP/1.1, sequential, payload {w['payload']}",
+            t,
+            f"n = {w['invoke']['n']} each, floor and Invoke alternating in blocks.",
+            w["note"],
+        )
+
+
+def print_boto3(r: dict[str, Any]) -> None:
+    """Warm Invoke through boto3 beside the raw figure."""
+    w = r.get("warm_invoke")
+    b = r.get("boto3_invoke")
+    if ok(b) and ok(w):
+        t = table("", "raw Invoke ms", "boto3 ms", "boto3 - raw ms", "boto3 / raw")
+        for k in ("p50", "p99", "max"):
+            raw_v, b_v = w["invoke"][f"{k}_ms"], b["invoke"][f"{k}_ms"]
+            t.add_row(k, ms(raw_v), ms(b_v), f"{b_v - raw_v:+.3f}", times(ratio(b_v, raw_v)))
+        show(
+            "Warm Invoke through boto3 client.invoke, sequential",
+            t,
+            f"n = {b['invoke']['n']}; botocore's own cost is in the boto3 column and is not"
+            " separated out.",
+        )
+
+
+def print_cold(r: dict[str, Any]) -> None:
+    """First and second Invoke of new functions beside the fork floor."""
+    fork = r["floors"].get("fork")
+    cold = r.get("cold_invoke")
+    if ok(cold):
+        t = table("", "1st invoke ms", "2nd invoke ms", "1st / 2nd", "fork floor ms", "1st / fork")
+        for k in ("p50", "max"):
+            a, s2 = cold["first_invoke"][f"{k}_ms"], cold["second_invoke"][f"{k}_ms"]
+            fk = fork[f"{k}_ms"] if ok(fork) else None
+            t.add_row(
+                k, ms(a), ms(s2), times(ratio(a, s2)), ms(fk), times(ratio(a, fk) if fk else None)
+            )
+        cu = cold["create_until_active_ms"]
+        show(
+            "First Invoke of a new function (cold: no sandbox yet), then its second (warm)",
+            t,
+            f"n = {cold['first_invoke']['n']} new functions, raw HTTP; create + wait Active "
+            f"(boto3): p50 {cu['p50']:.1f} ms, max {cu['max']:.1f} ms.",
+        )
+
+
+def print_throughput(r: dict[str, Any]) -> None:
+    """Throughput and CPU per request, Invoke beside the HTTP floor."""
+    tp = r.get("throughput")
+    if ok(tp):
+        t = table("", "HTTP floor", "Invoke", "Invoke / floor")
+        f, i = tp["floor_http_echo"], tp["invoke"]
+        t.add_row("requests/s", f"{f['rps']:.0f}", f"{i['rps']:.0f}", times(tp["rps_ratio"]))
+        for k in ("p50", "p99", "max"):
+            fv, iv = f["latency"][f"{k}_ms"], i["latency"][f"{k}_ms"]
+            t.add_row(f"latency {k} ms", ms(fv), ms(iv), times(ratio(iv, fv)))
+        for label, key in (
+            ("server CPU us/request", "server_cpu_us_per_request"),
+            ("load generator CPU us/request", "client_cpu_us_per_request"),
+        ):
+            fc, ic = f[key], i[key]
+            t.add_row(label, f"{fc:.0f}", f"{ic:.0f}", times(ratio(ic, fc)))
+        t.add_row(
+            "server child processes, start / end",
+            *("{start} / {end}".format(**x["server_child_processes"]) for x in (f, i)),
+        )
+        t.add_row("requests (errors)", *(f"{x['requests']} ({x['errors']})" for x in (f, i)))
+        show(
+            f"Throughput: {i['clients']} client processes x 1 keep-alive connection,"
+            f" {i['seconds']:.1f} s each",
+            t,
+            tp["note"],
+        )
+
+
+def print_targets(r: dict[str, Any]) -> None:
+    """The issue's targets and whether this run met them."""
+    t = table("target (from the issue; reported, not asserted)", "limit", "measured", "met")
+    for tg in r["targets"]:
+        t.add_row(tg["name"], tg["target"], f"{tg['value']:.3f}", "yes" if tg["met"] else "NO")
+    if r["targets"]:
+        show("Targets", t)
+    else:
+        console.print("\nTargets: none measured")
+
+
+def print_errors(r: dict[str, Any]) -> None:
+    """What could not be measured and why, and the server's last output if it failed."""
+    floors = r["floors"]
+    errors: dict[str, list[str]] = {}
+    for section, value in [*r.items(), *floors.items()]:
+        if isinstance(value, dict) and "error" in value:
+            errors.setdefault(value["error"], []).append(section)
+    for message, sections in errors.items():
+        console.print(f"\n[bold red]not measured: {', '.join(sections)}[/]: {message}")
+    if r.get("lambox_log_tail"):
+        console.print("\n[bold]last lines of the lambox server's output:[/]")
+        console.print("\n".join(r["lambox_log_tail"]), markup=False)
+
+
+def print_scaling(r: dict[str, Any]) -> None:
+    """Aliases, provisioned concurrency and idle sandboxes (``scaling.py``)."""
+    a, p, i = r.get("alias_invoke"), r.get("provisioned_ready"), r.get("idle_sandboxes")
+    if ok(a):
+        t = table("", "unqualified ms", "alias ms", "alias - unqualified ms")
+        for k in ("p50", "p99"):
+            u, al = a["unqualified"][f"{k}_ms"], a["alias"][f"{k}_ms"]
+            t.add_row(k, f"{u:.3f}", f"{al:.3f}", f"{al - u:+.3f}")
+        show("Warm Invoke through an alias beside the unqualified function", t)
+    if ok(p):
+        t = table("provisioned concurrency", "requested", "READY after ms", "ms per sandbox")
+        t.add_row("", str(p["requested"]), f"{p['ready_ms']:.1f}", f"{p['per_sandbox_ms']:.1f}")
+        show("Time to READY", t)
+    if ok(i):
+        t = table("", "processes", "USS MiB total", "USS MiB max each")
+        at, ak = i["after_traffic"], i["after_keep_alive"]
+        t.add_row(
+            "right after traffic",
+            str(at["processes"]),
+            f"{at['uss_mib_total']:.1f}",
+            f"{at['uss_mib_each_max']:.1f}",
+        )
+        t.add_row("after the keep-alive", str(ak["processes"]), f"{ak['uss_mib_total']:.1f}", "")
+        show(
+            f"Idle sandboxes: 4 clients x 300 requests, keep-alive {i['keep_alive_s']:.0f} s",
+            t,
+        )
+
+
+def print_async(r: dict[str, Any]) -> None:
+    """Asynchronous invocation beside its floors (``async_events.py``)."""
+    ae = r.get("async_events")
+    if not ok(ae):
+        return
+    sq, qu, acc, fl = ae["floor_sqlite"], ae["floor_queue"], ae["accepted"], ae["floor_http_echo"]
+    t = table("", "per second")
+    t.add_row("floor: HTTP echo, same clients and request", f"{fl['per_s']:.0f}")
+    t.add_row(
+        "floor: SQLite event-row inserts, one commit each", f"{sq['per_row_commit_per_s']:.0f}"
+    )
+    t.add_row(
+        f"floor: SQLite event-row inserts, {sq['batch']} per commit",
+        f"{sq['batched_commit_per_s']:.0f}",
+    )
+    t.add_row(
+        f"floor: SqliteEventQueue.put from {qu['tasks']} tasks (group commit, no HTTP)",
+        f"{qu['per_s']:.0f}",
+    )
+    t.add_row("Event invokes accepted (202, durable)", f"{acc['per_s']:.0f}")
+    t.add_row(
+        "events drained (accepted / time until the queue is empty)", f"{ae['drained_per_s']:.0f}"
+    )
+    show(
+        f"Asynchronous invocation: {acc['clients']} client processes x 1 keep-alive connection,"
+        f" {acc['seconds']:.1f} s, trivial handler",
+        t,
+        f"accepted {acc['ok']} ({acc['errors']} errors), {ae['queued_when_accepting_stopped']}"
+        f" still queued when accepting stopped, drained in {ae['drain_s']:.1f} s,"
+        f" {ae['failed_events']} failed; accepted / HTTP floor"
+        f" {times(ae['accepted_ratio_to_http_floor'])}.",
+        "The worker drains while events are accepted: both share the machine's cores with the"
+        " clients and the sandboxes (SQLite synchronous=NORMAL, WAL).",
+    )
+
+
+def print_sandboxes(r: dict[str, Any]) -> None:
+    """Sandbox cold starts, SnapStart and bursts beside the fork floor."""
+    s = r.get("sandboxes")
+    if not ok(s):
+        return
+    fork = r["floors"].get("fork")
+    cold, first = s.get("cold_from_zygote"), s.get("first_sandbox")
+    fresh = s.get("floor_fresh_interpreter")
+    t = table("", "n", "p50 ms", "p99 ms", "max ms", "p50 / fork floor")
+    for label, row in (
+        ("floor: fork+_exit+waitpid", fork),
+        ("cold start from the function's zygote (HTTP Invoke)", cold),
+        ("first sandbox of new code, base zygote (HTTP Invoke)", first),
+        ("floor: fresh interpreter, same imports (no zygote)", fresh),
+    ):
+        if ok(row):
+            f50 = fork["p50_ms"] if ok(fork) else None
+            cells = (ms(row[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+            t.add_row(label, str(row["n"]), *cells, times(ratio(row["p50_ms"], f50 or 0)))
+    notes = [f"backend: {s.get('backend')}; handler imports {STDLIB_IMPORTS}."]
+    snap = s.get("snapstart")
+    if ok(snap):
+        r, d = snap["restored"], snap["on_demand"]
+        notes.append(
+            f"SnapStart (init: those imports + {SNAP_INIT_MS} ms of work): invoke restored from"
+            f" the version's snapshot p50 {r['p50_ms']:.2f} / p99 {r['p99_ms']:.2f} ms (n ="
+            f" {r['n']}); the same function's on-demand cold start p50 {d['p50_ms']:.2f} /"
+            f" p99 {d['p99_ms']:.2f} ms."
+        )
+    b = s.get("burst")
+    if ok(b):
+        u = b["idle_uss_mib"]
+        forks = f" (floor: {1000 / fork['p50_ms']:.0f} bare forks/s)" if ok(fork) else ""
+        notes.append(
+            f"burst: {b['sandboxes']} sandboxes ({b['concurrency']} starting at a time) in"
+            f" {b['seconds']:.2f} s = {b['per_s']:.0f}/s{forks}; idle warm sandbox USS p50"
+            f" {u['p50']:.2f} MiB, max {u['max']:.2f} MiB (n = {u['n']})."
+        )
+    show("Sandboxes: cold starts beside the fork floor", t, *notes)

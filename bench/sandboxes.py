@@ -1,0 +1,247 @@
+"""Sandboxes on the Linux backend: cold starts from a function's zygote, first sandboxes of
+new code, SnapStart restores, a burst of starts, and the private memory of idle sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from common import (
+    BENCH_MEMORY_MB,
+    HOST,
+    ROLE,
+    Counts,
+    ServerProc,
+    create_function,
+    free_port,
+    invoke_path,
+    lambda_client,
+    lambox_argv,
+    measure,
+    start_server,
+    stop_server,
+    summarize,
+)
+from httpclient import Connection, build_request
+
+STDLIB_IMPORTS = "json, decimal, datetime, uuid, hashlib, re, collections, base64, urllib.parse"
+# Counts its invocations, so an answer of 1 proves the sandbox was new (a cold start).
+STDLIB_CODE = (
+    f"import {STDLIB_IMPORTS}\n"
+    "N = 0\n\n\n"
+    "def handler(event, context):\n"
+    "    global N\n"
+    "    N += 1\n"
+    "    return N\n"
+)
+
+
+def stdlib_zip(tag: str) -> bytes:
+    """The standard-library handler; ``tag`` makes the package, so its code, new."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("app.py", f"# {tag}\n{STDLIB_CODE}")
+    return buf.getvalue()
+
+
+def first_invoke(conn: Connection, port: int, name: str) -> int:
+    """One timed Invoke that must be the first of its sandbox; its latency in ns."""
+    raw = build_request(HOST, port, invoke_path(name), b"{}")
+    t0 = time.perf_counter_ns()
+    status, body = conn.request(raw)
+    t1 = time.perf_counter_ns()
+    if status != 200 or body != b"1":
+        raise RuntimeError(f"{name}: not a new sandbox: HTTP {status}: {body[:300]!r}")
+    return t1 - t0
+
+
+def cold_from_zygote(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+    """Invokes that find no warm sandbox but a live zygote. The server's keep-alive is
+    0.2 s and an invoke is sent every 0.4 s, so the reaper has destroyed the last sandbox
+    and each invoke forks a new one from the function's zygote."""
+    name = f"bench-zygote-{uuid.uuid4().hex[:8]}"
+    create_function(client, name, stdlib_zip(name))
+    samples: list[int] = []
+    with Connection(HOST, server.port, timeout=60) as conn:
+        first_invoke(conn, server.port, name)  # teaches the zygote what init imports
+        time.sleep(1.0)
+        for i in range(n + 3):
+            time.sleep(0.4)
+            latency = first_invoke(conn, server.port, name)
+            if i >= 3:
+                samples.append(latency)
+    return summarize(samples)
+
+
+def first_sandbox(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+    """First Invoke of functions whose code was never seen (no zygote of their own yet:
+    they fork from the runtime's base zygote and import everything themselves)."""
+    samples: list[int] = []
+    with Connection(HOST, server.port, timeout=60) as conn:
+        for i in range(n + 1):
+            name = f"bench-first-{i}-{uuid.uuid4().hex[:8]}"
+            create_function(client, name, stdlib_zip(name))
+            latency = first_invoke(conn, server.port, name)
+            if i:
+                samples.append(latency)
+            client.delete_function(FunctionName=name)
+    return summarize(samples)
+
+
+# An init worth snapshotting: imports and 250 ms of set-up work (a model load, say).
+SNAP_INIT_MS = 250
+SNAP_CODE = (
+    f"import {STDLIB_IMPORTS}, time\n"
+    f"time.sleep({SNAP_INIT_MS / 1000})\n"
+    "N = 0\n\n\n"
+    "def handler(event, context):\n"
+    "    global N\n"
+    "    N += 1\n"
+    "    return N\n"
+)
+
+
+def snapstart(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+    """SnapStart: invokes of a published version with no warm sandbox, restored from the
+    version's snapshot, beside the same function's on-demand cold starts of $LATEST (from
+    its zygote, running the init each time). Keep-alive is 0.2 s, as in cold_from_zygote."""
+    name = f"bench-snap-{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("app.py", SNAP_CODE)
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": buf.getvalue()},
+        MemorySize=BENCH_MEMORY_MB,
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name)
+    client.publish_version(FunctionName=name)
+    restored: list[int] = []
+    on_demand: list[int] = []
+    with Connection(HOST, server.port, timeout=60) as conn:
+        first_invoke(conn, server.port, name)  # teaches $LATEST's zygote what init imports
+        time.sleep(1.0 + SNAP_INIT_MS / 1000)  # the snapshot is taken at publish
+        for i in range(n + 2):
+            time.sleep(0.4)
+            r = first_invoke(conn, server.port, f"{name}:1")
+            time.sleep(0.4)
+            d = first_invoke(conn, server.port, name)
+            if i >= 2:
+                restored.append(r)
+                on_demand.append(d)
+    return {"restored": summarize(restored), "on_demand": summarize(on_demand)}
+
+
+def fresh_interpreter_floor(n: int) -> dict[str, Any]:
+    """A new interpreter importing what the handler imports: a cold start with no zygote."""
+    argv = [sys.executable, "-c", f"import {STDLIB_IMPORTS}"]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    samples: list[int] = []
+    for i in range(n + 1):
+        t0 = time.perf_counter_ns()
+        subprocess.run(argv, env=env, check=True)
+        if i:
+            samples.append(time.perf_counter_ns() - t0)
+    return summarize(samples)
+
+
+def private_mib(pid: int) -> float:
+    """USS: the memory only this process holds (what killing it gives back)."""
+    kib = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                kib += int(line.split()[1])
+    return kib / 1024
+
+
+async def _burst(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:
+    from lambox.model import FunctionConfig, FunctionVersion
+    from lambox.sandbox.api import InvokeRequest
+    from lambox.sandbox.backends import open_linux
+
+    code_root = tmp / "burst" / "code" / "tree"
+    code_dir = code_root / ("0" * 64)
+    code_dir.mkdir(parents=True)
+    (code_dir / "app.py").write_text(STDLIB_CODE)
+    config = FunctionConfig("bench-burst", "python3.11", "app.handler", ROLE, "", 0, "", "")
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:bench-burst"
+    fv = FunctionVersion(arn, config, code_dir, sys.executable, "us-east-1", 1)
+    factory = open_linux(tmp / "burst", code_root)
+    made: list[Any] = []
+    try:
+        first = factory.create(fv)
+        await first.start()
+        await first.destroy()
+        deadline = time.monotonic() + 60
+        while not factory.zygotes.version_ready(fv):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the function's zygote did not start")
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def start_one() -> Any:
+            async with gate:
+                sandbox = factory.create(fv)
+                made.append(sandbox)
+                await sandbox.start()
+                return sandbox
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(start_one() for _ in range(n)))
+        seconds = time.perf_counter() - t0
+        sample = made[: min(20, n)]
+        for sandbox in sample:
+            request = InvokeRequest("r", b"{}", time.time() + 5, arn, None, "")
+            await sandbox.invoke(request, 5.0)
+        uss = sorted(private_mib(sandbox.pid) for sandbox in sample)
+    finally:
+        for sandbox in made:
+            await sandbox.destroy()
+        await factory.close()
+    return {
+        "sandboxes": n,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "per_s": n / seconds,
+        "idle_uss_mib": {"n": len(uss), "p50": uss[len(uss) // 2], "max": uss[-1]},
+    }
+
+
+def sandbox_burst(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:
+    """Sandboxes started at once from one function's zygote (``concurrency`` in flight), by
+    the sandbox layer itself in this process, and the private memory of idle ones after one
+    invoke each."""
+    return asyncio.run(_burst(tmp, n, concurrency))
+
+
+def measure_sandboxes(r: dict[str, Any], c: Counts, tmp: Path) -> None:
+    """Zygote cold starts, first sandboxes, bursts and idle memory (the Linux backend)."""
+    port = free_port()
+    argv = lambox_argv(port, tmp / "sandboxes")
+    server = start_server(
+        "lambox-sandboxes", argv, port, "/lambox/v1/health", tmp, {"LAMBOX_KEEP_ALIVE": "0.2"}
+    )
+    out: dict[str, Any] = r.setdefault("sandboxes", {})
+    try:
+        out["backend"] = "linux" if "sandbox backend: linux" in server.output() else "process"
+        client = lambda_client(server.url)
+        measure(out, "cold_from_zygote", lambda: cold_from_zygote(server, client, 5 * c.cold))
+        measure(out, "first_sandbox", lambda: first_sandbox(server, client, c.cold))
+        measure(out, "snapstart", lambda: snapstart(server, client, 2 * c.cold))
+    finally:
+        stop_server(server)
+    measure(out, "floor_fresh_interpreter", lambda: fresh_interpreter_floor(c.cold))
+    measure(out, "burst", lambda: sandbox_burst(tmp, 20 * c.cold, 16))
