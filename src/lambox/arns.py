@@ -2,6 +2,12 @@
 
 A FunctionName parameter may be a name (``my-fn``), a partial ARN
 (``123456789012:function:my-fn``) or a full ARN, each optionally with ``:qualifier``.
+AWS reads it with the groups of its API model's pattern (``NamespacedFunctionName``):
+an optional ``arn:<partition>:lambda:`` prefix, region, account and ``function:``, then the
+name and an optional qualifier. Every part is optional but the name, so an ARN that ends in
+``:function`` names the function ``function`` (recorded: GetFunction of
+``arn:aws:lambda:<region>:<account>:function`` answers "Function not found:
+arn:...:function:function").
 """
 
 from __future__ import annotations
@@ -12,15 +18,25 @@ from dataclasses import dataclass
 
 from lambox.errors import InvalidParameterValue, ResourceNotFound
 
-_FULL = re.compile(
-    r"^arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"function:(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
+FUNCTION_NAME = re.compile(
+    r"(arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?P<region>(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(?P<account>\d{12}:)?(function:)?(?P<name>[a-zA-Z0-9-_\.]+)"
+    r"(:(?P<qualifier>\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
-_PARTIAL = re.compile(
-    r"^(?P<account>\d{12}):function:(?P<name>[a-zA-Z0-9_-]+)"
-    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
-)
-_NAME = re.compile(r"^(?P<name>[a-zA-Z0-9_-]+)(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$")
+"""The model's ``NamespacedFunctionName`` pattern with its parts named (a unit test holds the
+two equal), so a name is read exactly as the model's validation accepted it. The region and
+account groups keep their trailing colon, as the model's groups do."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    """The parts of a FunctionName parameter; those it leaves out are None."""
+
+    name: str
+    qualifier: str | None
+    region: str | None
+    account: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,29 +51,39 @@ class Arns:
         return f"{base}:{qualifier}" if qualifier else base
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - frozen and one per server
+    def read(self, function_name: str) -> FunctionRef:
+        """The parts of a FunctionName parameter; one the model's pattern refuses is
+        ResourceNotFound (callers that validate against the model never pass one)."""
+        m = FUNCTION_NAME.fullmatch(function_name)
+        if m is None:
+            raise ResourceNotFound(f"Function not found: {self.function(function_name)}")
+        region, account = m["region"], m["account"]
+        return FunctionRef(
+            name=m["name"],
+            qualifier=m["qualifier"],
+            region=region[:-1] if region else None,
+            account=account[:-1] if account else None,
+        )
+
     def parse(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]:
         """(name, qualifier) of a FunctionName parameter plus an optional Qualifier parameter.
 
         A qualifier in the ARN and a different Qualifier parameter is AWS's
         InvalidParameterValueException; an ARN of another region is ResourceNotFound.
         """
-        m = (
-            _FULL.match(function_name)
-            or _PARTIAL.match(function_name)
-            or _NAME.match(function_name)
-        )
-        if m is None:
-            raise ResourceNotFound(f"Function not found: {self.function(function_name)}")
-        groups = m.groupdict()
-        region = groups.get("region")
-        if region and region != self.region:
+        ref = self.read(function_name)
+        if ref.region and ref.region != self.region:
             raise ResourceNotFound(
-                f"Functions from '{region}' are not reachable in this region ('{self.region}')"
+                f"Functions from '{ref.region}' are not reachable in this region ('{self.region}')"
             )
-        derived = groups.get("qualifier")
-        if derived and qualifier and derived != qualifier:
+        if ref.qualifier and qualifier and ref.qualifier != qualifier:
             raise InvalidParameterValue(
                 "The derived qualifier from the function name does not match the specified "
                 "qualifier."
             )
-        return groups["name"], derived or qualifier
+        return ref.name, ref.qualifier or qualifier
+
+    def foreign_account(self, function_name: str) -> bool:
+        """Whether a FunctionName names an account other than lambox's."""
+        account = self.read(function_name).account
+        return account is not None and account != self.account_id

@@ -44,6 +44,11 @@ class LamboxError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def shown_message(self) -> str | None:
+        """The message as the response body carries it (``null`` for some of AWS's errors)."""
+        return self.message
+
 
 class ClientError(LamboxError):
     """The caller sent something lambox will not do; AWS answers these with Type "User"."""
@@ -106,11 +111,24 @@ class TooManyRequests(ClientError):
 
 
 class AccessDenied(ClientError):
-    """A resource of another account was named."""
+    """A resource of another account was named.
+
+    Without a message the body says ``"Message": null``, as AWS's does for CreateFunction
+    with another account's ARN (recorded in ``test_function_arns``).
+    """
 
     aws_type = "AccessDeniedException"
     status = 403
     kind = None
+    message_key = "Message"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "")
+        self._shown = message
+
+    @property
+    def shown_message(self) -> str | None:
+        return self._shown
 
 
 class UnknownOperation(ClientError):

@@ -382,12 +382,3 @@ def pick(content: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 def lambox_bug(*reasons: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason="lambox bug: " + " | ".join(reasons))
-
-
-NAME_NOT_VALIDATED = (
-    "GetFunction and DeleteFunction do not check FunctionName and Qualifier against the API"
-    " model (functionName pattern, Qualifier pattern, Qualifier length <= 128): AWS answers 400"
-    " ValidationException '1 validation error detected: Value '...' at 'functionName' (or"
-    " 'qualifier') failed to satisfy constraint: ...', lambox 404 ResourceNotFoundException"
-    " 'Function not found: <arn>' (Invoke does check them)"
-)

@@ -25,12 +25,10 @@ from tests.parity.snapshot import (
     LAMBOX_ACCOUNT,
     LAMBOX_REGION,
     LAMBOX_RUNTIME,
-    NAME_NOT_VALIDATED,
     Normaliser,
     assert_match,
     call,
     create_function,
-    lambox_bug,
     pick,
     recorded,
     wait_until_settled,
@@ -220,11 +218,6 @@ def check_code_location(response: dict[str, Any], zip_bytes: bytes) -> None:
     assert config["CodeSize"] == len(zip_bytes)
 
 
-@lambox_bug(
-    "CreateFunction with the ARN of another account (123456789012): AWS answers 403"
-    " AccessDeniedException (Message null), lambox creates the function (201, a full"
-    " FunctionConfiguration)"
-)
 def test_function_arns(lambda_client: Any) -> None:
     test_id = f"{FUNCTION}::test_function_arns"
     name_1, name_2 = unique("test-function-arn"), unique("test-partial-arn")
@@ -520,14 +513,28 @@ def test_invalid_invoke(lambda_client: Any) -> None:
 FULL = f"arn:aws:lambda:{LAMBOX_REGION}:{LAMBOX_ACCOUNT}:function:"
 NAME_CASES: dict[str, tuple[str, str | None]] = {
     "function_name_is_single_invalid": ("*", None),
+    "invalid_characters_in_function_name": ("my-function!", None),
     "invalid_characters_in_qualifier": ("my-function", "invalid!"),
     "qualifier_too_long": ("my-function", "a" * 129),
     "qualifier_too_long1": ("my-function", "a" * 65),
     "function_name_too_long": ("a" * 65, None),
+    "invalid_account_id_in_partial_arn": ("invalid-account:function:my-function", None),
+    "invalid_region_in_arn": (
+        f"arn:aws:lambda:invalid-region:{LAMBOX_ACCOUNT}:function:my-function",
+        None,
+    ),
+    "non_lambda_arn": (
+        f"arn:aws:ec2:{LAMBOX_REGION}:{LAMBOX_ACCOUNT}:instance:i-1234567890abcdef0",
+        None,
+    ),
+    "full_arn_with_multiple_qualifiers": (f"{FULL}my-function:1:2", None),
     "incomplete_arn": (f"arn:aws:lambda:{LAMBOX_REGION}:{LAMBOX_ACCOUNT}:function", None),
+    "partial_arn_with_extra_qualifier": ("function:my-function:$LATEST:extra", None),
     "latest_version_with_additional_qualifier": (f"{FULL}my-function:$LATEST", "1"),
     "lowercase_latest_qualifier": (f"{FULL}my-function", "$latest"),
     "missing_region_in_arn": (f"arn:aws:lambda::{LAMBOX_ACCOUNT}:function:my-function", None),
+    "missing_account_id_in_arn": (f"arn:aws:lambda:{LAMBOX_REGION}::function:my-function", None),
+    "misspelled_latest_in_arn": (f"{FULL}my-function:$LATES", None),
 }
 NAME_OPERATIONS = ["get_function", "delete_function", "invoke", "create_function"]
 
@@ -550,43 +557,10 @@ def long_runs(value: Any) -> Any:
     return value
 
 
-ARN_WITHOUT_NAME = (
-    "a full ARN ending in ':function' (no name): AWS reads the name 'function' from it"
-    " ('Function not found: arn:...:function:function', for Invoke"
-    " 'arn:...:function:function:$LATEST'), lambox takes the whole ARN for the name ('Function"
-    " not found: arn:...:function:arn:...:function', without ':$LATEST' for Invoke)"
-)
-DELETE_QUALIFIER_LENGTH = (
-    "DeleteFunction with a 129-character Qualifier: AWS answers 400 ValidationException"
-    " \"Value '<a:len(129)>' at 'qualifier' failed to satisfy constraint: Member must have"
-    " length less than or equal to 128\", lambox 400 InvalidParameterValueException 'Deletion"
-    " of aliases is not currently supported.'"
-)
-
-
-def name_case(case: str, operation: str) -> Any:
-    """The parameters of one recorded case, marked with the lambox bugs it shows."""
-    bugs: list[str] = []
-    if operation != "create_function":
-        if case == "incomplete_arn":
-            bugs.append(ARN_WITHOUT_NAME)
-        elif case == "qualifier_too_long" and operation == "delete_function":
-            bugs.append(DELETE_QUALIFIER_LENGTH)
-        elif operation != "invoke" and case in (
-            "function_name_is_single_invalid",
-            "invalid_characters_in_qualifier",
-            "qualifier_too_long",
-            "missing_region_in_arn",
-        ):
-            bugs.append(NAME_NOT_VALIDATED)
-    marks = [lambox_bug(*bugs)] if bugs else []
-    return pytest.param(case, operation, marks=marks, id=f"{case}-{operation}")
-
-
 @pytest.mark.parametrize(
     ("case", "operation"),
     [
-        name_case(case, operation)
+        pytest.param(case, operation, id=f"{case}-{operation}")
         for case in NAME_CASES
         for operation in NAME_OPERATIONS
         # Nothing was recorded for these two: AWS did not refuse the call.

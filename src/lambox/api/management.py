@@ -80,16 +80,16 @@ class ManagementApi:
         return json_response(body)
 
     def _address(self, request: Request, operation: str) -> tuple[str, str | None]:
-        """(name, qualifier) of the FunctionName path and Qualifier query, validated."""
+        """(name, qualifier) of the FunctionName path and Qualifier query, checked against the
+        operation's model first: AWS validates before it looks anything up, so a malformed
+        name or qualifier is a ValidationException, never a 404."""
         function_name = path_name(request)
         qualifier = request.query_params.get("Qualifier")
         shapes.validate(operation, {"FunctionName": function_name, "Qualifier": qualifier})
         return self._arns.parse(function_name, qualifier)
 
     async def get_function(self, request: Request) -> Response:
-        name, qualifier = self._arns.parse(
-            path_name(request), request.query_params.get("Qualifier")
-        )
+        name, qualifier = self._address(request, "GetFunction")
         config = self._functions.get(name, qualifier)
         reserved = self._concurrency.get_reserved(name)
         return json_response(
@@ -97,9 +97,7 @@ class ManagementApi:
         )
 
     async def get_configuration(self, request: Request) -> Response:
-        name, qualifier = self._arns.parse(
-            path_name(request), request.query_params.get("Qualifier")
-        )
+        name, qualifier = self._address(request, "GetFunctionConfiguration")
         config = self._functions.get(name, qualifier)
         return json_response(views.configuration(config, self._arns, qualifier))
 
@@ -114,9 +112,7 @@ class ManagementApi:
         return json_response(views.configuration(config, self._arns))
 
     async def delete_function(self, request: Request) -> Response:
-        name, qualifier = self._arns.parse(
-            path_name(request), request.query_params.get("Qualifier")
-        )
+        name, qualifier = self._address(request, "DeleteFunction")
         if qualifier == LATEST:
             raise InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function."

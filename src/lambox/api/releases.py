@@ -12,6 +12,7 @@ from lambox.api import views
 from lambox.api.params import json_body, max_items, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
+from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.versions import VersionService
 
@@ -31,6 +32,7 @@ class ReleasesApi:
 
     async def list_versions(self, request: Request) -> Response:
         q = request.query_params
+        _validate(request, "ListVersionsByFunction", "Marker", "MaxItems")
         page, marker = self._versions.list(path_name(request), q.get("Marker"), max_items(q))
         body: dict[str, Any] = {
             "Versions": [views.configuration(c, self._arns, c.version, listing=True) for c in page]
@@ -59,6 +61,7 @@ class ReleasesApi:
 
     async def list_aliases(self, request: Request) -> Response:
         q = request.query_params
+        _validate(request, "ListAliases", "FunctionVersion", "Marker", "MaxItems")
         page, marker = self._aliases.list(
             path_name(request), q.get("FunctionVersion"), q.get("Marker"), max_items(q)
         )
@@ -78,3 +81,11 @@ class ReleasesApi:
             Route(f"{fn}/aliases/{{alias}}", self.update_alias, methods=["PUT"]),
             Route(f"{fn}/aliases/{{alias}}", self.delete_alias, methods=["DELETE"]),
         ]
+
+
+def _validate(request: Request, operation: str, *query: str) -> None:
+    """The FunctionName path and the given query members against the operation's model:
+    AWS validates before it looks anything up (a malformed name is no 404)."""
+    q = request.query_params
+    params = {k: q[k] for k in query if k in q}
+    shapes.validate(operation, {"FunctionName": path_name(request), **params})

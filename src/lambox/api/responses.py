@@ -29,7 +29,7 @@ def json_response(body: Any, status: int = 200, rid: str | None = None) -> Respo
 def error_body(exc: LamboxError) -> dict[str, Any]:
     """The JSON body of an error, keyed as AWS keys that error."""
     body: dict[str, Any] = {} if exc.kind is None else {"Type": exc.kind}
-    body[exc.message_key] = exc.message
+    body[exc.message_key] = exc.shown_message
     if isinstance(exc, TooManyRequests):
         body["Reason"] = exc.reason
     return body

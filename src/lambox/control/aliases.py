@@ -89,6 +89,7 @@ class AliasService:
         return alias
 
     def get(self, function_name: str, alias_name: str) -> Alias:
+        shapes.validate("GetAlias", {"FunctionName": function_name, "Name": alias_name})
         name = self._functions.get(function_name).name
         alias = self._store.get_alias(name, alias_name)
         if alias is None:
@@ -130,6 +131,7 @@ class AliasService:
         return updated
 
     def delete(self, function_name: str, alias_name: str) -> None:
+        shapes.validate("DeleteAlias", {"FunctionName": function_name, "Name": alias_name})
         name = self._functions.get(function_name).name
         if self._store.get_alias(name, alias_name) is None:
             return

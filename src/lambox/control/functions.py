@@ -23,6 +23,7 @@ from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.errors import (
+    AccessDenied,
     InvalidParameterValue,
     PreconditionFailed,
     ResourceConflict,
@@ -222,6 +223,9 @@ class FunctionService:
 
     async def create(self, params: Mapping[str, Any]) -> FunctionConfig:
         shapes.validate("CreateFunction", params)
+        if self._arns.foreign_account(str(params["FunctionName"])):
+            # Authorization, which comes before any check of the function itself.
+            raise AccessDenied()
         _check_limits(params)
         runtime = str(params["Runtime"])
         shapes.check_runtime_supported(runtime)
