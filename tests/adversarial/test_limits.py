@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("still_serving")
 def test_memory_hog_is_killed_at_memory_size(
     lambda_client: Any, deploy: Callable[..., str]
 ) -> None:
-    name = deploy("hog", MemorySize=128)
+    name = deploy("hog", MemorySize=128, Timeout=30)
     error, body = call(lambda_client, name, {"mb": 512})
     assert error == "Unhandled"
     assert body["errorType"] == "Runtime.OutOfMemory"

@@ -6,6 +6,11 @@ are pointed at a single memfd opened O_APPEND, which makes every writer (``print
 handler) land in one byte stream, in write order, at no cost beyond the write itself.
 Between invocations the runtime reads what accumulated and empties the file, so each
 invocation's log holds exactly what was written while it ran.
+
+The host's stderr (the server's log, inherited through the zygote) is kept only while no
+function code has run: setup failures are reported there. ``install_logging``, the
+runtime's last step before it imports the handler, closes it, so function code finds no
+descriptor that reaches the server's log; a later fatal error goes to the function's log.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from typing import Any, TextIO
 
 LOG_CAP = 1 << 20
+FATAL_CAP = 16 << 10
 TRUNCATED = b"... truncated\n"
 ERROR_INDENT = "\u00a0"
 LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
@@ -70,10 +76,12 @@ class Capture:
     """
 
     def __init__(self) -> None:
+        global _current
         try:
             self.host_stderr: int | None = os.dup(2)
         except OSError:
             self.host_stderr = None
+        _current = self
         self._fd = _open_sink()
         fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | os.O_APPEND)
         for stream in (sys.stdout, sys.stderr):
@@ -120,10 +128,27 @@ class Capture:
         os.close(self._fd)
         self._fd = fd
 
+    def seal(self) -> None:
+        """Close the host's stderr (idempotent); due before any function code runs."""
+        fd, self.host_stderr = self.host_stderr, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def fatal(self, message: str) -> None:
-        """Report a runtime failure where an operator can see it: the host's stderr."""
+        """Report a runtime failure: on the host's stderr, where an operator sees it, until
+        ``seal``; after that, its last ``FATAL_CAP`` bytes in the function's log, as only
+        a bounded path may remain once function code could have run."""
+        data = message.encode("utf-8", "backslashreplace")
         if self.host_stderr is not None:
-            write_all(self.host_stderr, message.encode("utf-8", "backslashreplace"))
+            write_all(self.host_stderr, data)
+        else:
+            with contextlib.suppress(OSError):
+                write_all(self._fd, data[-FATAL_CAP:])
+
+
+# The capture of this process (there is at most one: it owns fds 1 and 2), for the seal.
+_current: Capture | None = None
 
 
 def _flush_quietly(stream: Any) -> None:
@@ -164,7 +189,12 @@ def install_logging(level: str | None) -> LambdaHandler:
     names a level, matching what functions observe on Lambda. ``Formatter.converter`` is
     made UTC for every formatter because Lambda's clock zone is UTC and user formatters
     should agree with ours even when the host runs in another zone.
+
+    The runtime calls this right before it imports the handler, so it also seals the
+    process's capture (``Capture.seal``): from here on function code may run.
     """
+    if _current is not None:
+        _current.seal()
     logging.Formatter.converter = time.gmtime
     handler = LambdaHandler()
     root = logging.getLogger()

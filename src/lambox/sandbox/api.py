@@ -13,6 +13,10 @@ Lifecycle of one sandbox (enforced by ``SafeSandbox``):
   ``SandboxTimeout`` past the deadline and ``SandboxDead`` when the environment died; after
   either, the sandbox is DEAD and must not be reused.
 - ``destroy`` releases every resource; idempotent; safe from any state.
+- ``alive`` is False once the environment is known to have ended (destroyed, or its process
+  died on its own, e.g. killed while idle). It must cost next to nothing (no system call: it
+  reports what the backend already learned, such as EOF on the wire), as it is read each
+  time a sandbox is handed out; True is a hint, not a promise.
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class Sandbox(Protocol):
     """One isolated execution environment for one function snapshot."""
 
     version: FunctionVersion
+
+    @property
+    def alive(self) -> bool: ...
 
     async def start(self) -> InitReport: ...
 

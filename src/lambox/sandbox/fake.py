@@ -31,13 +31,19 @@ class FakeSandbox:
     started: bool = False
     destroyed: bool = False
     invocations: int = 0
+    # Set by a test: the environment ended on its own (killed while idle, say).
+    exited: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return not (self.destroyed or self.exited)
 
     async def start(self) -> InitReport:
         self.started = True
         return InitReport(init_ms=1.0, error=None, log=b"", log_stream="fake")
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
-        if self.destroyed:
+        if self.destroyed or self.exited:
             raise SandboxDead("fake sandbox destroyed")
         self.invocations += 1
         if self.delay:

@@ -97,6 +97,16 @@ class ProcessSandbox:
         """The sandbox's process id (0 before it started)."""
         return self._proc.pid if self._proc is not None else 0
 
+    @property
+    def alive(self) -> bool:
+        """False once destroyed or once the wire saw EOF (the process ended: a sandbox's
+        wire has no other holder). EOF closes the transport, so no system call is made."""
+        if self._destroyed:
+            return False
+        wire = self._wire
+        transport = wire.transport if wire is not None else None
+        return transport is None or not transport.is_closing()
+
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         client = self._wire
         if client is None or self._destroyed:

@@ -45,7 +45,9 @@ class SafeSandbox:
 
     @property
     def alive(self) -> bool:
-        return self.state is not SandboxState.DEAD
+        """Not destroyed, and the backend has not seen its environment end (a process that
+        died while idle); what the scheduler checks before handing a sandbox out."""
+        return self.state is not DEAD and self._inner.alive
 
     def _move(self, to: SandboxState) -> None:
         if to not in _ALLOWED[self.state]:

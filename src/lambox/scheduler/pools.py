@@ -13,6 +13,9 @@ Invariants:
   finds the queue full gets TooManyRequests at once, never a hang;
 - provisioned sandboxes (``Limits.provisioned``) are started ahead of traffic by the
   reconcile pass, are never reaped while configured, and are replaced when they die.
+- a sandbox whose environment ended while idle (``SafeSandbox.alive`` turned False: it was
+  killed, OOM-killed, or crashed by a background thread) is never handed out: it is
+  discarded when it would be, or by the next reaper pass, whichever comes first.
 Idle stacks are LIFO, so the hottest sandbox serves next and old ones age out.
 """
 
@@ -203,13 +206,25 @@ class Scheduler:
         pool.busy += delta
 
     async def _lease(self, pool: Pool) -> Lease:
-        if pool.idle:
-            return Lease(pool.idle.pop(), cold=False)
+        sandbox = self._pop_idle(pool)
+        if sandbox is not None:
+            return Lease(sandbox, cold=False)
         await self._make_room(pool)
-        if pool.idle:
-            return Lease(pool.idle.pop(), cold=False)
+        sandbox = self._pop_idle(pool)
+        if sandbox is not None:
+            return Lease(sandbox, cold=False)
         sandbox = await self._start(pool.version, provisioned=False)
         return Lease(sandbox, cold=True)
+
+    def _pop_idle(self, pool: Pool) -> SafeSandbox | None:
+        """The hottest idle sandbox still alive; dead ones met on the way are discarded."""
+        idle = pool.idle
+        while idle:
+            sandbox = idle.pop()
+            if sandbox.alive:
+                return sandbox
+            self._discard(sandbox, pool)
+        return None
 
     async def _start(self, version: FunctionVersion, *, provisioned: bool) -> SafeSandbox:
         init_type = PROVISIONED if provisioned else "on-demand"
@@ -312,13 +327,17 @@ class Scheduler:
     # -- control loops -------------------------------------------------------------------------
 
     def reap(self, now: float | None = None) -> int:
-        """Destroy on-demand sandboxes idle for longer than the keep-alive; returns how many."""
+        """Destroy on-demand sandboxes idle for longer than the keep-alive, and idle ones of
+        any kind whose environment ended; returns how many."""
         now = time.monotonic() if now is None else now
         reaped = 0
         for key, pool in list(self._pools.items()):
             keep: collections.deque[SafeSandbox] = collections.deque()
             for sandbox in pool.idle:
-                if not sandbox.provisioned and now - sandbox.idle_since > self._keep_alive:
+                if not sandbox.alive:
+                    self._discard(sandbox, pool)
+                    reaped += 1
+                elif not sandbox.provisioned and now - sandbox.idle_since > self._keep_alive:
                     self._spawn(sandbox.destroy())
                     self._gone(sandbox)
                     reaped += 1
