@@ -45,6 +45,7 @@ from lambox.model import FunctionVersion
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
+from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
 from lambox.store.code import CodeStore
@@ -95,9 +96,13 @@ def build(settings: Settings) -> Server:
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
+    python = sandbox_factory(settings.sandbox, data, data / "code" / "tree")
     factory = DispatchingSandboxFactory(
-        sandbox_factory(settings.sandbox, data, data / "code" / "tree"),
-        RuntimeApiSandboxFactory(path_prefix=str(Path(sys.executable).parent)),
+        python,
+        RuntimeApiSandboxFactory(
+            path_prefix=str(Path(sys.executable).parent),
+            launcher=launcher_for(python, data / "code" / "tree"),
+        ),
     )
     scheduler = Scheduler(
         factory,

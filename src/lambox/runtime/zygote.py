@@ -10,9 +10,12 @@ function's own modules without running them (``codecache``), so its children ski
 costs. Both kinds fork sandboxes the same way.
 
 Host -> zygote:
-    {"op": "spawn", "id", "cgroup", "env", "tmp_mb", "network", "code", "learn", "fd_env"?}
+    {"op": "spawn", "id", "cgroup", "env", "tmp_mb", "network", "code", "learn", "fd_env"?,
+     "argv"?}
         + [wire fd, then one more fd per name in fd_env: the sandbox finds it in that
            environment variable]
+        With "argv" the sandbox runs no Python function: it execs argv (a Runtime API
+        runtime) under a tiny init, the wire fd being its stdout/stderr (``execinit``).
     {"op": "spare", "id", "cgroup"} + [claim fd]
     {"op": "zygote", "id", "code", "modules", "sources"} + [control fd of the new zygote]
                                                                         (base only)
@@ -53,7 +56,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.runtime import bootstrap, codecache, jail
+from lambox.runtime import bootstrap, codecache, execinit, jail
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
 from lambox.runtime.logs import Capture, LambdaHandler
@@ -290,6 +293,8 @@ class Zygote:
                     capture.fatal("lambox spare: rehearsal failed:\n" + traceback.format_exc())
                 message, wire_fd = _await_claim(fd)
             jail.finish(message, self.uid, self.gid)
+            if message.get("argv"):
+                execinit.run(message, wire_fd, extra)  # a Runtime API sandbox: never returns
             env = dict(message.get("env") or {})
             env["LAMBOX_WIRE_FD"] = str(wire_fd)
             for name, extra_fd in extra.items():

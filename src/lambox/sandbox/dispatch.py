@@ -1,7 +1,8 @@
 """One SandboxFactory in front of several: the backend is chosen by the runtime's family.
 
 ``python*`` functions go to the Python backend the server chose (internal wire; process or
-linux), ``provided.*`` and ``nodejs*`` to the Runtime API backend. A runtime of any other
+linux), ``provided.*`` and ``nodejs*`` to the Runtime API backend (jailed the same way when
+the Python backend is linux: ``sandbox.launch``). A runtime of any other
 family never gets here: the control plane refuses to create functions it cannot run.
 """
 

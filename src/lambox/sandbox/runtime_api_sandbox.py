@@ -2,10 +2,19 @@
 
 ``provided.al2023`` / ``provided.al2`` run the function's own executable ``bootstrap`` from
 the root of its code; ``nodejs*`` runs lambox's Node client (``runtime/node/bootstrap.mjs``)
-on the node the runtime catalog resolved. Either way a sandbox is one process in its own
-session (killed as a group, as in the process backend) whose ``AWS_LAMBDA_RUNTIME_API``
-names a Runtime API server of its own: one ephemeral loopback port per sandbox, so a runtime
-only ever sees its own invocations.
+on the node the runtime catalog resolved. Either way a sandbox is one runtime process whose
+``AWS_LAMBDA_RUNTIME_API`` names a Runtime API server of its own: one ephemeral loopback port
+per sandbox, so a runtime only ever sees its own invocations.
+
+Where the process runs is the ``Launcher``'s business (``sandbox.launch``): on the Linux
+backend it is jailed exactly like a Python sandbox (forked by the base zygote into its own
+pid, mount, ipc, uts and cgroup namespaces under a tiny pid 1, code read-only at /var/task,
+a private /tmp, the sandbox user, a cgroup with MemorySize, the pids limit and, once init is
+over, the CPU quota); with ``LAMBOX_SANDBOX=process`` it is a plain process in its own
+session, killed as a group. A function tagged ``lambox:network=none`` has only its own
+loopback: its sandbox makes the listening socket there (127.0.0.1:9001) and the host serves
+the API on that socket. Max Memory Used and out-of-memory deaths come from the launcher
+(the cgroup's peak and OOM kills on Linux, as ``LinuxSandbox`` reports them).
 
 Logs: the process's stdout and stderr are one pipe the host reads as output arrives. What
 was read up to the runtime's first ``/next`` (or its ``/init/error``) is the init's log; what
@@ -26,18 +35,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
-from lambox.errors import SandboxDead, SandboxError, SandboxTimeout
+from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory, SandboxTimeout
 from lambox.model import FunctionVersion
+from lambox.runtime.jail import TASK_ROOT
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, runtime_api_env
+from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.process import INIT_TIMEOUT
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
 from lambox.sandbox.runtime_api_server import ApiServer, serve
@@ -119,12 +127,15 @@ class LogPipe:
 class RuntimeApiSandbox:
     """One runtime process and the Runtime API endpoint that serves it."""
 
-    def __init__(self, version: FunctionVersion, init_type: str, path_prefix: str) -> None:
+    def __init__(
+        self, version: FunctionVersion, init_type: str, path_prefix: str, launcher: Launcher
+    ) -> None:
         self.version = version
         self._init_type = init_type
         self._path_prefix = path_prefix
+        self._launcher = launcher
         self._stream = log_stream_name(version.config.version)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Runtime | None = None
         self._pidfd = -1
         self._api: RuntimeApi | None = None
         self._server: ApiServer | None = None
@@ -133,6 +144,16 @@ class RuntimeApiSandbox:
         self._exit_code: int | None = None
         self._exited = False
         self._destroyed = False
+        # Learned when the runtime exited, before its resources (the cgroup) are released.
+        self._out_of_memory = False
+        self._peak_kb = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def alive(self) -> bool:
+        """Until destroyed: a runtime that exited while idle is started again by the next
+        ``invoke``, as Lambda re-initializes it."""
+        return not self._destroyed
 
     async def start(self) -> InitReport:
         started = time.perf_counter()
@@ -142,6 +163,17 @@ class RuntimeApiSandbox:
         return InitReport(init_ms=init_ms, error=error, log=log, log_stream=self._stream)
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        try:
+            return await self._invoke(request, timeout)
+        except SandboxDead as exc:
+            if not self._out_of_memory or isinstance(exc, SandboxOutOfMemory):
+                raise
+            size = self.version.config.memory_size
+            raise SandboxOutOfMemory(
+                f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, self._peak_kb // 1024
+            ) from None
+
+    async def _invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         if self._destroyed:
             raise SandboxDead("sandbox is not running")
         if self._entrypoint is not None:
@@ -182,7 +214,7 @@ class RuntimeApiSandbox:
                 error=result.error,
                 log=prefix + log.take_cut(),
                 duration_ms=(time.perf_counter() - started) * 1000,
-                max_rss_kb=self._max_rss_kb(),
+                max_rss_kb=self._proc.max_rss_kb() if self._proc is not None else 0,
             )
         await self.destroy()
         raise SandboxDead("the runtime exited before taking the invocation", self._exit_code)
@@ -192,8 +224,8 @@ class RuntimeApiSandbox:
             return
         self._destroyed = True
         proc = self._teardown()
-        if proc is not None and proc.returncode is None:
-            await asyncio.to_thread(proc.wait)
+        if proc is not None:
+            await proc.wait()
 
     # -- the runtime process -----------------------------------------------------------------
 
@@ -205,20 +237,17 @@ class RuntimeApiSandbox:
         if command is None:
             return None
         self._exited, self._exit_code = False, None
+        self._out_of_memory, self._peak_kb = False, 0
         log = self._log = LogPipe()
         api = self._api = RuntimeApi(log.cut)
-        server = self._server = await serve(api.handle, BODY_LIMIT)
-        env = runtime_api_env(fv, self._stream, self._init_type, server.address, self._path_prefix)
+        address = self._launcher.api_address(fv)
+        if address is None:
+            self._server = await serve(api.handle, BODY_LIMIT)
+            address = self._server.address
+        env = runtime_api_env(fv, self._stream, self._init_type, address, self._path_prefix)
+        init_timeout = max(INIT_TIMEOUT, fv.config.timeout)
         try:
-            self._proc = subprocess.Popen(
-                command,
-                env=env,
-                cwd=fv.code_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log.child_fd,
-                stderr=log.child_fd,
-                start_new_session=True,
-            )
+            self._proc = proc = await self._launcher.launch(fv, command, env, log.child_fd)
         except OSError as exc:
             self._teardown()
             if fv.config.runtime.startswith("provided"):
@@ -226,17 +255,32 @@ class RuntimeApiSandbox:
                 self._entrypoint = f"fork/exec {command[0]}: {reason}"
                 return None
             raise SandboxError(f"cannot start {command[0]}: {exc}") from exc
+        except BaseException:
+            self._teardown()
+            raise
         finally:
             log.started()
-        self._watch(self._proc.pid)
         try:
-            return await asyncio.wait_for(api.init, max(INIT_TIMEOUT, fv.config.timeout))
+            self._watch(proc.pid)
+            if self._server is None:
+                sock = await proc.listener(init_timeout)
+                assert sock is not None
+                self._server = await serve_on(sock, api.handle, BODY_LIMIT)
+            error = await asyncio.wait_for(api.init, init_timeout)
         except TimeoutError:
             await self.destroy()
             raise SandboxTimeout("the runtime did not finish its init in time") from None
         except SandboxError:
+            if proc.exec_error is not None and fv.config.runtime.startswith("provided"):
+                # execve failed inside the sandbox: what Popen would have raised above.
+                path = command[0].replace(str(fv.code_dir), TASK_ROOT)
+                self._entrypoint = f"fork/exec {path}: {proc.exec_error}"
+                self._teardown()
+                return None
             await self.destroy()
             raise
+        proc.initialized()
+        return error
 
     def _command(self) -> list[str] | None:
         fv = self.version
@@ -254,20 +298,39 @@ class RuntimeApiSandbox:
         loop = asyncio.get_running_loop()
         try:
             self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            loop.call_soon(self._on_exit)  # it already exited (and was reaped by its zygote)
+            return
         except OSError as exc:
             raise SandboxError(f"cannot watch the runtime process: {exc}") from exc
         loop.add_reader(self._pidfd, self._on_exit)
 
     def _on_exit(self) -> None:
-        """The runtime process ended. A post it made just before may still be unread on
-        its connection, so the pending call fails only once its connections closed."""
+        """The runtime process ended. What it left (OOM kills, peak memory) is read now,
+        its exit status as soon as it is known."""
         self._unwatch()
         proc = self._proc
-        self._exit_code = code = None if proc is None else proc.poll()
+        if proc is None or self._exited:
+            return
         self._exited = True
+        self._out_of_memory = proc.out_of_memory()
+        self._peak_kb = proc.max_rss_kb()
+        task = asyncio.get_running_loop().create_task(self._after_exit(proc))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _after_exit(self, proc: Runtime) -> None:
+        """A post the runtime made just before it exited may still be unread on its
+        connection, so the pending call fails only once its connections closed."""
+        code = await proc.exit_code()
+        if proc is not self._proc:
+            return
+        self._exit_code = code
         if self._api is not None and self._server is not None:
             deadline = time.monotonic() + EXIT_GRACE
             self._fail_when_disconnected(self._api, self._server, code, deadline)
+        elif self._api is not None:
+            self._api.fail(SandboxDead("the runtime exited", exit_code=code))
 
     def _fail_when_disconnected(
         self, api: RuntimeApi, server: ApiServer, code: int | None, deadline: float
@@ -288,7 +351,7 @@ class RuntimeApiSandbox:
             os.close(self._pidfd)
             self._pidfd = -1
 
-    def _teardown(self) -> subprocess.Popen[bytes] | None:
+    def _teardown(self) -> Runtime | None:
         """Stop the endpoint and kill the runtime's process group (idempotent); the killed
         process is returned for the caller to reap (already reaped if it had exited)."""
         self._unwatch()
@@ -300,26 +363,10 @@ class RuntimeApiSandbox:
             self._server = None
         proc, self._proc = self._proc, None
         if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.poll()
+            proc.kill()
         if self._log is not None:
             self._log.close()
         return proc
-
-    def _max_rss_kb(self) -> int:
-        """Peak resident memory of the runtime process (VmHWM), 0 if unknown."""
-        proc = self._proc
-        if proc is None:
-            return 0
-        try:
-            with open(f"/proc/{proc.pid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmHWM:"):
-                        return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            return 0
-        return 0
 
     def _invalid_entrypoint(self, request_id: str) -> RawResult:
         message = f"RequestId: {request_id} Error: {self._entrypoint}"
@@ -358,11 +405,12 @@ class RuntimeApiSandboxFactory:
 
     name = "runtime-api"
 
-    def __init__(self, path_prefix: str = "") -> None:
+    def __init__(self, path_prefix: str = "", launcher: Launcher | None = None) -> None:
         self._path_prefix = path_prefix
+        self.launcher = launcher or ProcessLauncher()
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
-        return RuntimeApiSandbox(version, init_type, self._path_prefix)
+        return RuntimeApiSandbox(version, init_type, self._path_prefix, self.launcher)
 
     def prepare(self, version: FunctionVersion) -> None:
         return None

@@ -1,0 +1,207 @@
+"""Runtime API sandboxes (provided.* bootstraps, Node.js) are jailed like Python ones.
+
+A shell bootstrap in the style of AWS's custom-runtime tutorial runs one shell function per
+deployed function (its Handler's second part); each reports what it can see and do. Gated,
+like every adversarial test, on the server isolating its sandboxes (``isolated``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.adversarial.conftest import call
+from tests.conftest import ROLE, LamboxServer, make_zip, unique
+
+pytestmark = [
+    pytest.mark.usefixtures("still_serving"),
+    pytest.mark.skipif(shutil.which("curl") is None, reason="no curl on PATH"),
+]
+
+BOOTSTRAP = r"""#!/bin/bash
+set -uo pipefail
+. "$LAMBDA_TASK_ROOT/function.sh"
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT_DATA=$(curl -sS -D "$HEADERS" "$API/next")
+  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  rm -f "$HEADERS"
+  # In this shell, not a subshell: a function that grows is the runtime growing.
+  "${_HANDLER#*.}" "$EVENT_DATA" >/tmp/.response
+  curl -sS "$API/$REQUEST_ID/response" --data-binary @/tmp/.response >/dev/null
+done
+"""
+FUNCTIONS = r"""
+probe () {
+  local procs
+  procs=$(ls /proc | grep -c '^[0-9]')
+  echo "{\"pid\": $$, \"uid\": $(id -u), \"gid\": $(id -g), \"procs\": $procs,"
+  echo " \"init\": \"$(tr '\0' ' ' </proc/1/cmdline | cut -c1-200)\","
+  echo " \"host\": \"$(hostname)\", \"nnp\": \"$(grep NoNewPrivs /proc/self/status | cut -f2)\","
+  echo " \"api\": \"$AWS_LAMBDA_RUNTIME_API\", \"task\": \"$LAMBDA_TASK_ROOT\"}"
+}
+
+paths () {
+  local data
+  data=$(echo "$1" | tr -d '"')
+  local task tmp root datadir
+  task=$( (touch /var/task/new && echo written) 2>&1 | tail -1)
+  root=$( (touch /written-at-root && echo written) 2>&1 | tail -1)
+  tmp=$( (echo x >/tmp/mine && echo written) 2>&1 | tail -1)
+  datadir=hidden
+  if ls "$data" >/dev/null 2>&1 && [ -e "$data/state.db" ]; then datadir=visible; fi
+  echo "{\"task\": \"$task\", \"root\": \"$root\", \"tmp\": \"$tmp\", \"data\": \"$datadir\","
+  echo " \"tmp_kb\": $(df -k /tmp | awk 'NR==2 {print $2}'),"
+  echo " \"mounts\": \"$(awk '$2 == "/var/task" {print $4}' /proc/mounts | cut -d, -f1)\"}"
+}
+
+keep () {
+  echo "$1" >/tmp/secret
+  echo "{\"tmp\": \"$(ls /tmp | tr '\n' ' ')\"}"
+}
+
+look () {
+  echo "{\"tmp\": \"$(ls /tmp | tr '\n' ' ')\"}"
+}
+
+hog () {
+  local mb x=x
+  mb=$(echo "$1" | tr -cd '0-9')
+  while [ ${#x} -lt $((mb << 20)) ]; do x=$x$x; done
+  echo "{\"held\": ${#x}}"
+}
+
+connect () {
+  local port
+  port=$(echo "$1" | tr -cd '0-9')
+  if curl -sS -m 3 -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+    echo '"connected"'
+  else
+    echo '"refused"'
+  fi
+}
+"""
+CODE = make_zip({"bootstrap": BOOTSTRAP, "function.sh": FUNCTIONS}, {"bootstrap": 0o755})
+NODE_CODE = make_zip(
+    {
+        "index.js": """
+const fs = require("fs");
+exports.handler = async () => {
+  let task = "written";
+  try { fs.writeFileSync("/var/task/new", "x"); } catch (e) { task = e.code; }
+  return { pid: process.pid, uid: process.getuid(), task, cwd: process.cwd() };
+};
+"""
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def shell(lambda_client: Any) -> Iterator[Callable[..., str]]:
+    """Deploy the shell bootstrap with one of its functions as the handler."""
+    made: list[str] = []
+
+    def create(
+        function: str, code: bytes = CODE, runtime: str = "provided.al2023", **config: Any
+    ) -> str:
+        name = unique(f"rapi-{function.replace('.', '-')}")
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Handler=f"function.{function}" if runtime.startswith("provided") else function,
+            Role=ROLE,
+            Code={"ZipFile": code},
+            **config,
+        )
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+        made.append(name)
+        return name
+
+    yield create
+    for name in made:
+        lambda_client.delete_function(FunctionName=name)
+
+
+def test_bootstrap_is_not_pid_1_of_the_host_nor_root(
+    lambda_client: Any, shell: Callable[..., str]
+) -> None:
+    error, info = call(lambda_client, shell("probe"))
+    assert error is None, info
+    assert info["pid"] == 2  # under lambox's tiny init, pid 1 of its own pid namespace
+    assert "lambox" not in info["init"] or "python" in info["init"]
+    assert info["procs"] <= 8  # itself, its init, the pipeline reading /proc: nothing else
+    assert info["uid"] != 0 and info["gid"] != 0
+    assert info["host"] == "sandbox"
+    assert info["nnp"] == "1"
+    assert info["task"] == "/var/task"
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", info["api"])
+
+
+def test_code_is_read_only_and_tmp_is_private_and_sized(
+    lambda_client: Any, shell: Callable[..., str], server: LamboxServer
+) -> None:
+    name = shell("paths", EphemeralStorage={"Size": 600})
+    error, info = call(lambda_client, name, str(server.data_dir))
+    assert error is None, info
+    assert "Read-only file system" in info["task"]
+    assert info["mounts"] == "ro"
+    assert info["root"] != "written"
+    assert info["tmp"] == "written"
+    assert info["data"] == "hidden"
+    assert info["tmp_kb"] == 600 * 1024
+
+
+def test_each_sandbox_has_its_own_tmp(lambda_client: Any, shell: Callable[..., str]) -> None:
+    error, info = call(lambda_client, shell("keep"), "hush")
+    assert error is None and "secret" in info["tmp"], info
+    error, info = call(lambda_client, shell("look"))
+    assert error is None, info
+    assert "secret" not in info["tmp"]
+
+
+def test_memory_hog_bootstrap_gets_out_of_memory(
+    lambda_client: Any, shell: Callable[..., str]
+) -> None:
+    name = shell("hog", MemorySize=128, Timeout=30)
+    error, body = call(lambda_client, name, 400)
+    assert error == "Unhandled", body
+    assert body["errorType"] == "Runtime.OutOfMemory"
+    assert body["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    # A fresh sandbox serves the next invocation, and Max Memory Used is the cgroup's peak.
+    out = lambda_client.invoke(FunctionName=name, Payload=b"16", LogType="Tail")
+    assert "FunctionError" not in out
+    assert json.loads(out["Payload"].read()) == {"held": 16 << 20}
+    report = base64.b64decode(out["LogResult"]).decode()
+    used = int(re.search(r"Max Memory Used: (\d+) MB", report).group(1))  # type: ignore[union-attr]
+    assert 16 <= used <= 128
+
+
+def test_network_none_runtime_reaches_only_its_api(
+    lambda_client: Any, shell: Callable[..., str], server: LamboxServer
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    open_name = shell("connect")
+    assert call(lambda_client, open_name, port) == (None, "connected")
+    closed = shell("connect", Tags={"lambox:network": "none"})
+    assert call(lambda_client, closed, port) == (None, "refused")
+    error, info = call(lambda_client, shell("probe", Tags={"lambox:network": "none"}))
+    assert error is None, info
+    assert info["api"] == "127.0.0.1:9001"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
+def test_node_runs_jailed(lambda_client: Any, shell: Callable[..., str]) -> None:
+    name = shell("index.handler", NODE_CODE, runtime="nodejs20.x")
+    error, info = call(lambda_client, name)
+    assert error is None, info
+    assert info["pid"] == 2
+    assert info["uid"] != 0
+    assert info["task"] == "EROFS"
+    assert info["cwd"] == "/var/task"
