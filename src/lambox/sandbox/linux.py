@@ -5,8 +5,8 @@ A sandbox is one process, pid 1 of its own pid namespace, forked by a zygote (se
 read-only at /var/task, a private /tmp capped at EphemeralStorage, its own mount, ipc, uts and
 cgroup namespaces (and network namespace for functions tagged ``lambox:network=none``), the
 unprivileged sandbox user, and a cgroup capping memory at MemorySize, CPU in proportion to it
-and the number of processes. Beyond the wire it speaks what the process backend speaks, so
-the invoke path is the same (``ProcessSandbox.invoke``).
+and the number of processes. It speaks the internal wire, so the invoke path is the one
+every wire sandbox shares (``sandbox.wired``).
 
 Init runs without the CPU quota (as Lambda boosts init); the quota applies from READY on.
 Killing a sandbox kills its pid namespace, so everything the function started dies with
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -32,12 +31,10 @@ from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
-from lambox.runtime import wire
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
 from lambox.sandbox.environment import log_stream_name, sandbox_env
-from lambox.sandbox.process import INIT_TIMEOUT, ProcessSandbox
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -46,10 +43,9 @@ from lambox.sandbox.snapshots import (
     applies,
     fork_restored,
     host_pid,
-    restored_report,
 )
 from lambox.sandbox.spares import SparePool
-from lambox.sandbox.wire_client import WireClient
+from lambox.sandbox.wired import WireSandbox, init_error
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
 
 log = logging.getLogger(__name__)
@@ -62,12 +58,9 @@ PIDS_MAX = 128
 EXIT_WAIT = 2.0
 
 
-class LinuxSandbox(ProcessSandbox):
-    """One isolated sandbox; the lifecycle is the Sandbox protocol's.
-
-    It reuses ``ProcessSandbox``'s wire handling (``invoke`` and ``_expect``) and replaces
-    how the process is made (``start``), how its exit status is learned (``_exit_code``:
-    from the zygote that reaped it) and how it is killed (``destroy``)."""
+class LinuxSandbox(WireSandbox):
+    """One isolated sandbox, forked by a zygote; its exit status comes from the zygote
+    that reaped it, and killing it kills its pid namespace."""
 
     def __init__(
         self,
@@ -76,7 +69,10 @@ class LinuxSandbox(ProcessSandbox):
         init_type: str,
         snapshot_fd: int = -1,
     ) -> None:
-        super().__init__(version, init_type, snapshot_fd)
+        super().__init__(version)
+        self._init_type = init_type
+        # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
+        self._snapshot_fd = snapshot_fd
         self._factory = factory
         self._pid = 0
         self._pidfd: int | None = None
@@ -116,21 +112,18 @@ class LinuxSandbox(ProcessSandbox):
             child.close()
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self._pid)
-        loop = asyncio.get_running_loop()
-        _, self._wire = await loop.create_connection(WireClient, sock=host)
-        _, meta, body = await self._expect(
-            self._wire, wire.READY, max(INIT_TIMEOUT, fv.config.timeout)
-        )
+        await self._connect(host)
+        meta, body = await self._ready()
         # The quota ends the init boost. call_soon runs it after this task's current step,
         # which for a cold start has already sent the first INVOKE: the write overlaps the
         # sandbox's work instead of delaying it.
-        loop.call_soon(self._apply_cpu_quota)
-        error = meta.get("init_error")
+        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        error = init_error(meta)
         if learn and error is None and isinstance(meta.get("preload"), list):
             factory.zygotes.learned(fv, meta["preload"], meta.get("sources") or [])
         return InitReport(
             init_ms=(time.perf_counter() - started) * 1000,
-            error=None if error is None else _json_bytes(error),
+            error=error,
             log=body,
             log_stream=stream,
         )
@@ -205,12 +198,7 @@ class LinuxSandbox(ProcessSandbox):
             self.out_of_memory = True
         return code
 
-    async def destroy(self) -> None:
-        if self._destroyed:
-            return
-        self._destroyed = True
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.transport.close()
+    async def _release(self) -> None:
         if self._pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
@@ -260,13 +248,9 @@ class RestoredLinuxSandbox(LinuxSandbox):
             await self.destroy()
             where = f"snapshot {snapshot.pid}"
             raise SandboxError(f"cannot place a sandbox restored from {where}: {exc}") from exc
-        loop = asyncio.get_running_loop()
-        _, self._wire = await loop.create_connection(WireClient, sock=host)
-        self._wire.send(wire.encode(wire.RESUME, {}))
-        timeout = max(INIT_TIMEOUT, config.timeout)
-        _, meta, body = await self._expect(self._wire, wire.READY, timeout)
-        loop.call_soon(self._apply_cpu_quota)
-        return restored_report(snapshot, started, meta, body, log_stream_name(config.version))
+        report = await self._resume(host, snapshot, started, log_stream_name(config.version))
+        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        return report
 
     async def _wait_exit(self) -> int | None:
         if self._snapshot is None:
@@ -278,10 +262,6 @@ class RestoredLinuxSandbox(LinuxSandbox):
             super()._forget_exit()
         else:
             self._snapshot.board.forget(self._inner)
-
-
-def _json_bytes(obj: object) -> bytes:
-    return json.dumps(obj).encode()
 
 
 class LinuxSandboxFactory:

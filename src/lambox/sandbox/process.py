@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
 
-from lambox.errors import SandboxDead, SandboxError
+from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
-from lambox.runtime import wire
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
-from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.api import InitReport
 from lambox.sandbox.environment import log_stream_name, sandbox_env
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
@@ -29,32 +27,26 @@ from lambox.sandbox.snapshots import (
     Snapshots,
     applies,
     fork_restored,
-    restored_report,
 )
-from lambox.sandbox.wire_client import Frame, WireClient
-
-INIT_TIMEOUT = 10.0
+from lambox.sandbox.wired import WireSandbox, init_error
 
 
-class ProcessSandbox:
+class ProcessSandbox(WireSandbox):
     """One interpreter process speaking the internal wire over a socketpair."""
 
     def __init__(
         self, version: FunctionVersion, init_type: str = "on-demand", snapshot_fd: int = -1
     ) -> None:
-        self.version = version
+        super().__init__(version)
         self._init_type = init_type
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._proc: subprocess.Popen[bytes] | None = None
-        self._wire: WireClient | None = None
-        self._destroyed = False
 
     async def start(self) -> InitReport:
         fv = self.version
         if not fv.interpreter:
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
-        loop = asyncio.get_running_loop()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type)
@@ -78,16 +70,12 @@ class ProcessSandbox:
             raise SandboxError(f"cannot start {fv.interpreter}: {exc}") from exc
         finally:
             child.close()
-        _, self._wire = await loop.create_connection(WireClient, sock=host)
-        _, meta, body = await self._expect(
-            self._wire, wire.READY, max(INIT_TIMEOUT, fv.config.timeout)
-        )
-        error = meta.get("init_error")
+        await self._connect(host)
+        meta, body = await self._ready()
         # Init Duration is the whole init phase, as on Lambda: runtime start-up included.
-        init_ms = (time.perf_counter() - started) * 1000
         return InitReport(
-            init_ms=init_ms,
-            error=None if error is None else _json_bytes(error),
+            init_ms=(time.perf_counter() - started) * 1000,
+            error=init_error(meta),
             log=body,
             log_stream=stream,
         )
@@ -97,62 +85,7 @@ class ProcessSandbox:
         """The sandbox's process id (0 before it started)."""
         return self._proc.pid if self._proc is not None else 0
 
-    @property
-    def alive(self) -> bool:
-        """False once destroyed or once the wire saw EOF (the process ended: a sandbox's
-        wire has no other holder). EOF closes the transport, so no system call is made."""
-        if self._destroyed:
-            return False
-        wire = self._wire
-        transport = wire.transport if wire is not None else None
-        return transport is None or not transport.is_closing()
-
-    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
-        client = self._wire
-        if client is None or self._destroyed:
-            raise SandboxDead("sandbox is not running")
-        meta = {
-            "id": request.request_id,
-            "deadline_ms": int(request.deadline * 1000),
-            "arn": request.invoked_arn,
-            "version": self.version.config.version,
-            "client_context": request.client_context,
-            "trace_id": request.trace_id,
-        }
-        client.send(wire.encode(wire.INVOKE, meta, request.payload))
-        _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
-        log_len = int(rmeta.get("log_len", 0))
-        return RawResult(
-            payload=body[log_len:],
-            error=rmeta.get("error"),
-            log=body[:log_len],
-            duration_ms=float(rmeta.get("duration_ms", 0.0)),
-            max_rss_kb=int(rmeta.get("max_rss_kb", 0)),
-        )
-
-    async def _expect(self, client: WireClient, kind: int, timeout: float) -> Frame:
-        """The next frame, which must be of ``kind``; on any failure the sandbox is destroyed
-        and the error says how the process ended."""
-        try:
-            frame = await client.next_frame(timeout)
-        except SandboxDead as exc:
-            code = await self._exit_code()
-            await self.destroy()
-            raise SandboxDead(str(exc), exit_code=code) from None
-        except SandboxError:
-            await self.destroy()
-            raise
-        if frame[0] != kind:
-            await self.destroy()
-            raise SandboxDead(f"sandbox sent frame {frame[0]} where {kind} was due")
-        return frame
-
-    async def destroy(self) -> None:
-        if self._destroyed:
-            return
-        self._destroyed = True
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.transport.close()
+    async def _release(self) -> None:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -167,10 +100,6 @@ class ProcessSandbox:
             return await asyncio.to_thread(proc.wait, 2.0)
         except subprocess.TimeoutExpired:
             return None
-
-
-def _json_bytes(obj: object) -> bytes:
-    return json.dumps(obj).encode()
 
 
 class RestoredProcessSandbox(ProcessSandbox):
@@ -193,28 +122,22 @@ class RestoredProcessSandbox(ProcessSandbox):
             return await super().start()
         self._snapshot = snapshot
         self._pid, host, started = await fork_restored(snapshot, {})
-        loop = asyncio.get_running_loop()
-        _, self._wire = await loop.create_connection(WireClient, sock=host)
-        self._wire.send(wire.encode(wire.RESUME, {}))
-        timeout = max(INIT_TIMEOUT, self.version.config.timeout)
-        _, meta, body = await self._expect(self._wire, wire.READY, timeout)
-        stream = log_stream_name(self.version.config.version)
-        return restored_report(snapshot, started, meta, body, stream)
+        return await self._resume(
+            host, snapshot, started, log_stream_name(self.version.config.version)
+        )
 
     async def _exit_code(self) -> int | None:
         if self._snapshot is None:
             return await super()._exit_code()
         return await self._snapshot.board.wait(self._pid, 2.0)
 
-    async def destroy(self) -> None:
+    async def _release(self) -> None:
         snapshot, pid = self._snapshot, self._pid
-        if snapshot is None or self._destroyed:
-            await super().destroy()
-            return
-        await super().destroy()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        snapshot.board.forget(pid)
+        await super()._release()
+        if snapshot is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            snapshot.board.forget(pid)
 
 
 class ProcessSandboxFactory:

@@ -46,9 +46,9 @@ from lambox.runtime.jail import TASK_ROOT
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, runtime_api_env
 from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
-from lambox.sandbox.process import INIT_TIMEOUT
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
 from lambox.sandbox.runtime_api_server import ApiServer, serve
+from lambox.sandbox.wired import INIT_TIMEOUT
 
 NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
 LOG_CAP = 1 << 20

@@ -1,0 +1,135 @@
+"""What every sandbox speaking the internal wire shares, whatever made its process.
+
+A backend makes the process (a fresh interpreter, a zygote's child, a snapshot's child) and
+hands the host end of its socket to ``_connect``; ``WireSandbox`` then does the rest of the
+Sandbox protocol the same way for all of them: READY and RESUME at start, INVOKE and RESULT
+per invocation, liveness from the wire, and turning a lost process into ``SandboxDead``
+with its exit status. A backend says only how that status is learned (``_exit_code``) and
+how its process is killed and its resources given back (``_release``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from abc import ABC, abstractmethod
+from typing import Any
+
+from lambox.errors import SandboxDead, SandboxError
+from lambox.model import FunctionVersion
+from lambox.runtime import wire
+from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.snapshots import Snapshot, restored_report
+from lambox.sandbox.wire_client import Frame, WireClient
+
+INIT_TIMEOUT = 10.0
+
+
+class WireSandbox(ABC):
+    """A sandbox whose process speaks the internal wire (``lambox.runtime.wire``)."""
+
+    def __init__(self, version: FunctionVersion) -> None:
+        self.version = version
+        self._wire: WireClient | None = None
+        self._destroyed = False
+
+    @property
+    def alive(self) -> bool:
+        """False once destroyed or once the wire saw EOF (the process ended: a sandbox's
+        wire has no other holder). EOF closes the transport, so no system call is made."""
+        if self._destroyed:
+            return False
+        client = self._wire
+        transport = client.transport if client is not None else None
+        return transport is None or not transport.is_closing()
+
+    @property
+    def init_timeout(self) -> float:
+        """How long init may take: the function's timeout, never less than INIT_TIMEOUT."""
+        return max(INIT_TIMEOUT, self.version.config.timeout)
+
+    async def _connect(self, host: socket.socket) -> WireClient:
+        """Speak the wire over ``host``, the host end of the sandbox's socket."""
+        loop = asyncio.get_running_loop()
+        _, self._wire = await loop.create_connection(WireClient, sock=host)
+        return self._wire
+
+    async def _ready(self) -> tuple[dict[str, Any], bytes]:
+        """The READY frame that ends init: its metadata and the init's log."""
+        assert self._wire is not None
+        _, meta, body = await self._expect(self._wire, wire.READY, self.init_timeout)
+        return meta, body
+
+    async def _resume(
+        self, host: socket.socket, snapshot: Snapshot, started: float, log_stream: str
+    ) -> InitReport:
+        """Tell a child forked from ``snapshot`` to RESUME and report its restore."""
+        client = await self._connect(host)
+        client.send(wire.encode(wire.RESUME, {}))
+        meta, body = await self._ready()
+        return restored_report(snapshot, started, meta, body, log_stream)
+
+    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        client = self._wire
+        if client is None or self._destroyed:
+            raise SandboxDead("sandbox is not running")
+        meta = {
+            "id": request.request_id,
+            "deadline_ms": int(request.deadline * 1000),
+            "arn": request.invoked_arn,
+            "version": self.version.config.version,
+            "client_context": request.client_context,
+            "trace_id": request.trace_id,
+        }
+        client.send(wire.encode(wire.INVOKE, meta, request.payload))
+        _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
+        log_len = int(rmeta.get("log_len", 0))
+        return RawResult(
+            payload=body[log_len:],
+            error=rmeta.get("error"),
+            log=body[:log_len],
+            duration_ms=float(rmeta.get("duration_ms", 0.0)),
+            max_rss_kb=int(rmeta.get("max_rss_kb", 0)),
+        )
+
+    async def _expect(self, client: WireClient, kind: int, timeout: float) -> Frame:
+        """The next frame, which must be of ``kind``; on any failure the sandbox is destroyed
+        and the error says how the process ended."""
+        try:
+            frame = await client.next_frame(timeout)
+        except SandboxDead as exc:
+            code = await self._exit_code()
+            await self.destroy()
+            raise SandboxDead(str(exc), exit_code=code) from None
+        except SandboxError:
+            await self.destroy()
+            raise
+        if frame[0] != kind:
+            await self.destroy()
+            raise SandboxDead(f"sandbox sent frame {frame[0]} where {kind} was due")
+        return frame
+
+    async def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        if self._wire is not None and self._wire.transport is not None:
+            self._wire.transport.close()
+        await self._release()
+
+    @abstractmethod
+    async def _exit_code(self) -> int | None:
+        """The exit status of the sandbox's process, which has ended or is ending (None
+        when it cannot be learned soon); negative for a signal."""
+
+    @abstractmethod
+    async def _release(self) -> None:
+        """Kill the sandbox's process and everything it started; give back what it held.
+        Called once, by ``destroy``."""
+
+
+def init_error(meta: dict[str, Any]) -> bytes | None:
+    """The init error a READY frame reports, as the JSON bytes of an error object."""
+    error = meta.get("init_error")
+    return None if error is None else json.dumps(error).encode()
