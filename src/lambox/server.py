@@ -52,7 +52,7 @@ from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
-from lambox.watch import Change, ChangeFeed
+from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
 
@@ -78,9 +78,12 @@ class Server:
 
 
 def _prepare(factory: SandboxFactory, change: Change) -> None:
-    """Change-feed subscriber: let the sandbox backend get ready for published versions."""
+    """Change-feed subscriber: let the sandbox backend get ready for published versions
+    and let go of deleted ones."""
     if isinstance(change, FunctionVersion):
         factory.prepare(change)
+    elif isinstance(change, Removed):
+        factory.retire(change.name, change.qualifier)
 
 
 def build(settings: Settings) -> Server:

@@ -4,7 +4,11 @@ of ``snapshot_restore_py``, on both sandbox backends."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import secrets
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -237,3 +241,31 @@ def test_an_init_that_leaves_a_thread_running_initializes_on_demand(
     assert body == "on-demand"
     assert "Init Duration: " in log
     assert "threads besides its main one" in snap_server.output()
+
+
+def _named(comm: str) -> list[int]:
+    """Host pids of the processes whose name (``/proc/<pid>/comm``) is ``comm``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() == comm:
+                    pids.append(int(entry))
+    return pids
+
+
+def test_deleting_a_function_stops_its_snapshot_and_sandboxes(client: Any) -> None:
+    comm = f"snap{secrets.token_hex(5)}"
+    named = (
+        f"open('/proc/self/comm', 'w').write({comm!r})\n"
+        "def handler(event, context):\n    return 'ok'\n"
+    )
+    name = create(client, {"app.py": named})
+    client.publish_version(FunctionName=name)
+    invoke(client, f"{name}:1")
+    assert len(_named(comm)) >= 2  # the snapshot and the sandbox restored from it
+    client.delete_function(FunctionName=name)
+    deadline = time.monotonic() + 10
+    while _named(comm) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _named(comm) == []

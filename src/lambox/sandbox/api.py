@@ -102,4 +102,9 @@ class SandboxFactory(Protocol):
         background if the backend has anything to do ahead of need (SnapStart snapshots)."""
         ...
 
+    def retire(self, name: str, qualifier: str | None) -> None:
+        """Function ``name`` (or only its version ``qualifier``) was deleted: let go of
+        whatever was prepared for it."""
+        ...
+
     async def close(self) -> None: ...

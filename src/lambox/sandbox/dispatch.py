@@ -37,6 +37,10 @@ class DispatchingSandboxFactory:
     def prepare(self, version: FunctionVersion) -> None:
         self.backend(version.config.runtime).prepare(version)
 
+    def retire(self, name: str, qualifier: str | None) -> None:
+        self.python.retire(name, qualifier)
+        self.runtime_api.retire(name, qualifier)
+
     async def close(self) -> None:
         try:
             await self.python.close()

@@ -75,5 +75,8 @@ class FakeSandboxFactory:
     def prepare(self, version: FunctionVersion) -> None:
         return None
 
+    def retire(self, name: str, qualifier: str | None) -> None:
+        return None
+
     async def close(self) -> None:
         return None

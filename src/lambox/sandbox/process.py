@@ -157,6 +157,10 @@ class ProcessSandboxFactory:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
         self.snapshots.prepare(version)
 
+    def retire(self, name: str, qualifier: str | None) -> None:
+        """A function or version was deleted: stop its snapshots."""
+        self.snapshots.retire(name, qualifier)
+
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
     ) -> tuple[SnapshotOwner, InitReport]:

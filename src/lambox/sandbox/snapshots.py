@@ -110,6 +110,13 @@ class Snapshots:
                 return  # not serving yet: taken on first need
             self._spawn(self._prepare(fv))
 
+    def retire(self, name: str, qualifier: str | None) -> None:
+        """Stop the snapshots of function ``name`` (of its version ``qualifier`` only, when
+        given). One still being taken is stopped when it is done (``get`` sees it gone)."""
+        for key in [k for k in self._entries if k[0] == name and qualifier in (None, k[1])]:
+            _, future = self._entries.pop(key)
+            self._close_later(future)
+
     async def _prepare(self, fv: FunctionVersion) -> None:
         await self.get(fv)
 
