@@ -133,28 +133,42 @@ def connect(event, context):
 CODE = make_zip({"app.py": HOSTILE})
 
 
+class Functions:
+    """Creates functions for a group of tests (active when returned) and deletes them all
+    at its end."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._made: list[str] = []
+
+    def create(self, prefix: str, **params: Any) -> str:
+        name = unique(prefix)
+        self._client.create_function(FunctionName=name, Role=ROLE, **params)
+        self._client.get_waiter("function_active_v2").wait(FunctionName=name)
+        self._made.append(name)
+        return name
+
+    def delete_all(self) -> None:
+        for name in self._made:
+            self._client.delete_function(FunctionName=name)
+
+
 @pytest.fixture(scope="session")
 def deploy(lambda_client: Any) -> Iterator[Callable[..., str]]:
     """Create a function running one hostile handler; returns its name. Deleted at the end."""
-    made: list[str] = []
+    functions = Functions(lambda_client)
 
     def create(handler: str, **config: Any) -> str:
-        name = unique(f"adv-{handler}")
-        lambda_client.create_function(
-            FunctionName=name,
+        return functions.create(
+            f"adv-{handler}",
             Runtime="python3.11",
             Handler=f"app.{handler}",
-            Role=ROLE,
             Code={"ZipFile": CODE},
             **config,
         )
-        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-        made.append(name)
-        return name
 
     yield create
-    for name in made:
-        lambda_client.delete_function(FunctionName=name)
+    functions.delete_all()
 
 
 def call(client: Any, name: str, event: object = None) -> tuple[str | None, Any]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.adversarial.conftest import call
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.adversarial.conftest import Functions, call
+from tests.conftest import LamboxServer, make_zip
 
 pytestmark = [
     pytest.mark.usefixtures("still_serving"),
@@ -106,27 +106,21 @@ exports.handler = async () => {
 @pytest.fixture(scope="module")
 def shell(lambda_client: Any) -> Iterator[Callable[..., str]]:
     """Deploy the shell bootstrap with one of its functions as the handler."""
-    made: list[str] = []
+    functions = Functions(lambda_client)
 
     def create(
         function: str, code: bytes = CODE, runtime: str = "provided.al2023", **config: Any
     ) -> str:
-        name = unique(f"rapi-{function.replace('.', '-')}")
-        lambda_client.create_function(
-            FunctionName=name,
+        return functions.create(
+            f"rapi-{function.replace('.', '-')}",
             Runtime=runtime,
             Handler=f"function.{function}" if runtime.startswith("provided") else function,
-            Role=ROLE,
             Code={"ZipFile": code},
             **config,
         )
-        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-        made.append(name)
-        return name
 
     yield create
-    for name in made:
-        lambda_client.delete_function(FunctionName=name)
+    functions.delete_all()
 
 
 def test_bootstrap_is_not_pid_1_of_the_host_nor_root(

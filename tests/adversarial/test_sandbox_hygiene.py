@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.adversarial.conftest import call
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.adversarial.conftest import Functions, call
+from tests.conftest import LamboxServer, make_zip, unique
 
 APP = """
 import os, stat, subprocess, sys, threading, time
@@ -89,25 +89,19 @@ CODE = make_zip({"app.py": APP})
 
 @pytest.fixture(scope="module")
 def deploy_app(lambda_client: Any) -> Iterator[Callable[[str], str]]:
-    made: list[str] = []
+    functions = Functions(lambda_client)
 
     def create(handler: str) -> str:
-        name = unique(f"hyg-{handler.replace('_', '-')}")
-        lambda_client.create_function(
-            FunctionName=name,
+        return functions.create(
+            f"hyg-{handler.replace('_', '-')}",
             Runtime="python3.11",
             Handler=f"app.{handler}",
-            Role=ROLE,
             Code={"ZipFile": CODE},
             Timeout=30,
         )
-        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-        made.append(name)
-        return name
 
     yield create
-    for name in made:
-        lambda_client.delete_function(FunctionName=name)
+    functions.delete_all()
 
 
 def test_a_sandbox_that_died_while_idle_is_not_handed_out(
