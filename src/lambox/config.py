@@ -5,7 +5,7 @@ Every field is documented in ``docs/settings.md`` and a test keeps the two in st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -15,6 +15,16 @@ PREFIX = "LAMBOX_"
 def _runtime_map(text: str) -> Mapping[str, str]:
     pairs = (item.split("=", 1) for item in text.replace(";", ",").split(",") if "=" in item)
     return {k.strip(): v.strip() for k, v in pairs}
+
+
+# How a variable's text becomes a field's value, by the field's annotation.
+_PARSERS: Mapping[str, Callable[[str], object]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "Path": Path,
+    "Mapping[str, str]": _runtime_map,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,26 +126,14 @@ class Settings:
         """Settings from ``LAMBOX_*`` variables; explicit overrides (CLI flags) win."""
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(PREFIX + f.name.upper())
+            name = PREFIX + f.name.upper()
+            raw = env.get(name)
             if raw is None:
                 continue
-            if f.name in (
-                "port",
-                "concurrency_limit",
-                "log_retention_bytes",
-                "sandbox_limit",
-                "wait_queue",
-                "async_concurrency",
-                "async_queue_limit",
-            ):
-                values[f.name] = int(raw)
-            elif f.name in ("keep_alive", "async_retry_delay", "async_throttle_backoff"):
-                values[f.name] = float(raw)
-            elif f.name == "data_dir":
-                values[f.name] = Path(raw)
-            elif f.name == "runtime_map":
-                values[f.name] = _runtime_map(raw)
-            else:
-                values[f.name] = raw
+            parse = _PARSERS[str(f.type)]
+            try:
+                values[f.name] = parse(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r} is not a valid {f.type}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
+
 from lambox.config import PREFIX, Settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
@@ -34,3 +36,20 @@ def test_environment_overrides_and_flags_win() -> None:
     assert s.data_dir == Path("/x")
     assert dict(s.runtime_map) == {"python3.12": "python3.11", "python3.13": "python3.11"}
     assert s.base_url == "http://127.0.0.1:9200"
+
+
+def test_every_setting_can_be_read_from_the_environment() -> None:
+    defaults = Settings()
+    for f in fields(Settings):
+        value = getattr(defaults, f.name)
+        text = (
+            ",".join(f"{k}={v}" for k, v in value.items())
+            if f.name == "runtime_map"
+            else str(value)
+        )
+        assert getattr(Settings.from_env({PREFIX + f.name.upper(): text}), f.name) == value
+
+
+def test_a_malformed_number_names_its_variable() -> None:
+    with pytest.raises(ValueError, match=r"LAMBOX_SANDBOX_LIMIT='many' is not a valid int"):
+        Settings.from_env({"LAMBOX_SANDBOX_LIMIT": "many"})

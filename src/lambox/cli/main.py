@@ -38,7 +38,11 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings.from_env(os.environ, host=host, port=port, data_dir=data_dir)
+    try:
+        settings = Settings.from_env(os.environ, host=host, port=port, data_dir=data_dir)
+    except ValueError as exc:
+        typer.echo(f"lambox serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     run(settings, examples)
 
 
