@@ -127,11 +127,13 @@ def snapstart(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
     )
     client.get_waiter("function_active_v2").wait(FunctionName=name)
     client.publish_version(FunctionName=name)
+    client.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier="1", WaiterConfig={"Delay": 0.05, "MaxAttempts": 1200}
+    )
     restored: list[int] = []
     on_demand: list[int] = []
     with Connection(HOST, server.port, timeout=60) as conn:
         first_invoke(conn, server.port, name)  # teaches $LATEST's zygote what init imports
-        time.sleep(1.0 + SNAP_INIT_MS / 1000)  # the snapshot is taken at publish
         for i in range(n + 2):
             time.sleep(0.4)
             r = first_invoke(conn, server.port, f"{name}:1")

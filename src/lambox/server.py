@@ -41,7 +41,7 @@ from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
-from lambox.model import FunctionVersion
+from lambox.model import LATEST, FunctionVersion, State
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
@@ -77,13 +77,34 @@ class Server:
     event_configs: EventConfigService
 
 
-def _prepare(factory: SandboxFactory, change: Change) -> None:
-    """Change-feed subscriber: let the sandbox backend get ready for published versions
-    and let go of deleted ones."""
-    if isinstance(change, FunctionVersion):
-        factory.prepare(change)
-    elif isinstance(change, Removed):
-        factory.retire(change.name, change.qualifier)
+class Readiness:
+    """Change-feed subscriber between the control plane and the sandbox backend: a version
+    published ``Pending`` (SnapStart) turns ``Active`` once the backend is ready for it (its
+    snapshot taken, or found impossible); a deleted one is let go of."""
+
+    def __init__(self, factory: SandboxFactory, versions: VersionService) -> None:
+        self._factory = factory
+        self._versions = versions
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def on_change(self, change: Change) -> None:
+        if isinstance(change, Removed):
+            self._factory.retire(change.name, change.qualifier)
+        elif (
+            isinstance(change, FunctionVersion)
+            and change.config.state is State.PENDING
+            and change.config.version != LATEST
+        ):
+            task = asyncio.get_running_loop().create_task(self._activate(change))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _activate(self, version: FunctionVersion) -> None:
+        try:
+            await self._factory.prepare(version)
+        except Exception:  # prepare never raises; if it did, the version must not hang
+            log.exception("getting ready for %s failed", version.arn)
+        self._versions.activate(version.config)
 
 
 def build(settings: Settings) -> Server:
@@ -134,7 +155,7 @@ def build(settings: Settings) -> Server:
     feed.subscribe(scheduler.on_change)
     feed.subscribe(event_configs.on_change)
     feed.subscribe(worker.on_change)
-    feed.subscribe(lambda change: _prepare(factory, change))
+    feed.subscribe(Readiness(factory, versions).on_change)
     routes = [
         *ManagementApi(
             functions, versions, concurrency, code, logs, arns, settings.base_url

@@ -143,6 +143,8 @@ def test_snapstart_through_the_cli(server, tmp_path: Path) -> None:  # type: ign
     aws(server, "wait", "function-active-v2", "--function-name", name)
     published = json.loads(aws(server, "publish-version", "--function-name", name).stdout)
     assert published["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    assert published["State"] == "Pending"
+    aws(server, "wait", "published-version-active", "--function-name", name, "--qualifier", "1")
     out = tmp_path / "out.json"
     result = json.loads(
         aws(

@@ -104,6 +104,15 @@ def create(client: Any, files: dict[str, str | bytes], **kw: Any) -> str:
     return name
 
 
+def publish(client: Any, name: str) -> str:
+    """Publish a version and wait until it is Active (its snapshot taken); its number."""
+    version = str(client.publish_version(FunctionName=name)["Version"])
+    client.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier=version, WaiterConfig={"Delay": 0.05, "MaxAttempts": 600}
+    )
+    return version
+
+
 def invoke(client: Any, name: str, payload: object = None) -> tuple[dict[str, Any], str]:
     out = client.invoke(
         FunctionName=name, Payload=json.dumps(payload or {}).encode(), LogType="Tail"
@@ -124,6 +133,29 @@ def test_snapstart_configuration_follows_aws(client: Any) -> None:
     assert latest["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
     one = client.get_function_configuration(FunctionName=name, Qualifier="1")
     assert one["SnapStart"]["OptimizationStatus"] == "On"
+
+
+def test_a_version_is_pending_until_its_snapshot_is_taken(client: Any) -> None:
+    slow = "import time\ntime.sleep(1.5)\ndef handler(event, context):\n    return 'ok'\n"
+    name = create(client, {"app.py": slow})
+    published = client.publish_version(FunctionName=name)
+    assert (published["State"], published["StateReasonCode"]) == ("Pending", "Creating")
+    with pytest.raises(ClientError) as exc:
+        client.invoke(FunctionName=f"{name}:1")
+    assert exc.value.response["Error"]["Code"] == "ResourceConflictException"
+    assert "following state: Pending" in exc.value.response["Error"]["Message"]
+    # Publishing again while it is pending returns the same version.
+    assert client.publish_version(FunctionName=name)["Version"] == "1"
+    client.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier="1", WaiterConfig={"Delay": 0.05, "MaxAttempts": 600}
+    )
+    one = client.get_function_configuration(FunctionName=name, Qualifier="1")
+    assert (one["State"], one["LastUpdateStatus"]) == ("Active", "Successful")
+    assert one["RevisionId"] == published["RevisionId"]
+    body, log = invoke(client, f"{name}:1")
+    assert body == "ok"
+    assert "Restore Duration: " in log
+    assert client.get_function_configuration(FunctionName=name)["State"] == "Active"
 
 
 def test_snapstart_refuses_what_aws_refuses(client: Any) -> None:
@@ -158,7 +190,7 @@ def test_published_version_restores_from_one_init(
 ) -> None:
     isolated = request.node.callspec.params["snap_server"] == "linux"
     name = create(client, {"app.py": HANDLER})
-    client.publish_version(FunctionName=name)
+    publish(client, name)
     with ThreadPoolExecutor(3) as pool:
         answers = list(pool.map(lambda _: invoke(client, f"{name}:1", {"sleep": 0.5}), range(3)))
     bodies = [body for body, _ in answers]
@@ -200,7 +232,7 @@ def test_latest_initializes_on_demand(client: Any) -> None:
 def test_hooks_of_a_bundled_snapshot_restore_py_run(client: Any) -> None:
     bundled = Path(snapshot_restore_py.__file__).read_text()
     name = create(client, {"app.py": HANDLER, "snapshot_restore_py.py": bundled})
-    client.publish_version(FunctionName=name)
+    publish(client, name)
     body, _ = invoke(client, f"{name}:1")
     assert body["events"] == ["before-2:a:b", "before-1", "after:True"]
 
@@ -208,7 +240,7 @@ def test_hooks_of_a_bundled_snapshot_restore_py_run(client: Any) -> None:
 def test_failing_init_reports_its_error_and_a_failing_hook_its_own(client: Any) -> None:
     broken = "raise RuntimeError('init broke')\ndef handler(event, context):\n    return 1\n"
     name = create(client, {"app.py": broken})
-    client.publish_version(FunctionName=name)
+    publish(client, name)
     out = client.invoke(FunctionName=f"{name}:1", Payload=b"{}")
     assert out["FunctionError"] == "Unhandled"
     assert json.loads(out["Payload"].read())["errorMessage"] == "init broke"
@@ -219,7 +251,7 @@ def test_failing_init_reports_its_error_and_a_failing_hook_its_own(client: Any) 
         "def handler(event, context):\n    return 1\n"
     )
     name = create(client, {"app.py": hook})
-    client.publish_version(FunctionName=name)
+    publish(client, name)
     out = client.invoke(FunctionName=f"{name}:1", Payload=b"{}")
     assert out["FunctionError"] == "Unhandled"
     error = json.loads(out["Payload"].read())
@@ -236,7 +268,7 @@ def test_an_init_that_leaves_a_thread_running_initializes_on_demand(
         "    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n"
     )
     name = create(client, {"app.py": threaded})
-    client.publish_version(FunctionName=name)
+    publish(client, name)
     body, log = invoke(client, f"{name}:1")
     assert body == "on-demand"
     assert "Init Duration: " in log
@@ -261,7 +293,7 @@ def test_deleting_a_function_stops_its_snapshot_and_sandboxes(client: Any) -> No
         "def handler(event, context):\n    return 'ok'\n"
     )
     name = create(client, {"app.py": named})
-    client.publish_version(FunctionName=name)
+    publish(client, name)
     invoke(client, f"{name}:1")
     assert len(_named(comm)) >= 2  # the snapshot and the sandbox restored from it
     client.delete_function(FunctionName=name)

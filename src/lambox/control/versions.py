@@ -3,6 +3,9 @@
 A version is a copy of ``$LATEST`` under the next number of the function's counter
 (numbers are never reused). Publishing when nothing changed since the newest version
 returns that version instead, as AWS does.
+
+A version of a SnapStart function is published ``Pending``, as on AWS: the data plane takes
+its snapshot first and then calls ``activate``. Until then invoking it is a conflict.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from lambox.store.functions import FunctionStore
 from lambox.watch import ChangeFeed, Removed
 
 _ALIAS = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
-_IGNORED = {"revision_id": "", "last_modified": "", "version": "", "description": "", "tags": {}}
+_IGNORED = {
+    "revision_id": "",
+    "last_modified": "",
+    "version": "",
+    "description": "",
+    "tags": {},
+    "state": State.ACTIVE,
+}
 
 
 def _same_release(a: FunctionConfig, b: FunctionConfig) -> bool:
@@ -67,13 +77,25 @@ class VersionService:
             revision_id=str(uuid.uuid4()),
             last_modified=now_iso(),
             description=str(params.get("Description", latest.description)),
-            state=State.ACTIVE,
+            state=State.PENDING if latest.snap_start else State.ACTIVE,
             last_update_status=UpdateStatus.SUCCESSFUL,
         )
         self._store.insert(version)
         self._store.replace(replace(latest, revision_id=str(uuid.uuid4())))
         self._functions.publish_snapshot(version)
         return version
+
+    def activate(self, pending: FunctionConfig) -> None:
+        """The data plane is ready for the ``Pending`` version ``pending`` (its snapshot is
+        taken, or its sandboxes will initialize on demand): make it ``Active``. A version
+        deleted or replaced meanwhile is left alone."""
+        stored = self._store.get(pending.name, pending.version)
+        if stored is None or stored.revision_id != pending.revision_id:
+            return
+        if stored.state is State.PENDING:
+            active = replace(stored, state=State.ACTIVE)
+            self._store.replace(active)
+            self._functions.publish_snapshot(active)
 
     def list(
         self, function_name: str, marker: str | None, max_items: int | None

@@ -97,9 +97,10 @@ class SandboxFactory(Protocol):
         (``on-demand`` or ``provisioned-concurrency``)."""
         ...
 
-    def prepare(self, version: FunctionVersion) -> None:
-        """``version`` was published (or updated): get ready for its sandboxes in the
-        background if the backend has anything to do ahead of need (SnapStart snapshots)."""
+    async def prepare(self, version: FunctionVersion) -> None:
+        """Get ready for the sandboxes of ``version``, newly published, if the backend has
+        anything to do ahead of need (a SnapStart snapshot); returns once it is ready or
+        found impossible (sandboxes then start the ordinary way). Never raises."""
         ...
 
     def retire(self, name: str, qualifier: str | None) -> None:

@@ -34,8 +34,8 @@ class DispatchingSandboxFactory:
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Sandbox:
         return self.backend(version.config.runtime).create(version, init_type)
 
-    def prepare(self, version: FunctionVersion) -> None:
-        self.backend(version.config.runtime).prepare(version)
+    async def prepare(self, version: FunctionVersion) -> None:
+        await self.backend(version.config.runtime).prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         self.python.retire(name, qualifier)

@@ -72,7 +72,7 @@ class FakeSandboxFactory:
         self.made.append(sandbox)
         return sandbox
 
-    def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> None:
         return None
 
     def retire(self, name: str, qualifier: str | None) -> None:

@@ -319,9 +319,9 @@ class LinuxSandboxFactory:
             return RestoredLinuxSandbox(self, version, init_type)
         return LinuxSandbox(self, version, init_type)
 
-    def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
-        self.snapshots.prepare(version)
+        await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """A function or version was deleted: stop its snapshots."""

@@ -153,9 +153,9 @@ class ProcessSandboxFactory:
             return RestoredProcessSandbox(self.snapshots, version, init_type)
         return ProcessSandbox(version, init_type)
 
-    def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
-        self.snapshots.prepare(version)
+        await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """A function or version was deleted: stop its snapshots."""

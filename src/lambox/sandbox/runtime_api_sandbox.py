@@ -412,7 +412,7 @@ class RuntimeApiSandboxFactory:
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
         return RuntimeApiSandbox(version, init_type, self._path_prefix, self.launcher)
 
-    def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> None:
         return None
 
     def retire(self, name: str, qualifier: str | None) -> None:

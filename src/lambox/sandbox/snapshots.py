@@ -91,45 +91,46 @@ class Snapshot:
         await self.owner.destroy()
 
 
+_Entry = tuple[int, str, "asyncio.Future[Snapshot | None]"]
+
+
 class Snapshots:
     """The snapshots of one backend; see the module docstring."""
 
     def __init__(self, start: SnapshotStarter, idle_seconds: float = IDLE_SECONDS) -> None:
         self._start = start
         self._idle = idle_seconds
-        # (name, version) -> (generation, the snapshot or None when it cannot be taken)
-        self._entries: dict[tuple[str, str], tuple[int, asyncio.Future[Snapshot | None]]] = {}
+        # (name, version) -> (generation, revision, the snapshot or None when it cannot be
+        # taken). A newer generation of the same revision (the version became Active) keeps
+        # the snapshot; another revision (the function was deleted and made again) does not.
+        self._entries: dict[tuple[str, str], _Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def prepare(self, fv: FunctionVersion) -> None:
-        """Take the snapshot of a newly published SnapStart version in the background."""
+    async def prepare(self, fv: FunctionVersion) -> None:
+        """Take the snapshot of a newly published SnapStart version (``get`` logs why
+        when it cannot be taken)."""
         if applies(fv):
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                return  # not serving yet: taken on first need
-            self._spawn(self._prepare(fv))
+            await self.get(fv)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """Stop the snapshots of function ``name`` (of its version ``qualifier`` only, when
         given). One still being taken is stopped when it is done (``get`` sees it gone)."""
         for key in [k for k in self._entries if k[0] == name and qualifier in (None, k[1])]:
-            _, future = self._entries.pop(key)
+            _, _, future = self._entries.pop(key)
             self._close_later(future)
-
-    async def _prepare(self, fv: FunctionVersion) -> None:
-        await self.get(fv)
 
     async def get(self, fv: FunctionVersion) -> Snapshot | None:
         """The live snapshot of ``fv``, taken (or taken again) if need be; None when this
         version cannot have one."""
         self._expire()
         entry = self._entries.get(fv.key)
+        revision = fv.config.revision_id
         if entry is not None:
-            generation, future = entry
-            if generation > fv.generation:
+            generation, taken_of, future = entry
+            if taken_of != revision and generation > fv.generation:
                 return None  # a stale snapshot of the function: start the ordinary way
-            if generation == fv.generation:
+            if taken_of == revision:
+                self._entries[fv.key] = (max(generation, fv.generation), revision, future)
                 if not future.done():
                     return await asyncio.shield(future)
                 snapshot = future.result()
@@ -140,7 +141,7 @@ class Snapshots:
                 log.warning("snapshot of %s died; taking it again", fv.arn)
             self._close_later(future)
         future = asyncio.get_running_loop().create_future()
-        self._entries[fv.key] = (fv.generation, future)
+        self._entries[fv.key] = (fv.generation, revision, future)
         try:
             snapshot = await self._take(fv)
         except BaseException as exc:
@@ -150,7 +151,8 @@ class Snapshots:
             log.warning("no snapshot of %s, its sandboxes start from init: %s", fv.arn, exc)
             return None
         future.set_result(snapshot)
-        if self._entries.get(fv.key, (0, None))[1] is not future:
+        current = self._entries.get(fv.key)
+        if current is None or current[2] is not future:
             self._close_later(future)  # the function changed meanwhile
             return None
         return snapshot
@@ -191,7 +193,7 @@ class Snapshots:
 
     def _expire(self) -> None:
         cutoff = time.monotonic() - self._idle
-        for key, (_, future) in list(self._entries.items()):
+        for key, (_, _, future) in list(self._entries.items()):
             snapshot = future.result() if future.done() else None
             if snapshot is not None and snapshot.last_used < cutoff:
                 del self._entries[key]
@@ -208,7 +210,7 @@ class Snapshots:
 
     async def close(self) -> None:
         """Stop every snapshot (their restored sandboxes die with them)."""
-        for _, future in self._entries.values():
+        for _, _, future in self._entries.values():
             if not future.done():
                 with contextlib.suppress(BaseException):
                     await future
