@@ -227,16 +227,30 @@ class RestoredLinuxSandbox(LinuxSandbox):
         super().__init__(factory, version, init_type)
         self._snapshot: Snapshot | None = None
         self._inner = 0
+        self._started = 0.0
 
     async def start(self) -> InitReport:
-        factory = self._factory
-        snapshot = await factory.snapshots.get(self.version)
+        snapshot = self._snapshot
         if snapshot is None:
-            return await super().start()
+            snapshot = await self._factory.snapshots.get(self.version)
+            if snapshot is None:
+                return await super().start()
+            await self.place(snapshot)
+        else:
+            self._started = time.perf_counter()  # placed ahead: its restore begins now
+        stream = log_stream_name(self.version.config.version)
+        report = await self._resume(snapshot, self._started, stream)
+        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        return report
+
+    async def place(self, snapshot: Snapshot) -> None:
+        """Fork from ``snapshot`` and move the child into a cgroup of its own, limits set;
+        it then waits for the RESUME ``start`` sends."""
+        factory = self._factory
         self._snapshot = snapshot
         config = self.version.config
         spec = {"tmp_mb": config.ephemeral_storage, "uid": SANDBOX_UID, "gid": SANDBOX_GID}
-        self._inner, host, started = await fork_restored(snapshot, spec)
+        self._inner, host, self._started = await fork_restored(snapshot, spec)
         try:
             self._pid = host_pid(snapshot.pid, self._inner)
             self._pidfd = os.pidfd_open(self._pid)
@@ -248,9 +262,7 @@ class RestoredLinuxSandbox(LinuxSandbox):
             await self.destroy()
             where = f"snapshot {snapshot.pid}"
             raise SandboxError(f"cannot place a sandbox restored from {where}: {exc}") from exc
-        report = await self._resume(host, snapshot, started, log_stream_name(config.version))
-        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
-        return report
+        await self._connect(host)
 
     async def _wait_exit(self) -> int | None:
         if self._snapshot is None:
@@ -284,7 +296,7 @@ class LinuxSandboxFactory:
         self.board = board
         self.pids_max = pids_max
         self.cpus = os.cpu_count() or 1
-        self.snapshots = Snapshots(self._start_snapshot)
+        self.snapshots = Snapshots(self._start_snapshot, self._restore_ahead)
 
     @classmethod
     def open(
@@ -316,8 +328,17 @@ class LinuxSandboxFactory:
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
+            spare = self.snapshots.claim(version)
+            if isinstance(spare, RestoredLinuxSandbox):
+                spare.version = version
+                return spare
             return RestoredLinuxSandbox(self, version, init_type)
         return LinuxSandbox(self, version, init_type)
+
+    async def _restore_ahead(self, snapshot: Snapshot) -> RestoredLinuxSandbox:
+        sandbox = RestoredLinuxSandbox(self, snapshot.version, INIT_TYPE)
+        await sandbox.place(snapshot)
+        return sandbox
 
     async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""

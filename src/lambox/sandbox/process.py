@@ -103,28 +103,38 @@ class ProcessSandbox(WireSandbox):
 
 
 class RestoredProcessSandbox(ProcessSandbox):
-    """A plain-process sandbox forked from its version's SnapStart snapshot; when the
-    version has no snapshot it starts the ordinary way, with ``init_type``."""
+    """A plain-process sandbox forked from its version's SnapStart snapshot, now or ahead
+    of need (``place``); when the version has no snapshot it starts the ordinary way, with
+    ``init_type``."""
 
     def __init__(self, snapshots: Snapshots, version: FunctionVersion, init_type: str) -> None:
         super().__init__(version, init_type)
         self._snapshots = snapshots
         self._snapshot: Snapshot | None = None
         self._pid = 0
+        self._started = 0.0
 
     @property
     def pid(self) -> int:
         return self._pid or super().pid
 
-    async def start(self) -> InitReport:
-        snapshot = await self._snapshots.get(self.version)
-        if snapshot is None:
-            return await super().start()
+    async def place(self, snapshot: Snapshot) -> None:
+        """Fork from ``snapshot``; the child then waits for the RESUME ``start`` sends."""
         self._snapshot = snapshot
-        self._pid, host, started = await fork_restored(snapshot, {})
-        return await self._resume(
-            host, snapshot, started, log_stream_name(self.version.config.version)
-        )
+        self._pid, host, self._started = await fork_restored(snapshot, {})
+        await self._connect(host)
+
+    async def start(self) -> InitReport:
+        snapshot = self._snapshot
+        if snapshot is None:
+            snapshot = await self._snapshots.get(self.version)
+            if snapshot is None:
+                return await super().start()
+            await self.place(snapshot)
+        else:
+            self._started = time.perf_counter()  # placed ahead: its restore begins now
+        stream = log_stream_name(self.version.config.version)
+        return await self._resume(snapshot, self._started, stream)
 
     async def _exit_code(self) -> int | None:
         if self._snapshot is None:
@@ -146,12 +156,21 @@ class ProcessSandboxFactory:
     name = "process"
 
     def __init__(self) -> None:
-        self.snapshots = Snapshots(self._start_snapshot)
+        self.snapshots = Snapshots(self._start_snapshot, self._restore_ahead)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
+            spare = self.snapshots.claim(version)
+            if isinstance(spare, RestoredProcessSandbox):
+                spare.version = version
+                return spare
             return RestoredProcessSandbox(self.snapshots, version, init_type)
         return ProcessSandbox(version, init_type)
+
+    async def _restore_ahead(self, snapshot: Snapshot) -> RestoredProcessSandbox:
+        sandbox = RestoredProcessSandbox(self.snapshots, snapshot.version, INIT_TYPE)
+        await sandbox.place(snapshot)
+        return sandbox
 
     async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""

@@ -14,6 +14,11 @@ or the process would fork holding threads or sockets) the version's sandboxes st
 ordinary way and the log says why. A snapshot that died is taken again on next use; one
 unused for ``idle_seconds`` is stopped. The backends supply how a snapshot process is
 started (``SnapshotStarter``) and how a restored child is placed (in their sandboxes).
+
+Each live snapshot keeps ``SPARES`` restored sandboxes forked and placed ahead of need
+(``SpareMaker``: on the Linux backend, in their own cgroup, a move that waits for an RCU
+grace period on cgroup v1); ``claim`` hands one out and makes the next in the background,
+so a restore on the cold path is only the RESUME and the after-restore hooks.
 """
 
 from __future__ import annotations
@@ -40,6 +45,15 @@ INIT_TYPE = "snap-start"
 IDLE_SECONDS = 900.0
 
 
+class Spare(Protocol):
+    """A restored sandbox forked and placed ahead of need, waiting for its RESUME."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    async def destroy(self) -> None: ...
+
+
 class SnapshotOwner(Protocol):
     """The sandbox whose process became the snapshot (destroying it ends the snapshot)."""
 
@@ -50,6 +64,8 @@ class SnapshotOwner(Protocol):
 
 
 SnapshotStarter = Callable[[FunctionVersion, int], Awaitable[tuple[SnapshotOwner, InitReport]]]
+SpareMaker = Callable[["Snapshot"], Awaitable[Spare]]
+SPARES = 1
 
 
 def applies(fv: FunctionVersion) -> bool:
@@ -68,6 +84,9 @@ class Snapshot:
     board: ExitBoard
     init: InitReport
     last_used: float = field(default_factory=time.monotonic)
+    spares: list[Spare] = field(default_factory=list)
+    making: int = 0
+    closed: bool = False
     _init_log: bytes | None = None
 
     def __post_init__(self) -> None:
@@ -87,6 +106,10 @@ class Snapshot:
         return text
 
     async def close(self) -> None:
+        self.closed = True
+        spares, self.spares = self.spares, []
+        for spare in spares:
+            await spare.destroy()
         await self.control.close()
         await self.owner.destroy()
 
@@ -97,14 +120,59 @@ _Entry = tuple[int, str, "asyncio.Future[Snapshot | None]"]
 class Snapshots:
     """The snapshots of one backend; see the module docstring."""
 
-    def __init__(self, start: SnapshotStarter, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        start: SnapshotStarter,
+        make_spare: SpareMaker | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
         self._start = start
+        self._make_spare = make_spare
         self._idle = idle_seconds
         # (name, version) -> (generation, revision, the snapshot or None when it cannot be
         # taken). A newer generation of the same revision (the version became Active) keeps
         # the snapshot; another revision (the function was deleted and made again) does not.
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def claim(self, fv: FunctionVersion) -> Spare | None:
+        """A restored sandbox of ``fv`` made ahead of need, if one is ready (the next one
+        is made in the background); None sends the caller the ordinary way (``get``)."""
+        entry = self._entries.get(fv.key)
+        if entry is None or entry[1] != fv.config.revision_id or not entry[2].done():
+            return None
+        snapshot = entry[2].result()
+        if snapshot is None or not snapshot.alive:
+            return None
+        spare = None
+        while snapshot.spares and spare is None:
+            spare = snapshot.spares.pop(0)
+            if not spare.alive:
+                self._spawn(spare.destroy())
+                spare = None
+        snapshot.last_used = time.monotonic()
+        self._refill(snapshot)
+        return spare
+
+    def _refill(self, snapshot: Snapshot) -> None:
+        if self._make_spare is None or snapshot.closed:
+            return
+        while len(snapshot.spares) + snapshot.making < SPARES:
+            snapshot.making += 1
+            self._spawn(self._add_spare(snapshot, self._make_spare))
+
+    async def _add_spare(self, snapshot: Snapshot, make: SpareMaker) -> None:
+        try:
+            spare = await make(snapshot)
+        except Exception as exc:
+            log.info("no spare restored from the snapshot of %s: %s", snapshot.version.arn, exc)
+            return
+        finally:
+            snapshot.making -= 1
+        if snapshot.closed or not spare.alive:
+            await spare.destroy()
+        else:
+            snapshot.spares.append(spare)
 
     async def prepare(self, fv: FunctionVersion) -> None:
         """Take the snapshot of a newly published SnapStart version (``get`` logs why
@@ -155,6 +223,7 @@ class Snapshots:
         if current is None or current[2] is not future:
             self._close_later(future)  # the function changed meanwhile
             return None
+        self._refill(snapshot)
         return snapshot
 
     async def _take(self, fv: FunctionVersion) -> Snapshot:

@@ -61,12 +61,10 @@ class WireSandbox(ABC):
         _, meta, body = await self._expect(self._wire, wire.READY, self.init_timeout)
         return meta, body
 
-    async def _resume(
-        self, host: socket.socket, snapshot: Snapshot, started: float, log_stream: str
-    ) -> InitReport:
-        """Tell a child forked from ``snapshot`` to RESUME and report its restore."""
-        client = await self._connect(host)
-        client.send(wire.encode(wire.RESUME, {}))
+    async def _resume(self, snapshot: Snapshot, started: float, log_stream: str) -> InitReport:
+        """Tell a child forked from ``snapshot`` (connected) to RESUME; report its restore."""
+        assert self._wire is not None
+        self._wire.send(wire.encode(wire.RESUME, {}))
         meta, body = await self._ready()
         return restored_report(snapshot, started, meta, body, log_stream)
 
