@@ -26,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
+
+from lambox.runtime.forkserver import ForkServer
 
 HOOKS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snapstart_hooks")
 HOOKS_MODULE = "snapshot_restore_py"
@@ -79,44 +80,25 @@ def reseed() -> None:
             numpy_random.seed()
 
 
-class RestoreLoop:
+class RestoreLoop(ForkServer):
     """The snapshot's request loop; ``serve`` returns only in a forked child."""
 
     def __init__(self, ctl: socket.socket) -> None:
-        self.ctl = ctl
-        self.children: set[int] = set()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-
-    def send(self, message: Mapping[str, Any]) -> None:
-        self.ctl.sendall(json.dumps(message, separators=(",", ":")).encode())
+        super().__init__(ctl, MAX_MESSAGE, 2)
 
     def serve(self) -> tuple[int, dict[str, Any]] | None:
         """Fork restored sandboxes until the host hangs up (then None, children killed).
         In a child: (its wire fd, the spawn request)."""
-        signal.set_wakeup_fd(self._wake_w)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.listen()
         self.send({"op": "ready", "pid": os.getpid()})
-        while True:
-            ready, _, _ = select.select([self.ctl.fileno(), self._wake_r], [], [])
-            if self._wake_r in ready:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self._wake_r, 512):
-                        pass
-                self._reap()
-            if self.ctl.fileno() not in ready:
-                continue
-            try:
-                data, fds, flags, _ = socket.recv_fds(self.ctl, MAX_MESSAGE, 2)
-            except ConnectionError:
-                data, fds, flags = b"", [], 0
-            if not data:
-                for fd in fds:
-                    os.close(fd)
-                self._shutdown()
-                return None
-            child = self._handle(data, fds, flags)
+        while (request := self.next_request()) is not None:
+            child = self._handle(*request)
             if child is not None:
                 return child
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return None
 
     def _handle(self, data: bytes, fds: list[int], flags: int) -> tuple[int, dict[str, Any]] | None:
         request_id = None
@@ -129,7 +111,10 @@ class RestoreLoop:
                 raise ValueError(f"expected a spawn with one descriptor, got {message!r}")
             pid = os.fork()
             if pid == 0:
-                self._become_child()
+                self.close_in_child()
+                # Its own session, so that it and what it starts are killed as one group.
+                with contextlib.suppress(OSError):
+                    os.setsid()
                 return fds[0], message
             self.children.add(pid)
             self.send({"op": "spawned", "id": request_id, "pid": pid})
@@ -138,34 +123,6 @@ class RestoreLoop:
         for fd in fds:
             os.close(fd)
         return None
-
-    def _become_child(self) -> None:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        self.ctl.close()
-        # Its own session, so that it and what it starts are killed as one group.
-        with contextlib.suppress(OSError):
-            os.setsid()
-
-    def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid in self.children:
-                self.children.discard(pid)
-                with contextlib.suppress(OSError):
-                    self.send({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
-
-    def _shutdown(self) -> None:
-        for pid in self.children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def timed(step: Callable[[], None], on_error: ErrorFactory) -> tuple[float, dict[str, Any] | None]:

@@ -48,7 +48,6 @@ import importlib
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import sys
@@ -59,6 +58,7 @@ from typing import Any
 from lambox.runtime import bootstrap, codecache, execinit, jail
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
+from lambox.runtime.forkserver import ForkServer
 from lambox.runtime.logs import Capture, LambdaHandler
 
 MAX_MESSAGE = 1 << 20
@@ -170,49 +170,26 @@ def _reseed() -> None:
             _say(f"numpy.random not reseeded: {exc}")
 
 
-class Zygote:
+class Zygote(ForkServer):
     """The request loop of one zygote; see the module docstring."""
 
     def __init__(
         self, ctl: socket.socket, cgroup_fds: list[int], pidns: int, uid: int, gid: int
     ) -> None:
-        self.ctl = ctl
+        super().__init__(ctl, MAX_MESSAGE, 4)
         self.cgroup_fds = cgroup_fds
         self.pidns = pidns
         self.uid = uid
         self.gid = gid
-        self.children: set[int] = set()
         self.sandboxes: set[int] = set()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-
-    def send(self, message: Mapping[str, Any]) -> None:
-        self.ctl.sendall(json.dumps(message, separators=(",", ":")).encode())
 
     def serve(self) -> int:
         """Answer requests until the host hangs up; the exit status of the zygote."""
-        signal.set_wakeup_fd(self._wake_w)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.listen()
         self.reap()
-        while True:
-            ready, _, _ = select.select([self.ctl.fileno(), self._wake_r], [], [])
-            if self._wake_r in ready:
-                while True:
-                    try:
-                        if not os.read(self._wake_r, 512):
-                            break
-                    except BlockingIOError:
-                        break
-                self.reap()
-            if self.ctl.fileno() in ready:
-                try:
-                    data, fds, flags, _ = socket.recv_fds(self.ctl, MAX_MESSAGE, 4)
-                except ConnectionError:
-                    data, fds, flags = b"", [], 0
-                if not data:
-                    for fd in fds:
-                        os.close(fd)
-                    return self.shutdown()
-                self.handle(data, fds, flags)
+        while (request := self.next_request()) is not None:
+            self.handle(*request)
+        return self.shutdown()
 
     def handle(self, data: bytes, fds: list[int], flags: int) -> None:
         request_id = None
@@ -265,20 +242,12 @@ class Zygote:
         self.sandboxes.add(pid)
         return pid
 
-    def _close_inherited(self) -> None:
-        """In a child: drop everything of the zygote's (signals, sockets, descriptors)."""
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        self.ctl.close()
-
     def _sandbox(
         self, message: Mapping[str, Any], fd: int, spare: bool, extra: Mapping[str, int]
     ) -> None:
         capture: Capture | None = None
         try:
-            self._close_inherited()
+            self.close_in_child()
             jail.prepare(self.cgroup_fds, str(message.get("cgroup") or ""))
             for inherited in (*self.cgroup_fds, self.pidns):
                 os.close(inherited)
@@ -334,7 +303,7 @@ class Zygote:
     def _version_zygote(self, message: Mapping[str, Any], ctl_fd: int) -> None:
         """In the forked child: become the version zygote of one function's code."""
         try:
-            self._close_inherited()
+            self.close_in_child()
             child = Zygote(
                 socket.socket(fileno=ctl_fd), self.cgroup_fds, self.pidns, self.uid, self.gid
             )
@@ -353,21 +322,8 @@ class Zygote:
             os._exit(SETUP_FAILED)
         os._exit(child.serve())
 
-    def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            self.children.discard(pid)
-            self.sandboxes.discard(pid)
-            code = os.waitstatus_to_exitcode(status)
-            try:
-                self.send({"op": "exit", "pid": pid, "code": code})
-            except OSError:
-                return
+    def reaped(self, pid: int) -> None:
+        self.sandboxes.discard(pid)
 
     def shutdown(self) -> int:
         """The host is gone: no sandbox of ours may outlive it. Version zygotes see their

@@ -1,0 +1,88 @@
+"""The request loop of the processes that only fork: zygotes and SnapStart snapshots.
+
+A fork server waits on two things: its control socket (SOCK_SEQPACKET; one JSON object per
+message, descriptors attached with SCM_RIGHTS) and SIGCHLD (through a wakeup pipe). It
+reaps every child that ends and reports it to the host as ``{"op": "exit", "pid", "code"}``
+(code < 0: killed by that signal). What a request does is the subclass's; a forked child
+calls ``close_in_child`` first, so it keeps nothing of the server's. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+Request = tuple[bytes, list[int], int]
+
+
+class ForkServer:
+    """Control socket, children and their exit reports; ``next_request`` is the loop."""
+
+    def __init__(self, ctl: socket.socket, max_message: int, max_fds: int) -> None:
+        self.ctl = ctl
+        self.children: set[int] = set()
+        self._limits = (max_message, max_fds)
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        self.ctl.sendall(json.dumps(message, separators=(",", ":")).encode())
+
+    def listen(self) -> None:
+        """Start hearing about children that end (before the first ``next_request``)."""
+        signal.set_wakeup_fd(self._wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    def next_request(self) -> Request | None:
+        """The next request (data, descriptors, recvmsg flags), reaping children while it
+        waits; None once the host has hung up."""
+        while True:
+            ready, _, _ = select.select([self.ctl.fileno(), self._wake_r], [], [])
+            if self._wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 512):
+                        pass
+                self.reap()
+            if self.ctl.fileno() not in ready:
+                continue
+            try:
+                data, fds, flags, _ = socket.recv_fds(self.ctl, *self._limits)
+            except ConnectionError:
+                data, fds, flags = b"", [], 0
+            if data:
+                return data, fds, flags
+            for fd in fds:
+                os.close(fd)
+            return None
+
+    def reap(self) -> None:
+        """Reap every child that has ended and report it."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self.reaped(pid)
+            try:
+                self.send({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+            except OSError:
+                return
+
+    def reaped(self, pid: int) -> None:
+        """A child ended (for a subclass's own bookkeeping)."""
+
+    def close_in_child(self) -> None:
+        """In a forked child: drop the server's signal handling, pipe and control socket."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self.ctl.close()
