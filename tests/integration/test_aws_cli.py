@@ -28,36 +28,41 @@ def aws(server, *args: str, check: bool = True) -> subprocess.CompletedProcess[s
     )
 
 
+def create_function(  # type: ignore[no-untyped-def]
+    server,
+    tmp_path: Path,
+    name: str,
+    code: str,
+    *options: str,
+    runtime: str = "python3.11",
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """``aws lambda create-function`` of a package holding ``code`` as ``app.py`` (handler
+    ``app.handler``), as a user writes it, with any further ``options``."""
+    zip_path = tmp_path / "fn.zip"
+    zip_path.write_bytes(make_zip({"app.py": code}))
+    return aws(
+        server,
+        "create-function",
+        "--function-name",
+        name,
+        "--runtime",
+        runtime,
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        f"fileb://{zip_path}",
+        "--role",
+        "arn:aws:iam::000000000000:role/x",
+        *options,
+        check=check,
+    )
+
+
 def test_create_invoke_with_tail_logs_through_the_cli(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     name = unique("cli")
-    zip_path = tmp_path / "fn.zip"
-    zip_path.write_bytes(
-        make_zip(
-            {
-                "app.py": (
-                    "def handler(event, context):\n"
-                    "    print('cli says hi')\n"
-                    "    return {'got': event}\n"
-                )
-            }
-        )
-    )
-    created = json.loads(
-        aws(
-            server,
-            "create-function",
-            "--function-name",
-            name,
-            "--runtime",
-            "python3.11",
-            "--handler",
-            "app.handler",
-            "--zip-file",
-            f"fileb://{zip_path}",
-            "--role",
-            "arn:aws:iam::000000000000:role/x",
-        ).stdout
-    )
+    code = "def handler(event, context):\n    print('cli says hi')\n    return {'got': event}\n"
+    created = json.loads(create_function(server, tmp_path, name, code).stdout)
     assert created["FunctionName"] == name
     assert created["State"] == "Pending"
     aws(server, "wait", "function-active-v2", "--function-name", name)
@@ -92,21 +97,11 @@ def test_create_invoke_with_tail_logs_through_the_cli(server, tmp_path: Path) ->
 
 @pytest.mark.parametrize("memory", ["64"])
 def test_cli_reports_validation_errors(server, tmp_path: Path, memory: str) -> None:  # type: ignore[no-untyped-def]
-    zip_path = tmp_path / "fn.zip"
-    zip_path.write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 1\n"}))
-    result = aws(
+    result = create_function(
         server,
-        "create-function",
-        "--function-name",
+        tmp_path,
         unique("clibad"),
-        "--runtime",
-        "python3.11",
-        "--handler",
-        "app.handler",
-        "--zip-file",
-        f"fileb://{zip_path}",
-        "--role",
-        "arn:aws:iam::000000000000:role/x",
+        "def handler(e, c):\n    return 1\n",
         "--memory-size",
         memory,
         check=False,
@@ -117,28 +112,19 @@ def test_cli_reports_validation_errors(server, tmp_path: Path, memory: str) -> N
 
 def test_snapstart_through_the_cli(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     name = unique("cli-snap")
-    zip_path = tmp_path / "fn.zip"
     code = (
         "import os\n"
         "def handler(event, context):\n"
         "    return os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']\n"
     )
-    zip_path.write_bytes(make_zip({"app.py": code}))
-    aws(
+    create_function(
         server,
-        "create-function",
-        "--function-name",
+        tmp_path,
         name,
-        "--runtime",
-        "python3.12",
-        "--handler",
-        "app.handler",
-        "--zip-file",
-        f"fileb://{zip_path}",
-        "--role",
-        "arn:aws:iam::000000000000:role/x",
+        code,
         "--snap-start",
         "ApplyOn=PublishedVersions",
+        runtime="python3.12",
     )
     aws(server, "wait", "function-active-v2", "--function-name", name)
     published = json.loads(aws(server, "publish-version", "--function-name", name).stdout)

@@ -9,26 +9,41 @@ import time
 from tests.conftest import ROLE, make_zip, unique
 
 
-def lambox(server, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def command(server, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The lambox command line for ``args``, pointed at ``server``."""
+    return [sys.executable, "-m", "lambox.cli.main", *args, "--endpoint-url", server.url]
+
+
+def lambox(  # type: ignore[no-untyped-def]
+    server, *args: str, timeout: float = 30, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lambox.cli.main", *args, "--endpoint-url", server.url],
+        command(server, *args),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
 
 
-def test_logs_prints_the_function_log(lambda_client, server) -> None:  # type: ignore[no-untyped-def]
-    name = unique("logs")
+def deploy(lambda_client, prefix: str, body: str, *, wait: bool = True) -> str:  # type: ignore[no-untyped-def]
+    """A python3.11 function whose handler ``handler(e, c)`` runs ``body``; its name."""
+    name = unique(prefix)
     lambda_client.create_function(
         FunctionName=name,
         Runtime="python3.11",
         Handler="app.handler",
         Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    print('marker-42')\n"})},
+        Code={"ZipFile": make_zip({"app.py": f"def handler(e, c):\n    {body}\n"})},
     )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    if wait:
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def test_logs_prints_the_function_log(lambda_client, server) -> None:  # type: ignore[no-untyped-def]
+    name = deploy(lambda_client, "logs", "print('marker-42')")
     rid = lambda_client.invoke(FunctionName=name, Payload=b"{}")["ResponseMetadata"]["RequestId"]
     out = lambox(server, "logs", name)
     assert out.returncode == 0, out.stderr
@@ -38,28 +53,9 @@ def test_logs_prints_the_function_log(lambda_client, server) -> None:  # type: i
 
 
 def test_logs_follow_streams_new_invocations(lambda_client, server) -> None:  # type: ignore[no-untyped-def]
-    name = unique("follow")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    print('followed', e)\n"})},
-    )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    name = deploy(lambda_client, "follow", "print('followed', e)")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lambox.cli.main",
-            "logs",
-            name,
-            "--follow",
-            "--endpoint-url",
-            server.url,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+        command(server, "logs", name, "--follow"), stdout=subprocess.PIPE, text=True
     )
     try:
         time.sleep(1.0)
@@ -78,21 +74,7 @@ def test_unknown_function_logs_is_an_error(server) -> None:  # type: ignore[no-u
 
 
 def test_functions_table_lists_functions(lambda_client, server) -> None:  # type: ignore[no-untyped-def]
-    name = unique("table")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 1\n"})},
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "lambox.cli.main", "functions", "--endpoint-url", server.url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
-    )
+    name = deploy(lambda_client, "table", "return 1", wait=False)
+    out = lambox(server, "functions", env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert name[:20] in out.stdout

@@ -50,6 +50,30 @@ def version_zip() -> bytes:
     return make_zip({"handler.py": VERSION_ZIP_HANDLER})
 
 
+INDEX_FUNCTION: dict[str, Any] = {
+    "Handler": "index.handler",
+    "Code": {"ZipFile": ECHO_ZIP},
+    "PackageType": "Zip",
+    "Role": ROLE,
+    "Runtime": LAMBOX_RUNTIME,
+}
+"""CreateFunction's parameters but the name, as the recorded tests that spelled them out
+passed them (``index.handler``, a Zip package; lambox's runtime for theirs)."""
+
+
+def refused_create(client: Any, **params: Any) -> dict[str, Any]:
+    """The answer to a CreateFunction that should fail, under a fresh name with the parameters
+    of the recorded tests that used the echo handler (``handler.handler``), plus ``params``."""
+    return call(
+        client.create_function,
+        FunctionName=unique("fn"),
+        Runtime=LAMBOX_RUNTIME,
+        Handler="handler.handler",
+        Role=ROLE,
+        **params,
+    )
+
+
 def test_function_lifecycle(lambda_client: Any) -> None:
     test_id = f"{FUNCTION}::test_function_lifecycle"
     name = unique("fn")
@@ -184,12 +208,7 @@ def test_lambda_code_location_zipfile(lambda_client: Any) -> None:
     norm.name(name)
     got: dict[str, Any] = {}
     got["create-response-zip-file"] = lambda_client.create_function(
-        FunctionName=name,
-        Handler="index.handler",
-        Code={"ZipFile": ECHO_ZIP},
-        PackageType="Zip",
-        Role=ROLE,
-        Runtime=LAMBOX_RUNTIME,
+        FunctionName=name, **INDEX_FUNCTION
     )
     wait_until_settled(lambda_client, name)
     got["get-function-response"] = lambda_client.get_function(FunctionName=name)
@@ -227,13 +246,6 @@ def test_function_arns(lambda_client: Any) -> None:
     norm.name(name_2)
     # The recording shows the over-long ARN's name part as "<function-name>".
     norm.name(long_name, "<function-name>")
-    base = {
-        "Handler": "index.handler",
-        "Code": {"ZipFile": ECHO_ZIP},
-        "PackageType": "Zip",
-        "Role": ROLE,
-        "Runtime": LAMBOX_RUNTIME,
-    }
     other = unique("test-function-arn")
     got: dict[str, Any] = {}
     got["create-function-arn-response"] = create_function(lambda_client, ARN_PREFIX + name_1)
@@ -253,21 +265,14 @@ def test_function_arns(lambda_client: Any) -> None:
             f"arn:aws:lambda:{LAMBOX_REGION}:123456789012:function:{other}",
         ),
     ):
-        got[key] = call(lambda_client.create_function, FunctionName=function_name, **base)
+        got[key] = call(lambda_client.create_function, FunctionName=function_name, **INDEX_FUNCTION)
     assert_match(recorded(test_id), norm(got))
 
 
 def test_create_lambda_exceptions(lambda_client: Any) -> None:
     test_id = f"{FUNCTION}::test_create_lambda_exceptions"
     name = unique("invalid-function")
-    base = {
-        "FunctionName": name,
-        "Handler": "index.handler",
-        "Code": {"ZipFile": ECHO_ZIP},
-        "PackageType": "Zip",
-        "Role": ROLE,
-        "Runtime": LAMBOX_RUNTIME,
-    }
+    base = {"FunctionName": name, **INDEX_FUNCTION}
     create = lambda_client.create_function
     got: dict[str, Any] = {}
     got["invalid_role_arn_exc"] = call(create, **{**base, "Role": "r1"})
@@ -290,14 +295,7 @@ def test_create_lambda_exceptions(lambda_client: Any) -> None:
 def test_update_lambda_exceptions(lambda_client: Any) -> None:
     test_id = f"{FUNCTION}::test_update_lambda_exceptions"
     name = unique("invalid-function")
-    lambda_client.create_function(
-        FunctionName=name,
-        Handler="index.handler",
-        Code={"ZipFile": ECHO_ZIP},
-        PackageType="Zip",
-        Role=ROLE,
-        Runtime=LAMBOX_RUNTIME,
-    )
+    lambda_client.create_function(FunctionName=name, **INDEX_FUNCTION)
     wait_until_settled(lambda_client, name)
     update = lambda_client.update_function_configuration
     got = {
@@ -372,11 +370,7 @@ def test_create_deprecated_function_runtime(lambda_client: Any, runtime: str) ->
         "deprecation_error": call(
             lambda_client.create_function,
             FunctionName=unique("fn"),
-            Handler="index.handler",
-            Code={"ZipFile": ECHO_ZIP},
-            PackageType="Zip",
-            Role=ROLE,
-            Runtime=runtime,
+            **{**INDEX_FUNCTION, "Runtime": runtime},
         )
     }
     assert_match(recorded(test_id), Normaliser()(got))
@@ -388,42 +382,31 @@ def measured_value(message: str, key: str) -> str:
     return str(measured[key])
 
 
-def test_large_environment_variables_fails(lambda_client: Any) -> None:
-    test_id = f"{SIZE_LIMITS}::test_large_environment_variables_fails"
+@pytest.mark.parametrize(
+    ("test_name", "key", "small"),
+    [
+        ("test_large_environment_variables_fails", "failed_create_fn_result", {}),
+        (
+            "test_large_environment_fails_multiple_keys",
+            "failured_create_fn_result_multi_key",
+            {"SMALL_VAR": "ok"},
+        ),
+    ],
+)
+def test_large_environment_fails(
+    lambda_client: Any, test_name: str, key: str, small: dict[str, str]
+) -> None:
+    """An environment one byte over 4 KB, in one variable or beside a small one."""
+    test_id = f"{SIZE_LIMITS}::{test_name}"
     expected = recorded(test_id)
-    # The variable's value is taken from the recorded message itself (its exact size).
-    large = measured_value(expected["failed_create_fn_result"]["message"], "LARGE_VAR")
+    # The large value is taken from the recorded message itself (its exact size).
+    large = measured_value(expected[key]["message"], "LARGE_VAR")
     got = {
-        "failed_create_fn_result": call(
-            lambda_client.create_function,
-            FunctionName=unique("fn"),
-            Runtime=LAMBOX_RUNTIME,
-            Handler="handler.handler",
-            Role=ROLE,
+        key: refused_create(
+            lambda_client,
             Code={"ZipFile": ECHO_ZIP},
             Timeout=30,
-            Environment={"Variables": {"LARGE_VAR": large}},
-            Tags={},
-        )
-    }
-    assert_match(expected, Normaliser()(got))
-
-
-def test_large_environment_fails_multiple_keys(lambda_client: Any) -> None:
-    test_id = f"{SIZE_LIMITS}::test_large_environment_fails_multiple_keys"
-    expected = recorded(test_id)
-    message = expected["failured_create_fn_result_multi_key"]["message"]
-    variables = {"SMALL_VAR": "ok", "LARGE_VAR": measured_value(message, "LARGE_VAR")}
-    got = {
-        "failured_create_fn_result_multi_key": call(
-            lambda_client.create_function,
-            FunctionName=unique("fn"),
-            Runtime=LAMBOX_RUNTIME,
-            Handler="handler.handler",
-            Role=ROLE,
-            Code={"ZipFile": ECHO_ZIP},
-            Timeout=30,
-            Environment={"Variables": variables},
+            Environment={"Variables": {**small, "LARGE_VAR": large}},
             Tags={},
         )
     }
@@ -460,32 +443,20 @@ def zip_of_size(size: int, compress: bool) -> bytes:
     return buf.getvalue()
 
 
-def test_oversized_unzipped_lambda(lambda_client: Any) -> None:
-    test_id = f"{SIZE_LIMITS}::test_oversized_unzipped_lambda"
+@pytest.mark.parametrize(
+    ("test_name", "size", "compress"),
+    [
+        # Unzipped over 250 MB: zeros, which deflate to a small upload.
+        ("test_oversized_unzipped_lambda", 262_144_000 + 1, True),
+        # Zipped over 50 MB: random bytes, stored.
+        ("test_oversized_zipped_create_lambda", 52_428_800 + 1, False),
+    ],
+)
+def test_oversized_code(lambda_client: Any, test_name: str, size: int, compress: bool) -> None:
+    test_id = f"{SIZE_LIMITS}::{test_name}"
     got = {
-        "invalid_param_exc": call(
-            lambda_client.create_function,
-            FunctionName=unique("fn"),
-            Runtime=LAMBOX_RUNTIME,
-            Handler="handler.handler",
-            Role=ROLE,
-            Code={"ZipFile": zip_of_size(262_144_000 + 1, compress=True)},
-        )
-    }
-    assert_match(recorded(test_id), Normaliser()(got))
-
-
-def test_oversized_zipped_create_lambda(lambda_client: Any) -> None:
-    test_id = f"{SIZE_LIMITS}::test_oversized_zipped_create_lambda"
-    zipped = zip_of_size(52_428_800 + 1, compress=False)
-    got = {
-        "invalid_param_exc": call(
-            lambda_client.create_function,
-            FunctionName=unique("fn"),
-            Runtime=LAMBOX_RUNTIME,
-            Handler="handler.handler",
-            Role=ROLE,
-            Code={"ZipFile": zipped},
+        "invalid_param_exc": refused_create(
+            lambda_client, Code={"ZipFile": zip_of_size(size, compress=compress)}
         )
     }
     assert_match(recorded(test_id), Normaliser()(got))

@@ -122,32 +122,36 @@ def handler(event, context):
 """
 
 
-def test_lambda_invoke_with_timeout(lambda_client: Any) -> None:
-    test_id = f"{LAMBDA}::TestLambdaBehavior::test_lambda_invoke_with_timeout"
+@pytest.mark.parametrize(
+    ("test_name", "timeout", "wait", "regexes"),
+    [
+        # AWS's timeout message names the request id, which the recording shows as one
+        # placeholder of its own.
+        pytest.param(
+            "test_lambda_invoke_with_timeout",
+            1,
+            2,
+            [(r"RequestId: \S+ Error", "RequestId: <timeout_error_msg> Error")],
+            id="with_timeout",
+        ),
+        pytest.param("test_lambda_invoke_no_timeout", 2, 1, [], id="no_timeout"),
+    ],
+)
+def test_lambda_invoke_timeout(
+    lambda_client: Any, test_name: str, timeout: int, wait: int, regexes: list[tuple[str, str]]
+) -> None:
+    """A handler that sleeps ``wait`` seconds in a function with a ``timeout`` of its own."""
+    test_id = f"{LAMBDA}::TestLambdaBehavior::{test_name}"
     name = unique("test_lambda")
-    norm = Normaliser(
-        fixed=LAMBDA_SHA,
-        regexes=[(r"RequestId: \S+ Error", "RequestId: <timeout_error_msg> Error")],
-    )
+    norm = Normaliser(fixed=LAMBDA_SHA, regexes=regexes)
     norm.name(name)
     got: dict[str, Any] = {}
     got["create-result"] = create_function(
-        lambda_client, name, Code={"ZipFile": handler_zip(SLEEP_HANDLER)}, Timeout=1
+        lambda_client, name, Code={"ZipFile": handler_zip(SLEEP_HANDLER)}, Timeout=timeout
     )
-    got["invoke-result"] = lambda_client.invoke(FunctionName=name, Payload=json.dumps({"wait": 2}))
-    assert_match(recorded(test_id), norm(got))
-
-
-def test_lambda_invoke_no_timeout(lambda_client: Any) -> None:
-    test_id = f"{LAMBDA}::TestLambdaBehavior::test_lambda_invoke_no_timeout"
-    name = unique("test_lambda")
-    norm = Normaliser(fixed=LAMBDA_SHA)
-    norm.name(name)
-    got: dict[str, Any] = {}
-    got["create-result"] = create_function(
-        lambda_client, name, Code={"ZipFile": handler_zip(SLEEP_HANDLER)}, Timeout=2
+    got["invoke-result"] = lambda_client.invoke(
+        FunctionName=name, Payload=json.dumps({"wait": wait})
     )
-    got["invoke-result"] = lambda_client.invoke(FunctionName=name, Payload=json.dumps({"wait": 1}))
     assert_match(recorded(test_id), norm(got))
 
 

@@ -144,12 +144,12 @@ class ManagementApi:
         )
 
     async def list_tags(self, request: Request) -> Response:
-        config = self._functions.get(unquote(request.path_params["arn"]))
-        return json_response({"Tags": dict(config.tags)})
+        tags = self._functions.tags(unquote(request.path_params["arn"]))
+        return json_response({"Tags": dict(tags)})
 
     async def tag_resource(self, request: Request) -> Response:
         params = await json_body(request, 1 << 20, "TagResource")
-        self._functions.tag(unquote(request.path_params["arn"]), params.get("Tags") or {})
+        self._functions.tag(unquote(request.path_params["arn"]), params.get("Tags"))
         return Response(status_code=204)
 
     async def untag_resource(self, request: Request) -> Response:

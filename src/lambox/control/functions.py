@@ -21,6 +21,7 @@ from typing import Any
 
 from lambox.arns import Arns
 from lambox.control import shapes
+from lambox.control import tags as tagging
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.errors import (
     AccessDenied,
@@ -227,6 +228,7 @@ class FunctionService:
             # Authorization, which comes before any check of the function itself.
             raise AccessDenied()
         _check_limits(params)
+        tagging.check_count(params.get("Tags") or {})
         runtime = str(params["Runtime"])
         shapes.check_runtime_supported(runtime)
         if params.get("PackageType", "Zip") != "Zip":
@@ -350,14 +352,28 @@ class FunctionService:
         self._feed.publish(Removed(name, self._feed.next_generation()))
         self._collect_later(config.code_key)
 
-    def tag(self, function_name: str, tags: Mapping[str, str]) -> None:
-        config = self.get(function_name)
-        self._store.replace(replace(config, tags=frozen_map({**config.tags, **tags})))
+    def tags(self, resource: str) -> Mapping[str, str]:
+        """ListTags: the tags of the function a resource ARN names (see ``tags.py``)."""
+        shapes.validate("ListTags", {"Resource": resource})
+        return self._tagged(resource).tags
 
-    def untag(self, function_name: str, keys: list[str]) -> None:
-        config = self.get(function_name)
+    def tag(self, resource: str, added: Mapping[str, str] | None) -> None:
+        """TagResource: add or overwrite tags; like any change, it renews the RevisionId
+        (recorded: each GetFunction after a tag change shows a new one)."""
+        shapes.validate("TagResource", {"Resource": resource, "Tags": added})
+        config = self._tagged(resource)
+        kept = tagging.merged(config.tags, added or {})
+        self._store.replace(replace(config, tags=frozen_map(kept), revision_id=str(uuid.uuid4())))
+
+    def untag(self, resource: str, keys: list[str]) -> None:
+        """UntagResource: remove tags; keys the function does not have are ignored."""
+        shapes.validate("UntagResource", {"Resource": resource, "TagKeys": keys})
+        config = self._tagged(resource)
         kept = {k: v for k, v in config.tags.items() if k not in keys}
-        self._store.replace(replace(config, tags=frozen_map(kept)))
+        self._store.replace(replace(config, tags=frozen_map(kept), revision_id=str(uuid.uuid4())))
+
+    def _tagged(self, resource: str) -> FunctionConfig:
+        return self.get(tagging.function_name(resource, self._arns))
 
     # -- internals -----------------------------------------------------------------------
 
