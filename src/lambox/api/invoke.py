@@ -23,7 +23,8 @@ from lambox.errors import (
     ServiceError,
     ValidationError,
 )
-from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService, new_request_id
+from lambox.invoke.ids import new_request_id
+from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 from lambox.model import Invocation, InvocationType
 
 log = logging.getLogger(__name__)

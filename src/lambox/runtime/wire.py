@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 HEADER = struct.Struct("!BII")
@@ -44,11 +45,34 @@ RESUME = 4
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20
 
+# Built once: ``json.dumps`` with any non-default argument builds a new encoder per call,
+# and the host encodes a frame on every invocation.
+_encode_meta = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def encode(kind: int, meta: dict[str, Any], body: bytes = b"") -> bytes:
     """One frame as bytes, ready to write."""
-    m = json.dumps(meta, separators=(",", ":")).encode()
-    return HEADER.pack(kind, len(m), len(body)) + m + body
+    m = _encode_meta(meta).encode()
+    return b"".join((HEADER.pack(kind, len(m), len(body)), m, body))
+
+
+def encode_invoke(
+    request_id: str,
+    deadline_ms: int,
+    arn: str,
+    version: str,
+    client_context: str | None,
+    trace_id: str,
+    payload: bytes,
+) -> bytes:
+    """The INVOKE frame, byte for byte what ``encode`` makes of its meta, written out by hand:
+    it is built on every invocation, and a fixed shape needs no walk over a dict."""
+    cc = "null" if client_context is None else _quote(client_context)
+    m = (
+        f'{{"id":{_quote(request_id)},"deadline_ms":{deadline_ms:d},"arn":{_quote(arn)},'
+        f'"version":{_quote(version)},"client_context":{cc},"trace_id":{_quote(trace_id)}}}'
+    ).encode()
+    return b"".join((HEADER.pack(INVOKE, len(m), len(payload)), m, payload))
 
 
 def decode_header(header: bytes) -> tuple[int, int, int]:

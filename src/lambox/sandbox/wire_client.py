@@ -16,12 +16,15 @@ from lambox.runtime import wire
 
 Frame = tuple[int, dict[str, Any], bytes]
 
+_decode_meta = json.JSONDecoder().decode
+
 
 class WireClient(asyncio.Protocol):
     """Reads frames from a sandbox; ``next_frame`` awaits the next one with a deadline."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._need = 0
         self._frames: collections.deque[Frame] = collections.deque()
         self._waiter: asyncio.Future[Frame] | None = None
         self._closed = False
@@ -32,22 +35,43 @@ class WireClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return
+            data = bytes(buf)
+            buf.clear()
+        # Usually ``data`` is one whole frame, parsed where it lies; only a frame split
+        # across reads is gathered in ``buf``, and parsed once all of it has come.
+        end = self._parse(data)
+        if end < len(data):
+            buf += memoryview(data)[end:]
+
+    def _parse(self, data: bytes) -> int:
+        """Deliver the whole frames at the start of ``data``; how many bytes they took.
+        ``_need`` becomes the size of the incomplete frame after them (or of its header)."""
         size = wire.HEADER.size
-        while len(buf) >= size:
+        pos = 0
+        total = len(data)
+        while True:
+            if total - pos < size:
+                self._need = size
+                return pos
             try:
-                kind, meta_len, body_len = wire.decode_header(bytes(buf[:size]))
+                kind, meta_len, body_len = wire.decode_header(data[pos : pos + size])
             except ValueError:
                 self._fail(SandboxDead("sandbox sent a malformed frame"))
                 if self.transport is not None:
                     self.transport.close()
-                return
-            end = size + meta_len + body_len
-            if len(buf) < end:
-                return
-            meta = json.loads(bytes(buf[size : size + meta_len])) if meta_len else {}
-            body = bytes(buf[size + meta_len : end])
-            del buf[:end]
+                return total
+            start = pos + size
+            end = start + meta_len + body_len
+            if total < end:
+                self._need = end - pos
+                return pos
+            meta = _decode_meta(data[start : start + meta_len].decode()) if meta_len else {}
+            body = data[start + meta_len : end]
+            pos = end
             self._deliver((kind, meta, body))
 
     def connection_lost(self, exc: Exception | None) -> None:

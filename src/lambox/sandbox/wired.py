@@ -72,15 +72,16 @@ class WireSandbox(ABC):
         client = self._wire
         if client is None or self._destroyed:
             raise SandboxDead("sandbox is not running")
-        meta = {
-            "id": request.request_id,
-            "deadline_ms": int(request.deadline * 1000),
-            "arn": request.invoked_arn,
-            "version": self.version.config.version,
-            "client_context": request.client_context,
-            "trace_id": request.trace_id,
-        }
-        client.send(wire.encode(wire.INVOKE, meta, request.payload))
+        frame = wire.encode_invoke(
+            request.request_id,
+            int(request.deadline * 1000),
+            request.invoked_arn,
+            self.version.config.version,
+            request.client_context,
+            request.trace_id,
+            request.payload,
+        )
+        client.send(frame)
         _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
         log_len = int(rmeta.get("log_len", 0))
         return RawResult(
