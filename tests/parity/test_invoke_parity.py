@@ -22,7 +22,6 @@ from tests.parity.snapshot import (
     assert_match,
     call,
     create_function,
-    lambox_bug,
     recorded,
     wait_until_settled,
 )
@@ -277,13 +276,6 @@ def test_lambda_too_large_response(lambda_client: Any) -> None:
     assert_match(recorded(test_id), Normaliser()(got))
 
 
-@lambox_bug(
-    "payloads that are not UTF-8: AWS's message ends in Jackson's location ('\\n at [Source:"
-    " REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: 1, column:"
-    " 3]') and for a first byte 0x99 reads 'Unexpected character ((CTRL-CHAR, code 153)):"
-    " expected a valid value (JSON String, Number, Array, Object or token 'null', 'true' or"
-    " 'false')'; lambox says 'Invalid UTF-8 start byte 0x..' without location",
-)
 @pytest.mark.parametrize(
     ("label", "payload"),
     [("body", b"n\x87r\x9e\xe9\xb5\xd7I\xee\x9bmt"), ("message", b"\x99\xeb,j\x07\xa1zYh")],

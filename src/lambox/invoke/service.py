@@ -10,14 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, replace
 
 from lambox import arns as arns_mod
 from lambox.errors import (
-    InvalidRequestContent,
     RequestTooLarge,
     ResourceConflict,
     ResourceNotFound,
@@ -26,7 +24,9 @@ from lambox.errors import (
     SandboxOutOfMemory,
     SandboxTimeout,
 )
-from lambox.invoke import records
+from lambox.invoke import payloads, records
+from lambox.invoke.ids import new_request_id as new_request_id
+from lambox.invoke.ids import trace_id
 from lambox.logs import LogSink
 from lambox.model import (
     LATEST,
@@ -139,7 +139,7 @@ class InvokeService:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        _check_json(invocation.payload)
+        payloads.check(invocation.payload)
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         if kind is InvocationType.EVENT:
@@ -184,7 +184,7 @@ class InvokeService:
             time.time() + timeout,
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
-            _trace_id(),
+            trace_id(),
         )
         started = time.perf_counter()
         try:
@@ -253,39 +253,6 @@ class InvokeService:
 
     async def close(self) -> None:
         """Nothing to stop: Event invocations live in the queue, not in this service."""
-
-
-def new_request_id() -> str:
-    """A random (version 4) UUID in its text form, built without the uuid module's overhead:
-    it is made on every request."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
-
-def _trace_id() -> str:
-    """An X-Ray trace header, as Lambda sets ``_X_AMZN_TRACE_ID`` for every invocation."""
-    bits = os.urandom(20).hex()
-    return f"Root=1-{int(time.time()):08x}-{bits[:24]};Parent={bits[24:]};Sampled=0"
-
-
-_decode_json = json.JSONDecoder().decode
-
-
-def _check_json(payload: bytes) -> None:
-    """AWS accepts only UTF-8 JSON payloads (decoded here only to be checked)."""
-    if not payload:
-        return
-    try:
-        _decode_json(payload.decode())
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestContent(
-            "Could not parse request body into json: Could not parse payload into json: "
-            f"Invalid UTF-8 start byte 0x{payload[exc.start]:02x}"
-        ) from exc
-    except ValueError as exc:
-        raise InvalidRequestContent(
-            f"Could not parse request body into json: Could not parse payload into json: {exc}"
-        ) from exc
 
 
 def _too_large() -> bytes:
