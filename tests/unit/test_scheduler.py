@@ -201,6 +201,24 @@ def test_provisioned_sandboxes_start_ahead_and_are_never_reaped() -> None:
     asyncio.run(main())
 
 
+def test_provisioning_a_version_whose_empty_pool_was_reaped_still_starts() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=1, concurrency_limit=100)
+        scheduler.on_change(version(number="1"))
+        scheduler.reap()  # a reaper pass between PublishVersion and the provisioning request
+        scheduler.on_change(Limits("f", provisioned=frozen_map({"1": 2})))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert scheduler.provisioned("f", "1") == (2, 2)
+        scheduler.on_change(Removed("f", 99))
+        scheduler.on_change(Limits("f", provisioned=frozen_map({"1": 2})))
+        await asyncio.sleep(0.01)
+        assert scheduler.provisioned("f", "1") == (0, 2)  # a deleted function is not revived
+
+    asyncio.run(main())
+
+
 def test_machine_capacity_evicts_idle_then_queues_then_throttles() -> None:
     async def main() -> None:
         factory = FakeSandboxFactory()

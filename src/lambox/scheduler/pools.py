@@ -99,6 +99,9 @@ class Scheduler:
         self._sandbox_limit = sandbox_limit
         self._wait_queue = wait_queue
         self._pools: dict[tuple[str, str], Pool] = {}
+        # The newest snapshot of every version, pooled or not: an empty pool is reaped,
+        # and provisioning its version later must still find what to start.
+        self._versions: dict[tuple[str, str], FunctionVersion] = {}
         self._limits: dict[str, Limits] = {}
         self._total_reserved = 0
         self._busy = 0
@@ -134,6 +137,9 @@ class Scheduler:
     def on_change(self, change: Change) -> None:
         """Change-feed subscriber: replace outdated pools, follow concurrency settings."""
         if isinstance(change, Removed):
+            for key in [k for k in self._versions if k[0] == change.name]:
+                if change.qualifier in (None, key[1]):
+                    del self._versions[key]
             for key in [k for k in self._pools if k[0] == change.name]:
                 if change.qualifier in (None, key[1]):
                     self._retire(self._pools.pop(key))
@@ -142,6 +148,9 @@ class Scheduler:
         elif isinstance(change, Limits):
             self._set_limits(change)
         elif isinstance(change, FunctionVersion):
+            known = self._versions.get(change.key)
+            if known is None or known.generation < change.generation:
+                self._versions[change.key] = change
             pool = self._pools.get(change.key)
             if pool is None or pool.version.generation < change.generation:
                 if pool is not None:
@@ -152,6 +161,10 @@ class Scheduler:
     def _set_limits(self, limits: Limits) -> None:
         self._limits[limits.function] = limits
         self._total_reserved = sum(v.reserved or 0 for v in self._limits.values())
+        for version, count in limits.provisioned.items():
+            key = (limits.function, version)
+            if count and key not in self._pools and key in self._versions:
+                self._pools[key] = self._new_pool(self._versions[key])
         for (name, version), pool in self._pools.items():
             if name == limits.function:
                 pool.target = limits.provisioned.get(version, 0)
