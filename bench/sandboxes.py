@@ -30,6 +30,7 @@ from common import (
     summarize,
 )
 from httpclient import Connection, build_request
+from lambox.control.runtimes import RuntimeCatalog
 
 STDLIB_IMPORTS = "json, decimal, datetime, uuid, hashlib, re, collections, base64, urllib.parse"
 # Counts its invocations, so an answer of 1 proves the sandbox was new (a cold start).
@@ -95,6 +96,7 @@ def first_sandbox(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
     return summarize(samples)
 
 
+SNAP_RUNTIME = "python3.12"
 # An init worth snapshotting: imports and 250 ms of set-up work (a model load, say).
 SNAP_INIT_MS = 250
 SNAP_CODE = (
@@ -118,7 +120,7 @@ def snapstart(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
         zf.writestr("app.py", SNAP_CODE)
     client.create_function(
         FunctionName=name,
-        Runtime="python3.12",
+        Runtime=SNAP_RUNTIME,
         Handler="app.handler",
         Role=ROLE,
         Code={"ZipFile": buf.getvalue()},
@@ -233,9 +235,12 @@ def measure_sandboxes(r: dict[str, Any], c: Counts, tmp: Path) -> None:
     """Zygote cold starts, first sandboxes, bursts and idle memory (the Linux backend)."""
     port = free_port()
     argv = lambox_argv(port, tmp / "sandboxes")
-    server = start_server(
-        "lambox-sandboxes", argv, port, "/lambox/v1/health", tmp, {"LAMBOX_KEEP_ALIVE": "0.2"}
-    )
+    env = {"LAMBOX_KEEP_ALIVE": "0.2"}
+    if RuntimeCatalog({})._probe(SNAP_RUNTIME) is None:  # SnapStart needs 3.12+; map it
+        env["LAMBOX_RUNTIME_MAP"] = (
+            f"{SNAP_RUNTIME}=python{sys.version_info[0]}.{sys.version_info[1]}"
+        )
+    server = start_server("lambox-sandboxes", argv, port, "/lambox/v1/health", tmp, env)
     out: dict[str, Any] = r.setdefault("sandboxes", {})
     try:
         out["backend"] = "linux" if "sandbox backend: linux" in server.output() else "process"

@@ -44,11 +44,26 @@ class LamboxServer:
         return self.log_path.read_text(errors="replace")
 
 
+# SnapStart needs Python 3.12 or later, which the machine may lack: its functions then run
+# on the interpreter of the tests, as an operator would map it.
+SNAPSTART_RUNTIME = "python3.12"
+
+
+def runtime_fallback() -> dict[str, str]:
+    """``LAMBOX_RUNTIME_MAP`` for SnapStart's runtime when it is not installed here."""
+    from lambox.control.runtimes import RuntimeCatalog
+
+    if RuntimeCatalog({})._probe(SNAPSTART_RUNTIME) is not None:
+        return {}
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return {"LAMBOX_RUNTIME_MAP": f"{SNAPSTART_RUNTIME}={here}"}
+
+
 def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxServer:
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, "LAMBOX_KEEP_ALIVE": "30", **(env or {})}
+    full_env = {**os.environ, "LAMBOX_KEEP_ALIVE": "30", **runtime_fallback(), **(env or {})}
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             [
