@@ -55,9 +55,16 @@ class Process:
 
 
 class Spare:
-    def __init__(self) -> None:
+    """A stand-in restored sandbox; placing it tells its backend."""
+
+    def __init__(self, backend: Backend, fv: FunctionVersion) -> None:
+        self.backend = backend
+        self.version = fv
         self.alive = True
         self.destroyed = False
+
+    async def place(self, snapshot: Snapshot) -> None:
+        self.backend.spares.append(self)
 
     async def destroy(self) -> None:
         self.destroyed = True
@@ -76,10 +83,8 @@ class Backend:
         self.taken.append(owner)
         return owner, InitReport(init_ms=1.0, error=None, log=b"init\n", log_stream="s")
 
-    async def spare(self, snapshot: Snapshot) -> Spare:
-        made = Spare()
-        self.spares.append(made)
-        return made
+    def restored(self, fv: FunctionVersion, init_type: str) -> Spare:
+        return Spare(self, fv)
 
 
 async def settle() -> None:
@@ -90,7 +95,7 @@ async def settle() -> None:
 def test_a_new_generation_of_the_same_revision_keeps_the_snapshot() -> None:
     async def scenario() -> None:
         backend = Backend()
-        snapshots = Snapshots(backend.start, backend.spare)
+        snapshots = Snapshots(backend.start, backend.restored)
         try:
             first = await snapshots.get(version(1))
             # The version turned Active: a newer generation, the same revision.
@@ -113,7 +118,7 @@ def test_a_new_generation_of_the_same_revision_keeps_the_snapshot() -> None:
 def test_spares_are_claimed_once_and_made_again() -> None:
     async def scenario() -> None:
         backend = Backend()
-        snapshots = Snapshots(backend.start, backend.spare)
+        snapshots = Snapshots(backend.start, backend.restored)
         try:
             fv = version(1)
             assert snapshots.claim(fv) is None  # no snapshot yet
@@ -138,7 +143,7 @@ def test_spares_are_claimed_once_and_made_again() -> None:
 def test_retiring_a_function_stops_its_snapshots_and_spares() -> None:
     async def scenario() -> None:
         backend = Backend()
-        snapshots = Snapshots(backend.start, backend.spare)
+        snapshots = Snapshots(backend.start, backend.restored)
         try:
             await snapshots.get(version(1, number="1"))
             await snapshots.get(version(1, number="2"))

@@ -296,7 +296,9 @@ class LinuxSandboxFactory:
         self.board = board
         self.pids_max = pids_max
         self.cpus = os.cpu_count() or 1
-        self.snapshots = Snapshots(self._start_snapshot, self._restore_ahead)
+        self.snapshots: Snapshots[RestoredLinuxSandbox] = Snapshots(
+            self._start_snapshot, lambda v, t: RestoredLinuxSandbox(self, v, t)
+        )
 
     @classmethod
     def open(
@@ -328,17 +330,8 @@ class LinuxSandboxFactory:
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
-            spare = self.snapshots.claim(version)
-            if isinstance(spare, RestoredLinuxSandbox):
-                spare.version = version
-                return spare
-            return RestoredLinuxSandbox(self, version, init_type)
+            return self.snapshots.restored(version, init_type)
         return LinuxSandbox(self, version, init_type)
-
-    async def _restore_ahead(self, snapshot: Snapshot) -> RestoredLinuxSandbox:
-        sandbox = RestoredLinuxSandbox(self, snapshot.version, INIT_TYPE)
-        await sandbox.place(snapshot)
-        return sandbox
 
     async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""

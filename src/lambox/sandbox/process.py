@@ -107,7 +107,9 @@ class RestoredProcessSandbox(ProcessSandbox):
     of need (``place``); when the version has no snapshot it starts the ordinary way, with
     ``init_type``."""
 
-    def __init__(self, snapshots: Snapshots, version: FunctionVersion, init_type: str) -> None:
+    def __init__(
+        self, snapshots: Snapshots[RestoredProcessSandbox], version: FunctionVersion, init_type: str
+    ) -> None:
         super().__init__(version, init_type)
         self._snapshots = snapshots
         self._snapshot: Snapshot | None = None
@@ -156,21 +158,14 @@ class ProcessSandboxFactory:
     name = "process"
 
     def __init__(self) -> None:
-        self.snapshots = Snapshots(self._start_snapshot, self._restore_ahead)
+        self.snapshots: Snapshots[RestoredProcessSandbox] = Snapshots(
+            self._start_snapshot, lambda v, t: RestoredProcessSandbox(self.snapshots, v, t)
+        )
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
-            spare = self.snapshots.claim(version)
-            if isinstance(spare, RestoredProcessSandbox):
-                spare.version = version
-                return spare
-            return RestoredProcessSandbox(self.snapshots, version, init_type)
+            return self.snapshots.restored(version, init_type)
         return ProcessSandbox(version, init_type)
-
-    async def _restore_ahead(self, snapshot: Snapshot) -> RestoredProcessSandbox:
-        sandbox = RestoredProcessSandbox(self.snapshots, snapshot.version, INIT_TYPE)
-        await sandbox.place(snapshot)
-        return sandbox
 
     async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""

@@ -16,9 +16,10 @@ unused for ``idle_seconds`` is stopped. The backends supply how a snapshot proce
 started (``SnapshotStarter``) and how a restored child is placed (in their sandboxes).
 
 Each live snapshot keeps ``SPARES`` restored sandboxes forked and placed ahead of need
-(``SpareMaker``: on the Linux backend, in their own cgroup, a move that waits for an RCU
-grace period on cgroup v1); ``claim`` hands one out and makes the next in the background,
-so a restore on the cold path is only the RESUME and the after-restore hooks.
+(made by the backend's ``Restorer`` and ``place``d: on the Linux backend, in their own
+cgroup, a move that waits for an RCU grace period on cgroup v1); ``restored`` hands one
+out and makes the next in the background, so a restore on the cold path is only the RESUME
+and the after-restore hooks.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, cast
 
 from lambox.errors import SandboxError
 from lambox.model import LATEST, FunctionVersion
@@ -45,13 +46,21 @@ INIT_TYPE = "snap-start"
 IDLE_SECONDS = 900.0
 
 
-class Spare(Protocol):
-    """A restored sandbox forked and placed ahead of need, waiting for its RESUME."""
+class Restored(Protocol):
+    """A backend's restored sandbox, as far as snapshots need it: ``place`` forks it from a
+    snapshot (placed, waiting for its RESUME), which also makes it a spare."""
+
+    version: FunctionVersion
 
     @property
     def alive(self) -> bool: ...
 
+    async def place(self, snapshot: Snapshot) -> None: ...
+
     async def destroy(self) -> None: ...
+
+
+R = TypeVar("R", bound=Restored)
 
 
 class SnapshotOwner(Protocol):
@@ -64,7 +73,7 @@ class SnapshotOwner(Protocol):
 
 
 SnapshotStarter = Callable[[FunctionVersion, int], Awaitable[tuple[SnapshotOwner, InitReport]]]
-SpareMaker = Callable[["Snapshot"], Awaitable[Spare]]
+Restorer = Callable[[FunctionVersion, str], R]  # (version, init type) -> a restored sandbox
 SPARES = 1
 
 
@@ -84,7 +93,7 @@ class Snapshot:
     board: ExitBoard
     init: InitReport
     last_used: float = field(default_factory=time.monotonic)
-    spares: list[Spare] = field(default_factory=list)
+    spares: list[Restored] = field(default_factory=list)
     making: int = 0
     closed: bool = False
     _init_log: bytes | None = None
@@ -117,17 +126,17 @@ class Snapshot:
 _Entry = tuple[int, str, "asyncio.Future[Snapshot | None]"]
 
 
-class Snapshots:
+class Snapshots(Generic[R]):
     """The snapshots of one backend; see the module docstring."""
 
     def __init__(
         self,
         start: SnapshotStarter,
-        make_spare: SpareMaker | None = None,
+        restorer: Restorer[R],
         idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._start = start
-        self._make_spare = make_spare
+        self._restorer = restorer
         self._idle = idle_seconds
         # (name, version) -> (generation, revision, the snapshot or None when it cannot be
         # taken). A newer generation of the same revision (the version became Active) keeps
@@ -135,9 +144,15 @@ class Snapshots:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def claim(self, fv: FunctionVersion) -> Spare | None:
-        """A restored sandbox of ``fv`` made ahead of need, if one is ready (the next one
-        is made in the background); None sends the caller the ordinary way (``get``)."""
+    def restored(self, fv: FunctionVersion, init_type: str) -> R:
+        """A restored sandbox of ``fv``: one made ahead of need if one is ready (the next
+        is then made in the background), else a new one, which restores when started (or
+        starts the ordinary way, with ``init_type``, if ``fv`` has no snapshot)."""
+        spare = self.claim(fv)
+        return spare if spare is not None else self._restorer(fv, init_type)
+
+    def claim(self, fv: FunctionVersion) -> R | None:
+        """A restored sandbox of ``fv`` made ahead of need, if one is ready."""
         entry = self._entries.get(fv.key)
         if entry is None or entry[1] != fv.config.revision_id or not entry[2].done():
             return None
@@ -152,18 +167,22 @@ class Snapshots:
                 spare = None
         snapshot.last_used = time.monotonic()
         self._refill(snapshot)
-        return spare
+        if spare is None:
+            return None
+        spare.version = fv  # the newest snapshot of the same revision, as the caller has it
+        return cast(R, spare)  # every spare was made by ``self._restorer``
 
     def _refill(self, snapshot: Snapshot) -> None:
-        if self._make_spare is None or snapshot.closed:
+        if snapshot.closed:
             return
         while len(snapshot.spares) + snapshot.making < SPARES:
             snapshot.making += 1
-            self._spawn(self._add_spare(snapshot, self._make_spare))
+            self._spawn(self._add_spare(snapshot))
 
-    async def _add_spare(self, snapshot: Snapshot, make: SpareMaker) -> None:
+    async def _add_spare(self, snapshot: Snapshot) -> None:
         try:
-            spare = await make(snapshot)
+            spare = self._restorer(snapshot.version, INIT_TYPE)
+            await spare.place(snapshot)
         except Exception as exc:
             log.info("no spare restored from the snapshot of %s: %s", snapshot.version.arn, exc)
             return
