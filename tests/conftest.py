@@ -59,7 +59,9 @@ def runtime_fallback() -> dict[str, str]:
     return {"LAMBOX_RUNTIME_MAP": f"{SNAPSTART_RUNTIME}={here}"}
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxServer:
+def start_server(
+    data_dir: Path, env: dict[str, str] | None = None, python: str = sys.executable
+) -> LamboxServer:
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +69,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxSer
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "lambox.cli.main",
                 "serve",
