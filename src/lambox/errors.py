@@ -19,6 +19,8 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- UnknownOperation                 404 UnknownOperationException
     |   +-- PreconditionFailed               412 PreconditionFailedException
     |   +-- ProvisionedConfigNotFound        404 ProvisionedConcurrencyConfigNotFoundException
+    |   +-- ServiceFault                     an edge service's own error code and status
+    |                                        (S3's NoSuchKey 404, BucketNotEmpty 409, ...)
     +-- ServiceError                         500 ServiceException
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
             +-- SandboxDead                  the sandbox process is gone
@@ -178,3 +180,15 @@ class PreconditionFailed(ClientError):
 class ProvisionedConfigNotFound(ClientError):
     aws_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
+
+
+class ServiceFault(ClientError):
+    """An error of a service served at the edge, in that service's words: its code, its
+    status and the extra fields its error document carries (S3's ``<Key>``, ``<BucketName>``).
+    The service's protocol serializes it (XML for S3)."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **fields: str) -> None:
+        super().__init__(message)
+        self.aws_type = code
+        self.status = status
+        self.fields = fields

@@ -35,19 +35,25 @@ from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
+from lambox.edge.router import Edge
 from lambox.errors import LamboxError
+from lambox.events.relay import Relay
 from lambox.invoke.destinations import Destinations
+from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
-from lambox.model import LATEST, FunctionVersion, State
+from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.s3.app import S3App
+from lambox.services.s3.service import S3Service
+from lambox.services.s3.store import ObjectStore
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -75,6 +81,9 @@ class Server:
     events: SqliteEventQueue
     worker: AsyncWorker
     event_configs: EventConfigService
+    objects: ObjectStore
+    s3_relay: Relay
+    edge: Edge
 
 
 class Readiness:
@@ -165,6 +174,23 @@ def build(settings: Settings) -> Server:
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
+
+    async def deliver(function_arn: str, payload: bytes) -> None:
+        name, qualifier = arns.parse(function_arn)
+        event = Invocation(new_request_id(), payload, InvocationType.EVENT, qualifier=qualifier)
+        await invoke.invoke(name, event)
+
+    def function_exists(function_arn: str) -> bool:
+        try:
+            functions.get(arns.parse(function_arn)[0])
+        except LamboxError:
+            return False
+        return True
+
+    objects = ObjectStore(data / "s3")
+    s3_relay = Relay(objects, deliver, "s3")
+    s3 = S3App(S3Service(objects, function_exists, s3_relay.kick), settings.region)
+    edge = Edge(app, {"s3": s3})
     return Server(
         settings,
         store,
@@ -180,6 +206,9 @@ def build(settings: Settings) -> Server:
         events,
         worker,
         event_configs,
+        objects,
+        s3_relay,
+        edge,
     )
 
 
@@ -225,6 +254,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.concurrency.restore()
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
         await server.worker.start()
+        server.s3_relay.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -241,6 +271,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             yield
         finally:
             reaper.cancel()
+            await server.s3_relay.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -248,10 +279,11 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.events.close()
             server.event_configs.close()
             server.store.close()
+            server.objects.close()
 
     server.app.set_lifespan(lifespan)
     config = uvicorn.Config(
-        server.app,
+        server.edge,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
