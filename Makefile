@@ -8,7 +8,15 @@ DATA_DIR ?= .lambox
 
 .PHONY: install serve test check bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed examples/thumbnail/.vendored
+
+# The thumbnail example packages Pillow as Lambda users do: its manylinux wheel's files
+# beside the handler, in the deployment package.
+PILLOW ?= pillow==11.3.0
+examples/thumbnail/.vendored: $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+		--python-version 3.11 --target examples/thumbnail --upgrade $(PILLOW)
+	@touch $@
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -37,3 +45,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+	git clean -fdX examples/thumbnail

@@ -81,7 +81,9 @@ class Server:
     events: SqliteEventQueue
     worker: AsyncWorker
     event_configs: EventConfigService
+    arns: Arns
     objects: ObjectStore
+    s3: S3Service
     s3_relay: Relay
     edge: Edge
 
@@ -189,8 +191,8 @@ def build(settings: Settings) -> Server:
 
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
-    s3 = S3App(S3Service(objects, function_exists, s3_relay.kick), settings.region)
-    edge = Edge(app, {"s3": s3})
+    s3 = S3Service(objects, function_exists, s3_relay.kick)
+    edge = Edge(app, {"s3": S3App(s3, settings.region)})
     return Server(
         settings,
         store,
@@ -206,7 +208,9 @@ def build(settings: Settings) -> Server:
         events,
         worker,
         event_configs,
+        arns,
         objects,
+        s3,
         s3_relay,
         edge,
     )
@@ -217,7 +221,11 @@ def zip_directory(path: Path) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for file in sorted(path.rglob("*")):
-            if file.is_file() and file.name != "function.json" and "__pycache__" not in file.parts:
+            if (
+                file.is_file()
+                and file.name not in ("function.json", "bucket.json", ".vendored")
+                and "__pycache__" not in file.parts
+            ):
                 zf.write(file, file.relative_to(path).as_posix())
     return buf.getvalue()
 
@@ -240,7 +248,24 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
             log.error("example %s not deployed: %s", name, exc.message)
             continue
         deployed.append(name)
+        bucket_spec = spec_path.parent / "bucket.json"
+        if bucket_spec.exists():
+            await _example_bucket(server, json.loads(bucket_spec.read_text()))
     return deployed
+
+
+async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
+    """An example's bucket and the notification that triggers it (function names become
+    the functions' ARNs)."""
+    name = spec["Bucket"]
+    server.objects.create_bucket(name, server.settings.region)
+    config = spec.get("NotificationConfiguration", {})
+    for rule in config.get("LambdaFunctionConfigurations", []):
+        rule["LambdaFunctionArn"] = server.arns.function(rule["LambdaFunctionArn"])
+    try:
+        server.s3.set_notification(name, config)
+    except LamboxError as exc:
+        log.error("example bucket %s: notification not set: %s", name, exc.message)
 
 
 def run(settings: Settings, examples: Path | None = None) -> None:

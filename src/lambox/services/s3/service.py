@@ -153,15 +153,18 @@ class S3Service:
         return Result({"LocationConstraint": region})
 
     async def put_notification(self, call: Call) -> Result:
-        name = call.params["Bucket"]
-        self._bucket(name)
         config = call.params.get("NotificationConfiguration") or {}
-        if call.params.get("SkipDestinationValidation"):
-            clean = notifications.validate(config, lambda _arn: True)
-        else:
-            clean = notifications.validate(config, self._function_exists)
-        self._store.set_notification(name, clean)
+        skip = bool(call.params.get("SkipDestinationValidation"))
+        self.set_notification(call.params["Bucket"], config, check_destinations=not skip)
         return Result()
+
+    def set_notification(
+        self, bucket: str, config: Mapping[str, Any], check_destinations: bool = True
+    ) -> None:
+        """Validate and store a bucket's NotificationConfiguration (as S3 checks it)."""
+        self._bucket(bucket)
+        exists = self._function_exists if check_destinations else (lambda _arn: True)
+        self._store.set_notification(bucket, notifications.validate(config, exists))
 
     async def get_notification(self, call: Call) -> Result:
         return Result(dict(self._bucket(call.params["Bucket"]).notification))
