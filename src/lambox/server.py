@@ -54,6 +54,7 @@ from lambox.scheduler.pools import Scheduler
 from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
+from lambox.services.s3.uploads import UploadStore
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -191,7 +192,7 @@ def build(settings: Settings) -> Server:
 
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
-    s3 = S3Service(objects, function_exists, s3_relay.kick)
+    s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     edge = Edge(app, {"s3": S3App(s3, settings.region)})
     return Server(
         settings,

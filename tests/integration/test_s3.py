@@ -307,3 +307,85 @@ def test_unknown_s3_routes_answer_in_xml(server: LamboxServer) -> None:
     )
     assert response.status_code == 405
     assert b"<Code>MethodNotAllowed</Code>" in response.content
+
+
+def test_multipart_upload_assembles_parts_in_order(s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    upload = s3.create_multipart_upload(Bucket=name, Key="big", ContentType="video/mp4")
+    uid = upload["UploadId"]
+    chunks = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024), b"tail"]
+    etags = [
+        s3.upload_part(Bucket=name, Key="big", UploadId=uid, PartNumber=n, Body=c)["ETag"]
+        for n, c in enumerate(chunks, 1)
+    ]
+    listed = s3.list_parts(Bucket=name, Key="big", UploadId=uid)
+    assert [p["PartNumber"] for p in listed["Parts"]] == [1, 2, 3]
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=name)["Uploads"]] == [uid]
+    parts = [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=name, Key="big", UploadId=uid, MultipartUpload={"Parts": parts[::-1]}
+        )
+    assert error_of(exc) == ("InvalidPartOrder", 400)
+    with pytest.raises(ClientError) as exc:
+        wrong = [{"PartNumber": 1, "ETag": '"0000"'}]
+        s3.complete_multipart_upload(
+            Bucket=name, Key="big", UploadId=uid, MultipartUpload={"Parts": wrong}
+        )
+    assert error_of(exc) == ("InvalidPart", 400)
+    done = s3.complete_multipart_upload(
+        Bucket=name, Key="big", UploadId=uid, MultipartUpload={"Parts": parts}
+    )
+    digest = hashlib.md5(b"".join(hashlib.md5(c).digest() for c in chunks)).hexdigest()
+    assert done["ETag"] == f'"{digest}-3"'
+    got = s3.get_object(Bucket=name, Key="big")
+    assert got["Body"].read() == b"".join(chunks)
+    assert got["ContentType"] == "video/mp4"
+    with pytest.raises(ClientError) as exc:
+        s3.abort_multipart_upload(Bucket=name, Key="big", UploadId=uid)
+    assert error_of(exc) == ("NoSuchUpload", 404)
+
+
+def test_small_parts_are_refused_and_an_upload_can_be_aborted(s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    uid = s3.create_multipart_upload(Bucket=name, Key="k")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=name, Key="k", UploadId=uid, PartNumber=n, Body=b"x")["ETag"]
+        for n in (1, 2)
+    ]
+    parts = [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=name, Key="k", UploadId=uid, MultipartUpload={"Parts": parts}
+        )
+    assert error_of(exc) == ("EntityTooSmall", 400)
+    s3.abort_multipart_upload(Bucket=name, Key="k", UploadId=uid)
+    assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+
+def test_presigned_urls_get_and_put(s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": name, "Key": "p"})
+    assert httpx.put(put_url, content=b"presigned").status_code == 200
+    get_url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "p"})
+    assert httpx.get(get_url).content == b"presigned"
+
+
+def test_the_aws_cli_uploads_a_large_file_in_parts(server: LamboxServer, tmp_path: Path) -> None:
+    name = bucket_name()
+    env = {**os.environ, **CLIENT_ENV}
+    big = tmp_path / "big.bin"
+    data = os.urandom(20 * 1024 * 1024)
+    big.write_bytes(data)
+    aws = ["/usr/bin/aws", "--endpoint-url", server.url, "s3"]
+    for args in (
+        ["mb", f"s3://{name}"],
+        ["cp", str(big), f"s3://{name}/big.bin"],
+        ["cp", f"s3://{name}/big.bin", str(tmp_path / "back.bin")],
+    ):
+        done = subprocess.run([*aws, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "back.bin").read_bytes() == data

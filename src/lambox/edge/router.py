@@ -2,7 +2,8 @@
 
 In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted), the service
 named in the SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``,
-in the Authorization header or a presigned query), ``X-Amz-Target``, and last the path: what
+in the Authorization header or a presigned query; S3's Signature Version 2 header and
+presigned URLs too), ``X-Amz-Target``, and last the path: what
 names no service is the Lambda API's, as it was before the edge existed. A request for a
 service lambox does not serve gets an error in that service's protocol naming it.
 """
@@ -43,10 +44,14 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
         if name.startswith("s3.") or ".s3." in name:
             return "s3", None
     m = _SCOPE.search(auth) if auth else None
-    if m is None and scope.get("query_string"):
-        m = _QUERY_SCOPE.search(scope["query_string"])
+    query = scope.get("query_string") or b""
+    if m is None and query:
+        m = _QUERY_SCOPE.search(query)
     if m is not None:
         return m.group(1).decode(), None
+    # Signature Version 2 survives only in S3: "AWS KEY:SIGNATURE", or a presigned URL.
+    if auth.startswith(b"AWS ") or (b"AWSAccessKeyId=" in query and b"Signature=" in query):
+        return "s3", None
     if target:
         return target.decode("latin-1").split(".", 1)[0], None
     return LAMBDA, None

@@ -13,8 +13,9 @@ from starlette.types import Receive, Scope, Send
 from lambox.edge import restxml, uri
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
+from lambox.services.s3.calls import Call, Result
 from lambox.services.s3.errors import not_implemented
-from lambox.services.s3.service import Call, Result, S3Service
+from lambox.services.s3.service import S3Service
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ ROOTS = {
     "CreateMultipartUpload": "InitiateMultipartUploadResult",
     "CompleteMultipartUpload": "CompleteMultipartUploadResult",
     "ListParts": "ListPartsResult",
+    "ListMultipartUploads": "ListMultipartUploadsResult",
 }
 
 

@@ -7,15 +7,17 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
 from lambox.errors import ServiceFault
 from lambox.services.s3 import notifications
+from lambox.services.s3.calls import Call, Handler, Result
 from lambox.services.s3.errors import check_bucket_name, no_such_bucket, no_such_key
+from lambox.services.s3.multipart import Multipart
 from lambox.services.s3.store import Body, ObjectStore, StoredObject
+from lambox.services.s3.uploads import UploadStore
 
 OBJECT_LIMIT = 5 * 1024**3
 CONTENT_HEADERS = {
@@ -27,29 +29,6 @@ CONTENT_HEADERS = {
     "Expires": "Expires",
 }
 DEFAULT_TYPE = "binary/octet-stream"
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request to S3: its input members, its body (when streamed) and who sent it."""
-
-    params: Mapping[str, Any]
-    body: AsyncIterator[bytes]
-    request_id: str
-    source_ip: str
-    region: str
-
-
-@dataclass
-class Result:
-    """An operation's output members, and the slice of a stored body to send (GetObject)."""
-
-    output: dict[str, Any] = field(default_factory=dict)
-    stream: tuple[StoredObject, int, int] | None = None
-    status: int | None = None
-
-
-Handler = Callable[[Call], Awaitable[Result]]
 
 
 def _etag(md5_hex: str) -> str:
@@ -66,6 +45,7 @@ class S3Service:
     def __init__(
         self,
         store: ObjectStore,
+        uploads: UploadStore,
         function_exists: Callable[[str], bool],
         on_events: Callable[[], None],
     ) -> None:
@@ -92,6 +72,19 @@ class S3Service:
             "PutObjectTagging": self.put_tagging,
             "DeleteObjectTagging": self.delete_tagging,
         }
+        multipart = Multipart(
+            store, uploads, self._bucket, self._receive, self._commit, self._headers, _parse_tagging
+        )
+        self.operations.update(
+            {
+                "CreateMultipartUpload": multipart.create,
+                "UploadPart": multipart.upload_part,
+                "CompleteMultipartUpload": multipart.complete,
+                "AbortMultipartUpload": multipart.abort,
+                "ListParts": multipart.list_parts,
+                "ListMultipartUploads": multipart.list_uploads,
+            }
+        )
 
     # -- buckets ------------------------------------------------------------------------
 

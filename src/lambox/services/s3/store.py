@@ -191,6 +191,10 @@ class ObjectStore:
         os.close(fd)
         return Body(path, size, md5.hexdigest())
 
+    def incoming(self) -> Path:
+        """A fresh path for a body being made (renamed into place by ``commit``)."""
+        return self._tmp / secrets.token_hex(16)
+
     def discard(self, body: Body) -> None:
         body.path.unlink(missing_ok=True)
 
