@@ -4,6 +4,7 @@
 when the machine does not allow it), ``process`` asks for plain processes, ``auto`` (the
 default) takes ``linux`` where it works and otherwise falls back to ``process`` with a
 warning that names what is missing. Never silently: the chosen backend is always logged.
+``LAMBOX_CPU_MODE`` picks the Linux backend's CPU policy (``cgroups.CpuPolicy``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from lambox.errors import SandboxError
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.cgroups import CgroupTree
+from lambox.sandbox.cgroups import CgroupTree, CpuPolicy
 from lambox.sandbox.environment import RUNTIME_DIR
 from lambox.sandbox.linux import LinuxSandboxFactory
 from lambox.sandbox.process import ProcessSandboxFactory
@@ -51,7 +52,9 @@ def probe_namespaces(staging: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
+def open_linux(
+    data_dir: Path, code_root: Path, cpu: CpuPolicy | None = None
+) -> LinuxSandboxFactory:
     """The isolating backend, or SandboxError saying why this machine cannot have it."""
     reason = probe_namespaces(data_dir / "sandbox" / "probe")
     if reason is not None:
@@ -60,16 +63,22 @@ def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
     if tree is None:
         raise SandboxError(why)
     try:
-        return LinuxSandboxFactory.open(tree, data_dir, code_root)
+        return LinuxSandboxFactory.open(tree, data_dir, code_root, cpu=cpu)
     except OSError as exc:
         raise SandboxError(f"cannot set up cgroups or zygotes: {exc}") from exc
 
 
-def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactory:
+def sandbox_factory(
+    mode: str, data_dir: Path, code_root: Path, cpu_mode: str = "shares"
+) -> SandboxFactory:
     """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine."""
     mode = mode.strip().lower()
     if mode not in MODES:
         raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
+    try:
+        cpu = CpuPolicy(cpu_mode, os.cpu_count() or 1)
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
     if mode == "process":
         log.warning(
             "sandbox backend: process (LAMBOX_SANDBOX=process): functions run as plain"
@@ -77,7 +86,7 @@ def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactor
         )
         return ProcessSandboxFactory()
     try:
-        factory = open_linux(data_dir, code_root)
+        factory = open_linux(data_dir, code_root, cpu)
     except SandboxError as exc:
         if mode == "linux":
             raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc
@@ -93,8 +102,9 @@ def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactor
     tree = factory.cgroups.tree
     log.warning(
         "sandbox backend: linux (zygotes; pid, mount, ipc, uts and cgroup namespaces;"
-        " cgroup v%d under %s)",
+        " cgroup v%d under %s; CPU mode %s)",
         tree.version,
         ", ".join(tree.dir_paths),
+        cpu.mode,
     )
     return factory
