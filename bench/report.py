@@ -293,6 +293,7 @@ def print_sandboxes(r: dict[str, Any]) -> None:
     for label, row in (
         ("floor: fork+_exit+waitpid", fork),
         ("cold start from the function's zygote (HTTP Invoke)", cold),
+        ("  the same, handler imports boto3", s.get("cold_from_zygote_boto3")),
         ("first sandbox of new code, base zygote (HTTP Invoke)", first),
         ("floor: fresh interpreter, same imports (no zygote)", fresh),
     ):

@@ -32,10 +32,16 @@ from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
+from lambox.runtime.jail import LIBS_DIR
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
-from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.environment import (
+    NO_CONTEXT,
+    SandboxContext,
+    log_stream_name,
+    sandbox_env,
+)
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -93,7 +99,7 @@ class LinuxSandbox(WireSandbox):
         started = time.perf_counter()
         zygote, code, learn = await factory.zygotes.for_version(fv)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream, self._init_type)
+        env = sandbox_env(fv, stream, self._init_type, factory.context)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
         spec = {
             "env": env,
@@ -291,8 +297,10 @@ class LinuxSandboxFactory:
         board: ExitBoard,
         pids_max: int = PIDS_MAX,
         cpu: CpuPolicy | None = None,
+        context: SandboxContext = NO_CONTEXT,
     ) -> None:
         self.zygotes = zygotes
+        self.context = context
         self.cgroups = cgroups
         self.spares = spares
         self.board = board
@@ -310,9 +318,13 @@ class LinuxSandboxFactory:
         code_root: Path,
         interpreter: str = sys.executable,
         cpu: CpuPolicy | None = None,
+        context: SandboxContext = NO_CONTEXT,
+        libs: list[str] | None = None,
     ) -> LinuxSandboxFactory:
         """Create the cgroups (sweeping those of dead servers) and start the base zygote of
-        ``interpreter``; raises OSError when the machine will not allow it."""
+        ``interpreter``; raises OSError when the machine will not allow it. ``libs`` are
+        the Python runtime's libraries (``sandbox.pylibs``), bound at ``LIBS_DIR`` in every
+        sandbox and put on its ``sys.path``."""
         swept = tree.sweep_stale()
         if swept:
             log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
@@ -329,11 +341,14 @@ class LinuxSandboxFactory:
             "cgroups": tree.dir_paths,
             "uid": SANDBOX_UID,
             "gid": SANDBOX_GID,
+            "libs": libs or [],
         }
+        if libs:
+            context = dataclasses.replace(context, python_libs=LIBS_DIR)
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board, cpu=cpu)
+        return cls(zygotes, pool, spares, board, cpu=cpu, context=context)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
