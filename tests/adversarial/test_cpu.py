@@ -4,6 +4,7 @@ the host, in the cgroup the sandbox really runs in."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,14 +22,26 @@ WHERE = make_zip({"app.py": "import os\n\ndef where(event, context):\n"
                   "    return os.readlink('/proc/self/ns/pid')\n"})  # fmt: skip
 
 
-def deploy_where(client: Any, memory_mb: int) -> str:
+RIC_WHERE = make_zip(
+    {
+        "bootstrap": "#!/bin/sh\nexec python3 -m awslambdaric app.where\n",
+        "app.py": "import os\n\ndef where(event, context):\n"
+        "    return os.readlink('/proc/self/ns/pid')\n",
+    },
+    {"bootstrap": 0o755},
+)
+
+
+def deploy_where(client: Any, memory_mb: int, runtime: str = "python3.11") -> str:
+    """A function answering with its pid namespace; ``provided.al2023`` runs it under
+    awslambdaric, through the Runtime API."""
     name = unique("cpu-where")
     client.create_function(
         FunctionName=name,
-        Runtime="python3.11",
+        Runtime=runtime,
         Role=ROLE,
         Handler="app.where",
-        Code={"ZipFile": WHERE},
+        Code={"ZipFile": WHERE if runtime.startswith("python") else RIC_WHERE},
         MemorySize=memory_mb,
     )
     client.get_waiter("function_active_v2").wait(FunctionName=name)
@@ -81,6 +94,14 @@ def test_default_mode_caps_nothing_and_weighs_by_memory(lambda_client: Any) -> N
         assert large == (None, 100, 2)
 
 
+def test_runtime_api_sandboxes_follow_the_default_mode(lambda_client: Any) -> None:
+    pytest.importorskip("awslambdaric", reason="awslambdaric (dev extra) is not installed")
+    quota, weight, version = sandbox_cpu(
+        lambda_client, deploy_where(lambda_client, 128, "provided.al2023")
+    )
+    assert (quota, weight) == (None, (1024 if version == 1 else 100) * 128 // 1769)
+
+
 @pytest.fixture(scope="module")
 def quota_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     srv = start_server(tmp_path_factory.mktemp("cpu-quota") / "data", {"LAMBOX_CPU_MODE": "quota"})
@@ -104,3 +125,6 @@ def test_quota_mode_sets_lambdas_quota(quota_server: LamboxServer) -> None:
     assert quota == 20_000 * 128 // 1769  # 7% of a core per 20 ms period
     assert weight == (1024 if version == 1 else 100)
     assert "CPU mode quota" in quota_server.output()
+    if importlib.util.find_spec("awslambdaric") is not None:
+        runtime_api = sandbox_cpu(client, deploy_where(client, 128, "provided.al2023"))
+        assert runtime_api == (quota, weight, version)
