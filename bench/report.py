@@ -49,6 +49,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_floors(r)
     print_warm(r)
     print_boto3(r)
+    print_cpu_modes(r)
     print_cold(r)
     print_throughput(r)
     print_scaling(r)
@@ -104,6 +105,22 @@ def print_warm(r: dict[str, Any]) -> None:
             t,
             f"n = {w['invoke']['n']} each, floor and Invoke alternating in blocks.",
             w["note"],
+        )
+
+
+def print_cpu_modes(r: dict[str, Any]) -> None:
+    """A 128 MB function's warm Invoke under each LAMBOX_CPU_MODE, beside the floor."""
+    m = r.get("cpu_modes")
+    if ok(m):
+        t = table("LAMBOX_CPU_MODE", "floor p50", "Invoke p50", "floor p99", "Invoke p99")
+        for mode in ("shares", "quota"):
+            f, i = m[mode]["floor_http_echo"], m[mode]["invoke"]
+            t.add_row(mode, ms(f["p50_ms"]), ms(i["p50_ms"]), ms(f["p99_ms"]), ms(i["p99_ms"]))
+        show(
+            f"Warm Invoke of a {m['memory_mb']} MB function by CPU mode (ms)",
+            t,
+            "shares (default): no cap, a weight by memory; quota: Lambda's CFS quota"
+            " (7% of a core at 128 MB). Floor: the HTTP echo server, alternating in blocks.",
         )
 
 
@@ -276,6 +293,7 @@ def print_sandboxes(r: dict[str, Any]) -> None:
     for label, row in (
         ("floor: fork+_exit+waitpid", fork),
         ("cold start from the function's zygote (HTTP Invoke)", cold),
+        ("  the same, handler imports boto3", s.get("cold_from_zygote_boto3")),
         ("first sandbox of new code, base zygote (HTTP Invoke)", first),
         ("floor: fresh interpreter, same imports (no zygote)", fresh),
     ):

@@ -144,5 +144,14 @@ def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None)
 ROLE = "arn:aws:iam::000000000000:role/lambox-test"
 
 
+def install_in_tmp() -> set[str]:
+    """Names in every isolated sandbox's /tmp that lambox's own install puts there: when this
+    checkout or its interpreter lives under /tmp, the sandbox binds those folders again."""
+    from lambox.runtime.jail import masked_dirs, python_dirs
+
+    folders = [Path(path) for path, _ in masked_dirs(python_dirs())] + [ROOT]
+    return {f.relative_to("/tmp").parts[0] for f in folders if f.is_relative_to("/tmp")}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"

@@ -116,6 +116,15 @@ class Settings:
             " processes), or auto: linux where the machine allows it, else process, loudly."
         },
     )
+    cpu_mode: str = field(
+        default="shares",
+        metadata={
+            "doc": "CPU of a sandbox after its init (linux backend): shares, a weight in"
+            " proportion to MemorySize with no cap (idle cores serve any function, busy ones"
+            " are shared by memory), or quota, Lambda's hard limit (MemorySize / 1769 MB of a"
+            " core) to test latency under the CPU a function gets on AWS."
+        },
+    )
 
     @property
     def base_url(self) -> str:

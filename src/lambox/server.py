@@ -48,6 +48,7 @@ from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, St
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
+from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
@@ -132,12 +133,16 @@ def build(settings: Settings) -> Server:
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
-    python = sandbox_factory(settings.sandbox, data, data / "code" / "tree")
+    context = SandboxContext.for_server(settings.host, settings.port)
+    python = sandbox_factory(
+        settings.sandbox, data, data / "code" / "tree", settings.cpu_mode, context
+    )
     factory = DispatchingSandboxFactory(
         python,
         RuntimeApiSandboxFactory(
             path_prefix=str(Path(sys.executable).parent),
             launcher=launcher_for(python, data / "code" / "tree"),
+            context=context,
         ),
     )
     scheduler = Scheduler(

@@ -40,6 +40,7 @@ from typing import Any
 from lambox.runtime import namespaces as ns
 
 TASK_ROOT = "/var/task"
+LIBS_DIR = "/var/runtime"  # the Python runtime's libraries (boto3), one bind per entry
 CODE_MOUNT = "/.code"
 SANDBOX_USER = "sbx_user1051"
 HOSTNAME = "sandbox"
@@ -133,7 +134,27 @@ def _passwd(root: str, uid: int, gid: int) -> None:
         os.unlink(staged)
 
 
-def build_view(staging: str, code_root: str, hide: Sequence[str], uid: int, gid: int) -> None:
+def _bind_libs(staging: str, libs: Sequence[str]) -> None:
+    """Each of ``libs`` (packages, modules of site-packages) at ``LIBS_DIR``/its name, so a
+    sandbox reaches those and nothing else of the directory they are installed in."""
+    target = _mkdirs(staging, LIBS_DIR)
+    for path in libs:
+        point = os.path.join(target, os.path.basename(path))
+        if os.path.isdir(path):
+            os.mkdir(point)
+        else:
+            open(point, "w").close()
+        ns.bind(path, point, extra=_RO)
+
+
+def build_view(
+    staging: str,
+    code_root: str,
+    hide: Sequence[str],
+    uid: int,
+    gid: int,
+    libs: Sequence[str] = (),
+) -> None:
     """Make the calling process's root the sandbox view (see the module docstring).
 
     The caller is root, single-threaded, and must not need any other path afterwards: file
@@ -154,6 +175,7 @@ def build_view(staging: str, code_root: str, hide: Sequence[str], uid: int, gid:
             ns.bind(path, _mkdirs(staging, path), extra=_RO)
     for path in binds:
         ns.bind(path, _mkdirs(staging, stashed.get(path, path)), extra=_RO)
+    _bind_libs(staging, libs)
     ns.bind(code_root, staging + CODE_MOUNT, extra=_RO | ns.MS_NOEXEC)
     for name in DEVICES:
         node = f"{staging}/dev/{name}"
