@@ -54,6 +54,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_throughput(r)
     print_scaling(r)
     print_async(r)
+    print_s3(r)
     print_sandboxes(r)
     print_targets(r)
     print_errors(r)
@@ -243,6 +244,48 @@ def print_scaling(r: dict[str, Any]) -> None:
             f"Idle sandboxes: 4 clients x 300 requests, keep-alive {i['keep_alive_s']:.0f} s",
             t,
         )
+
+
+def print_s3(r: dict[str, Any]) -> None:
+    """S3 on the edge beside its floors (``s3.py``)."""
+    s3 = r.get("s3")
+    if not ok(s3):
+        return
+    small, large, note = s3["small_objects"], s3["large_object"], s3["notification_latency"]
+    t = table("", "p50 ms", "p99 ms", "per second")
+    floor = small["echo_floor"]
+    t.add_row(
+        "floor: HTTP echo of the same 1 KiB PUT",
+        f"{floor['p50_ms']:.3f}",
+        f"{floor['p99_ms']:.3f}",
+        f"{1000 / floor['mean_ms']:.0f}",
+    )
+    for op in ("put", "get"):
+        x = small[op]
+        t.add_row(
+            f"1 KiB {op.upper()}", f"{x['p50_ms']:.3f}", f"{x['p99_ms']:.3f}", f"{x['per_s']:.0f}"
+        )
+    t.add_row(
+        "notification: PUT answered -> handler started",
+        f"{note['p50_ms']:.1f}",
+        f"{note['p99_ms']:.1f}",
+        f"{note['delivered']}/{note['sent']} delivered",
+    )
+    show("S3: one keep-alive connection, sequential", t, "")
+    t = table("", "MiB/s", "server RSS growth MiB")
+    t.add_row("floor: disk write", f"{large['disk_write_mib_s']:.0f}", "")
+    t.add_row(
+        f"PUT {large['size_mib']:.0f} MiB",
+        f"{large['put_mib_s']:.0f}",
+        f"{large['put_rss_growth_mib']:.1f}",
+    )
+    t.add_row("floor: disk read", f"{large['disk_read_mib_s']:.0f}", "")
+    t.add_row(
+        f"GET {large['size_mib']:.0f} MiB",
+        f"{large['get_mib_s']:.0f}",
+        f"{large['get_rss_growth_mib']:.1f}",
+    )
+    show("S3: one large object streamed", t, "")
 
 
 def print_async(r: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import s3 as s3_bench
 from common import (
     FULL,
     HOST,
@@ -182,6 +183,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure_cpu_modes(r, c, tmp, lambox, echo, servers)
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)
+    measure(r, "s3", lambda: s3_bench.measure_s3(lambox, echo, c, tmp, c == QUICK))
     measure_sandboxes(r, c, tmp)
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]

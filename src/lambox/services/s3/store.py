@@ -1,12 +1,14 @@
 """Buckets and objects on disk: metadata in SQLite, bodies in files, events in an outbox.
 
-An object's body is streamed into a temporary file, fsynced, and renamed to a name of its
-own; only then does one transaction point the key at it (replacing any earlier version) and
-add the notification records the write causes to the outbox. So a reader sees the old
-object or the new one, never a part; concurrent writers of one key end with one whole
-object (the last commit); and an object answered 200 comes with its events, surviving a
-``kill -9`` together (WAL, ``synchronous=NORMAL``). Bodies no row points at (a crash
-between rename and commit, or a replaced object) are removed, at once or at start-up.
+An object's body is streamed into a temporary file and renamed to a name of its own; only
+then does one transaction point the key at it (replacing any earlier version) and add the
+notification records the write causes to the outbox. So a reader sees the old object or the
+new one, never a part; concurrent writers of one key end with one whole object (the last
+commit); and an object answered 200 comes with its events, surviving a ``kill -9`` of the
+server together. Durability is the event queue's: the body is in the operating system's
+hands before the commit (WAL, ``synchronous=NORMAL``), which survives a crash of the server
+process, not a power loss. Bodies no row points at (a crash between rename and commit, or a
+replaced object) are removed, at once or at start-up.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ class ObjectStore:
     # -- objects ------------------------------------------------------------------------
 
     async def receive(self, chunks: AsyncIterator[bytes], limit: int) -> Body:
-        """Stream a body to a temporary file (fsynced); its MD5 is computed on the way."""
+        """Stream a body to a temporary file; its MD5 is computed on the way."""
         path = self._tmp / secrets.token_hex(16)
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
@@ -183,7 +185,6 @@ class ObjectStore:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
-            os.fsync(fd)
         except BaseException:
             os.close(fd)
             path.unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """Multipart uploads: parts stored as files, assembled into one body on completion.
 
 An upload's parts live in ``parts/<upload id>/<number>`` (each written like an object body:
-streamed, fsynced, renamed); the upload and its parts are rows beside the objects. Completing
+streamed, then renamed); the upload and its parts are rows beside the objects. Completing
 streams the named parts, in order, into one new body, which ``ObjectStore.commit`` then
 publishes like any PutObject; the upload is removed after.
 """
@@ -136,7 +136,7 @@ class UploadStore:
         return [Part(r["number"], r["size"], r["etag"], r["md5"], r["modified"]) for r in rows]
 
     async def assemble(self, upload: str, parts: Sequence[Part], into: Path) -> Body:
-        """The named parts, in order, as one new body (fsynced) at ``into``; the ETag's MD5
+        """The named parts, in order, as one new body at ``into``; the ETag's MD5
         is S3's: the MD5 of the parts' MD5s, then ``-<count>``."""
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
@@ -146,8 +146,6 @@ class UploadStore:
                     shutil.copyfileobj(f, out, 1 << 20)
                 digest.update(bytes.fromhex(part.md5))
                 size += part.size
-            out.flush()
-            os.fsync(out.fileno())
         return Body(into, size, f"{digest.hexdigest()}-{len(parts)}")
 
     def remove(self, upload: str) -> None:
