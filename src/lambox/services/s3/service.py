@@ -130,7 +130,8 @@ class S3Service:
         if not self._store.delete_bucket(name):
             raise ServiceFault(
                 "BucketNotEmpty",
-                "The bucket you tried to delete is not empty",
+                "The bucket you tried to delete is not empty. You must delete all versions in the"
+                " bucket.",
                 409,
                 BucketName=name,
             )
