@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.event_config import EventConfigApi
+from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
 from lambox.api.releases import ReleasesApi
@@ -180,6 +181,7 @@ def build(settings: Settings) -> Server:
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
+        *IngestApi(invoke).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
 

@@ -389,3 +389,109 @@ def test_the_aws_cli_uploads_a_large_file_in_parts(server: LamboxServer, tmp_pat
         done = subprocess.run([*aws, *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "back.bin").read_bytes() == data
+
+
+MINIO_WEBHOOK = {
+    "EventName": "s3:ObjectCreated:Put",
+    "Key": "images/myphoto.jpg",
+    "Records": [
+        {
+            "eventVersion": "2.0",
+            "eventSource": "minio:s3",
+            "awsRegion": "",
+            "eventTime": "2019-09-10T17:41:54Z",
+            "eventName": "s3:ObjectCreated:Put",
+            "userIdentity": {"principalId": "minio"},
+            "requestParameters": {
+                "accessKey": "minio",
+                "region": "",
+                "sourceIPAddress": "127.0.0.1",
+            },
+            "responseElements": {"content-length": "0", "x-amz-request-id": "15C3249451E12784"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "Config",
+                "bucket": {
+                    "name": "images",
+                    "ownerIdentity": {"principalId": "minio"},
+                    "arn": "arn:aws:s3:::images",
+                },
+                "object": {
+                    "key": "minio-photo.jpg",
+                    "size": 248682,
+                    "eTag": "f1671feacb8bbf7b0397c6e9364e8c92",
+                    "contentType": "image/jpeg",
+                    "sequencer": "15C32494527B46C5",
+                },
+            },
+            "source": {"host": "127.0.0.1", "port": "", "userAgent": "MinIO (linux; amd64)"},
+        }
+    ],
+}
+CEPH_PUSH = {
+    "Records": [
+        {
+            "eventVersion": "2.2",
+            "eventSource": "ceph:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2019-11-22T13:47:35.124724Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "tester"},
+            "requestParameters": {"sourceIPAddress": ""},
+            "responseElements": {"x-amz-request-id": "503a4c37", "x-amz-id-2": "14d2-zone1"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "mynotif1",
+                "bucket": {
+                    "name": "mybucket1",
+                    "ownerIdentity": {"principalId": "tester"},
+                    "arn": "arn:aws:s3:us-east-1::mybucket1",
+                    "id": "503a4c37.5332.38",
+                },
+                "object": {
+                    "key": "ceph-image.jpg",
+                    "size": "1024",
+                    "eTag": "37b51d194a7513e45b56f6524f2d51f2",
+                    "versionId": "",
+                    "sequencer": "F7E6D75DC742D108",
+                    "metadata": [],
+                    "tags": [],
+                },
+            },
+            "eventId": "",
+            "opaqueData": "me@example.com",
+        }
+    ]
+}
+
+
+def test_minio_and_ceph_notifications_trigger_a_function(
+    lambda_client: Any, server: LamboxServer
+) -> None:
+    fn = unique("ingest")
+    lambda_client.create_function(
+        FunctionName=fn,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": RECORDER})},
+    )
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=fn)
+    for document in (MINIO_WEBHOOK, CEPH_PUSH):
+        answer = httpx.post(f"{server.url}/lambox/v1/s3-events/{fn}", json=document)
+        assert answer.status_code == 200, answer.text
+    bad = httpx.post(f"{server.url}/lambox/v1/s3-events/{fn}", json={"Records": [{"no": "s3"}]})
+    assert bad.status_code == 400 and bad.headers["x-amzn-errortype"]
+    missing = httpx.post(f"{server.url}/lambox/v1/s3-events/{unique('none')}", json=CEPH_PUSH)
+    assert missing.status_code == 404
+    keys: set[str] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(keys) < 2:
+        log = httpx.get(f"{server.url}/lambox/v1/logs/{fn}").text
+        for line in log.splitlines():
+            if "EVENT " in line:
+                event = json.loads(line.split("EVENT ", 1)[1])
+                assert len(event["Records"]) == 1
+                keys.add(event["Records"][0]["s3"]["object"]["key"])
+        time.sleep(0.1)
+    assert keys == {"minio-photo.jpg", "ceph-image.jpg"}
