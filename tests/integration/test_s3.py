@@ -495,3 +495,19 @@ def test_minio_and_ceph_notifications_trigger_a_function(
                 keys.add(event["Records"][0]["s3"]["object"]["key"])
         time.sleep(0.1)
     assert keys == {"minio-photo.jpg", "ceph-image.jpg"}
+
+
+def test_concurrent_writers_of_one_key_leave_one_whole_object(server: LamboxServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = bucket_name()
+    s3_client(server).create_bucket(Bucket=name)
+    bodies = [bytes([n]) * (1 << 20) for n in range(8)]
+
+    def put(body: bytes) -> None:
+        s3_client(server).put_object(Bucket=name, Key="contended", Body=body)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, bodies))
+    final = s3_client(server).get_object(Bucket=name, Key="contended")["Body"].read()
+    assert final in bodies

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,38 @@ def test_objects_and_their_events_survive_kill_9(tmp_path: Path) -> None:
                     )
             time.sleep(0.2)
         assert set(keys) <= seen
+    finally:
+        stop_server(server)
+
+
+def test_an_upload_cut_by_kill_9_is_never_visible(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        s3 = s3_client(server)
+        s3.create_bucket(Bucket="cut")
+        s3.put_object(Bucket="cut", Key="k", Body=b"old")
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                b"PUT /cut/k HTTP/1.1\r\nHost: s3.localhost\r\nContent-Length: 10485760\r\n\r\n"
+            )
+            sock.sendall(b"n" * (4 << 20))
+            deadline = time.monotonic() + 10
+            incoming = data / "s3" / "incoming"
+            while time.monotonic() < deadline and not any(incoming.iterdir()):
+                time.sleep(0.05)
+            assert any(incoming.iterdir()), "the upload never reached the disk"
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait()
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        assert s3_client(server).get_object(Bucket="cut", Key="k")["Body"].read() == b"old"
+        assert not any((data / "s3" / "incoming").iterdir())
     finally:
         stop_server(server)
 
