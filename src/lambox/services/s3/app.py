@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
-from lambox.edge import restxml, uri
+from lambox.edge import rest, restxml, uri
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
 from lambox.services.s3.calls import Call, Result
@@ -97,9 +97,9 @@ class S3App:
             )
         operation, labels = found
         op = self._model.operation_model(operation)
-        params = restxml.parse_input(op, labels, query, headers)
+        params = rest.parse_input(op, labels, query, headers)
         body: AsyncIterator[bytes] = _chunks(receive)
-        payload = restxml.payload_member(op.input_shape)
+        payload = rest.payload_member(op.input_shape)
         if payload is not None:
             name, member = payload
             if member.type_name == "structure":
@@ -118,9 +118,9 @@ class S3App:
         op = self._model.operation_model(operation)
         shape = op.output_shape
         headers = [("x-amz-request-id", rid), ("x-amz-id-2", rid)]
-        headers += restxml.output_headers(shape, result.output)
+        headers += rest.output_headers(shape, result.output)
         body = b""
-        payload = restxml.payload_member(shape)
+        payload = rest.payload_member(shape)
         if result.stream is not None:
             pass
         elif operation == "GetBucketLocation":
