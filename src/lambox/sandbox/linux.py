@@ -77,6 +77,8 @@ class LinuxSandbox(WireSandbox):
         self._pid = 0
         self._pidfd: int | None = None
         self._cgroup: Cgroup | None = None
+        # The zygote it forked from, counted there until the sandbox is destroyed.
+        self._zygote: ZygoteProcess | None = None
         self.out_of_memory = False
 
     @property
@@ -110,6 +112,9 @@ class LinuxSandbox(WireSandbox):
             raise
         finally:
             child.close()
+        if not self._destroyed:
+            self._zygote = zygote
+            factory.zygotes.forked(zygote)
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self._pid)
         await self._connect(host)
@@ -208,6 +213,9 @@ class LinuxSandbox(WireSandbox):
         if self._cgroup is not None:
             self._factory.cgroups.release(self._cgroup)
             self._cgroup = None
+        if self._zygote is not None:
+            self._factory.zygotes.ended(self._zygote)
+            self._zygote = None
 
 
 class RestoredLinuxSandbox(LinuxSandbox):
@@ -338,8 +346,10 @@ class LinuxSandboxFactory:
         await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
-        """A function or version was deleted: stop its snapshots."""
+        """A function or version was deleted: stop its snapshots, and the version zygotes
+        no other function version forks from."""
         self.snapshots.retire(name, qualifier)
+        self.zygotes.retire(name, qualifier)
 
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
