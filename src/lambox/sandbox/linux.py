@@ -93,6 +93,12 @@ class LinuxSandbox(WireSandbox):
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
         started = time.perf_counter()
         zygote, code, learn = await factory.zygotes.for_version(fv)
+        if self._destroyed:
+            raise SandboxError("sandbox destroyed while it was starting")
+        # Counted from before the fork request, so that a zygote stopped meanwhile waits
+        # for this sandbox instead of failing its fork; ``_release`` uncounts it.
+        self._zygote = zygote
+        factory.zygotes.forked(zygote)
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
@@ -112,9 +118,6 @@ class LinuxSandbox(WireSandbox):
             raise
         finally:
             child.close()
-        if not self._destroyed:
-            self._zygote = zygote
-            factory.zygotes.forked(zygote)
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self._pid)
         await self._connect(host)
