@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	@command -v curl >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl)
 	@command -v node >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade -c $(LOCK) pip hatchling
+	$(PY) -m pip install -q --upgrade -c $(LOCK) pip hatchling editables
 	$(PY) -m pip install -q --no-build-isolation -c $(LOCK) -e '.[dev]'
 	@touch $@
 
@@ -38,10 +38,11 @@ bench: install
 
 # Re-pin every dependency to what the public index serves today: a scratch venv that ignores
 # this machine's pip configuration (local indexes, wheel folders), then its exact versions.
+# hatchling and editables are pinned too: they build lambox's own editable install.
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --isolated -q --upgrade pip hatchling
+	.lock-venv/bin/pip install --isolated -q --upgrade pip hatchling editables
 	.lock-venv/bin/pip install --isolated -q '.[dev]'
 	{ sed -n '/^#/p' $(LOCK); .lock-venv/bin/pip freeze --isolated --all --exclude lambox \
 	  --exclude setuptools; } > $(LOCK).new
