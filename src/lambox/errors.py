@@ -19,6 +19,9 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- UnknownOperation                 404 UnknownOperationException
     |   +-- PreconditionFailed               412 PreconditionFailedException
     |   +-- ProvisionedConfigNotFound        404 ProvisionedConcurrencyConfigNotFoundException
+    |   +-- BadRequest                       400 BadRequestException (unparsable HTTP)
+    |   +-- RequestTimeout                   408 RequestTimeoutException (headers too slow)
+    |   +-- HeaderFieldsTooLarge             431 RequestHeaderFieldsTooLargeException
     +-- ServiceError                         500 ServiceException
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
             +-- SandboxDead                  the sandbox process is gone
@@ -178,3 +181,30 @@ class PreconditionFailed(ClientError):
 class ProvisionedConfigNotFound(ClientError):
     aws_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
+
+
+class BadRequest(ClientError):
+    """A request the HTTP parser refused (framing, line ends, forbidden bytes).
+
+    Answered by the connection guard (``api/connection.py``), before any operation is known.
+    AWS documents no type for what its front ends refuse; the name follows its convention.
+    """
+
+    aws_type = "BadRequestException"
+    kind = None
+
+
+class RequestTimeout(ClientError):
+    """A request whose headers did not all arrive within the header deadline."""
+
+    aws_type = "RequestTimeoutException"
+    status = 408
+    kind = None
+
+
+class HeaderFieldsTooLarge(ClientError):
+    """A request line and headers over the size limit, or too many header fields."""
+
+    aws_type = "RequestHeaderFieldsTooLargeException"
+    status = 431
+    kind = None
