@@ -23,6 +23,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- RequestTimeout                   408 RequestTimeoutException (headers too slow)
     |   +-- HeaderFieldsTooLarge             431 RequestHeaderFieldsTooLargeException
     +-- ServiceError                         500 ServiceException
+        +-- StorageError                     the data directory refused a write (disk full)
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
             +-- SandboxDead                  the sandbox process is gone
             |   +-- SandboxOutOfMemory       ... killed over its memory limit
@@ -141,6 +142,14 @@ class UnknownOperation(ClientError):
 
 class ServiceError(LamboxError):
     """lambox itself failed; the client sees 500 ServiceException."""
+
+
+class StorageError(ServiceError):
+    """lambox could not write its state, code or queue (a full disk, an I/O error).
+
+    AWS answers its own storage failures as ServiceException (500): the request was not
+    carried out and may be retried later; the message says what could not be stored.
+    """
 
 
 class SandboxError(ServiceError):
