@@ -28,7 +28,7 @@ LIST = b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: lambox\r\n"
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     srv = start_server(
         tmp_path_factory.mktemp("edge") / "data",
-        {"LAMBOX_HEADER_TIMEOUT": str(HEADER_TIMEOUT)},
+        {"LAMBOX_HEADER_TIMEOUT": str(HEADER_TIMEOUT), "LAMBOX_IDLE_TIMEOUT": "1"},
     )
     yield srv
     stop_server(srv)
@@ -121,6 +121,44 @@ def test_slow_heads_are_cut_off_at_the_header_deadline(edge: LamboxServer) -> No
 def test_a_silent_connection_is_closed(edge: LamboxServer) -> None:
     with _connect(edge) as sock:
         sock.settimeout(HEADER_TIMEOUT + MARGIN)
+        assert sock.recv(1024) == b""
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_a_kept_alive_connection_gets_a_new_deadline_per_request(edge: LamboxServer) -> None:
+    """The second request on a connection is cut off too when its head trickles."""
+    with _connect(edge) as sock:
+        sock.settimeout(HEADER_TIMEOUT + MARGIN)
+        sock.sendall(LIST + b"\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        data = b""
+        with contextlib.suppress(OSError):
+            for byte in LIST:
+                sock.send(bytes([byte]))
+                time.sleep(0.2)
+        while chunk := sock.recv(65536):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 408 "), data
+
+
+def test_an_idle_kept_alive_connection_is_closed(edge: LamboxServer) -> None:
+    """LAMBOX_IDLE_TIMEOUT (1 s here) reaches uvicorn's keep-alive timeout."""
+    with _connect(edge) as sock:
+        sock.settimeout(1 + MARGIN)
+        sock.sendall(LIST + b"\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
         assert sock.recv(1024) == b""
 
 

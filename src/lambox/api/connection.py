@@ -14,6 +14,11 @@ front ends such as Node's (16 KiB, 431) and Apache's (100 fields, header timeout
   on the parsed fields once they are complete; beyond it 431;
 - a **header count** limit; beyond it 431.
 
+Of uvicorn's own knobs, lambox sets ``timeout_keep_alive`` (``LAMBOX_IDLE_TIMEOUT``) and
+turns WebSockets off; ``h11_max_incomplete_event_size`` only bounds the h11 protocol, which
+lambox does not run; ``limit_concurrency`` is left unset, since its 503 is text/plain and
+counts idle connections, while overload is answered by the scheduler's 429s.
+
 Requests httptools cannot parse (duplicate Content-Length, bare LF line ends, bad chunking,
 NUL in a header...) get an AWS-shaped 400 (``x-amzn-ErrorType``, JSON body) instead of
 uvicorn's text/plain one, and are logged at debug level: a client's garbage is not the
