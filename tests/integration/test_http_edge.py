@@ -249,3 +249,11 @@ def test_a_client_leaving_mid_body_is_not_logged_and_runs_nothing(
     output = edge.output()
     assert "Traceback" not in output
     assert "ClientDisconnect" not in output
+
+
+def test_an_upgrade_request_is_served_without_warnings(edge: LamboxServer) -> None:
+    raw = LIST + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    with _connect(edge) as sock:
+        sock.sendall(raw)
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+    assert "upgrade" not in edge.output().lower()

@@ -114,7 +114,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._unsupported_upgrade_warning()  # lambox serves no WebSockets
+            # lambox serves no upgrades; uvicorn would warn (twice) on every such request.
+            log.debug("ignored an Upgrade request from %s", self.client)
         except httptools.HttpParserError as exc:
             refusal = self._refusal or BadRequest(f"Malformed HTTP request: {exc}")
             self._refuse(refusal)
