@@ -257,3 +257,16 @@ def test_an_upgrade_request_is_served_without_warnings(edge: LamboxServer) -> No
         sock.sendall(raw)
         assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
     assert "upgrade" not in edge.output().lower()
+
+
+def test_an_oversized_head_pipelined_behind_a_request_gets_431(edge: LamboxServer) -> None:
+    """The second head begins inside the read that ended the first request: it is measured."""
+    big = LIST + b"X-Big: " + b"a" * 17000 + b"\r\n\r\n"
+    with _connect(edge) as sock:
+        sock.sendall(LIST + b"\r\n" + big)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 431 " in data
+    assert data.count(b"HTTP/1.1 ") == 2

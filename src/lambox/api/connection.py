@@ -10,8 +10,8 @@ front ends such as Node's (16 KiB, 431) and Apache's (100 fields, header timeout
   kept-alive one) to the end of the headers; past it the request gets 408 (or, if the client
   sent nothing, the connection is just closed) and the connection is closed;
 - a **header size** limit on the request line plus header lines: checked on the raw bytes
-  still unparsed after every read, so at most one read past the limit is ever buffered, and
-  on the parsed fields once they are complete; beyond it 431;
+  of an incomplete head after every read, so at most one read past the limit is ever
+  buffered, and on the parsed fields once they are complete; beyond it 431;
 - a **header count** limit; beyond it 431.
 
 Of uvicorn's own knobs, lambox sets ``timeout_keep_alive`` (``LAMBOX_IDLE_TIMEOUT``) and
@@ -71,9 +71,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header limits and AWS-shaped protocol errors.
 
     State: ``_in_head`` is true from the connection, and from the end of each request's
-    body, until the next request's headers are complete; only then do head bytes count and
-    the deadline run. The deadline is armed by the connection and by the first byte of each
-    later request (the idle gap between requests is uvicorn's keep-alive timeout).
+    body, until the next request's headers are complete; only then do raw bytes count.
+    ``_head_since`` is when the pending head began (the connection, or the first byte of a
+    later request: the idle gap between requests is uvicorn's keep-alive timeout), None when
+    no head is pending.
+
+    The warm path pays almost nothing per request: no timer is created or cancelled per
+    request (one timer per connection re-arms itself for what is left of the deadline of
+    the head pending when it fires), and the parsed head is measured only when the raw
+    count cannot vouch for it: when it is over the limit (the read also held body bytes), or
+    when the head began inside a read that also ended the previous request (pipelining).
     """
 
     limits: ClassVar[HeaderLimits] = HeaderLimits()
@@ -86,31 +93,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self._deadline: TimerHandle | None = None
+        self._timer: TimerHandle | None = None
+        self._head_since: float | None = None
         self._in_head = True
         self._head_bytes = 0  # raw bytes received while the head is incomplete
-        self._head_size = 0  # the parsed head's size (target, names, values, separators)
-        self._head_count = 0
+        self._ended_in_read = False  # a request's body ended inside the current read
+        self._measure = False  # the pending head began mid-read: its raw count is short
         self._refusal: LamboxError | None = None
+        self._refused = False  # a refusal was decided: nothing more is read
+        self._deferred: LamboxError | None = None  # a refusal waiting for earlier answers
         self._lingering: TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._head_began()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        if self._lingering is not None:
-            self._lingering.cancel()
+        for timer in (self._timer, self._lingering):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering is not None:
-            return  # refused: what follows is dropped unparsed
+        if self._refused:
+            return  # what follows a refusal is dropped unparsed
         self._unset_keepalive_if_required()
         if self._in_head:
             self._head_bytes += len(data)
-            self._arm()
+            if self._head_since is None:
+                self._head_began()
+        self._ended_in_read = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -127,31 +139,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
-        self._head_size = _REQUEST_LINE_EXTRA
-        self._head_count = 0
-        self._arm()
+        if self._ended_in_read:
+            self._measure = True
+        if self._head_since is None:
+            self._head_began()
 
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._head_size += len(url)
-        self._check_size()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_count += 1
-        if self._head_count > self.limits.max_count:
+    def on_headers_complete(self) -> None:
+        if len(self.headers) > self.limits.max_count:
             self._stop(
                 HeaderFieldsTooLarge(
                     f"Request has more than {self.limits.max_count} header fields."
                 )
             )
-        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
-        self._check_size()
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        self._disarm()
+        if (self._measure or self._head_bytes > self.limits.max_bytes) and (
+            self._parsed_size() > self.limits.max_bytes
+        ):
+            self._stop(self._too_large())
+        self._head_since = None
         self._in_head = False
+        self._measure = False
         self._head_bytes = 0
         super().on_headers_complete()
 
@@ -159,12 +165,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
+        self._ended_in_read = True
 
     # The guard.
 
-    def _check_size(self) -> None:
-        if self._head_size > self.limits.max_bytes:
-            self._stop(self._too_large())
+    def _parsed_size(self) -> int:
+        """The head's size as sent, give or take optional whitespace."""
+        return (
+            _REQUEST_LINE_EXTRA
+            + len(self.url)
+            + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        )
 
     def _too_large(self) -> HeaderFieldsTooLarge:
         return HeaderFieldsTooLarge(
@@ -176,20 +187,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal = refusal
         raise _Refused(refusal.message)
 
-    def _arm(self) -> None:
-        if self._deadline is None:
-            self._deadline = self.loop.call_later(self.limits.timeout, self._expired)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _head_began(self) -> None:
+        self._head_since = self.loop.time()
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.limits.timeout, self._expired)
 
     def _expired(self) -> None:
-        self._deadline = None
-        if self.transport.is_closing():
+        self._timer = None
+        since = self._head_since
+        if since is None or self.transport.is_closing() or self._refused:
+            return  # no head pending: the next one arms the timer again
+        left = since + self.limits.timeout - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(left, self._expired)
             return
-        if self._head_bytes == 0:  # nothing of a request arrived: a silent close, as idle
+        self._head_since = None
+        if self._head_bytes == 0 and not self._measure:  # nothing arrived: close, as idle
             self.transport.close()
             return
         self._refuse(
@@ -199,17 +212,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def _refuse(self, refusal: LamboxError) -> None:
-        """Answer ``refusal`` (unless a response is already on the wire) and close."""
-        self._disarm()
+        """Answer ``refusal`` in its turn and close; nothing more is read or parsed.
+
+        A refused head may follow requests still being answered (pipelining): responses
+        go out in request order, so the refusal waits for theirs (``on_response_complete``).
+        A refused body (bad chunking) belongs to the request the app has: the app sees a
+        disconnect, and the refusal is its answer unless the app's is already on the wire.
+        """
+        if self._refused:
+            return
+        self._refused = True
+        self._head_since = None
         log.debug("refused a request from %s: %s", self.client, refusal.message)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
-            # The app has this request: it now sees a disconnect and its answer is dropped.
+            if self._in_head:
+                self._deferred = refusal
+                return
             cycle.disconnected = True
             cycle.message_event.set()
             if cycle.response_started:
                 self.transport.close()
                 return
+        self._answer(refusal)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        refusal = self._deferred
+        if refusal is not None and not self.pipeline and self.cycle.response_complete:
+            self._deferred = None
+            self._answer(refusal)
+
+    def _answer(self, refusal: LamboxError) -> None:
         if self.transport.is_closing() or self._lingering is not None:
             return
         self.transport.write(_response(refusal))
