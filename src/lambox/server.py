@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 
 from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
+from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
@@ -315,16 +316,20 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.objects.close()
 
     server.app.set_lifespan(lifespan)
+    limits = HeaderLimits(
+        settings.header_timeout, settings.header_limit_bytes, settings.header_limit_count
+    )
     config = uvicorn.Config(
         server.edge,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(limits),
+        ws="none",
         lifespan="on",
         access_log=False,
         log_level="warning",
-        timeout_keep_alive=75,
+        timeout_keep_alive=settings.idle_timeout,
         proxy_headers=False,
         server_header=False,
     )

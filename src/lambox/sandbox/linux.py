@@ -84,6 +84,8 @@ class LinuxSandbox(WireSandbox):
         self._pid = 0
         self._pidfd: int | None = None
         self._cgroup: Cgroup | None = None
+        # The zygote it forked from, counted there until the sandbox is destroyed.
+        self._zygote: ZygoteProcess | None = None
         self.out_of_memory = False
 
     @property
@@ -98,6 +100,12 @@ class LinuxSandbox(WireSandbox):
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
         started = time.perf_counter()
         zygote, code, learn = await factory.zygotes.for_version(fv)
+        if self._destroyed:
+            raise SandboxError("sandbox destroyed while it was starting")
+        # Counted from before the fork request, so that a zygote stopped meanwhile waits
+        # for this sandbox instead of failing its fork; ``_release`` uncounts it.
+        self._zygote = zygote
+        factory.zygotes.forked(zygote)
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type, factory.context)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
@@ -215,6 +223,9 @@ class LinuxSandbox(WireSandbox):
         if self._cgroup is not None:
             self._factory.cgroups.release(self._cgroup)
             self._cgroup = None
+        if self._zygote is not None:
+            self._factory.zygotes.ended(self._zygote)
+            self._zygote = None
 
 
 class RestoredLinuxSandbox(LinuxSandbox):
@@ -360,8 +371,10 @@ class LinuxSandboxFactory:
         await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
-        """A function or version was deleted: stop its snapshots."""
+        """A function or version was deleted: stop its snapshots, and the version zygotes
+        no other function version forks from."""
         self.snapshots.retire(name, qualifier)
+        self.zygotes.retire(name, qualifier)
 
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
