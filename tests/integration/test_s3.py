@@ -511,3 +511,34 @@ def test_concurrent_writers_of_one_key_leave_one_whole_object(server: LamboxServ
         list(pool.map(put, bodies))
     final = s3_client(server).get_object(Bucket=name, Key="contended")["Body"].read()
     assert final in bodies
+
+
+def test_upload_part_copy_takes_a_range_of_another_object(s3: Any) -> None:
+    name = bucket_name()
+    s3.create_bucket(Bucket=name)
+    source = os.urandom(6 * 1024 * 1024)
+    s3.put_object(Bucket=name, Key="source", Body=source)
+    uid = s3.create_multipart_upload(Bucket=name, Key="joined")["UploadId"]
+    first = s3.upload_part_copy(
+        Bucket=name,
+        Key="joined",
+        UploadId=uid,
+        PartNumber=1,
+        CopySource={"Bucket": name, "Key": "source"},
+        CopySourceRange="bytes=0-5242879",
+    )["CopyPartResult"]["ETag"]
+    second = s3.upload_part(Bucket=name, Key="joined", UploadId=uid, PartNumber=2, Body=b"end")[
+        "ETag"
+    ]
+    s3.complete_multipart_upload(
+        Bucket=name,
+        Key="joined",
+        UploadId=uid,
+        MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]
+        },
+    )
+    assert (
+        s3.get_object(Bucket=name, Key="joined")["Body"].read()
+        == source[: 5 * 1024 * 1024] + b"end"
+    )

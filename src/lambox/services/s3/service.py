@@ -8,6 +8,7 @@ import binascii
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -72,13 +73,14 @@ class S3Service:
             "PutObjectTagging": self.put_tagging,
             "DeleteObjectTagging": self.delete_tagging,
         }
-        multipart = Multipart(
+        self._multipart = multipart = Multipart(
             store, uploads, self._bucket, self._receive, self._commit, self._headers, _parse_tagging
         )
         self.operations.update(
             {
                 "CreateMultipartUpload": multipart.create,
                 "UploadPart": multipart.upload_part,
+                "UploadPartCopy": self.upload_part_copy,
                 "CompleteMultipartUpload": multipart.complete,
                 "AbortMultipartUpload": multipart.abort,
                 "ListParts": multipart.list_parts,
@@ -382,6 +384,36 @@ class S3Service:
             "s3:ObjectCreated:Copy",
         )
         return Result({"CopyObjectResult": {"ETag": obj.etag, "LastModified": _modified(obj)}})
+
+    async def upload_part_copy(self, call: Call) -> Result:
+        """A part whose bytes are (a range of) another object's."""
+        source_bucket, source_key = _copy_source(call.params["CopySource"])
+        source = self._object({"Bucket": source_bucket, "Key": source_key})
+        start, end = 0, source.size
+        spec = call.params.get("CopySourceRange")
+        if spec:
+            bounds = _range(spec, source.size)
+            if bounds is None:
+                raise ServiceFault(
+                    "InvalidArgument",
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last"
+                    " where first and last are the zero-based offsets of the first and last"
+                    " bytes to copy",
+                    400,
+                    ArgumentName="x-amz-copy-source-range",
+                    ArgumentValue=spec,
+                )
+            start, end = bounds
+        chunks = _file_chunks(source, start, end)
+        result = await self._multipart.upload_part(replace(call, body=chunks))
+        return Result(
+            {
+                "CopyPartResult": {
+                    "ETag": result.output["ETag"],
+                    "LastModified": dt.datetime.now(dt.UTC),
+                }
+            }
+        )
 
     # -- tagging ------------------------------------------------------------------------
 
