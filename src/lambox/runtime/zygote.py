@@ -350,9 +350,9 @@ def main() -> int:
         libs = [str(p) for p in config.get("libs") or ()]
         jail.build_view(config["staging"], config["code_root"], config["hide"], uid, gid, libs)
         # What sandboxes import from, and so what a version zygote preloads from: the
-        # runtime, the standard library, then the runtime's libraries (bootstrap adds
-        # /var/task and /opt/python in front).
-        sys.path[:] = bootstrap.runtime_path(sys.path) + ([jail.LIBS_DIR] if libs else [])
+        # runtime, the runtime's libraries, the standard library (bootstrap adds /var/task
+        # and /opt/python in front).
+        sys.path[:] = bootstrap.runtime_path(sys.path, jail.LIBS_DIR if libs else "")
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
         gc.collect()
         gc.freeze()
