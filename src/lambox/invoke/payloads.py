@@ -12,20 +12,20 @@ lambox reproduces:
 
 Either way the message ends in Jackson's location line. JSON that is valid UTF-8 but
 malformed is reported with Python's decoder message instead: no recording shows Jackson's
-words for it.
+words for it. Valid JSON of any nesting depth passes (``jsontext.check``): the payload goes to
+the function as bytes, and what a runtime makes of a deep document is the function's affair.
 """
 
 from __future__ import annotations
 
-import json
 import unicodedata
 
+from lambox import jsontext
 from lambox.errors import InvalidRequestContent
 
 PREFIX = "Could not parse request body into json: Could not parse payload into json: "
 VALID_VALUES = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
 _WHITESPACE = b" \t\r\n"
-_decode = json.JSONDecoder().decode
 
 
 def check(payload: bytes) -> None:
@@ -33,7 +33,7 @@ def check(payload: bytes) -> None:
     if not payload:
         return
     try:
-        _decode(payload.decode())
+        jsontext.check(payload.decode())
     except UnicodeDecodeError as exc:
         raise InvalidRequestContent(PREFIX + _not_utf8(payload, exc)) from None
     except ValueError as exc:

@@ -1,0 +1,236 @@
+"""JSON text of any nesting depth: parsed without recursion where the C decoder gives up.
+
+Python's ``json`` decoder recurses once per nesting level and raises ``RecursionError`` a
+little short of 1,000 levels, which is no answer AWS gives: AWS reads request bodies with
+Jackson, which refuses documents nested deeper than 1,000 levels (its default
+``StreamReadConstraints``) and accepts anything shallower. The C decoder stays the fast path;
+only a document it cannot handle is read again here, by an explicit stack, so the result
+does not depend on how deep the Python stack already was.
+
+``loads`` builds the value (management bodies, bounded by ``max_depth``); ``check`` only
+validates (Invoke payloads, passed to the function as bytes, of any depth). Both raise
+``json.JSONDecodeError`` (a ``ValueError``) for malformed text, as ``json.loads`` does, and
+``TooDeep`` for a document over ``max_depth``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+MAX_DEPTH = 1000
+"""Jackson's default maximum nesting depth, which AWS's parsers keep."""
+
+_TOKEN = re.compile(
+    r"[ \t\n\r]*(?:"
+    r"(?P<open>[\[{])|(?P<close>[\]}])|(?P<comma>,)|(?P<colon>:)|(?P<string>\")"
+    r"|(?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
+    r"|(?P<literal>true|false|null|NaN|Infinity|-Infinity))"
+)
+_OPEN_ARRAYS = re.compile(r"(?:\[[ \t\n\r]*)+")
+_CLOSE_ARRAYS = re.compile(r"(?:[ \t\n\r]*\])+")
+_SPACE = re.compile(r"[ \t\n\r]*")
+_LITERALS: dict[str, Any] = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "NaN": float("nan"),
+    "Infinity": float("inf"),
+    "-Infinity": float("-inf"),
+}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_scanstring = json.decoder.scanstring
+_decode = json.JSONDecoder().decode
+
+
+class TooDeep(ValueError):
+    """The document nests deeper than allowed; the message is Jackson's."""
+
+    def __init__(self, depth: int, limit: int) -> None:
+        super().__init__(
+            f"Document nesting depth ({depth}) exceeds the maximum allowed ({limit}, from"
+            " `StreamReadConstraints.getMaxNestingDepth()`)"
+        )
+
+
+def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """The value of ``text``; a document deeper than ``max_depth`` raises ``TooDeep``."""
+    try:
+        return _decode(text)
+    except RecursionError:
+        return _Builder(text, max_depth).run()
+
+
+def check(text: str) -> None:
+    """Raise ``ValueError`` unless ``text`` is one JSON value, of any depth."""
+    try:
+        _decode(text)
+    except RecursionError:
+        _Builder(text, None, build=False).run()
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a decoded document, object keys included, without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            yield from item.keys()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first UTF-16 surrogate left unpaired in ``text`` (a decoded ``\\udc80`` escape),
+    or None: a pair decodes to one character, so any surrogate code point left is alone."""
+    match = _SURROGATE.search(text)
+    return match.group() if match else None
+
+
+class _Builder:
+    """One pass over the text with an explicit stack of open containers.
+
+    When nothing is built, runs of ``[`` and ``]`` are taken in one step, so a payload of
+    millions of brackets costs a few regular-expression matches, not a loop per bracket.
+    """
+
+    def __init__(self, text: str, max_depth: int | None, build: bool = True) -> None:
+        self.text = text
+        self.max_depth = max_depth
+        self.build = build
+        self.stack: list[Any] = []  # the open containers (their opening bracket if not built)
+        self.keys: list[str] = []  # the pending key of each open object
+
+    def run(self) -> Any:
+        text, pos = self.text, 0
+        while True:
+            pos, value = self._value(pos)
+            while True:  # after a complete value: close containers, or a comma goes on
+                self._attach(value)
+                if not self.stack:
+                    end = _SPACE.match(text, pos)
+                    assert end is not None
+                    if end.end() != len(text):
+                        raise json.JSONDecodeError("Extra data", text, end.end())
+                    return value
+                if not self.build:
+                    closed = self._close_arrays(pos)
+                    if closed != pos:
+                        pos, value = closed, None
+                        continue
+                token = self._token(pos, "Expecting ',' delimiter")
+                kind, pos = token.lastgroup, token.end()
+                is_list = self._is_list(self.stack[-1])
+                if kind == "close" and token.group(kind) == ("]" if is_list else "}"):
+                    value = self.stack.pop()
+                    continue
+                if kind != "comma":
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, token.start())
+                if not is_list:
+                    pos = self._key(pos)
+                break
+
+    def _value(self, pos: int) -> tuple[int, Any]:
+        """The next complete value, opening the containers met on the way."""
+        text = self.text
+        while True:
+            if not self.build:
+                run = _OPEN_ARRAYS.match(text, pos)
+                if run is not None:
+                    self._push(["["] * run.group().count("["))
+                    pos = run.end()
+                    if text.startswith("]", pos):  # the innermost of them is empty
+                        return pos + 1, self.stack.pop()
+            token = self._token(pos, "Expecting value")
+            kind, pos = token.lastgroup, token.end()
+            if kind == "open":
+                opener = token.group(kind)
+                self._push([opener if not self.build else ([] if opener == "[" else {})])
+                after = _SPACE.match(text, pos)
+                assert after is not None
+                if text.startswith("]" if opener == "[" else "}", after.end()):
+                    return after.end() + 1, self.stack.pop()
+                if opener == "{":
+                    pos = self._key(pos)
+                continue
+            if kind == "string":
+                return _scanstring_at(text, pos)
+            if kind == "number":
+                number = token.group(kind)
+                is_float = any(c in number for c in ".eE")
+                return pos, float(number) if is_float else int(number)
+            if kind == "literal":
+                return pos, _LITERALS[token.group(kind)]
+            raise json.JSONDecodeError("Expecting value", text, token.start())
+
+    def _close_arrays(self, pos: int) -> int:
+        """Close as many arrays as a run of ``]`` and the stack allow (validation only);
+        the position after them, ``pos`` if none."""
+        run = _CLOSE_ARRAYS.match(self.text, pos)
+        if run is None:
+            return pos
+        wanted = run.group().count("]")
+        closable = 0
+        for kind in reversed(self.stack):
+            if kind != "[" or closable == wanted:
+                break
+            closable += 1
+        if closable == 0:
+            return pos
+        del self.stack[-closable:]
+        if closable == wanted:
+            return run.end()
+        end = pos
+        for _ in range(closable):
+            end = self.text.index("]", end) + 1
+        return end
+
+    def _key(self, pos: int) -> int:
+        """Read ``"key":`` of an object member; its value follows."""
+        token = _TOKEN.match(self.text, pos)
+        if token is None or token.lastgroup != "string":
+            where = token.start() if token is not None else pos
+            raise json.JSONDecodeError(
+                "Expecting property name enclosed in double quotes", self.text, where
+            )
+        pos, key = _scanstring_at(self.text, token.end())
+        colon = _TOKEN.match(self.text, pos)
+        if colon is None or colon.lastgroup != "colon":
+            raise json.JSONDecodeError("Expecting ':' delimiter", self.text, pos)
+        if self.build:
+            self.keys.append(key)
+        return colon.end()
+
+    def _token(self, pos: int, expecting: str) -> re.Match[str]:
+        token = _TOKEN.match(self.text, pos)
+        if token is None:
+            space = _SPACE.match(self.text, pos)
+            raise json.JSONDecodeError(expecting, self.text, space.end() if space else pos)
+        return token
+
+    def _is_list(self, container: Any) -> bool:
+        return isinstance(container, list) if self.build else container == "["
+
+    def _push(self, containers: list[Any]) -> None:
+        self.stack.extend(containers)
+        if self.max_depth is not None and len(self.stack) > self.max_depth:
+            raise TooDeep(self.max_depth + 1, self.max_depth)
+
+    def _attach(self, value: Any) -> None:
+        """Add a complete value to the container it is in (the key read for it, if any)."""
+        if self.build and self.stack:
+            parent = self.stack[-1]
+            if isinstance(parent, list):
+                parent.append(value)
+            else:
+                parent[self.keys.pop()] = value
+
+
+def _scanstring_at(text: str, pos: int) -> tuple[int, str]:
+    value, end = _scanstring(text, pos, True)
+    return end, value
