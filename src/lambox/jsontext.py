@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 MAX_DEPTH = 1000
@@ -41,7 +41,7 @@ _LITERALS: dict[str, Any] = {
     "-Infinity": float("-inf"),
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_scanstring = json.decoder.scanstring
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009 - absent from typeshed
 _decode = json.JSONDecoder().decode
 
 

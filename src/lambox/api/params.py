@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 
 from lambox import jsontext
-from lambox.errors import InvalidRequestContent, RequestEntityTooLarge
+from lambox.errors import InvalidParameterValue, InvalidRequestContent, RequestEntityTooLarge
 
 _PARSE_ERROR = "Could not parse request body into json: "
 
@@ -52,6 +53,26 @@ def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
             )
 
 
+class _Segment(Convertor[str]):
+    """A path segment that may be empty."""
+
+    regex = "[^/]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+def function_path(path: str) -> str:
+    """A route path whose ``{name}`` (the FunctionName) may be empty: AWS validates an empty
+    name like any other malformed one, so it must reach its operation, not answer as an
+    unknown route. Registers the convertor Starlette reads when it compiles the route."""
+    register_url_convertor("segment", _Segment())
+    return path.replace("{name}", "{name:segment}")
+
+
 def path_name(request: Request) -> str:
     """The FunctionName path parameter (a name or an ARN, URL-decoded)."""
     return unquote(request.path_params["name"])
@@ -59,4 +80,20 @@ def path_name(request: Request) -> str:
 
 def max_items(query: Mapping[str, str]) -> int | None:
     value = query.get("MaxItems", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if _is_count(value) else None
+
+
+def count(query: Mapping[str, str], key: str, default: int) -> int:
+    """A non-negative integer query parameter of lambox's own routes, or its default when
+    absent; anything else is the caller's error."""
+    value = query.get(key, "")
+    if not value:
+        return default
+    if not _is_count(value):
+        raise InvalidParameterValue(f"{key} must be a non-negative integer, not {value!r}.")
+    return int(value)
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()

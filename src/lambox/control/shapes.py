@@ -175,6 +175,24 @@ def validate(operation: str, params: Mapping[str, Any]) -> None:
         )
 
 
+def validate_address(operation: str, params: Mapping[str, Any]) -> None:
+    """Check only the URI, query and header members of ``operation`` (the function's name and
+    qualifier): AWS refuses a malformed address before it looks the function up, but for
+    some operations looks it up before it reads the body (recorded: PutFunctionConcurrency of
+    a missing function with an invalid value answers 404)."""
+    op = _operation(operation)
+    address = _Struct(
+        op.input.shape, op.input.sensitive, [m for m in op.input.members if m.lenient]
+    )
+    errors: list[str] = []
+    try:
+        _check_struct_members(address, params, "", errors)
+    except _Unreadable as exc:
+        raise ValidationError(exc.message) from None
+    if errors:
+        raise ValidationError(_summary(errors))
+
+
 def check_runtime_supported(runtime: str) -> None:
     """Refuse a runtime AWS has blocked for creating and updating functions."""
     if runtime in DEPRECATED_RUNTIMES:
