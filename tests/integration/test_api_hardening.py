@@ -3,14 +3,17 @@ refused request stores nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
 
 ECHO = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
 
@@ -185,8 +188,6 @@ def test_null_member_is_refused_and_nothing_stored(
 
 
 def test_create_with_a_null_member_creates_nothing(http: httpx.Client) -> None:
-    import base64
-
     name = unique("nulled")
     body = {
         "FunctionName": name, "Runtime": "python3.11", "Role": ROLE, "Handler": "app.handler",
@@ -275,3 +276,50 @@ def test_trailing_slash_is_an_unknown_route_not_a_redirect(
 ) -> None:
     got = http.get(path.format(fn=fn))
     assert error(got)[:2] == (404, "UnknownOperationException")
+
+
+# -- throttling ----------------------------------------------------------------------------------
+
+
+def test_full_machine_throttles_with_its_own_reason(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """One sandbox on the machine, no wait queue: while a slow function holds the sandbox,
+    another function's cold start is throttled for the machine, not for the account (whose
+    1,000 executions are nowhere near reached)."""
+    srv = start_server(
+        tmp_path_factory.mktemp("machine") / "data",
+        {"LAMBOX_SANDBOX_LIMIT": "1", "LAMBOX_WAIT_QUEUE": "0"},
+    )
+    slow = make_zip(
+        {"app.py": "import time\ndef handler(e, c):\n    time.sleep(5)\n    return 1\n"}
+    )
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as http:
+            for name, code in (("slow", slow), ("other", ECHO)):
+                body = {
+                    "FunctionName": name, "Runtime": "python3.11", "Role": ROLE,
+                    "Handler": "app.handler", "Code": {"ZipFile": base64.b64encode(code).decode()},
+                }  # fmt: skip
+                assert http.post("/2015-03-31/functions", json=body).status_code == 201
+            for name in ("slow", "other"):
+                for _ in range(600):
+                    got = http.get(f"/2015-03-31/functions/{name}").json()
+                    if got["Configuration"]["State"] == "Active":
+                        break
+                    time.sleep(0.05)
+            with ThreadPoolExecutor(1) as pool:
+                holder = pool.submit(http.post, "/2015-03-31/functions/slow/invocations")
+                throttled = None
+                while throttled is None and not holder.done():
+                    got = http.post("/2015-03-31/functions/other/invocations", content=b"{}")
+                    if got.status_code == 429:
+                        throttled = got
+                assert holder.result().status_code == 200
+            assert throttled is not None
+            assert throttled.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+            assert throttled.json()["Reason"] == "SandboxLimitExceeded"
+            settings = http.get("/2016-08-19/account-settings").json()
+            assert settings["AccountLimit"]["ConcurrentExecutions"] == 1000
+    finally:
+        stop_server(srv)
