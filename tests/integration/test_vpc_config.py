@@ -4,6 +4,7 @@ nowhere (docs/vpc.md)."""
 from __future__ import annotations
 
 import json
+
 import pytest
 from botocore.exceptions import ClientError
 
