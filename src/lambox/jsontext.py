@@ -88,6 +88,8 @@ def strings(value: Any) -> Iterator[str]:
 def lone_surrogate(text: str) -> str | None:
     """The first UTF-16 surrogate left unpaired in ``text`` (a decoded ``\\udc80`` escape),
     or None: a pair decodes to one character, so any surrogate code point left is alone."""
+    if text.isascii():
+        return None
     match = _SURROGATE.search(text)
     return match.group() if match else None
 

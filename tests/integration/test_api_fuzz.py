@@ -338,6 +338,37 @@ def test_hostile_requests_get_no_5xx_and_break_no_function(
     assert not [n for n in names if n.startswith("fuzz-new")]
 
 
+def test_null_for_every_body_member_of_every_operation_is_refused(
+    server: LamboxServer, target: Target
+) -> None:
+    """Not sampled: each body member of each operation of the model, at every depth, sent as
+    null on its own in an otherwise valid body, aimed at the target. Operations lambox does
+    not implement answer UnknownOperation; the others must refuse with a 400."""
+    implemented = set()
+    refused: list[str] = []
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        before = _state(client, target)
+        for operation in Fuzzer(target, SEED).operations:
+            if operation.input_shape is None or operation.name in ("Invoke", "InvokeAsync"):
+                continue
+            uri = operation.http["requestUri"].split("?")[0]
+            path = uri.replace("{FunctionName}", target.name)
+            path = path.replace("{Resource}", quote(target.arn)).replace("{Name}", "live")
+            query = "?Qualifier=live" if "Qualifier" in operation.input_shape.members else ""
+            for member_path, _ in _body_paths(operation.input_shape):
+                body = _with_member(_base_body(operation.name, target), member_path, "null")
+                got = client.request(operation.http["method"], path + query, content=body)
+                if got.headers.get("x-amzn-errortype") == "UnknownOperationException":
+                    continue
+                implemented.add(operation.name)
+                if got.status_code != 400:
+                    refused.append(f"{got.status_code} {operation.name} {member_path}: {got.text}")
+        after = _state(client, target)
+    assert implemented >= {"CreateFunction", "UpdateFunctionConfiguration", "CreateAlias"}
+    assert not refused, "\n".join(refused[:40])
+    assert after == before
+
+
 def _problem(shot: Shot, response: httpx.Response) -> str | None:
     """What is wrong with an answer: a 5xx, a redirect, or an error not in AWS's shape."""
     where = _where(shot)
