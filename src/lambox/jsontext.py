@@ -7,8 +7,9 @@ Jackson, which refuses documents nested deeper than 1,000 levels (its default
 only a document it cannot handle is read again here, by an explicit stack, so the result
 does not depend on how deep the Python stack already was.
 
-``loads`` builds the value (management bodies, bounded by ``max_depth``); ``check`` only
-validates (Invoke payloads, passed to the function as bytes, of any depth). Both raise
+``loads`` builds the value (management bodies, bounded by ``max_depth``, without the ``NaN``
+and ``Infinity`` Python accepts and Jackson does not); ``check`` only validates (Invoke
+payloads, passed to the function as bytes, of any depth, as they were checked before). Both raise
 ``json.JSONDecodeError`` (a ``ValueError``) for malformed text, as ``json.loads`` does, and
 ``TooDeep`` for a document over ``max_depth``.
 """
@@ -45,6 +46,24 @@ _scanstring: Callable[[str, int, bool], tuple[str, int]] = getattr(json.decoder,
 _decode = json.JSONDecoder().decode
 
 
+class NonStandard(ValueError):
+    """``NaN`` or ``Infinity``, which Python reads and Jackson refuses; the message is
+    Jackson's."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(
+            f"Non-standard token '{token}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS`"
+            " to allow"
+        )
+
+
+def _refuse_constant(token: str) -> Any:
+    raise NonStandard(token)
+
+
+_decode_standard = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
 class TooDeep(ValueError):
     """The document nests deeper than allowed; the message is Jackson's."""
 
@@ -56,11 +75,12 @@ class TooDeep(ValueError):
 
 
 def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
-    """The value of ``text``; a document deeper than ``max_depth`` raises ``TooDeep``."""
+    """The value of ``text`` as Jackson reads it: a document deeper than ``max_depth`` raises
+    ``TooDeep``, ``NaN`` and ``Infinity`` raise ``NonStandard``."""
     try:
-        return _decode(text)
+        return _decode_standard(text)
     except RecursionError:
-        return _Builder(text, max_depth).run()
+        return _Builder(text, max_depth, standard=True).run()
 
 
 def check(text: str) -> None:
@@ -101,10 +121,13 @@ class _Builder:
     millions of brackets costs a few regular-expression matches, not a loop per bracket.
     """
 
-    def __init__(self, text: str, max_depth: int | None, build: bool = True) -> None:
+    def __init__(
+        self, text: str, max_depth: int | None, build: bool = True, standard: bool = False
+    ) -> None:
         self.text = text
         self.max_depth = max_depth
         self.build = build
+        self.standard = standard
         self.stack: list[Any] = []  # the open containers (their opening bracket if not built)
         self.keys: list[str] = []  # the pending key of each open object
 
@@ -167,7 +190,10 @@ class _Builder:
                 is_float = any(c in number for c in ".eE")
                 return pos, float(number) if is_float else int(number)
             if kind == "literal":
-                return pos, _LITERALS[token.group(kind)]
+                literal = token.group(kind)
+                if self.standard and literal not in ("true", "false", "null"):
+                    raise NonStandard(literal)
+                return pos, _LITERALS[literal]
             raise json.JSONDecodeError("Expecting value", text, token.start())
 
     def _close_arrays(self, pos: int) -> int:

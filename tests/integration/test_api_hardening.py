@@ -323,3 +323,19 @@ def test_full_machine_throttles_with_its_own_reason(
             assert settings["AccountLimit"]["ConcurrentExecutions"] == 1000
     finally:
         stop_server(srv)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_standard_numbers_are_refused_as_jackson_refuses_them(
+    http: httpx.Client, fn: str, token: str
+) -> None:
+    """Python reads them, Jackson does not: a body AWS refuses must not publish a version."""
+    versions = http.get(f"/2015-03-31/functions/{fn}/versions").json()
+    got = http.post(f"/2015-03-31/functions/{fn}/versions", content=f'{{"x": {token}}}')
+    assert error(got) == (
+        400,
+        "InvalidRequestContentException",
+        f"Could not parse request body into json: Non-standard token '{token}': enable"
+        " `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow",
+    )
+    assert http.get(f"/2015-03-31/functions/{fn}/versions").json() == versions
