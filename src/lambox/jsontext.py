@@ -7,11 +7,11 @@ Jackson, which refuses documents nested deeper than 1,000 levels (its default
 only a document it cannot handle is read again here, by an explicit stack, so the result
 does not depend on how deep the Python stack already was.
 
-``loads`` builds the value (management bodies, bounded by ``max_depth``, without the ``NaN``
-and ``Infinity`` Python accepts and Jackson does not); ``check`` only validates (Invoke
-payloads, passed to the function as bytes, of any depth, as they were checked before). Both raise
-``json.JSONDecodeError`` (a ``ValueError``) for malformed text, as ``json.loads`` does, and
-``TooDeep`` for a document over ``max_depth``.
+``loads`` builds the value (management bodies): at most ``max_depth`` levels, and without
+the ``NaN`` and ``Infinity`` Python accepts and Jackson does not. ``check`` only validates
+(Invoke payloads, passed to the function as bytes, of any depth, as they were checked
+before). Both raise ``json.JSONDecodeError`` (a ``ValueError``) for malformed text, as
+``json.loads`` does; ``TooDeep`` and ``NonStandard`` are ``ValueError`` too.
 """
 
 from __future__ import annotations

@@ -102,6 +102,7 @@ class InvokeEndpoint:
             elif key == b"x-amz-log-type":
                 tail = value == b"Tail"
                 if not tail and value != b"None":
+                    # Off the hot path; the name is a stand-in, only the header is wrong.
                     shapes.validate(
                         "Invoke", {"FunctionName": "f", "LogType": value.decode("latin-1")}
                     )
