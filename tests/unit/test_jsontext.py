@@ -1,0 +1,84 @@
+"""jsontext reads JSON of any depth as Python's decoder reads shallow JSON, and says what
+Jackson says where the two disagree."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from lambox import jsontext
+from lambox.jsontext import NonStandard, TooDeep
+
+PIECES = [
+    "[", "]", "{", "}", ",", ":", '"a"', "1", "-2.5e3", "0.5", "true", "false", "null",
+    " ", "\n", '"\\u00e9"', '"\\ud83d\\ude00"', "[]", "{}", '"k":', "x", "01", "-", '"',
+]  # fmt: skip
+
+
+def outcome(read: object, text: str) -> tuple[str, object]:
+    try:
+        return "ok", read(text)  # type: ignore[operator]
+    except ValueError:
+        return "error", None
+
+
+def test_the_stack_reader_agrees_with_pythons_decoder_on_random_text() -> None:
+    """Short random texts, shallow enough for the C decoder: same value or both refuse."""
+    rnd = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 12)))
+        expected = outcome(json.loads, text)
+        built = outcome(lambda t: jsontext._Builder(t, None).run(), text)
+        checked = outcome(lambda t: jsontext._Builder(t, None, build=False).run(), text)
+        assert repr(built) == repr(expected), text
+        assert checked[0] == expected[0], text
+
+
+@pytest.mark.parametrize("depth", [10_000, 1_000_000])
+def test_check_takes_any_depth(depth: int) -> None:
+    jsontext.check("[" * depth + "]" * depth)
+    jsontext.check('{"a":' * depth + "[1, {}]" + "}" * depth)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 5000 + "]" * 4999, "[" * 5000, "[" * 5000 + "]" * 5001, "[" * 3000 + "{]" + "]" * 3000,
+     "[" * 3000 + "1 2" + "]" * 3000, '{"a":' * 3000 + "}" * 3000],
+)  # fmt: skip
+def test_check_refuses_deep_malformed_text(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        jsontext.check(text)
+
+
+def test_loads_builds_what_the_decoder_would_at_depths_it_cannot_reach() -> None:
+    value = jsontext.loads('{"k": ' + "[" * 998 + '"x", {"y": 2.5}' + "]" * 998 + "}")["k"]
+    for _ in range(997):
+        (value,) = value
+    assert value == ["x", {"y": 2.5}]
+
+
+def test_loads_stops_past_jacksons_depth_in_its_words() -> None:
+    with pytest.raises(TooDeep) as raised:
+        jsontext.loads("[" * 100_000)
+    assert str(raised.value) == (
+        "Document nesting depth (1001) exceeds the maximum allowed (1000, from"
+        " `StreamReadConstraints.getMaxNestingDepth()`)"
+    )
+    assert jsontext.loads("[" * 1000 + "]" * 1000) is not None
+
+
+@pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', "[-Infinity]"])
+def test_loads_refuses_what_jackson_does_not_read(text: str) -> None:
+    with pytest.raises(NonStandard):
+        jsontext.loads(text)
+    with pytest.raises(NonStandard):
+        jsontext._Builder("[" * 2000 + text + "]" * 2000, None, standard=True).run()
+
+
+def test_lone_surrogates_are_found_and_pairs_are_text() -> None:
+    decoded = json.loads('{"\\udc80k": ["a", "\\ud83d\\ude00"], "b": "c\\ud800"}')
+    found = [jsontext.lone_surrogate(s) for s in jsontext.strings(decoded)]
+    assert sorted(f for f in found if f) == ["\ud800", "\udc80"]
+    assert jsontext.lone_surrogate("\U0001f600 plain") is None
