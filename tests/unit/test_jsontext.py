@@ -82,3 +82,20 @@ def test_lone_surrogates_are_found_and_pairs_are_text() -> None:
     found = [jsontext.lone_surrogate(s) for s in jsontext.strings(decoded)]
     assert sorted(f for f in found if f) == ["\ud800", "\udc80"]
     assert jsontext.lone_surrogate("\U0001f600 plain") is None
+
+
+@pytest.mark.parametrize(
+    ("inner", "valid"),
+    [
+        ("[" + ",".join(["[]", "{}", '"a\\u00e9"', "-1.5e3", "null"] * 2000) + "]", True),
+        ("{" + ",".join(f'"k{i}": [], "n{i}": 1' for i in range(2000)) + "}", True),
+        ("[" + ",".join(["1"] * 2000) + ",01]", False),
+        ("[" + ",".join(["1"] * 2000) + ",]", False),
+        ("{" + ",".join(f'"k{i}": 1' for i in range(2000)) + ', "x"}', False),
+        ("[" + ",".join(['"\x01"'] * 3) + "]", False),
+    ],
+)
+def test_wide_containers_deep_down_are_checked_element_by_element(inner: str, valid: bool) -> None:
+    assert outcome(json.loads, inner)[0] == ("ok" if valid else "error")
+    deep = "[" * 3000 + inner + "]" * 3000
+    assert outcome(jsontext.check, deep)[0] == ("ok" if valid else "error")
