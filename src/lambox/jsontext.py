@@ -23,6 +23,9 @@ from typing import Any
 
 MAX_DEPTH = 1000
 """Jackson's default maximum nesting depth, which AWS's parsers keep."""
+_RETRY_BELOW = 900
+"""Levels below a value the C decoder could not take before it is tried again (see
+``_Builder._fast``); also the most openers taken in one step."""
 
 _TOKEN = re.compile(
     r"[ \t\n\r]*(?:"
@@ -30,8 +33,6 @@ _TOKEN = re.compile(
     r"|(?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
     r"|(?P<literal>true|false|null|NaN|Infinity|-Infinity))"
 )
-_OPEN_ARRAYS = re.compile(r"\[[\[ \t\n\r]*")  # flat classes: far faster than (?:\[\s*)+
-_CLOSE_ARRAYS = re.compile(r"[ \t\n\r]*\][\] \t\n\r]*")
 _SPACE = re.compile(r"[ \t\n\r]*")
 _FLAT = (
     r'[ \t\n\r]*(?:"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
@@ -39,6 +40,11 @@ _FLAT = (
     r"|true|false|null|NaN|-?Infinity|\[[ \t\n\r]*\]|\{[ \t\n\r]*\})[ \t\n\r]*"
 )
 _KEY = r'[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"[ \t\n\r]*:'
+_OPENERS = re.compile(rf"(?:\[[ \t\n\r]*|\{{{_KEY}[ \t\n\r]*){{1,{_RETRY_BELOW}}}")
+_OPENER = re.compile(rf"(\[)[ \t\n\r]*|\{{{_KEY}[ \t\n\r]*")
+_CLOSERS = re.compile(r"[ \t\n\r]*[\]}][\]} \t\n\r]*")  # a flat class: fast on long runs
+_NO_SPACE = str.maketrans("", "", " \t\n\r")
+_CLOSER_OF = str.maketrans("[{", "]}")
 _FLAT_ELEMENTS = re.compile(f"(?:{_FLAT},)+")
 _FLAT_MEMBERS = re.compile(f"(?:{_KEY}{_FLAT},)+")
 """Array elements and object members that hold no containers but empty ones, each followed
@@ -73,6 +79,9 @@ def _refuse_constant(token: str) -> Any:
 
 
 _decode_standard = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_Scan = Callable[[str, int], tuple[Any, int]]
+_scan: _Scan = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 - absent from typeshed
+_scan_standard: _Scan = getattr(json.JSONDecoder(parse_constant=_refuse_constant), "scan_once")  # noqa: B009
 
 
 class TooDeep(ValueError):
@@ -85,21 +94,54 @@ class TooDeep(ValueError):
         )
 
 
-def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
-    """The value of ``text`` as Jackson reads it: a document deeper than ``max_depth`` raises
-    ``TooDeep``, ``NaN`` and ``Infinity`` raise ``NonStandard``."""
+class NeedsStack(Exception):
+    """The C decoder cannot read this document: it nests too deep for Python's recursion.
+    ``loads_by_stack`` and ``check_by_stack`` read it, in up to seconds for megabytes of
+    nesting, so a caller on the event loop runs them in a worker thread."""
+
+
+def loads_fast(text: str) -> Any:
+    """The value of ``text`` as Jackson reads it (``NaN`` and ``Infinity`` raise
+    ``NonStandard``), read by the C decoder; ``NeedsStack`` if it is too deep for it."""
     try:
         return _decode_standard(text)
     except RecursionError:
-        return _Builder(text, max_depth, standard=True).run()
+        raise NeedsStack from None
 
 
-def check(text: str) -> None:
-    """Raise ``ValueError`` unless ``text`` is one JSON value, of any depth."""
+def check_fast(text: str) -> None:
+    """Raise ``ValueError`` unless ``text`` is one JSON value (``NaN`` and ``Infinity``
+    included, as Python reads them); ``NeedsStack`` if it is too deep for the C decoder."""
     try:
         _decode(text)
     except RecursionError:
-        _Builder(text, None, build=False).run()
+        raise NeedsStack from None
+
+
+def loads_by_stack(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """``loads_fast`` for any depth: deeper than ``max_depth`` raises ``TooDeep``."""
+    return _Builder(text, max_depth, standard=True).run()
+
+
+def check_by_stack(text: str) -> None:
+    """``check_fast`` for any depth."""
+    _Builder(text, None, build=False).run()
+
+
+def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """``loads_fast``, else ``loads_by_stack`` (in the calling thread)."""
+    try:
+        return loads_fast(text)
+    except NeedsStack:
+        return loads_by_stack(text, max_depth)
+
+
+def check(text: str) -> None:
+    """``check_fast``, else ``check_by_stack`` (in the calling thread)."""
+    try:
+        check_fast(text)
+    except NeedsStack:
+        check_by_stack(text)
 
 
 def strings(value: Any) -> Iterator[str]:
@@ -128,8 +170,10 @@ def lone_surrogate(text: str) -> str | None:
 class _Builder:
     """One pass over the text with an explicit stack of open containers.
 
-    When nothing is built, runs of ``[`` and ``]`` are taken in one step, so a payload of
-    millions of brackets costs a few regular-expression matches, not a loop per bracket.
+    When nothing is built, the stack holds opening brackets, and runs of opening brackets
+    (with object keys), of closing brackets and of flat elements are each taken in one
+    regular-expression match, and values shallow enough by the C decoder: a payload of
+    millions of levels costs a few passes in C, not a Python loop per level.
     """
 
     def __init__(
@@ -141,7 +185,7 @@ class _Builder:
         self.standard = standard
         self.stack: list[Any] = []  # the open containers (their opening bracket if not built)
         self.keys: list[str] = []  # the pending key of each open object
-        self.objects: list[int] = []  # where the open objects are on the stack (not built)
+        self.too_deep_at = -_RETRY_BELOW  # the depth where the C decoder last gave up
 
     def run(self) -> Any:
         text, pos = self.text, 0
@@ -156,7 +200,7 @@ class _Builder:
                         raise json.JSONDecodeError("Extra data", text, end.end())
                     return value
                 if not self.build:
-                    closed = self._close_arrays(pos)
+                    closed = self._close_run(pos)
                     if closed != pos:
                         pos, value = closed, None
                         continue
@@ -179,13 +223,22 @@ class _Builder:
         """The next complete value, opening the containers met on the way."""
         text = self.text
         while True:
+            fast = self._fast(pos)
+            if fast is not None:
+                return fast
             if not self.build:
-                run = _OPEN_ARRAYS.match(text, pos)
+                run = _OPENERS.match(text, pos)
                 if run is not None:
-                    self._push(["["] * run.group().count("["))
+                    group = run.group()
+                    if "{" in group:
+                        kinds = ["[" if array else "{" for array in _OPENER.findall(group)]
+                    else:
+                        kinds = ["["] * group.count("[")
+                    self._push(kinds)
                     pos = run.end()
-                    if text.startswith("]", pos):  # the innermost of them is empty
+                    if kinds[-1] == "[" and text.startswith("]", pos):  # an empty array
                         return pos + 1, self._pop()
+                    continue
             token = self._token(pos, "Expecting value")
             kind, pos = token.lastgroup, token.end()
             if kind == "open":
@@ -211,23 +264,48 @@ class _Builder:
                 return pos, _LITERALS[literal]
             raise json.JSONDecodeError("Expecting value", text, token.start())
 
-    def _close_arrays(self, pos: int) -> int:
-        """Close as many arrays as a run of ``]`` and the stack allow (validation only);
-        the position after them, ``pos`` if none."""
-        run = _CLOSE_ARRAYS.match(self.text, pos)
+    def _fast(self, pos: int) -> tuple[int, Any] | None:
+        """The end and value of the value at ``pos``, read by the C decoder if it is shallow
+        enough for it; None to read it token by token. After the C decoder gave up on a
+        value, it is not tried again for the next ``_RETRY_BELOW`` levels inside it, so a
+        deep chain is not rescanned at every level."""
+        depth = len(self.stack)
+        if self.too_deep_at <= depth < self.too_deep_at + _RETRY_BELOW:
+            return None
+        start = _SPACE.match(self.text, pos)
+        assert start is not None
+        try:
+            scan = _scan_standard if self.standard else _scan
+            value, end = scan(self.text, start.end())
+        except RecursionError:
+            self.too_deep_at = depth
+            return None
+        except (StopIteration, ValueError):
+            return None  # malformed (or NaN refused): the token path says where and why
+        if self.max_depth is not None and depth + _depth(value) > self.max_depth:
+            raise TooDeep(self.max_depth + 1, self.max_depth)
+        return int(end), value if self.build else None
+
+    def _close_run(self, pos: int) -> int:
+        """Close as many containers as a run of closing brackets matches, innermost first
+        (validation only); the position after them, ``pos`` if none."""
+        run = _CLOSERS.match(self.text, pos)
         if run is None:
             return pos
-        wanted = run.group().count("]")
-        innermost_object = self.objects[-1] if self.objects else -1
-        closable = min(wanted, len(self.stack) - 1 - innermost_object)
-        if closable <= 0:
+        closers = run.group().translate(_NO_SPACE)
+        count = min(len(closers), len(self.stack))
+        expected = "".join(reversed(self.stack[len(self.stack) - count :])).translate(_CLOSER_OF)
+        closed = _common_prefix(closers[:count], expected)
+        if closed == 0:
             return pos
-        del self.stack[-closable:]
-        if closable == wanted:
+        del self.stack[len(self.stack) - closed :]
+        if closed == len(closers):
             return run.end()
-        end = pos
-        for _ in range(closable):
-            end = self.text.index("]", end) + 1
+        end = run.start()
+        for _ in range(closed):  # whitespace between them: find the last one closed
+            while self.text[end] not in "]}":
+                end += 1
+            end += 1
         return end
 
     def _key(self, pos: int) -> int:
@@ -257,16 +335,12 @@ class _Builder:
         return isinstance(container, list) if self.build else container == "["
 
     def _push(self, containers: list[Any]) -> None:
-        if containers == ["{"]:
-            self.objects.append(len(self.stack))
         self.stack.extend(containers)
         if self.max_depth is not None and len(self.stack) > self.max_depth:
             raise TooDeep(self.max_depth + 1, self.max_depth)
 
     def _pop(self) -> Any:
         """Close the innermost container."""
-        if self.objects and self.objects[-1] == len(self.stack) - 1:
-            self.objects.pop()
         return self.stack.pop()
 
     def _attach(self, value: Any) -> None:
@@ -277,6 +351,36 @@ class _Builder:
                 parent.append(value)
             else:
                 parent[self.keys.pop()] = value
+
+
+def _depth(value: Any) -> int:
+    """How deep a decoded value nests (a scalar 0, ``[]`` 1), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in item if isinstance(child, list | dict))
+    return deepest
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the common prefix of two strings of equal length, by bisection: each
+    step compares in C, so a long run is never walked in Python."""
+    if a == b:
+        return len(a)
+    low, high = 0, len(a)  # a[:low] == b[:low], a[:high] != b[:high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _scanstring_at(text: str, pos: int) -> tuple[int, str]:

@@ -308,14 +308,17 @@ def test_full_machine_throttles_with_its_own_reason(
                     if got["Configuration"]["State"] == "Active":
                         break
                     time.sleep(0.05)
+            throttled = None
             with ThreadPoolExecutor(1) as pool:
-                holder = pool.submit(http.post, "/2015-03-31/functions/slow/invocations")
-                throttled = None
-                while throttled is None and not holder.done():
-                    got = http.post("/2015-03-31/functions/other/invocations", content=b"{}")
-                    if got.status_code == 429:
-                        throttled = got
-                assert holder.result().status_code == 200
+                for _ in range(5):  # the slow call may lose the one sandbox to "other"
+                    holder = pool.submit(http.post, "/2015-03-31/functions/slow/invocations")
+                    while throttled is None and not holder.done():
+                        got = http.post("/2015-03-31/functions/other/invocations", content=b"{}")
+                        if got.status_code == 429:
+                            throttled = got
+                    if holder.result().status_code == 200 and throttled is not None:
+                        break
+                    throttled = None
             assert throttled is not None
             assert throttled.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
             assert throttled.json()["Reason"] == "SandboxLimitExceeded"

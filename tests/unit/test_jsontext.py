@@ -24,14 +24,28 @@ def outcome(read: object, text: str) -> tuple[str, object]:
         return "error", None
 
 
+def checked_without_c(text: str) -> None:
+    """The validating reader on its own, the C decoder never tried for a value."""
+    reader = jsontext._Builder(text, None, build=False)
+    reader.too_deep_at = 0
+    reader.run()
+
+
+def built_without_c(text: str) -> object:
+    """The building reader on its own, the C decoder never tried for a value."""
+    reader = jsontext._Builder(text, None)
+    reader.too_deep_at = 0
+    return reader.run()
+
+
 def test_the_stack_reader_agrees_with_pythons_decoder_on_random_text() -> None:
     """Short random texts, shallow enough for the C decoder: same value or both refuse."""
     rnd = random.Random(7)
     for _ in range(20_000):
         text = "".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 12)))
         expected = outcome(json.loads, text)
-        built = outcome(lambda t: jsontext._Builder(t, None).run(), text)
-        checked = outcome(lambda t: jsontext._Builder(t, None, build=False).run(), text)
+        built = outcome(built_without_c, text)
+        checked = outcome(checked_without_c, text)
         assert repr(built) == repr(expected), text
         assert checked[0] == expected[0], text
 
@@ -99,3 +113,25 @@ def test_wide_containers_deep_down_are_checked_element_by_element(inner: str, va
     assert outcome(json.loads, inner)[0] == ("ok" if valid else "error")
     deep = "[" * 3000 + inner + "]" * 3000
     assert outcome(jsontext.check, deep)[0] == ("ok" if valid else "error")
+
+
+def test_the_stack_reader_agrees_on_random_documents_with_one_character_broken() -> None:
+    rnd = random.Random(3)
+
+    def document(depth: int) -> object:
+        roll = rnd.random()
+        if depth > 40 or roll < 0.3:
+            return rnd.choice([1, -2.5, "s", "{[]}", True, None, "\u00e9", 0, 1e10, 'a"b'])
+        if roll < 0.65:
+            return [document(depth + 1) for _ in range(rnd.choice([0, 1, 1, 2, 3]))]
+        keys = ["a", "{b", "[", "k:"]
+        return {rnd.choice(keys): document(depth + 1) for _ in range(rnd.choice([0, 1, 2, 3]))}
+
+    for _ in range(5_000):
+        text = json.dumps(document(0), indent=rnd.choice([None, 1]))
+        if rnd.random() < 0.6:
+            at, char = rnd.randrange(len(text)), rnd.choice('[]{},:" 1x')
+            text = rnd.choice([text[:at] + char + text[at + 1 :], text[:at] + text[at + 1 :]])
+        expected = outcome(json.loads, text)[0]
+        assert outcome(checked_without_c, text)[0] == expected, text
+        assert outcome(built_without_c, text)[0] == expected, text

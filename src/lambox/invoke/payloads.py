@@ -18,6 +18,7 @@ the function as bytes, and what a runtime makes of a deep document is the functi
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 
 from lambox import jsontext
@@ -30,12 +31,33 @@ _WHITESPACE = b" \t\r\n"
 
 def check(payload: bytes) -> None:
     """Raise AWS's InvalidRequestContentException unless ``payload`` is empty or UTF-8 JSON."""
-    if not payload:
-        return
+    if payload and not _checked_fast(payload):
+        _check_by_stack(payload)
+
+
+async def check_off_loop(payload: bytes) -> None:
+    """``check``, with a payload too deep for the C decoder read in a worker thread: reading
+    megabytes of nesting by hand takes up to seconds, which must not stall the event loop."""
+    if payload and not _checked_fast(payload):
+        await asyncio.to_thread(_check_by_stack, payload)
+
+
+def _checked_fast(payload: bytes) -> bool:
+    """True if the C decoder found ``payload`` valid, False if it nests too deep for it."""
     try:
-        jsontext.check(payload.decode())
+        jsontext.check_fast(payload.decode())
     except UnicodeDecodeError as exc:
         raise InvalidRequestContent(PREFIX + _not_utf8(payload, exc)) from None
+    except jsontext.NeedsStack:
+        return False
+    except ValueError as exc:
+        raise InvalidRequestContent(PREFIX + str(exc)) from None
+    return True
+
+
+def _check_by_stack(payload: bytes) -> None:
+    try:
+        jsontext.check_by_stack(payload.decode())
     except ValueError as exc:
         raise InvalidRequestContent(PREFIX + str(exc)) from None
 
