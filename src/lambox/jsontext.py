@@ -40,6 +40,7 @@ _FLAT = (
     r"|true|false|null|NaN|-?Infinity|\[[ \t\n\r]*\]|\{[ \t\n\r]*\})[ \t\n\r]*"
 )
 _KEY = r'[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"[ \t\n\r]*:'
+_OPEN_ARRAYS = re.compile(r"\[[\[ \t\n\r]*")  # a flat class: fast on long runs
 _OPENERS = re.compile(rf"(?:\[[ \t\n\r]*|\{{{_KEY}[ \t\n\r]*){{1,{_RETRY_BELOW}}}")
 _OPENER = re.compile(rf"(\[)[ \t\n\r]*|\{{{_KEY}[ \t\n\r]*")
 _CLOSERS = re.compile(r"[ \t\n\r]*[\]}][\]} \t\n\r]*")  # a flat class: fast on long runs
@@ -227,6 +228,12 @@ class _Builder:
             if fast is not None:
                 return fast
             if not self.build:
+                brackets = _OPEN_ARRAYS.match(text, pos)
+                if brackets is not None and brackets.group().count("[") > 1:
+                    # All but the innermost: the C decoder may take that one whole.
+                    self._push(["["] * (brackets.group().count("[") - 1))
+                    pos = brackets.start() + brackets.group().rindex("[")
+                    continue
                 run = _OPENERS.match(text, pos)
                 if run is not None:
                     group = run.group()
