@@ -7,11 +7,13 @@ Jackson, which refuses documents nested deeper than 1,000 levels (its default
 only a document it cannot handle is read again here, by an explicit stack, so the result
 does not depend on how deep the Python stack already was.
 
-``loads`` builds the value (management bodies): at most ``max_depth`` levels, and without
-the ``NaN`` and ``Infinity`` Python accepts and Jackson does not. ``check`` only validates
-(Invoke payloads, passed to the function as bytes, of any depth, as they were checked
-before). Both raise ``json.JSONDecodeError`` (a ``ValueError``) for malformed text, as
-``json.loads`` does; ``TooDeep`` and ``NonStandard`` are ``ValueError`` too.
+``loads_fast`` and ``check_fast`` are the C decoder. A document too deep for it raises
+``NeedsStack`` and is read again by ``loads_by_stack`` (management bodies, at most
+``max_depth`` levels) or ``check_by_stack`` (Invoke payloads, passed to the function as
+bytes: any depth). The ``loads`` pair refuses ``NaN`` and ``Infinity``, which Python reads
+and Jackson does not; the ``check`` pair accepts them, as Invoke always has. Malformed text
+raises ``json.JSONDecodeError`` as ``json.loads`` does; ``TooDeep`` and ``NonStandard`` are
+``ValueError`` too.
 """
 
 from __future__ import annotations
