@@ -139,7 +139,7 @@ class InvokeService:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        payloads.check(invocation.payload)
+        await payloads.check_off_loop(invocation.payload)
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         if kind is InvocationType.EVENT:
