@@ -34,7 +34,7 @@ from lambox.model import FunctionVersion
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
-from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, sandbox_env
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -45,6 +45,7 @@ from lambox.sandbox.snapshots import (
     host_pid,
 )
 from lambox.sandbox.spares import SparePool
+from lambox.sandbox.watcher import Watcher
 from lambox.sandbox.wired import WireSandbox, init_error
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
 
@@ -289,8 +290,10 @@ class LinuxSandboxFactory:
         spares: SparePool,
         board: ExitBoard,
         pids_max: int = PIDS_MAX,
+        watcher: Watcher | None = None,
     ) -> None:
         self.zygotes = zygotes
+        self.watcher = watcher
         self.cgroups = cgroups
         self.spares = spares
         self.board = board
@@ -310,6 +313,8 @@ class LinuxSandboxFactory:
         if swept:
             log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
         tree.create()
+        # Before any sandbox exists: from here on, none outlives this process.
+        watcher = Watcher.start(tree.dir_paths, RUNTIME_DIR, interpreter)
         pool = CgroupPool(tree, pids=PIDS_MAX)
         pool.prefill()
         staging = data_dir / "sandbox" / "root"
@@ -326,7 +331,7 @@ class LinuxSandboxFactory:
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board)
+        return cls(zygotes, pool, spares, board, watcher=watcher)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
@@ -352,3 +357,5 @@ class LinuxSandboxFactory:
         await self.spares.close()
         await self.zygotes.close()
         await self.cgroups.close()
+        if self.watcher is not None:
+            await asyncio.to_thread(self.watcher.close)
