@@ -107,8 +107,10 @@ class RestoreLoop(ForkServer):
                 raise ValueError("request truncated")
             message = json.loads(data)
             request_id = message.get("id")
-            if message.get("op") != "spawn" or len(fds) != 1:
-                raise ValueError(f"expected a spawn with one descriptor, got {message!r}")
+            if message.get("op") != "spawn" or len(fds) not in (1, 2):
+                raise ValueError(f"expected a spawn with its descriptors, got {message!r}")
+            if len(fds) == 2:
+                message["log_fd"] = fds[1]  # the restored sandbox's log pipe
             pid = os.fork()
             if pid == 0:
                 self.close_in_child()

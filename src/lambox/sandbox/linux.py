@@ -31,6 +31,7 @@ from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
+from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
@@ -103,14 +104,16 @@ class LinuxSandbox(WireSandbox):
             "network": fv.config.tags.get(NETWORK_TAG, "host"),
         }
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_fd = self._log_pipe()
         try:
-            self._pid = await self._fork(zygote, spec, child.fileno())
+            self._pid = await self._fork(zygote, spec, child.fileno(), log_fd)
         except BaseException:
             host.close()
             await self.destroy()
             raise
         finally:
             child.close()
+            self._log_handed()
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self._pid)
         await self._connect(host)
@@ -138,7 +141,9 @@ class LinuxSandbox(WireSandbox):
         except OSError as exc:
             log.error("sandbox %d runs without a CPU quota: %s", self._pid, exc)
 
-    async def _fork(self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int) -> int:
+    async def _fork(
+        self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int, log_fd: int
+    ) -> int:
         """Claim a spare of ``zygote``, or have it fork a sandbox now; the sandbox's pid.
         The cgroup's limits are set before the child can run any of the function's code."""
         factory = self._factory
@@ -146,14 +151,15 @@ class LinuxSandbox(WireSandbox):
         if self._snapshot_fd >= 0:
             cgroup = self._cgroup = factory.cgroups.acquire()
             cgroup.limit(memory, factory.pids_max, None)
-            spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV]}
-            return await zygote.request("spawn", spec, wire_fd, extra_fds=(self._snapshot_fd,))
+            spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV, LOG_FD_ENV]}
+            extra = (self._snapshot_fd, log_fd)
+            return await zygote.request("spawn", spec, wire_fd, extra_fds=extra)
         spare = factory.spares.take(zygote)
         if spare is not None:
             self._cgroup = spare.cgroup
             try:
                 spare.cgroup.limit(memory, factory.pids_max, None)
-                spare.claim(spec, wire_fd)
+                spare.claim(spec, wire_fd, log_fd)
                 return spare.pid
             except OSError as exc:
                 log.info("spare %d of %s unusable (%s); forking anew", spare.pid, zygote.name, exc)
@@ -166,7 +172,8 @@ class LinuxSandbox(WireSandbox):
             cgroup.limit(memory, factory.pids_max, None)
         except OSError as exc:
             raise SandboxError(f"cannot set the limits of cgroup {cgroup.name}: {exc}") from exc
-        return await zygote.request("spawn", {**spec, "cgroup": cgroup.name}, wire_fd)
+        spec = {**spec, "cgroup": cgroup.name, "fd_env": [LOG_FD_ENV]}
+        return await zygote.request("spawn", spec, wire_fd, extra_fds=(log_fd,))
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         try:
@@ -251,7 +258,11 @@ class RestoredLinuxSandbox(LinuxSandbox):
         self._snapshot = snapshot
         config = self.version.config
         spec = {"tmp_mb": config.ephemeral_storage, "uid": SANDBOX_UID, "gid": SANDBOX_GID}
-        self._inner, host, self._started = await fork_restored(snapshot, spec)
+        try:
+            restored = await fork_restored(snapshot, spec, self._log_pipe())
+        finally:
+            self._log_handed()
+        self._inner, host, self._started = restored
         try:
             self._pid = host_pid(snapshot.pid, self._inner)
             self._pidfd = os.pidfd_open(self._pid)
