@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from chatty import measure_chatty
 from common import (
     FULL,
     HOST,
@@ -182,6 +183,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)
     measure_sandboxes(r, c, tmp)
+    measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 
