@@ -71,6 +71,12 @@ def chatty(event, context):
     print("last line after %d chunks" % chunks)
     return {"written": written, "chunks": chunks}
 
+def talk_then_fail(event, context):
+    print("said before the end")
+    if event.get("hog"):
+        held = b"x" * (512 << 20)
+    time.sleep(60)
+
 def segfault(event, context):
     ctypes.string_at(0)
 

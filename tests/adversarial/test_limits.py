@@ -98,3 +98,28 @@ def test_segfault_fails_only_its_invocation(lambda_client: Any, deploy: Callable
     assert error == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
     assert body["errorMessage"].endswith("Runtime exited with error: signal: segmentation fault")
+
+
+@pytest.mark.parametrize(
+    ("event", "config", "error_type", "last_line"),
+    [
+        ({}, {"Timeout": 2}, "Sandbox.Timedout", "Task timed out after 2.00 seconds"),
+        ({"hog": True}, {"MemorySize": 128}, "Runtime.OutOfMemory", "signal: killed"),
+    ],
+    ids=["timeout", "out-of-memory"],
+)
+def test_what_a_function_wrote_before_it_failed_is_kept(
+    lambda_client: Any,
+    deploy: Callable[..., str],
+    server: LamboxServer,
+    event: dict[str, Any],
+    config: dict[str, Any],
+    error_type: str,
+    last_line: str,
+) -> None:
+    name = deploy("talk_then_fail", **config)
+    out = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    assert json.loads(out["Payload"].read())["errorType"] == error_type
+    log = invocation_log(server, name, out["ResponseMetadata"]["RequestId"]).splitlines()
+    assert log[1] == "said before the end"
+    assert log[2].endswith(last_line)

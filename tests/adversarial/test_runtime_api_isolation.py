@@ -85,6 +85,11 @@ chatty () {
   echo '"flooded"'
 }
 
+talk_then_hang () {
+  echo "said before the end" >&2
+  sleep 60
+}
+
 connect () {
   local port
   port=$(echo "$1" | tr -cd '0-9')
@@ -221,3 +226,14 @@ def test_a_chatty_bootstrap_is_not_killed_for_its_logs(
     assert log.endswith(f"last line of the chatty bootstrap\nEND RequestId: {request_id}\n")
     tail = base64.b64decode(out["LogResult"]).decode()
     assert "last line of the chatty bootstrap\nEND RequestId" in tail
+
+
+def test_what_a_bootstrap_wrote_before_its_timeout_is_kept(
+    lambda_client: Any, shell: Callable[..., str], server: LamboxServer
+) -> None:
+    name = shell("talk_then_hang", Timeout=2)
+    out = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    assert json.loads(out["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    log = invocation_log(server, name, out["ResponseMetadata"]["RequestId"]).splitlines()
+    assert log[1] == "said before the end"
+    assert log[2].endswith("Task timed out after 2.00 seconds")

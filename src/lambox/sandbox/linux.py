@@ -183,9 +183,11 @@ class LinuxSandbox(WireSandbox):
                 raise
             size = self.version.config.memory_size
             peak = self._cgroup.peak_kb() // 1024 if self._cgroup is not None else size
-            raise SandboxOutOfMemory(
+            oom = SandboxOutOfMemory(
                 f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, peak
-            ) from None
+            )
+            oom.log = exc.log
+            raise oom from None
         cgroup = self._cgroup
         if cgroup is None:
             return result

@@ -101,9 +101,11 @@ class RuntimeApiSandbox:
             if not self._out_of_memory or isinstance(exc, SandboxOutOfMemory):
                 raise
             size = self.version.config.memory_size
-            raise SandboxOutOfMemory(
+            oom = SandboxOutOfMemory(
                 f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, self._peak_kb // 1024
-            ) from None
+            )
+            oom.log = exc.log
+            raise oom from None
 
     async def _invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         if self._destroyed:
@@ -131,14 +133,18 @@ class RuntimeApiSandbox:
             try:
                 result = await asyncio.wait_for(answer, max(0.0, deadline - loop.time()))
             except TimeoutError:
+                timed_out = SandboxTimeout("the runtime did not answer in time")
+                timed_out.log = prefix + log.take()  # what it wrote before it was given up on
                 await self.destroy()
-                raise SandboxTimeout("the runtime did not answer in time") from None
-            except SandboxDead:
+                raise timed_out from None
+            except SandboxDead as exc:
                 if api.delivered or not self._exited:
+                    exc.log = prefix + log.take()
                     await self.destroy()
                     raise
                 continue
-            except SandboxError:
+            except SandboxError as exc:
+                exc.log = prefix + log.take()
                 await self.destroy()
                 raise
             return RawResult(

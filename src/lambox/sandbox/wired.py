@@ -121,15 +121,22 @@ class WireSandbox(ABC):
             frame = await client.next_frame(timeout)
         except SandboxDead as exc:
             code = await self._exit_code()
+            dead = SandboxDead(str(exc), exit_code=code)
+            dead.log = self._partial_log()
             await self.destroy()
-            raise SandboxDead(str(exc), exit_code=code) from None
-        except SandboxError:
+            raise dead from None
+        except SandboxError as exc:
+            exc.log = self._partial_log()
             await self.destroy()
             raise
         if frame[0] != kind:
             await self.destroy()
             raise SandboxDead(f"sandbox sent frame {frame[0]} where {kind} was due")
         return frame
+
+    def _partial_log(self) -> bytes:
+        """What the process wrote to its log before it failed (or was given up on)."""
+        return self._log.take() if self._log is not None else b""
 
     async def destroy(self) -> None:
         if self._destroyed:
