@@ -28,6 +28,10 @@ import os, subprocess, time
 def probe(event, context):
     return {"pid": os.getpid(), "uid": os.getuid()}
 
+def nap(event, context):
+    time.sleep(event["seconds"])
+    return "slept"
+
 def sleep(event, context):
     subprocess.Popen(["sleep", str(event["seconds"])])  # a marker the test can see
     time.sleep(event["seconds"])
@@ -209,3 +213,33 @@ def test_kill_9_of_the_server_takes_its_sandboxes_and_cgroups_along(
         assert json.loads(out["Payload"].read())["pid"] == 1
     finally:
         stop_server(again)
+
+
+def test_plain_process_sandboxes_die_with_their_server(tmp_path: Path) -> None:
+    """On the plain-process backend too (no zygote, no cgroup): a sandbox busy in its
+    handler when the server is killed dies with it."""
+    server = start_server(tmp_path / "data", {"LAMBOX_SANDBOX": "process"})
+    try:
+        client = _client(server.url)
+        code = make_zip({"app.py": PYTHON})
+        _create(client, "probe", Runtime="python3.11", Handler="app.probe", Code={"ZipFile": code})
+        client.invoke(FunctionName="probe", Payload=b"{}")
+        _create(client, "nap", Runtime="python3.11", Handler="app.nap", Code={"ZipFile": code})
+        client.invoke(FunctionName="nap", InvocationType="Event", Payload=b'{"seconds": 97}')
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sandboxes = _running(_descendants(server.proc.pid), b"lambox.runtime")
+            if len(sandboxes) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(sandboxes) >= 2, sandboxes
+        time.sleep(1.0)  # the event invocation is in its handler now
+        started = {pid: start for pid, start in _descendants(server.proc.pid).items()}
+        sandboxes = _running(started, b"lambox.runtime")
+    except BaseException:
+        stop_server(server)
+        raise
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()
+    alive = _gone({pid: started[pid] for pid in sandboxes}, [], 3)
+    assert not alive, f"sandboxes of the killed server still run: {sorted(alive)}"

@@ -17,6 +17,7 @@ import time
 
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
+from lambox.runtime.__main__ import PARENT_PID_ENV
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport
@@ -52,6 +53,7 @@ class ProcessSandbox(WireSandbox):
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
+        env[PARENT_PID_ENV] = str(os.getpid())  # it dies with this server
         log_fd = self._log_pipe()
         env[LOG_FD_ENV] = str(log_fd)
         keep = [child.fileno(), log_fd]
