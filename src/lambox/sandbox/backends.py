@@ -4,10 +4,12 @@
 when the machine does not allow it), ``process`` asks for plain processes, ``auto`` (the
 default) takes ``linux`` where it works and otherwise falls back to ``process`` with a
 warning that names what is missing. Never silently: the chosen backend is always logged.
+``LAMBOX_CPU_MODE`` picks the Linux backend's CPU policy (``cgroups.CpuPolicy``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -15,9 +17,10 @@ import sys
 from pathlib import Path
 
 from lambox.errors import SandboxError
+from lambox.sandbox import pylibs
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.cgroups import CgroupTree
-from lambox.sandbox.environment import RUNTIME_DIR
+from lambox.sandbox.cgroups import CgroupTree, CpuPolicy
+from lambox.sandbox.environment import NO_CONTEXT, RUNTIME_DIR, SandboxContext
 from lambox.sandbox.linux import LinuxSandboxFactory
 from lambox.sandbox.process import ProcessSandboxFactory
 
@@ -51,7 +54,13 @@ def probe_namespaces(staging: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
+def open_linux(
+    data_dir: Path,
+    code_root: Path,
+    cpu: CpuPolicy | None = None,
+    context: SandboxContext = NO_CONTEXT,
+    libs: list[str] | None = None,
+) -> LinuxSandboxFactory:
     """The isolating backend, or SandboxError saying why this machine cannot have it."""
     reason = probe_namespaces(data_dir / "sandbox" / "probe")
     if reason is not None:
@@ -60,24 +69,44 @@ def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
     if tree is None:
         raise SandboxError(why)
     try:
-        return LinuxSandboxFactory.open(tree, data_dir, code_root)
+        return LinuxSandboxFactory.open(
+            tree, data_dir, code_root, cpu=cpu, context=context, libs=libs
+        )
     except OSError as exc:
         raise SandboxError(f"cannot set up cgroups or zygotes: {exc}") from exc
 
 
-def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactory:
-    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine."""
+def sandbox_factory(
+    mode: str,
+    data_dir: Path,
+    code_root: Path,
+    cpu_mode: str = "shares",
+    context: SandboxContext = NO_CONTEXT,
+) -> SandboxFactory:
+    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine; every
+    sandbox's environment carries ``context``, and Python functions find the runtime's
+    libraries (``sandbox.pylibs``) on their ``sys.path``."""
     mode = mode.strip().lower()
     if mode not in MODES:
         raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
+    try:
+        cpu = CpuPolicy(cpu_mode, os.cpu_count() or 1)
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
+    libs = pylibs.find()
+
+    def plain() -> ProcessSandboxFactory:
+        linked = pylibs.link(libs, data_dir / "sandbox" / "python-libs")
+        return ProcessSandboxFactory(dataclasses.replace(context, python_libs=str(linked)))
+
     if mode == "process":
         log.warning(
             "sandbox backend: process (LAMBOX_SANDBOX=process): functions run as plain"
             " processes with lambox's privileges, without namespaces or cgroups"
         )
-        return ProcessSandboxFactory()
+        return plain()
     try:
-        factory = open_linux(data_dir, code_root)
+        factory = open_linux(data_dir, code_root, cpu, context, libs)
     except SandboxError as exc:
         if mode == "linux":
             raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc
@@ -89,12 +118,13 @@ def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactor
             " isolation.",
             exc.message,
         )
-        return ProcessSandboxFactory()
+        return plain()
     tree = factory.cgroups.tree
     log.warning(
         "sandbox backend: linux (zygotes; pid, mount, ipc, uts and cgroup namespaces;"
-        " cgroup v%d under %s)",
+        " cgroup v%d under %s; CPU mode %s)",
         tree.version,
         ", ".join(tree.dir_paths),
+        cpu.mode,
     )
     return factory

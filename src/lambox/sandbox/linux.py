@@ -4,11 +4,12 @@ A sandbox is one process, pid 1 of its own pid namespace, forked by a zygote (se
 ``sandbox.zygote`` and ``runtime.zygote``) and isolated by ``runtime.jail``: its code
 read-only at /var/task, a private /tmp capped at EphemeralStorage, its own mount, ipc, uts and
 cgroup namespaces (and network namespace for functions tagged ``lambox:network=none``), the
-unprivileged sandbox user, and a cgroup capping memory at MemorySize, CPU in proportion to it
-and the number of processes. It speaks the internal wire, so the invoke path is the one
-every wire sandbox shares (``sandbox.wired``).
+unprivileged sandbox user, and a cgroup capping memory at MemorySize and the number of
+processes, and giving CPU as ``LAMBOX_CPU_MODE`` says (``cgroups.CpuPolicy``). It speaks the
+internal wire, so the invoke path is the one every wire sandbox shares (``sandbox.wired``).
 
-Init runs without the CPU quota (as Lambda boosts init); the quota applies from READY on.
+Init runs without any CPU limit (as Lambda boosts init); the policy's limit (a weight in
+proportion to memory, or Lambda's quota) applies from READY on.
 Killing a sandbox kills its pid namespace, so everything the function started dies with
 it; its cgroup is then emptied and reused. Max Memory Used is the cgroup's peak; when an
 invocation dies after the cgroup's OOM killer fired, its SandboxDead says so and carries the
@@ -31,11 +32,18 @@ from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
+from lambox.runtime.jail import LIBS_DIR
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
-from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
-from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, sandbox_env
+from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
+from lambox.sandbox.environment import (
+    NO_CONTEXT,
+    RUNTIME_DIR,
+    SandboxContext,
+    log_stream_name,
+    sandbox_env,
+)
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -79,6 +87,8 @@ class LinuxSandbox(WireSandbox):
         self._pid = 0
         self._pidfd: int | None = None
         self._cgroup: Cgroup | None = None
+        # The zygote it forked from, counted there until the sandbox is destroyed.
+        self._zygote: ZygoteProcess | None = None
         self.out_of_memory = False
 
     @property
@@ -93,8 +103,14 @@ class LinuxSandbox(WireSandbox):
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
         started = time.perf_counter()
         zygote, code, learn = await factory.zygotes.for_version(fv)
+        if self._destroyed:
+            raise SandboxError("sandbox destroyed while it was starting")
+        # Counted from before the fork request, so that a zygote stopped meanwhile waits
+        # for this sandbox instead of failing its fork; ``_release`` uncounts it.
+        self._zygote = zygote
+        factory.zygotes.forked(zygote)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream, self._init_type)
+        env = sandbox_env(fv, stream, self._init_type, factory.context)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
         spec = {
             "env": env,
@@ -118,10 +134,10 @@ class LinuxSandbox(WireSandbox):
             self._pidfd = os.pidfd_open(self._pid)
         await self._connect(host)
         meta, body = await self._ready()
-        # The quota ends the init boost. call_soon runs it after this task's current step,
+        # The CPU limit ends the init boost. call_soon runs it after this task's current step,
         # which for a cold start has already sent the first INVOKE: the write overlaps the
         # sandbox's work instead of delaying it.
-        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        asyncio.get_running_loop().call_soon(self._apply_cpu_limit)
         error = init_error(meta)
         if learn and error is None and isinstance(meta.get("preload"), list):
             factory.zygotes.learned(fv, meta["preload"], meta.get("sources") or [])
@@ -132,14 +148,14 @@ class LinuxSandbox(WireSandbox):
             log_stream=stream,
         )
 
-    def _apply_cpu_quota(self) -> None:
+    def _apply_cpu_limit(self) -> None:
         cgroup = self._cgroup
         if cgroup is None or self._destroyed:
             return
         try:
-            cgroup.set_cpu(cpu_quota_us(self.version.config.memory_size, self._factory.cpus))
+            cgroup.set_cpu(self._factory.cpu.after_init(self.version.config.memory_size))
         except OSError as exc:
-            log.error("sandbox %d runs without a CPU quota: %s", self._pid, exc)
+            log.error("sandbox %d runs without its CPU limit: %s", self._pid, exc)
 
     async def _fork(
         self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int, log_fd: int
@@ -150,7 +166,7 @@ class LinuxSandbox(WireSandbox):
         memory = self.version.config.memory_size
         if self._snapshot_fd >= 0:
             cgroup = self._cgroup = factory.cgroups.acquire()
-            cgroup.limit(memory, factory.pids_max, None)
+            cgroup.limit(memory, factory.pids_max)
             spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV, LOG_FD_ENV]}
             extra = (self._snapshot_fd, log_fd)
             return await zygote.request("spawn", spec, wire_fd, extra_fds=extra)
@@ -158,7 +174,7 @@ class LinuxSandbox(WireSandbox):
         if spare is not None:
             self._cgroup = spare.cgroup
             try:
-                spare.cgroup.limit(memory, factory.pids_max, None)
+                spare.cgroup.limit(memory, factory.pids_max)
                 spare.claim(spec, wire_fd, log_fd)
                 return spare.pid
             except OSError as exc:
@@ -169,7 +185,7 @@ class LinuxSandbox(WireSandbox):
                 factory.cgroups.release(spare.cgroup)
         cgroup = self._cgroup = factory.cgroups.acquire()
         try:
-            cgroup.limit(memory, factory.pids_max, None)
+            cgroup.limit(memory, factory.pids_max)
         except OSError as exc:
             raise SandboxError(f"cannot set the limits of cgroup {cgroup.name}: {exc}") from exc
         spec = {**spec, "cgroup": cgroup.name, "fd_env": [LOG_FD_ENV]}
@@ -218,6 +234,9 @@ class LinuxSandbox(WireSandbox):
         if self._cgroup is not None:
             self._factory.cgroups.release(self._cgroup)
             self._cgroup = None
+        if self._zygote is not None:
+            self._factory.zygotes.ended(self._zygote)
+            self._zygote = None
 
 
 class RestoredLinuxSandbox(LinuxSandbox):
@@ -250,7 +269,7 @@ class RestoredLinuxSandbox(LinuxSandbox):
             self._started = time.perf_counter()  # placed ahead: its restore begins now
         stream = log_stream_name(self.version.config.version)
         report = await self._resume(snapshot, self._started, stream)
-        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        asyncio.get_running_loop().call_soon(self._apply_cpu_limit)
         return report
 
     async def place(self, snapshot: Snapshot) -> None:
@@ -269,7 +288,7 @@ class RestoredLinuxSandbox(LinuxSandbox):
             self._pid = host_pid(snapshot.pid, self._inner)
             self._pidfd = os.pidfd_open(self._pid)
             cgroup = self._cgroup = factory.cgroups.acquire()
-            cgroup.limit(config.memory_size, factory.pids_max, None)
+            cgroup.limit(config.memory_size, factory.pids_max)
             cgroup.admit(self._pid)
         except (OSError, SandboxError) as exc:
             host.close()  # the child sees EOF instead of RESUME and exits
@@ -303,25 +322,37 @@ class LinuxSandboxFactory:
         spares: SparePool,
         board: ExitBoard,
         pids_max: int = PIDS_MAX,
+        cpu: CpuPolicy | None = None,
+        context: SandboxContext = NO_CONTEXT,
         watcher: Watcher | None = None,
     ) -> None:
         self.zygotes = zygotes
+        self.context = context
         self.watcher = watcher
         self.cgroups = cgroups
         self.spares = spares
         self.board = board
         self.pids_max = pids_max
-        self.cpus = os.cpu_count() or 1
+        self.cpu = cpu or CpuPolicy(cpus=os.cpu_count() or 1)
         self.snapshots: Snapshots[RestoredLinuxSandbox] = Snapshots(
             self._start_snapshot, lambda v, t: RestoredLinuxSandbox(self, v, t)
         )
 
     @classmethod
     def open(
-        cls, tree: CgroupTree, data_dir: Path, code_root: Path, interpreter: str = sys.executable
+        cls,
+        tree: CgroupTree,
+        data_dir: Path,
+        code_root: Path,
+        interpreter: str = sys.executable,
+        cpu: CpuPolicy | None = None,
+        context: SandboxContext = NO_CONTEXT,
+        libs: list[str] | None = None,
     ) -> LinuxSandboxFactory:
         """Create the cgroups (sweeping those of dead servers) and start the base zygote of
-        ``interpreter``; raises OSError when the machine will not allow it."""
+        ``interpreter``; raises OSError when the machine will not allow it. ``libs`` are
+        the Python runtime's libraries (``sandbox.pylibs``), bound at ``LIBS_DIR`` in every
+        sandbox and put on its ``sys.path``."""
         swept = tree.sweep_stale()
         if swept:
             log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
@@ -340,11 +371,14 @@ class LinuxSandboxFactory:
             "cgroups": tree.dir_paths,
             "uid": SANDBOX_UID,
             "gid": SANDBOX_GID,
+            "libs": libs or [],
         }
+        if libs:
+            context = dataclasses.replace(context, python_libs=LIBS_DIR)
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board, watcher=watcher)
+        return cls(zygotes, pool, spares, board, cpu=cpu, context=context, watcher=watcher)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
@@ -356,8 +390,10 @@ class LinuxSandboxFactory:
         await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
-        """A function or version was deleted: stop its snapshots."""
+        """A function or version was deleted: stop its snapshots, and the version zygotes
+        no other function version forks from."""
         self.snapshots.retire(name, qualifier)
+        self.zygotes.retire(name, qualifier)
 
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int

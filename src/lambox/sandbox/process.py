@@ -21,7 +21,12 @@ from lambox.runtime.__main__ import PARENT_PID_ENV
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport
-from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.environment import (
+    NO_CONTEXT,
+    SandboxContext,
+    log_stream_name,
+    sandbox_env,
+)
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -37,10 +42,15 @@ class ProcessSandbox(WireSandbox):
     """One interpreter process speaking the internal wire over a socketpair."""
 
     def __init__(
-        self, version: FunctionVersion, init_type: str = "on-demand", snapshot_fd: int = -1
+        self,
+        version: FunctionVersion,
+        init_type: str = "on-demand",
+        snapshot_fd: int = -1,
+        context: SandboxContext = NO_CONTEXT,
     ) -> None:
         super().__init__(version)
         self._init_type = init_type
+        self._context = context
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._proc: subprocess.Popen[bytes] | None = None
@@ -51,7 +61,7 @@ class ProcessSandbox(WireSandbox):
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream, self._init_type)
+        env = sandbox_env(fv, stream, self._init_type, self._context)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
         env[PARENT_PID_ENV] = str(os.getpid())  # it dies with this server
         log_fd = self._log_pipe()
@@ -114,9 +124,13 @@ class RestoredProcessSandbox(ProcessSandbox):
     ``init_type``."""
 
     def __init__(
-        self, snapshots: Snapshots[RestoredProcessSandbox], version: FunctionVersion, init_type: str
+        self,
+        snapshots: Snapshots[RestoredProcessSandbox],
+        version: FunctionVersion,
+        init_type: str,
+        context: SandboxContext = NO_CONTEXT,
     ) -> None:
-        super().__init__(version, init_type)
+        super().__init__(version, init_type, context=context)
         self._snapshots = snapshots
         self._snapshot: Snapshot | None = None
         self._pid = 0
@@ -163,19 +177,22 @@ class RestoredProcessSandbox(ProcessSandbox):
 
 
 class ProcessSandboxFactory:
-    """SandboxFactory for the plain-process backend."""
+    """SandboxFactory for the plain-process backend; ``context`` goes into every sandbox's
+    environment."""
 
     name = "process"
 
-    def __init__(self) -> None:
+    def __init__(self, context: SandboxContext = NO_CONTEXT) -> None:
+        self._context = context
         self.snapshots: Snapshots[RestoredProcessSandbox] = Snapshots(
-            self._start_snapshot, lambda v, t: RestoredProcessSandbox(self.snapshots, v, t)
+            self._start_snapshot,
+            lambda v, t: RestoredProcessSandbox(self.snapshots, v, t, context),
         )
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
             return self.snapshots.restored(version, init_type)
-        return ProcessSandbox(version, init_type)
+        return ProcessSandbox(version, init_type, context=self._context)
 
     async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
@@ -188,7 +205,7 @@ class ProcessSandboxFactory:
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
     ) -> tuple[SnapshotOwner, InitReport]:
-        owner = ProcessSandbox(version, INIT_TYPE, control_fd)
+        owner = ProcessSandbox(version, INIT_TYPE, control_fd, self._context)
         return owner, await owner.start()
 
     async def close(self) -> None:
