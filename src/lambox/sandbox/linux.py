@@ -358,7 +358,15 @@ class LinuxSandboxFactory:
             log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
         tree.create()
         # Before any sandbox exists: from here on, none outlives this process.
-        watcher = Watcher.start(tree.dir_paths, RUNTIME_DIR, interpreter)
+        watcher: Watcher | None = None
+        try:
+            watcher = Watcher.start(tree.dir_paths, RUNTIME_DIR, interpreter)
+        except OSError as exc:
+            log.error(
+                "no cgroup watcher (%s): sandboxes may outlive this server if it and its"
+                " zygotes are killed together, until the next server's start-up sweep",
+                exc,
+            )
         pool = CgroupPool(tree, pids=PIDS_MAX)
         pool.prefill()
         staging = data_dir / "sandbox" / "root"
