@@ -412,7 +412,7 @@ def _restore(
     """In a sandbox just forked from a SnapStart snapshot: a log and (on the Linux backend)
     a /tmp of its own, then, once the host says RESUME, the after-restore hooks. The
     wire, its reader and the hooks' error, if one raised."""
-    capture.renew()
+    capture.renew(spec.get("log_fd"))
     if spec.get("tmp_mb"):
         from lambox.runtime import jail
 
