@@ -145,6 +145,22 @@ class Settings:
         },
     )
 
+    auth: str = field(
+        default="auto",
+        metadata={
+            "doc": "Authentication posture: auto (open on a loopback address, strict on any"
+            " other), or strict."
+        },
+    )
+
+    @property
+    def strict_auth(self) -> bool:
+        """Whether every request needs a valid signature (see docs/security.md)."""
+        if self.auth == "strict":
+            return True
+        host = self.host.strip("[]").lower()
+        return not (host == "localhost" or host == "::1" or host.startswith("127."))
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

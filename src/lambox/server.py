@@ -37,6 +37,8 @@ from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
+from lambox.edge.auth import Authenticator
+from lambox.edge.identity import Credential, StaticKeyring, root_principal
 from lambox.edge.router import Edge
 from lambox.errors import LamboxError
 from lambox.events.relay import Relay
@@ -54,6 +56,7 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.iam import root as root_key
 from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
@@ -201,7 +204,7 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)})
+    edge = Edge(app, {"s3": S3App(s3, settings.region)}, authenticator(settings, context))
     return Server(
         settings,
         store,
@@ -223,6 +226,26 @@ def build(settings: Settings) -> Server:
         s3_relay,
         edge,
     )
+
+
+def authenticator(settings: Settings, context: SandboxContext) -> Authenticator:
+    """The edge's authenticator: the root key of the data directory, and the key functions
+    are given (until each function gets its role's own, it acts as the account's root)."""
+    strict = settings.strict_auth
+    root = root_key.load_or_create(settings.data_dir, settings.account_id, strict)
+    keys = [root]
+    if context.access_key_id:
+        principal = root_principal(settings.account_id)
+        keys.append(
+            Credential(
+                context.access_key_id,
+                context.secret_access_key,
+                principal,
+                context.session_token,
+            )
+        )
+    log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
+    return Authenticator(StaticKeyring(keys), settings.account_id, open_posture=not strict)
 
 
 def zip_directory(path: Path) -> bytes:

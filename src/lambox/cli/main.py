@@ -47,6 +47,26 @@ def serve(
 
 
 @app.command()
+def credentials(
+    data_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data-dir", envvar="LAMBOX_DATA_DIR", help="The server's data directory."),
+    ] = None,
+) -> None:
+    """Print the account's root access key (as shell exports), read from the data directory."""
+    import json
+
+    path = (data_dir or Path(".lambox")) / "root-credentials.json"
+    try:
+        stored = json.loads(path.read_text())
+    except OSError as exc:
+        typer.echo(f"lambox credentials: cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"export AWS_ACCESS_KEY_ID={stored['AccessKeyId']}")
+    typer.echo(f"export AWS_SECRET_ACCESS_KEY={stored['SecretAccessKey']}")
+
+
+@app.command()
 def logs(
     function: str,
     endpoint_url: EndpointOpt = "http://127.0.0.1:9000",

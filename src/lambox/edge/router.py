@@ -16,6 +16,10 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lambox.edge import denials
+from lambox.edge.auth import Authenticator
+from lambox.edge.sigv4 import AuthFailure
+
 LAMBDA = "lambda"
 _SCOPE = re.compile(rb"Credential=[^/,\s]*/\d{8}/[^/]*/([a-z0-9-]+)/aws4_request")
 _QUERY_SCOPE = re.compile(
@@ -57,12 +61,23 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
     return LAMBDA, None
 
 
-class Edge:
-    """ASGI: every request to the app of its service; Lambda's app also gets the lifespan."""
+PRINCIPAL = "lambox.principal"
+"""The scope key under which a service finds the authenticated ``identity.Principal``."""
 
-    def __init__(self, lambda_app: ASGIApp, services: Mapping[str, ASGIApp]) -> None:
+
+class Edge:
+    """ASGI: every request authenticated, then to the app of its service; Lambda's app also
+    gets the lifespan. Without an authenticator every request passes unauthenticated."""
+
+    def __init__(
+        self,
+        lambda_app: ASGIApp,
+        services: Mapping[str, ASGIApp],
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self._lambda = lambda_app
         self._services = dict(services)
+        self._auth = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,15 +85,30 @@ class Edge:
             return
         service, bucket = service_of(scope)
         if service == LAMBDA:
-            await self._lambda(scope, receive, send)
-            return
-        app = self._services.get(service)
-        if app is None:
-            await _unknown_service(send, service)
-            return
+            app = self._lambda
+        else:
+            found = self._services.get(service)
+            if found is None:
+                await _unknown_service(send, service)
+                return
+            app = found
         if bucket is not None:
             scope = {**scope, "s3.bucket": bucket}
+        if self._auth is not None:
+            try:
+                principal, receive = await self._auth.authenticate(scope, receive, service)
+            except AuthFailure as failure:
+                await _deny(send, service, failure)
+                return
+            scope = {**scope, PRINCIPAL: principal}
         await app(scope, receive, send)
+
+
+async def _deny(send: Send, service: str, failure: AuthFailure) -> None:
+    status, headers, body = denials.answer(service, failure)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _unknown_service(send: Send, service: str) -> None:

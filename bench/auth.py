@@ -1,0 +1,158 @@
+"""What authentication costs: the edge's verification in-process (microseconds per request)
+and warm Invoke over HTTP, unsigned and SigV4-signed, beside the HTTP echo floor.
+
+Run: ``.venv/bin/python bench/auth.py [--quick]``. A signed request is signed once and
+re-sent (a signature stays valid for 15 minutes), so the client's own signing is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from common import (
+    HOST,
+    PAYLOAD,
+    check_echo,
+    create_function,
+    echo_zip,
+    free_port,
+    gc_paused,
+    invoke_path,
+    lambda_client,
+    lambox_argv,
+    start_server,
+    stop_server,
+    summarize,
+    timed,
+)
+from floors import start_echo
+from httpclient import Connection
+from lambox.edge.auth import Authenticator
+from lambox.edge.identity import Credential, StaticKeyring, root_principal
+
+
+def signed_raw(port: int, path: str, body: bytes, signer: Any) -> tuple[bytes, dict[str, Any]]:
+    """Request bytes signed by ``signer``, and the ASGI scope of the same request."""
+    url = f"http://{HOST}:{port}{path}"
+    request = AWSRequest("POST", url, data=body, headers={"Content-Type": "application/json"})
+    signer.add_auth(request)
+    headers = {"Host": f"{HOST}:{port}", **dict(request.headers)}
+    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    raw = (head + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(k.lower().encode(), str(v).encode()) for k, v in headers.items()],
+    }
+    return raw, scope
+
+
+def verify_cost(n: int) -> dict[str, float]:
+    """Median microseconds of ``Authenticator.authenticate`` for a few request kinds."""
+    root = Credential("test", "test", root_principal("000000000000"))
+    auth = Authenticator(StaticKeyring([root]), "000000000000", open_posture=False)
+    creds = Credentials("test", "test")
+    path = invoke_path("bench-echo")
+    _, lam = signed_raw(9000, path, PAYLOAD, SigV4Auth(creds, "lambda", "us-east-1"))
+    _, s3 = signed_raw(9000, "/b/k", b"", S3SigV4Auth(creds, "s3", "us-east-1"))
+    unsigned = {**lam, "headers": [(b"host", b"x")]}
+    open_auth = Authenticator(StaticKeyring([root]), "000000000000", open_posture=True)
+
+    async def one(a: Authenticator, scope: dict[str, Any], service: str, body: bytes) -> None:
+        async def receive() -> Any:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await a.authenticate(scope, receive, service)
+
+    async def many(a: Authenticator, scope: dict[str, Any], service: str, body: bytes) -> float:
+        samples = []
+        clock = time.perf_counter_ns
+        for _ in range(n):
+            t0 = clock()
+            await one(a, scope, service, body)
+            samples.append(clock() - t0)
+        return statistics.median(samples) / 1000
+
+    async def all_kinds() -> dict[str, float]:
+        return {
+            "lambda_sigv4_us": await many(auth, lam, "lambda", PAYLOAD),
+            "s3_sigv4_us": await many(auth, s3, "s3", b""),
+            "unsigned_open_us": await many(open_auth, unsigned, "lambda", PAYLOAD),
+        }
+
+    return asyncio.run(all_kinds())
+
+
+def warm(n: int, blocks: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lambox-bench-auth-") as tmp_name:
+        tmp = Path(tmp_name)
+        servers = [start_echo(tmp)]
+        try:
+            port = free_port()
+            lambox = start_server(
+                "lambox",
+                lambox_argv(port, tmp / "data"),
+                port,
+                "/lambox/v1/health",
+                tmp,
+                {"LAMBOX_KEEP_ALIVE": "600"},
+            )
+            servers.append(lambox)
+            create_function(lambda_client(lambox.url), "bench-echo", echo_zip())
+            path = invoke_path("bench-echo")
+            creds = Credentials("test", "test")
+            signer = SigV4Auth(creds, "lambda", "us-east-1")
+            signed, _ = signed_raw(port, path, PAYLOAD, signer)
+            unsigned = signed_raw(port, path, PAYLOAD, _Unsigned())[0]
+            floor = signed_raw(servers[0].port, path, PAYLOAD, _Unsigned())[0]
+            out: dict[str, list[int]] = {"unsigned": [], "signed": [], "floor": []}
+            with (
+                Connection(HOST, port) as c1,
+                Connection(HOST, servers[0].port) as cf,
+            ):
+                ok = {"unsigned": check_echo(c1, unsigned), "signed": check_echo(c1, signed)}
+                floor_ok = check_echo(cf, floor)
+                with gc_paused():
+                    for _ in range(blocks):
+                        timed(cf, floor, floor_ok, n // blocks, out["floor"])
+                        timed(c1, unsigned, ok["unsigned"], n // blocks, out["unsigned"])
+                        timed(c1, signed, ok["signed"], n // blocks, out["signed"])
+            return {k: summarize(v) for k, v in out.items()}
+        finally:
+            for server in reversed(servers):
+                stop_server(server)
+
+
+class _Unsigned:
+    def add_auth(self, request: Any) -> None:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    n = 2000 if args.quick else 20000
+    print("verification, median us per request:", verify_cost(n))
+    figures = warm(1000 if args.quick else 5000, 10)
+    for kind, s in figures.items():
+        print(f"warm invoke {kind:9s} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
