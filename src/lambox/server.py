@@ -38,7 +38,8 @@ from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.auth import Authenticator
-from lambox.edge.identity import Credential, StaticKeyring, root_principal
+from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
+from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import Edge
 from lambox.errors import LamboxError
 from lambox.events.relay import Relay
@@ -57,10 +58,13 @@ from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
 from lambox.services.iam import root as root_key
+from lambox.services.iam.service import IamService
+from lambox.services.iam.store import IamStore
 from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
+from lambox.services.sts.service import StsService
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -93,6 +97,8 @@ class Server:
     s3: S3Service
     s3_relay: Relay
     edge: Edge
+    iam: IamService
+    iam_store: IamStore
 
 
 class Readiness:
@@ -204,7 +210,17 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)}, authenticator(settings, context))
+    iam_store = IamStore(data / "iam.db", settings.account_id)
+    iam = IamService(iam_store)
+    edge = Edge(
+        app,
+        {
+            "s3": S3App(s3, settings.region),
+            "iam": QueryApp("iam", iam.operations, settings.account_id),
+            "sts": QueryApp("sts", StsService(iam_store).operations, settings.account_id),
+        },
+        authenticator(settings, context, iam_store),
+    )
     return Server(
         settings,
         store,
@@ -225,10 +241,12 @@ def build(settings: Settings) -> Server:
         s3,
         s3_relay,
         edge,
+        iam,
+        iam_store,
     )
 
 
-def authenticator(settings: Settings, context: SandboxContext) -> Authenticator:
+def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) -> Authenticator:
     """The edge's authenticator: the root key of the data directory, and the key functions
     are given (until each function gets its role's own, it acts as the account's root)."""
     strict = settings.strict_auth
@@ -245,7 +263,8 @@ def authenticator(settings: Settings, context: SandboxContext) -> Authenticator:
             )
         )
     log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
-    return Authenticator(StaticKeyring(keys), settings.account_id, open_posture=not strict)
+    keyring = ChainKeyring(StaticKeyring(keys), iam)
+    return Authenticator(keyring, settings.account_id, open_posture=not strict)
 
 
 def zip_directory(path: Path) -> bytes:
@@ -337,6 +356,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.event_configs.close()
             server.store.close()
             server.objects.close()
+            server.iam_store.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(
