@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -58,6 +59,7 @@ from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
 from lambox.services.iam import root as root_key
+from lambox.services.iam.execution import ExecutionRoles
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
 from lambox.services.s3.app import S3App
@@ -140,11 +142,16 @@ def build(settings: Settings) -> Server:
     feed = ChangeFeed()
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
-    functions = FunctionService(store, code, feed, runtimes, arns)
+    iam_store = IamStore(data / "iam.db", settings.account_id)
+    roles = ExecutionRoles(iam_store, settings.strict_auth)
+    functions = FunctionService(store, code, feed, runtimes, arns, roles.check)
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
-    context = SandboxContext.for_server(settings.host, settings.port)
+    context = dataclasses.replace(
+        SandboxContext.for_server(settings.host, settings.port),
+        role_credentials=roles.credentials,
+    )
     python = sandbox_factory(
         settings.sandbox, data, data / "code" / "tree", settings.cpu_mode, context
     )
@@ -210,7 +217,6 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    iam_store = IamStore(data / "iam.db", settings.account_id)
     iam = IamService(iam_store)
     edge = Edge(
         app,
@@ -247,12 +253,14 @@ def build(settings: Settings) -> Server:
 
 
 def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) -> Authenticator:
-    """The edge's authenticator: the root key of the data directory, and the key functions
-    are given (until each function gets its role's own, it acts as the account's root)."""
+    """The edge's authenticator: the root key of the data directory, IAM's keys and sessions
+    and, in the open posture only, the key a function gets when its role cannot be assumed
+    (it acts as the account's root, as any local request may there; in the strict posture
+    no root secret reaches a sandbox)."""
     strict = settings.strict_auth
     root = root_key.load_or_create(settings.data_dir, settings.account_id, strict)
     keys = [root]
-    if context.access_key_id:
+    if context.access_key_id and not strict:
         principal = root_principal(settings.account_id)
         keys.append(
             Credential(
