@@ -39,7 +39,9 @@ from common import (
 from floors import start_echo
 from httpclient import Connection
 from lambox.edge.auth import Authenticator
-from lambox.edge.identity import Credential, StaticKeyring, root_principal
+from lambox.edge.authorize import Authorizer
+from lambox.edge.identity import Credential, Principal, StaticKeyring, root_principal
+from lambox.edge.lambda_actions import LambdaActions
 
 
 def signed_raw(port: int, path: str, body: bytes, signer: Any) -> tuple[bytes, dict[str, Any]]:
@@ -94,7 +96,36 @@ def verify_cost(n: int) -> dict[str, float]:
             "unsigned_open_us": await many(open_auth, unsigned, "lambda", PAYLOAD),
         }
 
-    return asyncio.run(all_kinds())
+    return {**asyncio.run(all_kinds()), **authorize_cost(n)}
+
+
+def authorize_cost(n: int) -> dict[str, float]:
+    """Median microseconds to name a Lambda request's action and resource, and to decide it
+    for a user with two small policies (identity policies cached, as the server's are)."""
+    user = Principal("000000000000", "arn:aws:iam::000000000000:user/u", "AIDAU", "user")
+    docs = [
+        '{"Statement": [{"Effect": "Allow", "Action": "lambda:Invoke*", "Resource": "*"}]}',
+        '{"Statement": [{"Effect": "Deny", "Action": "lambda:Delete*", "Resource": "*",'
+        ' "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}',
+    ]
+    authorizer = Authorizer(lambda p: docs)
+    actions = LambdaActions("us-east-1", "000000000000")
+    path = invoke_path("bench-echo").encode()
+    clock = time.perf_counter_ns
+    named, decided = [], []
+    for _ in range(n):
+        t0 = clock()
+        found = actions.of("POST", path, b"")
+        t1 = clock()
+        assert found is not None
+        assert authorizer.denial(user, *found, "127.0.0.1") is None
+        t2 = clock()
+        named.append(t1 - t0)
+        decided.append(t2 - t1)
+    return {
+        "lambda_action_us": statistics.median(named) / 1000,
+        "policy_decision_us": statistics.median(decided) / 1000,
+    }
 
 
 def warm(n: int, blocks: int) -> dict[str, Any]:

@@ -153,6 +153,23 @@ class Settings:
         },
     )
 
+    enforce_iam: str = field(
+        default="auto",
+        metadata={
+            "doc": "Whether IAM policies authorize requests: auto (in the strict posture"
+            " only), on (in both postures), off (authentication only)."
+        },
+    )
+
+    @property
+    def iam_enforced(self) -> bool:
+        """Whether users' and roles' requests are checked against their policies."""
+        if self.enforce_iam == "on":
+            return True
+        if self.enforce_iam == "off":
+            return False
+        return self.strict_auth
+
     @property
     def strict_auth(self) -> bool:
         """Whether every request needs a valid signature (see docs/security.md)."""

@@ -39,7 +39,9 @@ from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.auth import Authenticator
+from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
+from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import Edge
 from lambox.errors import LamboxError
@@ -218,14 +220,19 @@ def build(settings: Settings) -> Server:
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     iam = IamService(iam_store)
+    sts = StsService(iam_store)
+    # Function resource policies (AddPermission) join here: resource_policy=<getter>.
+    authorizer = Authorizer(iam.policies_for, enforced=settings.iam_enforced)
     edge = Edge(
         app,
         {
-            "s3": S3App(s3, settings.region),
-            "iam": QueryApp("iam", iam.operations, settings.account_id),
-            "sts": QueryApp("sts", StsService(iam_store).operations, settings.account_id),
+            "s3": S3App(s3, settings.region, authorizer),
+            "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
+            "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
         },
         authenticator(settings, context, iam_store),
+        authorizer,
+        LambdaActions(settings.region, settings.account_id),
     )
     return Server(
         settings,

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from starlette.types import Message, Receive, Scope
 
 from lambox.edge import bodies, sigv2, sigv4
-from lambox.edge.identity import Credential, Keyring, Principal, root_principal
+from lambox.edge.identity import (
+    Credential,
+    Keyring,
+    Principal,
+    anonymous_principal,
+    root_principal,
+)
 from lambox.edge.sigv4 import AuthFailure, Reason, Signed
 
 SKEW = 15 * 60
@@ -89,6 +95,7 @@ class Authenticator:
     ) -> None:
         self._keyring = keyring
         self._root = root_principal(account)
+        self._anonymous = anonymous_principal(account)
         self.open_posture = open_posture
         self._clock = clock
         self._public = public or (lambda scope: scope.get("path") in _PUBLIC_PATHS)
@@ -110,8 +117,10 @@ class Authenticator:
             if self.open_posture:
                 return self._root, receive
             raise AuthFailure(Reason.MALFORMED, "Unsupported Authorization header")
-        if self.open_posture or self._public(scope):
+        if self.open_posture:
             return self._root, receive
+        if self._public(scope):
+            return self._anonymous, receive
         raise AuthFailure(Reason.MISSING)
 
     def _credential(self, access_key: str, token: str) -> Credential | None:

@@ -34,6 +34,12 @@ def root_principal(account: str) -> Principal:
     return Principal(account, f"arn:aws:iam::{account}:root", account, "root")
 
 
+def anonymous_principal(account: str) -> Principal:
+    """The caller of an unsigned request to a public path (the strict posture's health
+    check): it may do nothing a policy must allow."""
+    return Principal(account, "anonymous", "anonymous", "anonymous")
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """One access key: its secret, whose it is, and for temporary credentials the session

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import query
+from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import Principal, root_principal
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
@@ -36,12 +37,26 @@ class QueryCall:
 
 
 Handler = Callable[[QueryCall], dict[str, Any]]
+Resource = Callable[[str, dict[str, Any]], str]
+"""The resource ARN an operation acts on, from its input (for authorization)."""
+# Operations AWS lets every authenticated caller make.
+UNAUTHORIZED = frozenset({"GetCallerIdentity"})
 
 
 class QueryApp:
     """ASGI app of one query-protocol service; ``handlers`` maps operation names."""
 
-    def __init__(self, service: str, handlers: Mapping[str, Handler], account: str) -> None:
+    def __init__(
+        self,
+        service: str,
+        handlers: Mapping[str, Handler],
+        account: str,
+        authorizer: Authorizer | None = None,
+        resource: Resource | None = None,
+    ) -> None:
+        self._service = service
+        self._authorizer = authorizer
+        self._resource = resource or (lambda operation, params: "*")
         self._model = service_model(service)
         self._namespace = str(self._model.metadata.get("xmlNamespace", ""))
         self._handlers = dict(handlers)
@@ -66,6 +81,15 @@ class QueryApp:
             params = query.parse(op.input_shape, form)
             client = scope.get("client") or ("127.0.0.1", 0)
             principal = scope.get("lambox.principal") or self._anonymous
+            if self._authorizer is not None and action not in UNAUTHORIZED:
+                denial = self._authorizer.denial(
+                    principal,
+                    f"{self._service}:{action}",
+                    self._resource(action, params),
+                    str(client[0]),
+                )
+                if denial is not None:
+                    raise ServiceFault("AccessDenied", denial, 403)
             output = handler(QueryCall(principal, params, str(client[0]), rid))
             status, body = 200, query.response(op, output, rid, self._namespace)
         except LamboxError as exc:

@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lambox.edge import denials
 from lambox.edge.auth import Authenticator
+from lambox.edge.authorize import Authorizer
+from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.sigv4 import AuthFailure
 
 LAMBDA = "lambda"
@@ -74,10 +76,14 @@ class Edge:
         lambda_app: ASGIApp,
         services: Mapping[str, ASGIApp],
         authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+        lambda_actions: LambdaActions | None = None,
     ) -> None:
         self._lambda = lambda_app
         self._services = dict(services)
         self._auth = authenticator
+        self._authorizer = authorizer
+        self._lambda_actions = lambda_actions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,7 +107,35 @@ class Edge:
                 await _deny(send, service, failure)
                 return
             scope = {**scope, PRINCIPAL: principal}
+            if (
+                service == LAMBDA
+                and self._authorizer is not None
+                and self._lambda_actions is not None
+                and principal.kind != "anonymous"
+            ):
+                raw_path = scope.get("raw_path") or scope["path"].encode()
+                named = self._lambda_actions.of(
+                    scope["method"], raw_path.split(b"?", 1)[0], scope.get("query_string", b"")
+                )
+                if named is not None:
+                    client = scope.get("client") or ("", 0)
+                    denial = self._authorizer.denial(principal, *named, str(client[0]))
+                    if denial is not None:
+                        await _forbidden(send, denial)
+                        return
         await app(scope, receive, send)
+
+
+async def _forbidden(send: Send, message: str) -> None:
+    """Lambda's AccessDeniedException."""
+    body = json.dumps({"Message": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-errortype", b"AccessDeniedException"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _deny(send: Send, service: str, failure: AuthFailure) -> None:

@@ -48,7 +48,7 @@ def trusts_service(trust: str, service: str) -> bool:
     """Whether a trust policy allows ``service`` (a service principal) sts:AssumeRole."""
     try:
         document = json.loads(trust)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     allowed = False
     for statement in _listed(document.get("Statement", [])):

@@ -11,6 +11,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from lambox.edge.identity import Principal
 from lambox.edge.queryapp import Handler, QueryCall
 from lambox.errors import ServiceFault
 from lambox.services.iam.managed import MANAGED, PREFIX, managed
@@ -29,7 +30,7 @@ def check_document(text: str) -> dict[str, Any]:
     """A policy document, parsed; MalformedPolicyDocument unless it is one."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ServiceFault(
             "MalformedPolicyDocument", "This policy contains invalid Json", 400
         ) from None
@@ -54,6 +55,7 @@ class IamService:
 
     def __init__(self, store: IamStore) -> None:
         self._store = store
+        self._cache: dict[tuple[str, str], tuple[int, list[str]]] = {}
         self.operations: dict[str, Handler] = {
             "CreateUser": self.create_user,
             "GetUser": self.get_user,
@@ -509,6 +511,35 @@ class IamService:
         return list_
 
     # ------------------------------------------------------------------ for authorization
+
+    def resource(self, operation: str, params: dict[str, Any]) -> str:
+        """The ARN an IAM operation acts on (``iam:CreateUser`` on the user's ARN...)."""
+        if params.get("PolicyArn") and "User" not in operation and "Role" not in operation:
+            return str(params["PolicyArn"])
+        if params.get("UserName"):
+            return self._store.user_arn(str(params["UserName"]))
+        if params.get("RoleName"):
+            return self._store.role_arn(str(params["RoleName"]))
+        if operation == "CreatePolicy" and params.get("PolicyName"):
+            return self._policy_arn(str(params["PolicyName"]), str(params.get("Path") or "/"))
+        return "*"
+
+    def policies_for(self, principal: Principal) -> list[str]:
+        """The identity policies of a user or of an assumed role's role (cached until the
+        next IAM write)."""
+        if principal.kind == "user":
+            owner = ("user", principal.arn.rsplit("/", 1)[1])
+        elif principal.kind == "assumed-role":
+            owner = ("role", principal.role.rsplit("/", 1)[1])
+        else:
+            return []
+        generation = self._store.generation
+        cached = self._cache.get(owner)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        docs = self.policies_of(*owner)
+        self._cache[owner] = (generation, docs)
+        return docs
 
     def policies_of(self, kind: str, owner: str) -> list[str]:
         """Every identity policy document of a user or role: inline, then attached."""

@@ -64,6 +64,8 @@ class IamStore:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._keys: dict[str, Credential] = {}
+        # Bumped by every write: what was read before a bump may be stale (policy caches).
+        self.generation = 0
         self._load_keys()
 
     def close(self) -> None:
@@ -87,6 +89,7 @@ class IamStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self.generation += 1
             return changed
 
     # ------------------------------------------------------------------ ARNs

@@ -26,7 +26,7 @@ def trusts(trust: str, principal: Principal, action: str = "sts:AssumeRole") -> 
     explicit Deny wins."""
     try:
         document = json.loads(trust)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     allowed = False
     for statement in _listed(document.get("Statement", [])):
@@ -57,6 +57,10 @@ class StsService:
             "GetCallerIdentity": self.get_caller_identity,
             "AssumeRole": self.assume_role,
         }
+
+    @staticmethod
+    def resource(operation: str, params: dict[str, Any]) -> str:
+        return str(params.get("RoleArn") or "*")
 
     def get_caller_identity(self, call: QueryCall) -> dict[str, Any]:
         p = call.principal
