@@ -28,7 +28,7 @@ async def json_body(request: Request, limit: int, operation: str) -> dict[str, A
         return {}
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidRequestContent("Could not parse request body into json: not an object")
