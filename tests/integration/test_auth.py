@@ -161,3 +161,20 @@ def test_open_posture_root_key_is_test_and_checked(server: LamboxServer) -> None
     assert err["Error"]["Code"] == "InvalidSignatureException"
     stored = (server.data_dir / "root-credentials.json").read_text()
     assert '"AccessKeyId": "test"' in stored
+
+
+def test_strict_lambox_cli_signs_with_the_environment_keys(
+    strict: LamboxServer, root_keys: tuple[str, str]
+) -> None:
+    args = [sys.executable, "-m", "lambox.cli.main", "functions", "--endpoint-url", strict.url]
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    refused = subprocess.run(args, env=bare, capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode == 1 and "Missing Authentication Token" in refused.stderr
+    key, secret = root_keys
+    keyed = {**bare, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    listed = subprocess.run(args, env=keyed, capture_output=True, text=True, cwd=ROOT)
+    assert listed.returncode == 0, listed.stderr
+    assert "Name" in listed.stdout
+    logs = [sys.executable, "-m", "lambox.cli.main", "logs", "nope", "--endpoint-url", strict.url]
+    found = subprocess.run(logs, env=keyed, capture_output=True, text=True, cwd=ROOT)
+    assert "Missing Authentication Token" not in found.stderr

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from lambox.cli import signing
+
 app = typer.Typer(help="lambox: AWS Lambda on your own machine.", no_args_is_help=True)
 
 EndpointOpt = Annotated[
@@ -73,10 +75,9 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new logs.")] = False,
 ) -> None:
     """Print a function's logs (START/END/REPORT and what the function wrote)."""
-    import httpx
 
     offset = 0
-    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+    with signing.client(endpoint_url) as client:
         while True:
             r = client.get(f"/lambox/v1/logs/{function}", params={"offset": offset})
             if r.status_code != 200:
@@ -95,16 +96,19 @@ def logs(
 @app.command()
 def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
     """List functions as a table."""
-    import httpx
     from rich.console import Console
     from rich.table import Table
 
     table = Table("Name", "Runtime", "Handler", "Memory", "Timeout", "Code size", "Last modified")
     marker: str | None = None
-    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+    with signing.client(endpoint_url) as client:
         while True:
             params = {"Marker": marker} if marker else {}
-            body = client.get("/2015-03-31/functions/", params=params).json()
+            r = client.get("/2015-03-31/functions/", params=params)
+            body = r.json()
+            if r.status_code != 200:
+                typer.echo(body.get("Message") or body.get("message") or r.text, err=True)
+                raise typer.Exit(1)
             for f in body.get("Functions", []):
                 table.add_row(
                     f["FunctionName"],
@@ -131,11 +135,10 @@ def events(
     limit: Annotated[int, typer.Option(help="Events listed at most.")] = 100,
 ) -> None:
     """List a function's asynchronous events (pending, in flight, failed), or re-drive them."""
-    import httpx
     from rich.console import Console
     from rich.table import Table
 
-    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+    with signing.client(endpoint_url) as client:
         if redrive:
             r = client.post(f"/lambox/v1/events/{function}/redrive")
         else:
