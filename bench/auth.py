@@ -128,40 +128,60 @@ def authorize_cost(n: int) -> dict[str, float]:
     }
 
 
-def warm(n: int, blocks: int) -> dict[str, Any]:
+def _lambox(tmp: Path, name: str, env: dict[str, str]) -> Any:
+    port = free_port()
+    server = start_server(
+        name,
+        lambox_argv(port, tmp / name),
+        port,
+        "/lambox/v1/health",
+        tmp,
+        {"LAMBOX_KEEP_ALIVE": "600", **env},
+    )
+    create_function(lambda_client(server.url), "bench-echo", echo_zip())
+    return server
+
+
+def warm(n: int, blocks: int, baseline_src: Path | None) -> dict[str, Any]:
+    """Warm Invoke latency, the kinds alternating in blocks: the HTTP floor, this lambox
+    unsigned and SigV4-signed (root key), and, with ``baseline_src``, a lambox run from
+    that source tree (e.g. the code before authentication) unsigned."""
     with tempfile.TemporaryDirectory(prefix="lambox-bench-auth-") as tmp_name:
         tmp = Path(tmp_name)
         servers = [start_echo(tmp)]
         try:
-            port = free_port()
-            lambox = start_server(
-                "lambox",
-                lambox_argv(port, tmp / "data"),
-                port,
-                "/lambox/v1/health",
-                tmp,
-                {"LAMBOX_KEEP_ALIVE": "600"},
-            )
-            servers.append(lambox)
-            create_function(lambda_client(lambox.url), "bench-echo", echo_zip())
+            servers.append(_lambox(tmp, "lambox", {}))
+            if baseline_src is not None:
+                servers.append(_lambox(tmp, "baseline", {"PYTHONPATH": str(baseline_src)}))
             path = invoke_path("bench-echo")
-            creds = Credentials("test", "test")
-            signer = SigV4Auth(creds, "lambda", "us-east-1")
-            signed, _ = signed_raw(port, path, PAYLOAD, signer)
-            unsigned = signed_raw(port, path, PAYLOAD, _Unsigned())[0]
-            floor = signed_raw(servers[0].port, path, PAYLOAD, _Unsigned())[0]
-            out: dict[str, list[int]] = {"unsigned": [], "signed": [], "floor": []}
-            with (
-                Connection(HOST, port) as c1,
-                Connection(HOST, servers[0].port) as cf,
-            ):
-                ok = {"unsigned": check_echo(c1, unsigned), "signed": check_echo(c1, signed)}
-                floor_ok = check_echo(cf, floor)
+            signer = SigV4Auth(Credentials("test", "test"), "lambda", "us-east-1")
+            kinds: dict[str, tuple[int, bytes]] = {
+                "floor": (servers[0].port, signed_raw(servers[0].port, path, PAYLOAD,
+                                                      _Unsigned())[0]),
+                # the floor with the signed request's headers: what parsing them costs
+                "floor_signed_headers": (servers[0].port, signed_raw(servers[0].port, path,
+                                                                     PAYLOAD, signer)[0]),
+                "unsigned": (servers[1].port, signed_raw(servers[1].port, path, PAYLOAD,
+                                                         _Unsigned())[0]),
+                "signed": (servers[1].port, signed_raw(servers[1].port, path, PAYLOAD,
+                                                       signer)[0]),
+            }  # fmt: skip
+            if baseline_src is not None:
+                port = servers[2].port
+                kinds["baseline"] = (port, signed_raw(port, path, PAYLOAD, _Unsigned())[0])
+            out: dict[str, list[int]] = {k: [] for k in kinds}
+            conns = {k: Connection(HOST, port) for k, (port, _) in kinds.items()}
+            try:
+                ok = {k: check_echo(conns[k], raw) for k, (_, raw) in kinds.items()}
                 with gc_paused():
+                    for k, (_, raw) in kinds.items():
+                        timed(conns[k], raw, ok[k], n // blocks // 5, [])
                     for _ in range(blocks):
-                        timed(cf, floor, floor_ok, n // blocks, out["floor"])
-                        timed(c1, unsigned, ok["unsigned"], n // blocks, out["unsigned"])
-                        timed(c1, signed, ok["signed"], n // blocks, out["signed"])
+                        for k, (_, raw) in kinds.items():
+                            timed(conns[k], raw, ok[k], n // blocks, out[k])
+            finally:
+                for conn in conns.values():
+                    conn.close()
             return {k: summarize(v) for k, v in out.items()}
         finally:
             for server in reversed(servers):
@@ -176,12 +196,18 @@ class _Unsigned:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also measure a lambox run from this src/ tree (e.g. `git archive` of an older"
+        " commit), unsigned, in the same run",
+    )
     args = parser.parse_args(argv)
     n = 2000 if args.quick else 20000
     print("verification, median us per request:", verify_cost(n))
-    figures = warm(1000 if args.quick else 5000, 10)
+    figures = warm(1000 if args.quick else 5000, 10, args.baseline_src)
     for kind, s in figures.items():
-        print(f"warm invoke {kind:9s} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms")
+        print(f"warm invoke {kind:21s} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms")
     return 0
 
 

@@ -110,8 +110,9 @@ class Edge:
             if (
                 service == LAMBDA
                 and self._authorizer is not None
+                and self._authorizer.enforced
                 and self._lambda_actions is not None
-                and principal.kind != "anonymous"
+                and principal.kind not in ("anonymous", "root")
             ):
                 raw_path = scope.get("raw_path") or scope["path"].encode()
                 named = self._lambda_actions.of(
