@@ -178,3 +178,37 @@ def test_strict_lambox_cli_signs_with_the_environment_keys(
     logs = [sys.executable, "-m", "lambox.cli.main", "logs", "nope", "--endpoint-url", strict.url]
     found = subprocess.run(logs, env=keyed, capture_output=True, text=True, cwd=ROOT)
     assert "Missing Authentication Token" not in found.stderr
+
+
+def test_strict_aws_cli_s3(
+    strict: LamboxServer, root_keys: tuple[str, str], tmp_path: Path
+) -> None:
+    """``aws s3`` and ``aws s3api`` sign as the CLI does (payload hashes, multipart)."""
+    key, secret = root_keys
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    base = ["/usr/bin/aws", "--endpoint-url", strict.url]
+    small, big = tmp_path / "small.txt", tmp_path / "big.bin"
+    small.write_bytes(b"hello")
+    big.write_bytes(os.urandom(9 << 20))  # multipart at the CLI's 8 MiB threshold
+
+    def aws(*args: str, keys: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], env={**env, **(keys or {})}, capture_output=True,
+                              text=True)  # fmt: skip
+
+    assert aws("s3", "mb", "s3://cli-strict").returncode == 0
+    for f in (small, big):
+        done = aws("s3", "cp", str(f), f"s3://cli-strict/{f.name}")
+        assert done.returncode == 0, done.stderr
+    back = tmp_path / "back.bin"
+    assert aws("s3", "cp", "s3://cli-strict/big.bin", str(back)).returncode == 0
+    assert back.read_bytes() == big.read_bytes()
+    url = aws("s3", "presign", "s3://cli-strict/small.txt").stdout.strip()
+    assert httpx.get(url).content == b"hello"
+    wrong = aws("s3", "ls", "s3://cli-strict", keys={"AWS_SECRET_ACCESS_KEY": "nope"})
+    assert wrong.returncode != 0 and "SignatureDoesNotMatch" in wrong.stderr
