@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,7 +195,14 @@ def build(settings: Settings) -> Server:
     feed.subscribe(Readiness(factory, versions).on_change)
     routes = [
         *ManagementApi(
-            functions, versions, concurrency, code, logs, arns, settings.base_url
+            functions,
+            versions,
+            concurrency,
+            code,
+            logs,
+            arns,
+            settings.base_url,
+            code_url_signer(settings) if settings.strict_auth else None,
         ).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
@@ -257,6 +264,27 @@ def build(settings: Settings) -> Server:
         iam,
         iam_store,
     )
+
+
+def code_url_signer(settings: Settings) -> Callable[[str], str]:
+    """Presigns GetFunction's Code.Location with the root key for 10 minutes (SigV4 query),
+    so the caller GetFunction answered may download the code without credentials, as from
+    AWS's presigned S3 URL."""
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    root = root_key.load_or_create(settings.data_dir, settings.account_id, strict=True)
+    signer = SigV4QueryAuth(
+        Credentials(root.access_key, root.secret), "lambda", settings.region, expires=600
+    )
+
+    def sign(url: str) -> str:
+        request = AWSRequest(method="GET", url=url)
+        signer.add_auth(request)
+        return str(request.url)
+
+    return sign
 
 
 def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) -> Authenticator:

@@ -212,3 +212,36 @@ def test_strict_aws_cli_s3(
     assert httpx.get(url).content == b"hello"
     wrong = aws("s3", "ls", "s3://cli-strict", keys={"AWS_SECRET_ACCESS_KEY": "nope"})
     assert wrong.returncode != 0 and "SignatureDoesNotMatch" in wrong.stderr
+
+
+def test_strict_code_location_is_presigned(
+    strict: LamboxServer, root_keys: tuple[str, str]
+) -> None:
+    """GetFunction's Code.Location downloads without credentials for a while, as AWS's
+    presigned S3 URL does; the bare path does not."""
+    import json
+
+    from tests.conftest import make_zip, unique
+
+    iam = client("iam", strict.url, *root_keys)
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+    role = iam.create_role(RoleName=unique("code"), AssumeRolePolicyDocument=json.dumps(trust))
+    lam = client("lambda", strict.url, *root_keys)
+    name = unique("code")
+    package = make_zip({"index.py": "def handler(e, c):\n    return 1\n"})
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=role["Role"]["Arn"],
+                        Handler="index.handler", Code={"ZipFile": package})  # fmt: skip
+    location = lam.get_function(FunctionName=name)["Code"]["Location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=600" in location
+    got = httpx.get(location)
+    assert got.status_code == 200 and got.content == package
+    bare = httpx.get(location.split("?", 1)[0])
+    assert bare.status_code == 403
