@@ -30,6 +30,19 @@ def handler(event, context):
         out["delete"] = getattr(exc, "response", {}).get("Error", {}).get("Code", repr(exc))
     r = lam.invoke(FunctionName=event["other"], Payload=b"{}")
     out["invoke"] = json.loads(r["Payload"].read())
+    # lambox's own log path, signed with the function's credentials
+    import urllib.error, urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    url = os.environ["AWS_ENDPOINT_URL"] + "/lambox/v1/logs/" + event["other"]
+    request = AWSRequest("GET", url)
+    creds = boto3.Session().get_credentials().get_frozen_credentials()
+    SigV4Auth(creds, "lambda", os.environ["AWS_REGION"]).add_auth(request)
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, headers=dict(request.headers)))
+        out["logs"] = "read"
+    except urllib.error.HTTPError as exc:
+        out["logs"] = exc.headers.get("x-amzn-ErrorType")
     return out
 """
 SECRET_ECHO = "def handler(event, context):\n    return {'ok': True}\n"
@@ -185,6 +198,7 @@ def test_a_function_without_permissions_cannot_touch_another(
         "get": "AccessDeniedException",
         "delete": "AccessDeniedException",
         "invoke": {"ok": True},
+        "logs": "AccessDeniedException",
     }, body
     assert lam.get_function(FunctionName=victim)["Configuration"]["Environment"] == {
         "Variables": {"SECRET": "s3cr3t"}

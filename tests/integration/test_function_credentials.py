@@ -102,3 +102,6 @@ def test_strict_posture_role_must_exist_and_trust_lambda(
     body = invoke(lam, name)
     assert body["arn"] == f"arn:aws:sts::000000000000:assumed-role/{role_name}/{name}"
     assert body["key"] != root_keys[0] and body["secret"] != root_keys[1]
+    err = error_of(lam.update_function_configuration, FunctionName=name, Role=missing)
+    assert err["Error"]["Code"] == "InvalidParameterValueException"
+    assert lam.get_function_configuration(FunctionName=name)["Role"] == role["Arn"]
