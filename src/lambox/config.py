@@ -145,6 +145,39 @@ class Settings:
         },
     )
 
+    auth: str = field(
+        default="auto",
+        metadata={
+            "doc": "Authentication posture: auto (open on a loopback address, strict on any"
+            " other), or strict."
+        },
+    )
+
+    enforce_iam: str = field(
+        default="auto",
+        metadata={
+            "doc": "Whether IAM policies authorize requests: auto (in the strict posture"
+            " only), on (in both postures), off (authentication only)."
+        },
+    )
+
+    @property
+    def iam_enforced(self) -> bool:
+        """Whether users' and roles' requests are checked against their policies."""
+        if self.enforce_iam == "on":
+            return True
+        if self.enforce_iam == "off":
+            return False
+        return self.strict_auth
+
+    @property
+    def strict_auth(self) -> bool:
+        """Whether every request needs a valid signature (see docs/security.md)."""
+        if self.auth == "strict":
+            return True
+        host = self.host.strip("[]").lower()
+        return not (host == "localhost" or host == "::1" or host.startswith("127."))
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

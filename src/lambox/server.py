@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import logging
 import sys
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
+from lambox.edge.auth import Authenticator
+from lambox.edge.authorize import Authorizer
+from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
+from lambox.edge.lambda_actions import LambdaActions
+from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import Edge
 from lambox.errors import LamboxError
 from lambox.events.relay import Relay
@@ -54,10 +60,15 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.iam import root as root_key
+from lambox.services.iam.execution import ExecutionRoles
+from lambox.services.iam.service import IamService
+from lambox.services.iam.store import IamStore
 from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
+from lambox.services.sts.service import StsService
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -90,6 +101,8 @@ class Server:
     s3: S3Service
     s3_relay: Relay
     edge: Edge
+    iam: IamService
+    iam_store: IamStore
 
 
 class Readiness:
@@ -131,11 +144,16 @@ def build(settings: Settings) -> Server:
     feed = ChangeFeed()
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
-    functions = FunctionService(store, code, feed, runtimes, arns)
+    iam_store = IamStore(data / "iam.db", settings.account_id)
+    roles = ExecutionRoles(iam_store, settings.strict_auth)
+    functions = FunctionService(store, code, feed, runtimes, arns, roles.check)
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
-    context = SandboxContext.for_server(settings.host, settings.port)
+    context = dataclasses.replace(
+        SandboxContext.for_server(settings.host, settings.port),
+        role_credentials=roles.credentials,
+    )
     python = sandbox_factory(
         settings.sandbox, data, data / "code" / "tree", settings.cpu_mode, context
     )
@@ -177,7 +195,14 @@ def build(settings: Settings) -> Server:
     feed.subscribe(Readiness(factory, versions).on_change)
     routes = [
         *ManagementApi(
-            functions, versions, concurrency, code, logs, arns, settings.base_url
+            functions,
+            versions,
+            concurrency,
+            code,
+            logs,
+            arns,
+            settings.base_url,
+            code_url_signer(settings) if settings.strict_auth else None,
         ).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
@@ -201,7 +226,21 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)})
+    iam = IamService(iam_store)
+    sts = StsService(iam_store)
+    # Function resource policies (AddPermission) join here: resource_policy=<getter>.
+    authorizer = Authorizer(iam.policies_for, enforced=settings.iam_enforced)
+    edge = Edge(
+        app,
+        {
+            "s3": S3App(s3, settings.region, authorizer),
+            "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
+            "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
+        },
+        authenticator(settings, context, iam_store),
+        authorizer,
+        LambdaActions(settings.region, settings.account_id),
+    )
     return Server(
         settings,
         store,
@@ -222,7 +261,53 @@ def build(settings: Settings) -> Server:
         s3,
         s3_relay,
         edge,
+        iam,
+        iam_store,
     )
+
+
+def code_url_signer(settings: Settings) -> Callable[[str], str]:
+    """Presigns GetFunction's Code.Location with the root key for 10 minutes (SigV4 query),
+    so the caller GetFunction answered may download the code without credentials, as from
+    AWS's presigned S3 URL."""
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    root = root_key.load_or_create(settings.data_dir, settings.account_id, strict=True)
+    signer = SigV4QueryAuth(
+        Credentials(root.access_key, root.secret), "lambda", settings.region, expires=600
+    )
+
+    def sign(url: str) -> str:
+        request = AWSRequest(method="GET", url=url)
+        signer.add_auth(request)
+        return str(request.url)
+
+    return sign
+
+
+def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) -> Authenticator:
+    """The edge's authenticator: the root key of the data directory, IAM's keys and sessions
+    and, in the open posture only, the key a function gets when its role cannot be assumed
+    (it acts as the account's root, as any local request may there; in the strict posture
+    no root secret reaches a sandbox)."""
+    strict = settings.strict_auth
+    root = root_key.load_or_create(settings.data_dir, settings.account_id, strict)
+    keys = [root]
+    if context.access_key_id and not strict:
+        principal = root_principal(settings.account_id)
+        keys.append(
+            Credential(
+                context.access_key_id,
+                context.secret_access_key,
+                principal,
+                context.session_token,
+            )
+        )
+    log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
+    keyring = ChainKeyring(StaticKeyring(keys), iam)
+    return Authenticator(keyring, settings.account_id, open_posture=not strict)
 
 
 def zip_directory(path: Path) -> bytes:
@@ -323,6 +408,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.event_configs.close()
             server.store.close()
             server.objects.close()
+            server.iam_store.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

@@ -138,7 +138,7 @@ def _client_context(value: str) -> str:
         raise InvalidParameterValue("Client context must be less than 3583 bytes.")
     try:
         json.loads(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise InvalidParameterValue(
             "Client context must be a valid Base64-encoded JSON object."
         ) from exc

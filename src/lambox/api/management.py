@@ -6,6 +6,7 @@ The route table at the bottom is the single list of what the API answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -48,8 +49,11 @@ class ManagementApi:
         logs: LogSink,
         arns: Arns,
         base_url: str,
+        sign_url: Callable[[str], str] | None = None,
     ) -> None:
         self._functions = functions
+        # Makes Code.Location downloadable without credentials (strict posture: presigned).
+        self._sign_url = sign_url
         self._versions = versions
         self._code = code
         self._logs = logs
@@ -94,7 +98,7 @@ class ManagementApi:
         config = self._functions.get(name, qualifier)
         reserved = self._concurrency.get_reserved(name)
         return json_response(
-            views.function(config, self._arns, self._base_url, qualifier, reserved)
+            views.function(config, self._arns, self._base_url, qualifier, reserved, self._sign_url)
         )
 
     async def get_configuration(self, request: Request) -> Response:

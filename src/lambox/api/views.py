@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from lambox.arns import Arns
@@ -100,13 +101,16 @@ def function(
     base_url: str,
     qualifier: str | None = None,
     reserved: int | None = None,
+    sign_url: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """GetFunction: configuration, where to download the code, tags and concurrency."""
+    """GetFunction: configuration, where to download the code (presigned by ``sign_url``
+    when the server needs signatures, as AWS presigns its S3 URL), tags and concurrency."""
+    location = f"{base_url}/lambox/v1/code/{config.code_key}.zip"
     view: dict[str, Any] = {
         "Configuration": configuration(config, arns, qualifier),
         "Code": {
             "RepositoryType": "S3",
-            "Location": f"{base_url}/lambox/v1/code/{config.code_key}.zip",
+            "Location": sign_url(location) if sign_url is not None else location,
         },
     }
     if config.tags:

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from lambox.cli import signing
+
 app = typer.Typer(help="lambox: AWS Lambda on your own machine.", no_args_is_help=True)
 
 EndpointOpt = Annotated[
@@ -47,16 +49,35 @@ def serve(
 
 
 @app.command()
+def credentials(
+    data_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data-dir", envvar="LAMBOX_DATA_DIR", help="The server's data directory."),
+    ] = None,
+) -> None:
+    """Print the account's root access key (as shell exports), read from the data directory."""
+    import json
+
+    path = (data_dir or Path(".lambox")) / "root-credentials.json"
+    try:
+        stored = json.loads(path.read_text())
+    except OSError as exc:
+        typer.echo(f"lambox credentials: cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"export AWS_ACCESS_KEY_ID={stored['AccessKeyId']}")
+    typer.echo(f"export AWS_SECRET_ACCESS_KEY={stored['SecretAccessKey']}")
+
+
+@app.command()
 def logs(
     function: str,
     endpoint_url: EndpointOpt = "http://127.0.0.1:9000",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new logs.")] = False,
 ) -> None:
     """Print a function's logs (START/END/REPORT and what the function wrote)."""
-    import httpx
 
     offset = 0
-    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+    with signing.client(endpoint_url) as client:
         while True:
             r = client.get(f"/lambox/v1/logs/{function}", params={"offset": offset})
             if r.status_code != 200:
@@ -75,16 +96,19 @@ def logs(
 @app.command()
 def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
     """List functions as a table."""
-    import httpx
     from rich.console import Console
     from rich.table import Table
 
     table = Table("Name", "Runtime", "Handler", "Memory", "Timeout", "Code size", "Last modified")
     marker: str | None = None
-    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+    with signing.client(endpoint_url) as client:
         while True:
             params = {"Marker": marker} if marker else {}
-            body = client.get("/2015-03-31/functions/", params=params).json()
+            r = client.get("/2015-03-31/functions/", params=params)
+            body = r.json()
+            if r.status_code != 200:
+                typer.echo(body.get("Message") or body.get("message") or r.text, err=True)
+                raise typer.Exit(1)
             for f in body.get("Functions", []):
                 table.add_row(
                     f["FunctionName"],
@@ -111,11 +135,10 @@ def events(
     limit: Annotated[int, typer.Option(help="Events listed at most.")] = 100,
 ) -> None:
     """List a function's asynchronous events (pending, in flight, failed), or re-drive them."""
-    import httpx
     from rich.console import Console
     from rich.table import Table
 
-    with httpx.Client(base_url=endpoint_url, timeout=10) as client:
+    with signing.client(endpoint_url) as client:
         if redrive:
             r = client.post(f"/lambox/v1/events/{function}/redrive")
         else:

@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -174,8 +174,11 @@ class FunctionService:
         feed: ChangeFeed,
         runtimes: RuntimeCatalog,
         arns: Arns,
+        role_check: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
+        # Whether a Role may be a function's execution role (raises InvalidParameterValue).
+        self._role_check = role_check
         self._code = code
         self._feed = feed
         self._runtimes = runtimes
@@ -275,6 +278,8 @@ class FunctionService:
         name, _ = self._arns.parse(str(params["FunctionName"]))
         if self._store.get(name, LATEST) is not None:
             raise ResourceConflict(f"Function already exist: {name}")
+        if self._role_check is not None:
+            self._role_check(str(params["Role"]))
         blob = await asyncio.to_thread(self._code.put, _decode_zip(code["ZipFile"]))
         config = FunctionConfig(
             name=name,
@@ -348,6 +353,8 @@ class FunctionService:
         for member, attr in simple.items():
             if member in params:
                 changes[attr] = params[member]
+        if "Role" in params and self._role_check is not None:
+            self._role_check(str(params["Role"]))
         if "Environment" in params:
             variables = dict((params["Environment"] or {}).get("Variables") or {})
             _check_environment(variables)

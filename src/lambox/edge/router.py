@@ -16,6 +16,12 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lambox.edge import denials
+from lambox.edge.auth import Authenticator
+from lambox.edge.authorize import Authorizer
+from lambox.edge.lambda_actions import LambdaActions
+from lambox.edge.sigv4 import AuthFailure
+
 LAMBDA = "lambda"
 _SCOPE = re.compile(rb"Credential=[^/,\s]*/\d{8}/[^/]*/([a-z0-9-]+)/aws4_request")
 _QUERY_SCOPE = re.compile(
@@ -57,12 +63,27 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
     return LAMBDA, None
 
 
-class Edge:
-    """ASGI: every request to the app of its service; Lambda's app also gets the lifespan."""
+PRINCIPAL = "lambox.principal"
+"""The scope key under which a service finds the authenticated ``identity.Principal``."""
 
-    def __init__(self, lambda_app: ASGIApp, services: Mapping[str, ASGIApp]) -> None:
+
+class Edge:
+    """ASGI: every request authenticated, then to the app of its service; Lambda's app also
+    gets the lifespan. Without an authenticator every request passes unauthenticated."""
+
+    def __init__(
+        self,
+        lambda_app: ASGIApp,
+        services: Mapping[str, ASGIApp],
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+        lambda_actions: LambdaActions | None = None,
+    ) -> None:
         self._lambda = lambda_app
         self._services = dict(services)
+        self._auth = authenticator
+        self._authorizer = authorizer
+        self._lambda_actions = lambda_actions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,15 +91,59 @@ class Edge:
             return
         service, bucket = service_of(scope)
         if service == LAMBDA:
-            await self._lambda(scope, receive, send)
-            return
-        app = self._services.get(service)
-        if app is None:
-            await _unknown_service(send, service)
-            return
+            app = self._lambda
+        else:
+            found = self._services.get(service)
+            if found is None:
+                await _unknown_service(send, service)
+                return
+            app = found
         if bucket is not None:
             scope = {**scope, "s3.bucket": bucket}
+        if self._auth is not None:
+            try:
+                principal, receive = await self._auth.authenticate(scope, receive, service)
+            except AuthFailure as failure:
+                await _deny(send, service, failure)
+                return
+            scope = {**scope, PRINCIPAL: principal}
+            if (
+                service == LAMBDA
+                and self._authorizer is not None
+                and self._authorizer.enforced
+                and self._lambda_actions is not None
+                and principal.kind not in ("anonymous", "root")
+            ):
+                raw_path = scope.get("raw_path") or scope["path"].encode()
+                named = self._lambda_actions.of(
+                    scope["method"], raw_path.split(b"?", 1)[0], scope.get("query_string", b"")
+                )
+                if named is not None:
+                    client = scope.get("client") or ("", 0)
+                    denial = self._authorizer.denial(principal, *named, str(client[0]))
+                    if denial is not None:
+                        await _forbidden(send, denial)
+                        return
         await app(scope, receive, send)
+
+
+async def _forbidden(send: Send, message: str) -> None:
+    """Lambda's AccessDeniedException."""
+    body = json.dumps({"Message": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-errortype", b"AccessDeniedException"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _deny(send: Send, service: str, failure: AuthFailure) -> None:
+    status, headers, body = denials.answer(service, failure)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _unknown_service(send: Send, service: str) -> None:

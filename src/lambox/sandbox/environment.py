@@ -3,8 +3,8 @@
 ``sandbox_env`` is the Python runtime's; ``runtime_api_env`` that of runtimes speaking the
 Lambda Runtime API (custom ``provided.*`` bootstraps and lambox's Node client). Every
 function, whatever its runtime, finds in its environment what an AWS SDK needs to call
-lambox with no configuration (``SandboxContext``): the region, credentials of the account
-(as AWS gives a function its execution role's), and ``AWS_ENDPOINT_URL``, lambox's own
+lambox with no configuration (``SandboxContext``): the region, temporary credentials of
+the function's execution role (as AWS gives them), and ``AWS_ENDPOINT_URL``, lambox's own
 address as a function on this machine reaches it.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,18 +22,25 @@ from lambox.model import FunctionVersion
 RUNTIME_DIR = str(Path(__file__).resolve().parents[2])
 _KEY_CHARS = string.ascii_uppercase + string.digits
 
+RoleCredentials = Callable[[str, str], tuple[str, str, str] | None]
+"""(role ARN, function name) -> (access key, secret, session token) of a session of that
+role, or None when the role cannot be assumed."""
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxContext:
     """What lambox tells every function about where it runs: the endpoint and credentials
     through which it reaches lambox's API ("" for none), and the ``sys.path`` entry of the
-    libraries the Python runtime provides (``sandbox.pylibs``; "" for none)."""
+    libraries the Python runtime provides (``sandbox.pylibs``; "" for none). With
+    ``role_credentials`` a function gets a session of its execution role; the context's own
+    key is what it gets when there is none (or the role cannot be assumed)."""
 
     endpoint_url: str = ""
     access_key_id: str = ""
     secret_access_key: str = ""
     session_token: str = ""
     python_libs: str = ""
+    role_credentials: RoleCredentials | None = None
 
     @classmethod
     def for_server(cls, host: str, port: int) -> SandboxContext:
@@ -45,14 +53,19 @@ class SandboxContext:
             session_token=secrets.token_urlsafe(96),
         )
 
-    def aws_variables(self) -> dict[str, str]:
+    def aws_variables(self, role: str = "", function: str = "") -> dict[str, str]:
         if not self.endpoint_url:
             return {}
+        key, secret, token = self.access_key_id, self.secret_access_key, self.session_token
+        if self.role_credentials is not None and role:
+            issued = self.role_credentials(role, function)
+            if issued is not None:
+                key, secret, token = issued
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
-            "AWS_SESSION_TOKEN": self.session_token,
+            "AWS_ACCESS_KEY_ID": key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": token,
         }
 
 
@@ -106,7 +119,7 @@ def sandbox_env(
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "SHLVL": "0",
-        **context.aws_variables(),
+        **context.aws_variables(config.role, config.name),
     }
     env.update(config.environment)
     return env

@@ -11,8 +11,10 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import rest, restxml, uri
+from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
+from lambox.services.s3.actions import action_of
 from lambox.services.s3.calls import Call, Result
 from lambox.services.s3.errors import not_implemented
 from lambox.services.s3.service import S3Service
@@ -44,8 +46,11 @@ def _request_id() -> str:
 class S3App:
     """ASGI app for S3 requests (path-style, or virtual-hosted with ``scope["s3.bucket"]``)."""
 
-    def __init__(self, service: S3Service, region: str = "us-east-1") -> None:
+    def __init__(
+        self, service: S3Service, region: str = "us-east-1", authorizer: Authorizer | None = None
+    ) -> None:
         self._service = service
+        self._authorizer = authorizer
         self._model = service_model("s3")
         self._routes = uri.routes(self._model)
         self._region = region
@@ -55,6 +60,7 @@ class S3App:
         head = scope["method"] == "HEAD"
         try:
             operation, call = await self._parse(scope, receive, rid)
+            self._authorize(scope, operation, call)
             handler = self._service.operations.get(operation)
             if handler is None:
                 raise not_implemented(operation)
@@ -77,6 +83,15 @@ class S3App:
                 "InternalError", "We encountered an internal error. Please try again.", 500
             )
             await _send_error(send, fault, rid, head)
+
+    def _authorize(self, scope: Scope, operation: str, call: Call) -> None:
+        principal = scope.get("lambox.principal")
+        if self._authorizer is None or principal is None:
+            return
+        action, resource = action_of(operation, call.params)
+        denial = self._authorizer.denial(principal, action, resource, call.source_ip)
+        if denial is not None:
+            raise ServiceFault("AccessDenied", denial, 403)
 
     async def _parse(self, scope: Scope, receive: Receive, rid: str) -> tuple[str, Call]:
         raw = scope.get("raw_path") or scope["path"].encode()

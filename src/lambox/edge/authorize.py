@@ -1,0 +1,92 @@
+"""Authorization: may this principal take this action on this resource?
+
+The account's root may do anything. A user or an assumed role is allowed what its identity
+policies allow (IAM's inline and attached policies, ``PoliciesOf``) or, for a Lambda
+function, what the function's resource policy grants it (``ResourcePolicy``), unless either
+explicitly denies it (``edge.policy``). Every service asks the same question with AWS's
+action name and resource ARN and answers a refusal in its own shape, with AWS's message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lambox.edge import policy
+from lambox.edge.identity import Principal
+
+PoliciesOf = Callable[[Principal], list[str]]
+"""The identity policy documents of a principal (users and assumed roles)."""
+
+ResourcePolicy = Callable[[str], "str | None"]
+"""The resource policy document of a Lambda function, version or alias, by its (qualified)
+ARN; None when it has none. AddPermission/RemovePermission keep it; wire their store's
+getter here (``Authorizer(..., resource_policy=...)`` in ``server.py``)."""
+
+_TYPES = {"user": "User", "assumed-role": "AssumedRole", "root": "Account"}
+
+
+def context_of(principal: Principal, source_ip: str) -> dict[str, Any]:
+    """The global condition keys of a request."""
+    now = time.time()
+    context: dict[str, Any] = {
+        "aws:PrincipalArn": principal.role or principal.arn,
+        "aws:PrincipalAccount": principal.account,
+        "aws:PrincipalType": _TYPES.get(principal.kind, principal.kind),
+        "aws:userid": principal.user_id,
+        "aws:SourceIp": source_ip,
+        "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "aws:EpochTime": int(now),
+        "aws:SecureTransport": "false",
+    }
+    if principal.kind == "user":
+        context["aws:username"] = principal.arn.rsplit("/", 1)[1]
+    return context
+
+
+class Authorizer:
+    """``denial`` answers None (allowed) or AWS's access-denied message."""
+
+    def __init__(
+        self,
+        policies_of: PoliciesOf,
+        resource_policy: ResourcePolicy | None = None,
+        enforced: bool = True,
+    ) -> None:
+        self._policies_of = policies_of
+        self._resource_policy = resource_policy
+        self.enforced = enforced
+
+    def denial(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        source_ip: str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        if not self.enforced or principal.is_root:
+            return None
+        context = context_of(principal, source_ip)
+        if extra:
+            context.update(extra)
+        request = policy.Request(action, resource, principal.arn, principal.account, "", context)
+        identity = policy.evaluate(self._policies_of(principal), request)
+        resource_decision = policy.Decision.IMPLICIT
+        if self._resource_policy is not None and resource.startswith("arn:aws:lambda:"):
+            document = self._resource_policy(resource)
+            if document:
+                resource_decision = policy.evaluate([document], request, resource_policy=True)
+        decision = policy.combine(identity, resource_decision)
+        if decision is policy.Decision.ALLOW:
+            return None
+        why = (
+            "with an explicit deny in an identity-based policy"
+            if identity is policy.Decision.DENY
+            else f"because no identity-based policy allows the {action} action"
+        )
+        return (
+            f"User: {principal.arn} is not authorized to perform: {action} on resource:"
+            f" {resource} {why}"
+        )
