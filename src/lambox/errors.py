@@ -25,7 +25,8 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- ServiceFault                     an edge service's own error code and status
     |   |                                    (S3's NoSuchKey 404, BucketNotEmpty 409, ...)
     |   +-- InvalidPattern                   400 InvalidEventPatternException (an event
-    |                                        pattern; SQS and SNS reword its ``reason``)
+    |   |                                    pattern; SQS and SNS reword its ``reason``)
+    |   +-- InvalidSchedule                  400 ValidationException (rate/cron/at)
     +-- ServiceError                         500 ServiceException
         +-- StorageError                     the data directory refused a write (disk full)
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
@@ -246,3 +247,11 @@ class InvalidPattern(ClientError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Event pattern is not valid. Reason: {reason}")
         self.reason = reason
+
+
+class InvalidSchedule(ClientError):
+    """A schedule expression (``rate()``, ``cron()``, ``at()``) that does not parse, or a
+    time zone that does not exist; each service words it in its own answer."""
+
+    aws_type = "ValidationException"
+    kind = None

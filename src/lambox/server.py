@@ -39,7 +39,9 @@ from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.router import Edge
 from lambox.errors import LamboxError
+from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
+from lambox.events.ticker import Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
@@ -54,6 +56,10 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.events.app import JsonServiceApp
+from lambox.services.events.schedule import RuleTimetable
+from lambox.services.events.service import EventsService
+from lambox.services.events.store import EventsStore
 from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
@@ -90,6 +96,10 @@ class Server:
     s3: S3Service
     s3_relay: Relay
     edge: Edge
+    eventbridge: EventsService
+    eventbridge_store: EventsStore
+    eventbridge_relay: Relay
+    rule_ticker: Ticker
 
 
 class Readiness:
@@ -201,7 +211,32 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)})
+    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
+    eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
+    eventbridge_relay = Relay(eventbridge_store, deliver, "events")
+    tickers: list[Ticker] = []
+
+    def reschedule() -> None:
+        for ticker in tickers:
+            ticker.kick()
+
+    eventbridge = EventsService(
+        eventbridge_store,
+        settings.region,
+        settings.account_id,
+        clock.now,
+        eventbridge_relay.kick,
+        reschedule,
+    )
+    rule_ticker = Ticker("events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver)
+    tickers.append(rule_ticker)
+    edge = Edge(
+        app,
+        {
+            "s3": S3App(s3, settings.region),
+            "events": JsonServiceApp("events", eventbridge.operations),
+        },
+    )
     return Server(
         settings,
         store,
@@ -222,6 +257,10 @@ def build(settings: Settings) -> Server:
         s3,
         s3_relay,
         edge,
+        eventbridge,
+        eventbridge_store,
+        eventbridge_relay,
+        rule_ticker,
     )
 
 
@@ -289,6 +328,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
         await server.worker.start()
         server.s3_relay.start()
+        server.eventbridge_relay.start()
+        server.rule_ticker.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -306,6 +347,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         finally:
             reaper.cancel()
             await server.s3_relay.close()
+            await server.rule_ticker.close()
+            await server.eventbridge_relay.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -314,6 +357,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.event_configs.close()
             server.store.close()
             server.objects.close()
+            server.eventbridge_store.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(
