@@ -64,6 +64,10 @@ from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
+from lambox.services.scheduler.app import RestJsonServiceApp
+from lambox.services.scheduler.service import SchedulerService
+from lambox.services.scheduler.store import SchedulerStore
+from lambox.services.scheduler.timetable import ScheduleTimetable
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -100,6 +104,9 @@ class Server:
     eventbridge_store: EventsStore
     eventbridge_relay: Relay
     rule_ticker: Ticker
+    schedules: SchedulerService
+    scheduler_store: SchedulerStore
+    schedule_ticker: Ticker
 
 
 class Readiness:
@@ -229,12 +236,20 @@ def build(settings: Settings) -> Server:
         reschedule,
     )
     rule_ticker = Ticker("events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver)
-    tickers.append(rule_ticker)
+    scheduler_store = SchedulerStore(data / "scheduler" / "scheduler.db")
+    schedules = SchedulerService(
+        scheduler_store, settings.region, settings.account_id, clock.now, reschedule
+    )
+    schedule_ticker = Ticker(
+        "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
+    )
+    tickers.extend([rule_ticker, schedule_ticker])
     edge = Edge(
         app,
         {
             "s3": S3App(s3, settings.region),
             "events": JsonServiceApp("events", eventbridge.operations),
+            "scheduler": RestJsonServiceApp("scheduler", schedules.operations),
         },
     )
     return Server(
@@ -261,6 +276,9 @@ def build(settings: Settings) -> Server:
         eventbridge_store,
         eventbridge_relay,
         rule_ticker,
+        schedules,
+        scheduler_store,
+        schedule_ticker,
     )
 
 
@@ -330,6 +348,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.s3_relay.start()
         server.eventbridge_relay.start()
         server.rule_ticker.start()
+        server.schedule_ticker.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -348,6 +367,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             reaper.cancel()
             await server.s3_relay.close()
             await server.rule_ticker.close()
+            await server.schedule_ticker.close()
             await server.eventbridge_relay.close()
             await server.worker.close()
             await server.invoke.close()
@@ -358,6 +378,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.store.close()
             server.objects.close()
             server.eventbridge_store.close()
+            server.scheduler_store.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

@@ -310,7 +310,7 @@ def test_the_aws_cli_manages_rules(server: LamboxServer) -> None:
 
     def run(*args: str) -> Any:
         out = subprocess.run(
-            ["aws", "--endpoint-url", server.url, "--output", "json", "events", *args],
+            ["/usr/bin/aws", "--endpoint-url", server.url, "--output", "json", "events", *args],
             env=env,
             capture_output=True,
             text=True,

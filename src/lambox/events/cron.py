@@ -245,7 +245,7 @@ Schedule = Rate | Cron | At
 
 def parse(expression: str, allow_at: bool = False) -> Schedule:
     """A schedule expression; ``at()`` only where the service takes one (Scheduler)."""
-    text = expression.strip()
+    text = expression
     rate = _RATE.match(text)
     if rate is not None:
         value, unit = int(rate.group(1)), rate.group(2)
