@@ -94,14 +94,14 @@ def test_an_outage_fires_once_within_the_window_and_not_after_it(tmp_path: Path)
 
 def test_a_restart_or_a_clock_stepped_back_never_fires_a_slot_twice(tmp_path: Path) -> None:
     clock = FakeClock(T0)
-    service, ticker, sink = rules(tmp_path / "e.db", clock)
+    service, ticker, _sink = rules(tmp_path / "e.db", clock)
     service.put_rule({"Name": "r", "ScheduleExpression": "cron(* * * * ? *)"})
     service.put_targets({"Rule": "r", "Targets": [{"Id": "t", "Arn": FN}]})
     clock.now_ = T0 + 30
     assert run(ticker) == 1
     clock.now_ = T0 + 10  # stepped back
     assert run(ticker) == 0
-    again, ticker2, sink2 = rules(tmp_path / "e.db", FakeClock(T0 + 40))  # a restart
+    _again, ticker2, sink2 = rules(tmp_path / "e.db", FakeClock(T0 + 40))  # a restart
     assert run(ticker2) == 0 and sink2.events == []
 
 
