@@ -289,7 +289,7 @@ def zip_directory(path: Path) -> bytes:
         for file in sorted(path.rglob("*")):
             if (
                 file.is_file()
-                and file.name not in ("function.json", "bucket.json", ".vendored")
+                and file.name not in ("function.json", "bucket.json", "rule.json", ".vendored")
                 and "__pycache__" not in file.parts
             ):
                 zf.write(file, file.relative_to(path).as_posix())
@@ -317,7 +317,23 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         bucket_spec = spec_path.parent / "bucket.json"
         if bucket_spec.exists():
             await _example_bucket(server, json.loads(bucket_spec.read_text()))
+        rule_spec = spec_path.parent / "rule.json"
+        if rule_spec.exists():
+            _example_rule(server, json.loads(rule_spec.read_text()))
     return deployed
+
+
+def _example_rule(server: Server, spec: dict[str, Any]) -> None:
+    """An example's EventBridge rule and its targets (function names become ARNs)."""
+    params = {k: v for k, v in spec.items() if k != "Targets"}
+    if isinstance(params.get("EventPattern"), dict):
+        params["EventPattern"] = json.dumps(params["EventPattern"])
+    targets = [{**t, "Arn": server.arns.function(t["Arn"])} for t in spec.get("Targets", [])]
+    try:
+        server.eventbridge.put_rule(params)
+        server.eventbridge.put_targets({"Rule": spec["Name"], "Targets": targets})
+    except LamboxError as exc:
+        log.error("example rule %s not set: %s", spec.get("Name"), exc.message)
 
 
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
