@@ -129,7 +129,7 @@ class Ticker:
                 deliveries = self._timetable.advance(item, now)
                 if deliveries:
                     fired += 1
-                    self._note(now - item.slot)
+                    self._note(self._clock.now() - item.slot)
                 for delivery in deliveries:
                     await self._send(delivery)
             now = self._clock.now()
