@@ -96,21 +96,63 @@ def _transform(transformer: dict[str, Any], event: dict[str, Any], rule_arn: str
     values: dict[str, Any] = {
         "aws.events.rule-arn": rule_arn,
         "aws.events.rule-name": rule_arn.rsplit("/", 1)[-1],
-        "aws.events.event": event,
+        "aws.events.event": {
+            "id": event.get("id"),
+            "account": event.get("account"),
+            "detailType": event.get("detail-type"),
+            "time": event.get("time"),
+            "source": event.get("source"),
+            "region": event.get("region"),
+            "resources": event.get("resources", []),
+            "version": event.get("version"),
+        },
         "aws.events.event.json": event,
         "aws.events.event.ingestion-time": event.get("time"),
     }
     for name, path in transformer.get("InputPathsMap", {}).items():
         values[name] = json_path(event, path)
     template = str(transformer.get("InputTemplate", ""))
-
-    def fill(match: re.Match[str]) -> str:
+    out: list[str] = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(template):
+        out.append(template[pos : match.start()])
+        pos = match.end()
         name = match.group(1)
         if name not in values:
-            return match.group(0)
-        value = values[name]
-        if isinstance(value, str):
-            return json.dumps(value)[1:-1]  # inside the template's own quotes
-        return json.dumps(value)
+            out.append(match.group(0))
+        elif _inside_string(template, match.start()):
+            out.append(_in_text(values[name]))
+        else:
+            out.append(json.dumps(values[name]))
+    out.append(template[pos:])
+    return "".join(out)
 
-    return _PLACEHOLDER.sub(fill, template)
+
+def _inside_string(template: str, at: int) -> bool:
+    """Whether position ``at`` of a template is inside a JSON string (odd unescaped quotes)."""
+    quotes = 0
+    escaped = False
+    for char in template[:at]:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quotes += 1
+    return quotes % 2 == 1
+
+
+def _in_text(value: Any) -> str:
+    """A value written inside a template's string, as EventBridge writes it: strings as they
+    are (escaped for JSON), a missing value as nothing, objects and lists without quotes."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)[1:-1]
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_in_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_in_text(v) for v in value) + "]"
+    return json.dumps(value)
