@@ -8,12 +8,14 @@ import datetime as dt
 import json
 import os
 import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import CLIENT_ENV, LamboxServer, unique
+from tests.conftest import CLIENT_ENV, LamboxServer, start_server, stop_server, unique
 from tests.integration.test_eventbridge import client, error_of, received, recorder
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:nothing"
@@ -196,3 +198,39 @@ def test_the_aws_cli_creates_and_lists_schedules(server: LamboxServer) -> None:
     assert [s["Name"] for s in listed] == [name]
     assert run("get-schedule", "--name", name)["ScheduleExpression"] == "cron(0 3 L * ? *)"
     run("delete-schedule", "--name", name)
+
+
+def test_schedules_survive_a_crash_and_a_missed_time_fires_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = start_server(data)
+    try:
+        fn = recorder(first)
+        scheduler = client(first, "scheduler")
+        soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
+        scheduler.create_schedule(
+            Name="missed",
+            ScheduleExpression=f"at({soon})",
+            FlexibleTimeWindow=OFF,
+            Target={"Arn": fn, "RoleArn": "arn:aws:iam::000000000000:role/r", "Input": '{"n": 1}'},
+        )
+        scheduler.create_schedule(
+            Name="every-minute",
+            ScheduleExpression="rate(1 minute)",
+            FlexibleTimeWindow=OFF,
+            Target={"Arn": fn, "RoleArn": "arn:aws:iam::000000000000:role/r", "Input": '{"n": 2}'},
+        )
+    finally:
+        first.proc.kill()  # kill -9: nothing is flushed on the way out
+        first.proc.wait()
+    # back an hour later: the at() time and sixty minutes of rate() slots were missed
+    later = start_server(data, {"LAMBOX_CLOCK_OFFSET": "3600"})
+    try:
+        got = received(later, fn, 2)
+        assert sorted(e["n"] for e in got) == [1, 2]
+        time.sleep(3)  # the next rate() slot is a minute away: nothing more now
+        assert len(received(later, fn, 0, wait=0)) == 2
+        scheduler = client(later, "scheduler")
+        names = {s["Name"] for s in scheduler.list_schedules()["Schedules"]}
+        assert names == {"missed", "every-minute"}  # ActionAfterCompletion NONE keeps both
+    finally:
+        stop_server(later)
