@@ -139,3 +139,26 @@ def test_a_one_time_schedule_fires_once_and_deletes_itself(tmp_path: Path) -> No
     assert run(ticker) == 1
     assert sink.events == [(FN, {"a": 2})]
     assert [s.name for s in store.schedules()] == ["once"]
+
+
+def test_a_schedule_that_cannot_fire_holds_up_no_other(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    service, ticker, sink = rules(tmp_path / "e.db", clock)
+    for name in ("a", "b"):
+        service.put_rule({"Name": name, "ScheduleExpression": "rate(1 minute)"})
+        service.put_targets({"Rule": name, "Targets": [{"Id": "t", "Arn": FN}]})
+    broken = "arn:aws:events:us-east-1:000000000000:rule/a"
+    timetable = ticker._timetable
+    real = timetable.advance
+
+    def advance(item, now):  # type: ignore[no-untyped-def]
+        if item.key == broken:
+            raise RuntimeError("corrupt schedule")
+        return real(item, now)
+
+    timetable.advance = advance  # type: ignore[method-assign]
+    clock.now_ = T0 + 60
+    assert run(ticker) == 1
+    assert [e["resources"] for _, e in sink.events] == [
+        ["arn:aws:events:us-east-1:000000000000:rule/b"]
+    ]

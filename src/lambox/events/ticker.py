@@ -81,6 +81,7 @@ class Ticker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fired = 0
+        self._failing = False
         self.lateness: list[float] = []  # clock seconds between a slot and its fire (recent)
 
     def kick(self) -> None:
@@ -110,6 +111,8 @@ class Ticker:
     async def _wait(self) -> None:
         earliest = self._timetable.earliest()
         wait = MAX_WAIT if earliest is None else min(MAX_WAIT, earliest - self._clock.now())
+        if self._failing:
+            wait = max(wait, RETRY_DELAY)  # a schedule that cannot fire is not a busy loop
         if wait <= 0:
             return
         sleeper = asyncio.ensure_future(self._clock.sleep(wait))
@@ -121,12 +124,23 @@ class Ticker:
             waker.cancel()
 
     async def run_once(self) -> int:
-        """Fire everything due now; the number of slots fired."""
+        """Fire everything due now; the number of slots fired. A schedule whose ``advance``
+        fails is logged and left for the next pass, without holding up the others."""
         fired = 0
+        failed: set[str] = set()
         now = self._clock.now()
-        while items := self._timetable.due(now, BATCH):
+        while True:
+            due = self._timetable.due(now, BATCH + len(failed))
+            items = [item for item in due if item.key not in failed]
+            if not items:
+                break
             for item in items:
-                deliveries = self._timetable.advance(item, now)
+                try:
+                    deliveries = self._timetable.advance(item, now)
+                except Exception:
+                    log.exception("%s: schedule %s could not fire", self._name, item.key)
+                    failed.add(item.key)
+                    continue
                 if deliveries:
                     fired += 1
                     self._note(self._clock.now() - item.slot)
@@ -134,6 +148,7 @@ class Ticker:
                     await self._send(delivery)
             now = self._clock.now()
         self.fired += fired
+        self._failing = bool(failed)
         return fired
 
     def _note(self, late: float) -> None:
