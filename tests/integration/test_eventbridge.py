@@ -188,6 +188,9 @@ def test_event_buses(events: Any) -> None:
     with pytest.raises(ClientError) as exc:
         events.describe_event_bus(Name=bus)
     assert error_of(exc) == ("ResourceNotFoundException", f"Event bus {bus} does not exist.", 400)
+    with pytest.raises(ClientError) as exc:
+        events.list_rules(EventBusName=bus)
+    assert error_of(exc) == ("ResourceNotFoundException", f"Event bus {bus} does not exist.", 400)
 
 
 def test_put_events_reports_failed_entries(events: Any) -> None:

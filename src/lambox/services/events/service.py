@@ -216,6 +216,8 @@ class EventsService:
 
     def list_rules(self, params: dict[str, Any]) -> dict[str, Any]:
         bus = self._bus_of(params)
+        if not self._bus_exists(bus):
+            raise _not_found(f"Event bus {bus} does not exist.")
         prefix = str(params.get("NamePrefix") or "")
         docs = [
             r.stored.doc
