@@ -217,6 +217,11 @@ def test_put_events_reports_failed_entries(events: Any) -> None:
         "ValidationException",
         "Total size of the entries in the request is over the limit.",
     )
+    with pytest.raises(ClientError) as exc:
+        events.put_events(Entries=[{"Source": "a", "DetailType": "t", "Detail": "{}"}] * 11)
+    code, message, status = error_of(exc)
+    assert (code, status) == ("ValidationException", 400)
+    assert message.endswith("Member must have length less than or equal to 10")
 
 
 def test_test_event_pattern(events: Any) -> None:
