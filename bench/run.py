@@ -36,6 +36,7 @@ from typing import Any
 
 import eventbridge as eventbridge_bench
 import s3 as s3_bench
+from chatty import measure_chatty
 from common import (
     FULL,
     HOST,
@@ -206,6 +207,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         lambda: eventbridge_bench.measure_eventbridge(lambox, echo, c, c == QUICK),
     )
     measure_sandboxes(r, c, tmp)
+    measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 
