@@ -55,6 +55,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_scaling(r)
     print_async(r)
     print_s3(r)
+    print_eventbridge(r)
     print_sandboxes(r)
     print_chatty(r)
     print_targets(r)
@@ -287,6 +288,46 @@ def print_s3(r: dict[str, Any]) -> None:
         f"{large['get_rss_growth_mib']:.1f}",
     )
     show("S3: one large object streamed", t, "")
+
+
+def print_eventbridge(r: dict[str, Any]) -> None:
+    """EventBridge and Scheduler beside their floors (``eventbridge.py``)."""
+    eb = r.get("eventbridge")
+    if not ok(eb):
+        return
+    pe, ix, sc = eb["put_events"], eb["index_vs_scan"], eb["schedules"]
+    t = table("", "events/s", "request p99 ms")
+    t.add_row(
+        "floor: HTTP echo of the same PutEvents requests",
+        f"{pe['echo_floor_events_per_s']:.0f}",
+        f"{pe['echo_floor']['latency']['p99_ms']:.2f}",
+    )
+    t.add_row(
+        f"PutEvents, {pe['entries_per_request']} entries/request, {pe['rules']} rules",
+        f"{pe['events_per_s']:.0f}",
+        f"{pe['requests']['latency']['p99_ms']:.2f}",
+    )
+    t.add_row(
+        "in process: matching with a scan of every rule", f"{ix['scan_events_per_s']:.0f}", ""
+    )
+    t.add_row("in process: matching with the rule index", f"{ix['index_events_per_s']:.0f}", "")
+    show("EventBridge: PutEvents against 1,000 rules", t, "")
+    t = table("", "p50 ms", "p99 ms", "max ms")
+    fl, late = sc["timer_floor"], sc["lateness"]
+    t.add_row(
+        "floor: event-loop timer lateness",
+        f"{fl['p50_ms']:.1f}",
+        f"{fl['p99_ms']:.1f}",
+        f"{fl['max_ms']:.1f}",
+    )
+    if late:
+        t.add_row(
+            f"{sc['schedules']} rate(1 minute) schedules ({sc['fired']} fires)",
+            f"{late['p50_ms']:.1f}",
+            f"{late['p99_ms']:.1f}",
+            f"{late['max_ms']:.1f}",
+        )
+    show("Scheduler: slot -> fire lateness (in process, no invoke)", t, "")
 
 
 def print_async(r: dict[str, Any]) -> None:

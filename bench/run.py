@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import eventbridge as eventbridge_bench
 import s3 as s3_bench
 from chatty import measure_chatty
 from common import (
@@ -74,6 +75,8 @@ TARGET_COLD_ZYGOTE_P99_MS = 15.0
 TARGET_FIRST_SANDBOX_MS = 60.0
 TARGET_BURST_PER_S = 300.0
 TARGET_IDLE_USS_MIB = 3.0
+TARGET_PUT_EVENTS_PER_S = 5000.0
+TARGET_SCHEDULE_LATENESS_P99_MS = 1000.0
 
 
 def environment() -> dict[str, Any]:
@@ -141,6 +144,19 @@ def collect_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             target("Event invokes accepted/s", ae["accepted"]["per_s"], TARGET_ACCEPTED, True)
         )
+    eb = r.get("eventbridge", {})
+    if "put_events" in eb:
+        rate = eb["put_events"]["events_per_s"]
+        out.append(target("PutEvents events/s, 1,000 rules", rate, TARGET_PUT_EVENTS_PER_S, True))
+        late = eb["schedules"]["lateness"]
+        if "p99_ms" in late:
+            out.append(
+                target(
+                    f"{eb['schedules']['schedules']} rate(1 minute) schedules: lateness p99 ms",
+                    late["p99_ms"],
+                    TARGET_SCHEDULE_LATENESS_P99_MS,
+                )
+            )
     return out
 
 
@@ -185,6 +201,11 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)
     measure(r, "s3", lambda: s3_bench.measure_s3(lambox, echo, c, tmp, c == QUICK))
+    measure(
+        r,
+        "eventbridge",
+        lambda: eventbridge_bench.measure_eventbridge(lambox, echo, c, c == QUICK),
+    )
     measure_sandboxes(r, c, tmp)
     measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):

@@ -109,6 +109,20 @@ class Settings:
             " lambox, FULL also an operating-system crash or power loss."
         },
     )
+    clock_speed: float = field(
+        default=1.0,
+        metadata={
+            "doc": "How fast the clock of schedules runs (tests only): at 60 a rate(1 minute)"
+            " rule fires every real second."
+        },
+    )
+    clock_offset: float = field(
+        default=0.0,
+        metadata={
+            "doc": "Seconds added to the clock of schedules (tests only): a restart an hour"
+            " late is a restart with 3600."
+        },
+    )
     header_timeout: float = field(
         default=10.0,
         metadata={

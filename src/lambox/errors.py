@@ -23,7 +23,10 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- RequestTimeout                   408 RequestTimeoutException (headers too slow)
     |   +-- HeaderFieldsTooLarge             431 RequestHeaderFieldsTooLargeException
     |   +-- ServiceFault                     an edge service's own error code and status
-    |                                        (S3's NoSuchKey 404, BucketNotEmpty 409, ...)
+    |   |                                    (S3's NoSuchKey 404, BucketNotEmpty 409, ...)
+    |   +-- InvalidPattern                   400 InvalidEventPatternException (an event
+    |   |                                    pattern; SQS and SNS reword its ``reason``)
+    |   +-- InvalidSchedule                  400 ValidationException (rate/cron/at)
     +-- ServiceError                         500 ServiceException
         +-- StorageError                     the data directory refused a write (disk full)
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
@@ -233,4 +236,25 @@ class HeaderFieldsTooLarge(ClientError):
 
     aws_type = "RequestHeaderFieldsTooLargeException"
     status = 431
+    kind = None
+
+
+class InvalidPattern(ClientError):
+    """An event pattern (EventBridge rule, SQS FilterCriteria, SNS filter policy) that the
+    pattern language refuses. ``reason`` is the language's own words; EventBridge wraps it
+    as below, the other services wrap it in theirs."""
+
+    aws_type = "InvalidEventPatternException"
+    kind = None
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Event pattern is not valid. Reason: {reason}")
+        self.reason = reason
+
+
+class InvalidSchedule(ClientError):
+    """A schedule expression (``rate()``, ``cron()``, ``at()``) that does not parse, or a
+    time zone that does not exist; each service words it in its own answer."""
+
+    aws_type = "ValidationException"
     kind = None

@@ -45,7 +45,9 @@ from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import Edge
 from lambox.errors import LamboxError
+from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
+from lambox.events.ticker import Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
@@ -60,6 +62,10 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.events.app import JsonServiceApp
+from lambox.services.events.schedule import RuleTimetable
+from lambox.services.events.service import EventsService
+from lambox.services.events.store import EventsStore
 from lambox.services.iam import root as root_key
 from lambox.services.iam.execution import ExecutionRoles
 from lambox.services.iam.service import IamService
@@ -68,6 +74,10 @@ from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
+from lambox.services.scheduler.app import RestJsonServiceApp
+from lambox.services.scheduler.service import SchedulerService
+from lambox.services.scheduler.store import SchedulerStore
+from lambox.services.scheduler.timetable import ScheduleTimetable
 from lambox.services.sts.service import StsService
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
@@ -103,6 +113,13 @@ class Server:
     edge: Edge
     iam: IamService
     iam_store: IamStore
+    eventbridge: EventsService
+    eventbridge_store: EventsStore
+    eventbridge_relay: Relay
+    rule_ticker: Ticker
+    schedules: SchedulerService
+    scheduler_store: SchedulerStore
+    schedule_ticker: Ticker
 
 
 class Readiness:
@@ -230,12 +247,40 @@ def build(settings: Settings) -> Server:
     sts = StsService(iam_store)
     # Function resource policies (AddPermission) join here: resource_policy=<getter>.
     authorizer = Authorizer(iam.policies_for, enforced=settings.iam_enforced)
+    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
+    eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
+    eventbridge_relay = Relay(eventbridge_store, deliver, "events")
+    tickers: list[Ticker] = []
+
+    def reschedule() -> None:
+        for ticker in tickers:
+            ticker.kick()
+
+    eventbridge = EventsService(
+        eventbridge_store,
+        settings.region,
+        settings.account_id,
+        clock.now,
+        eventbridge_relay.kick,
+        reschedule,
+    )
+    rule_ticker = Ticker("events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver)
+    scheduler_store = SchedulerStore(data / "scheduler" / "scheduler.db")
+    schedules = SchedulerService(
+        scheduler_store, settings.region, settings.account_id, clock.now, reschedule
+    )
+    schedule_ticker = Ticker(
+        "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
+    )
+    tickers.extend([rule_ticker, schedule_ticker])
     edge = Edge(
         app,
         {
             "s3": S3App(s3, settings.region, authorizer),
             "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
             "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
+            "events": JsonServiceApp("events", eventbridge.operations),
+            "scheduler": RestJsonServiceApp("scheduler", schedules.operations),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -263,6 +308,13 @@ def build(settings: Settings) -> Server:
         edge,
         iam,
         iam_store,
+        eventbridge,
+        eventbridge_store,
+        eventbridge_relay,
+        rule_ticker,
+        schedules,
+        scheduler_store,
+        schedule_ticker,
     )
 
 
@@ -317,7 +369,7 @@ def zip_directory(path: Path) -> bytes:
         for file in sorted(path.rglob("*")):
             if (
                 file.is_file()
-                and file.name not in ("function.json", "bucket.json", ".vendored")
+                and file.name not in ("function.json", "bucket.json", "rule.json", ".vendored")
                 and "__pycache__" not in file.parts
             ):
                 zf.write(file, file.relative_to(path).as_posix())
@@ -345,7 +397,23 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         bucket_spec = spec_path.parent / "bucket.json"
         if bucket_spec.exists():
             await _example_bucket(server, json.loads(bucket_spec.read_text()))
+        rule_spec = spec_path.parent / "rule.json"
+        if rule_spec.exists():
+            _example_rule(server, json.loads(rule_spec.read_text()))
     return deployed
+
+
+def _example_rule(server: Server, spec: dict[str, Any]) -> None:
+    """An example's EventBridge rule and its targets (function names become ARNs)."""
+    params = {k: v for k, v in spec.items() if k != "Targets"}
+    if isinstance(params.get("EventPattern"), dict):
+        params["EventPattern"] = json.dumps(params["EventPattern"])
+    targets = [{**t, "Arn": server.arns.function(t["Arn"])} for t in spec.get("Targets", [])]
+    try:
+        server.eventbridge.put_rule(params)
+        server.eventbridge.put_targets({"Rule": spec["Name"], "Targets": targets})
+    except LamboxError as exc:
+        log.error("example rule %s not set: %s", spec.get("Name"), exc.message)
 
 
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
@@ -374,6 +442,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
         await server.worker.start()
         server.s3_relay.start()
+        server.eventbridge_relay.start()
+        server.rule_ticker.start()
+        server.schedule_ticker.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -400,6 +471,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         finally:
             reaper.cancel()
             await server.s3_relay.close()
+            await server.rule_ticker.close()
+            await server.schedule_ticker.close()
+            await server.eventbridge_relay.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -409,6 +483,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.store.close()
             server.objects.close()
             server.iam_store.close()
+            server.eventbridge_store.close()
+            server.scheduler_store.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

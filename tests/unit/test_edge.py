@@ -37,6 +37,7 @@ SIGV4 = "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/{}/aws4_request, Si
         ({}, "AWSAccessKeyId=test&Signature=abc&Expires=1", ("s3", None)),
         ({"authorization": "AWS test:abc"}, "", ("s3", None)),
         ({"x-amz-target": "AmazonSQS.ListQueues"}, "", ("AmazonSQS", None)),
+        ({"x-amz-target": "AWSEvents.PutEvents"}, "", ("events", None)),
         ({"host": "127.0.0.1:9000"}, "", ("lambda", None)),
     ],
 )

@@ -27,6 +27,8 @@ _SCOPE = re.compile(rb"Credential=[^/,\s]*/\d{8}/[^/]*/([a-z0-9-]+)/aws4_request
 _QUERY_SCOPE = re.compile(
     rb"X-Amz-Credential=[^&]*?(?:%2F|/)\d{8}(?:%2F|/)[^&%/]*(?:%2F|/)([a-z0-9-]+)(?:%2F|/)aws4_request"
 )
+# X-Amz-Target prefixes that are not the service's signing name (for unsigned requests).
+_TARGET_SERVICES = {"AWSEvents": "events"}
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3[.-]")
 
 
@@ -59,7 +61,8 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
     if auth.startswith(b"AWS ") or (b"AWSAccessKeyId=" in query and b"Signature=" in query):
         return "s3", None
     if target:
-        return target.decode("latin-1").split(".", 1)[0], None
+        prefix = target.decode("latin-1").split(".", 1)[0]
+        return _TARGET_SERVICES.get(prefix, prefix), None
     return LAMBDA, None
 
 

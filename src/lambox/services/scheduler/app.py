@@ -1,0 +1,90 @@
+"""EventBridge Scheduler on the edge: an ASGI app for the rest-json protocol that finds the
+operation from the request line (botocore's request URIs), parses with the protocol layer,
+makes one service call and writes the answer or the error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from lambox.edge import restjson, uri
+from lambox.edge.models import service_model
+from lambox.errors import LamboxError, ServiceFault
+
+log = logging.getLogger(__name__)
+
+BODY_LIMIT = 1 << 20
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class RestJsonServiceApp:
+    """ASGI app of one rest-json service: ``operations`` maps names to handlers."""
+
+    def __init__(self, service: str, operations: Mapping[str, Handler]) -> None:
+        self._service = service
+        self._model = service_model(service)
+        self._routes = uri.routes(self._model)
+        self._operations = operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 200
+        try:
+            code, headers, body = await self._handle(scope, receive)
+            status = code or 200
+        except LamboxError as exc:
+            fault = (
+                exc
+                if isinstance(exc, ServiceFault)
+                else ServiceFault(exc.aws_type, exc.message, exc.status)
+            )
+            status = fault.status
+            headers, body = restjson.error(fault)
+        except Exception:
+            log.exception("%s request failed", self._service)
+            status = 500
+            headers, body = restjson.error(
+                ServiceFault("InternalServerException", "Unexpected error.", 500)
+            )
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers]
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int | None, list[tuple[str, str]], bytes]:
+        raw = scope.get("raw_path") or scope["path"].encode()
+        path = raw.decode("latin-1").split("?", 1)[0]
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        found = uri.match(self._routes, scope["method"], path, query, headers)
+        handler = self._operations.get(found[0]) if found is not None else None
+        if found is None or handler is None:
+            raise ServiceFault(
+                "UnknownOperationException", f"{scope['method']} {path} is not served", 404
+            )
+        operation, labels = found
+        op = self._model.operation_model(operation)
+        params = restjson.parse(op, labels, query, headers, await _read(receive))
+        return restjson.response(op, handler(params))
+
+
+async def _read(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise ServiceFault("ValidationException", "Request is too large.", 413)
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)

@@ -1,0 +1,126 @@
+"""The EventBridge examples as ``make serve`` deploys them: ``nightly-report`` runs from its
+``cron(0 2 * * ? *)`` rule (the server's schedule clock is started just before 02:00 UTC)
+and writes its report to S3; ``big-orders`` gets only the orders its pattern matches,
+sent with the AWS CLI's ``put-events``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, free_port, runtime_fallback
+from tests.integration.test_eventbridge import client
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
+    data = tmp_path_factory.mktemp("events-examples") / "data"
+    data.mkdir()
+    port = free_port()
+    log_path = data.parent / "server.log"
+    now = dt.datetime.now(dt.UTC)
+    two = now.replace(hour=2, minute=0, second=0, microsecond=0)
+    offset = (two - now).total_seconds() - 10  # ten seconds before 02:00 on the schedules' clock
+    env = {**os.environ, **runtime_fallback(), "LAMBOX_CLOCK_OFFSET": str(offset)}
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lambox.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data),
+                "--examples",
+                str(ROOT / "examples"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    server = LamboxServer(f"http://127.0.0.1:{port}", data, proc, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "example deployed" in server.output() and "nightly-report" in server.output():
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(server.output())
+        time.sleep(0.2)
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def logs_until(server: LamboxServer, function: str, text: str, wait: float = 60) -> str:
+    deadline = time.monotonic() + wait
+    while True:
+        log = httpx.get(f"{server.url}/lambox/v1/logs/{function}").text
+        if text in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.2)
+
+
+def test_the_nightly_report_runs_at_two_and_writes_to_s3(served: LamboxServer) -> None:
+    events = client(served, "events")
+    rule = events.describe_rule(Name="nightly-report")
+    assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    targets = events.list_targets_by_rule(Rule="nightly-report")["Targets"]
+    assert targets[0]["Arn"].endswith(":function:nightly-report")
+    log = logs_until(served, "nightly-report", "report for ")
+    assert "report for " in log, log
+    s3 = client(served, "s3")
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket="lambox-photos", Prefix="reports/")["Contents"]
+    ]
+    assert len(keys) == 1 and keys[0].endswith(".json")
+    report = json.loads(s3.get_object(Bucket="lambox-photos", Key=keys[0])["Body"].read())
+    assert report["rule"] == [rule["Arn"]] and report["images"] == 0
+    assert keys[0] == f"reports/{report['date']}.json"
+
+
+def test_big_orders_gets_only_what_its_pattern_matches(served: LamboxServer) -> None:
+    env = {**os.environ, **CLIENT_ENV}
+    orders = [("o-1", 250, "fr"), ("o-2", 20, "fr"), ("o-3", 500, "test"), ("o-4", 100, "de")]
+    entries = [
+        {
+            "Source": "shop",
+            "DetailType": "OrderPlaced",
+            "Detail": json.dumps({"id": oid, "total": total, "country": country}),
+        }
+        for oid, total, country in orders
+    ]
+    out = subprocess.run(
+        [
+            "/usr/bin/aws",
+            "--endpoint-url",
+            served.url,
+            "--output",
+            "json",
+            "events",
+            "put-events",
+            "--entries",
+            json.dumps(entries),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout)["FailedEntryCount"] == 0
+    log = logs_until(served, "big-orders", "big order o-4")
+    log = logs_until(served, "big-orders", "big order o-1")
+    assert "big order o-1: 250 from fr" in log and "big order o-4: 100 from de" in log
+    assert "o-2" not in log and "o-3" not in log
