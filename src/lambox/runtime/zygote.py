@@ -31,14 +31,14 @@ isolation at once (``jail.prepare``: cgroup, namespaces, /proc) and then waits o
 socket; a claim completes it (``jail.finish``) and it runs like any sandbox. EOF on the claim
 socket tells an unclaimed spare to exit.
 
-Invariants: the zygote never runs function code (no module from a function's package is
-ever imported here, and requested names that a package would shadow are skipped); it holds
-no per-function secret (the environment arrives with each spawn and lives only in the
-child); it stays single-threaded, so fork is safe; it reaps every child and says so. Each
-sandbox is forked as pid 1 of a fresh pid namespace (unshare before fork, setns back after),
-so killing it kills everything it started. EOF on the control socket means the host is
-gone: the zygote kills its sandboxes and exits.
-"""
+Invariants: the zygote never runs function code (no module from a function's package is ever
+imported here, and requested names that a package would shadow are skipped); it holds no
+per-function secret (the environment arrives with each spawn and lives only in the child);
+it stays single-threaded, so fork is safe; it reaps every child and says so. Each sandbox is
+forked as pid 1 of a fresh pid namespace (unshare before fork, setns back after), so killing
+it kills everything it started; that pid 1 forks the Python runtime and stays its init
+(``runtime.init``), as a Runtime API sandbox's does (``runtime.execinit``). EOF on the
+control socket means the host is gone: the zygote kills its sandboxes and exits."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.runtime import bootstrap, codecache, execinit, jail
+from lambox.runtime import bootstrap, codecache, execinit, init, jail
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
 from lambox.runtime.forkserver import ForkServer
@@ -251,8 +251,24 @@ class Zygote(ForkServer):
             jail.prepare(self.cgroup_fds, str(message.get("cgroup") or ""))
             for inherited in (*self.cgroup_fds, self.pidns):
                 os.close(inherited)
+            if message.get("argv"):
+                jail.finish(message, self.uid, self.gid)
+                execinit.run(message, fd, extra)  # a Runtime API sandbox: never returns
+            # This process stays pid 1, the sandbox's init; its child becomes the runtime.
+            # A spare forks now, so a claim costs no fork; its runtime hands the init the
+            # wire it is claimed with.
+            handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if spare else None
+            runtime = os.fork()
+            if runtime:
+                init_end = None if handoff is None else handoff[0]
+                drop = [fd] if spare else []
+                if handoff is not None:
+                    handoff[1].close()
+                init.run(runtime, None if spare else fd, init_end, [*drop, *extra.values()],
+                         self.uid, self.gid)  # fmt: skip
             wire_fd = fd
-            if spare:
+            if handoff is not None:
+                handoff[0].close()
                 # Everything that does not depend on the function happens before the
                 # claim: every page it touches is one fault less on the cold path.
                 capture = Capture()
@@ -261,9 +277,9 @@ class Zygote(ForkServer):
                 except Exception:
                     capture.fatal("lambox spare: rehearsal failed:\n" + traceback.format_exc())
                 message, wire_fd = _await_claim(fd)
+                with handoff[1]:
+                    socket.send_fds(handoff[1], [b"w"], [wire_fd])
             jail.finish(message, self.uid, self.gid)
-            if message.get("argv"):
-                execinit.run(message, wire_fd, extra)  # a Runtime API sandbox: never returns
             env = dict(message.get("env") or {})
             env["LAMBOX_WIRE_FD"] = str(wire_fd)
             for name, extra_fd in extra.items():

@@ -1,7 +1,8 @@
 """The Linux backend: sandboxes forked from zygotes into namespaces and a cgroup each.
 
-A sandbox is one process, pid 1 of its own pid namespace, forked by a zygote (see
-``sandbox.zygote`` and ``runtime.zygote``) and isolated by ``runtime.jail``: its code
+A sandbox is a pid namespace of its own whose pid 1 is a small init (``runtime.init``) and
+pid 2 the Python runtime, forked by a zygote (see ``sandbox.zygote`` and ``runtime.zygote``)
+and isolated by ``runtime.jail``: its code
 read-only at /var/task, a private /tmp capped at EphemeralStorage, its own mount, ipc, uts and
 cgroup namespaces (and network namespace for functions tagged ``lambox:network=none``), the
 unprivileged sandbox user, and a cgroup capping memory at MemorySize, CPU in proportion to it
@@ -59,8 +60,9 @@ EXIT_WAIT = 2.0
 
 
 class LinuxSandbox(WireSandbox):
-    """One isolated sandbox, forked by a zygote; its exit status comes from the zygote
-    that reaped it, and killing it kills its pid namespace."""
+    """One isolated sandbox, forked by a zygote; ``pid`` is its init's. The runtime's exit
+    status comes from the init's EXIT frame (else from the zygote that reaped the init),
+    and killing the init kills its pid namespace."""
 
     def __init__(
         self,

@@ -96,6 +96,7 @@ class Snapshot:
     spares: list[Restored] = field(default_factory=list)
     making: int = 0
     closed: bool = False
+    forker: int = 0
     _init_log: bytes | None = None
 
     def __post_init__(self) -> None:
@@ -103,7 +104,9 @@ class Snapshot:
 
     @property
     def pid(self) -> int:
-        return self.owner.pid
+        """Host pid of the process that forks restored sandboxes: the owner's own, or on the
+        Linux backend its init's child (the runtime that became the snapshot)."""
+        return self.forker or self.owner.pid
 
     @property
     def alive(self) -> bool:
@@ -261,8 +264,11 @@ class Snapshots(Generic[R]):
         try:
             if report.error is not None:
                 raise SandboxError(f"its init failed: {report.error.decode(errors='replace')}")
-            await control.ready(max(START_TIMEOUT, float(fv.config.timeout)))
-            problem = unsafe_reason(owner.pid)
+            info = await control.ready(max(START_TIMEOUT, float(fv.config.timeout)))
+            inner = int(info.get("pid") or 0)
+            if inner and inner != owner.pid:  # its pid in a pid namespace of its own
+                snapshot.forker = host_pid(owner.pid, inner)
+            problem = unsafe_reason(snapshot.pid)
             if problem is not None:
                 raise SandboxError(
                     f"after init and the before-snapshot hooks it holds {problem}"
