@@ -120,7 +120,7 @@ def build(settings: Settings) -> Server:
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
-    python = sandbox_factory(settings.sandbox, data, data / "code" / "tree")
+    python = sandbox_factory(settings.sandbox, data, data / "code" / "tree", settings.init_timeout)
     factory = DispatchingSandboxFactory(
         python,
         RuntimeApiSandboxFactory(

@@ -40,6 +40,14 @@ def report_line(
     return (line + "\n").encode()
 
 
+def init_report_line(init_ms: float, phase: str, status: str) -> bytes:
+    """The INIT_REPORT line Lambda writes when an init does not end in success, e.g. one
+    that passed the init limit (``Phase: init  Status: timeout``)."""
+    return (
+        f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\tStatus: {status}\n".encode()
+    )
+
+
 def framed(
     request_id: str,
     version: str,

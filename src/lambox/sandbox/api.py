@@ -47,6 +47,9 @@ class InitReport:
     # Restore Duration (the whole restore) and Billed Restore Duration (the hooks' time).
     restore_ms: float | None = None
     billed_restore_ms: int = 0
+    # The init passed Lambda's init limit: the log gets an INIT_REPORT line saying so and
+    # the sandbox runs the init again in its first invocation (``init_ms`` is the limit).
+    timed_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)

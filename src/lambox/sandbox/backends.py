@@ -20,6 +20,7 @@ from lambox.sandbox.cgroups import CgroupTree
 from lambox.sandbox.environment import RUNTIME_DIR
 from lambox.sandbox.linux import LinuxSandboxFactory
 from lambox.sandbox.process import ProcessSandboxFactory
+from lambox.sandbox.wired import INIT_TIMEOUT
 
 log = logging.getLogger("lambox")
 
@@ -51,7 +52,9 @@ def probe_namespaces(staging: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
+def open_linux(
+    data_dir: Path, code_root: Path, init_limit: float = INIT_TIMEOUT
+) -> LinuxSandboxFactory:
     """The isolating backend, or SandboxError saying why this machine cannot have it."""
     reason = probe_namespaces(data_dir / "sandbox" / "probe")
     if reason is not None:
@@ -60,13 +63,16 @@ def open_linux(data_dir: Path, code_root: Path) -> LinuxSandboxFactory:
     if tree is None:
         raise SandboxError(why)
     try:
-        return LinuxSandboxFactory.open(tree, data_dir, code_root)
+        return LinuxSandboxFactory.open(tree, data_dir, code_root, init_limit=init_limit)
     except OSError as exc:
         raise SandboxError(f"cannot set up cgroups or zygotes: {exc}") from exc
 
 
-def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactory:
-    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine."""
+def sandbox_factory(
+    mode: str, data_dir: Path, code_root: Path, init_limit: float = INIT_TIMEOUT
+) -> SandboxFactory:
+    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine; on-demand
+    inits may take ``init_limit`` seconds (``LAMBOX_INIT_TIMEOUT``)."""
     mode = mode.strip().lower()
     if mode not in MODES:
         raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
@@ -75,9 +81,9 @@ def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactor
             "sandbox backend: process (LAMBOX_SANDBOX=process): functions run as plain"
             " processes with lambox's privileges, without namespaces or cgroups"
         )
-        return ProcessSandboxFactory()
+        return ProcessSandboxFactory(init_limit)
     try:
-        factory = open_linux(data_dir, code_root)
+        factory = open_linux(data_dir, code_root, init_limit)
     except SandboxError as exc:
         if mode == "linux":
             raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc
@@ -89,7 +95,7 @@ def sandbox_factory(mode: str, data_dir: Path, code_root: Path) -> SandboxFactor
             " isolation.",
             exc.message,
         )
-        return ProcessSandboxFactory()
+        return ProcessSandboxFactory(init_limit)
     tree = factory.cgroups.tree
     log.warning(
         "sandbox backend: linux (zygotes; pid, mount, ipc, uts and cgroup namespaces;"

@@ -46,7 +46,7 @@ from lambox.sandbox.snapshots import (
     host_pid,
 )
 from lambox.sandbox.spares import SparePool
-from lambox.sandbox.wired import WireSandbox, init_error
+from lambox.sandbox.wired import INIT_TIMEOUT, WireSandbox, init_error
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ class LinuxSandbox(WireSandbox):
         init_type: str,
         snapshot_fd: int = -1,
     ) -> None:
-        super().__init__(version)
-        self._init_type = init_type
+        super().__init__(version, init_type, factory.init_limit)
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._factory = factory
@@ -86,7 +85,7 @@ class LinuxSandbox(WireSandbox):
         """The sandbox's process id on the host (0 before it started)."""
         return self._pid
 
-    async def start(self) -> InitReport:
+    async def _start(self) -> InitReport:
         fv = self.version
         factory = self._factory
         if not fv.interpreter:
@@ -231,12 +230,15 @@ class RestoredLinuxSandbox(LinuxSandbox):
         self._inner = 0
         self._started = 0.0
 
-    async def start(self) -> InitReport:
+    def _may_init_again(self) -> bool:
+        return self._snapshot is None and super()._may_init_again()
+
+    async def _start(self) -> InitReport:
         snapshot = self._snapshot
         if snapshot is None:
             snapshot = await self._factory.snapshots.get(self.version)
             if snapshot is None:
-                return await super().start()
+                return await super()._start()
             await self.place(snapshot)
         else:
             self._started = time.perf_counter()  # placed ahead: its restore begins now
@@ -291,7 +293,9 @@ class LinuxSandboxFactory:
         spares: SparePool,
         board: ExitBoard,
         pids_max: int = PIDS_MAX,
+        init_limit: float = INIT_TIMEOUT,
     ) -> None:
+        self.init_limit = init_limit
         self.zygotes = zygotes
         self.cgroups = cgroups
         self.spares = spares
@@ -304,7 +308,12 @@ class LinuxSandboxFactory:
 
     @classmethod
     def open(
-        cls, tree: CgroupTree, data_dir: Path, code_root: Path, interpreter: str = sys.executable
+        cls,
+        tree: CgroupTree,
+        data_dir: Path,
+        code_root: Path,
+        interpreter: str = sys.executable,
+        init_limit: float = INIT_TIMEOUT,
     ) -> LinuxSandboxFactory:
         """Create the cgroups (sweeping those of dead servers) and start the base zygote of
         ``interpreter``; raises OSError when the machine will not allow it."""
@@ -328,7 +337,7 @@ class LinuxSandboxFactory:
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board)
+        return cls(zygotes, pool, spares, board, init_limit=init_limit)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):

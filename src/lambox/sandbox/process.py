@@ -28,22 +28,25 @@ from lambox.sandbox.snapshots import (
     applies,
     fork_restored,
 )
-from lambox.sandbox.wired import WireSandbox, init_error
+from lambox.sandbox.wired import INIT_TIMEOUT, WireSandbox, init_error
 
 
 class ProcessSandbox(WireSandbox):
     """One interpreter process speaking the internal wire over a socketpair."""
 
     def __init__(
-        self, version: FunctionVersion, init_type: str = "on-demand", snapshot_fd: int = -1
+        self,
+        version: FunctionVersion,
+        init_type: str = "on-demand",
+        snapshot_fd: int = -1,
+        init_limit: float = INIT_TIMEOUT,
     ) -> None:
-        super().__init__(version)
-        self._init_type = init_type
+        super().__init__(version, init_type, init_limit)
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> InitReport:
+    async def _start(self) -> InitReport:
         fv = self.version
         if not fv.interpreter:
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
@@ -108,9 +111,13 @@ class RestoredProcessSandbox(ProcessSandbox):
     ``init_type``."""
 
     def __init__(
-        self, snapshots: Snapshots[RestoredProcessSandbox], version: FunctionVersion, init_type: str
+        self,
+        snapshots: Snapshots[RestoredProcessSandbox],
+        version: FunctionVersion,
+        init_type: str,
+        init_limit: float = INIT_TIMEOUT,
     ) -> None:
-        super().__init__(version, init_type)
+        super().__init__(version, init_type, init_limit=init_limit)
         self._snapshots = snapshots
         self._snapshot: Snapshot | None = None
         self._pid = 0
@@ -126,12 +133,15 @@ class RestoredProcessSandbox(ProcessSandbox):
         self._pid, host, self._started = await fork_restored(snapshot, {})
         await self._connect(host)
 
-    async def start(self) -> InitReport:
+    def _may_init_again(self) -> bool:
+        return self._snapshot is None and super()._may_init_again()
+
+    async def _start(self) -> InitReport:
         snapshot = self._snapshot
         if snapshot is None:
             snapshot = await self._snapshots.get(self.version)
             if snapshot is None:
-                return await super().start()
+                return await super()._start()
             await self.place(snapshot)
         else:
             self._started = time.perf_counter()  # placed ahead: its restore begins now
@@ -157,15 +167,17 @@ class ProcessSandboxFactory:
 
     name = "process"
 
-    def __init__(self) -> None:
+    def __init__(self, init_limit: float = INIT_TIMEOUT) -> None:
+        self.init_limit = init_limit
         self.snapshots: Snapshots[RestoredProcessSandbox] = Snapshots(
-            self._start_snapshot, lambda v, t: RestoredProcessSandbox(self.snapshots, v, t)
+            self._start_snapshot,
+            lambda v, t: RestoredProcessSandbox(self.snapshots, v, t, init_limit),
         )
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
             return self.snapshots.restored(version, init_type)
-        return ProcessSandbox(version, init_type)
+        return ProcessSandbox(version, init_type, init_limit=self.init_limit)
 
     async def prepare(self, version: FunctionVersion) -> None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
@@ -178,7 +190,7 @@ class ProcessSandboxFactory:
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
     ) -> tuple[SnapshotOwner, InitReport]:
-        owner = ProcessSandbox(version, INIT_TYPE, control_fd)
+        owner = ProcessSandbox(version, INIT_TYPE, control_fd, self.init_limit)
         return owner, await owner.start()
 
     async def close(self) -> None:
