@@ -14,9 +14,11 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import WaiterError
 
 from tests.conftest import (
     ROLE,
+    SNAPSTART_RUNTIME,
     LamboxServer,
     make_zip,
     start_server,
@@ -110,3 +112,26 @@ def test_an_init_that_times_out_again_ends_as_a_task_timeout(
     log = function_log(short_init, name)
     assert "Phase: init\tStatus: timeout" in log
     assert "Task timed out after 2.00 seconds" in log
+
+
+def test_a_snapstart_init_that_times_out_fails_its_version(client: Any) -> None:
+    name = unique("slow-snap")
+    client.create_function(
+        FunctionName=name,
+        Runtime=SNAPSTART_RUNTIME,
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": APP})},
+        Timeout=1,
+        Environment={"Variables": {"INIT_SECONDS": "60"}},
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name)
+    version = str(client.publish_version(FunctionName=name)["Version"])
+    with pytest.raises(WaiterError):
+        client.get_waiter("published_version_active").wait(
+            FunctionName=name, Qualifier=version, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300}
+        )
+    config = client.get_function_configuration(FunctionName=name, Qualifier=version)
+    assert (config["State"], config["StateReasonCode"]) == ("Failed", "FunctionError.InitTimeout")
+    assert "timed out" in config["StateReason"]

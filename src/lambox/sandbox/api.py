@@ -53,6 +53,15 @@ class InitReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PrepareFailure:
+    """Why a newly published version cannot run at all (its SnapStart snapshot failed
+    because of the function): a StateReasonCode of botocore's model and a StateReason."""
+
+    reason_code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RawResult:
     """One invocation's answer as the sandbox produced it."""
 
@@ -100,10 +109,12 @@ class SandboxFactory(Protocol):
         (``on-demand`` or ``provisioned-concurrency``)."""
         ...
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """Get ready for the sandboxes of ``version``, newly published, if the backend has
         anything to do ahead of need (a SnapStart snapshot); returns once it is ready or
-        found impossible (sandboxes then start the ordinary way). Never raises."""
+        found impossible: None when the version can run (if the snapshot could not be taken
+        for a reason of lambox's, its sandboxes start the ordinary way), the failure when
+        the function itself made it fail (its init raised or exited). Never raises."""
         ...
 
     def retire(self, name: str, qualifier: str | None) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
-from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
 from lambox.sandbox.environment import log_stream_name, sandbox_env
 from lambox.sandbox.snapshots import (
@@ -344,9 +344,9 @@ class LinuxSandboxFactory:
             return self.snapshots.restored(version, init_type)
         return LinuxSandbox(self, version, init_type)
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
-        await self.snapshots.prepare(version)
+        return await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """A function or version was deleted: stop its snapshots."""

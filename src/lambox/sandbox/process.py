@@ -18,7 +18,7 @@ import time
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
-from lambox.sandbox.api import InitReport
+from lambox.sandbox.api import InitReport, PrepareFailure
 from lambox.sandbox.environment import log_stream_name, sandbox_env
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
@@ -179,9 +179,9 @@ class ProcessSandboxFactory:
             return self.snapshots.restored(version, init_type)
         return ProcessSandbox(version, init_type, init_limit=self.init_limit)
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
-        await self.snapshots.prepare(version)
+        return await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """A function or version was deleted: stop its snapshots."""

@@ -43,7 +43,7 @@ from pathlib import Path
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory, SandboxTimeout
 from lambox.model import FunctionVersion
 from lambox.runtime.jail import TASK_ROOT
-from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
 from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, runtime_api_env
 from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
@@ -412,7 +412,7 @@ class RuntimeApiSandboxFactory:
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
         return RuntimeApiSandbox(version, init_type, self._path_prefix, self.launcher)
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         return None
 
     def retire(self, name: str, qualifier: str | None) -> None:
