@@ -1,8 +1,12 @@
 """A Python sandbox's runtime is not pid 1: a small init is, as on Lambda, so a function can
-signal itself to death and its orphans go to the init."""
+signal itself to death and its orphans go to the init, which reaps them."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +19,9 @@ APP = """
 import os, signal, time
 
 def whoami(event, context):
-    return {"pid": os.getpid(), "ppid": os.getppid()}
+    with open("/proc/1/stat") as f:
+        init_state = f.read().rsplit(")", 1)[1].split()[0]
+    return {"pid": os.getpid(), "init_state": init_state}
 
 def kill_self(event, context):
     if event.get("kill"):
@@ -41,8 +47,39 @@ def leave_orphans(event, context):
         except (OSError, IndexError):
             pass
     return {"zombies": zombies, "processes": sum(n.isdigit() for n in os.listdir("/proc"))}
+
+def orphan_then_die(event, context):
+    if event["step"] == "start":
+        if os.fork() == 0:
+            if os.fork() == 0:
+                os.execv("/bin/sleep", ["sleep", event["seconds"]])
+            os._exit(0)
+        os.wait()
+        return "started"
+    os.kill(os.getpid(), signal.SIGKILL)
 """
 CODE = make_zip({"app.py": APP})
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent of a live process (None once it is gone, or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[1])
+
+
+def sleepers(seconds: str) -> list[int]:
+    """Host pids of ``sleep <seconds>`` processes."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read() == b"sleep\0" + seconds.encode() + b"\0":
+                    found.append(int(entry))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +99,13 @@ def deploy_app(lambda_client: Any) -> Iterator[Callable[[str], str]]:
     functions.delete_all()
 
 
-def test_the_runtime_is_the_child_of_the_sandboxs_init(
+def test_the_runtime_is_not_the_init_of_its_pid_namespace(
     lambda_client: Any, deploy_app: Callable[[str], str], isolated: None
 ) -> None:
     error, out = call(lambda_client, deploy_app("whoami"))
     assert error is None, out
     assert out["pid"] != 1
-    assert out["ppid"] == 1
+    assert out["init_state"] == "S"  # pid 1 is there, asleep until an orphan exits
 
 
 @pytest.mark.parametrize(("signame", "word"), [("SIGKILL", "killed"), ("SIGTERM", "terminated")])
@@ -97,3 +134,21 @@ def test_orphans_go_to_the_init_and_the_next_invocation_works(
         error, out = call(lambda_client, name, {})
         assert error is None, out
         assert out["zombies"] == 0
+
+
+def test_what_a_sandbox_started_dies_with_its_runtime(
+    lambda_client: Any, deploy_app: Callable[[str], str], still_serving: None
+) -> None:
+    name = deploy_app("orphan_then_die")
+    seconds = f"3600.{secrets.randbelow(10**9)}"
+    assert call(lambda_client, name, {"step": "start", "seconds": seconds}) == (None, "started")
+    (orphan,) = sleepers(seconds)  # it lives on, the init's child now
+    init = parent_of(orphan)
+    assert init is not None and init != orphan
+    error, out = call(lambda_client, name, {"step": "die"})
+    assert (error, out["errorType"]) == ("Unhandled", "Runtime.ExitError"), out
+    deadline = time.monotonic() + 30
+    while (sleepers(seconds) or parent_of(init) is not None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sleepers(seconds)
+    assert parent_of(init) is None  # the init is gone too, not left behind

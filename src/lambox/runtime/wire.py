@@ -23,12 +23,6 @@ A sandbox restored from a SnapStart snapshot (``runtime.snapstart``) first waits
     sandbox -> host  READY   meta {"init_ms": after-restore hook time, "init_error",
                                    "restored": true}
 
-A Linux sandbox's init (``runtime.init``), which holds a copy of the sandbox end, writes one
-last frame when the runtime process ends, so the host learns how it ended (a signal
-included) even though the process it can wait for is the init:
-
-    init -> host     EXIT    meta {"code": exit status, negative for a signal}
-
 An "error-object" is the Lambda error shape {"errorMessage", "errorType", "stackTrace"}.
 The host never sends a second INVOKE before the RESULT of the first; closing the socket
 tells the sandbox to exit.
@@ -47,7 +41,6 @@ READY = 1
 INVOKE = 2
 RESULT = 3
 RESUME = 4
-EXIT = 5
 
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20

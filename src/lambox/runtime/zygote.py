@@ -31,14 +31,16 @@ isolation at once (``jail.prepare``: cgroup, namespaces, /proc) and then waits o
 socket; a claim completes it (``jail.finish``) and it runs like any sandbox. EOF on the claim
 socket tells an unclaimed spare to exit.
 
-Invariants: the zygote never runs function code (no module from a function's package is ever
-imported here, and requested names that a package would shadow are skipped); it holds no
-per-function secret (the environment arrives with each spawn and lives only in the child);
-it stays single-threaded, so fork is safe; it reaps every child and says so. Each sandbox is
-forked as pid 1 of a fresh pid namespace (unshare before fork, setns back after), so killing
-it kills everything it started; that pid 1 forks the Python runtime and stays its init
-(``runtime.init``), as a Runtime API sandbox's does (``runtime.execinit``). EOF on the
-control socket means the host is gone: the zygote kills its sandboxes and exits."""
+Invariants: the zygote never runs function code (no module from a function's package is
+ever imported here, and requested names that a package would shadow are skipped); it holds
+no per-function secret (the environment arrives with each spawn and lives only in the
+child); it stays single-threaded, so fork is safe; it reaps every child and reports every
+sandbox that ends. Each sandbox is forked into a fresh pid namespace (unshare before fork,
+setns back after) whose pid 1 is a small init forked just before it (``runtime.init``), so
+the function is never pid 1; when the sandbox ends the zygote kills that init, which kills
+everything the sandbox started. EOF on the control socket means the host is
+gone: the zygote kills its sandboxes and exits.
+"""
 
 from __future__ import annotations
 
@@ -181,7 +183,9 @@ class Zygote(ForkServer):
         self.pidns = pidns
         self.uid = uid
         self.gid = gid
-        self.sandboxes: set[int] = set()
+        # sandbox pid -> its init's pid (0 for a Runtime API sandbox, its own init)
+        self.sandboxes: dict[int, int] = {}
+        self.inits: set[int] = set()
 
     def serve(self) -> int:
         """Answer requests until the host hangs up; the exit status of the zygote."""
@@ -223,14 +227,25 @@ class Zygote(ForkServer):
         spare: bool = False,
         extra: Mapping[str, int] | None = None,
     ) -> int:
-        """Fork one sandbox (or a spare: ``fd`` is then its claim socket) as pid 1 of a new
-        pid namespace. ``extra`` names more descriptors the sandbox keeps, by the
-        environment variable that tells it their number."""
+        """Fork one sandbox (or a spare: ``fd`` is then its claim socket) into a new pid
+        namespace: its init (``runtime.init``) as pid 1, then the sandbox as pid 2 (a
+        Runtime API sandbox as pid 1: it is its own init). ``extra`` names more descriptors
+        the sandbox keeps, by the environment variable that tells it their number. The
+        sandbox's pid; the zygote kills its init when it reaps it."""
         ns.unshare(ns.CLONE_NEWPID)
+        first = 0
         try:
+            if not message.get("argv"):  # a Runtime API sandbox is its own init (execinit)
+                first = ns.bare_fork()
+                if first == 0:
+                    init.run()  # pid 1 of the new namespace: never returns
+                self.children.add(first)
+                self.inits.add(first)
             pid = os.fork()
         except BaseException:
             ns.setns(self.pidns, ns.CLONE_NEWPID)
+            if first:
+                os.kill(first, signal.SIGKILL)
             raise
         if pid == 0:
             try:
@@ -239,7 +254,7 @@ class Zygote(ForkServer):
                 os._exit(SETUP_FAILED)  # a child never returns into the zygote's loop
         ns.setns(self.pidns, ns.CLONE_NEWPID)
         self.children.add(pid)
-        self.sandboxes.add(pid)
+        self.sandboxes[pid] = first
         return pid
 
     def _sandbox(
@@ -251,24 +266,8 @@ class Zygote(ForkServer):
             jail.prepare(self.cgroup_fds, str(message.get("cgroup") or ""))
             for inherited in (*self.cgroup_fds, self.pidns):
                 os.close(inherited)
-            if message.get("argv"):
-                jail.finish(message, self.uid, self.gid)
-                execinit.run(message, fd, extra)  # a Runtime API sandbox: never returns
-            # This process stays pid 1, the sandbox's init; its child becomes the runtime.
-            # A spare forks now, so a claim costs no fork; its runtime hands the init the
-            # wire it is claimed with.
-            handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if spare else None
-            runtime = os.fork()
-            if runtime:
-                init_end = None if handoff is None else handoff[0]
-                drop = [fd] if spare else []
-                if handoff is not None:
-                    handoff[1].close()
-                init.run(runtime, None if spare else fd, init_end, [*drop, *extra.values()],
-                         self.uid, self.gid)  # fmt: skip
             wire_fd = fd
-            if handoff is not None:
-                handoff[0].close()
+            if spare:
                 # Everything that does not depend on the function happens before the
                 # claim: every page it touches is one fault less on the cold path.
                 capture = Capture()
@@ -277,9 +276,9 @@ class Zygote(ForkServer):
                 except Exception:
                     capture.fatal("lambox spare: rehearsal failed:\n" + traceback.format_exc())
                 message, wire_fd = _await_claim(fd)
-                with handoff[1]:
-                    socket.send_fds(handoff[1], [b"w"], [wire_fd])
             jail.finish(message, self.uid, self.gid)
+            if message.get("argv"):
+                execinit.run(message, wire_fd, extra)  # a Runtime API sandbox: never returns
             env = dict(message.get("env") or {})
             env["LAMBOX_WIRE_FD"] = str(wire_fd)
             for name, extra_fd in extra.items():
@@ -338,15 +337,26 @@ class Zygote(ForkServer):
             os._exit(SETUP_FAILED)
         os._exit(child.serve())
 
-    def reaped(self, pid: int) -> None:
-        self.sandboxes.discard(pid)
+    def reaped(self, pid: int) -> bool:
+        """A sandbox ended: its init goes too, and with it everything left in its pid
+        namespace (orphans). An init's own end is not reported: the host knows sandboxes
+        only."""
+        if pid in self.inits:
+            self.inits.discard(pid)
+            return False
+        first = self.sandboxes.pop(pid, 0)
+        if first:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(first, signal.SIGKILL)
+        return True
 
     def shutdown(self) -> int:
         """The host is gone: no sandbox of ours may outlive it. Version zygotes see their
         own host socket close and do the same for theirs."""
-        for pid in list(self.sandboxes):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for pid, first in list(self.sandboxes.items()):
+            for target in (first, pid) if first else (pid,):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(target, signal.SIGKILL)
         return 0
 
 

@@ -1,19 +1,19 @@
 """The Linux backend: sandboxes forked from zygotes into namespaces and a cgroup each.
 
-A sandbox is a pid namespace of its own whose pid 1 is a small init (``runtime.init``) and
-pid 2 the Python runtime, forked by a zygote (see ``sandbox.zygote`` and ``runtime.zygote``)
-and isolated by ``runtime.jail``: its code
-read-only at /var/task, a private /tmp capped at EphemeralStorage, its own mount, ipc, uts and
-cgroup namespaces (and network namespace for functions tagged ``lambox:network=none``), the
-unprivileged sandbox user, and a cgroup capping memory at MemorySize, CPU in proportion to it
-and the number of processes. It speaks the internal wire, so the invoke path is the one
-every wire sandbox shares (``sandbox.wired``).
+A sandbox is one process forked by a zygote (see ``sandbox.zygote`` and ``runtime.zygote``)
+as pid 2 of its own pid namespace, whose pid 1 is a small init the zygote forked just before
+(``runtime.init``), and isolated by ``runtime.jail``: its code read-only at /var/task, a
+private /tmp capped at EphemeralStorage, its own mount, ipc, uts and cgroup namespaces (and
+network namespace for functions tagged ``lambox:network=none``), the unprivileged sandbox
+user, and a cgroup capping memory at MemorySize, CPU in proportion to it and the number of
+processes. It speaks the internal wire, so the invoke path is the one every wire sandbox
+shares (``sandbox.wired``).
 
 Init runs without the CPU quota (as Lambda boosts init); the quota applies from READY on.
-Killing a sandbox kills its pid namespace, so everything the function started dies with
-it; its cgroup is then emptied and reused. Max Memory Used is the cgroup's peak; when an
-invocation dies after the cgroup's OOM killer fired, its SandboxDead says so and carries the
-exit status (SIGKILL).
+Killing a sandbox kills its pid namespace (its zygote, reaping it, kills the namespace's
+init), so everything the function started dies with it; its cgroup is then emptied and
+reused. Max Memory Used is the cgroup's peak; when an invocation dies after the cgroup's OOM
+killer fired, its SandboxDead says so and carries the exit status (SIGKILL).
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ EXIT_WAIT = 2.0
 
 
 class LinuxSandbox(WireSandbox):
-    """One isolated sandbox, forked by a zygote; ``pid`` is its init's. The runtime's exit
-    status comes from the init's EXIT frame (else from the zygote that reaped the init),
-    and killing the init kills its pid namespace."""
+    """One isolated sandbox, forked by a zygote; its exit status comes from the zygote
+    that reaped it, and killing it kills its pid namespace (its zygote then kills its
+    init)."""
 
     def __init__(
         self,

@@ -99,7 +99,6 @@ class Snapshot:
     spares: list[Restored] = field(default_factory=list)
     making: int = 0
     closed: bool = False
-    forker: int = 0
     _init_log: bytes | None = None
 
     def __post_init__(self) -> None:
@@ -107,9 +106,7 @@ class Snapshot:
 
     @property
     def pid(self) -> int:
-        """Host pid of the process that forks restored sandboxes: the owner's own, or on the
-        Linux backend its init's child (the runtime that became the snapshot)."""
-        return self.forker or self.owner.pid
+        return self.owner.pid
 
     @property
     def alive(self) -> bool:
@@ -281,11 +278,8 @@ class Snapshots(Generic[R]):
         try:
             if report.error is not None:
                 raise FunctionFailed("FunctionError", f"failed ({_error_text(report.error)})")
-            info = await control.ready(max(START_TIMEOUT, float(fv.config.timeout)))
-            inner = int(info.get("pid") or 0)
-            if inner and inner != owner.pid:  # its pid in a pid namespace of its own
-                snapshot.forker = host_pid(owner.pid, inner)
-            problem = unsafe_reason(snapshot.pid)
+            await control.ready(max(START_TIMEOUT, float(fv.config.timeout)))
+            problem = unsafe_reason(owner.pid)
             if problem is not None:
                 raise SandboxError(
                     f"after init and the before-snapshot hooks it holds {problem}"

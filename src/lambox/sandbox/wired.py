@@ -4,8 +4,7 @@ A backend makes the process (a fresh interpreter, a zygote's child, a snapshot's
 hands the host end of its socket to ``_connect``; ``WireSandbox`` then does the rest of the
 Sandbox protocol the same way for all of them: READY and RESUME at start, INVOKE and RESULT
 per invocation, liveness from the wire, and turning a lost process into ``SandboxDead``
-with its exit status (from an EXIT frame when the sandbox has an init that sends one, else
-from the backend). A backend says only how that status is learned (``_exit_code``) and
+with its exit status. A backend says only how that status is learned (``_exit_code``) and
 how its process is killed and its resources given back (``_release``).
 """
 
@@ -176,15 +175,6 @@ class WireSandbox(ABC):
         except SandboxError:
             await self.destroy()
             raise
-        if frame[0] == wire.EXIT and kind != wire.EXIT:
-            # The sandbox's init saw the runtime end and says how; the process the
-            # backend waits for is the init, whose own status cannot carry a signal.
-            code = frame[1].get("code")
-            await self._exit_code()
-            await self.destroy()
-            raise SandboxDead(
-                "sandbox runtime exited", exit_code=code if isinstance(code, int) else None
-            )
         if frame[0] != kind:
             await self.destroy()
             raise SandboxDead(f"sandbox sent frame {frame[0]} where {kind} was due")
