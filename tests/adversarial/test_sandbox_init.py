@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -136,8 +137,9 @@ def test_orphans_go_to_the_init_and_the_next_invocation_works(
         assert out["zombies"] == 0
 
 
+@pytest.mark.parametrize("zygote", ["alive", "killed"])
 def test_what_a_sandbox_started_dies_with_its_runtime(
-    lambda_client: Any, deploy_app: Callable[[str], str], still_serving: None
+    lambda_client: Any, deploy_app: Callable[[str], str], still_serving: None, zygote: str
 ) -> None:
     name = deploy_app("orphan_then_die")
     seconds = f"3600.{secrets.randbelow(10**9)}"
@@ -145,6 +147,10 @@ def test_what_a_sandbox_started_dies_with_its_runtime(
     (orphan,) = sleepers(seconds)  # it lives on, the init's child now
     init = parent_of(orphan)
     assert init is not None and init != orphan
+    if zygote == "killed":  # the sandbox keeps serving; its init must still go with it
+        forker = parent_of(init)
+        assert forker is not None
+        os.kill(forker, signal.SIGKILL)
     error, out = call(lambda_client, name, {"step": "die"})
     assert (error, out["errorType"]) == ("Unhandled", "Runtime.ExitError"), out
     deadline = time.monotonic() + 30
