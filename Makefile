@@ -5,19 +5,28 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 9000
 DATA_DIR ?= .lambox
+LOCK := requirements.lock
 
-.PHONY: install serve test check bench clean
+.PHONY: install serve test check bench clean lock
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed examples/thumbnail/.vendored
 
-$(VENV)/.installed: pyproject.toml
+# The thumbnail example packages Pillow as Lambda users do: its manylinux wheel's files
+# beside the handler, in the deployment package.
+PILLOW ?= pillow==11.3.0
+examples/thumbnail/.vendored: $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+		--python-version 3.11 --target examples/thumbnail --upgrade $(PILLOW)
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
 	@test -x /usr/bin/aws || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q awscli)
 	@command -v curl >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl)
 	@command -v node >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --upgrade -c $(LOCK) pip hatchling editables
+	$(PY) -m pip install -q --no-build-isolation -c $(LOCK) -e '.[dev]'
 	@touch $@
 
 serve: install
@@ -35,5 +44,19 @@ check: install
 bench: install
 	$(PY) bench/run.py --out bench/results.json
 
+# Re-pin every dependency to what the public index serves today: a scratch venv that ignores
+# this machine's pip configuration (local indexes, wheel folders), then its exact versions.
+# hatchling and editables are pinned too: they build lambox's own editable install.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --isolated -q --upgrade pip hatchling editables
+	.lock-venv/bin/pip install --isolated -q '.[dev]'
+	{ sed -n '/^#/p' $(LOCK); .lock-venv/bin/pip freeze --isolated --all --exclude lambox \
+	  --exclude setuptools; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
+
 clean:
-	rm -rf $(VENV) $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .lock-venv $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+	git clean -fdX examples/thumbnail

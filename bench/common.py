@@ -259,7 +259,7 @@ def lambda_client(url: str) -> Any:
     )
 
 
-def create_function(client: Any, name: str, code: bytes) -> float:
+def create_function(client: Any, name: str, code: bytes, memory_mb: int = BENCH_MEMORY_MB) -> float:
     """Create a function and wait until Active; return how long that took in ms."""
     t0 = time.perf_counter_ns()
     client.create_function(
@@ -268,9 +268,9 @@ def create_function(client: Any, name: str, code: bytes) -> float:
         Handler="app.handler",
         Role=ROLE,
         Code={"ZipFile": code},
-        # CPU is shared in proportion to memory, as on Lambda (1,769 MB = one vCPU): at the
-        # default 128 MB the cgroup's CPU cap, not lambox, would set the figures.
-        MemorySize=BENCH_MEMORY_MB,
+        # Under LAMBOX_CPU_MODE=quota, CPU is capped in proportion to memory as on Lambda
+        # (1,769 MB = one vCPU): at 128 MB the cap, not lambox, would set the figures.
+        MemorySize=memory_mb,
     )
     client.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}

@@ -49,10 +49,12 @@ def print_report(r: dict[str, Any]) -> None:
     print_floors(r)
     print_warm(r)
     print_boto3(r)
+    print_cpu_modes(r)
     print_cold(r)
     print_throughput(r)
     print_scaling(r)
     print_async(r)
+    print_s3(r)
     print_sandboxes(r)
     print_targets(r)
     print_errors(r)
@@ -104,6 +106,22 @@ def print_warm(r: dict[str, Any]) -> None:
             t,
             f"n = {w['invoke']['n']} each, floor and Invoke alternating in blocks.",
             w["note"],
+        )
+
+
+def print_cpu_modes(r: dict[str, Any]) -> None:
+    """A 128 MB function's warm Invoke under each LAMBOX_CPU_MODE, beside the floor."""
+    m = r.get("cpu_modes")
+    if ok(m):
+        t = table("LAMBOX_CPU_MODE", "floor p50", "Invoke p50", "floor p99", "Invoke p99")
+        for mode in ("shares", "quota"):
+            f, i = m[mode]["floor_http_echo"], m[mode]["invoke"]
+            t.add_row(mode, ms(f["p50_ms"]), ms(i["p50_ms"]), ms(f["p99_ms"]), ms(i["p99_ms"]))
+        show(
+            f"Warm Invoke of a {m['memory_mb']} MB function by CPU mode (ms)",
+            t,
+            "shares (default): no cap, a weight by memory; quota: Lambda's CFS quota"
+            " (7% of a core at 128 MB). Floor: the HTTP echo server, alternating in blocks.",
         )
 
 
@@ -228,6 +246,48 @@ def print_scaling(r: dict[str, Any]) -> None:
         )
 
 
+def print_s3(r: dict[str, Any]) -> None:
+    """S3 on the edge beside its floors (``s3.py``)."""
+    s3 = r.get("s3")
+    if not ok(s3):
+        return
+    small, large, note = s3["small_objects"], s3["large_object"], s3["notification_latency"]
+    t = table("", "p50 ms", "p99 ms", "per second")
+    floor = small["echo_floor"]
+    t.add_row(
+        "floor: HTTP echo of the same 1 KiB PUT",
+        f"{floor['p50_ms']:.3f}",
+        f"{floor['p99_ms']:.3f}",
+        f"{1000 / floor['mean_ms']:.0f}",
+    )
+    for op in ("put", "get"):
+        x = small[op]
+        t.add_row(
+            f"1 KiB {op.upper()}", f"{x['p50_ms']:.3f}", f"{x['p99_ms']:.3f}", f"{x['per_s']:.0f}"
+        )
+    t.add_row(
+        "notification: PUT answered -> handler started",
+        f"{note['p50_ms']:.1f}",
+        f"{note['p99_ms']:.1f}",
+        f"{note['delivered']}/{note['sent']} delivered",
+    )
+    show("S3: one keep-alive connection, sequential", t, "")
+    t = table("", "MiB/s", "server RSS growth MiB")
+    t.add_row("floor: disk write", f"{large['disk_write_mib_s']:.0f}", "")
+    t.add_row(
+        f"PUT {large['size_mib']:.0f} MiB",
+        f"{large['put_mib_s']:.0f}",
+        f"{large['put_rss_growth_mib']:.1f}",
+    )
+    t.add_row("floor: disk read", f"{large['disk_read_mib_s']:.0f}", "")
+    t.add_row(
+        f"GET {large['size_mib']:.0f} MiB",
+        f"{large['get_mib_s']:.0f}",
+        f"{large['get_rss_growth_mib']:.1f}",
+    )
+    show("S3: one large object streamed", t, "")
+
+
 def print_async(r: dict[str, Any]) -> None:
     """Asynchronous invocation beside its floors (``async_events.py``)."""
     ae = r.get("async_events")
@@ -276,6 +336,7 @@ def print_sandboxes(r: dict[str, Any]) -> None:
     for label, row in (
         ("floor: fork+_exit+waitpid", fork),
         ("cold start from the function's zygote (HTTP Invoke)", cold),
+        ("  the same, handler imports boto3", s.get("cold_from_zygote_boto3")),
         ("first sandbox of new code, base zygote (HTTP Invoke)", first),
         ("floor: fresh interpreter, same imports (no zygote)", fresh),
     ):

@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import s3 as s3_bench
 from common import (
     FULL,
     HOST,
@@ -179,11 +180,35 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         return
 
     measure_invoke(r, c, lambox, echo, client, fn, code)
+    measure_cpu_modes(r, c, tmp, lambox, echo, servers)
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)
+    measure(r, "s3", lambda: s3_bench.measure_s3(lambox, echo, c, tmp, c == QUICK))
     measure_sandboxes(r, c, tmp)
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
+
+
+def measure_cpu_modes(
+    r: dict[str, Any],
+    c: Counts,
+    tmp: Path,
+    lambox: ServerProc,
+    echo: ServerProc,
+    servers: list[ServerProc],
+) -> None:
+    """A 128 MB function under each LAMBOX_CPU_MODE: see ``cpu_modes.py``."""
+    import cpu_modes
+
+    def start_quota() -> ServerProc:
+        port = free_port()
+        argv = lambox_argv(port, tmp / f"quota-{port}")
+        env = {"LAMBOX_KEEP_ALIVE": "600", "LAMBOX_CPU_MODE": "quota"}
+        server = start_server("lambox-quota", argv, port, "/lambox/v1/health", tmp, env)
+        servers.append(server)
+        return server
+
+    measure(r, "cpu_modes", lambda: cpu_modes.measure_modes(lambox, echo, start_quota, c))
 
 
 def measure_scaling(

@@ -34,6 +34,8 @@ from httpclient import Connection, build_request
 from lambox.control.runtimes import RuntimeCatalog
 
 STDLIB_IMPORTS = "json, decimal, datetime, uuid, hashlib, re, collections, base64, urllib.parse"
+# The AWS SDK the Python runtimes provide: the version zygote holds it too.
+BOTO3_IMPORTS = "boto3, json"
 # Counts its invocations, so an answer of 1 proves the sandbox was new (a cold start).
 STDLIB_CODE = (
     f"import {STDLIB_IMPORTS}\n"
@@ -45,11 +47,11 @@ STDLIB_CODE = (
 )
 
 
-def stdlib_zip(tag: str) -> bytes:
+def stdlib_zip(tag: str, imports: str = STDLIB_IMPORTS) -> bytes:
     """The standard-library handler; ``tag`` makes the package, so its code, new."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("app.py", f"# {tag}\n{STDLIB_CODE}")
+        zf.writestr("app.py", f"# {tag}\n{STDLIB_CODE.replace(STDLIB_IMPORTS, imports)}")
     return buf.getvalue()
 
 
@@ -64,12 +66,14 @@ def first_invoke(conn: Connection, port: int, name: str) -> int:
     return t1 - t0
 
 
-def cold_from_zygote(server: ServerProc, client: Any, n: int) -> dict[str, Any]:
+def cold_from_zygote(
+    server: ServerProc, client: Any, n: int, imports: str = STDLIB_IMPORTS
+) -> dict[str, Any]:
     """Invokes that find no warm sandbox but a live zygote. The server's keep-alive is
     0.2 s and an invoke is sent every 0.4 s, so the reaper has destroyed the last sandbox
     and each invoke forks a new one from the function's zygote."""
     name = f"bench-zygote-{uuid.uuid4().hex[:8]}"
-    create_function(client, name, stdlib_zip(name))
+    create_function(client, name, stdlib_zip(name, imports))
     samples: list[int] = []
     with Connection(HOST, server.port, timeout=60) as conn:
         first_invoke(conn, server.port, name)  # teaches the zygote what init imports
@@ -270,6 +274,11 @@ def measure_sandboxes(r: dict[str, Any], c: Counts, tmp: Path) -> None:
         out["backend"] = "linux" if "sandbox backend: linux" in server.output() else "process"
         client = lambda_client(server.url)
         measure(out, "cold_from_zygote", lambda: cold_from_zygote(server, client, 5 * c.cold))
+        measure(
+            out,
+            "cold_from_zygote_boto3",
+            lambda: cold_from_zygote(server, client, 5 * c.cold, BOTO3_IMPORTS),
+        )
         measure(out, "first_sandbox", lambda: first_sandbox(server, client, c.cold))
         measure(out, "snapstart", lambda: snapstart(server, client, 2 * c.cold))
     finally:

@@ -59,7 +59,9 @@ def runtime_fallback() -> dict[str, str]:
     return {"LAMBOX_RUNTIME_MAP": f"{SNAPSTART_RUNTIME}={here}"}
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxServer:
+def start_server(
+    data_dir: Path, env: dict[str, str] | None = None, python: str = sys.executable
+) -> LamboxServer:
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +69,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LamboxSer
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "lambox.cli.main",
                 "serve",
@@ -140,6 +142,15 @@ def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None)
 
 
 ROLE = "arn:aws:iam::000000000000:role/lambox-test"
+
+
+def install_in_tmp() -> set[str]:
+    """Names in every isolated sandbox's /tmp that lambox's own install puts there: when this
+    checkout or its interpreter lives under /tmp, the sandbox binds those folders again."""
+    from lambox.runtime.jail import masked_dirs, python_dirs
+
+    folders = [Path(path) for path, _ in masked_dirs(python_dirs())] + [ROOT]
+    return {f.relative_to("/tmp").parts[0] for f in folders if f.is_relative_to("/tmp")}
 
 
 def unique(prefix: str) -> str:

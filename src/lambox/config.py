@@ -116,11 +116,39 @@ class Settings:
             " lambox, FULL also an operating-system crash or power loss."
         },
     )
+    header_timeout: float = field(
+        default=10.0,
+        metadata={
+            "doc": "Seconds a client has to send a request's line and headers, from its"
+            " connection or the first byte of the request; then 408 and the connection closes."
+        },
+    )
+    header_limit_bytes: int = field(
+        default=16 * 1024,
+        metadata={"doc": "Most bytes of a request's line and headers; beyond it 431."},
+    )
+    header_limit_count: int = field(
+        default=100,
+        metadata={"doc": "Most header fields in a request; beyond it 431."},
+    )
+    idle_timeout: int = field(
+        default=75,
+        metadata={"doc": "Seconds an idle keep-alive connection is kept open between requests."},
+    )
     sandbox: str = field(
         default="auto",
         metadata={
             "doc": "Sandbox backend: linux (zygotes, namespaces, cgroups), process (plain"
             " processes), or auto: linux where the machine allows it, else process, loudly."
+        },
+    )
+    cpu_mode: str = field(
+        default="shares",
+        metadata={
+            "doc": "CPU of a sandbox after its init (linux backend): shares, a weight in"
+            " proportion to MemorySize with no cap (idle cores serve any function, busy ones"
+            " are shared by memory), or quota, Lambda's hard limit (MemorySize / 1769 MB of a"
+            " core) to test latency under the CPU a function gets on AWS."
         },
     )
 

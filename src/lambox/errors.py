@@ -19,7 +19,13 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- UnknownOperation                 404 UnknownOperationException
     |   +-- PreconditionFailed               412 PreconditionFailedException
     |   +-- ProvisionedConfigNotFound        404 ProvisionedConcurrencyConfigNotFoundException
+    |   +-- BadRequest                       400 BadRequestException (unparsable HTTP)
+    |   +-- RequestTimeout                   408 RequestTimeoutException (headers too slow)
+    |   +-- HeaderFieldsTooLarge             431 RequestHeaderFieldsTooLargeException
+    |   +-- ServiceFault                     an edge service's own error code and status
+    |                                        (S3's NoSuchKey 404, BucketNotEmpty 409, ...)
     +-- ServiceError                         500 ServiceException
+        +-- StorageError                     the data directory refused a write (disk full)
         +-- SandboxError                     a sandbox failed (never reaches a client as-is)
             +-- SandboxDead                  the sandbox process is gone
             |   +-- SandboxOutOfMemory       ... killed over its memory limit
@@ -140,6 +146,14 @@ class ServiceError(LamboxError):
     """lambox itself failed; the client sees 500 ServiceException."""
 
 
+class StorageError(ServiceError):
+    """lambox could not write its state, code or queue (a full disk, an I/O error).
+
+    AWS answers its own storage failures as ServiceException (500): the request was not
+    carried out and may be retried later; the message says what could not be stored.
+    """
+
+
 class SandboxError(ServiceError):
     """A sandbox failed; the invoke layer turns these into function errors."""
 
@@ -178,3 +192,42 @@ class PreconditionFailed(ClientError):
 class ProvisionedConfigNotFound(ClientError):
     aws_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
+
+
+class ServiceFault(ClientError):
+    """An error of a service served at the edge, in that service's words: its code, its
+    status and the extra fields its error document carries (S3's ``<Key>``, ``<BucketName>``).
+    The service's protocol serializes it (XML for S3)."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **fields: str) -> None:
+        super().__init__(message)
+        self.aws_type = code
+        self.status = status
+        self.fields = fields
+
+
+class BadRequest(ClientError):
+    """A request the HTTP parser refused (framing, line ends, forbidden bytes).
+
+    Answered by the connection guard (``api/connection.py``), before any operation is known.
+    AWS documents no type for what its front ends refuse; the name follows its convention.
+    """
+
+    aws_type = "BadRequestException"
+    kind = None
+
+
+class RequestTimeout(ClientError):
+    """A request whose headers did not all arrive within the header deadline."""
+
+    aws_type = "RequestTimeoutException"
+    status = 408
+    kind = None
+
+
+class HeaderFieldsTooLarge(ClientError):
+    """A request line and headers over the size limit, or too many header fields."""
+
+    aws_type = "RequestHeaderFieldsTooLargeException"
+    status = 431
+    kind = None

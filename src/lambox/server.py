@@ -22,7 +22,9 @@ from starlette.applications import Starlette
 
 from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
+from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
+from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
 from lambox.api.releases import ReleasesApi
@@ -35,19 +37,27 @@ from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
+from lambox.edge.router import Edge
 from lambox.errors import LamboxError
+from lambox.events.relay import Relay
 from lambox.invoke.destinations import Destinations
+from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
-from lambox.model import LATEST, FunctionVersion, State
+from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
+from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.s3.app import S3App
+from lambox.services.s3.service import S3Service
+from lambox.services.s3.store import ObjectStore
+from lambox.services.s3.uploads import UploadStore
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -75,6 +85,11 @@ class Server:
     events: SqliteEventQueue
     worker: AsyncWorker
     event_configs: EventConfigService
+    arns: Arns
+    objects: ObjectStore
+    s3: S3Service
+    s3_relay: Relay
+    edge: Edge
 
 
 class Readiness:
@@ -126,12 +141,21 @@ def build(settings: Settings) -> Server:
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
-    python = sandbox_factory(settings.sandbox, data, data / "code" / "tree", settings.init_timeout)
+    context = SandboxContext.for_server(settings.host, settings.port)
+    python = sandbox_factory(
+        settings.sandbox,
+        data,
+        data / "code" / "tree",
+        settings.cpu_mode,
+        context,
+        settings.init_timeout,
+    )
     factory = DispatchingSandboxFactory(
         python,
         RuntimeApiSandboxFactory(
             path_prefix=str(Path(sys.executable).parent),
             launcher=launcher_for(python, data / "code" / "tree"),
+            context=context,
         ),
     )
     scheduler = Scheduler(
@@ -169,8 +193,26 @@ def build(settings: Settings) -> Server:
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
+        *IngestApi(invoke).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
+
+    async def deliver(function_arn: str, payload: bytes) -> None:
+        name, qualifier = arns.parse(function_arn)
+        event = Invocation(new_request_id(), payload, InvocationType.EVENT, qualifier=qualifier)
+        await invoke.invoke(name, event)
+
+    def function_exists(function_arn: str) -> bool:
+        try:
+            functions.get(arns.parse(function_arn)[0])
+        except LamboxError:
+            return False
+        return True
+
+    objects = ObjectStore(data / "s3")
+    s3_relay = Relay(objects, deliver, "s3")
+    s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
+    edge = Edge(app, {"s3": S3App(s3, settings.region)})
     return Server(
         settings,
         store,
@@ -186,6 +228,11 @@ def build(settings: Settings) -> Server:
         events,
         worker,
         event_configs,
+        arns,
+        objects,
+        s3,
+        s3_relay,
+        edge,
     )
 
 
@@ -194,7 +241,11 @@ def zip_directory(path: Path) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for file in sorted(path.rglob("*")):
-            if file.is_file() and file.name != "function.json" and "__pycache__" not in file.parts:
+            if (
+                file.is_file()
+                and file.name not in ("function.json", "bucket.json", ".vendored")
+                and "__pycache__" not in file.parts
+            ):
                 zf.write(file, file.relative_to(path).as_posix())
     return buf.getvalue()
 
@@ -217,7 +268,24 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
             log.error("example %s not deployed: %s", name, exc.message)
             continue
         deployed.append(name)
+        bucket_spec = spec_path.parent / "bucket.json"
+        if bucket_spec.exists():
+            await _example_bucket(server, json.loads(bucket_spec.read_text()))
     return deployed
+
+
+async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
+    """An example's bucket and the notification that triggers it (function names become
+    the functions' ARNs)."""
+    name = spec["Bucket"]
+    server.objects.create_bucket(name, server.settings.region)
+    config = spec.get("NotificationConfiguration", {})
+    for rule in config.get("LambdaFunctionConfigurations", []):
+        rule["LambdaFunctionArn"] = server.arns.function(rule["LambdaFunctionArn"])
+    try:
+        server.s3.set_notification(name, config)
+    except LamboxError as exc:
+        log.error("example bucket %s: notification not set: %s", name, exc.message)
 
 
 def run(settings: Settings, examples: Path | None = None) -> None:
@@ -231,6 +299,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.concurrency.restore()
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
         await server.worker.start()
+        server.s3_relay.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -247,6 +316,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             yield
         finally:
             reaper.cancel()
+            await server.s3_relay.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -254,18 +324,23 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.events.close()
             server.event_configs.close()
             server.store.close()
+            server.objects.close()
 
     server.app.set_lifespan(lifespan)
+    limits = HeaderLimits(
+        settings.header_timeout, settings.header_limit_bytes, settings.header_limit_count
+    )
     config = uvicorn.Config(
-        server.app,
+        server.edge,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(limits),
+        ws="none",
         lifespan="on",
         access_log=False,
         log_level="warning",
-        timeout_keep_alive=75,
+        timeout_keep_alive=settings.idle_timeout,
         proxy_headers=False,
         server_header=False,
     )

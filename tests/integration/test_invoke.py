@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -298,3 +299,87 @@ def test_unknown_qualifier_is_not_found(lambda_client, fn) -> None:  # type: ign
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
     out = invoke(lambda_client, fn("app.echo"), {"q": 1}, Qualifier="$LATEST")
     assert json.loads(out["Body"]) == {"q": 1}
+
+
+PENDING = (
+    "The operation cannot be performed at this time. The function is currently in the"
+    " following state: Pending"
+)
+
+
+def test_invoke_right_after_create_is_pending_never_not_found(lambda_client) -> None:  # type: ignore[no-untyped-def]
+    code = make_zip(HANDLERS)
+    for _ in range(30):
+        name = unique("fresh")
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Handler="app.echo",
+            Role=ROLE,
+            Code={"ZipFile": code},
+        )
+        for attempt in range(200):
+            try:
+                out = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 1}')
+            except ClientError as exc:
+                answer = exc.response["Error"]["Code"], exc.response["Error"]["Message"]
+                assert answer == ("ResourceConflictException", PENDING), f"attempt {attempt}"
+                assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+                time.sleep(0.01)
+                continue
+            assert json.loads(out["Payload"].read()) == {"n": 1}
+            break
+        else:
+            pytest.fail(f"{name} never became invocable")
+        lambda_client.delete_function(FunctionName=name)
+
+
+def _responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """The HTTP/1.1 responses one after another in ``data`` (each with a Content-Length)."""
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        headers = {k.lower(): v for k, v in headers.items()}
+        size = int(headers["content-length"])
+        out.append((int(lines[0].split()[1]), headers, rest[:size]))
+        data = rest[size:]
+    return out
+
+
+def test_invoke_pipelined_behind_create_is_pending_never_not_found(server, lambda_client) -> None:  # type: ignore[no-untyped-def]
+    """HTTP/1.1 pipelining: the Invoke is read as soon as CreateFunction has answered,
+    before anything else has run on the server, which is the narrowest window there is."""
+    name = unique("piped")
+    create = json.dumps(
+        {
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Handler": "app.echo",
+            "Role": ROLE,
+            "Code": {"ZipFile": base64.b64encode(make_zip(HANDLERS)).decode()},
+        }
+    ).encode()
+    host = server.url.removeprefix("http://")
+    requests = (
+        f"POST /2015-03-31/functions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(create)}\r\n\r\n"
+    ).encode() + create
+    requests += (
+        f"POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nHost: {host}\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    ).encode()
+    address, port = host.split(":")
+    with socket.create_connection((address, int(port)), timeout=30) as sock:
+        sock.sendall(requests)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    (created, _, _), (status, headers, body) = _responses(data)
+    assert created == 201
+    if status != 200:
+        assert (status, headers["x-amzn-errortype"]) == (409, "ResourceConflictException")
+        assert json.loads(body)["Type"] == "User"
+        assert json.loads(body)["message"] == PENDING
+    lambda_client.delete_function(FunctionName=name)

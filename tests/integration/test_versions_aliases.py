@@ -237,6 +237,36 @@ def test_reserved_concurrency_throttles_exactly_the_excess(lambda_client, server
     assert error(exc)[0] == "InvalidParameterValueException"
 
 
+def wait_ready(client, name: str, qualifier: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)
+        if got["Status"] == "READY":
+            break
+        time.sleep(0.1)
+    return got  # type: ignore[no-any-return]
+
+
+def test_provisioned_sandboxes_serve_before_warm_on_demand_ones(lambda_client) -> None:  # type: ignore[no-untyped-def]
+    name = new_function(lambda_client)
+    lambda_client.publish_version(FunctionName=name)
+    lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    with ThreadPoolExecutor(2) as pool:  # two warm on-demand sandboxes of version 1
+        warm = list(
+            pool.map(
+                lambda _: call(lambda_client, name, {"sleep": 0.5}, Qualifier="1")[1], range(2)
+            )
+        )
+    assert [body["init"] for body in warm] == ["on-demand", "on-demand"]
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2
+    )
+    assert wait_ready(lambda_client, name, "live")["Status"] == "READY"
+    inits = [call(lambda_client, name, Qualifier="live")[1]["init"] for _ in range(4)]
+    assert inits == ["provisioned-concurrency"] * 4
+    assert call(lambda_client, name, Qualifier="1")[1]["init"] == "provisioned-concurrency"
+
+
 def test_provisioned_concurrency_becomes_ready_and_serves_warm(lambda_client) -> None:  # type: ignore[no-untyped-def]
     name = new_function(lambda_client)
     lambda_client.publish_version(FunctionName=name)

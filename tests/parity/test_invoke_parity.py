@@ -377,9 +377,6 @@ HOST_SPECIFIC_ENV = frozenset(
 function: their names must match, their values cannot."""
 
 NOT_SET_BY_LAMBOX = {
-    "AWS_ACCESS_KEY_ID": "the execution role's credentials: lambox has no IAM",
-    "AWS_SECRET_ACCESS_KEY": "the execution role's credentials: lambox has no IAM",
-    "AWS_SESSION_TOKEN": "the execution role's credentials: lambox has no IAM",
     "AWS_LAMBDA_RUNTIME_API": "lambox's runtime is not driven through the Runtime API",
     "AWS_XRAY_DAEMON_ADDRESS": "lambox runs no X-Ray daemon",
     "_AWS_XRAY_DAEMON_ADDRESS": "lambox runs no X-Ray daemon",
@@ -389,6 +386,8 @@ NOT_SET_BY_LAMBOX = {
 """Variables AWS's environment has that lambox leaves out, and why."""
 
 SET_ONLY_BY_LAMBOX = {
+    "AWS_ENDPOINT_URL": "an AWS SDK in a function finds AWS by itself; on lambox it is told"
+    " to call lambox",
     "PYTHONDONTWRITEBYTECODE": "lambox does not write .pyc files next to the function's code",
     "LC_CTYPE": "set by Python itself (PEP 538 locale coercion) where the host lacks the"
     " en_US.UTF-8 locale that LANG names",

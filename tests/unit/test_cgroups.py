@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from lambox.sandbox.cgroups import (
+    UNLIMITED,
     Cgroup,
     CgroupTree,
+    CpuLimit,
+    CpuPolicy,
     cpu_quota_us,
     parse_mountinfo,
     parse_self_cgroup,
@@ -109,18 +112,68 @@ def fake_v1_leaf(tmp_path: Path) -> Cgroup:
 def test_limits_are_written_once_and_skipped_when_unchanged(tmp_path: Path) -> None:
     leaf = fake_v1_leaf(tmp_path)
     (tmp_path / "cpu/sb-1/cpu.cfs_burst_us").write_text("0")
-    leaf.limit(256, 64, 2_894)
+    leaf.limit(256, 64, CpuLimit(quota_us=2_894))
     assert (tmp_path / "memory/sb-1/memory.limit_in_bytes").read_text() == str(256 << 20)
     assert (tmp_path / "pids/sb-1/pids.max").read_text() == "64"
     assert (tmp_path / "cpu/sb-1/cpu.cfs_quota_us").read_text() == "2894"
     assert (tmp_path / "cpu/sb-1/cpu.cfs_burst_us").read_text() == "2894"
     assert (tmp_path / "cpu/sb-1/cpu.cfs_period_us").read_text() == "20000"
     (tmp_path / "pids/sb-1/pids.max").write_text("changed behind our back")
-    leaf.limit(256, 64, 2_894)
+    leaf.limit(256, 64, CpuLimit(quota_us=2_894))
     assert (tmp_path / "pids/sb-1/pids.max").read_text() == "changed behind our back"
-    leaf.limit(256, 64, None)
+    leaf.limit(256, 64)
     assert (tmp_path / "cpu/sb-1/cpu.cfs_quota_us").read_text() == "-1"
     assert (tmp_path / "cpu/sb-1/cpu.cfs_burst_us").read_text() == "0"
+
+
+def cpu_files(tmp_path: Path) -> tuple[str, str]:
+    cpu = tmp_path / "cpu/sb-1"
+    return (cpu / "cpu.cfs_quota_us").read_text(), (cpu / "cpu.shares").read_text()
+
+
+def test_shares_mode_weighs_by_memory_after_init_and_caps_nothing(tmp_path: Path) -> None:
+    leaf = fake_v1_leaf(tmp_path)
+    policy = CpuPolicy("shares", cpus=2)
+    leaf.limit(128, 64)  # init: the boost
+    assert cpu_files(tmp_path) == ("-1", "1024")
+    leaf.set_cpu(policy.after_init(128))
+    assert cpu_files(tmp_path) == ("-1", "74")
+    leaf.set_cpu(policy.after_init(10_240))
+    assert cpu_files(tmp_path) == ("-1", "5927")
+    leaf.set_cpu(UNLIMITED)  # a recycled leaf is back to the defaults
+    assert cpu_files(tmp_path) == ("-1", "1024")
+
+
+def test_quota_mode_sets_lambdas_quota_after_init_at_the_default_weight(tmp_path: Path) -> None:
+    leaf = fake_v1_leaf(tmp_path)
+    policy = CpuPolicy("quota", cpus=2)
+    leaf.limit(128, 64)
+    assert cpu_files(tmp_path) == ("-1", "1024")
+    leaf.set_cpu(policy.after_init(128))
+    assert cpu_files(tmp_path) == ("1447", "1024")
+    leaf.set_cpu(policy.after_init(4096))  # two cores' worth on a 2-core machine: no cap
+    assert cpu_files(tmp_path) == ("-1", "1024")
+
+
+def test_v2_writes_cpu_max_and_cpu_weight(tmp_path: Path) -> None:
+    leaf_dir = tmp_path / "sb-1"
+    leaf_dir.mkdir()
+    (leaf_dir / "memory.peak").write_text("0\n")
+    (leaf_dir / "memory.events").write_text("oom_kill 0\n")
+    leaf = Cgroup("sb-1", {"": leaf_dir}, 2)
+    leaf.create()
+    leaf.limit(128, 64)
+    leaf.set_cpu(CpuPolicy("shares").after_init(128))
+    assert (leaf_dir / "cpu.max").read_text() == "max 20000"
+    assert (leaf_dir / "cpu.weight").read_text() == "7"
+    leaf.set_cpu(CpuPolicy("quota", cpus=2).after_init(1769))
+    assert (leaf_dir / "cpu.max").read_text() == "20000 20000"
+    assert (leaf_dir / "cpu.weight").read_text() == "100"
+
+
+def test_an_unknown_cpu_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="LAMBOX_CPU_MODE"):
+        CpuPolicy("turbo")
 
 
 def test_peak_memory_and_oom_kills_are_read_from_the_group(tmp_path: Path) -> None:

@@ -237,3 +237,32 @@ def test_machine_capacity_evicts_idle_then_queues_then_throttles() -> None:
         assert scheduler.counts()["live"] <= 2
 
     asyncio.run(main())
+
+
+def test_idle_provisioned_sandboxes_serve_before_warm_on_demand_ones() -> None:
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=100)
+        v1 = version(number="1")
+        scheduler.on_change(v1)
+        await asyncio.gather(*(use(scheduler, v1, hold=0.05) for _ in range(2)))
+        assert [s.init_type for s in factory.made] == ["on-demand"] * 2
+        scheduler.on_change(Limits("f", provisioned=frozen_map({"1": 2})))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert scheduler.provisioned("f", "1") == (2, 2)
+
+        async def kind(hold: float) -> str:
+            async with scheduler.acquire(v1) as lease:
+                await lease.sandbox.invoke(request(), 3.0)
+                await asyncio.sleep(hold)
+                return "provisioned" if lease.sandbox.provisioned else "on-demand"
+
+        assert [await kind(0) for _ in range(3)] == ["provisioned"] * 3
+        # Only what the provisioned sandboxes cannot take spills to on-demand ones.
+        kinds = await asyncio.gather(*(kind(0.05) for _ in range(3)))
+        assert sorted(kinds) == ["on-demand", "provisioned", "provisioned"]
+        assert len(factory.made) == 4  # the spill went to a warm on-demand sandbox
+        assert [await kind(0) for _ in range(2)] == ["provisioned"] * 2
+
+    asyncio.run(main())

@@ -4,8 +4,10 @@ exit reports, when a zygote is unsafe to fork from, and which backend a server p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import os
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,7 +20,9 @@ from lambox.runtime import codecache
 from lambox.runtime.zygote import learned_modules, preload
 from lambox.sandbox.backends import sandbox_factory
 from lambox.sandbox.process import ProcessSandboxFactory
-from lambox.sandbox.zygote import ExitBoard, unsafe_reason
+from lambox.sandbox.zygote import ExitBoard, VersionZygote, ZygoteProcess, Zygotes, unsafe_reason
+from lambox.sandbox.zygote import State as ZygoteState
+from tests.unit.test_scheduler import version
 
 STDLIB_CANDIDATES = ("colorsys", "sched", "fractions", "graphlib", "wave", "netrc", "tabnanny")
 
@@ -133,3 +137,35 @@ def test_process_backend_is_chosen_when_asked(tmp_path: Path) -> None:
 def test_unknown_backend_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="LAMBOX_SANDBOX must be one of"):
         sandbox_factory("docker", tmp_path, tmp_path / "code")
+
+
+def test_a_shared_zygote_stops_with_its_last_user_after_its_last_sandbox(tmp_path: Path) -> None:
+    """Two functions with the same code share a zygote; deleting one leaves it to the other,
+    deleting both stops it, but only once the last sandbox forked from it is gone."""
+
+    async def scenario() -> None:
+        zygotes = Zygotes({"code_root": str(tmp_path)}, ExitBoard())
+        host, far = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = ZygoteProcess("zygote of a", host, ExitBoard())
+        a, b = (dataclasses.replace(version(name=n), code_dir=tmp_path / "code-key") for n in "ab")
+        key = (a.interpreter, "code-key", a.config.handler)
+        zygotes._versions[key] = VersionZygote("zygote of a", ZygoteState.READY, process=process)
+        assert (await zygotes.for_version(a))[0] is process
+        assert (await zygotes.for_version(b))[0] is process
+        zygotes.forked(process)  # a sandbox of b, still running
+        zygotes.retire("a", None)
+        assert zygotes.version_ready(b)
+        zygotes.retire("b", None)
+        assert not zygotes.version_ready(b)  # nothing more forks from it ...
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert process.alive  # ... but its sandbox still runs
+        zygotes.ended(process)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not process.alive
+        assert far.recv(16) == b""  # the zygote was hung up on
+        far.close()
+        await zygotes.close()
+
+    asyncio.run(scenario())

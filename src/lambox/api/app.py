@@ -6,7 +6,7 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
@@ -30,6 +30,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ServiceError(str(exc.detail)))
 
 
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request: nothing to answer, nothing for the server's log."""
+    log.debug("client left during %s %s", request.method, request.url.path)
+    return Response(status_code=400)  # never sent: the connection is gone
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(ServiceError("Internal error."))
@@ -45,6 +51,7 @@ class LamboxApp:
             exception_handlers={
                 LamboxError: _lambox_error,
                 HTTPException: _http_error,
+                ClientDisconnect: _gone,
                 Exception: _unexpected,
             },
         )

@@ -12,6 +12,7 @@ import json
 import logging
 from urllib.parse import parse_qs
 
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.control import shapes
@@ -64,6 +65,10 @@ class InvokeEndpoint:
                 raise
         except LamboxError as exc:
             await _send_error(send, exc, rid)
+            return
+        except ClientDisconnect:
+            # Left before its payload was whole: the function is not run on a part of it.
+            log.debug("client left during Invoke %s", rid)
             return
         except Exception:
             log.exception("invoke failed")
@@ -137,7 +142,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnect()
         chunk: bytes = message.get("body", b"")
         if chunk:
             size += len(chunk)

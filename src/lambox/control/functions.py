@@ -5,6 +5,11 @@ Creation and updates follow AWS's visible state machine: CreateFunction answers 
 runtime resolved; an update answers ``LastUpdateStatus: InProgress`` and becomes
 ``Successful`` when the new snapshot is published. Until then the data plane keeps
 serving the previous snapshot, as AWS does.
+
+A create publishes its ``Pending`` snapshot before it answers, so from the moment a client
+knows the function exists the data plane knows it too: an Invoke sent straight after
+CreateFunction is refused as AWS refuses it (ResourceConflictException naming the state)
+until the ``Active`` snapshot follows, and is never told the function does not exist.
 """
 
 from __future__ import annotations
@@ -271,6 +276,7 @@ class FunctionService:
             state=State.PENDING,
         )
         self._store.insert(config)
+        self._publish(config)
         self._settle_soon(name)
         return config
 

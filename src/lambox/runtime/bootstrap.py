@@ -366,13 +366,29 @@ def serve_failed(
         sock.sendall(_result_frame(True, capture.take(), json.dumps(answer).encode(), 0.0))
 
 
+def runtime_path(path: list[str]) -> list[str]:
+    """``path`` without the interpreter's site directories and all that follows them (what
+    their .pth files added), and without the working directory: what stays is the lambox
+    runtime and the runtime's libraries (both on PYTHONPATH, or put there by the zygote)
+    and the standard library. lambox's own dependencies, and whatever else is installed
+    in the interpreter, are not a function's to import, as on AWS."""
+    import site  # already imported at start-up, unless the interpreter ran with -S
+
+    sites = set() if sys.flags.no_site else {*site.getsitepackages(), site.getusersitepackages()}
+    sites = {os.path.normpath(p) for p in sites}
+    cut = next((i for i, p in enumerate(path) if p and os.path.normpath(p) in sites), len(path))
+    cwd = os.getcwd()
+    return [p for p in path[:cut] if p not in ("", cwd)]
+
+
 def _set_path(task_root: str) -> None:
-    """The code directory first on sys.path, and not the cwd entry ``-m`` put there."""
-    if sys.path and sys.path[0] in ("", os.getcwd()) and sys.path[0] != task_root:
-        del sys.path[0]
-    if task_root in sys.path:
-        sys.path.remove(task_root)
-    sys.path.insert(0, task_root)
+    """``sys.path`` in the order of AWS's Python runtimes: the function's code first, then
+    its layers' (/opt/python), then the runtime's (``runtime_path``), so a package the
+    function bundles wins over the runtime's copy (boto3 above all)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    layers = [f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+    rest = [p for p in runtime_path(sys.path) if p != task_root and p not in layers]
+    sys.path[:] = [task_root, *layers, *rest]
 
 
 def _restore(

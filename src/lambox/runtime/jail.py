@@ -10,6 +10,12 @@ and empty mount points ``/proc``, ``/tmp``, ``/var/task`` and ``/opt``. The code
 at ``/.code`` so the zygote can hand each sandbox its code; nothing else of the lambox data
 directory is visible, and a bound tree that would contain it has it covered by an empty tmpfs.
 
+lambox may itself be installed under ``/tmp`` (a clone there is common): its interpreter
+prefix, ``sys.path`` entries and runtime would then be hidden by the sandbox's own ``/tmp``.
+Such directories are bound at ``/.host/<n>`` instead and bound again at their own path once
+that ``/tmp`` is mounted (``_rebind_masked``), read-only and owned by root, so a sandbox
+reaches what lambox needs wherever it is installed.
+
 ``prepare`` then ``finish`` (in every child, right after fork, still root, already in a new
 pid namespace, as its pid 2 beside an init or, for a Runtime API sandbox, its pid 1): a
 session of its own, its cgroups, new mount/ipc/uts/cgroup namespaces and a ``/proc`` of its
@@ -17,7 +23,8 @@ pid namespace (``prepare``, which a spare child does ahead of need); then its co
 at ``/var/task`` unless a version zygote already bound it, ``/.code`` dropped, a private
 ``/tmp`` (tmpfs capped at EphemeralStorage), an empty network namespace for ``network:
 none``, and the unprivileged sandbox user with ``no_new_privs`` (``finish``). After that the
-child can neither undo its mounts nor leave its cgroups."""
+child can neither undo its mounts nor leave its cgroups.
+"""
 
 from __future__ import annotations
 
@@ -34,12 +41,17 @@ from typing import Any
 from lambox.runtime import namespaces as ns
 
 TASK_ROOT = "/var/task"
+LIBS_DIR = "/var/runtime"  # the Python runtime's libraries (boto3), one bind per entry
 CODE_MOUNT = "/.code"
 SANDBOX_USER = "sbx_user1051"
 HOSTNAME = "sandbox"
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 MOUNT_POINTS = ("/proc", "/tmp", TASK_ROOT, "/opt", CODE_MOUNT, "/dev")
+HOST_STASH = "/.host"
+# Mount points a sandbox covers with a mount of its own after the view is built, under which
+# lambox itself may be installed; ``finish`` and ``private_tmp`` bind its directories again.
+COVERED = ("/tmp",)
 NOFILE = 1024
 _RO = ns.MS_NOSUID | ns.MS_NODEV
 _SIOCGIFFLAGS = 0x8913
@@ -63,6 +75,32 @@ def python_dirs(exclude: Iterable[str] = ()) -> list[str]:
             continue
         dirs.append(path)
     return dirs
+
+
+# Host directories the view needs that lie under a mount point a sandbox covers, with where
+# build_view bound them instead: (path, stash). Set once in the base zygote, which is
+# single-threaded, and inherited by everything it forks.
+_masked: tuple[tuple[str, str], ...] = ()
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(os.path.join(root, ""))
+
+
+def masked_dirs(binds: Iterable[str]) -> list[tuple[str, str]]:
+    """The directories of ``binds`` that a sandbox's own mounts would hide, each with the
+    stash path it is bound at in the view instead."""
+    hidden = [b for b in binds if any(_under(b, point) for point in COVERED)]
+    return [(path, f"{HOST_STASH}/{n}") for n, path in enumerate(hidden)]
+
+
+def _rebind_masked(point: str) -> None:
+    """Bind again, read-only, the stashed host directories under ``point``, which the caller
+    has just covered with a mount of its own."""
+    for path, stash in _masked:
+        if _under(path, point):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            ns.bind(stash, path, extra=_RO)
 
 
 def _mkdirs(root: str, path: str) -> str:
@@ -97,13 +135,35 @@ def _passwd(root: str, uid: int, gid: int) -> None:
         os.unlink(staged)
 
 
-def build_view(staging: str, code_root: str, hide: Sequence[str], uid: int, gid: int) -> None:
+def _bind_libs(staging: str, libs: Sequence[str]) -> None:
+    """Each of ``libs`` (packages, modules of site-packages) at ``LIBS_DIR``/its name, so a
+    sandbox reaches those and nothing else of the directory they are installed in."""
+    target = _mkdirs(staging, LIBS_DIR)
+    for path in libs:
+        point = os.path.join(target, os.path.basename(path))
+        if os.path.isdir(path):
+            os.mkdir(point)
+        else:
+            open(point, "w").close()
+        ns.bind(path, point, extra=_RO)
+
+
+def build_view(
+    staging: str,
+    code_root: str,
+    hide: Sequence[str],
+    uid: int,
+    gid: int,
+    libs: Sequence[str] = (),
+) -> None:
     """Make the calling process's root the sandbox view (see the module docstring).
 
     The caller is root, single-threaded, and must not need any other path afterwards: file
     descriptors opened before (cgroup directories, its pid namespace) stay usable.
     """
+    global _masked
     binds = python_dirs(exclude=hide)
+    stashed = dict(masked_dirs(binds))
     ns.unshare(ns.CLONE_NEWNS)
     ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
     ns.mount("tmpfs", staging, "tmpfs", _RO, "mode=755,size=4m,nr_inodes=4096")
@@ -115,7 +175,8 @@ def build_view(staging: str, code_root: str, hide: Sequence[str], uid: int, gid:
         elif os.path.isdir(path):
             ns.bind(path, _mkdirs(staging, path), extra=_RO)
     for path in binds:
-        ns.bind(path, _mkdirs(staging, path), extra=_RO)
+        ns.bind(path, _mkdirs(staging, stashed.get(path, path)), extra=_RO)
+    _bind_libs(staging, libs)
     ns.bind(code_root, staging + CODE_MOUNT, extra=_RO | ns.MS_NOEXEC)
     for name in DEVICES:
         node = f"{staging}/dev/{name}"
@@ -128,13 +189,24 @@ def build_view(staging: str, code_root: str, hide: Sequence[str], uid: int, gid:
     os.symlink("/proc/self/fd/2", f"{staging}/dev/stderr")
     _passwd(staging, uid, gid)
     for path in hide:
-        if os.path.isdir(staging + path):
-            ns.mount("tmpfs", staging + path, "tmpfs", _RO | ns.MS_RDONLY, "size=4k,mode=000")
+        for within in _view_paths(path, stashed):
+            if os.path.isdir(staging + within):
+                ns.mount("tmpfs", staging + within, "tmpfs", _RO | ns.MS_RDONLY, "size=4k,mode=000")
+    _masked = tuple(stashed.items())
     os.chdir(staging)
     ns.pivot_root(".", ".")
     ns.umount(".")
     os.chdir("/")
     ns.mount(None, "/", None, ns.MS_REMOUNT | ns.MS_BIND | ns.MS_RDONLY | _RO)
+
+
+def _view_paths(path: str, stashed: Mapping[str, str]) -> list[str]:
+    """Where host ``path`` appears in the view: its own place, or inside a stashed bind."""
+    places = [path]
+    for host, stash in stashed.items():
+        if _under(path, host):
+            places.append(stash + path[len(host) :])
+    return places
 
 
 def bind_code(code: str) -> None:
@@ -188,6 +260,7 @@ def finish(spec: Mapping[str, Any], uid: int, gid: int) -> None:
         bind_code(str(code))
     tmp_bytes = int(spec.get("tmp_mb", 512)) << 20
     ns.mount("tmpfs", "/tmp", "tmpfs", _RO, f"size={tmp_bytes},mode=1777,uid={uid},gid={gid}")
+    _rebind_masked("/tmp")
     if spec.get("network") == "none":
         ns.unshare(ns.CLONE_NEWNET)
         _loopback_up()
@@ -222,6 +295,24 @@ def probe(staging: str) -> str | None:
     return None
 
 
+def _copy_tmp(old: int) -> None:
+    """Copy what init left in the snapshot's /tmp (open as ``old``) into the new one, less
+    the host directories ``_rebind_masked`` binds again."""
+    names = os.listdir(old)
+    if not names:
+        return
+    import shutil
+
+    source = f"/proc/self/fd/{old}"
+    # The top-level entries holding them were made by root for the rebind, not by init.
+    skip = {os.path.relpath(p, "/tmp").split(os.sep)[0] for p, _ in _masked if _under(p, "/tmp")}
+
+    def ignore(directory: str, entries: list[str]) -> list[str]:
+        return [e for e in entries if e in skip] if directory == source else []
+
+    shutil.copytree(source, "/tmp", symlinks=True, dirs_exist_ok=True, ignore=ignore)
+
+
 def private_tmp(tmp_mb: int, uid: int, gid: int) -> None:
     """For a sandbox forked from a SnapStart snapshot, which is already the sandbox user and
     would otherwise share the snapshot's ``/tmp`` with its siblings: a new user namespace
@@ -240,10 +331,8 @@ def private_tmp(tmp_mb: int, uid: int, gid: int) -> None:
                 f.write(text)
         tmp_bytes = int(tmp_mb) << 20
         ns.mount("tmpfs", "/tmp", "tmpfs", _RO, f"size={tmp_bytes},mode=1777")
-        if os.listdir(old):
-            import shutil
-
-            shutil.copytree(f"/proc/self/fd/{old}", "/tmp", symlinks=True, dirs_exist_ok=True)
+        _copy_tmp(old)
+        _rebind_masked("/tmp")
     finally:
         os.close(old)
     ns.drop_capabilities()

@@ -362,7 +362,7 @@ class Zygote(ForkServer):
 
 def main() -> int:
     """Start a base zygote from ``LAMBOX_ZYGOTE`` (JSON: code_root, staging, hide, cgroups,
-    uid, gid) and ``LAMBOX_ZYGOTE_FD``; serve until the host hangs up."""
+    uid, gid, libs) and ``LAMBOX_ZYGOTE_FD``; serve until the host hangs up."""
     ctl = socket.socket(fileno=int(os.environ.pop("LAMBOX_ZYGOTE_FD")))
     try:
         config = json.loads(os.environ.pop("LAMBOX_ZYGOTE"))
@@ -373,7 +373,12 @@ def main() -> int:
         cgroup_fds = [os.open(path, flags) for path in config["cgroups"]]
         pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         uid, gid = int(config["uid"]), int(config["gid"])
-        jail.build_view(config["staging"], config["code_root"], config["hide"], uid, gid)
+        libs = [str(p) for p in config.get("libs") or ()]
+        jail.build_view(config["staging"], config["code_root"], config["hide"], uid, gid, libs)
+        # What sandboxes import from, and so what a version zygote preloads from: the
+        # runtime, the standard library, then the runtime's libraries (bootstrap adds
+        # /var/task and /opt/python in front).
+        sys.path[:] = bootstrap.runtime_path(sys.path) + ([jail.LIBS_DIR] if libs else [])
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
         gc.collect()
         gc.freeze()

@@ -4,10 +4,12 @@
 when the machine does not allow it), ``process`` asks for plain processes, ``auto`` (the
 default) takes ``linux`` where it works and otherwise falls back to ``process`` with a
 warning that names what is missing. Never silently: the chosen backend is always logged.
+``LAMBOX_CPU_MODE`` picks the Linux backend's CPU policy (``cgroups.CpuPolicy``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -15,9 +17,10 @@ import sys
 from pathlib import Path
 
 from lambox.errors import SandboxError
+from lambox.sandbox import pylibs
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.cgroups import CgroupTree
-from lambox.sandbox.environment import RUNTIME_DIR
+from lambox.sandbox.cgroups import CgroupTree, CpuPolicy
+from lambox.sandbox.environment import NO_CONTEXT, RUNTIME_DIR, SandboxContext
 from lambox.sandbox.linux import LinuxSandboxFactory
 from lambox.sandbox.process import ProcessSandboxFactory
 from lambox.sandbox.wired import INIT_TIMEOUT
@@ -53,7 +56,12 @@ def probe_namespaces(staging: Path) -> str | None:
 
 
 def open_linux(
-    data_dir: Path, code_root: Path, init_limit: float = INIT_TIMEOUT
+    data_dir: Path,
+    code_root: Path,
+    cpu: CpuPolicy | None = None,
+    context: SandboxContext = NO_CONTEXT,
+    libs: list[str] | None = None,
+    init_limit: float = INIT_TIMEOUT,
 ) -> LinuxSandboxFactory:
     """The isolating backend, or SandboxError saying why this machine cannot have it."""
     reason = probe_namespaces(data_dir / "sandbox" / "probe")
@@ -63,27 +71,48 @@ def open_linux(
     if tree is None:
         raise SandboxError(why)
     try:
-        return LinuxSandboxFactory.open(tree, data_dir, code_root, init_limit=init_limit)
+        return LinuxSandboxFactory.open(
+            tree, data_dir, code_root, cpu=cpu, context=context, libs=libs, init_limit=init_limit
+        )
     except OSError as exc:
         raise SandboxError(f"cannot set up cgroups or zygotes: {exc}") from exc
 
 
 def sandbox_factory(
-    mode: str, data_dir: Path, code_root: Path, init_limit: float = INIT_TIMEOUT
+    mode: str,
+    data_dir: Path,
+    code_root: Path,
+    cpu_mode: str = "shares",
+    context: SandboxContext = NO_CONTEXT,
+    init_limit: float = INIT_TIMEOUT,
 ) -> SandboxFactory:
-    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine; on-demand
-    inits may take ``init_limit`` seconds (``LAMBOX_INIT_TIMEOUT``)."""
+    """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine; every
+    sandbox's environment carries ``context``, Python functions find the runtime's
+    libraries (``sandbox.pylibs``) on their ``sys.path``, and on-demand inits may take
+    ``init_limit`` seconds (``LAMBOX_INIT_TIMEOUT``)."""
     mode = mode.strip().lower()
     if mode not in MODES:
         raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
+    try:
+        cpu = CpuPolicy(cpu_mode, os.cpu_count() or 1)
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
+    libs = pylibs.find()
+
+    def plain() -> ProcessSandboxFactory:
+        linked = pylibs.link(libs, data_dir / "sandbox" / "python-libs")
+        return ProcessSandboxFactory(
+            dataclasses.replace(context, python_libs=str(linked)), init_limit
+        )
+
     if mode == "process":
         log.warning(
             "sandbox backend: process (LAMBOX_SANDBOX=process): functions run as plain"
             " processes with lambox's privileges, without namespaces or cgroups"
         )
-        return ProcessSandboxFactory(init_limit)
+        return plain()
     try:
-        factory = open_linux(data_dir, code_root, init_limit)
+        factory = open_linux(data_dir, code_root, cpu, context, libs, init_limit)
     except SandboxError as exc:
         if mode == "linux":
             raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc
@@ -95,12 +124,13 @@ def sandbox_factory(
             " isolation.",
             exc.message,
         )
-        return ProcessSandboxFactory(init_limit)
+        return plain()
     tree = factory.cgroups.tree
     log.warning(
         "sandbox backend: linux (zygotes; pid, mount, ipc, uts and cgroup namespaces;"
-        " cgroup v%d under %s)",
+        " cgroup v%d under %s; CPU mode %s)",
         tree.version,
         ", ".join(tree.dir_paths),
+        cpu.mode,
     )
     return factory

@@ -5,8 +5,9 @@ own cgroup (so every sandbox stays inside whatever limits the operator put lambo
 leaves ``sb-<n>`` below it, one per live sandbox. Leaves are made ahead of time and reused,
 so the cold path only writes three limits and a child writes its own pid (see
 ``runtime.jail``). Memory is capped at MemorySize (swap too, where the kernel accounts it),
-CPU gets a CFS quota proportional to memory (1,769 MB = one vCPU, as on Lambda), pids are
-capped so a fork bomb stays inside.
+pids are capped so a fork bomb stays inside, and CPU follows ``CpuPolicy``: by default a
+weight in proportion to memory (work-conserving: idle cores serve any sandbox, busy ones are
+shared by MemorySize), or Lambda's hard CFS quota (1,769 MB = one vCPU).
 
 Directories of servers that died without cleaning up (``lambox-<pid>`` of a pid that is
 gone) are swept, their processes killed, when a new server starts.
@@ -36,6 +37,10 @@ MB_PER_CPU = 1769
 # (below 14 ms it would not be), so every Lambda memory size gets exactly its share.
 CPU_PERIOD_US = 20_000
 MIN_QUOTA_US = 1_000
+# The kernel's default weight of a group is one vCPU's (1,769 MB's) share in both versions.
+DEFAULT_SHARES = 1024  # cgroup v1 cpu.shares, range 2..262144
+DEFAULT_WEIGHT = 100  # cgroup v2 cpu.weight, range 1..10000
+CPU_MODES = ("shares", "quota")
 CONTROLLERS = ("memory", "cpu", "pids")
 _STALE = re.compile(r"lambox-(\d+)")
 
@@ -90,6 +95,54 @@ def cpu_quota_us(memory_mb: int, cpus: int) -> int | None:
     return max(MIN_QUOTA_US, quota)
 
 
+@dataclass(frozen=True, slots=True)
+class CpuLimit:
+    """What a sandbox's group gets of the CPU: a CFS quota per period (None: no cap) and a
+    weight among its siblings, given as the MemorySize it stands for (None: the kernel's
+    default, one vCPU's)."""
+
+    quota_us: int | None = None
+    weight_mb: int | None = None
+
+    def shares(self) -> int:
+        """cgroup v1 ``cpu.shares``."""
+        if self.weight_mb is None:
+            return DEFAULT_SHARES
+        return min(262_144, max(2, DEFAULT_SHARES * self.weight_mb // MB_PER_CPU))
+
+    def weight(self) -> int:
+        """cgroup v2 ``cpu.weight``."""
+        if self.weight_mb is None:
+            return DEFAULT_WEIGHT
+        return min(10_000, max(1, DEFAULT_WEIGHT * self.weight_mb // MB_PER_CPU))
+
+
+UNLIMITED = CpuLimit()
+
+
+class CpuPolicy:
+    """``LAMBOX_CPU_MODE``: what a sandbox's CPU is once its init is over (init always runs
+    ``UNLIMITED``, as Lambda boosts init).
+
+    ``shares`` (the default) caps nothing: a sandbox may use every idle core, and when the
+    machine is busy sandboxes share it by weight in proportion to MemorySize, so latency on
+    a user's own machine is that of the machine. ``quota`` is Lambda's hard limit, a CFS
+    quota of MemorySize / 1,769 MB of a core per period, for testing latency under the CPU
+    a function would get on AWS."""
+
+    def __init__(self, mode: str = "shares", cpus: int = 1) -> None:
+        mode = mode.strip().lower()
+        if mode not in CPU_MODES:
+            raise ValueError(f"LAMBOX_CPU_MODE must be one of {', '.join(CPU_MODES)}, not {mode!r}")
+        self.mode = mode
+        self.cpus = cpus
+
+    def after_init(self, memory_mb: int) -> CpuLimit:
+        if self.mode == "quota":
+            return CpuLimit(quota_us=cpu_quota_us(memory_mb, self.cpus))
+        return CpuLimit(weight_mb=memory_mb)
+
+
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)
@@ -116,7 +169,7 @@ class Cgroup:
         self.version = version
         self._peak_fd: int | None = None
         self._limits: tuple[int, int] | None = None
-        self._cpu: tuple[int | None] | None = None  # (quota,) once known
+        self._cpu: CpuLimit | None = None  # once known
         self.oom_baseline = 0
 
     def _dir(self, controller: str) -> Path:
@@ -139,10 +192,10 @@ class Cgroup:
         sandbox's (read now so that nothing is read on the cold path)."""
         self.oom_baseline = self.oom_kills()
 
-    def limit(self, memory_mb: int, pids: int, cpu_quota: int | None) -> None:
+    def limit(self, memory_mb: int, pids: int, cpu: CpuLimit = UNLIMITED) -> None:
         """Set every limit before the sandbox runs any of the function's code. A reused
         leaf usually has them already; only what differs is written."""
-        self.set_cpu(cpu_quota)
+        self.set_cpu(cpu)
         if self._limits == (memory_mb, pids):
             return
         self._limits = None
@@ -166,16 +219,26 @@ class Cgroup:
         _write(pid_dir / "pids.max", str(pids))
         self._limits = (memory_mb, pids)
 
-    def set_cpu(self, quota_us: int | None) -> None:
-        """The CFS quota per period, None for none, with a burst of one more quota saved
-        from idle periods (where the kernel has bursts), so a function that is mostly idle
-        is not stalled for a whole period the first time it is busy. Unchanged values are
-        not rewritten: a write to a group with tasks in it costs a fraction of a ms."""
+    def set_cpu(self, limit: CpuLimit) -> None:
+        """The CFS quota per period, with a burst of one more quota saved from idle periods
+        (where the kernel has bursts), so a function that is mostly idle is not stalled for
+        a whole period the first time it is busy; and the weight. Unchanged values are not
+        rewritten: a write to a group with tasks in it costs a fraction of a ms."""
         previous = self._cpu
-        if previous == (quota_us,):
+        if previous == limit:
             return
-        cpu = self._dir("cpu")
         self._cpu = None
+        if previous is None or previous.quota_us != limit.quota_us:
+            self._set_quota(limit.quota_us, previous is None or previous.quota_us is not None)
+        if previous is None or previous.weight_mb != limit.weight_mb:
+            if self.version == 1:
+                _write(self._dir("cpu") / "cpu.shares", str(limit.shares()))
+            else:
+                _write(self._dir("cpu") / "cpu.weight", str(limit.weight()))
+        self._cpu = limit
+
+    def _set_quota(self, quota_us: int | None, may_have_burst: bool) -> None:
+        cpu = self._dir("cpu")
         quota_file, burst_file = (
             ("cpu.cfs_quota_us", "cpu.cfs_burst_us")
             if self.version == 1
@@ -183,12 +246,11 @@ class Cgroup:
         )
         quota = str(quota_us or -1) if self.version == 1 else f"{quota_us or 'max'} {CPU_PERIOD_US}"
         has_burst = (cpu / burst_file).exists()
-        if has_burst and previous != (None,):
+        if has_burst and may_have_burst:
             _write(cpu / burst_file, "0")  # a burst may never exceed the quota being set
         _write(cpu / quota_file, quota)
         if has_burst and quota_us:
             _write(cpu / burst_file, str(quota_us))
-        self._cpu = (quota_us,)
 
     def peak_kb(self) -> int:
         """Most memory the group has held since it was last reset, in KiB (one pread)."""
@@ -396,7 +458,7 @@ def _recycle(leaf: Cgroup) -> bool:
         return False
     if not leaf.reset():
         return False
-    leaf.set_cpu(None)
+    leaf.set_cpu(UNLIMITED)
     leaf.mark_clean()
     return True
 
@@ -427,7 +489,7 @@ class CgroupPool:
         for _ in range(count):
             leaf = self.tree.new_leaf()
             self._all.add(leaf)
-            leaf.limit(*self._defaults, None)
+            leaf.limit(*self._defaults)
             made.append(leaf)
         return made
 

@@ -1,18 +1,73 @@
 """The process environment of a sandbox: the variables Lambda sets, then the user's.
 
 ``sandbox_env`` is the Python runtime's; ``runtime_api_env`` that of runtimes speaking the
-Lambda Runtime API (custom ``provided.*`` bootstraps and lambox's Node client).
+Lambda Runtime API (custom ``provided.*`` bootstraps and lambox's Node client). Every
+function, whatever its runtime, finds in its environment what an AWS SDK needs to call
+lambox with no configuration (``SandboxContext``): the region, credentials of the account
+(as AWS gives a function its execution role's), and ``AWS_ENDPOINT_URL``, lambox's own
+address as a function on this machine reaches it.
 """
 
 from __future__ import annotations
 
 import secrets
+import string
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from lambox.model import FunctionVersion
 
 RUNTIME_DIR = str(Path(__file__).resolve().parents[2])
+_KEY_CHARS = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxContext:
+    """What lambox tells every function about where it runs: the endpoint and credentials
+    through which it reaches lambox's API ("" for none), and the ``sys.path`` entry of the
+    libraries the Python runtime provides (``sandbox.pylibs``; "" for none)."""
+
+    endpoint_url: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    session_token: str = ""
+    python_libs: str = ""
+
+    @classmethod
+    def for_server(cls, host: str, port: int) -> SandboxContext:
+        """The context of a server listening on ``host``:``port``, with fresh credentials
+        shaped as AWS's temporary ones (signatures are not checked, so any key works)."""
+        return cls(
+            endpoint_url=endpoint_url(host, port),
+            access_key_id="ASIA" + "".join(secrets.choice(_KEY_CHARS) for _ in range(16)),
+            secret_access_key=secrets.token_urlsafe(30)[:40],
+            session_token=secrets.token_urlsafe(96),
+        )
+
+    def aws_variables(self) -> dict[str, str]:
+        if not self.endpoint_url:
+            return {}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+
+NO_CONTEXT = SandboxContext()
+
+
+def endpoint_url(host: str, port: int) -> str:
+    """lambox's address as a function on this machine reaches it: a wildcard listening
+    address means every local address, of which loopback is the one always there."""
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def log_stream_name(version: str) -> str:
@@ -21,16 +76,20 @@ def log_stream_name(version: str) -> str:
 
 
 def sandbox_env(
-    fv: FunctionVersion, log_stream: str, init_type: str = "on-demand"
+    fv: FunctionVersion,
+    log_stream: str,
+    init_type: str = "on-demand",
+    context: SandboxContext = NO_CONTEXT,
 ) -> dict[str, str]:
     """The environment of a Python sandbox, as the AWS Python runtimes define it."""
     config = fv.config
     task = fv.code_dir
+    python_path = [RUNTIME_DIR, context.python_libs] if context.python_libs else [RUNTIME_DIR]
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": RUNTIME_DIR,
+        "PYTHONPATH": ":".join(python_path),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": str(fv.code_dir),
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
@@ -47,6 +106,7 @@ def sandbox_env(
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "SHLVL": "0",
+        **context.aws_variables(),
     }
     env.update(config.environment)
     return env
@@ -58,11 +118,12 @@ def runtime_api_env(
     init_type: str,
     runtime_api: str,
     path_prefix: str = "",
+    context: SandboxContext = NO_CONTEXT,
 ) -> dict[str, str]:
     """The environment of a Runtime API sandbox (``provided.*``, ``nodejs*``): Lambda's
     variables and ``AWS_LAMBDA_RUNTIME_API``, without the Python runtime's own variables
     (unless the function sets them); ``path_prefix`` goes first on PATH."""
-    env = sandbox_env(fv, log_stream, init_type)
+    env = sandbox_env(fv, log_stream, init_type, context)
     user = fv.config.environment
     python_only = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     # AWS_EXECUTION_ENV is not defined for OS-only runtimes (the provided family).

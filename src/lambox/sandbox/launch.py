@@ -12,10 +12,10 @@ learned. Two implementations:
   cgroup namespaces; the function's code read-only at /var/task; a private tmpfs /tmp of
   EphemeralStorage; the sandbox user with no_new_privs; an empty network namespace for
   ``lambox:network=none``) into a cgroup of the ``LinuxSandboxFactory``'s pool (memory =
-  MemorySize, the pids limit, and the CPU quota once init is over). There, instead of the
-  Python runtime, a tiny pid 1 (``runtime.execinit``) execs the runtime. Killing it kills
-  the pid namespace; Max Memory Used is the cgroup's peak and a death after the cgroup's
-  OOM killer fired is an out-of-memory death.
+  MemorySize, the pids limit, and the CPU limit of ``LAMBOX_CPU_MODE`` once init is over).
+  There, instead of the Python runtime, a tiny pid 1 (``runtime.execinit``) execs the
+  runtime. Killing it kills the pid namespace; Max Memory Used is the cgroup's peak and a
+  death after the cgroup's OOM killer fired is an out-of-memory death.
 
 A ``Runtime`` is one started process. Contract: ``kill`` is idempotent, synchronous and
 releases everything (cgroup included); ``exit_code`` is asked once the process has exited;
@@ -40,7 +40,7 @@ from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
 from lambox.runtime.execinit import API_HOST, API_PORT, INIT_FD_ENV
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.cgroups import Cgroup, cpu_quota_us
+from lambox.sandbox.cgroups import Cgroup
 from lambox.sandbox.linux import EXIT_WAIT, NETWORK_TAG, TASK_ROOT, LinuxSandboxFactory
 from lambox.sandbox.runtime_api_server import ApiServer, Handler, HttpConnection
 from lambox.sandbox.zygote import code_key
@@ -55,7 +55,7 @@ class Runtime(Protocol):
     exec_error: str | None  # why execve failed inside the sandbox, once it exited
 
     def initialized(self) -> None:
-        """The runtime finished its init: the init boost ends (the CPU quota applies)."""
+        """The runtime finished its init: the init boost ends (the CPU limit applies)."""
         ...
 
     async def listener(self, timeout: float) -> socket.socket | None:
@@ -210,9 +210,9 @@ class JailedRuntime:
             return
         factory = self._launcher.factory
         try:
-            cgroup.set_cpu(cpu_quota_us(self._version.config.memory_size, factory.cpus))
+            cgroup.set_cpu(factory.cpu.after_init(self._version.config.memory_size))
         except OSError as exc:
-            log.error("runtime sandbox %d runs without a CPU quota: %s", self.pid, exc)
+            log.error("runtime sandbox %d runs without its CPU limit: %s", self.pid, exc)
 
     async def listener(self, timeout: float) -> socket.socket | None:
         channel = self._channel
@@ -346,7 +346,7 @@ class LinuxLauncher:
             "fd_env": [INIT_FD_ENV],
         }
         try:
-            cgroup.limit(config.memory_size, factory.pids_max, None)
+            cgroup.limit(config.memory_size, factory.pids_max)
             pid = await zygote.request("spawn", spec, log_fd, extra_fds=(child.fileno(),))
         except BaseException as exc:
             runtime.kill()

@@ -5,13 +5,14 @@ as pid 2 of its own pid namespace, whose pid 1 is a small init the zygote forked
 (``runtime.init``), and isolated by ``runtime.jail``: its code read-only at /var/task, a
 private /tmp capped at EphemeralStorage, its own mount, ipc, uts and cgroup namespaces (and
 network namespace for functions tagged ``lambox:network=none``), the unprivileged sandbox
-user, and a cgroup capping memory at MemorySize, CPU in proportion to it and the number of
-processes. It speaks the internal wire, so the invoke path is the one every wire sandbox
-shares (``sandbox.wired``).
+user, and a cgroup capping memory at MemorySize and the number of processes, and giving CPU
+as ``LAMBOX_CPU_MODE`` says (``cgroups.CpuPolicy``). It speaks the internal wire, so the
+invoke path is the one every wire sandbox shares (``sandbox.wired``).
 
-Init runs without the CPU quota (as Lambda boosts init); the quota applies from READY on.
-Killing a sandbox kills its pid namespace (its zygote, reaping it, kills the namespace's
-init), so everything the function started dies with it; its cgroup is then emptied and
+Init runs without any CPU limit (as Lambda boosts init); the policy's limit (a weight in
+proportion to memory, or Lambda's quota) applies from READY on. Killing a sandbox kills its
+pid namespace (its zygote, reaping it, kills the namespace's init, which also exits by
+itself), so everything the function started dies with it; its cgroup is then emptied and
 reused. Max Memory Used is the cgroup's peak; when an invocation dies after the cgroup's OOM
 killer fired, its SandboxDead says so and carries the exit status (SIGKILL).
 """
@@ -32,10 +33,16 @@ from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
+from lambox.runtime.jail import LIBS_DIR
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
-from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, cpu_quota_us
-from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
+from lambox.sandbox.environment import (
+    NO_CONTEXT,
+    SandboxContext,
+    log_stream_name,
+    sandbox_env,
+)
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -78,6 +85,8 @@ class LinuxSandbox(WireSandbox):
         self._pid = 0
         self._pidfd: int | None = None
         self._cgroup: Cgroup | None = None
+        # The zygote it forked from, counted there until the sandbox is destroyed.
+        self._zygote: ZygoteProcess | None = None
         self.out_of_memory = False
 
     @property
@@ -92,8 +101,14 @@ class LinuxSandbox(WireSandbox):
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
         started = time.perf_counter()
         zygote, code, learn = await factory.zygotes.for_version(fv)
+        if self._destroyed:
+            raise SandboxError("sandbox destroyed while it was starting")
+        # Counted from before the fork request, so that a zygote stopped meanwhile waits
+        # for this sandbox instead of failing its fork; ``_release`` uncounts it.
+        self._zygote = zygote
+        factory.zygotes.forked(zygote)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream, self._init_type)
+        env = sandbox_env(fv, stream, self._init_type, factory.context)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
         spec = {
             "env": env,
@@ -115,10 +130,10 @@ class LinuxSandbox(WireSandbox):
             self._pidfd = os.pidfd_open(self._pid)
         await self._connect(host)
         meta, body = await self._ready()
-        # The quota ends the init boost. call_soon runs it after this task's current step,
+        # The CPU limit ends the init boost. call_soon runs it after this task's current step,
         # which for a cold start has already sent the first INVOKE: the write overlaps the
         # sandbox's work instead of delaying it.
-        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        asyncio.get_running_loop().call_soon(self._apply_cpu_limit)
         error = init_error(meta)
         if learn and error is None and isinstance(meta.get("preload"), list):
             factory.zygotes.learned(fv, meta["preload"], meta.get("sources") or [])
@@ -129,14 +144,14 @@ class LinuxSandbox(WireSandbox):
             log_stream=stream,
         )
 
-    def _apply_cpu_quota(self) -> None:
+    def _apply_cpu_limit(self) -> None:
         cgroup = self._cgroup
         if cgroup is None or self._destroyed:
             return
         try:
-            cgroup.set_cpu(cpu_quota_us(self.version.config.memory_size, self._factory.cpus))
+            cgroup.set_cpu(self._factory.cpu.after_init(self.version.config.memory_size))
         except OSError as exc:
-            log.error("sandbox %d runs without a CPU quota: %s", self._pid, exc)
+            log.error("sandbox %d runs without its CPU limit: %s", self._pid, exc)
 
     async def _fork(self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int) -> int:
         """Claim a spare of ``zygote``, or have it fork a sandbox now; the sandbox's pid.
@@ -145,14 +160,14 @@ class LinuxSandbox(WireSandbox):
         memory = self.version.config.memory_size
         if self._snapshot_fd >= 0:
             cgroup = self._cgroup = factory.cgroups.acquire()
-            cgroup.limit(memory, factory.pids_max, None)
+            cgroup.limit(memory, factory.pids_max)
             spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV]}
             return await zygote.request("spawn", spec, wire_fd, extra_fds=(self._snapshot_fd,))
         spare = factory.spares.take(zygote)
         if spare is not None:
             self._cgroup = spare.cgroup
             try:
-                spare.cgroup.limit(memory, factory.pids_max, None)
+                spare.cgroup.limit(memory, factory.pids_max)
                 spare.claim(spec, wire_fd)
                 return spare.pid
             except OSError as exc:
@@ -163,7 +178,7 @@ class LinuxSandbox(WireSandbox):
                 factory.cgroups.release(spare.cgroup)
         cgroup = self._cgroup = factory.cgroups.acquire()
         try:
-            cgroup.limit(memory, factory.pids_max, None)
+            cgroup.limit(memory, factory.pids_max)
         except OSError as exc:
             raise SandboxError(f"cannot set the limits of cgroup {cgroup.name}: {exc}") from exc
         return await zygote.request("spawn", {**spec, "cgroup": cgroup.name}, wire_fd)
@@ -209,6 +224,9 @@ class LinuxSandbox(WireSandbox):
         if self._cgroup is not None:
             self._factory.cgroups.release(self._cgroup)
             self._cgroup = None
+        if self._zygote is not None:
+            self._factory.zygotes.ended(self._zygote)
+            self._zygote = None
 
 
 class RestoredLinuxSandbox(LinuxSandbox):
@@ -244,7 +262,7 @@ class RestoredLinuxSandbox(LinuxSandbox):
             self._started = time.perf_counter()  # placed ahead: its restore begins now
         stream = log_stream_name(self.version.config.version)
         report = await self._resume(snapshot, self._started, stream)
-        asyncio.get_running_loop().call_soon(self._apply_cpu_quota)
+        asyncio.get_running_loop().call_soon(self._apply_cpu_limit)
         return report
 
     async def place(self, snapshot: Snapshot) -> None:
@@ -259,7 +277,7 @@ class RestoredLinuxSandbox(LinuxSandbox):
             self._pid = host_pid(snapshot.pid, self._inner)
             self._pidfd = os.pidfd_open(self._pid)
             cgroup = self._cgroup = factory.cgroups.acquire()
-            cgroup.limit(config.memory_size, factory.pids_max, None)
+            cgroup.limit(config.memory_size, factory.pids_max)
             cgroup.admit(self._pid)
         except (OSError, SandboxError) as exc:
             host.close()  # the child sees EOF instead of RESUME and exits
@@ -293,15 +311,18 @@ class LinuxSandboxFactory:
         spares: SparePool,
         board: ExitBoard,
         pids_max: int = PIDS_MAX,
+        cpu: CpuPolicy | None = None,
+        context: SandboxContext = NO_CONTEXT,
         init_limit: float = INIT_TIMEOUT,
     ) -> None:
         self.init_limit = init_limit
         self.zygotes = zygotes
+        self.context = context
         self.cgroups = cgroups
         self.spares = spares
         self.board = board
         self.pids_max = pids_max
-        self.cpus = os.cpu_count() or 1
+        self.cpu = cpu or CpuPolicy(cpus=os.cpu_count() or 1)
         self.snapshots: Snapshots[RestoredLinuxSandbox] = Snapshots(
             self._start_snapshot, lambda v, t: RestoredLinuxSandbox(self, v, t)
         )
@@ -313,10 +334,15 @@ class LinuxSandboxFactory:
         data_dir: Path,
         code_root: Path,
         interpreter: str = sys.executable,
+        cpu: CpuPolicy | None = None,
+        context: SandboxContext = NO_CONTEXT,
+        libs: list[str] | None = None,
         init_limit: float = INIT_TIMEOUT,
     ) -> LinuxSandboxFactory:
         """Create the cgroups (sweeping those of dead servers) and start the base zygote of
-        ``interpreter``; raises OSError when the machine will not allow it."""
+        ``interpreter``; raises OSError when the machine will not allow it. ``libs`` are
+        the Python runtime's libraries (``sandbox.pylibs``), bound at ``LIBS_DIR`` in every
+        sandbox and put on its ``sys.path``."""
         swept = tree.sweep_stale()
         if swept:
             log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
@@ -333,11 +359,14 @@ class LinuxSandboxFactory:
             "cgroups": tree.dir_paths,
             "uid": SANDBOX_UID,
             "gid": SANDBOX_GID,
+            "libs": libs or [],
         }
+        if libs:
+            context = dataclasses.replace(context, python_libs=LIBS_DIR)
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board, init_limit=init_limit)
+        return cls(zygotes, pool, spares, board, cpu=cpu, context=context, init_limit=init_limit)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
@@ -349,8 +378,10 @@ class LinuxSandboxFactory:
         return await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
-        """A function or version was deleted: stop its snapshots."""
+        """A function or version was deleted: stop its snapshots, and the version zygotes
+        no other function version forks from."""
         self.snapshots.retire(name, qualifier)
+        self.zygotes.retire(name, qualifier)
 
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int

@@ -19,7 +19,12 @@ from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, PrepareFailure
-from lambox.sandbox.environment import log_stream_name, sandbox_env
+from lambox.sandbox.environment import (
+    NO_CONTEXT,
+    SandboxContext,
+    log_stream_name,
+    sandbox_env,
+)
 from lambox.sandbox.snapshots import (
     INIT_TYPE,
     Snapshot,
@@ -39,9 +44,11 @@ class ProcessSandbox(WireSandbox):
         version: FunctionVersion,
         init_type: str = "on-demand",
         snapshot_fd: int = -1,
+        context: SandboxContext = NO_CONTEXT,
         init_limit: float = INIT_TIMEOUT,
     ) -> None:
         super().__init__(version, init_type, init_limit)
+        self._context = context
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._proc: subprocess.Popen[bytes] | None = None
@@ -52,7 +59,7 @@ class ProcessSandbox(WireSandbox):
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream, self._init_type)
+        env = sandbox_env(fv, stream, self._init_type, self._context)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
         keep = [child.fileno()]
         if self._snapshot_fd >= 0:
@@ -115,9 +122,10 @@ class RestoredProcessSandbox(ProcessSandbox):
         snapshots: Snapshots[RestoredProcessSandbox],
         version: FunctionVersion,
         init_type: str,
+        context: SandboxContext = NO_CONTEXT,
         init_limit: float = INIT_TIMEOUT,
     ) -> None:
-        super().__init__(version, init_type, init_limit=init_limit)
+        super().__init__(version, init_type, context=context, init_limit=init_limit)
         self._snapshots = snapshots
         self._snapshot: Snapshot | None = None
         self._pid = 0
@@ -163,21 +171,25 @@ class RestoredProcessSandbox(ProcessSandbox):
 
 
 class ProcessSandboxFactory:
-    """SandboxFactory for the plain-process backend."""
+    """SandboxFactory for the plain-process backend; ``context`` goes into every sandbox's
+    environment."""
 
     name = "process"
 
-    def __init__(self, init_limit: float = INIT_TIMEOUT) -> None:
+    def __init__(
+        self, context: SandboxContext = NO_CONTEXT, init_limit: float = INIT_TIMEOUT
+    ) -> None:
+        self._context = context
         self.init_limit = init_limit
         self.snapshots: Snapshots[RestoredProcessSandbox] = Snapshots(
             self._start_snapshot,
-            lambda v, t: RestoredProcessSandbox(self.snapshots, v, t, init_limit),
+            lambda v, t: RestoredProcessSandbox(self.snapshots, v, t, context, init_limit),
         )
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
             return self.snapshots.restored(version, init_type)
-        return ProcessSandbox(version, init_type, init_limit=self.init_limit)
+        return ProcessSandbox(version, init_type, context=self._context, init_limit=self.init_limit)
 
     async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
@@ -190,7 +202,7 @@ class ProcessSandboxFactory:
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
     ) -> tuple[SnapshotOwner, InitReport]:
-        owner = ProcessSandbox(version, INIT_TYPE, control_fd, self.init_limit)
+        owner = ProcessSandbox(version, INIT_TYPE, control_fd, self._context, self.init_limit)
         return owner, await owner.start()
 
     async def close(self) -> None:

@@ -44,7 +44,13 @@ from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory, Sandbox
 from lambox.model import FunctionVersion
 from lambox.runtime.jail import TASK_ROOT
 from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
-from lambox.sandbox.environment import RUNTIME_DIR, log_stream_name, runtime_api_env
+from lambox.sandbox.environment import (
+    NO_CONTEXT,
+    RUNTIME_DIR,
+    SandboxContext,
+    log_stream_name,
+    runtime_api_env,
+)
 from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
 from lambox.sandbox.runtime_api_server import ApiServer, serve
@@ -128,11 +134,17 @@ class RuntimeApiSandbox:
     """One runtime process and the Runtime API endpoint that serves it."""
 
     def __init__(
-        self, version: FunctionVersion, init_type: str, path_prefix: str, launcher: Launcher
+        self,
+        version: FunctionVersion,
+        init_type: str,
+        path_prefix: str,
+        launcher: Launcher,
+        context: SandboxContext = NO_CONTEXT,
     ) -> None:
         self.version = version
         self._init_type = init_type
         self._path_prefix = path_prefix
+        self._context = context
         self._launcher = launcher
         self._stream = log_stream_name(version.config.version)
         self._proc: Runtime | None = None
@@ -244,7 +256,9 @@ class RuntimeApiSandbox:
         if address is None:
             self._server = await serve(api.handle, BODY_LIMIT)
             address = self._server.address
-        env = runtime_api_env(fv, self._stream, self._init_type, address, self._path_prefix)
+        env = runtime_api_env(
+            fv, self._stream, self._init_type, address, self._path_prefix, self._context
+        )
         init_timeout = max(INIT_TIMEOUT, fv.config.timeout)
         try:
             self._proc = proc = await self._launcher.launch(fv, command, env, log.child_fd)
@@ -401,16 +415,25 @@ def _client_context(encoded: str | None) -> str | None:
 class RuntimeApiSandboxFactory:
     """SandboxFactory for runtimes speaking the Runtime API. ``path_prefix`` is put first on
     the sandboxes' PATH (lambox puts its own interpreter's directory there, so a bootstrap's
-    ``python3`` is lambox's Python, with awslambdaric when the dev extra is installed)."""
+    ``python3`` is lambox's Python, with awslambdaric when the dev extra is installed);
+    ``context`` goes into every sandbox's environment."""
 
     name = "runtime-api"
 
-    def __init__(self, path_prefix: str = "", launcher: Launcher | None = None) -> None:
+    def __init__(
+        self,
+        path_prefix: str = "",
+        launcher: Launcher | None = None,
+        context: SandboxContext = NO_CONTEXT,
+    ) -> None:
         self._path_prefix = path_prefix
+        self._context = context
         self.launcher = launcher or ProcessLauncher()
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
-        return RuntimeApiSandbox(version, init_type, self._path_prefix, self.launcher)
+        return RuntimeApiSandbox(
+            version, init_type, self._path_prefix, self.launcher, self._context
+        )
 
     async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         return None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambox.errors import SandboxError
-from lambox.sandbox.cgroups import Cgroup, CgroupPool
+from lambox.sandbox.cgroups import UNLIMITED, Cgroup, CgroupPool
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class SparePool:
         cgroup = self._cgroups.acquire()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            cgroup.set_cpu(None)
+            cgroup.set_cpu(UNLIMITED)
             pid = await zygote.request("spare", {"cgroup": cgroup.name}, child.fileno())
         except (SandboxError, OSError) as exc:
             log.warning("no spare from %s: %s", zygote.name, exc)

@@ -5,8 +5,16 @@ for others) forks the first sandboxes of every function. The first of them repor
 modules its init imported; from that list a *version* zygote is forked off the base, per
 (interpreter, code, handler), and later sandboxes of that function fork from it. A version
 zygote found holding threads or sockets after its imports is not used (logged), and its
-function keeps starting from the base zygote. Version zygotes idle for a long time, or
-beyond ``max_versions``, are stopped; a zygote that died is replaced on next use.
+function keeps starting from the base zygote. A zygote that died is replaced on next use.
+
+A version zygote is stopped once no function version forks from it any more: each function
+version is counted as a user of the zygote its sandboxes last forked from, and loses it when
+it is deleted (``retire``) or its code or handler changes (its next sandbox names another
+zygote). Several functions and versions with the same code share one zygote, so deleting one
+of them leaves it to the others. Zygotes idle for a long time, or beyond ``max_versions``,
+are stopped too. Stopping a zygote kills its sandboxes, so a stopped zygote first drains:
+it forks nothing more and hangs up once the last sandbox forked from it is destroyed
+(``forked`` / ``ended`` count them), so an invocation still running finishes.
 
 The protocol spoken over each control socket is described in ``lambox.runtime.zygote``.
 """
@@ -21,7 +29,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -85,6 +93,8 @@ class ZygoteProcess:
         self.name = name
         self.pid = proc.pid if proc is not None else 0
         self.alive = True
+        # Sandboxes forked from it and not yet destroyed (the host's count, see ``Zygotes``).
+        self.sandboxes = 0
         self._sock = sock
         self._board = board
         self._proc = proc
@@ -236,6 +246,11 @@ class VersionZygote:
     last_used: float = field(default_factory=time.monotonic)
 
 
+ZygoteKey = tuple[str, str, str]
+"""(interpreter, code key, handler): what a version zygote holds, shared by every function
+version that has the same."""
+
+
 def code_key(fv: FunctionVersion, code_root: str) -> str:
     """The name of a version's code tree under the code root the zygotes bind."""
     rel = os.path.relpath(fv.code_dir, code_root)
@@ -262,7 +277,12 @@ class Zygotes:
         self._board = board
         self._bases: dict[str, ZygoteProcess] = {}
         self._starting: dict[str, asyncio.Future[ZygoteProcess]] = {}
-        self._versions: dict[tuple[str, str, str], VersionZygote] = {}
+        self._versions: dict[ZygoteKey, VersionZygote] = {}
+        # Function version (name, version) -> the snapshot generation its sandboxes last
+        # forked from a zygote in, and that zygote.
+        self._users: dict[tuple[str, str], tuple[int, ZygoteKey]] = {}
+        # Stopped zygotes that still have sandboxes; each hangs up after its last one.
+        self._draining: set[ZygoteProcess] = set()
         self._max_versions = max_versions
         self._idle = idle_seconds
         self._tasks: set[asyncio.Task[None]] = set()
@@ -345,6 +365,7 @@ class Zygotes:
         code = code_key(fv, self._config["code_root"])
         key = (fv.interpreter, code, fv.config.handler)
         self._expire()
+        self._use(fv, key)
         entry = self._versions.get(key)
         if entry is None:
             entry = self._versions[key] = VersionZygote(f"zygote of {fv.config.name}")
@@ -382,14 +403,52 @@ class Zygotes:
         entry.sources = [str(s) for s in sources]
         self._start_version(key, entry)
 
-    def _start_version(self, key: tuple[str, str, str], entry: VersionZygote) -> None:
+    def forked(self, zygote: ZygoteProcess) -> None:
+        """A sandbox was forked from ``zygote``; ``ended`` must follow when it is destroyed."""
+        zygote.sandboxes += 1
+
+    def ended(self, zygote: ZygoteProcess) -> None:
+        """A sandbox forked from ``zygote`` was destroyed; a stopped zygote hangs up after
+        its last one."""
+        zygote.sandboxes -= 1
+        if zygote.sandboxes <= 0 and zygote in self._draining:
+            self._draining.discard(zygote)
+            self._spawn(zygote.close())
+
+    def retire(self, name: str, qualifier: str | None) -> None:
+        """Function ``name`` (every version, or only ``qualifier``) was deleted: stop the
+        version zygotes no remaining function version forks from."""
+        gone = [u for u in self._users if u[0] == name and qualifier in (None, u[1])]
+        keys = {self._users.pop(user)[1] for user in gone}
+        for key in keys:
+            self._stop_if_unused(key)
+
+    def _use(self, fv: FunctionVersion, key: ZygoteKey) -> None:
+        """Count the function version of ``fv`` as forking from ``key`` from now on (a
+        sandbox of an older snapshot, still starting after an update, changes nothing)."""
+        previous = self._users.get(fv.key)
+        if previous is not None and previous[0] > fv.generation:
+            return
+        self._users[fv.key] = (fv.generation, key)
+        if previous is not None and previous[1] != key:
+            self._stop_if_unused(previous[1])
+
+    def _stop_if_unused(self, key: ZygoteKey) -> None:
+        if any(used == key for _, used in self._users.values()):
+            return
+        entry = self._versions.pop(key, None)
+        if entry is not None:
+            log.info("%s stopped: no function version uses it any more", entry.name)
+            self._close_later(entry)
+
+    def _start_version(self, key: ZygoteKey, entry: VersionZygote) -> None:
         entry.state = State.STARTING
         entry.process = None
         task = asyncio.get_running_loop().create_task(self._run_start_version(key, entry))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_start_version(self, key: tuple[str, str, str], entry: VersionZygote) -> None:
+    async def _run_start_version(self, key: ZygoteKey, entry: VersionZygote) -> None:
         interpreter, code, _ = key
         started = time.perf_counter()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -451,9 +510,19 @@ class Zygotes:
             self._close_later(self._versions.pop(key))
 
     def _close_later(self, entry: VersionZygote) -> None:
-        if entry.process is None:
+        """Stop a zygote no longer in ``_versions``: at once if no sandbox of it is left,
+        else after the last one (closing it would kill them)."""
+        process = entry.process
+        if process is None:
             return
-        task = asyncio.get_running_loop().create_task(entry.process.close())
+        if process.sandboxes > 0 and process.alive:
+            self._draining.add(process)
+            process.on_lost.append(lambda: self._draining.discard(process))
+            return
+        self._spawn(process.close())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -463,6 +532,9 @@ class Zygotes:
             if entry.process is not None:
                 await entry.process.close()
         self._versions.clear()
+        for process in list(self._draining):
+            await process.close()
+        self._draining.clear()
         for zygote in self._bases.values():
             await zygote.close()
         self._bases.clear()

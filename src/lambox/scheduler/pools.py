@@ -16,6 +16,9 @@ Invariants:
 - a sandbox whose environment ended while idle (``SafeSandbox.alive`` turned False: it was
   killed, OOM-killed, or crashed by a background thread) is never handed out: it is
   discarded when it would be, or by the next reaper pass, whichever comes first.
+- an idle provisioned sandbox serves before any on-demand one, as on AWS: provisioned
+  environments take the traffic first and on-demand ones only what spills over, so a pool
+  keeps its idle sandboxes in two stacks (``ready``: provisioned, ``idle``: on-demand).
 Idle stacks are LIFO, so the hottest sandbox serves next and old ones age out.
 """
 
@@ -44,10 +47,12 @@ RESERVED_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 @dataclass(slots=True)
 class Pool:
-    """The warm sandboxes of one snapshot generation of one function version."""
+    """The warm sandboxes of one snapshot generation of one function version: idle
+    provisioned ones in ``ready``, idle on-demand ones in ``idle``."""
 
     version: FunctionVersion
     idle: collections.deque[SafeSandbox] = field(default_factory=collections.deque)
+    ready: collections.deque[SafeSandbox] = field(default_factory=collections.deque)
     busy: int = 0
     target: int = 0
     provisioned: int = 0
@@ -121,7 +126,7 @@ class Scheduler:
 
     def counts(self) -> dict[str, int]:
         """Sandboxes idle, busy and alive across all pools (for metrics and benchmarks)."""
-        idle = sum(len(p.idle) for p in self._pools.values())
+        idle = sum(len(p.idle) + len(p.ready) for p in self._pools.values())
         return {"idle": idle, "busy": self._busy, "pools": len(self._pools), "live": self._live}
 
     def provisioned(self, name: str, version: str) -> tuple[int, int]:
@@ -230,7 +235,14 @@ class Scheduler:
         return Lease(sandbox, cold=True)
 
     def _pop_idle(self, pool: Pool) -> SafeSandbox | None:
-        """The hottest idle sandbox still alive; dead ones met on the way are discarded."""
+        """The hottest idle provisioned sandbox still alive, else the hottest on-demand one;
+        dead ones met on the way are discarded."""
+        ready = pool.ready
+        while ready:
+            sandbox = ready.pop()
+            if sandbox.alive:
+                return sandbox
+            self._discard(sandbox, pool)
         idle = pool.idle
         while idle:
             sandbox = idle.pop()
@@ -255,7 +267,7 @@ class Scheduler:
         """Block (bounded) until one more sandbox may be started."""
         name = pool.version.config.name
         deadline = time.monotonic() + max(1.0, float(pool.version.config.timeout))
-        while self._live >= self._sandbox_limit and not pool.idle:
+        while self._live >= self._sandbox_limit and not (pool.idle or pool.ready):
             victim = self._oldest_idle()
             if victim is not None:
                 self._discard(victim)
@@ -280,7 +292,7 @@ class Scheduler:
         best: tuple[float, Pool, SafeSandbox] | None = None
         for pool in self._pools.values():
             for sandbox in pool.idle:
-                if not sandbox.provisioned and (best is None or sandbox.idle_since < best[0]):
+                if best is None or sandbox.idle_since < best[0]:
                     best = (sandbox.idle_since, pool, sandbox)
         if best is None:
             return None
@@ -306,7 +318,7 @@ class Scheduler:
         sandbox = lease.sandbox
         current = self._pools.get(pool.version.key) is pool
         if sandbox.alive and current and not lease.discard and not self._closing:
-            pool.idle.append(sandbox)
+            (pool.ready if sandbox.provisioned else pool.idle).append(sandbox)
             self._wake()
         else:
             self._discard(sandbox, pool)
@@ -326,10 +338,11 @@ class Scheduler:
         self._wake()
 
     def _retire(self, pool: Pool) -> None:
-        while pool.idle:
-            sandbox = pool.idle.popleft()
-            self._spawn(sandbox.destroy())
-            self._gone(sandbox)
+        for stack in (pool.ready, pool.idle):
+            while stack:
+                sandbox = stack.popleft()
+                self._spawn(sandbox.destroy())
+                self._gone(sandbox)
         pool.provisioned = 0
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -345,19 +358,33 @@ class Scheduler:
         now = time.monotonic() if now is None else now
         reaped = 0
         for key, pool in list(self._pools.items()):
+            ready: collections.deque[SafeSandbox] = collections.deque()
+            for sandbox in pool.ready:
+                if sandbox.alive:
+                    ready.append(sandbox)
+                else:
+                    self._discard(sandbox, pool)
+                    reaped += 1
+            pool.ready = ready
             keep: collections.deque[SafeSandbox] = collections.deque()
             for sandbox in pool.idle:
                 if not sandbox.alive:
                     self._discard(sandbox, pool)
                     reaped += 1
-                elif not sandbox.provisioned and now - sandbox.idle_since > self._keep_alive:
+                elif now - sandbox.idle_since > self._keep_alive:
                     self._spawn(sandbox.destroy())
                     self._gone(sandbox)
                     reaped += 1
                 else:
                     keep.append(sandbox)
             pool.idle = keep
-            if not pool.idle and pool.busy == 0 and pool.target == 0 and not pool.starting:
+            if (
+                not pool.idle
+                and not pool.ready
+                and pool.busy == 0
+                and pool.target == 0
+                and not pool.starting
+            ):
                 del self._pools[key]
         return reaped
 
@@ -370,12 +397,8 @@ class Scheduler:
                 pool.starting += 1
                 self._spawn(self._provision(pool))
                 started += 1
-            while pool.provisioned > pool.target:
-                extra = next((s for s in pool.idle if s.provisioned), None)
-                if extra is None:
-                    break
-                pool.idle.remove(extra)
-                self._discard(extra, pool)
+            while pool.provisioned > pool.target and pool.ready:
+                self._discard(pool.ready.popleft(), pool)
         return started
 
     async def _provision(self, pool: Pool) -> None:
@@ -391,7 +414,7 @@ class Scheduler:
             self._gone(sandbox)
             return
         pool.provisioned += 1
-        pool.idle.appendleft(sandbox)
+        pool.ready.appendleft(sandbox)
         self._wake()
 
     def _reconcile_soon(self) -> None:

@@ -25,6 +25,7 @@ import errno
 import hashlib
 import io
 import itertools
+import logging
 import os
 import posixpath
 import re
@@ -43,8 +44,10 @@ from lambox.errors import (
     InvalidParameterValue,
     RequestEntityTooLarge,
     ResourceNotFound,
-    ServiceError,
+    StorageError,
 )
+
+log = logging.getLogger(__name__)
 
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 
@@ -217,7 +220,7 @@ class CodeStore:
         except OSError as exc:
             if exc.errno in _ARCHIVE_ERRNOS:
                 raise InvalidParameterValue(UNZIP_FAILED) from exc
-            raise ServiceError(f"Could not store function code: {exc}") from exc
+            raise _storage_failed(exc) from exc
 
     def _limits(self, zipped: int) -> _Limits:
         return _Limits(
@@ -386,7 +389,7 @@ def _host_failures() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise ServiceError(f"Could not store function code: {exc}") from exc
+        raise _storage_failed(exc) from exc
 
 
 def _safe_parts(name: str) -> tuple[str, ...]:
@@ -416,3 +419,9 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path)
     else:
         os.unlink(path)
+
+
+def _storage_failed(exc: OSError) -> StorageError:
+    """The disk under the code store failed: say how, without the server's paths."""
+    log.error("storing function code failed: %s", exc)
+    return StorageError(f"lambox could not store the function code: {exc.strerror or exc}.")

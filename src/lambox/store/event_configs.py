@@ -8,12 +8,11 @@ the data plane reads the settings from memory (``control/event_config.py`` keeps
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from lambox.store.sqlite import connect
+from lambox.store.sqlite import Guarded, connect
 
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE = 21_600
@@ -70,8 +69,8 @@ class SqliteEventConfigStore:
     """EventConfigStore in a table of the state database (WAL, one short transaction each)."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
         self._db = connect(path)
+        self._lock = Guarded(self._db, "event invoke configuration")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS event_invoke_configs ("
             " function TEXT NOT NULL, qualifier TEXT NOT NULL, config TEXT NOT NULL,"

@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambox.errors import TooManyRequests
+from lambox.errors import StorageError, TooManyRequests
 from lambox.store.sqlite import connect
 
 log = logging.getLogger(__name__)
@@ -419,7 +419,7 @@ class SqliteEventQueue:
                     outcomes.append((False, exc))
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.exception("event queue commit failed")
+            log.error("event queue commit failed: %s", exc)
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._depth = depth
@@ -432,7 +432,7 @@ class SqliteEventQueue:
                 pending.future.set_result(value)
                 woke.update(pending.woke)
             else:
-                pending.future.set_exception(value)
+                pending.future.set_exception(_storage_error(value))
         for name in woke:
             for listener in self._listeners:
                 try:
@@ -449,3 +449,12 @@ def _record(db: sqlite3.Connection, event_id: int, last: Attempt | None) -> None
             " response = ? WHERE id = ?",
             (last.status_code, last.executed_version, last.function_error, last.payload, event_id),
         )
+
+
+def _storage_error(exc: BaseException) -> BaseException:
+    """A failing database (full disk, I/O error) as the StorageError callers answer with."""
+    if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+        error = StorageError(f"lambox could not store the event queue's change: {exc}.")
+        error.__cause__ = exc
+        return error
+    return exc

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +21,7 @@ from lambox.model import (
     UpdateStatus,
     frozen_map,
 )
-from lambox.store.sqlite import connect
+from lambox.store.sqlite import Guarded, connect
 
 
 class FunctionStore(Protocol):
@@ -102,8 +101,8 @@ class SqliteFunctionStore:
     """FunctionStore on one SQLite file (WAL, synchronous=NORMAL, busy timeout)."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
         self._db = connect(path)
+        self._lock = Guarded(self._db, "function data")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS functions ("
             " name TEXT NOT NULL, version TEXT NOT NULL, code_key TEXT NOT NULL,"

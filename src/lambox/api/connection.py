@@ -1,0 +1,277 @@
+"""The HTTP/1.1 connection guard: the limits AWS's front ends set and uvicorn does not.
+
+uvicorn's httptools protocol closes idle keep-alive connections (``timeout_keep_alive``) but
+bounds neither how long a client may take to send a request's headers, nor their size, nor
+their count: a client trickling one byte a second holds a connection for ever, and httptools
+buffers a header of any size before handing it over. This subclass adds the three, as
+front ends such as Node's (16 KiB, 431) and Apache's (100 fields, header timeout) do:
+
+- a **header deadline**: from the connection (or the first byte of the next request on a
+  kept-alive one) to the end of the headers; past it the request gets 408 (or, if the client
+  sent nothing, the connection is just closed) and the connection is closed;
+- a **header size** limit on the request line plus header lines: checked on the raw bytes
+  of an incomplete head after every read, so at most one read past the limit is ever
+  buffered, and on the parsed fields once they are complete; beyond it 431;
+- a **header count** limit; beyond it 431.
+
+Of uvicorn's own knobs, lambox sets ``timeout_keep_alive`` (``LAMBOX_IDLE_TIMEOUT``) and
+turns WebSockets off; ``h11_max_incomplete_event_size`` only bounds the h11 protocol, which
+lambox does not run; ``limit_concurrency`` is left unset, since its 503 is text/plain and
+counts idle connections, while overload is answered by the scheduler's 429s.
+
+Requests httptools cannot parse (duplicate Content-Length, bare LF line ends, bad chunking,
+NUL in a header...) get an AWS-shaped 400 (``x-amzn-ErrorType``, JSON body) instead of
+uvicorn's text/plain one, and are logged at debug level: a client's garbage is not the
+server's warning. Every refusal closes the connection, since the stream's framing can no
+longer be trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import logging
+from asyncio import TimerHandle
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from lambox.api.responses import error_body, request_id
+from lambox.errors import BadRequest, HeaderFieldsTooLarge, LamboxError, RequestTimeout
+
+log = logging.getLogger(__name__)
+
+# A request line's bytes beyond its target: method, two spaces, "HTTP/1.1", CRLF.
+_REQUEST_LINE_EXTRA = 20
+# Seconds a refused connection keeps reading (and dropping) what the client still sends
+# before it closes: closing with unread bytes makes the kernel send a reset, which can
+# destroy the refusal before the client reads it.
+LINGER = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderLimits:
+    """What a request's head may take: seconds to arrive, bytes, and header fields."""
+
+    timeout: float = 10.0
+    max_bytes: int = 16 * 1024
+    max_count: int = 100
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing; the refusal is on the protocol."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header limits and AWS-shaped protocol errors.
+
+    State: ``_in_head`` is true from the connection, and from the end of each request's
+    body, until the next request's headers are complete; only then do raw bytes count.
+    ``_head_since`` is when the pending head began (the connection, or the first byte of a
+    later request: the idle gap between requests is uvicorn's keep-alive timeout), None when
+    no head is pending.
+
+    The warm path pays almost nothing per request: no timer is created or cancelled per
+    request (one timer per connection re-arms itself for what is left of the deadline of
+    the head pending when it fires), and the parsed head is measured only when the raw
+    count cannot vouch for it: when it is over the limit (the read also held body bytes), or
+    when the head began inside a read that also ended the previous request (pipelining).
+    """
+
+    limits: ClassVar[HeaderLimits] = HeaderLimits()
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._timer: TimerHandle | None = None
+        self._head_since: float | None = None
+        self._in_head = True
+        self._head_bytes = 0  # raw bytes received while the head is incomplete
+        self._ended_in_read = False  # a request's body ended inside the current read
+        self._measure = False  # the pending head began mid-read: its raw count is short
+        self._refusal: LamboxError | None = None
+        self._refused = False  # a refusal was decided: nothing more is read
+        self._deferred: LamboxError | None = None  # a refusal waiting for earlier answers
+        self._lingering: TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_began()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._timer, self._lingering):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # what follows a refusal is dropped unparsed
+        self._unset_keepalive_if_required()
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_since is None:
+                self._head_began()
+        self._ended_in_read = False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # lambox serves no upgrades; uvicorn would warn (twice) on every such request.
+            log.debug("ignored an Upgrade request from %s", self.client)
+        except httptools.HttpParserError as exc:
+            refusal = self._refusal or BadRequest(f"Malformed HTTP request: {exc}")
+            self._refuse(refusal)
+            return
+        if self._in_head and self._head_bytes > self.limits.max_bytes:
+            self._refuse(self._too_large())
+
+    # Parser callbacks (called by httptools inside feed_data).
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._ended_in_read:
+            self._measure = True
+        if self._head_since is None:
+            self._head_began()
+
+    def on_headers_complete(self) -> None:
+        if len(self.headers) > self.limits.max_count:
+            self._stop(
+                HeaderFieldsTooLarge(
+                    f"Request has more than {self.limits.max_count} header fields."
+                )
+            )
+        if (self._measure or self._head_bytes > self.limits.max_bytes) and (
+            self._parsed_size() > self.limits.max_bytes
+        ):
+            self._stop(self._too_large())
+        self._head_since = None
+        self._in_head = False
+        self._measure = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+        self._ended_in_read = True
+
+    # The guard.
+
+    def _parsed_size(self) -> int:
+        """The head's size as sent, give or take optional whitespace."""
+        return (
+            _REQUEST_LINE_EXTRA
+            + len(self.url)
+            + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        )
+
+    def _too_large(self) -> HeaderFieldsTooLarge:
+        return HeaderFieldsTooLarge(
+            f"Request line and headers must be smaller than {self.limits.max_bytes} bytes."
+        )
+
+    def _stop(self, refusal: LamboxError) -> None:
+        """From a parser callback: httptools turns the raise into HttpParserCallbackError."""
+        self._refusal = refusal
+        raise _Refused(refusal.message)
+
+    def _head_began(self) -> None:
+        self._head_since = self.loop.time()
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.limits.timeout, self._expired)
+
+    def _expired(self) -> None:
+        self._timer = None
+        since = self._head_since
+        if since is None or self.transport.is_closing() or self._refused:
+            return  # no head pending: the next one arms the timer again
+        left = since + self.limits.timeout - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(left, self._expired)
+            return
+        self._head_since = None
+        if self._head_bytes == 0 and not self._measure:  # nothing arrived: close, as idle
+            self.transport.close()
+            return
+        self._refuse(
+            RequestTimeout(
+                f"Request headers were not received within {self.limits.timeout:g} seconds."
+            )
+        )
+
+    def _refuse(self, refusal: LamboxError) -> None:
+        """Answer ``refusal`` in its turn and close; nothing more is read or parsed.
+
+        A refused head may follow requests still being answered (pipelining): responses
+        go out in request order, so the refusal waits for theirs (``on_response_complete``).
+        A refused body (bad chunking) belongs to the request the app has: the app sees a
+        disconnect, and the refusal is its answer unless the app's is already on the wire.
+        """
+        if self._refused:
+            return
+        self._refused = True
+        self._head_since = None
+        log.debug("refused a request from %s: %s", self.client, refusal.message)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if self._in_head:
+                self._deferred = refusal
+                return
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+                return
+        self._answer(refusal)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        refusal = self._deferred
+        if refusal is not None and not self.pipeline and self.cycle.response_complete:
+            self._deferred = None
+            self._answer(refusal)
+
+    def _answer(self, refusal: LamboxError) -> None:
+        if self.transport.is_closing() or self._lingering is not None:
+            return
+        self.transport.write(_response(refusal))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._lingering = self.loop.call_later(LINGER, self.transport.close)
+        else:
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's own 400 (it calls this from paths this class does not override)."""
+        self._refuse(BadRequest(msg))
+
+
+def _response(exc: LamboxError) -> bytes:
+    body = json.dumps(error_body(exc)).encode()
+    phrase = http.HTTPStatus(exc.status).phrase
+    head = (
+        f"HTTP/1.1 {exc.status} {phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"x-amzn-errortype: {exc.aws_type}\r\n"
+        f"x-amzn-requestid: {request_id()}\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def guarded_protocol(limits: HeaderLimits) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection, with ``limits`` bound."""
+    return type("LamboxHttpProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})

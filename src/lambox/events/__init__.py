@@ -1,0 +1,1 @@
+"""Event sources that invoke functions: S3 notifications (``relay``) so far."""

@@ -1,0 +1,81 @@
+"""The libraries lambox's Python runtimes provide to functions, as AWS's do: the AWS SDK.
+
+AWS's Python runtimes ship boto3 and botocore (with what they need: s3transfer, jmespath,
+python-dateutil, six, urllib3) after the function's code and layers on ``sys.path``, so a
+function that bundles its own boto3 gets its own. lambox provides the copy installed with
+lambox itself (its version is pinned with lambox's dependencies), and only that: a
+function's ``sys.path`` holds /var/task, /opt/python, the runtime, the standard library and
+these distributions, never lambox's other dependencies (see ``runtime.bootstrap``).
+
+``find`` lists what those distributions installed at the top of site-packages (packages,
+single-file modules, their ``.dist-info``); ``link`` makes a directory of symlinks to them
+for the process backend, and the Linux backend binds each one into the sandbox's view
+(``runtime.jail.build_view``), so nothing else of site-packages is reachable from there.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROVIDED = ("boto3",)
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _closure(roots: tuple[str, ...]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions ``roots`` need, themselves included (extras ignored)."""
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    todo = list(roots)
+    while todo:
+        name = _normal(todo.pop())
+        if name in seen:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            log.warning("%s is not installed: functions will not find it", name)
+            continue
+        seen[name] = dist
+        for requirement in dist.requires or ():
+            match = _NAME.match(requirement)
+            if match and "extra" not in requirement.partition(";")[2]:
+                todo.append(match.group(1))
+    return list(seen.values())
+
+
+def find(roots: tuple[str, ...] = PROVIDED) -> list[str]:
+    """Absolute paths of the top-level entries the distributions of ``roots`` installed
+    (``boto3/``, ``six.py``, ``boto3-1.x.dist-info/`` ...), sorted; empty if none is."""
+    entries: set[str] = set()
+    for dist in _closure(roots):
+        base = Path(str(dist.locate_file("")))
+        for file in dist.files or ():
+            top = file.parts[0] if file.parts else ""
+            if not top or top in ("..", "__pycache__") or top.endswith(".pth"):
+                continue
+            path = base / top
+            if path.exists() and (path.is_dir() or top.endswith(".py")):
+                entries.add(str(path))
+    return sorted(entries)
+
+
+def link(entries: list[str], target: Path) -> Path:
+    """A directory at ``target`` holding one symlink per entry (made anew each time)."""
+    staging = target.with_name(target.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for entry in entries:
+        os.symlink(entry, staging / os.path.basename(entry))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target

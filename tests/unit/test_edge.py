@@ -1,0 +1,98 @@
+"""The edge's choices: which service a request is for, and which S3 operation it names."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lambox.edge.models import service_model
+from lambox.edge.router import service_of
+from lambox.edge.uri import match, routes
+from lambox.errors import ServiceFault
+from lambox.services.s3.app import _aws_chunked
+
+
+def scope(headers: dict[str, str], query: str = "") -> dict[str, object]:
+    return {
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "query_string": query.encode(),
+    }
+
+
+SIGV4 = "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/{}/aws4_request, Signature=x"
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "expected"),
+    [
+        ({"host": "photos.s3.localhost:9000"}, "", ("s3", "photos")),
+        ({"host": "photos.s3.us-east-1.amazonaws.com"}, "", ("s3", "photos")),
+        ({"host": "s3.localhost"}, "", ("s3", None)),
+        ({"host": "127.0.0.1:9000", "authorization": SIGV4.format("s3")}, "", ("s3", None)),
+        ({"authorization": SIGV4.format("lambda")}, "", ("lambda", None)),
+        ({"authorization": SIGV4.format("sqs")}, "", ("sqs", None)),
+        ({}, "X-Amz-Credential=test%2F20261207%2Fus-east-1%2Fs3%2Faws4_request", ("s3", None)),
+        ({}, "AWSAccessKeyId=test&Signature=abc&Expires=1", ("s3", None)),
+        ({"authorization": "AWS test:abc"}, "", ("s3", None)),
+        ({"x-amz-target": "AmazonSQS.ListQueues"}, "", ("AmazonSQS", None)),
+        ({"host": "127.0.0.1:9000"}, "", ("lambda", None)),
+    ],
+)
+def test_service_of_a_request(
+    headers: dict[str, str], query: str, expected: tuple[str, str | None]
+) -> None:
+    assert service_of(scope(headers, query)) == expected
+
+
+S3_ROUTES = routes(service_model("s3"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "headers", "operation"),
+    [
+        ("PUT", "/b/k/with/slashes", {}, {}, "PutObject"),
+        ("PUT", "/b/k", {}, {"x-amz-copy-source": "/a/b"}, "CopyObject"),
+        ("PUT", "/b/k", {"partNumber": ["1"], "uploadId": ["u"]}, {}, "UploadPart"),
+        ("GET", "/b", {"list-type": ["2"]}, {}, "ListObjectsV2"),
+        ("GET", "/b/", {}, {}, "ListObjects"),
+        ("GET", "/b", {"notification": [""]}, {}, "GetBucketNotificationConfiguration"),
+        ("POST", "/b", {"delete": [""]}, {}, "DeleteObjects"),
+        ("GET", "/", {}, {}, "ListBuckets"),
+    ],
+)
+def test_s3_operation_of_a_request_line(
+    method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], operation: str
+) -> None:
+    found = match(S3_ROUTES, method, path, query, headers)
+    assert found is not None and found[0] == operation
+
+
+def test_a_greedy_label_keeps_slashes_and_decodes() -> None:
+    assert match(S3_ROUTES, "GET", "/b/a%20b/c%2Fd", {}, {}) == (
+        "GetObject",
+        {"Bucket": "b", "Key": "a b/c/d"},
+    )
+
+
+async def _feed(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def _decode(parts: list[bytes]) -> bytes:
+    async def run() -> bytes:
+        return b"".join([c async for c in _aws_chunked(_feed(parts))])
+
+    return asyncio.run(run())
+
+
+def test_aws_chunked_bodies_are_decoded_across_reads() -> None:
+    body = b"5;chunk-signature=ab\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:abc\r\n\r\n"
+    assert _decode([body[i : i + 3] for i in range(0, len(body), 3)]) == b"hello world"
+
+
+def test_a_truncated_aws_chunked_body_is_an_s3_error() -> None:
+    with pytest.raises(ServiceFault):
+        _decode([b"10\r\nshort"])

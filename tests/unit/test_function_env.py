@@ -1,0 +1,62 @@
+"""What every function's environment says about reaching lambox, and what the Python
+runtimes put on a function's sys.path."""
+
+from __future__ import annotations
+
+import os
+import site
+from pathlib import Path
+
+import pytest
+
+from lambox.runtime.bootstrap import runtime_path
+from lambox.sandbox import pylibs
+from lambox.sandbox.environment import SandboxContext, endpoint_url
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("0.0.0.0", "http://127.0.0.1:9000"),
+        ("127.0.0.1", "http://127.0.0.1:9000"),
+        ("10.1.2.3", "http://10.1.2.3:9000"),
+        ("::", "http://[::1]:9000"),
+        ("::1", "http://[::1]:9000"),
+        ("localhost", "http://localhost:9000"),
+    ],
+)
+def test_the_endpoint_is_an_address_a_local_function_can_reach(host: str, url: str) -> None:
+    assert endpoint_url(host, 9000) == url
+
+
+def test_credentials_look_like_temporary_ones_and_differ_per_server() -> None:
+    a, b = SandboxContext.for_server("0.0.0.0", 1), SandboxContext.for_server("0.0.0.0", 1)
+    variables = a.aws_variables()
+    assert variables["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert variables["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert len(variables["AWS_ACCESS_KEY_ID"]) == 20
+    assert len(variables["AWS_SECRET_ACCESS_KEY"]) == 40
+    assert variables["AWS_SESSION_TOKEN"]
+    assert a.access_key_id != b.access_key_id
+
+
+def test_the_runtime_provides_boto3_and_what_it_needs_only() -> None:
+    names = {os.path.basename(p) for p in pylibs.find()}
+    for module in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3"):
+        assert module in names
+    assert any(n.startswith("boto3-") and n.endswith(".dist-info") for n in names)
+    assert not names & {"starlette", "uvicorn", "httpx", "lambox", "pytest", "__pycache__"}
+
+
+def test_links_point_at_the_installed_packages(tmp_path: Path) -> None:
+    entries = pylibs.find()
+    linked = pylibs.link(entries, tmp_path / "libs")
+    pylibs.link(entries, tmp_path / "libs")  # made anew over the old one
+    assert sorted(os.readlink(p) for p in linked.iterdir()) == entries
+
+
+def test_site_directories_and_what_follows_them_are_not_a_functions() -> None:
+    sites = site.getsitepackages()
+    path = ["", "/srv/runtime", "/srv/libs", "/usr/lib/python311.zip", sites[0], "/from/a.pth"]
+    assert runtime_path(path) == ["/srv/runtime", "/srv/libs", "/usr/lib/python311.zip"]
+    assert runtime_path(["/srv/runtime", os.getcwd()]) == ["/srv/runtime"]
