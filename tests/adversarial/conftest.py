@@ -2,8 +2,8 @@
 
 Every test here runs hostile code (fork bombs, memory hogs, signals at the host), so each
 is gated on the server really isolating its sandboxes: a probe function must find itself
-pid 1 of its own pid namespace and not root. On the process backend they are skipped,
-because there the same code would reach the machine itself.
+in a pid namespace of its own, not its pid 1, and not root. On the process backend they are
+skipped, because there the same code would reach the machine itself.
 """
 
 from __future__ import annotations
