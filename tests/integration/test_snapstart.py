@@ -228,6 +228,26 @@ def test_published_version_restores_from_one_init(
     assert "Restore Duration" not in log
 
 
+def test_a_restored_sandbox_can_signal_itself_to_death(client: Any) -> None:
+    killer = (
+        "import os, signal, time\n"
+        "def handler(event, context):\n"
+        "    if event.get('kill'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        time.sleep(5)\n"
+        "    return os.getpid()\n"
+    )
+    name = create(client, {"app.py": killer})
+    publish(client, name)
+    body, _ = invoke(client, f"{name}:1")
+    assert body != 1  # a restored sandbox is never its pid namespace's init
+    out = client.invoke(FunctionName=f"{name}:1", Payload=b'{"kill": true}')
+    assert out["FunctionError"] == "Unhandled"
+    error = json.loads(out["Payload"].read())
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+
+
 def test_latest_initializes_on_demand(client: Any) -> None:
     name = create(client, {"app.py": HANDLER})
     body, log = invoke(client, name)
