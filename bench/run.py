@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import s3 as s3_bench
+from chatty import measure_chatty
 from common import (
     FULL,
     HOST,
@@ -185,6 +186,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure_async(r, c, client, lambox, echo)
     measure(r, "s3", lambda: s3_bench.measure_s3(lambox, echo, c, tmp, c == QUICK))
     measure_sandboxes(r, c, tmp)
+    measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 

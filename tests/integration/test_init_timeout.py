@@ -98,6 +98,8 @@ def test_an_init_past_the_limit_is_retried_in_the_first_invocation(
     # and its time is Duration, not Init Duration.
     start = log.index("START RequestId:")
     assert log.index("init of pid", start) < log.index("END RequestId:")
+    # What the timed-out init wrote comes before its INIT_REPORT line.
+    assert log.index("init of pid") < log.index("INIT_REPORT") < start
     assert "Init Duration" not in log.split("REPORT RequestId:")[1].splitlines()[0]
 
 
