@@ -268,7 +268,7 @@ def measure_async(
     measure(r, "async_events", lambda: async_events.measure_all(*args))
 
 
-def run(c: Counts, quick: bool) -> dict[str, Any]:
+def run(c: Counts, quick: bool, sandboxes_only: bool = False) -> dict[str, Any]:
     t_start = time.monotonic()
     r: dict[str, Any] = {"quick": quick, "counts": asdict(c), "environment": environment()}
     # The fork floor first, while this process is still small (boto3 is not imported yet).
@@ -277,7 +277,10 @@ def run(c: Counts, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lambox-bench-") as tmp_name:
         servers: list[ServerProc] = []
         try:
-            measure_servers(r, c, Path(tmp_name), servers)
+            if sandboxes_only:
+                measure_sandboxes(r, c, Path(tmp_name))
+            else:
+                measure_servers(r, c, Path(tmp_name), servers)
         except Exception as exc:
             traceback.print_exc()
             r["servers"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -305,8 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="lambox latency and throughput benchmark.")
     parser.add_argument("--quick", action="store_true", help="smaller counts: a smoke test")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--sandboxes",
+        action="store_true",
+        help="only the fork floor and the sandboxes section (cold starts on the Linux backend)",
+    )
     args = parser.parse_args(argv)
-    result = run(QUICK if args.quick else FULL, args.quick)
+    result = run(QUICK if args.quick else FULL, args.quick, args.sandboxes)
     print_report(result)
     if args.out:
         args.out.write_text(json.dumps(rounded(result), indent=2) + "\n")

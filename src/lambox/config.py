@@ -52,6 +52,13 @@ class Settings:
         default=300.0,
         metadata={"doc": "Seconds an idle warm sandbox is kept before it is reclaimed."},
     )
+    init_timeout: float = field(
+        default=10.0,
+        metadata={
+            "doc": "Seconds an on-demand init may take (Lambda's 10 s init phase); past it the"
+            " init is retried in the first invocation, within the function's timeout."
+        },
+    )
     concurrency_limit: int = field(
         default=1000,
         metadata={"doc": "Account-wide concurrent executions (sandboxes busy at once)."},

@@ -88,6 +88,10 @@ class FunctionConfig:
     vpc: VpcConfig | None = None
     state: State = State.PENDING
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
+    # Why a version is Failed (a StateReasonCode of botocore's model and its sentence);
+    # empty for a function whose runtime this server lacks (InvalidRuntime).
+    state_reason_code: str = ""
+    state_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,9 @@ class Server:
 class Readiness:
     """Change-feed subscriber between the control plane and the sandbox backend: a version
     published ``Pending`` (SnapStart) turns ``Active`` once the backend is ready for it (its
-    snapshot taken, or found impossible); a deleted one is let go of."""
+    snapshot taken, or found impossible for a reason of lambox's), ``Failed`` when the
+    function made its snapshot fail (its init raised, exited or timed out); a deleted one is
+    let go of."""
 
     def __init__(self, factory: SandboxFactory, versions: VersionService) -> None:
         self._factory = factory
@@ -145,11 +147,15 @@ class Readiness:
             task.add_done_callback(self._tasks.discard)
 
     async def _activate(self, version: FunctionVersion) -> None:
+        failure = None
         try:
-            await self._factory.prepare(version)
+            failure = await self._factory.prepare(version)
         except Exception:  # prepare never raises; if it did, the version must not hang
             log.exception("getting ready for %s failed", version.arn)
-        self._versions.activate(version.config)
+        if failure is None:
+            self._versions.activate(version.config)
+        else:
+            self._versions.fail(version.config, failure.reason_code, failure.reason)
 
 
 def build(settings: Settings) -> Server:
@@ -172,7 +178,12 @@ def build(settings: Settings) -> Server:
         role_credentials=roles.credentials,
     )
     python = sandbox_factory(
-        settings.sandbox, data, data / "code" / "tree", settings.cpu_mode, context
+        settings.sandbox,
+        data,
+        data / "code" / "tree",
+        settings.cpu_mode,
+        context,
+        settings.init_timeout,
     )
     factory = DispatchingSandboxFactory(
         python,

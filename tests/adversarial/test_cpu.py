@@ -49,15 +49,22 @@ def deploy_where(client: Any, memory_mb: int, runtime: str = "python3.11") -> st
 
 
 def host_pid(pid_namespace: str) -> int:
-    """A process on the host that lives in the given pid namespace."""
+    """A process on the host that lives in the given pid namespace and is not its pid 1
+    (a Python sandbox's init stays outside the sandbox's cgroup)."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.readlink(f"/proc/{entry}/ns/pid") == pid_namespace:
-                    return int(entry)
+                if os.readlink(f"/proc/{entry}/ns/pid") != pid_namespace:
+                    continue
+                with open(f"/proc/{entry}/status") as f:
+                    inner = [line.split()[-1] for line in f if line.startswith("NSpid:")]
             except OSError:
                 continue
-    raise AssertionError(f"no process in {pid_namespace}")
+            found.append((inner == ["1"], int(entry)))
+    if not found:
+        raise AssertionError(f"no process in {pid_namespace}")
+    return min(found)[1]
 
 
 def cpu_of(pid: int) -> tuple[int | None, int, int]:

@@ -47,7 +47,7 @@ def test_fork_bomb_stops_at_the_pids_limit(lambda_client: Any, deploy: Callable[
     error, body = call(lambda_client, name)
     assert error is None, body
     assert body["error"] == 11  # EAGAIN: the pids cgroup refused the fork
-    assert body["processes"] <= 128
+    assert body["processes"] <= 128 + 1  # the sandbox's init is outside its cgroup
 
 
 def test_infinite_loop_is_stopped_at_the_timeout(

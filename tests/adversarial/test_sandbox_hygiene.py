@@ -139,7 +139,7 @@ def test_orphaned_grandchildren_do_not_use_up_the_pids_limit(
         error, out = call(lambda_client, name, {"n": 25})
         assert error is None, out
         pids.add(out["pid"])
-    assert pids == {1}
+    assert 1 not in pids  # pid 1 is the sandbox's init, which reaps the orphans
     _, out = call(lambda_client, name, {"n": 0})
     assert out["zombies"] == 0
 

@@ -165,7 +165,7 @@ def test_kill_9_of_the_server_takes_its_sandboxes_and_cgroups_along(
         _create(client, "probe", Runtime="python3.11", Handler="app.probe", Code={"ZipFile": code})
         out = client.invoke(FunctionName="probe", Payload=b"{}")
         info = json.loads(out["Payload"].read())
-        if info.get("pid") != 1 or info.get("uid") == 0:
+        if info.get("pid") not in (1, 2) or info.get("uid") == 0:  # pid 2: beside its init
             pytest.skip(f"sandboxes are not isolated on this server: {info}")
         _create(client, "sleep", Runtime="python3.11", Handler="app.sleep", Code={"ZipFile": code})
         client.invoke(FunctionName="sleep", InvocationType="Event", Payload=b'{"seconds": 97}')
@@ -210,7 +210,7 @@ def test_kill_9_of_the_server_takes_its_sandboxes_and_cgroups_along(
         assert not alive, f"processes of the killed server still run: {sorted(alive)}"
         assert [path for path in dirs if path.exists()] == []
         out = _client(again.url).invoke(FunctionName="probe", Payload=b"{}")
-        assert json.loads(out["Payload"].read())["pid"] == 1
+        assert json.loads(out["Payload"].read())["pid"] == 2  # beside its init
     finally:
         stop_server(again)
 

@@ -26,7 +26,7 @@ def _status(pid: int) -> dict[str, str]:
 
 def zygotes(server_pid: int) -> list[int]:
     """Zygote processes under the server: root, in the host pid namespace (sandboxes and
-    spares are pid 1 of their own, so NSpid lists two numbers for them)."""
+    spares are pid 2 of their own beside an init, so NSpid lists two numbers for them)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

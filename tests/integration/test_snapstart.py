@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import snapshot_restore_py
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
 
@@ -228,6 +228,26 @@ def test_published_version_restores_from_one_init(
     assert "Restore Duration" not in log
 
 
+def test_a_restored_sandbox_can_signal_itself_to_death(client: Any) -> None:
+    killer = (
+        "import os, signal, time\n"
+        "def handler(event, context):\n"
+        "    if event.get('kill'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        time.sleep(5)\n"
+        "    return os.getpid()\n"
+    )
+    name = create(client, {"app.py": killer})
+    publish(client, name)
+    body, _ = invoke(client, f"{name}:1")
+    assert body != 1  # a restored sandbox is never its pid namespace's init
+    out = client.invoke(FunctionName=f"{name}:1", Payload=b'{"kill": true}')
+    assert out["FunctionError"] == "Unhandled"
+    error = json.loads(out["Payload"].read())
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+
+
 def test_latest_initializes_on_demand(client: Any) -> None:
     name = create(client, {"app.py": HANDLER})
     body, log = invoke(client, name)
@@ -246,13 +266,42 @@ def test_hooks_of_a_bundled_snapshot_restore_py_run(client: Any) -> None:
     assert body["events"] == ["before-2:a:b", "before-1", "after:True"]
 
 
-def test_failing_init_reports_its_error_and_a_failing_hook_its_own(client: Any) -> None:
-    broken = "raise RuntimeError('init broke')\ndef handler(event, context):\n    return 1\n"
-    name = create(client, {"app.py": broken})
-    publish(client, name)
-    out = client.invoke(FunctionName=f"{name}:1", Payload=b"{}")
-    assert out["FunctionError"] == "Unhandled"
-    assert json.loads(out["Payload"].read())["errorMessage"] == "init broke"
+BROKEN_INITS = {
+    "raises": ("raise RuntimeError('init broke')\n", "RuntimeError: init broke"),
+    "exits": ("import sys\nsys.exit(3)\n", "Runtime exited with error: exit status 3"),
+    "hook raises": (
+        "from snapshot_restore_py import register_before_snapshot\n"
+        "def bad():\n    raise ValueError('snapshot hook broke')\n"
+        "register_before_snapshot(bad)\n",
+        "ValueError: snapshot hook broke",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(BROKEN_INITS))
+def test_a_version_whose_snapshot_init_fails_is_failed(client: Any, how: str) -> None:
+    code, said = BROKEN_INITS[how]
+    name = create(client, {"app.py": code + "def handler(event, context):\n    return 1\n"})
+    version = str(client.publish_version(FunctionName=name)["Version"])
+    with pytest.raises(WaiterError):
+        client.get_waiter("published_version_active").wait(
+            FunctionName=name, Qualifier=version, WaiterConfig={"Delay": 0.05, "MaxAttempts": 600}
+        )
+    config = client.get_function_configuration(FunctionName=name, Qualifier=version)
+    assert (config["State"], config["StateReasonCode"]) == ("Failed", "FunctionError")
+    assert said in config["StateReason"]
+    with pytest.raises(ClientError) as caught:
+        client.invoke(FunctionName=f"{name}:{version}", Payload=b"{}")
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ResourceConflictException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert "in the following state: Failed" in error["Error"]["Message"]
+    # $LATEST initializes on demand as ever (no snapshot, so no before-snapshot hooks).
+    out = client.invoke(FunctionName=name, Payload=b"{}")
+    assert ("FunctionError" in out) == (how != "hook raises")
+
+
+def test_a_failing_after_restore_hook_reports_its_error(client: Any) -> None:
     hook = (
         "from snapshot_restore_py import register_after_restore\n"
         "def bad():\n    raise ValueError('restore broke')\n"

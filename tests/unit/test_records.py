@@ -45,4 +45,7 @@ def test_timeout_and_exit_payloads() -> None:
     }
     assert "exit status 3" in json.loads(records.exit_payload("r", 3))["errorMessage"]
     assert "signal: killed" in json.loads(records.exit_payload("r", -9))["errorMessage"]
+    for code, name in ((-15, "terminated"), (-6, "aborted"), (-2, "interrupt"), (-40, "signal 40")):
+        message = json.loads(records.exit_payload("r", code))["errorMessage"]
+        assert message.endswith(f"Runtime exited with error: signal: {name}")
     assert re.match(r"\d{4}-\d\d-\d\dT\S+Z r Task timed out", records.timeout_log("r", 1).decode())

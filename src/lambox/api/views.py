@@ -71,6 +71,13 @@ def configuration(
     if config.state is State.PENDING:
         view["StateReason"] = "The function is being created."
         view["StateReasonCode"] = "Creating"
+    elif config.state is State.FAILED and config.state_reason_code:
+        # A version whose SnapStart snapshot failed (its init raised or exited).
+        view["StateReason"] = config.state_reason
+        view["StateReasonCode"] = config.state_reason_code
+        view["LastUpdateStatus"] = UpdateStatus.FAILED.value
+        view["LastUpdateStatusReason"] = config.state_reason
+        view["LastUpdateStatusReasonCode"] = config.state_reason_code
     elif config.state is State.FAILED:
         view["StateReason"] = "The function's runtime is not available on this lambox server."
         view["StateReasonCode"] = "InvalidRuntime"

@@ -97,6 +97,26 @@ class VersionService:
             self._store.replace(active)
             self._functions.publish_snapshot(active)
 
+    def fail(self, pending: FunctionConfig, reason_code: str, reason: str) -> None:
+        """The data plane cannot run the ``Pending`` version ``pending`` (its SnapStart
+        snapshot failed: the function's init raised or exited): make it ``Failed`` with
+        ``reason_code`` (botocore's StateReasonCode) and ``reason``, so invoking it is a
+        ResourceConflictException, as on AWS. A version deleted or replaced meanwhile is
+        left alone."""
+        stored = self._store.get(pending.name, pending.version)
+        if stored is None or stored.revision_id != pending.revision_id:
+            return
+        if stored.state is State.PENDING:
+            failed = replace(
+                stored,
+                state=State.FAILED,
+                last_update_status=UpdateStatus.FAILED,
+                state_reason_code=reason_code,
+                state_reason=reason,
+            )
+            self._store.replace(failed)
+            self._functions.publish_snapshot(failed)
+
     def list(
         self, function_name: str, marker: str | None, max_items: int | None
     ) -> tuple[list[FunctionConfig], str | None]:

@@ -40,6 +40,14 @@ def report_line(
     return (line + "\n").encode()
 
 
+def init_report_line(init_ms: float, phase: str, status: str) -> bytes:
+    """The INIT_REPORT line Lambda writes when an init does not end in success, e.g. one
+    that passed the init limit (``Phase: init  Status: timeout``)."""
+    return (
+        f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\tStatus: {status}\n".encode()
+    )
+
+
 def framed(
     request_id: str,
     version: str,
@@ -119,12 +127,20 @@ def exit_log(request_id: str, payload: bytes) -> bytes:
     return f"{_stamp()} {request_id} {message}\n".encode()
 
 
-def _signal_name(number: int) -> str:
-    import signal
+# How Lambda's runtime exit messages name a signal: Go's names for Linux signals.
+_SIGNAL_NAMES = (
+    "hangup", "interrupt", "quit", "illegal instruction", "trace/breakpoint trap", "aborted",
+    "bus error", "floating point exception", "killed", "user defined signal 1",
+    "segmentation fault", "user defined signal 2", "broken pipe", "alarm clock", "terminated",
+    "stack fault", "child exited", "continued", "stopped (signal)", "stopped",
+    "stopped (tty input)", "stopped (tty output)", "urgent I/O condition",
+    "CPU time limit exceeded", "file size limit exceeded", "virtual timer expired",
+    "profiling timer expired", "window changed", "I/O possible", "power failure",
+    "bad system call",
+)  # fmt: skip
 
-    try:
-        return {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault"}.get(
-            signal.Signals(number), signal.Signals(number).name.lower()
-        )
-    except ValueError:
-        return str(number)
+
+def _signal_name(number: int) -> str:
+    if 1 <= number <= len(_SIGNAL_NAMES):
+        return _SIGNAL_NAMES[number - 1]
+    return f"signal {number}"

@@ -227,8 +227,12 @@ class InvokeService:
         config = fv.config
         init_ms: float | None = None
         restore: tuple[float, int] | None = None
+        prefix = init.log if init is not None else b""
         if init is not None:
-            if init.restore_ms is None:
+            if init.timed_out:
+                # The init ran again in this invocation: its time is in Duration.
+                prefix += records.init_report_line(init.init_ms, "init", "timeout")
+            elif init.restore_ms is None:
                 init_ms = init.init_ms
             else:
                 restore = (init.restore_ms, init.billed_restore_ms)
@@ -242,7 +246,6 @@ class InvokeService:
             init_ms,
             restore,
         )
-        prefix = init.log if init is not None else b""
         self._logs.append(config.name, prefix + text if prefix else text)
         return InvocationResult(
             outcome.payload,

@@ -30,7 +30,6 @@ from lambox.runtime.context import (
     decode_client_context,
 )
 from lambox.runtime.logs import Capture, LambdaHandler, format_error, install_logging, write_all
-from lambox.runtime.reaper import Reaper
 
 Handler = Callable[[Any, LambdaContext], Any]
 ErrorObject = dict[str, Any]
@@ -327,7 +326,6 @@ def serve(
     decode_event = json.JSONDecoder().decode
     sendall = sock.sendall
     take = capture.take
-    reap = Reaper().sweep
     while True:
         meta, body = reader.next_invoke()
         request_id: str = meta["id"]
@@ -348,7 +346,6 @@ def serve(
             write_all(1, format_error(error))
             payload = json.dumps(error).encode()
         sendall(_result_frame(error is not None, take(), payload, duration_ms))
-        reap()
 
 
 def serve_failed(

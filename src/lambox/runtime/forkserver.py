@@ -70,14 +70,16 @@ class ForkServer:
             if pid == 0:
                 return
             self.children.discard(pid)
-            self.reaped(pid)
+            if not self.reaped(pid):
+                continue
             try:
                 self.send({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
             except OSError:
                 return
 
-    def reaped(self, pid: int) -> None:
-        """A child ended (for a subclass's own bookkeeping)."""
+    def reaped(self, pid: int) -> bool:
+        """A child ended (for a subclass's own bookkeeping); whether to report it."""
+        return True
 
     def close_in_child(self) -> None:
         """In a forked child: drop the server's signal handling, pipe and control socket."""

@@ -16,13 +16,14 @@ Such directories are bound at ``/.host/<n>`` instead and bound again at their ow
 that ``/tmp`` is mounted (``_rebind_masked``), read-only and owned by root, so a sandbox
 reaches what lambox needs wherever it is installed.
 
-``prepare`` then ``finish`` (in every child, right after fork, still root, already pid 1 of
-a new pid namespace): a session of its own, its cgroups, new mount/ipc/uts/cgroup namespaces
-and a ``/proc`` of its pid namespace (``prepare``, which a spare child does ahead of need);
-then its code read-only at ``/var/task`` unless a version zygote already bound it, ``/.code``
-dropped, a private ``/tmp`` (tmpfs capped at EphemeralStorage), an empty network namespace
-for ``network: none``, and the unprivileged sandbox user with ``no_new_privs`` (``finish``).
-After that the child can neither undo its mounts nor leave its cgroups.
+``prepare`` then ``finish`` (in every child, right after fork, still root, already in a new
+pid namespace, as its pid 2 beside an init or, for a Runtime API sandbox, its pid 1): a
+session of its own, its cgroups, new mount/ipc/uts/cgroup namespaces and a ``/proc`` of its
+pid namespace (``prepare``, which a spare child does ahead of need); then its code read-only
+at ``/var/task`` unless a version zygote already bound it, ``/.code`` dropped, a private
+``/tmp`` (tmpfs capped at EphemeralStorage), an empty network namespace for ``network:
+none``, and the unprivileged sandbox user with ``no_new_privs`` (``finish``). After that the
+child can neither undo its mounts nor leave its cgroups.
 """
 
 from __future__ import annotations

@@ -128,3 +128,16 @@ def drop_capabilities() -> None:
     header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     _check(_libc().capset(header, data), "capset")
+
+
+def bare_fork() -> int:
+    """libc's ``fork`` without Python's fork handling: no ``os.register_at_fork`` hooks, no
+    reinitialisation of the interpreter's locks and thread state in the child. Only for a
+    child that runs a few lines of already-imported code in a single-threaded parent and
+    never imports, starts a thread or forks (a sandbox's init): everything Python's own
+    handling would write is a page copied for nothing. The parent is as after ``os.fork``."""
+    pid = int(_libc().fork())
+    if pid < 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"fork: {os.strerror(errno)}")
+    return pid

@@ -34,9 +34,11 @@ socket tells an unclaimed spare to exit.
 Invariants: the zygote never runs function code (no module from a function's package is
 ever imported here, and requested names that a package would shadow are skipped); it holds
 no per-function secret (the environment arrives with each spawn and lives only in the
-child); it stays single-threaded, so fork is safe; it reaps every child and says so. Each
-sandbox is forked as pid 1 of a fresh pid namespace (unshare before fork, setns back after),
-so killing it kills everything it started. EOF on the control socket means the host is
+child); it stays single-threaded, so fork is safe; it reaps every child and reports every
+sandbox that ends. Each sandbox is forked into a fresh pid namespace (unshare before fork,
+setns back after) whose pid 1 is a small init forked just before it (``runtime.init``), so
+the function is never pid 1; when the sandbox ends the zygote kills that init, which kills
+everything the sandbox started. EOF on the control socket means the host is
 gone: the zygote kills its sandboxes and exits.
 """
 
@@ -55,7 +57,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.runtime import bootstrap, codecache, execinit, jail
+from lambox.runtime import bootstrap, codecache, execinit, init, jail
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
 from lambox.runtime.forkserver import ForkServer
@@ -181,7 +183,9 @@ class Zygote(ForkServer):
         self.pidns = pidns
         self.uid = uid
         self.gid = gid
-        self.sandboxes: set[int] = set()
+        # sandbox pid -> its init's pid (0 for a Runtime API sandbox, its own init)
+        self.sandboxes: dict[int, int] = {}
+        self.inits: set[int] = set()
 
     def serve(self) -> int:
         """Answer requests until the host hangs up; the exit status of the zygote."""
@@ -223,14 +227,25 @@ class Zygote(ForkServer):
         spare: bool = False,
         extra: Mapping[str, int] | None = None,
     ) -> int:
-        """Fork one sandbox (or a spare: ``fd`` is then its claim socket) as pid 1 of a new
-        pid namespace. ``extra`` names more descriptors the sandbox keeps, by the
-        environment variable that tells it their number."""
+        """Fork one sandbox (or a spare: ``fd`` is then its claim socket) into a new pid
+        namespace: its init (``runtime.init``) as pid 1, then the sandbox as pid 2 (a
+        Runtime API sandbox as pid 1: it is its own init). ``extra`` names more descriptors
+        the sandbox keeps, by the environment variable that tells it their number. The
+        sandbox's pid; the zygote kills its init when it reaps it."""
         ns.unshare(ns.CLONE_NEWPID)
+        first = 0
         try:
+            if not message.get("argv"):  # a Runtime API sandbox is its own init (execinit)
+                first = ns.bare_fork()
+                if first == 0:
+                    init.run()  # pid 1 of the new namespace: never returns
+                self.children.add(first)
+                self.inits.add(first)
             pid = os.fork()
         except BaseException:
             ns.setns(self.pidns, ns.CLONE_NEWPID)
+            if first:
+                os.kill(first, signal.SIGKILL)
             raise
         if pid == 0:
             try:
@@ -239,7 +254,7 @@ class Zygote(ForkServer):
                 os._exit(SETUP_FAILED)  # a child never returns into the zygote's loop
         ns.setns(self.pidns, ns.CLONE_NEWPID)
         self.children.add(pid)
-        self.sandboxes.add(pid)
+        self.sandboxes[pid] = first
         return pid
 
     def _sandbox(
@@ -323,15 +338,26 @@ class Zygote(ForkServer):
             os._exit(SETUP_FAILED)
         os._exit(child.serve())
 
-    def reaped(self, pid: int) -> None:
-        self.sandboxes.discard(pid)
+    def reaped(self, pid: int) -> bool:
+        """A sandbox ended: its init goes too, and with it everything left in its pid
+        namespace (orphans). An init's own end is not reported: the host knows sandboxes
+        only."""
+        if pid in self.inits:
+            self.inits.discard(pid)
+            return False
+        first = self.sandboxes.pop(pid, 0)
+        if first:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(first, signal.SIGKILL)
+        return True
 
     def shutdown(self) -> int:
         """The host is gone: no sandbox of ours may outlive it. Version zygotes see their
         own host socket close and do the same for theirs."""
-        for pid in list(self.sandboxes):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for pid, first in list(self.sandboxes.items()):
+            for target in (first, pid) if first else (pid,):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(target, signal.SIGKILL)
         return 0
 
 

@@ -47,6 +47,18 @@ class InitReport:
     # Restore Duration (the whole restore) and Billed Restore Duration (the hooks' time).
     restore_ms: float | None = None
     billed_restore_ms: int = 0
+    # The init passed Lambda's init limit: the log gets an INIT_REPORT line saying so and
+    # the sandbox runs the init again in its first invocation (``init_ms`` is the limit).
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareFailure:
+    """Why a newly published version cannot run at all (its SnapStart snapshot failed
+    because of the function): a StateReasonCode of botocore's model and a StateReason."""
+
+    reason_code: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +109,12 @@ class SandboxFactory(Protocol):
         (``on-demand`` or ``provisioned-concurrency``)."""
         ...
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """Get ready for the sandboxes of ``version``, newly published, if the backend has
         anything to do ahead of need (a SnapStart snapshot); returns once it is ready or
-        found impossible (sandboxes then start the ordinary way). Never raises."""
+        found impossible: None when the version can run (if the snapshot could not be taken
+        for a reason of lambox's, its sandboxes start the ordinary way), the failure when
+        the function itself made it fail (its init raised or exited). Never raises."""
         ...
 
     def retire(self, name: str, qualifier: str | None) -> None:

@@ -23,6 +23,7 @@ from lambox.sandbox.cgroups import CgroupTree, CpuPolicy
 from lambox.sandbox.environment import NO_CONTEXT, RUNTIME_DIR, SandboxContext
 from lambox.sandbox.linux import LinuxSandboxFactory
 from lambox.sandbox.process import ProcessSandboxFactory
+from lambox.sandbox.wired import INIT_TIMEOUT
 
 log = logging.getLogger("lambox")
 
@@ -60,6 +61,7 @@ def open_linux(
     cpu: CpuPolicy | None = None,
     context: SandboxContext = NO_CONTEXT,
     libs: list[str] | None = None,
+    init_limit: float = INIT_TIMEOUT,
 ) -> LinuxSandboxFactory:
     """The isolating backend, or SandboxError saying why this machine cannot have it."""
     reason = probe_namespaces(data_dir / "sandbox" / "probe")
@@ -70,7 +72,7 @@ def open_linux(
         raise SandboxError(why)
     try:
         return LinuxSandboxFactory.open(
-            tree, data_dir, code_root, cpu=cpu, context=context, libs=libs
+            tree, data_dir, code_root, cpu=cpu, context=context, libs=libs, init_limit=init_limit
         )
     except OSError as exc:
         raise SandboxError(f"cannot set up cgroups or zygotes: {exc}") from exc
@@ -82,10 +84,12 @@ def sandbox_factory(
     code_root: Path,
     cpu_mode: str = "shares",
     context: SandboxContext = NO_CONTEXT,
+    init_limit: float = INIT_TIMEOUT,
 ) -> SandboxFactory:
     """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine; every
-    sandbox's environment carries ``context``, and Python functions find the runtime's
-    libraries (``sandbox.pylibs``) on their ``sys.path``."""
+    sandbox's environment carries ``context``, Python functions find the runtime's
+    libraries (``sandbox.pylibs``) on their ``sys.path``, and on-demand inits may take
+    ``init_limit`` seconds (``LAMBOX_INIT_TIMEOUT``)."""
     mode = mode.strip().lower()
     if mode not in MODES:
         raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
@@ -97,7 +101,9 @@ def sandbox_factory(
 
     def plain() -> ProcessSandboxFactory:
         linked = pylibs.link(libs, data_dir / "sandbox" / "python-libs")
-        return ProcessSandboxFactory(dataclasses.replace(context, python_libs=str(linked)))
+        return ProcessSandboxFactory(
+            dataclasses.replace(context, python_libs=str(linked)), init_limit
+        )
 
     if mode == "process":
         log.warning(
@@ -106,7 +112,7 @@ def sandbox_factory(
         )
         return plain()
     try:
-        factory = open_linux(data_dir, code_root, cpu, context, libs)
+        factory = open_linux(data_dir, code_root, cpu, context, libs, init_limit)
     except SandboxError as exc:
         if mode == "linux":
             raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
-from lambox.sandbox.api import Sandbox, SandboxFactory
+from lambox.sandbox.api import PrepareFailure, Sandbox, SandboxFactory
 
 RUNTIME_API_FAMILIES = ("provided", "nodejs")
 
@@ -34,8 +34,8 @@ class DispatchingSandboxFactory:
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> Sandbox:
         return self.backend(version.config.runtime).create(version, init_type)
 
-    async def prepare(self, version: FunctionVersion) -> None:
-        await self.backend(version.config.runtime).prepare(version)
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
+        return await self.backend(version.config.runtime).prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         self.python.retire(name, qualifier)

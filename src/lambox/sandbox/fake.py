@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lambox.errors import SandboxDead, SandboxTimeout
 from lambox.model import FunctionVersion
-from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
 
 Behaviour = Callable[[InvokeRequest], RawResult]
 
@@ -72,7 +72,7 @@ class FakeSandboxFactory:
         self.made.append(sandbox)
         return sandbox
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         return None
 
     def retire(self, name: str, qualifier: str | None) -> None:

@@ -1,19 +1,20 @@
 """The Linux backend: sandboxes forked from zygotes into namespaces and a cgroup each.
 
-A sandbox is one process, pid 1 of its own pid namespace, forked by a zygote (see
-``sandbox.zygote`` and ``runtime.zygote``) and isolated by ``runtime.jail``: its code
-read-only at /var/task, a private /tmp capped at EphemeralStorage, its own mount, ipc, uts and
-cgroup namespaces (and network namespace for functions tagged ``lambox:network=none``), the
-unprivileged sandbox user, and a cgroup capping memory at MemorySize and the number of
-processes, and giving CPU as ``LAMBOX_CPU_MODE`` says (``cgroups.CpuPolicy``). It speaks the
-internal wire, so the invoke path is the one every wire sandbox shares (``sandbox.wired``).
+A sandbox is one process forked by a zygote (see ``sandbox.zygote`` and ``runtime.zygote``)
+as pid 2 of its own pid namespace, whose pid 1 is a small init the zygote forked just before
+(``runtime.init``), and isolated by ``runtime.jail``: its code read-only at /var/task, a
+private /tmp capped at EphemeralStorage, its own mount, ipc, uts and cgroup namespaces (and
+network namespace for functions tagged ``lambox:network=none``), the unprivileged sandbox
+user, and a cgroup capping memory at MemorySize and the number of processes, and giving CPU
+as ``LAMBOX_CPU_MODE`` says (``cgroups.CpuPolicy``). It speaks the internal wire, so the
+invoke path is the one every wire sandbox shares (``sandbox.wired``).
 
 Init runs without any CPU limit (as Lambda boosts init); the policy's limit (a weight in
-proportion to memory, or Lambda's quota) applies from READY on.
-Killing a sandbox kills its pid namespace, so everything the function started dies with
-it; its cgroup is then emptied and reused. Max Memory Used is the cgroup's peak; when an
-invocation dies after the cgroup's OOM killer fired, its SandboxDead says so and carries the
-exit status (SIGKILL).
+proportion to memory, or Lambda's quota) applies from READY on. Killing a sandbox kills its
+pid namespace (its zygote, reaping it, kills the namespace's init, which also exits by
+itself), so everything the function started dies with it; its cgroup is then emptied and
+reused. Max Memory Used is the cgroup's peak; when an invocation dies after the cgroup's OOM
+killer fired, its SandboxDead says so and carries the exit status (SIGKILL).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from lambox.model import FunctionVersion
 from lambox.runtime.jail import LIBS_DIR
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
-from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
 from lambox.sandbox.environment import (
     NO_CONTEXT,
@@ -55,7 +56,7 @@ from lambox.sandbox.snapshots import (
 )
 from lambox.sandbox.spares import SparePool
 from lambox.sandbox.watcher import Watcher
-from lambox.sandbox.wired import WireSandbox, init_error
+from lambox.sandbox.wired import INIT_TIMEOUT, WireSandbox, init_error
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ EXIT_WAIT = 2.0
 
 class LinuxSandbox(WireSandbox):
     """One isolated sandbox, forked by a zygote; its exit status comes from the zygote
-    that reaped it, and killing it kills its pid namespace."""
+    that reaped it, and killing it kills its pid namespace (its zygote then kills its
+    init)."""
 
     def __init__(
         self,
@@ -79,8 +81,7 @@ class LinuxSandbox(WireSandbox):
         init_type: str,
         snapshot_fd: int = -1,
     ) -> None:
-        super().__init__(version)
-        self._init_type = init_type
+        super().__init__(version, init_type, factory.init_limit)
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._factory = factory
@@ -96,7 +97,7 @@ class LinuxSandbox(WireSandbox):
         """The sandbox's process id on the host (0 before it started)."""
         return self._pid
 
-    async def start(self) -> InitReport:
+    async def _start(self) -> InitReport:
         fv = self.version
         factory = self._factory
         if not fv.interpreter:
@@ -258,12 +259,15 @@ class RestoredLinuxSandbox(LinuxSandbox):
         self._inner = 0
         self._started = 0.0
 
-    async def start(self) -> InitReport:
+    def _may_init_again(self) -> bool:
+        return self._snapshot is None and super()._may_init_again()
+
+    async def _start(self) -> InitReport:
         snapshot = self._snapshot
         if snapshot is None:
             snapshot = await self._factory.snapshots.get(self.version)
             if snapshot is None:
-                return await super().start()
+                return await super()._start()
             await self.place(snapshot)
         else:
             self._started = time.perf_counter()  # placed ahead: its restore begins now
@@ -325,7 +329,9 @@ class LinuxSandboxFactory:
         cpu: CpuPolicy | None = None,
         context: SandboxContext = NO_CONTEXT,
         watcher: Watcher | None = None,
+        init_limit: float = INIT_TIMEOUT,
     ) -> None:
+        self.init_limit = init_limit
         self.zygotes = zygotes
         self.context = context
         self.watcher = watcher
@@ -348,6 +354,7 @@ class LinuxSandboxFactory:
         cpu: CpuPolicy | None = None,
         context: SandboxContext = NO_CONTEXT,
         libs: list[str] | None = None,
+        init_limit: float = INIT_TIMEOUT,
     ) -> LinuxSandboxFactory:
         """Create the cgroups (sweeping those of dead servers) and start the base zygote of
         ``interpreter``; raises OSError when the machine will not allow it. ``libs`` are
@@ -386,16 +393,25 @@ class LinuxSandboxFactory:
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board, cpu=cpu, context=context, watcher=watcher)
+        return cls(
+            zygotes,
+            pool,
+            spares,
+            board,
+            cpu=cpu,
+            context=context,
+            watcher=watcher,
+            init_limit=init_limit,
+        )
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
             return self.snapshots.restored(version, init_type)
         return LinuxSandbox(self, version, init_type)
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
-        await self.snapshots.prepare(version)
+        return await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """A function or version was deleted: stop its snapshots, and the version zygotes

@@ -20,7 +20,7 @@ from lambox.model import FunctionVersion
 from lambox.runtime.__main__ import PARENT_PID_ENV
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
-from lambox.sandbox.api import InitReport
+from lambox.sandbox.api import InitReport, PrepareFailure
 from lambox.sandbox.environment import (
     NO_CONTEXT,
     SandboxContext,
@@ -35,7 +35,7 @@ from lambox.sandbox.snapshots import (
     applies,
     fork_restored,
 )
-from lambox.sandbox.wired import WireSandbox, init_error
+from lambox.sandbox.wired import INIT_TIMEOUT, WireSandbox, init_error
 
 
 class ProcessSandbox(WireSandbox):
@@ -47,15 +47,15 @@ class ProcessSandbox(WireSandbox):
         init_type: str = "on-demand",
         snapshot_fd: int = -1,
         context: SandboxContext = NO_CONTEXT,
+        init_limit: float = INIT_TIMEOUT,
     ) -> None:
-        super().__init__(version)
-        self._init_type = init_type
+        super().__init__(version, init_type, init_limit)
         self._context = context
         # With a descriptor here the sandbox becomes a SnapStart snapshot after its init.
         self._snapshot_fd = snapshot_fd
         self._proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> InitReport:
+    async def _start(self) -> InitReport:
         fv = self.version
         if not fv.interpreter:
             raise SandboxError(f"no interpreter for runtime {fv.config.runtime}")
@@ -129,8 +129,9 @@ class RestoredProcessSandbox(ProcessSandbox):
         version: FunctionVersion,
         init_type: str,
         context: SandboxContext = NO_CONTEXT,
+        init_limit: float = INIT_TIMEOUT,
     ) -> None:
-        super().__init__(version, init_type, context=context)
+        super().__init__(version, init_type, context=context, init_limit=init_limit)
         self._snapshots = snapshots
         self._snapshot: Snapshot | None = None
         self._pid = 0
@@ -150,12 +151,15 @@ class RestoredProcessSandbox(ProcessSandbox):
         self._pid, host, self._started = restored
         await self._connect(host)
 
-    async def start(self) -> InitReport:
+    def _may_init_again(self) -> bool:
+        return self._snapshot is None and super()._may_init_again()
+
+    async def _start(self) -> InitReport:
         snapshot = self._snapshot
         if snapshot is None:
             snapshot = await self._snapshots.get(self.version)
             if snapshot is None:
-                return await super().start()
+                return await super()._start()
             await self.place(snapshot)
         else:
             self._started = time.perf_counter()  # placed ahead: its restore begins now
@@ -182,21 +186,24 @@ class ProcessSandboxFactory:
 
     name = "process"
 
-    def __init__(self, context: SandboxContext = NO_CONTEXT) -> None:
+    def __init__(
+        self, context: SandboxContext = NO_CONTEXT, init_limit: float = INIT_TIMEOUT
+    ) -> None:
         self._context = context
+        self.init_limit = init_limit
         self.snapshots: Snapshots[RestoredProcessSandbox] = Snapshots(
             self._start_snapshot,
-            lambda v, t: RestoredProcessSandbox(self.snapshots, v, t, context),
+            lambda v, t: RestoredProcessSandbox(self.snapshots, v, t, context, init_limit),
         )
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> ProcessSandbox:
         if applies(version):
             return self.snapshots.restored(version, init_type)
-        return ProcessSandbox(version, init_type, context=self._context)
+        return ProcessSandbox(version, init_type, context=self._context, init_limit=self.init_limit)
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         """A version was published: take its SnapStart snapshot now if it has SnapStart."""
-        await self.snapshots.prepare(version)
+        return await self.snapshots.prepare(version)
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """A function or version was deleted: stop its snapshots."""
@@ -205,7 +212,7 @@ class ProcessSandboxFactory:
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
     ) -> tuple[SnapshotOwner, InitReport]:
-        owner = ProcessSandbox(version, INIT_TYPE, control_fd, self._context)
+        owner = ProcessSandbox(version, INIT_TYPE, control_fd, self._context, self.init_limit)
         return owner, await owner.start()
 
     async def close(self) -> None:

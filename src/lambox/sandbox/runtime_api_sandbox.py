@@ -44,7 +44,7 @@ from pathlib import Path
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory, SandboxTimeout
 from lambox.model import FunctionVersion
 from lambox.runtime.jail import TASK_ROOT
-from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
 from lambox.sandbox.environment import (
     NO_CONTEXT,
     RUNTIME_DIR,
@@ -373,7 +373,7 @@ class RuntimeApiSandboxFactory:
             version, init_type, self._path_prefix, self.launcher, self._context
         )
 
-    async def prepare(self, version: FunctionVersion) -> None:
+    async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
         return None
 
     def retire(self, name: str, qualifier: str | None) -> None:

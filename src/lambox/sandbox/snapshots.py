@@ -9,8 +9,10 @@ invocation has Restore Duration (fork to ready, as the host saw it) and Billed R
 Duration (the hooks) instead of Init Duration.
 
 The snapshot is taken when the version is published (``prepare``, from the change feed)
-or on first need, once per (version, generation). When it cannot be taken (init failed,
-or the process would fork holding threads or sockets) the version's sandboxes start the
+or on first need, once per (version, generation). When the function makes it fail (its
+init raised, exited or timed out) ``prepare`` returns why, and the version becomes
+``Failed`` as on AWS; when it cannot be taken for a reason of lambox's (the process would
+fork holding threads or sockets, a zygote failed) the version's sandboxes start the
 ordinary way and the log says why. A snapshot that died is taken again on next use; one
 unused for ``idle_seconds`` is stopped. The backends supply how a snapshot process is
 started (``SnapshotStarter``) and how a restored child is placed (in their sandboxes).
@@ -29,15 +31,16 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, cast
 
-from lambox.errors import SandboxError
+from lambox.errors import SandboxDead, SandboxError, SandboxTimeout
 from lambox.model import LATEST, FunctionVersion
-from lambox.sandbox.api import InitReport
+from lambox.sandbox.api import InitReport, PrepareFailure
 from lambox.sandbox.zygote import START_TIMEOUT, ExitBoard, ZygoteProcess, unsafe_reason
 
 log = logging.getLogger(__name__)
@@ -142,6 +145,8 @@ class Snapshots(Generic[R]):
         # taken). A newer generation of the same revision (the version became Active) keeps
         # the snapshot; another revision (the function was deleted and made again) does not.
         self._entries: dict[tuple[str, str], _Entry] = {}
+        # (name, version) -> (revision, why): snapshots the function itself made fail.
+        self._failures: dict[tuple[str, str], tuple[str, PrepareFailure]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def restored(self, fv: FunctionVersion, init_type: str) -> R:
@@ -193,11 +198,14 @@ class Snapshots(Generic[R]):
         else:
             snapshot.spares.append(spare)
 
-    async def prepare(self, fv: FunctionVersion) -> None:
-        """Take the snapshot of a newly published SnapStart version (``get`` logs why
-        when it cannot be taken)."""
-        if applies(fv):
-            await self.get(fv)
+    async def prepare(self, fv: FunctionVersion) -> PrepareFailure | None:
+        """Take the snapshot of a newly published SnapStart version; the failure when the
+        function made it impossible (``get`` logs why when it cannot be taken)."""
+        if not applies(fv):
+            return None
+        await self.get(fv)
+        failed = self._failures.pop(fv.key, None)
+        return failed[1] if failed is not None and failed[0] == fv.config.revision_id else None
 
     def retire(self, name: str, qualifier: str | None) -> None:
         """Stop the snapshots of function ``name`` (of its version ``qualifier`` only, when
@@ -235,7 +243,11 @@ class Snapshots(Generic[R]):
             future.set_result(None)
             if not isinstance(exc, Exception):
                 raise
-            log.warning("no snapshot of %s, its sandboxes start from init: %s", fv.arn, exc)
+            if isinstance(exc, FunctionFailed):
+                self._failures[fv.key] = (revision, exc.failure)
+                log.warning("no snapshot of %s, the version fails: %s", fv.arn, exc.failure.reason)
+            else:
+                log.warning("no snapshot of %s, its sandboxes start from init: %s", fv.arn, exc)
             return None
         future.set_result(snapshot)
         current = self._entries.get(fv.key)
@@ -250,8 +262,13 @@ class Snapshots(Generic[R]):
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             owner, report = await self._start(fv, child.fileno())
-        except BaseException:
+        except BaseException as exc:
             host.close()
+            if isinstance(exc, SandboxTimeout):
+                raise FunctionFailed("FunctionError.InitTimeout", "timed out") from exc
+            if isinstance(exc, SandboxDead):
+                what = f"exited (Runtime exited with error: {_status(exc.exit_code)})"
+                raise FunctionFailed("FunctionError", what) from exc
             raise
         finally:
             child.close()
@@ -260,7 +277,7 @@ class Snapshots(Generic[R]):
         snapshot = Snapshot(fv, owner, control, board, report)
         try:
             if report.error is not None:
-                raise SandboxError(f"its init failed: {report.error.decode(errors='replace')}")
+                raise FunctionFailed("FunctionError", f"failed ({_error_text(report.error)})")
             await control.ready(max(START_TIMEOUT, float(fv.config.timeout)))
             problem = unsafe_reason(owner.pid)
             if problem is not None:
@@ -345,6 +362,37 @@ def restored_report(
         restore_ms=restore_ms,
         billed_restore_ms=billed,
     )
+
+
+class FunctionFailed(SandboxError):
+    """The function made its version's snapshot impossible: its init raised, exited or
+    timed out (so the version is Failed, as on AWS, rather than initialized on demand)."""
+
+    def __init__(self, reason_code: str, what: str) -> None:
+        reason = f"SnapStart could not take a snapshot of this version: the function's init {what}"
+        super().__init__(reason)
+        self.failure = PrepareFailure(reason_code, reason[:MAX_REASON])
+
+
+MAX_REASON = 1000
+
+
+def _error_text(error: bytes) -> str:
+    """``errorType: errorMessage`` of an init's error object."""
+    try:
+        obj = json.loads(error)
+        return f"{obj.get('errorType', 'Error')}: {obj.get('errorMessage', '')}"
+    except (ValueError, AttributeError):
+        return error.decode(errors="replace")
+
+
+def _status(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        name = signal.strsignal(-code) or f"signal {-code}"
+        return f"signal: {name.lower()}"
+    return f"exit status {code}"
 
 
 def host_pid(parent: int, inner: int) -> int:

@@ -1,12 +1,12 @@
 """Spares: sandboxes forked and half-isolated ahead of need, a few per zygote.
 
-A spare has already done everything that does not depend on the function: it is pid 1 of its
-own pid namespace, inside its cgroup, with its own mount, ipc, uts and cgroup namespaces and
-/proc (``runtime.jail.prepare``). A cold start claims one (``claim``: the function's spec and
-the wire socket) and the spare finishes as a sandbox; a new spare is forked in the
-background. Joining a cgroup is the step this exists for: on cgroup v1 the migration waits
-for an RCU grace period (5-30 ms measured on a 2-core machine), which would otherwise sit on
-every cold start.
+A spare has already done everything that does not depend on the function: it is pid 2 of its
+own pid namespace (whose init the zygote forked with it), inside its cgroup, with its own
+mount, ipc, uts and cgroup namespaces and /proc (``runtime.jail.prepare``). A cold start
+claims one (``claim``: the function's spec and the wire socket) and the spare finishes as a
+sandbox; a new spare is forked in the background. Joining a cgroup is the step this exists
+for: on cgroup v1 the migration waits for an RCU grace period (5-30 ms measured on a 2-core
+machine), which would otherwise sit on every cold start.
 
 A spare holds a cgroup and a little memory, so there are at most ``per_zygote`` per zygote,
 and they go when their zygote goes (``drop``).

@@ -16,27 +16,44 @@ runtime without a pipe sends).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-from lambox.errors import SandboxDead, SandboxError
+from lambox.errors import SandboxDead, SandboxError, SandboxTimeout
 from lambox.model import FunctionVersion
 from lambox.runtime import wire
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.environment import log_stream_name
 from lambox.sandbox.logpipe import LogPipe
 from lambox.sandbox.snapshots import Snapshot, restored_report
 from lambox.sandbox.wire_client import Frame, WireClient
 
 INIT_TIMEOUT = 10.0
+ON_DEMAND = "on-demand"
+UNHANDLED = "Unhandled"
 
 
 class WireSandbox(ABC):
-    """A sandbox whose process speaks the internal wire (``lambox.runtime.wire``)."""
+    """A sandbox whose process speaks the internal wire (``lambox.runtime.wire``).
 
-    def __init__(self, version: FunctionVersion) -> None:
+    Backends implement ``_start`` (make the process, connect, await READY with ``_ready``).
+    An on-demand init that passes ``init_limit`` (Lambda's 10 s init phase) is not an error
+    of the sandbox: ``start`` reports it timed out, and the first ``invoke`` starts the
+    process again and runs the whole init within the invocation's own timeout, as Lambda
+    retries a timed-out init during the first invocation."""
+
+    def __init__(
+        self, version: FunctionVersion, init_type: str = ON_DEMAND, init_limit: float = INIT_TIMEOUT
+    ) -> None:
         self.version = version
+        self._init_type = init_type
+        self._init_limit = init_limit
+        self._ready_timeout = init_limit
+        self._init_again = False
         self._wire: WireClient | None = None
         self._log: LogPipe | None = None
         self._destroyed = False
@@ -44,7 +61,10 @@ class WireSandbox(ABC):
     @property
     def alive(self) -> bool:
         """False once destroyed or once the wire saw EOF (the process ended: a sandbox's
-        wire has no other holder). EOF closes the transport, so no system call is made."""
+        wire has no other holder). EOF closes the transport, so no system call is made.
+        A sandbox whose init timed out is alive: its first invocation starts it again."""
+        if self._init_again:
+            return True
         if self._destroyed:
             return False
         client = self._wire
@@ -53,8 +73,37 @@ class WireSandbox(ABC):
 
     @property
     def init_timeout(self) -> float:
-        """How long init may take: the function's timeout, never less than INIT_TIMEOUT."""
-        return max(INIT_TIMEOUT, self.version.config.timeout)
+        """How long init may take: ``init_limit`` on demand; for provisioned concurrency
+        and SnapStart snapshots the function's timeout, if longer."""
+        if self._init_type == ON_DEMAND:
+            return self._init_limit
+        return max(self._init_limit, self.version.config.timeout)
+
+    def _may_init_again(self) -> bool:
+        """Whether a timed-out start is an init to retry (a backend's restore is not)."""
+        return self._init_type == ON_DEMAND
+
+    async def start(self) -> InitReport:
+        self._ready_timeout = self.init_timeout
+        started = time.perf_counter()
+        try:
+            return await self._start()
+        except SandboxTimeout as exc:
+            if not self._may_init_again():
+                raise
+            log = exc.log
+        self._init_again = True
+        return InitReport(
+            init_ms=(time.perf_counter() - started) * 1000,
+            error=None,
+            log=log,
+            log_stream=log_stream_name(self.version.config.version),
+            timed_out=True,
+        )
+
+    @abstractmethod
+    async def _start(self) -> InitReport:
+        """Make the process, ``_connect`` it and await its READY (``_ready``)."""
 
     def _log_pipe(self) -> int:
         """A new log pipe for the process about to be made: the write end to hand it (the
@@ -77,7 +126,7 @@ class WireSandbox(ABC):
     async def _ready(self) -> tuple[dict[str, Any], bytes]:
         """The READY frame that ends init: its metadata and the init's log."""
         assert self._wire is not None
-        _, meta, body = await self._expect(self._wire, wire.READY, self.init_timeout)
+        _, meta, body = await self._expect(self._wire, wire.READY, self._ready_timeout)
         return meta, body if self._log is None else self._log.take() + body
 
     async def _resume(self, snapshot: Snapshot, started: float, log_stream: str) -> InitReport:
@@ -88,6 +137,29 @@ class WireSandbox(ABC):
         return restored_report(snapshot, started, meta, body, log_stream)
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        if self._init_again:
+            return await self._init_and_invoke(request, timeout)
+        return await self._invoke(request, timeout)
+
+    async def _init_and_invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        """The first invocation after an init timed out: a new process, its whole init and
+        then the call, all within ``timeout``. The retried init's output and time are the
+        invocation's; an init error is its error."""
+        self._init_again = False
+        self._destroyed = False
+        self._wire = None
+        self._ready_timeout = timeout
+        started = time.perf_counter()
+        report = await self._start()
+        spent = time.perf_counter() - started
+        if report.error is not None:
+            return RawResult(report.error, UNHANDLED, report.log, spent * 1000, 0)
+        result = await self._invoke(request, timeout - spent)
+        return dataclasses.replace(
+            result, log=report.log + result.log, duration_ms=result.duration_ms + spent * 1000
+        )
+
+    async def _invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         client = self._wire
         if client is None or self._destroyed:
             raise SandboxDead("sandbox is not running")

@@ -89,6 +89,8 @@ def to_json(config: FunctionConfig) -> str:
         },
         "state": config.state.value,
         "last_update_status": config.last_update_status.value,
+        "state_reason_code": config.state_reason_code,
+        "state_reason": config.state_reason,
     }
     return json.dumps(data, separators=(",", ":"))
 
