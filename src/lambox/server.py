@@ -27,6 +27,7 @@ from lambox.api.event_config import EventConfigApi
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
+from lambox.api.policies import PolicyApi
 from lambox.api.releases import ReleasesApi
 from lambox.arns import Arns
 from lambox.config import Settings
@@ -35,6 +36,7 @@ from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
+from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.router import Edge
@@ -62,6 +64,7 @@ from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
+from lambox.store.policies import SqlitePolicyStore
 from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
@@ -85,6 +88,7 @@ class Server:
     events: SqliteEventQueue
     worker: AsyncWorker
     event_configs: EventConfigService
+    policies: PolicyService
     arns: Arns
     objects: ObjectStore
     s3: S3Service
@@ -160,6 +164,7 @@ def build(settings: Settings) -> Server:
     )
     invoke = InvokeService(scheduler, logs, arns, events)
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
+    policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     policy = RetryPolicy(settings.async_retry_delay, settings.async_throttle_backoff)
     worker = AsyncWorker(
         events,
@@ -173,6 +178,7 @@ def build(settings: Settings) -> Server:
     feed.subscribe(invoke.on_change)
     feed.subscribe(scheduler.on_change)
     feed.subscribe(event_configs.on_change)
+    feed.subscribe(policies.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
     routes = [
@@ -182,6 +188,7 @@ def build(settings: Settings) -> Server:
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
+        *PolicyApi(policies).routes(),
         *IngestApi(invoke).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
@@ -217,6 +224,7 @@ def build(settings: Settings) -> Server:
         events,
         worker,
         event_configs,
+        policies,
         arns,
         objects,
         s3,
@@ -312,6 +320,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.logs.close()
             server.events.close()
             server.event_configs.close()
+            server.policies.close()
             server.store.close()
             server.objects.close()
 
