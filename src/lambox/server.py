@@ -24,11 +24,13 @@ from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
+from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
 from lambox.api.policies import PolicyApi
 from lambox.api.releases import ReleasesApi
+from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control import shapes
@@ -38,8 +40,9 @@ from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
 from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
+from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.edge.router import Edge
+from lambox.edge.router import FUNCTION_URL, Edge
 from lambox.errors import LamboxError
 from lambox.events.relay import Relay
 from lambox.invoke.destinations import Destinations
@@ -65,6 +68,7 @@ from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
 from lambox.store.policies import SqlitePolicyStore
+from lambox.store.urls import SqliteUrlStore
 from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
@@ -89,6 +93,7 @@ class Server:
     worker: AsyncWorker
     event_configs: EventConfigService
     policies: PolicyService
+    urls: UrlService
     arns: Arns
     objects: ObjectStore
     s3: S3Service
@@ -165,6 +170,7 @@ def build(settings: Settings) -> Server:
     invoke = InvokeService(scheduler, logs, arns, events)
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
+    urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
     policy = RetryPolicy(settings.async_retry_delay, settings.async_throttle_backoff)
     worker = AsyncWorker(
         events,
@@ -179,6 +185,7 @@ def build(settings: Settings) -> Server:
     feed.subscribe(scheduler.on_change)
     feed.subscribe(event_configs.on_change)
     feed.subscribe(policies.on_change)
+    feed.subscribe(urls.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
     routes = [
@@ -189,6 +196,7 @@ def build(settings: Settings) -> Server:
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
         *PolicyApi(policies).routes(),
+        *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
@@ -208,7 +216,8 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)})
+    function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
+    edge = Edge(app, {"s3": S3App(s3, settings.region), FUNCTION_URL: function_urls})
     return Server(
         settings,
         store,
@@ -225,6 +234,7 @@ def build(settings: Settings) -> Server:
         worker,
         event_configs,
         policies,
+        urls,
         arns,
         objects,
         s3,
@@ -240,7 +250,7 @@ def zip_directory(path: Path) -> bytes:
         for file in sorted(path.rglob("*")):
             if (
                 file.is_file()
-                and file.name not in ("function.json", "bucket.json", ".vendored")
+                and file.name not in ("function.json", "bucket.json", "url.json", ".vendored")
                 and "__pycache__" not in file.parts
             ):
                 zf.write(file, file.relative_to(path).as_posix())
@@ -268,7 +278,35 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         bucket_spec = spec_path.parent / "bucket.json"
         if bucket_spec.exists():
             await _example_bucket(server, json.loads(bucket_spec.read_text()))
+        url_spec = spec_path.parent / "url.json"
+        if url_spec.exists():
+            _example_url(server, name, json.loads(url_spec.read_text()))
     return deployed
+
+
+def _example_url(server: Server, name: str, spec: dict[str, Any]) -> None:
+    """An example's function URL, with the public-access permission AWS's console adds for
+    AuthType NONE; logs the URL to curl."""
+    try:
+        try:
+            config = server.urls.get(name, None)
+        except LamboxError:
+            config = server.urls.create(name, None, spec)
+        if spec.get("AuthType") == "NONE" and server.policies.lookup(name) is None:
+            server.policies.add(
+                name,
+                None,
+                {
+                    "StatementId": "FunctionURLAllowPublicAccess",
+                    "Action": "lambda:InvokeFunctionUrl",
+                    "Principal": "*",
+                    "FunctionUrlAuthType": "NONE",
+                },
+            )
+    except LamboxError as exc:
+        log.error("example %s: function URL not set: %s", name, exc.message)
+        return
+    log.warning("example function URL: curl %sitems", server.urls.url(config))
 
 
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
@@ -321,6 +359,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.events.close()
             server.event_configs.close()
             server.policies.close()
+            server.urls.close()
             server.store.close()
             server.objects.close()
 

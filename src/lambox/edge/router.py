@@ -1,6 +1,7 @@
 """Which service a request is for, and the ASGI app that hands it there.
 
-In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted), the service
+In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted;
+``<url-id>.lambda-url.<region>.<domain>`` is a function URL), the service
 named in the SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``,
 in the Authorization header or a presigned query; S3's Signature Version 2 header and
 presigned URLs too), ``X-Amz-Target``, and last the path: what
@@ -22,10 +23,15 @@ _QUERY_SCOPE = re.compile(
     rb"X-Amz-Credential=[^&]*?(?:%2F|/)\d{8}(?:%2F|/)[^&%/]*(?:%2F|/)([a-z0-9-]+)(?:%2F|/)aws4_request"
 )
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3[.-]")
+_FUNCTION_URL = re.compile(r"^(?P<id>[a-z0-9]+)\.lambda-url\.")
+FUNCTION_URL = "lambda-url"
+HOST_ID = "edge.host_id"
+"""The scope key under which a function URL request carries its URL id."""
 
 
 def service_of(scope: Scope) -> tuple[str, str | None]:
-    """(service, bucket of a virtual-hosted S3 request) for one HTTP request."""
+    """(service, the Host's first label when it names the resource: the bucket of a
+    virtual-hosted S3 request, the URL id of a function URL) for one HTTP request."""
     host = b""
     auth = b""
     target = b""
@@ -38,6 +44,9 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
             target = value
     if host:
         name = host.decode("latin-1").lower().rsplit(":", 1)[0]
+        url = _FUNCTION_URL.match(name)
+        if url is not None:
+            return FUNCTION_URL, url["id"]
         virtual = _VIRTUAL.match(name)
         if virtual is not None:
             return "s3", virtual["bucket"]
@@ -77,7 +86,8 @@ class Edge:
             await _unknown_service(send, service)
             return
         if bucket is not None:
-            scope = {**scope, "s3.bucket": bucket}
+            key = HOST_ID if service == FUNCTION_URL else "s3.bucket"
+            scope = {**scope, key: bucket}
         await app(scope, receive, send)
 
 

@@ -1,0 +1,194 @@
+"""Requests to function URLs (``http://<url-id>.lambda-url.<region>.localhost:<port>/...``),
+a raw ASGI handler on the invoke path: the edge routes them here by their Host header.
+
+One request is one RequestResponse invocation of the URL's function (or alias) with a
+payload format 2.0 event; the answer is mapped back to HTTP (``url_events.py``). CORS
+preflights are answered from the URL's configuration without running the function.
+Errors are AWS's: 403 for a URL that does not exist, 413 for a body over 6 MB, 429 when
+throttled, 502 when the function fails or answers something that is not a response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from lambox.api.url_events import BadResponse, HttpAnswer, HttpRequest, request_event, response
+from lambox.errors import LamboxError, RequestTooLarge
+from lambox.invoke.ids import new_request_id
+from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
+from lambox.model import Invocation
+from lambox.store.urls import UrlConfig
+
+log = logging.getLogger(__name__)
+
+HOST_ID = "edge.host_id"
+"""The scope key the edge stores the URL id (the Host's first label) under (the edge's
+``router.HOST_ID``; the two layers share no imports)."""
+FORBIDDEN = (
+    "Forbidden. For troubleshooting Function URL authorization issues, see:"
+    " https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+)
+_JSON = (b"content-type", b"application/json")
+
+
+def _error(status: int, kind: str, message: str, rid: str) -> HttpAnswer:
+    body = json.dumps({"Message": message}).encode()
+    headers = [_JSON, (b"x-amzn-errortype", kind.encode()), (b"x-amzn-requestid", rid.encode())]
+    return HttpAnswer(status, headers, body)
+
+
+def _failed(rid: str) -> HttpAnswer:
+    headers = [_JSON, (b"x-amzn-requestid", rid.encode())]
+    return HttpAnswer(502, headers, b"Internal Server Error")
+
+
+class Cors:
+    """The CORS answer of a URL's ``Cors`` configuration for one request's Origin."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._origins = [o.lower() for o in config.get("AllowOrigins") or []]
+        self._methods = [m.upper() for m in config.get("AllowMethods") or []]
+        self._headers = config.get("AllowHeaders") or []
+        self._expose = config.get("ExposeHeaders") or []
+        self._max_age = config.get("MaxAge")
+        self._credentials = bool(config.get("AllowCredentials"))
+
+    def _origin(self, origin: str) -> bytes | None:
+        if origin.lower() in self._origins:
+            return origin.encode("latin-1")
+        if "*" in self._origins:
+            return origin.encode("latin-1") if self._credentials else b"*"
+        return None
+
+    def headers(self, origin: str) -> list[tuple[bytes, bytes]]:
+        """Headers added to an actual response (none for an origin not allowed)."""
+        allowed = self._origin(origin)
+        if allowed is None:
+            return []
+        out = [(b"access-control-allow-origin", allowed), (b"vary", b"Origin")]
+        if self._expose:
+            out.append((b"access-control-expose-headers", ",".join(self._expose).encode()))
+        if self._credentials:
+            out.append((b"access-control-allow-credentials", b"true"))
+        return out
+
+    def preflight(self, origin: str, method: str, rid: str) -> HttpAnswer:
+        """The answer to an OPTIONS preflight."""
+        headers = [(b"x-amzn-requestid", rid.encode())]
+        allowed = self._origin(origin)
+        if allowed is not None and ("*" in self._methods or method.upper() in self._methods):
+            headers += self.headers(origin)
+            headers.append((b"access-control-allow-methods", ",".join(self._methods).encode()))
+            if self._headers:
+                headers.append((b"access-control-allow-headers", ",".join(self._headers).encode()))
+            if self._max_age is not None:
+                headers.append((b"access-control-max-age", str(self._max_age).encode()))
+        return HttpAnswer(200, headers, b"")
+
+
+class FunctionUrlEndpoint:
+    """ASGI app for every request whose Host is a function URL's."""
+
+    def __init__(
+        self,
+        invoke: InvokeService,
+        lookup: Callable[[str], UrlConfig | None],
+        account: str,
+    ) -> None:
+        self._invoke = invoke
+        self._lookup = lookup
+        self._account = account
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = new_request_id()
+        try:
+            answer = await self._answer(scope, receive, rid)
+        except ClientDisconnect:
+            log.debug("client left during function URL request %s", rid)
+            return
+        except Exception:
+            log.exception("function URL request %s failed", rid)
+            answer = _failed(rid)
+        headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _answer(self, scope: Scope, receive: Receive, rid: str) -> HttpAnswer:
+        config = self._lookup(scope.get(HOST_ID, ""))
+        if config is None:
+            return _error(403, "AccessDeniedException", FORBIDDEN, rid)
+        origin = request_method = ""
+        for key, value in scope["headers"]:
+            if key == b"origin":
+                origin = value.decode("latin-1")
+            elif key == b"access-control-request-method":
+                request_method = value.decode("latin-1")
+        cors = Cors(config.cors) if config.cors is not None else None
+        if cors is not None and scope["method"] == "OPTIONS" and origin and request_method:
+            return cors.preflight(origin, request_method, rid)
+        try:
+            body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
+        except RequestTooLarge as exc:
+            return _error(413, exc.aws_type, exc.message, rid)
+        answer = await self._run(scope, config, body, rid)
+        if cors is not None and origin:
+            kept = [(k, v) for k, v in answer.headers if not k.startswith(b"access-control-")]
+            answer = HttpAnswer(answer.status, kept + cors.headers(origin), answer.body)
+        return answer
+
+    async def _run(self, scope: Scope, config: UrlConfig, body: bytes, rid: str) -> HttpAnswer:
+        client = scope.get("client") or ("127.0.0.1", 0)
+        server = scope.get("server") or ("127.0.0.1", 0)
+        request = HttpRequest(
+            method=scope["method"],
+            raw_path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+            query=(scope.get("query_string") or b"").decode("latin-1"),
+            headers=scope["headers"],
+            body=body,
+            source_ip=str(client[0]),
+            port=int(server[1] or 0),
+        )
+        account = self._account if config.auth_type == "AWS_IAM" else None
+        event = request_event(request, config.url_id, rid, account)
+        qualifier = None if config.qualifier == "$LATEST" else config.qualifier
+        invocation = Invocation(rid, json.dumps(event).encode(), qualifier=qualifier)
+        try:
+            result = await self._invoke.invoke(config.function, invocation)
+        except LamboxError as exc:
+            if exc.status >= 500:
+                return _failed(rid)
+            return _error(exc.status, exc.aws_type, exc.message, rid)
+        if result.function_error:
+            return _failed(rid)
+        try:
+            answer = response(result.payload)
+        except BadResponse as exc:
+            log.info("function URL %s: unusable response (%s)", config.url_id, exc)
+            return _failed(rid)
+        answer.headers.append((b"x-amzn-requestid", rid.encode()))
+        return answer
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(
+                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+                )
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

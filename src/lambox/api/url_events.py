@@ -1,0 +1,200 @@
+"""The HTTP shapes of a function URL: the request event (payload format 2.0) and the mapping
+of a function's answer back to an HTTP response, both as AWS does them.
+
+Request: header names lower-cased, repeated headers joined with commas, cookies moved out of
+the headers into ``cookies``, query parameters joined with commas, a body base64-encoded
+unless its content type is text, ``requestContext.accountId`` "anonymous" for AuthType NONE.
+Members with nothing to say (``cookies``, ``queryStringParameters``, ``body``) are left
+out, as AWS leaves them out.
+
+Response: a JSON object with a ``statusCode`` is read as statusCode, headers, cookies, body
+and isBase64Encoded; any other valid JSON is the body of a 200 ``application/json`` answer
+(a JSON string is its text, unquoted); something else is the function failing (502).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+_TEXT_TYPES = ("text/", "json", "xml", "javascript", "ecmascript", "yaml")
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What the event is built from: the request as the HTTP server parsed it."""
+
+    method: str
+    raw_path: str
+    query: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    source_ip: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """A response to write: status, headers (repeatable) and body bytes."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def is_text(content_type: str) -> bool:
+    """Whether AWS passes a body of this type as text (else base64)."""
+    lowered = content_type.lower()
+    return any(marker in lowered for marker in _TEXT_TYPES)
+
+
+def _clf_time(epoch: float) -> str:
+    """requestContext.time: ``07/Dec/2026:09:30:00 +0000``."""
+    t = time.gmtime(epoch)
+    return (
+        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    )
+
+
+def trace_id(epoch: float) -> str:
+    """An X-Ray trace header value, as AWS adds to every function URL request."""
+    return f"Root=1-{int(epoch):08x}-{os.urandom(12).hex()}"
+
+
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for key, value in pairs:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+def request_event(
+    req: HttpRequest, url_id: str, request_id: str, account: str | None
+) -> dict[str, Any]:
+    """The payload format 2.0 event of one request to a function URL."""
+    now = time.time()
+    cookies: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    host = user_agent = content_type = ""
+    for raw_key, raw_value in req.headers:
+        key, value = raw_key.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        if key == "host":
+            host = value
+        elif key == "user-agent":
+            user_agent = value
+        elif key == "content-type":
+            content_type = value
+        pairs.append((key, value))
+    pairs += [
+        ("x-amzn-trace-id", trace_id(now)),
+        ("x-forwarded-for", req.source_ip),
+        ("x-forwarded-port", str(req.port)),
+        ("x-forwarded-proto", "http"),
+    ]
+    domain = host.rsplit(":", 1)[0] if host else f"{url_id}.lambda-url"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": req.raw_path,
+        "rawQueryString": req.query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = _joined(pairs)
+    if req.query:
+        event["queryStringParameters"] = _joined(parse_qsl(req.query, keep_blank_values=True))
+    event["requestContext"] = {
+        "accountId": account or "anonymous",
+        "apiId": url_id,
+        "domainName": domain,
+        "domainPrefix": url_id,
+        "http": {
+            "method": req.method,
+            "path": req.raw_path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": req.source_ip,
+            "userAgent": user_agent,
+        },
+        "requestId": request_id,
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": _clf_time(now),
+        "timeEpoch": int(now * 1000),
+    }
+    encoded = False
+    if req.body:
+        text = None
+        if is_text(content_type):
+            try:
+                text = req.body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        encoded = text is None
+        event["body"] = base64.b64encode(req.body).decode() if encoded else text
+    event["isBase64Encoded"] = encoded
+    return event
+
+
+class BadResponse(Exception):
+    """The function answered something a function URL cannot turn into HTTP."""
+
+
+def _header_value(value: Any) -> bytes:
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, str | int | float):
+        return str(value).encode("latin-1", errors="replace")
+    raise BadResponse(f"header value {value!r}")
+
+
+def response(payload: bytes) -> HttpAnswer:
+    """The HTTP answer of a function URL for the function's returned payload."""
+    json_type = (b"content-type", b"application/json")
+    try:
+        value = json.loads(payload) if payload else None
+    except ValueError as exc:
+        raise BadResponse("not JSON") from exc
+    if not isinstance(value, dict) or "statusCode" not in value:
+        if isinstance(value, str):
+            return HttpAnswer(200, [json_type], value.encode())
+        return HttpAnswer(200, [json_type], payload)
+    status = value["statusCode"]
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise BadResponse(f"statusCode {status!r}")
+    headers: list[tuple[bytes, bytes]] = []
+    given = value.get("headers") or {}
+    if not isinstance(given, dict):
+        raise BadResponse("headers")
+    for key, item in given.items():
+        headers.append((str(key).lower().encode("latin-1", errors="replace"), _header_value(item)))
+    if not any(k == b"content-type" for k, _ in headers):
+        headers.append(json_type)
+    cookies = value.get("cookies") or []
+    if not isinstance(cookies, list):
+        raise BadResponse("cookies")
+    headers += [(b"set-cookie", _header_value(c)) for c in cookies]
+    body = value.get("body")
+    if body is None:
+        data = b""
+    elif isinstance(body, str):
+        data = body.encode()
+        if value.get("isBase64Encoded") is True:
+            try:
+                data = base64.b64decode(body, validate=True)
+            except binascii.Error as exc:
+                raise BadResponse("body is not base64") from exc
+    else:
+        data = json.dumps(body).encode()
+    return HttpAnswer(status, headers, data)
