@@ -30,6 +30,7 @@ from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
 from lambox.api.policies import PolicyApi
 from lambox.api.releases import ReleasesApi
+from lambox.api.streaming import StreamInvokeEndpoint
 from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.config import Settings
@@ -199,7 +200,7 @@ def build(settings: Settings) -> Server:
         *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
     ]
-    app = LamboxApp(InvokeEndpoint(invoke), routes)
+    app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
 
     async def deliver(function_arn: str, payload: bytes) -> None:
         name, qualifier = arns.parse(function_arn)

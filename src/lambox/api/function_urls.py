@@ -18,11 +18,12 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from lambox.api.streaming import Pump
 from lambox.api.url_events import BadResponse, HttpAnswer, HttpRequest, request_event, response
 from lambox.errors import LamboxError, RequestTooLarge
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
-from lambox.model import Invocation
+from lambox.model import FunctionVersion, Invocation, InvocationResult
 from lambox.store.urls import UrlConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ FORBIDDEN = (
     " https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
 )
 _JSON = (b"content-type", b"application/json")
+_OCTETS = "application/octet-stream"
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+"""The content type of a stream that opens with HTTP metadata (``HttpResponseStream``)."""
+PRELUDE_END = b"\x00" * 8
 
 
 def _error(status: int, kind: str, message: str, rid: str) -> HttpAnswer:
@@ -108,18 +113,20 @@ class FunctionUrlEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_request_id()
         try:
-            answer = await self._answer(scope, receive, rid)
+            answer = await self._answer(scope, receive, send, rid)
         except ClientDisconnect:
             log.debug("client left during function URL request %s", rid)
             return
         except Exception:
             log.exception("function URL request %s failed", rid)
             answer = _failed(rid)
-        headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        if answer is not None:
+            await _send(send, answer)
 
-    async def _answer(self, scope: Scope, receive: Receive, rid: str) -> HttpAnswer:
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, rid: str
+    ) -> HttpAnswer | None:
+        """The answer to send, or None when it was streamed already."""
         config = self._lookup(scope.get(HOST_ID, ""))
         if config is None:
             return _error(403, "AccessDeniedException", FORBIDDEN, rid)
@@ -136,13 +143,30 @@ class FunctionUrlEndpoint:
             body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
         except RequestTooLarge as exc:
             return _error(413, exc.aws_type, exc.message, rid)
-        answer = await self._run(scope, config, body, rid)
-        if cors is not None and origin:
+        extra = cors.headers(origin) if cors is not None and origin else None
+        pump = Pump() if config.streaming else None
+        invocation = self._invocation(scope, config, body, rid, pump)
+        answer: HttpAnswer | None
+        try:
+            fv, invocation = self._invoke.prepare(config.function, invocation)
+            if pump is None:
+                answer = self._mapped(await self._invoke.run(fv, invocation), config, rid)
+            else:
+                answer = await self._stream(send, pump, fv, invocation, config, rid, extra)
+        except LamboxError as exc:
+            answer = (
+                _failed(rid)
+                if exc.status >= 500
+                else _error(exc.status, exc.aws_type, exc.message, rid)
+            )
+        if answer is not None and extra is not None:
             kept = [(k, v) for k, v in answer.headers if not k.startswith(b"access-control-")]
-            answer = HttpAnswer(answer.status, kept + cors.headers(origin), answer.body)
+            answer = HttpAnswer(answer.status, kept + extra, answer.body)
         return answer
 
-    async def _run(self, scope: Scope, config: UrlConfig, body: bytes, rid: str) -> HttpAnswer:
+    def _invocation(
+        self, scope: Scope, config: UrlConfig, body: bytes, rid: str, pump: Pump | None
+    ) -> Invocation:
         client = scope.get("client") or ("127.0.0.1", 0)
         server = scope.get("server") or ("127.0.0.1", 0)
         request = HttpRequest(
@@ -157,13 +181,10 @@ class FunctionUrlEndpoint:
         account = self._account if config.auth_type == "AWS_IAM" else None
         event = request_event(request, config.url_id, rid, account)
         qualifier = None if config.qualifier == "$LATEST" else config.qualifier
-        invocation = Invocation(rid, json.dumps(event).encode(), qualifier=qualifier)
-        try:
-            result = await self._invoke.invoke(config.function, invocation)
-        except LamboxError as exc:
-            if exc.status >= 500:
-                return _failed(rid)
-            return _error(exc.status, exc.aws_type, exc.message, rid)
+        return Invocation(rid, json.dumps(event).encode(), qualifier=qualifier, sink=pump)
+
+    def _mapped(self, result: InvocationResult, config: UrlConfig, rid: str) -> HttpAnswer:
+        """A whole (buffered) result as the URL's HTTP answer."""
         if result.function_error:
             return _failed(rid)
         try:
@@ -173,6 +194,89 @@ class FunctionUrlEndpoint:
             return _failed(rid)
         answer.headers.append((b"x-amzn-requestid", rid.encode()))
         return answer
+
+    async def _stream(
+        self,
+        send: Send,
+        pump: Pump,
+        fv: FunctionVersion,
+        invocation: Invocation,
+        config: UrlConfig,
+        rid: str,
+        extra: list[tuple[bytes, bytes]] | None,
+    ) -> HttpAnswer | None:
+        """A RESPONSE_STREAM URL: the function's bytes go out chunked as they come. With
+        ``HttpResponseStream`` the stream opens with the HTTP metadata (JSON, then 8 NUL
+        bytes). A function that does not stream is answered as a buffered URL answers."""
+        task = pump.run(self._invoke, fv, invocation)
+        started = False
+        prelude = b""
+        async for chunk in pump.chunks():
+            if not started and pump.content_type == HTTP_INTEGRATION:
+                prelude += chunk
+                end = prelude.find(PRELUDE_END)
+                if end < 0:
+                    continue
+                status, headers = _prelude(prelude[:end])
+                chunk = prelude[end + len(PRELUDE_END) :]
+            elif not started:
+                status = 200
+                headers = [(b"content-type", (pump.content_type or _OCTETS).encode("latin-1"))]
+            if not started:
+                headers = [
+                    h for h in headers if not (extra and h[0].startswith(b"access-control-"))
+                ]
+                headers += [(b"x-amzn-requestid", rid.encode()), *(extra or [])]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                started = True
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            result = task.result()
+        except LamboxError:
+            if not started:
+                raise  # nothing sent yet: answered as the error it is
+            log.warning("function URL %s: stream ended by a failure", config.url_id)
+            await send({"type": "http.response.body", "body": b""})
+            return None
+        if started:
+            if result.function_error:
+                log.info("function URL %s: stream ended by a function error", config.url_id)
+            await send({"type": "http.response.body", "body": b""})
+            return None
+        if pump.content_type == HTTP_INTEGRATION and not result.function_error:
+            status, headers = _prelude(prelude)  # metadata only, no body
+            return HttpAnswer(status, [*headers, (b"x-amzn-requestid", rid.encode())], b"")
+        return self._mapped(result, config, rid)
+
+
+async def _send(send: Send, answer: HttpAnswer) -> None:
+    headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+def _prelude(raw: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """Status and headers of an ``HttpResponseStream`` prelude (statusCode, headers,
+    cookies); what cannot be read is a plain 200."""
+    try:
+        answer = response(_prelude_payload(raw))
+    except (BadResponse, ValueError):
+        return 200, [(b"content-type", _OCTETS.encode())]
+    return answer.status, answer.headers
+
+
+def _prelude_payload(raw: bytes) -> bytes:
+    """The prelude as a structured response without a body (octet-stream by default)."""
+    meta = json.loads(raw or b"{}")
+    if not isinstance(meta, dict):
+        raise BadResponse("prelude")
+    meta = {k: v for k, v in meta.items() if k in ("statusCode", "headers", "cookies")}
+    meta.setdefault("statusCode", 200)
+    headers = meta.get("headers") or {}
+    if isinstance(headers, dict) and not any(str(k).lower() == "content-type" for k in headers):
+        meta["headers"] = {**headers, "content-type": _OCTETS}
+    return json.dumps(meta).encode()
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
