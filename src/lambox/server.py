@@ -43,7 +43,7 @@ from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.edge.router import FUNCTION_URL, Edge
+from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.errors import LamboxError
 from lambox.events.relay import Relay
 from lambox.invoke.destinations import Destinations
@@ -60,6 +60,10 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.apigatewayv2.app import ApiGatewayV2App
+from lambox.services.apigatewayv2.gateway import HttpApiGateway
+from lambox.services.apigatewayv2.service import HttpApiService
+from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
@@ -99,6 +103,7 @@ class Server:
     objects: ObjectStore
     s3: S3Service
     s3_relay: Relay
+    http_apis: HttpApiService
     edge: Edge
 
 
@@ -218,7 +223,27 @@ def build(settings: Settings) -> Server:
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
-    edge = Edge(app, {"s3": S3App(s3, settings.region), FUNCTION_URL: function_urls})
+
+    async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+        name, qualifier = arns.parse(function_arn)
+        result = await invoke.invoke(
+            name, Invocation(new_request_id(), payload, qualifier=qualifier)
+        )
+        return result.payload, result.function_error
+
+    http_apis = HttpApiService(
+        ApiStore(data / "state.db"),
+        lambda api_id: f"http://{api_id}.execute-api.localhost:{settings.port}",
+    )
+    edge = Edge(
+        app,
+        {
+            "s3": S3App(s3, settings.region),
+            FUNCTION_URL: function_urls,
+            "apigateway": ApiGatewayV2App(http_apis),
+            EXECUTE_API: HttpApiGateway(http_apis, run_http, settings.account_id),
+        },
+    )
     return Server(
         settings,
         store,
@@ -240,6 +265,7 @@ def build(settings: Settings) -> Server:
         objects,
         s3,
         s3_relay,
+        http_apis,
         edge,
     )
 
@@ -251,7 +277,8 @@ def zip_directory(path: Path) -> bytes:
         for file in sorted(path.rglob("*")):
             if (
                 file.is_file()
-                and file.name not in ("function.json", "bucket.json", "url.json", ".vendored")
+                and file.name
+                not in ("function.json", "bucket.json", "url.json", "api.json", ".vendored")
                 and "__pycache__" not in file.parts
             ):
                 zf.write(file, file.relative_to(path).as_posix())
@@ -282,7 +309,26 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         url_spec = spec_path.parent / "url.json"
         if url_spec.exists():
             _example_url(server, name, json.loads(url_spec.read_text()))
+        api_spec = spec_path.parent / "api.json"
+        if api_spec.exists():
+            _example_api(server, name, json.loads(api_spec.read_text()))
     return deployed
+
+
+def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
+    """An example's HTTP API, quick-created with the function as its target (once)."""
+    apis = server.http_apis
+    existing = [a for a in apis.get_apis({})[0]["Items"] if a["Name"] == spec["Name"]]
+    try:
+        api = (
+            existing[0]
+            if existing
+            else apis.create_api({**spec, "Target": server.arns.function(name)})[0]
+        )
+    except LamboxError as exc:
+        log.error("example %s: HTTP API not created: %s", name, exc.message)
+        return
+    log.warning("example HTTP API: curl %s/items", api["ApiEndpoint"])
 
 
 def _example_url(server: Server, name: str, spec: dict[str, Any]) -> None:
@@ -363,6 +409,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.urls.close()
             server.store.close()
             server.objects.close()
+            server.http_apis.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

@@ -1,5 +1,6 @@
 """``examples/http-api`` as ``make serve`` deploys it: a function URL that curl reaches by
-its ``*.localhost`` name, with the public-access permission AWS's console adds."""
+its ``*.localhost`` name, with the public-access permission AWS's console adds, and an HTTP
+API in front of the same function."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LamboxSer
     deadline = time.monotonic() + 60
     found = None
     while found is None and time.monotonic() < deadline:
-        found = URL_LINE.search(server.output())
+        # The HTTP API is logged after the URL: both are there once it is.
+        if "example HTTP API" in server.output():
+            found = URL_LINE.search(server.output())
         if proc.poll() is not None:
             raise RuntimeError(server.output())
         time.sleep(0.2)
@@ -75,6 +78,13 @@ def test_curl_lists_reads_and_adds_items(served: tuple[LamboxServer, str]) -> No
     assert added["name"] == "pear"
     assert json.loads(curl(f"{url}items/{added['id']}")) == added
     assert json.loads(curl(f"{url}")) == {"hello": "from lambox", "try": "/items"}
+
+
+def test_the_example_http_api_serves_the_same_function(served: tuple[LamboxServer, str]) -> None:
+    server, _ = served
+    found = re.search(r"example HTTP API: curl (http://\S+)/items", server.output())
+    assert found is not None, server.output()
+    assert json.loads(curl(f"{found.group(1)}/items/1")) == {"id": "1", "name": "apple"}
 
 
 def test_the_example_url_has_its_public_access_permission(served: tuple[LamboxServer, str]) -> None:

@@ -2,7 +2,7 @@
 a raw ASGI handler on the invoke path: the edge routes them here by their Host header.
 
 One request is one RequestResponse invocation of the URL's function (or alias) with a
-payload format 2.0 event; the answer is mapped back to HTTP (``url_events.py``). CORS
+payload format 2.0 event; the answer is mapped back to HTTP (``edge/http_events.py``). CORS
 preflights are answered from the URL's configuration without running the function.
 Errors are AWS's: 403 for a URL that does not exist, 413 for a body over 6 MB, 429 when
 throttled, 502 when the function fails or answers something that is not a response.
@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.api.streaming import Pump
-from lambox.api.url_events import BadResponse, HttpAnswer, HttpRequest, request_event, response
+from lambox.edge.http_events import BadResponse, HttpAnswer, HttpRequest, request_event, response
 from lambox.errors import LamboxError, RequestTooLarge
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService

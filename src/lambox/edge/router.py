@@ -1,7 +1,8 @@
 """Which service a request is for, and the ASGI app that hands it there.
 
 In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted;
-``<url-id>.lambda-url.<region>.<domain>`` is a function URL), the service
+``<url-id>.lambda-url.<region>.<domain>`` is a function URL, ``<api-id>.execute-api.<domain>``
+an HTTP API), the service
 named in the SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``,
 in the Authorization header or a presigned query; S3's Signature Version 2 header and
 presigned URLs too), ``X-Amz-Target``, and last the path: what
@@ -24,7 +25,9 @@ _QUERY_SCOPE = re.compile(
 )
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3[.-]")
 _FUNCTION_URL = re.compile(r"^(?P<id>[a-z0-9]+)\.lambda-url\.")
+_EXECUTE_API = re.compile(r"^(?P<id>[a-z0-9]+)\.execute-api\.")
 FUNCTION_URL = "lambda-url"
+EXECUTE_API = "execute-api"
 HOST_ID = "edge.host_id"
 """The scope key under which a function URL request carries its URL id."""
 
@@ -47,6 +50,9 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
         url = _FUNCTION_URL.match(name)
         if url is not None:
             return FUNCTION_URL, url["id"]
+        api = _EXECUTE_API.match(name)
+        if api is not None:
+            return EXECUTE_API, api["id"]
         virtual = _VIRTUAL.match(name)
         if virtual is not None:
             return "s3", virtual["bucket"]
@@ -86,7 +92,7 @@ class Edge:
             await _unknown_service(send, service)
             return
         if bucket is not None:
-            key = HOST_ID if service == FUNCTION_URL else "s3.bucket"
+            key = "s3.bucket" if service == "s3" else HOST_ID
             scope = {**scope, key: bucket}
         await app(scope, receive, send)
 

@@ -1,5 +1,5 @@
-"""The HTTP shapes of a function URL: the request event (payload format 2.0) and the mapping
-of a function's answer back to an HTTP response, both as AWS does them.
+"""The HTTP shapes of function URLs and API Gateway HTTP APIs: the request event (payload
+format 2.0) and the mapping of a function's answer back to an HTTP response, as AWS does them.
 
 Request: header names lower-cased, repeated headers joined with commas, cookies moved out of
 the headers into ``cookies``, query parameters joined with commas, a body base64-encoded
@@ -78,9 +78,17 @@ def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def request_event(
-    req: HttpRequest, url_id: str, request_id: str, account: str | None
+    req: HttpRequest,
+    url_id: str,
+    request_id: str,
+    account: str | None,
+    route_key: str = "$default",
+    stage: str = "$default",
+    path_parameters: dict[str, str] | None = None,
+    stage_variables: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The payload format 2.0 event of one request to a function URL."""
+    """The payload format 2.0 event of one request to a function URL (``url_id``) or to an
+    HTTP API (the API id, its route key, stage, path parameters and stage variables)."""
     now = time.time()
     cookies: list[str] = []
     pairs: list[tuple[str, str]] = []
@@ -106,7 +114,7 @@ def request_event(
     domain = host.rsplit(":", 1)[0] if host else f"{url_id}.lambda-url"
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": req.raw_path,
         "rawQueryString": req.query,
     }
@@ -128,11 +136,15 @@ def request_event(
             "userAgent": user_agent,
         },
         "requestId": request_id,
-        "routeKey": "$default",
-        "stage": "$default",
+        "routeKey": route_key,
+        "stage": stage,
         "time": _clf_time(now),
         "timeEpoch": int(now * 1000),
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if stage_variables:
+        event["stageVariables"] = stage_variables
     encoded = False
     if req.body:
         text = None
@@ -198,3 +210,95 @@ def response(payload: bytes) -> HttpAnswer:
     else:
         data = json.dumps(body).encode()
     return HttpAnswer(status, headers, data)
+
+
+def request_event_v1(
+    req: HttpRequest,
+    api_id: str,
+    request_id: str,
+    account: str,
+    route_key: str,
+    stage: str,
+    path_parameters: dict[str, str] | None,
+    stage_variables: dict[str, str] | None,
+) -> dict[str, Any]:
+    """The payload format 1.0 event of an HTTP API request (REST API's proxy shape, with the
+    multi-value maps)."""
+    now = time.time()
+    headers: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    host = user_agent = content_type = ""
+    for raw_key, raw_value in req.headers:
+        key, value = raw_key.decode("latin-1").lower(), raw_value.decode("latin-1")
+        host = value if key == "host" else host
+        user_agent = value if key == "user-agent" else user_agent
+        content_type = value if key == "content-type" else content_type
+        headers[key] = value
+        multi.setdefault(key, []).append(value)
+    query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(req.query, keep_blank_values=True):
+        query[key] = value
+        multi_query.setdefault(key, []).append(value)
+    method = req.method
+    resource = route_key.split(" ", 1)[1] if " " in route_key else route_key
+    body: str | None = None
+    encoded = False
+    if req.body:
+        try:
+            body = req.body.decode("utf-8") if is_text(content_type) else None
+        except UnicodeDecodeError:
+            body = None
+        encoded = body is None
+        if encoded:
+            body = base64.b64encode(req.body).decode()
+    path = req.raw_path
+    return {
+        "version": "1.0",
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": multi,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "requestContext": {
+            "accountId": account,
+            "apiId": api_id,
+            "domainName": host.rsplit(":", 1)[0],
+            "domainPrefix": api_id,
+            "extendedRequestId": request_id,
+            "httpMethod": method,
+            "identity": {"sourceIp": req.source_ip, "userAgent": user_agent},
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTime": _clf_time(now),
+            "requestTimeEpoch": int(now * 1000),
+            "resourceId": route_key,
+            "resourcePath": resource,
+            "stage": stage,
+        },
+        "pathParameters": path_parameters or None,
+        "stageVariables": stage_variables or None,
+        "body": body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def response_v1(payload: bytes) -> HttpAnswer:
+    """The HTTP answer for payload format 1.0: the function must return a statusCode."""
+    try:
+        value = json.loads(payload) if payload else None
+    except ValueError as exc:
+        raise BadResponse("not JSON") from exc
+    if not isinstance(value, dict) or "statusCode" not in value:
+        raise BadResponse("format 1.0 needs a statusCode")
+    multi = value.pop("multiValueHeaders", None) or {}
+    answer = response(json.dumps(value).encode())
+    if not isinstance(multi, dict):
+        raise BadResponse("multiValueHeaders")
+    for key, values in multi.items():
+        for item in values if isinstance(values, list) else [values]:
+            answer.headers.append((str(key).lower().encode("latin-1"), _header_value(item)))
+    return answer

@@ -1,0 +1,130 @@
+"""Requests to HTTP APIs (``http://<api-id>.execute-api.localhost:<port>/[stage/]path``): the
+stage (a named one as the first path segment, else ``$default``), the route, its AWS_PROXY
+integration's event (payload format 2.0 or 1.0) and the function's answer mapped back.
+
+Errors as API Gateway answers them: ``404 {"message":"Not Found"}`` for no API, stage or
+route, 413 over the payload limit, 429 when the function is throttled, 500 ``Internal
+Server Error`` when the function fails or answers something that is not a response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.types import Receive, Scope, Send
+
+from lambox.edge.http_events import (
+    BadResponse,
+    HttpAnswer,
+    HttpRequest,
+    request_event,
+    request_event_v1,
+    response,
+    response_v1,
+)
+from lambox.edge.router import HOST_ID
+from lambox.errors import LamboxError, TooManyRequests
+from lambox.services.apigatewayv2.routing import choose
+from lambox.services.apigatewayv2.service import HttpApiService, lambda_arn, new_id
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_LIMIT = 6 * 1024 * 1024
+Invoker = Callable[[str, bytes], Awaitable[tuple[bytes, str | None]]]
+"""Runs a function (by ARN) with a payload: (the answer, its function error or None)."""
+
+
+def _message(status: int, text: str, rid: str) -> HttpAnswer:
+    body = json.dumps({"message": text}, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"apigw-requestid", rid.encode())]
+    return HttpAnswer(status, headers, body)
+
+
+class HttpApiGateway:
+    """ASGI app for every request whose Host is an HTTP API's."""
+
+    def __init__(self, apis: HttpApiService, invoke: Invoker, account: str) -> None:
+        self._apis = apis
+        self._invoke = invoke
+        self._account = account
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = new_id(16)
+        try:
+            answer = await self._answer(scope, receive, rid)
+        except Exception:
+            log.exception("HTTP API request %s failed", rid)
+            answer = _message(500, "Internal Server Error", rid)
+        headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _answer(self, scope: Scope, receive: Receive, rid: str) -> HttpAnswer:
+        api = self._apis.api(scope.get(HOST_ID, ""))
+        not_found = _message(404, "Not Found", rid)
+        if api is None:
+            return not_found
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        first, _, rest = raw_path.lstrip("/").partition("/")
+        stages = api["Stages"]
+        if first and first != "$default" and first in stages:
+            stage, route_path = first, "/" + rest
+        elif "$default" in stages:
+            stage, route_path = "$default", raw_path
+        else:
+            return not_found
+        chosen = choose(api["Routes"].values(), scope["method"], route_path)
+        if chosen is None:
+            return not_found
+        route, params = chosen
+        target = str(route.get("Target", "")).removeprefix("integrations/")
+        integration = api["Integrations"].get(target)
+        if integration is None:
+            return not_found
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return not_found  # never sent: the client is gone
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > PAYLOAD_LIMIT:
+                return _message(413, "Request Entity Too Large", rid)
+        client = scope.get("client") or ("127.0.0.1", 0)
+        server = scope.get("server") or ("127.0.0.1", 0)
+        request = HttpRequest(
+            scope["method"],
+            raw_path,
+            (scope.get("query_string") or b"").decode("latin-1"),
+            scope["headers"],
+            body,
+            str(client[0]),
+            int(server[1] or 0),
+        )
+        variables = stages[stage].get("StageVariables") or None
+        v1 = integration["PayloadFormatVersion"] == "1.0"
+        build = request_event_v1 if v1 else request_event
+        event = build(
+            request, api["ApiId"], rid, self._account, route["RouteKey"], stage, params, variables
+        )
+        try:
+            payload, error = await self._invoke(
+                lambda_arn(integration["IntegrationUri"]), json.dumps(event).encode()
+            )
+        except TooManyRequests:
+            return _message(429, "Too Many Requests", rid)
+        except LamboxError as exc:
+            log.info("HTTP API %s: integration failed: %s", api["ApiId"], exc)
+            return _message(500, "Internal Server Error", rid)
+        if error:
+            return _message(500, "Internal Server Error", rid)
+        try:
+            answer = response_v1(payload) if v1 else response(payload)
+        except BadResponse as exc:
+            log.info("HTTP API %s: unusable response (%s)", api["ApiId"], exc)
+            return _message(500, "Internal Server Error", rid)
+        answer.headers.append((b"apigw-requestid", rid.encode()))
+        return answer
