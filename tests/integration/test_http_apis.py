@@ -240,3 +240,43 @@ def test_apis_survive_a_restart(tmp_path: Path) -> None:
         assert call(again["ApiEndpoint"], "GET", "/again")[0] == 200
     finally:
         stop_server(server)
+
+
+def test_cors_configuration_answers_preflights_and_tags_answers(
+    gateway: Any, function_arn: str
+) -> None:
+    api = gateway.create_api(
+        Name="cors",
+        ProtocolType="HTTP",
+        Target=function_arn,
+        CorsConfiguration={
+            "AllowOrigins": ["https://app.example"],
+            "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["content-type"],
+            "MaxAge": 60,
+        },
+    )
+    url = urlparse(api["ApiEndpoint"])
+
+    def request(method: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=60)
+        conn.request(method, "/items", headers={"Host": url.netloc, **headers})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp
+
+    pre = request(
+        "OPTIONS", {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert pre.status == 204
+    assert pre.getheader("Access-Control-Allow-Origin") == "https://app.example"
+    assert pre.getheader("Access-Control-Allow-Methods") == "GET,POST"
+    assert pre.getheader("Access-Control-Max-Age") == "60"
+    got = request("GET", {"Origin": "https://app.example"})
+    assert got.status == 200
+    assert got.getheader("Access-Control-Allow-Origin") == "https://app.example"
+    assert (
+        request("GET", {"Origin": "https://evil.example"}).getheader("Access-Control-Allow-Origin")
+        is None
+    )

@@ -13,13 +13,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.api.streaming import Pump
-from lambox.edge.http_events import BadResponse, HttpAnswer, HttpRequest, request_event, response
+from lambox.edge.http_events import (
+    BadResponse,
+    Cors,
+    HttpAnswer,
+    HttpRequest,
+    request_event,
+    response,
+)
 from lambox.errors import LamboxError, RequestTooLarge
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
@@ -51,50 +57,6 @@ def _error(status: int, kind: str, message: str, rid: str) -> HttpAnswer:
 def _failed(rid: str) -> HttpAnswer:
     headers = [_JSON, (b"x-amzn-requestid", rid.encode())]
     return HttpAnswer(502, headers, b"Internal Server Error")
-
-
-class Cors:
-    """The CORS answer of a URL's ``Cors`` configuration for one request's Origin."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self._origins = [o.lower() for o in config.get("AllowOrigins") or []]
-        self._methods = [m.upper() for m in config.get("AllowMethods") or []]
-        self._headers = config.get("AllowHeaders") or []
-        self._expose = config.get("ExposeHeaders") or []
-        self._max_age = config.get("MaxAge")
-        self._credentials = bool(config.get("AllowCredentials"))
-
-    def _origin(self, origin: str) -> bytes | None:
-        if origin.lower() in self._origins:
-            return origin.encode("latin-1")
-        if "*" in self._origins:
-            return origin.encode("latin-1") if self._credentials else b"*"
-        return None
-
-    def headers(self, origin: str) -> list[tuple[bytes, bytes]]:
-        """Headers added to an actual response (none for an origin not allowed)."""
-        allowed = self._origin(origin)
-        if allowed is None:
-            return []
-        out = [(b"access-control-allow-origin", allowed), (b"vary", b"Origin")]
-        if self._expose:
-            out.append((b"access-control-expose-headers", ",".join(self._expose).encode()))
-        if self._credentials:
-            out.append((b"access-control-allow-credentials", b"true"))
-        return out
-
-    def preflight(self, origin: str, method: str, rid: str) -> HttpAnswer:
-        """The answer to an OPTIONS preflight."""
-        headers = [(b"x-amzn-requestid", rid.encode())]
-        allowed = self._origin(origin)
-        if allowed is not None and ("*" in self._methods or method.upper() in self._methods):
-            headers += self.headers(origin)
-            headers.append((b"access-control-allow-methods", ",".join(self._methods).encode()))
-            if self._headers:
-                headers.append((b"access-control-allow-headers", ",".join(self._headers).encode()))
-            if self._max_age is not None:
-                headers.append((b"access-control-max-age", str(self._max_age).encode()))
-        return HttpAnswer(200, headers, b"")
 
 
 class FunctionUrlEndpoint:

@@ -302,3 +302,48 @@ def response_v1(payload: bytes) -> HttpAnswer:
         for item in values if isinstance(values, list) else [values]:
             answer.headers.append((str(key).lower().encode("latin-1"), _header_value(item)))
     return answer
+
+
+class Cors:
+    """The CORS answer of a ``Cors`` configuration (a function URL's, an HTTP API's
+    CorsConfiguration: the same members) for one request's Origin."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._origins = [o.lower() for o in config.get("AllowOrigins") or []]
+        self._methods = [m.upper() for m in config.get("AllowMethods") or []]
+        self._headers = config.get("AllowHeaders") or []
+        self._expose = config.get("ExposeHeaders") or []
+        self._max_age = config.get("MaxAge")
+        self._credentials = bool(config.get("AllowCredentials"))
+
+    def _origin(self, origin: str) -> bytes | None:
+        if origin.lower() in self._origins:
+            return origin.encode("latin-1")
+        if "*" in self._origins:
+            return origin.encode("latin-1") if self._credentials else b"*"
+        return None
+
+    def headers(self, origin: str) -> list[tuple[bytes, bytes]]:
+        """Headers added to an actual response (none for an origin not allowed)."""
+        allowed = self._origin(origin)
+        if allowed is None:
+            return []
+        out = [(b"access-control-allow-origin", allowed), (b"vary", b"Origin")]
+        if self._expose:
+            out.append((b"access-control-expose-headers", ",".join(self._expose).encode()))
+        if self._credentials:
+            out.append((b"access-control-allow-credentials", b"true"))
+        return out
+
+    def preflight(self, origin: str, method: str, rid: str) -> HttpAnswer:
+        """The answer to an OPTIONS preflight."""
+        headers = [(b"x-amzn-requestid", rid.encode())]
+        allowed = self._origin(origin)
+        if allowed is not None and ("*" in self._methods or method.upper() in self._methods):
+            headers += self.headers(origin)
+            headers.append((b"access-control-allow-methods", ",".join(self._methods).encode()))
+            if self._headers:
+                headers.append((b"access-control-allow-headers", ",".join(self._headers).encode()))
+            if self._max_age is not None:
+                headers.append((b"access-control-max-age", str(self._max_age).encode()))
+        return HttpAnswer(200, headers, b"")

@@ -2,6 +2,8 @@
 stage (a named one as the first path segment, else ``$default``), the route, its AWS_PROXY
 integration's event (payload format 2.0 or 1.0) and the function's answer mapped back.
 
+An API with a CorsConfiguration answers preflights itself (204) and puts its
+``Access-Control-*`` headers on every answer to an allowed Origin, as API Gateway does.
 Errors as API Gateway answers them: ``404 {"message":"Not Found"}`` for no API, stage or
 route, 413 over the payload limit, 429 when the function is throttled, 500 ``Internal
 Server Error`` when the function fails or answers something that is not a response.
@@ -12,11 +14,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge.http_events import (
     BadResponse,
+    Cors,
     HttpAnswer,
     HttpRequest,
     request_event,
@@ -66,6 +70,28 @@ class HttpApiGateway:
         not_found = _message(404, "Not Found", rid)
         if api is None:
             return not_found
+        config = api.get("CorsConfiguration")
+        cors = Cors(config) if config else None
+        origin = dict(scope["headers"]).get(b"origin", b"").decode("latin-1")
+        requested = dict(scope["headers"]).get(b"access-control-request-method")
+        if cors is not None and scope["method"] == "OPTIONS" and origin and requested:
+            # API Gateway answers a preflight itself when the API has a CorsConfiguration.
+            pre = cors.preflight(origin, requested.decode("latin-1"), rid)
+            return HttpAnswer(204, [h for h in pre.headers if h[0] != b"x-amzn-requestid"], b"")
+        answer = await self._routed(scope, receive, rid, api)
+        if cors is not None and origin:
+            kept = [(k, v) for k, v in answer.headers if not k.startswith(b"access-control-")]
+            answer = HttpAnswer(answer.status, kept + cors.headers(origin), answer.body)
+        return answer
+
+    async def _routed(
+        self,
+        scope: Scope,
+        receive: Receive,
+        rid: str,
+        api: dict[str, Any],
+    ) -> HttpAnswer:
+        not_found = _message(404, "Not Found", rid)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         first, _, rest = raw_path.lstrip("/").partition("/")
         stages = api["Stages"]
