@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
+import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,18 +56,28 @@ def is_text(content_type: str) -> bool:
     return any(marker in lowered for marker in _TEXT_TYPES)
 
 
+_CLF_CACHE: list[tuple[int, str]] = [(-1, "")]
+
+
 def _clf_time(epoch: float) -> str:
-    """requestContext.time: ``07/Dec/2026:09:30:00 +0000``."""
-    t = time.gmtime(epoch)
-    return (
+    """requestContext.time: ``07/Dec/2026:09:30:00 +0000`` (one formatting per second)."""
+    second = int(epoch)
+    cached = _CLF_CACHE[0]
+    if cached[0] == second:
+        return cached[1]
+    t = time.gmtime(second)
+    text = (
         f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
     )
+    _CLF_CACHE[0] = (second, text)
+    return text
 
 
 def trace_id(epoch: float) -> str:
-    """An X-Ray trace header value, as AWS adds to every function URL request."""
-    return f"Root=1-{int(epoch):08x}-{os.urandom(12).hex()}"
+    """An X-Ray trace header value, as AWS adds to every function URL request (an id, not a
+    secret: the process's PRNG is enough and costs no system call)."""
+    return f"Root=1-{int(epoch):08x}-{random.getrandbits(96):024x}"
 
 
 def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
