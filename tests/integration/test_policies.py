@@ -1,5 +1,5 @@
-"""Resource policies are durable: they survive a kill -9 of the server, and they go with the
-function, version or alias they belong to."""
+"""Resource policies and function URL configurations are durable: they survive a kill -9 of
+the server, and they go with the function, version or alias they belong to."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _no_policy(client: Any, **kwargs: Any) -> None:
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_policies_survive_kill_9_and_go_with_their_function(tmp_path: Path) -> None:
+def test_policies_and_urls_survive_kill_9_and_go_with_their_function(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {"LAMBOX_SANDBOX": "process"}
     server = start_server(data, env)
@@ -68,6 +68,9 @@ def test_policies_survive_kill_9_and_go_with_their_function(tmp_path: Path) -> N
         before = {
             q: client.get_policy(FunctionName=fn, Qualifier=q) for q in ("$LATEST", version, "live")
         }
+        url = client.create_function_url_config(
+            FunctionName=fn, Qualifier="live", AuthType="AWS_IAM", InvokeMode="RESPONSE_STREAM"
+        )
     finally:
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait()
@@ -78,11 +81,18 @@ def test_policies_survive_kill_9_and_go_with_their_function(tmp_path: Path) -> N
             after = client.get_policy(FunctionName=fn, Qualifier=qualifier)
             assert after["Policy"] == answer["Policy"]
             assert after["RevisionId"] == answer["RevisionId"]
+        kept = client.get_function_url_config(FunctionName=fn, Qualifier="live")
+        # The same URL id, on the port the server listens on now.
+        assert kept["FunctionUrl"].split(".")[0] == url["FunctionUrl"].split(".")[0]
+        assert kept["FunctionUrl"].endswith(f":{server.url.rsplit(':', 1)[1]}/")
+        assert (kept["AuthType"], kept["InvokeMode"]) == ("AWS_IAM", "RESPONSE_STREAM")
         resource = json.loads(before["live"]["Policy"])["Statement"][0]["Resource"]
         assert resource.endswith(f":function:{fn}:live")
         client.delete_alias(FunctionName=fn, Name="live")
         client.create_alias(FunctionName=fn, Name="live", FunctionVersion=version)
         _no_policy(client, FunctionName=fn, Qualifier="live")
+        with pytest.raises(ClientError):  # the URL went with the alias
+            client.get_function_url_config(FunctionName=fn, Qualifier="live")
         client.get_policy(FunctionName=fn, Qualifier=version)
         client.delete_function(FunctionName=fn)
         _create(client, fn)
