@@ -60,8 +60,9 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
-from lambox.services.apigatewayv2.app import ApiGatewayV2App
+from lambox.services.apigatewayv2.app import RestJsonApp
 from lambox.services.apigatewayv2.gateway import HttpApiGateway
+from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.s3.app import S3App
@@ -104,6 +105,7 @@ class Server:
     s3: S3Service
     s3_relay: Relay
     http_apis: HttpApiService
+    rest_apis: RestApiService
     edge: Edge
 
 
@@ -231,17 +233,22 @@ def build(settings: Settings) -> Server:
         )
         return result.payload, result.function_error
 
-    http_apis = HttpApiService(
-        ApiStore(data / "state.db"),
-        lambda api_id: f"http://{api_id}.execute-api.localhost:{settings.port}",
-    )
+    def api_endpoint(api_id: str) -> str:
+        return f"http://{api_id}.execute-api.localhost:{settings.port}"
+
+    http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
+    rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
     edge = Edge(
         app,
         {
             "s3": S3App(s3, settings.region),
             FUNCTION_URL: function_urls,
-            "apigateway": ApiGatewayV2App(http_apis),
-            EXECUTE_API: HttpApiGateway(http_apis, run_http, settings.account_id),
+            "apigateway": RestJsonApp(
+                "apigatewayv2",
+                http_apis.operations,
+                RestJsonApp("apigateway", rest_apis.operations),
+            ),
+            EXECUTE_API: HttpApiGateway(http_apis, run_http, settings.account_id, rest_apis),
         },
     )
     return Server(
@@ -266,6 +273,7 @@ def build(settings: Settings) -> Server:
         s3,
         s3_relay,
         http_apis,
+        rest_apis,
         edge,
     )
 
@@ -410,6 +418,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.store.close()
             server.objects.close()
             server.http_apis.close()
+            server.rest_apis.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

@@ -1,4 +1,6 @@
-"""The apigatewayv2 control API (rest-json, botocore's model) as an ASGI app."""
+"""The API Gateway control APIs (rest-json, botocore's models) as ASGI apps: apigatewayv2's
+``/v2/`` paths, and apigateway's (REST APIs) for everything else, as both sign for the
+service ``apigateway``."""
 
 from __future__ import annotations
 
@@ -11,21 +13,31 @@ from starlette.types import Receive, Scope, Send
 from lambox.edge import restjson, uri
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
-from lambox.services.apigatewayv2.service import HttpApiService
+from lambox.services.apigatewayv2.service import Handler
 
 log = logging.getLogger(__name__)
 BODY_LIMIT = 1 << 20
 
 
-class ApiGatewayV2App:
-    """Parses a request into an operation, calls its handler, serializes the answer."""
+class RestJsonApp:
+    """Parses a request into an operation of ``model``, calls its handler, serializes the
+    answer; requests outside ``/v2/`` go to ``rest`` (REST APIs) when given."""
 
-    def __init__(self, service: HttpApiService) -> None:
-        self._service = service
-        self._model = service_model("apigatewayv2")
+    def __init__(
+        self,
+        model: str,
+        operations: dict[str, Handler],
+        rest: RestJsonApp | None = None,
+    ) -> None:
+        self._operations = operations
+        self._model = service_model(model)
         self._routes = uri.routes(self._model)
+        self._rest = rest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._rest is not None and not scope["path"].startswith("/v2/"):
+            await self._rest(scope, receive, send)
+            return
         rid = str(uuid.uuid4())
         try:
             status, headers, body = await self._call(scope, receive)
@@ -47,16 +59,11 @@ class ApiGatewayV2App:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?")[0]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not path.startswith("/v2/"):
-            # REST APIs (apigateway) sign with the same service name; lambox has HTTP APIs only.
-            raise ServiceFault(
-                "NotFoundException", "lambox serves API Gateway HTTP APIs (apigatewayv2) only", 404
-            )
         found = uri.match(self._routes, scope["method"], path, query, headers)
         if found is None:
             raise ServiceFault("NotFoundException", "Unknown operation", 404)
         name, labels = found
-        handler = self._service.operations.get(name)
+        handler = self._operations.get(name)
         if handler is None:
             raise ServiceFault("BadRequestException", f"lambox does not serve {name}", 400)
         body = b""

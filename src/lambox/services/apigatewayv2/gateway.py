@@ -30,6 +30,7 @@ from lambox.edge.http_events import (
 )
 from lambox.edge.router import HOST_ID
 from lambox.errors import LamboxError, TooManyRequests
+from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.routing import choose
 from lambox.services.apigatewayv2.service import HttpApiService, lambda_arn, new_id
 
@@ -49,10 +50,17 @@ def _message(status: int, text: str, rid: str) -> HttpAnswer:
 class HttpApiGateway:
     """ASGI app for every request whose Host is an HTTP API's."""
 
-    def __init__(self, apis: HttpApiService, invoke: Invoker, account: str) -> None:
+    def __init__(
+        self,
+        apis: HttpApiService,
+        invoke: Invoker,
+        account: str,
+        rest: RestApiService | None = None,
+    ) -> None:
         self._apis = apis
         self._invoke = invoke
         self._account = account
+        self._rest = rest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_id(16)
@@ -69,6 +77,9 @@ class HttpApiGateway:
         api = self._apis.api(scope.get(HOST_ID, ""))
         not_found = _message(404, "Not Found", rid)
         if api is None:
+            rest = self._rest.api(scope.get(HOST_ID, "")) if self._rest is not None else None
+            if rest is not None:
+                return await self._rest_answer(scope, receive, rid, rest)
             return not_found
         config = api.get("CorsConfiguration")
         cors = Cors(config) if config else None
@@ -154,3 +165,90 @@ class HttpApiGateway:
             return _message(500, "Internal Server Error", rid)
         answer.headers.append((b"apigw-requestid", rid.encode()))
         return answer
+
+    async def _rest_answer(
+        self, scope: Scope, receive: Receive, rid: str, api: dict[str, Any]
+    ) -> HttpAnswer:
+        """A REST API request: ``/<stage>/<path>``, the resource and method (or ANY), the
+        payload format 1.0 event with the resource's path; errors in REST APIs' words."""
+        missing = _message(403, "Missing Authentication Token", rid)
+        missing.headers.append((b"x-amzn-errortype", b"MissingAuthenticationTokenException"))
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        stage, _, rest = raw_path.lstrip("/").partition("/")
+        if stage not in api["Stages"]:
+            return _message(403, "Forbidden", rid)
+        route_path = "/" + rest
+        routes = [
+            {"RouteKey": f"{method} {resource['path']}", "resource": resource, "method": entry}
+            for resource in api["Resources"].values()
+            for method, entry in (resource.get("resourceMethods") or {}).items()
+        ]
+        chosen = choose(routes, scope["method"], route_path)
+        if chosen is None:
+            return missing
+        route, params = chosen
+        integration = route["method"].get("methodIntegration")
+        if integration is None:
+            return _message(500, "Internal server error", rid)
+        body = await _body(receive)
+        if body is None:
+            return _message(413, "Request Entity Too Large", rid)
+        request = _request(scope, route_path, body)
+        resource = route["resource"]
+        variables = api["Stages"][stage].get("variables") or None
+        event = request_event_v1(
+            request, api["id"], rid, self._account, route["RouteKey"], stage, params, variables
+        )
+        event["resource"] = resource["path"]
+        context = event["requestContext"]
+        context.update(
+            {"resourceId": resource["id"], "resourcePath": resource["path"], "path": raw_path}
+        )
+        failed = _message(502, "Internal server error", rid)
+        try:
+            payload, error = await self._invoke(
+                lambda_arn(integration["uri"]), json.dumps(event).encode()
+            )
+        except TooManyRequests:
+            return _message(429, "Too Many Requests", rid)
+        except LamboxError as exc:
+            log.info("REST API %s: integration failed: %s", api["id"], exc)
+            return _message(500, "Internal server error", rid)
+        if error:
+            return failed
+        try:
+            answer = response_v1(payload)
+        except BadResponse as exc:
+            log.info("REST API %s: unusable response (%s)", api["id"], exc)
+            return failed
+        answer.headers.append((b"x-amzn-requestid", rid.encode()))
+        return answer
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The request body, or None over the payload limit."""
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > PAYLOAD_LIMIT:
+            return None
+    return body
+
+
+def _request(scope: Scope, raw_path: str, body: bytes) -> HttpRequest:
+    client = scope.get("client") or ("127.0.0.1", 0)
+    server = scope.get("server") or ("127.0.0.1", 0)
+    return HttpRequest(
+        scope["method"],
+        raw_path,
+        (scope.get("query_string") or b"").decode("latin-1"),
+        scope["headers"],
+        body,
+        str(client[0]),
+        int(server[1] or 0),
+    )

@@ -19,30 +19,37 @@ Api = dict[str, Any]
 
 
 class ApiStore:
-    """HTTP API documents keyed by ApiId; ``delete`` is idempotent."""
+    """API documents keyed by their id (``key``: ``ApiId`` for HTTP APIs, ``id`` for REST
+    APIs), one table each; ``delete`` is idempotent."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, table: str = "http_apis", key: str = "ApiId") -> None:
+        if not table.isidentifier():
+            raise ValueError(f"bad table name {table!r}")
         self._db = connect(path)
-        self._lock = Guarded(self._db, "HTTP API")
+        self._lock = Guarded(self._db, "API Gateway API")
+        self._table = table
+        self._key = key
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS http_apis (api_id TEXT PRIMARY KEY, document TEXT NOT NULL)"
+            f"CREATE TABLE IF NOT EXISTS {table} (api_id TEXT PRIMARY KEY, document TEXT NOT NULL)"
         )
 
     def put(self, api: Api) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO http_apis (api_id, document) VALUES (?, ?)",
-                (api["ApiId"], json.dumps(api)),
+                f"INSERT OR REPLACE INTO {self._table} (api_id, document) VALUES (?, ?)",
+                (api[self._key], json.dumps(api)),
             )
 
     def all(self) -> list[Api]:
         with self._lock:
-            rows = self._db.execute("SELECT document FROM http_apis ORDER BY api_id").fetchall()
+            rows = self._db.execute(
+                f"SELECT document FROM {self._table} ORDER BY api_id"
+            ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def delete(self, api_id: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM http_apis WHERE api_id = ?", (api_id,))
+            self._db.execute(f"DELETE FROM {self._table} WHERE api_id = ?", (api_id,))
 
     def close(self) -> None:
         with self._lock:
