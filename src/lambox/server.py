@@ -248,7 +248,9 @@ def build(settings: Settings) -> Server:
                 http_apis.operations,
                 RestJsonApp("apigateway", rest_apis.operations),
             ),
-            EXECUTE_API: HttpApiGateway(http_apis, run_http, settings.account_id, rest_apis),
+            EXECUTE_API: HttpApiGateway(
+                http_apis, run_http, settings.account_id, rest_apis, settings.region
+            ),
         },
     )
     return Server(

@@ -280,3 +280,65 @@ def test_cors_configuration_answers_preflights_and_tags_answers(
         request("GET", {"Origin": "https://evil.example"}).getheader("Access-Control-Allow-Origin")
         is None
     )
+
+
+AUTHORIZER = """def handler(event, context):
+    token = event["identitySource"][0]
+    assert event["type"] == "REQUEST" and event["routeArn"].startswith("arn:aws:execute-api:")
+    return {"isAuthorized": token == "let-me-in", "context": {"user": "alice"}}
+"""
+
+
+def test_lambda_request_authorizer_with_simple_responses(
+    lambda_client: Any, gateway: Any, function_arn: str
+) -> None:
+    name = unique("authorizer")
+    auth_arn = lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": AUTHORIZER})},
+    )["FunctionArn"]
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    api = gateway.create_api(Name="guarded", ProtocolType="HTTP")
+    api_id = api["ApiId"]
+    authorizer = gateway.create_authorizer(
+        ApiId=api_id,
+        Name="tokens",
+        AuthorizerType="REQUEST",
+        AuthorizerUri=auth_arn,
+        AuthorizerPayloadFormatVersion="2.0",
+        EnableSimpleResponses=True,
+        IdentitySource=["$request.header.Authorization"],
+    )
+    integration = gateway.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri=function_arn,
+        PayloadFormatVersion="2.0",
+    )
+    gateway.create_route(
+        ApiId=api_id,
+        RouteKey="GET /secret",
+        Target=f"integrations/{integration['IntegrationId']}",
+        AuthorizationType="CUSTOM",
+        AuthorizerId=authorizer["AuthorizerId"],
+    )
+    gateway.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    url = urlparse(api["ApiEndpoint"])
+
+    def get(headers: dict[str, str]) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=60)
+        conn.request("GET", "/secret", headers={"Host": url.netloc, **headers})
+        resp = conn.getresponse()
+        out = resp.status, resp.read()
+        conn.close()
+        return out
+
+    assert get({}) == (401, b'{"message":"Unauthorized"}')
+    assert get({"Authorization": "wrong"}) == (403, b'{"message":"Forbidden"}')
+    status, body = get({"Authorization": "let-me-in"})
+    assert status == 200
+    assert json.loads(body)["requestContext"]["authorizer"] == {"lambda": {"user": "alice"}}
+    lambda_client.delete_function(FunctionName=name)

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
@@ -56,11 +57,13 @@ class HttpApiGateway:
         invoke: Invoker,
         account: str,
         rest: RestApiService | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self._apis = apis
         self._invoke = invoke
         self._account = account
         self._rest = rest
+        self._region = region
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_id(16)
@@ -142,11 +145,24 @@ class HttpApiGateway:
             int(server[1] or 0),
         )
         variables = stages[stage].get("StageVariables") or None
+        authorized: dict[str, Any] | None = None
+        if route.get("AuthorizationType") == "CUSTOM":
+            authorizer = api.get("Authorizers", {}).get(route.get("AuthorizerId"))
+            if authorizer is None:
+                return _message(500, "Internal Server Error", rid)
+            allowed = await self._authorize(
+                authorizer, request, api["ApiId"], rid, route["RouteKey"], stage, params, variables
+            )
+            if isinstance(allowed, HttpAnswer):
+                return allowed
+            authorized = allowed
         v1 = integration["PayloadFormatVersion"] == "1.0"
         build = request_event_v1 if v1 else request_event
         event = build(
             request, api["ApiId"], rid, self._account, route["RouteKey"], stage, params, variables
         )
+        if authorized is not None:
+            event["requestContext"]["authorizer"] = authorized if v1 else {"lambda": authorized}
         try:
             payload, error = await self._invoke(
                 lambda_arn(integration["IntegrationUri"]), json.dumps(event).encode()
@@ -223,6 +239,69 @@ class HttpApiGateway:
             return failed
         answer.headers.append((b"x-amzn-requestid", rid.encode()))
         return answer
+
+    async def _authorize(
+        self,
+        authorizer: dict[str, Any],
+        request: HttpRequest,
+        api_id: str,
+        rid: str,
+        route_key: str,
+        stage: str,
+        params: dict[str, str],
+        variables: dict[str, str] | None,
+    ) -> dict[str, Any] | HttpAnswer:
+        """Run a Lambda REQUEST authorizer: its context when it allows the request, else
+        API Gateway's answer (401 when an identity source is missing, 403 when denied)."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+        query = dict(parse_qsl(request.query, keep_blank_values=True))
+        identity: list[str] = []
+        for source in authorizer["IdentitySource"]:
+            kind, _, name = source.removeprefix("$request.").partition(".")
+            value = headers.get(name.lower()) if kind == "header" else query.get(name)
+            if not value:
+                return _message(401, "Unauthorized", rid)
+            identity.append(value)
+        method, _, path = route_key.partition(" ")
+        route_arn = (
+            f"arn:aws:execute-api:{self._region}:{self._account}:{api_id}/{stage}/"
+            f"{method if path else '$default'}{path}"
+        )
+        if authorizer["AuthorizerPayloadFormatVersion"] == "2.0":
+            event = request_event(
+                request, api_id, rid, self._account, route_key, stage, params, variables
+            )
+            event.pop("body", None)
+            event = {"type": "REQUEST", "routeArn": route_arn, "identitySource": identity, **event}
+        else:
+            event = request_event_v1(
+                request, api_id, rid, self._account, route_key, stage, params, variables
+            )
+            event = {
+                "type": "REQUEST",
+                "methodArn": route_arn,
+                "identitySource": ",".join(identity),
+                **event,
+            }
+        try:
+            payload, error = await self._invoke(
+                lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
+            )
+            answer = json.loads(payload) if not error else None
+        except (LamboxError, ValueError):
+            answer = None
+        if not isinstance(answer, dict):
+            return _message(500, "Internal Server Error", rid)
+        if authorizer["EnableSimpleResponses"]:
+            allowed = answer.get("isAuthorized") is True
+        else:
+            statements = (answer.get("policyDocument") or {}).get("Statement") or []
+            effects = {str(s.get("Effect")) for s in statements if isinstance(s, dict)}
+            allowed = "Allow" in effects and "Deny" not in effects
+        if not allowed:
+            return _message(403, "Forbidden", rid)
+        context = answer.get("context")
+        return context if isinstance(context, dict) else {}
 
 
 async def _body(receive: Receive) -> bytes | None:

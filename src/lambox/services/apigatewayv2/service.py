@@ -27,7 +27,7 @@ _LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Z
 _INVOKE_URI = re.compile(
     r"arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/(?P<arn>.+)/invocations"
 )
-_CHILDREN = ("Routes", "Integrations", "Stages")
+_CHILDREN = ("Routes", "Integrations", "Stages", "Authorizers")
 
 
 def new_id(length: int = 10) -> str:
@@ -90,6 +90,10 @@ class HttpApiService:
             "GetStage": self.child("Stages", "StageName", "stage"),
             "GetStages": self.children("Stages"),
             "DeleteStage": self.delete_child("Stages", "StageName", "stage"),
+            "CreateAuthorizer": self.create_authorizer,
+            "GetAuthorizer": self.child("Authorizers", "AuthorizerId", "Authorizer"),
+            "GetAuthorizers": self.children("Authorizers"),
+            "DeleteAuthorizer": self.delete_child("Authorizers", "AuthorizerId", "Authorizer"),
         }
 
     def api(self, api_id: str) -> Api | None:
@@ -130,6 +134,7 @@ class HttpApiService:
             "Routes": {},
             "Integrations": {},
             "Stages": {},
+            "Authorizers": {},
         }
         if p.get("CorsConfiguration") is not None:
             api["CorsConfiguration"] = p["CorsConfiguration"]
@@ -186,9 +191,19 @@ class HttpApiService:
             integration = target.removeprefix("integrations/")
             if not target.startswith("integrations/") or integration not in api["Integrations"]:
                 raise bad_request(f"Invalid Target {target!r}: expected integrations/<id>")
-        if p.get("AuthorizationType", "NONE") != "NONE":
-            raise bad_request("lambox runs routes with AuthorizationType NONE only")
+        kind = p.get("AuthorizationType", "NONE")
+        if kind not in ("NONE", "CUSTOM"):
+            raise bad_request(
+                f"AuthorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
+                " Lambda REQUEST authorizer"
+            )
+        authorizer = p.get("AuthorizerId")
+        if kind == "CUSTOM" and authorizer not in api.get("Authorizers", {}):
+            raise bad_request(f"Invalid authorizer ID specified: {authorizer}")
         route = self._route(key, target)
+        if kind == "CUSTOM":
+            route["AuthorizationType"] = "CUSTOM"
+            route["AuthorizerId"] = authorizer
         api["Routes"][route["RouteId"]] = route
         self._save(api)
         return route, 201
@@ -216,6 +231,33 @@ class HttpApiService:
             "PayloadFormatVersion": version,
             "TimeoutInMillis": int(p.get("TimeoutInMillis", 30000)),
         }
+
+    def create_authorizer(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """A Lambda REQUEST authorizer (payload 2.0 or 1.0; simple responses or IAM policy
+        documents); JWT authorizers are refused."""
+        api = self._require(p["ApiId"])
+        if p["AuthorizerType"] != "REQUEST":
+            raise bad_request(
+                f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: only Lambda"
+                " REQUEST authorizers run here"
+            )
+        lambda_arn(p.get("AuthorizerUri") or "")
+        version = p.get("AuthorizerPayloadFormatVersion")
+        if version not in ("1.0", "2.0"):
+            raise bad_request("AuthorizerPayloadFormatVersion must be 1.0 or 2.0")
+        authorizer = {
+            "AuthorizerId": new_id(7),
+            "AuthorizerPayloadFormatVersion": version,
+            "AuthorizerResultTtlInSeconds": int(p.get("AuthorizerResultTtlInSeconds", 0)),
+            "AuthorizerType": "REQUEST",
+            "AuthorizerUri": p["AuthorizerUri"],
+            "EnableSimpleResponses": bool(p.get("EnableSimpleResponses", False)),
+            "IdentitySource": list(p["IdentitySource"]),
+            "Name": p["Name"],
+        }
+        api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer
+        self._save(api)
+        return authorizer, 201
 
     def create_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
         api = self._require(p["ApiId"])
@@ -250,7 +292,7 @@ class HttpApiService:
 
     def child(self, kind: str, key: str, label: str) -> Handler:
         def get(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-            item = self._require(p["ApiId"])[kind].get(p[key])
+            item = self._require(p["ApiId"]).get(kind, {}).get(p[key])
             if item is None:
                 raise not_found(label, p[key])
             return dict(item), 200
@@ -259,14 +301,14 @@ class HttpApiService:
 
     def children(self, kind: str) -> Handler:
         def listing(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-            return {"Items": list(self._require(p["ApiId"])[kind].values())}, 200
+            return {"Items": list(self._require(p["ApiId"]).get(kind, {}).values())}, 200
 
         return listing
 
     def delete_child(self, kind: str, key: str, label: str) -> Handler:
         def delete(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
             api = self._require(p["ApiId"])
-            if api[kind].pop(p[key], None) is None:
+            if api.setdefault(kind, {}).pop(p[key], None) is None:
                 raise not_found(label, p[key])
             self._save(api)
             return {}, 204
