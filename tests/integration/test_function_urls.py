@@ -276,3 +276,35 @@ def test_alias_url_runs_the_alias_and_goes_with_it(lambda_client: Any, function:
     assert alias_url.call("GET", "/version")[2] == version.encode()
     lambda_client.delete_alias(FunctionName=function, Name="live")
     assert alias_url.call("GET", "/version")[0] == 403
+
+
+def test_aws_cli_manages_urls_and_permissions(server: Any, function: str, url: Url) -> None:
+    from tests.integration.test_aws_cli import aws
+
+    aws(
+        server,
+        "add-permission",
+        "--function-name",
+        function,
+        "--statement-id",
+        "public",
+        "--action",
+        "lambda:InvokeFunctionUrl",
+        "--principal",
+        "*",
+        "--function-url-auth-type",
+        "NONE",
+    )
+    policy = json.loads(
+        json.loads(aws(server, "get-policy", "--function-name", function).stdout)["Policy"]
+    )
+    assert policy["Statement"][0]["Condition"] == {
+        "StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}
+    }
+    listed = json.loads(
+        aws(server, "list-function-url-configs", "--function-name", function).stdout
+    )
+    assert [c["AuthType"] for c in listed["FunctionUrlConfigs"]] == ["NONE"]
+    aws(server, "remove-permission", "--function-name", function, "--statement-id", "public")
+    gone = aws(server, "get-policy", "--function-name", function, check=False)
+    assert gone.returncode != 0 and "ResourceNotFoundException" in gone.stderr
