@@ -20,11 +20,14 @@ class HttpError(Exception):
     """The server answered with something this client does not understand, or went away."""
 
 
-def build_request(host: str, port: int, path: str, body: bytes, method: str = "POST") -> bytes:
-    """The full request bytes, computed once and re-sent on every call."""
+def build_request(
+    host: str, port: int, path: str, body: bytes, method: str = "POST", host_header: str = ""
+) -> bytes:
+    """The full request bytes, computed once and re-sent on every call (``host_header``
+    replaces ``host:port`` in the Host header: a function URL is routed by it)."""
     head = (
         f"{method} {path} HTTP/1.1\r\n"
-        f"Host: {host}:{port}\r\n"
+        f"Host: {host_header or f'{host}:{port}'}\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         "\r\n"

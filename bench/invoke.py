@@ -201,10 +201,13 @@ def _load_worker(
         results.put((b"", 0, 0, 0.0, traceback.format_exc()))
 
 
-def throughput(server: ServerProc, path: str, c: Counts) -> dict[str, Any]:
-    """``clients`` processes, one connection each, sequential requests for ``load_seconds``."""
+def throughput(
+    server: ServerProc, path: str, c: Counts, raw: bytes | None = None
+) -> dict[str, Any]:
+    """``clients`` processes, one connection each, sequential requests for ``load_seconds``
+    (``raw``, or a POST of the payload to ``path``)."""
     ctx = mp.get_context("fork")
-    raw = build_request(HOST, server.port, path, PAYLOAD)
+    raw = raw or build_request(HOST, server.port, path, PAYLOAD)
     with Connection(HOST, server.port) as conn:
         expected = check_echo(conn, raw)
     barrier = ctx.Barrier(c.clients + 1)

@@ -52,6 +52,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_cpu_modes(r)
     print_cold(r)
     print_throughput(r)
+    print_function_url(r)
     print_scaling(r)
     print_async(r)
     print_s3(r)
@@ -328,6 +329,31 @@ def print_eventbridge(r: dict[str, Any]) -> None:
             f"{late['max_ms']:.1f}",
         )
     show("Scheduler: slot -> fire lateness (in process, no invoke)", t, "")
+
+
+def print_function_url(r: dict[str, Any]) -> None:
+    """A function URL beside Invoke of the same function and the floor (``function_url.py``)."""
+    fu = r.get("function_url")
+    if not ok(fu):
+        return
+    warm, load = fu["warm"], fu["throughput"]
+    t = table("", "p50 ms", "p90 ms", "p99 ms")
+    for label, key in (
+        ("floor: HTTP echo", "floor_http_echo"),
+        ("Invoke API", "invoke"),
+        ("function URL", "function_url"),
+    ):
+        s = warm[key]
+        t.add_row(label, f"{s['p50_ms']:.3f}", f"{s['p90_ms']:.3f}", f"{s['p99_ms']:.3f}")
+    d = warm["url_minus_invoke_ms"]
+    t.add_row("function URL - Invoke", f"{d['p50']:.3f}", f"{d['p90']:.3f}", f"{d['p99']:.3f}")
+    show(
+        "Function URL: warm, sequential keep-alive requests, same function",
+        t,
+        f"throughput: URL {load['function_url_rps']:.0f}/s, Invoke {load['invoke_rps']:.0f}/s,"
+        f" floor {load['floor_rps']:.0f}/s (URL/Invoke {load['url_to_invoke_ratio']:.2f});"
+        f" p99 URL {load['function_url_p99_ms']:.2f} ms, Invoke {load['invoke_p99_ms']:.2f} ms",
+    )
 
 
 def print_async(r: dict[str, Any]) -> None:

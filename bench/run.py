@@ -59,6 +59,7 @@ from common import (
     target,
 )
 from floors import echo_floor_only, fork_floor, start_echo
+from function_url import measure_function_url
 from httpclient import Connection, build_request
 from invoke import measure_invoke
 from report import print_report
@@ -197,6 +198,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         return
 
     measure_invoke(r, c, lambox, echo, client, fn, code)
+    measure(r, "function_url", lambda: measure_function_url(client, lambox, echo, c))
     measure_cpu_modes(r, c, tmp, lambox, echo, servers)
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)

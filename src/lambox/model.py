@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 LATEST = "$LATEST"
 
@@ -119,6 +119,16 @@ class FunctionVersion:
         return (self.config.name, self.config.version)
 
 
+class ResponseSink(Protocol):
+    """Where a streamed response goes as the function produces it (InvokeWithResponseStream,
+    a RESPONSE_STREAM function URL). Called on the event loop, never blocks: ``begin`` once
+    with the stream's content type, then ``write`` for each chunk. A function that does not
+    stream never calls it; its whole payload is in the invocation's result instead."""
+
+    def begin(self, content_type: str) -> None: ...
+    def write(self, chunk: bytes) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Invocation:
     """One call of a function, as parsed at the edge."""
@@ -129,6 +139,7 @@ class Invocation:
     client_context: str | None = None
     tail_logs: bool = False
     qualifier: str | None = None
+    sink: ResponseSink | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,14 @@ from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
+from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
+from lambox.api.policies import PolicyApi
 from lambox.api.releases import ReleasesApi
+from lambox.api.streaming import StreamInvokeEndpoint
+from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control import shapes
@@ -36,14 +40,16 @@ from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
+from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
+from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
-from lambox.edge.router import Edge
+from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.errors import LamboxError
 from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
@@ -62,6 +68,11 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.apigatewayv2.app import RestJsonApp
+from lambox.services.apigatewayv2.gateway import HttpApiGateway
+from lambox.services.apigatewayv2.rest import RestApiService
+from lambox.services.apigatewayv2.service import HttpApiService
+from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.events.app import JsonServiceApp
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
@@ -83,6 +94,8 @@ from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
+from lambox.store.policies import SqlitePolicyStore
+from lambox.store.urls import SqliteUrlStore
 from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
@@ -106,10 +119,14 @@ class Server:
     events: SqliteEventQueue
     worker: AsyncWorker
     event_configs: EventConfigService
+    policies: PolicyService
+    urls: UrlService
     arns: Arns
     objects: ObjectStore
     s3: S3Service
     s3_relay: Relay
+    http_apis: HttpApiService
+    rest_apis: RestApiService
     edge: Edge
     iam: IamService
     iam_store: IamStore
@@ -206,6 +223,8 @@ def build(settings: Settings) -> Server:
     )
     invoke = InvokeService(scheduler, logs, arns, events)
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
+    policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
+    urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
     policy = RetryPolicy(settings.async_retry_delay, settings.async_throttle_backoff)
     worker = AsyncWorker(
         events,
@@ -219,6 +238,8 @@ def build(settings: Settings) -> Server:
     feed.subscribe(invoke.on_change)
     feed.subscribe(scheduler.on_change)
     feed.subscribe(event_configs.on_change)
+    feed.subscribe(policies.on_change)
+    feed.subscribe(urls.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
     routes = [
@@ -235,9 +256,11 @@ def build(settings: Settings) -> Server:
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
+        *PolicyApi(policies).routes(),
+        *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
     ]
-    app = LamboxApp(InvokeEndpoint(invoke), routes)
+    app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
 
     async def deliver(function_arn: str, payload: bytes) -> None:
         name, qualifier = arns.parse(function_arn)
@@ -256,8 +279,19 @@ def build(settings: Settings) -> Server:
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     iam = IamService(iam_store)
     sts = StsService(iam_store)
-    # Function resource policies (AddPermission) join here: resource_policy=<getter>.
-    authorizer = Authorizer(iam.policies_for, enforced=settings.iam_enforced)
+
+    def resource_policy(function_arn: str) -> str | None:
+        """The function's resource policy (AddPermission) the authorizer weighs."""
+        try:
+            name, qualifier = arns.parse(function_arn)
+        except LamboxError:
+            return None
+        document = policies.lookup(name, qualifier)
+        return None if document is None else json.dumps(document)
+
+    authorizer = Authorizer(
+        iam.policies_for, resource_policy=resource_policy, enforced=settings.iam_enforced
+    )
     clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
     eventbridge_relay = Relay(eventbridge_store, deliver, "events")
@@ -284,6 +318,20 @@ def build(settings: Settings) -> Server:
         "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
     )
     tickers.extend([rule_ticker, schedule_ticker])
+    function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
+
+    async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+        name, qualifier = arns.parse(function_arn)
+        result = await invoke.invoke(
+            name, Invocation(new_request_id(), payload, qualifier=qualifier)
+        )
+        return result.payload, result.function_error
+
+    def api_endpoint(api_id: str) -> str:
+        return f"http://{api_id}.execute-api.localhost:{settings.port}"
+
+    http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
+    rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
     edge = Edge(
         app,
         {
@@ -292,6 +340,15 @@ def build(settings: Settings) -> Server:
             "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
             "events": JsonServiceApp("events", eventbridge.operations),
             "scheduler": RestJsonServiceApp("scheduler", schedules.operations),
+            FUNCTION_URL: function_urls,
+            "apigateway": RestJsonApp(
+                "apigatewayv2",
+                http_apis.operations,
+                RestJsonApp("apigateway", rest_apis.operations),
+            ),
+            EXECUTE_API: HttpApiGateway(
+                http_apis, run_http, settings.account_id, rest_apis, settings.region
+            ),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -312,10 +369,14 @@ def build(settings: Settings) -> Server:
         events,
         worker,
         event_configs,
+        policies,
+        urls,
         arns,
         objects,
         s3,
         s3_relay,
+        http_apis,
+        rest_apis,
         edge,
         iam,
         iam_store,
@@ -380,7 +441,15 @@ def zip_directory(path: Path) -> bytes:
         for file in sorted(path.rglob("*")):
             if (
                 file.is_file()
-                and file.name not in ("function.json", "bucket.json", "rule.json", ".vendored")
+                and file.name
+                not in (
+                    "function.json",
+                    "bucket.json",
+                    "rule.json",
+                    "url.json",
+                    "api.json",
+                    ".vendored",
+                )
                 and "__pycache__" not in file.parts
             ):
                 zf.write(file, file.relative_to(path).as_posix())
@@ -411,7 +480,54 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         rule_spec = spec_path.parent / "rule.json"
         if rule_spec.exists():
             _example_rule(server, json.loads(rule_spec.read_text()))
+        url_spec = spec_path.parent / "url.json"
+        if url_spec.exists():
+            _example_url(server, name, json.loads(url_spec.read_text()))
+        api_spec = spec_path.parent / "api.json"
+        if api_spec.exists():
+            _example_api(server, name, json.loads(api_spec.read_text()))
     return deployed
+
+
+def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
+    """An example's HTTP API, quick-created with the function as its target (once)."""
+    apis = server.http_apis
+    existing = [a for a in apis.get_apis({})[0]["Items"] if a["Name"] == spec["Name"]]
+    try:
+        api = (
+            existing[0]
+            if existing
+            else apis.create_api({**spec, "Target": server.arns.function(name)})[0]
+        )
+    except LamboxError as exc:
+        log.error("example %s: HTTP API not created: %s", name, exc.message)
+        return
+    log.warning("example HTTP API: curl %s/items", api["ApiEndpoint"])
+
+
+def _example_url(server: Server, name: str, spec: dict[str, Any]) -> None:
+    """An example's function URL, with the public-access permission AWS's console adds for
+    AuthType NONE; logs the URL to curl."""
+    try:
+        try:
+            config = server.urls.get(name, None)
+        except LamboxError:
+            config = server.urls.create(name, None, spec)
+        if spec.get("AuthType") == "NONE" and server.policies.lookup(name) is None:
+            server.policies.add(
+                name,
+                None,
+                {
+                    "StatementId": "FunctionURLAllowPublicAccess",
+                    "Action": "lambda:InvokeFunctionUrl",
+                    "Principal": "*",
+                    "FunctionUrlAuthType": "NONE",
+                },
+            )
+    except LamboxError as exc:
+        log.error("example %s: function URL not set: %s", name, exc.message)
+        return
+    log.warning("example function URL: curl %sitems", server.urls.url(config))
 
 
 def _example_rule(server: Server, spec: dict[str, Any]) -> None:
@@ -491,11 +607,15 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.logs.close()
             server.events.close()
             server.event_configs.close()
+            server.policies.close()
+            server.urls.close()
             server.store.close()
             server.objects.close()
             server.iam_store.close()
             server.eventbridge_store.close()
             server.scheduler_store.close()
+            server.http_apis.close()
+            server.rest_apis.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

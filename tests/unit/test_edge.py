@@ -39,6 +39,15 @@ SIGV4 = "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/{}/aws4_request, Si
         ({"x-amz-target": "AmazonSQS.ListQueues"}, "", ("AmazonSQS", None)),
         ({"x-amz-target": "AWSEvents.PutEvents"}, "", ("events", None)),
         ({"host": "127.0.0.1:9000"}, "", ("lambda", None)),
+        ({"host": "abc123.lambda-url.us-east-1.localhost:9000"}, "", ("lambda-url", "abc123")),
+        (
+            {
+                "host": "abc123.lambda-url.us-east-1.localhost",
+                "authorization": SIGV4.format("lambda"),
+            },
+            "",
+            ("lambda-url", "abc123"),
+        ),
     ],
 )
 def test_service_of_a_request(

@@ -13,6 +13,7 @@ from starlette.types import Lifespan, Receive, Scope, Send
 
 from lambox.api.invoke import InvokeEndpoint, is_invoke
 from lambox.api.responses import error_response
+from lambox.api.streaming import StreamInvokeEndpoint, is_stream_invoke
 from lambox.errors import LamboxError, ServiceError, UnknownOperation
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class LamboxApp:
-    """Dispatches Invoke to its raw handler and everything else to Starlette."""
+    """Dispatches Invoke and InvokeWithResponseStream to their raw handlers and everything
+    else to Starlette."""
 
-    def __init__(self, invoke: InvokeEndpoint, routes: list[BaseRoute]) -> None:
+    def __init__(
+        self,
+        invoke: InvokeEndpoint,
+        routes: list[BaseRoute],
+        stream: StreamInvokeEndpoint | None = None,
+    ) -> None:
         self._invoke = invoke
+        self._stream = stream
         self._starlette: Starlette = Starlette(
             routes=routes,
             exception_handlers={
@@ -65,5 +73,7 @@ class LamboxApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_invoke(scope):
             await self._invoke(scope, receive, send)
+        elif self._stream is not None and scope["type"] == "http" and is_stream_invoke(scope):
+            await self._stream(scope, receive, send)
         else:
             await self._starlette(scope, receive, send)

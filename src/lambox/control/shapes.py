@@ -310,10 +310,15 @@ def _compile(shape_name: str) -> _Node:
     return node
 
 
+_AWS_ENUM_ORDER = {"InvokeMode": ("RESPONSE_STREAM", "BUFFERED")}
+"""Enums AWS's messages list in an order of their own, not the model's (recorded:
+``test_lambda_url_invalid_invoke_mode``)."""
+
+
 def _scalar(shape_name: str, kind: str, sensitive: bool, spec: dict[str, Any]) -> _Scalar:
     pattern = spec.get("pattern")
     enum = tuple(spec.get("enum", ()))
-    shown = enum
+    shown = _AWS_ENUM_ORDER.get(shape_name, enum)
     if shape_name == _RUNTIME_SHAPE:
         shown = tuple(r for r in enum if r not in DEPRECATED_RUNTIMES)
     return _Scalar(

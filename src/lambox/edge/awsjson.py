@@ -35,9 +35,9 @@ def from_json(shape: Any, value: Any, depth: int = 0) -> Any:
             raise _invalid(f"Expected an object for {shape.name}")
         out = {}
         for name, member in shape.members.items():
-            key = (
-                member.serialization.get("name", name) if shape.serialization.get("rest") else name
-            )
+            # The wire name (locationName) as botocore's serializers write it, for json and
+            # rest-json alike (apigatewayv2's ``protocolType``, ``corsConfiguration``...).
+            key = member.serialization.get("name", name)
             if key in value and value[key] is not None:
                 out[name] = from_json(member, value[key], depth + 1)
         return out

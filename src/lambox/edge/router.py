@@ -1,6 +1,8 @@
 """Which service a request is for, and the ASGI app that hands it there.
 
-In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted), the service
+In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted;
+``<url-id>.lambda-url.<region>.<domain>`` is a function URL, ``<api-id>.execute-api.<domain>``
+an HTTP API), the service
 named in the SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``,
 in the Authorization header or a presigned query; S3's Signature Version 2 header and
 presigned URLs too), ``X-Amz-Target``, and last the path: what
@@ -30,10 +32,17 @@ _QUERY_SCOPE = re.compile(
 # X-Amz-Target prefixes that are not the service's signing name (for unsigned requests).
 _TARGET_SERVICES = {"AWSEvents": "events"}
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3[.-]")
+_FUNCTION_URL = re.compile(r"^(?P<id>[a-z0-9]+)\.lambda-url\.")
+_EXECUTE_API = re.compile(r"^(?P<id>[a-z0-9]+)\.execute-api\.")
+FUNCTION_URL = "lambda-url"
+EXECUTE_API = "execute-api"
+HOST_ID = "edge.host_id"
+"""The scope key under which a function URL request carries its URL id."""
 
 
 def service_of(scope: Scope) -> tuple[str, str | None]:
-    """(service, bucket of a virtual-hosted S3 request) for one HTTP request."""
+    """(service, the Host's first label when it names the resource: the bucket of a
+    virtual-hosted S3 request, the URL id of a function URL) for one HTTP request."""
     host = b""
     auth = b""
     target = b""
@@ -46,6 +55,12 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
             target = value
     if host:
         name = host.decode("latin-1").lower().rsplit(":", 1)[0]
+        url = _FUNCTION_URL.match(name)
+        if url is not None:
+            return FUNCTION_URL, url["id"]
+        api = _EXECUTE_API.match(name)
+        if api is not None:
+            return EXECUTE_API, api["id"]
         virtual = _VIRTUAL.match(name)
         if virtual is not None:
             return "s3", virtual["bucket"]
@@ -102,8 +117,11 @@ class Edge:
                 return
             app = found
         if bucket is not None:
-            scope = {**scope, "s3.bucket": bucket}
-        if self._auth is not None:
+            key = "s3.bucket" if service == "s3" else HOST_ID
+            scope = {**scope, key: bucket}
+        # Function URLs and API Gateway stages are public endpoints: their own AuthType and
+        # authorizers decide (AWS_IAM URLs are not enforced yet), not the account's keys.
+        if self._auth is not None and service not in (FUNCTION_URL, EXECUTE_API):
             try:
                 principal, receive = await self._auth.authenticate(scope, receive, service)
             except AuthFailure as failure:

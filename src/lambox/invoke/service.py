@@ -129,7 +129,12 @@ class InvokeService:
         """The snapshot an invocation of ``function_name[:qualifier]`` runs."""
         return self.route(function_name, qualifier)[0]
 
-    async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:
+    async def prepare(
+        self, function_name: str, invocation: Invocation
+    ) -> tuple[FunctionVersion, Invocation]:
+        """The version an invocation runs (an alias routed by weight) and the invocation
+        with its qualifier resolved, after the payload checks; raises AWS's error for a
+        function that cannot be invoked or a payload that is refused."""
         fv, qualifier = self.route(function_name, invocation.qualifier)
         if qualifier != invocation.qualifier:
             invocation = replace(invocation, qualifier=qualifier)
@@ -140,6 +145,11 @@ class InvokeService:
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
         await payloads.check_off_loop(invocation.payload)
+        return fv, invocation
+
+    async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:
+        fv, invocation = await self.prepare(function_name, invocation)
+        kind = invocation.invocation_type
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         if kind is InvocationType.EVENT:
@@ -186,6 +196,7 @@ class InvokeService:
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
             trace_id(),
+            inv.sink,
         )
         started = time.perf_counter()
         try:

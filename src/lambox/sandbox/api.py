@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from lambox.model import FunctionVersion
+from lambox.model import FunctionVersion, ResponseSink
 
 
 class SandboxState(Enum):
@@ -82,6 +82,9 @@ class InvokeRequest:
     invoked_arn: str
     client_context: str | None
     trace_id: str
+    sink: ResponseSink | None = None
+    """Where a streamed response goes as it is produced (backends that cannot stream
+    ignore it and answer the whole payload)."""
 
 
 class Sandbox(Protocol):

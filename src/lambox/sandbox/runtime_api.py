@@ -20,23 +20,36 @@ A runtime (the function's ``bootstrap``, lambox's Node client, awslambdaric ...)
   runtime wrote before posting is then in the host's pipe).
 - ``fail`` ends whatever is pending with an exception (the process died); ``close`` drops the
   pending long poll. The sandbox owns the timeouts; this class never waits by itself.
+- A ``/response`` in the streaming response mode (``Lambda-Runtime-Function-Response-Mode:
+  streaming``, chunked) is passed on as it arrives: to the invocation's ``ResponseSink``
+  when the caller streams (InvokeWithResponseStream, a RESPONSE_STREAM function URL), else
+  collected into one payload (a plain Invoke). An error after the first bytes comes in the
+  trailers (``Lambda-Runtime-Function-Error-Type`` and ``-Error-Body``, base64), as on Lambda.
+  The answer resolves when the stream ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from lambox.errors import IllegalTransition
+from lambox.model import ResponseSink
 from lambox.sandbox.runtime_api_server import Exchange, Request
 
 PREFIX = "/2018-06-01/runtime/"
 RESPONSE_LIMIT = 6 * 1024 * 1024 + 100
 BODY_LIMIT = RESPONSE_LIMIT
 ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
+ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
+RESPONSE_MODE_HEADER = "lambda-runtime-function-response-mode"
+STREAM_LIMIT = 200 * 1024 * 1024
+"""A streamed response's bytes past this are dropped (Lambda's documented maximum)."""
 UNHANDLED = "Unhandled"
 _JSON = (("Content-Type", "application/json"),)
 _ACCEPTED = b'{"status":"OK"}'
@@ -99,6 +112,31 @@ def error_payload(request: Request) -> bytes:
     return json.dumps({"errorMessage": "", "errorType": error_type}).encode()
 
 
+def streams(method: str, path: str, headers: dict[str, str]) -> bool:
+    """Whether a request is a response posted in the streaming mode (the HTTP server hands
+    those over as they arrive)."""
+    return (
+        method == "POST"
+        and path.endswith("/response")
+        and headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
+    )
+
+
+def trailer_error(trailers: dict[str, str]) -> bytes | None:
+    """The error a streaming runtime reported in its trailers, as the invoke caller sees it;
+    None when the stream ended well."""
+    error_type = trailers.get(ERROR_TYPE_HEADER)
+    if not error_type:
+        return None
+    try:
+        body = base64.b64decode(trailers.get(ERROR_BODY_TRAILER, ""), validate=True)
+    except binascii.Error:
+        body = b""
+    if body.strip():
+        return body
+    return json.dumps({"errorMessage": "", "errorType": error_type}).encode()
+
+
 def _error(status: int, error_type: str, message: str) -> tuple[int, bytes]:
     return status, json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
@@ -115,13 +153,16 @@ class RuntimeApi:
         self._answer: asyncio.Future[Answer] | None = None
         self._poll: Exchange | None = None
         self._invocation_id: str | None = None
+        self._sink: ResponseSink | None = None
 
     # -- the host's side -------------------------------------------------------------------
 
-    def hand(self, event: Event) -> asyncio.Future[Answer]:
-        """Give ``event`` to the runtime; the future resolves with its answer."""
+    def hand(self, event: Event, sink: ResponseSink | None = None) -> asyncio.Future[Answer]:
+        """Give ``event`` to the runtime; the future resolves with its answer. A streamed
+        response goes to ``sink`` as it arrives (the answer's payload is then empty)."""
         if self.state is not READY or self._answer is not None:
             raise IllegalTransition(f"cannot hand an invocation in state {self.state.value}")
+        self._sink = sink
         self._answer = asyncio.get_running_loop().create_future()
         self._event = event
         self._invocation_id = event.request_id
@@ -175,7 +216,10 @@ class RuntimeApi:
             self._next(exchange)
             return
         else:
-            status, body = self._post(request, route[1], route[2])
+            answered = self._post(request, route[1], route[2], exchange)
+            if answered is None:
+                return  # a streamed response: answered when the stream ends
+            status, body = answered
         exchange.respond(status, body, _JSON)
 
     def _next(self, exchange: Exchange) -> None:
@@ -203,13 +247,18 @@ class RuntimeApi:
         headers = (("Content-Type", "application/json"), *event.headers)
         exchange.respond(200, event.payload, headers)
 
-    def _post(self, request: Request, request_id: str, kind: str) -> tuple[int, bytes]:
+    def _post(
+        self, request: Request, request_id: str, kind: str, exchange: Exchange
+    ) -> tuple[int, bytes] | None:
         target = "InvocationResponse" if kind == "response" else "InvocationErrorResponse"
         answer = self._answer
         if self.state is not INVOKING or answer is None:
             return self._forbidden(target)
         if request_id != self._invocation_id:
             return _error(400, "InvalidRequestID", "Invalid request ID")
+        if request.stream is not None:
+            self._stream(request, exchange, answer)
+            return None
         if request.too_large:
             result = Answer(too_large_payload(), UNHANDLED)
             reply = _error(
@@ -221,12 +270,52 @@ class RuntimeApi:
             result, reply = Answer(request.body, None), (202, _ACCEPTED)
         else:
             result, reply = Answer(error_payload(request), UNHANDLED), (202, _ACCEPTED)
+        self._settle(answer, result)
+        return reply
+
+    def _settle(self, answer: asyncio.Future[Answer], result: Answer) -> None:
         self._move(READY)
         self._answer = None
+        self._sink = None
         self._drain()
         if not answer.done():
             answer.set_result(result)
-        return reply
+
+    def _stream(self, request: Request, exchange: Exchange, answer: asyncio.Future[Answer]) -> None:
+        """A response in the streaming mode: each chunk to the sink (or collected), the
+        answer and the runtime's 202 once the stream ends."""
+        stream = request.stream
+        assert stream is not None
+        sink = self._sink
+        collected: list[bytes] = []
+        size = 0
+        if sink is not None:
+            sink.begin(request.headers.get("content-type", "application/octet-stream"))
+
+        def data(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > STREAM_LIMIT or (sink is None and size > RESPONSE_LIMIT):
+                return
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                collected.append(chunk)
+
+        def end(trailers: dict[str, str]) -> None:
+            error = trailer_error(trailers)
+            if error is not None:
+                result = Answer(error, UNHANDLED)
+            elif sink is None and size > RESPONSE_LIMIT:
+                result = Answer(too_large_payload(), UNHANDLED)
+            else:
+                result = Answer(b"".join(collected), None)
+            if self._answer is answer:
+                self._settle(answer, result)
+            exchange.respond(202, _ACCEPTED, _JSON)
+
+        stream.on_data = data
+        stream.on_end = end
 
     def _init_error(self, request: Request) -> tuple[int, bytes]:
         if self.state is not INITIALIZING:

@@ -54,7 +54,7 @@ from lambox.sandbox.environment import (
 )
 from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.logpipe import LogPipe
-from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
+from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi, streams
 from lambox.sandbox.runtime_api_server import ApiServer, serve
 from lambox.sandbox.wired import INIT_TIMEOUT
 
@@ -141,7 +141,7 @@ class RuntimeApiSandbox:
                     return RawResult(error, UNHANDLED, prefix, 0.0, 0)
             api, log = self._api, self._log
             assert api is not None and log is not None
-            answer = api.hand(event)
+            answer = api.hand(event, request.sink)
             try:
                 result = await asyncio.wait_for(answer, max(0.0, deadline - loop.time()))
             except TimeoutError:
@@ -192,7 +192,7 @@ class RuntimeApiSandbox:
         api = self._api = RuntimeApi(log.cut)
         address = self._launcher.api_address(fv)
         if address is None:
-            self._server = await serve(api.handle, BODY_LIMIT)
+            self._server = await serve(api.handle, BODY_LIMIT, streams=streams)
             address = self._server.address
         env = runtime_api_env(
             fv, self._stream, self._init_type, address, self._path_prefix, self._context

@@ -13,6 +13,10 @@ so what matters is speaking HTTP/1.1 the way real runtime clients do, not throug
 - persistent connections by default; ``Connection: close`` and HTTP/1.0 close after the answer.
   Requests on one connection are handled one at a time, in order; a handler may answer later
   (the long poll of ``/next``), and learns through ``Exchange.on_close`` when the client left.
+- a chunked request the ``streams`` predicate picks (the Runtime API's streaming response
+  mode) is handed to the handler as soon as its head is in, with a ``BodyStream`` that
+  delivers each chunk as it arrives and then the trailer fields; the handler answers once the
+  stream has ended.
 """
 
 from __future__ import annotations
@@ -37,19 +41,40 @@ REASONS = {
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+class BodyStream:
+    """The body of a streamed request, delivered as it arrives: the handler sets ``on_data``
+    (each chunk) and ``on_end`` (the trailer fields, lower-case names) when it is handed the
+    request; nothing is buffered for it. ``on_lost`` is called if the client goes away
+    before the end."""
+
+    __slots__ = ("on_data", "on_end", "on_lost")
+
+    def __init__(self) -> None:
+        self.on_data: Callable[[bytes], None] | None = None
+        self.on_end: Callable[[dict[str, str]], None] | None = None
+        self.on_lost: Callable[[], None] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """One parsed request. ``headers`` has lower-case names; ``body`` is empty when the body
-    was larger than the server's limit (``too_large``)."""
+    was larger than the server's limit (``too_large``) or is being streamed (``stream``)."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
     too_large: bool = False
+    stream: BodyStream | None = None
 
 
 Handler = Callable[[Request, "Exchange"], None]
+Streams = Callable[[str, str, dict[str, str]], bool]
+"""Whether a chunked request (method, path, headers) is to be streamed to its handler."""
+
+
+def never(method: str, path: str, headers: dict[str, str]) -> bool:
+    return False
 
 
 class BadRequest(Exception):
@@ -94,8 +119,18 @@ class Exchange:
 class HttpConnection(asyncio.Protocol):
     """One client connection: parses requests and hands each to the handler in turn."""
 
-    def __init__(self, handler: Handler, body_limit: int, live: set[HttpConnection]) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        body_limit: int,
+        live: set[HttpConnection],
+        streams: Streams = never,
+    ) -> None:
         self._handler = handler
+        self._streams = streams
+        self._stream: BodyStream | None = None
+        self._streaming = False
+        self._trailers: dict[str, str] = {}
         self._limit = body_limit
         self._live = live
         self._buf = bytearray()
@@ -126,6 +161,9 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._live.discard(self)
+        stream, self._stream = self._stream, None
+        if stream is not None and stream.on_lost is not None:
+            stream.on_lost()
         current, self._current = self._current, None
         if current is not None:
             current._closed()
@@ -169,10 +207,22 @@ class HttpConnection(asyncio.Protocol):
         """Parse and dispatch every complete request in the buffer, one at a time."""
         self._advancing = True
         try:
-            while self._current is None and not self.closed:
+            while not self.closed:
                 try:
+                    if self._streaming:
+                        if not self._read_body():
+                            return
+                        self._end_stream()
+                        continue
+                    if self._current is not None:
+                        return
                     if self._head is None and not self._parse_head():
                         return
+                    head = self._head
+                    assert head is not None
+                    if self._chunked and self._streams(head[0], head[1], head[2]):
+                        self._dispatch(stream=True)
+                        continue
                     if not self._read_body():
                         return
                 except BadRequest as exc:
@@ -213,6 +263,7 @@ class HttpConnection(asyncio.Protocol):
         self._size = 0
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._chunk_phase = "size"
+        self._trailers = {}
         try:
             self._remaining = 0 if self._chunked else int(headers.get("content-length", "0"))
         except ValueError:
@@ -226,7 +277,14 @@ class HttpConnection(asyncio.Protocol):
         return True
 
     def _take(self, count: int) -> None:
-        """Move ``count`` buffered bytes into the body, or drop them past the limit."""
+        """Move ``count`` buffered bytes into the body (or to the stream), or drop them past
+        the limit."""
+        if self._streaming:
+            stream = self._stream
+            if count and stream is not None and stream.on_data is not None:
+                stream.on_data(bytes(self._buf[:count]))
+            del self._buf[:count]
+            return
         self._size += count
         if self._size <= self._limit:
             self._body += self._buf[:count]
@@ -267,8 +325,12 @@ class HttpConnection(asyncio.Protocol):
                 self._chunk_phase = "data" if self._remaining else "trailer"
             elif not line:  # the empty line ending the trailer
                 return True
+            else:
+                name, sep, value = bytes(line).decode("latin-1").partition(":")
+                if sep:
+                    self._trailers[name.strip().lower()] = value.strip()
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, stream: bool = False) -> None:
         assert self._head is not None
         method, path, headers, keep_alive = self._head
         self._head = None
@@ -277,9 +339,21 @@ class HttpConnection(asyncio.Protocol):
         self._body = bytearray()
         exchange = Exchange(self, keep_alive)
         self._current = exchange
+        if stream:
+            self._streaming = True
+            self._stream = BodyStream()
+            self._handler(Request(method, path, headers, b"", False, self._stream), exchange)
+            return
         self._handler(
             Request(method, path, headers, b"" if too_large else body, too_large), exchange
         )
+
+    def _end_stream(self) -> None:
+        """The streamed body is complete: hand over its trailers (the handler answers)."""
+        self._streaming = False
+        stream, self._stream = self._stream, None
+        if stream is not None and stream.on_end is not None:
+            stream.on_end(self._trailers)
 
     def _refuse(self, status: int) -> None:
         self._current = Exchange(self, keep_alive=False)
@@ -309,11 +383,13 @@ class ApiServer:
         self._live.clear()
 
 
-async def serve(handler: Handler, body_limit: int, host: str = "127.0.0.1") -> ApiServer:
+async def serve(
+    handler: Handler, body_limit: int, host: str = "127.0.0.1", streams: Streams = never
+) -> ApiServer:
     """Listen on an ephemeral port of ``host``, handing each request to ``handler``."""
     live: set[HttpConnection] = set()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: HttpConnection(handler, body_limit, live), host=host, port=0
+        lambda: HttpConnection(handler, body_limit, live, streams), host=host, port=0
     )
     return ApiServer(server, live)

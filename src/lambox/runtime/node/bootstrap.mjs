@@ -13,6 +13,12 @@
 // the first answer wins. With a callback (or a plain return value) and
 // context.callbackWaitsForEmptyEventLoop left true, the answer is sent once the event loop
 // has nothing left to do (Node's 'beforeExit'), as Lambda does.
+// A handler wrapped in awslambda.streamifyResponse(handler) is called with
+// (event, responseStream, context) instead: what it writes is POSTed to /response as it is
+// written (chunked, Lambda-Runtime-Function-Response-Mode: streaming); an error after the
+// first bytes is sent in the trailers (Lambda-Runtime-Function-Error-Type and -Error-Body).
+// awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) writes the HTTP
+// metadata a function URL answers with, then 8 NUL bytes, then the body.
 // console.* writes one line per call: `<ISO time>\t<request id>\t<LEVEL>\t<message>\n`,
 // newlines inside the message turned into '\r' so a record stays one line.
 
@@ -20,6 +26,7 @@ import fs from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { Writable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import util from "node:util";
 
@@ -184,6 +191,117 @@ async function loadHandler(spec) {
   return target;
 }
 
+// -- response streaming ---------------------------------------------------------------------
+
+const STREAMING = Symbol.for("aws.lambda.runtime.handler.streaming");
+const HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response";
+
+// The body of one streamed /response: opened (headers sent) on the first write or at the end.
+class ResponseStream extends Writable {
+  constructor(id) {
+    super();
+    this._id = id;
+    this._contentType = "application/octet-stream";
+    this._req = undefined;
+    this.answered = new Promise((resolve, reject) => {
+      this._resolve = resolve;
+      this._reject = reject;
+    });
+  }
+
+  setContentType(type) {
+    this._contentType = type;
+  }
+
+  get opened() {
+    return this._req !== undefined;
+  }
+
+  _open() {
+    if (this._req) return this._req;
+    this._req = http.request(
+      {
+        host: HOST,
+        port: PORT,
+        method: "POST",
+        path: `${BASE}/invocation/${this._id}/response`,
+        agent,
+        headers: {
+          "Content-Type": this._contentType,
+          "Lambda-Runtime-Function-Response-Mode": "streaming",
+          "Transfer-Encoding": "chunked",
+          Trailer: "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (chunk) => chunks.push(chunk));
+        res.on("end", () => this._resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+        res.on("error", this._reject);
+      },
+    );
+    this._req.on("error", this._reject);
+    this._req.flushHeaders();
+    return this._req;
+  }
+
+  _write(chunk, encoding, done) {
+    this._open().write(chunk, done);
+  }
+
+  _final(done) {
+    this._open().end(done);
+  }
+
+  // Ends the stream with an error in the trailers (the bytes already sent stay sent).
+  fail(err) {
+    const shape = errorObject(err);
+    console.error("Invoke Error", JSON.stringify({ ...shape, stack: shape.trace, trace: undefined }));
+    const req = this._open();
+    req.addTrailers({
+      "Lambda-Runtime-Function-Error-Type": String(shape.errorType).replace(/[^\x20-\x7e]/g, "?"),
+      "Lambda-Runtime-Function-Error-Body": Buffer.from(JSON.stringify(shape)).toString("base64"),
+    });
+    req.end();
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = "response";
+    return handler;
+  },
+  HttpResponseStream: {
+    from(stream, prelude) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(JSON.stringify(prelude ?? {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
+
+async function invokeStreaming(handler, id, event, context) {
+  const stream = new ResponseStream(id);
+  let failure;
+  try {
+    await handler(event, stream, context);
+  } catch (err) {
+    failure = err;
+  }
+  if (failure !== undefined) {
+    if (!stream.opened) {
+      await postError(`/invocation/${id}/error`, failure, "Invoke Error");
+      return;
+    }
+    stream.fail(failure);
+  } else if (!stream.writableEnded) {
+    await new Promise((resolve) => stream.end(resolve));
+  }
+  const res = await stream.answered;
+  if (res.status !== 202) record("ERROR", [`The Runtime API refused the response: ${res.status} ${res.body}`]);
+}
+
 // -- one invocation ------------------------------------------------------------------------
 
 function parseHeader(value) {
@@ -276,6 +394,11 @@ async function invokeOnce(handler) {
   let outcome;
   try {
     const event = next.body.length ? JSON.parse(next.body.toString("utf8")) : null;
+    if (handler[STREAMING] === "response") {
+      await invokeStreaming(handler, id, event, makeContext(headers));
+      inFlight = undefined;
+      return;
+    }
     outcome = await runHandler(handler, event, makeContext(headers));
   } catch (err) {
     outcome = { error: err };

@@ -1,0 +1,176 @@
+"""InvokeWithResponseStream (``POST /2021-11-15/functions/{name}/response-streaming-invocations``),
+a raw ASGI handler beside Invoke, and the pump both it and RESPONSE_STREAM function URLs use.
+
+The invocation runs as a task; what the function streams reaches the ``Pump`` (its
+``ResponseSink``) and is sent on as it comes, so the first bytes reach the client before the
+handler finishes. A function that does not stream (Python, a buffered Node.js handler)
+answers its whole payload at the end, as AWS answers it then. The answer is AWS's event
+stream: ``PayloadChunk`` events, then ``InvokeComplete`` (with ``ErrorCode`` and
+``ErrorDetails`` when the function failed, ``LogResult`` with ``--log-type Tail``).
+Errors before the first byte (no such function, throttled, payload too large) are answered
+as Invoke answers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs
+
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from lambox.api.eventstream import invoke_complete, payload_chunk
+from lambox.api.invoke import _client_context, _read_body, _send_error
+from lambox.errors import LamboxError, ServiceError, ValidationError
+from lambox.invoke.ids import new_request_id
+from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
+from lambox.model import FunctionVersion, Invocation, InvocationResult, InvocationType
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/2021-11-15/functions/"
+SUFFIX = "/response-streaming-invocations"
+_TYPES = {"RequestResponse": InvocationType.REQUEST_RESPONSE, "DryRun": InvocationType.DRY_RUN}
+_END = b""
+
+
+def is_stream_invoke(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return scope["method"] == "POST" and path.startswith(PREFIX) and path.endswith(SUFFIX)
+
+
+class Pump:
+    """A ``ResponseSink`` feeding an async iterator: chunks in order, then the end once the
+    invocation task is done (whatever happened to it)."""
+
+    def __init__(self) -> None:
+        self.content_type: str | None = None
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def begin(self, content_type: str) -> None:
+        self.content_type = content_type
+
+    def write(self, chunk: bytes) -> None:
+        if chunk:
+            self._queue.put_nowait(chunk)
+
+    def run(
+        self, service: InvokeService, fv: FunctionVersion, invocation: Invocation
+    ) -> asyncio.Task[InvocationResult]:
+        """Start the invocation; the iterator ends when it does."""
+        task = asyncio.get_running_loop().create_task(service.run(fv, invocation))
+        task.add_done_callback(lambda _: self._queue.put_nowait(_END))
+        return task
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self._queue.get()
+            if not chunk:  # _END: the invocation is over
+                return
+            yield chunk
+
+
+class StreamInvokeEndpoint:
+    """ASGI app for InvokeWithResponseStream."""
+
+    def __init__(self, service: InvokeService) -> None:
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = new_request_id()
+        pump = Pump()
+        try:
+            name = scope["path"][len(PREFIX) : -len(SUFFIX)]
+            invocation = await self._parse(scope, receive, rid, pump)
+            fv, invocation = await self._service.prepare(name, invocation)
+        except LamboxError as exc:
+            await _send_error(send, exc, rid)
+            return
+        except ClientDisconnect:
+            return
+        version = fv.config.version.encode()
+        if invocation.invocation_type is InvocationType.DRY_RUN:
+            headers = [(b"x-amzn-requestid", rid.encode()), (b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        task = pump.run(self._service, fv, invocation)
+        started = False
+
+        async def start() -> None:
+            headers = [
+                (b"content-type", b"application/vnd.amazon.eventstream"),
+                (b"x-amzn-requestid", rid.encode()),
+                (b"x-amz-executed-version", version),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+        async for chunk in pump.chunks():
+            if not started:
+                await start()
+                started = True
+            await send(
+                {"type": "http.response.body", "body": payload_chunk(chunk), "more_body": True}
+            )
+        try:
+            result = task.result()
+        except LamboxError as exc:
+            if not started:
+                await _send_error(send, exc, rid)
+                return
+            log.warning("streamed invocation %s failed: %s", rid, exc)
+            result = None
+        except Exception:
+            log.exception("streamed invocation %s failed", rid)
+            if not started:
+                await _send_error(send, ServiceError("Internal error."), rid)
+                return
+            result = None
+        if not started:
+            await start()
+        tail: list[bytes] = []
+        if result is None:
+            tail.append(invoke_complete("ServiceException", "Internal error."))
+        else:
+            if result.payload and not result.function_error:
+                tail.append(payload_chunk(result.payload))
+            logs = base64.b64encode(result.log).decode() if invocation.tail_logs else None
+            details = result.payload.decode(errors="replace") if result.function_error else None
+            tail.append(invoke_complete(result.function_error, details, logs))
+        await send({"type": "http.response.body", "body": b"".join(tail)})
+
+    async def _parse(self, scope: Scope, receive: Receive, rid: str, pump: Pump) -> Invocation:
+        invocation_type = InvocationType.REQUEST_RESPONSE
+        tail = False
+        client_context: str | None = None
+        for key, value in scope["headers"]:
+            if key == b"x-amz-invocation-type":
+                text = value.decode("latin-1")
+                if text not in _TYPES:
+                    raise ValidationError(
+                        f"1 validation error detected: Value '{text}' at 'invocationType' failed"
+                        " to satisfy constraint: Member must satisfy enum value set:"
+                        " [RequestResponse, DryRun]"
+                    )
+                invocation_type = _TYPES[text]
+            elif key == b"x-amz-log-type":
+                tail = value == b"Tail"
+            elif key == b"x-amz-client-context":
+                client_context = _client_context(value.decode("latin-1"))
+        qualifier = None
+        if scope.get("query_string"):
+            values = parse_qs(scope["query_string"].decode("latin-1")).get("Qualifier")
+            qualifier = values[0] if values else None
+        body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
+        return Invocation(
+            request_id=rid,
+            payload=body,
+            invocation_type=invocation_type,
+            client_context=client_context,
+            tail_logs=tail,
+            qualifier=qualifier,
+            sink=pump,
+        )

@@ -1,0 +1,1 @@
+"""API Gateway HTTP APIs (apigatewayv2): APIs, routes, Lambda proxy integrations, stages."""

@@ -1,0 +1,275 @@
+"""REST APIs (the ``apigateway`` service): RestApi, resources (with ``{param}`` and a final
+``{proxy+}``), methods (ANY included), AWS_PROXY Lambda integrations, deployments and stages.
+
+Integrations lambox does not run (mapping templates, HTTP, MOCK and AWS service
+integrations) and methods with authorizers are refused when they are created. A stage
+serves the API as it is now (a deployment records that one happened; it does not freeze a
+copy). Requests reach a REST API at ``http://<api-id>.execute-api.localhost:<port>/<stage>/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lambox.errors import ServiceFault
+from lambox.services.apigatewayv2.service import Handler, bad_request, lambda_arn, new_id
+from lambox.services.apigatewayv2.store import Api, ApiStore
+
+_CHILDREN = ("Resources", "Deployments", "Stages")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
+
+
+def not_found(what: str) -> ServiceFault:
+    return ServiceFault("NotFoundException", f"Invalid {what} identifier specified", 404)
+
+
+class RestApiService:
+    """Control of REST APIs; ``operations`` maps operation names to handlers."""
+
+    def __init__(self, store: ApiStore, endpoint: Callable[[str], str]) -> None:
+        self._store = store
+        self._endpoint = endpoint
+        self._apis: dict[str, Api] = {a["id"]: a for a in store.all()}
+        self.operations: dict[str, Handler] = {
+            "CreateRestApi": self.create_api,
+            "GetRestApi": self.get_api,
+            "GetRestApis": self.get_apis,
+            "DeleteRestApi": self.delete_api,
+            "GetResources": self.get_resources,
+            "GetResource": self.get_resource,
+            "CreateResource": self.create_resource,
+            "DeleteResource": self.delete_resource,
+            "PutMethod": self.put_method,
+            "GetMethod": self.get_method,
+            "PutIntegration": self.put_integration,
+            "GetIntegration": self.get_integration,
+            "CreateDeployment": self.create_deployment,
+            "GetDeployments": self.get_deployments,
+            "CreateStage": self.create_stage,
+            "GetStage": self.get_stage,
+            "GetStages": self.get_stages,
+            "DeleteStage": self.delete_stage,
+        }
+
+    def api(self, api_id: str) -> Api | None:
+        """The API document with its resources and stages (request path)."""
+        return self._apis.get(api_id)
+
+    def close(self) -> None:
+        self._store.close()
+
+    # -- APIs --------------------------------------------------------------------------------
+
+    def _view(self, api: Api) -> dict[str, Any]:
+        return {k: v for k, v in api.items() if k not in _CHILDREN}
+
+    def create_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api_id = new_id()
+        while api_id in self._apis:
+            api_id = new_id()
+        root = new_id()
+        api: Api = {
+            "id": api_id,
+            "name": p["name"],
+            "createdDate": time.time(),
+            "apiKeySource": p.get("apiKeySource", "HEADER"),
+            "endpointConfiguration": p.get("endpointConfiguration") or {"types": ["EDGE"]},
+            "disableExecuteApiEndpoint": bool(p.get("disableExecuteApiEndpoint", False)),
+            "rootResourceId": root,
+            "tags": p.get("tags") or {},
+            "Resources": {root: {"id": root, "path": "/"}},
+            "Deployments": {},
+            "Stages": {},
+        }
+        if p.get("description") is not None:
+            api["description"] = p["description"]
+        self._save(api)
+        return self._view(api), 201
+
+    def get_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return self._view(self._require(p["restApiId"])), 200
+
+    def get_apis(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return {"items": [self._view(a) for a in self._apis.values()]}, 200
+
+    def delete_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        self._store.delete(api["id"])
+        del self._apis[api["id"]]
+        return {}, 202
+
+    # -- resources and methods ----------------------------------------------------------------
+
+    def get_resources(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return {"items": list(self._require(p["restApiId"])["Resources"].values())}, 200
+
+    def get_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return self._resource(self._require(p["restApiId"]), p["resourceId"]), 200
+
+    def create_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        parent = self._resource(api, p["parentId"])
+        part = p["pathPart"]
+        if parent["path"].endswith("+}"):
+            raise bad_request("A greedy path variable must be the last part of the path")
+        path = parent["path"].rstrip("/") + "/" + part
+        if any(r["path"] == path for r in api["Resources"].values()):
+            raise ServiceFault(
+                "ConflictException",
+                f"Another resource with the same parent already has this name: {part}",
+                409,
+            )
+        resource = {"id": new_id(), "parentId": parent["id"], "pathPart": part, "path": path}
+        api["Resources"][resource["id"]] = resource
+        self._save(api)
+        return resource, 201
+
+    def delete_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        gone = self._resource(api, p["resourceId"])
+        prefix = gone["path"].rstrip("/") + "/"
+        for rid, resource in list(api["Resources"].items()):
+            if rid == gone["id"] or resource["path"].startswith(prefix):
+                del api["Resources"][rid]
+        self._save(api)
+        return {}, 202
+
+    def put_method(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        resource = self._resource(api, p["resourceId"])
+        method = p["httpMethod"].upper()
+        if method not in _METHODS:
+            raise bad_request(f"Invalid HttpMethod specified: {method}")
+        if p["authorizationType"] != "NONE":
+            raise bad_request("lambox runs methods with authorizationType NONE only")
+        entry = {"httpMethod": method, "authorizationType": "NONE", "apiKeyRequired": False}
+        resource.setdefault("resourceMethods", {})[method] = entry
+        self._save(api)
+        return dict(entry), 201
+
+    def get_method(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return dict(self._method(p)), 200
+
+    def put_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        method = self._method(p)
+        kind = p["type"]
+        if kind != "AWS_PROXY":
+            raise bad_request(
+                f"Integration type {kind} is not supported by lambox: only AWS_PROXY"
+                " integrations with Lambda functions run here"
+            )
+        if p.get("requestTemplates"):
+            raise bad_request("lambox does not run mapping templates (requestTemplates)")
+        uri = p.get("uri") or ""
+        lambda_arn(uri)
+        integration = {
+            "type": "AWS_PROXY",
+            "httpMethod": p.get("integrationHttpMethod", "POST"),
+            "uri": uri,
+            "passthroughBehavior": "WHEN_NO_MATCH",
+            "timeoutInMillis": int(p.get("timeoutInMillis", 29000)),
+            "cacheNamespace": p["resourceId"],
+            "cacheKeyParameters": [],
+        }
+        method["methodIntegration"] = integration
+        self._save(self._require(p["restApiId"]))
+        return dict(integration), 201
+
+    def get_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        integration = self._method(p).get("methodIntegration")
+        if integration is None:
+            raise ServiceFault("NotFoundException", "Invalid Integration identifier specified", 404)
+        return dict(integration), 200
+
+    # -- deployments and stages ---------------------------------------------------------------
+
+    def create_deployment(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        if not any(r.get("resourceMethods") for r in api["Resources"].values()):
+            raise bad_request("The REST API doesn't contain any methods")
+        deployment: dict[str, Any] = {"id": new_id(), "createdDate": time.time()}
+        if p.get("description") is not None:
+            deployment["description"] = p["description"]
+        api["Deployments"][deployment["id"]] = deployment
+        name = p.get("stageName")
+        if name:
+            stage = api["Stages"].get(name) or self._stage(
+                name, str(deployment["id"]), p.get("variables")
+            )
+            stage["deploymentId"] = deployment["id"]
+            stage["lastUpdatedDate"] = time.time()
+            api["Stages"][name] = stage
+        self._save(api)
+        return deployment, 201
+
+    def get_deployments(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return {"items": list(self._require(p["restApiId"])["Deployments"].values())}, 200
+
+    def _stage(self, name: str, deployment: str, variables: Any) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "deploymentId": deployment,
+            "stageName": name,
+            "cacheClusterEnabled": False,
+            "cacheClusterStatus": "NOT_AVAILABLE",
+            "methodSettings": {},
+            "variables": variables or {},
+            "tracingEnabled": False,
+            "createdDate": now,
+            "lastUpdatedDate": now,
+        }
+
+    def create_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        name = p["stageName"]
+        if name in api["Stages"]:
+            raise ServiceFault("ConflictException", "Stage already exists", 409)
+        if p["deploymentId"] not in api["Deployments"]:
+            raise bad_request("Invalid deployment identifier specified")
+        stage = self._stage(name, p["deploymentId"], p.get("variables"))
+        api["Stages"][name] = stage
+        self._save(api)
+        return stage, 201
+
+    def get_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        stage = self._require(p["restApiId"])["Stages"].get(p["stageName"])
+        if stage is None:
+            raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
+        return dict(stage), 200
+
+    def get_stages(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return {"item": list(self._require(p["restApiId"])["Stages"].values())}, 200
+
+    def delete_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["restApiId"])
+        if api["Stages"].pop(p["stageName"], None) is None:
+            raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
+        self._save(api)
+        return {}, 202
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _require(self, api_id: str) -> Api:
+        api = self._apis.get(api_id)
+        if api is None:
+            raise not_found("API")
+        return api
+
+    def _resource(self, api: Api, resource_id: str) -> dict[str, Any]:
+        resource = api["Resources"].get(resource_id)
+        if resource is None:
+            raise not_found("Resource")
+        return resource  # type: ignore[no-any-return]
+
+    def _method(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        resource = self._resource(self._require(p["restApiId"]), p["resourceId"])
+        method = (resource.get("resourceMethods") or {}).get(p["httpMethod"].upper())
+        if method is None:
+            raise ServiceFault("NotFoundException", "Invalid Method identifier specified", 404)
+        return method  # type: ignore[no-any-return]
+
+    def _save(self, api: Api) -> None:
+        self._store.put(api)
+        self._apis[api["id"]] = api

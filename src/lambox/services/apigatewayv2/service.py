@@ -1,0 +1,328 @@
+"""The apigatewayv2 operations lambox serves for HTTP APIs: APIs (with quick create),
+routes, AWS_PROXY Lambda integrations and stages.
+
+Integrations lambox does not run (HTTP, mock, service integrations, WebSocket APIs) are
+refused when they are created, with a BadRequestException saying so, never when a request
+arrives. Every change is written to the store before it is answered; ``api`` is the
+in-memory view the request path (``gateway.py``) reads.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lambox.errors import ServiceFault
+from lambox.services.apigatewayv2.store import Api, ApiStore
+
+Handler = Callable[[Mapping[str, Any]], tuple[dict[str, Any], int]]
+_ID = string.ascii_lowercase + string.digits
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
+_ROUTE_KEY = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*)")
+_LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_.:-]+")
+_INVOKE_URI = re.compile(
+    r"arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/(?P<arn>.+)/invocations"
+)
+_CHILDREN = ("Routes", "Integrations", "Stages", "Authorizers")
+
+
+def new_id(length: int = 10) -> str:
+    return "".join(secrets.choice(_ID) for _ in range(length))
+
+
+def bad_request(message: str) -> ServiceFault:
+    return ServiceFault("BadRequestException", message, 400)
+
+
+def not_found(kind: str, ident: str) -> ServiceFault:
+    return ServiceFault("NotFoundException", f"Invalid {kind} identifier specified {ident}", 404)
+
+
+def lambda_arn(uri: str) -> str:
+    """The function ARN of an AWS_PROXY IntegrationUri (a function ARN, or API Gateway's
+    invocation URI wrapping one), or the refusal."""
+    wrapped = _INVOKE_URI.fullmatch(uri)
+    arn = wrapped["arn"] if wrapped else uri
+    if not _LAMBDA_ARN.fullmatch(arn):
+        raise bad_request(
+            f"Invalid IntegrationUri {uri!r}: lambox runs AWS_PROXY integrations with Lambda"
+            " function ARNs"
+        )
+    return arn
+
+
+def check_route_key(key: str) -> None:
+    if key == "$default":
+        return
+    m = _ROUTE_KEY.fullmatch(key)
+    if m is None or m["method"] not in _METHODS:
+        raise bad_request(
+            f"Invalid RouteKey {key!r}: expected '$default' or '<METHOD> /<path>' with METHOD"
+            f" one of {', '.join(_METHODS)}"
+        )
+
+
+class HttpApiService:
+    """Control of HTTP APIs; ``operations`` maps operation names to handlers."""
+
+    def __init__(self, store: ApiStore, endpoint: Callable[[str], str]) -> None:
+        self._store = store
+        self._endpoint = endpoint
+        self._apis: dict[str, Api] = {a["ApiId"]: a for a in store.all()}
+        self.operations: dict[str, Handler] = {
+            "CreateApi": self.create_api,
+            "GetApi": self.get_api,
+            "GetApis": self.get_apis,
+            "DeleteApi": self.delete_api,
+            "CreateRoute": self.create_route,
+            "GetRoute": self.child("Routes", "RouteId", "Route"),
+            "GetRoutes": self.children("Routes"),
+            "DeleteRoute": self.delete_child("Routes", "RouteId", "Route"),
+            "CreateIntegration": self.create_integration,
+            "GetIntegration": self.child("Integrations", "IntegrationId", "Integration"),
+            "GetIntegrations": self.children("Integrations"),
+            "DeleteIntegration": self.delete_child("Integrations", "IntegrationId", "Integration"),
+            "CreateStage": self.create_stage,
+            "GetStage": self.child("Stages", "StageName", "stage"),
+            "GetStages": self.children("Stages"),
+            "DeleteStage": self.delete_child("Stages", "StageName", "stage"),
+            "CreateAuthorizer": self.create_authorizer,
+            "GetAuthorizer": self.child("Authorizers", "AuthorizerId", "Authorizer"),
+            "GetAuthorizers": self.children("Authorizers"),
+            "DeleteAuthorizer": self.delete_child("Authorizers", "AuthorizerId", "Authorizer"),
+        }
+
+    def api(self, api_id: str) -> Api | None:
+        """The API document with its routes, integrations and stages (request path)."""
+        return self._apis.get(api_id)
+
+    def close(self) -> None:
+        self._store.close()
+
+    # -- APIs --------------------------------------------------------------------------------
+
+    def _view(self, api: Api) -> dict[str, Any]:
+        """The API's members; its endpoint names the port lambox listens on now."""
+        view = {k: v for k, v in api.items() if k not in _CHILDREN}
+        view["ApiEndpoint"] = self._endpoint(api["ApiId"])
+        return dict(sorted(view.items()))
+
+    def create_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        if p.get("ProtocolType") != "HTTP":
+            raise bad_request("lambox serves HTTP APIs only (ProtocolType HTTP)")
+        api_id = new_id()
+        while api_id in self._apis:
+            api_id = new_id()
+        api: Api = {
+            "ApiId": api_id,
+            "ApiKeySelectionExpression": p.get(
+                "ApiKeySelectionExpression", "$request.header.x-api-key"
+            ),
+            "CreatedDate": time.time(),
+            "Description": p.get("Description"),
+            "DisableExecuteApiEndpoint": bool(p.get("DisableExecuteApiEndpoint", False)),
+            "Name": p["Name"],
+            "ProtocolType": "HTTP",
+            "RouteSelectionExpression": p.get(
+                "RouteSelectionExpression", "$request.method $request.path"
+            ),
+            "Tags": p.get("Tags") or {},
+            "Routes": {},
+            "Integrations": {},
+            "Stages": {},
+            "Authorizers": {},
+        }
+        if p.get("CorsConfiguration") is not None:
+            api["CorsConfiguration"] = p["CorsConfiguration"]
+        if p.get("Version") is not None:
+            api["Version"] = p["Version"]
+        api = {k: v for k, v in api.items() if v is not None}
+        target = p.get("Target")
+        if target is not None:  # quick create: integration, route and $default stage
+            route_key = p.get("RouteKey", "$default")
+            check_route_key(route_key)
+            integration = self._integration(
+                {"IntegrationType": "AWS_PROXY", "IntegrationUri": target}
+            )
+            api["Integrations"][integration["IntegrationId"]] = integration
+            route = self._route(route_key, f"integrations/{integration['IntegrationId']}")
+            api["Routes"][route["RouteId"]] = route
+            api["Stages"]["$default"] = self._stage({"StageName": "$default", "AutoDeploy": True})
+        self._save(api)
+        return self._view(api), 201
+
+    def get_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return self._view(self._require(p["ApiId"])), 200
+
+    def get_apis(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return {"Items": [self._view(a) for a in self._apis.values()]}, 200
+
+    def delete_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["ApiId"])
+        self._store.delete(api["ApiId"])
+        del self._apis[api["ApiId"]]
+        return {}, 204
+
+    # -- routes, integrations, stages ---------------------------------------------------------
+
+    def _route(self, key: str, target: str | None) -> dict[str, Any]:
+        route = {
+            "ApiKeyRequired": False,
+            "AuthorizationType": "NONE",
+            "RouteId": new_id(7),
+            "RouteKey": key,
+        }
+        if target:
+            route["Target"] = target
+        return route
+
+    def create_route(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["ApiId"])
+        key = p["RouteKey"]
+        check_route_key(key)
+        if any(r["RouteKey"] == key for r in api["Routes"].values()):
+            raise ServiceFault("ConflictException", f"Route with key {key} already exists", 409)
+        target = p.get("Target")
+        if target is not None:
+            integration = target.removeprefix("integrations/")
+            if not target.startswith("integrations/") or integration not in api["Integrations"]:
+                raise bad_request(f"Invalid Target {target!r}: expected integrations/<id>")
+        kind = p.get("AuthorizationType", "NONE")
+        if kind not in ("NONE", "CUSTOM"):
+            raise bad_request(
+                f"AuthorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
+                " Lambda REQUEST authorizer"
+            )
+        authorizer = p.get("AuthorizerId")
+        if kind == "CUSTOM" and authorizer not in api.get("Authorizers", {}):
+            raise bad_request(f"Invalid authorizer ID specified: {authorizer}")
+        route = self._route(key, target)
+        if kind == "CUSTOM":
+            route["AuthorizationType"] = "CUSTOM"
+            route["AuthorizerId"] = authorizer
+        api["Routes"][route["RouteId"]] = route
+        self._save(api)
+        return route, 201
+
+    def _integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        kind = p.get("IntegrationType")
+        if kind != "AWS_PROXY":
+            raise bad_request(
+                f"IntegrationType {kind} is not supported by lambox: only AWS_PROXY"
+                " integrations with Lambda functions run here"
+            )
+        if p.get("IntegrationSubtype"):
+            raise bad_request("lambox does not run AWS service integrations (IntegrationSubtype)")
+        uri = p.get("IntegrationUri") or ""
+        lambda_arn(uri)
+        version = p.get("PayloadFormatVersion", "2.0")
+        if version not in ("1.0", "2.0"):
+            raise bad_request(f"Invalid PayloadFormatVersion {version!r}: expected 1.0 or 2.0")
+        return {
+            "ConnectionType": "INTERNET",
+            "IntegrationId": new_id(7),
+            "IntegrationMethod": "POST",
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": uri,
+            "PayloadFormatVersion": version,
+            "TimeoutInMillis": int(p.get("TimeoutInMillis", 30000)),
+        }
+
+    def create_authorizer(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """A Lambda REQUEST authorizer (payload 2.0 or 1.0; simple responses or IAM policy
+        documents); JWT authorizers are refused."""
+        api = self._require(p["ApiId"])
+        if p["AuthorizerType"] != "REQUEST":
+            raise bad_request(
+                f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: only Lambda"
+                " REQUEST authorizers run here"
+            )
+        lambda_arn(p.get("AuthorizerUri") or "")
+        version = p.get("AuthorizerPayloadFormatVersion")
+        if version not in ("1.0", "2.0"):
+            raise bad_request("AuthorizerPayloadFormatVersion must be 1.0 or 2.0")
+        authorizer = {
+            "AuthorizerId": new_id(7),
+            "AuthorizerPayloadFormatVersion": version,
+            "AuthorizerResultTtlInSeconds": int(p.get("AuthorizerResultTtlInSeconds", 0)),
+            "AuthorizerType": "REQUEST",
+            "AuthorizerUri": p["AuthorizerUri"],
+            "EnableSimpleResponses": bool(p.get("EnableSimpleResponses", False)),
+            "IdentitySource": list(p["IdentitySource"]),
+            "Name": p["Name"],
+        }
+        api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer
+        self._save(api)
+        return authorizer, 201
+
+    def create_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["ApiId"])
+        integration = self._integration(p)
+        api["Integrations"][integration["IntegrationId"]] = integration
+        self._save(api)
+        return integration, 201
+
+    def _stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "AutoDeploy": bool(p.get("AutoDeploy", False)),
+            "CreatedDate": now,
+            "DefaultRouteSettings": p.get("DefaultRouteSettings")
+            or {"DetailedMetricsEnabled": False},
+            "LastUpdatedDate": now,
+            "RouteSettings": p.get("RouteSettings") or {},
+            "StageName": p["StageName"],
+            "StageVariables": p.get("StageVariables") or {},
+            "Tags": p.get("Tags") or {},
+        }
+
+    def create_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        api = self._require(p["ApiId"])
+        name = p["StageName"]
+        if name in api["Stages"]:
+            raise ServiceFault("ConflictException", f"Stage already exists: {name}", 409)
+        stage = self._stage(p)
+        api["Stages"][name] = stage
+        self._save(api)
+        return stage, 201
+
+    def child(self, kind: str, key: str, label: str) -> Handler:
+        def get(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+            item = self._require(p["ApiId"]).get(kind, {}).get(p[key])
+            if item is None:
+                raise not_found(label, p[key])
+            return dict(item), 200
+
+        return get
+
+    def children(self, kind: str) -> Handler:
+        def listing(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+            return {"Items": list(self._require(p["ApiId"]).get(kind, {}).values())}, 200
+
+        return listing
+
+    def delete_child(self, kind: str, key: str, label: str) -> Handler:
+        def delete(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+            api = self._require(p["ApiId"])
+            if api.setdefault(kind, {}).pop(p[key], None) is None:
+                raise not_found(label, p[key])
+            self._save(api)
+            return {}, 204
+
+        return delete
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _require(self, api_id: str) -> Api:
+        api = self._apis.get(api_id)
+        if api is None:
+            raise not_found("API", api_id)
+        return api
+
+    def _save(self, api: Api) -> None:
+        self._store.put(api)
+        self._apis[api["ApiId"]] = api
