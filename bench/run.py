@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import s3 as s3_bench
+import sqs as sqs_bench
 from common import (
     FULL,
     HOST,
@@ -184,6 +185,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure_scaling(r, c, tmp, client, lambox, fn, code)
     measure_async(r, c, client, lambox, echo)
     measure(r, "s3", lambda: s3_bench.measure_s3(lambox, echo, c, tmp, c == QUICK))
+    measure(r, "sqs", lambda: sqs_bench.measure_sqs(lambox, echo, c))
     measure_sandboxes(r, c, tmp)
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]

@@ -58,6 +58,13 @@ from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
+from lambox.services.sqs.app import SqsApp
+from lambox.services.sqs.messages import Messages
+from lambox.services.sqs.moves import Moves
+from lambox.services.sqs.queues import Queues
+from lambox.services.sqs.service import SqsService
+from lambox.services.sqs.store import QueueStore
+from lambox.services.sqs.waiters import Waiters
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
@@ -89,6 +96,8 @@ class Server:
     objects: ObjectStore
     s3: S3Service
     s3_relay: Relay
+    queues: QueueStore
+    sqs: SqsService
     edge: Edge
 
 
@@ -201,7 +210,12 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)})
+    queues = QueueStore(data / "sqs")
+    waiters = Waiters()
+    queue_service = Queues(queues, settings.region, settings.account_id)
+    sqs = SqsService(queue_service, Messages(queue_service, waiters), Moves(queue_service, waiters))
+    sqs_app = SqsApp(sqs, settings.account_id)
+    edge = Edge(app, {"s3": S3App(s3, settings.region), "sqs": sqs_app, "AmazonSQS": sqs_app})
     return Server(
         settings,
         store,
@@ -221,6 +235,8 @@ def build(settings: Settings) -> Server:
         objects,
         s3,
         s3_relay,
+        queues,
+        sqs,
         edge,
     )
 
@@ -314,6 +330,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.event_configs.close()
             server.store.close()
             server.objects.close()
+            server.queues.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

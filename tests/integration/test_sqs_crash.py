@@ -1,0 +1,49 @@
+"""Acknowledged messages survive a kill -9 of the server; received-not-deleted ones come
+back after their visibility timeout; deleted ones never come back."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from tests.conftest import start_server, stop_server
+from tests.integration.test_sqs import receive_until, sqs_client
+
+
+def test_messages_queued_and_in_flight_survive_kill_9(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        sqs = sqs_client(server)
+        url = sqs.create_queue(QueueName="crash", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+        sent = set()
+        for i in range(20):
+            answer = sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": f"m{j}", "MessageBody": f"{i}-{j}"} for j in range(10)],
+            )
+            sent |= {e["MessageId"] for e in answer["Successful"]}
+        in_flight = receive_until(sqs, url, 20)[:20]
+        deleted = {m["MessageId"] for m in in_flight[:10]}
+        for m in in_flight[:10]:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    finally:
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    assert len(sent) == 200
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        sqs = sqs_client(server)
+        url = sqs.get_queue_url(QueueName="crash")["QueueUrl"]
+        got: dict[str, int] = {}
+        while len(got) < 190:
+            batch = receive_until(sqs, url, 1, VisibilityTimeout=300)
+            assert batch, f"only {len(got)} of 190 messages came back"
+            for m in batch:
+                got[m["MessageId"]] = got.get(m["MessageId"], 0) + 1
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        assert set(got) == sent - deleted
+        assert all(n == 1 for n in got.values())
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=3)
+    finally:
+        stop_server(server)
