@@ -24,6 +24,7 @@ from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
+from lambox.api.event_sources import EventSourceApi
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.management import ManagementApi
@@ -34,12 +35,14 @@ from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
+from lambox.control.event_sources import EventSourceService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.router import Edge
-from lambox.errors import LamboxError
+from lambox.errors import LamboxError, TooManyRequests
 from lambox.events.relay import Relay
+from lambox.events.sqs_poller import SqsPollers, Throttled
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
@@ -59,6 +62,7 @@ from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
 from lambox.services.sqs.app import SqsApp
+from lambox.services.sqs.consumer import QueueConsumer
 from lambox.services.sqs.messages import Messages
 from lambox.services.sqs.moves import Moves
 from lambox.services.sqs.queues import Queues
@@ -67,6 +71,7 @@ from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
+from lambox.store.event_sources import SqliteMappingStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
 from lambox.watch import Change, ChangeFeed, Removed
@@ -98,6 +103,8 @@ class Server:
     s3_relay: Relay
     queues: QueueStore
     sqs: SqsService
+    mappings: EventSourceService
+    pollers: SqsPollers
     edge: Edge
 
 
@@ -184,7 +191,36 @@ def build(settings: Settings) -> Server:
     feed.subscribe(event_configs.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
+    queues = QueueStore(data / "sqs")
+    waiters = Waiters()
+    queue_service = Queues(queues, settings.region, settings.account_id)
+    messages = Messages(queue_service, waiters)
+    sqs = SqsService(queue_service, messages, Moves(queue_service, waiters))
+    consumer = QueueConsumer(queue_service, messages)
+
+    async def invoke_batch(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
+        event = Invocation(new_request_id(), payload, qualifier=qualifier)
+        try:
+            result = await invoke.invoke(name, event)
+        except TooManyRequests as exc:
+            raise Throttled(str(exc)) from exc
+        except LamboxError as exc:
+            log.warning("event source batch for %s not invoked: %s", name, exc.message)
+            return False, b""
+        return result.function_error is None, result.payload
+
+    pollers = SqsPollers(consumer, invoke_batch, settings.region)
+    mappings = EventSourceService(
+        SqliteMappingStore(data / "state.db"),
+        functions,
+        arns,
+        consumer.exists,
+        consumer.is_fifo,
+        pollers.apply,
+        pollers.remove,
+    )
     routes = [
+        *EventSourceApi(mappings).routes(),
         *ManagementApi(
             functions, versions, concurrency, code, logs, arns, settings.base_url
         ).routes(),
@@ -210,10 +246,6 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    queues = QueueStore(data / "sqs")
-    waiters = Waiters()
-    queue_service = Queues(queues, settings.region, settings.account_id)
-    sqs = SqsService(queue_service, Messages(queue_service, waiters), Moves(queue_service, waiters))
     sqs_app = SqsApp(sqs, settings.account_id)
     edge = Edge(app, {"s3": S3App(s3, settings.region), "sqs": sqs_app, "AmazonSQS": sqs_app})
     return Server(
@@ -237,6 +269,8 @@ def build(settings: Settings) -> Server:
         s3_relay,
         queues,
         sqs,
+        mappings,
+        pollers,
         edge,
     )
 
@@ -305,6 +339,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         reaper = asyncio.get_running_loop().create_task(server.scheduler.run_reaper())
         await server.worker.start()
         server.s3_relay.start()
+        server.pollers.start()
+        server.mappings.restore()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -322,6 +358,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         finally:
             reaper.cancel()
             await server.s3_relay.close()
+            await server.pollers.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -331,6 +368,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.store.close()
             server.objects.close()
             server.queues.close()
+            server.mappings.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(
