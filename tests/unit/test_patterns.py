@@ -59,7 +59,7 @@ def test_operators(pattern: dict[str, Any], expected: bool) -> None:
         '{"a": [{"nope": 1}]}',
         '{"a": [{"numeric": [">"]}]}',
         '{"a": [{"cidr": "x"}]}',
-    ],  # fmt: skip
+    ],
 )
 def test_invalid_patterns_are_refused(text: str) -> None:
     with pytest.raises(PatternError):
