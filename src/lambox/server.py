@@ -62,6 +62,7 @@ from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
 from lambox.services.sqs.app import SqsApp
+from lambox.services.sqs.calls import Call
 from lambox.services.sqs.consumer import QueueConsumer
 from lambox.services.sqs.messages import Messages
 from lambox.services.sqs.moves import Moves
@@ -282,7 +283,7 @@ def zip_directory(path: Path) -> bytes:
         for file in sorted(path.rglob("*")):
             if (
                 file.is_file()
-                and file.name not in ("function.json", "bucket.json", ".vendored")
+                and file.name not in ("function.json", "bucket.json", "queues.json", ".vendored")
                 and "__pycache__" not in file.parts
             ):
                 zf.write(file, file.relative_to(path).as_posix())
@@ -310,7 +311,39 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         bucket_spec = spec_path.parent / "bucket.json"
         if bucket_spec.exists():
             await _example_bucket(server, json.loads(bucket_spec.read_text()))
+        queues_spec = spec_path.parent / "queues.json"
+        if queues_spec.exists():
+            await _example_queues(server, json.loads(queues_spec.read_text()), name)
     return deployed
+
+
+async def _example_queues(server: Server, spec: dict[str, Any], function: str) -> None:
+    """An example's queues (a ``DeadLetterQueue`` name becomes its RedrivePolicy) and the
+    event source mapping from one of them to the example's function."""
+    queues = server.sqs.queues
+    endpoint = server.settings.base_url
+    try:
+        for queue in spec.get("Queues", []):
+            attributes = dict(queue.get("Attributes", {}))
+            if "DeadLetterQueue" in queue:
+                attributes["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": queues.arn(queue["DeadLetterQueue"]),
+                        "maxReceiveCount": queue.get("MaxReceiveCount", 3),
+                    }
+                )
+            call = Call({"QueueName": queue["QueueName"], "Attributes": attributes}, endpoint, "")
+            await queues.create_queue(call)
+        mapping = dict(spec.get("EventSourceMapping", {}))
+        if mapping:
+            source = queues.arn(mapping.pop("Queue"))
+            existing, _ = server.mappings.list_page(function, source, None, None)
+            if not existing:
+                server.mappings.create(
+                    {**mapping, "EventSourceArn": source, "FunctionName": function}
+                )
+    except LamboxError as exc:
+        log.error("example queues for %s not set up: %s", function, exc.message)
 
 
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
