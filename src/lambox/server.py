@@ -61,6 +61,9 @@ from lambox.services.s3.app import S3App
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
+from lambox.services.sns.app import SnsApp
+from lambox.services.sns.service import SnsService
+from lambox.services.sns.store import TopicStore
 from lambox.services.sqs.app import SqsApp
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.consumer import QueueConsumer
@@ -106,6 +109,8 @@ class Server:
     sqs: SqsService
     mappings: EventSourceService
     pollers: SqsPollers
+    topics: TopicStore
+    sns_relay: Relay
     edge: Edge
 
 
@@ -248,7 +253,37 @@ def build(settings: Settings) -> Server:
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     sqs_app = SqsApp(sqs, settings.account_id)
-    edge = Edge(app, {"s3": S3App(s3, settings.region), "sqs": sqs_app, "AmazonSQS": sqs_app})
+
+    async def to_queue(arn: str, body: str, attributes: dict[str, Any], group: str | None) -> None:
+        name = queue_service.name_of_arn(arn)
+        params: dict[str, Any] = {"QueueUrl": f"/{settings.account_id}/{name}", "MessageBody": body}
+        if attributes:
+            params["MessageAttributes"] = attributes
+        if group:
+            params["MessageGroupId"] = group
+        await messages.send_message(Call(params, settings.base_url, "sns"))
+
+    topics = TopicStore(data / "sns")
+    sns_relay = Relay(topics, deliver, "sns")
+    sns = SnsService(
+        topics,
+        settings.region,
+        settings.account_id,
+        settings.base_url,
+        function_exists,
+        consumer.exists,
+        to_queue,
+        sns_relay.kick,
+    )
+    edge = Edge(
+        app,
+        {
+            "s3": S3App(s3, settings.region),
+            "sqs": sqs_app,
+            "AmazonSQS": sqs_app,
+            "sns": SnsApp(sns),
+        },
+    )
     return Server(
         settings,
         store,
@@ -272,6 +307,8 @@ def build(settings: Settings) -> Server:
         sqs,
         mappings,
         pollers,
+        topics,
+        sns_relay,
         edge,
     )
 
@@ -373,6 +410,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         await server.worker.start()
         server.s3_relay.start()
         server.pollers.start()
+        server.sns_relay.start()
         server.mappings.restore()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
@@ -392,6 +430,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             reaper.cancel()
             await server.s3_relay.close()
             await server.pollers.close()
+            await server.sns_relay.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -402,6 +441,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.objects.close()
             server.queues.close()
             server.mappings.close()
+            server.topics.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(
