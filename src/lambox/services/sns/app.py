@@ -24,6 +24,7 @@ class SnsApp:
     def __init__(self, service: SnsService) -> None:
         self._service = service
         self._model = service_model("sns")
+        self._operations = frozenset(self._model.operation_names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = secrets.token_hex(16)
@@ -33,7 +34,7 @@ class SnsApp:
             form.update(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
             operation = (form.get("Action") or [""])[0]
             handler = self._service.operations.get(operation)
-            if handler is None or operation not in self._model.operation_names:
+            if handler is None or operation not in self._operations:
                 raise ServiceFault(
                     "InvalidAction", f"The action {operation} is not valid for this endpoint.", 400
                 )

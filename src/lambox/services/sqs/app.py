@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
-import secrets
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,12 @@ class SqsApp:
         self._account = account
         self._json = service_model("sqs")
         self._query = query_model()
+        # botocore builds ``operation_names`` anew on each access: looked up once here.
+        self._json_ops = frozenset(self._json.operation_names)
+        self._query_ops = frozenset(self._query.operation_names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = secrets.token_hex(16)
+        rid = f"{random.getrandbits(128):032x}"
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
         target = headers.get("x-amz-target", b"").decode("latin-1")
         protocol = "json" if target else "query"
@@ -64,7 +67,7 @@ class SqsApp:
             body = await _read(receive)
             if protocol == "json":
                 operation = awsjson.operation_of(target, "AmazonSQS")
-                if operation is None or operation not in self._json.operation_names:
+                if operation is None or operation not in self._json_ops:
                     raise ServiceFault("InvalidAction", f"Unknown operation {target}", 400)
                 op = self._json.operation_model(operation)
                 params = awsjson.parse_body(op.input_shape, body)
@@ -72,9 +75,9 @@ class SqsApp:
                 form = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 form.update(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
                 operation = (form.get("Action") or [""])[0]
-                if operation in self._query.operation_names:
+                if operation in self._query_ops:
                     op = self._query.operation_model(operation)
-                elif operation in self._json.operation_names:
+                elif operation in self._json_ops:
                     op = self._json.operation_model(operation)
                 else:
                     raise ServiceFault(

@@ -29,6 +29,7 @@ class Queues:
         self.region = region
         self.account = account
         self._purged: dict[str, float] = {}
+        self._settings: dict[str, tuple[Queue, dict[str, str]]] = {}
 
     def arn(self, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{self.account}:{name}"
@@ -63,7 +64,14 @@ class Queues:
         return queue
 
     def settings(self, queue: Queue) -> dict[str, str]:
-        return attrs.effective(queue.attributes, queue.fifo)
+        """The queue's attributes over the defaults (computed once per stored version of
+        the queue; callers must not change the answer)."""
+        cached = self._settings.get(queue.name)
+        if cached is not None and cached[0] is queue:
+            return cached[1]
+        effective = attrs.effective(queue.attributes, queue.fifo)
+        self._settings[queue.name] = (queue, effective)
+        return effective
 
     def redrive(self, queue: Queue) -> Redrive | None:
         policy = self.settings(queue).get("RedrivePolicy")
@@ -159,6 +167,7 @@ class Queues:
     async def delete_queue(self, call: Call) -> dict[str, Any]:
         queue = self.find(call.params)
         self.store.delete_queue(queue.name)
+        self._settings.pop(queue.name, None)
         return {}
 
     async def get_queue_attributes(self, call: Call) -> dict[str, Any]:
@@ -177,7 +186,7 @@ class Queues:
 
     def describe(self, queue: Queue) -> dict[str, str]:
         visible, inflight, delayed = self.store.counts(queue.name, int(time.time() * 1000))
-        out = self.settings(queue)
+        out = dict(self.settings(queue))
         out.update(
             ApproximateNumberOfMessages=str(visible),
             ApproximateNumberOfMessagesNotVisible=str(inflight),

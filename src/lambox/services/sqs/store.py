@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
+import random
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS dedup (
 """
 
 DEDUP_MS = 5 * 60 * 1000
+# Message ids, receipt tokens and request ids need to be unique, not secret: they come from
+# ``random`` (seeded from the kernel, reseeded in forked children) because a getrandom
+# system call per id costs more than the rest of a send on a loaded virtual machine.
 # Messages past their retention period are dropped by the first receive after this long
 # (one scan of the queue per interval, not per receive).
 SWEEP_MS = 10_000
@@ -281,7 +284,7 @@ class QueueStore:
                 if row is not None and row[2] > now_ms:
                     sent.append(Sent(row[0], row[1]))
                     continue
-            message_id = str(uuid.uuid4())
+            message_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
             cursor = self._db.execute(
                 "INSERT INTO messages (queue, id, body, attributes, system, sent_ms,"
                 " visible_ms, group_id, dedup_id, sender) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -360,7 +363,7 @@ class QueueStore:
                         if fifo:
                             busy.add(group)
                         continue
-                    token = secrets.token_hex(8)
+                    token = f"{random.getrandbits(64):016x}"
                     first = row[7] if row[7] is not None else now_ms
                     self._db.execute(
                         "UPDATE messages SET visible_ms = ?, receives = receives + 1,"
