@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import start_server, stop_server
 from tests.integration.test_sqs import receive_until, sqs_client
@@ -45,5 +46,49 @@ def test_messages_queued_and_in_flight_survive_kill_9(tmp_path: Path) -> None:
         assert set(got) == sent - deleted
         assert all(n == 1 for n in got.values())
         assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=3)
+    finally:
+        stop_server(server)
+
+
+def test_a_mapping_survives_kill_9_and_consumes_after_restart(tmp_path: Path) -> None:
+    import boto3
+
+    from tests.integration.test_event_sources import consumer, events_in, wait_state
+
+    data = tmp_path / "data"
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+
+    def lambda_client(url: str) -> Any:
+        return boto3.client(
+            "lambda",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    try:
+        sqs = sqs_client(server)
+        client = lambda_client(server.url)
+        results = sqs.create_queue(QueueName="results")["QueueUrl"]
+        source = sqs.create_queue(QueueName="source")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        fn = consumer(client, results)
+        uuid = client.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn)["UUID"]
+        wait_state(client, uuid, "Enabled")
+    finally:
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        sqs = sqs_client(server)
+        client = lambda_client(server.url)
+        assert wait_state(client, uuid, "Enabled")["FunctionArn"].endswith(f":function:{fn}")
+        url = sqs.get_queue_url(QueueName="source")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody='{"after": "restart"}')
+        records = events_in(sqs, sqs.get_queue_url(QueueName="results")["QueueUrl"], 1)
+        assert [r["body"] for r in records] == ['{"after": "restart"}']
     finally:
         stop_server(server)
