@@ -85,7 +85,40 @@ CASES: list[tuple[str, str, str, Callable[[Any], tuple[str, dict[str, Any]]]]] =
      _plain(lambda sqs, url: call(sqs.send_message, QueueUrl=url, MessageBody="x",
                                   MessageAttributes={"ErrorDetails": {
                                       "DataType": "String", "StringValue": ""}}))),
+    ("queues-attributes-tags.snapshot.json",
+     "test_sqs.py::TestSqsProvider::test_sqs_permission_lifecycle[sqs]",
+     "get-queue-policy-attribute-second-account-same-label",
+     _plain(lambda sqs, url: [
+         sqs.add_permission(QueueUrl=url, Label="crossaccountpermission",
+                            AWSAccountIds=["000000000000"], Actions=["ReceiveMessage"]),
+         call(sqs.add_permission, QueueUrl=url, Label="crossaccountpermission",
+              AWSAccountIds=["000000000000"], Actions=["ReceiveMessage"])][1])),
+    ("queues-attributes-tags.snapshot.json",
+     "test_sqs.py::TestSqsProvider::test_sqs_permission_lifecycle[sqs]",
+     "get-queue-policy-attribute-delete-non-existent-label",
+     _plain(lambda sqs, url: call(sqs.remove_permission, QueueUrl=url,
+                                  Label="crossaccountpermission2"))),
 ]  # fmt: skip
+
+
+def test_permissions_edit_the_policy(sqs: Any) -> None:
+    _, url = _queue(sqs)
+    sqs.add_permission(
+        QueueUrl=url, Label="one", AWSAccountIds=["111111111111"], Actions=["ReceiveMessage"]
+    )
+    sqs.add_permission(
+        QueueUrl=url, Label="two", AWSAccountIds=["222222222222"], Actions=["SendMessage"]
+    )
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    assert [s["Sid"] for s in policy["Statement"]] == ["one", "two"]
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111111111111:root"}
+    assert policy["Statement"][0]["Action"] == "SQS:ReceiveMessage"
+    sqs.remove_permission(QueueUrl=url, Label="one")
+    sqs.remove_permission(QueueUrl=url, Label="two")
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+    assert "Attributes" not in got
 
 
 @pytest.fixture(scope="module")

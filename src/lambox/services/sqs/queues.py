@@ -258,3 +258,46 @@ class Queues:
             if policy and json.loads(policy).get("deadLetterTargetArn") == arn:
                 sources.append(self.url(call.endpoint, name))
         return {"queueUrls": sources}
+
+    # --- permissions (the queue's Policy attribute) ----------------------------------------
+
+    async def add_permission(self, call: Call) -> dict[str, Any]:
+        queue = self.find(call.params)
+        label = call.params.get("Label") or ""
+        arn = self.arn(queue.name)
+        policy = json.loads(queue.attributes.get("Policy") or "null") or {
+            "Version": "2008-10-17",
+            "Id": f"{arn}/SQSDefaultPolicy",
+            "Statement": [],
+        }
+        if any(s.get("Sid") == label for s in policy["Statement"]):
+            raise invalid_value("Label", label, "Already exists.")
+        principals = [f"arn:aws:iam::{a}:root" for a in call.params.get("AWSAccountIds") or []]
+        actions = [f"SQS:{a}" for a in call.params.get("Actions") or []]
+        policy["Statement"].append(
+            {
+                "Sid": label,
+                "Effect": "Allow",
+                "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
+                "Action": actions[0] if len(actions) == 1 else actions,
+                "Resource": arn,
+            }
+        )
+        attributes = {**queue.attributes, "Policy": json.dumps(policy)}
+        self.store.update_queue(queue.name, attributes, queue.tags, int(time.time()))
+        return {}
+
+    async def remove_permission(self, call: Call) -> dict[str, Any]:
+        queue = self.find(call.params)
+        label = call.params.get("Label") or ""
+        policy = json.loads(queue.attributes.get("Policy") or "null") or {"Statement": []}
+        kept = [s for s in policy["Statement"] if s.get("Sid") != label]
+        if len(kept) == len(policy["Statement"]):
+            raise invalid_value("Label", label, "can't find label.")
+        attributes = dict(queue.attributes)
+        if kept:
+            attributes["Policy"] = json.dumps({**policy, "Statement": kept})
+        else:
+            attributes.pop("Policy", None)
+        self.store.update_queue(queue.name, attributes, queue.tags, int(time.time()))
+        return {}

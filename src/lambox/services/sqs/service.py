@@ -34,6 +34,8 @@ class SqsService:
             "UntagQueue",
             "ListQueueTags",
             "ListDeadLetterSourceQueues",
+            "AddPermission",
+            "RemovePermission",
         ):
             self.operations[name] = getattr(queues, _snake(name))
         for name in (
