@@ -65,3 +65,13 @@ def test_record_is_lambdas_sqs_record() -> None:
         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
         "awsRegion": "us-east-1",
     }
+
+
+def test_large_batches_are_split_under_the_payload_limit() -> None:
+    from lambox.events.sqs_poller import PAYLOAD_LIMIT, _chunks
+
+    big = [{"body": "x" * (PAYLOAD_LIMIT // 3)} for _ in range(7)]
+    chunks = _chunks(big)
+    assert [len(c) for c in chunks] == [2, 2, 2, 1]
+    assert [r for c in chunks for r in c] == big
+    assert _chunks([{"body": "small"}]) == [[{"body": "small"}]]

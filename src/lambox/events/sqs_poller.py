@@ -33,6 +33,8 @@ DEFAULT_CONCURRENCY = 5
 LONG_POLL = 20.0
 RECEIVE_MAX = 10
 ERROR_PAUSE = 1.0
+# A batch's event stays under the 6 MB of a synchronous invoke (with room for its wrapper).
+PAYLOAD_LIMIT = 6 * 1024 * 1024 - 1024
 
 
 class Message(Protocol):
@@ -253,6 +255,10 @@ class SqsPollers:
             records = kept
             if not records:
                 return
+        for chunk in _chunks(records):
+            await self._invoke_batch(m, chunk)
+
+    async def _invoke_batch(self, m: EventSourceMapping, records: list[dict[str, Any]]) -> None:
         payload = json.dumps({"Records": records}).encode()
         ok, response = await self._invoke(m.function, m.qualifier, payload)
         if not ok:
@@ -265,3 +271,17 @@ class SqsPollers:
             done = [r for r in records if r["messageId"] not in failed]
         if done:
             self._queues.delete(m.source_arn, [r["receiptHandle"] for r in done])
+
+
+def _chunks(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The records in invokes whose events stay under Lambda's synchronous payload limit."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for r in records:
+        length = len(json.dumps(r)) + 2
+        if chunks[-1] and size + length > PAYLOAD_LIMIT:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(r)
+        size += length
+    return chunks
