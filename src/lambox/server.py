@@ -199,7 +199,7 @@ def build(settings: Settings) -> Server:
     feed.subscribe(Readiness(factory, versions).on_change)
     queues = QueueStore(data / "sqs")
     waiters = Waiters()
-    queue_service = Queues(queues, settings.region, settings.account_id)
+    queue_service = Queues(queues, settings.region, settings.account_id, waiters)
     messages = Messages(queue_service, waiters)
     sqs = SqsService(queue_service, messages, Moves(queue_service, waiters))
     consumer = QueueConsumer(queue_service, messages)

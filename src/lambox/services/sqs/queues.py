@@ -14,6 +14,7 @@ from lambox.services.sqs import attributes as attrs
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.errors import PREFIX, invalid, invalid_value, missing, no_queue
 from lambox.services.sqs.store import Queue, QueueStore, Redrive
+from lambox.services.sqs.waiters import Waiters
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _FIFO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
@@ -24,8 +25,11 @@ MAX_TAGS = 50
 class Queues:
     """Queue lifecycle and lookup, shared by the message operations and event sources."""
 
-    def __init__(self, store: QueueStore, region: str, account: str) -> None:
+    def __init__(
+        self, store: QueueStore, region: str, account: str, waiters: Waiters | None = None
+    ) -> None:
         self.store = store
+        self._waiters = waiters
         self.region = region
         self.account = account
         self._purged: dict[str, float] = {}
@@ -168,6 +172,8 @@ class Queues:
         queue = self.find(call.params)
         self.store.delete_queue(queue.name)
         self._settings.pop(queue.name, None)
+        if self._waiters is not None:  # long polls of the queue end now, empty
+            self._waiters.notify(queue.name)
         return {}
 
     async def get_queue_attributes(self, call: Call) -> dict[str, Any]:
