@@ -24,7 +24,7 @@ from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control.functions import FunctionService
 from lambox.errors import InvalidParameterValue, LamboxError, ResourceConflict, ResourceNotFound
-from lambox.events.patterns import PatternError, compile_pattern
+from lambox.events.filter_patterns import PatternError, parse
 from lambox.store.event_sources import EventSourceMapping, MappingState, SqliteMappingStore
 
 DEFAULT_MAX_ITEMS = 100
@@ -241,7 +241,7 @@ class EventSourceService:
         for item in filters:
             text = item.get("Pattern")
             try:
-                compile_pattern(text if text is not None else "null")
+                parse(text if text is not None else "null")
             except PatternError:
                 raise InvalidParameterValue("Invalid filter pattern definition.") from None
             patterns.append(text)

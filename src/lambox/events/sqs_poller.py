@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from lambox.events.patterns import compile_pattern, matches
+from lambox.events.filter_patterns import parse
 from lambox.store.event_sources import EventSourceMapping
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class _Mapping:
 
     def __init__(self, mapping: EventSourceMapping) -> None:
         self.mapping = mapping
-        self.patterns = [compile_pattern(p) for p in mapping.filters]
+        self.patterns = [parse(p) for p in mapping.filters]
         self.workers: set[asyncio.Task[None]] = set()
 
     @property
@@ -247,7 +247,9 @@ class SqsPollers:
         records = [record(message, m.source_arn, self._region) for message in batch]
         if running.patterns:
             kept = [
-                r for r in records if any(matches(p, _filtered_view(r)) for p in running.patterns)
+                r
+                for r in records
+                if any(p.matches_event(_filtered_view(r)) for p in running.patterns)
             ]
             dropped = [r["receiptHandle"] for r in records if r not in kept]
             if dropped:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.events.patterns import PatternError, compile_pattern, matches
+from lambox.events.filter_patterns import PatternError, parse
 
 
 def timestamp() -> str:
@@ -85,7 +85,7 @@ def lambda_event(subscription: str, notification: dict[str, Any]) -> dict[str, A
 def check_policy(text: str) -> None:
     """A FilterPolicy SNS accepts, else ValueError."""
     try:
-        compile_pattern(text)
+        parse(text)
     except PatternError as exc:
         raise ValueError(str(exc)) from exc
 
@@ -99,13 +99,13 @@ def passes(
     policy_text = sub_attributes.get("FilterPolicy")
     if not policy_text:
         return True
-    policy = compile_pattern(policy_text)
+    policy = parse(policy_text)
     if sub_attributes.get("FilterPolicyScope") == "MessageBody":
         try:
             body = json.loads(message)
         except ValueError:
             return False
-        return matches(policy, body)
+        return policy.matches_event(body)
     view: dict[str, Any] = {}
     for name, value in attributes.items():
         kind = str(value.get("DataType", ""))
@@ -122,4 +122,4 @@ def passes(
                 continue
         elif text is not None:
             view[name] = text
-    return matches(policy, view)
+    return policy.matches_event(view)

@@ -10,8 +10,9 @@ value) or an operator object: ``prefix``, ``suffix`` (each optionally
 ``numeric`` (``[">", 0, "<=", 5]``), ``exists`` and ``cidr``. A list in the event matches
 when any of its elements does.
 
-``compile_pattern`` checks a pattern once (``PatternError`` for what AWS rejects);
-``matches`` runs it against a decoded event.
+``parse`` checks a pattern once (``PatternError`` for what AWS rejects) and answers a
+``Pattern`` whose ``matches_event`` runs it against a decoded event: the interface of the
+EventBridge pattern module being built beside this one, which is meant to replace it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,22 @@ _OPERATORS = {
 
 class PatternError(ValueError):
     """A pattern the language does not allow."""
+
+
+class Pattern:
+    """A checked pattern."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def matches_event(self, event: Any) -> bool:
+        """Whether ``event`` (decoded JSON) matches."""
+        return matches(self.document, event)
+
+
+def parse(text: str | Mapping[str, Any]) -> Pattern:
+    """The pattern ``text`` (JSON, or already decoded), checked."""
+    return Pattern(compile_pattern(text))
 
 
 def compile_pattern(text: str | Mapping[str, Any]) -> dict[str, Any]:

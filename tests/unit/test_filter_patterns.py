@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lambox.events.patterns import PatternError, compile_pattern, matches
+from lambox.events.filter_patterns import PatternError, compile_pattern, matches, parse
 
 EVENT = {
     "source": "shop",
@@ -47,6 +47,12 @@ EVENT = {
 )
 def test_operators(pattern: dict[str, Any], expected: bool) -> None:
     assert matches(compile_pattern(pattern), EVENT) is expected
+
+
+def test_parse_answers_a_pattern_matching_events() -> None:
+    pattern = parse('{"source": ["shop"]}')
+    assert pattern.matches_event(EVENT)
+    assert not pattern.matches_event({"source": "other"})
 
 
 @pytest.mark.parametrize(
