@@ -62,6 +62,7 @@ from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
 from lambox.services.sns.app import SnsApp
+from lambox.services.sns.http import HttpDeliveries
 from lambox.services.sns.service import SnsService
 from lambox.services.sns.store import TopicStore
 from lambox.services.sqs.app import SqsApp
@@ -111,6 +112,7 @@ class Server:
     pollers: SqsPollers
     topics: TopicStore
     sns_relay: Relay
+    sns_http: HttpDeliveries
     edge: Edge
 
 
@@ -264,6 +266,7 @@ def build(settings: Settings) -> Server:
         await messages.send_message(Call(params, settings.base_url, "sns"))
 
     topics = TopicStore(data / "sns")
+    sns_http = HttpDeliveries()
     sns_relay = Relay(topics, deliver, "sns")
     sns = SnsService(
         topics,
@@ -274,6 +277,7 @@ def build(settings: Settings) -> Server:
         consumer.exists,
         to_queue,
         sns_relay.kick,
+        sns_http,
     )
     edge = Edge(
         app,
@@ -309,6 +313,7 @@ def build(settings: Settings) -> Server:
         pollers,
         topics,
         sns_relay,
+        sns_http,
         edge,
     )
 
@@ -431,6 +436,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             await server.s3_relay.close()
             await server.pollers.close()
             await server.sns_relay.close()
+            await server.sns_http.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()

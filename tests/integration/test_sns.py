@@ -190,3 +190,72 @@ def test_the_aws_cli_publishes(server: LamboxServer, sqs: Any) -> None:
     aws("publish", "--topic-arn", topic, "--message", "from the cli")
     (m,) = receive_until(sqs, queue, 1)
     assert m["Body"] == "from the cli"
+
+
+class _Subscriber:
+    """An HTTP endpoint on loopback that keeps what SNS POSTs to it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import queue
+        import threading
+
+        self.received: queue.Queue[tuple[dict[str, str], str]] = queue.Queue()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                outer.received.put(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self) -> tuple[dict[str, str], str]:
+        return self.received.get(timeout=30)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_subscribers_confirm_then_get_notifications(sns: Any) -> None:
+    import httpx
+
+    subscriber = _Subscriber()
+    try:
+        topic = sns.create_topic(Name=unique("http"))["TopicArn"]
+        answer = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=subscriber.url)
+        assert answer["SubscriptionArn"] == "pending confirmation"
+        headers, body = subscriber.next()
+        confirmation = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+        assert headers["x-amz-sns-topic-arn"] == topic
+        assert headers["user-agent"] == "Amazon Simple Notification Service Agent"
+        assert confirmation["Type"] == "SubscriptionConfirmation"
+        assert confirmation["TopicArn"] == topic
+        # Nothing is delivered before the subscriber confirms.
+        sns.publish(TopicArn=topic, Message="too early")
+        confirmed = httpx.get(confirmation["SubscribeURL"], timeout=30)
+        assert confirmed.status_code == 200
+        assert "<SubscriptionArn>" in confirmed.text
+        published = sns.publish(TopicArn=topic, Message="on time", Subject="s")
+        headers, body = subscriber.next()
+        note = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "Notification"
+        assert note["Message"] == "on time"
+        assert note["MessageId"] == published["MessageId"]
+        assert headers["x-amz-sns-message-id"] == published["MessageId"]
+        subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        attributes = sns.get_subscription_attributes(SubscriptionArn=subs[0]["SubscriptionArn"])
+        assert attributes["Attributes"]["PendingConfirmation"] == "false"
+        assert "Token" not in attributes["Attributes"]
+    finally:
+        subscriber.close()

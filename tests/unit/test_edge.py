@@ -38,6 +38,9 @@ SIGV4 = "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/{}/aws4_request, Si
         ({"authorization": "AWS test:abc"}, "", ("s3", None)),
         ({"x-amz-target": "AmazonSQS.ListQueues"}, "", ("AmazonSQS", None)),
         ({"host": "127.0.0.1:9000"}, "", ("lambda", None)),
+        ({}, "Action=ConfirmSubscription&TopicArn=arn&Token=t", ("sns", None)),
+        ({}, "Action=Unsubscribe&SubscriptionArn=arn", ("sns", None)),
+        ({}, "Qualifier=Action=Unsubscribe", ("lambda", None)),
     ],
 )
 def test_service_of_a_request(

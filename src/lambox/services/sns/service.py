@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -12,6 +13,7 @@ from typing import Any
 
 from lambox.errors import ServiceFault
 from lambox.services.sns import notifications as notes
+from lambox.services.sns.http import HttpDeliveries
 from lambox.services.sns.store import Subscription, Topic, TopicStore
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,7 @@ ToQueue = Callable[[str, str, dict[str, Any], str | None], Awaitable[None]]
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _FIFO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")
-PROTOCOLS = ("lambda", "sqs")
+PROTOCOLS = ("lambda", "sqs", "http", "https")
 SUB_ATTRIBUTES = {"RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"}
 MAX_BATCH = 10
 
@@ -48,6 +50,7 @@ class SnsService:
         queue_exists: Callable[[str], bool],
         to_queue: ToQueue,
         kick: Callable[[], None],
+        http: HttpDeliveries,
     ) -> None:
         self._store = store
         self._region = region
@@ -57,6 +60,7 @@ class SnsService:
         self._queue_exists = queue_exists
         self._to_queue = to_queue
         self._kick = kick
+        self._http = http
         self.operations: dict[str, Handler] = {
             "CreateTopic": self.create_topic,
             "DeleteTopic": self.delete_topic,
@@ -64,6 +68,7 @@ class SnsService:
             "GetTopicAttributes": self.get_topic_attributes,
             "SetTopicAttributes": self.set_topic_attributes,
             "Subscribe": self.subscribe,
+            "ConfirmSubscription": self.confirm_subscription,
             "Unsubscribe": self.unsubscribe,
             "ListSubscriptions": self.list_subscriptions,
             "ListSubscriptionsByTopic": self.list_subscriptions_by_topic,
@@ -176,6 +181,8 @@ class SnsService:
             raise invalid("Lambda endpoint ARN")
         if protocol == "sqs" and not endpoint.startswith("arn:aws:sqs:"):
             raise invalid("SQS endpoint ARN")
+        if protocol in ("http", "https") and not endpoint.startswith(f"{protocol}://"):
+            raise invalid("Endpoint must match the specified protocol")
         attributes = self._sub_attributes(dict(p.get("Attributes") or {}))
         for sub in self._store.subscriptions(topic.arn):
             if sub.protocol == protocol and sub.endpoint == endpoint:
@@ -185,8 +192,55 @@ class SnsService:
                     )
                 return {"SubscriptionArn": sub.arn}
         arn = f"{topic.arn}:{uuid.uuid4()}"
+        if protocol in ("http", "https"):
+            token = f"{random.getrandbits(256):064x}"
+            attributes = {**attributes, "PendingConfirmation": "true", "Token": token}
+            self._store.put_subscription(
+                Subscription(arn, topic.arn, protocol, endpoint, attributes)
+            )
+            self._confirm_request(topic.arn, endpoint, token)
+            shown = arn if p.get("ReturnSubscriptionArn") else "pending confirmation"
+            return {"SubscriptionArn": shown}
         self._store.put_subscription(Subscription(arn, topic.arn, protocol, endpoint, attributes))
         return {"SubscriptionArn": arn}
+
+    def _confirm_request(self, topic: str, endpoint: str, token: str) -> None:
+        """SNS's SubscriptionConfirmation, POSTed to a new HTTP(S) subscriber."""
+        message_id = str(uuid.uuid4())
+        document = {
+            "Type": "SubscriptionConfirmation",
+            "MessageId": message_id,
+            "Token": token,
+            "TopicArn": topic,
+            "Message": f"You have chosen to subscribe to the topic {topic}.\nTo confirm the"
+            " subscription, visit the SubscribeURL included in this message.",
+            "SubscribeURL": f"{self._endpoint}/?Action=ConfirmSubscription&TopicArn={topic}"
+            f"&Token={token}",
+            "Timestamp": notes.timestamp(),
+            "SignatureVersion": "1",
+            "Signature": "",
+            "SigningCertURL": f"{self._endpoint}/SimpleNotificationService-lambox.pem",
+        }
+        headers = {
+            "x-amz-sns-message-type": "SubscriptionConfirmation",
+            "x-amz-sns-message-id": message_id,
+            "x-amz-sns-topic-arn": topic,
+        }
+        self._http.post(endpoint, json.dumps(document), headers)
+
+    async def confirm_subscription(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        topic = self._store.topic(p.get("TopicArn") or "")
+        if topic is None:
+            raise invalid("Topic")
+        token = p.get("Token") or ""
+        for sub in self._store.subscriptions(topic.arn):
+            if token and sub.attributes.get("Token") == token:
+                confirmed = {**sub.attributes, "PendingConfirmation": "false"}
+                self._store.put_subscription(
+                    Subscription(sub.arn, sub.topic, sub.protocol, sub.endpoint, confirmed)
+                )
+                return {"SubscriptionArn": sub.arn}
+        raise invalid("Token")
 
     def _sub_attributes(self, given: dict[str, str]) -> dict[str, str]:
         for name, value in given.items():
@@ -244,7 +298,7 @@ class SnsService:
             "SubscriptionArn": sub.arn,
             "SubscriptionPrincipal": f"arn:aws:iam::{self._account}:user/lambox",
             "TopicArn": sub.topic,
-            **sub.attributes,
+            **{k: v for k, v in sub.attributes.items() if k != "Token"},
         }
         if "FilterPolicy" in sub.attributes and "FilterPolicyScope" not in sub.attributes:
             attributes["FilterPolicyScope"] = "MessageAttributes"
@@ -344,6 +398,11 @@ class SnsService:
             text = per_protocol.get(sub.protocol, message) if per_protocol else message
             if not notes.passes(sub.attributes, text, attributes):
                 continue
+            if sub.attributes.get("PendingConfirmation") == "true":
+                continue
+            if sub.protocol in ("http", "https"):
+                self._to_http(sub, message_id, topic.arn, text, subject, attributes, stamp)
+                continue
             if sub.protocol == "lambda":
                 note = notes.envelope(
                     message_id, topic.arn, sub.arn, text, subject, attributes, self._endpoint,
@@ -374,3 +433,30 @@ class SnsService:
             except Exception as exc:  # one failing subscriber does not fail the publish
                 log.warning("sns delivery to %s failed: %s", sub.endpoint, exc)
         return message_id
+
+    def _to_http(
+        self,
+        sub: Subscription,
+        message_id: str,
+        topic: str,
+        text: str,
+        subject: str | None,
+        attributes: dict[str, dict[str, Any]],
+        stamp: str,
+    ) -> None:
+        headers = {
+            "x-amz-sns-message-type": "Notification",
+            "x-amz-sns-message-id": message_id,
+            "x-amz-sns-topic-arn": topic,
+            "x-amz-sns-subscription-arn": sub.arn,
+        }
+        if sub.attributes.get("RawMessageDelivery") == "true":
+            headers["x-amz-sns-rawdelivery"] = "true"
+            body = text
+        else:
+            body = json.dumps(
+                notes.envelope(
+                    message_id, topic, sub.arn, text, subject, attributes, self._endpoint, stamp
+                )
+            )
+        self._http.post(sub.endpoint, body, headers)
