@@ -67,7 +67,9 @@ class QueueConsumer:
 
     def delete(self, arn: str, receipts: Sequence[str]) -> None:
         queue = self._queue(arn)
+        handles = []
         for handle in receipts:
             parsed = parse_receipt(handle)
             if parsed is not None and parsed[0] == queue.name:
-                self._queues.store.delete(queue.name, parsed[1], parsed[2])
+                handles.append((parsed[1], parsed[2]))
+        self._queues.store.delete_many(queue.name, handles)

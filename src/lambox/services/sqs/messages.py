@@ -278,14 +278,15 @@ class Messages:
         queue = self._queues.find(call.params)
         entries = _entries(call.params.get("Entries"), "DeleteMessageBatchRequestEntry")
         successful, failed = [], []
+        handles = []
         for entry in entries:
             try:
-                seq, token = self._handle(queue, entry.get("ReceiptHandle"))
+                handles.append(self._handle(queue, entry.get("ReceiptHandle")))
             except ServiceFault as fault:
                 failed.append(_failure(entry["Id"], fault))
                 continue
-            self._store.delete(queue.name, seq, token)
             successful.append({"Id": entry["Id"]})
+        self._store.delete_many(queue.name, handles)
         return {"Successful": successful, "Failed": failed}
 
     def _change(self, queue: Queue, handle: str | None, timeout: Any) -> None:

@@ -414,6 +414,17 @@ class QueueStore:
             )
         return cursor.rowcount > 0
 
+    def delete_many(self, queue: str, handles: Sequence[tuple[int, str]]) -> None:
+        """Delete received messages by (seq, token) in one transaction (DeleteMessageBatch,
+        and what an event-source poller handled)."""
+        with self._guard:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "DELETE FROM messages WHERE seq = ? AND queue = ? AND token = ?",
+                [(seq, queue, token) for seq, token in handles],
+            )
+            self._db.execute("COMMIT")
+
     def change_visibility(
         self, queue: str, seq: int, token: str, visibility_ms: int, now_ms: int
     ) -> bool:
