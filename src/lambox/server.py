@@ -256,13 +256,16 @@ def build(settings: Settings) -> Server:
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     sqs_app = SqsApp(sqs, settings.account_id)
 
-    async def to_queue(arn: str, body: str, attributes: dict[str, Any], group: str | None) -> None:
+    async def to_queue(
+        arn: str, body: str, attributes: dict[str, Any], group: str | None, dedup: str
+    ) -> None:
         name = queue_service.name_of_arn(arn)
         params: dict[str, Any] = {"QueueUrl": f"/{settings.account_id}/{name}", "MessageBody": body}
         if attributes:
             params["MessageAttributes"] = attributes
-        if group:
+        if group:  # a FIFO queue: SNS's message id deduplicates unless the publisher set one
             params["MessageGroupId"] = group
+            params["MessageDeduplicationId"] = dedup
         await messages.send_message(Call(params, settings.base_url, "sns"))
 
     topics = TopicStore(data / "sns")

@@ -259,3 +259,19 @@ def test_http_subscribers_confirm_then_get_notifications(sns: Any) -> None:
         assert "Token" not in attributes["Attributes"]
     finally:
         subscriber.close()
+
+
+def test_a_fifo_queue_subscriber_gets_the_group_and_order(sns: Any, sqs: Any) -> None:
+    topic = sns.create_topic(Name=unique("fifo"))["TopicArn"]
+    queue = new_queue(sqs, fifo=True)
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn(sqs, queue),
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    for i in range(3):
+        sns.publish(TopicArn=topic, Message=f"m{i}", MessageGroupId="g")
+    got = receive_until(sqs, queue, 3, AttributeNames=["MessageGroupId"])
+    assert [m["Body"] for m in got] == ["m0", "m1", "m2"]
+    assert {m["Attributes"]["MessageGroupId"] for m in got} == {"g"}

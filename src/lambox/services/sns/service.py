@@ -19,8 +19,9 @@ from lambox.services.sns.store import Subscription, Topic, TopicStore
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
-# (queue ARN, body, SQS message attributes, message group id) -> None
-ToQueue = Callable[[str, str, dict[str, Any], str | None], Awaitable[None]]
+# (queue ARN, body, SQS message attributes, message group id, deduplication id) -> None;
+# the group and deduplication ids matter to FIFO queues only.
+ToQueue = Callable[[str, str, dict[str, Any], str | None, str], Awaitable[None]]
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _FIFO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")
@@ -429,7 +430,13 @@ class SnsService:
                     )
                 )  # fmt: skip
             try:
-                await self._to_queue(sub.endpoint, body, queue_attributes, p.get("MessageGroupId"))
+                await self._to_queue(
+                    sub.endpoint,
+                    body,
+                    queue_attributes,
+                    p.get("MessageGroupId"),
+                    p.get("MessageDeduplicationId") or message_id,
+                )
             except Exception as exc:  # one failing subscriber does not fail the publish
                 log.warning("sns delivery to %s failed: %s", sub.endpoint, exc)
         return message_id
