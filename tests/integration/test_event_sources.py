@@ -264,3 +264,24 @@ def test_filtered_out_messages_are_deleted_without_an_invoke(lambda_client: Any,
     else:
         raise AssertionError(f"filtered messages left in the queue: {counts}")
     assert "Messages" not in sqs.receive_message(QueueUrl=results, WaitTimeSeconds=2)
+
+
+def test_created_disabled_with_scaling_and_filters_shown(lambda_client: Any, sqs: Any) -> None:
+    fn = consumer(lambda_client, new_queue(sqs))
+    pattern = json.dumps({"body": {"kind": ["keep"]}})
+    created = lambda_client.create_event_source_mapping(
+        EventSourceArn=arn_of(sqs, new_queue(sqs)),
+        FunctionName=fn,
+        Enabled=False,
+        BatchSize=5,
+        ScalingConfig={"MaximumConcurrency": 2},
+        FilterCriteria={"Filters": [{"Pattern": pattern}]},
+    )
+    assert created["State"] == "Disabled"
+    assert created["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert created["FilterCriteria"] == {"Filters": [{"Pattern": pattern}]}
+    got = lambda_client.get_event_source_mapping(UUID=created["UUID"])
+    assert got["State"] == "Disabled" and got["BatchSize"] == 5
+    page = lambda_client.list_event_source_mappings(FunctionName=fn, MaxItems=1)
+    assert [m["UUID"] for m in page["EventSourceMappings"]] == [created["UUID"]]
+    assert "NextMarker" not in page
