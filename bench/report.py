@@ -56,6 +56,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_async(r)
     print_s3(r)
     print_sandboxes(r)
+    print_chatty(r)
     print_targets(r)
     print_errors(r)
 
@@ -364,3 +365,25 @@ def print_sandboxes(r: dict[str, Any]) -> None:
             f" {u['p50']:.2f} MiB, max {u['max']:.2f} MiB (n = {u['n']})."
         )
     show("Sandboxes: cold starts beside the fork floor", t, *notes)
+
+
+def print_chatty(r: dict[str, Any]) -> None:
+    """The chatty function (``chatty.py``): finished, and what its log kept."""
+    c = r.get("chatty")
+    if not ok(c):
+        return
+    t = table("", "value")
+    t.add_row("finished (no OOM, answered)", "yes" if c["finished"] else f"NO: {c['answer']}")
+    t.add_row("duration s (paced to take)", f"{c['elapsed_s']:.2f} ({c['seconds']})")
+    t.add_row("lines printed", f"{c['printed']}")
+    t.add_row("lines kept in its log", f"{c['kept']}")
+    t.add_row("lines lost", f"{c['lost']}")
+    t.add_row("truncation marker in the log", "yes" if c["marker"] else "no")
+    t.add_row("log ends with the function's last line", "yes" if c["ends_with_last_line"] else "NO")
+    show(
+        f"A chatty function: {c['rate_lines_per_s']} lines/s for {c['seconds']} s,"
+        f" MemorySize {c['memory_mb']} MB",
+        t,
+        f"its invocation's log: {c['log_bytes']} bytes. Logs leave the sandbox through a pipe"
+        " the server drains; each invocation keeps its last 1 MiB, after a marker line.",
+    )

@@ -36,6 +36,7 @@ from typing import Any
 
 import s3 as s3_bench
 import sqs as sqs_bench
+from chatty import measure_chatty
 from common import (
     FULL,
     HOST,
@@ -187,6 +188,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure(r, "s3", lambda: s3_bench.measure_s3(lambox, echo, c, tmp, c == QUICK))
     measure(r, "sqs", lambda: sqs_bench.measure_sqs(lambox, echo, c))
     measure_sandboxes(r, c, tmp)
+    measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 

@@ -155,7 +155,10 @@ class StorageError(ServiceError):
 
 
 class SandboxError(ServiceError):
-    """A sandbox failed; the invoke layer turns these into function errors."""
+    """A sandbox failed; the invoke layer turns these into function errors. ``log`` is what
+    the function wrote before the failure, when the sandbox could still read it."""
+
+    log: bytes = b""
 
 
 class SandboxDead(SandboxError):

@@ -48,6 +48,18 @@ def _no_provisioned() -> Mapping[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class VpcConfig:
+    """A function's VpcConfig as given: stored and shown, enforced nowhere (docs/vpc.md).
+
+    Empty lists are a configuration too: AWS shows a VpcConfig removed by an update with
+    empty lists, and none for a function never given one."""
+
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    ipv6_allowed_for_dual_stack: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionConfig:
     """The desired state of one function version, as the control plane stores it."""
 
@@ -73,6 +85,7 @@ class FunctionConfig:
     has_environment: bool = False
     # SnapStart ApplyOn PublishedVersions: published versions start from a snapshot.
     snap_start: bool = False
+    vpc: VpcConfig | None = None
     state: State = State.PENDING
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
 

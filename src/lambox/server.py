@@ -426,6 +426,15 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         if examples is not None:
             names = await deploy_examples(server, examples)
             for name in names:
+                bucket = examples / name / "bucket.json"
+                if bucket.exists():
+                    log.warning(
+                        "example deployed: aws --endpoint-url %s s3 cp photo.jpg"
+                        " s3://%s/images/photo.jpg, then s3 ls s3://%s/thumbnails/",
+                        settings.base_url,
+                        *[json.loads(bucket.read_text())["Bucket"]] * 2,
+                    )
+                    continue
                 log.warning(
                     "example deployed: aws --endpoint-url %s lambda invoke --function-name %s"
                     " --payload '{}' --cli-binary-format raw-in-base64-out out.json",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROLE, make_zip, unique
+from tests.conftest import ROLE, LamboxServer, make_zip, unique
 
 HOSTILE = """
 import ctypes, os, signal, socket, sys, time
@@ -58,6 +58,24 @@ def flood(event, context):
     for _ in range(event["mb"] * 16):
         sys.stdout.write(chunk)
     return "flooded"
+
+def chatty(event, context):
+    # Whole lines, 64 KiB at a time: as fast as a function can print.
+    lines = "".join("line %05d of a chatty function\\n" % i for i in range(2048))
+    deadline = time.monotonic() + event["seconds"]
+    written = chunks = 0
+    while written < event["mb"] << 20 and time.monotonic() < deadline:
+        sys.stdout.write(lines)
+        written += len(lines)
+        chunks += 1
+    print("last line after %d chunks" % chunks)
+    return {"written": written, "chunks": chunks}
+
+def talk_then_fail(event, context):
+    print("said before the end")
+    if event.get("hog"):
+        held = b"x" * (512 << 20)
+    time.sleep(60)
 
 def segfault(event, context):
     ctypes.string_at(0)
@@ -175,6 +193,13 @@ def call(client: Any, name: str, event: object = None) -> tuple[str | None, Any]
     """(FunctionError, decoded payload) of one synchronous invocation."""
     out = client.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode())
     return out.get("FunctionError"), json.loads(out["Payload"].read())
+
+
+def invocation_log(server: LamboxServer, name: str, request_id: str) -> str:
+    """One invocation's record in the function's log file (what ``lambox logs`` prints)."""
+    text = (server.data_dir / "logs" / f"{name}.log").read_text(errors="replace")
+    start = text.index(f"START RequestId: {request_id}")
+    return text[start : text.index(f"REPORT RequestId: {request_id}", start)]
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,15 @@ the failure is the invocation's alone (shaped as on AWS), and the server keeps s
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.adversarial.conftest import call
+from tests.adversarial.conftest import call, invocation_log
+from tests.conftest import LamboxServer
 
 pytestmark = pytest.mark.usefixtures("still_serving")
 
@@ -68,13 +70,27 @@ def test_stdout_flood_is_truncated_not_stored(
     assert len(base64.b64decode(out["LogResult"])) <= 4096
 
 
-def test_stdout_flood_beyond_memory_fails_only_its_invocation(
-    lambda_client: Any, deploy: Callable[..., str]
+def test_a_chatty_function_is_not_killed_for_its_logs(
+    lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
 ) -> None:
-    name = deploy("flood", MemorySize=128, Timeout=30)
-    error, body = call(lambda_client, name, {"mb": 256})
-    assert error == "Unhandled"
-    assert body["errorType"] in ("Runtime.OutOfMemory", "Runtime.ExitError")
+    """Printing far more than its memory: the log is streamed out of the sandbox, never
+    held in it, so the function returns; its log keeps its end after a visible marker."""
+    name = deploy("chatty", MemorySize=128, Timeout=60)
+    out = lambda_client.invoke(
+        FunctionName=name, Payload=b'{"mb": 200, "seconds": 20}', LogType="Tail"
+    )
+    body = json.loads(out["Payload"].read())
+    assert "FunctionError" not in out, body
+    assert body["written"] > 128 << 20
+    request_id = out["ResponseMetadata"]["RequestId"]
+    log = invocation_log(server, name, request_id)
+    assert "[lambox] log truncated: the first " in log
+    lines = log.splitlines()
+    assert lines[-2] == f"last line after {body['chunks']} chunks"
+    assert lines[-1] == f"END RequestId: {request_id}"
+    assert len(log) <= (1 << 20) + 4096
+    tail = base64.b64decode(out["LogResult"]).decode()
+    assert f"last line after {body['chunks']} chunks\nEND RequestId" in tail
 
 
 def test_segfault_fails_only_its_invocation(lambda_client: Any, deploy: Callable[..., str]) -> None:
@@ -82,3 +98,28 @@ def test_segfault_fails_only_its_invocation(lambda_client: Any, deploy: Callable
     assert error == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
     assert body["errorMessage"].endswith("Runtime exited with error: signal: segmentation fault")
+
+
+@pytest.mark.parametrize(
+    ("event", "config", "error_type", "last_line"),
+    [
+        ({}, {"Timeout": 2}, "Sandbox.Timedout", "Task timed out after 2.00 seconds"),
+        ({"hog": True}, {"MemorySize": 128}, "Runtime.OutOfMemory", "signal: killed"),
+    ],
+    ids=["timeout", "out-of-memory"],
+)
+def test_what_a_function_wrote_before_it_failed_is_kept(
+    lambda_client: Any,
+    deploy: Callable[..., str],
+    server: LamboxServer,
+    event: dict[str, Any],
+    config: dict[str, Any],
+    error_type: str,
+    last_line: str,
+) -> None:
+    name = deploy("talk_then_fail", **config)
+    out = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    assert json.loads(out["Payload"].read())["errorType"] == error_type
+    log = invocation_log(server, name, out["ResponseMetadata"]["RequestId"]).splitlines()
+    assert log[1] == "said before the end"
+    assert log[2].endswith(last_line)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.adversarial.conftest import Functions, call
+from tests.adversarial.conftest import Functions, call, invocation_log
 from tests.conftest import LamboxServer, make_zip
 
 pytestmark = [
@@ -76,6 +76,18 @@ hog () {
   mb=$(echo "$1" | tr -cd '0-9')
   while [ ${#x} -lt $((mb << 20)) ]; do x=$x$x; done
   echo "{\"held\": ${#x}}"
+}
+
+chatty () {
+  # 200 MB on stderr (stdout is the response), then one last line.
+  yes 'line of a chatty bootstrap' | head -c 200000000 >&2
+  echo "last line of the chatty bootstrap" >&2
+  echo '"flooded"'
+}
+
+talk_then_hang () {
+  echo "said before the end" >&2
+  sleep 60
 }
 
 connect () {
@@ -199,3 +211,29 @@ def test_node_runs_jailed(lambda_client: Any, shell: Callable[..., str]) -> None
     assert info["uid"] != 0
     assert info["task"] == "EROFS"
     assert info["cwd"] == "/var/task"
+
+
+def test_a_chatty_bootstrap_is_not_killed_for_its_logs(
+    lambda_client: Any, shell: Callable[..., str], server: LamboxServer
+) -> None:
+    name = shell("chatty", MemorySize=128, Timeout=60)
+    out = lambda_client.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    assert json.loads(out["Payload"].read()) == "flooded"
+    assert "FunctionError" not in out
+    request_id = out["ResponseMetadata"]["RequestId"]
+    log = invocation_log(server, name, request_id)
+    assert "[lambox] log truncated: the first " in log
+    assert log.endswith(f"last line of the chatty bootstrap\nEND RequestId: {request_id}\n")
+    tail = base64.b64decode(out["LogResult"]).decode()
+    assert "last line of the chatty bootstrap\nEND RequestId" in tail
+
+
+def test_what_a_bootstrap_wrote_before_its_timeout_is_kept(
+    lambda_client: Any, shell: Callable[..., str], server: LamboxServer
+) -> None:
+    name = shell("talk_then_hang", Timeout=2)
+    out = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    assert json.loads(out["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    log = invocation_log(server, name, out["ResponseMetadata"]["RequestId"]).splitlines()
+    assert log[1] == "said before the end"
+    assert log[2].endswith("Task timed out after 2.00 seconds")

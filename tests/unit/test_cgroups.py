@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -194,3 +198,27 @@ def test_stale_trees_of_dead_servers_are_swept_and_live_ones_kept(tmp_path: Path
     for parent in tree.parents.values():
         assert not (parent.parent / f"lambox-{DEAD_PID}").exists()
         assert (parent.parent / "lambox-1").exists()
+
+
+def test_a_dead_servers_tree_is_swept_with_its_sandboxes_still_running() -> None:
+    """The sweep at start kills what a killed server's sandboxes left running, on the
+    machine's real hierarchies (root only)."""
+    tree, why = CgroupTree.for_this_machine()
+    if tree is None or os.geteuid() != 0:
+        pytest.skip(f"needs root and a cgroup hierarchy: {why or 'not root'}")
+    stale = [parent.parent / f"lambox-{DEAD_PID}" for parent in tree.parents.values()]
+    survivor = subprocess.Popen(["sleep", "60"])
+    try:
+        for path in stale:
+            (path / "sb-1").mkdir(parents=True)
+            (path / "sb-1" / "cgroup.procs").write_text(str(survivor.pid))
+        assert tree.sweep_stale() >= len(stale)
+        assert survivor.wait(5) == -signal.SIGKILL
+        assert [path for path in stale if path.exists()] == []
+    finally:
+        survivor.kill()
+        survivor.wait()
+        for path in stale:
+            for leaf in (path / "sb-1", path):
+                with contextlib.suppress(OSError):
+                    leaf.rmdir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import site
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,21 @@ def test_links_point_at_the_installed_packages(tmp_path: Path) -> None:
     assert sorted(os.readlink(p) for p in linked.iterdir()) == entries
 
 
-def test_site_directories_and_what_follows_them_are_not_a_functions() -> None:
+def test_what_site_added_after_the_standard_library_is_not_a_functions() -> None:
+    stdlib = os.path.dirname(os.__file__)
+    zipped = os.path.join(
+        os.path.dirname(stdlib), f"python{sys.version_info[0]}{sys.version_info[1]}.zip"
+    )
+    std = [zipped, stdlib, os.path.join(stdlib, "lib-dynload")]
     sites = site.getsitepackages()
-    path = ["", "/srv/runtime", "/srv/libs", "/usr/lib/python311.zip", sites[0], "/from/a.pth"]
-    assert runtime_path(path) == ["/srv/runtime", "/srv/libs", "/usr/lib/python311.zip"]
-    assert runtime_path(["/srv/runtime", os.getcwd()]) == ["/srv/runtime"]
+    path = ["", "/srv/runtime", "/srv/libs", *std, sites[0], "/from/a.pth"]
+    assert runtime_path(path) == ["/srv/runtime", "/srv/libs", *std]
+    assert runtime_path([os.getcwd(), "/srv/runtime", *std]) == ["/srv/runtime", *std]
+    # A zygote's sandboxes find the runtime's libraries before the standard library.
+    assert runtime_path(path, "/var/runtime") == [*path[1:3], "/var/runtime", *std]
+
+
+def test_a_runtime_installed_in_site_packages_keeps_the_standard_library() -> None:
+    stdlib = os.path.dirname(os.__file__)
+    sites = site.getsitepackages()
+    assert runtime_path([sites[0], stdlib, sites[0]]) == [sites[0], stdlib]

@@ -6,7 +6,8 @@ import asyncio
 import os
 from typing import Any
 
-from lambox.sandbox.runtime_api_sandbox import LOG_CAP, TRUNCATED, LogPipe, _client_context
+from lambox.sandbox.logpipe import LOG_CAP, LogPipe, truncated_marker
+from lambox.sandbox.runtime_api_sandbox import _client_context
 from lambox.sandbox.runtime_api_server import Exchange, HttpConnection, Request
 
 
@@ -134,13 +135,15 @@ def test_the_log_pipe_cuts_segments_and_caps_them() -> None:
         os.write(fd, b"init line\n")
         pipe.cut()
         assert pipe.take_cut() == b"init line\n"
-        # More than a pipe holds: the event loop reads while the writer blocks.
-        await asyncio.to_thread(os.write, fd, b"y" * (LOG_CAP + 10))
-        os.write(fd, b"z")
+        # More than a pipe holds: the event loop reads while the writer blocks. The
+        # segment keeps its end, after a marker saying how much of its start was dropped.
+        head = b"x" * 99 + b"\n"
+        await asyncio.to_thread(os.write, fd, head + b"y" * (LOG_CAP + 10))
+        os.write(fd, b"z\nlast line\n")
         pipe.cut()
         segment = pipe.take_cut()
-        assert segment.endswith(TRUNCATED)
-        assert len(segment) == LOG_CAP + len(TRUNCATED)
+        kept = LOG_CAP - len(b"z\nlast line\n")
+        assert segment == truncated_marker(len(head) + 10 + 12) + b"y" * kept + b"z\nlast line\n"
         assert pipe.take_cut() == b""
         os.close(fd)
         pipe.close()

@@ -55,6 +55,8 @@ class LamboxApp:
                 Exception: _unexpected,
             },
         )
+        # AWS has no redirects: a path with a slash too many is an unknown route there.
+        self._starlette.router.redirect_slashes = False
 
     def set_lifespan(self, lifespan: Lifespan[Starlette]) -> None:
         """Start-up and shutdown work of the server (set by the composition root)."""

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lambox.api import views
-from lambox.api.params import json_body, path_name
+from lambox.api.params import function_path, json_body, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control.concurrency import ConcurrencyService
@@ -62,25 +62,33 @@ class ConcurrencyApi:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/2017-10-31/functions/{name}/concurrency", self.put_reserved, methods=["PUT"]),
             Route(
-                "/2017-10-31/functions/{name}/concurrency",
+                function_path("/2017-10-31/functions/{name}/concurrency"),
+                self.put_reserved,
+                methods=["PUT"],
+            ),
+            Route(
+                function_path("/2017-10-31/functions/{name}/concurrency"),
                 self.delete_reserved,
                 methods=["DELETE"],
             ),
-            Route("/2019-09-30/functions/{name}/concurrency", self.get_reserved, methods=["GET"]),
             Route(
-                "/2019-09-30/functions/{name}/provisioned-concurrency",
+                function_path("/2019-09-30/functions/{name}/concurrency"),
+                self.get_reserved,
+                methods=["GET"],
+            ),
+            Route(
+                function_path("/2019-09-30/functions/{name}/provisioned-concurrency"),
                 self.put_provisioned,
                 methods=["PUT"],
             ),
             Route(
-                "/2019-09-30/functions/{name}/provisioned-concurrency",
+                function_path("/2019-09-30/functions/{name}/provisioned-concurrency"),
                 self.get_provisioned,
                 methods=["GET"],
             ),
             Route(
-                "/2019-09-30/functions/{name}/provisioned-concurrency",
+                function_path("/2019-09-30/functions/{name}/provisioned-concurrency"),
                 self.delete_provisioned,
                 methods=["DELETE"],
             ),

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from lambox.api.params import json_body, path_name
+from lambox.api.params import count, function_path, json_body, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control.event_config import EventConfigService
@@ -116,8 +116,7 @@ class EventConfigApi:
 
     async def events(self, request: Request) -> Response:
         name = self._functions.get(path_name(request)).name
-        text = request.query_params.get("limit", "")
-        limit = min(int(text), EVENTS_LIMIT) if text.isdigit() else EVENTS_SHOWN
+        limit = min(count(request.query_params, "limit", EVENTS_SHOWN), EVENTS_LIMIT)
         shown = await self._worker.view(name, limit)
         counts = shown.counts
         return json_response(
@@ -136,13 +135,15 @@ class EventConfigApi:
         return json_response({"FunctionName": name, "Redriven": moved})
 
     def routes(self) -> list[BaseRoute]:
-        path = "/2019-09-25/functions/{name}/event-invoke-config"
+        path = function_path("/2019-09-25/functions/{name}/event-invoke-config")
         return [
             Route(path, self.put, methods=["PUT"]),
             Route(path, self.update, methods=["POST"]),
             Route(path, self.get, methods=["GET"]),
             Route(path, self.delete, methods=["DELETE"]),
             Route(f"{path}/list", self.list_configs, methods=["GET"]),
-            Route("/lambox/v1/events/{name}", self.events, methods=["GET"]),
-            Route("/lambox/v1/events/{name}/redrive", self.redrive, methods=["POST"]),
+            Route(function_path("/lambox/v1/events/{name}"), self.events, methods=["GET"]),
+            Route(
+                function_path("/lambox/v1/events/{name}/redrive"), self.redrive, methods=["POST"]
+            ),
         ]

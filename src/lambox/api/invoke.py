@@ -106,12 +106,21 @@ class InvokeEndpoint:
                 invocation_type = _TYPES[text]
             elif key == b"x-amz-log-type":
                 tail = value == b"Tail"
+                if not tail and value != b"None":
+                    # Off the hot path; the name is a stand-in, only the header is wrong.
+                    shapes.validate(
+                        "Invoke", {"FunctionName": "f", "LogType": value.decode("latin-1")}
+                    )
             elif key == b"x-amz-client-context":
                 client_context = _client_context(value.decode("latin-1"))
         qualifier = None
         if scope.get("query_string"):
-            values = parse_qs(scope["query_string"].decode("latin-1")).get("Qualifier")
+            query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            values = query.get("Qualifier")
             qualifier = values[0] if values else None
+            if qualifier == "":
+                # Would route to $LATEST; AWS refuses it as too short.
+                shapes.validate("Invoke", {"FunctionName": "f", "Qualifier": qualifier})
         body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
         return Invocation(
             request_id=rid,

@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lambox.api import views
-from lambox.api.params import json_body, max_items, path_name
+from lambox.api.params import count, function_path, json_body, max_items, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
@@ -66,7 +66,8 @@ class ManagementApi:
         q = request.query_params
         every_version = q.get("FunctionVersion")
         shapes.validate(
-            "ListFunctions", {k: q[k] for k in ("FunctionVersion", "MaxItems") if k in q}
+            "ListFunctions",
+            {k: q[k] for k in ("MasterRegion", "FunctionVersion", "MaxItems") if k in q},
         )
         page, marker = self._functions.list_page(q.get("Marker"), max_items(q))
         configs = page
@@ -165,7 +166,7 @@ class ManagementApi:
 
     async def read_logs(self, request: Request) -> Response:
         name = self._functions.get(path_name(request)).name
-        offset = int(request.query_params.get("offset", "0") or 0)
+        offset = count(request.query_params, "offset", 0)
         data, next_offset = self._logs.read(name, offset)
         return Response(
             data, media_type="text/plain", headers={"x-lambox-next-offset": str(next_offset)}
@@ -180,17 +181,25 @@ class ManagementApi:
             Route(f"{fn}", self.create_function, methods=["POST"]),
             Route(f"{fn}/", self.list_functions, methods=["GET"]),
             Route(f"{fn}", self.list_functions, methods=["GET"]),
-            Route(f"{fn}/{{name}}", self.get_function, methods=["GET"]),
-            Route(f"{fn}/{{name}}", self.delete_function, methods=["DELETE"]),
-            Route(f"{fn}/{{name}}/configuration", self.get_configuration, methods=["GET"]),
-            Route(f"{fn}/{{name}}/configuration", self.update_configuration, methods=["PUT"]),
-            Route(f"{fn}/{{name}}/code", self.update_code, methods=["PUT"]),
+            Route(function_path(f"{fn}/{{name}}"), self.get_function, methods=["GET"]),
+            Route(function_path(f"{fn}/{{name}}"), self.delete_function, methods=["DELETE"]),
+            Route(
+                function_path(f"{fn}/{{name}}/configuration"),
+                self.get_configuration,
+                methods=["GET"],
+            ),
+            Route(
+                function_path(f"{fn}/{{name}}/configuration"),
+                self.update_configuration,
+                methods=["PUT"],
+            ),
+            Route(function_path(f"{fn}/{{name}}/code"), self.update_code, methods=["PUT"]),
             Route("/2016-08-19/account-settings/", self.account_settings, methods=["GET"]),
             Route("/2016-08-19/account-settings", self.account_settings, methods=["GET"]),
             Route("/2017-03-31/tags/{arn:path}", self.list_tags, methods=["GET"]),
             Route("/2017-03-31/tags/{arn:path}", self.tag_resource, methods=["POST"]),
             Route("/2017-03-31/tags/{arn:path}", self.untag_resource, methods=["DELETE"]),
             Route("/lambox/v1/code/{key}.zip", self.download_code, methods=["GET"]),
-            Route("/lambox/v1/logs/{name}", self.read_logs, methods=["GET"]),
+            Route(function_path("/lambox/v1/logs/{name}"), self.read_logs, methods=["GET"]),
             Route("/lambox/v1/health", self.health, methods=["GET"]),
         ]

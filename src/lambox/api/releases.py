@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from lambox.api import views
-from lambox.api.params import json_body, max_items, path_name
+from lambox.api.params import function_path, json_body, max_items, path_name
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
@@ -71,7 +71,7 @@ class ReleasesApi:
         return json_response(body)
 
     def routes(self) -> list[BaseRoute]:
-        fn = "/2015-03-31/functions/{name}"
+        fn = function_path("/2015-03-31/functions/{name}")
         return [
             Route(f"{fn}/versions", self.publish_version, methods=["POST"]),
             Route(f"{fn}/versions", self.list_versions, methods=["GET"]),

@@ -6,7 +6,15 @@ import hashlib
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.model import LATEST, Alias, FunctionConfig, ProvisionedConfig, State, UpdateStatus
+from lambox.model import (
+    LATEST,
+    Alias,
+    FunctionConfig,
+    ProvisionedConfig,
+    State,
+    UpdateStatus,
+    VpcConfig,
+)
 
 
 def configuration(
@@ -52,6 +60,8 @@ def configuration(
         view["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_arn:
         view["DeadLetterConfig"] = {"TargetArn": config.dead_letter_arn}
+    if config.vpc is not None:
+        view["VpcConfig"] = vpc(config.vpc)
     if listing:
         # ListFunctions and ListVersionsByFunction entries carry no state, as on AWS.
         for key in ("State", "RuntimeVersionConfig"):
@@ -69,6 +79,19 @@ def configuration(
             view["LastUpdateStatusReason"] = "The function is being created."
             view["LastUpdateStatusReasonCode"] = "Creating"
     return view
+
+
+def vpc(config: VpcConfig) -> dict[str, Any]:
+    """VpcConfigResponse. On AWS the VpcId is the VPC of the subnets; lambox has no VPCs, so
+    it names one after the subnets (stable, "" without subnets, as AWS shows it then)."""
+    subnets = config.subnet_ids
+    digest = hashlib.sha256(",".join(sorted(subnets)).encode()).hexdigest()
+    return {
+        "SubnetIds": list(subnets),
+        "SecurityGroupIds": list(config.security_group_ids),
+        "VpcId": f"vpc-{digest[:17]}" if subnets else "",
+        "Ipv6AllowedForDualStack": config.ipv6_allowed_for_dual_stack,
+    }
 
 
 def function(

@@ -66,7 +66,8 @@ class ConcurrencyService:
 
     # -- reserved --------------------------------------------------------------------------
 
-    def _unqualified(self, function_name: str) -> str:
+    def _unqualified(self, operation: str, function_name: str) -> str:
+        shapes.validate_address(operation, {"FunctionName": function_name})
         name, qualifier = self._arns.parse(function_name)
         if qualifier:
             raise InvalidParameterValue(
@@ -79,7 +80,7 @@ class ConcurrencyService:
         return name
 
     def put_reserved(self, function_name: str, params: Mapping[str, Any]) -> int:
-        name = self._unqualified(function_name)
+        name = self._unqualified("PutFunctionConcurrency", function_name)
         shapes.validate("PutFunctionConcurrency", {"FunctionName": function_name, **params})
         value = int(params["ReservedConcurrentExecutions"])
         if self.unreserved(excluding=name) - value < self.min_unreserved:
@@ -99,10 +100,10 @@ class ConcurrencyService:
         return value
 
     def get_reserved(self, function_name: str) -> int | None:
-        return self._store.get_reserved(self._unqualified(function_name))
+        return self._store.get_reserved(self._unqualified("GetFunctionConcurrency", function_name))
 
     def delete_reserved(self, function_name: str) -> None:
-        name = self._unqualified(function_name)
+        name = self._unqualified("DeleteFunctionConcurrency", function_name)
         self._store.set_reserved(name, None)
         self.publish_limits(name)
 
@@ -179,6 +180,10 @@ class ConcurrencyService:
         return config
 
     def get_provisioned(self, function_name: str, qualifier: str | None) -> ProvisionedConfig:
+        shapes.validate(
+            "GetProvisionedConcurrencyConfig",
+            {"FunctionName": function_name, "Qualifier": qualifier},
+        )
         name, qualifier = self._target(
             function_name,
             qualifier,
@@ -192,10 +197,15 @@ class ConcurrencyService:
         return config
 
     def list_provisioned(self, function_name: str) -> list[ProvisionedConfig]:
+        shapes.validate("ListProvisionedConcurrencyConfigs", {"FunctionName": function_name})
         name = self._functions.get(function_name).name
         return self._store.list_provisioned(name)
 
     def delete_provisioned(self, function_name: str, qualifier: str | None) -> None:
+        shapes.validate(
+            "DeleteProvisionedConcurrencyConfig",
+            {"FunctionName": function_name, "Qualifier": qualifier},
+        )
         name, qualifier = self._target(
             function_name,
             qualifier,

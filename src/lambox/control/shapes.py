@@ -139,7 +139,11 @@ def validate(operation: str, params: Mapping[str, Any]) -> None:
     ``params`` holds the operation's input keyed by the model's member names: the JSON body
     members plus the URI, query and header members (query and header values may still be
     strings; ``"10"`` passes for an integer). Members the model does not know are ignored, as AWS
-    ignores them. Raises ``ValidationError`` listing every failed constraint in AWS's words.
+    ignores them. A body member sent as JSON ``null`` is refused like a missing required one,
+    at any depth and whatever the operation: AWS does not read null as "leave unchanged", and
+    nothing after validation has to expect None where the model promises a value. (URI, query
+    and header members given as None are absent.) Raises ``ValidationError`` listing every
+    failed constraint in AWS's words.
 
     Two checks AWS makes after its model validation, in its service code, come back as
     ``InvalidParameterValue`` instead, and only when the model validation passed:
@@ -169,6 +173,24 @@ def validate(operation: str, params: Mapping[str, Any]) -> None:
             f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy"
             f" enum value set: [{', '.join(op.runtime.shown_enum)}] or be a valid ARN"
         )
+
+
+def validate_address(operation: str, params: Mapping[str, Any]) -> None:
+    """Check only the URI, query and header members of ``operation`` (the function's name and
+    qualifier): AWS refuses a malformed address before it looks the function up, but for
+    some operations looks it up before it reads the body (recorded: PutFunctionConcurrency of
+    a missing function with an invalid value answers 404)."""
+    op = _operation(operation)
+    address = _Struct(
+        op.input.shape, op.input.sensitive, [m for m in op.input.members if m.lenient]
+    )
+    errors: list[str] = []
+    try:
+        _check_struct_members(address, params, "", errors)
+    except _Unreadable as exc:
+        raise ValidationError(exc.message) from None
+    if errors:
+        raise ValidationError(_summary(errors))
 
 
 def check_runtime_supported(runtime: str) -> None:
@@ -385,7 +407,7 @@ def _check_struct_members(
             item = item or None
         path = prefix + member.location
         if item is None:
-            if member.required:
+            if member.required or (not member.lenient and member.name in value):
                 errors.append(_error(member.node, None, path, "Member must not be null"))
             continue
         _check(member.node, item, path, errors, member.lenient)
@@ -571,7 +593,37 @@ def _shown(node: _Node, value: Any) -> str:
 
 
 def _java(value: Any) -> str:
-    """Java's ``toString`` of the deserialized value, which is what AWS's messages quote."""
+    """Java's ``toString`` of the deserialized value, which is what AWS's messages quote.
+
+    Written with an explicit stack: a value may nest as deep as the body parser allows
+    (1,000 levels), deeper than Python's recursion."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Text):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            parts: list[Any] = [_Text("{")]
+            for index, (key, entry) in enumerate(item.items()):
+                parts += [_Text(", ")] if index else []
+                parts += [key, _Text("="), entry]
+            stack.extend(reversed([*parts, _Text("}")]))
+        elif isinstance(item, list | tuple):
+            parts = [_Text("[")]
+            for index, entry in enumerate(item):
+                parts += [_Text(", "), entry] if index else [entry]
+            stack.extend(reversed([*parts, _Text("]")]))
+        else:
+            out.append(_java_scalar(item))
+    return "".join(out)
+
+
+class _Text(str):
+    """Punctuation of a rendered container, told apart from the string values in it."""
+
+
+def _java_scalar(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -580,10 +632,6 @@ def _java(value: Any) -> str:
         return _java_double(value)
     if isinstance(value, bytes | bytearray):
         return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_java(k)}={_java(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_java(v) for v in value) + "]"
     return str(value)
 
 

@@ -12,30 +12,52 @@ lambox reproduces:
 
 Either way the message ends in Jackson's location line. JSON that is valid UTF-8 but
 malformed is reported with Python's decoder message instead: no recording shows Jackson's
-words for it.
+words for it. Valid JSON of any nesting depth passes (``jsontext.check``): the payload goes to
+the function as bytes, and what a runtime makes of a deep document is the function's affair.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import unicodedata
 
+from lambox import jsontext
 from lambox.errors import InvalidRequestContent
 
 PREFIX = "Could not parse request body into json: Could not parse payload into json: "
 VALID_VALUES = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
 _WHITESPACE = b" \t\r\n"
-_decode = json.JSONDecoder().decode
 
 
 def check(payload: bytes) -> None:
     """Raise AWS's InvalidRequestContentException unless ``payload`` is empty or UTF-8 JSON."""
-    if not payload:
-        return
+    if payload and not _checked_fast(payload):
+        _check_by_stack(payload)
+
+
+async def check_off_loop(payload: bytes) -> None:
+    """``check``, with a payload too deep for the C decoder read in a worker thread: reading
+    megabytes of nesting by hand takes up to seconds, which must not stall the event loop."""
+    if payload and not _checked_fast(payload):
+        await asyncio.to_thread(_check_by_stack, payload)
+
+
+def _checked_fast(payload: bytes) -> bool:
+    """True if the C decoder found ``payload`` valid, False if it nests too deep for it."""
     try:
-        _decode(payload.decode())
+        jsontext.check_fast(payload.decode())
     except UnicodeDecodeError as exc:
         raise InvalidRequestContent(PREFIX + _not_utf8(payload, exc)) from None
+    except jsontext.NeedsStack:
+        return False
+    except ValueError as exc:
+        raise InvalidRequestContent(PREFIX + str(exc)) from None
+    return True
+
+
+def _check_by_stack(payload: bytes) -> None:
+    try:
+        jsontext.check_by_stack(payload.decode())
     except ValueError as exc:
         raise InvalidRequestContent(PREFIX + str(exc)) from None
 

@@ -139,7 +139,7 @@ class InvokeService:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        payloads.check(invocation.payload)
+        await payloads.check_off_loop(invocation.payload)
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         if kind is InvocationType.EVENT:
@@ -170,7 +170,8 @@ class InvokeService:
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
-            outcome = Outcome(payload, UNHANDLED, records.exit_log(inv.request_id, payload))
+            log_ = exc.log + records.exit_log(inv.request_id, payload)
+            outcome = Outcome(payload, UNHANDLED, log_)
             return self._finish(fv, inv, outcome, None)
 
     async def _call(self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation) -> Outcome:
@@ -189,23 +190,25 @@ class InvokeService:
         started = time.perf_counter()
         try:
             raw = await sandbox.invoke(request, float(timeout))
-        except SandboxTimeout:
+        except SandboxTimeout as exc:
+            # What the function wrote before it failed comes first, as on Lambda.
             elapsed = (time.perf_counter() - started) * 1000
             return Outcome(
                 records.timeout_payload(rid, timeout),
                 UNHANDLED,
-                records.timeout_log(rid, timeout),
+                exc.log + records.timeout_log(rid, timeout),
                 elapsed,
             )
         except SandboxOutOfMemory as exc:
             elapsed = (time.perf_counter() - started) * 1000
             payload = records.out_of_memory_payload(rid)
-            log = records.exit_log(rid, payload)
+            log = exc.log + records.exit_log(rid, payload)
             return Outcome(payload, UNHANDLED, log, elapsed, exc.peak_mb)
         except SandboxDead as exc:
             elapsed = (time.perf_counter() - started) * 1000
             payload = records.exit_payload(rid, exc.exit_code)
-            return Outcome(payload, UNHANDLED, records.exit_log(rid, payload), elapsed)
+            log = exc.log + records.exit_log(rid, payload)
+            return Outcome(payload, UNHANDLED, log, elapsed)
         elapsed = (time.perf_counter() - started) * 1000
         memory = -(-raw.max_rss_kb // 1024)
         if len(raw.payload) > RESPONSE_LIMIT:

@@ -369,19 +369,31 @@ def serve_failed(
         sock.sendall(_result_frame(True, capture.take(), json.dumps(answer).encode(), 0.0))
 
 
-def runtime_path(path: list[str]) -> list[str]:
-    """``path`` without the interpreter's site directories and all that follows them (what
-    their .pth files added), and without the working directory: what stays is the lambox
-    runtime and the runtime's libraries (both on PYTHONPATH, or put there by the zygote)
-    and the standard library. lambox's own dependencies, and whatever else is installed
-    in the interpreter, are not a function's to import, as on AWS."""
+def runtime_path(path: list[str], libs: str = "") -> list[str]:
+    """``path`` up to the standard library: what ``site`` appended after it (site-packages
+    and what their .pth files added) is dropped, and so is the working directory. What
+    stays is what PYTHONPATH put first (the lambox runtime, the runtime's libraries), then
+    ``libs`` if given (where a zygote's sandboxes find the runtime's libraries) and the
+    standard library. lambox's own dependencies, and whatever else is installed in the
+    interpreter, are not a function's to import, as on AWS."""
     import site  # already imported at start-up, unless the interpreter ran with -S
 
+    stdlib = os.path.dirname(os.__file__)
+    version = f"{sys.version_info.major}{sys.version_info.minor}"
+    stdlib_zip = os.path.join(os.path.dirname(stdlib), f"python{version}.zip")
     sites = set() if sys.flags.no_site else {*site.getsitepackages(), site.getusersitepackages()}
     sites = {os.path.normpath(p) for p in sites}
-    cut = next((i for i, p in enumerate(path) if p and os.path.normpath(p) in sites), len(path))
+
+    def standard(entry: str) -> bool:
+        entry = os.path.normpath(entry)
+        inside = entry in (stdlib_zip, stdlib) or entry.startswith(stdlib + os.sep)
+        return inside and entry not in sites  # Debian has a dist-packages in the stdlib
+
+    ends = [i + 1 for i, p in enumerate(path) if p and standard(p)]
+    start, end = (ends[0] - 1, ends[-1]) if ends else (len(path), len(path))
     cwd = os.getcwd()
-    return [p for p in path[:cut] if p not in ("", cwd)]
+    kept = [p for p in path[:start] if p not in ("", cwd) and (ends or p not in sites)]
+    return kept + ([libs] if libs and libs not in kept else []) + path[start:end]
 
 
 def _set_path(task_root: str) -> None:
@@ -400,7 +412,7 @@ def _restore(
     """In a sandbox just forked from a SnapStart snapshot: a log and (on the Linux backend)
     a /tmp of its own, then, once the host says RESUME, the after-restore hooks. The
     wire, its reader and the hooks' error, if one raised."""
-    capture.renew()
+    capture.renew(spec.get("log_fd"))
     if spec.get("tmp_mb"):
         from lambox.runtime import jail
 

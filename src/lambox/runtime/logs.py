@@ -1,11 +1,14 @@
-"""Log capture inside the sandbox: one in-memory file behind fds 1 and 2.
+"""Log capture inside the sandbox: one byte stream behind fds 1 and 2.
 
-The host does not read the process's stdout or stderr, so the runtime owns them. Both fds
-are pointed at a single memfd opened O_APPEND, which makes every writer (``print``,
-``sys.stderr``, raw ``os.write``, child processes that inherit the fds, the logging
-handler) land in one byte stream, in write order, at no cost beyond the write itself.
-Between invocations the runtime reads what accumulated and empties the file, so each
-invocation's log holds exactly what was written while it ran.
+The runtime owns the process's stdout and stderr. Both fds are pointed at one sink, which
+makes every writer (``print``, ``sys.stderr``, raw ``os.write``, child processes that
+inherit the fds, the logging handler) land in one byte stream, in write order, at no cost
+beyond the write itself. The sink is the write end of a pipe the host drains as the function
+writes (``LOG_FD_ENV`` names it; ``sandbox.logpipe`` on the host), so no log is ever held in
+the sandbox's memory and the host cuts it into invocations when each result arrives; ``take``
+then has nothing to hand over. Without one (the runtime run on its own, as the unit tests
+do) the sink is a memfd opened O_APPEND that ``take`` reads and empties between
+invocations, keeping its last ``LOG_CAP`` bytes.
 
 The host's stderr (the server's log, inherited through the zygote) is kept only while no
 function code has run: setup failures are reported there. ``install_logging``, the
@@ -25,6 +28,7 @@ import time
 from typing import Any, TextIO
 
 LOG_CAP = 1 << 20
+LOG_FD_ENV = "LAMBOX_LOG_FD"
 FATAL_CAP = 16 << 10
 TRUNCATED = b"... truncated\n"
 ERROR_INDENT = "\u00a0"
@@ -75,15 +79,18 @@ class Capture:
     buffer, so text written through them would surface in some later invocation.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log_fd: int | None = None) -> None:
+        """``log_fd``: the host's log pipe; else the one ``LOG_FD_ENV`` names, if any."""
         global _current
         try:
             self.host_stderr: int | None = os.dup(2)
         except OSError:
             self.host_stderr = None
         _current = self
-        self._fd = _open_sink()
-        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | os.O_APPEND)
+        named = os.environ.pop(LOG_FD_ENV, None)
+        if log_fd is None and named is not None:
+            log_fd = int(named)
+        self._fd = self._sink(log_fd)
         for stream in (sys.stdout, sys.stderr):
             _flush_quietly(stream)
         # The interpreter's own stdio objects stay referenced so their finalizers never run.
@@ -97,13 +104,27 @@ class Capture:
         setattr(sys, "__stdout__", self._stdout)  # noqa: B010
         setattr(sys, "__stderr__", self._stderr)  # noqa: B010
 
+    def _sink(self, log_fd: int | None) -> int:
+        """The host's pipe when there is one (``take`` then has nothing to read), else a
+        memfd of our own."""
+        self._streamed = log_fd is not None
+        if log_fd is not None:
+            os.set_inheritable(log_fd, False)
+            return log_fd
+        fd = _open_sink()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        return fd
+
     def take(self) -> bytes:
         """Everything written since the last call (the last ``LOG_CAP`` bytes of it), then
-        an empty file again. A zero offset means nothing was written: one cheap syscall."""
+        an empty file again. A zero offset means nothing was written: one cheap syscall.
+        Streamed to the host's pipe, the log is the host's to cut: nothing to read here."""
         if sys.stdout is not self._stdout:
             _flush_quietly(sys.stdout)
         if sys.stderr is not self._stderr:
             _flush_quietly(sys.stderr)
+        if self._streamed:
+            return b""
         fd = self._fd
         end = os.lseek(fd, 0, os.SEEK_CUR)
         if not end:
@@ -118,11 +139,11 @@ class Capture:
         os.lseek(fd, 0, os.SEEK_SET)
         return data
 
-    def renew(self) -> None:
-        """A file of its own behind fds 1 and 2, for a process forked from one that had
-        this capture (a restored sandbox must not share its snapshot's log)."""
-        fd = _open_sink()
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+    def renew(self, log_fd: int | None = None) -> None:
+        """A sink of its own behind fds 1 and 2 (the host's pipe ``log_fd``, else a memfd),
+        for a process forked from one that had this capture (a restored sandbox must not
+        share its snapshot's log) or a spare claimed for a function."""
+        fd = self._sink(log_fd)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(self._fd)

@@ -12,6 +12,7 @@ import ctypes.util
 import functools
 import os
 import platform
+import signal
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -32,6 +33,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -100,6 +102,24 @@ def prctl(option: int, arg: int = 0) -> None:
     libc = _libc()
     zero = ctypes.c_ulong(0)
     _check(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), zero, zero, zero), "prctl")
+
+
+def die_with_parent(parent: int) -> None:
+    """Be killed (SIGKILL) when ``parent`` dies, whatever kills it; exit at once if it is
+    already gone (``os.getppid()`` is someone else then).
+
+    For a child of a single-threaded parent only: the kernel sends the signal when the
+    *thread* that forked the caller exits. It is cleared in a child of fork and by a change
+    of uid or gid, and kept across exec of an ordinary binary (prctl(2)). Through the
+    process's own symbols, not ``find_library``, which would cost a plain sandbox's start
+    an ldconfig run.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    zero = ctypes.c_ulong(0)
+    sig = ctypes.c_ulong(signal.SIGKILL)
+    _check(libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), sig, zero, zero, zero), "prctl")
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def drop_capabilities() -> None:

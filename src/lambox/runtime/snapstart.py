@@ -107,14 +107,22 @@ class RestoreLoop(ForkServer):
                 raise ValueError("request truncated")
             message = json.loads(data)
             request_id = message.get("id")
-            if message.get("op") != "spawn" or len(fds) != 1:
-                raise ValueError(f"expected a spawn with one descriptor, got {message!r}")
+            if message.get("op") != "spawn" or len(fds) not in (1, 2):
+                raise ValueError(f"expected a spawn with its descriptors, got {message!r}")
+            if len(fds) == 2:
+                message["log_fd"] = fds[1]  # the restored sandbox's log pipe
+            parent = os.getpid()
             pid = os.fork()
             if pid == 0:
                 self.close_in_child()
                 # Its own session, so that it and what it starts are killed as one group.
                 with contextlib.suppress(OSError):
                     os.setsid()
+                # Dead with its snapshot, as a restored sandbox of the Linux backend is
+                # anyway (it lives in the snapshot's pid namespace).
+                from lambox.runtime.namespaces import die_with_parent
+
+                die_with_parent(parent)
                 return fds[0], message
             self.children.add(pid)
             self.send({"op": "spawned", "id": request_id, "pid": pid})

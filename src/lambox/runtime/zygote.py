@@ -20,7 +20,7 @@ Host -> zygote:
     {"op": "zygote", "id", "code", "modules", "sources"} + [control fd of the new zygote]
                                                                         (base only)
 Host -> spare, on its claim socket, once:
-    {"env", "tmp_mb", "network", "code", "learn"} + [wire fd]
+    {"env", "tmp_mb", "network", "code", "learn"} + [wire fd, log pipe fd]
 Zygote -> host:
     {"op": "ready", "pid", "loaded"?, "failed"?, "error"?}   once, when it can serve
     {"op": "spawned", "id", "pid"} | {"op": "failed", "id", "error"}
@@ -121,14 +121,14 @@ def preload(names: list[str], task_root: str = jail.TASK_ROOT) -> tuple[int, lis
     return loaded, failed
 
 
-def _await_claim(claim_fd: int) -> tuple[dict[str, Any], int]:
-    """Block until the host claims this spare: (the rest of its spec, its wire fd). An
-    unclaimed spare whose host hangs up just exits."""
+def _await_claim(claim_fd: int) -> tuple[dict[str, Any], int, int]:
+    """Block until the host claims this spare: (the rest of its spec, its wire fd, its log
+    pipe). An unclaimed spare whose host hangs up just exits."""
     with socket.socket(fileno=claim_fd) as claim:
-        data, fds, _, _ = socket.recv_fds(claim, MAX_MESSAGE, 1)
-    if not data or len(fds) != 1:
+        data, fds, _, _ = socket.recv_fds(claim, MAX_MESSAGE, 2)
+    if not data or len(fds) != 2:
         os._exit(0)
-    return json.loads(data), fds[0]
+    return json.loads(data), fds[0], fds[1]
 
 
 _REHEARSAL = (
@@ -260,7 +260,8 @@ class Zygote(ForkServer):
                     _rehearse()
                 except Exception:
                     capture.fatal("lambox spare: rehearsal failed:\n" + traceback.format_exc())
-                message, wire_fd = _await_claim(fd)
+                message, wire_fd, log_fd = _await_claim(fd)
+                capture.renew(log_fd)
             jail.finish(message, self.uid, self.gid)
             if message.get("argv"):
                 execinit.run(message, wire_fd, extra)  # a Runtime API sandbox: never returns
@@ -350,9 +351,9 @@ def main() -> int:
         libs = [str(p) for p in config.get("libs") or ()]
         jail.build_view(config["staging"], config["code_root"], config["hide"], uid, gid, libs)
         # What sandboxes import from, and so what a version zygote preloads from: the
-        # runtime, the standard library, then the runtime's libraries (bootstrap adds
-        # /var/task and /opt/python in front).
-        sys.path[:] = bootstrap.runtime_path(sys.path) + ([jail.LIBS_DIR] if libs else [])
+        # runtime, the runtime's libraries, the standard library (bootstrap adds /var/task
+        # and /opt/python in front).
+        sys.path[:] = bootstrap.runtime_path(sys.path, jail.LIBS_DIR if libs else "")
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
         gc.collect()
         gc.freeze()

@@ -437,6 +437,8 @@ def _kill_procs(path: Path) -> None:
 
 
 def _rmdir(path: Path, attempts: int = 50) -> None:
+    """Remove a directory whose processes were sent SIGKILL: busy while they exit, or while
+    one forked between the read of ``cgroup.procs`` and the kill, so each retry kills again."""
     for _ in range(attempts):
         try:
             path.rmdir()
@@ -448,6 +450,7 @@ def _rmdir(path: Path, attempts: int = 50) -> None:
                 log.warning("cannot remove cgroup %s: %s", path, exc)
                 return
             time.sleep(0.01)
+            _kill_procs(path)
     log.warning("cgroup %s still busy; left behind", path)
 
 

@@ -33,11 +33,13 @@ from typing import Any
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
 from lambox.runtime.jail import LIBS_DIR
+from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
 from lambox.sandbox.environment import (
     NO_CONTEXT,
+    RUNTIME_DIR,
     SandboxContext,
     log_stream_name,
     sandbox_env,
@@ -52,6 +54,7 @@ from lambox.sandbox.snapshots import (
     host_pid,
 )
 from lambox.sandbox.spares import SparePool
+from lambox.sandbox.watcher import Watcher
 from lambox.sandbox.wired import WireSandbox, init_error
 from lambox.sandbox.zygote import ExitBoard, ZygoteProcess, Zygotes
 
@@ -117,14 +120,16 @@ class LinuxSandbox(WireSandbox):
             "network": fv.config.tags.get(NETWORK_TAG, "host"),
         }
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_fd = self._log_pipe()
         try:
-            self._pid = await self._fork(zygote, spec, child.fileno())
+            self._pid = await self._fork(zygote, spec, child.fileno(), log_fd)
         except BaseException:
             host.close()
             await self.destroy()
             raise
         finally:
             child.close()
+            self._log_handed()
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self._pid)
         await self._connect(host)
@@ -152,7 +157,9 @@ class LinuxSandbox(WireSandbox):
         except OSError as exc:
             log.error("sandbox %d runs without its CPU limit: %s", self._pid, exc)
 
-    async def _fork(self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int) -> int:
+    async def _fork(
+        self, zygote: ZygoteProcess, spec: dict[str, Any], wire_fd: int, log_fd: int
+    ) -> int:
         """Claim a spare of ``zygote``, or have it fork a sandbox now; the sandbox's pid.
         The cgroup's limits are set before the child can run any of the function's code."""
         factory = self._factory
@@ -160,14 +167,15 @@ class LinuxSandbox(WireSandbox):
         if self._snapshot_fd >= 0:
             cgroup = self._cgroup = factory.cgroups.acquire()
             cgroup.limit(memory, factory.pids_max)
-            spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV]}
-            return await zygote.request("spawn", spec, wire_fd, extra_fds=(self._snapshot_fd,))
+            spec = {**spec, "cgroup": cgroup.name, "fd_env": [SNAPSHOT_FD_ENV, LOG_FD_ENV]}
+            extra = (self._snapshot_fd, log_fd)
+            return await zygote.request("spawn", spec, wire_fd, extra_fds=extra)
         spare = factory.spares.take(zygote)
         if spare is not None:
             self._cgroup = spare.cgroup
             try:
                 spare.cgroup.limit(memory, factory.pids_max)
-                spare.claim(spec, wire_fd)
+                spare.claim(spec, wire_fd, log_fd)
                 return spare.pid
             except OSError as exc:
                 log.info("spare %d of %s unusable (%s); forking anew", spare.pid, zygote.name, exc)
@@ -180,7 +188,8 @@ class LinuxSandbox(WireSandbox):
             cgroup.limit(memory, factory.pids_max)
         except OSError as exc:
             raise SandboxError(f"cannot set the limits of cgroup {cgroup.name}: {exc}") from exc
-        return await zygote.request("spawn", {**spec, "cgroup": cgroup.name}, wire_fd)
+        spec = {**spec, "cgroup": cgroup.name, "fd_env": [LOG_FD_ENV]}
+        return await zygote.request("spawn", spec, wire_fd, extra_fds=(log_fd,))
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         try:
@@ -190,9 +199,11 @@ class LinuxSandbox(WireSandbox):
                 raise
             size = self.version.config.memory_size
             peak = self._cgroup.peak_kb() // 1024 if self._cgroup is not None else size
-            raise SandboxOutOfMemory(
+            oom = SandboxOutOfMemory(
                 f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, peak
-            ) from None
+            )
+            oom.log = exc.log
+            raise oom from None
         cgroup = self._cgroup
         if cgroup is None:
             return result
@@ -268,7 +279,11 @@ class RestoredLinuxSandbox(LinuxSandbox):
         self._snapshot = snapshot
         config = self.version.config
         spec = {"tmp_mb": config.ephemeral_storage, "uid": SANDBOX_UID, "gid": SANDBOX_GID}
-        self._inner, host, self._started = await fork_restored(snapshot, spec)
+        try:
+            restored = await fork_restored(snapshot, spec, self._log_pipe())
+        finally:
+            self._log_handed()
+        self._inner, host, self._started = restored
         try:
             self._pid = host_pid(snapshot.pid, self._inner)
             self._pidfd = os.pidfd_open(self._pid)
@@ -309,9 +324,11 @@ class LinuxSandboxFactory:
         pids_max: int = PIDS_MAX,
         cpu: CpuPolicy | None = None,
         context: SandboxContext = NO_CONTEXT,
+        watcher: Watcher | None = None,
     ) -> None:
         self.zygotes = zygotes
         self.context = context
+        self.watcher = watcher
         self.cgroups = cgroups
         self.spares = spares
         self.board = board
@@ -340,6 +357,16 @@ class LinuxSandboxFactory:
         if swept:
             log.warning("removed %d cgroup trees left by lambox servers that are gone", swept)
         tree.create()
+        # Before any sandbox exists: from here on, none outlives this process.
+        watcher: Watcher | None = None
+        try:
+            watcher = Watcher.start(tree.dir_paths, RUNTIME_DIR, interpreter)
+        except OSError as exc:
+            log.error(
+                "no cgroup watcher (%s): sandboxes may outlive this server if it and its"
+                " zygotes are killed together, until the next server's start-up sweep",
+                exc,
+            )
         pool = CgroupPool(tree, pids=PIDS_MAX)
         pool.prefill()
         staging = data_dir / "sandbox" / "root"
@@ -359,7 +386,7 @@ class LinuxSandboxFactory:
         board = ExitBoard()
         spares = SparePool(pool, board)
         zygotes = Zygotes(config, board, eager=interpreter, on_ready=spares.refill)
-        return cls(zygotes, pool, spares, board, cpu=cpu, context=context)
+        return cls(zygotes, pool, spares, board, cpu=cpu, context=context, watcher=watcher)
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> LinuxSandbox:
         if applies(version):
@@ -387,3 +414,5 @@ class LinuxSandboxFactory:
         await self.spares.close()
         await self.zygotes.close()
         await self.cgroups.close()
+        if self.watcher is not None:
+            await asyncio.to_thread(self.watcher.close)

@@ -17,6 +17,8 @@ import time
 
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
+from lambox.runtime.__main__ import PARENT_PID_ENV
+from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport
 from lambox.sandbox.environment import (
@@ -61,7 +63,10 @@ class ProcessSandbox(WireSandbox):
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type, self._context)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
-        keep = [child.fileno()]
+        env[PARENT_PID_ENV] = str(os.getpid())  # it dies with this server
+        log_fd = self._log_pipe()
+        env[LOG_FD_ENV] = str(log_fd)
+        keep = [child.fileno(), log_fd]
         if self._snapshot_fd >= 0:
             env[SNAPSHOT_FD_ENV] = str(self._snapshot_fd)
             keep.append(self._snapshot_fd)
@@ -80,6 +85,7 @@ class ProcessSandbox(WireSandbox):
             raise SandboxError(f"cannot start {fv.interpreter}: {exc}") from exc
         finally:
             child.close()
+            self._log_handed()
         await self._connect(host)
         meta, body = await self._ready()
         # Init Duration is the whole init phase, as on Lambda: runtime start-up included.
@@ -137,7 +143,11 @@ class RestoredProcessSandbox(ProcessSandbox):
     async def place(self, snapshot: Snapshot) -> None:
         """Fork from ``snapshot``; the child then waits for the RESUME ``start`` sends."""
         self._snapshot = snapshot
-        self._pid, host, self._started = await fork_restored(snapshot, {})
+        try:
+            restored = await fork_restored(snapshot, {}, self._log_pipe())
+        finally:
+            self._log_handed()
+        self._pid, host, self._started = restored
         await self._connect(host)
 
     async def start(self) -> InitReport:

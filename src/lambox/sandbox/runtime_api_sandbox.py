@@ -16,7 +16,8 @@ loopback: its sandbox makes the listening socket there (127.0.0.1:9001) and the 
 the API on that socket. Max Memory Used and out-of-memory deaths come from the launcher
 (the cgroup's peak and OOM kills on Linux, as ``LinuxSandbox`` reports them).
 
-Logs: the process's stdout and stderr are one pipe the host reads as output arrives. What
+Logs: the process's stdout and stderr are one pipe the host reads as output arrives
+(``sandbox.logpipe``: never held in the sandbox, at most its last MB kept per segment). What
 was read up to the runtime's first ``/next`` (or its ``/init/error``) is the init's log; what
 was read from then to an invocation's ``/response`` or ``/error`` is that invocation's. The
 pipe is drained at the moment the post arrives, so nothing the runtime wrote before posting
@@ -52,82 +53,13 @@ from lambox.sandbox.environment import (
     runtime_api_env,
 )
 from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
+from lambox.sandbox.logpipe import LogPipe
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi
 from lambox.sandbox.runtime_api_server import ApiServer, serve
 from lambox.sandbox.wired import INIT_TIMEOUT
 
 NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
-LOG_CAP = 1 << 20
-TRUNCATED = b"... truncated\n"
 EXIT_GRACE = 1.0
-_READ = 1 << 16
-
-
-class LogPipe:
-    """A runtime's stdout and stderr: one pipe whose read end the event loop reads.
-
-    ``cut`` closes the current segment (everything read so far, the pipe drained first) for
-    ``take_cut``; at most ``LOG_CAP`` bytes are kept per segment."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._fd, self.child_fd = os.pipe2(os.O_CLOEXEC)
-        os.set_blocking(self._fd, False)
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._truncated = False
-        self._cut = b""
-        self._open = True
-        self._loop.add_reader(self._fd, self._pump, 16)
-
-    def started(self) -> None:
-        """The child holds its copy of the write end now; drop ours (EOF when it exits)."""
-        if self.child_fd >= 0:
-            os.close(self.child_fd)
-            self.child_fd = -1
-
-    def cut(self) -> None:
-        """End the current segment here (what the pipe holds now included)."""
-        self._pump(256)
-        segment = b"".join(self._chunks) + (TRUNCATED if self._truncated else b"")
-        self._cut += segment
-        self._chunks, self._size, self._truncated = [], 0, False
-
-    def take_cut(self) -> bytes:
-        """The segments cut since the last call, and forget them."""
-        segment, self._cut = self._cut, b""
-        return segment
-
-    def _pump(self, reads: int) -> None:
-        """Read what the pipe holds (at most ``reads`` reads: a flooding child must not
-        hold the event loop)."""
-        for _ in range(reads):
-            if not self._open:
-                return
-            try:
-                data = os.read(self._fd, _READ)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self.close()
-                return
-            room = LOG_CAP - self._size
-            if len(data) > room:
-                data = data[: max(room, 0)]
-                self._truncated = True
-            if data:
-                self._chunks.append(data)
-                self._size += len(data)
-
-    def close(self) -> None:
-        """Stop reading and close both ends we hold (idempotent)."""
-        self.started()
-        if self._open:
-            self._open = False
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)
 
 
 class RuntimeApiSandbox:
@@ -181,9 +113,11 @@ class RuntimeApiSandbox:
             if not self._out_of_memory or isinstance(exc, SandboxOutOfMemory):
                 raise
             size = self.version.config.memory_size
-            raise SandboxOutOfMemory(
+            oom = SandboxOutOfMemory(
                 f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, self._peak_kb // 1024
-            ) from None
+            )
+            oom.log = exc.log
+            raise oom from None
 
     async def _invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         if self._destroyed:
@@ -211,14 +145,18 @@ class RuntimeApiSandbox:
             try:
                 result = await asyncio.wait_for(answer, max(0.0, deadline - loop.time()))
             except TimeoutError:
+                timed_out = SandboxTimeout("the runtime did not answer in time")
+                timed_out.log = prefix + log.take()  # what it wrote before it was given up on
                 await self.destroy()
-                raise SandboxTimeout("the runtime did not answer in time") from None
-            except SandboxDead:
+                raise timed_out from None
+            except SandboxDead as exc:
                 if api.delivered or not self._exited:
+                    exc.log = prefix + log.take()
                     await self.destroy()
                     raise
                 continue
-            except SandboxError:
+            except SandboxError as exc:
+                exc.log = prefix + log.take()
                 await self.destroy()
                 raise
             return RawResult(

@@ -310,15 +310,16 @@ class Snapshots(Generic[R]):
 
 
 async def fork_restored(
-    snapshot: Snapshot, spec: Mapping[str, object]
+    snapshot: Snapshot, spec: Mapping[str, object], log_fd: int
 ) -> tuple[int, socket.socket, float]:
-    """Have ``snapshot`` fork a restored sandbox: (its pid as the snapshot sees it, the host
-    end of its wire, when the restore began by ``time.perf_counter``). The child waits for
-    RESUME on the wire before it runs anything of the function's."""
+    """Have ``snapshot`` fork a restored sandbox writing its log to ``log_fd``: (its pid as
+    the snapshot sees it, the host end of its wire, when the restore began by
+    ``time.perf_counter``). The child waits for RESUME on the wire before it runs anything
+    of the function's."""
     started = time.perf_counter()
     host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        pid = await snapshot.control.request("spawn", spec, child.fileno())
+        pid = await snapshot.control.request("spawn", spec, child.fileno(), extra_fds=(log_fd,))
     except BaseException:
         host.close()
         raise

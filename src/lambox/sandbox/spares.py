@@ -38,12 +38,12 @@ class Spare:
     sock: socket.socket
     cgroup: Cgroup
 
-    def claim(self, spec: Mapping[str, Any], wire_fd: int) -> None:
-        """Hand the spare its function; OSError if it is gone. The claim socket is closed
-        either way: a spare is claimed at most once."""
+    def claim(self, spec: Mapping[str, Any], wire_fd: int, log_fd: int) -> None:
+        """Hand the spare its function, its wire and its log pipe; OSError if it is gone.
+        The claim socket is closed either way: a spare is claimed at most once."""
         try:
             data = json.dumps(spec, separators=(",", ":")).encode()
-            socket.send_fds(self.sock, [data], [wire_fd])
+            socket.send_fds(self.sock, [data], [wire_fd, log_fd])
         finally:
             self.sock.close()
 

@@ -6,6 +6,11 @@ Sandbox protocol the same way for all of them: READY and RESUME at start, INVOKE
 per invocation, liveness from the wire, and turning a lost process into ``SandboxDead``
 with its exit status. A backend says only how that status is learned (``_exit_code``) and
 how its process is killed and its resources given back (``_release``).
+
+Logs: a backend hands the process the write end of a ``LogPipe`` (``_log_pipe``) as its
+stdout and stderr; the log of an init or an invocation is what the pipe carried until its
+READY or RESULT frame arrived (plus any log bytes the frame itself carries, which only a
+runtime without a pipe sends).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from lambox.errors import SandboxDead, SandboxError
 from lambox.model import FunctionVersion
 from lambox.runtime import wire
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
+from lambox.sandbox.logpipe import LogPipe
 from lambox.sandbox.snapshots import Snapshot, restored_report
 from lambox.sandbox.wire_client import Frame, WireClient
 
@@ -32,6 +38,7 @@ class WireSandbox(ABC):
     def __init__(self, version: FunctionVersion) -> None:
         self.version = version
         self._wire: WireClient | None = None
+        self._log: LogPipe | None = None
         self._destroyed = False
 
     @property
@@ -49,6 +56,18 @@ class WireSandbox(ABC):
         """How long init may take: the function's timeout, never less than INIT_TIMEOUT."""
         return max(INIT_TIMEOUT, self.version.config.timeout)
 
+    def _log_pipe(self) -> int:
+        """A new log pipe for the process about to be made: the write end to hand it (the
+        caller closes ours with ``_log_handed`` once it is handed over or not)."""
+        if self._log is not None:
+            self._log.close()
+        self._log = LogPipe()
+        return self._log.child_fd
+
+    def _log_handed(self) -> None:
+        if self._log is not None:
+            self._log.started()
+
     async def _connect(self, host: socket.socket) -> WireClient:
         """Speak the wire over ``host``, the host end of the sandbox's socket."""
         loop = asyncio.get_running_loop()
@@ -59,7 +78,7 @@ class WireSandbox(ABC):
         """The READY frame that ends init: its metadata and the init's log."""
         assert self._wire is not None
         _, meta, body = await self._expect(self._wire, wire.READY, self.init_timeout)
-        return meta, body
+        return meta, body if self._log is None else self._log.take() + body
 
     async def _resume(self, snapshot: Snapshot, started: float, log_stream: str) -> InitReport:
         """Tell a child forked from ``snapshot`` (connected) to RESUME; report its restore."""
@@ -84,10 +103,13 @@ class WireSandbox(ABC):
         client.send(frame)
         _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
         log_len = int(rmeta.get("log_len", 0))
+        log = body[:log_len]
+        if self._log is not None:
+            log = self._log.take() + log
         return RawResult(
             payload=body[log_len:],
             error=rmeta.get("error"),
-            log=body[:log_len],
+            log=log,
             duration_ms=float(rmeta.get("duration_ms", 0.0)),
             max_rss_kb=int(rmeta.get("max_rss_kb", 0)),
         )
@@ -99,9 +121,12 @@ class WireSandbox(ABC):
             frame = await client.next_frame(timeout)
         except SandboxDead as exc:
             code = await self._exit_code()
+            dead = SandboxDead(str(exc), exit_code=code)
+            dead.log = self._partial_log()
             await self.destroy()
-            raise SandboxDead(str(exc), exit_code=code) from None
-        except SandboxError:
+            raise dead from None
+        except SandboxError as exc:
+            exc.log = self._partial_log()
             await self.destroy()
             raise
         if frame[0] != kind:
@@ -109,12 +134,18 @@ class WireSandbox(ABC):
             raise SandboxDead(f"sandbox sent frame {frame[0]} where {kind} was due")
         return frame
 
+    def _partial_log(self) -> bytes:
+        """What the process wrote to its log before it failed (or was given up on)."""
+        return self._log.take() if self._log is not None else b""
+
     async def destroy(self) -> None:
         if self._destroyed:
             return
         self._destroyed = True
         if self._wire is not None and self._wire.transport is not None:
             self._wire.transport.close()
+        if self._log is not None:
+            self._log.close()
         await self._release()
 
     @abstractmethod

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 PROVISIONED = "provisioned-concurrency"
 RESERVED_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
+MACHINE_EXCEEDED = "SandboxLimitExceeded"
+"""lambox's own throttle reason: the machine's sandbox limit and wait queue are full, while
+the account's concurrency may not be (AWS has no such limit, so no reason of its own)."""
 
 
 @dataclass(slots=True)
@@ -273,17 +276,17 @@ class Scheduler:
                 self._discard(victim)
                 continue
             if self._waiting[name] >= self._wait_queue:
-                raise TooManyRequests("Rate Exceeded.")
+                raise TooManyRequests("Rate Exceeded.", reason=MACHINE_EXCEEDED)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TooManyRequests("Rate Exceeded.")
+                raise TooManyRequests("Rate Exceeded.", reason=MACHINE_EXCEEDED)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             self._waiting[name] += 1
             try:
                 await asyncio.wait_for(waiter, remaining)
             except TimeoutError:
-                raise TooManyRequests("Rate Exceeded.") from None
+                raise TooManyRequests("Rate Exceeded.", reason=MACHINE_EXCEEDED) from None
             finally:
                 self._waiting[name] -= 1
 

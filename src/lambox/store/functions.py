@@ -19,6 +19,7 @@ from lambox.model import (
     ProvisionedConfig,
     State,
     UpdateStatus,
+    VpcConfig,
     frozen_map,
 )
 from lambox.store.sqlite import Guarded, connect
@@ -79,6 +80,13 @@ def to_json(config: FunctionConfig) -> str:
         "dead_letter_arn": config.dead_letter_arn,
         "has_environment": config.has_environment,
         "snap_start": config.snap_start,
+        "vpc": None
+        if config.vpc is None
+        else {
+            "subnet_ids": list(config.vpc.subnet_ids),
+            "security_group_ids": list(config.vpc.security_group_ids),
+            "ipv6_allowed_for_dual_stack": config.vpc.ipv6_allowed_for_dual_stack,
+        },
         "state": config.state.value,
         "last_update_status": config.last_update_status.value,
     }
@@ -92,6 +100,13 @@ def from_json(text: str) -> FunctionConfig:
     data["architectures"] = tuple(data["architectures"])
     data["state"] = State(data["state"])
     data["last_update_status"] = UpdateStatus(data["last_update_status"])
+    vpc = data.pop("vpc", None)  # rows written before VpcConfig was kept have none
+    if vpc is not None:
+        data["vpc"] = VpcConfig(
+            tuple(vpc["subnet_ids"]),
+            tuple(vpc["security_group_ids"]),
+            vpc["ipv6_allowed_for_dual_stack"],
+        )
     return FunctionConfig(**data)
 
 
