@@ -36,6 +36,7 @@ from typing import Any
 
 import eventbridge as eventbridge_bench
 import s3 as s3_bench
+import sqs as sqs_bench
 from chatty import measure_chatty
 from common import (
     FULL,
@@ -208,6 +209,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         "eventbridge",
         lambda: eventbridge_bench.measure_eventbridge(lambox, echo, c, c == QUICK),
     )
+    measure(r, "sqs", lambda: sqs_bench.measure_sqs(lambox, echo, c))
     measure_sandboxes(r, c, tmp)
     measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):

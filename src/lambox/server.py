@@ -25,6 +25,7 @@ from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
+from lambox.api.event_sources import EventSourceApi
 from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
@@ -39,6 +40,7 @@ from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
+from lambox.control.event_sources import EventSourceService
 from lambox.control.functions import FunctionService
 from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
@@ -50,9 +52,10 @@ from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_p
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
-from lambox.errors import LamboxError
+from lambox.errors import LamboxError, TooManyRequests
 from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
+from lambox.events.sqs_poller import SqsPollers, Throttled
 from lambox.events.ticker import Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
@@ -89,9 +92,23 @@ from lambox.services.scheduler.app import RestJsonServiceApp
 from lambox.services.scheduler.service import SchedulerService
 from lambox.services.scheduler.store import SchedulerStore
 from lambox.services.scheduler.timetable import ScheduleTimetable
+from lambox.services.sns.app import SnsApp
+from lambox.services.sns.http import HttpDeliveries
+from lambox.services.sns.service import SnsService
+from lambox.services.sns.store import TopicStore
+from lambox.services.sqs.app import SqsApp
+from lambox.services.sqs.calls import Call
+from lambox.services.sqs.consumer import QueueConsumer
+from lambox.services.sqs.messages import Messages
+from lambox.services.sqs.moves import Moves
+from lambox.services.sqs.queues import Queues
+from lambox.services.sqs.service import SqsService
+from lambox.services.sqs.store import QueueStore
+from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
 from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
+from lambox.store.event_sources import SqliteMappingStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
 from lambox.store.policies import SqlitePolicyStore
@@ -127,6 +144,13 @@ class Server:
     s3_relay: Relay
     http_apis: HttpApiService
     rest_apis: RestApiService
+    queues: QueueStore
+    sqs: SqsService
+    mappings: EventSourceService
+    pollers: SqsPollers
+    topics: TopicStore
+    sns_relay: Relay
+    sns_http: HttpDeliveries
     edge: Edge
     iam: IamService
     iam_store: IamStore
@@ -242,7 +266,36 @@ def build(settings: Settings) -> Server:
     feed.subscribe(urls.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
+    queues = QueueStore(data / "sqs")
+    waiters = Waiters()
+    queue_service = Queues(queues, settings.region, settings.account_id, waiters)
+    messages = Messages(queue_service, waiters)
+    sqs = SqsService(queue_service, messages, Moves(queue_service, waiters))
+    consumer = QueueConsumer(queue_service, messages)
+
+    async def invoke_batch(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
+        event = Invocation(new_request_id(), payload, qualifier=qualifier)
+        try:
+            result = await invoke.invoke(name, event)
+        except TooManyRequests as exc:
+            raise Throttled(str(exc)) from exc
+        except LamboxError as exc:
+            log.warning("event source batch for %s not invoked: %s", name, exc.message)
+            return False, b""
+        return result.function_error is None, result.payload
+
+    pollers = SqsPollers(consumer, invoke_batch, settings.region)
+    mappings = EventSourceService(
+        SqliteMappingStore(data / "state.db"),
+        functions,
+        arns,
+        consumer.exists,
+        consumer.is_fifo,
+        pollers.apply,
+        pollers.remove,
+    )
     routes = [
+        *EventSourceApi(mappings).routes(),
         *ManagementApi(
             functions,
             versions,
@@ -332,6 +385,34 @@ def build(settings: Settings) -> Server:
 
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
+    sqs_app = SqsApp(sqs, settings.account_id)
+
+    async def to_queue(
+        arn: str, body: str, attributes: dict[str, Any], group: str | None, dedup: str
+    ) -> None:
+        name = queue_service.name_of_arn(arn)
+        params: dict[str, Any] = {"QueueUrl": f"/{settings.account_id}/{name}", "MessageBody": body}
+        if attributes:
+            params["MessageAttributes"] = attributes
+        if group:  # a FIFO queue: SNS's message id deduplicates unless the publisher set one
+            params["MessageGroupId"] = group
+            params["MessageDeduplicationId"] = dedup
+        await messages.send_message(Call(params, settings.base_url, "sns"))
+
+    topics = TopicStore(data / "sns")
+    sns_http = HttpDeliveries()
+    sns_relay = Relay(topics, deliver, "sns")
+    sns = SnsService(
+        topics,
+        settings.region,
+        settings.account_id,
+        settings.base_url,
+        function_exists,
+        consumer.exists,
+        to_queue,
+        sns_relay.kick,
+        sns_http,
+    )
     edge = Edge(
         app,
         {
@@ -349,6 +430,8 @@ def build(settings: Settings) -> Server:
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
             ),
+            "sqs": sqs_app,
+            "sns": SnsApp(sns),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -377,6 +460,13 @@ def build(settings: Settings) -> Server:
         s3_relay,
         http_apis,
         rest_apis,
+        queues,
+        sqs,
+        mappings,
+        pollers,
+        topics,
+        sns_relay,
+        sns_http,
         edge,
         iam,
         iam_store,
@@ -448,6 +538,7 @@ def zip_directory(path: Path) -> bytes:
                     "rule.json",
                     "url.json",
                     "api.json",
+                    "queues.json",
                     ".vendored",
                 )
                 and "__pycache__" not in file.parts
@@ -486,6 +577,9 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         api_spec = spec_path.parent / "api.json"
         if api_spec.exists():
             _example_api(server, name, json.loads(api_spec.read_text()))
+        queues_spec = spec_path.parent / "queues.json"
+        if queues_spec.exists():
+            await _example_queues(server, json.loads(queues_spec.read_text()), name)
     return deployed
 
 
@@ -543,6 +637,35 @@ def _example_rule(server: Server, spec: dict[str, Any]) -> None:
         log.error("example rule %s not set: %s", spec.get("Name"), exc.message)
 
 
+async def _example_queues(server: Server, spec: dict[str, Any], function: str) -> None:
+    """An example's queues (a ``DeadLetterQueue`` name becomes its RedrivePolicy) and the
+    event source mapping from one of them to the example's function."""
+    queues = server.sqs.queues
+    endpoint = server.settings.base_url
+    try:
+        for queue in spec.get("Queues", []):
+            attributes = dict(queue.get("Attributes", {}))
+            if "DeadLetterQueue" in queue:
+                attributes["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": queues.arn(queue["DeadLetterQueue"]),
+                        "maxReceiveCount": queue.get("MaxReceiveCount", 3),
+                    }
+                )
+            call = Call({"QueueName": queue["QueueName"], "Attributes": attributes}, endpoint, "")
+            await queues.create_queue(call)
+        mapping = dict(spec.get("EventSourceMapping", {}))
+        if mapping:
+            source = queues.arn(mapping.pop("Queue"))
+            existing, _ = server.mappings.list_page(function, source, None, None)
+            if not existing:
+                server.mappings.create(
+                    {**mapping, "EventSourceArn": source, "FunctionName": function}
+                )
+    except LamboxError as exc:
+        log.error("example queues for %s not set up: %s", function, exc.message)
+
+
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
     """An example's bucket and the notification that triggers it (function names become
     the functions' ARNs)."""
@@ -572,6 +695,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.eventbridge_relay.start()
         server.rule_ticker.start()
         server.schedule_ticker.start()
+        server.pollers.start()
+        server.sns_relay.start()
+        server.mappings.restore()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -601,6 +727,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             await server.rule_ticker.close()
             await server.schedule_ticker.close()
             await server.eventbridge_relay.close()
+            await server.pollers.close()
+            await server.sns_relay.close()
+            await server.sns_http.close()
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
@@ -616,6 +745,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.scheduler_store.close()
             server.http_apis.close()
             server.rest_apis.close()
+            server.queues.close()
+            server.mappings.close()
+            server.topics.close()
 
     server.app.set_lifespan(lifespan)
     limits = HeaderLimits(

@@ -171,16 +171,16 @@ def test_copy_delete_many_and_tags(s3: Any) -> None:
 def test_a_service_lambox_does_not_serve_gets_an_error_naming_it(server: LamboxServer) -> None:
     import boto3
 
-    sqs = boto3.client(
-        "sqs",
+    dynamodb = boto3.client(
+        "dynamodb",
         endpoint_url=server.url,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
     with pytest.raises(ClientError) as exc:
-        sqs.list_queues()
-    assert "sqs" in str(exc.value)
+        dynamodb.list_tables()
+    assert "dynamodb" in str(exc.value)
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 

@@ -48,6 +48,9 @@ SIGV4 = "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/{}/aws4_request, Si
             "",
             ("lambda-url", "abc123"),
         ),
+        ({}, "Action=ConfirmSubscription&TopicArn=arn&Token=t", ("sns", None)),
+        ({}, "Action=Unsubscribe&SubscriptionArn=arn", ("sns", None)),
+        ({}, "Qualifier=Action=Unsubscribe", ("lambda", None)),
     ],
 )
 def test_service_of_a_request(

@@ -112,6 +112,35 @@ def test_query_requests_and_answers_round_trip(service: str, name: str) -> None:
     assert normal(parsed) == normal(output)
 
 
+def sqs_query_operations() -> list[str]:
+    from lambox.services.sqs.app import query_model
+
+    return list(query_model().operation_names)
+
+
+@pytest.mark.parametrize("name", sqs_query_operations())
+def test_sqs_query_era_model_round_trips(name: str) -> None:
+    """SQS as the AWS CLI v2 speaks it: flattened lists and maps with member names
+    (``SendMessageBatchRequestEntry.1.Id``, ``<Message>``, ``<Attribute><Name>``)."""
+    from lambox.services.sqs.app import query_model
+
+    op = query_model().operation_model(name)
+    params = sample(op.input_shape) if op.input_shape is not None else {}
+    request = serialize.create_serializer("query", include_validation=False).serialize_to_request(
+        params, op
+    )
+    form = {k: [str(v)] for k, v in request["body"].items()}
+    assert normal(query.parse(op.input_shape, form)) == normal(params)
+    if op.output_shape is None:
+        return
+    output = sample(op.output_shape)
+    body = query.response(op, output, "RID", "http://queue.amazonaws.com/doc/2012-11-05/")
+    parsed = parsers.create_parser("query").parse(
+        {"status_code": 200, "headers": {}, "body": body}, op.output_shape
+    )
+    assert normal(parsed) == normal(output)
+
+
 @pytest.mark.parametrize(("service", "name"), operations("scheduler"))
 def test_rest_json_requests_and_answers_round_trip(service: str, name: str) -> None:
     model = service_model(service)

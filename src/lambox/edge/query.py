@@ -36,11 +36,18 @@ def from_form(shape: Any, form: Mapping[str, str], prefix: str = "") -> Any:
         return out if out or not prefix else (out if _has(form, prefix) else None)
     if kind == "list":
         flattened = shape.serialization.get("flattened")
-        item = "" if flattened else f".{_name(shape.member, 'member')}"
+        base, item = prefix, f".{_name(shape.member, 'member')}"
+        if flattened:
+            item = ""
+            # A flattened list whose member has a name replaces the last part of the prefix
+            # with it (SQS's ``SendMessageBatchRequestEntry.1.Id``), as botocore writes it.
+            member_name = shape.member.serialization.get("name")
+            if member_name:
+                base = ".".join([*prefix.split(".")[:-1], member_name])
         items = []
         n = 1
-        while _has(form, f"{prefix}{item}.{n}"):
-            items.append(from_form(shape.member, form, f"{prefix}{item}.{n}"))
+        while _has(form, f"{base}{item}.{n}"):
+            items.append(from_form(shape.member, form, f"{base}{item}.{n}"))
             n += 1
         if items:
             return items
@@ -92,9 +99,15 @@ def _fill(shape: Any, value: Any, element: ET.Element) -> None:
             tag = _name(member, name)
             item = value[name]
             if member.type_name == "list" and member.serialization.get("flattened"):
+                tag = _name(member.member, tag)
                 for entry in item:
                     child = ET.SubElement(element, tag)
                     _fill(member.member, entry, child)
+            elif member.type_name == "map" and member.serialization.get("flattened"):
+                for key, entry in item.items():
+                    child = ET.SubElement(element, tag)
+                    ET.SubElement(child, _name(member.key, "key")).text = str(key)
+                    _fill(member.value, entry, ET.SubElement(child, _name(member.value, "value")))
             else:
                 _fill(member, item, ET.SubElement(element, tag))
     elif kind == "list":

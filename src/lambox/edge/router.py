@@ -5,7 +5,8 @@ In order: the Host header (``<bucket>.s3.<domain>`` is S3, virtual-hosted;
 an HTTP API), the service
 named in the SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``,
 in the Authorization header or a presigned query; S3's Signature Version 2 header and
-presigned URLs too), ``X-Amz-Target``, and last the path: what
+presigned URLs too), ``X-Amz-Target``, SNS's confirm and unsubscribe links (unsigned GETs
+with ``Action=ConfirmSubscription`` or ``Action=Unsubscribe``), and last the path: what
 names no service is the Lambda API's, as it was before the edge existed. A request for a
 service lambox does not serve gets an error in that service's protocol naming it.
 """
@@ -30,7 +31,8 @@ _QUERY_SCOPE = re.compile(
     rb"X-Amz-Credential=[^&]*?(?:%2F|/)\d{8}(?:%2F|/)[^&%/]*(?:%2F|/)([a-z0-9-]+)(?:%2F|/)aws4_request"
 )
 # X-Amz-Target prefixes that are not the service's signing name (for unsigned requests).
-_TARGET_SERVICES = {"AWSEvents": "events"}
+_TARGET_SERVICES = {"AWSEvents": "events", "AmazonSQS": "sqs"}
+_SNS_LINK = re.compile(rb"(?:^|&)Action=(?:ConfirmSubscription|Unsubscribe)(?:&|$)")
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3[.-]")
 _FUNCTION_URL = re.compile(r"^(?P<id>[a-z0-9]+)\.lambda-url\.")
 _EXECUTE_API = re.compile(r"^(?P<id>[a-z0-9]+)\.execute-api\.")
@@ -78,6 +80,9 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
     if target:
         prefix = target.decode("latin-1").split(".", 1)[0]
         return _TARGET_SERVICES.get(prefix, prefix), None
+    # The links SNS puts in its messages (SubscribeURL, UnsubscribeURL) are plain GETs.
+    if query and _SNS_LINK.search(query):
+        return "sns", None
     return LAMBDA, None
 
 

@@ -1,0 +1,1 @@
+"""SQS on the edge: queues and messages in SQLite, served in the json and query protocols."""
