@@ -17,6 +17,8 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- TooManyRequests                  429 TooManyRequestsException
     |   +-- AccessDenied                     403 AccessDeniedException
     |   +-- UnknownOperation                 404 UnknownOperationException
+    |   +-- UnsupportedOperation             400 UnsupportedOperationException (an operation
+    |   |                                    of Lambda's model that lambox does not serve)
     |   +-- PreconditionFailed               412 PreconditionFailedException
     |   +-- ProvisionedConfigNotFound        404 ProvisionedConcurrencyConfigNotFoundException
     |   +-- BadRequest                       400 BadRequestException (unparsable HTTP)
@@ -143,6 +145,17 @@ class AccessDenied(ClientError):
 class UnknownOperation(ClientError):
     aws_type = "UnknownOperationException"
     status = 404
+
+
+class UnsupportedOperation(ClientError):
+    """A request line that names an operation of AWS's Lambda model lambox does not serve
+    yet: the caller learns which operation, rather than a bare "unknown operation"."""
+
+    aws_type = "UnsupportedOperationException"
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"lambox does not support the Lambda operation {operation} yet.")
+        self.operation = operation
 
 
 class ServiceError(LamboxError):

@@ -14,7 +14,8 @@ from starlette.types import Lifespan, Receive, Scope, Send
 from lambox.api.invoke import InvokeEndpoint, is_invoke
 from lambox.api.responses import error_response
 from lambox.api.streaming import StreamInvokeEndpoint, is_stream_invoke
-from lambox.errors import LamboxError, ServiceError, UnknownOperation
+from lambox.api.unsupported import lambda_operation
+from lambox.errors import LamboxError, ServiceError, UnknownOperation, UnsupportedOperation
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,12 @@ async def _lambox_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (404, 405):
+        query = {k: request.query_params.getlist(k) for k in request.query_params}
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw.decode("latin-1")
+        operation = lambda_operation(request.method, path, query, request.headers)
+        if operation is not None:
+            return error_response(UnsupportedOperation(operation))
         return error_response(UnknownOperation("Unknown operation"))
     return error_response(ServiceError(str(exc.detail)))
 

@@ -65,12 +65,13 @@ def _compile(template: str) -> tuple[re.Pattern[str], int]:
     return re.compile(body + "/?" if body != "/" else "/"), literal
 
 
-def routes(model: Any) -> list[Route]:
-    """Every operation of ``model`` as a ``Route``, most specific first."""
+def routes(model: Any, deprecated: bool = False) -> list[Route]:
+    """Every operation of ``model`` as a ``Route``, most specific first (deprecated ones only
+    when asked: a service that still answers them, or names them in an error)."""
     out: list[Route] = []
     for name in model.operation_names:
         op = model.operation_model(name)
-        if op.deprecated:
+        if op.deprecated and not deprecated:
             continue
         path, _, qs = op.http["requestUri"].partition("?")
         query: list[tuple[str, str | None]] = []

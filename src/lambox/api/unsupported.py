@@ -1,0 +1,29 @@
+"""Which Lambda operation a request no route serves names, so its error can say so.
+
+The route table of the Lambda API lists what lambox serves; botocore's Lambda model lists what
+AWS serves. A request that matches no route but matches an operation of the model is a call a
+tool really makes: it is answered ``UnsupportedOperationException`` naming that operation,
+never a bare ``UnknownOperationException`` (which stays for request lines AWS has no
+operation for either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+
+from lambox.edge import uri
+from lambox.edge.models import service_model
+
+
+@cache
+def _table() -> list[uri.Route]:
+    return uri.routes(service_model("lambda"), deprecated=True)
+
+
+def lambda_operation(
+    method: str, path: str, query: Mapping[str, Sequence[str]], headers: Mapping[str, str]
+) -> str | None:
+    """The name of the operation of Lambda's model this request line names, or None."""
+    found = uri.match(_table(), method, path, query, headers)
+    return found[0] if found else None
