@@ -26,6 +26,7 @@ from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
 from lambox.api.event_sources import EventSourceApi
+from lambox.api.function_settings import FunctionSettingsApi
 from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
@@ -41,6 +42,7 @@ from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
 from lambox.control.event_sources import EventSourceService
+from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
@@ -110,6 +112,7 @@ from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.event_sources import SqliteMappingStore
 from lambox.store.events import SqliteEventQueue
+from lambox.store.function_settings import SqliteSettingsStore
 from lambox.store.functions import SqliteFunctionStore
 from lambox.store.policies import SqlitePolicyStore
 from lambox.store.urls import SqliteUrlStore
@@ -213,6 +216,9 @@ def build(settings: Settings) -> Server:
     functions = FunctionService(store, code, feed, runtimes, arns, roles.check)
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
+    function_settings = FunctionSettingsService(
+        SqliteSettingsStore(data / "state.db"), functions, arns
+    )
     aliases = AliasService(store, feed, functions, concurrency, arns)
     context = dataclasses.replace(
         SandboxContext.for_server(settings.host, settings.port),
@@ -304,8 +310,10 @@ def build(settings: Settings) -> Server:
             logs,
             arns,
             settings.base_url,
+            function_settings,
             code_url_signer(settings) if settings.strict_auth else None,
         ).routes(),
+        *FunctionSettingsApi(function_settings).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),

@@ -20,6 +20,7 @@ from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control.concurrency import ConcurrencyService
+from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.versions import VersionService
 from lambox.errors import (
@@ -49,9 +50,11 @@ class ManagementApi:
         logs: LogSink,
         arns: Arns,
         base_url: str,
+        settings: FunctionSettingsService,
         sign_url: Callable[[str], str] | None = None,
     ) -> None:
         self._functions = functions
+        self._settings = settings
         # Makes Code.Location downloadable without credentials (strict posture: presigned).
         self._sign_url = sign_url
         self._versions = versions
@@ -97,14 +100,20 @@ class ManagementApi:
         name, qualifier = self._address(request, "GetFunction")
         config = self._functions.get(name, qualifier)
         reserved = self._concurrency.get_reserved(name)
+        pinned = self._settings.pinned_runtime_version(config)
         return json_response(
-            views.function(config, self._arns, self._base_url, qualifier, reserved, self._sign_url)
+            views.function(
+                config, self._arns, self._base_url, qualifier, reserved, self._sign_url, pinned
+            )
         )
 
     async def get_configuration(self, request: Request) -> Response:
         name, qualifier = self._address(request, "GetFunctionConfiguration")
         config = self._functions.get(name, qualifier)
-        return json_response(views.configuration(config, self._arns, qualifier))
+        pinned = self._settings.pinned_runtime_version(config)
+        return json_response(
+            views.configuration(config, self._arns, qualifier, runtime_version=pinned)
+        )
 
     async def update_code(self, request: Request) -> Response:
         params = await json_body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
@@ -124,8 +133,10 @@ class ManagementApi:
             )
         if qualifier:
             self._versions.delete(name, qualifier)
+            self._settings.forget(name, qualifier)
             return Response(status_code=204)
         self._functions.delete(name)
+        self._settings.forget(name)
         self._logs.delete(name)
         return Response(status_code=204)
 

@@ -19,13 +19,19 @@ from lambox.model import (
 
 
 def configuration(
-    config: FunctionConfig, arns: Arns, qualifier: str | None = None, *, listing: bool = False
+    config: FunctionConfig,
+    arns: Arns,
+    qualifier: str | None = None,
+    *,
+    listing: bool = False,
+    runtime_version: str | None = None,
 ) -> dict[str, Any]:
     """FunctionConfiguration as AWS renders it for Create/Get/Update/List.
 
     The ARN carries the qualifier the caller addressed the function by (an alias name shows
     the alias's ARN with the version's configuration); a published version's own ARN is
-    qualified by its number."""
+    qualified by its number. ``runtime_version`` is the runtime version ARN a Manual runtime
+    management config pins (else one derived from the runtime's name)."""
     runtime_digest = hashlib.sha256(config.runtime.encode()).hexdigest()
     if qualifier is None and config.version != LATEST:
         qualifier = config.version
@@ -53,7 +59,8 @@ def configuration(
             "OptimizationStatus": "On" if config.snap_start and config.version != LATEST else "Off",
         },
         "RuntimeVersionConfig": {
-            "RuntimeVersionArn": f"arn:aws:lambda:{arns.region}::runtime:{runtime_digest}"
+            "RuntimeVersionArn": runtime_version
+            or f"arn:aws:lambda:{arns.region}::runtime:{runtime_digest}"
         },
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{config.name}"},
     }
@@ -109,12 +116,13 @@ def function(
     qualifier: str | None = None,
     reserved: int | None = None,
     sign_url: Callable[[str], str] | None = None,
+    runtime_version: str | None = None,
 ) -> dict[str, Any]:
     """GetFunction: configuration, where to download the code (presigned by ``sign_url``
     when the server needs signatures, as AWS presigns its S3 URL), tags and concurrency."""
     location = f"{base_url}/lambox/v1/code/{config.code_key}.zip"
     view: dict[str, Any] = {
-        "Configuration": configuration(config, arns, qualifier),
+        "Configuration": configuration(config, arns, qualifier, runtime_version=runtime_version),
         "Code": {
             "RepositoryType": "S3",
             "Location": sign_url(location) if sign_url is not None else location,

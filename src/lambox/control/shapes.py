@@ -310,9 +310,12 @@ def _compile(shape_name: str) -> _Node:
     return node
 
 
-_AWS_ENUM_ORDER = {"InvokeMode": ("RESPONSE_STREAM", "BUFFERED")}
+_AWS_ENUM_ORDER = {
+    "InvokeMode": ("RESPONSE_STREAM", "BUFFERED"),
+    "RecursiveLoop": ("Terminate", "Allow"),
+}
 """Enums AWS's messages list in an order of their own, not the model's (recorded:
-``test_lambda_url_invalid_invoke_mode``)."""
+``test_lambda_url_invalid_invoke_mode``, ``test_put_function_recursion_config_invalid_value``)."""
 
 
 def _scalar(shape_name: str, kind: str, sensitive: bool, spec: dict[str, Any]) -> _Scalar:
