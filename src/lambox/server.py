@@ -30,6 +30,7 @@ from lambox.api.function_settings import FunctionSettingsApi
 from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
+from lambox.api.invoke_async import InvokeAsyncApi
 from lambox.api.management import ManagementApi
 from lambox.api.policies import PolicyApi
 from lambox.api.releases import ReleasesApi
@@ -320,6 +321,7 @@ def build(settings: Settings) -> Server:
         *PolicyApi(policies).routes(),
         *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
+        *InvokeAsyncApi(invoke).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
 

@@ -28,7 +28,7 @@ from lambox.errors import (
     ResourceNotFound,
 )
 from lambox.logs import LogSink
-from lambox.model import LATEST
+from lambox.model import LATEST, FunctionConfig
 from lambox.store.code import CodeStore
 
 CREATE_LIMIT = 70_167_211
@@ -153,11 +153,24 @@ class ManagementApi:
                     "UnreservedConcurrentExecutions": unreserved,
                 },
                 "AccountUsage": {
-                    "TotalCodeSize": sum(c.code_size for c in functions),
+                    "TotalCodeSize": self._code_storage(functions),
                     "FunctionCount": len(functions),
                 },
             }
         )
+
+    def _code_storage(self, functions: list[FunctionConfig]) -> int:
+        """Bytes of code the account stores: every version of every function counts, as on
+        AWS (recorded: publishing a version after a configuration update adds its code
+        size again; a configuration update adds nothing)."""
+        total = 0
+        for config in functions:
+            try:
+                versions, _ = self._versions.list(config.name, None, 1 << 30)
+            except ResourceNotFound:  # deleted since it was listed
+                continue
+            total += sum(v.code_size for v in versions)
+        return total
 
     async def list_tags(self, request: Request) -> Response:
         tags = self._functions.tags(unquote(request.path_params["arn"]))
