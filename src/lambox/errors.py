@@ -7,6 +7,8 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     LamboxError                              (500 ServiceException)
     +-- ClientError                          (4xx, Type "User")
     |   +-- ResourceNotFound                 404 ResourceNotFoundException ("Message")
+    |   |   +-- CodeSigningConfigMissing     ... of a code signing config (no "Type")
+    |   +-- CodeSigningConfigNotFound        404 CodeSigningConfigNotFoundException
     |   +-- ResourceConflict                 409 ResourceConflictException
     |   +-- InvalidParameterValue            400 InvalidParameterValueException
     |   +-- ValidationError                  400 ValidationException
@@ -70,6 +72,21 @@ class ClientError(LamboxError):
 
 class ResourceNotFound(ClientError):
     aws_type = "ResourceNotFoundException"
+    status = 404
+    message_key = "Message"
+
+
+class CodeSigningConfigMissing(ResourceNotFound):
+    """A code signing config named by Get/Update/Delete/ListFunctionsBy...: AWS's body has no
+    "Type" for it (recorded: ``test_code_signing_not_found_excs``)."""
+
+    kind = None
+
+
+class CodeSigningConfigNotFound(ClientError):
+    """PutFunctionCodeSigningConfig naming a code signing config that does not exist."""
+
+    aws_type = "CodeSigningConfigNotFoundException"
     status = 404
     message_key = "Message"
 

@@ -22,6 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from lambox.api.app import LamboxApp
+from lambox.api.code_signing import CodeSigningApi
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
@@ -40,6 +41,7 @@ from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control import shapes
 from lambox.control.aliases import AliasService
+from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
 from lambox.control.event_sources import EventSourceService
@@ -110,6 +112,7 @@ from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
 from lambox.store.code import CodeStore
+from lambox.store.code_signing import SqliteCodeSigningStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.event_sources import SqliteMappingStore
 from lambox.store.events import SqliteEventQueue
@@ -217,8 +220,10 @@ def build(settings: Settings) -> Server:
     functions = FunctionService(store, code, feed, runtimes, arns, roles.check)
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
-    function_settings = FunctionSettingsService(
-        SqliteSettingsStore(data / "state.db"), functions, arns
+    settings_store = SqliteSettingsStore(data / "state.db")
+    function_settings = FunctionSettingsService(settings_store, functions, arns)
+    code_signing = CodeSigningService(
+        SqliteCodeSigningStore(data / "state.db"), settings_store, functions, arns
     )
     aliases = AliasService(store, feed, functions, concurrency, arns)
     context = dataclasses.replace(
@@ -315,6 +320,7 @@ def build(settings: Settings) -> Server:
             code_url_signer(settings) if settings.strict_auth else None,
         ).routes(),
         *FunctionSettingsApi(function_settings).routes(),
+        *CodeSigningApi(code_signing).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),

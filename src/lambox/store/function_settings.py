@@ -20,6 +20,8 @@ class SettingsStore(Protocol):
     def get(self, name: str, qualifier: str, kind: str) -> dict[str, Any] | None: ...
     def put(self, name: str, qualifier: str, kind: str, value: dict[str, Any]) -> None: ...
     def forget(self, name: str, qualifier: str | None = None) -> None: ...
+    def all_of(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]: ...
+    def forget_kind(self, name: str, kind: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -60,6 +62,23 @@ class SqliteSettingsStore:
                     "DELETE FROM function_settings WHERE name = ? AND qualifier = ?",
                     (name, qualifier),
                 )
+
+    def forget_kind(self, name: str, kind: str) -> None:
+        """Drop one kind of setting of a function, every qualifier."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM function_settings WHERE name = ? AND kind = ?", (name, kind)
+            )
+
+    def all_of(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """Every (name, qualifier, value) of one kind, by name."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, qualifier, value FROM function_settings WHERE kind = ?"
+                " ORDER BY name, qualifier",
+                (kind,),
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), dict(json.loads(r[2]))) for r in rows]
 
     def close(self) -> None:
         with self._lock:
