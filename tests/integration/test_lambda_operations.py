@@ -100,3 +100,9 @@ def test_an_unserved_operation_is_named(server: Any) -> None:
     assert r.status_code == 400
     assert r.headers["x-amzn-ErrorType"] == "UnsupportedOperationException"
     assert "GetDurableExecutionHistory" in r.json()["message"]
+
+
+def test_a_trailing_slash_names_no_unserved_operation(server: Any) -> None:
+    r = httpx.get(f"{server.url}/2025-12-01/durable-executions/x/history/")
+    assert r.status_code == 404
+    assert r.headers["x-amzn-ErrorType"] == "UnknownOperationException"

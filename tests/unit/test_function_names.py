@@ -34,12 +34,14 @@ from lambox.arns import FUNCTION_NAME, Arns, FunctionRef
 from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
+from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.errors import AccessDenied, InvalidParameterValue, LamboxError, ResourceNotFound
 from lambox.logs import LogSink
 from lambox.store.code import CodeStore
+from lambox.store.function_settings import SqliteSettingsStore
 from lambox.store.functions import SqliteFunctionStore
 from lambox.watch import ChangeFeed
 
@@ -116,7 +118,10 @@ def _app(data: Path) -> Starlette:
     concurrency = ConcurrencyService(store, feed, functions, ARNS, 1000)
     aliases = AliasService(store, feed, functions, concurrency, ARNS)
     logs = LogSink(data / "logs", 1 << 20)
-    management = ManagementApi(functions, versions, concurrency, code, logs, ARNS, "http://x")
+    settings = FunctionSettingsService(SqliteSettingsStore(data / "state.db"), functions, ARNS)
+    management = ManagementApi(
+        functions, versions, concurrency, code, logs, ARNS, "http://x", settings
+    )
 
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LamboxError)

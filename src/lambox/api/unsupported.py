@@ -24,6 +24,14 @@ def _table() -> list[uri.Route]:
 def lambda_operation(
     method: str, path: str, query: Mapping[str, Sequence[str]], headers: Mapping[str, str]
 ) -> str | None:
-    """The name of the operation of Lambda's model this request line names, or None."""
+    """The name of the operation of Lambda's model this request line names, or None.
+
+    A trailing slash the model's path lacks names nothing: AWS answers such a path as an
+    unknown route (the protocol layer's matching forgives the slash, AWS's does not)."""
     found = uri.match(_table(), method, path, query, headers)
-    return found[0] if found else None
+    if found is None:
+        return None
+    template = service_model("lambda").operation_model(found[0]).http["requestUri"]
+    if path.endswith("/") and not template.partition("?")[0].endswith("/"):
+        return None
+    return found[0]
