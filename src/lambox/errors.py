@@ -9,6 +9,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- ResourceNotFound                 404 ResourceNotFoundException ("Message")
     |   |   +-- CodeSigningConfigMissing     ... of a code signing config (no "Type")
     |   +-- CodeSigningConfigNotFound        404 CodeSigningConfigNotFoundException
+    |   +-- CodeVerificationFailed           400 CodeVerificationFailedException (Enforce)
     |   +-- ResourceConflict                 409 ResourceConflictException
     |   +-- InvalidParameterValue            400 InvalidParameterValueException
     |   +-- ValidationError                  400 ValidationException
@@ -88,6 +89,13 @@ class CodeSigningConfigNotFound(ClientError):
 
     aws_type = "CodeSigningConfigNotFoundException"
     status = 404
+    message_key = "Message"
+
+
+class CodeVerificationFailed(ClientError):
+    """A package refused by its code signing config's ``Enforce`` policy."""
+
+    aws_type = "CodeVerificationFailedException"
     message_key = "Message"
 
 

@@ -318,6 +318,7 @@ def build(settings: Settings) -> Server:
             settings.base_url,
             function_settings,
             code_url_signer(settings) if settings.strict_auth else None,
+            code_signing=code_signing,
         ).routes(),
         *FunctionSettingsApi(function_settings).routes(),
         *CodeSigningApi(code_signing).routes(),

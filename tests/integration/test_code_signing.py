@@ -96,3 +96,53 @@ def test_configs_and_bindings_survive_a_restart(tmp_path: Any) -> None:
         assert config["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce"
     finally:
         stop_server(srv)
+
+
+OTHER = make_zip({"app.py": "def handler(event, context):\n    return 'other'\n"})
+
+
+def test_enforce_refuses_code_updates_warn_lets_them_through(lambda_client: Any) -> None:
+    """lambox verifies no signature, so every package is untrusted: Enforce refuses it."""
+    name = new_function(lambda_client)
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    before = lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"]
+    enforce = new_config(lambda_client, UntrustedArtifactOnDeployment="Enforce")
+    lambda_client.put_function_code_signing_config(CodeSigningConfigArn=enforce, FunctionName=name)
+    with pytest.raises(ClientError) as exc:
+        lambda_client.update_function_code(FunctionName=name, ZipFile=OTHER)
+    assert error(exc) == ("CodeVerificationFailedException", 400)
+    assert "does not verify code signatures" in exc.value.response["Error"]["Message"]
+    assert lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"] == before
+    warn = new_config(lambda_client, UntrustedArtifactOnDeployment="Warn")
+    lambda_client.put_function_code_signing_config(CodeSigningConfigArn=warn, FunctionName=name)
+    updated = lambda_client.update_function_code(FunctionName=name, ZipFile=OTHER)
+    assert updated["CodeSha256"] != before
+
+
+def test_create_function_with_a_code_signing_config(lambda_client: Any) -> None:
+    warn = new_config(lambda_client, UntrustedArtifactOnDeployment="Warn")
+    name = unique("csc")
+    lambda_client.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": CODE}, CodeSigningConfigArn=warn,
+    )  # fmt: skip
+    got = lambda_client.get_function_code_signing_config(FunctionName=name)
+    assert got["CodeSigningConfigArn"] == warn
+    enforce = new_config(lambda_client, UntrustedArtifactOnDeployment="Enforce")
+    refused = unique("csc")
+    with pytest.raises(ClientError) as exc:
+        lambda_client.create_function(
+            FunctionName=refused, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": CODE}, CodeSigningConfigArn=enforce,
+        )  # fmt: skip
+    assert error(exc) == ("CodeVerificationFailedException", 400)
+    with pytest.raises(ClientError) as exc:
+        lambda_client.get_function(FunctionName=refused)
+    assert error(exc) == ("ResourceNotFoundException", 404)
+    missing = enforce[:-1] + ("y" if enforce.endswith("x") else "x")
+    with pytest.raises(ClientError) as exc:
+        lambda_client.create_function(
+            FunctionName=refused, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": CODE}, CodeSigningConfigArn=missing,
+        )  # fmt: skip
+    assert error(exc) == ("CodeSigningConfigNotFoundException", 404)

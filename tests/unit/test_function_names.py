@@ -33,6 +33,7 @@ from lambox.api.responses import error_body, error_response
 from lambox.arns import FUNCTION_NAME, Arns, FunctionRef
 from lambox.control import shapes
 from lambox.control.aliases import AliasService
+from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
@@ -41,6 +42,7 @@ from lambox.control.versions import VersionService
 from lambox.errors import AccessDenied, InvalidParameterValue, LamboxError, ResourceNotFound
 from lambox.logs import LogSink
 from lambox.store.code import CodeStore
+from lambox.store.code_signing import SqliteCodeSigningStore
 from lambox.store.function_settings import SqliteSettingsStore
 from lambox.store.functions import SqliteFunctionStore
 from lambox.watch import ChangeFeed
@@ -118,10 +120,15 @@ def _app(data: Path) -> Starlette:
     concurrency = ConcurrencyService(store, feed, functions, ARNS, 1000)
     aliases = AliasService(store, feed, functions, concurrency, ARNS)
     logs = LogSink(data / "logs", 1 << 20)
-    settings = FunctionSettingsService(SqliteSettingsStore(data / "state.db"), functions, ARNS)
-    management = ManagementApi(
-        functions, versions, concurrency, code, logs, ARNS, "http://x", settings
+    settings_store = SqliteSettingsStore(data / "state.db")
+    settings = FunctionSettingsService(settings_store, functions, ARNS)
+    signing = CodeSigningService(
+        SqliteCodeSigningStore(data / "state.db"), settings_store, functions, ARNS
     )
+    management = ManagementApi(
+        functions, versions, concurrency, code, logs, ARNS, "http://x", settings,
+        code_signing=signing,
+    )  # fmt: skip
 
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LamboxError)

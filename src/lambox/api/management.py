@@ -19,6 +19,7 @@ from lambox.api.params import count, function_path, json_body, max_items, path_n
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
+from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
@@ -52,9 +53,12 @@ class ManagementApi:
         base_url: str,
         settings: FunctionSettingsService,
         sign_url: Callable[[str], str] | None = None,
+        *,
+        code_signing: CodeSigningService,
     ) -> None:
         self._functions = functions
         self._settings = settings
+        self._code_signing = code_signing
         # Makes Code.Location downloadable without credentials (strict posture: presigned).
         self._sign_url = sign_url
         self._versions = versions
@@ -66,7 +70,10 @@ class ManagementApi:
 
     async def create_function(self, request: Request) -> Response:
         params = await json_body(request, CREATE_LIMIT, "CreateFunction")
+        signing = self._code_signing.config_for_create(params)
         config = await self._functions.create(params)
+        if signing is not None:
+            self._code_signing.bind(config.name, signing)
         return json_response(views.configuration(config, self._arns), status=201)
 
     async def list_functions(self, request: Request) -> Response:
@@ -117,6 +124,7 @@ class ManagementApi:
 
     async def update_code(self, request: Request) -> Response:
         params = await json_body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
+        self._code_signing.check_update(path_name(request))
         config = await self._functions.update_code(path_name(request), params)
         return json_response(views.configuration(config, self._arns))
 

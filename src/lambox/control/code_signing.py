@@ -4,11 +4,15 @@ uses which (Put/Get/DeleteFunctionCodeSigningConfig, ListFunctionsByCodeSigningC
 Configs are validated against botocore's model and stored with AWS's shapes and errors
 (recorded: ``TestCodeSigningConfig``). lambox does not verify signatures: it has no signer
 service to verify a package against, so a function's code is accepted whatever its config's
-``UntrustedArtifactOnDeployment`` says. docs/lambda-api.md says so.
+``UntrustedArtifactOnDeployment`` says... except that it takes every package as
+*untrusted*, so ``check_deployment`` applies the policy the way AWS applies it to an unsigned
+package: ``Enforce`` refuses CreateFunction and UpdateFunctionCode, ``Warn`` lets them through
+with a warning in the server's log. docs/lambda-api.md says so.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -19,10 +23,13 @@ from lambox.control.functions import FunctionService, now_iso
 from lambox.errors import (
     CodeSigningConfigMissing,
     CodeSigningConfigNotFound,
+    CodeVerificationFailed,
     ResourceConflict,
 )
 from lambox.store.code_signing import CodeSigningStore
 from lambox.store.function_settings import SettingsStore
+
+log = logging.getLogger(__name__)
 
 BINDING = "code-signing"
 DEFAULT_POLICY = "Warn"
@@ -153,6 +160,51 @@ class CodeSigningService:
         shapes.validate("DeleteFunctionCodeSigningConfig", {"FunctionName": function_name})
         name = self._functions.get(function_name).name
         self._settings.forget_kind(name, BINDING)
+
+    # -- deployments -----------------------------------------------------------------------
+
+    def config_for_create(self, params: Mapping[str, Any]) -> str | None:
+        """The CodeSigningConfigArn a CreateFunction names, once it exists and its policy
+        lets the (unverifiable, so untrusted) package through."""
+        arn = params.get("CodeSigningConfigArn")
+        if not isinstance(arn, str) or not arn:
+            return None
+        config = self._configs.get(self._id_of(arn))
+        if config is None or config["CodeSigningConfigArn"] != arn:
+            raise CodeSigningConfigNotFound(
+                "The code signing configuration cannot be found. Check that the provided"
+                f" configuration is not deleted: {arn}."
+            )
+        self._apply_policy(config, str(params.get("FunctionName", "")))
+        return arn
+
+    def bind(self, name: str, arn: str) -> None:
+        """Link a function created with a CodeSigningConfigArn to its config."""
+        self._settings.put(name, "", BINDING, {"CodeSigningConfigArn": arn})
+
+    def check_update(self, function_name: str) -> None:
+        """UpdateFunctionCode under the function's code signing config, if it has one."""
+        name = self._functions.get(function_name).name
+        binding = self._settings.get(name, "", BINDING)
+        if binding is None:
+            return
+        config = self._configs.get(self._id_of(binding["CodeSigningConfigArn"]))
+        if config is not None:
+            self._apply_policy(config, name)
+
+    def _apply_policy(self, config: Mapping[str, Any], name: str) -> None:
+        arn = config["CodeSigningConfigArn"]
+        if config["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce":
+            raise CodeVerificationFailed(
+                "Lambda cannot deploy the function: lambox does not verify code signatures,"
+                f" so the Enforce policy of code signing configuration {arn} refuses every"
+                " package."
+            )
+        log.warning(
+            "code of %s deployed unverified: lambox does not verify signatures (%s is Warn)",
+            name,
+            arn,
+        )
 
     # -- internals -------------------------------------------------------------------------
 
