@@ -3,6 +3,7 @@ validation, and configs that survive a restart."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -146,3 +147,24 @@ def test_create_function_with_a_code_signing_config(lambda_client: Any) -> None:
             Code={"ZipFile": CODE}, CodeSigningConfigArn=missing,
         )  # fmt: skip
     assert error(exc) == ("CodeSigningConfigNotFoundException", 404)
+
+
+def test_code_signing_through_the_cli(lambda_client: Any, server: Any) -> None:
+    from tests.integration.test_aws_cli import aws
+
+    out = aws(
+        server, "create-code-signing-config",
+        "--allowed-publishers", f"SigningProfileVersionArns={PROFILE}",
+        "--code-signing-policies", "UntrustedArtifactOnDeployment=Enforce",
+    )  # fmt: skip
+    arn = json.loads(out.stdout)["CodeSigningConfig"]["CodeSigningConfigArn"]
+    name = new_function(lambda_client)
+    aws(server, "put-function-code-signing-config", "--function-name", name,
+        "--code-signing-config-arn", arn)  # fmt: skip
+    listed = aws(server, "list-functions-by-code-signing-config", "--code-signing-config-arn", arn)
+    assert json.loads(listed.stdout)["FunctionArns"] == [
+        lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    ]
+    refused = aws(server, "delete-code-signing-config", "--code-signing-config-arn", arn,
+                  check=False)  # fmt: skip
+    assert refused.returncode != 0 and "ResourceConflictException" in refused.stderr

@@ -72,6 +72,8 @@ class CodeSigningApi:
         fn = function_path("/2020-06-30/functions/{name}/code-signing-config")
         return [
             Route(csc, self.create, methods=["POST"]),
+            # The AWS CLI's older model spells Create and List with a trailing slash.
+            Route(f"{csc}/", self.create, methods=["POST"]),
             Route(csc, self.list_configs, methods=["GET"]),
             Route(f"{csc}/", self.list_configs, methods=["GET"]),
             Route(f"{csc}/{{arn}}/functions", self.functions, methods=["GET"]),
