@@ -75,6 +75,10 @@ class FunctionConfig:
     snap_start: bool = False
     state: State = State.PENDING
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
+    # Layers: (LayerVersionArn, CodeSize) in order, and the code store key of the tree
+    # they merge into, mounted at /opt ("" for none).
+    layers: tuple[tuple[str, int], ...] = ()
+    opt_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class FunctionVersion:
     interpreter: str
     region: str
     generation: int
+    # The function's layers merged into one tree, seen at /opt in the sandbox (None: none).
+    opt_dir: Path | None = None
 
     @property
     def name(self) -> str:

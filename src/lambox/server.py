@@ -26,6 +26,7 @@ from lambox.api.connection import HeaderLimits, guarded_protocol
 from lambox.api.event_config import EventConfigApi
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
+from lambox.api.layers import LayersApi
 from lambox.api.management import ManagementApi
 from lambox.api.releases import ReleasesApi
 from lambox.arns import Arns
@@ -35,6 +36,7 @@ from lambox.control.aliases import AliasService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
 from lambox.control.functions import FunctionService
+from lambox.control.layers import LayerService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.router import Edge
@@ -62,6 +64,7 @@ from lambox.store.code import CodeStore
 from lambox.store.event_configs import SqliteEventConfigStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.functions import SqliteFunctionStore
+from lambox.store.layers import SqliteLayerStore
 from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
@@ -131,7 +134,8 @@ def build(settings: Settings) -> Server:
     feed = ChangeFeed()
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
-    functions = FunctionService(store, code, feed, runtimes, arns)
+    layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)
+    functions = FunctionService(store, code, feed, runtimes, arns, layers.resolve)
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)
@@ -183,6 +187,7 @@ def build(settings: Settings) -> Server:
         *ConcurrencyApi(concurrency, invoke, arns).routes(),
         *EventConfigApi(event_configs, worker, functions, arns).routes(),
         *IngestApi(invoke).routes(),
+        *LayersApi(layers).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes)
 

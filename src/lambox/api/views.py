@@ -52,6 +52,8 @@ def configuration(
         view["Environment"] = {"Variables": dict(config.environment)}
     if config.dead_letter_arn:
         view["DeadLetterConfig"] = {"TargetArn": config.dead_letter_arn}
+    if config.layers:
+        view["Layers"] = [{"Arn": arn, "CodeSize": size} for arn, size in config.layers]
     if listing:
         # ListFunctions and ListVersionsByFunction entries carry no state, as on AWS.
         for key in ("State", "RuntimeVersionConfig"):

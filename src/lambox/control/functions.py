@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,8 @@ RESERVED_ENV = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
+LayerResolver = Callable[[Sequence[str], str], tuple[tuple[tuple[str, int], ...], str]]
+"""A function's ``Layers`` and its code key -> (its layer refs, its /opt tree key)."""
 DEFAULT_MAX_ITEMS = 50
 CODE_GRACE_SECONDS = 60.0
 MAX_MEMORY = 10_240
@@ -151,7 +153,9 @@ class FunctionService:
         feed: ChangeFeed,
         runtimes: RuntimeCatalog,
         arns: Arns,
+        layers: LayerResolver | None = None,
     ) -> None:
+        self._layers = layers
         self._store = store
         self._code = code
         self._feed = feed
@@ -253,6 +257,7 @@ class FunctionService:
         if self._store.get(name, LATEST) is not None:
             raise ResourceConflict(f"Function already exist: {name}")
         blob = await asyncio.to_thread(self._code.put, _decode_zip(code["ZipFile"]))
+        layers, opt_key = await self._resolve_layers(params.get("Layers"), blob.key)
         config = FunctionConfig(
             name=name,
             runtime=runtime,
@@ -274,6 +279,8 @@ class FunctionService:
             dead_letter_arn=str((params.get("DeadLetterConfig") or {}).get("TargetArn") or ""),
             snap_start=_snap_start(_apply_on(params) == "PublishedVersions", runtime),
             state=State.PENDING,
+            layers=layers,
+            opt_key=opt_key,
         )
         self._store.insert(config)
         self._publish(config)
@@ -332,6 +339,10 @@ class FunctionService:
         if "DeadLetterConfig" in params:
             target = (params["DeadLetterConfig"] or {}).get("TargetArn") or ""
             changes["dead_letter_arn"] = str(target)
+        if "Layers" in params:
+            layers, opt_key = await self._resolve_layers(params["Layers"], current.code_key)
+            changes["layers"] = layers
+            changes["opt_key"] = opt_key
         if "EphemeralStorage" in params:
             changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
         if "SnapStart" in params or "Runtime" in params:
@@ -393,6 +404,17 @@ class FunctionService:
         self.check_revision(current, revision_id)
         return current
 
+    async def _resolve_layers(
+        self, arns: object, code_key: str
+    ) -> tuple[tuple[tuple[str, int], ...], str]:
+        """A request's ``Layers`` checked and merged (in a thread: merging touches disk)."""
+        names = [str(arn) for arn in arns or ()] if isinstance(arns, list) else []
+        if not names:
+            return (), ""
+        if self._layers is None:
+            raise InvalidParameterValue("This lambox server does not serve layers.")
+        return await asyncio.to_thread(self._layers, names, code_key)
+
     def _settle_soon(self, name: str) -> None:
         """Finish a create/update after the API has answered, so clients see the transition."""
         task = asyncio.get_running_loop().create_task(self._settle(name))
@@ -425,6 +447,7 @@ class FunctionService:
             interpreter=interpreter,
             region=self._arns.region,
             generation=self._feed.next_generation(),
+            opt_dir=self._code.tree(config.opt_key) if config.opt_key else None,
         )
 
     def _publish(self, config: FunctionConfig) -> None:

@@ -288,8 +288,15 @@ def _compile(shape_name: str) -> _Node:
     return node
 
 
+# Patterns AWS prints differently from botocore's model: it leaves out an outer group.
+_SHOWN_WITHOUT_OUTER_GROUP = frozenset({"LayerVersionArn"})
+
+
 def _scalar(shape_name: str, kind: str, sensitive: bool, spec: dict[str, Any]) -> _Scalar:
     pattern = spec.get("pattern")
+    shown_pattern = pattern
+    if pattern and shape_name in _SHOWN_WITHOUT_OUTER_GROUP and pattern.startswith("("):
+        shown_pattern = pattern[1:-1]
     enum = tuple(spec.get("enum", ()))
     shown = enum
     if shape_name == _RUNTIME_SHAPE:
@@ -300,7 +307,7 @@ def _scalar(shape_name: str, kind: str, sensitive: bool, spec: dict[str, Any]) -
         sensitive=sensitive,
         low=spec.get("min"),
         high=spec.get("max"),
-        pattern=pattern,
+        pattern=shown_pattern,
         regex=_java_regex(pattern) if pattern is not None else None,
         enum=enum,
         allowed=frozenset(enum),

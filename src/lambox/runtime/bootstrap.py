@@ -396,12 +396,17 @@ def runtime_path(path: list[str], libs: str = "") -> list[str]:
     return kept + ([libs] if libs and libs not in kept else []) + path[start:end]
 
 
+def layer_path() -> list[str]:
+    """Where a Python function finds its layers' packages, as on AWS."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return [f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+
+
 def _set_path(task_root: str) -> None:
     """``sys.path`` in the order of AWS's Python runtimes: the function's code first, then
     its layers' (/opt/python), then the runtime's (``runtime_path``), so a package the
     function bundles wins over the runtime's copy (boto3 above all)."""
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    layers = [f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+    layers = layer_path()
     rest = [p for p in runtime_path(sys.path) if p != task_root and p not in layers]
     sys.path[:] = [task_root, *layers, *rest]
 

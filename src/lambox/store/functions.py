@@ -81,6 +81,8 @@ def to_json(config: FunctionConfig) -> str:
         "snap_start": config.snap_start,
         "state": config.state.value,
         "last_update_status": config.last_update_status.value,
+        "layers": [list(ref) for ref in config.layers],
+        "opt_key": config.opt_key,
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -92,6 +94,7 @@ def from_json(text: str) -> FunctionConfig:
     data["architectures"] = tuple(data["architectures"])
     data["state"] = State(data["state"])
     data["last_update_status"] = UpdateStatus(data["last_update_status"])
+    data["layers"] = tuple((str(arn), int(size)) for arn, size in data.get("layers") or ())
     return FunctionConfig(**data)
 
 
