@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from lambox.api import views
 from lambox.api.app import LamboxApp
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
@@ -40,7 +41,7 @@ from lambox.control.layers import LayerService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.versions import VersionService
 from lambox.edge.router import Edge
-from lambox.errors import LamboxError
+from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault
 from lambox.events.relay import Relay
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
@@ -56,7 +57,22 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
+from lambox.services.cloudformation.app import CloudFormationApp
+from lambox.services.cloudformation.resources import (
+    AliasHandler,
+    BucketHandler,
+    FunctionHandler,
+    Handler,
+    LambdaCalls,
+    LayerVersionHandler,
+    RecordedRole,
+    S3Calls,
+    VersionHandler,
+)
+from lambox.services.cloudformation.service import CloudFormationService
+from lambox.services.cloudformation.store import StackStore
 from lambox.services.s3.app import S3App
+from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
@@ -206,7 +222,17 @@ def build(settings: Settings) -> Server:
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(objects, deliver, "s3")
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    edge = Edge(app, {"s3": S3App(s3, settings.region)})
+    cloudformation = CloudFormationService(
+        StackStore(data / "cloudformation.db"),
+        *_stack_handlers(functions, versions, aliases, layers, s3, objects, arns),
+        settings.region,
+        settings.account_id,
+    )
+    cloudformation.restore()
+    edge = Edge(
+        app,
+        {"s3": S3App(s3, settings.region), "cloudformation": CloudFormationApp(cloudformation)},
+    )
     return Server(
         settings,
         store,
@@ -228,6 +254,89 @@ def build(settings: Settings) -> Server:
         s3_relay,
         edge,
     )
+
+
+def _stack_handlers(
+    functions: FunctionService,
+    versions: VersionService,
+    aliases: AliasService,
+    layers: LayerService,
+    s3: S3Service,
+    objects: ObjectStore,
+    arns: Arns,
+) -> tuple[dict[str, Handler], S3Calls]:
+    """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
+
+    async def create_function(params: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.create(params), arns)
+
+    async def update_code(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.update_code(name, params), arns)
+
+    async def update_configuration(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.update_configuration(name, params), arns)
+
+    async def settled(name: str) -> None:
+        for _ in range(3000):  # a create or update settles on the next loop iterations
+            config = functions.get(name)
+            if config.state is State.FAILED:
+                raise InvalidParameterValue(f"Function {name} failed: its runtime is missing")
+            if config.state is State.ACTIVE and config.last_update_status.value != "InProgress":
+                return
+            await asyncio.sleep(0.01)
+        raise InvalidParameterValue(f"Function {name} did not become Active")
+
+    def bare(function: str) -> str:
+        return arns.parse(function)[0]
+
+    lambda_calls = LambdaCalls(
+        create_function=create_function,
+        update_code=update_code,
+        update_configuration=update_configuration,
+        settled=settled,
+        delete_function=functions.delete,
+        publish_version=lambda name, params: views.configuration(
+            versions.publish(name, params), arns
+        ),
+        delete_version=lambda function, version: versions.delete(bare(function), version),
+        create_alias=lambda function, params: views.alias(aliases.create(function, params), arns),
+        update_alias=lambda function, name, params: views.alias(
+            aliases.update(function, name, params), arns
+        ),
+        delete_alias=lambda function, name: aliases.delete(bare(function), name),
+        publish_layer=layers.publish,
+        delete_layer=layers.delete,
+    )
+
+    def call(params: dict[str, Any]) -> S3Call:
+        async def nothing() -> AsyncIterator[bytes]:
+            return
+            yield b""
+
+        return S3Call(params, nothing(), new_request_id(), "127.0.0.1", arns.region)
+
+    async def create_bucket(name: str) -> None:
+        await s3.create_bucket(call({"Bucket": name}))
+
+    async def delete_bucket(name: str) -> None:
+        await s3.delete_bucket(call({"Bucket": name}))
+
+    async def read_object(bucket: str, key: str) -> bytes:
+        stored = objects.get(bucket, key)
+        if stored is None:
+            raise ServiceFault("NoSuchKey", f"s3://{bucket}/{key} does not exist", 404)
+        return await asyncio.to_thread(stored.path.read_bytes)
+
+    s3_calls = S3Calls(create_bucket, s3.set_notification, delete_bucket, read_object)
+    handlers: dict[str, Handler] = {
+        "AWS::Lambda::Function": FunctionHandler(lambda_calls, s3_calls),
+        "AWS::Lambda::Version": VersionHandler(lambda_calls),
+        "AWS::Lambda::Alias": AliasHandler(lambda_calls),
+        "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
+        "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
+        "AWS::IAM::Role": RecordedRole(arns.account_id),
+    }
+    return handlers, s3_calls
 
 
 def zip_directory(path: Path) -> bytes:
