@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from tests.conftest import LamboxServer, make_zip, start_server, stop_server, unique
 
@@ -202,7 +202,7 @@ def test_unserved_resource_type_rolls_the_create_back(cfn: Any, lam: Any) -> Non
         }
     }
     cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
-    with pytest.raises(Exception):  # the waiter fails on ROLLBACK_COMPLETE
+    with pytest.raises(WaiterError):  # the waiter fails on ROLLBACK_COMPLETE
         cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
     assert status(cfn, name) == "ROLLBACK_COMPLETE"
     events = cfn.describe_stack_events(StackName=name)["StackEvents"]
@@ -259,7 +259,7 @@ def test_update_replaces_and_a_failed_update_rolls_back(cfn: Any, lam: Any) -> N
     # the timeout goes back, the stack keeps its template.
     bad = function_template(second, 9, {"Topic": {"Type": "AWS::SNS::Topic", "DependsOn": "Fn"}})
     cfn.update_stack(StackName=name, TemplateBody=bad)
-    with pytest.raises(Exception):
+    with pytest.raises(WaiterError):
         cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
     assert status(cfn, name) == "UPDATE_ROLLBACK_COMPLETE"
     assert lam.get_function_configuration(FunctionName=second)["Timeout"] == 5

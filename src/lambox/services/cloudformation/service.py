@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from lambox.errors import LamboxError, ServiceFault
+from lambox.services.cloudformation import intrinsics
 from lambox.services.cloudformation import template as templates
 from lambox.services.cloudformation.engine import Engine, Plan, now, plan
 from lambox.services.cloudformation.resources import Handler, S3Calls
@@ -439,7 +440,8 @@ class CloudFormationService:
     def _changes(self, stack: Stack, new: Plan) -> list[dict[str, Any]]:
         """What executing ``new`` would do, as DescribeChangeSet lists it."""
         old_resources = self._store.resources(stack.stack_id)
-        old_template = (stack.processed or {}).get("Resources") or {}
+        ctx = new.context
+        known = {k: (r.ref, r.attributes) for k, r in old_resources.items()}
         changes = []
         for logical_id in new.order:
             entry = new.resources[logical_id]
@@ -454,14 +456,22 @@ class CloudFormationService:
             if old is None:
                 change["Action"] = "Add"
             else:
-                before = old_template.get(logical_id) or {}
-                if before == entry:
+                # Resolved against what is deployed now: a value that depends on a resource
+                # this change set replaces counts as changed.
+                ctx.resources = dict(known)
+                try:
+                    props = intrinsics.resolve(entry.get("Properties") or {}, ctx)
+                except LamboxError:
+                    props = None
+                if old.type == kind and props == old.properties:
                     continue
                 handler = self._handlers.get(kind)
-                old_props = before.get("Properties") or {}
-                new_props = entry.get("Properties") or {}
+                old_props = old.properties
+                new_props = props or {}
                 differs = sorted(
-                    k for k in {*old_props, *new_props} if old_props.get(k) != new_props.get(k)
+                    k
+                    for k in {*old_props, *new_props}
+                    if props is None or old_props.get(k) != new_props.get(k)
                 )
                 replaces = old.type != kind or (
                     handler is not None and any(k in handler.replaces for k in differs)
@@ -473,6 +483,7 @@ class CloudFormationService:
                     Scope=["Properties"] if differs else [],
                 )
             changes.append({"Type": "Resource", "ResourceChange": change})
+        ctx.resources = {}
         for logical_id, old in old_resources.items():
             if logical_id not in new.resources:
                 changes.append(
