@@ -1,1 +1,1 @@
-"""One package per AWS service lambox serves on its edge besides Lambda: S3 and CloudFormation so far."""
+"""One package per AWS service lambox serves on its edge besides Lambda: S3, CloudFormation."""
