@@ -405,3 +405,33 @@ def test_sam_template_through_a_change_set(cfn: Any, lam: Any, s3: Any) -> None:
     cfn.delete_change_set(ChangeSetName=again["Id"])
     processed = cfn.get_template(StackName=name, TemplateStage="Processed")["TemplateBody"]
     assert "AWS::Serverless::Function" not in json.dumps(processed)
+
+
+def test_stacks_survive_a_kill_9(tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = tmp_path_factory.mktemp("cfn-crash") / "data"
+    env = {"LAMBOX_SANDBOX": "process"}
+    first = start_server(data, env)
+    name = unique("durable")
+    try:
+        cfn = client(first, "cloudformation")
+        cfn.create_stack(StackName=name, TemplateBody=function_template(f"{name}-fn", 7))
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    finally:
+        first.proc.kill()  # SIGKILL: no shutdown of any kind
+        first.proc.wait()
+    second = start_server(data, env)
+    try:
+        cfn, lam = client(second, "cloudformation"), client(second, "lambda")
+        assert status(cfn, name) == "CREATE_COMPLETE"
+        assert outputs(cfn, name) == {"Name": f"{name}-fn"}
+        resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
+        assert [r["PhysicalResourceId"] for r in resources] == [f"{name}-fn"]
+        cfn.update_stack(StackName=name, TemplateBody=function_template(f"{name}-fn", 8))
+        cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+        assert lam.get_function_configuration(FunctionName=f"{name}-fn")["Timeout"] == 8
+        cfn.delete_stack(StackName=name)
+        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+        with pytest.raises(ClientError):
+            lam.get_function(FunctionName=f"{name}-fn")
+    finally:
+        stop_server(second)

@@ -122,6 +122,8 @@ def plan(
         refs = intrinsics.references(entry.get("Properties") or {}, every)
         depends = entry.get("DependsOn") or []
         refs |= set([depends] if isinstance(depends, str) else depends)
+        known = {*every, *values, *pseudo, intrinsics.NO_VALUE}
+        refs |= intrinsics.names(entry.get("Properties") or {}) - known
         absent = sorted(r for r in refs if r not in every)
         if absent:
             raise validation(

@@ -204,3 +204,23 @@ def references(value: Any, resources: Mapping[str, Any]) -> set[str]:
             else:
                 found |= references(arg, resources)
     return found
+
+
+def names(value: Any) -> set[str]:
+    """Every name ``value`` refers to with Ref or Fn::GetAtt (resources, parameters, pseudo
+    parameters), so a template naming nothing is refused before it is deployed."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= names(item)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt" and isinstance(arg, str | list) and arg:
+                target = arg.split(".", 1)[0] if isinstance(arg, str) else arg[0]
+                if isinstance(target, str):
+                    found.add(target)
+            else:
+                found |= names(arg)
+    return found
