@@ -224,7 +224,7 @@ def build(settings: Settings) -> Server:
     s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
-        *_stack_handlers(functions, versions, aliases, layers, s3, objects, arns),
+        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns),
         settings.region,
         settings.account_id,
     )
@@ -263,6 +263,7 @@ def _stack_handlers(
     layers: LayerService,
     s3: S3Service,
     objects: ObjectStore,
+    logs: LogSink,
     arns: Arns,
 ) -> tuple[dict[str, Handler], S3Calls]:
     """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
@@ -289,12 +290,16 @@ def _stack_handlers(
     def bare(function: str) -> str:
         return arns.parse(function)[0]
 
+    def delete_function(name: str) -> None:
+        functions.delete(name)
+        logs.delete(name)  # as DeleteFunction does
+
     lambda_calls = LambdaCalls(
         create_function=create_function,
         update_code=update_code,
         update_configuration=update_configuration,
         settled=settled,
-        delete_function=functions.delete,
+        delete_function=delete_function,
         publish_version=lambda name, params: views.configuration(
             versions.publish(name, params), arns
         ),

@@ -352,3 +352,57 @@ def test_version_zygote_holds_layers_compiled(client: Any, layer_server: LamboxS
             )
         )
     assert outs == [["first", 1, "/opt/python/shared.py"]] * 3
+
+
+def test_node_and_provided_functions_see_their_layers(client: Any) -> None:
+    """NODE_PATH finds /opt/nodejs/node_modules; a custom runtime's bootstrap finds the
+    layer's /opt/bin on PATH and its files under /opt."""
+    name = unique("nodelyr")
+    files: dict[str, str | bytes] = {
+        "nodejs/node_modules/greeter/index.js": "exports.greet = (n) => `hi ${n}`;\n",
+        "bin/shout": '#!/bin/sh\necho "$1" | tr a-z A-Z\n',
+    }
+    publish(client, name, make_zip(files, modes={"bin/shout": 0o755}))
+    layers = [f"{PREFIX}{name}:1"]
+    node = unique("nodefn")
+    client.create_function(
+        FunctionName=node,
+        Runtime="nodejs20.x",
+        Handler="index.handler",
+        Role=ROLE,
+        Code={
+            "ZipFile": make_zip(
+                {
+                    "index.js": "const g = require('greeter');\n"
+                    "exports.handler = async (e) => g.greet(e.name);\n"
+                }
+            )
+        },
+        Layers=layers,
+    )
+    bootstrap = (
+        "#!/bin/sh\nset -e\n"
+        'API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation"\n'
+        "while true; do\n"
+        '  H="$(mktemp)"\n'
+        '  curl -sS -D "$H" -o /dev/null "$API/next"\n'
+        "  ID=$(grep -i Lambda-Runtime-Aws-Request-Id \"$H\" | tr -d '\\r' | cut -d' ' -f2)\n"
+        '  OUT="$(shout quiet)"\n'
+        '  curl -sS -X POST "$API/$ID/response" -d "\\"$OUT\\""\n'
+        "done\n"
+    )
+    custom = unique("provfn")
+    client.create_function(
+        FunctionName=custom,
+        Runtime="provided.al2023",
+        Handler="unused",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"bootstrap": bootstrap}, modes={"bootstrap": 0o755})},
+        Layers=layers,
+    )
+    for fn in (node, custom):
+        client.get_waiter("function_active_v2").wait(FunctionName=fn)
+    got = client.invoke(FunctionName=node, Payload=json.dumps({"name": "opt"}))
+    assert json.loads(got["Payload"].read()) == "hi opt"
+    got = client.invoke(FunctionName=custom)
+    assert json.loads(got["Payload"].read()) == "QUIET"
