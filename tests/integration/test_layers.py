@@ -406,3 +406,27 @@ def test_node_and_provided_functions_see_their_layers(client: Any) -> None:
     assert json.loads(got["Payload"].read()) == "hi opt"
     got = client.invoke(FunctionName=custom)
     assert json.loads(got["Payload"].read()) == "QUIET"
+
+
+def test_site_packages_of_the_functions_runtime(client: Any) -> None:
+    """A layer built for python3.12 puts its packages in python/lib/python3.12/site-packages;
+    a python3.12 function finds them whichever interpreter lambox runs it on."""
+    name = unique("site")
+    files = {"python/lib/python3.12/site-packages/pkg312/__init__.py": "WHERE = __file__\n"}
+    publish(client, name, make_zip(files))
+    fn = unique("sitefn")
+    client.create_function(
+        FunctionName=fn,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={
+            "ZipFile": make_zip(
+                {"app.py": "import pkg312\ndef handler(e, c):\n    return pkg312.WHERE\n"}
+            )
+        },
+        Layers=[f"{PREFIX}{name}:1"],
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=fn)
+    got = json.loads(client.invoke(FunctionName=fn)["Payload"].read())
+    assert got.endswith("/python/lib/python3.12/site-packages/pkg312/__init__.py"), got
