@@ -435,3 +435,62 @@ def test_stacks_survive_a_kill_9(tmp_path_factory: pytest.TempPathFactory) -> No
             lam.get_function(FunctionName=f"{name}-fn")
     finally:
         stop_server(second)
+
+
+def test_bucket_notifications_invoke_the_stacks_function(
+    cfn: Any, s3: Any, cfn_server: LamboxServer
+) -> None:
+    import time
+
+    import httpx
+
+    name = unique("notify")
+    template = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.11",
+                    "Handler": "index.handler",
+                    "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+                    "Code": {
+                        "ZipFile": "def handler(event, context):\n"
+                        "    print('got', event['Records'][0]['s3']['object']['key'])\n"
+                    },
+                },
+            },
+            "Uploads": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "NotificationConfiguration": {
+                        "LambdaConfigurations": [
+                            {
+                                "Event": "s3:ObjectCreated:*",
+                                "Function": {"Fn::GetAtt": ["Fn", "Arn"]},
+                                "Filter": {
+                                    "S3Key": {"Rules": [{"Name": "suffix", "Value": ".txt"}]}
+                                },
+                            }
+                        ]
+                    }
+                },
+            },
+        },
+        "Outputs": {"Bucket": {"Value": {"Ref": "Uploads"}}, "Fn": {"Value": {"Ref": "Fn"}}},
+    }
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    out = outputs(cfn, name)
+    config = s3.get_bucket_notification_configuration(Bucket=out["Bucket"])
+    rules = config["LambdaFunctionConfigurations"]
+    assert rules[0]["LambdaFunctionArn"].endswith(f":function:{out['Fn']}")
+    s3.put_object(Bucket=out["Bucket"], Key="skip.bin", Body=b"x")
+    s3.put_object(Bucket=out["Bucket"], Key="hello.txt", Body=b"x")
+    log = ""
+    for _ in range(300):
+        log = httpx.get(f"{cfn_server.url}/lambox/v1/logs/{out['Fn']}").text
+        if "got hello.txt" in log:
+            break
+        time.sleep(0.1)
+    assert "got hello.txt" in log
+    assert "skip.bin" not in log
