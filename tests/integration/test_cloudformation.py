@@ -114,10 +114,19 @@ def status(cfn: Any, stack: str) -> str:
 
 def test_stack_with_intrinsics_conditions_and_outputs(cfn: Any, lam: Any, s3: Any) -> None:
     name = unique("plain")
+    params = [{"ParameterKey": "Greeting", "ParameterValue": "hello"}]
+    with pytest.raises(ClientError) as exc:  # it has an IAM role
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(PLAIN), Parameters=params)
+    assert exc.value.response["Error"] == {
+        "Type": "Sender",
+        "Code": "InsufficientCapabilitiesException",
+        "Message": "Requires capabilities : [CAPABILITY_IAM]",
+    }
     created = cfn.create_stack(
         StackName=name,
         TemplateBody=json.dumps(PLAIN),
-        Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "hello"}],
+        Parameters=params,
+        Capabilities=["CAPABILITY_IAM"],
     )
     assert created["StackId"].startswith(f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/")
     cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
@@ -150,6 +159,7 @@ def test_stack_with_intrinsics_conditions_and_outputs(cfn: Any, lam: Any, s3: An
     cfn.update_stack(
         StackName=name,
         UsePreviousTemplate=True,
+        Capabilities=["CAPABILITY_IAM"],
         Parameters=[
             {"ParameterKey": "Greeting", "UsePreviousValue": True},
             {"ParameterKey": "Stage", "ParameterValue": "prod"},
@@ -398,6 +408,7 @@ def test_sam_template_through_a_change_set(cfn: Any, lam: Any, s3: Any) -> None:
         StackName=name,
         ChangeSetName="same",
         TemplateBody=SAM_TEMPLATE.replace("BUCKET", bucket),
+        Capabilities=["CAPABILITY_IAM"],
     )
     same = cfn.describe_change_set(ChangeSetName=again["Id"])
     assert same["Status"] == "FAILED"

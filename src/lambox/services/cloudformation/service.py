@@ -160,6 +160,13 @@ class CloudFormationService:
         expanded = templates.expand(parsed, {**defaults, **values}, self._region, self._account)
         return plan(expanded, values, self._pseudo(stack))
 
+    @staticmethod
+    def _capabilities_given(
+        body: str, new: Plan, params: Mapping[str, Any], change_set: bool
+    ) -> None:
+        given = [str(c) for c in params.get("Capabilities") or []]
+        templates.check_capabilities(templates.parse(body), new.template, given, change_set)
+
     def _start(self, work: Awaitable[None]) -> asyncio.Task[None]:
         async def run() -> None:
             try:
@@ -207,6 +214,7 @@ class CloudFormationService:
         body = await self._body(params)
         stack = existing or self._new_stack(name, params, "CREATE_IN_PROGRESS")
         new = self._plan(stack, body, _params(params.get("Parameters")), None)
+        self._capabilities_given(body, new, params, change_set=False)
         stack.template = body
         self._store.put_stack(stack)
         await self._settle(self._start(self._engine.deploy(stack, new, creating=True)))
@@ -217,6 +225,7 @@ class CloudFormationService:
         self._busy(stack)
         body = stack.template if params.get("UsePreviousTemplate") else await self._body(params)
         new = self._plan(stack, body, _params(params.get("Parameters")), stack)
+        self._capabilities_given(body, new, params, change_set=False)
         if not self._changes(stack, new) and new.parameters == stack.parameters:
             raise validation("No updates are to be performed.")
         previous_body = stack.template
@@ -541,15 +550,19 @@ class CloudFormationService:
             raise ServiceFault(
                 "AlreadyExistsException", f"ChangeSet {change_set.name} already exists", 400
             )
+        new: Plan | None = None
         try:
             new = self._plan(stack, body, given, None if kind == "CREATE" else stack)
+        except ServiceFault as exc:  # a template that cannot deploy: a FAILED change set
+            change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
+            change_set.reason = exc.message
+        if new is not None:
+            # Refused outright, as CloudFormation refuses it, rather than a FAILED change set.
+            self._capabilities_given(body, new, params, change_set=True)
             change_set.changes = self._changes(stack, new)
             if not change_set.changes:
                 change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
                 change_set.reason = NO_CHANGES
-        except ServiceFault as exc:
-            change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
-            change_set.reason = exc.message
         self._store.put_change_set(change_set)
         return {"Id": change_set.change_set_id, "StackId": stack.stack_id}
 

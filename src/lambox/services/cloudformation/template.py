@@ -136,3 +136,45 @@ def _managed_policies() -> dict[str, str]:
         n: f"arn:aws:iam::aws:policy/{'service-role/' if n in service_role else ''}{n}"
         for n in names
     }
+
+
+_IAM_NAMES = ("RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName")
+
+
+def required_capabilities(
+    original: Mapping[str, Any], expanded: Mapping[str, Any], change_set: bool
+) -> list[str]:
+    """The capabilities a request must acknowledge, as CloudFormation asks for them: IAM
+    resources (CAPABILITY_NAMED_IAM when they are named), and a transform in a template
+    deployed directly rather than through a change set (CAPABILITY_AUTO_EXPAND)."""
+    needed = []
+    iam = [
+        r
+        for r in (expanded.get("Resources") or {}).values()
+        if isinstance(r, dict) and str(r.get("Type", "")).startswith("AWS::IAM::")
+    ]
+    if any(any(k in (r.get("Properties") or {}) for k in _IAM_NAMES) for r in iam):
+        needed.append("CAPABILITY_NAMED_IAM")
+    elif iam:
+        needed.append("CAPABILITY_IAM")
+    if transforms(original) and not change_set:
+        needed.append("CAPABILITY_AUTO_EXPAND")
+    return needed
+
+
+def check_capabilities(
+    original: Mapping[str, Any],
+    expanded: Mapping[str, Any],
+    given: list[str],
+    change_set: bool,
+) -> None:
+    """InsufficientCapabilitiesException unless ``given`` acknowledges what is needed
+    (CAPABILITY_NAMED_IAM covers CAPABILITY_IAM)."""
+    granted = set(given)
+    if "CAPABILITY_NAMED_IAM" in granted:
+        granted.add("CAPABILITY_IAM")
+    missing = [c for c in required_capabilities(original, expanded, change_set) if c not in granted]
+    if missing:
+        raise ServiceFault(
+            "InsufficientCapabilitiesException", f"Requires capabilities : [{missing[0]}]", 400
+        )
