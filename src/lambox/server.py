@@ -151,7 +151,9 @@ def build(settings: Settings) -> Server:
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
     layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)
-    functions = FunctionService(store, code, feed, runtimes, arns, layers.resolve)
+    functions = FunctionService(
+        store, code, feed, runtimes, arns, layers.resolve, layer_code=layers.uses_code
+    )
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     aliases = AliasService(store, feed, functions, concurrency, arns)

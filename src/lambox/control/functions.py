@@ -154,8 +154,10 @@ class FunctionService:
         runtimes: RuntimeCatalog,
         arns: Arns,
         layers: LayerResolver | None = None,
+        layer_code: Callable[[str], bool] = lambda _key: False,
     ) -> None:
         self._layers = layers
+        self._layer_code = layer_code
         self._store = store
         self._code = code
         self._feed = feed
@@ -343,6 +345,8 @@ class FunctionService:
             layers, opt_key = await self._resolve_layers(params["Layers"], current.code_key)
             changes["layers"] = layers
             changes["opt_key"] = opt_key
+            if current.opt_key != opt_key:
+                self._collect_later(current.opt_key)
         if "EphemeralStorage" in params:
             changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
         if "SnapStart" in params or "Runtime" in params:
@@ -368,6 +372,7 @@ class FunctionService:
         self._store.delete(name)
         self._feed.publish(Removed(name, self._feed.next_generation()))
         self._collect_later(config.code_key)
+        self._collect_later(config.opt_key)
 
     def tags(self, resource: str) -> Mapping[str, str]:
         """ListTags: the tags of the function a resource ARN names (see ``tags.py``)."""
@@ -462,7 +467,9 @@ class FunctionService:
         asyncio.get_running_loop().call_later(CODE_GRACE_SECONDS, self._collect, code_key)
 
     def _collect(self, code_key: str) -> None:
-        if code_key and not self._store.code_in_use(code_key):
+        """Remove a code tree (or a merged /opt tree) no function uses, unless it is also
+        a layer version's content (the same zip may be both)."""
+        if code_key and not self._store.code_in_use(code_key) and not self._layer_code(code_key):
             self._code.remove(code_key)
 
 

@@ -280,6 +280,10 @@ class LayerService:
     def _local(self, m: re.Match[str]) -> bool:
         return m["region"] == self._arns.region and m["account"] == self._arns.account_id
 
+    def uses_code(self, code_key: str) -> bool:
+        """Whether a layer version's content is the code store blob ``code_key``."""
+        return self._store.code_in_use(code_key)
+
     # -- views ---------------------------------------------------------------------------
 
     def entry(self, layer: LayerVersion) -> dict[str, Any]:

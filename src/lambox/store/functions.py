@@ -162,7 +162,8 @@ class SqliteFunctionStore:
     def code_in_use(self, code_key: str) -> bool:
         with self._lock:
             row = self._db.execute(
-                "SELECT 1 FROM functions WHERE code_key = ? LIMIT 1", (code_key,)
+                "SELECT 1 FROM functions WHERE code_key = ? OR instr(config, ?) > 0 LIMIT 1",
+                (code_key, f'"opt_key":"{code_key}"'),
             ).fetchone()
         return row is not None
 

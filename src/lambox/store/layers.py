@@ -135,5 +135,14 @@ class SqliteLayerStore:
                 "DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version)
             )
 
+    def code_in_use(self, code_key: str) -> bool:
+        """Whether a layer version (deleted ones are gone) has this code as its content."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM layer_versions WHERE instr(config, ?) > 0 LIMIT 1",
+                (f'"code_key":"{code_key}"',),
+            ).fetchone()
+        return row is not None
+
     def close(self) -> None:
         self._db.close()
