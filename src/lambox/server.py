@@ -152,7 +152,14 @@ def build(settings: Settings) -> Server:
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
     layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)
     functions = FunctionService(
-        store, code, feed, runtimes, arns, layers.resolve, layer_code=layers.uses_code
+        store,
+        code,
+        feed,
+        runtimes,
+        arns,
+        layers.resolve,
+        layer_code=layers.uses_code,
+        layer_sizes=layers.unzipped_total,
     )
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)

@@ -238,10 +238,20 @@ def test_layers_over_250_mb_with_the_function_are_refused(client: Any) -> None:
         create(client, unique("bigfn"), Layers=[f"{PREFIX}{name}-a:1", f"{PREFIX}{name}-b:1"])
     code, message, status = error(exc)
     assert (code, status) == ("InvalidParameterValueException", 400)
-    assert message.startswith(
+    expected = (
         "Function code combined with layers exceeds the maximum allowed size of 262144000"
         " bytes. The actual size is "
     )
+    assert message.startswith(expected)
+    # With one layer it fits; new code that takes it over the limit is refused.
+    fn = unique("bigfn")
+    create(client, fn, Layers=[f"{PREFIX}{name}-a:1"])
+    client.get_waiter("function_active_v2").wait(FunctionName=fn)
+    with pytest.raises(ClientError) as exc:
+        client.update_function_code(FunctionName=fn, ZipFile=big)
+    code, message, status = error(exc)
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert message.startswith(expected)
 
 
 def test_function_sees_layers_in_order_at_opt(client: Any) -> None:

@@ -70,6 +70,7 @@ DEFAULT_MAX_ITEMS = 50
 CODE_GRACE_SECONDS = 60.0
 MAX_MEMORY = 10_240
 MAX_TIMEOUT = 900
+MAX_WITH_LAYERS = 262_144_000  # unzipped bytes of a function's code and its layers
 
 
 def now_iso() -> str:
@@ -155,7 +156,9 @@ class FunctionService:
         arns: Arns,
         layers: LayerResolver | None = None,
         layer_code: Callable[[str], bool] = lambda _key: False,
+        layer_sizes: Callable[[Sequence[str]], int] = lambda _arns: 0,
     ) -> None:
+        self._layer_sizes = layer_sizes
         self._layers = layers
         self._layer_code = layer_code
         self._store = store
@@ -298,6 +301,8 @@ class FunctionService:
                 " supported yet)."
             )
         blob = await asyncio.to_thread(self._code.put, _decode_zip(params["ZipFile"]))
+        if current.layers:
+            await asyncio.to_thread(self._check_with_layers, blob.key, current.layers)
         updated = replace(
             current,
             code_sha256=blob.sha256,
@@ -419,6 +424,15 @@ class FunctionService:
         if self._layers is None:
             raise InvalidParameterValue("This lambox server does not serve layers.")
         return await asyncio.to_thread(self._layers, names, code_key)
+
+    def _check_with_layers(self, code_key: str, layers: Sequence[tuple[str, int]]) -> None:
+        """New code and the function's layers together within AWS's 250 MB unzipped."""
+        total = self._code.unzipped_size(code_key) + self._layer_sizes([a for a, _ in layers])
+        if total > MAX_WITH_LAYERS:
+            raise InvalidParameterValue(
+                "Function code combined with layers exceeds the maximum allowed size of"
+                f" {MAX_WITH_LAYERS} bytes. The actual size is {total} bytes."
+            )
 
     def _settle_soon(self, name: str) -> None:
         """Finish a create/update after the API has answered, so clients see the transition."""

@@ -268,7 +268,7 @@ class LayerService:
         if not layers:
             return (), ""
         total = self._code.unzipped_size(code_key) + sum(v.unzipped_size for v in layers)
-        if total > MAX_UNZIPPED:
+        if total > MAX_UNZIPPED:  # the same check as FunctionService._check_with_layers
             raise InvalidParameterValue(
                 "Function code combined with layers exceeds the maximum allowed size of"
                 f" {MAX_UNZIPPED} bytes. The actual size is {total} bytes."
@@ -279,6 +279,17 @@ class LayerService:
 
     def _local(self, m: re.Match[str]) -> bool:
         return m["region"] == self._arns.region and m["account"] == self._arns.account_id
+
+    def unzipped_total(self, arns: Sequence[str]) -> int:
+        """Unzipped bytes of the layer versions ``arns`` still published (a function keeps
+        running a deleted one, whose size is no longer known)."""
+        total = 0
+        for arn in arns:
+            m = LAYER_ARN.fullmatch(arn)
+            if m is not None and m["version"] is not None and self._local(m):
+                found = self._store.get(m["name"], int(m["version"]))
+                total += found.unzipped_size if found is not None else 0
+        return total
 
     def uses_code(self, code_key: str) -> bool:
         """Whether a layer version's content is the code store blob ``code_key``."""
