@@ -505,3 +505,50 @@ def test_bucket_notifications_invoke_the_stacks_function(
         time.sleep(0.1)
     assert "got hello.txt" in log
     assert "skip.bin" not in log
+
+
+def test_exports_and_imports_between_stacks(cfn: Any, lam: Any) -> None:
+    producer, consumer, rival = unique("exp"), unique("imp"), unique("rival")
+    export = f"{producer}-bucket"
+    exporting = {
+        "Resources": {"B": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {"Name": {"Value": {"Ref": "B"}, "Export": {"Name": export}}},
+    }
+    cfn.create_stack(StackName=producer, TemplateBody=json.dumps(exporting))
+    cfn.get_waiter("stack_create_complete").wait(StackName=producer, WaiterConfig=FAST)
+    bucket = outputs(cfn, producer)["Name"]
+    exports = {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}
+    assert exports[export] == bucket
+
+    importing = json.loads(function_template(f"{consumer}-fn", 3))
+    importing["Resources"]["Fn"]["Properties"]["Environment"] = {
+        "Variables": {"BUCKET": {"Fn::ImportValue": export}}
+    }
+    cfn.create_stack(StackName=consumer, TemplateBody=json.dumps(importing))
+    cfn.get_waiter("stack_create_complete").wait(StackName=consumer, WaiterConfig=FAST)
+    env = lam.get_function_configuration(FunctionName=f"{consumer}-fn")["Environment"]
+    assert env["Variables"] == {"BUCKET": bucket}
+    assert cfn.list_imports(ExportName=export)["Imports"] == [consumer]
+
+    with pytest.raises(ClientError) as exc:
+        cfn.delete_stack(StackName=producer)
+    assert exc.value.response["Error"]["Message"] == (
+        f"Export {export} cannot be deleted as it is in use by {consumer}"
+    )
+    # A second stack exporting the same name fails and rolls back.
+    cfn.create_stack(StackName=rival, TemplateBody=json.dumps(exporting))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=rival, WaiterConfig=FAST)
+    reasons = [
+        e.get("ResourceStatusReason", "")
+        for e in cfn.describe_stack_events(StackName=rival)["StackEvents"]
+    ]
+    assert any(f"Export with name {export} is already exported" in r for r in reasons)
+
+    cfn.delete_stack(StackName=consumer)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=consumer, WaiterConfig=FAST)
+    cfn.delete_stack(StackName=producer)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=producer, WaiterConfig=FAST)
+    with pytest.raises(ClientError) as exc:
+        cfn.create_stack(StackName=consumer, TemplateBody=json.dumps(importing))
+    assert exc.value.response["Error"]["Message"] == f"No export named {export} found."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lambox.errors import LamboxError
+from lambox.errors import LamboxError, ServiceFault
 from lambox.services.cloudformation import intrinsics
 from lambox.services.cloudformation.intrinsics import Context
 from lambox.services.cloudformation.resources import Handler, Provisioned
@@ -39,10 +39,11 @@ def unsupported(kind: str) -> str:
 class Failed(Exception):
     """A resource failed: ``logical_id`` and why."""
 
-    def __init__(self, logical_id: str, reason: str) -> None:
+    def __init__(self, logical_id: str, reason: str, resource: bool = True) -> None:
         super().__init__(reason)
         self.logical_id = logical_id
         self.reason = reason
+        self.resource = resource  # False: an output could not be made
 
 
 @dataclass
@@ -93,6 +94,7 @@ def plan(
     template: dict[str, Any],
     given: Mapping[str, str],
     pseudo: Mapping[str, str],
+    exports: Mapping[str, str] | None = None,
 ) -> Plan:
     """Evaluate parameters and conditions, pick the resources, order them (cycles and
     references to nothing are a ValidationError, before anything is touched)."""
@@ -102,6 +104,7 @@ def plan(
         pseudo=pseudo,
         mappings=template.get("Mappings") or {},
         condition_defs=template.get("Conditions") or {},
+        exports=dict(exports or {}),
     )
     for name in ctx.condition_defs:
         ctx.condition(name)
@@ -131,6 +134,13 @@ def plan(
                 " in the Resources block of the template"
             )
         deps[logical_id] = {r for r in refs if r in resources}
+    for arg in intrinsics.imports([resources, template.get("Outputs") or {}]):
+        try:
+            name = intrinsics._text(intrinsics.resolve(arg, ctx))
+        except ServiceFault:
+            continue  # names a resource's value: checked when it is resolved
+        if name not in ctx.exports:
+            raise validation(f"No export named {name} found.")
     return Plan(template, ctx, _order(deps), resources, shown)
 
 
@@ -222,6 +232,7 @@ class Engine:
         stack.processed = new.template
         stack.parameters = new.parameters
         stack.outputs = outputs
+        stack.imports = sorted(new.context.imported)
         stack.description = new.template.get("Description")
         if not creating:
             self.set_status(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
@@ -308,15 +319,20 @@ class Engine:
             try:
                 value = intrinsics.resolve(spec.get("Value"), new.context)
             except LamboxError as exc:
-                raise Failed(key, exc.message) from exc
+                raise Failed(key, exc.message, resource=False) from exc
             out = {"OutputKey": key, "OutputValue": intrinsics._text(value)}
             if spec.get("Description"):
                 out["Description"] = str(spec["Description"])
             export = spec.get("Export")
             if isinstance(export, dict) and "Name" in export:
-                out["ExportName"] = intrinsics._text(
-                    intrinsics.resolve(export["Name"], new.context)
-                )
+                export_name = intrinsics._text(intrinsics.resolve(export["Name"], new.context))
+                if export_name in new.context.exports:
+                    raise Failed(
+                        key,
+                        f"Export with name {export_name} is already exported by another stack",
+                        resource=False,
+                    )
+                out["ExportName"] = export_name
             outputs.append(out)
         return outputs
 
@@ -329,7 +345,11 @@ class Engine:
         before: Mapping[str, Resource],
     ) -> None:
         verb = "create" if creating else "update"
-        reason = f"The following resource(s) failed to {verb}: [{failure.logical_id}]. "
+        reason = (
+            f"The following resource(s) failed to {verb}: [{failure.logical_id}]. "
+            if failure.resource
+            else f"{failure.reason}. "
+        )
         if creating and stack.disable_rollback:
             self.set_status(stack, "CREATE_FAILED", reason)
             return

@@ -37,6 +37,9 @@ class Context:
     # logical id -> (Ref value, attributes)
     resources: dict[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
     condition_defs: Mapping[str, Any] = field(default_factory=dict)
+    # Other stacks' exported outputs (Fn::ImportValue), and the names this stack imported.
+    exports: Mapping[str, str] = field(default_factory=dict)
+    imported: set[str] = field(default_factory=set)
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:
@@ -147,7 +150,11 @@ def _function(name: str, arg: Any, ctx: Context) -> Any:
     if name == "Base64":
         return base64.b64encode(_text(resolve(arg, ctx)).encode()).decode()
     if name == "ImportValue":
-        raise validation("lambox does not serve stack exports (Fn::ImportValue) yet")
+        export = _text(resolve(arg, ctx))
+        if export not in ctx.exports:
+            raise validation(f"No export named {export} found.")
+        ctx.imported.add(export)
+        return ctx.exports[export]
     raise validation(f"Template format error: Unrecognized intrinsic function Fn::{name}")
 
 
@@ -223,4 +230,16 @@ def names(value: Any) -> set[str]:
                     found.add(target)
             else:
                 found |= names(arg)
+    return found
+
+
+def imports(value: Any) -> list[Any]:
+    """The arguments of every Fn::ImportValue in ``value``."""
+    found: list[Any] = []
+    if isinstance(value, list):
+        for item in value:
+            found += imports(item)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            found += [arg] if key == "Fn::ImportValue" else imports(arg)
     return found

@@ -78,6 +78,8 @@ class CloudFormationService:
             "ExecuteChangeSet": self.execute_change_set,
             "DeleteChangeSet": self.delete_change_set,
             "ListChangeSets": self.list_change_sets,
+            "ListExports": self.list_exports,
+            "ListImports": self.list_imports,
         }
 
     def restore(self) -> None:
@@ -158,7 +160,21 @@ class CloudFormationService:
             if isinstance(v, dict) and "Default" in v
         }
         expanded = templates.expand(parsed, {**defaults, **values}, self._region, self._account)
-        return plan(expanded, values, self._pseudo(stack))
+        return plan(expanded, values, self._pseudo(stack), self._exports(besides=stack))
+
+    def _exports(self, besides: Stack | None = None) -> dict[str, str]:
+        """Every live stack's exported outputs but ``besides``'s: name -> value."""
+        found: dict[str, str] = {}
+        for other in self._store.stacks():
+            if other.deleted is not None or (besides and other.stack_id == besides.stack_id):
+                continue
+            for output in other.outputs:
+                if "ExportName" in output:
+                    found[output["ExportName"]] = output["OutputValue"]
+        return found
+
+    def _importers(self, export: str) -> list[Stack]:
+        return [s for s in self._store.stacks() if s.deleted is None and export in s.imports]
 
     @staticmethod
     def _capabilities_given(
@@ -245,6 +261,13 @@ class CloudFormationService:
         if stack is None or stack.deleted is not None:
             return {}
         self._busy(stack)
+        for output in stack.outputs:
+            users = self._importers(output.get("ExportName", ""))
+            if "ExportName" in output and users:
+                raise validation(
+                    f"Export {output['ExportName']} cannot be deleted as it is in use by"
+                    f" {users[0].name}"
+                )
         await self._settle(self._start(self._engine.delete_stack(stack)))
         return {}
 
@@ -669,3 +692,26 @@ class CloudFormationService:
                 for c in self._store.change_sets(stack.stack_id)
             ]
         }
+
+    # -- exports -----------------------------------------------------------------------
+
+    async def list_exports(self, params: dict[str, Any]) -> dict[str, Any]:
+        exports = []
+        for stack in self._store.stacks():
+            if stack.deleted is None:
+                exports += [
+                    {
+                        "ExportingStackId": stack.stack_id,
+                        "Name": o["ExportName"],
+                        "Value": o["OutputValue"],
+                    }
+                    for o in stack.outputs
+                    if "ExportName" in o
+                ]
+        return {"Exports": exports}
+
+    async def list_imports(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = str(params["ExportName"])
+        if name not in self._exports():
+            raise validation(f"Export '{name}' does not exist.")
+        return {"Imports": [s.name for s in self._importers(name)]}

@@ -29,6 +29,7 @@ class Stack:
     updated: str | None = None
     deleted: str | None = None
     disable_rollback: bool = False
+    imports: list[str] = field(default_factory=list)  # export names it uses
 
 
 @dataclass
