@@ -422,18 +422,22 @@ def build(settings: Settings) -> Server:
             "events": JsonServiceApp(
                 "events", eventbridge.operations, authorizer, eventbridge.resource
             ),
-            "scheduler": RestJsonServiceApp("scheduler", schedules.operations),
+            "scheduler": RestJsonServiceApp(
+                "scheduler", schedules.operations, authorizer, schedules.resource
+            ),
             FUNCTION_URL: function_urls,
             "apigateway": RestJsonApp(
                 "apigatewayv2",
                 http_apis.operations,
-                RestJsonApp("apigateway", rest_apis.operations),
+                RestJsonApp("apigateway", rest_apis.operations, None, authorizer, settings.region),
+                authorizer,
+                settings.region,
             ),
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
             ),
             "sqs": sqs_app,
-            "sns": SnsApp(sns),
+            "sns": SnsApp(sns, authorizer),
         },
         authenticator(settings, context, iam_store),
         authorizer,
