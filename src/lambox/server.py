@@ -416,7 +416,7 @@ def build(settings: Settings) -> Server:
 
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
-    sqs_app = SqsApp(sqs, settings.account_id)
+    sqs_app = SqsApp(sqs, settings.account_id, authorizer, settings.region)
 
     async def to_queue(
         arn: str, body: str, attributes: dict[str, Any], group: str | None, dedup: str
@@ -457,19 +457,25 @@ def build(settings: Settings) -> Server:
             "s3": S3App(s3, settings.region, authorizer),
             "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
             "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
-            "events": JsonServiceApp("events", eventbridge.operations),
-            "scheduler": RestJsonServiceApp("scheduler", schedules.operations),
+            "events": JsonServiceApp(
+                "events", eventbridge.operations, authorizer, eventbridge.resource
+            ),
+            "scheduler": RestJsonServiceApp(
+                "scheduler", schedules.operations, authorizer, schedules.resource
+            ),
             FUNCTION_URL: function_urls,
             "apigateway": RestJsonApp(
                 "apigatewayv2",
                 http_apis.operations,
-                RestJsonApp("apigateway", rest_apis.operations),
+                RestJsonApp("apigateway", rest_apis.operations, None, authorizer, settings.region),
+                authorizer,
+                settings.region,
             ),
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
             ),
             "sqs": sqs_app,
-            "sns": SnsApp(sns),
+            "sns": SnsApp(sns, authorizer),
             "cloudformation": CloudFormationApp(cloudformation),
         },
         authenticator(settings, context, iam_store),
