@@ -10,6 +10,11 @@ otherwise would retry it. When the disk refuses a record (full, I/O error) the r
 dropped, the server's log says so (once per function until its writes succeed again), and
 the invocation's result is returned as usual. A record is whole or absent: what a nearly
 full disk took of it is cut off again.
+
+Each record starts with one header line, ``\x1e<epoch ms> <log stream>\n``, written in the
+same ``write`` as the text, so CloudWatch Logs (``services/logs/``) can tell each line's
+stream and time without an index beside the file; ``read`` (``lambox logs``) leaves the
+header lines out.
 """
 
 from __future__ import annotations
@@ -17,9 +22,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def stream_name(version: str) -> str:
+    """A new log stream's name as Lambda makes one: ``YYYY/MM/DD/[version]<32 hex>``."""
+    return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version}]{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One appended record: when, to which stream, and its text."""
+
+    timestamp_ms: int
+    stream: str
+    text: bytes
 
 
 class LogSink:
@@ -36,8 +59,10 @@ class LogSink:
     def _path(self, function: str) -> Path:
         return self._root / f"{function}.log"
 
-    def append(self, function: str, data: bytes) -> None:
-        """Append one record; a failing disk drops it (logged) instead of raising."""
+    def append(self, function: str, data: bytes, stream: str = "") -> None:
+        """Append one record of ``stream``; a failing disk drops it (logged) instead of raising."""
+        head = b"\x1e%d %s\n" % (int(time.time() * 1000), stream.encode())
+        data = head + data if data.endswith(b"\n") else head + data + b"\n"
         try:
             self._append(function, data)
         except OSError as exc:
@@ -72,7 +97,8 @@ class LogSink:
             self._rotate(function)
 
     def read(self, function: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, int]:
-        """Bytes from ``offset`` (at most ``limit``) and the offset to continue from."""
+        """Text from ``offset`` (at most ``limit`` bytes, whole lines when there is a
+        newline in them) without the header lines, and the offset to continue from."""
         try:
             with open(self._path(function), "rb") as f:
                 end = f.seek(0, os.SEEK_END)
@@ -82,7 +108,31 @@ class LogSink:
                 data = f.read(limit)
         except FileNotFoundError:
             return b"", 0
-        return data, offset + len(data)
+        cut = data.rfind(b"\n") + 1
+        if cut and len(data) == limit:
+            data = data[:cut]
+        next_offset = offset + len(data)
+        lines = data.splitlines(keepends=True)
+        return b"".join(x for x in lines if x[:1] != b"\x1e"), next_offset
+
+    def functions(self) -> list[tuple[str, float]]:
+        """(function, time of its first stored record) for every function with logs."""
+        found: list[tuple[str, float]] = []
+        for path in self._root.glob("*.log"):
+            old = path.with_suffix(".log.1")
+            with contextlib.suppress(OSError):
+                found.append((path.stem, (old if old.exists() else path).stat().st_mtime))
+        return sorted(found)
+
+    def records(self, function: str) -> Iterator[Record]:
+        """Every stored record of ``function``, oldest first (the rotated file first)."""
+        path = self._path(function)
+        for part in (path.with_suffix(".log.1"), path):
+            try:
+                data = part.read_bytes()
+            except FileNotFoundError:
+                continue
+            yield from _split(data)
 
     def delete(self, function: str) -> None:
         self._close(function)
@@ -103,3 +153,28 @@ class LogSink:
         self._close(function)
         path = self._path(function)
         os.replace(path, path.with_suffix(".log.1"))
+
+
+def _split(data: bytes) -> Iterator[Record]:
+    """The records of one file's bytes; text before the first header (written before
+    headers existed) is one record of no stream at time 0."""
+    start = 0
+    if data[:1] != b"\x1e":
+        nxt = data.find(b"\n\x1e")
+        end = len(data) if nxt < 0 else nxt + 1
+        if end:
+            yield Record(0, "", data[:end])
+        start = end
+    while start < len(data):
+        eol = data.find(b"\n", start)
+        if eol < 0:
+            return
+        stamp, _, stream = data[start + 1 : eol].partition(b" ")
+        nxt = data.find(b"\n\x1e", eol)
+        end = len(data) if nxt < 0 else nxt + 1
+        try:
+            ms = int(stamp)
+        except ValueError:
+            ms = 0
+        yield Record(ms, stream.decode(errors="replace"), data[eol + 1 : end])
+        start = end
