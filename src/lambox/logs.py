@@ -24,8 +24,6 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -34,15 +32,6 @@ log = logging.getLogger(__name__)
 def stream_name(version: str) -> str:
     """A new log stream's name as Lambda makes one: ``YYYY/MM/DD/[version]<32 hex>``."""
     return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version}]{uuid.uuid4().hex}"
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One appended record: when, to which stream, and its text."""
-
-    timestamp_ms: int
-    stream: str
-    text: bytes
 
 
 class LogSink:
@@ -124,15 +113,15 @@ class LogSink:
                 found.append((path.stem, (old if old.exists() else path).stat().st_mtime))
         return sorted(found)
 
-    def records(self, function: str) -> Iterator[Record]:
-        """Every stored record of ``function``, oldest first (the rotated file first)."""
+    def data(self, function: str) -> bytes:
+        """Every stored byte of ``function``'s log, records whole: the rotated file, then the
+        current one (CloudWatch Logs searches it, ``services/logs/scan.py``)."""
         path = self._path(function)
+        parts: list[bytes] = []
         for part in (path.with_suffix(".log.1"), path):
-            try:
-                data = part.read_bytes()
-            except FileNotFoundError:
-                continue
-            yield from _split(data)
+            with contextlib.suppress(FileNotFoundError):
+                parts.append(part.read_bytes())
+        return b"".join(parts)
 
     def delete(self, function: str) -> None:
         self._close(function)
@@ -153,28 +142,3 @@ class LogSink:
         self._close(function)
         path = self._path(function)
         os.replace(path, path.with_suffix(".log.1"))
-
-
-def _split(data: bytes) -> Iterator[Record]:
-    """The records of one file's bytes; text before the first header (written before
-    headers existed) is one record of no stream at time 0."""
-    start = 0
-    if data[:1] != b"\x1e":
-        nxt = data.find(b"\n\x1e")
-        end = len(data) if nxt < 0 else nxt + 1
-        if end:
-            yield Record(0, "", data[:end])
-        start = end
-    while start < len(data):
-        eol = data.find(b"\n", start)
-        if eol < 0:
-            return
-        stamp, _, stream = data[start + 1 : eol].partition(b" ")
-        nxt = data.find(b"\n\x1e", eol)
-        end = len(data) if nxt < 0 else nxt + 1
-        try:
-            ms = int(stamp)
-        except ValueError:
-            ms = 0
-        yield Record(ms, stream.decode(errors="replace"), data[eol + 1 : end])
-        start = end

@@ -39,7 +39,10 @@ from lambox.services.logs.filters import compile_pattern
     ],
 )
 def test_patterns(pattern: str, message: str, matches: bool) -> None:
-    assert compile_pattern(pattern)(message) is matches
+    compiled = compile_pattern(pattern)
+    assert compiled.match(message) is matches
+    if matches and compiled.hints:  # a hint never hides a match
+        assert any(h in message.encode() for h in compiled.hints)
 
 
 @pytest.mark.parametrize(

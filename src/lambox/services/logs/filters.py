@@ -18,11 +18,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lambox.errors import ServiceFault
 
 Predicate = Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A pattern's predicate, and its hints: a matching message contains at least one of
+    them (none: no such bytes are known, every message must be tested)."""
+
+    match: Predicate
+    hints: tuple[bytes, ...] = ()
+
+
 _Json = Callable[[Any], bool]
 _MISSING = object()
 _TOKEN = re.compile(
@@ -36,22 +48,28 @@ def invalid() -> ServiceFault:
     return ServiceFault("InvalidParameterException", "Invalid filter pattern")
 
 
-def compile_pattern(pattern: str) -> Predicate:
-    """The predicate of ``pattern``; an unparsable pattern is InvalidParameterException."""
+def compile_pattern(pattern: str) -> Compiled:
+    """``pattern`` compiled; an unparsable pattern is InvalidParameterException."""
     text = pattern.strip()
     if not text:
-        return lambda _message: True
+        return Compiled(lambda _message: True)
     if text.startswith("{"):
         if not text.endswith("}"):
             raise invalid()
-        test = _JsonParser(text[1:-1]).parse()
-        return lambda message: _json_match(test, message)
+        parser = _JsonParser(text[1:-1])
+        test = parser.parse()
+        hints: tuple[bytes, ...] = ()
+        if parser.literals and not parser.top_or:
+            # The value as JSON spells it, or any escape (which may spell it otherwise).
+            literal = max(parser.literals, key=len)
+            hints = (json.dumps(literal, ensure_ascii=False)[1:-1].encode(), b"\\")
+        return Compiled(lambda message: _json_match(test, message), hints)
     if text.startswith("["):
         raise invalid()
     return _terms(text)
 
 
-def _terms(text: str) -> Predicate:
+def _terms(text: str) -> Compiled:
     required: list[str] = []
     optional: list[str] = []
     excluded: list[str] = []
@@ -67,7 +85,11 @@ def _terms(text: str) -> Predicate:
             return False
         return not optional or any(t in message for t in optional)
 
-    return match
+    if required:
+        hints: tuple[str, ...] = (max(required, key=len),)
+    else:
+        hints = tuple(optional)
+    return Compiled(match, tuple(h.encode() for h in hints if h))
 
 
 def _json_match(test: _Json, message: str) -> bool:
@@ -111,6 +133,10 @@ class _JsonParser:
             self._tokens.append((kind, m.group(kind)))
             pos = m.end()
         self._at = 0
+        self._depth = 0
+        self.literals: list[str] = []
+        """Strings compared with ``=`` (no wildcard) outside parentheses."""
+        self.top_or = False
 
     def _peek(self) -> tuple[str, str]:
         return self._tokens[self._at] if self._at < len(self._tokens) else ("", "")
@@ -133,6 +159,7 @@ class _JsonParser:
         while self._peek() == ("op", "||"):
             self._next()
             tests.append(self._and())
+            self.top_or = self.top_or or self._depth == 0
         return tests[0] if len(tests) == 1 else lambda d: any(t(d) for t in tests)
 
     def _and(self) -> _Json:
@@ -145,7 +172,9 @@ class _JsonParser:
     def _atom(self) -> _Json:
         kind, value = self._next()
         if (kind, value) == ("op", "("):
+            self._depth += 1
             test = self._or()
+            self._depth -= 1
             if self._next() != ("op", ")"):
                 raise invalid()
             return test
@@ -161,7 +190,13 @@ class _JsonParser:
             return lambda d: _select(d, path) is _MISSING
         if kind != "op" or op in ("(", ")", "&&", "||"):
             raise invalid()
-        return _comparison(path, op, self._next())
+        operand = self._next()
+        test = _comparison(path, op, operand)
+        if op == "=" and operand[0] == "str" and self._depth == 0:
+            value = json.loads(operand[1])
+            if "*" not in value:
+                self.literals.append(value)
+        return test
 
 
 def _comparison(path: str, op: str, operand: tuple[str, str]) -> _Json:

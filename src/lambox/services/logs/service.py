@@ -9,14 +9,14 @@ positions in the merged, ordered list (``f/<n>``, ``b/<n>``, ``p/<n>``).
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from lambox.errors import ServiceFault
 from lambox.logs import LogSink
+from lambox.services.logs import scan
 from lambox.services.logs.filters import compile_pattern
 from lambox.services.logs.store import LogsStore, now_ms
 
@@ -124,47 +124,41 @@ class LogsService:
     def _function(self, group: str) -> str | None:
         return group[len(FUNCTION_GROUP) :] if group.startswith(FUNCTION_GROUP) else None
 
-    def _events(self, group: str) -> list[Event]:
-        """Every event of ``group`` within its retention, oldest first."""
-        found: list[Event] = []
+    def _data(self, group: str) -> bytes:
         function = self._function(group)
-        if function is not None:
-            for record in self._sink.records(function):
-                text = record.text.decode(errors="replace")
-                for i, line in enumerate(text.splitlines(keepends=True)):
-                    key = f"{record.stream}\0{record.timestamp_ms}\0{i}\0{line}".encode()
-                    digest = int.from_bytes(hashlib.blake2b(key, digest_size=16).digest())
-                    found.append(
-                        Event(
-                            record.stream,
-                            record.timestamp_ms,
-                            record.timestamp_ms,
-                            line,
-                            f"{record.timestamp_ms:020d}{digest:039d}"[:56],
-                        )
-                    )
-        for rid, stream, ts, ingested, message in self._store.events(group):
-            found.append(Event(stream, ts, ingested, message, f"{ts:020d}{rid:036d}"))
+        return b"" if function is None else self._sink.data(function)
+
+    def _window(self, group: str, params: dict[str, Any]) -> tuple[int, int]:
+        """[startTime, endTime] of a read, its start moved past what retention hides."""
+        lo = params.get("startTime")
+        hi = params.get("endTime")
+        low = -(1 << 62) if lo is None else int(lo)
         days = self._store.retention().get(group)
         if days is not None:
-            cutoff = now_ms() - days * 86_400_000
-            found = [e for e in found if e.timestamp >= cutoff]
-        found.sort(key=lambda e: e.timestamp)
-        return found
+            low = max(low, now_ms() - days * 86_400_000)
+        return low, (1 << 62) if hi is None else int(hi)
 
-    def _streams(self, group: str, events: Iterable[Event]) -> dict[str, dict[str, Any]]:
+    def _stored(self, group: str, window: tuple[int, int]) -> list[Event]:
+        """The events PutLogEvents wrote into ``group`` within ``window``, oldest first."""
+        return [
+            Event(stream, ts, ingested, message, f"{ts:020d}{rid:036d}")
+            for rid, stream, ts, ingested, message in self._store.events(group)
+            if window[0] <= ts <= window[1]
+        ]
+
+    def _streams(self, group: str) -> dict[str, dict[str, Any]]:
         streams: dict[str, dict[str, Any]] = {}
         for name, created in self._store.streams(group).items():
             streams[name] = {"logStreamName": name, "creationTime": created}
-        for e in events:
-            if not e.stream:
+        stamps = [(stream, ms) for _, ms, stream, _ in scan.records(self._data(group))]
+        stamps += [(e.stream, e.timestamp) for e in self._stored(group, (-(1 << 62), 1 << 62))]
+        for stream, ms in stamps:
+            if not stream:
                 continue
-            s = streams.setdefault(
-                e.stream, {"logStreamName": e.stream, "creationTime": e.timestamp}
-            )
-            s.setdefault("firstEventTimestamp", e.timestamp)
-            s["lastEventTimestamp"] = e.timestamp
-            s["lastIngestionTime"] = max(e.ingested, s.get("lastIngestionTime", 0))
+            s = streams.setdefault(stream, {"logStreamName": stream, "creationTime": ms})
+            s["firstEventTimestamp"] = min(ms, s.get("firstEventTimestamp", ms))
+            s["lastEventTimestamp"] = max(ms, s.get("lastEventTimestamp", ms))
+            s["lastIngestionTime"] = s["lastEventTimestamp"]
         for name, s in streams.items():
             s["arn"] = f"{self._arn}{group}:log-stream:{name}"
             s["storedBytes"] = 0
@@ -248,7 +242,7 @@ class LogsService:
     def create_log_stream(self, params: dict[str, Any]) -> dict[str, Any]:
         group = self._group_of(params)
         name = params["logStreamName"]
-        exists = name in self._streams(group, self._events(group))
+        exists = name in self._streams(group)
         if exists or not self._store.add_stream(group, name):
             raise ServiceFault(
                 "ResourceAlreadyExistsException", "The specified log stream already exists"
@@ -264,7 +258,7 @@ class LogsService:
 
     def describe_log_streams(self, params: dict[str, Any]) -> dict[str, Any]:
         group = self._group_of(params)
-        streams = self._streams(group, self._events(group))
+        streams = self._streams(group)
         prefix = params.get("logStreamNamePrefix") or ""
         by_time = params.get("orderBy") == "LastEventTime"
         if by_time and prefix:
@@ -324,14 +318,17 @@ class LogsService:
         limit = _limit(params, MAX_LIMIT)
         group = self._group_of(params)
         stream = params["logStreamName"]
-        all_events = self._events(group)
-        if stream not in self._streams(group, all_events):
+        if stream not in self._streams(group):
             raise _no_stream()
-        events = _window(
-            [e for e in all_events if e.stream == stream],
-            params.get("startTime"),
-            params.get("endTime"),
-        )
+        window = self._window(group, params)
+        data = self._data(group)
+        events = [
+            Event(stream, line.timestamp, line.timestamp, line.message, "")
+            for line in scan.stream_lines(data, stream, window)
+        ]
+        stored = [e for e in self._stored(group, window) if e.stream == stream]
+        if stored:
+            events = sorted(events + stored, key=lambda e: e.timestamp)
         token = params.get("nextToken")
         if token is not None and not token.startswith(("f/", "b/")):
             raise _bad_token()
@@ -356,6 +353,8 @@ class LogsService:
         }
 
     def filter_log_events(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The function's log is searched from a byte position (``scan.search``), the
+        stored events from an index; both are merged by time. The token is both places."""
         limit = _limit(params, MAX_LIMIT)
         group = self._group_of(params)
         names = params.get("logStreamNames")
@@ -364,40 +363,66 @@ class LogsService:
             raise _invalid(
                 "logStreamNames and logStreamNamePrefix are mutually exclusive parameters."
             )
-        start = _position(params.get("nextToken"), "p") or 0
-        match = compile_pattern(params.get("filterPattern") or "")
-        events = _window(self._events(group), params.get("startTime"), params.get("endTime"))
-        if start > len(events):
-            raise _bad_token()
+        token = params.get("nextToken")
+        file_at, stored_at = 0, 0
+        if token is not None:
+            m = re.fullmatch(r"p/(\d{1,18})/(\d{1,18})", token)
+            if m is None:
+                raise _bad_token()
+            file_at, stored_at = int(m.group(1)), int(m.group(2))
+        pattern = compile_pattern(params.get("filterPattern") or "")
         wanted = set(names) if names is not None else None
+
+        def chosen(stream: str) -> bool:
+            if wanted is not None:
+                return stream in wanted
+            return prefix is None or stream.startswith(prefix)
+
+        window = self._window(group, params)
+        data = self._data(group)
+        if file_at > len(data):
+            raise _bad_token()
+        lines, file_end = scan.search(
+            data, file_at, pattern.match, pattern.hints, window, chosen, limit
+        )
+        stored = self._stored(group, window)
+        if stored_at > len(stored):
+            raise _bad_token()
+        stored_hits: list[tuple[int, Event]] = []
+        for i in range(stored_at, len(stored)):
+            if len(stored_hits) == limit:
+                break
+            e = stored[i]
+            if chosen(e.stream) and pattern.match(e.message):
+                stored_hits.append((i, e))
+        merged: list[tuple[int, int, Any]] = [(x.timestamp, 0, x) for x in lines]
+        merged += [(e.timestamp, 1, (i, e)) for i, e in stored_hits]
+        merged.sort(key=lambda t: (t[0], t[1]))
+        taken = merged[:limit]
         found: list[dict[str, Any]] = []
-        at = start
-        while at < len(events) and len(found) < limit:
-            e = events[at]
-            at += 1
-            if wanted is not None and e.stream not in wanted:
-                continue
-            if prefix is not None and not e.stream.startswith(prefix):
-                continue
-            if match(e.message):
-                found.append(
-                    {
-                        "logStreamName": e.stream,
-                        "timestamp": e.timestamp,
-                        "message": e.message,
-                        "ingestionTime": e.ingested,
-                        "eventId": e.event_id,
-                    }
-                )
+        for _, source, item in taken:
+            if source == 0:
+                event = Event(item.stream, item.timestamp, item.timestamp, item.message, "")
+                event_id = item.event_id(data)
+                file_at = item.end
+            else:
+                index, event = item
+                event_id = event.event_id
+                stored_at = index + 1
+            found.append(
+                {
+                    "logStreamName": event.stream,
+                    "timestamp": event.timestamp,
+                    "message": event.message,
+                    "ingestionTime": event.ingested,
+                    "eventId": event_id,
+                }
+            )
+        if len(taken) == len(merged):  # every hit answered: the searches' own ends
+            file_end_all = file_end
+            stored_end = stored_hits[-1][0] + 1 if len(stored_hits) == limit else len(stored)
+            file_at, stored_at = file_end_all, stored_end
         answer: dict[str, Any] = {"events": found, "searchedLogStreams": []}
-        if at < len(events):
-            answer["nextToken"] = f"p/{at}"
+        if file_at < len(data) or stored_at < len(stored):
+            answer["nextToken"] = f"p/{file_at}/{stored_at}"
         return answer
-
-
-def _window(events: list[Event], start: int | None, end: int | None) -> list[Event]:
-    if start is None and end is None:
-        return events
-    lo = start if start is not None else -(1 << 62)
-    hi = end if end is not None else 1 << 62
-    return [e for e in events if lo <= e.timestamp <= hi]
