@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -302,3 +303,45 @@ def test_read_errors(logs: Any, printed: str) -> None:
         "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.",
         400,
     )
+
+
+def test_aws_cli_logs_tail_follow(server: LamboxServer) -> None:
+    """``aws logs tail --follow`` prints what a function writes after it started."""
+    lam = client(server, "lambda")
+    name = unique("tailfn")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": PRINTER})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+
+    def invoke(word: str) -> None:
+        payload = json.dumps({"word": word, "level": "INFO", "ms": 1})
+        assert lam.invoke(FunctionName=name, Payload=payload)["StatusCode"] == 200
+
+    invoke("first")
+    env = {**os.environ, **CLIENT_ENV}
+    command = [AWS_CLI, "--endpoint-url", server.url, "logs", "tail", f"/aws/lambda/{name}"]
+    tail = subprocess.Popen(
+        [*command, "--follow", "--filter-pattern", "hello", "--format", "short"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(120, tail.kill)  # a line that never comes fails, not hangs
+    guard.start()
+    try:
+        assert tail.stdout is not None
+        first = tail.stdout.readline()
+        assert first.rstrip("\n").endswith("hello first"), first
+        invoke("second")
+        second = tail.stdout.readline()  # the CLI polls every few seconds
+        assert second.rstrip("\n").endswith("hello second"), second
+    finally:
+        guard.cancel()
+        tail.terminate()
+        tail.wait(10)

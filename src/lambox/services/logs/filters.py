@@ -58,7 +58,7 @@ def compile_pattern(pattern: str) -> Compiled:
             raise invalid()
         parser = _JsonParser(text[1:-1])
         test = parser.parse()
-        hints: tuple[bytes, ...] = ()
+        hints: tuple[bytes, ...] = (b"{",)  # only a message with an object can match
         if parser.literals and not parser.top_or:
             # The value as JSON spells it, or any escape (which may spell it otherwise).
             literal = max(parser.literals, key=len)
