@@ -14,7 +14,8 @@ full disk took of it is cut off again.
 Each record starts with one header line, ``\x1e<epoch ms> <log stream>\n``, written in the
 same ``write`` as the text, so CloudWatch Logs (``services/logs/``) can tell each line's
 stream and time without an index beside the file; ``read`` (``lambox logs``) leaves the
-header lines out.
+header lines out. A line the function writes that begins with that byte gets ``\x1a``
+(SUB) in its place, so it cannot pass for a header.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class LogSink:
 
     def append(self, function: str, data: bytes, stream: str = "") -> None:
         """Append one record of ``stream``; a failing disk drops it (logged) instead of raising."""
+        if b"\x1e" in data:  # a line of the function's own could pass for a header
+            data = data.replace(b"\n\x1e", b"\n\x1a")
+            if data[:1] == b"\x1e":
+                data = b"\x1a" + data[1:]
         head = b"\x1e%d %s\n" % (int(time.time() * 1000), stream.encode())
         data = head + data if data.endswith(b"\n") else head + data + b"\n"
         try:

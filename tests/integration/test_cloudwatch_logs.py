@@ -345,3 +345,30 @@ def test_aws_cli_logs_tail_follow(server: LamboxServer) -> None:
         guard.cancel()
         tail.terminate()
         tail.wait(10)
+
+
+def test_published_version_has_its_own_stream(server: LamboxServer, logs: Any) -> None:
+    lam = client(server, "lambda")
+    name = unique("verfn")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": PRINTER})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    payload = json.dumps({"word": "versioned", "level": "INFO", "ms": 1})
+    lam.invoke(FunctionName=name, Qualifier=version, Payload=payload)
+    lam.invoke(FunctionName=name, Payload=payload)
+    group = f"/aws/lambda/{name}"
+    names = sorted(
+        s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]
+    )
+    assert [n.split("]")[0].split("[")[1] for n in names] == sorted(["$LATEST", version])
+    prefix = names[0][:11] + f"[{version}]"
+    found = logs.filter_log_events(
+        logGroupName=group, logStreamNamePrefix=prefix, filterPattern='"hello versioned"'
+    )["events"]
+    assert [e["logStreamName"].startswith(prefix) for e in found] == [True]

@@ -72,3 +72,11 @@ def test_search_with_and_without_hints(tmp_path: Path) -> None:
     rest, _ = scan.search(data, at, match, (b"needle",), everything, lambda s: s == "s1", 100)
     assert [x.message for x in first + rest] == [f"needle {i}\n" for i in range(1, 50, 3)]
     assert len({x.event_id(data) for x in fast}) == 50
+
+
+def test_a_function_cannot_forge_a_header(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path, 1 << 20)
+    sink.append("fn", b"\x1e1 forged\nok\n\x1e2 forged too\n", "real")
+    data = sink.data("fn")
+    assert [r[2] for r in scan.records(data)] == ["real"]
+    assert sink.read("fn", 0)[0] == b"\x1a1 forged\nok\n\x1a2 forged too\n"
