@@ -8,16 +8,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import CLIENT_ENV, ROLE, LamboxServer, make_zip, unique
+from tests.conftest import (
+    CLIENT_ENV,
+    ROLE,
+    LamboxServer,
+    make_zip,
+    start_server,
+    stop_server,
+    unique,
+)
 
 AWS_CLI = "/usr/bin/aws"
 PRINTER = """
@@ -372,3 +382,40 @@ def test_published_version_has_its_own_stream(server: LamboxServer, logs: Any) -
         logGroupName=group, logStreamNamePrefix=prefix, filterPattern='"hello versioned"'
     )["events"]
     assert [e["logStreamName"].startswith(prefix) for e in found] == [True]
+
+
+def test_written_events_survive_kill_9(tmp_path: Path) -> None:
+    """Groups, streams and events PutLogEvents wrote, and a function's log, after kill -9."""
+    first = start_server(tmp_path / "data")
+    try:
+        logs = client(first, "logs")
+        logs.create_log_group(logGroupName="/app/durable")
+        logs.create_log_stream(logGroupName="/app/durable", logStreamName="s")
+        now = int(time.time() * 1000)
+        logs.put_log_events(
+            logGroupName="/app/durable",
+            logStreamName="s",
+            logEvents=[{"timestamp": now, "message": "kept"}],
+        )
+        lam = client(first, "lambda")
+        lam.create_function(
+            FunctionName="durable",
+            Runtime="python3.11",
+            Handler="app.handler",
+            Role=ROLE,
+            Code={"ZipFile": make_zip({"app.py": PRINTER})},
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName="durable")
+        lam.invoke(FunctionName="durable", Payload=b'{"word": "w", "level": "I", "ms": 1}')
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    second = start_server(tmp_path / "data")
+    try:
+        logs = client(second, "logs")
+        got = logs.get_log_events(logGroupName="/app/durable", logStreamName="s")
+        assert messages(got["events"]) == ["kept"]
+        found = logs.filter_log_events(logGroupName="/aws/lambda/durable", filterPattern="hello")
+        assert messages(found["events"]) == ["hello w"]
+    finally:
+        stop_server(second)
