@@ -101,6 +101,8 @@ from lambox.services.iam import root as root_key
 from lambox.services.iam.execution import ExecutionRoles
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
+from lambox.services.logs.service import LogsService
+from lambox.services.logs.store import LogsStore
 from lambox.services.s3.app import S3App
 from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
@@ -451,6 +453,9 @@ def build(settings: Settings) -> Server:
         settings.account_id,
     )
     cloudformation.restore()
+    cloudwatch_logs = LogsService(
+        logs, LogsStore(data / "cloudwatch" / "logs.db"), settings.region, settings.account_id
+    )
     edge = Edge(
         app,
         {
@@ -477,6 +482,7 @@ def build(settings: Settings) -> Server:
             "sqs": sqs_app,
             "sns": SnsApp(sns, authorizer),
             "cloudformation": CloudFormationApp(cloudformation),
+            "logs": JsonServiceApp("logs", cloudwatch_logs.operations),
         },
         authenticator(settings, context, iam_store),
         authorizer,
