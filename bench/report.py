@@ -57,6 +57,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_async(r)
     print_s3(r)
     print_eventbridge(r)
+    print_logs(r)
     print_sandboxes(r)
     print_chatty(r)
     print_targets(r)
@@ -289,6 +290,30 @@ def print_s3(r: dict[str, Any]) -> None:
         f"{large['get_rss_growth_mib']:.1f}",
     )
     show("S3: one large object streamed", t, "")
+
+
+def print_logs(r: dict[str, Any]) -> None:
+    """FilterLogEvents over a million stored lines beside its floor (``logs.py``)."""
+    lg = r.get("logs")
+    if not ok(lg):
+        return
+    t = table("", "hits", "p50 ms", "p99 ms")
+    fl = lg["floor_find"]
+    t.add_row(
+        "floor: read the log, bytes.find every hit",
+        "",
+        f"{fl['p50_ms']:.1f}",
+        f"{fl['p99_ms']:.1f}",
+    )
+    for label, p in lg["patterns"].items():
+        t.add_row(
+            f"{label}: {p['pattern']}", str(p["hits"]), f"{p['p50_ms']:.1f}", f"{p['p99_ms']:.1f}"
+        )
+    show(
+        f"CloudWatch Logs: FilterLogEvents over {lg['lines']:,} lines ({lg['log_mib']:.0f} MiB)",
+        t,
+        "over HTTP, one connection; the floor is in process",
+    )
 
 
 def print_eventbridge(r: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import eventbridge as eventbridge_bench
+import logs as logs_bench
 import s3 as s3_bench
 import sqs as sqs_bench
 from chatty import measure_chatty
@@ -210,6 +211,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         lambda: eventbridge_bench.measure_eventbridge(lambox, echo, c, c == QUICK),
     )
     measure(r, "sqs", lambda: sqs_bench.measure_sqs(lambox, echo, c))
+    measure(r, "logs", lambda: logs_bench.measure_logs(tmp, c == QUICK))
     measure_sandboxes(r, c, tmp)
     measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):

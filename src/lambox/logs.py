@@ -10,6 +10,12 @@ otherwise would retry it. When the disk refuses a record (full, I/O error) the r
 dropped, the server's log says so (once per function until its writes succeed again), and
 the invocation's result is returned as usual. A record is whole or absent: what a nearly
 full disk took of it is cut off again.
+
+Each record starts with one header line, ``\x1e<epoch ms> <log stream>\n``, written in the
+same ``write`` as the text, so CloudWatch Logs (``services/logs/``) can tell each line's
+stream and time without an index beside the file; ``read`` (``lambox logs``) leaves the
+header lines out. A line the function writes that begins with that byte gets ``\x1a``
+(SUB) in its place, so it cannot pass for a header.
 """
 
 from __future__ import annotations
@@ -17,9 +23,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
+import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def stream_name(version: str) -> str:
+    """A new log stream's name as Lambda makes one: ``YYYY/MM/DD/[version]<32 hex>``."""
+    return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version}]{uuid.uuid4().hex}"
 
 
 class LogSink:
@@ -36,8 +49,14 @@ class LogSink:
     def _path(self, function: str) -> Path:
         return self._root / f"{function}.log"
 
-    def append(self, function: str, data: bytes) -> None:
-        """Append one record; a failing disk drops it (logged) instead of raising."""
+    def append(self, function: str, data: bytes, stream: str = "") -> None:
+        """Append one record of ``stream``; a failing disk drops it (logged) instead of raising."""
+        if b"\x1e" in data:  # a line of the function's own could pass for a header
+            data = data.replace(b"\n\x1e", b"\n\x1a")
+            if data[:1] == b"\x1e":
+                data = b"\x1a" + data[1:]
+        head = b"\x1e%d %s\n" % (int(time.time() * 1000), stream.encode())
+        data = head + data if data.endswith(b"\n") else head + data + b"\n"
         try:
             self._append(function, data)
         except OSError as exc:
@@ -72,7 +91,8 @@ class LogSink:
             self._rotate(function)
 
     def read(self, function: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, int]:
-        """Bytes from ``offset`` (at most ``limit``) and the offset to continue from."""
+        """Text from ``offset`` (at most ``limit`` bytes, whole lines when there is a
+        newline in them) without the header lines, and the offset to continue from."""
         try:
             with open(self._path(function), "rb") as f:
                 end = f.seek(0, os.SEEK_END)
@@ -82,7 +102,31 @@ class LogSink:
                 data = f.read(limit)
         except FileNotFoundError:
             return b"", 0
-        return data, offset + len(data)
+        cut = data.rfind(b"\n") + 1
+        if cut and len(data) == limit:
+            data = data[:cut]
+        next_offset = offset + len(data)
+        lines = data.splitlines(keepends=True)
+        return b"".join(x for x in lines if x[:1] != b"\x1e"), next_offset
+
+    def functions(self) -> list[tuple[str, float]]:
+        """(function, time of its first stored record) for every function with logs."""
+        found: list[tuple[str, float]] = []
+        for path in self._root.glob("*.log"):
+            old = path.with_suffix(".log.1")
+            with contextlib.suppress(OSError):
+                found.append((path.stem, (old if old.exists() else path).stat().st_mtime))
+        return sorted(found)
+
+    def data(self, function: str) -> bytes:
+        """Every stored byte of ``function``'s log, records whole: the rotated file, then the
+        current one (CloudWatch Logs searches it, ``services/logs/scan.py``)."""
+        path = self._path(function)
+        parts: list[bytes] = []
+        for part in (path.with_suffix(".log.1"), path):
+            with contextlib.suppress(FileNotFoundError):
+                parts.append(part.read_bytes())
+        return b"".join(parts)
 
     def delete(self, function: str) -> None:
         self._close(function)

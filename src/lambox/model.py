@@ -92,6 +92,10 @@ class FunctionConfig:
     # empty for a function whose runtime this server lacks (InvalidRuntime).
     state_reason_code: str = ""
     state_reason: str = ""
+    # Layers: (LayerVersionArn, CodeSize) in order, and the code store key of the tree
+    # they merge into, mounted at /opt ("" for none).
+    layers: tuple[tuple[str, int], ...] = ()
+    opt_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,8 @@ class FunctionVersion:
     interpreter: str
     region: str
     generation: int
+    # The function's layers merged into one tree, seen at /opt in the sandbox (None: none).
+    opt_dir: Path | None = None
 
     @property
     def name(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from lambox.api import views
 from lambox.api.app import LamboxApp
 from lambox.api.code_signing import CodeSigningApi
 from lambox.api.concurrency import ConcurrencyApi
@@ -32,6 +33,7 @@ from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
 from lambox.api.invoke import InvokeEndpoint
 from lambox.api.invoke_async import InvokeAsyncApi
+from lambox.api.layers import LayersApi
 from lambox.api.management import ManagementApi
 from lambox.api.policies import PolicyApi
 from lambox.api.releases import ReleasesApi
@@ -47,6 +49,7 @@ from lambox.control.event_config import EventConfigService
 from lambox.control.event_sources import EventSourceService
 from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
+from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.urls import UrlService
@@ -57,7 +60,7 @@ from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_p
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
-from lambox.errors import LamboxError, TooManyRequests
+from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault, TooManyRequests
 from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
 from lambox.events.sqs_poller import SqsPollers, Throttled
@@ -81,6 +84,20 @@ from lambox.services.apigatewayv2.gateway import HttpApiGateway
 from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
+from lambox.services.cloudformation.app import CloudFormationApp
+from lambox.services.cloudformation.resources import (
+    AliasHandler,
+    BucketHandler,
+    FunctionHandler,
+    Handler,
+    LambdaCalls,
+    LayerVersionHandler,
+    RecordedRole,
+    S3Calls,
+    VersionHandler,
+)
+from lambox.services.cloudformation.service import CloudFormationService
+from lambox.services.cloudformation.store import StackStore
 from lambox.services.events.app import JsonServiceApp
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
@@ -89,7 +106,10 @@ from lambox.services.iam import root as root_key
 from lambox.services.iam.execution import ExecutionRoles
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
+from lambox.services.logs.service import LogsService
+from lambox.services.logs.store import LogsStore
 from lambox.services.s3.app import S3App
+from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
@@ -118,6 +138,7 @@ from lambox.store.event_sources import SqliteMappingStore
 from lambox.store.events import SqliteEventQueue
 from lambox.store.function_settings import SqliteSettingsStore
 from lambox.store.functions import SqliteFunctionStore
+from lambox.store.layers import SqliteLayerStore
 from lambox.store.policies import SqlitePolicyStore
 from lambox.store.urls import SqliteUrlStore
 from lambox.watch import Change, ChangeFeed, Removed
@@ -217,7 +238,18 @@ def build(settings: Settings) -> Server:
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
     iam_store = IamStore(data / "iam.db", settings.account_id)
     roles = ExecutionRoles(iam_store, settings.strict_auth)
-    functions = FunctionService(store, code, feed, runtimes, arns, roles.check)
+    layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)
+    functions = FunctionService(
+        store,
+        code,
+        feed,
+        runtimes,
+        arns,
+        roles.check,
+        layers.resolve,
+        layer_code=layers.uses_code,
+        layer_sizes=layers.unzipped_total,
+    )
     versions = VersionService(store, feed, functions, arns)
     concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     settings_store = SqliteSettingsStore(data / "state.db")
@@ -329,6 +361,7 @@ def build(settings: Settings) -> Server:
         *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
         *InvokeAsyncApi(invoke).routes(),
+        *LayersApi(layers).routes(),
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
 
@@ -402,7 +435,7 @@ def build(settings: Settings) -> Server:
 
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
-    sqs_app = SqsApp(sqs, settings.account_id)
+    sqs_app = SqsApp(sqs, settings.account_id, authorizer, settings.region)
 
     async def to_queue(
         arn: str, body: str, attributes: dict[str, Any], group: str | None, dedup: str
@@ -430,25 +463,43 @@ def build(settings: Settings) -> Server:
         sns_relay.kick,
         sns_http,
     )
+    cloudformation = CloudFormationService(
+        StackStore(data / "cloudformation.db"),
+        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns),
+        settings.region,
+        settings.account_id,
+    )
+    cloudformation.restore()
+    cloudwatch_logs = LogsService(
+        logs, LogsStore(data / "cloudwatch" / "logs.db"), settings.region, settings.account_id
+    )
     edge = Edge(
         app,
         {
             "s3": S3App(s3, settings.region, authorizer),
             "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
             "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
-            "events": JsonServiceApp("events", eventbridge.operations),
-            "scheduler": RestJsonServiceApp("scheduler", schedules.operations),
+            "events": JsonServiceApp(
+                "events", eventbridge.operations, authorizer, eventbridge.resource
+            ),
+            "scheduler": RestJsonServiceApp(
+                "scheduler", schedules.operations, authorizer, schedules.resource
+            ),
             FUNCTION_URL: function_urls,
             "apigateway": RestJsonApp(
                 "apigatewayv2",
                 http_apis.operations,
-                RestJsonApp("apigateway", rest_apis.operations),
+                RestJsonApp("apigateway", rest_apis.operations, None, authorizer, settings.region),
+                authorizer,
+                settings.region,
             ),
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
             ),
             "sqs": sqs_app,
-            "sns": SnsApp(sns),
+            "sns": SnsApp(sns, authorizer),
+            "cloudformation": CloudFormationApp(cloudformation),
+            "logs": JsonServiceApp("logs", cloudwatch_logs.operations),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -539,6 +590,94 @@ def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) ->
     log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
     keyring = ChainKeyring(StaticKeyring(keys), iam)
     return Authenticator(keyring, settings.account_id, open_posture=not strict)
+
+
+def _stack_handlers(
+    functions: FunctionService,
+    versions: VersionService,
+    aliases: AliasService,
+    layers: LayerService,
+    s3: S3Service,
+    objects: ObjectStore,
+    logs: LogSink,
+    arns: Arns,
+) -> tuple[dict[str, Handler], S3Calls]:
+    """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
+
+    async def create_function(params: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.create(params), arns)
+
+    async def update_code(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.update_code(name, params), arns)
+
+    async def update_configuration(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.update_configuration(name, params), arns)
+
+    async def settled(name: str) -> None:
+        for _ in range(3000):  # a create or update settles on the next loop iterations
+            config = functions.get(name)
+            if config.state is State.FAILED:
+                raise InvalidParameterValue(f"Function {name} failed: its runtime is missing")
+            if config.state is State.ACTIVE and config.last_update_status.value != "InProgress":
+                return
+            await asyncio.sleep(0.01)
+        raise InvalidParameterValue(f"Function {name} did not become Active")
+
+    def bare(function: str) -> str:
+        return arns.parse(function)[0]
+
+    def delete_function(name: str) -> None:
+        functions.delete(name)
+        logs.delete(name)  # as DeleteFunction does
+
+    lambda_calls = LambdaCalls(
+        create_function=create_function,
+        update_code=update_code,
+        update_configuration=update_configuration,
+        settled=settled,
+        delete_function=delete_function,
+        publish_version=lambda name, params: views.configuration(
+            versions.publish(name, params), arns
+        ),
+        delete_version=lambda function, version: versions.delete(bare(function), version),
+        create_alias=lambda function, params: views.alias(aliases.create(function, params), arns),
+        update_alias=lambda function, name, params: views.alias(
+            aliases.update(function, name, params), arns
+        ),
+        delete_alias=lambda function, name: aliases.delete(bare(function), name),
+        publish_layer=layers.publish,
+        delete_layer=layers.delete,
+    )
+
+    def call(params: dict[str, Any]) -> S3Call:
+        async def nothing() -> AsyncIterator[bytes]:
+            return
+            yield b""
+
+        return S3Call(params, nothing(), new_request_id(), "127.0.0.1", arns.region)
+
+    async def create_bucket(name: str) -> None:
+        await s3.create_bucket(call({"Bucket": name}))
+
+    async def delete_bucket(name: str) -> None:
+        await s3.delete_bucket(call({"Bucket": name}))
+
+    async def read_object(bucket: str, key: str) -> bytes:
+        stored = objects.get(bucket, key)
+        if stored is None:
+            raise ServiceFault("NoSuchKey", f"s3://{bucket}/{key} does not exist", 404)
+        return await asyncio.to_thread(stored.path.read_bytes)
+
+    s3_calls = S3Calls(create_bucket, s3.set_notification, delete_bucket, read_object)
+    handlers: dict[str, Handler] = {
+        "AWS::Lambda::Function": FunctionHandler(lambda_calls, s3_calls),
+        "AWS::Lambda::Version": VersionHandler(lambda_calls),
+        "AWS::Lambda::Alias": AliasHandler(lambda_calls),
+        "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
+        "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
+        "AWS::IAM::Role": RecordedRole(arns.account_id),
+    }
+    return handlers, s3_calls
 
 
 def zip_directory(path: Path) -> bytes:

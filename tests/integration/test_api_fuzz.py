@@ -351,6 +351,12 @@ def test_hostile_requests_get_no_5xx_and_break_no_function(
     assert not [n for n in names if n.startswith("fuzz-new")]
 
 
+def _raw_body(operation: Any) -> bool:
+    """Whether the body is the payload itself (Invoke and its kin), not JSON of members."""
+    payload = operation.input_shape.serialization.get("payload")
+    return bool(payload) and operation.input_shape.members[payload].type_name == "blob"
+
+
 def test_null_for_every_body_member_of_every_operation_is_refused(
     server: LamboxServer, target: Target
 ) -> None:
@@ -362,7 +368,7 @@ def test_null_for_every_body_member_of_every_operation_is_refused(
     with httpx.Client(base_url=server.url, timeout=60) as client:
         before = _state(client, target)
         for operation in Fuzzer(target, SEED).operations:
-            if operation.input_shape is None or operation.name in ("Invoke", "InvokeAsync"):
+            if operation.input_shape is None or _raw_body(operation):
                 continue
             uri = operation.http["requestUri"].split("?")[0]
             path = uri.replace("{FunctionName}", target.name)

@@ -169,6 +169,11 @@ class Normaliser:
         if value not in self._names:
             self._names[value] = placeholder or self._number("function-name", value)
 
+    def resource(self, value: str) -> None:
+        """Register a literal numbered as the recordings number resources (``<resource:N>``,
+        shared with role names), e.g. a layer's name."""
+        self.name(value, self._number("resource", value))
+
     def __call__(self, value: Any) -> Any:
         return self._walk(value)
 

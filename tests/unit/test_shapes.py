@@ -465,11 +465,7 @@ def assert_same_message(got: str, want: str) -> None:
 # -- recorded answers ------------------------------------------------------------------------
 
 
-KNOWN_DIFFERENCES = {
-    "test_layer_function_exceptions:add_layer_arn_without_version_exc": (
-        "AWS prints the LayerVersionArn pattern without the outer group botocore's model has"
-    ),
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,8 @@ def configuration(
         view["DeadLetterConfig"] = {"TargetArn": config.dead_letter_arn}
     if config.vpc is not None:
         view["VpcConfig"] = vpc(config.vpc)
+    if config.layers:
+        view["Layers"] = [{"Arn": arn, "CodeSize": size} for arn, size in config.layers]
     if listing:
         # ListFunctions and ListVersionsByFunction entries carry no state, as on AWS.
         for key in ("State", "RuntimeVersionConfig"):

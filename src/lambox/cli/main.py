@@ -169,6 +169,44 @@ def events(
         Console(width=160).print(table)
 
 
+@app.command()
+def dev(
+    path: Annotated[Path, typer.Argument(help="Directory holding the function's code.")],
+    function: Annotated[str, typer.Option("--function", help="Function to run it as.")],
+    endpoint_url: EndpointOpt = "http://127.0.0.1:9000",
+    runtime: Annotated[str, typer.Option(help="Runtime, if the function is created.")] = (
+        "python3.12"
+    ),
+    handler: Annotated[str, typer.Option(help="Handler, if the function is created.")] = (
+        "app.handler"
+    ),
+    role: Annotated[str, typer.Option(help="Role, if the function is created.")] = (
+        "arn:aws:iam::000000000000:role/lambox-dev"
+    ),
+    interval: Annotated[float, typer.Option(help="Seconds between looks at PATH.")] = 0.3,
+) -> None:
+    """Run FUNCTION from the code in PATH: each change there is live at the next invocation."""
+    import httpx
+
+    from lambox.cli.dev import DevSession
+
+    if not path.is_dir():
+        typer.echo(f"lambox dev: {path} is not a directory", err=True)
+        raise typer.Exit(2)
+    with httpx.Client(base_url=endpoint_url, timeout=60) as client:
+        session = DevSession(client, path.resolve(), function, runtime, handler, role, typer.echo)
+        try:
+            seen = session.start()
+        except (RuntimeError, httpx.HTTPError) as exc:
+            typer.echo(f"lambox dev: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"watching {path} for {function} (Ctrl-C stops)")
+        try:
+            session.watch(seen, interval)
+        except KeyboardInterrupt:
+            return
+
+
 def main() -> None:
     app()
 

@@ -23,8 +23,14 @@ from typing import Any
 from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control.functions import FunctionService
-from lambox.errors import InvalidParameterValue, LamboxError, ResourceConflict, ResourceNotFound
-from lambox.events.filter_patterns import PatternError, parse
+from lambox.errors import (
+    InvalidParameterValue,
+    InvalidPattern,
+    LamboxError,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from lambox.events.patterns import parse
 from lambox.store.event_sources import EventSourceMapping, MappingState, SqliteMappingStore
 
 DEFAULT_MAX_ITEMS = 100
@@ -242,7 +248,7 @@ class EventSourceService:
             text = item.get("Pattern")
             try:
                 parse(text if text is not None else "null")
-            except PatternError:
+            except InvalidPattern:
                 raise InvalidParameterValue("Invalid filter pattern definition.") from None
             patterns.append(text)
         return tuple(patterns)

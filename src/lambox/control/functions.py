@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -72,10 +72,13 @@ RESERVED_ENV = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
+LayerResolver = Callable[[Sequence[str], str], tuple[tuple[tuple[str, int], ...], str]]
+"""A function's ``Layers`` and its code key -> (its layer refs, its /opt tree key)."""
 DEFAULT_MAX_ITEMS = 50
 CODE_GRACE_SECONDS = 60.0
 MAX_MEMORY = 10_240
 MAX_TIMEOUT = 900
+MAX_WITH_LAYERS = 262_144_000  # unzipped bytes of a function's code and its layers
 
 
 def now_iso() -> str:
@@ -175,7 +178,13 @@ class FunctionService:
         runtimes: RuntimeCatalog,
         arns: Arns,
         role_check: Callable[[str], None] | None = None,
+        layers: LayerResolver | None = None,
+        layer_code: Callable[[str], bool] = lambda _key: False,
+        layer_sizes: Callable[[Sequence[str]], int] = lambda _arns: 0,
     ) -> None:
+        self._layer_sizes = layer_sizes
+        self._layers = layers
+        self._layer_code = layer_code
         self._store = store
         # Whether a Role may be a function's execution role (raises InvalidParameterValue).
         self._role_check = role_check
@@ -281,6 +290,7 @@ class FunctionService:
         if self._role_check is not None:
             self._role_check(str(params["Role"]))
         blob = await asyncio.to_thread(self._code.put, _decode_zip(code["ZipFile"]))
+        layers, opt_key = await self._resolve_layers(params.get("Layers"), blob.key)
         config = FunctionConfig(
             name=name,
             runtime=runtime,
@@ -303,6 +313,8 @@ class FunctionService:
             snap_start=_snap_start(_apply_on(params) == "PublishedVersions", runtime),
             vpc=_vpc(params),
             state=State.PENDING,
+            layers=layers,
+            opt_key=opt_key,
         )
         self._store.insert(config)
         self._publish(config)
@@ -318,6 +330,8 @@ class FunctionService:
                 " supported yet)."
             )
         blob = await asyncio.to_thread(self._code.put, _decode_zip(params["ZipFile"]))
+        if current.layers:
+            await asyncio.to_thread(self._check_with_layers, blob.key, current.layers)
         updated = replace(
             current,
             code_sha256=blob.sha256,
@@ -365,6 +379,12 @@ class FunctionService:
             changes["dead_letter_arn"] = str(target)
         if "VpcConfig" in params:
             changes["vpc"] = _vpc(params)
+        if "Layers" in params:
+            layers, opt_key = await self._resolve_layers(params["Layers"], current.code_key)
+            changes["layers"] = layers
+            changes["opt_key"] = opt_key
+            if current.opt_key != opt_key:
+                self._collect_later(current.opt_key)
         if "EphemeralStorage" in params:
             changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
         if "SnapStart" in params or "Runtime" in params:
@@ -390,6 +410,7 @@ class FunctionService:
         self._store.delete(name)
         self._feed.publish(Removed(name, self._feed.next_generation()))
         self._collect_later(config.code_key)
+        self._collect_later(config.opt_key)
 
     def tags(self, resource: str) -> Mapping[str, str]:
         """ListTags: the tags of the function a resource ARN names (see ``tags.py``)."""
@@ -426,6 +447,26 @@ class FunctionService:
         self.check_revision(current, revision_id)
         return current
 
+    async def _resolve_layers(
+        self, arns: object, code_key: str
+    ) -> tuple[tuple[tuple[str, int], ...], str]:
+        """A request's ``Layers`` checked and merged (in a thread: merging touches disk)."""
+        names = [str(arn) for arn in arns or ()] if isinstance(arns, list) else []
+        if not names:
+            return (), ""
+        if self._layers is None:
+            raise InvalidParameterValue("This lambox server does not serve layers.")
+        return await asyncio.to_thread(self._layers, names, code_key)
+
+    def _check_with_layers(self, code_key: str, layers: Sequence[tuple[str, int]]) -> None:
+        """New code and the function's layers together within AWS's 250 MB unzipped."""
+        total = self._code.unzipped_size(code_key) + self._layer_sizes([a for a, _ in layers])
+        if total > MAX_WITH_LAYERS:
+            raise InvalidParameterValue(
+                "Function code combined with layers exceeds the maximum allowed size of"
+                f" {MAX_WITH_LAYERS} bytes. The actual size is {total} bytes."
+            )
+
     def _settle_soon(self, name: str) -> None:
         """Finish a create/update after the API has answered, so clients see the transition."""
         task = asyncio.get_running_loop().create_task(self._settle(name))
@@ -458,6 +499,7 @@ class FunctionService:
             interpreter=interpreter,
             region=self._arns.region,
             generation=self._feed.next_generation(),
+            opt_dir=self._code.tree(config.opt_key) if config.opt_key else None,
         )
 
     def _publish(self, config: FunctionConfig) -> None:
@@ -472,7 +514,9 @@ class FunctionService:
         asyncio.get_running_loop().call_later(CODE_GRACE_SECONDS, self._collect, code_key)
 
     def _collect(self, code_key: str) -> None:
-        if code_key and not self._store.code_in_use(code_key):
+        """Remove a code tree (or a merged /opt tree) no function uses, unless it is also
+        a layer version's content (the same zip may be both)."""
+        if code_key and not self._store.code_in_use(code_key) and not self._layer_code(code_key):
             self._code.remove(code_key)
 
 

@@ -316,10 +316,15 @@ _AWS_ENUM_ORDER = {
 }
 """Enums AWS's messages list in an order of their own, not the model's (recorded:
 ``test_lambda_url_invalid_invoke_mode``, ``test_put_function_recursion_config_invalid_value``)."""
+# Patterns AWS prints differently from botocore's model: it leaves out an outer group.
+_SHOWN_WITHOUT_OUTER_GROUP = frozenset({"LayerVersionArn"})
 
 
 def _scalar(shape_name: str, kind: str, sensitive: bool, spec: dict[str, Any]) -> _Scalar:
     pattern = spec.get("pattern")
+    shown_pattern = pattern
+    if pattern and shape_name in _SHOWN_WITHOUT_OUTER_GROUP and pattern.startswith("("):
+        shown_pattern = pattern[1:-1]
     enum = tuple(spec.get("enum", ()))
     shown = _AWS_ENUM_ORDER.get(shape_name, enum)
     if shape_name == _RUNTIME_SHAPE:
@@ -330,7 +335,7 @@ def _scalar(shape_name: str, kind: str, sensitive: bool, spec: dict[str, Any]) -
         sensitive=sensitive,
         low=spec.get("min"),
         high=spec.get("max"),
-        pattern=pattern,
+        pattern=shown_pattern,
         regex=_java_regex(pattern) if pattern is not None else None,
         enum=enum,
         allowed=frozenset(enum),

@@ -90,3 +90,12 @@ class Authorizer:
             f"User: {principal.arn} is not authorized to perform: {action} on resource:"
             f" {resource} {why}"
         )
+
+    def denial_in(self, scope: Mapping[str, Any], action: str, resource: str) -> str | None:
+        """``denial`` for an edge request: the principal the edge authenticated and the
+        client's address from the ASGI scope (None when no one was authenticated)."""
+        principal = scope.get("lambox.principal")
+        if principal is None:
+            return None
+        client = scope.get("client") or ("", 0)
+        return self.denial(principal, action, resource, str(client[0]))

@@ -10,6 +10,11 @@ the event's ``detail.state.status``. An array in the event matches when any elem
 
 Compiling validates the pattern and raises ``InvalidPattern`` with the reason in EventBridge's
 own words (the recorded TestEventPattern/PutRule answers); matching never raises.
+
+EventBridge rules, Lambda's SQS FilterCriteria and SNS filter policies all compile here. The
+one thing only SNS needs is ``attribute_view``: message attributes carry their type beside a
+string value, and a policy on attributes sees them typed (a ``Number`` as a number, a
+``String.Array`` as its elements).
 """
 
 from __future__ import annotations
@@ -401,6 +406,32 @@ def _json_reason(text: str, exc: json.JSONDecodeError) -> str:
             " start field name" + where.format(text, exc.lineno, exc.colno)
         )
     return f"{exc.msg}" + where.format(text, exc.lineno, exc.colno)
+
+
+def attribute_view(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What an SNS filter policy on message attributes matches against: each attribute by
+    name, typed as its ``DataType`` says, so ``numeric`` sees a ``Number`` (and never a
+    ``String`` that happens to look like one), a ``String.Array`` matches through any of its
+    elements, and ``Binary`` attributes (which SNS never filters on) are absent."""
+    view: dict[str, Any] = {}
+    for name, value in attributes.items():
+        kind = str(value.get("DataType", ""))
+        text = value.get("StringValue")
+        if text is None or kind.startswith("Binary"):
+            continue
+        if kind.startswith("Number"):
+            try:
+                view[name] = float(text)
+            except ValueError:
+                continue
+        elif kind.startswith("String.Array"):
+            try:
+                view[name] = json.loads(text)
+            except ValueError:
+                continue
+        else:
+            view[name] = text
+    return view
 
 
 def any_matches(patterns: Iterable[Pattern], event: Any) -> bool:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from lambox.events.filter_patterns import parse
+from lambox.events.patterns import parse
 from lambox.store.event_sources import EventSourceMapping
 
 log = logging.getLogger(__name__)

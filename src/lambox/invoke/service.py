@@ -27,7 +27,7 @@ from lambox.errors import (
 from lambox.invoke import payloads, records
 from lambox.invoke.ids import new_request_id as new_request_id
 from lambox.invoke.ids import trace_id
-from lambox.logs import LogSink
+from lambox.logs import LogSink, stream_name
 from lambox.model import (
     LATEST,
     Alias,
@@ -172,17 +172,19 @@ class InvokeService:
                 report = lease.sandbox.init
                 assert report is not None
                 init = report if lease.cold else None
+                stream = lease.sandbox.log_stream
                 if report.error is not None:
                     lease.discard = True
-                    return self._finish(fv, inv, Outcome(report.error, UNHANDLED), init)
+                    outcome = Outcome(report.error, UNHANDLED)
+                    return self._finish(fv, inv, outcome, init, stream)
                 outcome = await self._call(lease.sandbox, fv, inv)
-                return self._finish(fv, inv, outcome, init)
+                return self._finish(fv, inv, outcome, init, stream)
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
             log_ = exc.log + records.exit_log(inv.request_id, payload)
             outcome = Outcome(payload, UNHANDLED, log_)
-            return self._finish(fv, inv, outcome, None)
+            return self._finish(fv, inv, outcome, None, stream_name(fv.config.version))
 
     async def _call(self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation) -> Outcome:
         """One invocation in a started sandbox; a timeout or a crash is the function's error."""
@@ -232,6 +234,7 @@ class InvokeService:
         inv: Invocation,
         outcome: Outcome,
         init: InitReport | None,
+        stream: str,
     ) -> InvocationResult:
         """Log the invocation (after the init's log when it started the sandbox) and make
         its result. ``init`` is the report of a cold start, None for a warm one."""
@@ -257,7 +260,7 @@ class InvokeService:
             init_ms,
             restore,
         )
-        self._logs.append(config.name, prefix + text if prefix else text)
+        self._logs.append(config.name, prefix + text if prefix else text, stream)
         return InvocationResult(
             outcome.payload,
             config.version,

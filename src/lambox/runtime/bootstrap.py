@@ -393,12 +393,21 @@ def runtime_path(path: list[str], libs: str = "") -> list[str]:
     return kept + ([libs] if libs and libs not in kept else []) + path[start:end]
 
 
-def _set_path(task_root: str) -> None:
+def layer_path(runtime: str = "") -> list[str]:
+    """Where a Python function finds its layers' packages, as on AWS: the site-packages of
+    the function's runtime (a layer built for python3.12 names that directory even where
+    lambox runs python3.12 functions on another interpreter), of this interpreter, and
+    /opt/python."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    names = [runtime] if runtime.startswith("python") and runtime != version else []
+    return [*(f"/opt/python/lib/{n}/site-packages" for n in (*names, version)), "/opt/python"]
+
+
+def _set_path(task_root: str, runtime: str = "") -> None:
     """``sys.path`` in the order of AWS's Python runtimes: the function's code first, then
     its layers' (/opt/python), then the runtime's (``runtime_path``), so a package the
     function bundles wins over the runtime's copy (boto3 above all)."""
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    layers = [f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+    layers = layer_path(runtime)
     rest = [p for p in runtime_path(sys.path) if p != task_root and p not in layers]
     sys.path[:] = [task_root, *layers, *rest]
 
@@ -448,7 +457,8 @@ def main(
     reader = FrameReader(sock)
     try:
         log_handler = install_logging(env.get("AWS_LAMBDA_LOG_LEVEL"))
-        _set_path(env.get("LAMBDA_TASK_ROOT") or os.getcwd())
+        runtime = env.get("AWS_EXECUTION_ENV", "").removeprefix("AWS_Lambda_")
+        _set_path(env.get("LAMBDA_TASK_ROOT") or os.getcwd(), runtime)
         snapstart.expose_hooks()
         info = FunctionInfo.from_env(env)
         marshal = make_marshal(env)

@@ -41,13 +41,14 @@ from typing import Any
 from lambox.runtime import namespaces as ns
 
 TASK_ROOT = "/var/task"
+OPT_ROOT = "/opt"  # the function's layers, merged
 LIBS_DIR = "/var/runtime"  # the Python runtime's libraries (boto3), one bind per entry
 CODE_MOUNT = "/.code"
 SANDBOX_USER = "sbx_user1051"
 HOSTNAME = "sandbox"
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
-MOUNT_POINTS = ("/proc", "/tmp", TASK_ROOT, "/opt", CODE_MOUNT, "/dev")
+MOUNT_POINTS = ("/proc", "/tmp", TASK_ROOT, OPT_ROOT, CODE_MOUNT, "/dev")
 HOST_STASH = "/.host"
 # Mount points a sandbox covers with a mount of its own after the view is built, under which
 # lambox itself may be installed; ``finish`` and ``private_tmp`` bind its directories again.
@@ -210,10 +211,15 @@ def _view_paths(path: str, stashed: Mapping[str, str]) -> list[str]:
 
 
 def bind_code(code: str) -> None:
-    """Bind one function's code at /var/task (read-only) and drop the view of all code."""
-    if not code or "/" in code or code.startswith("."):
-        raise ValueError(f"bad code key {code!r}")
-    ns.bind(f"{CODE_MOUNT}/{code}", TASK_ROOT, extra=_RO)
+    """Bind one function's code at /var/task and, after a ``+``, its merged layers at /opt
+    (both read-only), then drop the view of all code."""
+    task, _, opt = code.partition("+")
+    for key in (task, opt) if opt else (task,):
+        if not key or "/" in key or key.startswith(".") or "+" in key:
+            raise ValueError(f"bad code key {code!r}")
+    ns.bind(f"{CODE_MOUNT}/{task}", TASK_ROOT, extra=_RO)
+    if opt:
+        ns.bind(f"{CODE_MOUNT}/{opt}", OPT_ROOT, extra=_RO)
     ns.umount(CODE_MOUNT)
 
 

@@ -81,9 +81,10 @@ def learned_modules(
     before: set[str], task_root: str = jail.TASK_ROOT
 ) -> tuple[list[str], list[str]]:
     """What init imported since ``before``: (modules a version zygote may hold, source files
-    of the function's own modules, which it may only compile). A zygote holds nothing from
-    the function's package or /tmp, nothing of lambox's, nothing on the deny list."""
-    own = os.path.join(task_root, "")
+    of the function's own modules and of its layers', which it may only compile). A zygote
+    holds nothing from the function's package, its layers or /tmp, nothing of lambox's,
+    nothing on the deny list: it runs as root, so it runs no code a user uploaded."""
+    own = (os.path.join(task_root, ""), os.path.join(jail.OPT_ROOT, ""))
     modules: list[str] = []
     sources: list[str] = []
     for name, module in list(sys.modules.items()):
@@ -329,6 +330,11 @@ class Zygote(ForkServer):
             sources = [str(p) for p in message.get("sources") or []]
             compiled = codecache.compile_sources(sources, jail.TASK_ROOT)
             codecache.install(jail.TASK_ROOT)
+            if "+" in str(message["code"]):  # it has layers: their sources too
+                compiled += codecache.compile_sources(sources, jail.OPT_ROOT)
+                for entry in bootstrap.layer_path():
+                    if os.path.isdir(entry):
+                        codecache.install(entry)
             gc.collect()
             gc.freeze()
             ready = {"op": "ready", "pid": os.getpid(), "loaded": loaded, "failed": failed}

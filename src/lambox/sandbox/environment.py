@@ -93,20 +93,27 @@ def sandbox_env(
     log_stream: str,
     init_type: str = "on-demand",
     context: SandboxContext = NO_CONTEXT,
+    opt_root: str | None = None,
 ) -> dict[str, str]:
-    """The environment of a Python sandbox, as the AWS Python runtimes define it."""
+    """The environment of a Python sandbox, as the AWS Python runtimes define it.
+
+    ``opt_root`` is where the sandbox sees the function's layers: ``/opt`` in a jail; by
+    default the merged tree's own path (plain processes see the host's filesystem)."""
     config = fv.config
     task = fv.code_dir
-    python_path = [RUNTIME_DIR, context.python_libs] if context.python_libs else [RUNTIME_DIR]
+    opt = opt_root if opt_root is not None else (str(fv.opt_dir) if fv.opt_dir else "")
+    python_path = [RUNTIME_DIR, *_python_layers(fv, opt)]
+    if context.python_libs:
+        python_path.append(context.python_libs)
     env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PATH": "/usr/local/bin:/usr/bin:/bin" + (f":{opt}/bin" if opt else ""),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
         "PYTHONPATH": ":".join(python_path),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LAMBDA_TASK_ROOT": str(fv.code_dir),
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
-        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{RUNTIME_DIR}:{task}:{task}/lib:/opt/lib",
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{RUNTIME_DIR}:{task}:{task}/lib:{opt or '/opt'}/lib",
         "_HANDLER": config.handler,
         "AWS_REGION": fv.region,
         "AWS_DEFAULT_REGION": fv.region,
@@ -125,6 +132,14 @@ def sandbox_env(
     return env
 
 
+def _python_layers(fv: FunctionVersion, opt: str) -> list[str]:
+    """A Python function's layer directories, for the process backend, where /opt is not
+    the layers (in a jail the runtime puts /opt/python on sys.path itself)."""
+    if not opt or not fv.config.runtime.startswith("python"):
+        return []
+    return [f"{opt}/python/lib/{fv.config.runtime}/site-packages", f"{opt}/python"]
+
+
 def runtime_api_env(
     fv: FunctionVersion,
     log_stream: str,
@@ -137,6 +152,7 @@ def runtime_api_env(
     variables and ``AWS_LAMBDA_RUNTIME_API``, without the Python runtime's own variables
     (unless the function sets them); ``path_prefix`` goes first on PATH."""
     env = sandbox_env(fv, log_stream, init_type, context)
+    opt = str(fv.opt_dir) if fv.opt_dir else ""
     user = fv.config.environment
     python_only = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     # AWS_EXECUTION_ENV is not defined for OS-only runtimes (the provided family).
@@ -147,6 +163,7 @@ def runtime_api_env(
     if path_prefix and "PATH" not in user:
         env["PATH"] = f"{path_prefix}:{env['PATH']}"
     if fv.config.runtime.startswith("nodejs") and "NODE_PATH" not in user:
-        env["NODE_PATH"] = f"{fv.code_dir}/node_modules:{fv.code_dir}"
+        layers = f"{opt}/nodejs/node_modules:" if opt else ""
+        env["NODE_PATH"] = f"{layers}{fv.code_dir}/node_modules:{fv.code_dir}"
     env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
     return env

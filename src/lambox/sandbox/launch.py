@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
 from lambox.runtime.execinit import API_HOST, API_PORT, INIT_FD_ENV
+from lambox.runtime.jail import OPT_ROOT
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.cgroups import Cgroup
 from lambox.sandbox.linux import EXIT_WAIT, NETWORK_TAG, TASK_ROOT, LinuxSandboxFactory
@@ -327,8 +328,13 @@ class LinuxLauncher:
     ) -> Runtime:
         config = version.config
         host_task = str(version.code_dir)
+        host_opt = str(version.opt_dir) if version.opt_dir else None
         user = config.environment
         inside = {k: v if k in user else v.replace(host_task, TASK_ROOT) for k, v in env.items()}
+        if host_opt:
+            inside = {
+                k: v if k in user else v.replace(host_opt, OPT_ROOT) for k, v in inside.items()
+            }
         factory = self.factory
         zygote = await factory.zygotes.base(self._interpreter)
         cgroup = factory.cgroups.acquire()

@@ -33,7 +33,7 @@ from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory
 from lambox.model import FunctionVersion
-from lambox.runtime.jail import LIBS_DIR
+from lambox.runtime.jail import LIBS_DIR, OPT_ROOT
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
 from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
@@ -111,7 +111,7 @@ class LinuxSandbox(WireSandbox):
         self._zygote = zygote
         factory.zygotes.forked(zygote)
         stream = log_stream_name(fv.config.version)
-        env = sandbox_env(fv, stream, self._init_type, factory.context)
+        env = sandbox_env(fv, stream, self._init_type, factory.context, opt_root=OPT_ROOT)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
         spec = {
             "env": env,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from lambox.errors import IllegalTransition, SandboxDead, SandboxError
+from lambox.logs import stream_name
 from lambox.model import FunctionVersion
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult, Sandbox, SandboxState
 
@@ -38,6 +39,8 @@ class SafeSandbox:
         self.invocations = 0
         self.idle_since = time.monotonic()
         self.provisioned = False
+        # The CloudWatch log stream of this sandbox, named as Lambda names one.
+        self.log_stream = stream_name(inner.version.config.version)
 
     @property
     def version(self) -> FunctionVersion:

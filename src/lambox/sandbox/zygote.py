@@ -252,11 +252,18 @@ version that has the same."""
 
 
 def code_key(fv: FunctionVersion, code_root: str) -> str:
-    """The name of a version's code tree under the code root the zygotes bind."""
-    rel = os.path.relpath(fv.code_dir, code_root)
-    if rel.startswith(".") or "/" in rel:
-        raise SandboxError(f"code of {fv.arn} is not in the code store ({fv.code_dir})")
-    return rel
+    """What a sandbox of ``fv`` binds from the code root the zygotes bind: its code tree's
+    name, then ``+`` and its merged layers' tree's name when it has layers
+    (``jail.bind_code`` reads both)."""
+    names = []
+    for tree in (fv.code_dir, fv.opt_dir):
+        if tree is None:
+            continue
+        rel = os.path.relpath(tree, code_root)
+        if rel.startswith(".") or "/" in rel:
+            raise SandboxError(f"code of {fv.arn} is not in the code store ({tree})")
+        names.append(rel)
+    return "+".join(names)
 
 
 class Zygotes:

@@ -1,1 +1,1 @@
-"""One package per AWS service lambox serves on its edge besides Lambda: S3 so far."""
+"""One package per AWS service lambox serves on its edge besides Lambda: S3, CloudFormation."""

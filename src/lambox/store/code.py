@@ -161,6 +161,55 @@ class CodeStore:
             raise ResourceNotFound(f"Function code not found: {key}")
         return self._blob(key, size)
 
+    def tree(self, key: str) -> Path:
+        """The unpacked tree of a blob or of a merged layer combination (``merged``)."""
+        path = self._trees / key
+        if not _KEY.fullmatch(key) or not path.is_dir():
+            raise ResourceNotFound(f"Function code not found: {key}")
+        return path
+
+    def unzipped_size(self, key: str) -> int:
+        """Bytes the unpacked tree of ``key`` holds (files and link targets), what AWS
+        counts against the 250 MB of a function with its layers."""
+        total = 0
+        with _host_failures():
+            for dirpath, _, names in os.walk(self.get(key).code_dir):
+                for name in names:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+        return total
+
+    def merged(self, keys: tuple[str, ...]) -> Path:
+        """The layers ``keys`` (in order, later over earlier) as one read-only tree, made
+        once per combination and named by it like any blob, so a sandbox binds it at /opt
+        as it binds its code at /var/task. Files are hard links into the layers' trees."""
+        digest = hashlib.sha256(("layers\0" + "\0".join(keys)).encode()).hexdigest()
+        dest = self._trees / digest
+        with _host_failures():
+            if dest.is_dir():
+                return dest
+            sources = [self.get(key).code_dir for key in keys]
+            work = Path(tempfile.mkdtemp(prefix=f"merge-{digest[:16]}-", dir=self._tmp))
+            try:
+                for source in sources:
+                    _overlay(source, work)
+                for dirpath, dirnames, _ in os.walk(work, topdown=False):
+                    for name in dirnames:
+                        path = os.path.join(dirpath, name)
+                        if not os.path.islink(path):
+                            os.chmod(path, _DIR_MODE)
+                try:
+                    os.rename(work, dest)
+                except OSError:
+                    if not dest.is_dir():
+                        raise
+                    _rmtree(work)
+                else:
+                    os.chmod(dest, _DIR_MODE)
+            except BaseException:
+                _rmtree(work)
+                raise
+        return dest
+
     def open_zip(self, key: str) -> Path:
         """Path of the stored zip, for serving the code back to its owner."""
         zip_path = self._zip_path(key)
@@ -425,3 +474,27 @@ def _storage_failed(exc: OSError) -> StorageError:
     """The disk under the code store failed: say how, without the server's paths."""
     log.error("storing function code failed: %s", exc)
     return StorageError(f"lambox could not store the function code: {exc.strerror or exc}.")
+
+
+def _overlay(source: Path, dest: Path) -> None:
+    """Put the tree ``source`` over ``dest`` (a work dir): what both hold, ``source`` wins,
+    as a later layer wins over an earlier one in /opt. Regular files are hard links."""
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = os.path.relpath(dirpath, source)
+        target_dir = dest if rel == "." else dest / rel
+        if os.path.islink(target_dir) or (target_dir.exists() and not target_dir.is_dir()):
+            target_dir.unlink()
+        target_dir.mkdir(mode=_WORK_DIR_MODE, exist_ok=True)
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in (*filenames, *links):
+            src = os.path.join(dirpath, name)
+            dst = target_dir / name
+            if os.path.lexists(dst):
+                if dst.is_dir() and not dst.is_symlink():
+                    _rmtree(dst)
+                else:
+                    dst.unlink()
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+            else:
+                os.link(src, dst)

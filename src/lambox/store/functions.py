@@ -91,6 +91,8 @@ def to_json(config: FunctionConfig) -> str:
         "last_update_status": config.last_update_status.value,
         "state_reason_code": config.state_reason_code,
         "state_reason": config.state_reason,
+        "layers": [list(ref) for ref in config.layers],
+        "opt_key": config.opt_key,
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -109,6 +111,7 @@ def from_json(text: str) -> FunctionConfig:
             tuple(vpc["security_group_ids"]),
             vpc["ipv6_allowed_for_dual_stack"],
         )
+    data["layers"] = tuple((str(arn), int(size)) for arn, size in data.get("layers") or ())
     return FunctionConfig(**data)
 
 
@@ -176,7 +179,8 @@ class SqliteFunctionStore:
     def code_in_use(self, code_key: str) -> bool:
         with self._lock:
             row = self._db.execute(
-                "SELECT 1 FROM functions WHERE code_key = ? LIMIT 1", (code_key,)
+                "SELECT 1 FROM functions WHERE code_key = ? OR instr(config, ?) > 0 LIMIT 1",
+                (code_key, f'"opt_key":"{code_key}"'),
             ).fetchone()
         return row is not None
 

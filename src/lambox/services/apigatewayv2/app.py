@@ -1,6 +1,10 @@
 """The API Gateway control APIs (rest-json, botocore's models) as ASGI apps: apigatewayv2's
 ``/v2/`` paths, and apigateway's (REST APIs) for everything else, as both sign for the
-service ``apigateway``."""
+service ``apigateway``.
+
+IAM authorizes API Gateway's control APIs by HTTP method on the resource path, as AWS does:
+``apigateway:POST`` on ``arn:aws:apigateway:<region>::/v2/apis``, ``apigateway:DELETE`` on
+``arn:aws:apigateway:<region>::/restapis/<id>``."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import restjson, uri
+from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
 from lambox.services.apigatewayv2.service import Handler
@@ -28,8 +33,12 @@ class RestJsonApp:
         model: str,
         operations: dict[str, Handler],
         rest: RestJsonApp | None = None,
+        authorizer: Authorizer | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self._operations = operations
+        self._authorizer = authorizer
+        self._region = region
         self._model = service_model(model)
         self._routes = uri.routes(self._model)
         self._rest = rest
@@ -57,6 +66,12 @@ class RestJsonApp:
         self, scope: Scope, receive: Receive
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?")[0]
+        if self._authorizer is not None:
+            action = f"apigateway:{scope['method']}"
+            resource = f"arn:aws:apigateway:{self._region}::{path.rstrip('/') or '/'}"
+            denial = self._authorizer.denial_in(scope, action, resource)
+            if denial is not None:
+                raise ServiceFault("AccessDeniedException", denial, 403)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         found = uri.match(self._routes, scope["method"], path, query, headers)

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import awsjson
+from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
 
@@ -18,13 +19,26 @@ log = logging.getLogger(__name__)
 
 BODY_LIMIT = 1 << 20
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Resource = Callable[[str, dict[str, Any]], str]
+"""The ARN an operation acts on, from its input (for authorization)."""
 
 
 class JsonServiceApp:
     """ASGI app of one json-protocol service: ``operations`` maps names to handlers."""
 
-    def __init__(self, service: str, operations: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        service: str,
+        operations: Mapping[str, Handler],
+        authorizer: Authorizer | None = None,
+        resource: Resource | None = None,
+    ) -> None:
         self._model = service_model(service)
+        self._action_prefix = str(
+            self._model.metadata.get("signingName") or self._model.endpoint_prefix
+        )
+        self._authorizer = authorizer
+        self._resource = resource or (lambda operation, params: "*")
         self._prefix = self._model.metadata["targetPrefix"]
         self._version = self._model.metadata.get("jsonVersion", "1.1")
         self._operations = operations
@@ -66,6 +80,11 @@ class JsonServiceApp:
         body = await _read(receive)
         op = self._model.operation_model(name)
         params = awsjson.parse_body(op.input_shape, body)
+        if self._authorizer is not None:
+            action = f"{self._action_prefix}:{name}"
+            denial = self._authorizer.denial_in(scope, action, self._resource(name, params))
+            if denial is not None:
+                raise ServiceFault("AccessDeniedException", denial, 400)
         output = handler(params)
         return awsjson.response(op.output_shape, output, self._version)
 

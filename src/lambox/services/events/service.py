@@ -43,6 +43,18 @@ def is_function(arn: str) -> bool:
     return arn.startswith("arn:") and ":lambda:" in arn and ":function:" in arn
 
 
+_RULE_KEYS = {
+    "PutRule": "Name",
+    "DescribeRule": "Name",
+    "EnableRule": "Name",
+    "DisableRule": "Name",
+    "DeleteRule": "Name",
+    "PutTargets": "Rule",
+    "RemoveTargets": "Rule",
+    "ListTargetsByRule": "Rule",
+}
+
+
 class EventsService:
     """The ``events`` service; ``kick`` wakes the outbox relay, ``reschedule`` the ticker."""
 
@@ -90,6 +102,19 @@ class EventsService:
     def rule_arn(self, bus: str, name: str) -> str:
         path = name if bus == DEFAULT_BUS else f"{bus}/{name}"
         return f"arn:aws:events:{self.region}:{self.account}:rule/{path}"
+
+    def resource(self, operation: str, params: dict[str, Any]) -> str:
+        """The ARN IAM authorizes ``events:<operation>`` on: the rule for rule and target
+        operations, the event bus for bus operations and PutEvents, else ``*``."""
+        if operation in _RULE_KEYS:
+            name = str(params.get(_RULE_KEYS[operation]) or "")
+            return self.rule_arn(self._bus_of(params), name) if name else "*"
+        if operation in ("CreateEventBus", "DescribeEventBus", "DeleteEventBus"):
+            return self.bus_arn(self._bus_of({"EventBusName": params.get("Name")}))
+        if operation == "PutEvents":
+            entries = params.get("Entries") or [{}]
+            return self.bus_arn(self._bus_of(entries[0] if isinstance(entries[0], dict) else {}))
+        return "*"
 
     @staticmethod
     def _bus_of(params: dict[str, Any]) -> str:

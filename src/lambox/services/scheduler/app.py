@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import restjson, uri
+from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
 
@@ -19,13 +20,23 @@ log = logging.getLogger(__name__)
 
 BODY_LIMIT = 1 << 20
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Resource = Callable[[str, dict[str, Any]], str]
+"""The ARN an operation acts on, from its input (for authorization)."""
 
 
 class RestJsonServiceApp:
     """ASGI app of one rest-json service: ``operations`` maps names to handlers."""
 
-    def __init__(self, service: str, operations: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        service: str,
+        operations: Mapping[str, Handler],
+        authorizer: Authorizer | None = None,
+        resource: Resource | None = None,
+    ) -> None:
         self._service = service
+        self._authorizer = authorizer
+        self._resource = resource or (lambda operation, params: "*")
         self._model = service_model(service)
         self._routes = uri.routes(self._model)
         self._operations = operations
@@ -70,6 +81,11 @@ class RestJsonServiceApp:
         operation, labels = found
         op = self._model.operation_model(operation)
         params = restjson.parse(op, labels, query, headers, await _read(receive))
+        if self._authorizer is not None:
+            action = f"{self._model.signing_name}:{operation}"
+            denial = self._authorizer.denial_in(scope, action, self._resource(operation, params))
+            if denial is not None:
+                raise ServiceFault("AccessDeniedException", denial, 403)
         return restjson.response(op, handler(params))
 
 

@@ -76,6 +76,16 @@ class SchedulerService:
     def schedule_arn(self, group: str, name: str) -> str:
         return f"arn:aws:scheduler:{self.region}:{self.account}:schedule/{group}/{name}"
 
+    def resource(self, operation: str, params: dict[str, Any]) -> str:
+        """The ARN IAM authorizes ``scheduler:<operation>`` on: the schedule (in its group,
+        ``default`` unless named), the schedule group, or ``*`` for the listings."""
+        if operation.endswith("ScheduleGroup") and params.get("Name"):
+            return self.group_arn(str(params["Name"]))
+        if operation.endswith("Schedule") and params.get("Name"):
+            group = str(params.get("GroupName") or DEFAULT_GROUP)
+            return self.schedule_arn(group, str(params["Name"]))
+        return "*"
+
     def group_arn(self, group: str) -> str:
         return f"arn:aws:scheduler:{self.region}:{self.account}:schedule-group/{group}"
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import query
+from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
 from lambox.services.sns.service import SnsService
@@ -21,8 +22,11 @@ BODY_LIMIT = 2 << 20
 
 
 class SnsApp:
-    def __init__(self, service: SnsService) -> None:
+    """ASGI app for every SNS request the edge routes here."""
+
+    def __init__(self, service: SnsService, authorizer: Authorizer | None = None) -> None:
         self._service = service
+        self._authorizer = authorizer
         self._model = service_model("sns")
         self._operations = frozenset(self._model.operation_names)
 
@@ -39,7 +43,14 @@ class SnsApp:
                     "InvalidAction", f"The action {operation} is not valid for this endpoint.", 400
                 )
             op = self._model.operation_model(operation)
-            output = await handler(query.parse(op.input_shape, form))
+            params = query.parse(op.input_shape, form)
+            if self._authorizer is not None:
+                action = f"sns:{operation}"
+                resource = self._service.resource(operation, params)
+                denial = self._authorizer.denial_in(scope, action, resource)
+                if denial is not None:
+                    raise ServiceFault("AuthorizationError", denial, 403)
+            output = await handler(params)
             payload = query.response(op, output, rid, NAMESPACE)
             status = 200
         except ServiceFault as fault:

@@ -14,7 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.events.filter_patterns import PatternError, parse
+from lambox.errors import InvalidPattern
+from lambox.events.patterns import attribute_view, parse
 
 
 def timestamp() -> str:
@@ -86,8 +87,8 @@ def check_policy(text: str) -> None:
     """A FilterPolicy SNS accepts, else ValueError."""
     try:
         parse(text)
-    except PatternError as exc:
-        raise ValueError(str(exc)) from exc
+    except InvalidPattern as exc:
+        raise ValueError(exc.reason) from exc
 
 
 def passes(
@@ -106,20 +107,4 @@ def passes(
         except ValueError:
             return False
         return policy.matches_event(body)
-    view: dict[str, Any] = {}
-    for name, value in attributes.items():
-        kind = str(value.get("DataType", ""))
-        text = value.get("StringValue")
-        if kind.startswith("Number") and text is not None:
-            try:
-                view[name] = float(text)
-            except ValueError:
-                continue
-        elif kind.startswith("String.Array") and text is not None:
-            try:
-                view[name] = json.loads(text)
-            except ValueError:
-                continue
-        elif text is not None:
-            view[name] = text
-    return policy.matches_event(view)
+    return policy.matches_event(attribute_view(attributes))

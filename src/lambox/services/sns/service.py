@@ -82,6 +82,19 @@ class SnsService:
             "ListTagsForResource": self.list_tags_for_resource,
         }
 
+    def resource(self, operation: str, params: dict[str, Any]) -> str:
+        """The ARN IAM authorizes ``sns:<operation>`` on: the topic (a subscription's
+        operations act on its topic, as in AWS), a Publish's TargetArn, a tagged resource,
+        or ``*`` for the listings."""
+        if operation == "CreateTopic" and params.get("Name"):
+            return f"arn:aws:sns:{self._region}:{self._account}:{params['Name']}"
+        for key in ("TopicArn", "TargetArn", "ResourceArn"):
+            if params.get(key):
+                return str(params[key])
+        if params.get("SubscriptionArn"):
+            return str(params["SubscriptionArn"]).rsplit(":", 1)[0]
+        return "*"
+
     def _topic(self, arn: str | None) -> Topic:
         topic = self._store.topic(arn or "")
         if topic is None:

@@ -23,8 +23,10 @@ from botocore.model import ServiceModel
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import awsjson, query
+from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
+from lambox.services.sqs.actions import action_of
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.errors import json_type
 from lambox.services.sqs.service import SqsService
@@ -49,9 +51,17 @@ def _internal() -> ServiceFault:
 class SqsApp:
     """ASGI app for every SQS request the edge routes here."""
 
-    def __init__(self, service: SqsService, account: str) -> None:
+    def __init__(
+        self,
+        service: SqsService,
+        account: str,
+        authorizer: Authorizer | None = None,
+        region: str = "us-east-1",
+    ) -> None:
         self._service = service
         self._account = account
+        self._authorizer = authorizer
+        self._region = region
         self._json = service_model("sqs")
         self._query = query_model()
         # botocore builds ``operation_names`` anew on each access: looked up once here.
@@ -89,6 +99,7 @@ class SqsApp:
             path = scope["path"].strip("/").split("/")
             if "QueueUrl" not in params and len(path) == 2 and path[0] == self._account:
                 params["QueueUrl"] = "/".join(path)
+            self._authorize(scope, operation, params)
             handler = self._service.operations.get(operation)
             if handler is None:
                 raise ServiceFault(
@@ -114,6 +125,14 @@ class SqsApp:
                 query.response(op, output, rid, NAMESPACE),
             )
         await _send(send, 200, [*out_headers, ("x-amzn-RequestId", rid)], payload)
+
+    def _authorize(self, scope: Scope, operation: str, params: dict[str, Any]) -> None:
+        if self._authorizer is None:
+            return
+        action, resource = action_of(operation, params, self._region, self._account)
+        denial = self._authorizer.denial_in(scope, action, resource)
+        if denial is not None:
+            raise ServiceFault("AccessDenied", denial, 403)
 
     def _sender(self, headers: dict[str, bytes]) -> str:
         found = _ACCESS_KEY.search(headers.get("authorization", b""))

@@ -1,0 +1,1 @@
+"""CloudFormation on the edge: stacks and change sets provisioned into lambox's services."""
