@@ -351,6 +351,7 @@ def build(settings: Settings) -> Server:
             function_settings,
             code_url_signer(settings) if settings.strict_auth else None,
             code_signing=code_signing,
+            layer_storage=layers.stored_code_size,
         ).routes(),
         *FunctionSettingsApi(function_settings).routes(),
         *CodeSigningApi(code_signing).routes(),

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import unique
+from tests.conftest import make_zip, unique
 from tests.parity.snapshot import assert_match, create_function, echo_zip, recorded
 
+LAYER_ZIP = make_zip({"python/layer_helper.py": "VALUE = 1\n"})
 SETTINGS = "tests/aws/services/lambda_/test_lambda_api.py::TestLambdaAccountSettings"
 
 
@@ -37,7 +38,7 @@ def test_account_settings_total_code_size(lambda_client: Any) -> None:
     the size of the package again (the published version keeps it beside $LATEST), as the
     recorded UpdateFunctionCode with Publish did. lambox's UpdateFunctionCode does not
     publish by itself yet, so the replay publishes with PublishVersion. The layer steps of
-    the recording are not replayed here."""
+    the recording follow in ``test_layer_versions_count_in_total_code_size``."""
     expected = recorded(f"{SETTINGS}::test_account_settings_total_code_size")
     name = unique("fn-size")
     first = code_size(lambda_client)
@@ -79,3 +80,27 @@ def test_account_settings_total_code_size_config_update(lambda_client: Any) -> N
         ),
     }
     assert_match(expected, got)
+
+
+def test_layer_versions_count_in_total_code_size(lambda_client: Any) -> None:
+    """Publishing a layer adds its package's size, publishing another version of it adds it
+    again (recorded: 169 bytes both times, the size of the recorded layer package)."""
+    expected = recorded(f"{SETTINGS}::test_account_settings_total_code_size")
+    layer = unique("layer-size")
+    before = code_size(lambda_client)
+    first = lambda_client.publish_layer_version(LayerName=layer, Content={"ZipFile": LAYER_ZIP})
+    after_layer = code_size(lambda_client)
+    second = lambda_client.publish_layer_version(LayerName=layer, Content={"ZipFile": LAYER_ZIP})
+    after_version = code_size(lambda_client)
+    got = {
+        "total_code_size_diff_publish_layer": after_layer - before,
+        "total_code_size_diff_publish_layer_version": after_version - after_layer,
+    }
+    assert got == {
+        "total_code_size_diff_publish_layer": first["Content"]["CodeSize"],
+        "total_code_size_diff_publish_layer_version": second["Content"]["CodeSize"],
+    }
+    assert (
+        expected["total_code_size_diff_publish_layer"]
+        == expected["total_code_size_diff_publish_layer_version"]
+    )

@@ -55,8 +55,11 @@ class ManagementApi:
         sign_url: Callable[[str], str] | None = None,
         *,
         code_signing: CodeSigningService,
+        layer_storage: Callable[[], int] = lambda: 0,
     ) -> None:
         self._functions = functions
+        # Bytes of layer code stored, counted in AccountUsage.TotalCodeSize.
+        self._layer_storage = layer_storage
         self._settings = settings
         self._code_signing = code_signing
         # Makes Code.Location downloadable without credentials (strict posture: presigned).
@@ -161,7 +164,7 @@ class ManagementApi:
                     "UnreservedConcurrentExecutions": unreserved,
                 },
                 "AccountUsage": {
-                    "TotalCodeSize": self._code_storage(functions),
+                    "TotalCodeSize": self._code_storage(functions) + self._layer_storage(),
                     "FunctionCount": len(functions),
                 },
             }

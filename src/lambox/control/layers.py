@@ -291,6 +291,15 @@ class LayerService:
                 total += found.unzipped_size if found is not None else 0
         return total
 
+    def stored_code_size(self) -> int:
+        """Bytes of layer code the account stores: every version of every layer, as
+        GetAccountSettings' AccountUsage.TotalCodeSize counts them on AWS."""
+        return sum(
+            v.code_size
+            for latest in self._store.latest_of_each()
+            for v in self._store.versions(latest.name)
+        )
+
     def uses_code(self, code_key: str) -> bool:
         """Whether a layer version's content is the code store blob ``code_key``."""
         return self._store.code_in_use(code_key)
