@@ -398,7 +398,26 @@ def build(settings: Settings) -> Server:
     )
     clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
-    eventbridge_relay = Relay(eventbridge_store, deliver, "events")
+
+    async def deliver_target(target_arn: str, payload: bytes) -> None:
+        """An EventBridge delivery: a function is invoked asynchronously; a queue gets the
+        event as a message, a topic as a published message (as EventBridge sends them)."""
+        try:
+            if target_arn.startswith("arn:aws:sqs:"):
+                name = target_arn.rsplit(":", 1)[1]
+                body = {
+                    "QueueUrl": f"/{settings.account_id}/{name}",
+                    "MessageBody": payload.decode(),
+                }
+                await messages.send_message(Call(body, settings.base_url, "events"))
+            elif target_arn.startswith("arn:aws:sns:"):
+                await sns.publish({"TopicArn": target_arn, "Message": payload.decode()})
+            else:
+                await deliver(target_arn, payload)
+        except ServiceFault as exc:  # a queue or topic that is gone: the event is dropped
+            log.warning("EventBridge event for %s dropped: %s", target_arn, exc.message)
+
+    eventbridge_relay = Relay(eventbridge_store, deliver_target, "events")
     tickers: list[Ticker] = []
 
     def reschedule() -> None:
@@ -413,7 +432,9 @@ def build(settings: Settings) -> Server:
         eventbridge_relay.kick,
         reschedule,
     )
-    rule_ticker = Ticker("events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver)
+    rule_ticker = Ticker(
+        "events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver_target
+    )
     scheduler_store = SchedulerStore(data / "scheduler" / "scheduler.db")
     schedules = SchedulerService(
         scheduler_store, settings.region, settings.account_id, clock.now, reschedule

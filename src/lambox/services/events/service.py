@@ -43,6 +43,11 @@ def is_function(arn: str) -> bool:
     return arn.startswith("arn:") and ":lambda:" in arn and ":function:" in arn
 
 
+def is_deliverable(arn: str) -> bool:
+    """A target lambox delivers to: a function, an SQS queue or an SNS topic."""
+    return is_function(arn) or arn.startswith(("arn:aws:sqs:", "arn:aws:sns:"))
+
+
 _RULE_KEYS = {
     "PutRule": "Name",
     "DescribeRule": "Name",
@@ -369,7 +374,7 @@ class EventsService:
             results.append({"EventId": event["id"]})
             for rule in self.rules.matching(self._bus_of(entry), event):
                 for target in rule.stored.targets:
-                    if is_function(target.get("Arn", "")):
+                    if is_deliverable(target.get("Arn", "")):
                         outbox.append(
                             (target["Arn"], target_rules.payload(target, event, rule.arn))
                         )
