@@ -60,6 +60,7 @@ from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_p
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
+from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
 from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault, TooManyRequests
 from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
@@ -98,7 +99,6 @@ from lambox.services.cloudformation.resources import (
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
-from lambox.services.events.app import JsonServiceApp
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
@@ -113,7 +113,6 @@ from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.s3.uploads import UploadStore
-from lambox.services.scheduler.app import RestJsonServiceApp
 from lambox.services.scheduler.service import SchedulerService
 from lambox.services.scheduler.store import SchedulerStore
 from lambox.services.scheduler.timetable import ScheduleTimetable

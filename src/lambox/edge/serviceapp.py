@@ -1,0 +1,177 @@
+"""Generic edge apps for services whose operations are plain handlers: one for the json
+protocol (``X-Amz-Target: <prefix>.<Operation>``: EventBridge, CloudWatch Logs) and one for
+rest-json (the operation found from the request line by botocore's request URIs:
+EventBridge Scheduler). Each parses with the protocol layer, authorizes with the service's
+action name when given an ``Authorizer``, makes one handler call and writes the answer or
+the error in the protocol's shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from lambox.edge import awsjson, restjson, uri
+from lambox.edge.authorize import Authorizer
+from lambox.edge.models import service_model
+from lambox.errors import LamboxError, ServiceFault
+
+log = logging.getLogger(__name__)
+
+BODY_LIMIT = 1 << 20
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Resource = Callable[[str, dict[str, Any]], str]
+"""The ARN an operation acts on, from its input (for authorization)."""
+
+
+class JsonServiceApp:
+    """ASGI app of one json-protocol service: ``operations`` maps names to handlers."""
+
+    def __init__(
+        self,
+        service: str,
+        operations: Mapping[str, Handler],
+        authorizer: Authorizer | None = None,
+        resource: Resource | None = None,
+    ) -> None:
+        self._model = service_model(service)
+        self._action_prefix = str(
+            self._model.metadata.get("signingName") or self._model.endpoint_prefix
+        )
+        self._authorizer = authorizer
+        self._resource = resource or (lambda operation, params: "*")
+        self._prefix = self._model.metadata["targetPrefix"]
+        self._version = self._model.metadata.get("jsonVersion", "1.1")
+        self._operations = operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, headers, body = 200, *await self._handle(scope, receive)
+        except LamboxError as exc:
+            fault = _fault(exc)
+            if fault.status >= 500:
+                log.warning("%s request failed: %s", self._prefix, exc)
+            status = fault.status
+            headers, body = awsjson.error(fault, self._version)
+        except Exception:
+            log.exception("%s request failed", self._prefix)
+            status = 500
+            headers, body = awsjson.error(
+                ServiceFault("InternalException", "An internal error occurred.", 500),
+                self._version,
+            )
+        await _answer(send, status, headers, body)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[list[tuple[str, str]], bytes]:
+        target = ""
+        for key, value in scope["headers"]:
+            if key == b"x-amz-target":
+                target = value.decode("latin-1")
+        name = awsjson.operation_of(target, self._prefix)
+        handler = self._operations.get(name or "")
+        if name is None or handler is None:
+            raise ServiceFault("UnknownOperationException", f"Unknown operation {target}")
+        body = await _read(receive)
+        op = self._model.operation_model(name)
+        params = awsjson.parse_body(op.input_shape, body)
+        if self._authorizer is not None:
+            action = f"{self._action_prefix}:{name}"
+            denial = self._authorizer.denial_in(scope, action, self._resource(name, params))
+            if denial is not None:
+                raise ServiceFault("AccessDeniedException", denial, 400)
+        output = handler(params)
+        return awsjson.response(op.output_shape, output, self._version)
+
+
+class RestJsonServiceApp:
+    """ASGI app of one rest-json service: ``operations`` maps names to handlers."""
+
+    def __init__(
+        self,
+        service: str,
+        operations: Mapping[str, Handler],
+        authorizer: Authorizer | None = None,
+        resource: Resource | None = None,
+    ) -> None:
+        self._service = service
+        self._authorizer = authorizer
+        self._resource = resource or (lambda operation, params: "*")
+        self._model = service_model(service)
+        self._routes = uri.routes(self._model)
+        self._operations = operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 200
+        try:
+            code, headers, body = await self._handle(scope, receive)
+            status = code or 200
+        except LamboxError as exc:
+            fault = _fault(exc)
+            status = fault.status
+            headers, body = restjson.error(fault)
+        except Exception:
+            log.exception("%s request failed", self._service)
+            status = 500
+            headers, body = restjson.error(
+                ServiceFault("InternalServerException", "Unexpected error.", 500)
+            )
+        await _answer(send, status, headers, body)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int | None, list[tuple[str, str]], bytes]:
+        raw = scope.get("raw_path") or scope["path"].encode()
+        path = raw.decode("latin-1").split("?", 1)[0]
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        found = uri.match(self._routes, scope["method"], path, query, headers)
+        handler = self._operations.get(found[0]) if found is not None else None
+        if found is None or handler is None:
+            raise ServiceFault(
+                "UnknownOperationException", f"{scope['method']} {path} is not served", 404
+            )
+        operation, labels = found
+        op = self._model.operation_model(operation)
+        params = restjson.parse(op, labels, query, headers, await _read(receive))
+        if self._authorizer is not None:
+            action = f"{self._model.signing_name}:{operation}"
+            denial = self._authorizer.denial_in(scope, action, self._resource(operation, params))
+            if denial is not None:
+                raise ServiceFault("AccessDeniedException", denial, 403)
+        return restjson.response(op, handler(params))
+
+
+def _fault(exc: LamboxError) -> ServiceFault:
+    """Any lambox error as the service-shaped fault the protocol writes."""
+    return (
+        exc
+        if isinstance(exc, ServiceFault)
+        else ServiceFault(exc.aws_type, exc.message, exc.status)
+    )
+
+
+async def _answer(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise ServiceFault("ValidationException", "Request is too large.", 413)
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
