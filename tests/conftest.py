@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +60,10 @@ def runtime_fallback() -> dict[str, str]:
 
 
 def start_server(
-    data_dir: Path, env: dict[str, str] | None = None, python: str = sys.executable
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    args: Sequence[str] = (),
 ) -> LamboxServer:
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
@@ -77,6 +80,7 @@ def start_server(
                 str(port),
                 "--data-dir",
                 str(data_dir),
+                *args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -95,6 +99,25 @@ def start_server(
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+def serve_examples(
+    data_dir: Path,
+    ready: Callable[[str], bool],
+    examples: Path = ROOT / "examples",
+    env: dict[str, str] | None = None,
+    wait: float = 90,
+) -> LamboxServer:
+    """``lambox serve --examples``, as ``make serve`` runs it, once ``ready`` holds of its log
+    (the examples deploy after the server answers)."""
+    server = start_server(data_dir, env, args=("--examples", str(examples)))
+    deadline = time.monotonic() + wait
+    while not ready(server.output()):
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            raise RuntimeError(f"examples not deployed: {server.output()}")
+        time.sleep(0.2)
+    return server
 
 
 def stop_server(server: LamboxServer) -> None:

@@ -9,59 +9,30 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, free_port, runtime_fallback
+from tests.conftest import CLIENT_ENV, LamboxServer, serve_examples, stop_server
 from tests.integration.test_eventbridge import client
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     data = tmp_path_factory.mktemp("events-examples") / "data"
-    data.mkdir()
-    port = free_port()
-    log_path = data.parent / "server.log"
     now = dt.datetime.now(dt.UTC)
     two = now.replace(hour=2, minute=0, second=0, microsecond=0)
     offset = (two - now).total_seconds() - 10  # ten seconds before 02:00 on the schedules' clock
-    env = {**os.environ, **runtime_fallback(), "LAMBOX_CLOCK_OFFSET": str(offset)}
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lambox.cli.main",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--examples",
-                str(ROOT / "examples"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    server = LamboxServer(f"http://127.0.0.1:{port}", data, proc, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "example deployed" in server.output() and "nightly-report" in server.output():
-            break
-        if proc.poll() is not None:
-            raise RuntimeError(server.output())
-        time.sleep(0.2)
-    try:
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    server = serve_examples(
+        data,
+        lambda log: "example deployed" in log and "nightly-report" in log,
+        env={"LAMBOX_CLOCK_OFFSET": str(offset)},
+        wait=60,
+    )
+    yield server
+    stop_server(server)
 
 
 def logs_until(server: LamboxServer, function: str, text: str, wait: float = 60) -> str:

@@ -5,17 +5,14 @@ API in front of the same function."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT, LamboxServer, free_port, runtime_fallback
+from tests.conftest import ROOT, LamboxServer, serve_examples, stop_server
 
 URL_LINE = re.compile(r"example function URL: curl (http://\S+/)items")
 
@@ -25,36 +22,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LamboxSer
     root = tmp_path_factory.mktemp("http-api")
     examples = root / "examples"
     shutil.copytree(ROOT / "examples" / "http-api", examples / "http-api")
-    data = root / "data"
-    port = free_port()
-    log_path = root / "server.log"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "lambox.cli.main", "serve", "--port", str(port)),
-                *("--data-dir", str(data), "--examples", str(examples)),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **runtime_fallback()},
-            cwd=ROOT,
-        )
-    server = LamboxServer(f"http://127.0.0.1:{port}", data, proc, log_path)
-    deadline = time.monotonic() + 60
-    found = None
-    while found is None and time.monotonic() < deadline:
-        # The HTTP API is logged after the URL: both are there once it is.
-        if "example HTTP API" in server.output():
-            found = URL_LINE.search(server.output())
-        if proc.poll() is not None:
-            raise RuntimeError(server.output())
-        time.sleep(0.2)
-    try:
-        assert found is not None, server.output()
-        yield server, found.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    # The HTTP API is logged after the URL: both are there once it is.
+    server = serve_examples(
+        root / "data",
+        lambda log: "example HTTP API" in log and URL_LINE.search(log) is not None,
+        examples,
+        wait=60,
+    )
+    found = URL_LINE.search(server.output())
+    assert found is not None
+    yield server, found.group(1)
+    stop_server(server)
 
 
 def curl(*args: str) -> bytes:

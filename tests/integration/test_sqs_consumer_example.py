@@ -7,39 +7,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, free_port, runtime_fallback
+from tests.conftest import CLIENT_ENV, LamboxServer, serve_examples, stop_server
 from tests.integration.test_sqs import sqs_client
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     data = tmp_path_factory.mktemp("consumer") / "data"
-    data.mkdir()
-    port = free_port()
-    log_path = data.parent / "server.log"
-    env = {**os.environ, **runtime_fallback()}
-    argv = [sys.executable, "-m", "lambox.cli.main", "serve", "--port", str(port),
-            "--data-dir", str(data), "--examples", str(ROOT / "examples")]  # fmt: skip
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    server = LamboxServer(f"http://127.0.0.1:{port}", data, proc, log_path)
-    deadline = time.monotonic() + 90
-    while "function-name order-consumer" not in server.output():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(server.output())
-        time.sleep(0.2)
-    try:
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    server = serve_examples(data, lambda log: "function-name order-consumer" in log)
+    yield server
+    stop_server(server)
 
 
 def aws_sqs(server: LamboxServer, *args: str) -> dict[str, object]:

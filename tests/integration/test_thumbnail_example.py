@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, free_port, runtime_fallback
+from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, serve_examples, stop_server
 
 EXAMPLE = ROOT / "examples" / "thumbnail"
 pytestmark = pytest.mark.skipif(
@@ -26,42 +25,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     data = tmp_path_factory.mktemp("thumbnail") / "data"
-    data.mkdir()
-    port = free_port()
-    log_path = data.parent / "server.log"
-    env = {**os.environ, **runtime_fallback()}
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lambox.cli.main",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--examples",
-                str(ROOT / "examples"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    server = LamboxServer(f"http://127.0.0.1:{port}", data, proc, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "example deployed" in server.output() and "thumbnail" in server.output():
-            break
-        if proc.poll() is not None:
-            raise RuntimeError(server.output())
-        time.sleep(0.2)
-    try:
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    server = serve_examples(data, lambda log: "example deployed" in log and "thumbnail" in log)
+    yield server
+    stop_server(server)
 
 
 def png(width: int, height: int) -> bytes:
