@@ -327,7 +327,11 @@ def build(settings: Settings) -> Server:
             return False, b""
         return result.function_error is None, result.payload
 
-    pollers = SqsPollers(consumer, invoke_batch, settings.region)
+    def capacity(name: str) -> int:
+        reserved = concurrency.get_reserved(name)
+        return concurrency.unreserved() if reserved is None else reserved
+
+    pollers = SqsPollers(consumer, invoke_batch, capacity, settings.region)
     mappings = EventSourceService(
         SqliteMappingStore(data / "state.db"),
         functions,

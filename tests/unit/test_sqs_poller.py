@@ -75,3 +75,78 @@ def test_large_batches_are_split_under_the_payload_limit() -> None:
     assert [len(c) for c in chunks] == [2, 2, 2, 1]
     assert [r for c in chunks for r in c] == big
     assert _chunks([{"body": "small"}]) == [[{"body": "small"}]]
+
+
+class _Backlog:
+    """A queue holding ``count`` messages, handed out one receive at a time."""
+
+    def __init__(self, count: int) -> None:
+        self.left = [_Message(message_id=f"m-{i}", receipt=f"r-{i}") for i in range(count)]
+        self.deleted: list[str] = []
+
+    async def receive(self, arn: str, limit: int, wait: float) -> list[_Message]:
+        import asyncio
+
+        got, self.left = self.left[:limit], self.left[limit:]
+        if not got:
+            await asyncio.sleep(min(wait, 0.01))
+        return got
+
+    def delete(self, arn: str, receipts: Any) -> None:
+        self.deleted += list(receipts)
+
+
+def _peak(count: int, capacity: int, cap: int | None) -> tuple[int, int]:
+    """Run one mapping over a backlog; the most invokes seen at once, and how many were
+    deleted."""
+    import asyncio
+
+    from lambox.events.sqs_poller import SqsPollers
+    from lambox.store.event_sources import EventSourceMapping, MappingState
+
+    queue = _Backlog(count)
+    running = peak = 0
+    release = asyncio.Event()
+
+    async def invoke(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if peak >= min(capacity, cap or capacity):
+            release.set()
+        await release.wait()
+        running -= 1
+        return True, b""
+
+    async def scenario() -> None:
+        pollers = SqsPollers(queue, invoke, lambda name: capacity, "us-east-1")
+        pollers.start()
+        mapping = EventSourceMapping(
+            "u",
+            "arn:aws:sqs:us-east-1:0:q",
+            "f",
+            None,
+            1,
+            0,
+            True,
+            MappingState.ENABLED,
+            0.0,
+            max_concurrency=cap,
+        )
+        pollers.apply(mapping)
+        for _ in range(500):
+            if len(queue.deleted) == count:
+                break
+            await asyncio.sleep(0.01)
+        await pollers.close()
+
+    asyncio.run(scenario())
+    return peak, len(queue.deleted)
+
+
+def test_pollers_scale_with_the_backlog_up_to_the_functions_concurrency() -> None:
+    """Without MaximumConcurrency the pollers grow past five, up to what the function may
+    run; with it they stop at it."""
+    assert _peak(60, 12, None) == (12, 60)
+    assert _peak(60, 12, 3) == (3, 60)
+    assert _peak(60, 2, 50) == (2, 60)

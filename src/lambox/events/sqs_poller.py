@@ -2,9 +2,10 @@
 synchronously with SQS's event, delete what succeeded.
 
 Per enabled mapping one worker long-polls the queue; a worker that gets a full batch starts
-another (up to ``ScalingConfig.MaximumConcurrency``, else ``DEFAULT_CONCURRENCY``), and an
-extra worker that finds the queue empty, or is throttled, stops: the pollers scale with the
-backlog as Lambda's do, and a function's reserved concurrency bounds them through throttles.
+another, and an extra worker that finds the queue empty, or is throttled, stops: the pollers
+scale with the backlog as Lambda's do. They stop growing at the concurrency the function may
+use (its reserved concurrency, else the account's unreserved pool, asked of ``capacity`` each
+time), or at ``ScalingConfig.MaximumConcurrency`` when that is set and lower.
 
 A batch is deleted only after the function succeeded; with ``ReportBatchItemFailures`` only
 the messages not reported failed are deleted, and a malformed report fails the whole batch.
@@ -29,7 +30,6 @@ from lambox.store.event_sources import EventSourceMapping
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 5
 LONG_POLL = 20.0
 RECEIVE_MAX = 10
 ERROR_PAUSE = 1.0
@@ -67,6 +67,9 @@ class Queues(Protocol):
         """Delete received messages by their receipt handles."""
         ...
 
+
+# function name -> how many executions it may run at once (reserved, else the account's pool)
+Capacity = Callable[[str], int]
 
 # (function name, qualifier, payload) -> (the function succeeded, its response payload);
 # throttled invokes raise ``Throttled``.
@@ -144,17 +147,20 @@ class _Mapping:
         self.patterns = [parse(p) for p in mapping.filters]
         self.workers: set[asyncio.Task[None]] = set()
 
-    @property
-    def limit(self) -> int:
-        return self.mapping.max_concurrency or DEFAULT_CONCURRENCY
+    def limit(self, capacity: Capacity) -> int:
+        """How many workers this mapping may run now."""
+        available = max(1, capacity(self.mapping.function))
+        cap = self.mapping.max_concurrency
+        return available if cap is None else min(cap, available)
 
 
 class SqsPollers:
     """Every SQS mapping's workers; ``apply`` and ``remove`` follow the control plane."""
 
-    def __init__(self, queues: Queues, invoke: Invoke, region: str) -> None:
+    def __init__(self, queues: Queues, invoke: Invoke, capacity: Capacity, region: str) -> None:
         self._queues = queues
         self._invoke = invoke
+        self._capacity = capacity
         self._region = region
         self._running: dict[str, _Mapping] = {}
         self._started = False
@@ -210,7 +216,9 @@ class SqsPollers:
                     if first:
                         continue
                     return
-                if len(batch) >= m.batch_size and len(running.workers) < running.limit:
+                if len(batch) >= m.batch_size and len(running.workers) < running.limit(
+                    self._capacity
+                ):
                     self._spawn(running)
                 await self._handle(running, batch)
             except asyncio.CancelledError:
