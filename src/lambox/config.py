@@ -98,6 +98,13 @@ class Settings:
             " the second retry waits twice as long (AWS: 1 and 2 minutes)."
         },
     )
+    sns_http_retry_delay: float = field(
+        default=20.0,
+        metadata={
+            "doc": "Seconds between the tries of an SNS delivery to an http/https subscriber"
+            " (SNS's default delivery policy: 3 retries, 20 seconds apart)."
+        },
+    )
     async_throttle_backoff: float = field(
         default=1.0,
         metadata={

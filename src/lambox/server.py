@@ -469,13 +469,13 @@ def build(settings: Settings) -> Server:
         params: dict[str, Any] = {"QueueUrl": f"/{settings.account_id}/{name}", "MessageBody": body}
         if attributes:
             params["MessageAttributes"] = attributes
-        if group:  # a FIFO queue: SNS's message id deduplicates unless the publisher set one
+        if group and arn.endswith(".fifo"):  # the FIFO topic's (or publisher's) ids
             params["MessageGroupId"] = group
             params["MessageDeduplicationId"] = dedup
         await messages.send_message(Call(params, settings.base_url, "sns"))
 
     topics = TopicStore(data / "sns")
-    sns_http = HttpDeliveries()
+    sns_http = HttpDeliveries(topics, settings.sns_http_retry_delay)
     sns_relay = Relay(topics, deliver, "sns")
     sns = SnsService(
         topics,
@@ -877,7 +877,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.rule_ticker.start()
         server.schedule_ticker.start()
         server.pollers.start()
+        server.sqs.moves.start()
         server.sns_relay.start()
+        server.sns_http.start()
         server.mappings.restore()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored

@@ -195,19 +195,22 @@ def test_the_aws_cli_publishes(server: LamboxServer, sqs: Any) -> None:
 class _Subscriber:
     """An HTTP endpoint on loopback that keeps what SNS POSTs to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: tuple[int, ...] = ()) -> None:
+        """``answers``: the statuses of the first POSTs (200 after them)."""
         import http.server
         import queue
         import threading
 
         self.received: queue.Queue[tuple[dict[str, str], str]] = queue.Queue()
+        self.answers = list(answers)
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                status = outer.answers.pop(0) if outer.answers else 200
                 outer.received.put(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

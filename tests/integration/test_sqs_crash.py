@@ -4,6 +4,7 @@ function."""
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,117 @@ def test_published_messages_reach_their_function_across_kill_9(tmp_path: Path) -
         assert seen == published
     finally:
         stop_server(server)
+
+
+def _wait(check: Any, what: str) -> Any:
+    """Poll ``check`` (a few times a second, 60 s at most) until it answers truthily."""
+    import time
+
+    for _ in range(600):
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
+def test_a_message_move_task_resumes_after_kill_9(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        sqs = sqs_client(server)
+
+        def arn(url: str) -> str:
+            got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            return str(got["Attributes"]["QueueArn"])
+
+        dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+        source = sqs.create_queue(
+            QueueName="source",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn(dlq), "maxReceiveCount": 1})
+            },
+        )["QueueUrl"]
+        back = sqs.create_queue(QueueName="back")["QueueUrl"]
+        sent = {sqs.send_message(QueueUrl=dlq, MessageBody=f"m{i}")["MessageId"] for i in range(6)}
+        sqs.start_message_move_task(
+            SourceArn=arn(dlq), DestinationArn=arn(back), MaxNumberOfMessagesPerSecond=1
+        )
+
+        def moved() -> int:
+            tasks = sqs.list_message_move_tasks(SourceArn=arn(dlq))["Results"]
+            return int(tasks[0]["ApproximateNumberOfMessagesMoved"])
+
+        _wait(moved, "a first message moved")
+    finally:
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    assert source
+    server = start_server(data, {"LAMBOX_SANDBOX": "process"})
+    try:
+        sqs = sqs_client(server)
+        dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName="dead")["QueueUrl"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+
+        def finished() -> dict[str, Any] | None:
+            (task,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+            return task if task["Status"] == "COMPLETED" else None
+
+        task = _wait(finished, "the task completed after the restart")
+        assert task["ApproximateNumberOfMessagesMoved"] == 6
+        assert task["ApproximateNumberOfMessagesToMove"] == 6
+        back = sqs.get_queue_url(QueueName="back")["QueueUrl"]
+        got = receive_until(sqs, back, 6, VisibilityTimeout=300)
+        assert sorted(m["MessageId"] for m in got) == sorted(sent)
+        dead = sqs.get_queue_url(QueueName="dead")["QueueUrl"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=dead, WaitTimeSeconds=1)
+    finally:
+        stop_server(server)
+
+
+def test_an_sns_http_delivery_being_retried_survives_kill_9(tmp_path: Path) -> None:
+    import boto3
+    import httpx
+
+    from tests.integration.test_sns import _Subscriber
+
+    env = {"LAMBOX_SANDBOX": "process", "LAMBOX_SNS_HTTP_RETRY_DELAY": "1"}
+    data = tmp_path / "data"
+    subscriber = _Subscriber(answers=(200, 500, 500))
+
+    def sns_client(url: str) -> Any:
+        return boto3.client(
+            "sns",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    server = start_server(data, env)
+    try:
+        sns = sns_client(server.url)
+        topic = sns.create_topic(Name="hooks")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=subscriber.url)
+        _, body = subscriber.next()
+        assert httpx.get(json.loads(body)["SubscribeURL"], timeout=30).status_code == 200
+        published = sns.publish(TopicArn=topic, Message="keep trying")["MessageId"]
+        headers, _ = subscriber.next()  # the first try, answered 500
+        assert headers["x-amz-sns-message-id"] == published
+    finally:
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    server = start_server(data, env)
+    try:
+        tries = []
+        while True:
+            headers, body = subscriber.next()  # raises when no retry comes
+            tries.append(headers["x-amz-sns-message-id"])
+            if not subscriber.answers:  # this one was answered 200
+                break
+        assert tries and set(tries) == {published}
+        assert json.loads(body)["Message"] == "keep trying"
+    finally:
+        stop_server(server)
+        subscriber.close()

@@ -33,6 +33,26 @@ CREATE TABLE IF NOT EXISTS outbox (
     target TEXT NOT NULL,
     payload BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fifo_published (
+    topic TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    PRIMARY KEY (topic, dedup_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fifo_sequences (
+    topic TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS http_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    due_ms INTEGER NOT NULL
+);
 """
 
 
@@ -54,6 +74,18 @@ class Subscription:
     protocol: str
     endpoint: str
     attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HttpDelivery:
+    """A POST to an ``http``/``https`` subscriber not yet delivered nor given up."""
+
+    id: int
+    url: str
+    body: str
+    headers: dict[str, str]
+    attempt: int
+    due_ms: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,8 @@ class TopicStore:
         with self._guard:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM subscriptions WHERE topic = ?", (arn,))
+            self._db.execute("DELETE FROM fifo_published WHERE topic = ?", (arn,))
+            self._db.execute("DELETE FROM fifo_sequences WHERE topic = ?", (arn,))
             self._db.execute("DELETE FROM topics WHERE arn = ?", (arn,))
             self._db.execute("COMMIT")
 
@@ -155,3 +189,64 @@ class TopicStore:
             return
         with self._guard:
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    # --- HTTP(S) deliveries being tried (http.py) ---------------------------------------
+
+    def add_delivery(self, url: str, body: str, headers: dict[str, str], due_ms: int) -> int:
+        with self._guard:
+            cursor = self._db.execute(
+                "INSERT INTO http_deliveries (url, body, headers, due_ms) VALUES (?, ?, ?, ?)",
+                (url, body, json.dumps(headers), due_ms),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def deliveries(self) -> list[HttpDelivery]:
+        with self._guard:
+            rows = self._db.execute(
+                "SELECT id, url, body, headers, attempt, due_ms FROM http_deliveries ORDER BY id"
+            ).fetchall()
+        return [HttpDelivery(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def retry_delivery(self, id: int, attempt: int, due_ms: int) -> None:
+        with self._guard:
+            self._db.execute(
+                "UPDATE http_deliveries SET attempt = ?, due_ms = ? WHERE id = ?",
+                (attempt, due_ms, id),
+            )
+
+    def delivery_done(self, id: int) -> None:
+        with self._guard:
+            self._db.execute("DELETE FROM http_deliveries WHERE id = ?", (id,))
+
+    # --- FIFO topics: sequence numbers and the deduplication window ---------------------
+
+    def fifo_publish(
+        self, topic: str, dedup_id: str, message_id: str, now_ms: int, window_ms: int
+    ) -> tuple[str, int, bool]:
+        """Record a FIFO publish: (message id, sequence number, new). A deduplication id
+        seen on ``topic`` in the last ``window_ms`` gives the first publish's id and number
+        back, with ``new`` false (SNS accepts the duplicate and delivers nothing)."""
+        with self._guard:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM fifo_published WHERE expires_ms <= ?", (now_ms,))
+            row = self._db.execute(
+                "SELECT message_id, sequence FROM fifo_published WHERE topic = ? AND dedup_id = ?",
+                (topic, dedup_id),
+            ).fetchone()
+            if row is not None:
+                self._db.execute("COMMIT")
+                return str(row[0]), int(row[1]), False
+            self._db.execute(
+                "INSERT INTO fifo_sequences VALUES (?, 1) ON CONFLICT (topic)"
+                " DO UPDATE SET last = last + 1",
+                (topic,),
+            )
+            (sequence,) = self._db.execute(
+                "SELECT last FROM fifo_sequences WHERE topic = ?", (topic,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO fifo_published VALUES (?, ?, ?, ?, ?)",
+                (topic, dedup_id, now_ms + window_ms, message_id, sequence),
+            )
+            self._db.execute("COMMIT")
+        return message_id, int(sequence), True

@@ -1,9 +1,10 @@
 """Message move tasks: messages of a dead-letter queue back to where they came from, or to
 another queue (StartMessageMoveTask, ListMessageMoveTasks, CancelMessageMoveTask).
 
-A task runs as a background task of the server, in batches; tasks are remembered in memory
-only (a restart forgets finished and running tasks; the messages already moved stay moved,
-and the rest stay in the dead-letter queue, so nothing is lost).
+A task runs as a background task of the server, in batches. Tasks are rows of the queue
+store: each step moves its messages and counts them in one transaction, and ``start``
+resumes the tasks a restart (or a ``kill -9``) interrupted, so a task finishes once and
+ListMessageMoveTasks still shows it afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lambox.errors import ServiceFault
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.errors import invalid
 from lambox.services.sqs.queues import Queues
+from lambox.services.sqs.store import MoveRow
 from lambox.services.sqs.waiters import Waiters
 
 BATCH = 100
@@ -37,6 +39,18 @@ class MoveTask:
     status: str = "RUNNING"
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
+    def row(self) -> MoveRow:
+        return (
+            self.handle,
+            self.source,
+            self.destination,
+            self.rate,
+            self.started,
+            self.to_move,
+            self.moved,
+            self.status,
+        )
+
 
 def _not_found(what: str) -> ServiceFault:
     return ServiceFault(
@@ -50,7 +64,25 @@ class Moves:
     def __init__(self, queues: Queues, waiters: Waiters) -> None:
         self._queues = queues
         self._waiters = waiters
-        self._tasks: dict[str, MoveTask] = {}
+        self._tasks: dict[str, MoveTask] = {
+            row[0]: MoveTask(*row) for row in queues.store.move_tasks()
+        }
+
+    def start(self) -> None:
+        """Resume the tasks that were running when the server stopped (needs the loop)."""
+        for task in self._tasks.values():
+            if task.status == "RUNNING" and task.task is None:
+                self._launch(task)
+
+    def _launch(self, task: MoveTask) -> None:
+        names = self._queues.name_of_arn
+        source = names(task.source)
+        destination = names(task.destination) if task.destination else None
+        if source is None or self._queues.store.queue(source) is None:
+            task.status = "FAILED"
+            self._queues.store.set_move_status(task.handle, task.status)
+            return
+        task.task = asyncio.get_running_loop().create_task(self._run(task, source, destination))
 
     def _queue_of(self, arn: str, what: str) -> str:
         name = self._queues.name_of_arn(arn)
@@ -88,6 +120,7 @@ class Moves:
             visible,
         )
         self._tasks[handle] = task
+        self._queues.store.put_move_task(task.row())
         task.task = asyncio.get_running_loop().create_task(self._run(task, source, destination))
         return {"TaskHandle": handle}
 
@@ -96,7 +129,9 @@ class Moves:
         try:
             while task.status == "RUNNING" and task.moved < task.to_move:
                 batch = min(BATCH, task.rate or BATCH, task.to_move - task.moved)
-                moved = store.move_all(source, destination, int(time.time() * 1000), batch)
+                moved = store.move_step(
+                    task.handle, source, destination, int(time.time() * 1000), batch
+                )
                 if not moved:
                     break
                 task.moved += moved
@@ -110,6 +145,7 @@ class Moves:
                 task.status = "COMPLETED"
         except Exception:  # a failed task reports FAILED, the server goes on
             task.status = "FAILED"
+        store.set_move_status(task.handle, task.status)
 
     async def cancel_message_move_task(self, call: Call) -> dict[str, Any]:
         handle = call.params.get("TaskHandle") or ""
@@ -122,6 +158,7 @@ class Moves:
         if task.task is not None:
             task.task.cancel()
         task.status = "CANCELLED"
+        self._queues.store.set_move_status(handle, task.status)
         return {"ApproximateNumberOfMessagesMoved": task.moved}
 
     async def list_message_move_tasks(self, call: Call) -> dict[str, Any]:

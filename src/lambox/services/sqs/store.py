@@ -64,9 +64,22 @@ CREATE TABLE IF NOT EXISTS dedup (
     seq INTEGER NOT NULL,
     PRIMARY KEY (queue, dedup_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS move_tasks (
+    handle TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    destination TEXT,
+    rate INTEGER,
+    started INTEGER NOT NULL,
+    to_move INTEGER NOT NULL,
+    moved INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL
+);
 """
 
 DEDUP_MS = 5 * 60 * 1000
+# A move task's row: handle, source ARN, destination ARN, rate, started (ms), messages to
+# move, messages moved, status.
+MoveRow = tuple[str, str, str | None, int | None, int, int, int, str]
 # Message ids, receipt tokens and request ids need to be unique, not secret: they come from
 # ``random`` (seeded from the kernel, reseeded in forked children) because a getrandom
 # system call per id costs more than the rest of a send on a loaded virtual machine.
@@ -450,9 +463,29 @@ class QueueStore:
             ).fetchone()
         return None if row[0] is None else int(row[0])
 
-    def move_all(self, source: str, target: str | None, now_ms: int, limit: int = 1000) -> int:
-        """Move up to ``limit`` visible messages from ``source`` to ``target`` (``None``: to
-        the queue each came from) as a move task's step; returns how many moved."""
+    # --- message move tasks (moves.py) ------------------------------------------------
+
+    def put_move_task(self, row: MoveRow) -> None:
+        with self._guard:
+            self._db.execute(
+                "INSERT OR REPLACE INTO move_tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+
+    def move_tasks(self) -> list[MoveRow]:
+        """Every task, oldest first."""
+        with self._guard:
+            rows = self._db.execute("SELECT * FROM move_tasks ORDER BY started, rowid").fetchall()
+        return [tuple(r) for r in rows]
+
+    def set_move_status(self, handle: str, status: str) -> None:
+        with self._guard:
+            self._db.execute("UPDATE move_tasks SET status = ? WHERE handle = ?", (status, handle))
+
+    def move_step(
+        self, handle: str, source: str, target: str | None, now_ms: int, limit: int
+    ) -> int:
+        """One step of task ``handle``: move up to ``limit`` visible messages and count them
+        in the task, in one transaction (so a crash neither loses nor double-counts)."""
         with self._guard:
             self._db.execute("BEGIN IMMEDIATE")
             rows = self._db.execute(
@@ -461,6 +494,9 @@ class QueueStore:
             ).fetchall()
             for (seq,) in rows:
                 self._move(seq, target, now_ms, None)
+            self._db.execute(
+                "UPDATE move_tasks SET moved = moved + ? WHERE handle = ?", (len(rows), handle)
+            )
             self._db.execute("COMMIT")
         return len(rows)
 
