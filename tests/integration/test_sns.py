@@ -265,7 +265,10 @@ def test_http_subscribers_confirm_then_get_notifications(sns: Any) -> None:
 
 
 def test_a_fifo_queue_subscriber_gets_the_group_and_order(sns: Any, sqs: Any) -> None:
-    topic = sns.create_topic(Name=unique("fifo"))["TopicArn"]
+    topic = sns.create_topic(
+        Name=unique("fifo") + ".fifo",
+        Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"},
+    )["TopicArn"]
     queue = new_queue(sqs, fifo=True)
     sns.subscribe(
         TopicArn=topic,
@@ -278,3 +281,71 @@ def test_a_fifo_queue_subscriber_gets_the_group_and_order(sns: Any, sqs: Any) ->
     got = receive_until(sqs, queue, 3, AttributeNames=["MessageGroupId"])
     assert [m["Body"] for m in got] == ["m0", "m1", "m2"]
     assert {m["Attributes"]["MessageGroupId"] for m in got} == {"g"}
+
+
+def test_fifo_topics_deduplicate_for_five_minutes_and_keep_the_group(
+    server: LamboxServer, sns: Any, sqs: Any
+) -> None:
+    import hashlib
+
+    topic = sns.create_topic(Name=unique("ft") + ".fifo", Attributes={"FifoTopic": "true"})[
+        "TopicArn"
+    ]
+    attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert (attributes["FifoTopic"], attributes["ContentBasedDeduplication"]) == ("true", "false")
+    with pytest.raises(ClientError) as exc:
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint="arn:aws:lambda:x")
+    assert exc.value.response["Error"]["Message"] == (
+        "Invalid parameter: Invalid protocol type: lambda"
+    )
+    fifo_queue, plain_queue = new_queue(sqs, fifo=True), new_queue(sqs)
+    for url in (fifo_queue, plain_queue):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn(sqs, url))
+    first = sns.publish(
+        TopicArn=topic, Message="one", MessageGroupId="g", MessageDeduplicationId="d"
+    )
+    again = sns.publish(
+        TopicArn=topic, Message="two", MessageGroupId="g", MessageDeduplicationId="d"
+    )
+    assert again == {
+        **again,
+        "MessageId": first["MessageId"],
+        "SequenceNumber": first["SequenceNumber"],
+    }
+    assert len(first["SequenceNumber"]) == 20
+    (m,) = receive_until(sqs, fifo_queue, 1, AttributeNames=["All"])
+    assert m["Attributes"]["MessageGroupId"] == "g"
+    assert m["Attributes"]["MessageDeduplicationId"] == "d"
+    body = json.loads(m["Body"])
+    assert body["Message"] == "one"
+    assert body["SequenceNumber"] == first["SequenceNumber"]
+    assert "Signature" not in body
+    (plain,) = receive_until(sqs, plain_queue, 1)
+    assert json.loads(plain["Body"])["MessageId"] == first["MessageId"]
+    # Content-based deduplication: the SHA-256 of the message is the deduplication id.
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="ContentBasedDeduplication", AttributeValue="true"
+    )
+    batch = sns.publish_batch(
+        TopicArn=topic,
+        PublishBatchRequestEntries=[
+            {"Id": "a", "Message": "same", "MessageGroupId": "g"},
+            {"Id": "b", "Message": "same", "MessageGroupId": "g"},
+        ],
+    )["Successful"]
+    assert batch[0]["MessageId"] == batch[1]["MessageId"]
+    assert int(batch[0]["SequenceNumber"]) > int(first["SequenceNumber"])
+    sqs.delete_message(QueueUrl=fifo_queue, ReceiptHandle=m["ReceiptHandle"])
+    got = receive_until(sqs, fifo_queue, 1, AttributeNames=["All"])
+    assert [json.loads(g["Body"])["Message"] for g in got] == ["same"]
+    assert got[0]["Attributes"]["MessageDeduplicationId"] == hashlib.sha256(b"same").hexdigest()
+    # The AWS CLI publishes to a FIFO topic with its group and deduplication ids.
+    env = {**os.environ, **CLIENT_ENV}
+    done = subprocess.run(
+        ["/usr/bin/aws", "--endpoint-url", server.url, "--output", "json", "sns", "publish",
+         "--topic-arn", topic, "--message", "cli", "--message-group-id", "g",
+         "--message-deduplication-id", "d"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["MessageId"] == first["MessageId"]

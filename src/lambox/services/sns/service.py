@@ -3,10 +3,12 @@ PublishBatch with filter policies, raw delivery and SNS's envelopes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -28,6 +30,13 @@ _FIFO_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")
 PROTOCOLS = ("lambda", "sqs", "http", "https")
 SUB_ATTRIBUTES = {"RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"}
 MAX_BATCH = 10
+DEDUP_MS = 5 * 60 * 1000
+# SNS's sequence numbers are 20-digit strings that grow per topic.
+SEQUENCE_BASE = 10_000_000_000_000_000_000
+
+
+def is_fifo(topic: Topic) -> bool:
+    return topic.attributes.get("FifoTopic") == "true"
 
 
 def invalid(message: str) -> ServiceFault:
@@ -115,6 +124,18 @@ class SnsService:
                 " uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and"
                 " must be between 1 and 256 characters long."
             )
+        if fifo:
+            attributes["FifoTopic"] = "true"
+            attributes["ContentBasedDeduplication"] = attributes.get(
+                "ContentBasedDeduplication", "false"
+            ).lower()
+        else:
+            attributes.pop("FifoTopic", None)
+            if "ContentBasedDeduplication" in attributes:
+                raise invalid(
+                    "Attributes Reason: ContentBasedDeduplication: Invalid attribute"
+                    " for a standard topic"
+                )
         arn = f"arn:aws:sns:{self._region}:{self._account}:{name}"
         if self._store.topic(arn) is None:
             tags = {t["Key"]: t["Value"] for t in p.get("Tags") or []}
@@ -179,7 +200,14 @@ class SnsService:
     async def set_topic_attributes(self, p: Mapping[str, Any]) -> dict[str, Any]:
         topic = self._topic(p.get("TopicArn"))
         name = p.get("AttributeName") or ""
-        attributes = {**topic.attributes, name: p.get("AttributeValue") or ""}
+        value = p.get("AttributeValue") or ""
+        if name == "FifoTopic":  # fixed at creation
+            raise invalid("AttributeName")
+        if name == "ContentBasedDeduplication":
+            if not is_fifo(topic):
+                raise invalid("AttributeName")
+            value = value.lower()
+        attributes = {**topic.attributes, name: value}
         self._store.put_topic(Topic(topic.arn, attributes, topic.tags))
         return {}
 
@@ -191,13 +219,22 @@ class SnsService:
         if protocol not in PROTOCOLS:
             raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
         topic = self._topic(p.get("TopicArn"))
+        if is_fifo(topic) and protocol != "sqs":
+            raise invalid(f"Invalid protocol type: {protocol}")
         if protocol == "lambda" and not self._function_exists(endpoint):
             raise invalid("Lambda endpoint ARN")
         if protocol == "sqs" and not endpoint.startswith("arn:aws:sqs:"):
             raise invalid("SQS endpoint ARN")
         if protocol in ("http", "https") and not endpoint.startswith(f"{protocol}://"):
             raise invalid("Endpoint must match the specified protocol")
-        attributes = self._sub_attributes(dict(p.get("Attributes") or {}))
+        if not is_fifo(topic) and protocol == "sqs" and endpoint.endswith(".fifo"):
+            raise invalid(
+                "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to"
+                " standard SNS topics"
+            )
+        attributes = self._sub_attributes(
+            dict(p.get("Attributes") or {}), {}, "Attributes Reason: "
+        )
         for sub in self._store.subscriptions(topic.arn):
             if sub.protocol == protocol and sub.endpoint == endpoint:
                 if sub.attributes != attributes and attributes:
@@ -256,20 +293,28 @@ class SnsService:
                 return {"SubscriptionArn": sub.arn}
         raise invalid("Token")
 
-    def _sub_attributes(self, given: dict[str, str]) -> dict[str, str]:
+    def _sub_attributes(
+        self, given: dict[str, str], current: Mapping[str, str], reason: str = ""
+    ) -> dict[str, str]:
+        """``given`` checked as SNS checks them; ``current``: the subscription's attributes
+        (for the scope a new FilterPolicy applies in). Subscribe's refusals say
+        ``Attributes Reason:``, SetSubscriptionAttributes' do not, as AWS's do."""
         for name, value in given.items():
             if name not in SUB_ATTRIBUTES:
                 raise invalid(f"Attributes Reason: Unknown attribute: {name}")
             if name == "FilterPolicy" and value:
+                scope = given.get("FilterPolicyScope") or current.get("FilterPolicyScope")
                 try:
-                    notes.check_policy(value)
+                    notes.check_policy(value, scope or "MessageAttributes")
+                except notes.NestedPolicy as exc:
+                    raise invalid(str(exc)) from None
                 except ValueError as exc:
-                    raise invalid(f"FilterPolicy: {exc}") from None
+                    raise invalid(f"{reason}FilterPolicy: {exc}") from None
             if name == "RawMessageDelivery":
                 given[name] = value.lower()
             if name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
                 raise invalid(
-                    "Attributes Reason: FilterPolicyScope: Invalid value [{value}]. Please use"
+                    f"{reason}FilterPolicyScope: Invalid value [{value}]. Please use"
                     " either MessageBody or MessageAttributes"
                 )
         return given
@@ -321,8 +366,10 @@ class SnsService:
     async def set_subscription_attributes(self, p: Mapping[str, Any]) -> dict[str, Any]:
         sub = self._subscription(p.get("SubscriptionArn"))
         name = p.get("AttributeName") or ""
-        checked = self._sub_attributes({name: p.get("AttributeValue") or ""})
+        checked = self._sub_attributes({name: p.get("AttributeValue") or ""}, sub.attributes)
         attributes = {**sub.attributes, **checked}
+        if name == "FilterPolicy" and not checked[name]:  # an empty policy removes it
+            del attributes[name]
         self._store.put_subscription(
             Subscription(sub.arn, sub.topic, sub.protocol, sub.endpoint, attributes)
         )
@@ -351,8 +398,11 @@ class SnsService:
 
     async def publish(self, p: Mapping[str, Any]) -> dict[str, Any]:
         topic = self._topic(p.get("TopicArn") or p.get("TargetArn"))
-        message_id = await self._publish(topic, p)
-        return {"MessageId": message_id}
+        message_id, sequence = await self._publish(topic, p)
+        answer = {"MessageId": message_id}
+        if sequence is not None:
+            answer["SequenceNumber"] = sequence
+        return answer
 
     async def publish_batch(self, p: Mapping[str, Any]) -> dict[str, Any]:
         topic = self._topic(p.get("TopicArn"))
@@ -376,22 +426,50 @@ class SnsService:
         successful, failed = [], []
         for entry in entries:
             try:
-                message_id = await self._publish(topic, entry)
+                message_id, sequence = await self._publish(topic, entry)
             except ServiceFault as fault:
                 failed.append(
                     {"Id": entry.get("Id"), "Code": fault.aws_type, "Message": fault.message,
                      "SenderFault": True}
                 )  # fmt: skip
                 continue
-            successful.append({"Id": entry.get("Id"), "MessageId": message_id})
+            done = {"Id": entry.get("Id"), "MessageId": message_id}
+            if sequence is not None:
+                done["SequenceNumber"] = sequence
+            successful.append(done)
         return {"Successful": successful, "Failed": failed}
 
-    async def _publish(self, topic: Topic, p: Mapping[str, Any]) -> str:
+    def _fifo_ids(self, topic: Topic, p: Mapping[str, Any], message: str) -> tuple[str, str] | None:
+        """A FIFO topic's (message group id, deduplication id) of a publish, checked as SNS
+        checks them; None on a standard topic."""
+        if not is_fifo(topic):
+            if p.get("MessageDeduplicationId"):
+                raise invalid(
+                    "MessageDeduplicationId Reason: The request includes MessageDeduplicationId"
+                    " parameter that is not valid for this topic type"
+                )
+            return None
+        group = p.get("MessageGroupId")
+        if not group:
+            raise invalid("The MessageGroupId parameter is required for FIFO topics")
+        dedup = p.get("MessageDeduplicationId")
+        if not dedup:
+            if topic.attributes.get("ContentBasedDeduplication") != "true":
+                raise invalid(
+                    "The topic should either have ContentBasedDeduplication enabled or"
+                    " MessageDeduplicationId provided explicitly"
+                )
+            dedup = hashlib.sha256(message.encode()).hexdigest()
+        return str(group), str(dedup)
+
+    async def _publish(self, topic: Topic, p: Mapping[str, Any]) -> tuple[str, str | None]:
+        """Publish one message: its id, and its sequence number on a FIFO topic."""
         message = p.get("Message")
         if message is None or message == "":
             raise invalid("Empty message")
         if len(message.encode()) > 262144:
             raise invalid("Message too long")
+        fifo = self._fifo_ids(topic, p, message)
         per_protocol: dict[str, Any] = {}
         if p.get("MessageStructure") == "json":
             try:
@@ -405,6 +483,14 @@ class SnsService:
         }
         subject = p.get("Subject")
         message_id = str(uuid.uuid4())
+        sequence: str | None = None
+        if fifo is not None:
+            message_id, number, new = self._store.fifo_publish(
+                topic.arn, fifo[1], message_id, int(time.time() * 1000), DEDUP_MS
+            )
+            sequence = str(SEQUENCE_BASE + number)
+            if not new:  # a duplicate within five minutes: accepted, not delivered again
+                return message_id, sequence
         stamp = notes.timestamp()
         to_lambda: list[tuple[str, bytes]] = []
         to_queues: list[tuple[Subscription, str]] = []
@@ -439,7 +525,7 @@ class SnsService:
                 body = json.dumps(
                     notes.envelope(
                         message_id, topic.arn, sub.arn, text, subject, attributes,
-                        self._endpoint, stamp,
+                        self._endpoint, stamp, sequence=sequence,
                     )
                 )  # fmt: skip
             try:
@@ -447,12 +533,12 @@ class SnsService:
                     sub.endpoint,
                     body,
                     queue_attributes,
-                    p.get("MessageGroupId"),
-                    p.get("MessageDeduplicationId") or message_id,
+                    fifo[0] if fifo else p.get("MessageGroupId"),
+                    fifo[1] if fifo else message_id,
                 )
             except Exception as exc:  # one failing subscriber does not fail the publish
                 log.warning("sns delivery to %s failed: %s", sub.endpoint, exc)
-        return message_id
+        return message_id, sequence
 
     def _to_http(
         self,
