@@ -208,7 +208,7 @@ async def _timer_floor(n: int, spread: float) -> list[float]:
 
 async def _schedules(n: int, speed: float, seconds: float, tmp: Path) -> dict[str, Any]:
     from lambox.events.clock import ScaledClock
-    from lambox.events.ticker import Ticker
+    from lambox.events.ticker import Delivery, Ticker
     from lambox.services.scheduler.service import SchedulerService
     from lambox.services.scheduler.store import SchedulerStore
     from lambox.services.scheduler.timetable import ScheduleTimetable
@@ -217,7 +217,7 @@ async def _schedules(n: int, speed: float, seconds: float, tmp: Path) -> dict[st
     store = SchedulerStore(tmp / "scheduler.db")
     delivered = 0
 
-    async def deliver(target: str, payload: bytes) -> None:
+    async def deliver(delivery: Delivery) -> None:
         nonlocal delivered
         delivered += 1
 

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import sys
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -63,9 +64,10 @@ from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
 from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault, TooManyRequests
 from lambox.events.clock import ScaledClock
+from lambox.events.delivery import Deliverer, Policy
 from lambox.events.relay import Relay
 from lambox.events.sqs_poller import SqsPollers, Throttled
-from lambox.events.ticker import Ticker
+from lambox.events.ticker import Delivery, Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
@@ -100,8 +102,10 @@ from lambox.services.cloudformation.resources import (
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
 from lambox.services.events.schedule import RuleTimetable
+from lambox.services.events.senders import TargetSender
 from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
+from lambox.services.events.store import OutboxRecord as EventsOutboxRecord
 from lambox.services.iam import root as root_key
 from lambox.services.iam.execution import ExecutionRoles
 from lambox.services.iam.service import IamService
@@ -402,25 +406,38 @@ def build(settings: Settings) -> Server:
     clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
 
-    async def deliver_target(target_arn: str, payload: bytes) -> None:
-        """An EventBridge delivery: a function is invoked asynchronously; a queue gets the
-        event as a message, a topic as a published message (as EventBridge sends them)."""
-        try:
-            if target_arn.startswith("arn:aws:sqs:"):
-                name = target_arn.rsplit(":", 1)[1]
-                body = {
-                    "QueueUrl": f"/{settings.account_id}/{name}",
-                    "MessageBody": payload.decode(),
-                }
-                await messages.send_message(Call(body, settings.base_url, "events"))
-            elif target_arn.startswith("arn:aws:sns:"):
-                await sns.publish({"TopicArn": target_arn, "Message": payload.decode()})
-            else:
-                await deliver(target_arn, payload)
-        except ServiceFault as exc:  # a queue or topic that is gone: the event is dropped
-            log.warning("EventBridge event for %s dropped: %s", target_arn, exc.message)
+    async def send_message(params: dict[str, Any]) -> Any:
+        return await messages.send_message(Call(params, settings.base_url, "events"))
 
-    eventbridge_relay = Relay(eventbridge_store, deliver_target, "events")
+    async def publish(params: dict[str, Any]) -> Any:
+        return await sns.publish(params)
+
+    async def dead_letter(queue_arn: str, body: str, attributes: dict[str, str]) -> None:
+        shown = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+        name = queue_arn.rsplit(":", 1)[-1]
+        url = f"/{settings.account_id}/{name}"
+        await send_message({"QueueUrl": url, "MessageBody": body, "MessageAttributes": shown})
+
+    def retry_later(arn: str, payload: bytes, policy: Policy, due: float) -> None:
+        eventbridge_store.retry_later(arn, payload, policy.dump(), due)
+        eventbridge_relay.kick()
+
+    sender = TargetSender(settings.account_id, send_message, publish, deliver)
+    deliverer = Deliverer(sender.send, dead_letter, retry_later, time.time)
+
+    async def deliver_record(record: EventsOutboxRecord) -> None:
+        await deliverer.deliver(record.target, record.payload, Policy.load(record.meta))
+
+    async def deliver_target(delivery: Delivery) -> None:
+        await deliverer.deliver(delivery.target, delivery.payload, delivery.policy)
+
+    eventbridge_relay = Relay(
+        eventbridge_store,
+        deliver,
+        "events",
+        deliver_record=deliver_record,
+        next_due=eventbridge_store.next_due,
+    )
     tickers: list[Ticker] = []
 
     def reschedule() -> None:
@@ -443,7 +460,7 @@ def build(settings: Settings) -> Server:
         scheduler_store, settings.region, settings.account_id, clock.now, reschedule
     )
     schedule_ticker = Ticker(
-        "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
+        "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver_target
     )
     tickers.extend([rule_ticker, schedule_ticker])
     function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from lambox.events.ticker import Ticker
+from lambox.events.ticker import Delivery, Ticker
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
@@ -38,8 +38,8 @@ class Sink:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, object]]] = []
 
-    async def __call__(self, target: str, payload: bytes) -> None:
-        self.events.append((target, json.loads(payload)))
+    async def __call__(self, delivery: Delivery) -> None:
+        self.events.append((delivery.target, json.loads(delivery.payload)))
 
 
 def rules(path: Path, clock: FakeClock) -> tuple[EventsService, Ticker, Sink]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from lambox.errors import ResourceNotFound, TooManyRequests
 
@@ -49,16 +50,28 @@ class Outbox(Protocol):
 
 
 class Relay:
-    """One loop per outbox: wakes on ``kick`` (and at start), drains, sleeps."""
+    """One loop per outbox: wakes on ``kick`` (and at start), drains, sleeps.
+
+    An outbox whose records carry more than a target and a payload (EventBridge's: the
+    delivery policy) passes ``deliver_record``, which gets the whole record; one that holds
+    records due later (retries) passes ``next_due``, and the relay wakes itself then."""
 
     def __init__(
-        self, outbox: Outbox, deliver: Callable[[str, bytes], Awaitable[None]], name: str
+        self,
+        outbox: Outbox,
+        deliver: Callable[[str, bytes], Awaitable[None]],
+        name: str,
+        deliver_record: Callable[[Any], Awaitable[None]] | None = None,
+        next_due: Callable[[], float | None] | None = None,
     ) -> None:
         self._outbox = outbox
         self._deliver = deliver
+        self._deliver_record = deliver_record
+        self._next_due = next_due
         self._name = name
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def kick(self) -> None:
         """New records are in the outbox."""
@@ -68,7 +81,20 @@ class Relay:
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._wake.set()
 
+    def _wake_when_due(self) -> None:
+        if self._next_due is None:
+            return
+        due = self._next_due()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if due is not None:
+            delay = max(0.0, due - time.time())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._wake.set)
+
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,6 +106,7 @@ class Relay:
             self._wake.clear()
             try:
                 await self._drain()
+                self._wake_when_due()
             except Exception:  # the loop never dies; the records stay for the next pass
                 log.exception("%s relay pass failed", self._name)
                 await asyncio.sleep(RETRY_DELAY)
@@ -90,7 +117,10 @@ class Relay:
             done: list[int] = []
             for record in records:
                 try:
-                    await self._deliver(record.target, record.payload)
+                    if self._deliver_record is not None:
+                        await self._deliver_record(record)
+                    else:
+                        await self._deliver(record.target, record.payload)
                 except ResourceNotFound as exc:
                     log.warning("%s event for %s dropped: %s", self._name, record.target, exc)
                 except TooManyRequests:

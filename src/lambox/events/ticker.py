@@ -21,6 +21,7 @@ from typing import Protocol
 
 from lambox.errors import LamboxError, TooManyRequests
 from lambox.events.clock import Clock
+from lambox.events.delivery import Policy
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,12 @@ class Due:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event to hand to a target (a function ARN)."""
+    """One event to hand to a target, with the target's delivery policy (RetryPolicy,
+    DeadLetterConfig and a queue's MessageGroupId: ``events/delivery.py``)."""
 
     target: str
     payload: bytes
+    policy: Policy | None = None
 
 
 class Timetable(Protocol):
@@ -72,7 +75,7 @@ class Ticker:
         name: str,
         timetable: Timetable,
         clock: Clock,
-        deliver: Callable[[str, bytes], Awaitable[None]],
+        deliver: Callable[[Delivery], Awaitable[None]],
     ) -> None:
         self._name = name
         self._timetable = timetable
@@ -159,7 +162,7 @@ class Ticker:
     async def _send(self, delivery: Delivery) -> None:
         for attempt in range(DELIVERY_TRIES):
             try:
-                await self._deliver(delivery.target, delivery.payload)
+                await self._deliver(delivery)
                 return
             except TooManyRequests:
                 await asyncio.sleep(RETRY_DELAY * (2**attempt))

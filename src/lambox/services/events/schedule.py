@@ -8,12 +8,18 @@ a rule once if its last slot is recent enough, never once per missed slot.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 
 from lambox.events.ticker import Delivery, Due
 from lambox.services.events import targets as target_rules
-from lambox.services.events.service import EventsService, is_deliverable, stamp
+from lambox.services.events.service import (
+    EventsService,
+    delivery_policy,
+    is_deliverable,
+    stamp,
+)
 from lambox.services.events.store import EventsStore
 
 DEFAULT_WINDOW = 86400.0
@@ -63,7 +69,11 @@ class RuleTimetable:
             "detail": {},
         }
         return [
-            Delivery(t["Arn"], target_rules.payload(t, event, rule.arn))
+            Delivery(
+                t["Arn"],
+                target_rules.payload(t, event, rule.arn),
+                delivery_policy(t, rule.arn, time.time()),
+            )
             for t in targets
             if is_deliverable(t.get("Arn", ""))
         ]

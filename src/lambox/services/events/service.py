@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from lambox.errors import InvalidPattern, InvalidSchedule, ServiceFault
 from lambox.events import cron, patterns
+from lambox.events.delivery import Policy
 from lambox.services.events import targets as target_rules
 from lambox.services.events.rules import Rule, RuleSet
 from lambox.services.events.store import EventsStore, StoredRule
@@ -41,6 +43,11 @@ def stamp(epoch: float) -> str:
 
 def is_function(arn: str) -> bool:
     return arn.startswith("arn:") and ":lambda:" in arn and ":function:" in arn
+
+
+def delivery_policy(target: dict[str, Any], rule_arn: str, now: float) -> Policy:
+    """How an event for ``target`` is retried and dead-lettered (first tried at ``now``)."""
+    return Policy.of_target(target, {"RULE_ARN": rule_arn}, now, "events")
 
 
 def is_deliverable(arn: str) -> bool:
@@ -363,8 +370,9 @@ class EventsService:
         if sum(_entry_size(e) for e in entries) > MAX_REQUEST_BYTES:
             raise _validation("Total size of the entries in the request is over the limit.")
         results: list[dict[str, Any]] = []
-        outbox: list[tuple[str, bytes]] = []
+        outbox: list[tuple[str, bytes, str | None]] = []
         now = self._now()
+        wall = time.time()
         for entry in entries:
             error = _entry_error(entry)
             if error is not None:
@@ -375,8 +383,13 @@ class EventsService:
             for rule in self.rules.matching(self._bus_of(entry), event):
                 for target in rule.stored.targets:
                     if is_deliverable(target.get("Arn", "")):
+                        policy = delivery_policy(target, rule.arn, wall)
                         outbox.append(
-                            (target["Arn"], target_rules.payload(target, event, rule.arn))
+                            (
+                                target["Arn"],
+                                target_rules.payload(target, event, rule.arn),
+                                policy.dump(),
+                            )
                         )
         if outbox:
             self._store.enqueue(outbox)

@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL
 );
 """
+# Added to the outbox after its first release (a data directory may hold the old table):
+# the delivery policy of the event (``events/delivery.Policy``, JSON) and, for a retry, when
+# it is due (epoch seconds; 0: at once).
+OUTBOX_COLUMNS = (("meta", "TEXT"), ("due", "REAL NOT NULL DEFAULT 0"))
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class OutboxRecord:
     id: int
     target: str
     payload: bytes
+    meta: str | None = None
 
 
 class EventsStore:
@@ -68,6 +73,10 @@ class EventsStore:
     def __init__(self, path: Path) -> None:
         self._db = connect(path)
         self._db.executescript(SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+        for name, kind in OUTBOX_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
         self._guard = Guarded(self._db, "EventBridge state")
 
     def close(self) -> None:
@@ -153,19 +162,37 @@ class EventsStore:
 
     # -- outbox --------------------------------------------------------------------------
 
-    def enqueue(self, records: Iterable[tuple[str, bytes]]) -> None:
-        """Add deliveries in one transaction."""
+    def enqueue(self, records: Iterable[tuple[str, bytes, str | None]]) -> None:
+        """Add deliveries (target, payload, delivery policy) in one transaction."""
         with self._guard:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO outbox (target, payload) VALUES (?, ?)", records)
+            self._db.executemany(
+                "INSERT INTO outbox (target, payload, meta) VALUES (?, ?, ?)", records
+            )
             self._db.execute("COMMIT")
 
+    def retry_later(self, target: str, payload: bytes, meta: str, due: float) -> None:
+        """A delivery to try again at ``due`` (epoch seconds)."""
+        with self._guard:
+            self._db.execute(
+                "INSERT INTO outbox (target, payload, meta, due) VALUES (?, ?, ?, ?)",
+                (target, payload, meta, due),
+            )
+
     def outgoing(self, limit: int) -> Sequence[OutboxRecord]:
+        """Deliveries that are due, oldest first."""
         with self._guard:
             rows = self._db.execute(
-                "SELECT id, target, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, target, payload, meta FROM outbox WHERE due <= ? ORDER BY id LIMIT ?",
+                (time.time(), limit),
             )
-            return [OutboxRecord(r[0], r[1], bytes(r[2])) for r in rows]
+            return [OutboxRecord(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
+
+    def next_due(self) -> float | None:
+        """When the next retry waiting in the outbox is due, if any."""
+        with self._guard:
+            row = self._db.execute("SELECT MIN(due) FROM outbox WHERE due > 0").fetchone()
+        return None if row[0] is None else float(row[0])
 
     def sent(self, ids: Sequence[int]) -> None:
         if not ids:

@@ -26,6 +26,31 @@ def _validation(message: str) -> ServiceFault:
     return ServiceFault("ValidationException", message)
 
 
+_RETRY_LIMITS = {
+    "MaximumRetryAttempts": ("maximumRetryAttempts", 0, 185),
+    "MaximumEventAgeInSeconds": ("maximumEventAgeInSeconds", 60, 86400),
+}
+
+
+def _check_retry(index: int, retry: dict[str, Any]) -> None:
+    """A RetryPolicy within the model's ranges, refused as AWS's validation words it."""
+    for key, (member, low, high) in _RETRY_LIMITS.items():
+        value = retry.get(key)
+        if value is None:
+            continue
+        where = f"'targets.{index}.member.retryPolicy.{member}'"
+        if value < low:
+            raise _validation(
+                f"1 validation error detected: Value '{value}' at {where} failed to satisfy"
+                f" constraint: Member must have value greater than or equal to {low}"
+            )
+        if value > high:
+            raise _validation(
+                f"1 validation error detected: Value '{value}' at {where} failed to satisfy"
+                f" constraint: Member must have value less than or equal to {high}"
+            )
+
+
 def check(targets: list[dict[str, Any]]) -> None:
     """PutTargets' validation of each target, in AWS's words."""
     for index, target in enumerate(targets, start=1):
@@ -52,6 +77,7 @@ def check(targets: list[dict[str, Any]]) -> None:
                 json.loads(target["Input"])
             except ValueError as exc:
                 raise _validation("Input is not valid JSON text.") from exc
+        _check_retry(index, target.get("RetryPolicy") or {})
         transformer = target.get("InputTransformer")
         if transformer:
             names = set(transformer.get("InputPathsMap", {})) | set(_PREDEFINED)

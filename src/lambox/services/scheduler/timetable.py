@@ -1,6 +1,9 @@
 """Schedules as the ticker's timetable: a due slot moves to the next one after now (or to
 none, when the schedule is complete: ``ActionAfterCompletion: DELETE`` then deletes it) and
-the target gets the schedule's ``Input``, with Scheduler's context attributes filled in.
+the target gets the schedule's ``Input``, with Scheduler's context attributes filled in:
+a function, an SQS queue (SqsParameters' MessageGroupId for a FIFO queue), an SNS topic, or
+the universal targets ``aws-sdk:sqs:sendMessage`` and ``aws-sdk:sns:publish``. The target's
+RetryPolicy and DeadLetterConfig go with the delivery (``events/delivery.py``).
 
 A slot missed while lambox was down fires once at start-up if its nominal time is within
 the schedule's window: the larger of its flexible time window and its target's
@@ -10,19 +13,18 @@ the schedule's window: the larger of its flexible time window and its target's
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from lambox.events.delivery import Policy
 from lambox.events.ticker import Delivery, Due
+from lambox.services.events.senders import is_sendable
 from lambox.services.scheduler.service import SchedulerService
 from lambox.services.scheduler.store import SchedulerStore
 
 DEFAULT_MAX_AGE = 86400.0
-
-
-def is_function(arn: str) -> bool:
-    return arn.startswith("arn:") and ":lambda:" in arn and ":function:" in arn
 
 
 class ScheduleTimetable:
@@ -59,12 +61,20 @@ class ScheduleTimetable:
         if now - nominal > max(max_age, self._service.window(doc)):
             return []
         arn = str(target.get("Arn", ""))
-        if not is_function(arn):
+        if not is_sendable(arn):
             return []
-        return [Delivery(arn, self._input(stored.arn, target, nominal).encode())]
+        execution = str(uuid.uuid4())
+        policy = Policy.of_target(
+            target,
+            {"SCHEDULE_ARN": stored.arn, "EXECUTION_ID": execution},
+            time.time(),
+            "scheduler",
+        )
+        payload = self._input(stored.arn, target, nominal, execution).encode()
+        return [Delivery(arn, payload, policy)]
 
     @staticmethod
-    def _input(schedule_arn: str, target: dict[str, Any], nominal: float) -> str:
+    def _input(schedule_arn: str, target: dict[str, Any], nominal: float, execution: str) -> str:
         """The target's Input with Scheduler's context attributes; ``{}`` without one."""
         text = str(target.get("Input") or "{}")
         context = {
@@ -72,7 +82,7 @@ class ScheduleTimetable:
             "<aws.scheduler.scheduled-time>": dt.datetime.fromtimestamp(nominal, dt.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"
             ),
-            "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+            "<aws.scheduler.execution-id>": execution,
             "<aws.scheduler.attempt-number>": "1",
         }
         for key, value in context.items():
