@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from botocore.model import ServiceModel
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import awsjson, restjson, uri
@@ -72,6 +73,8 @@ class JsonServiceApp:
                 target = value.decode("latin-1")
         name = awsjson.operation_of(target, self._prefix)
         handler = self._operations.get(name or "")
+        if name is not None and handler is None and name in self._model.operation_names:
+            raise unsupported(self._model, name)
         if name is None or handler is None:
             raise ServiceFault("UnknownOperationException", f"Unknown operation {target}")
         body = await _read(receive)
@@ -84,6 +87,17 @@ class JsonServiceApp:
                 raise ServiceFault("AccessDeniedException", denial, 400)
         output = handler(params)
         return awsjson.response(op.output_shape, output, self._version)
+
+
+def unsupported(model: ServiceModel, operation: str) -> ServiceFault:
+    """An operation of the service's model lambox does not serve: named in the answer (as
+    the Lambda API names its own), never a bare "unknown operation"."""
+    service = model.metadata.get("serviceId") or model.service_name
+    return ServiceFault(
+        "UnsupportedOperationException",
+        f"lambox does not support the {service} operation {operation} yet.",
+        400,
+    )
 
 
 class RestJsonServiceApp:
@@ -129,6 +143,8 @@ class RestJsonServiceApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         found = uri.match(self._routes, scope["method"], path, query, headers)
         handler = self._operations.get(found[0]) if found is not None else None
+        if found is not None and handler is None:
+            raise unsupported(self._model, found[0])
         if found is None or handler is None:
             raise ServiceFault(
                 "UnknownOperationException", f"{scope['method']} {path} is not served", 404

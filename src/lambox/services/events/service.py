@@ -19,6 +19,7 @@ from lambox.errors import InvalidPattern, InvalidSchedule, ServiceFault
 from lambox.events import cron, patterns
 from lambox.events.delivery import Policy
 from lambox.services.events import targets as target_rules
+from lambox.services.events.permissions import BusPermissions
 from lambox.services.events.rules import Rule, RuleSet
 from lambox.services.events.store import EventsStore, StoredRule
 
@@ -87,7 +88,10 @@ class EventsService:
         self._reschedule = reschedule
         store.add_bus(DEFAULT_BUS, None)
         self.rules = RuleSet(Rule.of(r) for r in store.rules())
+        self.permissions = BusPermissions(store, self.bus_arn, self._bus_of, self._bus_exists)
         self.operations: dict[str, Handler] = {
+            "PutPermission": self.permissions.put_permission,
+            "RemovePermission": self.permissions.remove_permission,
             "CreateEventBus": self.create_event_bus,
             "DescribeEventBus": self.describe_event_bus,
             "DeleteEventBus": self.delete_event_bus,
@@ -123,6 +127,8 @@ class EventsService:
             return self.rule_arn(self._bus_of(params), name) if name else "*"
         if operation in ("CreateEventBus", "DescribeEventBus", "DeleteEventBus"):
             return self.bus_arn(self._bus_of({"EventBusName": params.get("Name")}))
+        if operation in ("PutPermission", "RemovePermission"):
+            return self.bus_arn(self._bus_of(params))
         if operation == "PutEvents":
             entries = params.get("Entries") or [{}]
             return self.bus_arn(self._bus_of(entries[0] if isinstance(entries[0], dict) else {}))
@@ -158,6 +164,9 @@ class EventsService:
         doc: dict[str, Any] = {"Name": name, "Arn": self.bus_arn(name)}
         if description:
             doc["Description"] = description
+        policy = self.permissions.policy(name)
+        if policy is not None:
+            doc["Policy"] = policy
         if name != DEFAULT_BUS:
             doc.update(CreationTime=stamp_, LastModifiedTime=stamp_)
         return doc

@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS rules (
     slot REAL
 );
 CREATE INDEX IF NOT EXISTS rules_slot ON rules (slot) WHERE slot IS NOT NULL;
+CREATE TABLE IF NOT EXISTS bus_policies (
+    bus TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
@@ -97,11 +101,28 @@ class EventsStore:
             )
             return cur.rowcount == 1
 
+    def bus_policy(self, name: str) -> str | None:
+        with self._guard:
+            row = self._db.execute(
+                "SELECT policy FROM bus_policies WHERE bus = ?", (name,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_bus_policy(self, name: str, policy: str | None) -> None:
+        with self._guard:
+            if policy is None:
+                self._db.execute("DELETE FROM bus_policies WHERE bus = ?", (name,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO bus_policies VALUES (?, ?)", (name, policy)
+                )
+
     def remove_bus(self, name: str) -> None:
         with self._guard:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM rules WHERE bus = ?", (name,))
             self._db.execute("DELETE FROM buses WHERE name = ?", (name,))
+            self._db.execute("DELETE FROM bus_policies WHERE bus = ?", (name,))
             self._db.execute("COMMIT")
 
     # -- rules ---------------------------------------------------------------------------
