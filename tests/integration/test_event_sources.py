@@ -285,3 +285,53 @@ def test_created_disabled_with_scaling_and_filters_shown(lambda_client: Any, sqs
     page = lambda_client.list_event_source_mappings(FunctionName=fn, MaxItems=1)
     assert [m["UUID"] for m in page["EventSourceMappings"]] == [created["UUID"]]
     assert "NextMarker" not in page
+
+
+# Sleeps, then reports which sandbox ran the batch (an id drawn on its first call there).
+SLOW = """
+import json, os, time, uuid
+import boto3
+
+sqs = boto3.client("sqs")
+SANDBOX = None
+
+def handler(event, context):
+    global SANDBOX
+    SANDBOX = SANDBOX or str(uuid.uuid4())
+    time.sleep(3)
+    sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=SANDBOX)
+"""
+
+
+def test_pollers_scale_past_five_up_to_the_reserved_concurrency(
+    lambda_client: Any, sqs: Any
+) -> None:
+    """Without ScalingConfig the backlog is worked by as many sandboxes at once as the
+    function's reserved concurrency allows (eight here), not a default of five."""
+    results, source = new_queue(sqs), new_queue(sqs, VisibilityTimeout="60")
+    name = unique("slow")
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": SLOW})},
+        Environment={"Variables": {"RESULTS": results}},
+        Timeout=30,
+    )
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=8)
+    for i in range(3):
+        sqs.send_message_batch(
+            QueueUrl=source,
+            Entries=[{"Id": str(j), "MessageBody": f"{i}-{j}"} for j in range(10)],
+        )
+    uuid = lambda_client.create_event_source_mapping(
+        EventSourceArn=arn_of(sqs, source), FunctionName=name, BatchSize=1
+    )["UUID"]
+    try:
+        got = receive_until(sqs, results, 30)
+        sandboxes = {m["Body"] for m in got}
+        assert 5 < len(sandboxes) <= 8, sandboxes
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=uuid)
