@@ -19,6 +19,7 @@ from lambox.errors import InvalidPattern, InvalidSchedule, ServiceFault
 from lambox.events import cron, patterns
 from lambox.events.delivery import Policy
 from lambox.services.events import targets as target_rules
+from lambox.services.events.archives import Archives
 from lambox.services.events.permissions import BusPermissions
 from lambox.services.events.rules import Rule, RuleSet
 from lambox.services.events.store import EventsStore, StoredRule
@@ -89,7 +90,19 @@ class EventsService:
         store.add_bus(DEFAULT_BUS, None)
         self.rules = RuleSet(Rule.of(r) for r in store.rules())
         self.permissions = BusPermissions(store, self.bus_arn, self._bus_of, self._bus_exists)
+        self.archives = Archives(
+            store, region, account, self._bus_of, self._bus_exists, self._deliveries, kick
+        )
         self.operations: dict[str, Handler] = {
+            "CreateArchive": self.archives.create_archive,
+            "DescribeArchive": self.archives.describe_archive,
+            "ListArchives": self.archives.list_archives,
+            "UpdateArchive": self.archives.update_archive,
+            "DeleteArchive": self.archives.delete_archive,
+            "StartReplay": self.archives.start_replay,
+            "DescribeReplay": self.archives.describe_replay,
+            "ListReplays": self.archives.list_replays,
+            "CancelReplay": self.archives.cancel_replay,
             "PutPermission": self.permissions.put_permission,
             "RemovePermission": self.permissions.remove_permission,
             "CreateEventBus": self.create_event_bus,
@@ -380,6 +393,7 @@ class EventsService:
             raise _validation("Total size of the entries in the request is over the limit.")
         results: list[dict[str, Any]] = []
         outbox: list[tuple[str, bytes, str | None]] = []
+        archived: list[tuple[str, float, str]] = []
         now = self._now()
         wall = time.time()
         for entry in entries:
@@ -389,22 +403,36 @@ class EventsService:
                 continue
             event = self.envelope(entry, json.loads(entry["Detail"]), now)
             results.append({"EventId": event["id"]})
-            for rule in self.rules.matching(self._bus_of(entry), event):
-                for target in rule.stored.targets:
-                    if is_deliverable(target.get("Arn", "")):
-                        policy = delivery_policy(target, rule.arn, wall)
-                        outbox.append(
-                            (
-                                target["Arn"],
-                                target_rules.payload(target, event, rule.arn),
-                                policy.dump(),
-                            )
-                        )
+            bus = self._bus_of(entry)
+            outbox += self._deliveries(bus, event, None, wall)
+            archived += self.archives.archiving(bus, event, wall)
+        if outbox or archived:
+            self._store.enqueue(outbox, archived)
         if outbox:
-            self._store.enqueue(outbox)
             self._kick()
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}
+
+    def _deliveries(
+        self,
+        bus: str,
+        event: dict[str, Any],
+        allowed: set[str] | None,
+        now: float | None = None,
+    ) -> list[tuple[str, bytes, str | None]]:
+        """The outbox records ``event`` on ``bus`` causes: one per target of each matching
+        rule (only the rules ``allowed`` names, for a replay)."""
+        wall = time.time() if now is None else now
+        records: list[tuple[str, bytes, str | None]] = []
+        for rule in self.rules.matching(bus, event):
+            if allowed is not None and rule.arn not in allowed:
+                continue
+            for target in rule.stored.targets:
+                if is_deliverable(target.get("Arn", "")):
+                    policy = delivery_policy(target, rule.arn, wall)
+                    payload = target_rules.payload(target, event, rule.arn)
+                    records.append((target["Arn"], payload, policy.dump()))
+        return records
 
     def test_event_pattern(self, params: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -38,6 +38,21 @@ CREATE TABLE IF NOT EXISTS bus_policies (
     bus TEXT PRIMARY KEY,
     policy TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS archives (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archived_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    archive TEXT NOT NULL,
+    time REAL NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS archived_by_time ON archived_events (archive, time);
+CREATE TABLE IF NOT EXISTS replays (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
@@ -183,14 +198,99 @@ class EventsStore:
 
     # -- outbox --------------------------------------------------------------------------
 
-    def enqueue(self, records: Iterable[tuple[str, bytes, str | None]]) -> None:
-        """Add deliveries (target, payload, delivery policy) in one transaction."""
+    def enqueue(
+        self,
+        records: Iterable[tuple[str, bytes, str | None]],
+        archived: Sequence[tuple[str, float, str]] = (),
+    ) -> None:
+        """Add deliveries (target, payload, delivery policy) and archived events (archive,
+        time, event) in one transaction."""
         with self._guard:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO outbox (target, payload, meta) VALUES (?, ?, ?)", records
             )
+            if archived:
+                self._db.executemany(
+                    "INSERT INTO archived_events (archive, time, event) VALUES (?, ?, ?)",
+                    archived,
+                )
             self._db.execute("COMMIT")
+
+    # -- archives and replays (archives.py) ---------------------------------------------
+
+    def archives(self) -> list[dict[str, Any]]:
+        with self._guard:
+            rows = self._db.execute("SELECT doc FROM archives ORDER BY name").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def archive(self, name: str) -> dict[str, Any] | None:
+        with self._guard:
+            row = self._db.execute("SELECT doc FROM archives WHERE name = ?", (name,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def add_archive(self, doc: dict[str, Any]) -> bool:
+        with self._guard:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO archives VALUES (?, ?)", (doc["name"], json.dumps(doc))
+            )
+            return cursor.rowcount == 1
+
+    def put_archive(self, doc: dict[str, Any]) -> None:
+        with self._guard:
+            self._db.execute(
+                "INSERT OR REPLACE INTO archives VALUES (?, ?)", (doc["name"], json.dumps(doc))
+            )
+
+    def remove_archive(self, name: str) -> None:
+        with self._guard:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM archived_events WHERE archive = ?", (name,))
+            self._db.execute("DELETE FROM archives WHERE name = ?", (name,))
+            self._db.execute("COMMIT")
+
+    def archive_size(self, name: str) -> tuple[int, int]:
+        """How many events the archive holds, and their bytes."""
+        with self._guard:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(event)), 0) FROM archived_events"
+                " WHERE archive = ?",
+                (name,),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def archived(self, name: str, start: float, end: float) -> list[tuple[float, str]]:
+        """The archive's events put in [start, end), oldest first."""
+        with self._guard:
+            rows = self._db.execute(
+                "SELECT time, event FROM archived_events WHERE archive = ? AND time >= ?"
+                " AND time < ? ORDER BY id",
+                (name, start, end),
+            ).fetchall()
+        return [(float(r[0]), str(r[1])) for r in rows]
+
+    def replays(self) -> list[dict[str, Any]]:
+        with self._guard:
+            rows = self._db.execute("SELECT doc FROM replays ORDER BY name").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def replay(self, name: str) -> dict[str, Any] | None:
+        with self._guard:
+            row = self._db.execute("SELECT doc FROM replays WHERE name = ?", (name,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def add_replay(self, doc: dict[str, Any]) -> bool:
+        with self._guard:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO replays VALUES (?, ?)", (doc["name"], json.dumps(doc))
+            )
+            return cursor.rowcount == 1
+
+    def put_replay(self, doc: dict[str, Any]) -> None:
+        with self._guard:
+            self._db.execute(
+                "INSERT OR REPLACE INTO replays VALUES (?, ?)", (doc["name"], json.dumps(doc))
+            )
 
     def retry_later(self, target: str, payload: bytes, meta: str, due: float) -> None:
         """A delivery to try again at ``due`` (epoch seconds)."""
