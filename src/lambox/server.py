@@ -413,7 +413,7 @@ def build(settings: Settings) -> Server:
         return await sns.publish(params)
 
     async def dead_letter(queue_arn: str, body: str, attributes: dict[str, str]) -> None:
-        shown = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+        shown = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v}
         name = queue_arn.rsplit(":", 1)[-1]
         url = f"/{settings.account_id}/{name}"
         await send_message({"QueueUrl": url, "MessageBody": body, "MessageAttributes": shown})
