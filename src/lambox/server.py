@@ -363,7 +363,9 @@ def build(settings: Settings) -> Server:
         *InvokeAsyncApi(invoke).routes(),
         *LayersApi(layers).routes(),
     ]
-    app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
+    app = LamboxApp(
+        InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
+    )
 
     async def deliver(function_arn: str, payload: bytes) -> None:
         name, qualifier = arns.parse(function_arn)
@@ -442,7 +444,9 @@ def build(settings: Settings) -> Server:
         "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
     )
     tickers.extend([rule_ticker, schedule_ticker])
-    function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
+    function_urls = FunctionUrlEndpoint(
+        invoke, urls.by_id, settings.account_id, settings.stream_response_limit
+    )
 
     async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
         name, qualifier = arns.parse(function_arn)
