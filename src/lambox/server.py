@@ -80,7 +80,7 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
-from lambox.services.apigatewayv2.app import RestJsonApp
+from lambox.services.apigatewayv2.app import control_app
 from lambox.services.apigatewayv2.gateway import HttpApiGateway
 from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.service import HttpApiService
@@ -511,12 +511,8 @@ def build(settings: Settings) -> Server:
                 "scheduler", schedules.operations, authorizer, schedules.resource
             ),
             FUNCTION_URL: function_urls,
-            "apigateway": RestJsonApp(
-                "apigatewayv2",
-                http_apis.operations,
-                RestJsonApp("apigateway", rest_apis.operations, None, authorizer, settings.region),
-                authorizer,
-                settings.region,
+            "apigateway": control_app(
+                http_apis.operations, rest_apis.operations, authorizer, settings.region
             ),
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
@@ -767,12 +763,12 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
 def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
     """An example's HTTP API, quick-created with the function as its target (once)."""
     apis = server.http_apis
-    existing = [a for a in apis.get_apis({})[0]["Items"] if a["Name"] == spec["Name"]]
+    existing = [a for a in apis.get_apis({})["Items"] if a["Name"] == spec["Name"]]
     try:
         api = (
             existing[0]
             if existing
-            else apis.create_api({**spec, "Target": server.arns.function(name)})[0]
+            else apis.create_api({**spec, "Target": server.arns.function(name)})
         )
     except LamboxError as exc:
         log.error("example %s: HTTP API not created: %s", name, exc.message)

@@ -65,7 +65,7 @@ class RestApiService:
     def _view(self, api: Api) -> dict[str, Any]:
         return {k: v for k, v in api.items() if k not in _CHILDREN}
 
-    def create_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api_id = new_id()
         while api_id in self._apis:
             api_id = new_id()
@@ -86,29 +86,29 @@ class RestApiService:
         if p.get("description") is not None:
             api["description"] = p["description"]
         self._save(api)
-        return self._view(api), 201
+        return self._view(api)
 
-    def get_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return self._view(self._require(p["restApiId"])), 200
+    def get_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return self._view(self._require(p["restApiId"]))
 
-    def get_apis(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"items": [self._view(a) for a in self._apis.values()]}, 200
+    def get_apis(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": [self._view(a) for a in self._apis.values()]}
 
-    def delete_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def delete_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         self._store.delete(api["id"])
         del self._apis[api["id"]]
-        return {}, 202
+        return {}
 
     # -- resources and methods ----------------------------------------------------------------
 
-    def get_resources(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"items": list(self._require(p["restApiId"])["Resources"].values())}, 200
+    def get_resources(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": list(self._require(p["restApiId"])["Resources"].values())}
 
-    def get_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return self._resource(self._require(p["restApiId"]), p["resourceId"]), 200
+    def get_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return self._resource(self._require(p["restApiId"]), p["resourceId"])
 
-    def create_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         parent = self._resource(api, p["parentId"])
         part = p["pathPart"]
@@ -124,9 +124,9 @@ class RestApiService:
         resource = {"id": new_id(), "parentId": parent["id"], "pathPart": part, "path": path}
         api["Resources"][resource["id"]] = resource
         self._save(api)
-        return resource, 201
+        return resource
 
-    def delete_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def delete_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         gone = self._resource(api, p["resourceId"])
         prefix = gone["path"].rstrip("/") + "/"
@@ -134,9 +134,9 @@ class RestApiService:
             if rid == gone["id"] or resource["path"].startswith(prefix):
                 del api["Resources"][rid]
         self._save(api)
-        return {}, 202
+        return {}
 
-    def put_method(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def put_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         resource = self._resource(api, p["resourceId"])
         method = p["httpMethod"].upper()
@@ -147,12 +147,12 @@ class RestApiService:
         entry = {"httpMethod": method, "authorizationType": "NONE", "apiKeyRequired": False}
         resource.setdefault("resourceMethods", {})[method] = entry
         self._save(api)
-        return dict(entry), 201
+        return dict(entry)
 
-    def get_method(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return dict(self._method(p)), 200
+    def get_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._method(p))
 
-    def put_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def put_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
         method = self._method(p)
         kind = p["type"]
         if kind != "AWS_PROXY":
@@ -175,17 +175,17 @@ class RestApiService:
         }
         method["methodIntegration"] = integration
         self._save(self._require(p["restApiId"]))
-        return dict(integration), 201
+        return dict(integration)
 
-    def get_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def get_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
         integration = self._method(p).get("methodIntegration")
         if integration is None:
             raise ServiceFault("NotFoundException", "Invalid Integration identifier specified", 404)
-        return dict(integration), 200
+        return dict(integration)
 
     # -- deployments and stages ---------------------------------------------------------------
 
-    def create_deployment(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         if not any(r.get("resourceMethods") for r in api["Resources"].values()):
             raise bad_request("The REST API doesn't contain any methods")
@@ -202,10 +202,10 @@ class RestApiService:
             stage["lastUpdatedDate"] = time.time()
             api["Stages"][name] = stage
         self._save(api)
-        return deployment, 201
+        return deployment
 
-    def get_deployments(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"items": list(self._require(p["restApiId"])["Deployments"].values())}, 200
+    def get_deployments(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": list(self._require(p["restApiId"])["Deployments"].values())}
 
     def _stage(self, name: str, deployment: str, variables: Any) -> dict[str, Any]:
         now = time.time()
@@ -221,7 +221,7 @@ class RestApiService:
             "lastUpdatedDate": now,
         }
 
-    def create_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         name = p["stageName"]
         if name in api["Stages"]:
@@ -231,23 +231,23 @@ class RestApiService:
         stage = self._stage(name, p["deploymentId"], p.get("variables"))
         api["Stages"][name] = stage
         self._save(api)
-        return stage, 201
+        return stage
 
-    def get_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def get_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
         stage = self._require(p["restApiId"])["Stages"].get(p["stageName"])
         if stage is None:
             raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
-        return dict(stage), 200
+        return dict(stage)
 
-    def get_stages(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"item": list(self._require(p["restApiId"])["Stages"].values())}, 200
+    def get_stages(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"item": list(self._require(p["restApiId"])["Stages"].values())}
 
-    def delete_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def delete_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["restApiId"])
         if api["Stages"].pop(p["stageName"], None) is None:
             raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
         self._save(api)
-        return {}, 202
+        return {}
 
     # -- internals --------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 from lambox.errors import ServiceFault
 from lambox.services.apigatewayv2.store import Api, ApiStore
 
-Handler = Callable[[Mapping[str, Any]], tuple[dict[str, Any], int]]
+Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
 _ID = string.ascii_lowercase + string.digits
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 _ROUTE_KEY = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*)")
@@ -111,7 +111,7 @@ class HttpApiService:
         view["ApiEndpoint"] = self._endpoint(api["ApiId"])
         return dict(sorted(view.items()))
 
-    def create_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
         if p.get("ProtocolType") != "HTTP":
             raise bad_request("lambox serves HTTP APIs only (ProtocolType HTTP)")
         api_id = new_id()
@@ -153,19 +153,19 @@ class HttpApiService:
             api["Routes"][route["RouteId"]] = route
             api["Stages"]["$default"] = self._stage({"StageName": "$default", "AutoDeploy": True})
         self._save(api)
-        return self._view(api), 201
+        return self._view(api)
 
-    def get_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return self._view(self._require(p["ApiId"])), 200
+    def get_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return self._view(self._require(p["ApiId"]))
 
-    def get_apis(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"Items": [self._view(a) for a in self._apis.values()]}, 200
+    def get_apis(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Items": [self._view(a) for a in self._apis.values()]}
 
-    def delete_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def delete_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["ApiId"])
         self._store.delete(api["ApiId"])
         del self._apis[api["ApiId"]]
-        return {}, 204
+        return {}
 
     # -- routes, integrations, stages ---------------------------------------------------------
 
@@ -180,7 +180,7 @@ class HttpApiService:
             route["Target"] = target
         return route
 
-    def create_route(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_route(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["ApiId"])
         key = p["RouteKey"]
         check_route_key(key)
@@ -206,7 +206,7 @@ class HttpApiService:
             route["AuthorizerId"] = authorizer
         api["Routes"][route["RouteId"]] = route
         self._save(api)
-        return route, 201
+        return route
 
     def _integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
         kind = p.get("IntegrationType")
@@ -232,7 +232,7 @@ class HttpApiService:
             "TimeoutInMillis": int(p.get("TimeoutInMillis", 30000)),
         }
 
-    def create_authorizer(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
         """A Lambda REQUEST authorizer (payload 2.0 or 1.0; simple responses or IAM policy
         documents); JWT authorizers are refused."""
         api = self._require(p["ApiId"])
@@ -257,14 +257,14 @@ class HttpApiService:
         }
         api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer
         self._save(api)
-        return authorizer, 201
+        return authorizer
 
-    def create_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["ApiId"])
         integration = self._integration(p)
         api["Integrations"][integration["IntegrationId"]] = integration
         self._save(api)
-        return integration, 201
+        return integration
 
     def _stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
         now = time.time()
@@ -280,7 +280,7 @@ class HttpApiService:
             "Tags": p.get("Tags") or {},
         }
 
-    def create_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._require(p["ApiId"])
         name = p["StageName"]
         if name in api["Stages"]:
@@ -288,30 +288,30 @@ class HttpApiService:
         stage = self._stage(p)
         api["Stages"][name] = stage
         self._save(api)
-        return stage, 201
+        return stage
 
     def child(self, kind: str, key: str, label: str) -> Handler:
-        def get(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        def get(p: Mapping[str, Any]) -> dict[str, Any]:
             item = self._require(p["ApiId"]).get(kind, {}).get(p[key])
             if item is None:
                 raise not_found(label, p[key])
-            return dict(item), 200
+            return dict(item)
 
         return get
 
     def children(self, kind: str) -> Handler:
-        def listing(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-            return {"Items": list(self._require(p["ApiId"]).get(kind, {}).values())}, 200
+        def listing(p: Mapping[str, Any]) -> dict[str, Any]:
+            return {"Items": list(self._require(p["ApiId"]).get(kind, {}).values())}
 
         return listing
 
     def delete_child(self, kind: str, key: str, label: str) -> Handler:
-        def delete(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        def delete(p: Mapping[str, Any]) -> dict[str, Any]:
             api = self._require(p["ApiId"])
             if api.setdefault(kind, {}).pop(p[key], None) is None:
                 raise not_found(label, p[key])
             self._save(api)
-            return {}, 204
+            return {}
 
         return delete
 
