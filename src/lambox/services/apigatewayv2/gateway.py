@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +32,7 @@ from lambox.edge.http_events import (
 )
 from lambox.edge.router import HOST_ID
 from lambox.errors import LamboxError, TooManyRequests
+from lambox.services.apigatewayv2.authorizers import ResultCache, policy_effect
 from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.routing import choose
 from lambox.services.apigatewayv2.service import HttpApiService, lambda_arn, new_id
@@ -46,6 +48,24 @@ def _message(status: int, text: str, rid: str) -> HttpAnswer:
     body = json.dumps({"message": text}, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"apigw-requestid", rid.encode())]
     return HttpAnswer(status, headers, body)
+
+
+def _rest_error(status: int, body: dict[str, Any], error_type: str, rid: str) -> HttpAnswer:
+    """A REST API's own answer (an authorizer's refusal) with its ``x-amzn-ErrorType``."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-requestid", rid.encode()),
+        (b"x-amzn-errortype", error_type.encode()),
+    ]
+    return HttpAnswer(status, headers, json.dumps(body, separators=(",", ":")).encode())
+
+
+def _function_error_message(payload: bytes) -> str:
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        return ""
+    return str(error.get("errorMessage", "")) if isinstance(error, dict) else ""
 
 
 class HttpApiGateway:
@@ -64,6 +84,7 @@ class HttpApiGateway:
         self._account = account
         self._rest = rest
         self._region = region
+        self._cache = ResultCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_id(16)
@@ -194,9 +215,10 @@ class HttpApiGateway:
         if stage not in api["Stages"]:
             return _message(403, "Forbidden", rid)
         route_path = "/" + rest
+        deployed = RestApiService.deployed(api, stage)
         routes = [
             {"RouteKey": f"{method} {resource['path']}", "resource": resource, "method": entry}
-            for resource in api["Resources"].values()
+            for resource in deployed["Resources"].values()
             for method, entry in (resource.get("resourceMethods") or {}).items()
         ]
         chosen = choose(routes, scope["method"], route_path)
@@ -220,6 +242,21 @@ class HttpApiGateway:
         context.update(
             {"resourceId": resource["id"], "resourcePath": resource["path"], "path": raw_path}
         )
+        if route["method"].get("authorizationType") == "CUSTOM":
+            authorizer = deployed["Authorizers"].get(route["method"].get("authorizerId"))
+            if authorizer is None:
+                return _message(500, "Internal server error", rid)
+            method_arn = (
+                f"arn:aws:execute-api:{self._region}:{self._account}:{api['id']}/{stage}/"
+                f"{scope['method']}{route_path}"
+            )
+            request_event = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")}
+            allowed = await self._rest_authorize(
+                authorizer, request, api["id"], rid, method_arn, request_event, variables
+            )
+            if isinstance(allowed, HttpAnswer):
+                return allowed
+            context["authorizer"] = allowed
         failed = _message(502, "Internal server error", rid)
         try:
             payload, error = await self._invoke(
@@ -239,6 +276,79 @@ class HttpApiGateway:
             return failed
         answer.headers.append((b"x-amzn-requestid", rid.encode()))
         return answer
+
+    async def _rest_authorize(
+        self,
+        authorizer: dict[str, Any],
+        request: HttpRequest,
+        api_id: str,
+        rid: str,
+        method_arn: str,
+        request_event: dict[str, Any],
+        variables: dict[str, str] | None,
+    ) -> dict[str, Any] | HttpAnswer:
+        """Run a REST API's Lambda authorizer (TOKEN or REQUEST), or take its cached answer:
+        the ``requestContext.authorizer`` (principalId and context) when its policy allows
+        ``method_arn``, else REST APIs' 401, 403 or 500."""
+        unauthorized = _rest_error(401, {"message": "Unauthorized"}, "UnauthorizedException", rid)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+        query = dict(parse_qsl(request.query, keep_blank_values=True))
+        source = str(authorizer.get("identitySource") or "")
+        identity: list[str] = []
+        if authorizer["type"] == "TOKEN":
+            token = headers.get(source.removeprefix("method.request.header.").lower())
+            expression = authorizer.get("identityValidationExpression")
+            if not token or (expression and not re.fullmatch(expression, token)):
+                return unauthorized
+            identity.append(token)
+            event: dict[str, Any] = {
+                "type": "TOKEN",
+                "methodArn": method_arn,
+                "authorizationToken": token,
+            }
+        else:
+            for part in filter(None, (s.strip() for s in source.split(","))):
+                kind, _, name = part.rpartition(".")
+                value = {
+                    "method.request.header": headers.get(name.lower()),
+                    "method.request.querystring": query.get(name),
+                    "stageVariables": (variables or {}).get(name),
+                }.get(kind)
+                if not value:
+                    return unauthorized
+                identity.append(value)
+            event = {"type": "REQUEST", "methodArn": method_arn, **request_event}
+        key = (api_id, str(authorizer["id"]), *identity)
+        ttl = int(authorizer.get("authorizerResultTtlInSeconds", 300)) if identity else 0
+        answer = self._cache.get(key) if ttl else None
+        if answer is None:
+            try:
+                payload, error = await self._invoke(
+                    lambda_arn(authorizer["authorizerUri"]), json.dumps(event).encode()
+                )
+            except LamboxError as exc:
+                log.info("REST API %s: authorizer failed: %s", api_id, exc)
+                payload, error = b"", "Unhandled"
+            if error and _function_error_message(payload) == "Unauthorized":
+                return unauthorized
+            try:
+                answer = json.loads(payload) if not error else None
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict):
+                return _rest_error(500, {"message": None}, "AuthorizerConfigurationException", rid)
+            self._cache.put(key, answer, ttl)
+        effect = policy_effect(answer, method_arn)
+        if effect != "Allow":
+            text = "User is not authorized to access this resource"
+            if effect == "Deny":
+                text += " with an explicit deny"
+            return _rest_error(403, {"Message": text}, "AccessDeniedException", rid)
+        context = answer.get("context")
+        return {
+            "principalId": answer.get("principalId"),
+            **(context if isinstance(context, dict) else {}),
+        }
 
     async def _authorize(
         self,
@@ -283,21 +393,24 @@ class HttpApiGateway:
                 "identitySource": ",".join(identity),
                 **event,
             }
-        try:
-            payload, error = await self._invoke(
-                lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
-            )
-            answer = json.loads(payload) if not error else None
-        except (LamboxError, ValueError):
-            answer = None
-        if not isinstance(answer, dict):
-            return _message(500, "Internal Server Error", rid)
+        key = (api_id, str(authorizer["AuthorizerId"]), *identity)
+        ttl = int(authorizer.get("AuthorizerResultTtlInSeconds", 0)) if identity else 0
+        answer = self._cache.get(key) if ttl else None
+        if answer is None:
+            try:
+                payload, error = await self._invoke(
+                    lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
+                )
+                answer = json.loads(payload) if not error else None
+            except (LamboxError, ValueError):
+                answer = None
+            if not isinstance(answer, dict):
+                return _message(500, "Internal Server Error", rid)
+            self._cache.put(key, answer, ttl)
         if authorizer["EnableSimpleResponses"]:
             allowed = answer.get("isAuthorized") is True
         else:
-            statements = (answer.get("policyDocument") or {}).get("Statement") or []
-            effects = {str(s.get("Effect")) for s in statements if isinstance(s, dict)}
-            allowed = "Allow" in effects and "Deny" not in effects
+            allowed = policy_effect(answer, route_arn) == "Allow"
         if not allowed:
             return _message(403, "Forbidden", rid)
         context = answer.get("context")

@@ -1,23 +1,34 @@
 """REST APIs (the ``apigateway`` service): RestApi, resources (with ``{param}`` and a final
-``{proxy+}``), methods (ANY included), AWS_PROXY Lambda integrations, deployments and stages.
+``{proxy+}``), methods (ANY included), AWS_PROXY Lambda integrations, Lambda authorizers
+(TOKEN and REQUEST), deployments and stages, and the Update* operations' patches.
 
 Integrations lambox does not run (mapping templates, HTTP, MOCK and AWS service
-integrations) and methods with authorizers are refused when they are created. A stage
-serves the API as it is now (a deployment records that one happened; it does not freeze a
-copy). Requests reach a REST API at ``http://<api-id>.execute-api.localhost:<port>/<stage>/``.
+integrations), IAM and Cognito authorization are refused when they are created. A
+deployment freezes a copy of the resources, methods and authorizers (``Snapshots``, kept
+beside the API and never shown); a stage serves the copy of the deployment it points to, as
+API Gateway does, so changes reach callers only when deployed. Requests reach a REST API at
+``http://<api-id>.execute-api.localhost:<port>/<stage>/``.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambox.errors import ServiceFault
+from lambox.services.apigatewayv2 import patch
 from lambox.services.apigatewayv2.service import Handler, bad_request, lambda_arn, new_id
 from lambox.services.apigatewayv2.store import Api, ApiStore
 
-_CHILDREN = ("Resources", "Deployments", "Stages")
+_CHILDREN = ("Resources", "Deployments", "Stages", "Authorizers", "Snapshots")
+_NEEDS_AUTHORIZER = (
+    "Invalid authorizer ID specified. Setting the authorization type to CUSTOM or"
+    " COGNITO_USER_POOLS requires a valid authorizer."
+)
+_AUTHORIZATION = ("NONE", "CUSTOM")
+_STAGE_MEMBERS = {"deploymentId", "description", "tracingEnabled", "cacheClusterEnabled"}
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 
 
@@ -51,11 +62,31 @@ class RestApiService:
             "GetStage": self.get_stage,
             "GetStages": self.get_stages,
             "DeleteStage": self.delete_stage,
+            "UpdateRestApi": self.update_api,
+            "UpdateResource": self.update_resource,
+            "UpdateMethod": self.update_method,
+            "UpdateStage": self.update_stage,
+            "GetDeployment": self.get_deployment,
+            "DeleteDeployment": self.delete_deployment,
+            "CreateAuthorizer": self.create_authorizer,
+            "GetAuthorizer": self.get_authorizer,
+            "GetAuthorizers": self.get_authorizers,
+            "DeleteAuthorizer": self.delete_authorizer,
         }
 
     def api(self, api_id: str) -> Api | None:
         """The API document with its resources and stages (request path)."""
         return self._apis.get(api_id)
+
+    @staticmethod
+    def deployed(api: Api, stage: str) -> dict[str, Any]:
+        """What ``stage`` serves: the resources and authorizers of its deployment as they
+        were when it was made (the live ones for a deployment stored before snapshots)."""
+        deployment = api["Stages"][stage]["deploymentId"]
+        snapshot = api.get("Snapshots", {}).get(deployment)
+        if snapshot is not None:
+            return snapshot  # type: ignore[no-any-return]
+        return {"Resources": api["Resources"], "Authorizers": api.get("Authorizers", {})}
 
     def close(self) -> None:
         self._store.close()
@@ -142,9 +173,21 @@ class RestApiService:
         method = p["httpMethod"].upper()
         if method not in _METHODS:
             raise bad_request(f"Invalid HttpMethod specified: {method}")
-        if p["authorizationType"] != "NONE":
-            raise bad_request("lambox runs methods with authorizationType NONE only")
-        entry = {"httpMethod": method, "authorizationType": "NONE", "apiKeyRequired": False}
+        kind = p["authorizationType"]
+        if kind not in _AUTHORIZATION:
+            raise bad_request(
+                f"authorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
+                " Lambda authorizer"
+            )
+        entry: dict[str, Any] = {
+            "httpMethod": method,
+            "authorizationType": kind,
+            "apiKeyRequired": bool(p.get("apiKeyRequired", False)),
+        }
+        if kind == "CUSTOM":
+            if p.get("authorizerId") not in api.get("Authorizers", {}):
+                raise bad_request(_NEEDS_AUTHORIZER)
+            entry["authorizerId"] = p["authorizerId"]
         resource.setdefault("resourceMethods", {})[method] = entry
         self._save(api)
         return dict(entry)
@@ -193,6 +236,10 @@ class RestApiService:
         if p.get("description") is not None:
             deployment["description"] = p["description"]
         api["Deployments"][deployment["id"]] = deployment
+        api.setdefault("Snapshots", {})[deployment["id"]] = {
+            "Resources": copy.deepcopy(api["Resources"]),
+            "Authorizers": copy.deepcopy(api.get("Authorizers", {})),
+        }
         name = p.get("stageName")
         if name:
             stage = api["Stages"].get(name) or self._stage(
@@ -249,6 +296,192 @@ class RestApiService:
         self._save(api)
         return {}
 
+    def get_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        deployment = self._require(p["restApiId"])["Deployments"].get(p["deploymentId"])
+        if deployment is None:
+            raise not_found("Deployment")
+        return dict(deployment)
+
+    def delete_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._require(p["restApiId"])
+        ident = p["deploymentId"]
+        if ident not in api["Deployments"]:
+            raise not_found("Deployment")
+        if any(s["deploymentId"] == ident for s in api["Stages"].values()):
+            raise bad_request("Active stages pointing to this deployment must be moved or deleted")
+        del api["Deployments"][ident]
+        api.get("Snapshots", {}).pop(ident, None)
+        self._save(api)
+        return {}
+
+    # -- authorizers --------------------------------------------------------------------------
+
+    def create_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        """A Lambda authorizer: TOKEN (a header's token) or REQUEST (identity sources of the
+        request); Cognito user pools are refused."""
+        api = self._require(p["restApiId"])
+        kind = p["type"]
+        if kind not in ("TOKEN", "REQUEST"):
+            raise bad_request(
+                f"Authorizer type {kind} is not supported by lambox: only Lambda TOKEN and"
+                " REQUEST authorizers run here"
+            )
+        lambda_arn(p.get("authorizerUri") or "")
+        source = p.get("identitySource")
+        if kind == "TOKEN" and not str(source or "").startswith("method.request.header."):
+            raise bad_request(
+                "Invalid identity source for a TOKEN authorizer: expected"
+                " method.request.header.<name>"
+            )
+        authorizer: dict[str, Any] = {
+            "id": new_id(6),
+            "name": p["name"],
+            "type": kind,
+            "authorizerUri": p["authorizerUri"],
+            "authorizerResultTtlInSeconds": int(p.get("authorizerResultTtlInSeconds", 300)),
+        }
+        if source:
+            authorizer["identitySource"] = source
+        if p.get("identityValidationExpression"):
+            authorizer["identityValidationExpression"] = p["identityValidationExpression"]
+        api.setdefault("Authorizers", {})[authorizer["id"]] = authorizer
+        self._save(api)
+        return dict(authorizer)
+
+    def get_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        found = self._require(p["restApiId"]).get("Authorizers", {}).get(p["authorizerId"])
+        if found is None:
+            raise not_found("Authorizer")
+        return dict(found)
+
+    def get_authorizers(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": list(self._require(p["restApiId"]).get("Authorizers", {}).values())}
+
+    def delete_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._require(p["restApiId"])
+        if api.get("Authorizers", {}).pop(p["authorizerId"], None) is None:
+            raise not_found("Authorizer")
+        self._save(api)
+        return {}
+
+    # -- updates (patch operations) -----------------------------------------------------------
+
+    def update_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._require(p["restApiId"])
+        for op, path, value in patch.operations(p):
+            member, key = patch.split(path)
+            if member == "binaryMediaTypes" and key:
+                patch.patch_list(api, member, op, key, value)
+            elif key is None and member in ("name", "apiKeySource") and op == "replace":
+                api[member] = value
+            elif key is None and member == "description":
+                patch.set_member(api, op, member, value)
+            elif key is None and member == "disableExecuteApiEndpoint" and op == "replace":
+                api[member] = patch.boolean(value)
+            else:
+                raise patch.bad_request(f"Invalid patch path {path}")
+        self._save(api)
+        return self._view(api)
+
+    def update_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._require(p["restApiId"])
+        resource = self._resource(api, p["resourceId"])
+        changed = dict(resource)
+        for op, path, value in patch.operations(p):
+            if op != "replace":
+                raise patch.bad_request(
+                    f"Invalid patch path  '{path}' specified for op '{op}'. Please choose"
+                    " supported operations"
+                )
+            if path not in ("/pathPart", "/parentId"):
+                raise patch.bad_request(
+                    f"Invalid patch path  '{path}' specified for op 'replace'. Must be one of:"
+                    " [/parentId, /pathPart]"
+                )
+            changed[path[1:]] = value
+        parent = self._resource(api, changed["parentId"])
+        ancestor: dict[str, Any] | None = parent
+        while ancestor is not None:
+            if ancestor["id"] == resource["id"]:
+                raise patch.bad_request("Resources cannot be cyclical.")
+            ancestor = api["Resources"].get(ancestor.get("parentId", ""))
+        part = changed["pathPart"]
+        if any(
+            r.get("parentId") == parent["id"] and r.get("pathPart") == part and r is not resource
+            for r in api["Resources"].values()
+        ):
+            raise ServiceFault(
+                "ConflictException",
+                f"Another resource with the same parent already has this name: {part}",
+                409,
+            )
+        resource.update(parentId=parent["id"], pathPart=part)
+        _repath(api["Resources"])
+        self._save(api)
+        return dict(resource)
+
+    def update_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self._require(p["restApiId"])
+        method = self._method(p)
+        changed = dict(method)
+        ops = patch.operations(p)
+        patch.require_ops(ops, ("add", "remove", "replace"))
+        for op, path, value in ops:
+            member, key = patch.split(path)
+            if member == "requestParameters" and key:
+                patch.patch_map(changed, member, op, key, patch.boolean(value))
+            elif (
+                key is None and member in ("authorizationType", "authorizerId") and op == "replace"
+            ):
+                changed[member] = value
+            elif key is None and member == "apiKeyRequired" and op == "replace":
+                changed[member] = patch.boolean(value)
+            elif key is None and member == "operationName":
+                patch.set_member(changed, op, member, value)
+            else:
+                raise patch.bad_request(f"Invalid patch path {path}")
+        kind = changed["authorizationType"]
+        if kind not in _AUTHORIZATION:
+            raise bad_request(
+                f"authorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
+                " Lambda authorizer"
+            )
+        if kind == "CUSTOM" and changed.get("authorizerId") not in api.get("Authorizers", {}):
+            raise bad_request(_NEEDS_AUTHORIZER)
+        if kind != "CUSTOM":
+            changed.pop("authorizerId", None)
+        method.clear()
+        method.update(changed)
+        self._save(api)
+        return {k: v for k, v in method.items() if k != "methodIntegration" or v}
+
+    def update_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        """Move a stage to another deployment (a rollback too), its description, flags and
+        stage variables."""
+        api = self._require(p["restApiId"])
+        stage = api["Stages"].get(p["stageName"])
+        if stage is None:
+            raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
+        changed = dict(stage, variables=dict(stage.get("variables") or {}))
+        for op, path, value in patch.operations(p):
+            member, key = patch.split(path)
+            if member == "variables" and key:
+                patch.patch_map(changed, member, op, key, value)
+            elif key is None and member in _STAGE_MEMBERS:
+                if member in ("tracingEnabled", "cacheClusterEnabled"):
+                    value = patch.boolean(value)
+                patch.set_member(changed, op, member, value)
+            else:
+                raise patch.bad_request(
+                    f"Invalid method setting path: {path}. Must be one of: [{patch.STAGE_PATHS}]"
+                )
+        if changed.get("deploymentId") not in api["Deployments"]:
+            raise bad_request("Invalid deployment identifier specified")
+        changed["lastUpdatedDate"] = time.time()
+        api["Stages"][stage["stageName"]] = changed
+        self._save(api)
+        return dict(changed)
+
     # -- internals --------------------------------------------------------------------------
 
     def _require(self, api_id: str) -> Api:
@@ -273,3 +506,17 @@ class RestApiService:
     def _save(self, api: Api) -> None:
         self._store.put(api)
         self._apis[api["id"]] = api
+
+
+def _repath(resources: dict[str, dict[str, Any]]) -> None:
+    """Every resource's ``path`` again from its parent's and its ``pathPart`` (after a move
+    or a rename, which carries the subtree along)."""
+
+    def path_of(resource: dict[str, Any]) -> str:
+        parent = resources.get(resource.get("parentId", ""))
+        if parent is None:
+            return "/"
+        return path_of(parent).rstrip("/") + "/" + str(resource["pathPart"])
+
+    for resource in resources.values():
+        resource["path"] = path_of(resource)
