@@ -85,6 +85,7 @@ from lambox.services.apigatewayv2.gateway import HttpApiGateway
 from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
+from lambox.services.apigatewayv2.updates import HttpApiUpdates
 from lambox.services.cloudformation.app import CloudFormationApp
 from lambox.services.cloudformation.resources import (
     AliasHandler,
@@ -459,6 +460,7 @@ def build(settings: Settings) -> Server:
         return f"http://{api_id}.execute-api.localhost:{settings.port}"
 
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
+    HttpApiUpdates(http_apis)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
     sqs_app = SqsApp(sqs, settings.account_id, authorizer, settings.region)
 

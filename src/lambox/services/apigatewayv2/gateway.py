@@ -136,12 +136,13 @@ class HttpApiGateway:
             stage, route_path = "$default", raw_path
         else:
             return not_found
-        chosen = choose(api["Routes"].values(), scope["method"], route_path)
+        served = HttpApiService.deployed(api, stage)
+        chosen = choose(served["Routes"].values(), scope["method"], route_path)
         if chosen is None:
             return not_found
         route, params = chosen
         target = str(route.get("Target", "")).removeprefix("integrations/")
-        integration = api["Integrations"].get(target)
+        integration = served["Integrations"].get(target)
         if integration is None:
             return not_found
         body = b""
@@ -168,7 +169,7 @@ class HttpApiGateway:
         variables = stages[stage].get("StageVariables") or None
         authorized: dict[str, Any] | None = None
         if route.get("AuthorizationType") == "CUSTOM":
-            authorizer = api.get("Authorizers", {}).get(route.get("AuthorizerId"))
+            authorizer = served.get("Authorizers", {}).get(route.get("AuthorizerId"))
             if authorizer is None:
                 return _message(500, "Internal Server Error", rid)
             allowed = await self._authorize(
