@@ -136,7 +136,7 @@ def test_updates_of_routes_integrations_and_stages(gateway: Any, echo: str) -> N
         "AWS_PROXY"
     )
     with pytest.raises(ClientError) as exc:
-        gateway.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="JWT")
+        gateway.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="AWS_IAM")
     assert exc.value.response["Error"]["Code"] == "BadRequestException"
 
 

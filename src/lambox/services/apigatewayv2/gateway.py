@@ -33,6 +33,7 @@ from lambox.edge.http_events import (
 from lambox.edge.router import HOST_ID
 from lambox.errors import LamboxError, TooManyRequests
 from lambox.services.apigatewayv2.authorizers import ResultCache, policy_effect
+from lambox.services.apigatewayv2.jwt import InvalidToken, KeySets, scopes_of
 from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.routing import choose
 from lambox.services.apigatewayv2.service import HttpApiService, lambda_arn, new_id
@@ -85,6 +86,7 @@ class HttpApiGateway:
         self._rest = rest
         self._region = region
         self._cache = ResultCache()
+        self._keys = KeySets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_id(16)
@@ -178,6 +180,15 @@ class HttpApiGateway:
             if isinstance(allowed, HttpAnswer):
                 return allowed
             authorized = allowed
+        jwt_claims: dict[str, Any] | None = None
+        if route.get("AuthorizationType") == "JWT":
+            authorizer = served.get("Authorizers", {}).get(route.get("AuthorizerId"))
+            if authorizer is None:
+                return _message(500, "Internal Server Error", rid)
+            checked = await self._jwt(authorizer, route, request, rid)
+            if isinstance(checked, HttpAnswer):
+                return checked
+            jwt_claims = checked
         v1 = integration["PayloadFormatVersion"] == "1.0"
         build = request_event_v1 if v1 else request_event
         event = build(
@@ -185,6 +196,11 @@ class HttpApiGateway:
         )
         if authorized is not None:
             event["requestContext"]["authorizer"] = authorized if v1 else {"lambda": authorized}
+        if jwt_claims is not None:
+            scopes = scopes_of(jwt_claims) or None
+            event["requestContext"]["authorizer"] = {
+                "jwt": {"claims": jwt_claims, "scopes": scopes}
+            }
         try:
             payload, error = await self._invoke(
                 lambda_arn(integration["IntegrationUri"]), json.dumps(event).encode()
@@ -277,6 +293,37 @@ class HttpApiGateway:
             return failed
         answer.headers.append((b"x-amzn-requestid", rid.encode()))
         return answer
+
+    async def _jwt(
+        self, authorizer: dict[str, Any], route: dict[str, Any], request: HttpRequest, rid: str
+    ) -> dict[str, Any] | HttpAnswer:
+        """The claims of the request's bearer token when it is valid and carries one of the
+        route's scopes; else 401 (no or invalid token) or 403 (a scope missing)."""
+        source = str(authorizer["IdentitySource"][0]).removeprefix("$request.header.").lower()
+        value = ""
+        for key, raw in request.headers:
+            if key.decode("latin-1").lower() == source:
+                value = raw.decode("latin-1").strip()
+        token = value[7:].strip() if value[:7].lower() == "bearer " else value
+        if not token:
+            return _message(401, "Unauthorized", rid)
+        config = authorizer["JwtConfiguration"]
+        try:
+            claims = await self._keys.verify(token, config["Issuer"], config["Audience"])
+        except InvalidToken as exc:
+            log.info("JWT authorizer %s: %s", authorizer["AuthorizerId"], exc)
+            answer = _message(401, "Unauthorized", rid)
+            answer.headers.append(
+                (
+                    b"www-authenticate",
+                    f'Bearer error="invalid_token" error_description="{exc}"'.encode(),
+                )
+            )
+            return answer
+        wanted = route.get("AuthorizationScopes") or []
+        if wanted and not set(wanted) & set(scopes_of(claims)):
+            return _message(403, "Forbidden", rid)
+        return claims
 
     async def _rest_authorize(
         self,

@@ -77,12 +77,14 @@ def check_target(api: Api, target: str | None) -> None:
 
 def check_authorization(api: Api, kind: str, authorizer: str | None) -> None:
     """NONE, or CUSTOM with one of the API's Lambda authorizers."""
-    if kind not in ("NONE", "CUSTOM"):
+    if kind not in ("NONE", "CUSTOM", "JWT"):
         raise bad_request(
-            f"AuthorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
-            " Lambda REQUEST authorizer"
+            f"AuthorizationType {kind} is not supported by lambox: NONE, CUSTOM with a"
+            " Lambda REQUEST authorizer, or JWT"
         )
-    if kind == "CUSTOM" and authorizer not in api.get("Authorizers", {}):
+    found = api.get("Authorizers", {}).get(authorizer)
+    wanted = {"CUSTOM": "REQUEST", "JWT": "JWT"}.get(kind)
+    if wanted is not None and (found is None or found["AuthorizerType"] != wanted):
         raise bad_request(f"Invalid authorizer ID specified: {authorizer}")
 
 
@@ -223,9 +225,11 @@ class HttpApiService:
         authorizer = p.get("AuthorizerId")
         check_authorization(api, kind, authorizer)
         route = self._route(key, target)
-        if kind == "CUSTOM":
-            route["AuthorizationType"] = "CUSTOM"
+        if kind != "NONE":
+            route["AuthorizationType"] = kind
             route["AuthorizerId"] = authorizer
+        if kind == "JWT" and p.get("AuthorizationScopes"):
+            route["AuthorizationScopes"] = list(p["AuthorizationScopes"])
         api["Routes"][route["RouteId"]] = route
         self.save(api)
         return route
@@ -256,12 +260,14 @@ class HttpApiService:
 
     def create_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
         """A Lambda REQUEST authorizer (payload 2.0 or 1.0; simple responses or IAM policy
-        documents); JWT authorizers are refused."""
+        documents) or a JWT authorizer (``jwt.py``)."""
         api = self.require(p["ApiId"])
+        if p["AuthorizerType"] == "JWT":
+            return self._jwt_authorizer(api, p)
         if p["AuthorizerType"] != "REQUEST":
             raise bad_request(
-                f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: only Lambda"
-                " REQUEST authorizers run here"
+                f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: Lambda"
+                " REQUEST and JWT authorizers run here"
             )
         lambda_arn(p.get("AuthorizerUri") or "")
         version = p.get("AuthorizerPayloadFormatVersion")
@@ -275,6 +281,22 @@ class HttpApiService:
             "AuthorizerUri": p["AuthorizerUri"],
             "EnableSimpleResponses": bool(p.get("EnableSimpleResponses", False)),
             "IdentitySource": list(p["IdentitySource"]),
+            "Name": p["Name"],
+        }
+        api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer
+        self.save(api)
+        return authorizer
+
+    def _jwt_authorizer(self, api: Api, p: Mapping[str, Any]) -> dict[str, Any]:
+        config = p.get("JwtConfiguration") or {}
+        issuer = str(config.get("Issuer") or "")
+        if not issuer.startswith(("https://", "http://")) or not config.get("Audience"):
+            raise bad_request("A JWT authorizer needs JwtConfiguration with Issuer and Audience")
+        authorizer = {
+            "AuthorizerId": new_id(7),
+            "AuthorizerType": "JWT",
+            "IdentitySource": list(p.get("IdentitySource") or ["$request.header.Authorization"]),
+            "JwtConfiguration": {"Audience": list(config["Audience"]), "Issuer": issuer},
             "Name": p["Name"],
         }
         api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer

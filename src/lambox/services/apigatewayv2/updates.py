@@ -87,10 +87,12 @@ class HttpApiUpdates:
         authorizer = p.get("AuthorizerId", route.get("AuthorizerId"))
         check_authorization(api, kind, authorizer)
         route["AuthorizationType"] = kind
-        if kind == "CUSTOM":
+        if kind != "NONE":
             route["AuthorizerId"] = authorizer
         else:
             route.pop("AuthorizerId", None)
+        if p.get("AuthorizationScopes") is not None:
+            route["AuthorizationScopes"] = list(p["AuthorizationScopes"])
         for member in _ROUTE_MEMBERS:
             if p.get(member) is not None:
                 route[member] = p[member]
@@ -113,7 +115,7 @@ class HttpApiUpdates:
     def update_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._apis.require(p["ApiId"])
         authorizer = _child(api, "Authorizers", p["AuthorizerId"], "Authorizer")
-        if p.get("AuthorizerType") not in (None, "REQUEST"):
+        if p.get("AuthorizerType") not in (None, authorizer["AuthorizerType"]):
             raise bad_request(
                 f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: only Lambda"
                 " REQUEST authorizers run here"
@@ -128,6 +130,8 @@ class HttpApiUpdates:
             authorizer["AuthorizerPayloadFormatVersion"] = version
         if p.get("IdentitySource") is not None:
             authorizer["IdentitySource"] = list(p["IdentitySource"])
+        if p.get("JwtConfiguration") and authorizer["AuthorizerType"] == "JWT":
+            authorizer["JwtConfiguration"].update(p["JwtConfiguration"])
         for member in _AUTHORIZER_MEMBERS:
             if p.get(member) is not None:
                 authorizer[member] = p[member]
