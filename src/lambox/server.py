@@ -83,6 +83,7 @@ from lambox.scheduler.pools import Scheduler
 from lambox.services.apigatewayv2.app import control_app
 from lambox.services.apigatewayv2.gateway import HttpApiGateway
 from lambox.services.apigatewayv2.rest import RestApiService
+from lambox.services.apigatewayv2.rest_updates import RestApiUpdates
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.apigatewayv2.updates import HttpApiUpdates
@@ -462,6 +463,7 @@ def build(settings: Settings) -> Server:
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
     HttpApiUpdates(http_apis)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
+    RestApiUpdates(rest_apis)
     sqs_app = SqsApp(sqs, settings.account_id, authorizer, settings.region)
 
     async def to_queue(

@@ -136,8 +136,11 @@ def test_updates_of_routes_integrations_and_stages(gateway: Any, echo: str) -> N
         "AWS_PROXY"
     )
     with pytest.raises(ClientError) as exc:
-        gateway.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="AWS_IAM")
+        gateway.update_route(
+            ApiId=api_id, RouteId=route["RouteId"], RouteKey="GET /z", AuthorizationType="AWS_IAM"
+        )
     assert exc.value.response["Error"]["Code"] == "BadRequestException"
+    assert gateway.get_route(ApiId=api_id, RouteId=route["RouteId"])["RouteKey"] == "POST /y"
 
 
 def test_cors_set_by_the_cli_then_deleted(server: LamboxServer, gateway: Any, echo: str) -> None:

@@ -201,9 +201,13 @@ def test_patch_updates_and_their_refusals(server: LamboxServer, rest: Any, echo:
     with pytest.raises(ClientError) as exc:
         rest.update_rest_api(
             restApiId=api_id,
-            patchOperations=[{"op": "add", "path": "/binaryMediaTypes", "value": "-"}],
+            patchOperations=[
+                {"op": "replace", "path": "/name", "value": "half-done"},
+                {"op": "add", "path": "/binaryMediaTypes", "value": "-"},
+            ],
         )
     assert error_of(exc) == ("BadRequestException", "Invalid patch path /binaryMediaTypes")
+    assert rest.get_rest_api(restApiId=api_id)["name"] == "renamed"  # refused whole
 
     pets = rest.create_resource(restApiId=api_id, parentId=root, pathPart="pets")
     sub = rest.create_resource(restApiId=api_id, parentId=pets["id"], pathPart="sub")
@@ -261,9 +265,15 @@ def test_patch_updates_and_their_refusals(server: LamboxServer, rest: Any, echo:
             restApiId=api_id,
             resourceId=sub["id"],
             httpMethod="GET",
-            patchOperations=[{"op": "replace", "path": "/authorizationType", "value": "CUSTOM"}],
+            patchOperations=[
+                {"op": "remove", "path": "/requestParameters/method.request.querystring.q"},
+                {"op": "replace", "path": "/authorizationType", "value": "CUSTOM"},
+            ],
         )
     assert error_of(exc)[1].startswith("Invalid authorizer ID specified.")
+    kept = rest.get_method(restApiId=api_id, resourceId=sub["id"], httpMethod="GET")
+    assert kept["authorizationType"] == "NONE"
+    assert kept["requestParameters"] == {"method.request.querystring.q": False}
     with pytest.raises(ClientError) as exc:
         rest.update_method(
             restApiId=api_id,

@@ -1,6 +1,6 @@
 """REST APIs (the ``apigateway`` service): RestApi, resources (with ``{param}`` and a final
 ``{proxy+}``), methods (ANY included), AWS_PROXY Lambda integrations, Lambda authorizers
-(TOKEN and REQUEST), deployments and stages, and the Update* operations' patches.
+(TOKEN and REQUEST), deployments and stages (the Update* operations are ``rest_updates``).
 
 Integrations lambox does not run (mapping templates, HTTP, MOCK and AWS service
 integrations), IAM and Cognito authorization are refused when they are created. A
@@ -18,17 +18,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambox.errors import ServiceFault
-from lambox.services.apigatewayv2 import patch
 from lambox.services.apigatewayv2.service import Handler, bad_request, lambda_arn, new_id
 from lambox.services.apigatewayv2.store import Api, ApiStore
 
 _CHILDREN = ("Resources", "Deployments", "Stages", "Authorizers", "Snapshots")
-_NEEDS_AUTHORIZER = (
+NEEDS_AUTHORIZER = (
     "Invalid authorizer ID specified. Setting the authorization type to CUSTOM or"
     " COGNITO_USER_POOLS requires a valid authorizer."
 )
-_AUTHORIZATION = ("NONE", "CUSTOM")
-_STAGE_MEMBERS = {"deploymentId", "description", "tracingEnabled", "cacheClusterEnabled"}
+AUTHORIZATION = ("NONE", "CUSTOM")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 
 
@@ -62,10 +60,6 @@ class RestApiService:
             "GetStage": self.get_stage,
             "GetStages": self.get_stages,
             "DeleteStage": self.delete_stage,
-            "UpdateRestApi": self.update_api,
-            "UpdateResource": self.update_resource,
-            "UpdateMethod": self.update_method,
-            "UpdateStage": self.update_stage,
             "GetDeployment": self.get_deployment,
             "DeleteDeployment": self.delete_deployment,
             "CreateAuthorizer": self.create_authorizer,
@@ -93,7 +87,7 @@ class RestApiService:
 
     # -- APIs --------------------------------------------------------------------------------
 
-    def _view(self, api: Api) -> dict[str, Any]:
+    def view(self, api: Api) -> dict[str, Any]:
         return {k: v for k, v in api.items() if k not in _CHILDREN}
 
     def create_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,17 +110,17 @@ class RestApiService:
         }
         if p.get("description") is not None:
             api["description"] = p["description"]
-        self._save(api)
-        return self._view(api)
+        self.save(api)
+        return self.view(api)
 
     def get_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return self._view(self._require(p["restApiId"]))
+        return self.view(self.require(p["restApiId"]))
 
     def get_apis(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return {"items": [self._view(a) for a in self._apis.values()]}
+        return {"items": [self.view(a) for a in self._apis.values()]}
 
     def delete_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         self._store.delete(api["id"])
         del self._apis[api["id"]]
         return {}
@@ -134,14 +128,14 @@ class RestApiService:
     # -- resources and methods ----------------------------------------------------------------
 
     def get_resources(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return {"items": list(self._require(p["restApiId"])["Resources"].values())}
+        return {"items": list(self.require(p["restApiId"])["Resources"].values())}
 
     def get_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return self._resource(self._require(p["restApiId"]), p["resourceId"])
+        return self.resource_of(self.require(p["restApiId"]), p["resourceId"])
 
     def create_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
-        parent = self._resource(api, p["parentId"])
+        api = self.require(p["restApiId"])
+        parent = self.resource_of(api, p["parentId"])
         part = p["pathPart"]
         if parent["path"].endswith("+}"):
             raise bad_request("A greedy path variable must be the last part of the path")
@@ -154,27 +148,27 @@ class RestApiService:
             )
         resource = {"id": new_id(), "parentId": parent["id"], "pathPart": part, "path": path}
         api["Resources"][resource["id"]] = resource
-        self._save(api)
+        self.save(api)
         return resource
 
     def delete_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
-        gone = self._resource(api, p["resourceId"])
+        api = self.require(p["restApiId"])
+        gone = self.resource_of(api, p["resourceId"])
         prefix = gone["path"].rstrip("/") + "/"
         for rid, resource in list(api["Resources"].items()):
             if rid == gone["id"] or resource["path"].startswith(prefix):
                 del api["Resources"][rid]
-        self._save(api)
+        self.save(api)
         return {}
 
     def put_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
-        resource = self._resource(api, p["resourceId"])
+        api = self.require(p["restApiId"])
+        resource = self.resource_of(api, p["resourceId"])
         method = p["httpMethod"].upper()
         if method not in _METHODS:
             raise bad_request(f"Invalid HttpMethod specified: {method}")
         kind = p["authorizationType"]
-        if kind not in _AUTHORIZATION:
+        if kind not in AUTHORIZATION:
             raise bad_request(
                 f"authorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
                 " Lambda authorizer"
@@ -186,17 +180,17 @@ class RestApiService:
         }
         if kind == "CUSTOM":
             if p.get("authorizerId") not in api.get("Authorizers", {}):
-                raise bad_request(_NEEDS_AUTHORIZER)
+                raise bad_request(NEEDS_AUTHORIZER)
             entry["authorizerId"] = p["authorizerId"]
         resource.setdefault("resourceMethods", {})[method] = entry
-        self._save(api)
+        self.save(api)
         return dict(entry)
 
     def get_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(self._method(p))
+        return dict(self.method_of(p))
 
     def put_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        method = self._method(p)
+        method = self.method_of(p)
         kind = p["type"]
         if kind != "AWS_PROXY":
             raise bad_request(
@@ -217,11 +211,11 @@ class RestApiService:
             "cacheKeyParameters": [],
         }
         method["methodIntegration"] = integration
-        self._save(self._require(p["restApiId"]))
+        self.save(self.require(p["restApiId"]))
         return dict(integration)
 
     def get_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        integration = self._method(p).get("methodIntegration")
+        integration = self.method_of(p).get("methodIntegration")
         if integration is None:
             raise ServiceFault("NotFoundException", "Invalid Integration identifier specified", 404)
         return dict(integration)
@@ -229,7 +223,7 @@ class RestApiService:
     # -- deployments and stages ---------------------------------------------------------------
 
     def create_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         if not any(r.get("resourceMethods") for r in api["Resources"].values()):
             raise bad_request("The REST API doesn't contain any methods")
         deployment: dict[str, Any] = {"id": new_id(), "createdDate": time.time()}
@@ -248,11 +242,11 @@ class RestApiService:
             stage["deploymentId"] = deployment["id"]
             stage["lastUpdatedDate"] = time.time()
             api["Stages"][name] = stage
-        self._save(api)
+        self.save(api)
         return deployment
 
     def get_deployments(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return {"items": list(self._require(p["restApiId"])["Deployments"].values())}
+        return {"items": list(self.require(p["restApiId"])["Deployments"].values())}
 
     def _stage(self, name: str, deployment: str, variables: Any) -> dict[str, Any]:
         now = time.time()
@@ -269,7 +263,7 @@ class RestApiService:
         }
 
     def create_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         name = p["stageName"]
         if name in api["Stages"]:
             raise ServiceFault("ConflictException", "Stage already exists", 409)
@@ -277,33 +271,33 @@ class RestApiService:
             raise bad_request("Invalid deployment identifier specified")
         stage = self._stage(name, p["deploymentId"], p.get("variables"))
         api["Stages"][name] = stage
-        self._save(api)
+        self.save(api)
         return stage
 
     def get_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        stage = self._require(p["restApiId"])["Stages"].get(p["stageName"])
+        stage = self.require(p["restApiId"])["Stages"].get(p["stageName"])
         if stage is None:
             raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
         return dict(stage)
 
     def get_stages(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return {"item": list(self._require(p["restApiId"])["Stages"].values())}
+        return {"item": list(self.require(p["restApiId"])["Stages"].values())}
 
     def delete_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         if api["Stages"].pop(p["stageName"], None) is None:
             raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
-        self._save(api)
+        self.save(api)
         return {}
 
     def get_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        deployment = self._require(p["restApiId"])["Deployments"].get(p["deploymentId"])
+        deployment = self.require(p["restApiId"])["Deployments"].get(p["deploymentId"])
         if deployment is None:
             raise not_found("Deployment")
         return dict(deployment)
 
     def delete_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         ident = p["deploymentId"]
         if ident not in api["Deployments"]:
             raise not_found("Deployment")
@@ -311,7 +305,7 @@ class RestApiService:
             raise bad_request("Active stages pointing to this deployment must be moved or deleted")
         del api["Deployments"][ident]
         api.get("Snapshots", {}).pop(ident, None)
-        self._save(api)
+        self.save(api)
         return {}
 
     # -- authorizers --------------------------------------------------------------------------
@@ -319,7 +313,7 @@ class RestApiService:
     def create_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
         """A Lambda authorizer: TOKEN (a header's token) or REQUEST (identity sources of the
         request); Cognito user pools are refused."""
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         kind = p["type"]
         if kind not in ("TOKEN", "REQUEST"):
             raise bad_request(
@@ -345,178 +339,46 @@ class RestApiService:
         if p.get("identityValidationExpression"):
             authorizer["identityValidationExpression"] = p["identityValidationExpression"]
         api.setdefault("Authorizers", {})[authorizer["id"]] = authorizer
-        self._save(api)
+        self.save(api)
         return dict(authorizer)
 
     def get_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        found = self._require(p["restApiId"]).get("Authorizers", {}).get(p["authorizerId"])
+        found = self.require(p["restApiId"]).get("Authorizers", {}).get(p["authorizerId"])
         if found is None:
             raise not_found("Authorizer")
         return dict(found)
 
     def get_authorizers(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        return {"items": list(self._require(p["restApiId"]).get("Authorizers", {}).values())}
+        return {"items": list(self.require(p["restApiId"]).get("Authorizers", {}).values())}
 
     def delete_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
+        api = self.require(p["restApiId"])
         if api.get("Authorizers", {}).pop(p["authorizerId"], None) is None:
             raise not_found("Authorizer")
-        self._save(api)
+        self.save(api)
         return {}
-
-    # -- updates (patch operations) -----------------------------------------------------------
-
-    def update_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
-        for op, path, value in patch.operations(p):
-            member, key = patch.split(path)
-            if member == "binaryMediaTypes" and key:
-                patch.patch_list(api, member, op, key, value)
-            elif key is None and member in ("name", "apiKeySource") and op == "replace":
-                api[member] = value
-            elif key is None and member == "description":
-                patch.set_member(api, op, member, value)
-            elif key is None and member == "disableExecuteApiEndpoint" and op == "replace":
-                api[member] = patch.boolean(value)
-            else:
-                raise patch.bad_request(f"Invalid patch path {path}")
-        self._save(api)
-        return self._view(api)
-
-    def update_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
-        resource = self._resource(api, p["resourceId"])
-        changed = dict(resource)
-        for op, path, value in patch.operations(p):
-            if op != "replace":
-                raise patch.bad_request(
-                    f"Invalid patch path  '{path}' specified for op '{op}'. Please choose"
-                    " supported operations"
-                )
-            if path not in ("/pathPart", "/parentId"):
-                raise patch.bad_request(
-                    f"Invalid patch path  '{path}' specified for op 'replace'. Must be one of:"
-                    " [/parentId, /pathPart]"
-                )
-            changed[path[1:]] = value
-        parent = self._resource(api, changed["parentId"])
-        ancestor: dict[str, Any] | None = parent
-        while ancestor is not None:
-            if ancestor["id"] == resource["id"]:
-                raise patch.bad_request("Resources cannot be cyclical.")
-            ancestor = api["Resources"].get(ancestor.get("parentId", ""))
-        part = changed["pathPart"]
-        if any(
-            r.get("parentId") == parent["id"] and r.get("pathPart") == part and r is not resource
-            for r in api["Resources"].values()
-        ):
-            raise ServiceFault(
-                "ConflictException",
-                f"Another resource with the same parent already has this name: {part}",
-                409,
-            )
-        resource.update(parentId=parent["id"], pathPart=part)
-        _repath(api["Resources"])
-        self._save(api)
-        return dict(resource)
-
-    def update_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        api = self._require(p["restApiId"])
-        method = self._method(p)
-        changed = dict(method)
-        ops = patch.operations(p)
-        patch.require_ops(ops, ("add", "remove", "replace"))
-        for op, path, value in ops:
-            member, key = patch.split(path)
-            if member == "requestParameters" and key:
-                patch.patch_map(changed, member, op, key, patch.boolean(value))
-            elif (
-                key is None and member in ("authorizationType", "authorizerId") and op == "replace"
-            ):
-                changed[member] = value
-            elif key is None and member == "apiKeyRequired" and op == "replace":
-                changed[member] = patch.boolean(value)
-            elif key is None and member == "operationName":
-                patch.set_member(changed, op, member, value)
-            else:
-                raise patch.bad_request(f"Invalid patch path {path}")
-        kind = changed["authorizationType"]
-        if kind not in _AUTHORIZATION:
-            raise bad_request(
-                f"authorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
-                " Lambda authorizer"
-            )
-        if kind == "CUSTOM" and changed.get("authorizerId") not in api.get("Authorizers", {}):
-            raise bad_request(_NEEDS_AUTHORIZER)
-        if kind != "CUSTOM":
-            changed.pop("authorizerId", None)
-        method.clear()
-        method.update(changed)
-        self._save(api)
-        return {k: v for k, v in method.items() if k != "methodIntegration" or v}
-
-    def update_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        """Move a stage to another deployment (a rollback too), its description, flags and
-        stage variables."""
-        api = self._require(p["restApiId"])
-        stage = api["Stages"].get(p["stageName"])
-        if stage is None:
-            raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
-        changed = dict(stage, variables=dict(stage.get("variables") or {}))
-        for op, path, value in patch.operations(p):
-            member, key = patch.split(path)
-            if member == "variables" and key:
-                patch.patch_map(changed, member, op, key, value)
-            elif key is None and member in _STAGE_MEMBERS:
-                if member in ("tracingEnabled", "cacheClusterEnabled"):
-                    value = patch.boolean(value)
-                patch.set_member(changed, op, member, value)
-            else:
-                raise patch.bad_request(
-                    f"Invalid method setting path: {path}. Must be one of: [{patch.STAGE_PATHS}]"
-                )
-        if changed.get("deploymentId") not in api["Deployments"]:
-            raise bad_request("Invalid deployment identifier specified")
-        changed["lastUpdatedDate"] = time.time()
-        api["Stages"][stage["stageName"]] = changed
-        self._save(api)
-        return dict(changed)
 
     # -- internals --------------------------------------------------------------------------
 
-    def _require(self, api_id: str) -> Api:
+    def require(self, api_id: str) -> Api:
         api = self._apis.get(api_id)
         if api is None:
             raise not_found("API")
         return api
 
-    def _resource(self, api: Api, resource_id: str) -> dict[str, Any]:
+    def resource_of(self, api: Api, resource_id: str) -> dict[str, Any]:
         resource = api["Resources"].get(resource_id)
         if resource is None:
             raise not_found("Resource")
         return resource  # type: ignore[no-any-return]
 
-    def _method(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        resource = self._resource(self._require(p["restApiId"]), p["resourceId"])
+    def method_of(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        resource = self.resource_of(self.require(p["restApiId"]), p["resourceId"])
         method = (resource.get("resourceMethods") or {}).get(p["httpMethod"].upper())
         if method is None:
             raise ServiceFault("NotFoundException", "Invalid Method identifier specified", 404)
         return method  # type: ignore[no-any-return]
 
-    def _save(self, api: Api) -> None:
+    def save(self, api: Api) -> None:
         self._store.put(api)
         self._apis[api["id"]] = api
-
-
-def _repath(resources: dict[str, dict[str, Any]]) -> None:
-    """Every resource's ``path`` again from its parent's and its ``pathPart`` (after a move
-    or a rename, which carries the subtree along)."""
-
-    def path_of(resource: dict[str, Any]) -> str:
-        parent = resources.get(resource.get("parentId", ""))
-        if parent is None:
-            return "/"
-        return path_of(parent).rstrip("/") + "/" + str(resource["pathPart"])
-
-    for resource in resources.values():
-        resource["path"] = path_of(resource)

@@ -73,7 +73,8 @@ class HttpApiUpdates:
 
     def update_route(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._apis.require(p["ApiId"])
-        route = _child(api, "Routes", p["RouteId"], "Route")
+        found = _child(api, "Routes", p["RouteId"], "Route")
+        route = copy.deepcopy(found)  # all checked before anything changes
         key = p.get("RouteKey")
         if key is not None and key != route["RouteKey"]:
             check_route_key(key)
@@ -96,6 +97,8 @@ class HttpApiUpdates:
         for member in _ROUTE_MEMBERS:
             if p.get(member) is not None:
                 route[member] = p[member]
+        found.clear()
+        found.update(route)
         self._apis.save(api)
         return dict(route)
 
@@ -114,7 +117,8 @@ class HttpApiUpdates:
 
     def update_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api = self._apis.require(p["ApiId"])
-        authorizer = _child(api, "Authorizers", p["AuthorizerId"], "Authorizer")
+        found = _child(api, "Authorizers", p["AuthorizerId"], "Authorizer")
+        authorizer = copy.deepcopy(found)  # all checked before anything changes
         if p.get("AuthorizerType") not in (None, authorizer["AuthorizerType"]):
             raise bad_request(
                 f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: only Lambda"
@@ -135,6 +139,8 @@ class HttpApiUpdates:
         for member in _AUTHORIZER_MEMBERS:
             if p.get(member) is not None:
                 authorizer[member] = p[member]
+        found.clear()
+        found.update(authorizer)
         self._apis.save(api)
         return dict(authorizer)
 
@@ -142,7 +148,8 @@ class HttpApiUpdates:
         """Stage variables are merged (an empty value removes one), a DeploymentId moves the
         stage to that deployment (a rollback too)."""
         api = self._apis.require(p["ApiId"])
-        stage = _child(api, "Stages", p["StageName"], "stage")
+        found = _child(api, "Stages", p["StageName"], "stage")
+        stage = copy.deepcopy(found)  # all checked before anything changes
         deployment = p.get("DeploymentId")
         if deployment is not None:
             if deployment not in api.get("Deployments", {}):
@@ -159,6 +166,8 @@ class HttpApiUpdates:
                 variables.pop(name, None)
         stage["StageVariables"] = variables
         stage["LastUpdatedDate"] = time.time()
+        found.clear()
+        found.update(stage)
         self._apis.save(api)
         return dict(stage)
 
