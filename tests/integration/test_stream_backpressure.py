@@ -77,6 +77,31 @@ while True:
 '''
 
 
+NODE = """import fs from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+const block = Buffer.alloc(65536);
+for (let i = 0; i < block.length; i++) block[i] = i % 256;
+
+// Streams event.size bytes through pipeline() (which waits while the stream is full);
+// after each block the count goes to event.progress.
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  async function* blocks() {
+    let sent = 0;
+    while (sent < event.size) {
+      const data = block.subarray(0, Math.min(block.length, event.size - sent));
+      sent += data.length;
+      yield data;
+      fs.writeFileSync(event.progress + ".tmp", String(sent));
+      fs.renameSync(event.progress + ".tmp", event.progress);
+    }
+  }
+  await pipeline(Readable.from(blocks()), responseStream);
+});
+"""
+
+
 def expected(size: int) -> str:
     digest = hashlib.sha256()
     whole, rest = divmod(size, len(BLOCK))
@@ -121,15 +146,20 @@ def boto_client(srv: LamboxServer) -> Any:
     )
 
 
-def deploy(client: Any) -> str:
+def deploy(client: Any, node: bool = False) -> str:
     name = unique("pressure")
+    if node:
+        runtime, handler, code = "nodejs20.x", "index.handler", make_zip({"index.mjs": NODE})
+    else:
+        runtime, handler = "provided.al2023", "unused"
+        code = make_zip({"bootstrap": BOOTSTRAP}, {"bootstrap": 0o755})
     client.create_function(
         FunctionName=name,
-        Runtime="provided.al2023",
-        Handler="unused",
+        Runtime=runtime,
+        Handler=handler,
         Role=ROLE,
         Timeout=300,
-        Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP}, {"bootstrap": 0o755})},
+        Code={"ZipFile": code},
     )
     client.get_waiter("function_active_v2").wait(FunctionName=name)
     return name
@@ -151,11 +181,12 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     stop_server(srv)
 
 
+@pytest.mark.parametrize("runtime", ["provided", "node"])
 def test_a_slow_reader_of_invoke_with_response_stream_holds_the_function_back(
-    served: LamboxServer, tmp_path: Path
+    served: LamboxServer, tmp_path: Path, runtime: str
 ) -> None:
     client = boto_client(served)
-    name = deploy(client)
+    name = deploy(client, node=runtime == "node")
     progress = tmp_path / "progress"
     before = rss_kib(served)
     response = client.invoke_with_response_stream(
