@@ -52,7 +52,9 @@ def handler(event, context):
                 }
             ],
         },
-        "context": {"call": f"{BOOT}-{calls}", "type": event["type"]},
+        "context": {"call": f"{BOOT}-{calls}", "type": event["type"], "n": 1, "ok": True}
+        if not token.startswith("nested")
+        else {"user": {"id": 1}},
     }
 """
 
@@ -396,6 +398,10 @@ def test_token_authorizer_allows_denies_and_caches(
     assert status == 200
     first = event["requestContext"]["authorizer"]
     assert first["principalId"] == "user-alice" and first["type"] == "TOKEN"
+    assert (first["n"], first["ok"]) == ("1", "true")  # API Gateway passes strings
+    status, headers, body = call(server, api_id, "GET", "/prod/token", {"Authorization": "nested"})
+    assert (status, body) == (500, {"message": None})
+    assert headers["x-amzn-errortype"] == "AuthorizerConfigurationException"
     # Cached for the token: the function is not called again, on either method.
     for method in ("GET", "POST"):
         again = call(server, api_id, method, "/prod/token", {"Authorization": "alice"})[2]

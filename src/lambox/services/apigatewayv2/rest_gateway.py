@@ -187,8 +187,22 @@ class RestApiGateway:
             if effect == "Deny":
                 text += " with an explicit deny"
             return rest_error(403, {"Message": text}, "AccessDeniedException", rid)
-        context = answer.get("context")
+        context = answer.get("context") or {}
+        if not isinstance(context, dict) or any(
+            isinstance(v, (dict, list)) for v in context.values()
+        ):
+            # Only flat string, number and boolean values are valid, as on AWS.
+            return rest_error(500, {"message": None}, "AuthorizerConfigurationException", rid)
         return {
             "principalId": answer.get("principalId"),
-            **(context if isinstance(context, dict) else {}),
+            **{k: _text(v) for k, v in context.items()},
         }
+
+
+def _text(value: Any) -> Any:
+    """A context value as the integration sees it: API Gateway passes them all as strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
