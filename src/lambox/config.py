@@ -173,6 +173,16 @@ class Settings:
         },
     )
 
+    stream_response_limit: int = field(
+        default=200 * 1024 * 1024,
+        metadata={
+            "doc": "Most bytes of a streamed response (InvokeWithResponseStream, RESPONSE_STREAM"
+            " function URLs); the rest is dropped and the stream ends with"
+            " Function.ResponseSizeTooLarge. Lambda's default maximum, a soft limit (200 MB"
+            " since July 2025; 20 MB before)."
+        },
+    )
+
     auth: str = field(
         default="auto",
         metadata={

@@ -125,13 +125,24 @@ class FunctionVersion:
         return (self.config.name, self.config.version)
 
 
+class Flow(Protocol):
+    """The producer side of a stream, which a consumer slows down: stop reading what the
+    function writes (its writes then wait in its socket), and read again. An
+    ``asyncio.Transport`` is one."""
+
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
 class ResponseSink(Protocol):
     """Where a streamed response goes as the function produces it (InvokeWithResponseStream,
     a RESPONSE_STREAM function URL). Called on the event loop, never blocks: ``begin`` once
-    with the stream's content type, then ``write`` for each chunk. A function that does not
-    stream never calls it; its whole payload is in the invocation's result instead."""
+    with the stream's content type and the ``Flow`` of the function's connection, then
+    ``write`` for each chunk. A sink whose reader falls behind pauses the flow instead of
+    keeping what it cannot pass on. A function that does not stream never calls it; its
+    whole payload is in the invocation's result instead."""
 
-    def begin(self, content_type: str) -> None: ...
+    def begin(self, content_type: str, flow: Flow | None = None) -> None: ...
     def write(self, chunk: bytes) -> None: ...
 
 

@@ -82,11 +82,13 @@ from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
 from lambox.scheduler.pools import Scheduler
-from lambox.services.apigatewayv2.app import RestJsonApp
+from lambox.services.apigatewayv2.app import control_app
 from lambox.services.apigatewayv2.gateway import HttpApiGateway
 from lambox.services.apigatewayv2.rest import RestApiService
+from lambox.services.apigatewayv2.rest_updates import RestApiUpdates
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
+from lambox.services.apigatewayv2.updates import HttpApiUpdates
 from lambox.services.cloudformation.app import CloudFormationApp
 from lambox.services.cloudformation.resources import (
     AliasHandler,
@@ -371,7 +373,9 @@ def build(settings: Settings) -> Server:
         *InvokeAsyncApi(invoke).routes(),
         *LayersApi(layers).routes(),
     ]
-    app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
+    app = LamboxApp(
+        InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
+    )
 
     async def deliver(function_arn: str, payload: bytes) -> None:
         name, qualifier = arns.parse(function_arn)
@@ -463,7 +467,9 @@ def build(settings: Settings) -> Server:
         "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver_target
     )
     tickers.extend([rule_ticker, schedule_ticker])
-    function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
+    function_urls = FunctionUrlEndpoint(
+        invoke, urls.by_id, settings.account_id, settings.stream_response_limit
+    )
 
     async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
         name, qualifier = arns.parse(function_arn)
@@ -476,7 +482,9 @@ def build(settings: Settings) -> Server:
         return f"http://{api_id}.execute-api.localhost:{settings.port}"
 
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
+    HttpApiUpdates(http_apis)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
+    RestApiUpdates(rest_apis)
     sqs_app = SqsApp(sqs, settings.account_id, authorizer, settings.region)
 
     async def to_queue(
@@ -528,12 +536,8 @@ def build(settings: Settings) -> Server:
                 "scheduler", schedules.operations, authorizer, schedules.resource
             ),
             FUNCTION_URL: function_urls,
-            "apigateway": RestJsonApp(
-                "apigatewayv2",
-                http_apis.operations,
-                RestJsonApp("apigateway", rest_apis.operations, None, authorizer, settings.region),
-                authorizer,
-                settings.region,
+            "apigateway": control_app(
+                http_apis.operations, rest_apis.operations, authorizer, settings.region
             ),
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
@@ -784,12 +788,12 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
 def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
     """An example's HTTP API, quick-created with the function as its target (once)."""
     apis = server.http_apis
-    existing = [a for a in apis.get_apis({})[0]["Items"] if a["Name"] == spec["Name"]]
+    existing = [a for a in apis.get_apis({})["Items"] if a["Name"] == spec["Name"]]
     try:
         api = (
             existing[0]
             if existing
-            else apis.create_api({**spec, "Target": server.arns.function(name)})[0]
+            else apis.create_api({**spec, "Target": server.arns.function(name)})
         )
     except LamboxError as exc:
         log.error("example %s: HTTP API not created: %s", name, exc.message)

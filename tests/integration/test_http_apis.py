@@ -342,3 +342,73 @@ def test_lambda_request_authorizer_with_simple_responses(
     assert status == 200
     assert json.loads(body)["requestContext"]["authorizer"] == {"lambda": {"user": "alice"}}
     lambda_client.delete_function(FunctionName=name)
+
+
+COUNTING_AUTHORIZER = """import uuid
+
+BOOT = uuid.uuid4().hex
+calls = 0
+
+
+def handler(event, context):
+    global calls
+    calls += 1
+    return {"isAuthorized": True, "context": {"call": f"{BOOT}-{calls}"}}
+"""
+
+
+def test_authorizer_results_are_cached_for_their_ttl_by_identity(
+    lambda_client: Any, gateway: Any, function_arn: str
+) -> None:
+    name = unique("counting")
+    auth_arn = lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": COUNTING_AUTHORIZER})},
+    )["FunctionArn"]
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    api = gateway.create_api(Name="cached", ProtocolType="HTTP")
+    api_id = api["ApiId"]
+    integration = gateway.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri=function_arn,
+        PayloadFormatVersion="2.0",
+    )
+    for ttl, path in ((300, "/cached"), (0, "/fresh")):
+        authorizer = gateway.create_authorizer(
+            ApiId=api_id,
+            Name=f"ttl{ttl}",
+            AuthorizerType="REQUEST",
+            AuthorizerUri=auth_arn,
+            AuthorizerPayloadFormatVersion="2.0",
+            EnableSimpleResponses=True,
+            IdentitySource=["$request.header.Authorization"],
+            AuthorizerResultTtlInSeconds=ttl,
+        )
+        gateway.create_route(
+            ApiId=api_id,
+            RouteKey=f"GET {path}",
+            Target=f"integrations/{integration['IntegrationId']}",
+            AuthorizationType="CUSTOM",
+            AuthorizerId=authorizer["AuthorizerId"],
+        )
+    gateway.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    url = urlparse(api["ApiEndpoint"])
+
+    def call_id(path: str, token: str) -> str:
+        conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=60)
+        conn.request("GET", path, headers={"Host": url.netloc, "Authorization": token})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        body = json.loads(resp.read())
+        conn.close()
+        return str(body["requestContext"]["authorizer"]["lambda"]["call"])
+
+    first = call_id("/cached", "a")
+    assert call_id("/cached", "a") == first
+    assert call_id("/cached", "b") != first
+    assert call_id("/fresh", "a") != call_id("/fresh", "a")
+    lambda_client.delete_function(FunctionName=name)

@@ -10,6 +10,7 @@ throttled, 502 when the function fails or answers something that is not a respon
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from lambox.api.streaming import Pump
+from lambox.api.streaming import STREAM_LIMIT, Pump
 from lambox.edge.http_events import (
     BadResponse,
     Cors,
@@ -67,7 +68,9 @@ class FunctionUrlEndpoint:
         invoke: InvokeService,
         lookup: Callable[[str], UrlConfig | None],
         account: str,
+        stream_limit: int = STREAM_LIMIT,
     ) -> None:
+        self._stream_limit = stream_limit
         self._invoke = invoke
         self._lookup = lookup
         self._account = account
@@ -106,7 +109,7 @@ class FunctionUrlEndpoint:
         except RequestTooLarge as exc:
             return _error(413, exc.aws_type, exc.message, rid)
         extra = cors.headers(origin) if cors is not None and origin else None
-        pump = Pump() if config.streaming else None
+        pump = Pump(self._stream_limit) if config.streaming else None
         invocation = self._invocation(scope, config, body, rid, pump)
         answer: HttpAnswer | None
         try:
@@ -171,6 +174,20 @@ class FunctionUrlEndpoint:
         ``HttpResponseStream`` the stream opens with the HTTP metadata (JSON, then 8 NUL
         bytes). A function that does not stream is answered as a buffered URL answers."""
         task = pump.run(self._invoke, fv, invocation)
+        try:
+            return await self._relay(send, pump, task, config, rid, extra)
+        finally:
+            pump.close()
+
+    async def _relay(
+        self,
+        send: Send,
+        pump: Pump,
+        task: asyncio.Task[InvocationResult],
+        config: UrlConfig,
+        rid: str,
+        extra: list[tuple[bytes, bytes]] | None,
+    ) -> HttpAnswer | None:
         started = False
         prelude = b""
         async for chunk in pump.chunks():
@@ -204,6 +221,8 @@ class FunctionUrlEndpoint:
         if started:
             if result.function_error:
                 log.info("function URL %s: stream ended by a function error", config.url_id)
+            elif pump.over:
+                log.info("function URL %s: stream cut at %d bytes", config.url_id, pump.size)
             await send({"type": "http.response.body", "body": b""})
             return None
         if pump.content_type == HTTP_INTEGRATION and not result.function_error:

@@ -8,13 +8,16 @@ answers its whole payload at the end, as AWS answers it then. The answer is AWS'
 stream: ``PayloadChunk`` events, then ``InvokeComplete`` (with ``ErrorCode`` and
 ``ErrorDetails`` when the function failed, ``LogResult`` with ``--log-type Tail``).
 Errors before the first byte (no such function, throttled, payload too large) are answered
-as Invoke answers them.
+as Invoke answers them. The pump is bounded (a slow client pauses the function's writes) and
+a stream past ``LAMBOX_STREAM_RESPONSE_LIMIT`` is cut there and ends with
+``Function.ResponseSizeTooLarge``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
@@ -27,7 +30,7 @@ from lambox.api.invoke import _client_context, _read_body, _send_error
 from lambox.errors import LamboxError, ServiceError, ValidationError
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
-from lambox.model import FunctionVersion, Invocation, InvocationResult, InvocationType
+from lambox.model import Flow, FunctionVersion, Invocation, InvocationResult, InvocationType
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,22 @@ PREFIX = "/2021-11-15/functions/"
 SUFFIX = "/response-streaming-invocations"
 _TYPES = {"RequestResponse": InvocationType.REQUEST_RESPONSE, "DryRun": InvocationType.DRY_RUN}
 _END = b""
+STREAM_LIMIT = 200 * 1024 * 1024
+"""Lambda's default maximum streamed response (200 MB since July 2025, 20 MB before; a soft
+limit, ``LAMBOX_STREAM_RESPONSE_LIMIT`` here)."""
+TOO_LARGE = "Function.ResponseSizeTooLarge"
+
+
+def too_large_details(limit: int) -> str:
+    """The ``ErrorDetails`` of a stream cut at the limit (Lambda's words for the same error
+    of a buffered response)."""
+    return json.dumps(
+        {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size"
+            f" ({limit} bytes).",
+            "errorType": TOO_LARGE,
+        }
+    )
 
 
 def is_stream_invoke(scope: Scope) -> bool:
@@ -44,18 +63,62 @@ def is_stream_invoke(scope: Scope) -> bool:
 
 class Pump:
     """A ``ResponseSink`` feeding an async iterator: chunks in order, then the end once the
-    invocation task is done (whatever happened to it)."""
+    invocation task is done (whatever happened to it).
 
-    def __init__(self) -> None:
+    Bounded: past ``HIGH`` bytes not yet taken by the reader (a client reading slowly) the
+    function's connection stops being read, so its writes wait in its socket; reading
+    resumes once the reader is down to ``LOW``. Past ``limit`` bytes the rest is dropped and
+    ``over`` is set (Lambda's maximum streamed response, a soft limit). ``close`` (the reader
+    left) drops everything from then on and lets the function write to its end."""
+
+    HIGH = 1 << 20
+    LOW = 256 << 10
+
+    def __init__(self, limit: int) -> None:
         self.content_type: str | None = None
+        self.size = 0
+        self.over = False
+        self._limit = limit
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queued = 0
+        self._flow: Flow | None = None
+        self._paused = False
+        self._closed = False
 
-    def begin(self, content_type: str) -> None:
+    def begin(self, content_type: str, flow: Flow | None = None) -> None:
         self.content_type = content_type
+        self._flow = flow
 
     def write(self, chunk: bytes) -> None:
-        if chunk:
-            self._queue.put_nowait(chunk)
+        if not chunk or self._closed:
+            return
+        room = self._limit - self.size
+        self.size += len(chunk)
+        if room < len(chunk):
+            self.over = True
+            chunk = chunk[: max(room, 0)]
+            if not chunk:
+                return
+        self._queue.put_nowait(chunk)
+        self._queued += len(chunk)
+        if self._queued > self.HIGH and not self._paused and self._flow is not None:
+            self._paused = True
+            self._flow.pause_reading()
+
+    def close(self) -> None:
+        """The reader is gone: drop what is queued and anything written later."""
+        self._closed = True
+        self._queued = 0
+        while not self._queue.empty():
+            if not self._queue.get_nowait():
+                self._queue.put_nowait(_END)  # keep the end for a reader still waiting
+                break
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._paused and self._flow is not None:
+            self._paused = False
+            self._flow.resume_reading()
 
     def run(
         self, service: InvokeService, fv: FunctionVersion, invocation: Invocation
@@ -70,18 +133,22 @@ class Pump:
             chunk = await self._queue.get()
             if not chunk:  # _END: the invocation is over
                 return
+            self._queued -= len(chunk)
+            if self._queued <= self.LOW:
+                self._resume()
             yield chunk
 
 
 class StreamInvokeEndpoint:
     """ASGI app for InvokeWithResponseStream."""
 
-    def __init__(self, service: InvokeService) -> None:
+    def __init__(self, service: InvokeService, limit: int = STREAM_LIMIT) -> None:
         self._service = service
+        self._limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_request_id()
-        pump = Pump()
+        pump = Pump(self._limit)
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
             invocation = await self._parse(scope, receive, rid, pump)
@@ -108,13 +175,16 @@ class StreamInvokeEndpoint:
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
 
-        async for chunk in pump.chunks():
-            if not started:
-                await start()
-                started = True
-            await send(
-                {"type": "http.response.body", "body": payload_chunk(chunk), "more_body": True}
-            )
+        try:
+            async for chunk in pump.chunks():
+                if not started:
+                    await start()
+                    started = True
+                await send(
+                    {"type": "http.response.body", "body": payload_chunk(chunk), "more_body": True}
+                )
+        finally:
+            pump.close()
         try:
             result = task.result()
         except LamboxError as exc:
@@ -134,6 +204,8 @@ class StreamInvokeEndpoint:
         tail: list[bytes] = []
         if result is None:
             tail.append(invoke_complete("ServiceException", "Internal error."))
+        elif pump.over and not result.function_error:
+            tail.append(invoke_complete(TOO_LARGE, too_large_details(self._limit)))
         else:
             if result.payload and not result.function_error:
                 tail.append(payload_chunk(result.payload))

@@ -9,6 +9,9 @@ presigned URLs too), ``X-Amz-Target``, SNS's confirm and unsubscribe links (unsi
 with ``Action=ConfirmSubscription`` or ``Action=Unsubscribe``), and last the path: what
 names no service is the Lambda API's, as it was before the edge existed. A request for a
 service lambox does not serve gets an error in that service's protocol naming it.
+Function URLs and API Gateway endpoints are also reached by path
+(``/lambox/v1/lambda-url/<url-id>/...``, ``/lambox/v1/execute-api/<api-id>/...``), for
+clients that cannot resolve ``*.localhost``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,26 @@ FUNCTION_URL = "lambda-url"
 EXECUTE_API = "execute-api"
 HOST_ID = "edge.host_id"
 """The scope key under which a function URL request carries its URL id."""
+
+
+_PATH_STYLE = re.compile(
+    r"^/lambox/v1/(?P<kind>execute-api|lambda-url)/(?P<id>[a-z0-9]+)(?P<rest>/.*)?$"
+)
+"""Function URLs and API Gateway endpoints by path, for clients whose resolver does not map
+``*.localhost`` to loopback (glibc's does not; curl and browsers do)."""
+
+
+def path_style(scope: Scope) -> tuple[str, str, Scope] | None:
+    """(service, id, the scope as the host-style URL would have it) of a request to
+    ``/lambox/v1/execute-api/<api-id>/...`` or ``/lambox/v1/lambda-url/<url-id>/...``."""
+    m = _PATH_STYLE.match(scope["path"])
+    if m is None:
+        return None
+    rest = m["rest"] or "/"
+    raw = scope.get("raw_path") or scope["path"].encode()
+    prefix = len(b"/lambox/v1/") + len(m["kind"]) + 1 + len(m["id"])
+    raw_rest = raw.split(b"?", 1)[0][prefix:] or b"/"
+    return m["kind"], m["id"], {**scope, "path": rest, "raw_path": raw_rest}
 
 
 def service_of(scope: Scope) -> tuple[str, str | None]:
@@ -112,7 +135,12 @@ class Edge:
         if scope["type"] != "http":
             await self._lambda(scope, receive, send)
             return
-        service, bucket = service_of(scope)
+        by_path = path_style(scope)
+        bucket: str | None
+        if by_path is not None:
+            service, bucket, scope = by_path
+        else:
+            service, bucket = service_of(scope)
         if service == LAMBDA:
             app = self._lambda
         else:

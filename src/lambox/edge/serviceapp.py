@@ -1,13 +1,15 @@
 """Generic edge apps for services whose operations are plain handlers: one for the json
 protocol (``X-Amz-Target: <prefix>.<Operation>``: EventBridge, CloudWatch Logs) and one for
 rest-json (the operation found from the request line by botocore's request URIs:
-EventBridge Scheduler). Each parses with the protocol layer, authorizes with the service's
-action name when given an ``Authorizer``, makes one handler call and writes the answer or
-the error in the protocol's shape."""
+EventBridge Scheduler, both API Gateway control APIs). Each parses with the protocol layer,
+authorizes with the service's action name (or, for API Gateway, the method on the path)
+when given an ``Authorizer``, makes one handler call and writes the answer or the error in
+the protocol's shape."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +28,9 @@ BODY_LIMIT = 1 << 20
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 Resource = Callable[[str, dict[str, Any]], str]
 """The ARN an operation acts on, from its input (for authorization)."""
+Permission = Callable[[Scope, str], tuple[str, str]]
+"""The (action, resource) a request needs, from the request and its path, for services
+IAM authorizes by HTTP method and path rather than by operation (API Gateway)."""
 
 
 class JsonServiceApp:
@@ -109,10 +114,12 @@ class RestJsonServiceApp:
         operations: Mapping[str, Handler],
         authorizer: Authorizer | None = None,
         resource: Resource | None = None,
+        permission: Permission | None = None,
     ) -> None:
         self._service = service
         self._authorizer = authorizer
         self._resource = resource or (lambda operation, params: "*")
+        self._permission = permission
         self._model = service_model(service)
         self._routes = uri.routes(self._model)
         self._operations = operations
@@ -120,8 +127,7 @@ class RestJsonServiceApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 200
         try:
-            code, headers, body = await self._handle(scope, receive)
-            status = code or 200
+            status, headers, body = await self._handle(scope, receive)
         except LamboxError as exc:
             fault = _fault(exc)
             status = fault.status
@@ -136,9 +142,13 @@ class RestJsonServiceApp:
 
     async def _handle(
         self, scope: Scope, receive: Receive
-    ) -> tuple[int | None, list[tuple[str, str]], bytes]:
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         raw = scope.get("raw_path") or scope["path"].encode()
         path = raw.decode("latin-1").split("?", 1)[0]
+        if self._authorizer is not None and self._permission is not None:
+            denial = self._authorizer.denial_in(scope, *self._permission(scope, path))
+            if denial is not None:
+                raise ServiceFault("AccessDeniedException", denial, 403)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         found = uri.match(self._routes, scope["method"], path, query, headers)
@@ -152,12 +162,15 @@ class RestJsonServiceApp:
         operation, labels = found
         op = self._model.operation_model(operation)
         params = restjson.parse(op, labels, query, headers, await _read(receive))
-        if self._authorizer is not None:
+        if self._authorizer is not None and self._permission is None:
             action = f"{self._model.signing_name}:{operation}"
             denial = self._authorizer.denial_in(scope, action, self._resource(operation, params))
             if denial is not None:
                 raise ServiceFault("AccessDeniedException", denial, 403)
-        return restjson.response(op, handler(params))
+        code, out_headers, body = restjson.response(op, handler(params))
+        # The model's status for the operation (201 for a create, 202 or 204 for a delete)
+        # unless the answer carries its own.
+        return code or int(op.http.get("responseCode") or 200), out_headers, body
 
 
 def _fault(exc: LamboxError) -> ServiceFault:
@@ -170,7 +183,8 @@ def _fault(exc: LamboxError) -> ServiceFault:
 
 
 async def _answer(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers]
+    raw = [(k.lower().encode(), v.encode("latin-1", "replace")) for k, v in headers]
+    raw.append((b"x-amzn-requestid", str(uuid.uuid4()).encode()))
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -23,7 +23,9 @@ A runtime (the function's ``bootstrap``, lambox's Node client, awslambdaric ...)
 - A ``/response`` in the streaming response mode (``Lambda-Runtime-Function-Response-Mode:
   streaming``, chunked) is passed on as it arrives: to the invocation's ``ResponseSink``
   when the caller streams (InvokeWithResponseStream, a RESPONSE_STREAM function URL), else
-  collected into one payload (a plain Invoke). An error after the first bytes comes in the
+  collected into one payload (a plain Invoke). The sink gets the connection's flow so that
+  a slow reader pauses the runtime's writes (the sink owns the size limit of a stream). An
+  error after the first bytes comes in the
   trailers (``Lambda-Runtime-Function-Error-Type`` and ``-Error-Body``, base64), as on Lambda.
   The answer resolves when the stream ends.
 """
@@ -48,8 +50,6 @@ BODY_LIMIT = RESPONSE_LIMIT
 ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
 ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
 RESPONSE_MODE_HEADER = "lambda-runtime-function-response-mode"
-STREAM_LIMIT = 200 * 1024 * 1024
-"""A streamed response's bytes past this are dropped (Lambda's documented maximum)."""
 UNHANDLED = "Unhandled"
 _JSON = (("Content-Type", "application/json"),)
 _ACCEPTED = b'{"status":"OK"}'
@@ -290,12 +290,12 @@ class RuntimeApi:
         collected: list[bytes] = []
         size = 0
         if sink is not None:
-            sink.begin(request.headers.get("content-type", "application/octet-stream"))
+            sink.begin(request.headers.get("content-type", "application/octet-stream"), stream.flow)
 
         def data(chunk: bytes) -> None:
             nonlocal size
             size += len(chunk)
-            if size > STREAM_LIMIT or (sink is None and size > RESPONSE_LIMIT):
+            if sink is None and size > RESPONSE_LIMIT:
                 return
             if sink is not None:
                 sink.write(chunk)

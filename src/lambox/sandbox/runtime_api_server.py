@@ -16,7 +16,8 @@ so what matters is speaking HTTP/1.1 the way real runtime clients do, not throug
 - a chunked request the ``streams`` predicate picks (the Runtime API's streaming response
   mode) is handed to the handler as soon as its head is in, with a ``BodyStream`` that
   delivers each chunk as it arrives and then the trailer fields; the handler answers once the
-  stream has ended.
+  stream has ended. The handler may pause reading the connection (``BodyStream.flow``) while
+  its own reader is behind, so the client's writes wait instead of piling up here.
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ class BodyStream:
     request; nothing is buffered for it. ``on_lost`` is called if the client goes away
     before the end."""
 
-    __slots__ = ("on_data", "on_end", "on_lost")
+    __slots__ = ("flow", "on_data", "on_end", "on_lost")
 
-    def __init__(self) -> None:
+    def __init__(self, flow: asyncio.Transport | None = None) -> None:
+        self.flow = flow
+        """The connection's transport: pausing its reading makes the client's writes wait
+        (backpressure); reading resumes by itself once the stream has ended."""
         self.on_data: Callable[[bytes], None] | None = None
         self.on_end: Callable[[dict[str, str]], None] | None = None
         self.on_lost: Callable[[], None] | None = None
@@ -341,7 +345,7 @@ class HttpConnection(asyncio.Protocol):
         self._current = exchange
         if stream:
             self._streaming = True
-            self._stream = BodyStream()
+            self._stream = BodyStream(self._transport)
             self._handler(Request(method, path, headers, b"", False, self._stream), exchange)
             return
         self._handler(
@@ -352,6 +356,8 @@ class HttpConnection(asyncio.Protocol):
         """The streamed body is complete: hand over its trailers (the handler answers)."""
         self._streaming = False
         stream, self._stream = self._stream, None
+        if self._transport is not None:
+            self._transport.resume_reading()  # whatever paused it, the next request is read
         if stream is not None and stream.on_end is not None:
             stream.on_end(self._trailers)
 

@@ -1,6 +1,7 @@
 """Requests to HTTP APIs (``http://<api-id>.execute-api.localhost:<port>/[stage/]path``): the
-stage (a named one as the first path segment, else ``$default``), the route, its AWS_PROXY
-integration's event (payload format 2.0 or 1.0) and the function's answer mapped back.
+stage (a named one as the first path segment, else ``$default``), the route its deployment
+serves, its Lambda or JWT authorizer, its AWS_PROXY integration's event (payload format 2.0
+or 1.0) and the function's answer mapped back. A REST API's id goes to ``rest_gateway``.
 
 An API with a CorsConfiguration answers preflights itself (204) and puts its
 ``Access-Control-*`` headers on every answer to an allowed Origin, as API Gateway does.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,21 +31,15 @@ from lambox.edge.http_events import (
 )
 from lambox.edge.router import HOST_ID
 from lambox.errors import LamboxError, TooManyRequests
+from lambox.services.apigatewayv2.answers import PAYLOAD_LIMIT, Invoker, message
+from lambox.services.apigatewayv2.authorizers import ResultCache, policy_effect
+from lambox.services.apigatewayv2.jwt import InvalidToken, KeySets, scopes_of
 from lambox.services.apigatewayv2.rest import RestApiService
+from lambox.services.apigatewayv2.rest_gateway import RestApiGateway
 from lambox.services.apigatewayv2.routing import choose
 from lambox.services.apigatewayv2.service import HttpApiService, lambda_arn, new_id
 
 log = logging.getLogger(__name__)
-
-PAYLOAD_LIMIT = 6 * 1024 * 1024
-Invoker = Callable[[str, bytes], Awaitable[tuple[bytes, str | None]]]
-"""Runs a function (by ARN) with a payload: (the answer, its function error or None)."""
-
-
-def _message(status: int, text: str, rid: str) -> HttpAnswer:
-    body = json.dumps({"message": text}, separators=(",", ":")).encode()
-    headers = [(b"content-type", b"application/json"), (b"apigw-requestid", rid.encode())]
-    return HttpAnswer(status, headers, body)
 
 
 class HttpApiGateway:
@@ -63,7 +57,10 @@ class HttpApiGateway:
         self._invoke = invoke
         self._account = account
         self._rest = rest
+        self._rest_gateway = RestApiGateway(invoke, account, region)
         self._region = region
+        self._cache = ResultCache()
+        self._keys = KeySets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_id(16)
@@ -71,18 +68,18 @@ class HttpApiGateway:
             answer = await self._answer(scope, receive, rid)
         except Exception:
             log.exception("HTTP API request %s failed", rid)
-            answer = _message(500, "Internal Server Error", rid)
+            answer = message(500, "Internal Server Error", rid)
         headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
     async def _answer(self, scope: Scope, receive: Receive, rid: str) -> HttpAnswer:
         api = self._apis.api(scope.get(HOST_ID, ""))
-        not_found = _message(404, "Not Found", rid)
+        not_found = message(404, "Not Found", rid)
         if api is None:
             rest = self._rest.api(scope.get(HOST_ID, "")) if self._rest is not None else None
             if rest is not None:
-                return await self._rest_answer(scope, receive, rid, rest)
+                return await self._rest_gateway.answer(scope, receive, rid, rest)
             return not_found
         config = api.get("CorsConfiguration")
         cors = Cors(config) if config else None
@@ -105,7 +102,7 @@ class HttpApiGateway:
         rid: str,
         api: dict[str, Any],
     ) -> HttpAnswer:
-        not_found = _message(404, "Not Found", rid)
+        not_found = message(404, "Not Found", rid)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         first, _, rest = raw_path.lstrip("/").partition("/")
         stages = api["Stages"]
@@ -115,24 +112,25 @@ class HttpApiGateway:
             stage, route_path = "$default", raw_path
         else:
             return not_found
-        chosen = choose(api["Routes"].values(), scope["method"], route_path)
+        served = HttpApiService.deployed(api, stage)
+        chosen = choose(served["Routes"].values(), scope["method"], route_path)
         if chosen is None:
             return not_found
         route, params = chosen
         target = str(route.get("Target", "")).removeprefix("integrations/")
-        integration = api["Integrations"].get(target)
+        integration = served["Integrations"].get(target)
         if integration is None:
             return not_found
         body = b""
         more = True
         while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+            received = await receive()
+            if received["type"] == "http.disconnect":
                 return not_found  # never sent: the client is gone
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+            body += received.get("body", b"")
+            more = received.get("more_body", False)
             if len(body) > PAYLOAD_LIMIT:
-                return _message(413, "Request Entity Too Large", rid)
+                return message(413, "Request Entity Too Large", rid)
         client = scope.get("client") or ("127.0.0.1", 0)
         server = scope.get("server") or ("127.0.0.1", 0)
         request = HttpRequest(
@@ -147,15 +145,24 @@ class HttpApiGateway:
         variables = stages[stage].get("StageVariables") or None
         authorized: dict[str, Any] | None = None
         if route.get("AuthorizationType") == "CUSTOM":
-            authorizer = api.get("Authorizers", {}).get(route.get("AuthorizerId"))
+            authorizer = served.get("Authorizers", {}).get(route.get("AuthorizerId"))
             if authorizer is None:
-                return _message(500, "Internal Server Error", rid)
+                return message(500, "Internal Server Error", rid)
             allowed = await self._authorize(
                 authorizer, request, api["ApiId"], rid, route["RouteKey"], stage, params, variables
             )
             if isinstance(allowed, HttpAnswer):
                 return allowed
             authorized = allowed
+        jwt_claims: dict[str, Any] | None = None
+        if route.get("AuthorizationType") == "JWT":
+            authorizer = served.get("Authorizers", {}).get(route.get("AuthorizerId"))
+            if authorizer is None:
+                return message(500, "Internal Server Error", rid)
+            checked = await self._jwt(authorizer, route, request, rid)
+            if isinstance(checked, HttpAnswer):
+                return checked
+            jwt_claims = checked
         v1 = integration["PayloadFormatVersion"] == "1.0"
         build = request_event_v1 if v1 else request_event
         event = build(
@@ -163,82 +170,60 @@ class HttpApiGateway:
         )
         if authorized is not None:
             event["requestContext"]["authorizer"] = authorized if v1 else {"lambda": authorized}
+        if jwt_claims is not None:
+            scopes = scopes_of(jwt_claims) or None
+            event["requestContext"]["authorizer"] = {
+                "jwt": {"claims": jwt_claims, "scopes": scopes}
+            }
         try:
             payload, error = await self._invoke(
                 lambda_arn(integration["IntegrationUri"]), json.dumps(event).encode()
             )
         except TooManyRequests:
-            return _message(429, "Too Many Requests", rid)
+            return message(429, "Too Many Requests", rid)
         except LamboxError as exc:
             log.info("HTTP API %s: integration failed: %s", api["ApiId"], exc)
-            return _message(500, "Internal Server Error", rid)
+            return message(500, "Internal Server Error", rid)
         if error:
-            return _message(500, "Internal Server Error", rid)
+            return message(500, "Internal Server Error", rid)
         try:
             answer = response_v1(payload) if v1 else response(payload)
         except BadResponse as exc:
             log.info("HTTP API %s: unusable response (%s)", api["ApiId"], exc)
-            return _message(500, "Internal Server Error", rid)
+            return message(500, "Internal Server Error", rid)
         answer.headers.append((b"apigw-requestid", rid.encode()))
         return answer
 
-    async def _rest_answer(
-        self, scope: Scope, receive: Receive, rid: str, api: dict[str, Any]
-    ) -> HttpAnswer:
-        """A REST API request: ``/<stage>/<path>``, the resource and method (or ANY), the
-        payload format 1.0 event with the resource's path; errors in REST APIs' words."""
-        missing = _message(403, "Missing Authentication Token", rid)
-        missing.headers.append((b"x-amzn-errortype", b"MissingAuthenticationTokenException"))
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        stage, _, rest = raw_path.lstrip("/").partition("/")
-        if stage not in api["Stages"]:
-            return _message(403, "Forbidden", rid)
-        route_path = "/" + rest
-        routes = [
-            {"RouteKey": f"{method} {resource['path']}", "resource": resource, "method": entry}
-            for resource in api["Resources"].values()
-            for method, entry in (resource.get("resourceMethods") or {}).items()
-        ]
-        chosen = choose(routes, scope["method"], route_path)
-        if chosen is None:
-            return missing
-        route, params = chosen
-        integration = route["method"].get("methodIntegration")
-        if integration is None:
-            return _message(500, "Internal server error", rid)
-        body = await _body(receive)
-        if body is None:
-            return _message(413, "Request Entity Too Large", rid)
-        request = _request(scope, route_path, body)
-        resource = route["resource"]
-        variables = api["Stages"][stage].get("variables") or None
-        event = request_event_v1(
-            request, api["id"], rid, self._account, route["RouteKey"], stage, params, variables
-        )
-        event["resource"] = resource["path"]
-        context = event["requestContext"]
-        context.update(
-            {"resourceId": resource["id"], "resourcePath": resource["path"], "path": raw_path}
-        )
-        failed = _message(502, "Internal server error", rid)
+    async def _jwt(
+        self, authorizer: dict[str, Any], route: dict[str, Any], request: HttpRequest, rid: str
+    ) -> dict[str, Any] | HttpAnswer:
+        """The claims of the request's bearer token when it is valid and carries one of the
+        route's scopes; else 401 (no or invalid token) or 403 (a scope missing)."""
+        source = str(authorizer["IdentitySource"][0]).removeprefix("$request.header.").lower()
+        value = ""
+        for key, raw in request.headers:
+            if key.decode("latin-1").lower() == source:
+                value = raw.decode("latin-1").strip()
+        token = value[7:].strip() if value[:7].lower() == "bearer " else value
+        if not token:
+            return message(401, "Unauthorized", rid)
+        config = authorizer["JwtConfiguration"]
         try:
-            payload, error = await self._invoke(
-                lambda_arn(integration["uri"]), json.dumps(event).encode()
+            claims = await self._keys.verify(token, config["Issuer"], config["Audience"])
+        except InvalidToken as exc:
+            log.info("JWT authorizer %s: %s", authorizer["AuthorizerId"], exc)
+            answer = message(401, "Unauthorized", rid)
+            answer.headers.append(
+                (
+                    b"www-authenticate",
+                    f'Bearer error="invalid_token" error_description="{exc}"'.encode(),
+                )
             )
-        except TooManyRequests:
-            return _message(429, "Too Many Requests", rid)
-        except LamboxError as exc:
-            log.info("REST API %s: integration failed: %s", api["id"], exc)
-            return _message(500, "Internal server error", rid)
-        if error:
-            return failed
-        try:
-            answer = response_v1(payload)
-        except BadResponse as exc:
-            log.info("REST API %s: unusable response (%s)", api["id"], exc)
-            return failed
-        answer.headers.append((b"x-amzn-requestid", rid.encode()))
-        return answer
+            return answer
+        wanted = route.get("AuthorizationScopes") or []
+        if wanted and not set(wanted) & set(scopes_of(claims)):
+            return message(403, "Forbidden", rid)
+        return claims
 
     async def _authorize(
         self,
@@ -260,7 +245,7 @@ class HttpApiGateway:
             kind, _, name = source.removeprefix("$request.").partition(".")
             value = headers.get(name.lower()) if kind == "header" else query.get(name)
             if not value:
-                return _message(401, "Unauthorized", rid)
+                return message(401, "Unauthorized", rid)
             identity.append(value)
         method, _, path = route_key.partition(" ")
         route_arn = (
@@ -283,51 +268,25 @@ class HttpApiGateway:
                 "identitySource": ",".join(identity),
                 **event,
             }
-        try:
-            payload, error = await self._invoke(
-                lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
-            )
-            answer = json.loads(payload) if not error else None
-        except (LamboxError, ValueError):
-            answer = None
-        if not isinstance(answer, dict):
-            return _message(500, "Internal Server Error", rid)
+        key = (api_id, str(authorizer["AuthorizerId"]), *identity)
+        ttl = int(authorizer.get("AuthorizerResultTtlInSeconds", 0)) if identity else 0
+        answer = self._cache.get(key) if ttl else None
+        if answer is None:
+            try:
+                payload, error = await self._invoke(
+                    lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
+                )
+                answer = json.loads(payload) if not error else None
+            except (LamboxError, ValueError):
+                answer = None
+            if not isinstance(answer, dict):
+                return message(500, "Internal Server Error", rid)
+            self._cache.put(key, answer, ttl)
         if authorizer["EnableSimpleResponses"]:
             allowed = answer.get("isAuthorized") is True
         else:
-            statements = (answer.get("policyDocument") or {}).get("Statement") or []
-            effects = {str(s.get("Effect")) for s in statements if isinstance(s, dict)}
-            allowed = "Allow" in effects and "Deny" not in effects
+            allowed = policy_effect(answer, route_arn) == "Allow"
         if not allowed:
-            return _message(403, "Forbidden", rid)
+            return message(403, "Forbidden", rid)
         context = answer.get("context")
         return context if isinstance(context, dict) else {}
-
-
-async def _body(receive: Receive) -> bytes | None:
-    """The request body, or None over the payload limit."""
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-        if len(body) > PAYLOAD_LIMIT:
-            return None
-    return body
-
-
-def _request(scope: Scope, raw_path: str, body: bytes) -> HttpRequest:
-    client = scope.get("client") or ("127.0.0.1", 0)
-    server = scope.get("server") or ("127.0.0.1", 0)
-    return HttpRequest(
-        scope["method"],
-        raw_path,
-        (scope.get("query_string") or b"").decode("latin-1"),
-        scope["headers"],
-        body,
-        str(client[0]),
-        int(server[1] or 0),
-    )

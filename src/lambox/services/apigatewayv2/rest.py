@@ -1,14 +1,18 @@
 """REST APIs (the ``apigateway`` service): RestApi, resources (with ``{param}`` and a final
-``{proxy+}``), methods (ANY included), AWS_PROXY Lambda integrations, deployments and stages.
+``{proxy+}``), methods (ANY included), AWS_PROXY Lambda integrations, Lambda authorizers
+(TOKEN and REQUEST), deployments and stages (the Update* operations are ``rest_updates``).
 
 Integrations lambox does not run (mapping templates, HTTP, MOCK and AWS service
-integrations) and methods with authorizers are refused when they are created. A stage
-serves the API as it is now (a deployment records that one happened; it does not freeze a
-copy). Requests reach a REST API at ``http://<api-id>.execute-api.localhost:<port>/<stage>/``.
+integrations), IAM and Cognito authorization are refused when they are created. A
+deployment freezes a copy of the resources, methods and authorizers (``Snapshots``, kept
+beside the API and never shown); a stage serves the copy of the deployment it points to, as
+API Gateway does, so changes reach callers only when deployed. Requests reach a REST API at
+``http://<api-id>.execute-api.localhost:<port>/<stage>/``.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +21,12 @@ from lambox.errors import ServiceFault
 from lambox.services.apigatewayv2.service import Handler, bad_request, lambda_arn, new_id
 from lambox.services.apigatewayv2.store import Api, ApiStore
 
-_CHILDREN = ("Resources", "Deployments", "Stages")
+_CHILDREN = ("Resources", "Deployments", "Stages", "Authorizers", "Snapshots")
+NEEDS_AUTHORIZER = (
+    "Invalid authorizer ID specified. Setting the authorization type to CUSTOM or"
+    " COGNITO_USER_POOLS requires a valid authorizer."
+)
+AUTHORIZATION = ("NONE", "CUSTOM")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 
 
@@ -51,21 +60,37 @@ class RestApiService:
             "GetStage": self.get_stage,
             "GetStages": self.get_stages,
             "DeleteStage": self.delete_stage,
+            "GetDeployment": self.get_deployment,
+            "DeleteDeployment": self.delete_deployment,
+            "CreateAuthorizer": self.create_authorizer,
+            "GetAuthorizer": self.get_authorizer,
+            "GetAuthorizers": self.get_authorizers,
+            "DeleteAuthorizer": self.delete_authorizer,
         }
 
     def api(self, api_id: str) -> Api | None:
         """The API document with its resources and stages (request path)."""
         return self._apis.get(api_id)
 
+    @staticmethod
+    def deployed(api: Api, stage: str) -> dict[str, Any]:
+        """What ``stage`` serves: the resources and authorizers of its deployment as they
+        were when it was made (the live ones for a deployment stored before snapshots)."""
+        deployment = api["Stages"][stage]["deploymentId"]
+        snapshot = api.get("Snapshots", {}).get(deployment)
+        if snapshot is not None:
+            return snapshot  # type: ignore[no-any-return]
+        return {"Resources": api["Resources"], "Authorizers": api.get("Authorizers", {})}
+
     def close(self) -> None:
         self._store.close()
 
     # -- APIs --------------------------------------------------------------------------------
 
-    def _view(self, api: Api) -> dict[str, Any]:
+    def view(self, api: Api) -> dict[str, Any]:
         return {k: v for k, v in api.items() if k not in _CHILDREN}
 
-    def create_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
         api_id = new_id()
         while api_id in self._apis:
             api_id = new_id()
@@ -85,32 +110,32 @@ class RestApiService:
         }
         if p.get("description") is not None:
             api["description"] = p["description"]
-        self._save(api)
-        return self._view(api), 201
+        self.save(api)
+        return self.view(api)
 
-    def get_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return self._view(self._require(p["restApiId"])), 200
+    def get_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return self.view(self.require(p["restApiId"]))
 
-    def get_apis(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"items": [self._view(a) for a in self._apis.values()]}, 200
+    def get_apis(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": [self.view(a) for a in self._apis.values()]}
 
-    def delete_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
+    def delete_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
         self._store.delete(api["id"])
         del self._apis[api["id"]]
-        return {}, 202
+        return {}
 
     # -- resources and methods ----------------------------------------------------------------
 
-    def get_resources(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"items": list(self._require(p["restApiId"])["Resources"].values())}, 200
+    def get_resources(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": list(self.require(p["restApiId"])["Resources"].values())}
 
-    def get_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return self._resource(self._require(p["restApiId"]), p["resourceId"]), 200
+    def get_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return self.resource_of(self.require(p["restApiId"]), p["resourceId"])
 
-    def create_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
-        parent = self._resource(api, p["parentId"])
+    def create_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
+        parent = self.resource_of(api, p["parentId"])
         part = p["pathPart"]
         if parent["path"].endswith("+}"):
             raise bad_request("A greedy path variable must be the last part of the path")
@@ -123,37 +148,49 @@ class RestApiService:
             )
         resource = {"id": new_id(), "parentId": parent["id"], "pathPart": part, "path": path}
         api["Resources"][resource["id"]] = resource
-        self._save(api)
-        return resource, 201
+        self.save(api)
+        return resource
 
-    def delete_resource(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
-        gone = self._resource(api, p["resourceId"])
+    def delete_resource(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
+        gone = self.resource_of(api, p["resourceId"])
         prefix = gone["path"].rstrip("/") + "/"
         for rid, resource in list(api["Resources"].items()):
             if rid == gone["id"] or resource["path"].startswith(prefix):
                 del api["Resources"][rid]
-        self._save(api)
-        return {}, 202
+        self.save(api)
+        return {}
 
-    def put_method(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
-        resource = self._resource(api, p["resourceId"])
+    def put_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
+        resource = self.resource_of(api, p["resourceId"])
         method = p["httpMethod"].upper()
         if method not in _METHODS:
             raise bad_request(f"Invalid HttpMethod specified: {method}")
-        if p["authorizationType"] != "NONE":
-            raise bad_request("lambox runs methods with authorizationType NONE only")
-        entry = {"httpMethod": method, "authorizationType": "NONE", "apiKeyRequired": False}
+        kind = p["authorizationType"]
+        if kind not in AUTHORIZATION:
+            raise bad_request(
+                f"authorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
+                " Lambda authorizer"
+            )
+        entry: dict[str, Any] = {
+            "httpMethod": method,
+            "authorizationType": kind,
+            "apiKeyRequired": bool(p.get("apiKeyRequired", False)),
+        }
+        if kind == "CUSTOM":
+            if p.get("authorizerId") not in api.get("Authorizers", {}):
+                raise bad_request(NEEDS_AUTHORIZER)
+            entry["authorizerId"] = p["authorizerId"]
         resource.setdefault("resourceMethods", {})[method] = entry
-        self._save(api)
-        return dict(entry), 201
+        self.save(api)
+        return dict(entry)
 
-    def get_method(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return dict(self._method(p)), 200
+    def get_method(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self.method_of(p))
 
-    def put_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        method = self._method(p)
+    def put_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        method = self.method_of(p)
         kind = p["type"]
         if kind != "AWS_PROXY":
             raise bad_request(
@@ -174,25 +211,29 @@ class RestApiService:
             "cacheKeyParameters": [],
         }
         method["methodIntegration"] = integration
-        self._save(self._require(p["restApiId"]))
-        return dict(integration), 201
+        self.save(self.require(p["restApiId"]))
+        return dict(integration)
 
-    def get_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        integration = self._method(p).get("methodIntegration")
+    def get_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        integration = self.method_of(p).get("methodIntegration")
         if integration is None:
             raise ServiceFault("NotFoundException", "Invalid Integration identifier specified", 404)
-        return dict(integration), 200
+        return dict(integration)
 
     # -- deployments and stages ---------------------------------------------------------------
 
-    def create_deployment(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
+    def create_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
         if not any(r.get("resourceMethods") for r in api["Resources"].values()):
             raise bad_request("The REST API doesn't contain any methods")
         deployment: dict[str, Any] = {"id": new_id(), "createdDate": time.time()}
         if p.get("description") is not None:
             deployment["description"] = p["description"]
         api["Deployments"][deployment["id"]] = deployment
+        api.setdefault("Snapshots", {})[deployment["id"]] = {
+            "Resources": copy.deepcopy(api["Resources"]),
+            "Authorizers": copy.deepcopy(api.get("Authorizers", {})),
+        }
         name = p.get("stageName")
         if name:
             stage = api["Stages"].get(name) or self._stage(
@@ -201,11 +242,11 @@ class RestApiService:
             stage["deploymentId"] = deployment["id"]
             stage["lastUpdatedDate"] = time.time()
             api["Stages"][name] = stage
-        self._save(api)
-        return deployment, 201
+        self.save(api)
+        return deployment
 
-    def get_deployments(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"items": list(self._require(p["restApiId"])["Deployments"].values())}, 200
+    def get_deployments(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": list(self.require(p["restApiId"])["Deployments"].values())}
 
     def _stage(self, name: str, deployment: str, variables: Any) -> dict[str, Any]:
         now = time.time()
@@ -221,8 +262,8 @@ class RestApiService:
             "lastUpdatedDate": now,
         }
 
-    def create_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
+    def create_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
         name = p["stageName"]
         if name in api["Stages"]:
             raise ServiceFault("ConflictException", "Stage already exists", 409)
@@ -230,46 +271,114 @@ class RestApiService:
             raise bad_request("Invalid deployment identifier specified")
         stage = self._stage(name, p["deploymentId"], p.get("variables"))
         api["Stages"][name] = stage
-        self._save(api)
-        return stage, 201
+        self.save(api)
+        return stage
 
-    def get_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        stage = self._require(p["restApiId"])["Stages"].get(p["stageName"])
+    def get_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        stage = self.require(p["restApiId"])["Stages"].get(p["stageName"])
         if stage is None:
             raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
-        return dict(stage), 200
+        return dict(stage)
 
-    def get_stages(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"item": list(self._require(p["restApiId"])["Stages"].values())}, 200
+    def get_stages(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"item": list(self.require(p["restApiId"])["Stages"].values())}
 
-    def delete_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["restApiId"])
+    def delete_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
         if api["Stages"].pop(p["stageName"], None) is None:
             raise ServiceFault("NotFoundException", "Invalid stage identifier specified", 404)
-        self._save(api)
-        return {}, 202
+        self.save(api)
+        return {}
+
+    def get_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        deployment = self.require(p["restApiId"])["Deployments"].get(p["deploymentId"])
+        if deployment is None:
+            raise not_found("Deployment")
+        return dict(deployment)
+
+    def delete_deployment(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
+        ident = p["deploymentId"]
+        if ident not in api["Deployments"]:
+            raise not_found("Deployment")
+        if any(s["deploymentId"] == ident for s in api["Stages"].values()):
+            raise bad_request("Active stages pointing to this deployment must be moved or deleted")
+        del api["Deployments"][ident]
+        api.get("Snapshots", {}).pop(ident, None)
+        self.save(api)
+        return {}
+
+    # -- authorizers --------------------------------------------------------------------------
+
+    def create_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        """A Lambda authorizer: TOKEN (a header's token) or REQUEST (identity sources of the
+        request); Cognito user pools are refused."""
+        api = self.require(p["restApiId"])
+        kind = p["type"]
+        if kind not in ("TOKEN", "REQUEST"):
+            raise bad_request(
+                f"Authorizer type {kind} is not supported by lambox: only Lambda TOKEN and"
+                " REQUEST authorizers run here"
+            )
+        lambda_arn(p.get("authorizerUri") or "")
+        source = p.get("identitySource")
+        if kind == "TOKEN" and not str(source or "").startswith("method.request.header."):
+            raise bad_request(
+                "Invalid identity source for a TOKEN authorizer: expected"
+                " method.request.header.<name>"
+            )
+        authorizer: dict[str, Any] = {
+            "id": new_id(6),
+            "name": p["name"],
+            "type": kind,
+            "authorizerUri": p["authorizerUri"],
+            "authorizerResultTtlInSeconds": int(p.get("authorizerResultTtlInSeconds", 300)),
+        }
+        if source:
+            authorizer["identitySource"] = source
+        if p.get("identityValidationExpression"):
+            authorizer["identityValidationExpression"] = p["identityValidationExpression"]
+        api.setdefault("Authorizers", {})[authorizer["id"]] = authorizer
+        self.save(api)
+        return dict(authorizer)
+
+    def get_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        found = self.require(p["restApiId"]).get("Authorizers", {}).get(p["authorizerId"])
+        if found is None:
+            raise not_found("Authorizer")
+        return dict(found)
+
+    def get_authorizers(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"items": list(self.require(p["restApiId"]).get("Authorizers", {}).values())}
+
+    def delete_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["restApiId"])
+        if api.get("Authorizers", {}).pop(p["authorizerId"], None) is None:
+            raise not_found("Authorizer")
+        self.save(api)
+        return {}
 
     # -- internals --------------------------------------------------------------------------
 
-    def _require(self, api_id: str) -> Api:
+    def require(self, api_id: str) -> Api:
         api = self._apis.get(api_id)
         if api is None:
             raise not_found("API")
         return api
 
-    def _resource(self, api: Api, resource_id: str) -> dict[str, Any]:
+    def resource_of(self, api: Api, resource_id: str) -> dict[str, Any]:
         resource = api["Resources"].get(resource_id)
         if resource is None:
             raise not_found("Resource")
         return resource  # type: ignore[no-any-return]
 
-    def _method(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        resource = self._resource(self._require(p["restApiId"]), p["resourceId"])
+    def method_of(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        resource = self.resource_of(self.require(p["restApiId"]), p["resourceId"])
         method = (resource.get("resourceMethods") or {}).get(p["httpMethod"].upper())
         if method is None:
             raise ServiceFault("NotFoundException", "Invalid Method identifier specified", 404)
         return method  # type: ignore[no-any-return]
 
-    def _save(self, api: Api) -> None:
+    def save(self, api: Api) -> None:
         self._store.put(api)
         self._apis[api["id"]] = api

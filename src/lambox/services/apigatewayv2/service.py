@@ -19,7 +19,7 @@ from typing import Any
 from lambox.errors import ServiceFault
 from lambox.services.apigatewayv2.store import Api, ApiStore
 
-Handler = Callable[[Mapping[str, Any]], tuple[dict[str, Any], int]]
+Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
 _ID = string.ascii_lowercase + string.digits
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 _ROUTE_KEY = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*)")
@@ -27,7 +27,7 @@ _LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Z
 _INVOKE_URI = re.compile(
     r"arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/(?P<arn>.+)/invocations"
 )
-_CHILDREN = ("Routes", "Integrations", "Stages", "Authorizers")
+_CHILDREN = ("Routes", "Integrations", "Stages", "Authorizers", "Deployments", "Snapshots")
 
 
 def new_id(length: int = 10) -> str:
@@ -66,6 +66,28 @@ def check_route_key(key: str) -> None:
         )
 
 
+def check_target(api: Api, target: str | None) -> None:
+    """A route's Target names one of the API's integrations (or is absent)."""
+    if target is None:
+        return
+    integration = target.removeprefix("integrations/")
+    if not target.startswith("integrations/") or integration not in api["Integrations"]:
+        raise bad_request(f"Invalid Target {target!r}: expected integrations/<id>")
+
+
+def check_authorization(api: Api, kind: str, authorizer: str | None) -> None:
+    """NONE, or CUSTOM with one of the API's Lambda authorizers."""
+    if kind not in ("NONE", "CUSTOM", "JWT"):
+        raise bad_request(
+            f"AuthorizationType {kind} is not supported by lambox: NONE, CUSTOM with a"
+            " Lambda REQUEST authorizer, or JWT"
+        )
+    found = api.get("Authorizers", {}).get(authorizer)
+    wanted = {"CUSTOM": "REQUEST", "JWT": "JWT"}.get(kind)
+    if wanted is not None and (found is None or found["AuthorizerType"] != wanted):
+        raise bad_request(f"Invalid authorizer ID specified: {authorizer}")
+
+
 class HttpApiService:
     """Control of HTTP APIs; ``operations`` maps operation names to handlers."""
 
@@ -100,18 +122,29 @@ class HttpApiService:
         """The API document with its routes, integrations and stages (request path)."""
         return self._apis.get(api_id)
 
+    @staticmethod
+    def deployed(api: Api, stage: str) -> dict[str, Any]:
+        """The routes, integrations and authorizers ``stage`` serves: the live ones with
+        AutoDeploy (API Gateway deploys every change then) or before any deployment, else
+        the copy its deployment froze."""
+        config = api["Stages"][stage]
+        snapshot = api.get("Snapshots", {}).get(config.get("DeploymentId"))
+        if config.get("AutoDeploy") or snapshot is None:
+            return api
+        return snapshot  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self._store.close()
 
     # -- APIs --------------------------------------------------------------------------------
 
-    def _view(self, api: Api) -> dict[str, Any]:
+    def view(self, api: Api) -> dict[str, Any]:
         """The API's members; its endpoint names the port lambox listens on now."""
         view = {k: v for k, v in api.items() if k not in _CHILDREN}
         view["ApiEndpoint"] = self._endpoint(api["ApiId"])
         return dict(sorted(view.items()))
 
-    def create_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
         if p.get("ProtocolType") != "HTTP":
             raise bad_request("lambox serves HTTP APIs only (ProtocolType HTTP)")
         api_id = new_id()
@@ -145,27 +178,27 @@ class HttpApiService:
         if target is not None:  # quick create: integration, route and $default stage
             route_key = p.get("RouteKey", "$default")
             check_route_key(route_key)
-            integration = self._integration(
+            integration = self.integration_of(
                 {"IntegrationType": "AWS_PROXY", "IntegrationUri": target}
             )
             api["Integrations"][integration["IntegrationId"]] = integration
             route = self._route(route_key, f"integrations/{integration['IntegrationId']}")
             api["Routes"][route["RouteId"]] = route
             api["Stages"]["$default"] = self._stage({"StageName": "$default", "AutoDeploy": True})
-        self._save(api)
-        return self._view(api), 201
+        self.save(api)
+        return self.view(api)
 
-    def get_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return self._view(self._require(p["ApiId"])), 200
+    def get_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return self.view(self.require(p["ApiId"]))
 
-    def get_apis(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        return {"Items": [self._view(a) for a in self._apis.values()]}, 200
+    def get_apis(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Items": [self.view(a) for a in self._apis.values()]}
 
-    def delete_api(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["ApiId"])
+    def delete_api(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["ApiId"])
         self._store.delete(api["ApiId"])
         del self._apis[api["ApiId"]]
-        return {}, 204
+        return {}
 
     # -- routes, integrations, stages ---------------------------------------------------------
 
@@ -180,35 +213,28 @@ class HttpApiService:
             route["Target"] = target
         return route
 
-    def create_route(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["ApiId"])
+    def create_route(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["ApiId"])
         key = p["RouteKey"]
         check_route_key(key)
         if any(r["RouteKey"] == key for r in api["Routes"].values()):
             raise ServiceFault("ConflictException", f"Route with key {key} already exists", 409)
         target = p.get("Target")
-        if target is not None:
-            integration = target.removeprefix("integrations/")
-            if not target.startswith("integrations/") or integration not in api["Integrations"]:
-                raise bad_request(f"Invalid Target {target!r}: expected integrations/<id>")
+        check_target(api, target)
         kind = p.get("AuthorizationType", "NONE")
-        if kind not in ("NONE", "CUSTOM"):
-            raise bad_request(
-                f"AuthorizationType {kind} is not supported by lambox: NONE, or CUSTOM with a"
-                " Lambda REQUEST authorizer"
-            )
         authorizer = p.get("AuthorizerId")
-        if kind == "CUSTOM" and authorizer not in api.get("Authorizers", {}):
-            raise bad_request(f"Invalid authorizer ID specified: {authorizer}")
+        check_authorization(api, kind, authorizer)
         route = self._route(key, target)
-        if kind == "CUSTOM":
-            route["AuthorizationType"] = "CUSTOM"
+        if kind != "NONE":
+            route["AuthorizationType"] = kind
             route["AuthorizerId"] = authorizer
+        if kind == "JWT" and p.get("AuthorizationScopes"):
+            route["AuthorizationScopes"] = list(p["AuthorizationScopes"])
         api["Routes"][route["RouteId"]] = route
-        self._save(api)
-        return route, 201
+        self.save(api)
+        return route
 
-    def _integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
+    def integration_of(self, p: Mapping[str, Any]) -> dict[str, Any]:
         kind = p.get("IntegrationType")
         if kind != "AWS_PROXY":
             raise bad_request(
@@ -232,14 +258,16 @@ class HttpApiService:
             "TimeoutInMillis": int(p.get("TimeoutInMillis", 30000)),
         }
 
-    def create_authorizer(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def create_authorizer(self, p: Mapping[str, Any]) -> dict[str, Any]:
         """A Lambda REQUEST authorizer (payload 2.0 or 1.0; simple responses or IAM policy
-        documents); JWT authorizers are refused."""
-        api = self._require(p["ApiId"])
+        documents) or a JWT authorizer (``jwt.py``)."""
+        api = self.require(p["ApiId"])
+        if p["AuthorizerType"] == "JWT":
+            return self._jwt_authorizer(api, p)
         if p["AuthorizerType"] != "REQUEST":
             raise bad_request(
-                f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: only Lambda"
-                " REQUEST authorizers run here"
+                f"AuthorizerType {p['AuthorizerType']} is not supported by lambox: Lambda"
+                " REQUEST and JWT authorizers run here"
             )
         lambda_arn(p.get("AuthorizerUri") or "")
         version = p.get("AuthorizerPayloadFormatVersion")
@@ -256,15 +284,31 @@ class HttpApiService:
             "Name": p["Name"],
         }
         api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer
-        self._save(api)
-        return authorizer, 201
+        self.save(api)
+        return authorizer
 
-    def create_integration(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["ApiId"])
-        integration = self._integration(p)
+    def _jwt_authorizer(self, api: Api, p: Mapping[str, Any]) -> dict[str, Any]:
+        config = p.get("JwtConfiguration") or {}
+        issuer = str(config.get("Issuer") or "")
+        if not issuer.startswith(("https://", "http://")) or not config.get("Audience"):
+            raise bad_request("A JWT authorizer needs JwtConfiguration with Issuer and Audience")
+        authorizer = {
+            "AuthorizerId": new_id(7),
+            "AuthorizerType": "JWT",
+            "IdentitySource": list(p.get("IdentitySource") or ["$request.header.Authorization"]),
+            "JwtConfiguration": {"Audience": list(config["Audience"]), "Issuer": issuer},
+            "Name": p["Name"],
+        }
+        api.setdefault("Authorizers", {})[authorizer["AuthorizerId"]] = authorizer
+        self.save(api)
+        return authorizer
+
+    def create_integration(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["ApiId"])
+        integration = self.integration_of(p)
         api["Integrations"][integration["IntegrationId"]] = integration
-        self._save(api)
-        return integration, 201
+        self.save(api)
+        return integration
 
     def _stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
         now = time.time()
@@ -280,49 +324,49 @@ class HttpApiService:
             "Tags": p.get("Tags") or {},
         }
 
-    def create_stage(self, p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-        api = self._require(p["ApiId"])
+    def create_stage(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        api = self.require(p["ApiId"])
         name = p["StageName"]
         if name in api["Stages"]:
             raise ServiceFault("ConflictException", f"Stage already exists: {name}", 409)
         stage = self._stage(p)
         api["Stages"][name] = stage
-        self._save(api)
-        return stage, 201
+        self.save(api)
+        return stage
 
     def child(self, kind: str, key: str, label: str) -> Handler:
-        def get(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-            item = self._require(p["ApiId"]).get(kind, {}).get(p[key])
+        def get(p: Mapping[str, Any]) -> dict[str, Any]:
+            item = self.require(p["ApiId"]).get(kind, {}).get(p[key])
             if item is None:
                 raise not_found(label, p[key])
-            return dict(item), 200
+            return dict(item)
 
         return get
 
     def children(self, kind: str) -> Handler:
-        def listing(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-            return {"Items": list(self._require(p["ApiId"]).get(kind, {}).values())}, 200
+        def listing(p: Mapping[str, Any]) -> dict[str, Any]:
+            return {"Items": list(self.require(p["ApiId"]).get(kind, {}).values())}
 
         return listing
 
     def delete_child(self, kind: str, key: str, label: str) -> Handler:
-        def delete(p: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-            api = self._require(p["ApiId"])
+        def delete(p: Mapping[str, Any]) -> dict[str, Any]:
+            api = self.require(p["ApiId"])
             if api.setdefault(kind, {}).pop(p[key], None) is None:
                 raise not_found(label, p[key])
-            self._save(api)
-            return {}, 204
+            self.save(api)
+            return {}
 
         return delete
 
     # -- internals --------------------------------------------------------------------------
 
-    def _require(self, api_id: str) -> Api:
+    def require(self, api_id: str) -> Api:
         api = self._apis.get(api_id)
         if api is None:
             raise not_found("API", api_id)
         return api
 
-    def _save(self, api: Api) -> None:
+    def save(self, api: Api) -> None:
         self._store.put(api)
         self._apis[api["ApiId"]] = api
