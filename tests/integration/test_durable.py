@@ -1,0 +1,259 @@
+"""Durable functions: handlers written with AWS's Durable Execution SDK (unmodified, as
+lambox's Python runtimes provide it) run in real sandboxes against a real server, driven
+with boto3 and the AWS CLI; a kill -9 of the server during a wait loses nothing and
+re-runs no completed step."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
+
+HANDLER = '''
+import os, uuid
+import boto3
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration
+
+s3 = boto3.client("s3")
+
+def mark(bucket, run, step):
+    """A side effect outside the sandbox: one object per time the step's code runs."""
+    s3.put_object(Bucket=bucket, Key=f"{run}/{step}/{uuid.uuid4()}", Body=b"x")
+
+@durable_execution
+def steps(event, context: DurableContext):
+    def add(_):
+        mark(event["bucket"], event["run"], "add")
+        return event["x"] + 1
+    a = context.step(add, name="add")
+    context.wait(Duration.from_seconds(event.get("wait", 1)), name="pause")
+    def double(_):
+        mark(event["bucket"], event["run"], "double")
+        return a * 2
+    b = context.step(double, name="double")
+    return {"result": b}
+
+@durable_execution
+def approval(event, context: DurableContext):
+    callback = context.create_callback(name="approve")
+    context.step(lambda _: callback.callback_id, name="publish")
+    answer = callback.result()
+    return {"approved": answer}
+
+@durable_execution
+def fan(event, context: DurableContext):
+    squares = context.map(event["items"], lambda ctx, item, i, items: ctx.step(
+        lambda _: item * item, name=f"square-{i}"), name="squares")
+    pair = context.parallel([
+        lambda ctx: ctx.step(lambda _: "left", name="l"),
+        lambda ctx: ctx.step(lambda _: "right", name="r"),
+    ], name="both")
+    return {"squares": squares.get_results(), "pair": pair.get_results()}
+'''
+
+
+def client(server: LamboxServer, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("durable") / "data"
+
+
+@pytest.fixture(scope="module")
+def durable_server(data_dir: Path) -> Iterator[LamboxServer]:
+    holder = {"server": start_server(data_dir)}
+    yield holder["server"]
+    stop_server(holder["server"])
+
+
+def create(lam: Any, handler: str, timeout: int = 30) -> str:
+    name = unique("durable")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler=f"handler.{handler}",
+        Code={"ZipFile": make_zip({"handler.py": HANDLER})},
+        Timeout=timeout,
+        DurableConfig={"ExecutionTimeout": 600, "RetentionPeriodInDays": 1},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def bucket(server: LamboxServer) -> str:
+    s3 = client(server, "s3")
+    name = unique("marks").lower()
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def marks(server: LamboxServer, bucket_name: str, run: str, step: str) -> int:
+    listing = client(server, "s3").list_objects_v2(Bucket=bucket_name, Prefix=f"{run}/{step}/")
+    return int(listing.get("KeyCount", 0))
+
+
+def wait_status(lam: Any, arn: str, want: str, seconds: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        got = lam.get_durable_execution(DurableExecutionArn=arn)
+        if got["Status"] == want:
+            return dict(got)
+        assert got["Status"] == "RUNNING", got
+        assert time.monotonic() < deadline, got
+        time.sleep(0.2)
+
+
+def test_config_round_trips(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "steps")
+    config = lam.get_function_configuration(FunctionName=name)
+    assert config["DurableConfig"] == {"ExecutionTimeout": 600, "RetentionPeriodInDays": 1}
+    lam.update_function_configuration(FunctionName=name, DurableConfig={"ExecutionTimeout": 900})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    config = lam.get_function_configuration(FunctionName=name)
+    assert config["DurableConfig"] == {"ExecutionTimeout": 900, "RetentionPeriodInDays": 1}
+
+
+def test_steps_and_wait_complete(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "steps")
+    marks_bucket = bucket(durable_server)
+    event = {"x": 20, "bucket": marks_bucket, "run": "sync"}
+    answer = lam.invoke(
+        FunctionName=name,
+        Payload=json.dumps(event),
+        DurableExecutionName="first",
+    )
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(answer["Payload"].read()) == {"result": 42}
+    arn = answer["DurableExecutionArn"]
+    execution = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert execution["Status"] == "SUCCEEDED"
+    assert execution["DurableExecutionName"] == "first"
+    assert json.loads(execution["Result"]) == {"result": 42}
+    assert json.loads(execution["InputPayload"]) == event
+    history = lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    kinds = [e["EventType"] for e in history]
+    for kind in ("ExecutionStarted", "StepSucceeded", "WaitStarted", "WaitSucceeded"):
+        assert kind in kinds
+    assert kinds[-1] == "ExecutionSucceeded"
+    # The wait ended the first invocation: the execution was invoked again after it.
+    assert kinds.count("InvocationCompleted") >= 2
+    listed = lam.list_durable_executions_by_function(FunctionName=name)["DurableExecutions"]
+    assert [e["DurableExecutionArn"] for e in listed] == [arn]
+    # Each step's code ran once, though the handler was replayed after the wait.
+    assert marks(durable_server, marks_bucket, "sync", "add") == 1
+    assert marks(durable_server, marks_bucket, "sync", "double") == 1
+    # A checkpoint with a token of an ended execution is refused.
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken="x.1")
+
+
+def test_callback_success_and_failure(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "approval")
+    arns = []
+    for run in ("yes", "no"):
+        answer = lam.invoke(
+            FunctionName=name, InvocationType="Event", Payload=b"{}", DurableExecutionName=run
+        )
+        assert answer["StatusCode"] == 202
+        arns.append(answer["DurableExecutionArn"])
+    ids = [callback_id(lam, arn) for arn in arns]
+    lam.send_durable_execution_callback_success(CallbackId=ids[0], Result=b"ok")
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    subprocess.run(
+        [
+            "aws", "--endpoint-url", durable_server.url, "lambda",
+            "send-durable-execution-callback-failure", "--callback-id", ids[1],
+            "--error", "ErrorType=Rejected,ErrorMessage=no thanks",
+        ],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
+    done = wait_status(lam, arns[0], "SUCCEEDED")
+    assert json.loads(done["Result"]) == {"approved": "ok"}
+    failed = wait_status(lam, arns[1], "FAILED")
+    assert "no thanks" in failed["Error"]["ErrorMessage"]
+    # An answered callback cannot be answered again.
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.send_durable_execution_callback_success(CallbackId=ids[0], Result=b'"again"')
+
+
+def callback_id(lam: Any, arn: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for event in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]:
+            if event["EventType"] == "CallbackStarted":
+                return str(event["CallbackStartedDetails"]["CallbackId"])
+        time.sleep(0.2)
+    raise AssertionError("no callback started")
+
+
+def test_map_and_parallel(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "fan")
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps({"items": [1, 2, 3]}))
+    assert "FunctionError" not in answer
+    assert json.loads(answer["Payload"].read()) == {"squares": [1, 4, 9], "pair": ["left", "right"]}
+
+
+def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
+    """Runs last in this module: it kills the module's server and starts its own."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "steps")
+    marks_bucket = bucket(durable_server)
+    event = {"x": 1, "bucket": marks_bucket, "run": "killed", "wait": 4}
+    arn = lam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(event),
+        DurableExecutionName="survivor",
+    )["DurableExecutionArn"]  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(
+        e["EventType"] == "WaitStarted"
+        for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    durable_server.proc.send_signal(signal.SIGKILL)
+    durable_server.proc.wait()
+    again = start_server(data_dir)
+    try:
+        lam = client(again, "lambda")
+        done = wait_status(lam, arn, "SUCCEEDED")
+        assert json.loads(done["Result"]) == {"result": 4}
+        assert marks(again, marks_bucket, "killed", "add") == 1
+        assert marks(again, marks_bucket, "killed", "double") == 1
+        kinds = [
+            e["EventType"]
+            for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        ]
+        assert kinds.count("ExecutionSucceeded") == 1
+    finally:
+        stop_server(again)
