@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
+from tests.conftest import (
+    ROLE,
+    LamboxServer,
+    make_zip,
+    serve_examples,
+    start_server,
+    stop_server,
+    unique,
+)
 
 HANDLER = '''
 import os, uuid
@@ -257,3 +266,33 @@ def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
         assert kinds.count("ExecutionSucceeded") == 1
     finally:
         stop_server(again)
+
+
+def test_order_workflow_example(tmp_path: Path) -> None:
+    """``make serve``'s order workflow: approved through its callback; ``lambox executions``
+    lists it and shows its history."""
+    server = serve_examples(tmp_path / "data", lambda out: "order-workflow" in out)
+    try:
+        lam = client(server, "lambda")
+        order = {"id": "7", "items": [{"price": 5, "quantity": 2}]}
+        arn = lam.invoke(
+            FunctionName="order-workflow", InvocationType="Event",
+            Payload=json.dumps(order), DurableExecutionName="order-7",
+        )["DurableExecutionArn"]  # fmt: skip
+        lam.send_durable_execution_callback_success(
+            CallbackId=callback_id(lam, arn), Result=json.dumps({"approved": True}).encode()
+        )
+        done = wait_status(lam, arn, "SUCCEEDED")
+        assert json.loads(done["Result"]) == {
+            "order": "7", "status": "shipped", "charged": 10, "tracking": "TRK-7",
+        }  # fmt: skip
+        cli = [sys.executable, "-m", "lambox.cli.main", "executions", "order-workflow"]
+        env = {**os.environ, "LAMBOX_ENDPOINT": server.url, "COLUMNS": "250"}
+        listed = subprocess.run(cli, env=env, capture_output=True, text=True, check=True)
+        assert "order-7" in listed.stdout and "SUCCEEDED" in listed.stdout
+        shown = subprocess.run(
+            [*cli, "--history", "order-7"], env=env, capture_output=True, text=True, check=True
+        )
+        assert "CallbackSucceeded" in shown.stdout and "ExecutionSucceeded" in shown.stdout
+    finally:
+        stop_server(server)
