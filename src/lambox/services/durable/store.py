@@ -590,10 +590,15 @@ class DurableStore:
             (arn, event["EventId"], json.dumps(event, separators=(",", ":"))),
         )
 
+    def _end(self) -> None:
+        """Close the transaction a failing check leaves open (reads run outside one)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
     def _current(self, arn: str, token: str) -> Execution:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)).fetchone()
         if row is None:
-            self._db.execute("COMMIT")
+            self._end()
             raise ResourceNotFound(f"Durable execution not found: {arn}")
         execution = _execution(row)
         invocation = token.partition(".")[0]
@@ -602,7 +607,7 @@ class DurableStore:
             or not execution.invocation
             or invocation != execution.invocation
         ):
-            self._db.execute("COMMIT")
+            self._end()
             raise InvalidParameterValue("Invalid checkpoint token")
         return execution
 
@@ -612,17 +617,17 @@ class DurableStore:
             (callback_id,),
         ).fetchone()
         if row is None:
-            self._db.execute("COMMIT")
+            self._end()
             raise ResourceNotFound(f"Callback not found: {callback_id}")
         arn, op_id, deadline, heartbeat_deadline = row
         op = self._op(arn, op_id)
         status = self._db.execute("SELECT status FROM executions WHERE arn=?", (arn,)).fetchone()
         if op is None or op.get("Status") != "STARTED" or status is None or status[0] in TERMINAL:
-            self._db.execute("COMMIT")
+            self._end()
             raise ResourceNotFound(f"Callback not found: {callback_id}")
         late = [t for t in (deadline, heartbeat_deadline) if t is not None and t <= now]
         if late:
-            self._db.execute("COMMIT")
+            self._end()
             raise CallbackTimeout(f"Callback {callback_id} timed out")
         return str(arn), op
 
