@@ -30,10 +30,15 @@ from tests.conftest import (
 )
 
 HANDLER = '''
-import os, uuid
+import os, time, uuid
 import boto3
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.config import CallbackConfig, Duration, StepConfig
+from aws_durable_execution_sdk_python.retries import RetryDecision
+from aws_durable_execution_sdk_python.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+)
 
 s3 = boto3.client("s3")
 
@@ -60,6 +65,51 @@ def approval(event, context: DurableContext):
     context.step(lambda _: callback.callback_id, name="publish")
     answer = callback.result()
     return {"approved": answer}
+
+def count(bucket, prefix):
+    return s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0)
+
+@durable_execution
+def flaky(event, context: DurableContext):
+    def attempt(_):
+        before = count(event["bucket"], f"{event['run']}/flaky/")
+        mark(event["bucket"], event["run"], "flaky")
+        if before < 1:
+            raise RuntimeError("the first attempt fails")
+        return before + 1
+    def strategy(error, attempts):
+        if attempts < 3:
+            return RetryDecision.retry(Duration.from_seconds(1))
+        return RetryDecision.no_retry()
+    attempts = context.step(attempt, name="flaky", config=StepConfig(retry_strategy=strategy))
+    def decide(state, attempts_made):
+        if state >= 3:
+            return WaitForConditionDecision.stop_polling()
+        return WaitForConditionDecision.continue_waiting(Duration.from_seconds(1))
+    polls = context.wait_for_condition(
+        lambda state, ctx: state + 1,
+        config=WaitForConditionConfig(wait_strategy=decide, initial_state=0),
+        name="poll",
+    )
+    return {"attempts": attempts, "polls": polls}
+
+@durable_execution
+def expiring(event, context: DurableContext):
+    seconds = event.get("timeout", 1)
+    callback = context.create_callback(
+        name="late", config=CallbackConfig(timeout=Duration.from_seconds(seconds))
+    )
+    return callback.result()
+
+@durable_execution
+def gated(event, context: DurableContext):
+    context.step(lambda _: mark(event["bucket"], event["run"], "first"), name="first")
+    def second(_):
+        mark(event["bucket"], event["run"], "second")
+        while count(event["bucket"], f"{event['run']}/go") < 1:
+            time.sleep(0.2)
+        return "done"
+    return context.step(second, name="second")
 
 @durable_execution
 def fan(event, context: DurableContext):
@@ -231,6 +281,90 @@ def test_map_and_parallel(durable_server: LamboxServer) -> None:
     answer = lam.invoke(FunctionName=name, Payload=json.dumps({"items": [1, 2, 3]}))
     assert "FunctionError" not in answer
     assert json.loads(answer["Payload"].read()) == {"squares": [1, 4, 9], "pair": ["left", "right"]}
+
+
+def test_step_retry_and_wait_for_condition(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "flaky")
+    marks_bucket = bucket(durable_server)
+    event = {"bucket": marks_bucket, "run": "retry"}
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps(event))
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(answer["Payload"].read()) == {"attempts": 2, "polls": 3}
+    assert marks(durable_server, marks_bucket, "retry", "flaky") == 2
+    history = lam.get_durable_execution_history(DurableExecutionArn=answer["DurableExecutionArn"])
+    failed = [e for e in history["Events"] if e["EventType"] == "StepFailed"]
+    assert failed[0]["StepFailedDetails"]["RetryDetails"]["NextAttemptDelaySeconds"] == 1
+
+
+def test_callback_times_out(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "expiring")
+    answer = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert answer["FunctionError"] == "Unhandled"
+    arn = answer["DurableExecutionArn"]
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED"
+    kinds = [
+        e["EventType"] for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    ]
+    assert "CallbackTimedOut" in kinds
+
+
+def test_stop_and_delete(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "expiring")
+    arn = lam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps({"timeout": 600})
+    )["DurableExecutionArn"]
+    waiting = callback_id(lam, arn)
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.delete_durable_execution(DurableExecutionArn=arn)
+    lam.stop_durable_execution(DurableExecutionArn=arn, Error={"ErrorMessage": "enough"})
+    stopped = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert stopped["Status"] == "STOPPED"
+    assert stopped["Error"]["ErrorMessage"] == "enough"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.send_durable_execution_callback_success(CallbackId=waiting, Result=b"late")
+    lam.delete_durable_execution(DurableExecutionArn=arn)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_durable_execution(DurableExecutionArn=arn)
+
+
+def test_kill_during_a_step(tmp_path: Path) -> None:
+    """kill -9 while the second step runs: the first never runs again, the second runs
+    again (steps are at-least-once by default) and the execution ends once."""
+    first = start_server(tmp_path / "data")
+    try:
+        lam = client(first, "lambda")
+        name = create(lam, "gated")
+        marks_bucket = bucket(first)
+        event = {"bucket": marks_bucket, "run": "gate"}
+        arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event))[
+            "DurableExecutionArn"
+        ]
+        deadline = time.monotonic() + 60
+        while marks(first, marks_bucket, "gate", "second") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    again = start_server(tmp_path / "data")
+    try:
+        client(again, "s3").put_object(Bucket=marks_bucket, Key="gate/go", Body=b"go")
+        lam = client(again, "lambda")
+        done = wait_status(lam, arn, "SUCCEEDED")
+        assert json.loads(done["Result"]) == "done"
+        assert marks(again, marks_bucket, "gate", "first") == 1
+        assert marks(again, marks_bucket, "gate", "second") >= 2
+        kinds = [
+            e["EventType"]
+            for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        ]
+        assert kinds.count("ExecutionSucceeded") == 1
+        assert kinds.count("StepSucceeded") == 2
+    finally:
+        stop_server(again)
 
 
 def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:

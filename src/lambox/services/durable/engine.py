@@ -56,8 +56,9 @@ def to_millis(op: dict[str, Any]) -> dict[str, Any]:
 class DurableTimetable:
     """The store's due executions as the ticker's ``Timetable``."""
 
-    def __init__(self, store: DurableStore) -> None:
+    def __init__(self, store: DurableStore, ended: Callable[[Execution], None]) -> None:
         self._store = store
+        self._ended = ended
 
     def earliest(self) -> float | None:
         return self._store.earliest()
@@ -66,7 +67,15 @@ class DurableTimetable:
         return [Due(arn, wake) for arn, wake in self._store.due(now, limit)]
 
     def advance(self, item: Due, now: float) -> Sequence[Delivery]:
-        return [Delivery(item.key, b"")] if self._store.advance(item.key, item.slot, now) else []
+        if self._store.advance(item.key, item.slot, now):
+            return [Delivery(item.key, b"")]
+        try:
+            execution = self._store.get(item.key)
+        except LamboxError:  # deleted meanwhile
+            return []
+        if execution.ended is not None:  # it timed out (ExecutionTimeout) rather than ran
+            self._ended(execution)
+        return []
 
 
 class DurableEngine:
@@ -76,7 +85,7 @@ class DurableEngine:
         self._store = store
         self._invoke = invoke
         self._clock = clock
-        self.ticker = Ticker("durable", DurableTimetable(store), clock, self._deliver)
+        self.ticker = Ticker("durable", DurableTimetable(store, self.ended), clock, self._deliver)
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, list[asyncio.Future[Execution]]] = {}
         self.invocations = 0
