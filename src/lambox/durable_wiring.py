@@ -17,6 +17,7 @@ from pathlib import Path
 from lambox.arns import Arns
 from lambox.control.functions import FunctionService
 from lambox.events.clock import Clock
+from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import UNHANDLED, InvokeService
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationResult, InvocationType
 from lambox.services.durable.engine import DurableEngine
@@ -37,7 +38,15 @@ def build_durable(
     data: Path, invoke: InvokeService, functions: FunctionService, arns: Arns, clock: Clock
 ) -> Durable:
     store = DurableStore(data / "durable.db")
-    engine = DurableEngine(store, invoke.invoke_direct, clock)
+
+    async def chain(
+        function_name: str, qualifier: str | None, payload: bytes
+    ) -> tuple[bytes, str | None]:
+        request = Invocation(new_request_id(), payload, qualifier=qualifier)
+        result = await invoke.invoke(function_name, request)
+        return result.payload, result.function_error
+
+    engine = DurableEngine(store, invoke.invoke_direct, clock, chain)
 
     def function_arn(function_name: str) -> str:
         name = functions.get(function_name).name  # ResourceNotFound as AWS says it

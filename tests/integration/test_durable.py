@@ -111,6 +111,18 @@ def gated(event, context: DurableContext):
         return "done"
     return context.step(second, name="second")
 
+def plain(event, context):
+    return event["n"] * 2
+
+@durable_execution
+def chain(event, context: DurableContext):
+    doubled = context.invoke(event["plain"], {"n": 21}, name="double")
+    fanned = context.invoke(event["durable"], {"items": [4]}, name="fan")
+    inner = context.run_in_child_context(
+        lambda ctx: ctx.step(lambda _: "inner", name="in"), name="child"
+    )
+    return {"doubled": doubled, "fanned": fanned, "child": inner}
+
 @durable_execution
 def fan(event, context: DurableContext):
     squares = context.map(event["items"], lambda ctx, item, i, items: ctx.step(
@@ -328,6 +340,35 @@ def test_stop_and_delete(durable_server: LamboxServer) -> None:
     lam.delete_durable_execution(DurableExecutionArn=arn)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_durable_execution(DurableExecutionArn=arn)
+
+
+def test_chained_invokes_and_child_context(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "chain")
+    target = create(lam, "fan")
+    plain = unique("plain")
+    lam.create_function(
+        FunctionName=plain,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="handler.plain",
+        Code={"ZipFile": make_zip({"handler.py": HANDLER})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=plain)
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps({"plain": plain, "durable": target}))
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(answer["Payload"].read()) == {
+        "doubled": 42,
+        "fanned": {"squares": [16], "pair": ["left", "right"]},
+        "child": "inner",
+    }
+    # The durable target ran as an execution of its own.
+    children = lam.list_durable_executions_by_function(FunctionName=target)["DurableExecutions"]
+    assert [c["Status"] for c in children] == ["SUCCEEDED"]
+    events = lam.get_durable_execution_history(DurableExecutionArn=answer["DurableExecutionArn"])
+    kinds = [e["EventType"] for e in events["Events"]]
+    assert kinds.count("ChainedInvokeSucceeded") == 2
+    assert "ContextSucceeded" in kinds
 
 
 def test_kill_during_a_step(tmp_path: Path) -> None:

@@ -81,9 +81,15 @@ class DurableTimetable:
 class DurableEngine:
     """Starts executions and drives their invocations."""
 
-    def __init__(self, store: DurableStore, invoke: Invoker, clock: Clock) -> None:
+    def __init__(
+        self, store: DurableStore, invoke: Invoker, clock: Clock, chain: Invoker | None = None
+    ) -> None:
         self._store = store
         self._invoke = invoke
+        # An Invoke as a client makes it (a durable target starts its own execution): what
+        # context.invoke's chained invocations run through.
+        self._chain = chain or invoke
+        self._chaining: set[tuple[str, str]] = set()
         self._clock = clock
         self.ticker = Ticker("durable", DurableTimetable(store, self.ended), clock, self._deliver)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,6 +101,7 @@ class DurableEngine:
         if recovered:
             log.info("durable: %d execution(s) were mid-invocation; invoking them again", recovered)
         self.ticker.start()
+        self.dispatch()
 
     async def close(self) -> None:
         await self.ticker.close()
@@ -142,6 +149,47 @@ class DurableEngine:
         future: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(arn, []).append(future)
         return await future
+
+    def dispatch(self) -> None:
+        """Run the chained invokes that are started and not running (all of them after a
+        restart: a chained invoke is at least once)."""
+        for arn, op_id, function_name, payload in self._store.chained():
+            if (arn, op_id) in self._chaining:
+                continue
+            self._chaining.add((arn, op_id))
+            task = asyncio.get_running_loop().create_task(
+                self._chained(arn, op_id, function_name, payload)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _chained(self, arn: str, op_id: str, function_name: str, payload: str | None) -> None:
+        try:
+            status, result, error = "FAILED", None, None
+            try:
+                body, function_error = await self._chain(
+                    function_name, None, (payload or "{}").encode()
+                )
+            except LamboxError as exc:
+                error = {"ErrorType": exc.aws_type, "ErrorMessage": exc.message}
+            else:
+                if function_error is None:
+                    status, result = "SUCCEEDED", body.decode("utf-8", "replace")
+                else:
+                    error = _function_error(body, function_error)
+            log.info(
+                "durable execution %s: chained invoke %s of %s %s",
+                arn,
+                op_id,
+                function_name,
+                status,
+            )
+            if self._store.complete_chained(arn, op_id, status, result, error, self._clock.now()):
+                self.ticker.kick()
+        except Exception:
+            log.exception("durable execution %s: chained invoke %s failed", arn, op_id)
+        finally:
+            self._chaining.discard((arn, op_id))
 
     def changed(self) -> None:
         """Something made an execution due (a callback's answer): look again now."""
@@ -212,6 +260,20 @@ class DurableEngine:
             error,
             self._clock.now(),
         )
+
+
+def _function_error(body: bytes, function_error: str) -> dict[str, Any]:
+    """The ErrorObject of a function's error answer (``errorType``, ``errorMessage``)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return {
+            "ErrorType": str(data.get("errorType") or function_error),
+            "ErrorMessage": str(data.get("errorMessage") or ""),
+        }
+    return {"ErrorType": function_error, "ErrorMessage": body.decode("utf-8", "replace")[:4096]}
 
 
 def _read_output(

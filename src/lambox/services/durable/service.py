@@ -96,6 +96,8 @@ class DurableService:
             params["DurableExecutionArn"], params["CheckpointToken"], updates, self._clock.now()
         )
         out: dict[str, Any] = {"NewExecutionState": {"Operations": changed}}
+        if any(u.get("Type") == "CHAINED_INVOKE" for u in updates):
+            self._engine.dispatch()
         if token is not None:
             out["CheckpointToken"] = token
         else:

@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS operations (
 CREATE TABLE IF NOT EXISTS events (
   arn TEXT NOT NULL, event_id INTEGER NOT NULL, doc TEXT NOT NULL,
   PRIMARY KEY (arn, event_id));
+CREATE TABLE IF NOT EXISTS chained (
+  arn TEXT NOT NULL, op_id TEXT NOT NULL, function_name TEXT NOT NULL, payload TEXT,
+  PRIMARY KEY (arn, op_id));
 CREATE TABLE IF NOT EXISTS callbacks (
   callback_id TEXT PRIMARY KEY, arn TEXT NOT NULL, op_id TEXT NOT NULL, deadline REAL,
   heartbeat INTEGER, heartbeat_deadline REAL);
@@ -458,6 +461,51 @@ class DurableStore:
             self._db.execute("DELETE FROM callbacks WHERE callback_id=?", (callback_id,))
             self._db.execute("COMMIT")
 
+    def chained(self) -> list[tuple[str, str, str, str | None]]:
+        """Chained invokes started and not yet answered: (arn, op id, function, payload)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT arn, op_id, function_name, payload FROM chained ORDER BY rowid"
+            ).fetchall()
+        return [(str(a), str(o), str(f), p) for a, o, f, p in rows]
+
+    def complete_chained(
+        self,
+        arn: str,
+        op_id: str,
+        status: str,
+        result: str | None,
+        error: dict[str, Any] | None,
+        now: float,
+    ) -> bool:
+        """A chained invoke's answer: its operation ends and its execution is due. False
+        when it was already answered (or its execution ended)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            gone = self._db.execute(
+                "DELETE FROM chained WHERE arn=? AND op_id=?", (arn, op_id)
+            ).rowcount
+            op = self._op(arn, op_id)
+            if not gone or op is None or op.get("Status") != "STARTED":
+                self._db.execute("COMMIT")
+                return False
+            details: dict[str, Any] = {}
+            if result is not None:
+                details["Result"] = result
+            if error:
+                details["Error"] = error
+            op = {**op, "Status": status, "EndTimestamp": now, "ChainedInvokeDetails": details}
+            self._touch_external(arn, op, now)
+            kind = "ChainedInvokeSucceeded" if status == "SUCCEEDED" else "ChainedInvokeFailed"
+            detail = (
+                {"Result": {"Payload": result}}
+                if status == "SUCCEEDED"
+                else {"Error": {"Payload": error or {}}}
+            )
+            self._event(arn, kind, op, now, {f"{kind}Details": detail})
+            self._db.execute("COMMIT")
+        return True
+
     def heartbeat(self, callback_id: str, now: float) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -501,7 +549,7 @@ class DurableStore:
                 raise ResourceConflict(
                     f"Durable execution {arn} is {row[0]}: stop it before deleting it"
                 )
-            for table in ("executions", "operations", "events", "callbacks"):
+            for table in ("executions", "operations", "events", "callbacks", "chained"):
                 self._db.execute(f"DELETE FROM {table} WHERE arn=?", (arn,))
             self._db.execute("COMMIT")
 
@@ -525,7 +573,7 @@ class DurableStore:
                 (now,),
             ).fetchall()
             for (arn,) in rows:
-                for table in ("executions", "operations", "events", "callbacks"):
+                for table in ("executions", "operations", "events", "callbacks", "chained"):
                     self._db.execute(f"DELETE FROM {table} WHERE arn=?", (arn,))
         return len(rows)
 
@@ -663,6 +711,7 @@ class DurableStore:
             ]
             self._put_op(arn, {**ops[0], "Status": status, "EndTimestamp": now}, int(clock))
         self._db.execute("DELETE FROM callbacks WHERE arn=?", (arn,))
+        self._db.execute("DELETE FROM chained WHERE arn=?", (arn,))
         kind = {
             "SUCCEEDED": "ExecutionSucceeded",
             "FAILED": "ExecutionFailed",
@@ -916,11 +965,25 @@ class DurableStore:
             elif action == "FAIL":
                 body = {"Error": {"Payload": error or {}}}
             event = (name, {f"{name}Details": body})
+        elif kind == "CHAINED_INVOKE":
+            if action != "START":
+                self._bad(action, kind)
+            if current is None:
+                options = update.get("ChainedInvokeOptions") or {}
+                target = str(options.get("FunctionName") or "")
+                if not target:
+                    self._db.execute("ROLLBACK")
+                    raise InvalidParameterValue("ChainedInvokeOptions.FunctionName is required.")
+                op["Status"] = "STARTED"
+                self._db.execute(
+                    "INSERT INTO chained (arn, op_id, function_name, payload) VALUES (?,?,?,?)",
+                    (arn, op_id, target, payload),
+                )
+                started = {"FunctionName": target, "Input": {"Payload": payload}}
+                event = ("ChainedInvokeStarted", {"ChainedInvokeStartedDetails": started})
         else:
             self._db.execute("ROLLBACK")
-            raise InvalidParameterValue(
-                f"lambox does not run {kind} operations yet (context.invoke of other functions)."
-            )
+            raise InvalidParameterValue(f"Unknown operation type {kind}.")
         if op.get("Status") in (*TERMINAL, "CANCELLED"):
             op["EndTimestamp"] = now
         self._put_op(arn, op, clock)
