@@ -242,7 +242,23 @@ def test_steps_and_wait_complete(durable_server: LamboxServer) -> None:
         lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken="x.1")
 
 
-def test_callback_success_and_failure(durable_server: LamboxServer) -> None:
+def cli_models(root: Path) -> Path:
+    """The AWS CLI v2.9's models predate durable functions: botocore's Lambda model beside
+    it through AWS_DATA_PATH (docs/durable.md), as a user of that CLI does."""
+    import gzip
+
+    import botocore
+
+    source = Path(botocore.__file__).parent / "data" / "lambda" / "2015-03-31"
+    target = root / "models" / "lambda" / "2015-03-31"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "service-2.json").write_bytes(
+        gzip.decompress((source / "service-2.json.gz").read_bytes())
+    )
+    return root / "models"
+
+
+def test_callback_success_and_failure(durable_server: LamboxServer, tmp_path: Path) -> None:
     lam = client(durable_server, "lambda")
     name = create(lam, "approval")
     arns = []
@@ -259,10 +275,11 @@ def test_callback_success_and_failure(durable_server: LamboxServer) -> None:
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DATA_PATH": str(cli_models(tmp_path)),
     }
     subprocess.run(
         [
-            "aws", "--endpoint-url", durable_server.url, "lambda",
+            "/usr/bin/aws", "--endpoint-url", durable_server.url, "lambda",
             "send-durable-execution-callback-failure", "--callback-id", ids[1],
             "--error", "ErrorType=Rejected,ErrorMessage=no thanks",
         ],
@@ -329,6 +346,9 @@ def test_stop_and_delete(durable_server: LamboxServer) -> None:
         FunctionName=name, InvocationType="Event", Payload=json.dumps({"timeout": 600})
     )["DurableExecutionArn"]
     waiting = callback_id(lam, arn)
+    lam.send_durable_execution_callback_heartbeat(CallbackId=waiting)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.send_durable_execution_callback_heartbeat(CallbackId="no-such-callback")
     with pytest.raises(lam.exceptions.ResourceConflictException):
         lam.delete_durable_execution(DurableExecutionArn=arn)
     lam.stop_durable_execution(DurableExecutionArn=arn, Error={"ErrorMessage": "enough"})
