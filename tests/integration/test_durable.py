@@ -491,3 +491,39 @@ def test_order_workflow_example(tmp_path: Path) -> None:
         assert "CallbackSucceeded" in shown.stdout and "ExecutionSucceeded" in shown.stdout
     finally:
         stop_server(server)
+
+
+def test_aws_cloud_test_runner(durable_server: LamboxServer, monkeypatch: Any) -> None:
+    """AWS's testing package's runner for deployed functions, pointed at lambox: it reads
+    the execution and its history into operations, with our shapes."""
+    from aws_durable_execution_sdk_python.execution import InvocationStatus
+    from aws_durable_execution_sdk_python.lambda_service import OperationStatus
+    from aws_durable_execution_sdk_python_testing.runner import DurableFunctionCloudTestRunner
+
+    for key, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        monkeypatch.setenv(key, value)
+    lam = client(durable_server, "lambda")
+    name = create(lam, "steps")
+    marks_bucket = bucket(durable_server)
+    runner = DurableFunctionCloudTestRunner(
+        function_name=name, region="us-east-1", lambda_endpoint=durable_server.url,
+        poll_interval=0.2,
+    )  # fmt: skip
+    result = runner.run(input={"x": 4, "bucket": marks_bucket, "run": "runner"}, timeout=90)
+    assert result.status is InvocationStatus.SUCCEEDED
+    assert json.loads(result.result or "null") == {"result": 10}
+    add = result.get_step("add")
+    assert add.status is OperationStatus.SUCCEEDED and json.loads(add.result or "null") == 5
+    assert result.get_wait("pause").status is OperationStatus.SUCCEEDED
+    assert json.loads(result.get_step("double").result or "null") == 10
+
+    approval = create(lam, "approval")
+    runner = DurableFunctionCloudTestRunner(
+        function_name=approval, region="us-east-1", lambda_endpoint=durable_server.url,
+        poll_interval=0.2,
+    )  # fmt: skip
+    arn = runner.run_async(input={}, timeout=60)
+    runner.send_callback_success(runner.wait_for_callback(arn, name="approve"), b"fine")
+    done = runner.wait_for_result(arn, timeout=60)
+    assert json.loads(done.result or "null") == {"approved": "fine"}
+    assert done.get_callback("approve").status is OperationStatus.SUCCEEDED
