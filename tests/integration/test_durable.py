@@ -428,6 +428,35 @@ def test_kill_during_a_step(tmp_path: Path) -> None:
         stop_server(again)
 
 
+def test_kill_between_callback_and_resumption(tmp_path: Path) -> None:
+    """kill -9 right after a callback's answer is acknowledged: the answer is kept and the
+    execution resumes after the restart, ending once."""
+    first = start_server(tmp_path / "data")
+    try:
+        lam = client(first, "lambda")
+        name = create(lam, "approval")
+        arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")[
+            "DurableExecutionArn"
+        ]
+        lam.send_durable_execution_callback_success(
+            CallbackId=callback_id(lam, arn), Result=b"kept"
+        )
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    again = start_server(tmp_path / "data")
+    try:
+        lam = client(again, "lambda")
+        done = wait_status(lam, arn, "SUCCEEDED")
+        assert json.loads(done["Result"]) == {"approved": "kept"}
+        events = lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        kinds = [e["EventType"] for e in events]
+        assert kinds.count("CallbackSucceeded") == 1
+        assert kinds.count("ExecutionSucceeded") == 1
+    finally:
+        stop_server(again)
+
+
 def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
     """Runs last in this module: it kills the module's server and starts its own."""
     lam = client(durable_server, "lambda")
