@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS operations (
 CREATE TABLE IF NOT EXISTS events (
   arn TEXT NOT NULL, event_id INTEGER NOT NULL, doc TEXT NOT NULL,
   PRIMARY KEY (arn, event_id));
+CREATE TABLE IF NOT EXISTS replies (
+  arn TEXT PRIMARY KEY, token TEXT NOT NULL, reply TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chained (
   arn TEXT NOT NULL, op_id TEXT NOT NULL, function_name TEXT NOT NULL, payload TEXT,
   PRIMARY KEY (arn, op_id));
@@ -412,9 +414,19 @@ class DurableStore:
         self, arn: str, token: str, updates: Sequence[Mapping[str, Any]], now: float
     ) -> tuple[str | None, list[dict[str, Any]]]:
         """Apply a batch of ``OperationUpdate``s atomically: (the next token, or None when
-        the batch ended the execution; the operations changed since the caller last saw)."""
+        the batch ended the execution; the operations changed since the caller last saw).
+
+        Every token is issued once, so a token seen again is the same request retried (by
+        the client after a lost answer): it gets the first answer again, applied once."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            cached = self._db.execute(
+                "SELECT reply FROM replies WHERE arn=? AND token=?", (arn, token)
+            ).fetchone()
+            if cached is not None:
+                self._db.execute("COMMIT")
+                next_token, ops = json.loads(cached[0])
+                return next_token, ops
             execution = self._current(arn, token)
             clock = execution.clock + 1
             self._db.execute("UPDATE executions SET clock=? WHERE arn=?", (clock, arn))
@@ -423,8 +435,13 @@ class DurableStore:
                 ended = self._apply(execution, update, clock, now) or ended
             changed = self._changed(arn, execution.seen)
             self._db.execute("UPDATE executions SET seen=clock WHERE arn=?", (arn,))
+            next_token = None if ended else f"{execution.invocation}.{clock}"
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies (arn, token, reply) VALUES (?,?,?)",
+                (arn, token, json.dumps([next_token, changed], separators=(",", ":"))),
+            )
             self._db.execute("COMMIT")
-        return (None if ended else f"{execution.invocation}.{clock}"), changed
+        return next_token, changed
 
     def state(self, arn: str, token: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -549,7 +566,7 @@ class DurableStore:
                 raise ResourceConflict(
                     f"Durable execution {arn} is {row[0]}: stop it before deleting it"
                 )
-            for table in ("executions", "operations", "events", "callbacks", "chained"):
+            for table in ("executions", "operations", "events", "callbacks", "chained", "replies"):
                 self._db.execute(f"DELETE FROM {table} WHERE arn=?", (arn,))
             self._db.execute("COMMIT")
 
@@ -573,7 +590,14 @@ class DurableStore:
                 (now,),
             ).fetchall()
             for (arn,) in rows:
-                for table in ("executions", "operations", "events", "callbacks", "chained"):
+                for table in (
+                    "executions",
+                    "operations",
+                    "events",
+                    "callbacks",
+                    "chained",
+                    "replies",
+                ):
                     self._db.execute(f"DELETE FROM {table} WHERE arn=?", (arn,))
         return len(rows)
 
