@@ -339,6 +339,27 @@ def test_callback_times_out(durable_server: LamboxServer) -> None:
     assert "CallbackTimedOut" in kinds
 
 
+def test_pause_and_resume(durable_server: LamboxServer) -> None:
+    lam = client(durable_server, "lambda")
+    name = create(lam, "approval")
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")[
+        "DurableExecutionArn"
+    ]
+    waiting = callback_id(lam, arn)
+    lam.pause_durable_execution(DurableExecutionArn=arn, Reason="audit")
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.pause_durable_execution(DurableExecutionArn=arn)
+    lam.send_durable_execution_callback_success(CallbackId=waiting, Result=b"later")
+    # Paused: the answer is kept, and nothing resumes the execution.
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"
+    lam.resume_durable_execution(DurableExecutionArn=arn)
+    assert json.loads(wait_status(lam, arn, "SUCCEEDED")["Result"]) == {"approved": "later"}
+    kinds = [
+        e["EventType"] for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    ]
+    assert kinds.index("ExecutionPaused") < kinds.index("ExecutionResumed")
+
+
 def test_stop_and_delete(durable_server: LamboxServer) -> None:
     lam = client(durable_server, "lambda")
     name = create(lam, "expiring")
@@ -457,41 +478,6 @@ def test_kill_between_callback_and_resumption(tmp_path: Path) -> None:
         stop_server(again)
 
 
-def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
-    """Runs last in this module: it kills the module's server and starts its own."""
-    lam = client(durable_server, "lambda")
-    name = create(lam, "steps")
-    marks_bucket = bucket(durable_server)
-    event = {"x": 1, "bucket": marks_bucket, "run": "killed", "wait": 4}
-    arn = lam.invoke(
-        FunctionName=name, InvocationType="Event", Payload=json.dumps(event),
-        DurableExecutionName="survivor",
-    )["DurableExecutionArn"]  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any(
-        e["EventType"] == "WaitStarted"
-        for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    durable_server.proc.send_signal(signal.SIGKILL)
-    durable_server.proc.wait()
-    again = start_server(data_dir)
-    try:
-        lam = client(again, "lambda")
-        done = wait_status(lam, arn, "SUCCEEDED")
-        assert json.loads(done["Result"]) == {"result": 4}
-        assert marks(again, marks_bucket, "killed", "add") == 1
-        assert marks(again, marks_bucket, "killed", "double") == 1
-        kinds = [
-            e["EventType"]
-            for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
-        ]
-        assert kinds.count("ExecutionSucceeded") == 1
-    finally:
-        stop_server(again)
-
-
 def test_order_workflow_example(tmp_path: Path) -> None:
     """``make serve``'s order workflow: approved through its callback; ``lambox executions``
     lists it and shows its history."""
@@ -556,3 +542,38 @@ def test_aws_cloud_test_runner(durable_server: LamboxServer, monkeypatch: Any) -
     done = runner.wait_for_result(arn, timeout=60)
     assert json.loads(done.result or "null") == {"approved": "fine"}
     assert done.get_callback("approve").status is OperationStatus.SUCCEEDED
+
+
+def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
+    """Runs last in this module: it kills the module's server and starts its own."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "steps")
+    marks_bucket = bucket(durable_server)
+    event = {"x": 1, "bucket": marks_bucket, "run": "killed", "wait": 4}
+    arn = lam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(event),
+        DurableExecutionName="survivor",
+    )["DurableExecutionArn"]  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(
+        e["EventType"] == "WaitStarted"
+        for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    durable_server.proc.send_signal(signal.SIGKILL)
+    durable_server.proc.wait()
+    again = start_server(data_dir)
+    try:
+        lam = client(again, "lambda")
+        done = wait_status(lam, arn, "SUCCEEDED")
+        assert json.loads(done["Result"]) == {"result": 4}
+        assert marks(again, marks_bucket, "killed", "add") == 1
+        assert marks(again, marks_bucket, "killed", "double") == 1
+        kinds = [
+            e["EventType"]
+            for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        ]
+        assert kinds.count("ExecutionSucceeded") == 1
+    finally:
+        stop_server(again)

@@ -170,11 +170,15 @@ class DurableService:
         return {"DeletionRequestTimestamp": self._clock.now()}
 
     def pause(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._store.pause(params["DurableExecutionArn"], True)
+        self._store.pause(
+            params["DurableExecutionArn"], True, params.get("Reason"), self._clock.now()
+        )
         return {}
 
     def resume(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._store.pause(params["DurableExecutionArn"], False)
+        self._store.pause(
+            params["DurableExecutionArn"], False, params.get("Reason"), self._clock.now()
+        )
         self._engine.changed()
         return {}
 

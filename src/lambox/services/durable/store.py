@@ -313,7 +313,8 @@ class DurableStore:
         again (its sandbox is gone); the number of such executions."""
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE executions SET invoking=0, wake=? WHERE invoking=1 AND status='RUNNING'",
+                "UPDATE executions SET invoking=0, wake=? WHERE invoking=1"
+                " AND status IN ('RUNNING', 'PAUSED')",
                 (now,),
             )
         return cursor.rowcount
@@ -366,7 +367,8 @@ class DurableStore:
                     f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)
                 ).fetchone()
             )
-            if execution.status != "RUNNING" or execution.invocation != invocation:
+            live = execution.status in ("RUNNING", "PAUSED")  # paused mid-invocation
+            if not live or execution.invocation != invocation:
                 self._db.execute("COMMIT")
                 return execution
             self._event(
@@ -570,8 +572,9 @@ class DurableStore:
                 self._db.execute(f"DELETE FROM {table} WHERE arn=?", (arn,))
             self._db.execute("COMMIT")
 
-    def pause(self, arn: str, paused: bool) -> None:
-        """Pause (no invocation starts; what is due waits) or resume an execution."""
+    def pause(self, arn: str, paused: bool, reason: str | None, now: float) -> None:
+        """Pause (no invocation starts; what is due waits; one in flight ends as it ends) or
+        resume an execution, with its history event."""
         want, to = ("RUNNING", "PAUSED") if paused else ("PAUSED", "RUNNING")
         with self._lock:
             row = self._db.execute("SELECT status FROM executions WHERE arn=?", (arn,)).fetchone()
@@ -579,7 +582,19 @@ class DurableStore:
                 raise ResourceNotFound(f"Durable execution not found: {arn}")
             if row[0] != want:
                 raise ResourceConflict(f"Durable execution {arn} is {row[0]}, not {want}")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("UPDATE executions SET status=? WHERE arn=?", (to, arn))
+            details: dict[str, Any]
+            if paused:
+                kind = "ExecutionPaused"
+                details = {"PauseRequestTimestamp": now, "ExecutionTimeoutPaused": False}
+            else:
+                kind = "ExecutionResumed"
+                details = {"ResumeRequestTimestamp": now}
+            if reason:
+                details["Reason"] = {"Payload": reason}
+            self._event(arn, kind, None, now, {f"{kind}Details": details})
+            self._db.execute("COMMIT")
 
     def purge(self, now: float) -> int:
         """Forget ended executions older than their retention period."""
@@ -675,7 +690,7 @@ class DurableStore:
         execution = _execution(row)
         invocation = token.partition(".")[0]
         if (
-            execution.status != "RUNNING"
+            execution.status not in ("RUNNING", "PAUSED")  # paused mid-invocation: it ends
             or not execution.invocation
             or invocation != execution.invocation
         ):
