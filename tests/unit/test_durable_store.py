@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambox.errors import InvalidParameterValue
+from lambox.errors import InvalidParameterValue, ResourceNotFound
 from lambox.services.durable.store import DurableStore
 
 
@@ -67,3 +67,15 @@ def test_an_invocation_in_flight_is_due_again_after_a_restart(tmp_path: Path) ->
     reopened = DurableStore(tmp_path / "durable.db")
     assert reopened.recover(200.0) == 1
     assert reopened.due(200.0, 10) == [(arn, 200.0)]
+
+
+def test_ended_executions_are_forgotten_after_their_retention(tmp_path: Path) -> None:
+    store, arn, token = started(tmp_path)
+    end = {"Id": "e", "Type": "EXECUTION", "Action": "SUCCEED", "Payload": "1"}
+    assert store.checkpoint(arn, token, [end], 110.0)[0] is None
+    assert store.get(arn).status == "SUCCEEDED"
+    assert store.purge(110.0 + 86400 - 1) == 0  # retention: one day
+    assert store.purge(110.0 + 86400 + 1) == 1
+    with pytest.raises(ResourceNotFound):
+        store.get(arn)
+    assert store.history(arn) == [] and store.operations(arn) == []

@@ -25,6 +25,8 @@ from lambox.services.durable.store import DurableStore, Execution, error_object
 
 log = logging.getLogger(__name__)
 
+PURGE_EVERY = 3600.0  # seconds between passes that forget executions past their retention
+
 Invoker = Callable[[str, str | None, bytes], Awaitable[tuple[bytes, str | None]]]
 """Invoke ``function_name`` at ``qualifier`` synchronously with a payload: (payload,
 function error or None). ``server.py`` wires it to the invoke service."""
@@ -90,6 +92,7 @@ class DurableEngine:
         # context.invoke's chained invocations run through.
         self._chain = chain or invoke
         self._chaining: set[tuple[str, str]] = set()
+        self._purger: asyncio.Task[None] | None = None
         self._clock = clock
         self.ticker = Ticker("durable", DurableTimetable(store, self.ended), clock, self._deliver)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,8 +105,22 @@ class DurableEngine:
             log.info("durable: %d execution(s) were mid-invocation; invoking them again", recovered)
         self.ticker.start()
         self.dispatch()
+        self._purger = asyncio.get_running_loop().create_task(self._purge())
+
+    async def _purge(self) -> None:
+        """Forget ended executions past their RetentionPeriodInDays, hourly."""
+        while True:
+            try:
+                gone = self._store.purge(self._clock.now())
+                if gone:
+                    log.info("durable: %d execution(s) past their retention forgotten", gone)
+            except LamboxError as exc:
+                log.warning("durable: purging ended executions failed: %s", exc)
+            await self._clock.sleep(PURGE_EVERY)
 
     async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
         await self.ticker.close()
         for task in list(self._tasks):
             task.cancel()
