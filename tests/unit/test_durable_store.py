@@ -79,3 +79,28 @@ def test_ended_executions_are_forgotten_after_their_retention(tmp_path: Path) ->
     with pytest.raises(ResourceNotFound):
         store.get(arn)
     assert store.history(arn) == [] and store.operations(arn) == []
+
+
+def test_throttled_invocations_never_fail_the_execution(tmp_path: Path) -> None:
+    store, arn, _ = started(tmp_path)
+    now = 101.0
+    for _ in range(5):
+        execution = store.settle(arn, store.get(arn).invocation, 0, "THROTTLED", None, None, now)
+        assert execution.status == "RUNNING" and execution.attempts == 0
+        assert execution.wake == now + 1.0 and not execution.invoking
+        assert store.advance(arn, now + 1.0, now + 1.0)
+        assert store.begin(arn, now + 1.0) is not None
+        now += 1.0
+    # Three failed invocations, by contrast, fail it.
+    for _ in range(3):
+        execution = store.settle(
+            arn, store.get(arn).invocation, 0, "RETRY", None, {"ErrorMessage": "boom"}, now
+        )
+        if execution.status == "FAILED":
+            break
+        assert execution.wake is not None
+        assert store.advance(arn, execution.wake, execution.wake)
+        assert store.begin(arn, execution.wake) is not None
+        now = execution.wake
+    assert store.get(arn).status == "FAILED"
+    assert store.get(arn).error == {"ErrorMessage": "boom"}

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lambox.errors import LamboxError
+from lambox.errors import LamboxError, TooManyRequests
 from lambox.events.clock import Clock
 from lambox.events.ticker import Delivery, Due, Ticker
 from lambox.services.durable.store import DurableStore, Execution, error_object
@@ -264,6 +264,8 @@ class DurableEngine:
                 execution.function_name, execution.qualifier, payload
             )
             outcome, result, error = _read_output(body, function_error)
+        except TooManyRequests:
+            outcome = "THROTTLED"
         except LamboxError as exc:
             error = {"ErrorType": exc.aws_type, "ErrorMessage": exc.message}
         if outcome == "RETRY":

@@ -359,7 +359,8 @@ class DurableStore:
         """Record how an invocation ended: ``SUCCEEDED``/``FAILED`` end the execution,
         ``PENDING`` schedules its next invocation (at once when something changed while it
         ran, else at its earliest timer), ``RETRY`` (the invocation itself failed) tries
-        again with a back-off, up to ``INVOCATION_ATTEMPTS`` times."""
+        again with a back-off, up to ``INVOCATION_ATTEMPTS`` times; ``THROTTLED`` (the
+        function's concurrency was exhausted) tries again a second later."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             execution = _execution(
@@ -389,6 +390,10 @@ class DurableStore:
                 self._finish(execution, "SUCCEEDED", result, None, now)
             elif outcome == "FAILED":
                 self._finish(execution, "FAILED", None, error or {}, now)
+            elif outcome == "THROTTLED":  # no sandbox to be had: again soon, not a failure
+                self._db.execute(
+                    "UPDATE executions SET invoking=0, wake=? WHERE arn=?", (now + 1.0, arn)
+                )
             elif outcome == "RETRY":
                 attempts = execution.attempts + 1
                 if attempts >= INVOCATION_ATTEMPTS:
