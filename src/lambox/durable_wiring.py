@@ -14,12 +14,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.types import ASGIApp
+
 from lambox.arns import Arns
+from lambox.control import shapes
 from lambox.control.functions import FunctionService
 from lambox.events.clock import Clock
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import UNHANDLED, InvokeService
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationResult, InvocationType
+from lambox.services.durable.app import DurableApp
 from lambox.services.durable.engine import DurableEngine
 from lambox.services.durable.service import DurableService
 from lambox.services.durable.store import DurableStore
@@ -32,6 +36,10 @@ class Durable:
     store: DurableStore
     engine: DurableEngine
     service: DurableService
+
+    def app(self, lambda_app: ASGIApp) -> DurableApp:
+        """The durable operations' app in front of the Lambda API's, validated by its model."""
+        return DurableApp(self.service.operations(), lambda_app, shapes.validate)
 
 
 def build_durable(
@@ -57,18 +65,20 @@ def build_durable(
     async def start(fv: FunctionVersion, invocation: Invocation) -> InvocationResult:
         assert fv.config.durable is not None
         timeout, retention = fv.config.durable
+        # An execution is pinned to the version it started on (an alias routes only its
+        # first invocation), and its ARN names that version, as the model's pattern says.
+        version = fv.config.version
         started = engine.begin(
             name=invocation.durable_name or str(uuid.uuid4()),
             function_name=fv.name,
-            function_arn=arns.function(fv.name, invocation.qualifier or LATEST),
-            qualifier=invocation.qualifier,
-            version=fv.config.version,
+            function_arn=arns.function(fv.name, version),
+            qualifier=None if version == LATEST else version,
+            version=version,
             payload=invocation.payload,
             timeout=timeout,
             retention=retention,
         )
         arn = started.execution.arn
-        version = fv.config.version
         if invocation.invocation_type is InvocationType.EVENT:
             return InvocationResult(b"", version, durable_execution_arn=arn)
         execution = await engine.outcome(arn)

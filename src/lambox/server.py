@@ -100,7 +100,6 @@ from lambox.services.cloudformation.resources import (
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
-from lambox.services.durable.app import DurableApp
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
@@ -499,7 +498,7 @@ def build(settings: Settings) -> Server:
     )
     durable = build_durable(data, invoke, functions, arns, clock)
     edge = Edge(
-        DurableApp(durable.service.operations(), app),
+        durable.app(app),
         {
             "s3": S3App(s3, settings.region, authorizer),
             "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),

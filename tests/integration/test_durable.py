@@ -239,7 +239,7 @@ def test_steps_and_wait_complete(durable_server: LamboxServer) -> None:
     assert marks(durable_server, marks_bucket, "sync", "double") == 1
     # A checkpoint with a token of an ended execution is refused.
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
-        lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken="x.1")
+        lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken="abcx1")
 
 
 def cli_models(root: Path) -> Path:
@@ -369,7 +369,7 @@ def test_stop_and_delete(durable_server: LamboxServer) -> None:
     waiting = callback_id(lam, arn)
     lam.send_durable_execution_callback_heartbeat(CallbackId=waiting)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
-        lam.send_durable_execution_callback_heartbeat(CallbackId="no-such-callback")
+        lam.send_durable_execution_callback_heartbeat(CallbackId="nosuchcallback")
     with pytest.raises(lam.exceptions.ResourceConflictException):
         lam.delete_durable_execution(DurableExecutionArn=arn)
     lam.stop_durable_execution(DurableExecutionArn=arn, Error={"ErrorMessage": "enough"})

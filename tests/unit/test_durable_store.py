@@ -39,7 +39,7 @@ def test_a_retried_checkpoint_is_applied_once(tmp_path: Path) -> None:
 
 def test_an_older_invocations_token_is_refused(tmp_path: Path) -> None:
     store, arn, old = started(tmp_path)
-    store.settle(arn, old.partition(".")[0], 0, "RETRY", None, {"ErrorMessage": "x"}, 101.0)
+    store.settle(arn, old.partition("x")[0], 0, "RETRY", None, {"ErrorMessage": "x"}, 101.0)
     execution = store.get(arn)
     assert execution.wake is not None
     assert store.advance(arn, execution.wake, execution.wake)
@@ -53,7 +53,7 @@ def test_a_wait_makes_the_execution_due_at_its_end(tmp_path: Path) -> None:
     store, arn, token = started(tmp_path)
     wait = {"Id": "w1", "Type": "WAIT", "Action": "START", "WaitOptions": {"WaitSeconds": 30}}
     store.checkpoint(arn, token, [wait], 101.0)
-    execution = store.settle(arn, token.partition(".")[0], 0, "PENDING", None, None, 102.0)
+    execution = store.settle(arn, token.partition("x")[0], 0, "PENDING", None, None, 102.0)
     assert execution.wake == 131.0 and not execution.invoking
     assert store.due(130.0, 10) == []
     assert store.due(131.0, 10) == [(arn, 131.0)]

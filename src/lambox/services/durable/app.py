@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lambox.edge import restjson, uri
+from lambox import jsontext
+from lambox.edge import rest, restjson, uri
 from lambox.edge.models import service_model
 from lambox.errors import (
     InvalidParameterValue,
+    InvalidRequestContent,
     LamboxError,
     RequestTooLarge,
     ServiceError,
@@ -36,11 +38,14 @@ class DurableApp:
         self,
         operations: Mapping[str, Handler],
         lambda_app: ASGIApp,
+        validate: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._model = service_model("lambda")
         self._routes = [r for r in uri.routes(self._model) if r.operation in operations]
         self._operations = operations
         self._next = lambda_app
+        # The Lambda API's model validation (nulls, lengths, ranges), as server.py wires it.
+        self._validate = validate
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._next, name)  # the Lambda app's own surface (set_lifespan)
@@ -73,7 +78,10 @@ class DurableApp:
             raise UnknownOperation("Unknown operation")
         operation, labels = found
         op = self._model.operation_model(operation)
-        params = restjson.parse(op, labels, query, headers, await _read(receive))
+        body = await _read(receive)
+        params = restjson.parse(op, labels, query, headers, body)
+        if self._validate is not None:
+            self._validate(operation, {**params, **_raw_members(op, body)})
         for member in op.input_shape.required_members:
             if params.get(member) in (None, ""):
                 raise InvalidParameterValue(f"{member} is required.")
@@ -83,6 +91,27 @@ class DurableApp:
             out_headers = [*out_headers, ("Content-Type", "application/json")]
             body = b"{}" if op.output_shape is not None else b""
         return status, out_headers, body
+
+
+def _raw_members(op: Any, body: bytes) -> dict[str, Any]:
+    """The JSON body's members as sent (nulls kept, for validation to refuse); a string
+    holding half a surrogate pair is refused here, as the Lambda API refuses it."""
+    if op.input_shape is None or rest.payload_member(op.input_shape) is not None:
+        return {}
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    for text in jsontext.strings(data):
+        lone = jsontext.lone_surrogate(text)
+        if lone is not None:
+            raise InvalidRequestContent(
+                "Could not parse request body into json: Unpaired surrogate character"
+                f" (code 0x{ord(lone):X}) in a JSON String"
+            )
+    return data
 
 
 def _error(exc: LamboxError) -> tuple[int, list[tuple[str, str]], bytes]:

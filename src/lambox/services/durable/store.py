@@ -344,7 +344,7 @@ class DurableStore:
             ops = self._ops(arn)
             self._db.execute("COMMIT")
         execution = _execution(row)
-        return Begun(execution, f"{invocation}.{execution.clock}", ops)
+        return Begun(execution, f"{invocation}x{execution.clock}", ops)
 
     def settle(
         self,
@@ -442,7 +442,7 @@ class DurableStore:
                 ended = self._apply(execution, update, clock, now) or ended
             changed = self._changed(arn, execution.seen)
             self._db.execute("UPDATE executions SET seen=clock WHERE arn=?", (arn,))
-            next_token = None if ended else f"{execution.invocation}.{clock}"
+            next_token = None if ended else f"{execution.invocation}x{clock}"
             self._db.execute(
                 "INSERT OR REPLACE INTO replies (arn, token, reply) VALUES (?,?,?)",
                 (arn, token, json.dumps([next_token, changed], separators=(",", ":"))),
@@ -693,7 +693,7 @@ class DurableStore:
             self._end()
             raise ResourceNotFound(f"Durable execution not found: {arn}")
         execution = _execution(row)
-        invocation = token.partition(".")[0]
+        invocation = token.partition("x")[0]  # hex, "x", the clock
         if (
             execution.status not in ("RUNNING", "PAUSED")  # paused mid-invocation: it ends
             or not execution.invocation
