@@ -104,3 +104,25 @@ def test_throttled_invocations_never_fail_the_execution(tmp_path: Path) -> None:
         now = execution.wake
     assert store.get(arn).status == "FAILED"
     assert store.get(arn).error == {"ErrorMessage": "boom"}
+
+
+def test_a_heartbeat_moves_a_callbacks_heartbeat_deadline(tmp_path: Path) -> None:
+    store, arn, token = started(tmp_path)
+    callback = {
+        "Id": "c1",
+        "Type": "CALLBACK",
+        "Action": "START",
+        "CallbackOptions": {"TimeoutSeconds": 100, "HeartbeatTimeoutSeconds": 10},
+    }
+    _, ops = store.checkpoint(arn, token, [callback], 100.0)
+    callback_id = next(op for op in ops if op["Id"] == "c1")["CallbackDetails"]["CallbackId"]
+    execution = store.settle(arn, token.partition("x")[0], 0, "PENDING", None, None, 100.0)
+    assert execution.wake == 110.0  # the heartbeat deadline comes before the timeout
+    store.heartbeat(callback_id, 105.0)
+    assert store.get(arn).wake == 115.0  # moved by the heartbeat
+    assert store.advance(arn, 115.0, 116.0)
+    timed_out = next(op for op in store.operations(arn) if op["Id"] == "c1")
+    assert timed_out["Status"] == "TIMED_OUT"
+    assert timed_out["CallbackDetails"]["Error"]["ErrorType"] == "Callback.Heartbeat"
+    with pytest.raises(ResourceNotFound):
+        store.heartbeat(callback_id, 117.0)

@@ -531,14 +531,24 @@ class DurableStore:
         return True
 
     def heartbeat(self, callback_id: str, now: float) -> None:
+        """A callback's heartbeat: its heartbeat deadline moves, and so does the
+        execution's next wake when it was that deadline (no needless invocation)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._callback(callback_id, now)
+            arn, _ = self._callback(callback_id, now)
             self._db.execute(
                 "UPDATE callbacks SET heartbeat_deadline=?+heartbeat WHERE callback_id=?"
                 " AND heartbeat IS NOT NULL",
                 (now, callback_id),
             )
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)
+            ).fetchone()
+            execution = _execution(row)
+            if execution.status == "RUNNING" and not execution.invoking:
+                self._db.execute(
+                    "UPDATE executions SET wake=? WHERE arn=?", (self._earliest(execution), arn)
+                )
             self._db.execute("COMMIT")
 
     # ---- control -----------------------------------------------------------------------
