@@ -57,6 +57,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_async(r)
     print_s3(r)
     print_eventbridge(r)
+    print_durable(r)
     print_logs(r)
     print_sandboxes(r)
     print_chatty(r)
@@ -457,6 +458,43 @@ def print_sandboxes(r: dict[str, Any]) -> None:
             f" {u['p50']:.2f} MiB, max {u['max']:.2f} MiB (n = {u['n']})."
         )
     show("Sandboxes: cold starts beside the fork floor", t, *notes)
+
+
+def print_durable(r: dict[str, Any]) -> None:
+    """Durable functions (``durable.py``): checkpoints, resume after a wait, waiting."""
+    d = r.get("durable")
+    if not ok(d):
+        return
+    c, res, w = d["checkpoints"], d["resume"], d["waiting"]
+    t = table("", "value", "floor")
+    t.add_row(
+        "checkpoints/s (store, committed)",
+        f"{c['checkpoints_per_s']:.0f}",
+        f"{c['floor_commits_per_s']:.0f} bare SQLite commits/s",
+    )
+    t.add_row(
+        "checkpoint p50 / p99 ms",
+        f"{c['latency']['p50_ms']:.3f} / {c['latency']['p99_ms']:.3f}",
+        f"{c['floor_latency']['p50_ms']:.3f} / {c['floor_latency']['p99_ms']:.3f}",
+    )
+    t.add_row(
+        "resume after a wait p50 / p99 ms",
+        f"{res['resume_latency']['p50_ms']:.1f} / {res['resume_latency']['p99_ms']:.1f}",
+        f"warm Invoke {res['floor_warm_invoke']['p50_ms']:.1f}"
+        f" / {res['floor_warm_invoke']['p99_ms']:.1f}",
+    )
+    t.add_row(
+        f"{w['executions']} executions waiting at once",
+        f"server RSS +{w['server_rss_growth_mib']:.1f} MiB,"
+        f" durable.db {w['durable_db_mib']:.1f} MiB",
+        f"all parked after {w['all_waiting_after_s']:.1f} s",
+    )
+    show(
+        f"Durable functions: {res['executions']} executions waiting {res['wait_s']} s together",
+        t,
+        "Resume: from the wait's scheduled end to the execution's end (timer fire, a warm"
+        " invocation replaying, the answer stored).",
+    )
 
 
 def print_chatty(r: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import durable as durable_bench
 import eventbridge as eventbridge_bench
 import logs as logs_bench
 import s3 as s3_bench
@@ -211,6 +212,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         lambda: eventbridge_bench.measure_eventbridge(lambox, echo, c, c == QUICK),
     )
     measure(r, "sqs", lambda: sqs_bench.measure_sqs(lambox, echo, c))
+    measure(r, "durable", lambda: durable_bench.measure_durable(lambox, tmp, c == QUICK))
     measure(r, "logs", lambda: logs_bench.measure_logs(tmp, c == QUICK))
     measure_sandboxes(r, c, tmp)
     measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))

@@ -233,6 +233,12 @@ class PreconditionFailed(ClientError):
     status = 412
 
 
+class CallbackTimeout(ClientError):
+    """A durable execution's callback was answered after its timeout or heartbeat ran out."""
+
+    aws_type = "CallbackTimeoutException"
+
+
 class ProvisionedConfigNotFound(ClientError):
     aws_type = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404

@@ -96,6 +96,8 @@ class FunctionConfig:
     # they merge into, mounted at /opt ("" for none).
     layers: tuple[tuple[str, int], ...] = ()
     opt_key: str = ""
+    # DurableConfig: (ExecutionTimeout seconds, RetentionPeriodInDays); None: not durable.
+    durable: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ class Invocation:
     tail_logs: bool = False
     qualifier: str | None = None
     sink: ResponseSink | None = None
+    # X-Amz-Durable-Execution-Name of an Invoke of a durable function.
+    durable_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,8 @@ class InvocationResult:
     duration_ms: float = 0.0
     init_duration_ms: float | None = None
     max_memory_mb: int = 0
+    # The durable execution an Invoke of a durable function started (or found by name).
+    durable_execution_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

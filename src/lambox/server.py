@@ -55,6 +55,7 @@ from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
+from lambox.durable_wiring import Durable, build_durable
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
@@ -194,6 +195,7 @@ class Server:
     schedules: SchedulerService
     scheduler_store: SchedulerStore
     schedule_ticker: Ticker
+    durable: Durable | None = None
 
 
 class Readiness:
@@ -523,8 +525,9 @@ def build(settings: Settings) -> Server:
     cloudwatch_logs = LogsService(
         logs, LogsStore(data / "cloudwatch" / "logs.db"), settings.region, settings.account_id
     )
+    durable = build_durable(data, invoke, functions, arns, clock)
     edge = Edge(
-        app,
+        durable.app(app),
         {
             "s3": S3App(s3, settings.region, authorizer),
             "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
@@ -591,6 +594,7 @@ def build(settings: Settings) -> Server:
         schedules,
         scheduler_store,
         schedule_ticker,
+        durable,
     )
 
 
@@ -897,6 +901,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.eventbridge_relay.start()
         server.rule_ticker.start()
         server.schedule_ticker.start()
+        if server.durable is not None:
+            server.durable.engine.start()
         server.pollers.start()
         server.sqs.moves.start()
         server.sns_relay.start()
@@ -930,6 +936,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             await server.s3_relay.close()
             await server.rule_ticker.close()
             await server.schedule_ticker.close()
+            if server.durable is not None:
+                await server.durable.engine.close()
             await server.eventbridge_relay.close()
             await server.pollers.close()
             await server.sns_relay.close()

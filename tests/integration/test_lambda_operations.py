@@ -96,13 +96,13 @@ def test_a_path_no_operation_has_stays_unknown(server: Any) -> None:
 
 
 def test_an_unserved_operation_is_named(server: Any) -> None:
-    r = httpx.get(f"{server.url}/2025-12-01/durable-executions/x/history")
+    r = httpx.get(f"{server.url}/2025-11-30/capacity-providers/x")
     assert r.status_code == 400
     assert r.headers["x-amzn-ErrorType"] == "UnsupportedOperationException"
-    assert "GetDurableExecutionHistory" in r.json()["message"]
+    assert "GetCapacityProvider" in r.json()["message"]
 
 
 def test_a_trailing_slash_names_no_unserved_operation(server: Any) -> None:
-    r = httpx.get(f"{server.url}/2025-12-01/durable-executions/x/history/")
+    r = httpx.get(f"{server.url}/2025-11-30/capacity-providers/x/")
     assert r.status_code == 404
     assert r.headers["x-amzn-ErrorType"] == "UnknownOperationException"

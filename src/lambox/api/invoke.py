@@ -84,6 +84,8 @@ class InvokeEndpoint:
             headers.append((b"x-amz-executed-version", result.executed_version.encode()))
         if result.function_error:
             headers.append((b"x-amz-function-error", result.function_error.encode()))
+        if result.durable_execution_arn:
+            headers.append((b"x-amz-durable-execution-arn", result.durable_execution_arn.encode()))
         if invocation.tail_logs and status == 200:
             headers.append((b"x-amz-log-result", base64.b64encode(result.log)))
         headers.append((b"content-length", str(len(body)).encode()))
@@ -94,6 +96,7 @@ class InvokeEndpoint:
         invocation_type = InvocationType.REQUEST_RESPONSE
         tail = False
         client_context: str | None = None
+        durable_name: str | None = None
         for key, value in scope["headers"]:
             if key == b"x-amz-invocation-type":
                 text = value.decode("latin-1")
@@ -113,6 +116,11 @@ class InvokeEndpoint:
                     )
             elif key == b"x-amz-client-context":
                 client_context = _client_context(value.decode("latin-1"))
+            elif key == b"x-amz-durable-execution-name":
+                durable_name = value.decode("latin-1")
+                shapes.validate(
+                    "Invoke", {"FunctionName": "f", "DurableExecutionName": durable_name}
+                )
         qualifier = None
         if scope.get("query_string"):
             query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -129,6 +137,7 @@ class InvokeEndpoint:
             client_context=client_context,
             tail_logs=tail,
             qualifier=qualifier,
+            durable_name=durable_name,
         )
 
 

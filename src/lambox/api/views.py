@@ -70,6 +70,11 @@ def configuration(
         view["DeadLetterConfig"] = {"TargetArn": config.dead_letter_arn}
     if config.vpc is not None:
         view["VpcConfig"] = vpc(config.vpc)
+    if config.durable is not None:
+        view["DurableConfig"] = {
+            "ExecutionTimeout": config.durable[0],
+            "RetentionPeriodInDays": config.durable[1],
+        }
     if config.layers:
         view["Layers"] = [{"Arn": arn, "CodeSize": size} for arn, size in config.layers]
     if listing:

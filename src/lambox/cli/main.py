@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -167,6 +168,76 @@ def events(
         )
     if body["Events"]:
         Console(width=160).print(table)
+
+
+@app.command()
+def executions(
+    function: str,
+    endpoint_url: EndpointOpt = "http://127.0.0.1:9000",
+    history: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--history", help="Show this execution's (ARN or name) events instead."),
+    ] = None,
+) -> None:
+    """List a durable function's executions with their state, or one execution's history."""
+    from datetime import UTC, datetime
+    from urllib.parse import quote
+
+    from rich.console import Console
+    from rich.table import Table
+
+    def when(stamp: float | None) -> str:
+        return "" if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()[:23]
+
+    def fail(r: object) -> None:
+        body = r.json()  # type: ignore[attr-defined]
+        typer.echo(body.get("Message") or body.get("message") or str(body), err=True)
+        raise typer.Exit(1)
+
+    with signing.client(endpoint_url) as client:
+        listed: list[dict[str, object]] = []
+        marker: str | None = None
+        while True:
+            params = {"Marker": marker} if marker else {}
+            r = client.get(f"/2025-12-01/functions/{function}/durable-executions", params=params)
+            if r.status_code != 200:
+                fail(r)
+            body = r.json()
+            listed.extend(body.get("DurableExecutions", []))
+            marker = body.get("NextMarker")
+            if not marker:
+                break
+        if history is None:
+            table = Table("Name", "Status", "Started", "Ended", "ARN")
+            for e in listed:
+                table.add_row(
+                    str(e["DurableExecutionName"]),
+                    str(e["Status"]),
+                    when(e.get("StartTimestamp")),  # type: ignore[arg-type]
+                    when(e.get("EndTimestamp")),  # type: ignore[arg-type]
+                    str(e["DurableExecutionArn"]),
+                )
+            Console(width=200).print(table)
+            return
+        arn = next(
+            (str(e["DurableExecutionArn"]) for e in listed if e["DurableExecutionName"] == history),
+            history,
+        )
+        r = client.get(f"/2025-12-01/durable-executions/{quote(arn, safe='')}/history")
+        if r.status_code != 200:
+            fail(r)
+        table = Table("#", "Time", "Event", "Operation", "Name", "Details")
+        for event in r.json().get("Events", []):
+            details = next((v for k, v in event.items() if k.endswith("Details")), "")
+            table.add_row(
+                str(event.get("EventId")),
+                when(event.get("EventTimestamp")),
+                str(event.get("EventType")),
+                str(event.get("Id", "")),
+                str(event.get("Name", "")),
+                json.dumps(details)[:120] if details else "",
+            )
+        Console(width=200).print(table)
 
 
 @app.command()

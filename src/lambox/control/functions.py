@@ -131,6 +131,18 @@ def _snap_start(enabled: bool, runtime: str) -> bool:
     return enabled
 
 
+def _durable(
+    given: Mapping[str, Any] | None, current: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """DurableConfig as (ExecutionTimeout, RetentionPeriodInDays), AWS's defaults filled in
+    (86,400 s and 14 days); None when the request has none (the model checked the ranges)."""
+    if given is None:
+        return current
+    timeout = int(given.get("ExecutionTimeout") or (current[0] if current else 86400))
+    retention = int(given.get("RetentionPeriodInDays") or (current[1] if current else 14))
+    return (timeout, retention)
+
+
 def _snap_start_runtime(runtime: str) -> bool:
     major, _, minor = runtime.removeprefix("python").partition(".")
     return runtime.startswith("python") and major == "3" and minor.isdigit() and int(minor) >= 12
@@ -315,6 +327,7 @@ class FunctionService:
             state=State.PENDING,
             layers=layers,
             opt_key=opt_key,
+            durable=_durable(params.get("DurableConfig"), None),
         )
         self._store.insert(config)
         self._publish(config)
@@ -385,6 +398,8 @@ class FunctionService:
             changes["opt_key"] = opt_key
             if current.opt_key != opt_key:
                 self._collect_later(current.opt_key)
+        if "DurableConfig" in params:
+            changes["durable"] = _durable(params["DurableConfig"], current.durable)
         if "EphemeralStorage" in params:
             changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
         if "SnapStart" in params or "Runtime" in params:

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from lambox import arns as arns_mod
@@ -51,6 +52,9 @@ RESPONSE_LIMIT = SYNC_PAYLOAD_LIMIT + 100
 TAIL_BYTES = 4096
 UNHANDLED = "Unhandled"
 
+DurableStarter = Callable[[FunctionVersion, Invocation], Awaitable[InvocationResult]]
+"""Starts (or finds) the durable execution an Invoke of a durable function names."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -75,6 +79,8 @@ class InvokeService:
         self._versions: dict[tuple[str, str], FunctionVersion] = {}
         self._aliases: dict[tuple[str, str], Alias] = {}
         self._events = events
+        # Set by server.py: Invoke of a function with a DurableConfig starts an execution.
+        self.durable: DurableStarter | None = None
 
     def on_change(self, change: Change) -> None:
         """Change-feed subscriber: keep the newest snapshot of every version and alias."""
@@ -152,6 +158,8 @@ class InvokeService:
         kind = invocation.invocation_type
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
+        if fv.config.durable is not None and self.durable is not None:
+            return await self.durable(fv, invocation)
         if kind is InvocationType.EVENT:
             # 202 only once the event is durable; the queue worker runs it (at least once).
             event = NewEvent(
@@ -164,6 +172,16 @@ class InvokeService:
             await self._events.put((event,))
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         return await self.run(fv, invocation)
+
+    async def invoke_direct(
+        self, function_name: str, qualifier: str | None, payload: bytes
+    ) -> tuple[bytes, str | None]:
+        """One synchronous invocation, durable function or not (a durable execution's own
+        invocations): (payload, function error or None)."""
+        invocation = Invocation(new_request_id(), payload, qualifier=qualifier)
+        fv, invocation = await self.prepare(function_name, invocation)
+        result = await self.run(fv, invocation)
+        return result.payload, result.function_error
 
     async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
         """Run one invocation to completion and record its log."""

@@ -1,4 +1,5 @@
-"""The libraries lambox's Python runtimes provide to functions, as AWS's do: the AWS SDK.
+"""The libraries lambox's Python runtimes provide to functions, as AWS's do: the AWS SDK,
+and the AWS Durable Execution SDK that AWS's managed runtimes bundle for durable functions.
 
 AWS's Python runtimes ship boto3 and botocore (with what they need: s3transfer, jmespath,
 python-dateutil, six, urllib3) after the function's code and layers on ``sys.path``, so a
@@ -24,7 +25,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PROVIDED = ("boto3",)
+PROVIDED = ("boto3", "aws-durable-execution-sdk-python")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 

@@ -93,6 +93,7 @@ def to_json(config: FunctionConfig) -> str:
         "state_reason": config.state_reason,
         "layers": [list(ref) for ref in config.layers],
         "opt_key": config.opt_key,
+        "durable": None if config.durable is None else list(config.durable),
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -112,6 +113,9 @@ def from_json(text: str) -> FunctionConfig:
             vpc["ipv6_allowed_for_dual_stack"],
         )
     data["layers"] = tuple((str(arn), int(size)) for arn, size in data.get("layers") or ())
+    durable = data.pop("durable", None)  # rows written before DurableConfig have none
+    if durable is not None:
+        data["durable"] = (int(durable[0]), int(durable[1]))
     return FunctionConfig(**data)
 
 

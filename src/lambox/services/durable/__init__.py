@@ -1,0 +1,1 @@
+"""Lambda durable functions: executions, their checkpoints and the loop that invokes them."""
