@@ -217,8 +217,8 @@ class DurableEngine:
             if not future.done():
                 future.set_result(execution)
 
-    async def _deliver(self, arn: str, _payload: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(arn))
+    async def _deliver(self, delivery: Delivery) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(delivery.target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
