@@ -41,7 +41,6 @@ from lambox.api.streaming import StreamInvokeEndpoint
 from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.config import Settings
-from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
@@ -234,7 +233,7 @@ def build(settings: Settings) -> Server:
     code = CodeStore(data / "code")
     feed = ChangeFeed()
     runtimes = RuntimeCatalog(settings.runtime_map)
-    runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
+    runtimes.announce()
     iam_store = IamStore(data / "iam.db", settings.account_id)
     roles = ExecutionRoles(iam_store, settings.strict_auth)
     layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)

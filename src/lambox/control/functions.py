@@ -198,15 +198,17 @@ class FunctionService:
         """Publish every stored function and version at start-up; finish creations and
         updates a crash interrupted."""
         count = 0
-        for latest in self._store.list_latest():
-            for config in self._store.list_versions(latest.name):
+        for config in self._store.all_versions():
+            settled = config
+            if config.state is not State.ACTIVE or (
+                config.last_update_status is not UpdateStatus.SUCCESSFUL
+            ):
                 settled = replace(
                     config, state=State.ACTIVE, last_update_status=UpdateStatus.SUCCESSFUL
                 )
-                if settled != config:
-                    self._store.replace(settled)
-                self.publish_snapshot(settled)
-            count += 1
+                self._store.replace(settled)
+            self.publish_snapshot(settled)
+            count += config.version == LATEST
         return count
 
     def publish_snapshot(self, config: FunctionConfig) -> None:
@@ -252,10 +254,8 @@ class FunctionService:
     ) -> tuple[list[FunctionConfig], str | None]:
         """One page of functions ordered by name; the marker is the last name returned."""
         limit = max_items or DEFAULT_MAX_ITEMS
-        configs = self._store.list_latest()
-        if marker:
-            start = _after(configs, _unmark(marker))
-            configs = configs[start:]
+        # One row past the page says whether there is a next one.
+        configs = self._store.latest_page(_unmark(marker) if marker else None, limit + 1)
         page = configs[:limit]
         more = len(configs) > limit
         return page, (_mark(page[-1].name) if more and page else None)
@@ -529,10 +529,3 @@ def _unmark(marker: str) -> str:
         return base64.urlsafe_b64decode(marker.encode()).decode()
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameterValue("Invalid Marker.") from exc
-
-
-def _after(configs: list[FunctionConfig], name: str) -> int:
-    for i, config in enumerate(configs):
-        if config.name > name:
-            return i
-    return len(configs)
