@@ -57,6 +57,7 @@ from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
 from lambox.edge.lambda_actions import LambdaActions
+from lambox.edge.lazy import LazyApp
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
@@ -455,7 +456,6 @@ def build(settings: Settings) -> Server:
 
     http_apis = HttpApiService(ApiStore(data / "state.db"), api_endpoint)
     rest_apis = RestApiService(ApiStore(data / "state.db", "rest_apis", "id"), api_endpoint)
-    sqs_app = SqsApp(sqs, settings.account_id, authorizer, settings.region)
 
     async def to_queue(
         arn: str, body: str, attributes: dict[str, Any], group: str | None, dedup: str
@@ -496,30 +496,47 @@ def build(settings: Settings) -> Server:
     edge = Edge(
         app,
         {
-            "s3": S3App(s3, settings.region, authorizer),
-            "iam": QueryApp("iam", iam.operations, settings.account_id, authorizer, iam.resource),
-            "sts": QueryApp("sts", sts.operations, settings.account_id, authorizer, sts.resource),
-            "events": JsonServiceApp(
-                "events", eventbridge.operations, authorizer, eventbridge.resource
+            # Each service's protocol side is built on its first request (edge/lazy.py).
+            "s3": LazyApp(lambda: S3App(s3, settings.region, authorizer)),
+            "iam": LazyApp(
+                lambda: QueryApp(
+                    "iam", iam.operations, settings.account_id, authorizer, iam.resource
+                )
             ),
-            "scheduler": RestJsonServiceApp(
-                "scheduler", schedules.operations, authorizer, schedules.resource
+            "sts": LazyApp(
+                lambda: QueryApp(
+                    "sts", sts.operations, settings.account_id, authorizer, sts.resource
+                )
+            ),
+            "events": LazyApp(
+                lambda: JsonServiceApp(
+                    "events", eventbridge.operations, authorizer, eventbridge.resource
+                )
+            ),
+            "scheduler": LazyApp(
+                lambda: RestJsonServiceApp(
+                    "scheduler", schedules.operations, authorizer, schedules.resource
+                )
             ),
             FUNCTION_URL: function_urls,
-            "apigateway": RestJsonApp(
-                "apigatewayv2",
-                http_apis.operations,
-                RestJsonApp("apigateway", rest_apis.operations, None, authorizer, settings.region),
-                authorizer,
-                settings.region,
+            "apigateway": LazyApp(
+                lambda: RestJsonApp(
+                    "apigatewayv2",
+                    http_apis.operations,
+                    RestJsonApp(
+                        "apigateway", rest_apis.operations, None, authorizer, settings.region
+                    ),
+                    authorizer,
+                    settings.region,
+                )
             ),
             EXECUTE_API: HttpApiGateway(
                 http_apis, run_http, settings.account_id, rest_apis, settings.region
             ),
-            "sqs": sqs_app,
-            "sns": SnsApp(sns, authorizer),
-            "cloudformation": CloudFormationApp(cloudformation),
-            "logs": JsonServiceApp("logs", cloudwatch_logs.operations),
+            "sqs": LazyApp(lambda: SqsApp(sqs, settings.account_id, authorizer, settings.region)),
+            "sns": LazyApp(lambda: SnsApp(sns, authorizer)),
+            "cloudformation": LazyApp(lambda: CloudFormationApp(cloudformation)),
+            "logs": LazyApp(lambda: JsonServiceApp("logs", cloudwatch_logs.operations)),
         },
         authenticator(settings, context, iam_store),
         authorizer,

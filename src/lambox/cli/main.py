@@ -11,8 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from lambox.cli import signing
-
 app = typer.Typer(help="lambox: AWS Lambda on your own machine.", no_args_is_help=True)
 
 EndpointOpt = Annotated[
@@ -77,6 +75,8 @@ def logs(
     """Print a function's logs (START/END/REPORT and what the function wrote)."""
 
     offset = 0
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
+
     with signing.client(endpoint_url) as client:
         while True:
             r = client.get(f"/lambox/v1/logs/{function}", params={"offset": offset})
@@ -101,6 +101,8 @@ def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
 
     table = Table("Name", "Runtime", "Handler", "Memory", "Timeout", "Code size", "Last modified")
     marker: str | None = None
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
+
     with signing.client(endpoint_url) as client:
         while True:
             params = {"Marker": marker} if marker else {}
@@ -137,6 +139,8 @@ def events(
     """List a function's asynchronous events (pending, in flight, failed), or re-drive them."""
     from rich.console import Console
     from rich.table import Table
+
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
 
     with signing.client(endpoint_url) as client:
         if redrive:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported where used: see _deliver
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ class HttpDeliveries:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, url: str, body: str, headers: dict[str, str]) -> None:
+        import httpx  # on the first HTTP delivery, not at start-up (a tenth of it)
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=TIMEOUT)
         sent = {
