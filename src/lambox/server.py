@@ -303,6 +303,7 @@ def build(settings: Settings) -> Server:
         settings.async_concurrency,
     )
     feed.subscribe(invoke.on_change)
+    invoke.load_with(functions.load)
     feed.subscribe(scheduler.on_change)
     feed.subscribe(event_configs.on_change)
     feed.subscribe(policies.on_change)

@@ -23,6 +23,9 @@ CODE = make_zip(
 )  # fmt: skip
 
 
+NEW_CODE = make_zip({"app.py": "def handler(event, context):\n    return 'new'\n"})
+
+
 def client_for(url: str) -> Any:
     return boto3.client(
         "lambda", endpoint_url=url, region_name="us-east-1",
@@ -55,6 +58,9 @@ def test_a_restart_restores_versions_aliases_and_concurrency(tmp_path: Path) -> 
         version = client.publish_version(FunctionName="limited")["Version"]
         client.create_alias(FunctionName="limited", Name="live", FunctionVersion=version)
         client.put_function_concurrency(FunctionName="limited", ReservedConcurrentExecutions=1)
+        create(client, "versioned")
+        client.publish_version(FunctionName="versioned")
+        client.create_alias(FunctionName="versioned", Name="live", FunctionVersion="1")
         create(client, "ready")
         ready_version = client.publish_version(FunctionName="ready")["Version"]
         client.put_provisioned_concurrency_config(
@@ -85,6 +91,16 @@ def test_a_restart_restores_versions_aliases_and_concurrency(tmp_path: Path) -> 
             )["Status"]
             time.sleep(0.2)
         assert status == "READY"
+        # Updated before anything invoked it since the restart: the new $LATEST runs, and
+        # the version and alias stored before the restart still answer.
+        client.update_function_code(FunctionName="versioned", ZipFile=NEW_CODE)
+        client.get_waiter("function_updated_v2").wait(FunctionName="versioned")
+        assert invoke(client, "versioned") == "new"
+        assert invoke(client, "versioned:1") == "ok"
+        assert invoke(client, "versioned:live") == "ok"
+        with pytest.raises(ClientError) as missing:
+            invoke(client, "versioned:7")
+        assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
         names = [f["FunctionName"] for f in client.list_functions(MaxItems=5)["Functions"]]
         assert names == ["limited", "plain-0", "plain-1", "plain-10", "plain-11"]
     finally:

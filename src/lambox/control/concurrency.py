@@ -67,7 +67,11 @@ class ConcurrencyService:
         return Limits(name, self._store.get_reserved(name), frozen_map(provisioned))
 
     def publish_limits(self, name: str) -> None:
-        self._feed.publish(self.limits(name))
+        limits = self.limits(name)
+        if limits.provisioned:
+            # Provisioned sandboxes start from the versions' snapshots: hand them over first.
+            self._functions.load(name)
+        self._feed.publish(limits)
 
     # -- reserved --------------------------------------------------------------------------
 

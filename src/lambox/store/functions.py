@@ -41,6 +41,8 @@ class FunctionStore(Protocol):
     def list_latest(self) -> list[FunctionConfig]: ...
     def latest_page(self, after: str | None, limit: int) -> list[FunctionConfig]: ...
     def all_versions(self) -> list[FunctionConfig]: ...
+    def unsettled(self) -> list[FunctionConfig]: ...
+    def count_functions(self) -> int: ...
     def all_aliases(self) -> list[Alias]: ...
     def delete(self, name: str) -> None: ...
     def code_in_use(self, code_key: str) -> bool: ...
@@ -193,6 +195,23 @@ class SqliteFunctionStore:
                 " ORDER BY name, version = '$LATEST' DESC, CAST(version AS INTEGER)"
             ).fetchall()
         return [from_json(r[0]) for r in rows]
+
+    def unsettled(self) -> list[FunctionConfig]:
+        """Versions a crash left other than Active and Successful (SQLite filters them:
+        no row is decoded in Python for the ones that are settled)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT config FROM functions WHERE json_extract(config, '$.state') != 'Active'"
+                " OR json_extract(config, '$.last_update_status') != 'Successful'"
+            ).fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def count_functions(self) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM functions WHERE version = '$LATEST'"
+            ).fetchone()
+        return int(row[0])
 
     def all_aliases(self) -> list[Alias]:
         with self._lock:
