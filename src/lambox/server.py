@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import io
 import json
 import logging
@@ -895,6 +896,9 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
+        # What start-up made lives as long as the server: out of the collector's sight, a
+        # young-generation pass no longer walks it (one took about 10 ms under load).
+        gc.freeze()
         if examples is not None:
             names = await deploy_examples(server, examples)
             for name in names:
