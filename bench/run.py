@@ -67,6 +67,7 @@ from httpclient import Connection, build_request
 from invoke import measure_invoke
 from report import print_report
 from sandboxes import measure_sandboxes
+from startup import measure_scale, measure_startup, print_startup
 
 # From the issue: what lambox aims for. Reported, never asserted.
 TARGET_WARM_OVERHEAD_P50_MS = 0.3
@@ -148,6 +149,11 @@ def collect_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             target("Event invokes accepted/s", ae["accepted"]["per_s"], TARGET_ACCEPTED, True)
         )
+    st = r.get("startup", {})
+    for n in (0, 10_000):
+        if f"lambox_{n}" in st:
+            first = st[f"lambox_{n}"]["first_answer_s"]
+            out.append(target(f"start-up to first answer s, {n:,} functions", first, 0.5))
     eb = r.get("eventbridge", {})
     if "put_events" in eb:
         rate = eb["put_events"]["events_per_s"]
@@ -216,6 +222,8 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure(r, "logs", lambda: logs_bench.measure_logs(tmp, c == QUICK))
     measure_sandboxes(r, c, tmp)
     measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
+    measure(r, "startup", lambda: measure_startup(tmp))
+    measure(r, "function_scale", lambda: measure_scale(tmp))
     if any("error" in r[s] for s in LAMBOX_SECTIONS):
         r["lambox_log_tail"] = lambox.output().splitlines()[-40:]
 
@@ -276,7 +284,9 @@ def measure_async(
     measure(r, "async_events", lambda: async_events.measure_all(*args))
 
 
-def run(c: Counts, quick: bool, sandboxes_only: bool = False) -> dict[str, Any]:
+def run(
+    c: Counts, quick: bool, sandboxes_only: bool = False, startup_only: bool = False
+) -> dict[str, Any]:
     t_start = time.monotonic()
     r: dict[str, Any] = {"quick": quick, "counts": asdict(c), "environment": environment()}
     # The fork floor first, while this process is still small (boto3 is not imported yet).
@@ -287,6 +297,9 @@ def run(c: Counts, quick: bool, sandboxes_only: bool = False) -> dict[str, Any]:
         try:
             if sandboxes_only:
                 measure_sandboxes(r, c, Path(tmp_name))
+            elif startup_only:
+                measure(r, "startup", lambda: measure_startup(Path(tmp_name)))
+                measure(r, "function_scale", lambda: measure_scale(Path(tmp_name)))
             else:
                 measure_servers(r, c, Path(tmp_name), servers)
         except Exception as exc:
@@ -321,9 +334,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the fork floor and the sandboxes section (cold starts on the Linux backend)",
     )
+    parser.add_argument(
+        "--startup",
+        action="store_true",
+        help="only start-up (0 and 10,000 functions) and the cost of operations at scale",
+    )
     args = parser.parse_args(argv)
-    result = run(QUICK if args.quick else FULL, args.quick, args.sandboxes)
+    result = run(QUICK if args.quick else FULL, args.quick, args.sandboxes, args.startup)
     print_report(result)
+    print_startup(result)
     if args.out:
         args.out.write_text(json.dumps(rounded(result), indent=2) + "\n")
         console.print(f"results written to {args.out}")

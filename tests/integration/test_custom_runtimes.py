@@ -421,3 +421,26 @@ def test_provided_runtimes_need_nothing_and_node_needs_node(
         "The runtime nodejs20.x is not available on this lambox server."
         " Install Node.js so that `node` is on lambox's PATH."
     )
+
+
+def test_start_up_probes_no_interpreter_until_a_function_needs_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Probing every runtime at start-up ran a dozen interpreters before the first request."""
+    import subprocess
+
+    ran: list[list[str]] = []
+    real_run = subprocess.run
+
+    def recording_run(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        ran.append(argv)
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", recording_run)
+    catalog = RuntimeCatalog({"python3.14": "python3.11"})
+    catalog.announce()
+    assert ran == []
+    if shutil.which("node"):
+        catalog.interpreter("nodejs20.x")
+        catalog.interpreter("nodejs22.x")
+        assert len(ran) == 1  # node's version, once

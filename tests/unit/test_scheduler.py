@@ -266,3 +266,40 @@ def test_idle_provisioned_sandboxes_serve_before_warm_on_demand_ones() -> None:
         assert [await kind(0) for _ in range(2)] == ["provisioned"] * 2
 
     asyncio.run(main())
+
+
+def test_deployed_versions_get_no_pool_until_used_or_provisioned() -> None:
+    """A pool per deployed version made every pass over the pools (reconcile, limits)
+    cost as much as the number of functions: 10,000 functions took minutes to restore."""
+
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=60, concurrency_limit=10)
+        for i in range(200):
+            scheduler.on_change(version(name=f"f{i}"))
+        scheduler.on_change(Limits("p", None, frozen_map({"$LATEST": 1})))
+        scheduler.on_change(version(name="p"))
+        assert scheduler.counts()["pools"] == 1
+        await asyncio.sleep(0.05)
+        assert len(factory.made) == 1  # the provisioned one only
+        assert await use(scheduler, version(name="f7")) is True
+        assert scheduler.counts()["pools"] == 2
+
+    asyncio.run(main())
+
+
+def test_reservations_changed_and_removed_leave_the_exact_unreserved_share() -> None:
+    async def main() -> None:
+        scheduler = Scheduler(FakeSandboxFactory(), keep_alive=60, concurrency_limit=4)
+        scheduler.on_change(Limits("a", 2))
+        scheduler.on_change(Limits("b", 1))
+        scheduler.on_change(Limits("a", 1))  # changed: 2 reserved in all now
+        scheduler.on_change(Removed("b", 9))  # removed: 1 reserved in all now
+        held = [use(scheduler, version(name=f"u{i}"), hold=0.2) for i in range(3)]
+        tasks = [asyncio.create_task(h) for h in held]
+        await asyncio.sleep(0.05)
+        with pytest.raises(TooManyRequests):
+            await use(scheduler, version(name="u9"))
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())

@@ -160,6 +160,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._measure = False
         self._head_bytes = 0
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = JoinedHead(self.transport, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -256,6 +259,55 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's own 400 (it calls this from paths this class does not override)."""
         self._refuse(BadRequest(msg))
+
+
+class JoinedHead:
+    """The transport a request's cycle writes through: a response's head, when a body of
+    known length follows, waits for the body's first write and both leave in one system
+    call (``writelines``), where uvicorn writes each ASGI message at once: two writes, and
+    two wake-ups of the client, for every answer. Anything but ``write`` and ``close`` is the
+    real transport's."""
+
+    __slots__ = ("_cycle", "_fresh", "_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._fresh = True  # the response's head has not been written yet
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.writelines((head, data))
+            return
+        if self._fresh and self._cycle.response_started:
+            # The first write after the response started is its head (a 100 Continue
+            # before it is written at once).
+            self._fresh = False
+            cycle = self._cycle
+            if (
+                cycle.chunked_encoding is False
+                and cycle.expected_content_length > 0
+                and cycle.scope["method"] != "HEAD"
+            ):
+                self._head = data
+                return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _response(exc: LamboxError) -> bytes:

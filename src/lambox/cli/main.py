@@ -12,8 +12,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from lambox.cli import signing
-
 app = typer.Typer(help="lambox: AWS Lambda on your own machine.", no_args_is_help=True)
 
 EndpointOpt = Annotated[
@@ -78,6 +76,8 @@ def logs(
     """Print a function's logs (START/END/REPORT and what the function wrote)."""
 
     offset = 0
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
+
     with signing.client(endpoint_url) as client:
         while True:
             r = client.get(f"/lambox/v1/logs/{function}", params={"offset": offset})
@@ -102,6 +102,8 @@ def functions(endpoint_url: EndpointOpt = "http://127.0.0.1:9000") -> None:
 
     table = Table("Name", "Runtime", "Handler", "Memory", "Timeout", "Code size", "Last modified")
     marker: str | None = None
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
+
     with signing.client(endpoint_url) as client:
         while True:
             params = {"Marker": marker} if marker else {}
@@ -138,6 +140,8 @@ def events(
     """List a function's asynchronous events (pending, in flight, failed), or re-drive them."""
     from rich.console import Console
     from rich.table import Table
+
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
 
     with signing.client(endpoint_url) as client:
         if redrive:
@@ -185,6 +189,8 @@ def executions(
 
     from rich.console import Console
     from rich.table import Table
+
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
 
     def when(stamp: float | None) -> str:
         return "" if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()[:23]

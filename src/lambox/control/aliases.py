@@ -35,9 +35,8 @@ class AliasService:
         self._arns = arns
 
     def restore(self) -> None:
-        for config in self._store.list_latest():
-            for alias in self._store.list_aliases(config.name):
-                self._feed.publish(alias)
+        for alias in self._store.all_aliases():
+            self._feed.publish(alias)
 
     def _routing(
         self, name: str, version: str, routing: Mapping[str, Any] | None

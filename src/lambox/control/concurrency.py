@@ -50,8 +50,13 @@ class ConcurrencyService:
         return self.account_limit - sum(v for k, v in reserved.items() if k != excluding)
 
     def restore(self) -> None:
-        for config in self._store.list_latest():
-            self.publish_limits(config.name)
+        """Publish the limits of the functions that have any: a function without reserved
+        or provisioned concurrency has the default limits, which need no publishing (two
+        queries per deployed function made start-up grow with their number)."""
+        names = set(self._store.all_reserved())
+        names.update(pc.function for pc in self._store.list_provisioned())
+        for name in sorted(names):
+            self.publish_limits(name)
 
     def limits(self, name: str) -> Limits:
         provisioned: dict[str, int] = {}
@@ -62,7 +67,11 @@ class ConcurrencyService:
         return Limits(name, self._store.get_reserved(name), frozen_map(provisioned))
 
     def publish_limits(self, name: str) -> None:
-        self._feed.publish(self.limits(name))
+        limits = self.limits(name)
+        if limits.provisioned:
+            # Provisioned sandboxes start from the versions' snapshots: hand them over first.
+            self._functions.load(name)
+        self._feed.publish(limits)
 
     # -- reserved --------------------------------------------------------------------------
 

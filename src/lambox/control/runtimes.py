@@ -3,7 +3,9 @@
 ``python3.X`` runs on the interpreter of that version: the server's own when the versions
 match (so functions see the same site-packages, boto3 included, as on Lambda), otherwise a
 ``python3.X`` found on PATH or in a pyenv installation. ``Settings.runtime_map`` redirects a
-runtime to another one (``python3.12=python3.11``). Each interpreter is probed once and cached.
+runtime to another one (``python3.12=python3.11``). Each interpreter is probed once, the
+first time a function of that runtime is created or restored, and cached: probing every
+runtime at start-up ran a dozen interpreters and took seconds before the first request.
 
 ``nodejsNN.x`` runs on the ``node`` found on PATH, whatever its major version: a runtime whose
 major differs runs on it anyway and start-up says so. ``provided.*`` needs nothing of the
@@ -17,7 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from lambox.errors import InvalidParameterValue
@@ -34,12 +36,14 @@ class RuntimeCatalog:
         self._map = dict(runtime_map)
         self._cache: dict[str, str | None] = {}
         self._node_probe: tuple[str | None, str] | None = None
+        self._told: set[str] = set()
 
     def interpreter(self, runtime: str) -> str:
         """The executable for ``runtime``; InvalidParameterValue when none is installed."""
         if runtime.startswith("provided"):
             return PROVIDED
         target = self._map.get(runtime, runtime)
+        first = target not in self._cache
         path = self._probe(target)
         if path is None:
             if target.startswith("nodejs"):
@@ -54,27 +58,26 @@ class RuntimeCatalog:
             raise InvalidParameterValue(
                 f"The runtime {runtime} is not available on this lambox server.{hint}"
             )
+        if runtime not in self._told:
+            self._told.add(runtime)
+            self._tell(runtime, target, path, first)
         return path
 
-    def announce(self, runtimes: Iterable[str]) -> None:
-        """Log, once at start-up, where each mapped or available runtime runs."""
+    def announce(self) -> None:
+        """Log, at start-up, the runtime map; nothing is probed until a function needs it."""
         for source, target in sorted(self._map.items()):
-            log.warning("runtime %s runs on %s (%s)", source, target, self._probe(target))
-        runtimes = list(runtimes)
-        node, version = self._node()
-        major = version.lstrip("v").split(".")[0]
-        for runtime in runtimes:
-            native = runtime.removeprefix("nodejs").split(".")[0] == major
-            if runtime.startswith("nodejs") and runtime not in self._map and node and not native:
-                log.warning("runtime %s runs on node %s (%s)", runtime, version, node)
-        if node is None and any(r.startswith("nodejs") for r in runtimes):
-            log.warning("no node on PATH: nodejs runtimes are not available")
-        available = [
-            r
-            for r in runtimes
-            if r.startswith("provided") or (r not in self._map and self._probe(r))
-        ]
-        log.info("runtimes available: %s", ", ".join(available) or "none")
+            log.warning("runtime %s runs on %s", source, target)
+
+    def _tell(self, runtime: str, target: str, path: str, first: bool) -> None:
+        """Log once where a runtime runs when that is not what its name says."""
+        if runtime in self._map:
+            log.warning("runtime %s runs on %s (%s)", runtime, target, path)
+        elif runtime.startswith("nodejs"):
+            version = self._node()[1]
+            if runtime.removeprefix("nodejs").split(".")[0] != version.lstrip("v").split(".")[0]:
+                log.warning("runtime %s runs on node %s (%s)", runtime, version, path)
+        elif first:
+            log.info("runtime %s runs on %s", runtime, path)
 
     def _probe(self, runtime: str) -> str | None:
         if runtime in self._cache:

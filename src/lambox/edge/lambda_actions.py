@@ -23,7 +23,7 @@ class LambdaActions:
     that names no operation (the API answers it with its own 404)."""
 
     def __init__(self, region: str, account: str) -> None:
-        self._routes = uri.routes(service_model("lambda"))
+        self._routes: list[uri.Route] | None = None  # built on first use (start-up)
         self._region = region
         self._account = account
 
@@ -40,7 +40,10 @@ class LambdaActions:
         if path.startswith("/lambox/v1/"):
             return f"lambox:{path.split('/')[3]}", "*"
         query = parse_qs(raw_query.decode("latin-1"), keep_blank_values=True)
-        found = uri.match(self._routes, method, path, query, {})
+        routes = self._routes
+        if routes is None:
+            routes = self._routes = uri.routes(service_model("lambda"))
+        found = uri.match(routes, method, path, query, {})
         if found is None:
             return None
         operation, labels = found

@@ -12,11 +12,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from functools import cache
 from urllib.parse import unquote
 
-from botocore.auth import HmacV1Auth
 
-SUBRESOURCES = frozenset(HmacV1Auth.QSAOfInterest)
+@cache
+def subresources() -> frozenset[str]:
+    """botocore's sub-resource names, imported on the first SigV2 request (not at start-up)."""
+    from botocore.auth import HmacV1Auth
+
+    return frozenset(HmacV1Auth.QSAOfInterest)
 
 
 def string_to_sign(
@@ -54,9 +59,10 @@ def string_to_sign(
 def _subresources(raw_query: str) -> str:
     """The query's sub-resources as botocore writes them (names as sent, values decoded)."""
     kept = []
+    names = subresources()
     for item in raw_query.split("&") if raw_query else []:
         name, eq, value = item.partition("=")
-        if name in SUBRESOURCES:
+        if name in names:
             kept.append((name, f"{name}={unquote(value)}" if eq else name))
     if not kept:
         return ""

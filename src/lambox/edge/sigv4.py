@@ -16,10 +16,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from typing import cast
 from urllib.parse import quote, unquote
-
-from botocore.utils import normalize_url_path
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -169,7 +170,15 @@ def canonical_path(raw_path: bytes, s3: bool) -> str:
     path = raw_path.decode("latin-1") or "/"
     if s3:
         return path
-    return quote(normalize_url_path(path), safe="/~")
+    return quote(_normalize_url_path()(path), safe="/~")
+
+
+@cache
+def _normalize_url_path() -> Callable[[str], str]:
+    """botocore's, imported on the first signed request rather than at start-up."""
+    from botocore.utils import normalize_url_path
+
+    return cast(Callable[[str], str], normalize_url_path)
 
 
 def canonical_headers(

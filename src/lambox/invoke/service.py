@@ -81,11 +81,27 @@ class InvokeService:
         self._events = events
         # Set by server.py: Invoke of a function with a DurableConfig starts an execution.
         self.durable: DurableStarter | None = None
+        self._loader: Callable[[str], None] | None = None
+        self._loaded: set[str] = set()
+
+    def load_with(self, loader: Callable[[str], None]) -> None:
+        """``loader(name)`` publishes a function's stored versions on the change feed: the
+        control plane hands them over when a function is first invoked, not at start-up."""
+        self._loader = loader
+
+    def _load(self, name: str) -> bool:
+        """Have the function's versions published, once; whether anything was asked."""
+        if self._loader is None or name in self._loaded:
+            return False
+        self._loaded.add(name)
+        self._loader(name)
+        return True
 
     def on_change(self, change: Change) -> None:
         """Change-feed subscriber: keep the newest snapshot of every version and alias."""
         if isinstance(change, Removed):
             if change.qualifier is None:
+                self._loaded.discard(change.name)
                 for table in (self._versions, self._aliases):
                     for key in [k for k in table if k[0] == change.name]:
                         del table[key]
@@ -109,12 +125,16 @@ class InvokeService:
         version = qualifier or LATEST
         if not (version == LATEST or version.isdigit()):
             alias = self._aliases.get((name, version))
+            if alias is None and self._load(name):
+                alias = self._aliases.get((name, version))
             if alias is None:
                 raise ResourceNotFound(f"Function not found: {self._arns.function(name, version)}")
             version = alias.function_version
             if alias.additional_version and random.random() < alias.additional_weight:
                 version = alias.additional_version
         fv = self._versions.get((name, version))
+        if fv is None and self._load(name):
+            fv = self._versions.get((name, version))
         if fv is None:
             raise ResourceNotFound(
                 f"Function not found: {self._arns.function(name, qualifier or LATEST)}"

@@ -33,6 +33,12 @@ _PROBE = "import sys; from lambox.runtime.jail import probe; print(probe(sys.arg
 
 def probe_namespaces(staging: Path) -> str | None:
     """Why namespaces cannot be used here, found by trying them in a throwaway process."""
+    return finish_probe(start_probe(staging))
+
+
+def start_probe(staging: Path) -> subprocess.Popen[str] | str:
+    """Start the namespace probe (or say at once why there is none to start): start-up
+    does its own work while the probe's interpreter runs, then ``finish_probe``."""
     if not sys.platform.startswith("linux"):
         return f"not Linux ({sys.platform})"
     if os.geteuid() != 0:
@@ -40,19 +46,30 @@ def probe_namespaces(staging: Path) -> str | None:
     staging.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": RUNTIME_DIR, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     try:
-        out = subprocess.run(
+        return subprocess.Popen(
             [sys.executable, "-c", _PROBE, str(staging)],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=30,
-            check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:
         return f"the namespace probe did not run: {exc}"
-    if out.returncode != 0:
-        return f"the namespace probe failed: {out.stderr.strip()[-300:]}"
-    return out.stdout.strip() or None
+
+
+def finish_probe(probe: subprocess.Popen[str] | str) -> str | None:
+    """The started probe's verdict: None when namespaces work, else why not."""
+    if isinstance(probe, str):
+        return probe
+    try:
+        stdout, stderr = probe.communicate(timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        probe.kill()
+        probe.communicate()
+        return f"the namespace probe did not run: {exc}"
+    if probe.returncode != 0:
+        return f"the namespace probe failed: {stderr.strip()[-300:]}"
+    return stdout.strip() or None
 
 
 def open_linux(
@@ -62,9 +79,13 @@ def open_linux(
     context: SandboxContext = NO_CONTEXT,
     libs: list[str] | None = None,
     init_limit: float = INIT_TIMEOUT,
+    probe: subprocess.Popen[str] | str | None = None,
 ) -> LinuxSandboxFactory:
-    """The isolating backend, or SandboxError saying why this machine cannot have it."""
-    reason = probe_namespaces(data_dir / "sandbox" / "probe")
+    """The isolating backend, or SandboxError saying why this machine cannot have it
+    (``probe``: the namespace probe, if the caller started it already)."""
+    if probe is None:
+        probe = start_probe(data_dir / "sandbox" / "probe")
+    reason = finish_probe(probe)
     if reason is not None:
         raise SandboxError(reason)
     tree, why = CgroupTree.for_this_machine()
@@ -97,6 +118,9 @@ def sandbox_factory(
         cpu = CpuPolicy(cpu_mode, os.cpu_count() or 1)
     except ValueError as exc:
         raise SandboxError(str(exc)) from None
+    # The probe's interpreter runs while this one finds the libraries (both take tens of
+    # milliseconds of start-up).
+    probe = None if mode == "process" else start_probe(data_dir / "sandbox" / "probe")
     libs = pylibs.find()
 
     def plain() -> ProcessSandboxFactory:
@@ -112,7 +136,7 @@ def sandbox_factory(
         )
         return plain()
     try:
-        factory = open_linux(data_dir, code_root, cpu, context, libs, init_limit)
+        factory = open_linux(data_dir, code_root, cpu, context, libs, init_limit, probe)
     except SandboxError as exc:
         if mode == "linux":
             raise SandboxError(f"LAMBOX_SANDBOX=linux, but {exc.message}") from exc

@@ -120,6 +120,7 @@ class Scheduler:
         self._waiting: collections.Counter[str] = collections.Counter()
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._reconcile_pending = False
 
     # -- observation -------------------------------------------------------------------------
 
@@ -160,23 +161,34 @@ class Scheduler:
             if known is None or known.generation < change.generation:
                 self._versions[change.key] = change
             pool = self._pools.get(change.key)
-            if pool is None or pool.version.generation < change.generation:
-                if pool is not None:
-                    self._retire(pool)
+            if pool is not None and pool.version.generation < change.generation:
+                self._retire(pool)
+                self._pools[change.key] = self._new_pool(change)
+                self._reconcile_soon()
+            elif pool is None and self._new_pool(change).target:
+                # Only a version with provisioned sandboxes gets a pool ahead of traffic:
+                # an empty pool is reaped anyway, and one per deployed version would make
+                # every pass over the pools cost as much as the number of functions.
                 self._pools[change.key] = self._new_pool(change)
                 self._reconcile_soon()
 
     def _set_limits(self, limits: Limits) -> None:
+        old = self._limits.get(limits.function)
         self._limits[limits.function] = limits
-        self._total_reserved = sum(v.reserved or 0 for v in self._limits.values())
+        self._total_reserved += (limits.reserved or 0) - ((old.reserved or 0) if old else 0)
         for version, count in limits.provisioned.items():
             key = (limits.function, version)
             if count and key not in self._pools and key in self._versions:
                 self._pools[key] = self._new_pool(self._versions[key])
-        for (name, version), pool in self._pools.items():
-            if name == limits.function:
+        # A pool's target only ever comes from its function's provisioned map: the pools
+        # to update are those named in the old map or the new one.
+        versions = set(limits.provisioned) | set(old.provisioned if old else ())
+        for version in versions:
+            pool = self._pools.get((limits.function, version))
+            if pool is not None:
                 pool.target = limits.provisioned.get(version, 0)
-        self._reconcile_soon()
+        if versions:
+            self._reconcile_soon()
 
     def _new_pool(self, version: FunctionVersion) -> Pool:
         limits = self._limits.get(version.config.name)
@@ -421,10 +433,15 @@ class Scheduler:
         self._wake()
 
     def _reconcile_soon(self) -> None:
+        """One reconcile pass after the current burst of changes (not one per change)."""
+        if self._reconcile_pending:
+            return
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().call_soon(self._safe_reconcile)
+            self._reconcile_pending = True
 
     def _safe_reconcile(self) -> None:
+        self._reconcile_pending = False
         if self._closing:
             return
         try:

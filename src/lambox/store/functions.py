@@ -39,6 +39,11 @@ class FunctionStore(Protocol):
     def replace(self, config: FunctionConfig) -> None: ...
     def get(self, name: str, version: str) -> FunctionConfig | None: ...
     def list_latest(self) -> list[FunctionConfig]: ...
+    def latest_page(self, after: str | None, limit: int) -> list[FunctionConfig]: ...
+    def all_versions(self) -> list[FunctionConfig]: ...
+    def unsettled(self) -> list[FunctionConfig]: ...
+    def count_functions(self) -> int: ...
+    def all_aliases(self) -> list[Alias]: ...
     def delete(self, name: str) -> None: ...
     def code_in_use(self, code_key: str) -> bool: ...
     def list_versions(self, name: str) -> list[FunctionConfig]: ...
@@ -174,6 +179,50 @@ class SqliteFunctionStore:
                 "SELECT config FROM functions WHERE version = '$LATEST' ORDER BY name"
             ).fetchall()
         return [from_json(r[0]) for r in rows]
+
+    def latest_page(self, after: str | None, limit: int) -> list[FunctionConfig]:
+        """At most ``limit`` functions ordered by name, after ``after``: one index range,
+        not every function decoded for each page."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT config FROM functions WHERE version = '$LATEST' AND name > ?"
+                " ORDER BY name LIMIT ?",
+                (after or "", limit),
+            ).fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def all_versions(self) -> list[FunctionConfig]:
+        """Every stored version of every function, in one query (start-up's restore)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT config FROM functions"
+                " ORDER BY name, version = '$LATEST' DESC, CAST(version AS INTEGER)"
+            ).fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def unsettled(self) -> list[FunctionConfig]:
+        """Versions a crash left other than Active and Successful (SQLite filters them:
+        no row is decoded in Python for the ones that are settled)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT config FROM functions WHERE json_extract(config, '$.state') != 'Active'"
+                " OR json_extract(config, '$.last_update_status') != 'Successful'"
+            ).fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def count_functions(self) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM functions WHERE version = '$LATEST'"
+            ).fetchone()
+        return int(row[0])
+
+    def all_aliases(self) -> list[Alias]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, alias, config FROM aliases ORDER BY name, alias"
+            ).fetchall()
+        return [Alias(function=r[0], name=r[1], **json.loads(r[2])) for r in rows]
 
     def delete(self, name: str) -> None:
         with self._lock:

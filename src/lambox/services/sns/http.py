@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported where used: see _deliver
+    import httpx
 
 from lambox.services.sns.store import HttpDelivery, TopicStore
 
@@ -60,6 +62,8 @@ class HttpDeliveries:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, d: HttpDelivery) -> None:
+        import httpx  # on the first HTTP delivery, not at start-up (a tenth of it)
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=TIMEOUT)
         wait = (d.due_ms - _now_ms()) / 1000

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from botocore.model import ServiceModel
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import awsjson, query
@@ -40,6 +39,8 @@ _ACCESS_KEY = re.compile(rb"Credential=([A-Za-z0-9]+)/")
 
 @cache
 def query_model() -> Any:
+    from botocore.model import ServiceModel
+
     document = json.loads((Path(__file__).parent / "query-model.json").read_text())
     return ServiceModel(document, "sqs")
 
