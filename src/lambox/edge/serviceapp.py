@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from botocore.model import ServiceModel
 from starlette.types import Receive, Scope, Send
 
 from lambox.edge import awsjson, restjson, uri
 from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
 from lambox.errors import LamboxError, ServiceFault
+
+if TYPE_CHECKING:  # botocore loads on a service's first request, not at start-up
+    from botocore.model import ServiceModel
 
 log = logging.getLogger(__name__)
 
