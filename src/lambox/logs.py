@@ -90,6 +90,14 @@ class LogSink:
         if size > self._retention:
             self._rotate(function)
 
+    def touch(self, function: str) -> None:
+        """Make ``function``'s log exist (empty), so its group does from its creation on;
+        a failing disk is logged, as a dropped record is."""
+        try:
+            os.close(os.open(self._path(function), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        except OSError as exc:
+            log.error("log of %s cannot be created: %s", function, exc.strerror or exc)
+
     def read(self, function: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, int]:
         """Text from ``offset`` (at most ``limit`` bytes, whole lines when there is a
         newline in them) without the header lines, and the offset to continue from."""

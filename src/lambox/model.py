@@ -96,6 +96,17 @@ class FunctionConfig:
     # they merge into, mounted at /opt ("" for none).
     layers: tuple[tuple[str, int], ...] = ()
     opt_key: str = ""
+    # LoggingConfig: LogFormat "Text" or "JSON"; the levels are set only with JSON (AWS
+    # refuses them with Text); "" log group means "/aws/lambda/<name>".
+    log_format: str = "Text"
+    application_log_level: str = ""
+    system_log_level: str = ""
+    log_group: str = ""
+
+    @property
+    def log_group_name(self) -> str:
+        """The CloudWatch log group the function's logs go to."""
+        return self.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
+from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
@@ -309,6 +310,8 @@ def build(settings: Settings) -> Server:
     feed.subscribe(urls.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
+    log_groups = LogGroups(logs)
+    feed.subscribe(log_groups.on_change)
     queues = QueueStore(data / "sqs")
     waiters = Waiters()
     queue_service = Queues(queues, settings.region, settings.account_id, waiters)
@@ -492,7 +495,11 @@ def build(settings: Settings) -> Server:
     )
     cloudformation.restore()
     cloudwatch_logs = LogsService(
-        logs, LogsStore(data / "cloudwatch" / "logs.db"), settings.region, settings.account_id
+        logs,
+        LogsStore(data / "cloudwatch" / "logs.db"),
+        settings.region,
+        settings.account_id,
+        log_groups,
     )
     edge = Edge(
         app,

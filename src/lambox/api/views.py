@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lambox.arns import Arns
+from lambox.control.observability import logging_view
 from lambox.model import (
     LATEST,
     Alias,
@@ -62,7 +63,7 @@ def configuration(
             "RuntimeVersionArn": runtime_version
             or f"arn:aws:lambda:{arns.region}::runtime:{runtime_digest}"
         },
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{config.name}"},
+        "LoggingConfig": logging_view(config),
     }
     if config.environment or config.has_environment:
         view["Environment"] = {"Variables": dict(config.environment)}

@@ -61,6 +61,7 @@ class Outcome:
     log: bytes = b""
     duration_ms: float = 0.0
     max_memory_mb: int = 0
+    timed_out: bool = False
 
 
 class InvokeService:
@@ -211,6 +212,7 @@ class InvokeService:
                 UNHANDLED,
                 exc.log + records.timeout_log(rid, timeout),
                 elapsed,
+                timed_out=True,
             )
         except SandboxOutOfMemory as exc:
             elapsed = (time.perf_counter() - started) * 1000
@@ -250,16 +252,33 @@ class InvokeService:
                 init_ms = init.init_ms
             else:
                 restore = (init.restore_ms, init.billed_restore_ms)
-        text = records.framed(
-            inv.request_id,
-            config.version,
-            outcome.log,
-            outcome.duration_ms,
-            config.memory_size,
-            outcome.max_memory_mb,
-            init_ms,
-            restore,
-        )
+        if config.log_format == "JSON":
+            status = "success" if outcome.error is None else "error"
+            if outcome.timed_out:
+                status = "timeout"
+            text = records.framed_json(
+                inv.request_id,
+                config.version,
+                outcome.log,
+                outcome.duration_ms,
+                config.memory_size,
+                outcome.max_memory_mb,
+                init_ms,
+                restore,
+                status,
+                config.system_log_level,
+            )
+        else:
+            text = records.framed(
+                inv.request_id,
+                config.version,
+                outcome.log,
+                outcome.duration_ms,
+                config.memory_size,
+                outcome.max_memory_mb,
+                init_ms,
+                restore,
+            )
         self._logs.append(config.name, prefix + text if prefix else text, stream)
         return InvocationResult(
             outcome.payload,

@@ -93,6 +93,10 @@ def to_json(config: FunctionConfig) -> str:
         "state_reason": config.state_reason,
         "layers": [list(ref) for ref in config.layers],
         "opt_key": config.opt_key,
+        "log_format": config.log_format,
+        "application_log_level": config.application_log_level,
+        "system_log_level": config.system_log_level,
+        "log_group": config.log_group,
     }
     return json.dumps(data, separators=(",", ":"))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from lambox.errors import ServiceFault
 from lambox.logs import LogSink
@@ -23,6 +23,16 @@ from lambox.services.logs.store import LogsStore, now_ms
 FUNCTION_GROUP = "/aws/lambda/"
 MAX_LIMIT = 10_000
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FunctionGroups(Protocol):
+    """Which log group each function writes to (its LoggingConfig's LogGroup)."""
+
+    def by_group(self) -> dict[str, str]: ...
+
+    def of(self, function: str) -> str: ...
+
+
 TOO_OLD_MS = 14 * 86_400_000
 TOO_NEW_MS = 2 * 3_600_000
 
@@ -81,9 +91,17 @@ def _position(token: str | None, prefix: str) -> int | None:
 class LogsService:
     """The ``logs`` service (json protocol, ``Logs_20140328``)."""
 
-    def __init__(self, sink: LogSink, store: LogsStore, region: str, account: str) -> None:
+    def __init__(
+        self,
+        sink: LogSink,
+        store: LogsStore,
+        region: str,
+        account: str,
+        function_groups: FunctionGroups | None = None,
+    ) -> None:
         self._sink = sink
         self._store = store
+        self._function_groups = function_groups
         self._arn = f"arn:aws:logs:{region}:{account}:log-group:"
         self.operations: dict[str, Handler] = {
             "CreateLogGroup": self.create_log_group,
@@ -101,8 +119,13 @@ class LogsService:
 
     # -- what exists ---------------------------------------------------------------------
 
+    def _group_name(self, function: str) -> str:
+        if self._function_groups is None:
+            return FUNCTION_GROUP + function
+        return self._function_groups.of(function)
+
     def _groups(self) -> dict[str, int]:
-        groups = {FUNCTION_GROUP + fn: int(t * 1000) for fn, t in self._sink.functions()}
+        groups = {self._group_name(fn): int(t * 1000) for fn, t in self._sink.functions()}
         groups.update(self._store.groups())
         return groups
 
@@ -122,7 +145,15 @@ class LogsService:
         return str(group)
 
     def _function(self, group: str) -> str | None:
-        return group[len(FUNCTION_GROUP) :] if group.startswith(FUNCTION_GROUP) else None
+        """The function whose log file is ``group`` (by its LoggingConfig's LogGroup)."""
+        if self._function_groups is not None:
+            function = self._function_groups.by_group().get(group)
+            if function is not None:
+                return function
+        if not group.startswith(FUNCTION_GROUP):
+            return None
+        function = group[len(FUNCTION_GROUP) :]
+        return function if self._group_name(function) == group else None
 
     def _data(self, group: str) -> bytes:
         function = self._function(group)
