@@ -96,6 +96,9 @@ class FunctionConfig:
     # they merge into, mounted at /opt ("" for none).
     layers: tuple[tuple[str, int], ...] = ()
     opt_key: str = ""
+    # TracingConfig.Mode: "Active" records and exports segments; "PassThrough" only carries
+    # a caller's trace header on.
+    tracing_mode: str = "PassThrough"
     # LoggingConfig: LogFormat "Text" or "JSON"; the levels are set only with JSON (AWS
     # refuses them with Text); "" log group means "/aws/lambda/<name>".
     log_format: str = "Text"
@@ -157,6 +160,8 @@ class Invocation:
     tail_logs: bool = False
     qualifier: str | None = None
     sink: ResponseSink | None = None
+    # The caller's X-Amzn-Trace-Id header (None: lambox starts the trace).
+    trace_header: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

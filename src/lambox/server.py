@@ -141,6 +141,7 @@ from lambox.store.functions import SqliteFunctionStore
 from lambox.store.layers import SqliteLayerStore
 from lambox.store.policies import SqlitePolicyStore
 from lambox.store.urls import SqliteUrlStore
+from lambox.tracing.otlp import tracer
 from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
@@ -289,7 +290,7 @@ def build(settings: Settings) -> Server:
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )
-    invoke = InvokeService(scheduler, logs, arns, events)
+    invoke = InvokeService(scheduler, logs, arns, events, tracer(settings))
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
@@ -319,8 +320,10 @@ def build(settings: Settings) -> Server:
     sqs = SqsService(queue_service, messages, Moves(queue_service, waiters))
     consumer = QueueConsumer(queue_service, messages)
 
-    async def invoke_batch(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
-        event = Invocation(new_request_id(), payload, qualifier=qualifier)
+    async def invoke_batch(
+        name: str, qualifier: str | None, payload: bytes, trace: str | None
+    ) -> tuple[bool, bytes]:
+        event = Invocation(new_request_id(), payload, qualifier=qualifier, trace_header=trace)
         try:
             result = await invoke.invoke(name, event)
         except TooManyRequests as exc:
@@ -447,11 +450,12 @@ def build(settings: Settings) -> Server:
     tickers.extend([rule_ticker, schedule_ticker])
     function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
 
-    async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+    async def run_http(
+        function_arn: str, payload: bytes, trace: str | None
+    ) -> tuple[bytes, str | None]:
         name, qualifier = arns.parse(function_arn)
-        result = await invoke.invoke(
-            name, Invocation(new_request_id(), payload, qualifier=qualifier)
-        )
+        event = Invocation(new_request_id(), payload, qualifier=qualifier, trace_header=trace)
+        result = await invoke.invoke(name, event)
         return result.payload, result.function_error
 
     def api_endpoint(api_id: str) -> str:

@@ -94,6 +94,7 @@ class InvokeEndpoint:
         invocation_type = InvocationType.REQUEST_RESPONSE
         tail = False
         client_context: str | None = None
+        trace: str | None = None
         for key, value in scope["headers"]:
             if key == b"x-amz-invocation-type":
                 text = value.decode("latin-1")
@@ -113,6 +114,8 @@ class InvokeEndpoint:
                     )
             elif key == b"x-amz-client-context":
                 client_context = _client_context(value.decode("latin-1"))
+            elif key == b"x-amzn-trace-id":
+                trace = value.decode("latin-1")
         qualifier = None
         if scope.get("query_string"):
             query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -129,6 +132,7 @@ class InvokeEndpoint:
             client_context=client_context,
             tail_logs=tail,
             qualifier=qualifier,
+            trace_header=trace,
         )
 
 

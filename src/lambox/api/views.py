@@ -49,7 +49,7 @@ def configuration(
         "LastModified": config.last_modified,
         "CodeSha256": config.code_sha256,
         "Version": config.version,
-        "TracingConfig": {"Mode": "PassThrough"},
+        "TracingConfig": {"Mode": config.tracing_mode},
         "RevisionId": config.revision_id,
         "State": config.state.value,
         "PackageType": "Zip",

@@ -27,7 +27,7 @@ from typing import Any
 from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control import tags as tagging
-from lambox.control.observability import logging_changes
+from lambox.control.observability import logging_changes, tracing_mode
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.errors import (
     AccessDenied,
@@ -316,6 +316,7 @@ class FunctionService:
             state=State.PENDING,
             layers=layers,
             opt_key=opt_key,
+            tracing_mode=tracing_mode(params),
         )
         config = replace(config, **logging_changes(params))
         self._store.insert(config)
@@ -381,6 +382,7 @@ class FunctionService:
             changes["dead_letter_arn"] = str(target)
         if "VpcConfig" in params:
             changes["vpc"] = _vpc(params)
+        changes["tracing_mode"] = tracing_mode(params, current.tracing_mode)
         changes.update(logging_changes(params, current))
         if "Layers" in params:
             layers, opt_key = await self._resolve_layers(params["Layers"], current.code_key)

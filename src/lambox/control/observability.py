@@ -1,4 +1,4 @@
-"""A function's LoggingConfig, as Create/UpdateFunctionConfiguration take it.
+"""A function's TracingConfig and LoggingConfig, as Create/UpdateFunctionConfiguration take them.
 
 LoggingConfig's members are merged into what the function has (an update naming only the
 LogGroup keeps the format), then made whole as Lambda makes them: a JSON function gets
@@ -15,6 +15,14 @@ from lambox.errors import InvalidParameterValue
 from lambox.model import FunctionConfig
 
 DEFAULT_LEVEL = "INFO"
+
+
+def tracing_mode(params: Mapping[str, Any], current: str = "PassThrough") -> str:
+    """``TracingConfig.Mode`` of a request (the model checked its value), else ``current``."""
+    given = params.get("TracingConfig")
+    if not isinstance(given, Mapping) or given.get("Mode") is None:
+        return current
+    return str(given["Mode"])
 
 
 def logging_changes(

@@ -7,6 +7,7 @@ never an API error: the caller always gets a Lambda-shaped answer.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -41,6 +42,7 @@ from lambox.sandbox.api import InitReport, InvokeRequest
 from lambox.sandbox.safe import SafeSandbox
 from lambox.scheduler.pools import Scheduler
 from lambox.store.events import EventQueue, NewEvent
+from lambox.tracing.recorder import Trace, Tracer
 from lambox.watch import Change, Removed
 
 log = logging.getLogger(__name__)
@@ -68,9 +70,15 @@ class InvokeService:
     """Runs invocations against the current snapshots of functions."""
 
     def __init__(
-        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, events: EventQueue
+        self,
+        scheduler: Scheduler,
+        logs: LogSink,
+        arns: arns_mod.Arns,
+        events: EventQueue,
+        tracer: Tracer | None = None,
     ) -> None:
         self._scheduler = scheduler
+        self._tracer = tracer if tracer is not None else Tracer(new_header=trace_id)
         self._logs = logs
         self._arns = arns
         self._versions: dict[tuple[str, str], FunctionVersion] = {}
@@ -161,34 +169,62 @@ class InvokeService:
                 invocation.qualifier,
                 invocation.payload,
                 invocation.client_context,
+                invocation.trace_header,
             )
             await self._events.put((event,))
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         return await self.run(fv, invocation)
 
     async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
-        """Run one invocation to completion and record its log."""
+        """Run one invocation to completion and record its log (and its trace, for a
+        function with Active tracing)."""
+        header, trace = self._tracer.begin(
+            fv.config.tracing_mode, inv.trace_header, fv.name, fv.arn, inv.request_id
+        )
         try:
             async with self._scheduler.acquire(fv) as lease:
                 report = lease.sandbox.init
                 assert report is not None
                 init = report if lease.cold else None
                 stream = lease.sandbox.log_stream
+                if trace is not None:
+                    trace.acquired = trace.call_start = trace.call_end = time.time_ns()
+                    trace.cold = lease.cold
+                    trace.init_ms = report.init_ms if lease.cold else None
                 if report.error is not None:
                     lease.discard = True
                     outcome = Outcome(report.error, UNHANDLED)
-                    return self._finish(fv, inv, outcome, init, stream)
-                outcome = await self._call(lease.sandbox, fv, inv)
-                return self._finish(fv, inv, outcome, init, stream)
+                    return self._finish(fv, inv, outcome, init, stream, trace)
+                outcome = await self._call(lease.sandbox, fv, inv, header, trace)
+                return self._finish(fv, inv, outcome, init, stream, trace)
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
             log_ = exc.log + records.exit_log(inv.request_id, payload)
             outcome = Outcome(payload, UNHANDLED, log_)
-            return self._finish(fv, inv, outcome, None, stream_name(fv.config.version))
+            stream = stream_name(fv.config.version)
+            return self._finish(fv, inv, outcome, None, stream, trace)
 
-    async def _call(self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation) -> Outcome:
+    async def _call(
+        self,
+        sandbox: SafeSandbox,
+        fv: FunctionVersion,
+        inv: Invocation,
+        header: str,
+        trace: Trace | None,
+    ) -> Outcome:
         """One invocation in a started sandbox; a timeout or a crash is the function's error."""
+        if trace is None:
+            return await self._run_in(sandbox, fv, inv, header)
+        trace.call_start = time.time_ns()
+        try:
+            return await self._run_in(sandbox, fv, inv, header)
+        finally:
+            trace.call_end = time.time_ns()
+
+    async def _run_in(
+        self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation, header: str
+    ) -> Outcome:
         config = fv.config
         rid = inv.request_id
         timeout = config.timeout
@@ -198,7 +234,7 @@ class InvokeService:
             time.time() + timeout,
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
-            trace_id(),
+            header,
             inv.sink,
         )
         started = time.perf_counter()
@@ -237,6 +273,7 @@ class InvokeService:
         outcome: Outcome,
         init: InitReport | None,
         stream: str,
+        trace: Trace | None = None,
     ) -> InvocationResult:
         """Log the invocation (after the init's log when it started the sandbox) and make
         its result. ``init`` is the report of a cold start, None for a warm one."""
@@ -280,6 +317,9 @@ class InvokeService:
                 restore,
             )
         self._logs.append(config.name, prefix + text if prefix else text, stream)
+        if trace is not None:
+            trace.error = outcome.error
+            self._tracer.finish(trace)
         return InvocationResult(
             outcome.payload,
             config.version,
@@ -291,7 +331,8 @@ class InvokeService:
         )
 
     async def close(self) -> None:
-        """Nothing to stop: Event invocations live in the queue, not in this service."""
+        """Send the traces still queued; Event invocations live in the queue, not here."""
+        await asyncio.to_thread(self._tracer.close)
 
 
 def _too_large() -> bytes:

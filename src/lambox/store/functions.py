@@ -93,6 +93,7 @@ def to_json(config: FunctionConfig) -> str:
         "state_reason": config.state_reason,
         "layers": [list(ref) for ref in config.layers],
         "opt_key": config.opt_key,
+        "tracing_mode": config.tracing_mode,
         "log_format": config.log_format,
         "application_log_level": config.application_log_level,
         "system_log_level": config.system_log_level,

@@ -28,6 +28,7 @@ from lambox.edge.http_events import (
     request_event_v1,
     response,
     response_v1,
+    trace_header,
 )
 from lambox.edge.router import HOST_ID
 from lambox.errors import LamboxError, TooManyRequests
@@ -38,7 +39,8 @@ from lambox.services.apigatewayv2.service import HttpApiService, lambda_arn, new
 log = logging.getLogger(__name__)
 
 PAYLOAD_LIMIT = 6 * 1024 * 1024
-Invoker = Callable[[str, bytes], Awaitable[tuple[bytes, str | None]]]
+Invoker = Callable[[str, bytes, str | None], Awaitable[tuple[bytes, str | None]]]
+"""(function ARN, payload, the request's X-Amzn-Trace-Id) -> (answer, function error)."""
 """Runs a function (by ARN) with a payload: (the answer, its function error or None)."""
 
 
@@ -165,7 +167,9 @@ class HttpApiGateway:
             event["requestContext"]["authorizer"] = authorized if v1 else {"lambda": authorized}
         try:
             payload, error = await self._invoke(
-                lambda_arn(integration["IntegrationUri"]), json.dumps(event).encode()
+                lambda_arn(integration["IntegrationUri"]),
+                json.dumps(event).encode(),
+                trace_header(event),
             )
         except TooManyRequests:
             return _message(429, "Too Many Requests", rid)
@@ -223,7 +227,7 @@ class HttpApiGateway:
         failed = _message(502, "Internal server error", rid)
         try:
             payload, error = await self._invoke(
-                lambda_arn(integration["uri"]), json.dumps(event).encode()
+                lambda_arn(integration["uri"]), json.dumps(event).encode(), trace_header(event)
             )
         except TooManyRequests:
             return _message(429, "Too Many Requests", rid)
@@ -285,7 +289,9 @@ class HttpApiGateway:
             }
         try:
             payload, error = await self._invoke(
-                lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
+                lambda_arn(authorizer["AuthorizerUri"]),
+                json.dumps(event).encode(),
+                trace_header(event),
             )
             answer = json.loads(payload) if not error else None
         except (LamboxError, ValueError):
