@@ -4,23 +4,28 @@ A finished ``Trace`` becomes the spans X-Ray shows for a Lambda invocation: the 
 segment (SERVER, child of the caller's span when the header named one) with
 ``Initialization`` (a cold start's init), ``Invocation`` (the handler; its id is the
 ``Parent`` the function's own ``_X_AMZN_TRACE_ID`` names, so spans the function makes nest
-under it) and ``Overhead`` (lambox's work after the function answered). The SDK's batch
-processor queues them and a thread of its own exports them, so the request path pays for
-building a few span objects and nothing else; a collector that is down costs a log line
-from the exporter, never an invocation.
+under it) and ``Overhead`` (lambox's work after the function answered). The request path
+only appends the finished trace to a bounded queue; the exporting thread turns what is
+queued into spans every ``delay_ms`` and sends them in one request. A collector that is
+down costs a log line from the exporter, never an invocation; past ``MAX_QUEUED`` waiting
+traces the oldest are dropped.
 
 The SDK is imported only when an endpoint is set: a server without one never loads it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from typing import Any
 
 from lambox.config import Settings
 from lambox.invoke.ids import trace_id
-from lambox.tracing.recorder import Trace, Tracer
+from lambox.tracing.recorder import Trace, Tracer, span_id
 
 SCOPE = "lambox"
+MAX_QUEUED = 1 << 16
+BATCH = 512
 
 
 def traces_url(endpoint: str) -> str:
@@ -38,10 +43,11 @@ class OtlpSink:
     def __init__(self, endpoint: str, service_name: str = "lambox", delay_ms: int = 500) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace import ReadableSpan
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+        self._readable = ReadableSpan
         self._kinds = (SpanKind.SERVER, SpanKind.INTERNAL)
         self._context = SpanContext
         self._flags = TraceFlags(TraceFlags.SAMPLED)
@@ -49,12 +55,31 @@ class OtlpSink:
         self._ok = Status(StatusCode.UNSET)
         self._resource = Resource.create({"service.name": service_name, "cloud.provider": "aws"})
         self._scope = InstrumentationScope(SCOPE)
-        self._processor = BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=traces_url(endpoint), timeout=5),
-            schedule_delay_millis=delay_ms,
-        )
+        self._exporter = OTLPSpanExporter(endpoint=traces_url(endpoint), timeout=5)
+        self._queue: deque[Trace] = deque(maxlen=MAX_QUEUED)
+        self._delay = delay_ms / 1000
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lambox-otlp", daemon=True)
+        self._thread.start()
 
     def __call__(self, trace: Trace) -> None:
+        """On the request path: queue the trace (``deque.append`` is atomic)."""
+        self._queue.append(trace)
+
+    def _run(self) -> None:
+        while not self._closed.wait(self._delay):
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            spans: list[Any] = []
+            for _ in range(min(BATCH, len(queue))):
+                spans += self._spans(queue.popleft())
+            self._exporter.export(spans)
+
+    def _spans(self, trace: Trace) -> list[Any]:
         trace_id = int(trace.trace_id, 16)
         segment = self._ctx(trace_id, trace.segment_id)
         parent = self._ctx(trace_id, trace.parent, remote=True) if trace.parent else None
@@ -82,13 +107,10 @@ class OtlpSink:
         )  # fmt: skip
         overhead = self._ctx(trace_id, None)
         spans.append(self._span("Overhead", overhead, segment, trace.call_end, trace.end))
-        for span in spans:
-            self._processor.on_end(span)
+        return spans
 
-    def _ctx(self, trace_id: int, span_id: str | None, remote: bool = False) -> Any:
-        from lambox.tracing.recorder import _span_id
-
-        return self._context(trace_id, int(span_id or _span_id(), 16), remote, self._flags)
+    def _ctx(self, trace_id: int, span: str | None, remote: bool = False) -> Any:
+        return self._context(trace_id, int(span or span_id(), 16), remote, self._flags)
 
     def _span(
         self,
@@ -101,9 +123,7 @@ class OtlpSink:
         kind: Any = None,
         failed: bool = False,
     ) -> Any:
-        from opentelemetry.sdk.trace import ReadableSpan
-
-        return ReadableSpan(
+        return self._readable(
             name,
             context=context,
             parent=parent,
@@ -118,7 +138,9 @@ class OtlpSink:
 
     def close(self) -> None:
         """Export what is queued, then stop the exporting thread."""
-        self._processor.shutdown()  # type: ignore[no-untyped-call]
+        self._closed.set()
+        self._thread.join(30)
+        self._exporter.shutdown()  # type: ignore[no-untyped-call]
 
 
 def tracer(settings: Settings) -> Tracer:

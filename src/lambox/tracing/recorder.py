@@ -11,18 +11,22 @@ request path. A caller's ``Sampled=0`` is respected: nothing is recorded.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from lambox.invoke.ids import RandomHex
 from lambox.tracing.header import TraceHeader, parse
 
 ACTIVE = "Active"
 
 
-def _span_id() -> str:
-    return os.urandom(8).hex()
+_hex = RandomHex()
+
+
+def span_id() -> str:
+    """A new span id: 16 hex digits of kernel randomness, drawn a block at a time."""
+    return _hex.take(16)
 
 
 class Trace:
@@ -55,8 +59,8 @@ class Trace:
         self.request_id = request_id
         self.trace_id = trace_id
         self.parent = parent
-        self.segment_id = _span_id()
-        self.invocation_id = _span_id()
+        self.segment_id = span_id()
+        self.invocation_id = span_id()
         self.start = time.time_ns()
         self.acquired = self.call_start = self.call_end = self.end = self.start
         self.cold = False
@@ -99,7 +103,7 @@ class Tracer:
         root = given.root or _new_root()
         if given.sampled is False or self._sink is None:
             sampled = given.sampled if given.sampled is not None else self._sink is not None
-            return TraceHeader(root, given.parent or _span_id(), sampled).render(), None
+            return TraceHeader(root, given.parent or span_id(), sampled).render(), None
         trace = Trace(function, arn, request_id, root[2:10] + root[11:], given.parent)
         trace.header = TraceHeader(root, trace.invocation_id, True).render()
         return trace.header, trace
@@ -116,4 +120,4 @@ class Tracer:
 
 
 def _new_root() -> str:
-    return f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"1-{int(time.time()):08x}-{_hex.take(24)}"
