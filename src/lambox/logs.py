@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import time
 import uuid
@@ -135,6 +136,23 @@ class LogSink:
             with contextlib.suppress(FileNotFoundError):
                 parts.append(part.read_bytes())
         return b"".join(parts)
+
+    def parts(self, function: str) -> list[mmap.mmap]:
+        """The stored log, the rotated file then the current one, each mapped rather than
+        read: CloudWatch Logs searches them where they are, and the kernel pages in only
+        what a search touches (a whole file is never copied into the server's memory).
+        Records are whole in each part; what is appended after the call is not in it."""
+        path = self._path(function)
+        found: list[mmap.mmap] = []
+        for part in (path.with_suffix(".log.1"), path):
+            try:
+                with open(part, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if size:
+                        found.append(mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ))
+            except FileNotFoundError:
+                continue
+        return found
 
     def delete(self, function: str) -> None:
         self._close(function)

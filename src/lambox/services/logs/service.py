@@ -155,9 +155,16 @@ class LogsService:
         function = group[len(FUNCTION_GROUP) :]
         return function if self._group_name(function) == group else None
 
-    def _data(self, group: str) -> bytes:
+    def _parts(self, group: str) -> list[tuple[int, scan.Buffer]]:
+        """The function's log as (position of its first byte, mapped part): positions run on
+        from the rotated file into the current one, as one log's would."""
         function = self._function(group)
-        return b"" if function is None else self._sink.data(function)
+        parts: list[tuple[int, scan.Buffer]] = []
+        base = 0
+        for part in [] if function is None else self._sink.parts(function):
+            parts.append((base, part))
+            base += len(part)
+        return parts
 
     def _window(self, group: str, params: dict[str, Any]) -> tuple[int, int]:
         """[startTime, endTime] of a read, its start moved past what retention hides."""
@@ -181,7 +188,11 @@ class LogsService:
         streams: dict[str, dict[str, Any]] = {}
         for name, created in self._store.streams(group).items():
             streams[name] = {"logStreamName": name, "creationTime": created}
-        stamps = [(stream, ms) for _, ms, stream, _ in scan.records(self._data(group))]
+        stamps = [
+            (stream, ms)
+            for _, part in self._parts(group)
+            for _, ms, stream, _ in scan.records(part)
+        ]
         stamps += [(e.stream, e.timestamp) for e in self._stored(group, (-(1 << 62), 1 << 62))]
         for stream, ms in stamps:
             if not stream:
@@ -352,10 +363,10 @@ class LogsService:
         if stream not in self._streams(group):
             raise _no_stream()
         window = self._window(group, params)
-        data = self._data(group)
         events = [
             Event(stream, line.timestamp, line.timestamp, line.message, "")
-            for line in scan.stream_lines(data, stream, window)
+            for _, part in self._parts(group)
+            for line in scan.stream_lines(part, stream, window)
         ]
         stored = [e for e in self._stored(group, window) if e.stream == stream]
         if stored:
@@ -410,12 +421,27 @@ class LogsService:
             return prefix is None or stream.startswith(prefix)
 
         window = self._window(group, params)
-        data = self._data(group)
-        if file_at > len(data):
+        parts = self._parts(group)
+        size = sum(len(part) for _, part in parts)
+        if file_at > size:
             raise _bad_token()
-        lines, file_end = scan.search(
-            data, file_at, pattern.match, pattern.hints, window, chosen, limit
-        )
+        # Each hit with its part and where the part begins; positions are the log's.
+        lines: list[tuple[scan.Line, scan.Buffer, int]] = []
+        file_end = size
+        for base, part in parts:
+            if base + len(part) <= file_at or len(lines) == limit:
+                continue
+            hits, end = scan.search(
+                part,
+                max(0, file_at - base),
+                pattern.match,
+                pattern.hints,
+                window,
+                chosen,
+                limit - len(lines),
+            )
+            lines += [(hit, part, base) for hit in hits]
+            file_end = base + end
         stored = self._stored(group, window)
         if stored_at > len(stored):
             raise _bad_token()
@@ -426,16 +452,17 @@ class LogsService:
             e = stored[i]
             if chosen(e.stream) and pattern.match(e.message):
                 stored_hits.append((i, e))
-        merged: list[tuple[int, int, Any]] = [(x.timestamp, 0, x) for x in lines]
+        merged: list[tuple[int, int, Any]] = [(x[0].timestamp, 0, x) for x in lines]
         merged += [(e.timestamp, 1, (i, e)) for i, e in stored_hits]
         merged.sort(key=lambda t: (t[0], t[1]))
         taken = merged[:limit]
         found: list[dict[str, Any]] = []
         for _, source, item in taken:
             if source == 0:
-                event = Event(item.stream, item.timestamp, item.timestamp, item.message, "")
-                event_id = item.event_id(data)
-                file_at = item.end
+                line, part, base = item
+                event = Event(line.stream, line.timestamp, line.timestamp, line.message, "")
+                event_id = line.event_id(part)
+                file_at = base + line.end
             else:
                 index, event = item
                 event_id = event.event_id
@@ -454,6 +481,6 @@ class LogsService:
             stored_end = stored_hits[-1][0] + 1 if len(stored_hits) == limit else len(stored)
             file_at, stored_at = file_end_all, stored_end
         answer: dict[str, Any] = {"events": found, "searchedLogStreams": []}
-        if file_at < len(data) or stored_at < len(stored):
+        if file_at < size or stored_at < len(stored):
             answer["nextToken"] = f"p/{file_at}/{stored_at}"
         return answer
