@@ -7,6 +7,7 @@ the caller's trace id."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -264,3 +265,25 @@ def test_sqs_mapping_continues_the_messages_aws_trace_header(
     )  # fmt: skip
     spans = collector.trace(root[2:10] + root[11:], 3)
     assert name in {s.name for s in spans}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
+def test_runtime_api_function_gets_the_trace_header(
+    traced_server: LamboxServer, collector: Collector
+) -> None:
+    """Node.js (the Runtime API's Lambda-Runtime-Trace-Id) sees the same header."""
+    lam = client(traced_server, "lambda")
+    name = unique("tracednode")
+    code = "exports.handler = async () => process.env._X_AMZN_TRACE_ID;\n"
+    lam.create_function(
+        FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.js": code})}, TracingConfig={"Mode": "Active"},
+    )  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    root = new_root()
+    caller = with_trace_header(client(traced_server, "lambda"), f"Root={root};Parent={PARENT}")
+    seen = parts(json.loads(caller.invoke(FunctionName=name)["Payload"].read()))
+    assert seen["Root"] == root and seen["Sampled"] == "1" and seen["Parent"] != PARENT
+    spans = collector.trace(root[2:10] + root[11:], 3)
+    invocation = [s for s in spans if s.name == "Invocation"]
+    assert [s.span_id.hex() for s in invocation] == [seen["Parent"]]
