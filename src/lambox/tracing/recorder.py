@@ -102,7 +102,7 @@ class Tracer:
         given = parse(caller) if caller else TraceHeader()
         root = given.root or _new_root()
         if given.sampled is False or self._sink is None:
-            sampled = given.sampled if given.sampled is not None else self._sink is not None
+            sampled = given.sampled is not False  # Active samples unless the caller did not
             return TraceHeader(root, given.parent or span_id(), sampled).render(), None
         trace = Trace(function, arn, request_id, root[2:10] + root[11:], given.parent)
         trace.header = TraceHeader(root, trace.invocation_id, True).render()
