@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -287,3 +288,43 @@ def test_runtime_api_function_gets_the_trace_header(
     spans = collector.trace(root[2:10] + root[11:], 3)
     invocation = [s for s in spans if s.name == "Invocation"]
     assert [s.span_id.hex() for s in invocation] == [seen["Parent"]]
+
+
+def test_queued_event_keeps_its_trace_across_kill_9(tmp_path: Path, collector: Collector) -> None:
+    """An Event invocation running when the server is killed is run again by the next
+    server on the same data directory, still in the caller's trace."""
+    data = tmp_path / "data"
+    started = tmp_path / "started"
+    # Plain-process sandboxes: the function marks its start in the test's directory.
+    env = {"LAMBOX_OTLP_ENDPOINT": collector.url, "LAMBOX_SANDBOX": "process"}
+    server = start_server(data, env)
+    try:
+        lam = client(server, "lambda")
+        name = unique("tracedslow")
+        slow = (
+            "import os, time\n\ndef handler(event, context):\n"
+            "    open(os.environ['STARTED'], 'a').close()\n    time.sleep(3)\n"
+        )
+        lam.create_function(
+            FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": slow})}, TracingConfig={"Mode": "Active"},
+            Timeout=30, Environment={"Variables": {"STARTED": str(started)}},
+        )  # fmt: skip
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+        root = new_root()
+        caller = with_trace_header(client(server, "lambda"), f"Root={root};Sampled=1")
+        assert caller.invoke(FunctionName=name, InvocationType="Event")["StatusCode"] == 202
+        deadline = time.monotonic() + 60
+        while not started.exists():  # the worker runs it
+            assert time.monotonic() < deadline, "the event never ran"
+            time.sleep(0.02)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        started.unlink()
+        assert collector.trace(root[2:10] + root[11:], 1, wait=0) == []
+        server = start_server(data, env)
+        spans = collector.trace(root[2:10] + root[11:], 3)
+        assert name in {s.name for s in spans}
+        assert started.exists()  # run again, not finished before the kill
+    finally:
+        stop_server(server)
