@@ -328,3 +328,23 @@ def test_queued_event_keeps_its_trace_across_kill_9(tmp_path: Path, collector: C
         assert started.exists()  # run again, not finished before the kill
     finally:
         stop_server(server)
+
+
+def test_response_stream_invoke_carries_the_trace(
+    traced_server: LamboxServer, collector: Collector
+) -> None:
+    lam = client(traced_server, "lambda")
+    name = create(lam, "Active")
+    root = new_root()
+    caller = client(traced_server, "lambda")
+
+    def add(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = f"Root={root};Sampled=1"
+
+    caller.meta.events.register("before-sign.lambda.InvokeWithResponseStream", add)
+    answer = caller.invoke_with_response_stream(FunctionName=name)
+    body = b"".join(
+        e["PayloadChunk"]["Payload"] for e in answer["EventStream"] if "PayloadChunk" in e
+    )
+    assert parts(json.loads(body))["Root"] == root
+    assert name in {s.name for s in collector.trace(root[2:10] + root[11:], 3)}
