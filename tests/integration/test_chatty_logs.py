@@ -1,5 +1,6 @@
 """A function printing 10,000 lines/s: the server keeps answering other requests while it
-runs, and its log is complete in CloudWatch Logs (a bounded count: 20,000 lines)."""
+runs, and its log is complete in CloudWatch Logs (a bounded count: 60,000 lines, more
+than the 1 MiB an invocation keeps in memory)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from botocore.config import Config
 
 from tests.conftest import ROLE, LamboxServer, make_zip, unique
 
-LINES = 20_000
+LINES = 60_000  # 1.2 MB: more than the 1 MiB a sandbox keeps in memory
 RATE = 10_000
 CHATTY = """
 import time
@@ -93,3 +94,12 @@ def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
             break
         kwargs["nextToken"] = page["nextToken"]
     assert messages == [f"chatty line {i:07d}\n" for i in range(LINES)]
+    # Written in parts as it came, the log still reads START, the lines, END, REPORT.
+    page = logs.filter_log_events(logGroupName=f"/aws/lambda/{chatty}", limit=2)
+    first = [e["message"] for e in page["events"]]
+    assert first[0].startswith("START RequestId:") and first[1] == "chatty line 0000000\n"
+    stream = page["events"][0]["logStreamName"]
+    last = logs.get_log_events(logGroupName=f"/aws/lambda/{chatty}", logStreamName=stream, limit=3)[
+        "events"
+    ]
+    assert [e["message"].split(" ")[0] for e in last] == ["chatty", "END", "REPORT"]

@@ -32,6 +32,7 @@ from lambox.logs import LogSink, stream_name
 from lambox.model import (
     LATEST,
     Alias,
+    FunctionConfig,
     FunctionVersion,
     Invocation,
     InvocationResult,
@@ -195,8 +196,9 @@ class InvokeService:
                     lease.discard = True
                     outcome = Outcome(report.error, UNHANDLED)
                     return self._finish(fv, inv, outcome, init, stream, trace)
-                outcome = await self._call(lease.sandbox, fv, inv, header, trace)
-                return self._finish(fv, inv, outcome, init, stream, trace)
+                spill = Spill(self._logs, fv.config, inv.request_id, stream, init)
+                outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
+                return self._finish(fv, inv, outcome, init, stream, trace, spill)
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
@@ -212,18 +214,24 @@ class InvokeService:
         inv: Invocation,
         header: str,
         trace: Trace | None,
+        spill: Spill,
     ) -> Outcome:
         """One invocation in a started sandbox; a timeout or a crash is the function's error."""
         if trace is None:
-            return await self._run_in(sandbox, fv, inv, header)
+            return await self._run_in(sandbox, fv, inv, header, spill)
         trace.call_start = time.time_ns()
         try:
-            return await self._run_in(sandbox, fv, inv, header)
+            return await self._run_in(sandbox, fv, inv, header, spill)
         finally:
             trace.call_end = time.time_ns()
 
     async def _run_in(
-        self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation, header: str
+        self,
+        sandbox: SafeSandbox,
+        fv: FunctionVersion,
+        inv: Invocation,
+        header: str,
+        spill: Spill,
     ) -> Outcome:
         config = fv.config
         rid = inv.request_id
@@ -236,6 +244,7 @@ class InvokeService:
             inv.client_context,
             header,
             inv.sink,
+            spill,
         )
         started = time.perf_counter()
         try:
@@ -274,17 +283,18 @@ class InvokeService:
         init: InitReport | None,
         stream: str,
         trace: Trace | None = None,
+        spill: Spill | None = None,
     ) -> InvocationResult:
         """Log the invocation (after the init's log when it started the sandbox) and make
         its result. ``init`` is the report of a cold start, None for a warm one."""
         config = fv.config
         init_ms: float | None = None
         restore: tuple[float, int] | None = None
-        prefix = init.log if init is not None else b""
+        started = spill is not None and spill.started  # START went out with an earlier part
+        prefix = init_prefix(init) if not started else b""
         if init is not None:
             if init.timed_out:
-                # The init ran again in this invocation: its time is in Duration.
-                prefix += records.init_report_line(init.init_ms, "init", "timeout")
+                pass  # the init ran again in this invocation: its time is in Duration
             elif init.restore_ms is None:
                 init_ms = init.init_ms
             else:
@@ -304,6 +314,7 @@ class InvokeService:
                 restore,
                 status,
                 config.system_log_level,
+                not started,
             )
         else:
             text = records.framed(
@@ -315,6 +326,7 @@ class InvokeService:
                 outcome.max_memory_mb,
                 init_ms,
                 restore,
+                not started,
             )
         self._logs.append(config.name, prefix + text if prefix else text, stream)
         if trace is not None:
@@ -333,6 +345,49 @@ class InvokeService:
     async def close(self) -> None:
         """Send the traces still queued; Event invocations live in the queue, not here."""
         await asyncio.to_thread(self._tracer.close)
+
+
+def init_prefix(init: InitReport | None) -> bytes:
+    """What a cold start's log puts before the invocation's START: the init's output, and
+    INIT_REPORT when the init timed out and ran again within the invocation."""
+    if init is None:
+        return b""
+    if init.timed_out:
+        return init.log + records.init_report_line(init.init_ms, "init", "timeout")
+    return init.log
+
+
+class Spill:
+    """An invocation's log past what its sandbox keeps in memory (``InvokeRequest.log_spill``):
+    written to the function's log as it comes, the first part after the init's log and the
+    START record, so the log reads as it would have in one piece."""
+
+    __slots__ = ("_config", "_init", "_logs", "_request_id", "_stream", "started")
+
+    def __init__(
+        self,
+        logs: LogSink,
+        config: FunctionConfig,
+        request_id: str,
+        stream: str,
+        init: InitReport | None,
+    ) -> None:
+        self._logs = logs
+        self._config = config
+        self._request_id = request_id
+        self._stream = stream
+        self._init = init
+        self.started = False
+
+    def __call__(self, data: bytes) -> None:
+        if not self.started:
+            config = self._config
+            head = records.start_record(
+                self._request_id, config.version, config.log_format, config.system_log_level
+            )
+            data = init_prefix(self._init) + head + data
+            self.started = True
+        self._logs.append(self._config.name, data, self._stream)
 
 
 def _too_large() -> bytes:
