@@ -78,6 +78,13 @@ class Settings:
         default=8 << 20,
         metadata={"doc": "Per-function log file size after which the oldest half is dropped."},
     )
+    otlp_endpoint: str = field(
+        default="",
+        metadata={
+            "doc": "OpenTelemetry collector (OTLP/HTTP) that Active-tracing functions' spans"
+            " are exported to; empty: none."
+        },
+    )
     public_url: str = field(
         default="",
         metadata={

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import time
 import uuid
@@ -90,6 +91,14 @@ class LogSink:
         if size > self._retention:
             self._rotate(function)
 
+    def touch(self, function: str) -> None:
+        """Make ``function``'s log exist (empty), so its group does from its creation on;
+        a failing disk is logged, as a dropped record is."""
+        try:
+            os.close(os.open(self._path(function), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        except OSError as exc:
+            log.error("log of %s cannot be created: %s", function, exc.strerror or exc)
+
     def read(self, function: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, int]:
         """Text from ``offset`` (at most ``limit`` bytes, whole lines when there is a
         newline in them) without the header lines, and the offset to continue from."""
@@ -127,6 +136,23 @@ class LogSink:
             with contextlib.suppress(FileNotFoundError):
                 parts.append(part.read_bytes())
         return b"".join(parts)
+
+    def parts(self, function: str) -> list[mmap.mmap]:
+        """The stored log, the rotated file then the current one, each mapped rather than
+        read: CloudWatch Logs searches them where they are, and the kernel pages in only
+        what a search touches (a whole file is never copied into the server's memory).
+        Records are whole in each part; what is appended after the call is not in it."""
+        path = self._path(function)
+        found: list[mmap.mmap] = []
+        for part in (path.with_suffix(".log.1"), path):
+            try:
+                with open(part, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if size:
+                        found.append(mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ))
+            except FileNotFoundError:
+                continue
+        return found
 
     def delete(self, function: str) -> None:
         self._close(function)

@@ -98,6 +98,20 @@ class FunctionConfig:
     opt_key: str = ""
     # DurableConfig: (ExecutionTimeout seconds, RetentionPeriodInDays); None: not durable.
     durable: tuple[int, int] | None = None
+    # TracingConfig.Mode: "Active" records and exports segments; "PassThrough" only carries
+    # a caller's trace header on.
+    tracing_mode: str = "PassThrough"
+    # LoggingConfig: LogFormat "Text" or "JSON"; the levels are set only with JSON (AWS
+    # refuses them with Text); "" log group means "/aws/lambda/<name>".
+    log_format: str = "Text"
+    application_log_level: str = ""
+    system_log_level: str = ""
+    log_group: str = ""
+
+    @property
+    def log_group_name(self) -> str:
+        """The CloudWatch log group the function's logs go to."""
+        return self.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +175,8 @@ class Invocation:
     sink: ResponseSink | None = None
     # X-Amz-Durable-Execution-Name of an Invoke of a durable function.
     durable_name: str | None = None
+    # The caller's X-Amzn-Trace-Id header (None: lambox starts the trace).
+    trace_header: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

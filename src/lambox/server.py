@@ -75,6 +75,7 @@ from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
+from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
@@ -148,6 +149,7 @@ from lambox.store.functions import SqliteFunctionStore
 from lambox.store.layers import SqliteLayerStore
 from lambox.store.policies import SqlitePolicyStore
 from lambox.store.urls import SqliteUrlStore
+from lambox.tracing.otlp import tracer
 from lambox.watch import Change, ChangeFeed, Removed
 
 log = logging.getLogger("lambox")
@@ -297,7 +299,7 @@ def build(settings: Settings) -> Server:
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )
-    invoke = InvokeService(scheduler, logs, arns, events)
+    invoke = InvokeService(scheduler, logs, arns, events, tracer(settings))
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
@@ -319,6 +321,8 @@ def build(settings: Settings) -> Server:
     feed.subscribe(urls.on_change)
     feed.subscribe(worker.on_change)
     feed.subscribe(Readiness(factory, versions).on_change)
+    log_groups = LogGroups(logs)
+    feed.subscribe(log_groups.on_change)
     queues = QueueStore(data / "sqs")
     waiters = Waiters()
     queue_service = Queues(queues, settings.region, settings.account_id, waiters)
@@ -326,8 +330,10 @@ def build(settings: Settings) -> Server:
     sqs = SqsService(queue_service, messages, Moves(queue_service, waiters))
     consumer = QueueConsumer(queue_service, messages)
 
-    async def invoke_batch(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
-        event = Invocation(new_request_id(), payload, qualifier=qualifier)
+    async def invoke_batch(
+        name: str, qualifier: str | None, payload: bytes, trace: str | None
+    ) -> tuple[bool, bytes]:
+        event = Invocation(new_request_id(), payload, qualifier=qualifier, trace_header=trace)
         try:
             result = await invoke.invoke(name, event)
         except TooManyRequests as exc:
@@ -475,11 +481,12 @@ def build(settings: Settings) -> Server:
         invoke, urls.by_id, settings.account_id, settings.stream_response_limit
     )
 
-    async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+    async def run_http(
+        function_arn: str, payload: bytes, trace: str | None
+    ) -> tuple[bytes, str | None]:
         name, qualifier = arns.parse(function_arn)
-        result = await invoke.invoke(
-            name, Invocation(new_request_id(), payload, qualifier=qualifier)
-        )
+        event = Invocation(new_request_id(), payload, qualifier=qualifier, trace_header=trace)
+        result = await invoke.invoke(name, event)
         return result.payload, result.function_error
 
     def api_endpoint(api_id: str) -> str:
@@ -524,7 +531,11 @@ def build(settings: Settings) -> Server:
     )
     cloudformation.restore()
     cloudwatch_logs = LogsService(
-        logs, LogsStore(data / "cloudwatch" / "logs.db"), settings.region, settings.account_id
+        logs,
+        LogsStore(data / "cloudwatch" / "logs.db"),
+        settings.region,
+        settings.account_id,
+        log_groups,
     )
     durable = build_durable(data, invoke, functions, arns, clock)
     edge = Edge(

@@ -552,3 +552,28 @@ def test_exports_and_imports_between_stacks(cfn: Any, lam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         cfn.create_stack(StackName=consumer, TemplateBody=json.dumps(importing))
     assert exc.value.response["Error"]["Message"] == f"No export named {export} found."
+
+
+def test_function_tracing_and_logging_config(cfn: Any, lam: Any) -> None:
+    name = unique("obs")
+    template = json.loads(function_template(name, 5))
+    props = template["Resources"]["Fn"]["Properties"]
+    props["TracingConfig"] = {"Mode": "Active"}
+    props["LoggingConfig"] = {"LogFormat": "JSON", "ApplicationLogLevel": "WARN"}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    got = lam.get_function_configuration(FunctionName=name)
+    assert got["TracingConfig"] == {"Mode": "Active"}
+    assert got["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "WARN",
+        "SystemLogLevel": "INFO",
+        "LogGroup": f"/aws/lambda/{name}",
+    }
+    props["TracingConfig"] = {"Mode": "PassThrough"}
+    props["LoggingConfig"] = {"LogFormat": "Text", "LogGroup": f"/stacks/{name}"}
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    got = lam.get_function_configuration(FunctionName=name)
+    assert got["TracingConfig"] == {"Mode": "PassThrough"}
+    assert got["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/stacks/{name}"}

@@ -26,6 +26,7 @@ from lambox.edge.http_events import (
     HttpRequest,
     request_event,
     response,
+    trace_header,
 )
 from lambox.errors import LamboxError, RequestTooLarge
 from lambox.invoke.ids import new_request_id
@@ -146,7 +147,9 @@ class FunctionUrlEndpoint:
         account = self._account if config.auth_type == "AWS_IAM" else None
         event = request_event(request, config.url_id, rid, account)
         qualifier = None if config.qualifier == "$LATEST" else config.qualifier
-        return Invocation(rid, json.dumps(event).encode(), qualifier=qualifier, sink=pump)
+        trace = trace_header(event)
+        payload = json.dumps(event).encode()
+        return Invocation(rid, payload, qualifier=qualifier, sink=pump, trace_header=trace)
 
     def _mapped(self, result: InvocationResult, config: UrlConfig, rid: str) -> HttpAnswer:
         """A whole (buffered) result as the URL's HTTP answer."""

@@ -97,6 +97,7 @@ class InvokeEndpoint:
         tail = False
         client_context: str | None = None
         durable_name: str | None = None
+        trace: str | None = None
         for key, value in scope["headers"]:
             if key == b"x-amz-invocation-type":
                 text = value.decode("latin-1")
@@ -121,6 +122,8 @@ class InvokeEndpoint:
                 shapes.validate(
                     "Invoke", {"FunctionName": "f", "DurableExecutionName": durable_name}
                 )
+            elif key == b"x-amzn-trace-id":
+                trace = value.decode("latin-1")
         qualifier = None
         if scope.get("query_string"):
             query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -138,6 +141,7 @@ class InvokeEndpoint:
             tail_logs=tail,
             qualifier=qualifier,
             durable_name=durable_name,
+            trace_header=trace,
         )
 
 

@@ -218,6 +218,7 @@ class StreamInvokeEndpoint:
         invocation_type = InvocationType.REQUEST_RESPONSE
         tail = False
         client_context: str | None = None
+        trace: str | None = None
         for key, value in scope["headers"]:
             if key == b"x-amz-invocation-type":
                 text = value.decode("latin-1")
@@ -232,6 +233,8 @@ class StreamInvokeEndpoint:
                 tail = value == b"Tail"
             elif key == b"x-amz-client-context":
                 client_context = _client_context(value.decode("latin-1"))
+            elif key == b"x-amzn-trace-id":
+                trace = value.decode("latin-1")
         qualifier = None
         if scope.get("query_string"):
             values = parse_qs(scope["query_string"].decode("latin-1")).get("Qualifier")
@@ -245,4 +248,5 @@ class StreamInvokeEndpoint:
             tail_logs=tail,
             qualifier=qualifier,
             sink=pump,
+            trace_header=trace,
         )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lambox.arns import Arns
+from lambox.control.observability import logging_view
 from lambox.model import (
     LATEST,
     Alias,
@@ -48,7 +49,7 @@ def configuration(
         "LastModified": config.last_modified,
         "CodeSha256": config.code_sha256,
         "Version": config.version,
-        "TracingConfig": {"Mode": "PassThrough"},
+        "TracingConfig": {"Mode": config.tracing_mode},
         "RevisionId": config.revision_id,
         "State": config.state.value,
         "PackageType": "Zip",
@@ -62,7 +63,7 @@ def configuration(
             "RuntimeVersionArn": runtime_version
             or f"arn:aws:lambda:{arns.region}::runtime:{runtime_digest}"
         },
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{config.name}"},
+        "LoggingConfig": logging_view(config),
     }
     if config.environment or config.has_environment:
         view["Environment"] = {"Variables": dict(config.environment)}

@@ -27,6 +27,7 @@ from typing import Any
 from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control import tags as tagging
+from lambox.control.observability import logging_changes, tracing_mode
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.errors import (
     AccessDenied,
@@ -337,7 +338,9 @@ class FunctionService:
             layers=layers,
             opt_key=opt_key,
             durable=_durable(params.get("DurableConfig"), None),
+            tracing_mode=tracing_mode(params),
         )
+        config = replace(config, **logging_changes(params))
         self._store.insert(config)
         self._publish(config)
         self._settle_soon(name)
@@ -401,6 +404,8 @@ class FunctionService:
             changes["dead_letter_arn"] = str(target)
         if "VpcConfig" in params:
             changes["vpc"] = _vpc(params)
+        changes["tracing_mode"] = tracing_mode(params, current.tracing_mode)
+        changes.update(logging_changes(params, current))
         if "Layers" in params:
             layers, opt_key = await self._resolve_layers(params["Layers"], current.code_key)
             changes["layers"] = layers

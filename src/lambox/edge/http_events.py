@@ -80,6 +80,13 @@ def trace_id(epoch: float) -> str:
     return f"Root=1-{int(epoch):08x}-{random.getrandbits(96):024x}"
 
 
+def trace_header(event: dict[str, Any]) -> str | None:
+    """The X-Amzn-Trace-Id an HTTP event carries (the caller's, or the one AWS adds)."""
+    headers = event.get("headers") or {}
+    value = headers.get("x-amzn-trace-id")
+    return str(value) if value else None
+
+
 def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     joined: dict[str, str] = {}
     for key, value in pairs:
@@ -115,8 +122,9 @@ def request_event(
         elif key == "content-type":
             content_type = value
         pairs.append((key, value))
+    if not any(key == "x-amzn-trace-id" for key, _ in pairs):  # else the caller's goes on
+        pairs.append(("x-amzn-trace-id", trace_id(now)))
     pairs += [
-        ("x-amzn-trace-id", trace_id(now)),
         ("x-forwarded-for", req.source_ip),
         ("x-forwarded-port", str(req.port)),
         ("x-forwarded-proto", "http"),

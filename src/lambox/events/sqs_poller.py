@@ -71,9 +71,10 @@ class Queues(Protocol):
 # function name -> how many executions it may run at once (reserved, else the account's pool)
 Capacity = Callable[[str], int]
 
-# (function name, qualifier, payload) -> (the function succeeded, its response payload);
+# (function name, qualifier, payload, the batch's AWSTraceHeader) -> (the function succeeded,
+# its response payload);
 # throttled invokes raise ``Throttled``.
-Invoke = Callable[[str, str | None, bytes], Awaitable[tuple[bool, bytes]]]
+Invoke = Callable[[str, str | None, bytes, str | None], Awaitable[tuple[bool, bytes]]]
 
 
 class Throttled(Exception):
@@ -270,7 +271,9 @@ class SqsPollers:
 
     async def _invoke_batch(self, m: EventSourceMapping, records: list[dict[str, Any]]) -> None:
         payload = json.dumps({"Records": records}).encode()
-        ok, response = await self._invoke(m.function, m.qualifier, payload)
+        # The batch's trace: the first message's AWSTraceHeader, as Lambda continues it.
+        trace = next((r["attributes"].get("AWSTraceHeader") for r in records), None)
+        ok, response = await self._invoke(m.function, m.qualifier, payload, trace)
         if not ok:
             return
         done = records

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 
 from lambox.model import LATEST
 
@@ -57,16 +58,78 @@ def framed(
     max_memory_mb: int,
     init_ms: float | None,
     restore: tuple[float, int] | None = None,
+    start: bool = True,
 ) -> bytes:
-    """START, what the function wrote, END and REPORT: one invocation's whole log record."""
+    """START, what the function wrote, END and REPORT: one invocation's whole log record
+    (without START when ``start`` is False: it went out with an earlier part of the log)."""
     return b"".join(
         (
-            start_line(request_id, version),
+            start_line(request_id, version) if start else b"",
             body,
             end_line(request_id),
             report_line(request_id, duration_ms, memory_size, max_memory_mb, init_ms, restore),
         )
     )
+
+
+# Lambda's system log levels; a JSON function's SystemLogLevel keeps the records at or above.
+SYSTEM_LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30}
+
+
+def _platform(kind: str, record: Mapping[str, object]) -> bytes:
+    body = {"time": _stamp(), "type": kind, "record": record}
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+def start_record(request_id: str, version: str, log_format: str, system_level: str) -> bytes:
+    """The record that opens an invocation's log: START, or ``platform.start`` (nothing when
+    the JSON function's SystemLogLevel is above INFO)."""
+    if log_format != "JSON":
+        return start_line(request_id, version)
+    if SYSTEM_LEVELS.get(system_level, 20) > 20:
+        return b""
+    return _platform("platform.start", {"requestId": request_id, "version": version})
+
+
+def framed_json(
+    request_id: str,
+    version: str,
+    body: bytes,
+    duration_ms: float,
+    memory_size: int,
+    max_memory_mb: int,
+    init_ms: float | None,
+    restore: tuple[float, int] | None = None,
+    status: str = "success",
+    system_level: str = "INFO",
+    start: bool = True,
+) -> bytes:
+    """One invocation's record with LogFormat JSON: ``platform.start``, what the function
+    wrote, ``platform.runtimeDone`` (a DEBUG record, as on Lambda) and ``platform.report``;
+    the platform records Lambda logs below ``system_level`` are left out."""
+    level = SYSTEM_LEVELS.get(system_level, 20)
+    parts: list[bytes] = []
+    if level <= 20 and start:
+        parts.append(start_record(request_id, version, "JSON", system_level))
+    parts.append(body)
+    if level <= 10:
+        done = {"requestId": request_id, "status": status}
+        parts.append(_platform("platform.runtimeDone", done))
+    if level <= 20:
+        metrics: dict[str, object] = {
+            "durationMs": round(duration_ms, 2),
+            "billedDurationMs": max(1, math.ceil(duration_ms)),
+            "memorySizeMB": memory_size,
+            "maxMemoryUsedMB": max_memory_mb,
+        }
+        if init_ms is not None:
+            metrics["initDurationMs"] = round(init_ms, 2)
+        if restore is not None:
+            metrics["restoreDurationMs"] = round(restore[0], 2)
+            metrics["billedRestoreDurationMs"] = restore[1]
+        report = {"requestId": request_id, "metrics": metrics, "status": status}
+        parts.append(_platform("platform.report", report))
+    return b"".join(parts)
 
 
 def _stamp() -> str:

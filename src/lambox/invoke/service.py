@@ -7,6 +7,7 @@ never an API error: the caller always gets a Lambda-shaped answer.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -32,6 +33,7 @@ from lambox.logs import LogSink, stream_name
 from lambox.model import (
     LATEST,
     Alias,
+    FunctionConfig,
     FunctionVersion,
     Invocation,
     InvocationResult,
@@ -42,6 +44,7 @@ from lambox.sandbox.api import InitReport, InvokeRequest
 from lambox.sandbox.safe import SafeSandbox
 from lambox.scheduler.pools import Scheduler
 from lambox.store.events import EventQueue, NewEvent
+from lambox.tracing.recorder import Trace, Tracer
 from lambox.watch import Change, Removed
 
 log = logging.getLogger(__name__)
@@ -65,15 +68,22 @@ class Outcome:
     log: bytes = b""
     duration_ms: float = 0.0
     max_memory_mb: int = 0
+    timed_out: bool = False
 
 
 class InvokeService:
     """Runs invocations against the current snapshots of functions."""
 
     def __init__(
-        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, events: EventQueue
+        self,
+        scheduler: Scheduler,
+        logs: LogSink,
+        arns: arns_mod.Arns,
+        events: EventQueue,
+        tracer: Tracer | None = None,
     ) -> None:
         self._scheduler = scheduler
+        self._tracer = tracer if tracer is not None else Tracer(new_header=trace_id)
         self._logs = logs
         self._arns = arns
         self._versions: dict[tuple[str, str], FunctionVersion] = {}
@@ -188,6 +198,7 @@ class InvokeService:
                 invocation.qualifier,
                 invocation.payload,
                 invocation.client_context,
+                invocation.trace_header,
             )
             await self._events.put((event,))
             return InvocationResult(payload=b"", executed_version=fv.config.version)
@@ -204,28 +215,62 @@ class InvokeService:
         return result.payload, result.function_error
 
     async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
-        """Run one invocation to completion and record its log."""
+        """Run one invocation to completion and record its log (and its trace, for a
+        function with Active tracing)."""
+        header, trace = self._tracer.begin(
+            fv.config.tracing_mode, inv.trace_header, fv.name, fv.arn, inv.request_id
+        )
         try:
             async with self._scheduler.acquire(fv) as lease:
                 report = lease.sandbox.init
                 assert report is not None
                 init = report if lease.cold else None
                 stream = lease.sandbox.log_stream
+                if trace is not None:
+                    trace.acquired = trace.call_start = trace.call_end = time.time_ns()
+                    trace.cold = lease.cold
+                    trace.init_ms = report.init_ms if lease.cold else None
                 if report.error is not None:
                     lease.discard = True
                     outcome = Outcome(report.error, UNHANDLED)
-                    return self._finish(fv, inv, outcome, init, stream)
-                outcome = await self._call(lease.sandbox, fv, inv)
-                return self._finish(fv, inv, outcome, init, stream)
+                    return self._finish(fv, inv, outcome, init, stream, trace)
+                spill = Spill(self._logs, fv.config, inv.request_id, stream, init)
+                outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
+                return self._finish(fv, inv, outcome, init, stream, trace, spill)
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
             log_ = exc.log + records.exit_log(inv.request_id, payload)
             outcome = Outcome(payload, UNHANDLED, log_)
-            return self._finish(fv, inv, outcome, None, stream_name(fv.config.version))
+            stream = stream_name(fv.config.version)
+            return self._finish(fv, inv, outcome, None, stream, trace)
 
-    async def _call(self, sandbox: SafeSandbox, fv: FunctionVersion, inv: Invocation) -> Outcome:
+    async def _call(
+        self,
+        sandbox: SafeSandbox,
+        fv: FunctionVersion,
+        inv: Invocation,
+        header: str,
+        trace: Trace | None,
+        spill: Spill,
+    ) -> Outcome:
         """One invocation in a started sandbox; a timeout or a crash is the function's error."""
+        if trace is None:
+            return await self._run_in(sandbox, fv, inv, header, spill)
+        trace.call_start = time.time_ns()
+        try:
+            return await self._run_in(sandbox, fv, inv, header, spill)
+        finally:
+            trace.call_end = time.time_ns()
+
+    async def _run_in(
+        self,
+        sandbox: SafeSandbox,
+        fv: FunctionVersion,
+        inv: Invocation,
+        header: str,
+        spill: Spill,
+    ) -> Outcome:
         config = fv.config
         rid = inv.request_id
         timeout = config.timeout
@@ -235,8 +280,9 @@ class InvokeService:
             time.time() + timeout,
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
-            trace_id(),
+            header,
             inv.sink,
+            spill,
         )
         started = time.perf_counter()
         try:
@@ -249,6 +295,7 @@ class InvokeService:
                 UNHANDLED,
                 exc.log + records.timeout_log(rid, timeout),
                 elapsed,
+                timed_out=True,
             )
         except SandboxOutOfMemory as exc:
             elapsed = (time.perf_counter() - started) * 1000
@@ -273,32 +320,56 @@ class InvokeService:
         outcome: Outcome,
         init: InitReport | None,
         stream: str,
+        trace: Trace | None = None,
+        spill: Spill | None = None,
     ) -> InvocationResult:
         """Log the invocation (after the init's log when it started the sandbox) and make
         its result. ``init`` is the report of a cold start, None for a warm one."""
         config = fv.config
         init_ms: float | None = None
         restore: tuple[float, int] | None = None
-        prefix = init.log if init is not None else b""
+        started = spill is not None and spill.started  # START went out with an earlier part
+        prefix = init_prefix(init) if not started else b""
         if init is not None:
             if init.timed_out:
-                # The init ran again in this invocation: its time is in Duration.
-                prefix += records.init_report_line(init.init_ms, "init", "timeout")
+                pass  # the init ran again in this invocation: its time is in Duration
             elif init.restore_ms is None:
                 init_ms = init.init_ms
             else:
                 restore = (init.restore_ms, init.billed_restore_ms)
-        text = records.framed(
-            inv.request_id,
-            config.version,
-            outcome.log,
-            outcome.duration_ms,
-            config.memory_size,
-            outcome.max_memory_mb,
-            init_ms,
-            restore,
-        )
+        if config.log_format == "JSON":
+            status = "success" if outcome.error is None else "error"
+            if outcome.timed_out:
+                status = "timeout"
+            text = records.framed_json(
+                inv.request_id,
+                config.version,
+                outcome.log,
+                outcome.duration_ms,
+                config.memory_size,
+                outcome.max_memory_mb,
+                init_ms,
+                restore,
+                status,
+                config.system_log_level,
+                not started,
+            )
+        else:
+            text = records.framed(
+                inv.request_id,
+                config.version,
+                outcome.log,
+                outcome.duration_ms,
+                config.memory_size,
+                outcome.max_memory_mb,
+                init_ms,
+                restore,
+                not started,
+            )
         self._logs.append(config.name, prefix + text if prefix else text, stream)
+        if trace is not None:
+            trace.error = outcome.error
+            self._tracer.finish(trace)
         return InvocationResult(
             outcome.payload,
             config.version,
@@ -310,7 +381,51 @@ class InvokeService:
         )
 
     async def close(self) -> None:
-        """Nothing to stop: Event invocations live in the queue, not in this service."""
+        """Send the traces still queued; Event invocations live in the queue, not here."""
+        await asyncio.to_thread(self._tracer.close)
+
+
+def init_prefix(init: InitReport | None) -> bytes:
+    """What a cold start's log puts before the invocation's START: the init's output, and
+    INIT_REPORT when the init timed out and ran again within the invocation."""
+    if init is None:
+        return b""
+    if init.timed_out:
+        return init.log + records.init_report_line(init.init_ms, "init", "timeout")
+    return init.log
+
+
+class Spill:
+    """An invocation's log past what its sandbox keeps in memory (``InvokeRequest.log_spill``):
+    written to the function's log as it comes, the first part after the init's log and the
+    START record, so the log reads as it would have in one piece."""
+
+    __slots__ = ("_config", "_init", "_logs", "_request_id", "_stream", "started")
+
+    def __init__(
+        self,
+        logs: LogSink,
+        config: FunctionConfig,
+        request_id: str,
+        stream: str,
+        init: InitReport | None,
+    ) -> None:
+        self._logs = logs
+        self._config = config
+        self._request_id = request_id
+        self._stream = stream
+        self._init = init
+        self.started = False
+
+    def __call__(self, data: bytes) -> None:
+        if not self.started:
+            config = self._config
+            head = records.start_record(
+                self._request_id, config.version, config.log_format, config.system_log_level
+            )
+            data = init_prefix(self._init) + head + data
+            self.started = True
+        self._logs.append(self._config.name, data, self._stream)
 
 
 def _too_large() -> bytes:

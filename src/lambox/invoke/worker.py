@@ -253,6 +253,7 @@ class AsyncWorker:
             invocation_type=InvocationType.EVENT,
             client_context=event.client_context,
             qualifier=event.qualifier,
+            trace_header=event.trace_header,
         )
         try:
             result = await self._invoke.run(fv, invocation)

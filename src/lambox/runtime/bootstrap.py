@@ -456,7 +456,9 @@ def main(
     capture = Capture() if capture is None else capture
     reader = FrameReader(sock)
     try:
-        log_handler = install_logging(env.get("AWS_LAMBDA_LOG_LEVEL"))
+        log_handler = install_logging(
+            env.get("AWS_LAMBDA_LOG_LEVEL"), env.get("AWS_LAMBDA_LOG_FORMAT")
+        )
         runtime = env.get("AWS_EXECUTION_ENV", "").removeprefix("AWS_Lambda_")
         _set_path(env.get("LAMBDA_TASK_ROOT") or os.getcwd(), runtime)
         snapstart.expose_hooks()

@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import json
 import logging
 import os
 import sys
 import time
+import traceback
 from typing import Any, TextIO
 
 LOG_CAP = 1 << 20
@@ -181,6 +183,46 @@ def _flush_quietly(stream: Any) -> None:
         stream.flush()
 
 
+_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "aws_request_id",
+}
+_log_format = "Text"
+
+
+def _stamp(created: float) -> str:
+    ms = int(created * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{ms:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """The JSON record Lambda's Python runtime writes with LogFormat JSON: timestamp, level,
+    message, logger and requestId, the exception's type, message and trace when there is
+    one, and whatever the caller passed as ``extra``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        levelno = min(50, max(0, record.levelno)) // 10 * 10
+        result: dict[str, Any] = {
+            "timestamp": _stamp(record.created),
+            "level": logging.getLevelName(levelno),
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", None) or None,
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            etype, value, tb = record.exc_info
+            result["errorType"] = etype.__name__
+            result["errorMessage"] = str(value)
+            result["stackTrace"] = traceback.format_tb(tb)
+        for key, value in vars(record).items():
+            if key not in _RESERVED and key not in result:
+                result[key] = value
+        return json.dumps(
+            {k: v for k, v in result.items() if v is not None}, default=str, ensure_ascii=False
+        )
+
+
 class LambdaHandler(logging.Handler):
     """Root-logger handler producing the Lambda text log line, one write per record.
 
@@ -188,22 +230,28 @@ class LambdaHandler(logging.Handler):
     background threads between invocations carry the most recent id, as on Lambda.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log_format: str = "Text") -> None:
         super().__init__()
         self.request_id = ""
-        formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
-        formatter.converter = time.gmtime
-        self.setFormatter(formatter)
+        if log_format == "JSON":
+            self.setFormatter(JsonFormatter())
+        else:
+            formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
+            formatter.converter = time.gmtime
+            self.setFormatter(formatter)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             record.aws_request_id = self.request_id
-            write_all(1, self.format(record).encode("utf-8", "backslashreplace"))
+            text = self.format(record)
+            if not text.endswith("\n"):  # a JSON record, or a text one ending in a traceback
+                text += "\n"
+            write_all(1, text.encode("utf-8", "backslashreplace"))
         except Exception:
             self.handleError(record)
 
 
-def install_logging(level: str | None) -> LambdaHandler:
+def install_logging(level: str | None, log_format: str | None = None) -> LambdaHandler:
     """Attach the Lambda handler to the root logger.
 
     The root level stays at the interpreter default (WARNING) unless AWS_LAMBDA_LOG_LEVEL
@@ -213,11 +261,15 @@ def install_logging(level: str | None) -> LambdaHandler:
 
     The runtime calls this right before it imports the handler, so it also seals the
     process's capture (``Capture.seal``): from here on function code may run.
+    ``log_format`` "JSON" (AWS_LAMBDA_LOG_FORMAT) makes every record, and the runtime's
+    own error records, one JSON object per line as Lambda's LogFormat JSON does.
     """
+    global _log_format
     if _current is not None:
         _current.seal()
     logging.Formatter.converter = time.gmtime
-    handler = LambdaHandler()
+    _log_format = "JSON" if (log_format or "").upper() == "JSON" else "Text"
+    handler = LambdaHandler(_log_format)
     root = logging.getLogger()
     if level:
         name = level.upper()
@@ -232,8 +284,13 @@ def format_error(error: dict[str, Any]) -> bytes:
     """The ``[ERROR] Type: message`` record the runtime logs for a failed init or invoke.
 
     One record spanning several lines; leading spaces of traceback lines become no-break
-    spaces so log viewers that strip indentation keep the traceback readable.
+    spaces so log viewers that strip indentation keep the traceback readable. With LogFormat
+    JSON it is one JSON object, as Lambda's runtime writes it.
     """
+    if _log_format == "JSON":
+        record = {"timestamp": _stamp(time.time()), "log_level": "ERROR", **error}
+        text = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        return text.encode("utf-8", "backslashreplace")
     head = "[ERROR]"
     etype = error.get("errorType")
     message = error.get("errorMessage")

@@ -21,6 +21,7 @@ Lifecycle of one sandbox (enforced by ``SafeSandbox``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -85,6 +86,9 @@ class InvokeRequest:
     sink: ResponseSink | None = None
     """Where a streamed response goes as it is produced (backends that cannot stream
     ignore it and answer the whole payload)."""
+    log_spill: Callable[[bytes], None] | None = None
+    """Where the invocation's log goes once it outgrows what a sandbox keeps in memory
+    (``LogPipe``), whole lines at a time; None: the oldest part is dropped instead."""
 
 
 class Sandbox(Protocol):

@@ -122,12 +122,16 @@ def sandbox_env(
         "AWS_LAMBDA_FUNCTION_VERSION": config.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
         "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "SHLVL": "0",
         **context.aws_variables(config.role, config.name),
     }
+    if config.log_format == "JSON":
+        # What Lambda's runtimes read to log JSON records at the function's level.
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
     env.update(config.environment)
     return env
 

@@ -11,7 +11,10 @@ The stream is cut into segments, one per init and one per invocation: ``take`` (
 then ``take_cut``) drains what the pipe holds at that moment and hands back what was read
 since the previous cut. A sandbox writes its log before it reports a result, so draining
 when the result arrives finds all of it. Each segment keeps at most its last ``LOG_CAP``
-bytes (the end of a log says most, and the Tail of an Invoke is its last 4 KiB); what came
+bytes in memory (the end of a log says most, and the Tail of an Invoke is its last 4 KiB).
+While an invocation runs, ``spill`` (set by the sandbox from ``InvokeRequest.log_spill``)
+takes what outgrows that, whole lines at a time, to the function's log file: its log is
+complete at any volume. Without one (an init, output between invocations) what came
 before is dropped and the segment then begins with a marker saying how many bytes were.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
+from collections.abc import Callable
 
 LOG_CAP = 1 << 20
 _READ = 1 << 16
@@ -44,6 +48,7 @@ class LogPipe:
         self._dropped = 0
         self._cut = b""
         self._open = True
+        self.spill: Callable[[bytes], None] | None = None
         self._loop.add_reader(self._fd, self._pump, 16)
 
     def started(self) -> None:
@@ -100,6 +105,15 @@ class LogPipe:
                 self._trim()
 
     def _trim(self) -> None:
+        if self.spill is not None and not self._dropped:
+            data = b"".join(self._chunks)
+            cut = data.rfind(b"\n") + 1 or len(data)  # whole lines, unless there is no end
+            self._chunks.clear()
+            if cut < len(data):
+                self._chunks.append(data[cut:])
+            self._size = len(data) - cut
+            self.spill(data[:cut])
+            return
         chunks = self._chunks
         excess = self._size - self._cap
         while excess >= len(chunks[0]):

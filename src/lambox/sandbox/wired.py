@@ -172,12 +172,19 @@ class WireSandbox(ABC):
             request.trace_id,
             request.payload,
         )
+        pipe = self._log
+        if pipe is not None:
+            pipe.spill = request.log_spill
         client.send(frame)
-        _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
-        log_len = int(rmeta.get("log_len", 0))
-        log = body[:log_len]
-        if self._log is not None:
-            log = self._log.take() + log
+        try:
+            _, rmeta, body = await self._expect(client, wire.RESULT, timeout)
+            log_len = int(rmeta.get("log_len", 0))
+            log = body[:log_len]
+            if pipe is not None:
+                log = pipe.take() + log
+        finally:
+            if pipe is not None:
+                pipe.spill = None
         return RawResult(
             payload=body[log_len:],
             error=rmeta.get("error"),

@@ -99,6 +99,11 @@ def to_json(config: FunctionConfig) -> str:
         "layers": [list(ref) for ref in config.layers],
         "opt_key": config.opt_key,
         "durable": None if config.durable is None else list(config.durable),
+        "tracing_mode": config.tracing_mode,
+        "log_format": config.log_format,
+        "application_log_level": config.application_log_level,
+        "system_log_level": config.system_log_level,
+        "log_group": config.log_group,
     }
     return json.dumps(data, separators=(",", ":"))
 

@@ -13,8 +13,9 @@ from starlette.types import Receive, Scope
 from lambox.edge.http_events import HttpAnswer, HttpRequest
 
 PAYLOAD_LIMIT = 6 * 1024 * 1024
-Invoker = Callable[[str, bytes], Awaitable[tuple[bytes, str | None]]]
-"""Runs a function (by ARN) with a payload: (the answer, its function error or None)."""
+Invoker = Callable[[str, bytes, str | None], Awaitable[tuple[bytes, str | None]]]
+"""Runs a function (by ARN) with a payload and the request's X-Amzn-Trace-Id: (the answer,
+its function error or None)."""
 
 
 def message(status: int, text: str, rid: str) -> HttpAnswer:

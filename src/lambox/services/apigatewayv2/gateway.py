@@ -28,6 +28,7 @@ from lambox.edge.http_events import (
     request_event_v1,
     response,
     response_v1,
+    trace_header,
 )
 from lambox.edge.router import HOST_ID
 from lambox.errors import LamboxError, TooManyRequests
@@ -177,7 +178,9 @@ class HttpApiGateway:
             }
         try:
             payload, error = await self._invoke(
-                lambda_arn(integration["IntegrationUri"]), json.dumps(event).encode()
+                lambda_arn(integration["IntegrationUri"]),
+                json.dumps(event).encode(),
+                trace_header(event),
             )
         except TooManyRequests:
             return message(429, "Too Many Requests", rid)
@@ -274,7 +277,9 @@ class HttpApiGateway:
         if answer is None:
             try:
                 payload, error = await self._invoke(
-                    lambda_arn(authorizer["AuthorizerUri"]), json.dumps(event).encode()
+                    lambda_arn(authorizer["AuthorizerUri"]),
+                    json.dumps(event).encode(),
+                    trace_header(event),
                 )
                 answer = json.loads(payload) if not error else None
             except (LamboxError, ValueError):

@@ -19,6 +19,7 @@ from lambox.edge.http_events import (
     HttpRequest,
     request_event_v1,
     response_v1,
+    trace_header,
 )
 from lambox.errors import LamboxError, TooManyRequests
 from lambox.services.apigatewayv2.answers import (
@@ -103,7 +104,7 @@ class RestApiGateway:
         failed = message(502, "Internal server error", rid)
         try:
             payload, error = await self._invoke(
-                lambda_arn(integration["uri"]), json.dumps(event).encode()
+                lambda_arn(integration["uri"]), json.dumps(event).encode(), trace_header(event)
             )
         except TooManyRequests:
             return message(429, "Too Many Requests", rid)
@@ -167,7 +168,9 @@ class RestApiGateway:
         if answer is None:
             try:
                 payload, error = await self._invoke(
-                    lambda_arn(authorizer["authorizerUri"]), json.dumps(event).encode()
+                    lambda_arn(authorizer["authorizerUri"]),
+                    json.dumps(event).encode(),
+                    trace_header(event),
                 )
             except LamboxError as exc:
                 log.info("REST API %s: authorizer failed: %s", api_id, exc)

@@ -149,6 +149,8 @@ class FunctionHandler:
         "DeadLetterConfig",
         "SnapStart",
         "Architectures",
+        "TracingConfig",
+        "LoggingConfig",
     )
 
     def __init__(self, calls: LambdaCalls, s3: S3Calls) -> None:

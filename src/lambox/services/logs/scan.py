@@ -1,20 +1,25 @@
 """Searching a function's log bytes without splitting them into lines first.
 
-A function's log (``lambox.logs``: the rotated file, then the current one) is one buffer of
-records, each a header line ``\\x1e<ms> <stream>\\n`` and its text. A selective filter has a
-*hint*, bytes every matching message contains (``filters.Compiled.hint``): ``bytes.find``
-jumps from hit to hit at C speed and only the lines around hits are decoded and tested, so
-a search over a million lines costs what the hits cost. Without a hint every line is
-tested. Positions are byte offsets into the buffer; they are the search's tokens.
+A function's log (``lambox.logs``: the rotated file, then the current one, each mapped
+into memory, never read whole) is one or two buffers of records, each a header line
+``\\x1e<ms> <stream>\\n`` and its text. A selective filter has a *hint*, bytes every
+matching message contains (``filters.Compiled.hint``): ``find`` jumps from hit to hit at C
+speed and only the lines around hits are decoded and tested, so a search over a million
+lines costs what the hits cost (and touches only those pages of the file). Without a hint
+every line is tested. Positions are byte offsets into the buffer; they are the search's
+tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 RS = 0x1E
+Buffer = bytes | mmap.mmap
+"""A log part: bytes (tests) or a read-only map of the file (``LogSink.parts``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +33,15 @@ class Line:
     record: int
     start: int
 
-    def event_id(self, data: bytes) -> str:
+    def event_id(self, data: Buffer) -> str:
         """A stable id: the same event has it on every read (``aws logs tail`` dedups)."""
-        index = data.count(b"\n", self.record, self.start)
+        index = data[self.record : self.start].count(b"\n")
         key = f"{self.stream}\0{self.timestamp}\0{index}\0{self.message}".encode()
         digest = int.from_bytes(hashlib.blake2b(key, digest_size=14).digest())
         return f"{self.timestamp:020d}{digest:036d}"[:56]
 
 
-def _header(data: bytes, line_start: int) -> tuple[int, int, str]:
+def _header(data: Buffer, line_start: int) -> tuple[int, int, str]:
     """(where the record's text starts, timestamp, stream) of the record holding a line."""
     at = data.rfind(b"\n\x1e", 0, line_start)
     head = at + 1 if at >= 0 else (0 if data[:1] == b"\x1e" else -1)
@@ -52,7 +57,7 @@ def _header(data: bytes, line_start: int) -> tuple[int, int, str]:
 
 
 def search(
-    data: bytes,
+    data: Buffer,
     start: int,
     match: Callable[[str], bool],
     hints: tuple[bytes, ...],
@@ -92,7 +97,7 @@ def search(
     return found, min(pos, size)
 
 
-def records(data: bytes) -> Iterator[tuple[int, int, str, int]]:
+def records(data: Buffer) -> Iterator[tuple[int, int, str, int]]:
     """(text start, timestamp, stream, text end) of every record, in file order."""
     pos = 0
     if data[:1] != b"\x1e":
@@ -116,7 +121,7 @@ def records(data: bytes) -> Iterator[tuple[int, int, str, int]]:
         pos = end
 
 
-def stream_lines(data: bytes, stream: str, window: tuple[int, int]) -> list[Line]:
+def stream_lines(data: Buffer, stream: str, window: tuple[int, int]) -> list[Line]:
     """Every line of one stream, in file order."""
     lines: list[Line] = []
     for text_start, ms, name, end in records(data):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from lambox.errors import ServiceFault
 from lambox.logs import LogSink
@@ -23,6 +23,16 @@ from lambox.services.logs.store import LogsStore, now_ms
 FUNCTION_GROUP = "/aws/lambda/"
 MAX_LIMIT = 10_000
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FunctionGroups(Protocol):
+    """Which log group each function writes to (its LoggingConfig's LogGroup)."""
+
+    def by_group(self) -> dict[str, str]: ...
+
+    def of(self, function: str) -> str: ...
+
+
 TOO_OLD_MS = 14 * 86_400_000
 TOO_NEW_MS = 2 * 3_600_000
 
@@ -81,9 +91,17 @@ def _position(token: str | None, prefix: str) -> int | None:
 class LogsService:
     """The ``logs`` service (json protocol, ``Logs_20140328``)."""
 
-    def __init__(self, sink: LogSink, store: LogsStore, region: str, account: str) -> None:
+    def __init__(
+        self,
+        sink: LogSink,
+        store: LogsStore,
+        region: str,
+        account: str,
+        function_groups: FunctionGroups | None = None,
+    ) -> None:
         self._sink = sink
         self._store = store
+        self._function_groups = function_groups
         self._arn = f"arn:aws:logs:{region}:{account}:log-group:"
         self.operations: dict[str, Handler] = {
             "CreateLogGroup": self.create_log_group,
@@ -101,8 +119,13 @@ class LogsService:
 
     # -- what exists ---------------------------------------------------------------------
 
+    def _group_name(self, function: str) -> str:
+        if self._function_groups is None:
+            return FUNCTION_GROUP + function
+        return self._function_groups.of(function)
+
     def _groups(self) -> dict[str, int]:
-        groups = {FUNCTION_GROUP + fn: int(t * 1000) for fn, t in self._sink.functions()}
+        groups = {self._group_name(fn): int(t * 1000) for fn, t in self._sink.functions()}
         groups.update(self._store.groups())
         return groups
 
@@ -122,11 +145,26 @@ class LogsService:
         return str(group)
 
     def _function(self, group: str) -> str | None:
-        return group[len(FUNCTION_GROUP) :] if group.startswith(FUNCTION_GROUP) else None
+        """The function whose log file is ``group`` (by its LoggingConfig's LogGroup)."""
+        if self._function_groups is not None:
+            function = self._function_groups.by_group().get(group)
+            if function is not None:
+                return function
+        if not group.startswith(FUNCTION_GROUP):
+            return None
+        function = group[len(FUNCTION_GROUP) :]
+        return function if self._group_name(function) == group else None
 
-    def _data(self, group: str) -> bytes:
+    def _parts(self, group: str) -> list[tuple[int, scan.Buffer]]:
+        """The function's log as (position of its first byte, mapped part): positions run on
+        from the rotated file into the current one, as one log's would."""
         function = self._function(group)
-        return b"" if function is None else self._sink.data(function)
+        parts: list[tuple[int, scan.Buffer]] = []
+        base = 0
+        for part in [] if function is None else self._sink.parts(function):
+            parts.append((base, part))
+            base += len(part)
+        return parts
 
     def _window(self, group: str, params: dict[str, Any]) -> tuple[int, int]:
         """[startTime, endTime] of a read, its start moved past what retention hides."""
@@ -150,7 +188,11 @@ class LogsService:
         streams: dict[str, dict[str, Any]] = {}
         for name, created in self._store.streams(group).items():
             streams[name] = {"logStreamName": name, "creationTime": created}
-        stamps = [(stream, ms) for _, ms, stream, _ in scan.records(self._data(group))]
+        stamps = [
+            (stream, ms)
+            for _, part in self._parts(group)
+            for _, ms, stream, _ in scan.records(part)
+        ]
         stamps += [(e.stream, e.timestamp) for e in self._stored(group, (-(1 << 62), 1 << 62))]
         for stream, ms in stamps:
             if not stream:
@@ -321,10 +363,10 @@ class LogsService:
         if stream not in self._streams(group):
             raise _no_stream()
         window = self._window(group, params)
-        data = self._data(group)
         events = [
             Event(stream, line.timestamp, line.timestamp, line.message, "")
-            for line in scan.stream_lines(data, stream, window)
+            for _, part in self._parts(group)
+            for line in scan.stream_lines(part, stream, window)
         ]
         stored = [e for e in self._stored(group, window) if e.stream == stream]
         if stored:
@@ -379,12 +421,27 @@ class LogsService:
             return prefix is None or stream.startswith(prefix)
 
         window = self._window(group, params)
-        data = self._data(group)
-        if file_at > len(data):
+        parts = self._parts(group)
+        size = sum(len(part) for _, part in parts)
+        if file_at > size:
             raise _bad_token()
-        lines, file_end = scan.search(
-            data, file_at, pattern.match, pattern.hints, window, chosen, limit
-        )
+        # Each hit with its part and where the part begins; positions are the log's.
+        lines: list[tuple[scan.Line, scan.Buffer, int]] = []
+        file_end = size
+        for base, part in parts:
+            if base + len(part) <= file_at or len(lines) == limit:
+                continue
+            hits, end = scan.search(
+                part,
+                max(0, file_at - base),
+                pattern.match,
+                pattern.hints,
+                window,
+                chosen,
+                limit - len(lines),
+            )
+            lines += [(hit, part, base) for hit in hits]
+            file_end = base + end
         stored = self._stored(group, window)
         if stored_at > len(stored):
             raise _bad_token()
@@ -395,16 +452,17 @@ class LogsService:
             e = stored[i]
             if chosen(e.stream) and pattern.match(e.message):
                 stored_hits.append((i, e))
-        merged: list[tuple[int, int, Any]] = [(x.timestamp, 0, x) for x in lines]
+        merged: list[tuple[int, int, Any]] = [(x[0].timestamp, 0, x) for x in lines]
         merged += [(e.timestamp, 1, (i, e)) for i, e in stored_hits]
         merged.sort(key=lambda t: (t[0], t[1]))
         taken = merged[:limit]
         found: list[dict[str, Any]] = []
         for _, source, item in taken:
             if source == 0:
-                event = Event(item.stream, item.timestamp, item.timestamp, item.message, "")
-                event_id = item.event_id(data)
-                file_at = item.end
+                line, part, base = item
+                event = Event(line.stream, line.timestamp, line.timestamp, line.message, "")
+                event_id = line.event_id(part)
+                file_at = base + line.end
             else:
                 index, event = item
                 event_id = event.event_id
@@ -423,6 +481,6 @@ class LogsService:
             stored_end = stored_hits[-1][0] + 1 if len(stored_hits) == limit else len(stored)
             file_at, stored_at = file_end_all, stored_end
         answer: dict[str, Any] = {"events": found, "searchedLogStreams": []}
-        if file_at < len(data) or stored_at < len(stored):
+        if file_at < size or stored_at < len(stored):
             answer["nextToken"] = f"p/{file_at}/{stored_at}"
         return answer

@@ -1,0 +1,105 @@
+"""A function printing 10,000 lines/s: the server keeps answering other requests while it
+runs, and its log is complete in CloudWatch Logs (a bounded count: 60,000 lines, more
+than the 1 MiB an invocation keeps in memory)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+from botocore.config import Config
+
+from tests.conftest import ROLE, LamboxServer, make_zip, unique
+
+LINES = 60_000  # 1.2 MB: more than the 1 MiB a sandbox keeps in memory
+RATE = 10_000
+CHATTY = """
+import time
+
+def handler(event, context):
+    total, rate = event["lines"], event["rate"]
+    start = time.monotonic()
+    n = 0
+    while n < total:
+        due = min(total, int((time.monotonic() - start) * rate) + 1)
+        while n < due:
+            print("chatty line %07d" % n)
+            n += 1
+        time.sleep(0.001)
+    return n
+"""
+ECHO = "def handler(event, context):\n    return event\n"
+
+
+def client(server: LamboxServer, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service, endpoint_url=server.url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+    )  # fmt: skip
+
+
+def create(lam: Any, code: str, **extra: Any) -> str:
+    name = unique("chatty")
+    lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": code})}, **extra,
+    )  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
+    server: LamboxServer,
+) -> None:
+    lam = client(server, "lambda")
+    chatty = create(lam, CHATTY, Timeout=60)
+    echo = create(lam, ECHO)
+    assert json.loads(lam.invoke(FunctionName=echo, Payload=b"0")["Payload"].read()) == 0
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        payload = json.dumps({"lines": LINES, "rate": RATE}).encode()
+        answer = client(server, "lambda").invoke(FunctionName=chatty, Payload=payload)
+        result["payload"] = json.loads(answer["Payload"].read())
+        result["error"] = answer.get("FunctionError")
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    answered_during = 0
+    n = 0
+    with httpx.Client(timeout=30) as http:
+        while runner.is_alive():
+            n += 1
+            got = lam.invoke(FunctionName=echo, Payload=str(n).encode())
+            assert json.loads(got["Payload"].read()) == n
+            assert http.get(f"{server.url}/lambox/v1/health").status_code == 200
+            if runner.is_alive():
+                answered_during += 1
+    runner.join()
+    assert result == {"payload": LINES, "error": None}
+    assert answered_during > 0
+
+    logs = client(server, "logs")
+    messages: list[str] = []
+    kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{chatty}", "filterPattern": "chatty"}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        messages += [e["message"] for e in page["events"]]
+        if "nextToken" not in page:
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    assert messages == [f"chatty line {i:07d}\n" for i in range(LINES)]
+    # Written in parts as it came, the log still reads START, the lines, END, REPORT.
+    page = logs.filter_log_events(logGroupName=f"/aws/lambda/{chatty}", limit=2)
+    first = [e["message"] for e in page["events"]]
+    assert first[0].startswith("START RequestId:") and first[1] == "chatty line 0000000\n"
+    stream = page["events"][0]["logStreamName"]
+    last = logs.get_log_events(logGroupName=f"/aws/lambda/{chatty}", logStreamName=stream, limit=3)[
+        "events"
+    ]
+    assert [e["message"].split(" ")[0] for e in last] == ["chatty", "END", "REPORT"]
