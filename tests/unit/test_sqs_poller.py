@@ -108,7 +108,9 @@ def _peak(count: int, capacity: int, cap: int | None) -> tuple[int, int]:
     running = peak = 0
     release = asyncio.Event()
 
-    async def invoke(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
+    async def invoke(
+        name: str, qualifier: str | None, payload: bytes, trace: str | None
+    ) -> tuple[bool, bytes]:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
