@@ -23,11 +23,13 @@ from lambox.errors import (
     SandboxError,
     SandboxOutOfMemory,
     SandboxTimeout,
+    TooManyRequests,
 )
 from lambox.invoke import payloads, records
 from lambox.invoke.ids import new_request_id as new_request_id
 from lambox.invoke.ids import trace_id
 from lambox.logs import LogSink, stream_name
+from lambox.metrics.recorder import Recorder
 from lambox.model import (
     LATEST,
     Alias,
@@ -67,9 +69,15 @@ class InvokeService:
     """Runs invocations against the current snapshots of functions."""
 
     def __init__(
-        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, events: EventQueue
+        self,
+        scheduler: Scheduler,
+        logs: LogSink,
+        arns: arns_mod.Arns,
+        events: EventQueue,
+        metrics: Recorder | None = None,
     ) -> None:
         self._scheduler = scheduler
+        self._metrics = metrics if metrics is not None else Recorder()
         self._logs = logs
         self._arns = arns
         self._versions: dict[tuple[str, str], FunctionVersion] = {}
@@ -162,6 +170,7 @@ class InvokeService:
                 invocation.client_context,
             )
             await self._events.put((event,))
+            self._metrics.async_received(fv.name, invocation.qualifier)
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         return await self.run(fv, invocation)
 
@@ -179,6 +188,9 @@ class InvokeService:
                     return self._finish(fv, inv, outcome, init, stream)
                 outcome = await self._call(lease.sandbox, fv, inv)
                 return self._finish(fv, inv, outcome, init, stream)
+        except TooManyRequests:
+            self._metrics.throttled(fv.config.name, inv.qualifier, fv.config.version)
+            raise
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
@@ -261,6 +273,18 @@ class InvokeService:
             restore,
         )
         self._logs.append(config.name, prefix + text if prefix else text, stream)
+        self._metrics.invoked(
+            config.name,
+            inv.qualifier,
+            config.version,
+            outcome.duration_ms,
+            outcome.error is not None,
+            config.memory_size,
+            outcome.max_memory_mb,
+            self._scheduler.load(fv),
+        )
+        if b'"_aws"' in outcome.log:
+            self._metrics.embedded(config.name, outcome.log)
         return InvocationResult(
             outcome.payload,
             config.version,

@@ -1,0 +1,167 @@
+"""The metrics core: statistic sets and their percentiles, Embedded Metric Format lines,
+and the aggregator's AWS/Lambda dimension sets, throttles, async figures and usage rows."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from lambox.metrics import embedded
+from lambox.metrics.aggregator import Aggregator
+from lambox.metrics.recorder import Recorder
+from lambox.metrics.stats import StatSet
+from lambox.metrics.store import MetricStore, merge
+
+IDLE = (1, 1, 1, -1.0)
+
+
+def test_percentiles_are_within_one_percent() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1) for _ in range(20_000)]
+    stats = StatSet()
+    for v in values:
+        stats.add(v)
+    ordered = sorted(values)
+    for p in (50, 90, 99, 99.9):
+        exact = ordered[int(len(ordered) * p / 100) - 1]
+        assert stats.percentile(p) == pytest.approx(exact, rel=0.011)
+    assert stats.statistic("Minimum") == min(values)
+    assert stats.statistic("Maximum") == max(values)
+    assert stats.statistic("Average") == pytest.approx(sum(values) / len(values))
+
+
+def test_statistic_sets_merge_and_survive_rows() -> None:
+    a, b = StatSet(), StatSet()
+    for v in (1.0, 2.0, 3.0):
+        a.add(v)
+    b.add(0.0, 4)
+    b.add(-5.0)
+    a.merge(StatSet.from_row(*b.to_row()))
+    assert (a.count, a.total, a.low, a.high) == (8, 1.0, -5.0, 3.0)
+    assert a.percentile(50) == 0.0
+
+
+def test_embedded_metric_format_lines() -> None:
+    line = {
+        "_aws": {
+            "Timestamp": 1_700_000_000_000,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "shop",
+                    "Dimensions": [["Service"], ["Service", "Region"]],
+                    "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Hits"}],
+                }
+            ],
+        },
+        "Service": "cart",
+        "Region": "eu",
+        "Latency": [3, 4],
+        "Hits": 1,
+    }
+    log = b"START\n2026-01-01T00:00:00Z\trid\tINFO\t" + json.dumps(line).encode() + b"\nnot json\n"
+    got = sorted(embedded.samples(log, 0.0))
+    assert got == sorted(
+        [
+            ("shop", "Latency", (("Service", "cart"),), 1_700_000_000.0, "Milliseconds", 3.0),
+            ("shop", "Latency", (("Service", "cart"),), 1_700_000_000.0, "Milliseconds", 4.0),
+            ("shop", "Hits", (("Service", "cart"),), 1_700_000_000.0, "None", 1.0),
+            (
+                "shop",
+                "Latency",
+                (("Region", "eu"), ("Service", "cart")),
+                1_700_000_000.0,
+                "Milliseconds",
+                3.0,
+            ),
+            (
+                "shop",
+                "Latency",
+                (("Region", "eu"), ("Service", "cart")),
+                1_700_000_000.0,
+                "Milliseconds",
+                4.0,
+            ),
+            ("shop", "Hits", (("Region", "eu"), ("Service", "cart")), 1_700_000_000.0, "None", 1.0),
+        ]
+    )
+    # A dimension whose value is missing drops that dimension set, as CloudWatch Logs does.
+    broken = {**line, "_aws": {**line["_aws"], "Timestamp": 1}}
+    del broken["Region"]
+    assert {s[2] for s in embedded.samples(json.dumps(broken).encode(), 0.0)} == {
+        (("Service", "cart"),)
+    }
+
+
+def _aggregator(tmp_path: Path) -> tuple[Recorder, Aggregator]:
+    recorder = Recorder()
+    return recorder, Aggregator(recorder, MetricStore(tmp_path / "metrics.db"), 10.0)
+
+
+def _sum(agg: Aggregator, metric: str, dims: tuple[tuple[str, str], ...]) -> float:
+    rows = agg.store.series("AWS/Lambda", metric, dims, 0, 2**40)
+    return sum(s.total for s in merge(rows).values())
+
+
+def test_alias_invocations_carry_every_dimension_set(tmp_path: Path) -> None:
+    recorder, agg = _aggregator(tmp_path)
+    recorder.invoked("f", None, "$LATEST", 5.0, False, 128, 40, IDLE)
+    recorder.invoked("f", "live", "3", 7.0, True, 128, 60, (2, 3, 3, 0.5))
+    recorder.invoked("f", "3", "3", 1.2, False, 128, 50, IDLE)
+    recorder.throttled("f", "live", "3")
+    agg.settle()
+    fn = (("FunctionName", "f"),)
+    live = (*fn, ("Resource", "f:live"))
+    assert _sum(agg, "Invocations", ()) == 3
+    assert _sum(agg, "Invocations", fn) == 3
+    assert _sum(agg, "Invocations", live) == 1
+    assert _sum(agg, "Errors", (("ExecutedVersion", "3"), *live)) == 1
+    assert _sum(agg, "Invocations", (*fn, ("Resource", "f:3"))) == 1
+    # A version is its own resource: no ExecutedVersion set for it.
+    assert (
+        agg.store.series(
+            "AWS/Lambda",
+            "Invocations",
+            (("ExecutedVersion", "3"), *fn, ("Resource", "f:3")),
+            0,
+            2**40,
+        )
+        == []
+    )
+    assert _sum(agg, "Throttles", live) == 1
+    assert _sum(agg, "ProvisionedConcurrencyUtilization", live) == 0.5
+    usage = sorted((u.version, u.requests, u.billed_ms, u.max_memory) for u in agg.store.usage(0))
+    # Billed duration rounds each invocation up to the millisecond: 7 and 2 (1.2 ms).
+    assert usage == [("$LATEST", 1, 5, 40), ("3", 2, 9, 60)]
+
+
+def test_async_figures(tmp_path: Path) -> None:
+    recorder, agg = _aggregator(tmp_path)
+    recorder.async_received("f", None)
+    recorder.async_received("f", None)
+    recorder.async_age("f", None, 250.0)
+    recorder.async_dropped("f", None)
+    agg.settle()
+    fn = (("FunctionName", "f"),)
+    assert _sum(agg, "AsyncEventsReceived", fn) == 2
+    assert _sum(agg, "AsyncEventAge", fn) == 250.0
+    assert _sum(agg, "AsyncEventsDropped", ()) == 1
+
+
+def test_a_full_buffer_counts_what_it_drops(tmp_path: Path) -> None:
+    recorder = Recorder(limit=2)
+    for _ in range(5):
+        recorder.throttled("f", None, "$LATEST")
+    assert len(recorder.take()) == 2 and recorder.lost == 3
+
+
+def test_history_is_read_back_after_reopening(tmp_path: Path) -> None:
+    recorder, agg = _aggregator(tmp_path)
+    recorder.invoked("f", None, "$LATEST", 5.0, False, 128, 40, IDLE)
+    agg.settle()
+    agg.store.close()
+    again = MetricStore(tmp_path / "metrics.db")
+    assert len(again.series("AWS/Lambda", "Duration", (("FunctionName", "f"),), 0, 2**40)) == 1
+    again.close()
