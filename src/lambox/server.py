@@ -72,6 +72,10 @@ from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.logs import LogSink
+from lambox.metrics.aggregator import Aggregator
+from lambox.metrics.prometheus import PrometheusEndpoint
+from lambox.metrics.recorder import Recorder
+from lambox.metrics.store import MetricStore
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
@@ -99,6 +103,8 @@ from lambox.services.cloudformation.resources import (
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
+from lambox.services.cloudwatch.app import CloudWatchApp
+from lambox.services.cloudwatch.service import CloudWatchService
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
@@ -188,6 +194,7 @@ class Server:
     schedules: SchedulerService
     scheduler_store: SchedulerStore
     schedule_ticker: Ticker
+    metrics: Aggregator
 
 
 class Readiness:
@@ -288,7 +295,13 @@ def build(settings: Settings) -> Server:
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )
-    invoke = InvokeService(scheduler, logs, arns, events)
+    recorder = Recorder()
+    metrics = Aggregator(
+        recorder,
+        MetricStore(data / "metrics.db", settings.metrics_retention_days),
+        settings.metrics_flush_interval,
+    )
+    invoke = InvokeService(scheduler, logs, arns, events, recorder)
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
@@ -301,6 +314,7 @@ def build(settings: Settings) -> Server:
         arns,
         policy,
         settings.async_concurrency,
+        recorder,
     )
     feed.subscribe(invoke.on_change)
     feed.subscribe(scheduler.on_change)
@@ -521,6 +535,7 @@ def build(settings: Settings) -> Server:
             "sns": SnsApp(sns, authorizer),
             "cloudformation": CloudFormationApp(cloudformation),
             "logs": JsonServiceApp("logs", cloudwatch_logs.operations),
+            "monitoring": CloudWatchApp(CloudWatchService(metrics).operations, authorizer),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -566,6 +581,7 @@ def build(settings: Settings) -> Server:
         schedules,
         scheduler_store,
         schedule_ticker,
+        metrics,
     )
 
 
@@ -875,6 +891,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.pollers.start()
         server.sns_relay.start()
         server.mappings.restore()
+        server.metrics.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -910,6 +927,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
+            await server.metrics.close()
             server.logs.close()
             server.events.close()
             server.event_configs.close()
@@ -931,7 +949,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         settings.header_timeout, settings.header_limit_bytes, settings.header_limit_count
     )
     config = uvicorn.Config(
-        server.edge,
+        PrometheusEndpoint(server.edge, server.metrics, server.scheduler.busy_by_function),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

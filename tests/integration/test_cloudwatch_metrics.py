@@ -1,0 +1,408 @@
+"""CloudWatch metrics on lambox's one endpoint: AWS/Lambda figures of real invocations read
+with boto3 (rpc-v2-cbor) and the AWS CLI (query protocol), PutMetricData, the Embedded
+Metric Format, Prometheus' /metrics, history kept across a restart, and AWS's errors as
+recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import (
+    CLIENT_ENV,
+    ROLE,
+    LamboxServer,
+    make_zip,
+    start_server,
+    stop_server,
+    unique,
+)
+
+AWS_CLI = "/usr/bin/aws"
+HANDLER = """
+import json
+
+METRICS = [{"Name": "Latency", "Unit": "Milliseconds"}]
+DIRECTIVE = {"Namespace": "shop", "Dimensions": [["Service"]], "Metrics": METRICS}
+
+
+def handler(event, context):
+    if event.get("emf"):
+        line = {"_aws": {"CloudWatchMetrics": [DIRECTIVE]}, "Service": "cart"}
+        print(json.dumps({**line, "Latency": event["emf"]}))
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return "ok"
+"""
+
+
+def client(server: LamboxServer, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+    )
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def window() -> dict[str, Any]:
+    return {
+        "StartTime": now() - dt.timedelta(minutes=10),
+        "EndTime": now() + dt.timedelta(minutes=2),
+    }
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
+    response = exc.value.response
+    return (
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+    )
+
+
+@pytest.fixture(scope="module")
+def invoked(server: LamboxServer) -> str:
+    """A function with a published version and an alias, invoked: 3 times unqualified
+    (one failing), twice through the alias, once logging an EMF line."""
+    lam = client(server, "lambda")
+    name = unique("metricfn")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": HANDLER})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    for event in ({}, {"fail": True}, {"emf": 12}):
+        lam.invoke(FunctionName=name, Payload=json.dumps(event))
+    for _ in range(2):
+        assert lam.invoke(FunctionName=name, Qualifier="live", Payload="{}")["StatusCode"] == 200
+    return name
+
+
+def stats(cw: Any, metric: str, dims: list[dict[str, str]], **extra: Any) -> list[dict[str, Any]]:
+    args = {"Statistics": ["Sum", "SampleCount", "Maximum"], **extra}
+    answer = cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName=metric, Dimensions=dims, Period=3600, **window(), **args
+    )
+    assert answer["Label"] == metric
+    return list(answer["Datapoints"])
+
+
+def total(points: list[dict[str, Any]], stat: str = "Sum") -> float:
+    return sum(p[stat] for p in points)
+
+
+def test_invocations_errors_and_duration_by_dimension(server: LamboxServer, invoked: str) -> None:
+    cw = client(server, "cloudwatch")
+    function = [{"Name": "FunctionName", "Value": invoked}]
+    assert total(stats(cw, "Invocations", function)) == 5
+    assert total(stats(cw, "Errors", function)) == 1
+    alias = [*function, {"Name": "Resource", "Value": f"{invoked}:live"}]
+    assert total(stats(cw, "Invocations", alias)) == 2
+    executed = [*alias, {"Name": "ExecutedVersion", "Value": "1"}]
+    assert total(stats(cw, "Invocations", executed)) == 2
+    duration = stats(cw, "Duration", function)
+    assert total(duration, "SampleCount") == 5
+    assert all(p["Unit"] == "Milliseconds" for p in duration)
+    extended = cw.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Duration",
+        Dimensions=function,
+        Period=3600,
+        ExtendedStatistics=["p50", "p99"],
+        **window(),
+    )["Datapoints"]
+    high = max(p["Maximum"] for p in duration)
+    assert extended and all(0 < p["ExtendedStatistics"]["p99"] <= high for p in extended)
+    assert total(stats(cw, "ConcurrentExecutions", function), "Maximum") >= 1
+
+
+def test_list_metrics_shows_aws_dimension_sets(server: LamboxServer, invoked: str) -> None:
+    cw = client(server, "cloudwatch")
+    found = cw.list_metrics(
+        Namespace="AWS/Lambda",
+        MetricName="Invocations",
+        Dimensions=[{"Name": "FunctionName", "Value": invoked}],
+    )["Metrics"]
+    sets = sorted(tuple(d["Name"] for d in m["Dimensions"]) for m in found)
+    assert sets == [
+        ("ExecutedVersion", "FunctionName", "Resource"),
+        ("FunctionName",),
+        ("FunctionName", "Resource"),
+    ]
+
+
+def test_get_metric_data_with_math(server: LamboxServer, invoked: str) -> None:
+    cw = client(server, "cloudwatch")
+    metric = {"Namespace": "AWS/Lambda", "Dimensions": [{"Name": "FunctionName", "Value": invoked}]}
+    answer = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "inv",
+                "MetricStat": {
+                    "Metric": {**metric, "MetricName": "Invocations"},
+                    "Period": 3600,
+                    "Stat": "Sum",
+                },
+            },
+            {
+                "Id": "err",
+                "MetricStat": {
+                    "Metric": {**metric, "MetricName": "Errors"},
+                    "Period": 3600,
+                    "Stat": "Sum",
+                },
+                "ReturnData": False,
+            },
+            {"Id": "rate", "Expression": "100 * err / inv", "Label": "error rate"},
+        ],
+        **window(),
+    )
+    results = {r["Id"]: r for r in answer["MetricDataResults"]}
+    assert set(results) == {"inv", "rate"}
+    assert results["inv"]["Label"] == "Invocations" and results["inv"]["StatusCode"] == "Complete"
+    assert sum(results["inv"]["Values"]) == 5
+    assert results["rate"]["Label"] == "error rate"
+    assert results["rate"]["Timestamps"] == results["inv"]["Timestamps"]
+    # A 12-minute window and a one-hour period: one bucket; 1 error in 5 invocations.
+    assert results["rate"]["Values"] == [20.0]
+
+
+def test_put_metric_data_values_and_counts(server: LamboxServer) -> None:
+    """As recorded: Values [..] with Counts [..] give SampleCount 6, Sum 42, Maximum 10."""
+    cw = client(server, "cloudwatch")
+    ns = unique("ns")
+    cw.put_metric_data(
+        Namespace=ns,
+        MetricData=[
+            {"MetricName": "m", "Values": [1.0, 10.0], "Counts": [2.0, 4.0], "Unit": "Count"}
+        ],
+    )
+    points = cw.get_metric_statistics(
+        Namespace=ns,
+        MetricName="m",
+        Period=60,
+        Statistics=["Maximum", "SampleCount", "Sum"],
+        **window(),
+    )["Datapoints"]
+    # The sample set spans at most two minutes of the window; one datapoint holds it.
+    assert [(p["SampleCount"], p["Sum"], p["Maximum"], p["Unit"]) for p in points] == [
+        (6.0, 42.0, 10.0, "Count")
+    ]
+
+
+def test_put_metric_data_errors_as_recorded(server: LamboxServer) -> None:
+    cw = client(server, "cloudwatch")
+    with pytest.raises(ClientError) as both:
+        cw.put_metric_data(
+            Namespace="x", MetricData=[{"MetricName": "m", "Value": 1, "Values": [1.0]}]
+        )
+    assert error_of(both) == (
+        "InvalidParameterCombination",
+        "The parameters MetricData.member.1.Value and MetricData.member.1.Values are mutually"
+        " exclusive and you have specified both.",
+        400,
+    )
+    assert both.value.response["Error"]["QueryErrorCode"] == "InvalidParameterCombinationException"
+    with pytest.raises(ClientError) as sizes:
+        cw.put_metric_data(
+            Namespace="x", MetricData=[{"MetricName": "m", "Values": [1.0, 2.0], "Counts": [1.0]}]
+        )
+    assert error_of(sizes) == (
+        "InvalidParameterValue",
+        "The parameters MetricData.member.1.Values and MetricData.member.1.Counts must be of"
+        " the same size.",
+        400,
+    )
+
+
+def test_get_metric_statistics_errors_as_recorded(server: LamboxServer) -> None:
+    cw = client(server, "cloudwatch")
+    start = now()
+    with pytest.raises(ClientError) as backwards:
+        cw.get_metric_statistics(
+            Namespace="x",
+            MetricName="m",
+            StartTime=start,
+            EndTime=start - dt.timedelta(hours=1),
+            Period=60,
+            Statistics=["Sum"],
+        )
+    assert error_of(backwards) == (
+        "InvalidParameterValue",
+        "The parameter StartTime must be less than the parameter EndTime.",
+        400,
+    )
+    with pytest.raises(ClientError) as many:
+        cw.get_metric_statistics(
+            Namespace="x",
+            MetricName="m",
+            StartTime=start - dt.timedelta(days=1),
+            EndTime=start,
+            Period=1,
+            Statistics=["Sum"],
+        )
+    assert error_of(many) == (
+        "InvalidParameterCombination",
+        "You have requested up to 86400 datapoints, which exceeds the limit of 1440. You may"
+        " reduce the datapoints requested by increasing Period, or decreasing the time range.",
+        400,
+    )
+
+
+def test_embedded_metric_format_lines_become_metrics(server: LamboxServer, invoked: str) -> None:
+    cw = client(server, "cloudwatch")
+    points = cw.get_metric_statistics(
+        Namespace="shop",
+        MetricName="Latency",
+        Dimensions=[{"Name": "Service", "Value": "cart"}],
+        Period=3600,
+        Statistics=["Sum", "SampleCount"],
+        **window(),
+    )["Datapoints"]
+    assert total(points) == 12 and total(points, "SampleCount") == 1
+    assert points[0]["Unit"] == "Milliseconds"
+
+
+def aws(server: LamboxServer, *args: str) -> Any:
+    out = subprocess.run(
+        [AWS_CLI, "--endpoint-url", server.url, "--output", "json", "cloudwatch", *args],
+        env={**os.environ, **CLIENT_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+def test_aws_cli_reads_and_writes_metrics(server: LamboxServer, invoked: str) -> None:
+    w = window()
+    start, end = (w[k].strftime("%Y-%m-%dT%H:%M:%SZ") for k in ("StartTime", "EndTime"))
+    answer = aws(
+        server,
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/Lambda",
+        "--metric-name",
+        "Invocations",
+        "--dimensions",
+        f"Name=FunctionName,Value={invoked}",
+        "--start-time",
+        start,
+        "--end-time",
+        end,
+        "--period",
+        "3600",
+        "--statistics",
+        "Sum",
+    )
+    assert answer["Label"] == "Invocations"
+    assert sum(p["Sum"] for p in answer["Datapoints"]) == 5
+    ns = unique("cli")
+    aws(
+        server,
+        "put-metric-data",
+        "--namespace",
+        ns,
+        "--metric-name",
+        "hits",
+        "--value",
+        "3",
+        "--unit",
+        "Count",
+    )
+    listed = aws(server, "list-metrics", "--namespace", ns)["Metrics"]
+    assert listed == [{"Namespace": ns, "MetricName": "hits", "Dimensions": []}]
+    data = aws(
+        server,
+        "get-metric-data",
+        "--start-time",
+        start,
+        "--end-time",
+        end,
+        "--metric-data-queries",
+        json.dumps(
+            [
+                {
+                    "Id": "h",
+                    "MetricStat": {
+                        "Metric": {"Namespace": ns, "MetricName": "hits"},
+                        "Period": 3600,
+                        "Stat": "Sum",
+                    },
+                }
+            ]
+        ),
+    )
+    assert [r["Values"] for r in data["MetricDataResults"]] == [[3.0]]
+
+
+def test_prometheus_endpoint_parses(server: LamboxServer, invoked: str) -> None:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        text = answer.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    def value(family: str, suffix: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in families[family].samples
+            if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    assert value("lambox_invocations", "_total", function_name=invoked) == 5
+    assert value("lambox_errors", "_total", function_name=invoked) == 1
+    assert (
+        value(
+            "lambox_invocations",
+            "_total",
+            function_name=invoked,
+            resource=f"{invoked}:live",
+            executed_version="1",
+        )
+        == 2
+    )
+    assert value("lambox_duration_milliseconds", "_count", function_name=invoked) == 5
+    inf = value("lambox_duration_milliseconds", "_bucket", function_name=invoked, le="+Inf")
+    assert inf == 5
+
+
+def test_history_survives_a_restart(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        cw = client(server, "cloudwatch")
+        cw.put_metric_data(Namespace="kept", MetricData=[{"MetricName": "m", "Value": 7.0}])
+    finally:
+        stop_server(server)
+    again = start_server(tmp_path / "data")
+    try:
+        points = client(again, "cloudwatch").get_metric_statistics(
+            Namespace="kept", MetricName="m", Period=3600, Statistics=["Sum"], **window()
+        )["Datapoints"]
+        assert [p["Sum"] for p in points] == [7.0]
+    finally:
+        stop_server(again)
