@@ -49,11 +49,34 @@ class Totals:
     errors: int = 0
     throttles: int = 0
     duration: StatSet = field(default_factory=StatSet)
-    concurrency: int = 0
     provisioned_utilization: float = -1.0
     async_received: int = 0
     async_dropped: int = 0
     async_age: StatSet = field(default_factory=StatSet)
+
+
+@dataclass(slots=True)
+class _Group:
+    """One minute of one function version's invocations under one qualifier."""
+
+    invocations: int = 0
+    errors: int = 0
+    billed_ms: int = 0
+    max_memory: int = 0
+    duration: StatSet = field(default_factory=StatSet)
+    # Concurrency samples are small integers that repeat: counted per value, turned into
+    # statistic sets once per group.
+    concurrency: dict[int, int] = field(default_factory=dict)
+    account: dict[int, int] = field(default_factory=dict)
+    unreserved: dict[int, int] = field(default_factory=dict)
+    utilization: StatSet = field(default_factory=StatSet)
+
+
+def _counted(counts: dict[int, int]) -> StatSet:
+    stats = StatSet()
+    for value, count in counts.items():
+        stats.add(float(value), float(count))
+    return stats
 
 
 def _resource_sets(name: str, qualifier: str | None, version: str) -> list[Dimensions]:
@@ -75,10 +98,9 @@ class Aggregator:
         self._store = store
         self._interval = flush_interval
         self._open: dict[Key, StatSet] = {}
+        self._groups: dict[tuple[int, str, str | None, str, int], _Group] = {}
         self._usage: dict[tuple[int, str, str, int], list[int]] = {}
         self.totals: dict[Series, Totals] = {}
-        self.account_concurrency = 0
-        self.unreserved_concurrency = 0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -99,6 +121,7 @@ class Aggregator:
                 self._fold(record)
             except Exception:
                 log.exception("a metrics record could not be folded: %r", record[:3])
+        self._expand()
 
     def _point(self, metric: str, dims: Dimensions, ts: int, unit: str) -> StatSet:
         key = (NAMESPACE, metric, dims, ts, unit)
@@ -159,35 +182,67 @@ class Aggregator:
         max_memory: int,
         load: tuple[int, int, int, float],
     ) -> None:
+        """One invocation into its group: per record only a lookup and a few additions;
+        the dimension sets are written once per group by ``_expand``."""
+        key = (minute, name, qualifier, version, memory)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        group.invocations += 1
+        group.errors += error
+        group.duration.add(duration)
+        group.billed_ms += max(1, math.ceil(duration))
+        if max_memory > group.max_memory:
+            group.max_memory = max_memory
         function_load, account, unreserved, utilization = load
-        sets = _resource_sets(name, qualifier, version)
-        for dims in sets:
-            self._point("Invocations", dims, minute, "Count").add(1.0)
-            self._point("Errors", dims, minute, "Count").add(1.0 if error else 0.0)
-            self._point("Duration", dims, minute, "Milliseconds").add(duration)
-        for dims in sets[:3]:
-            self._point("ConcurrentExecutions", dims, minute, "Count").add(
-                float(account if not dims else function_load)
+        counts = group.concurrency
+        counts[function_load] = counts.get(function_load, 0) + 1
+        counts = group.account
+        counts[account] = counts.get(account, 0) + 1
+        counts = group.unreserved
+        counts[unreserved] = counts.get(unreserved, 0) + 1
+        if utilization >= 0:
+            group.utilization.add(utilization)
+
+    def _expand(self) -> None:
+        """Every group's figures under each of AWS's dimension sets, into the open minutes,
+        the running totals and the usage rows."""
+        groups, self._groups = self._groups, {}
+        for (minute, name, qualifier, version, memory), g in groups.items():
+            sets = _resource_sets(name, qualifier, version)
+            errors = StatSet()
+            if g.errors:
+                errors.add(1.0, g.errors)
+            if g.invocations > g.errors:
+                errors.add(0.0, g.invocations - g.errors)
+            for dims in sets:
+                self._point("Invocations", dims, minute, "Count").add(1.0, g.invocations)
+                self._point("Errors", dims, minute, "Count").merge(errors)
+                self._point("Duration", dims, minute, "Milliseconds").merge(g.duration)
+            for dims in sets[1:3]:
+                self._point("ConcurrentExecutions", dims, minute, "Count").merge(
+                    _counted(g.concurrency)
+                )
+            self._point("ConcurrentExecutions", (), minute, "Count").merge(_counted(g.account))
+            self._point("UnreservedConcurrentExecutions", (), minute, "Count").merge(
+                _counted(g.unreserved)
             )
-        self._point("UnreservedConcurrentExecutions", (), minute, "Count").add(float(unreserved))
-        if utilization >= 0 and qualifier:
-            self._point("ProvisionedConcurrencyUtilization", sets[2], minute, "None").add(
-                utilization
-            )
-        totals = self._totals(name, qualifier, version)
-        totals.invocations += 1
-        totals.errors += error
-        totals.duration.add(duration)
-        totals.concurrency = function_load
-        totals.provisioned_utilization = utilization
-        self.account_concurrency = account
-        self.unreserved_concurrency = unreserved
-        usage = self._usage.get((minute, name, version, memory))
-        if usage is None:
-            usage = self._usage[(minute, name, version, memory)] = [0, 0, 0]
-        usage[0] += 1
-        usage[1] += max(1, math.ceil(duration))
-        usage[2] = max(usage[2], max_memory)
+            if g.utilization.count and qualifier:
+                self._point("ProvisionedConcurrencyUtilization", sets[2], minute, "None").merge(
+                    g.utilization
+                )
+            totals = self._totals(name, qualifier, version)
+            totals.invocations += g.invocations
+            totals.errors += g.errors
+            totals.duration.merge(g.duration)
+            if g.utilization.count:
+                totals.provisioned_utilization = g.utilization.high
+            usage = self._usage.get((minute, name, version, memory))
+            if usage is None:
+                usage = self._usage[(minute, name, version, memory)] = [0, 0, 0]
+            usage[0] += g.invocations
+            usage[1] += g.billed_ms
+            usage[2] = max(usage[2], g.max_memory)
 
     def put(self, points: Iterable[tuple[Key, StatSet]]) -> None:
         """Samples from outside the invoke path (PutMetricData), stored at once."""
@@ -218,17 +273,23 @@ class Aggregator:
     async def _run(self) -> None:
         """The flush loop: never dies, each pass logged when it fails."""
         passes = 0
+        last_flush = time.monotonic()
         while True:
-            await asyncio.sleep(self._interval)
+            # Folding every second keeps each pass short (a second of records), so the
+            # event loop is never held for long; the store is written every interval.
+            await asyncio.sleep(min(1.0, self._interval))
             try:
                 started = time.perf_counter()
-                self.settle()
-                passes += 1
-                if passes % 360 == 0:
-                    self._store.expire(time.time())
-                log.debug("metrics flush took %.1f ms", (time.perf_counter() - started) * 1000)
+                self.collect()
+                if time.monotonic() - last_flush >= self._interval:
+                    last_flush = time.monotonic()
+                    self.flush()
+                    passes += 1
+                    if passes % 360 == 0:
+                        self._store.expire(time.time())
+                log.debug("metrics pass took %.1f ms", (time.perf_counter() - started) * 1000)
             except Exception:
-                log.exception("metrics flush failed; retrying next pass")
+                log.exception("metrics pass failed; retrying next pass")
 
     async def close(self) -> None:
         if self._task is not None:
