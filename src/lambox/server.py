@@ -26,6 +26,7 @@ from lambox.api.app import LamboxApp
 from lambox.api.code_signing import CodeSigningApi
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
+from lambox.api.cost import CostApi
 from lambox.api.event_config import EventConfigApi
 from lambox.api.event_sources import EventSourceApi
 from lambox.api.function_settings import FunctionSettingsApi
@@ -374,6 +375,7 @@ def build(settings: Settings) -> Server:
         *PolicyApi(policies).routes(),
         *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
+        *CostApi(metrics, invoke).routes(),
         *InvokeAsyncApi(invoke).routes(),
         *LayersApi(layers).routes(),
     ]

@@ -9,6 +9,8 @@ import datetime as dt
 import json
 import os
 import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -406,3 +408,63 @@ def test_history_survives_a_restart(tmp_path: Path) -> None:
         assert [p["Sum"] for p in points] == [7.0]
     finally:
         stop_server(again)
+
+
+def lambox(server: LamboxServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lambox.cli.main", *args, "--endpoint-url", server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+
+
+def test_cost_report_per_function_version(server: LamboxServer, invoked: str) -> None:
+    with urllib.request.urlopen(f"{server.url}/lambox/v1/cost?since=0", timeout=30) as answer:
+        body = json.loads(answer.read())
+    lines = {
+        (x["function"], x["version"]): x for x in body["Functions"] if x["function"] == invoked
+    }
+    latest, one = lines[(invoked, "$LATEST")], lines[(invoked, "1")]
+    assert (latest["requests"], one["requests"]) == (3, 2)
+    assert latest["memory_mb"] == 128 and latest["architecture"] == "x86_64"
+    assert latest["billed_ms"] >= 3  # every invocation is billed at least 1 ms
+    assert latest["gb_seconds"] == pytest.approx(latest["billed_ms"] / 1000 * 128 / 1024)
+    assert latest["total"] == pytest.approx(3 * 0.20 / 1e6 + latest["gb_seconds"] * 0.0000166667)
+    assert 0 < latest["max_memory_used_mb"] < 128
+    assert body["PriceList"]["as_of"] and body["Total"] >= latest["total"] + one["total"]
+    out = lambox(server, "cost", "--since", "1h")
+    assert out.returncode == 0, out.stderr
+    row = next(x for x in out.stdout.splitlines() if invoked in x and "$LATEST" in x)
+    assert "128 MB" in row and " 3 " in row
+
+
+def test_top_shows_invocations_of_the_last_interval(server: LamboxServer) -> None:
+    lam = client(server, "lambda")
+    invoked = unique("topfn")
+    lam.create_function(
+        FunctionName=invoked,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": HANDLER})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=invoked)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lambox.cli.main", "top", "--endpoint-url", server.url,
+         "--interval", "3", "--frames", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    # Top shows what changed between its scrapes: invoke until it has printed its table.
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        lam.invoke(FunctionName=invoked, Payload="{}")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    row = next(x for x in out.splitlines() if invoked in x)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[0] == invoked
+    assert float(cells[1]) > 0  # invocations/s
+    assert cells[4] == "0"  # errors in the interval

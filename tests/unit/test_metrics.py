@@ -165,3 +165,56 @@ def test_history_is_read_back_after_reopening(tmp_path: Path) -> None:
     again = MetricStore(tmp_path / "metrics.db")
     assert len(again.series("AWS/Lambda", "Duration", (("FunctionName", "f"),), 0, 2**40)) == 1
     again.close()
+
+
+@pytest.mark.parametrize(
+    ("memory", "used", "expected"),
+    [
+        (1024, 60, "lower to 128 MB"),
+        (1024, 300, "lower to 448 MB"),
+        (256, 240, "raise"),
+        (256, 150, "ok"),
+        (128, 0, "no Max Memory Used recorded"),
+    ],
+)
+def test_right_sizing_hint(memory: int, used: int, expected: str) -> None:
+    from lambox.metrics.cost import hint
+
+    assert hint(memory, used).startswith(expected)
+
+
+def test_cost_lines_bill_gb_seconds_at_the_architecture_price(tmp_path: Path) -> None:
+    from lambox.metrics.cost import cost_lines, price_list
+    from lambox.metrics.store import Usage
+
+    usage = [
+        Usage(0, "f", "$LATEST", 2048, 10, 4000, 100),
+        Usage(60, "f", "$LATEST", 2048, 5, 1000, 120),
+        Usage(0, "g", "1", 512, 1, 1, 30),
+    ]
+    lines = cost_lines(usage, lambda name: "arm64" if name == "f" else "x86_64")
+    f, g = lines
+    assert (f.requests, f.billed_ms, f.max_memory_used_mb) == (15, 5000, 120)
+    assert f.gb_seconds == 10.0  # 5 s at 2 GB
+    prices = price_list()
+    assert f.total == pytest.approx(15 * 0.2 / 1e6 + 10.0 * prices["gb_second"]["arm64"])
+    assert g.gb_seconds == pytest.approx(0.001 * 0.5)
+    assert g.architecture == "x86_64"
+
+
+def test_histogram_quantile_interpolates_within_buckets() -> None:
+    from lambox.cli.observe import quantile
+
+    buckets = {1.0: 0.0, 2.0: 50.0, 5.0: 100.0, float("inf"): 100.0}
+    assert quantile(0.5, buckets) == 2.0
+    assert quantile(0.25, buckets) == 1.5
+    assert quantile(0.99, buckets) == pytest.approx(4.94)
+    assert quantile(0.5, {float("inf"): 0.0}) is None
+
+
+def test_since_accepts_durations_and_times() -> None:
+    from lambox.cli.observe import since_seconds
+
+    assert since_seconds("24h", 100_000.0) == 100_000.0 - 86_400
+    assert since_seconds("1700000000", 0.0) == 1_700_000_000.0
+    assert since_seconds("2023-11-14T22:13:20Z", 0.0) == 1_700_000_000.0
