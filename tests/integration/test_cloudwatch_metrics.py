@@ -468,3 +468,67 @@ def test_top_shows_invocations_of_the_last_interval(server: LamboxServer) -> Non
     assert cells[0] == invoked
     assert float(cells[1]) > 0  # invocations/s
     assert cells[4] == "0"  # errors in the interval
+
+
+def make_function(server: LamboxServer, prefix: str) -> str:
+    lam = client(server, "lambda")
+    name = unique(prefix)
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": make_zip({"app.py": HANDLER})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def test_throttles_are_counted_not_invocations(server: LamboxServer) -> None:
+    lam = client(server, "lambda")
+    name = make_function(server, "throttled")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as refused:
+        lam.invoke(FunctionName=name, Payload="{}")
+    assert refused.value.response["Error"]["Code"] == "TooManyRequestsException"
+    cw = client(server, "cloudwatch")
+    function = [{"Name": "FunctionName", "Value": name}]
+    assert total(stats(cw, "Throttles", function)) == 1
+    assert stats(cw, "Invocations", function) == []
+
+
+def test_async_events_received_and_their_age(server: LamboxServer) -> None:
+    lam = client(server, "lambda")
+    name = make_function(server, "asyncfn")
+    assert lam.invoke(FunctionName=name, InvocationType="Event", Payload="{}")["StatusCode"] == 202
+    cw = client(server, "cloudwatch")
+    function = [{"Name": "FunctionName", "Value": name}]
+    assert total(stats(cw, "AsyncEventsReceived", function)) == 1
+    deadline = time.monotonic() + 60
+    while not stats(cw, "AsyncEventAge", function) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    age = stats(cw, "AsyncEventAge", function)
+    assert total(age, "SampleCount") == 1 and age[0]["Unit"] == "Milliseconds"
+
+
+def test_invocation_metrics_survive_kill_9(tmp_path: Path) -> None:
+    """Once a flush has passed, an invocation's figures are on disk: kill -9 keeps them."""
+    env = {"LAMBOX_METRICS_FLUSH_INTERVAL": "0.2"}
+    server = start_server(tmp_path / "data", env)
+    try:
+        name = make_function(server, "killed")
+        client(server, "lambda").invoke(FunctionName=name, Payload="{}")
+        # The Prometheus scrape shows the invocation was recorded; then wait out a flush.
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as answer:
+            assert name in answer.read().decode()
+        time.sleep(1.5)
+    finally:
+        server.proc.kill()
+        server.proc.wait()
+    again = start_server(tmp_path / "data", env)
+    try:
+        cw = client(again, "cloudwatch")
+        function = [{"Name": "FunctionName", "Value": name}]
+        assert total(stats(cw, "Invocations", function)) == 1
+    finally:
+        stop_server(again)
