@@ -218,3 +218,32 @@ def test_since_accepts_durations_and_times() -> None:
     assert since_seconds("24h", 100_000.0) == 100_000.0 - 86_400
     assert since_seconds("1700000000", 0.0) == 1_700_000_000.0
     assert since_seconds("2023-11-14T22:13:20Z", 0.0) == 1_700_000_000.0
+
+
+def test_grafana_dashboard_queries_only_exposed_metrics(tmp_path: Path) -> None:
+    """Every series the dashboard in docs queries is one /metrics exposes."""
+    import re
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from lambox.metrics.prometheus import LamboxCollector
+
+    recorder, agg = _aggregator(tmp_path)
+    recorder.invoked("f", "live", "1", 5.0, True, 128, 40, (1, 1, 1, 0.5))
+    recorder.async_received("f", None)
+    recorder.async_age("f", None, 10.0)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LamboxCollector(agg, lambda: {"f": 1}))
+    text = generate_latest(registry).decode()
+    exposed = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    root = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "docs/grafana/lambox-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"lambox_[a-z_]+", target["expr"])
+    }
+    assert len(queried) >= 8
+    assert queried <= exposed, queried - exposed
