@@ -1,5 +1,6 @@
 """CloudWatch metrics on lambox's one endpoint: AWS/Lambda figures of real invocations read
-with boto3 (rpc-v2-cbor) and the AWS CLI (query protocol), PutMetricData, the Embedded
+with boto3 (json protocol; rpc-v2-cbor too) and the AWS CLI (query protocol), PutMetricData,
+the Embedded
 Metric Format, Prometheus' /metrics, history kept across a restart, and AWS's errors as
 recorded."""
 
@@ -59,6 +60,36 @@ def client(server: LamboxServer, service: str) -> Any:
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 0}, read_timeout=120),
     )
+
+
+def cbor_client(server: LamboxServer, tmp: Path) -> Any:
+    """A CloudWatch client that speaks rpc-v2-cbor, as botocore versions that prefer it do
+    (botocore 1.44 resolves CloudWatch to the json protocol): the same model, offered with
+    only that protocol, found first on the loader's search path."""
+    import gzip
+
+    import boto3
+    import botocore.session
+
+    source = Path(botocore.__file__).parent / "data/cloudwatch/2010-08-01/service-2.json.gz"
+    model = json.loads(gzip.decompress(source.read_bytes()))
+    model["metadata"]["protocols"] = ["smithy-rpc-v2-cbor"]
+    model["metadata"]["protocol"] = "smithy-rpc-v2-cbor"
+    folder = tmp / "models/cloudwatch/2010-08-01"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "service-2.json").write_text(json.dumps(model))
+    core = botocore.session.get_session()
+    core.get_component("data_loader").search_paths.insert(0, str(tmp / "models"))
+    cw = boto3.Session(botocore_session=core).client(
+        "cloudwatch",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}),
+    )
+    assert cw.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    return cw
 
 
 def now() -> dt.datetime:
@@ -532,3 +563,113 @@ def test_invocation_metrics_survive_kill_9(tmp_path: Path) -> None:
         assert total(stats(cw, "Invocations", function)) == 1
     finally:
         stop_server(again)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "labels"),
+    [
+        # As recorded (test_label_generation): the statistic and the period join the name
+        # only when queries of the same metric differ in them.
+        ((("Sum", 60), ("Minimum", 30)), ["metric1 Sum 60", "metric1 Minimum 30"]),
+        ((("Sum", 60), ("Minimum", 60)), ["metric1 Sum", "metric1 Minimum"]),
+        ((("Sum", 60), ("Sum", 30)), ["metric1 60", "metric1 30"]),
+        ((("Sum", 60), ("Sum", 60)), ["metric1", "metric1"]),
+    ],
+)
+def test_default_labels_as_recorded(
+    server: LamboxServer, pairs: tuple[tuple[str, int], ...], labels: list[str]
+) -> None:
+    cw = client(server, "cloudwatch")
+    metric = {"Namespace": unique("labels"), "MetricName": "metric1"}
+    answer = cw.get_metric_data(
+        MetricDataQueries=[
+            {"Id": f"q{i}", "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}}
+            for i, (stat, period) in enumerate(pairs)
+        ],
+        **window(),
+    )
+    assert [r["Label"] for r in answer["MetricDataResults"]] == labels
+
+
+def test_non_finite_values_are_refused(server: LamboxServer) -> None:
+    cw = client(server, "cloudwatch")
+    with pytest.raises(ClientError) as refused:
+        cw.put_metric_data(Namespace="x", MetricData=[{"MetricName": "m", "Value": float("nan")}])
+    code, _, status = error_of(refused)
+    assert (code, status) == ("InvalidParameterValue", 400)
+
+
+def test_json_protocol_and_its_query_compatible_errors(server: LamboxServer) -> None:
+    """The json protocol (X-Amz-Target), unsigned as a tool might send it."""
+    import httpx
+
+    target = "GraniteServiceVersion20100801"
+    headers = {"Content-Type": "application/x-amz-json-1.0"}
+    ns = unique("json")
+    put = httpx.post(
+        server.url,
+        headers={**headers, "X-Amz-Target": f"{target}.PutMetricData"},
+        json={"Namespace": ns, "MetricData": [{"MetricName": "m", "Value": 2.5}]},
+        timeout=30,
+    )
+    assert put.status_code == 200, put.text
+    listed = httpx.post(
+        server.url,
+        headers={**headers, "X-Amz-Target": f"{target}.ListMetrics"},
+        json={"Namespace": ns},
+        timeout=30,
+    )
+    assert listed.json() == {"Metrics": [{"Namespace": ns, "MetricName": "m", "Dimensions": []}]}
+    start = now().timestamp()
+    wrong = httpx.post(
+        server.url,
+        headers={**headers, "X-Amz-Target": f"{target}.GetMetricStatistics"},
+        json={
+            "Namespace": ns, "MetricName": "m", "StartTime": start, "EndTime": start - 60,
+            "Period": 60, "Statistics": ["Sum"],
+        },
+        timeout=30,
+    )  # fmt: skip
+    assert wrong.status_code == 400
+    assert wrong.headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
+    assert wrong.json()["__type"] == (
+        "com.amazonaws.cloudwatch.v2010_08_01#InvalidParameterValueException"
+    )
+
+
+def test_cbor_clients_read_write_and_get_errors(
+    server: LamboxServer, invoked: str, tmp_path: Path
+) -> None:
+    cw = cbor_client(server, tmp_path)
+    function = [{"Name": "FunctionName", "Value": invoked}]
+    points = cw.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Duration",
+        Dimensions=function,
+        Period=3600,
+        ExtendedStatistics=["p50"],
+        **window(),
+    )["Datapoints"]
+    assert points and all(isinstance(p["Timestamp"], dt.datetime) for p in points)
+    ns = unique("cbor")
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "m", "Value": 4.0}])
+    data = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {"Namespace": ns, "MetricName": "m"},
+                    "Period": 3600,
+                    "Stat": "Sum",
+                },
+            }
+        ],
+        **window(),
+    )["MetricDataResults"]
+    assert [r["Values"] for r in data] == [[4.0]]
+    with pytest.raises(ClientError) as both:
+        cw.put_metric_data(
+            Namespace=ns, MetricData=[{"MetricName": "m", "Value": 1, "Values": [1.0]}]
+        )
+    assert error_of(both)[0::2] == ("InvalidParameterCombination", 400)
+    assert both.value.response["Error"]["QueryErrorCode"] == "InvalidParameterCombinationException"

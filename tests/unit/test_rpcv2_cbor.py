@@ -89,3 +89,19 @@ def test_malformed_cbor_is_a_serialization_error(data: bytes) -> None:
     with pytest.raises(ServiceFault) as caught:
         cbor.decode(data)
     assert caught.value.aws_type == "SerializationException"
+
+
+@pytest.mark.parametrize("protocol", ["json", "smithy-rpc-v2-cbor"])
+def test_non_finite_doubles_are_read_as_botocore_sends_them(protocol: str) -> None:
+    """botocore's json serializer writes NaN and the infinities as strings (Smithy's rule),
+    its cbor serializer as floats; both read back as floats."""
+    from lambox.edge import awsjson
+
+    op = service_model("cloudwatch").operation_model("PutMetricData")
+    data = [{"MetricName": "m", "Values": [math.nan, math.inf, -math.inf]}]
+    request = serialize.create_serializer(protocol, include_validation=False).serialize_to_request(
+        {"Namespace": "x", "MetricData": data}, op
+    )
+    parse = awsjson.parse_body if protocol == "json" else rpcv2.parse_body
+    values = parse(op.input_shape, request["body"])["MetricData"][0]["Values"]
+    assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf]

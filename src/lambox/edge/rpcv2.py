@@ -1,5 +1,5 @@
-"""Smithy's rpc-v2-cbor protocol (CloudWatch from botocore 1.40 on), driven by botocore's
-model.
+"""Smithy's rpc-v2-cbor protocol (offered by CloudWatch's model beside json and query),
+driven by botocore's model.
 
 A request is ``POST /service/<targetPrefix>/operation/<Operation>`` with the header
 ``smithy-protocol: rpc-v2-cbor`` and a CBOR body of the input shape (timestamps as tag 1,

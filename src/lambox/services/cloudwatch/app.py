@@ -1,7 +1,7 @@
-"""CloudWatch on the edge, in each protocol its clients speak: rpc-v2-cbor (boto3 from
-botocore 1.40: ``POST /service/GraniteServiceVersion20100801/operation/<Op>``), the json
-protocol (``X-Amz-Target: GraniteServiceVersion20100801.<Op>``) and the query protocol
-(the AWS CLI v2.9's older model: a form with ``Action=<Op>``). Each is parsed by the
+"""CloudWatch on the edge, in each protocol its clients speak: the json protocol (boto3
+1.44: ``X-Amz-Target: GraniteServiceVersion20100801.<Op>``), rpc-v2-cbor (clients that
+prefer it: ``POST /service/GraniteServiceVersion20100801/operation/<Op>``) and the query
+protocol (the AWS CLI v2.9's older model: a form with ``Action=<Op>``). Each is parsed by the
 protocol layer into one handler call of ``CloudWatchService``.
 
 CloudWatch's model is ``awsQueryCompatible``: a cbor or json error names its shape

@@ -144,15 +144,19 @@ class CloudWatchService:
         self._aggregator.settle()
         series: dict[str, dict[int, float]] = {}
         results: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        labels = _default_labels(queries)
         for q in queries:
             result: dict[str, Any] = {"Id": q["Id"], "StatusCode": "Complete"}
             stat = q.get("MetricStat")
             if stat is not None:
-                values, messages, label = self._metric_stat(params, stat)
+                values, messages = self._metric_stat(params, stat)
+                label = labels[q["Id"]]
                 if messages:
                     result["Messages"] = messages
             elif q.get("Expression"):
-                values = evaluate(q["Expression"], series)
+                values = {
+                    t: v for t, v in evaluate(q["Expression"], series).items() if math.isfinite(v)
+                }
                 label = q["Id"]
             else:
                 raise _invalid(
@@ -176,7 +180,7 @@ class CloudWatchService:
 
     def _metric_stat(
         self, params: dict[str, Any], stat: dict[str, Any]
-    ) -> tuple[dict[int, float], list[dict[str, str]], str]:
+    ) -> tuple[dict[int, float], list[dict[str, str]]]:
         period = int(stat.get("Period", 60))
         start, end = self._window(params, period)
         metric = stat.get("Metric", {})
@@ -197,7 +201,7 @@ class CloudWatchService:
             )
         name = stat.get("Stat", "Average")
         values = {ts: _value_of(stats, name) for ts, stats in merged.items()}
-        return values, messages, metric.get("MetricName", "")
+        return {t: v for t, v in values.items() if math.isfinite(v)}, messages
 
     def list_metrics(self, params: dict[str, Any]) -> dict[str, Any]:
         self._aggregator.settle()
@@ -235,6 +239,28 @@ class CloudWatchService:
         return {}
 
 
+def _default_labels(queries: list[dict[str, Any]]) -> dict[str, str]:
+    """CloudWatch's label of a MetricStat query without one: the metric's name, followed by
+    the statistic and the period when queries of the same metric differ in them."""
+
+    def metric_of(q: dict[str, Any]) -> tuple[Any, ...]:
+        m = q["MetricStat"].get("Metric", {})
+        return (m.get("Namespace"), m.get("MetricName"), _dims(m.get("Dimensions")))
+
+    stats = [q for q in queries if q.get("MetricStat") is not None]
+    labels = {}
+    for q in stats:
+        same = [o["MetricStat"] for o in stats if metric_of(o) == metric_of(q)]
+        stat = q["MetricStat"]
+        parts = [stat.get("Metric", {}).get("MetricName", "")]
+        if len({o.get("Stat") for o in same}) > 1:
+            parts.append(str(stat.get("Stat")))
+        if len({o.get("Period") for o in same}) > 1:
+            parts.append(str(stat.get("Period")))
+        labels[q["Id"]] = " ".join(parts)
+    return labels
+
+
 def _key(namespace: str, datum: dict[str, Any], now: float) -> Key:
     stamp = datum.get("Timestamp")
     ts = _seconds(stamp) if stamp is not None else now
@@ -261,6 +287,13 @@ def _stats_of(datum: dict[str, Any], where: str) -> StatSet:
         raise _invalid(
             f"The parameters {where}.Values and {where}.Counts must be of the same size."
         )
+    for member, given in (("Value", value), ("Values", values), ("Counts", counts)):
+        numbers = given if isinstance(given, list) else [given]
+        for number in numbers:
+            if number is not None and not math.isfinite(number):
+                raise _invalid(f"The value {number} for parameter {where}.{member} is invalid.")
+    if summary is not None and not all(math.isfinite(v) for v in summary.values()):
+        raise _invalid(f"The values of parameter {where}.StatisticValues must be finite.")
     stats = StatSet()
     if value is not None:
         stats.add(float(value))
