@@ -673,3 +673,35 @@ def test_cbor_clients_read_write_and_get_errors(
         )
     assert error_of(both)[0::2] == ("InvalidParameterCombination", 400)
     assert both.value.response["Error"]["QueryErrorCode"] == "InvalidParameterCombinationException"
+
+
+def test_checkout_example_reports_emf_metrics(tmp_path: Path) -> None:
+    """examples/checkout as ``make serve`` deploys it: its EMF line becomes metrics the AWS
+    CLI lists and reads."""
+    import shutil
+
+    from tests.conftest import ROOT, serve_examples
+
+    shutil.copytree(ROOT / "examples/checkout", tmp_path / "examples/checkout")
+    server = serve_examples(
+        tmp_path / "data",
+        lambda log: "example deployed" in log and "checkout" in log,
+        examples=tmp_path / "examples",
+    )
+    try:
+        cart = {"items": [{"price": 3.5, "qty": 2}, {"price": 1, "qty": 1}], "region": "eu"}
+        answer = client(server, "lambda").invoke(FunctionName="checkout", Payload=json.dumps(cart))
+        assert json.loads(answer["Payload"].read()) == {"total": 8.0, "items": 2}
+        listed = aws(server, "list-metrics", "--namespace", "lambox-examples/checkout")["Metrics"]
+        assert sorted(m["MetricName"] for m in listed) == ["CartValue", "ItemCount"]
+        assert all(m["Dimensions"] == [{"Name": "Region", "Value": "eu"}] for m in listed)
+        w = window()
+        start, end = (w[k].strftime("%Y-%m-%dT%H:%M:%SZ") for k in ("StartTime", "EndTime"))
+        value = aws(
+            server, "get-metric-statistics", "--namespace", "lambox-examples/checkout",
+            "--metric-name", "CartValue", "--dimensions", "Name=Region,Value=eu",
+            "--start-time", start, "--end-time", end, "--period", "3600", "--statistics", "Sum",
+        )  # fmt: skip
+        assert [p["Sum"] for p in value["Datapoints"]] == [8.0]
+    finally:
+        stop_server(server)
