@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -247,3 +248,55 @@ def test_grafana_dashboard_queries_only_exposed_metrics(tmp_path: Path) -> None:
     }
     assert len(queried) >= 8
     assert queried <= exposed, queried - exposed
+
+
+@pytest.mark.parametrize(
+    ("host", "headers", "ours"),
+    [
+        (b"127.0.0.1:9000", [], True),
+        (b"abc123.lambda-url.us-east-1.localhost:9000", [], False),
+        (b"api1.execute-api.localhost:9000", [], False),
+        (
+            b"127.0.0.1:9000",
+            [
+                (
+                    b"authorization",
+                    b"AWS4-HMAC-SHA256 Credential=K/20260101/us-east-1/s3/aws4_request",
+                )
+            ],
+            False,
+        ),
+    ],
+)
+def test_only_unsigned_requests_to_lambox_itself_get_the_scrape(
+    tmp_path: Path, host: bytes, headers: list[tuple[bytes, bytes]], ours: bool
+) -> None:
+    import asyncio
+
+    from lambox.metrics.prometheus import PrometheusEndpoint
+
+    passed: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        passed.append(scope["path"])
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    _, agg = _aggregator(tmp_path)
+    endpoint = PrometheusEndpoint(app, agg, dict)
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/metrics",
+        "query_string": b"",
+        "headers": [(b"host", host), *headers],
+    }
+    asyncio.run(endpoint(scope, receive, send))
+    assert (passed == []) is ours
+    assert bool(sent) is ours

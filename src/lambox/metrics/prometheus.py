@@ -5,8 +5,9 @@ path never touches a prometheus-client object; duration histograms are derived f
 1%-wide buckets the totals keep (``StatSet``), cumulated into Prometheus' ``le`` bounds.
 Live concurrency comes from the scheduler through a callable the server wires.
 
-Only an unsigned ``GET /metrics`` is answered here: a signed one is a request for an S3
-bucket named ``metrics`` and passes on to the edge.
+Only an unsigned ``GET /metrics`` to lambox's own host is answered here: a signed one is a
+request for an S3 bucket named ``metrics``, and one to a function URL or API host is that
+function's, so both pass on to the edge.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lambox.edge.router import LAMBDA, service_of
 from lambox.metrics.aggregator import Aggregator
 from lambox.metrics.stats import StatSet, bucket_value
 
@@ -149,8 +151,7 @@ class PrometheusEndpoint:
             scope["type"] == "http"
             and scope["path"] == "/metrics"
             and scope["method"] == "GET"
-            and not any(k == b"authorization" for k, _ in scope["headers"])
-            and b"X-Amz-Credential" not in (scope.get("query_string") or b"")
+            and service_of(scope)[0] == LAMBDA
         ):
             body = generate_latest(self._registry)
             headers = [
