@@ -12,6 +12,7 @@ invocation through an alias also ``ExecutedVersion`` (the version the alias rout
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -59,17 +60,10 @@ class Totals:
 class _Group:
     """One minute of one function version's invocations under one qualifier."""
 
-    invocations: int = 0
+    durations: list[float] = field(default_factory=list)
+    loads: list[tuple[int, int, int, float]] = field(default_factory=list)
     errors: int = 0
-    billed_ms: int = 0
     max_memory: int = 0
-    duration: StatSet = field(default_factory=StatSet)
-    # Concurrency samples are small integers that repeat: counted per value, turned into
-    # statistic sets once per group.
-    concurrency: dict[int, int] = field(default_factory=dict)
-    account: dict[int, int] = field(default_factory=dict)
-    unreserved: dict[int, int] = field(default_factory=dict)
-    utilization: StatSet = field(default_factory=StatSet)
 
 
 def _counted(counts: dict[int, int]) -> StatSet:
@@ -115,10 +109,26 @@ class Aggregator:
     # -- folding -------------------------------------------------------------------------------
 
     def collect(self) -> None:
-        """Fold every pending record into the open minutes and the totals."""
+        """Fold every pending record into the open minutes and the totals. Invocations,
+        the bulk, are only sorted into their groups here (two appends each); the
+        statistics are computed per group by ``_expand``."""
+        groups = self._groups
         for record in self._recorder.take():
             try:
-                self._fold(record)
+                if record[0] == INVOKE:
+                    _, t, name, qualifier, version, duration, error, memory, used, load = record
+                    key = (int(t) // 60 * 60, name, qualifier, version, memory)
+                    group = groups.get(key)
+                    if group is None:
+                        group = groups[key] = _Group()
+                    group.durations.append(duration)
+                    group.loads.append(load)
+                    if error:
+                        group.errors += 1
+                    if used > group.max_memory:
+                        group.max_memory = used
+                else:
+                    self._fold(record)
             except Exception:
                 log.exception("a metrics record could not be folded: %r", record[:3])
         self._expand()
@@ -140,9 +150,7 @@ class Aggregator:
     def _fold(self, record: Record) -> None:
         kind = record[0]
         minute = int(record[1]) // 60 * 60
-        if kind == INVOKE:
-            self._invoked(minute, *record[2:])
-        elif kind == THROTTLE:
+        if kind == THROTTLE:
             _, _, name, qualifier, version = record
             for dims in _resource_sets(name, qualifier, version):
                 self._point("Throttles", dims, minute, "Count").add(1.0)
@@ -170,78 +178,59 @@ class Aggregator:
                     found = self._open[key] = StatSet()
                 found.add(value)
 
-    def _invoked(
-        self,
-        minute: int,
-        name: str,
-        qualifier: str | None,
-        version: str,
-        duration: float,
-        error: bool,
-        memory: int,
-        max_memory: int,
-        load: tuple[int, int, int, float],
-    ) -> None:
-        """One invocation into its group: per record only a lookup and a few additions;
-        the dimension sets are written once per group by ``_expand``."""
-        key = (minute, name, qualifier, version, memory)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group()
-        group.invocations += 1
-        group.errors += error
-        group.duration.add(duration)
-        group.billed_ms += max(1, math.ceil(duration))
-        if max_memory > group.max_memory:
-            group.max_memory = max_memory
-        function_load, account, unreserved, utilization = load
-        counts = group.concurrency
-        counts[function_load] = counts.get(function_load, 0) + 1
-        counts = group.account
-        counts[account] = counts.get(account, 0) + 1
-        counts = group.unreserved
-        counts[unreserved] = counts.get(unreserved, 0) + 1
-        if utilization >= 0:
-            group.utilization.add(utilization)
-
     def _expand(self) -> None:
         """Every group's figures under each of AWS's dimension sets, into the open minutes,
         the running totals and the usage rows."""
         groups, self._groups = self._groups, {}
         for (minute, name, qualifier, version, memory), g in groups.items():
+            invocations = len(g.durations)
+            duration = StatSet()
+            duration.extend(g.durations)
+            loads = collections.Counter(g.loads)
+            concurrency: dict[int, int] = collections.Counter()
+            account: dict[int, int] = collections.Counter()
+            unreserved: dict[int, int] = collections.Counter()
+            utilization = StatSet()
+            for (function_load, everyone, free, used), count in loads.items():
+                concurrency[function_load] += count
+                account[everyone] += count
+                unreserved[free] += count
+                if used >= 0:
+                    utilization.add(used, count)
             sets = _resource_sets(name, qualifier, version)
             errors = StatSet()
             if g.errors:
                 errors.add(1.0, g.errors)
-            if g.invocations > g.errors:
-                errors.add(0.0, g.invocations - g.errors)
+            if invocations > g.errors:
+                errors.add(0.0, invocations - g.errors)
             for dims in sets:
-                self._point("Invocations", dims, minute, "Count").add(1.0, g.invocations)
+                self._point("Invocations", dims, minute, "Count").add(1.0, invocations)
                 self._point("Errors", dims, minute, "Count").merge(errors)
-                self._point("Duration", dims, minute, "Milliseconds").merge(g.duration)
+                self._point("Duration", dims, minute, "Milliseconds").merge(duration)
             for dims in sets[1:3]:
                 self._point("ConcurrentExecutions", dims, minute, "Count").merge(
-                    _counted(g.concurrency)
+                    _counted(concurrency)
                 )
-            self._point("ConcurrentExecutions", (), minute, "Count").merge(_counted(g.account))
+            self._point("ConcurrentExecutions", (), minute, "Count").merge(_counted(account))
             self._point("UnreservedConcurrentExecutions", (), minute, "Count").merge(
-                _counted(g.unreserved)
+                _counted(unreserved)
             )
-            if g.utilization.count and qualifier:
+            if utilization.count and qualifier:
                 self._point("ProvisionedConcurrencyUtilization", sets[2], minute, "None").merge(
-                    g.utilization
+                    utilization
                 )
             totals = self._totals(name, qualifier, version)
-            totals.invocations += g.invocations
+            totals.invocations += invocations
             totals.errors += g.errors
-            totals.duration.merge(g.duration)
-            if g.utilization.count:
-                totals.provisioned_utilization = g.utilization.high
+            totals.duration.merge(duration)
+            if utilization.count:
+                totals.provisioned_utilization = utilization.high
             usage = self._usage.get((minute, name, version, memory))
             if usage is None:
                 usage = self._usage[(minute, name, version, memory)] = [0, 0, 0]
-            usage[0] += g.invocations
-            usage[1] += g.billed_ms
+            usage[0] += invocations
+            # AWS bills each invocation's duration rounded up to the millisecond.
+            usage[1] += sum(max(1, math.ceil(d)) for d in g.durations)
             usage[2] = max(usage[2], g.max_memory)
 
     def put(self, points: Iterable[tuple[Key, StatSet]]) -> None:
