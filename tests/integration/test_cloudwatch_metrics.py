@@ -705,3 +705,13 @@ def test_checkout_example_reports_emf_metrics(tmp_path: Path) -> None:
         assert [p["Sum"] for p in value["Datapoints"]] == [8.0]
     finally:
         stop_server(server)
+
+
+def test_unserved_operations_say_so(server: LamboxServer) -> None:
+    with pytest.raises(ClientError) as alarms:
+        client(server, "cloudwatch").describe_alarms()
+    assert error_of(alarms) == (
+        "InvalidAction",
+        "lambox does not serve the CloudWatch operation DescribeAlarms yet.",
+        400,
+    )

@@ -40,6 +40,7 @@ class CloudWatchApp:
         self._authorizer = authorizer
         self._model = service_model("cloudwatch")
         self._prefix = str(self._model.metadata["targetPrefix"])
+        self._known = frozenset(self._model.operation_names)
         self._namespace = str(self._model.metadata["xmlNamespace"])
         # Query code -> error shape name (``InvalidParameterValue`` ->
         # ``InvalidParameterValueException``), from the model's error shapes.
@@ -70,9 +71,11 @@ class CloudWatchApp:
                 name = form.get("Action", [""])[0]
             handler = self._operations.get(name or "")
             if name is None or handler is None:
-                raise ServiceFault(
-                    "InvalidAction", f"Could not find operation {name or target or path}", 400
-                )
+                if name in self._known:
+                    message = f"lambox does not serve the CloudWatch operation {name} yet."
+                else:
+                    message = f"Could not find operation {name or target or path}"
+                raise ServiceFault("InvalidAction", message, 400)
             op = self._model.operation_model(name)
             if protocol == "cbor":
                 params = rpcv2.parse_body(op.input_shape, body)
