@@ -5,8 +5,8 @@ The hot path adds three things to ``InvokeService._finish``: the scheduler's ``l
 ``b'"_aws"' in log`` test. The last two are timed here in process, a million times,
 beside the floor of a method call with the same arguments that does nothing, because
 their few hundred nanoseconds are far below what an end-to-end Invoke on a shared machine
-can resolve. The fold (``collect``,
-off the hot path, on the flush loop) and the flush to SQLite are timed per invocation too.
+can resolve. The fold (``collect``, off the hot path, on the flush loop) and the flush to
+SQLite are timed per invocation too.
 The end-to-end warm Invoke figures of ``warm_invoke`` include all of it.
 
 Called from ``run.py``; prints nothing itself.
