@@ -342,7 +342,7 @@ def build(settings: Settings) -> Server:
             return False, b""
         return result.function_error is None, result.payload
 
-    pollers = SqsPollers(consumer, invoke_batch, settings.region)
+    pollers = SqsPollers(consumer, invoke_batch, settings.region, recorder)
     mappings = EventSourceService(
         SqliteMappingStore(data / "state.db"),
         functions,

@@ -715,3 +715,35 @@ def test_unserved_operations_say_so(server: LamboxServer) -> None:
         "lambox does not serve the CloudWatch operation DescribeAlarms yet.",
         400,
     )
+
+
+def test_event_source_mapping_figures(server: LamboxServer) -> None:
+    """An SQS mapping with a filter: one message filtered out, two handed to the function,
+    all three deleted, counted under the mapping's EventSourceMappingUUID."""
+    from tests.integration.test_sqs import new_queue, sqs_client
+
+    sqs = sqs_client(server)
+    source = new_queue(sqs)
+    arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])
+    name = make_function(server, "mapped")
+    uuid = client(server, "lambda").create_event_source_mapping(
+        EventSourceArn=arn["Attributes"]["QueueArn"],
+        FunctionName=name,
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=1,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"keep": [True]}})}]},
+    )["UUID"]
+    for keep in (True, False, True):
+        sqs.send_message(QueueUrl=source, MessageBody=json.dumps({"keep": keep}))
+    cw = client(server, "cloudwatch")
+    dims = [{"Name": "EventSourceMappingUUID", "Value": uuid}]
+    deadline = time.monotonic() + 90
+    while total(stats(cw, "DeletedEventCount", dims)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert total(stats(cw, "DeletedEventCount", dims)) == 3
+    assert total(stats(cw, "PolledEventCount", dims)) == 3
+    assert total(stats(cw, "FilteredOutEventCount", dims)) == 1
+    assert total(stats(cw, "InvokedEventCount", dims)) == 2
+    assert total(stats(cw, "FailedInvokeEventCount", dims)) == 0
+    function = [{"Name": "FunctionName", "Value": name}]
+    assert total(stats(cw, "Invocations", function)) >= 1

@@ -27,6 +27,7 @@ from lambox.metrics.recorder import (
     ASYNC_RECEIVED,
     EMBEDDED,
     INVOKE,
+    MAPPING,
     THROTTLE,
     Record,
     Recorder,
@@ -38,6 +39,14 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/Lambda"
 LATEST = "$LATEST"
+MAPPING_METRICS = (
+    "PolledEventCount",
+    "FilteredOutEventCount",
+    "InvokedEventCount",
+    "FailedInvokeEventCount",
+    "DeletedEventCount",
+)
+"""An event source mapping's figures per batch, in the order ``Recorder.mapping`` takes."""
 Series = tuple[str, str, str]
 """(function, resource, executed version) of Prometheus' labels; '' where not set."""
 
@@ -170,6 +179,10 @@ class Aggregator:
             for dims in _resource_sets(name, qualifier, "")[:3]:
                 self._point("AsyncEventAge", dims, minute, "Milliseconds").add(age)
             self._totals(name, qualifier, "").async_age.add(age)
+        elif kind == MAPPING:
+            dims = (("EventSourceMappingUUID", record[2]),)
+            for metric, count in zip(MAPPING_METRICS, record[3:], strict=True):
+                self._point(metric, dims, minute, "Count").add(float(count))
         elif kind == EMBEDDED:
             for ns, metric, dims, ts, unit, value in embedded.samples(record[3], record[1]):
                 key = (ns, metric, dims, int(ts), unit)

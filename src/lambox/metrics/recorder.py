@@ -18,6 +18,7 @@ ASYNC_RECEIVED = 2
 ASYNC_AGE = 3
 ASYNC_DROPPED = 4
 EMBEDDED = 5
+MAPPING = 6
 
 Record = tuple[Any, ...]
 
@@ -85,6 +86,12 @@ class Recorder:
         """Log text of an invocation that may hold Embedded Metric Format lines; parsed by
         the aggregator, never here."""
         self._add((EMBEDDED, time.time(), function, log))
+
+    def mapping(
+        self, uuid: str, polled: int, filtered: int, invoked: int, failed: int, deleted: int
+    ) -> None:
+        """One batch an event source mapping received and what became of its records."""
+        self._add((MAPPING, time.time(), uuid, polled, filtered, invoked, failed, deleted))
 
     def _add(self, record: Record) -> None:
         if len(self._pending) < self.limit:
