@@ -300,3 +300,18 @@ def test_only_unsigned_requests_to_lambox_itself_get_the_scrape(
     asyncio.run(endpoint(scope, receive, send))
     assert (passed == []) is ours
     assert bool(sent) is ours
+
+
+def test_compaction_merges_the_rows_of_closed_minutes(tmp_path: Path) -> None:
+    recorder, agg = _aggregator(tmp_path)
+    for _ in range(3):  # three flushes of the same minute
+        recorder.invoked("f", None, "$LATEST", 5.0, False, 128, 40, IDLE)
+        agg.settle()
+    fn = (("FunctionName", "f"),)
+    before = agg.store.series("AWS/Lambda", "Invocations", fn, 0, 2**40)
+    assert len(before) == 3
+    removed = agg.store.compact(0, 2**40)
+    after = agg.store.series("AWS/Lambda", "Invocations", fn, 0, 2**40)
+    assert len(after) == 1 and removed > 0
+    assert after[0][2].count == 3 and _sum(agg, "Duration", fn) == 15.0
+    assert agg.store.compact(0, 2**40) == 0

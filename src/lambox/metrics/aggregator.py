@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "AWS/Lambda"
 LATEST = "$LATEST"
+COMPACT_EVERY = 30
+"""Flushes between compactions of closed minutes (and expiry of old rows)."""
 MAPPING_METRICS = (
     "PolledEventCount",
     "FilteredOutEventCount",
@@ -275,6 +277,7 @@ class Aggregator:
     async def _run(self) -> None:
         """The flush loop: never dies, each pass logged when it fails."""
         passes = 0
+        compacted = 0
         last_flush = time.monotonic()
         while True:
             # Folding every second keeps each pass short (a second of records), so the
@@ -287,7 +290,11 @@ class Aggregator:
                     last_flush = time.monotonic()
                     self.flush()
                     passes += 1
-                    if passes % 360 == 0:
+                    if passes % COMPACT_EVERY == 1:
+                        # Minutes closed two minutes ago get no more rows: one row each.
+                        closed = int(time.time()) // 60 * 60 - 120
+                        self._store.compact(compacted, closed)
+                        compacted = closed
                         self._store.expire(time.time())
                 log.debug("metrics pass took %.1f ms", (time.perf_counter() - started) * 1000)
             except Exception:

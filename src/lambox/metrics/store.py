@@ -107,6 +107,40 @@ class MetricStore:
             self._db.execute("DELETE FROM datapoints WHERE ts < ?", (cutoff,))
             self._db.execute("DELETE FROM usage WHERE ts < ?", (cutoff,))
 
+    def compact(self, start: int, end: int) -> int:
+        """Merge the rows of each key with a timestamp in [start, end) into one (a closed
+        minute is written by several flushes); returns how many rows were removed."""
+        with self._guard:
+            rows = self._db.execute(
+                "SELECT rowid, namespace, metric, dims, ts, unit, count, total, low, high, hist"
+                " FROM datapoints WHERE ts >= ? AND ts < ?"
+                " AND (namespace, metric, dims, ts, unit) IN ("
+                "  SELECT namespace, metric, dims, ts, unit FROM datapoints"
+                "  WHERE ts >= ? AND ts < ? GROUP BY namespace, metric, dims, ts, unit"
+                "  HAVING COUNT(*) > 1)",
+                (start, end, start, end),
+            ).fetchall()
+            if not rows:
+                return 0
+            merged: dict[tuple[str, str, str, int, str], StatSet] = {}
+            for row in rows:
+                stats = StatSet.from_row(*row[6:])
+                found = merged.get(row[1:6])
+                if found is None:
+                    merged[row[1:6]] = stats
+                else:
+                    found.merge(stats)
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "DELETE FROM datapoints WHERE rowid = ?", [(row[0],) for row in rows]
+            )
+            self._db.executemany(
+                "INSERT INTO datapoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*key, *stats.to_row()) for key, stats in merged.items()],
+            )
+            self._db.execute("COMMIT")
+            return len(rows) - len(merged)
+
     def series(
         self, namespace: str, metric: str, dims: Dimensions, start: int, end: int
     ) -> list[tuple[int, str, StatSet]]:
