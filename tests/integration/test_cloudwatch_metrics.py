@@ -747,3 +747,19 @@ def test_event_source_mapping_figures(server: LamboxServer) -> None:
     assert total(stats(cw, "FailedInvokeEventCount", dims)) == 0
     function = [{"Name": "FunctionName", "Value": name}]
     assert total(stats(cw, "Invocations", function)) >= 1
+
+
+def test_list_metrics_pages_by_500(server: LamboxServer) -> None:
+    cw = client(server, "cloudwatch")
+    ns = unique("many")
+    cw.put_metric_data(
+        Namespace=ns, MetricData=[{"MetricName": f"m{i:04d}", "Value": 1.0} for i in range(501)]
+    )
+    first = cw.list_metrics(Namespace=ns)
+    assert len(first["Metrics"]) == 500 and first["NextToken"]
+    pages = list(cw.get_paginator("list_metrics").paginate(Namespace=ns))
+    names = [m["MetricName"] for page in pages for m in page["Metrics"]]
+    assert sorted(names) == [f"m{i:04d}" for i in range(501)]
+    with pytest.raises(ClientError) as bad:
+        cw.list_metrics(Namespace=ns, NextToken="not-a-token")
+    assert error_of(bad)[0::2] == ("InvalidNextToken", 400)

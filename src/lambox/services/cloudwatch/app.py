@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -53,13 +54,18 @@ class CloudWatchApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = secrets.token_hex(16)
         target = ""
+        gzipped = False
         for key, value in scope["headers"]:
             if key == b"x-amz-target":
                 target = value.decode("latin-1")
+            elif key == b"content-encoding":
+                gzipped = b"gzip" in value.lower()
         path = scope["path"]
         protocol = "cbor" if path.startswith("/service/") else "json" if target else "query"
         try:
             body = await _read(receive)
+            if gzipped:  # botocore compresses PutMetricData bodies of 10 KB or more
+                body = _gunzip(body)
             if protocol == "cbor":
                 name = rpcv2.operation_of(path, self._prefix)
             elif protocol == "json":
@@ -133,6 +139,20 @@ def _fault(exc: LamboxError) -> ServiceFault:
     if isinstance(exc, ServiceFault):
         return exc
     return ServiceFault(exc.aws_type, exc.message, exc.status)
+
+
+def _gunzip(body: bytes) -> bytes:
+    """A gzip request body, at most ``BODY_LIMIT`` bytes once inflated."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, BODY_LIMIT + 1)
+    except zlib.error as exc:
+        raise ServiceFault(
+            "SerializationException", "The request body is not valid gzip.", 400
+        ) from exc
+    if len(out) > BODY_LIMIT or inflater.unconsumed_tail:
+        raise ServiceFault("RequestEntityTooLarge", "Request is too large.", 413)
+    return out
 
 
 async def _read(receive: Receive) -> bytes:

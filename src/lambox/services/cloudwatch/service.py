@@ -22,6 +22,7 @@ from lambox.metrics.store import Dimensions, Key, merge
 from lambox.services.cloudwatch.expressions import evaluate
 
 MAX_DATAPOINTS = 1440
+LIST_PAGE = 500
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -223,7 +224,20 @@ class CloudWatchService:
                     "Dimensions": [{"Name": n, "Value": v} for n, v in dims],
                 }
             )
-        return {"Metrics": metrics}
+        token = params.get("NextToken")
+        start = 0
+        if token is not None:
+            if not token.isdigit() or int(token) > len(metrics):
+                raise ServiceFault(
+                    "InvalidNextToken",
+                    "The service couldn't process your request because the NextToken is invalid.",
+                    400,
+                )
+            start = int(token)
+        page: dict[str, Any] = {"Metrics": metrics[start : start + LIST_PAGE]}
+        if start + LIST_PAGE < len(metrics):
+            page["NextToken"] = str(start + LIST_PAGE)
+        return page
 
     # -- writing -------------------------------------------------------------------------------
 
