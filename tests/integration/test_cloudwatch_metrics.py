@@ -30,6 +30,7 @@ from tests.conftest import (
     stop_server,
     unique,
 )
+from tests.integration.test_auth import root_keys, strict  # noqa: F401
 
 AWS_CLI = "/usr/bin/aws"
 HANDLER = """
@@ -763,3 +764,27 @@ def test_list_metrics_pages_by_500(server: LamboxServer) -> None:
     with pytest.raises(ClientError) as bad:
         cw.list_metrics(Namespace=ns, NextToken="not-a-token")
     assert error_of(bad)[0::2] == ("InvalidNextToken", 400)
+
+
+def test_strict_posture_authorizes_cloudwatch_actions(
+    strict: LamboxServer,  # noqa: F811
+    root_keys: tuple[str, str],  # noqa: F811
+) -> None:
+    """CloudWatch actions are authorized as ``cloudwatch:<Operation>`` on ``*``."""
+    from tests.integration.test_auth import client as signed_client
+    from tests.integration.test_authorization import user_with
+
+    iam = signed_client("iam", strict.url, *root_keys)
+    arn, key, secret = user_with(iam, strict.url)
+    with pytest.raises(ClientError) as refused:
+        signed_client("cloudwatch", strict.url, key, secret).list_metrics()
+    code, message, status = error_of(refused)
+    assert (code, status) == ("AccessDenied", 403)
+    assert f"User: {arn} is not authorized to perform: cloudwatch:ListMetrics" in message
+    allowed = {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}
+    _, key, secret = user_with(iam, strict.url, allowed)
+    writer = signed_client("cloudwatch", strict.url, key, secret)
+    writer.put_metric_data(Namespace="auth", MetricData=[{"MetricName": "m", "Value": 1.0}])
+    with pytest.raises(ClientError) as reading:
+        writer.list_metrics()
+    assert error_of(reading)[0] == "AccessDenied"
