@@ -59,6 +59,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_eventbridge(r)
     print_durable(r)
     print_logs(r)
+    print_metrics(r)
     print_sandboxes(r)
     print_chatty(r)
     print_targets(r)
@@ -314,6 +315,23 @@ def print_logs(r: dict[str, Any]) -> None:
         f"CloudWatch Logs: FilterLogEvents over {lg['lines']:,} lines ({lg['log_mib']:.0f} MiB)",
         t,
         "over HTTP, one connection; the floor is in process",
+    )
+
+
+def print_metrics(r: dict[str, Any]) -> None:
+    """What recording metrics adds per Invoke, beside a no-op call (``metrics.py``)."""
+    m = r.get("metrics")
+    if not ok(m):
+        return
+    t = table("", "ns per invoke")
+    t.add_row("floor: a no-op call with the same arguments", f"{m['floor_call_ns']:.0f}")
+    t.add_row("Recorder.invoked + EMF test (hot path)", f"{m['record_ns']:.0f}")
+    t.add_row("added to the hot path", f"{m['added_per_invoke_ns']:.0f}")
+    t.add_row("fold (flush loop, off the request)", f"{m['fold_per_invoke_ns']:.0f}")
+    show(
+        f"Metrics: recording {m['calls']:,} invocations in process",
+        t,
+        f"flush of the folded minute to SQLite: {m['flush_ms']:.2f} ms",
     )
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import durable as durable_bench
 import eventbridge as eventbridge_bench
 import logs as logs_bench
+import metrics as metrics_bench
 import s3 as s3_bench
 import sqs as sqs_bench
 from chatty import measure_chatty
@@ -220,6 +221,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
     measure(r, "sqs", lambda: sqs_bench.measure_sqs(lambox, echo, c))
     measure(r, "durable", lambda: durable_bench.measure_durable(lambox, tmp, c == QUICK))
     measure(r, "logs", lambda: logs_bench.measure_logs(tmp, c == QUICK))
+    measure(r, "metrics", lambda: metrics_bench.measure_metrics(c == QUICK))
     measure_sandboxes(r, c, tmp)
     measure(r, "chatty", lambda: measure_chatty(client, lambox.url, lambox.port))
     measure(r, "startup", lambda: measure_startup(tmp))

@@ -85,6 +85,17 @@ class Settings:
             " are exported to; empty: none."
         },
     )
+    metrics_flush_interval: float = field(
+        default=10.0,
+        metadata={
+            "doc": "Seconds between writes of the open metric minutes to `metrics.db` (a"
+            " query writes them first too); what a kill -9 can lose."
+        },
+    )
+    metrics_retention_days: float = field(
+        default=15.0,
+        metadata={"doc": "Days metric datapoints and usage (cost) rows are kept."},
+    )
     public_url: str = field(
         default="",
         metadata={

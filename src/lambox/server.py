@@ -28,6 +28,7 @@ from lambox.api.app import LamboxApp
 from lambox.api.code_signing import CodeSigningApi
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
+from lambox.api.cost import CostApi
 from lambox.api.event_config import EventConfigApi
 from lambox.api.event_sources import EventSourceApi
 from lambox.api.function_settings import FunctionSettingsApi
@@ -77,6 +78,10 @@ from lambox.invoke.service import InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
+from lambox.metrics.aggregator import Aggregator
+from lambox.metrics.prometheus import PrometheusEndpoint
+from lambox.metrics.recorder import Recorder
+from lambox.metrics.store import MetricStore
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.backends import sandbox_factory
@@ -106,6 +111,8 @@ from lambox.services.cloudformation.resources import (
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
+from lambox.services.cloudwatch.app import CloudWatchApp
+from lambox.services.cloudwatch.service import CloudWatchService
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.senders import TargetSender
 from lambox.services.events.service import EventsService
@@ -198,6 +205,7 @@ class Server:
     schedules: SchedulerService
     scheduler_store: SchedulerStore
     schedule_ticker: Ticker
+    metrics: Aggregator
     durable: Durable | None = None
 
 
@@ -299,7 +307,13 @@ def build(settings: Settings) -> Server:
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )
-    invoke = InvokeService(scheduler, logs, arns, events, tracer(settings))
+    recorder = Recorder()
+    metrics = Aggregator(
+        recorder,
+        MetricStore(data / "metrics.db", settings.metrics_retention_days),
+        settings.metrics_flush_interval,
+    )
+    invoke = InvokeService(scheduler, logs, arns, events, tracer(settings), recorder)
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
@@ -312,6 +326,7 @@ def build(settings: Settings) -> Server:
         arns,
         policy,
         settings.async_concurrency,
+        recorder,
     )
     feed.subscribe(invoke.on_change)
     invoke.load_with(functions.load)
@@ -347,7 +362,7 @@ def build(settings: Settings) -> Server:
         reserved = concurrency.get_reserved(name)
         return concurrency.unreserved() if reserved is None else reserved
 
-    pollers = SqsPollers(consumer, invoke_batch, capacity, settings.region)
+    pollers = SqsPollers(consumer, invoke_batch, capacity, settings.region, recorder)
     mappings = EventSourceService(
         SqliteMappingStore(data / "state.db"),
         functions,
@@ -380,6 +395,7 @@ def build(settings: Settings) -> Server:
         *PolicyApi(policies).routes(),
         *UrlApi(urls).routes(),
         *IngestApi(invoke).routes(),
+        *CostApi(metrics, invoke).routes(),
         *InvokeAsyncApi(invoke).routes(),
         *LayersApi(layers).routes(),
     ]
@@ -576,6 +592,9 @@ def build(settings: Settings) -> Server:
             "sns": LazyApp(lambda: SnsApp(sns, authorizer)),
             "cloudformation": LazyApp(lambda: CloudFormationApp(cloudformation)),
             "logs": LazyApp(lambda: JsonServiceApp("logs", cloudwatch_logs.operations)),
+            "monitoring": LazyApp(
+                lambda: CloudWatchApp(CloudWatchService(metrics).operations, authorizer)
+            ),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -621,6 +640,7 @@ def build(settings: Settings) -> Server:
         schedules,
         scheduler_store,
         schedule_ticker,
+        metrics,
         durable,
     )
 
@@ -935,6 +955,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         server.sns_relay.start()
         server.sns_http.start()
         server.mappings.restore()
+        server.metrics.start()
         log.info(
             "lambox on %s, data in %s, %d functions", settings.base_url, settings.data_dir, restored
         )
@@ -975,6 +996,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             await server.worker.close()
             await server.invoke.close()
             await server.scheduler.close()
+            await server.metrics.close()
             server.logs.close()
             server.events.close()
             server.event_configs.close()
@@ -996,7 +1018,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         settings.header_timeout, settings.header_limit_bytes, settings.header_limit_count
     )
     config = uvicorn.Config(
-        server.edge,
+        PrometheusEndpoint(server.edge, server.metrics, server.scheduler.busy_by_function),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

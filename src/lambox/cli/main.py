@@ -247,6 +247,72 @@ def executions(
 
 
 @app.command()
+def cost(
+    endpoint_url: EndpointOpt = "http://127.0.0.1:9000",
+    since: Annotated[
+        str, typer.Option(help="From when: 30m, 24h, 7d, an ISO 8601 time or epoch seconds.")
+    ] = "30d",
+) -> None:
+    """Requests, billed duration, GB-seconds and the AWS Lambda price per function version,
+    with a right-sizing hint from Max Memory Used."""
+    from rich.console import Console
+
+    from lambox.cli import signing  # httpx: not for `lambox serve`'s start-up
+    from lambox.cli.observe import cost_table, since_seconds
+
+    try:
+        start = since_seconds(since, time.time())
+    except ValueError:
+        typer.echo(f"lambox cost: cannot read --since {since!r}", err=True)
+        raise typer.Exit(2) from None
+    with signing.client(endpoint_url) as client:
+        r = client.get("/lambox/v1/cost", params={"since": start})
+    if r.status_code != 200:
+        typer.echo(r.json().get("Message", r.text), err=True)
+        raise typer.Exit(1)
+    Console(width=180).print(cost_table(r.json()))
+
+
+@app.command()
+def top(
+    endpoint_url: EndpointOpt = "http://127.0.0.1:9000",
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+    frames: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Stop after this many refreshes (default: until Ctrl-C)."),
+    ] = None,
+) -> None:
+    """A live table per function: invocations/s, p50/p99 duration, errors, throttles and
+    concurrency, from the server's Prometheus /metrics."""
+    import httpx
+    from rich.console import Console
+    from rich.live import Live
+
+    from lambox.cli.observe import run_top
+
+    # /metrics is answered unsigned (a signed GET /metrics is an S3 request).
+    with httpx.Client(base_url=endpoint_url, timeout=30) as client:
+
+        def scrape() -> str:
+            r = client.get("/metrics")
+            r.raise_for_status()
+            return r.text
+
+        try:
+            if frames is not None:
+                console = Console(width=160)
+                run_top(scrape, interval, frames, console.print)
+                return
+            with Live(auto_refresh=False) as live:
+                run_top(scrape, interval, None, lambda t: live.update(t, refresh=True))
+        except KeyboardInterrupt:
+            pass
+        except httpx.HTTPError as exc:
+            typer.echo(f"lambox top: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+
+@app.command()
 def dev(
     path: Annotated[Path, typer.Argument(help="Directory holding the function's code.")],
     function: Annotated[str, typer.Option("--function", help="Function to run it as.")],

@@ -17,6 +17,7 @@ from typing import Any
 from lambox.errors import ServiceFault
 
 MAX_DEPTH = 64
+_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def _invalid(message: str) -> ServiceFault:
@@ -66,6 +67,9 @@ def _scalar(shape: Any, value: Any) -> Any:
                 raise ValueError(value)
             return value
         if kind in ("float", "double"):
+            # Smithy's JSON protocols send the non-finite numbers as strings.
+            if isinstance(value, str) and value in _NON_FINITE:
+                return float(value)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(value)
             return float(value)

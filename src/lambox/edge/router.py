@@ -34,7 +34,12 @@ _QUERY_SCOPE = re.compile(
     rb"X-Amz-Credential=[^&]*?(?:%2F|/)\d{8}(?:%2F|/)[^&%/]*(?:%2F|/)([a-z0-9-]+)(?:%2F|/)aws4_request"
 )
 # X-Amz-Target prefixes that are not the service's signing name (for unsigned requests).
-_TARGET_SERVICES = {"AWSEvents": "events", "AmazonSQS": "sqs", "Logs_20140328": "logs"}
+_TARGET_SERVICES = {
+    "AWSEvents": "events",
+    "AmazonSQS": "sqs",
+    "Logs_20140328": "logs",
+    "GraniteServiceVersion20100801": "monitoring",
+}
 _SNS_LINK = re.compile(rb"(?:^|&)Action=(?:ConfirmSubscription|Unsubscribe)(?:&|$)")
 _VIRTUAL = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3[.-]")
 _FUNCTION_URL = re.compile(r"^(?P<id>[a-z0-9]+)\.lambda-url\.")

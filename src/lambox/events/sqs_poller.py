@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from lambox.events.patterns import parse
+from lambox.metrics.recorder import Recorder
 from lambox.store.event_sources import EventSourceMapping
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,16 @@ class _Mapping:
 class SqsPollers:
     """Every SQS mapping's workers; ``apply`` and ``remove`` follow the control plane."""
 
-    def __init__(self, queues: Queues, invoke: Invoke, capacity: Capacity, region: str) -> None:
+    def __init__(
+        self,
+        queues: Queues,
+        invoke: Invoke,
+        capacity: Capacity,
+        region: str,
+        metrics: Recorder | None = None,
+    ) -> None:
         self._queues = queues
+        self._metrics = metrics if metrics is not None else Recorder()
         self._invoke = invoke
         self._capacity = capacity
         self._region = region
@@ -254,36 +263,44 @@ class SqsPollers:
     async def _handle(self, running: _Mapping, batch: list[Message]) -> None:
         m = running.mapping
         records = [record(message, m.source_arn, self._region) for message in batch]
-        if running.patterns:
-            kept = [
-                r
-                for r in records
-                if any(p.matches_event(_filtered_view(r)) for p in running.patterns)
-            ]
-            dropped = [r["receiptHandle"] for r in records if r not in kept]
-            if dropped:
-                self._queues.delete(m.source_arn, dropped)
-            records = kept
-            if not records:
-                return
-        for chunk in _chunks(records):
-            await self._invoke_batch(m, chunk)
+        filtered = invoked = failed = deleted = 0
+        try:
+            if running.patterns:
+                kept = [
+                    r
+                    for r in records
+                    if any(p.matches_event(_filtered_view(r)) for p in running.patterns)
+                ]
+                dropped = [r["receiptHandle"] for r in records if r not in kept]
+                if dropped:
+                    self._queues.delete(m.source_arn, dropped)
+                    filtered = deleted = len(dropped)
+                records = kept
+            for chunk in _chunks(records) if records else ():
+                invoked += len(chunk)
+                done = await self._invoke_batch(m, chunk)
+                failed += len(chunk) - done
+                deleted += done
+        finally:
+            self._metrics.mapping(m.uuid, len(batch), filtered, invoked, failed, deleted)
 
-    async def _invoke_batch(self, m: EventSourceMapping, records: list[dict[str, Any]]) -> None:
+    async def _invoke_batch(self, m: EventSourceMapping, records: list[dict[str, Any]]) -> int:
+        """Invoke the function with one batch; how many of its records were deleted."""
         payload = json.dumps({"Records": records}).encode()
         # The batch's trace: the first message's AWSTraceHeader, as Lambda continues it.
         trace = next((r["attributes"].get("AWSTraceHeader") for r in records), None)
         ok, response = await self._invoke(m.function, m.qualifier, payload, trace)
         if not ok:
-            return
+            return 0
         done = records
         if m.report_item_failures:
             failed = failed_items(response, {r["messageId"] for r in records})
             if failed is None:
-                return
+                return 0
             done = [r for r in records if r["messageId"] not in failed]
         if done:
             self._queues.delete(m.source_arn, [r["receiptHandle"] for r in done])
+        return len(done)
 
 
 def _chunks(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

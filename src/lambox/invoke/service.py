@@ -25,11 +25,13 @@ from lambox.errors import (
     SandboxError,
     SandboxOutOfMemory,
     SandboxTimeout,
+    TooManyRequests,
 )
 from lambox.invoke import payloads, records
 from lambox.invoke.ids import new_request_id as new_request_id
 from lambox.invoke.ids import trace_id
 from lambox.logs import LogSink, stream_name
+from lambox.metrics.recorder import Recorder
 from lambox.model import (
     LATEST,
     Alias,
@@ -81,9 +83,11 @@ class InvokeService:
         arns: arns_mod.Arns,
         events: EventQueue,
         tracer: Tracer | None = None,
+        metrics: Recorder | None = None,
     ) -> None:
         self._scheduler = scheduler
         self._tracer = tracer if tracer is not None else Tracer(new_header=trace_id)
+        self._metrics = metrics if metrics is not None else Recorder()
         self._logs = logs
         self._arns = arns
         self._versions: dict[tuple[str, str], FunctionVersion] = {}
@@ -201,6 +205,7 @@ class InvokeService:
                 invocation.trace_header,
             )
             await self._events.put((event,))
+            self._metrics.async_received(fv.name, invocation.qualifier)
             return InvocationResult(payload=b"", executed_version=fv.config.version)
         return await self.run(fv, invocation)
 
@@ -237,6 +242,9 @@ class InvokeService:
                 spill = Spill(self._logs, fv.config, inv.request_id, stream, init)
                 outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
                 return self._finish(fv, inv, outcome, init, stream, trace, spill)
+        except TooManyRequests:
+            self._metrics.throttled(fv.config.name, inv.qualifier, fv.config.version)
+            raise
         except SandboxError as exc:
             log.warning("sandbox for %s failed to start: %s", fv.name, exc)
             payload = records.exit_payload(inv.request_id, getattr(exc, "exit_code", None))
@@ -370,6 +378,18 @@ class InvokeService:
         if trace is not None:
             trace.error = outcome.error
             self._tracer.finish(trace)
+        self._metrics.invoked(
+            config.name,
+            inv.qualifier,
+            config.version,
+            outcome.duration_ms,
+            outcome.error is not None,
+            config.memory_size,
+            outcome.max_memory_mb,
+            self._scheduler.load(fv),
+        )
+        if b'"_aws"' in outcome.log:
+            self._metrics.embedded(config.name, outcome.log)
         return InvocationResult(
             outcome.payload,
             config.version,

@@ -28,6 +28,7 @@ from lambox.errors import LamboxError, ResourceConflict, ResourceNotFound, TooMa
 from lambox.invoke import retries
 from lambox.invoke.destinations import Destinations, dead_letter_message, invocation_record
 from lambox.invoke.service import InvokeService
+from lambox.metrics.recorder import Recorder
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, Limits
 from lambox.store.event_configs import EventInvokeConfig
 from lambox.store.events import Attempt, EventQueue, EventStatus, QueuedEvent
@@ -75,8 +76,10 @@ class AsyncWorker:
         arns: Arns,
         policy: retries.RetryPolicy,
         concurrency: int,
+        metrics: Recorder | None = None,
     ) -> None:
         self._queue = queue
+        self._metrics = metrics if metrics is not None else Recorder()
         self._invoke = invoke
         self._configs = configs
         self._destinations = destinations
@@ -255,6 +258,9 @@ class AsyncWorker:
             qualifier=event.qualifier,
             trace_header=event.trace_header,
         )
+        self._metrics.async_age(
+            event.function, event.qualifier, (time.time() - event.enqueued_at) * 1000
+        )
         try:
             result = await self._invoke.run(fv, invocation)
         except TooManyRequests:
@@ -302,6 +308,7 @@ class AsyncWorker:
         failed only when it has neither. Without a snapshot (the function could not be
         resolved) there is no dead-letter target to read."""
         count = event.attempts if attempts is None else attempts
+        self._metrics.async_dropped(event.function, event.qualifier)
         delivered = False
         if config.on_failure:
             record = self._record(event, fv, condition, count, last)

@@ -133,6 +133,21 @@ class Scheduler:
         idle = sum(len(p.idle) + len(p.ready) for p in self._pools.values())
         return {"idle": idle, "busy": self._busy, "pools": len(self._pools), "live": self._live}
 
+    def load(self, version: FunctionVersion) -> tuple[int, int, int, float]:
+        """Leases now held by the function, by the account, by the unreserved share, and the
+        version's provisioned utilization (busy / configured, -1.0 when it has none); read
+        on every invocation by metrics, so plain lookups only."""
+        pool = self._pools.get(version.key)
+        utilization = -1.0
+        if pool is not None and pool.target:
+            utilization = min(pool.busy, pool.target) / pool.target
+        name = version.config.name
+        return self._busy_by_function[name], self._busy, self._busy_unreserved, utilization
+
+    def busy_by_function(self) -> dict[str, int]:
+        """Leases held now per function (Prometheus' live concurrency)."""
+        return {name: busy for name, busy in self._busy_by_function.items() if busy}
+
     def provisioned(self, name: str, version: str) -> tuple[int, int]:
         """(ready, requested) provisioned sandboxes of a published version."""
         pool = self._pools.get((name, version))
