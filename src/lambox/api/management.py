@@ -7,6 +7,7 @@ The route table at the bottom is the single list of what the API answers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -29,7 +30,7 @@ from lambox.errors import (
     ResourceNotFound,
 )
 from lambox.logs import LogSink
-from lambox.model import LATEST, FunctionConfig
+from lambox.model import LATEST, FunctionConfig, State
 from lambox.store.code import CodeStore
 
 CREATE_LIMIT = 70_167_211
@@ -77,7 +78,12 @@ class ManagementApi:
         config = await self._functions.create(params)
         if signing is not None:
             self._code_signing.bind(config.name, signing)
-        return json_response(views.configuration(config, self._arns), status=201)
+        view = views.configuration(config, self._arns)
+        if params.get("Publish") is True:
+            # AWS answers with $LATEST's configuration (Pending, unqualified ARN) carrying
+            # the number of the version it published (recorded: publish_version_on_create).
+            view["Version"] = self._versions.release(config, config.description).version
+        return json_response(view, status=201)
 
     async def list_functions(self, request: Request) -> Response:
         q = request.query_params
@@ -129,6 +135,11 @@ class ManagementApi:
         params = await json_body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
         self._code_signing.check_update(path_name(request))
         config = await self._functions.update_code(path_name(request), params)
+        if params.get("Publish") is True:
+            # AWS answers with the new version's configuration, still Pending while its
+            # code is prepared (recorded: publish_with_update).
+            version = self._versions.release(config, "")
+            config = replace(version, state=State.PENDING)
         return json_response(views.configuration(config, self._arns))
 
     async def update_configuration(self, request: Request) -> Response:
