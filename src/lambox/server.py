@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -23,6 +24,7 @@ from starlette.applications import Starlette
 
 from lambox.api import views
 from lambox.api.app import LamboxApp
+from lambox.api.capacity import CapacityApi
 from lambox.api.code_signing import CodeSigningApi
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
@@ -43,6 +45,8 @@ from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control import shapes
 from lambox.control.aliases import AliasService
+from lambox.control.capacity import CapacityService
+from lambox.control.capacity import ceilings as scaling_ceilings
 from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
@@ -130,6 +134,7 @@ from lambox.services.sqs.service import SqsService
 from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
+from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
 from lambox.store.event_configs import SqliteEventConfigStore
@@ -250,8 +255,23 @@ def build(settings: Settings) -> Server:
         layer_sizes=layers.unzipped_total,
     )
     versions = VersionService(store, feed, functions, arns)
-    concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     settings_store = SqliteSettingsStore(data / "state.db")
+    concurrency = ConcurrencyService(
+        store,
+        feed,
+        functions,
+        arns,
+        settings.concurrency_limit,
+        ceilings=functools.partial(scaling_ceilings, settings_store),
+    )
+    capacity = CapacityService(
+        SqliteCapacityProviderStore(data / "state.db"),
+        settings_store,
+        functions,
+        store,
+        arns,
+        concurrency.publish_limits,
+    )
     function_settings = FunctionSettingsService(settings_store, functions, arns)
     code_signing = CodeSigningService(
         SqliteCodeSigningStore(data / "state.db"), settings_store, functions, arns
@@ -351,7 +371,9 @@ def build(settings: Settings) -> Server:
             code_url_signer(settings) if settings.strict_auth else None,
             code_signing=code_signing,
             layer_storage=layers.stored_code_size,
+            capacity=capacity,
         ).routes(),
+        *CapacityApi(capacity).routes(),
         *FunctionSettingsApi(function_settings).routes(),
         *CodeSigningApi(code_signing).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
