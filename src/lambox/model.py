@@ -146,6 +146,9 @@ class Invocation:
     tail_logs: bool = False
     qualifier: str | None = None
     sink: ResponseSink | None = None
+    # The X-Ray trace header of the call or event that caused this one (its Lineage counts
+    # the chain's runs, see lambox.lineage); None when it started a chain.
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

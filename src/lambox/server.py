@@ -308,7 +308,9 @@ def build(settings: Settings) -> Server:
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )
-    invoke = InvokeService(scheduler, logs, arns, events)
+    invoke = InvokeService(
+        scheduler, logs, arns, events, loop_allowed=function_settings.loop_allowed
+    )
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
@@ -336,8 +338,10 @@ def build(settings: Settings) -> Server:
     sqs = SqsService(queue_service, messages, Moves(queue_service, waiters))
     consumer = QueueConsumer(queue_service, messages)
 
-    async def invoke_batch(name: str, qualifier: str | None, payload: bytes) -> tuple[bool, bytes]:
-        event = Invocation(new_request_id(), payload, qualifier=qualifier)
+    async def invoke_batch(
+        name: str, qualifier: str | None, payload: bytes, trace: str | None
+    ) -> tuple[bool, bytes]:
+        event = Invocation(new_request_id(), payload, qualifier=qualifier, trace=trace)
         try:
             result = await invoke.invoke(name, event)
         except TooManyRequests as exc:

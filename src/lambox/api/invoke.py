@@ -94,6 +94,7 @@ class InvokeEndpoint:
         invocation_type = InvocationType.REQUEST_RESPONSE
         tail = False
         client_context: str | None = None
+        trace: str | None = None
         for key, value in scope["headers"]:
             if key == b"x-amz-invocation-type":
                 text = value.decode("latin-1")
@@ -113,6 +114,10 @@ class InvokeEndpoint:
                     )
             elif key == b"x-amz-client-context":
                 client_context = _client_context(value.decode("latin-1"))
+            elif key == b"x-amzn-trace-id":
+                # Set by the SDK inside a function (the invocation's _X_AMZN_TRACE_ID): the
+                # chain this call belongs to, for recursive loop detection.
+                trace = value.decode("latin-1")
         qualifier = None
         if scope.get("query_string"):
             query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -128,6 +133,7 @@ class InvokeEndpoint:
             invocation_type=invocation_type,
             client_context=client_context,
             tail_logs=tail,
+            trace=trace,
             qualifier=qualifier,
         )
 

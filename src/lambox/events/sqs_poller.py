@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from lambox import lineage
 from lambox.events.patterns import parse
 from lambox.store.event_sources import EventSourceMapping
 
@@ -68,9 +69,9 @@ class Queues(Protocol):
         ...
 
 
-# (function name, qualifier, payload) -> (the function succeeded, its response payload);
-# throttled invokes raise ``Throttled``.
-Invoke = Callable[[str, str | None, bytes], Awaitable[tuple[bool, bytes]]]
+# (function name, qualifier, payload, trace header) -> (the function succeeded, its response
+# payload); throttled invokes raise ``Throttled``.
+Invoke = Callable[[str, str | None, bytes, str | None], Awaitable[tuple[bool, bytes]]]
 
 
 class Throttled(Exception):
@@ -262,7 +263,11 @@ class SqsPollers:
 
     async def _invoke_batch(self, m: EventSourceMapping, records: list[dict[str, Any]]) -> None:
         payload = json.dumps({"Records": records}).encode()
-        ok, response = await self._invoke(m.function, m.qualifier, payload)
+        # The chain of the batch's longest-running message: a loop is stopped even when its
+        # message shares a batch (the others come back and are retried).
+        traces = [r["attributes"].get("AWSTraceHeader") for r in records]
+        trace = max(traces, key=lineage.depth, default=None)
+        ok, response = await self._invoke(m.function, m.qualifier, payload, trace)
         if not ok:
             return
         done = records

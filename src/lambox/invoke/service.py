@@ -12,10 +12,13 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from lambox import arns as arns_mod
+from lambox import lineage
 from lambox.errors import (
+    RecursiveInvocation,
     RequestTooLarge,
     ResourceConflict,
     ResourceNotFound,
@@ -67,8 +70,16 @@ class InvokeService:
     """Runs invocations against the current snapshots of functions."""
 
     def __init__(
-        self, scheduler: Scheduler, logs: LogSink, arns: arns_mod.Arns, events: EventQueue
+        self,
+        scheduler: Scheduler,
+        logs: LogSink,
+        arns: arns_mod.Arns,
+        events: EventQueue,
+        loop_allowed: Callable[[str], bool] = lambda _name: False,
     ) -> None:
+        # Whether a function's recursion config is ``Allow`` (read only for a chain that
+        # already ran it 16 times).
+        self.loop_allowed = loop_allowed
         self._scheduler = scheduler
         self._logs = logs
         self._arns = arns
@@ -160,10 +171,29 @@ class InvokeService:
                 invocation.qualifier,
                 invocation.payload,
                 invocation.client_context,
+                invocation.trace,
             )
             await self._events.put((event,))
             return InvocationResult(payload=b"", executed_version=fv.config.version)
+        if self.stops_loop(fv.name, invocation.trace, invocation.request_id):
+            raise RecursiveInvocation(
+                "Lambda has detected your function being invoked in a recursive loop with"
+                " other AWS resources and stopped your function's invocation."
+            )
         return await self.run(fv, invocation)
+
+    def stops_loop(self, name: str, trace: str | None, request_id: str) -> bool:
+        """Whether this run of ``name`` is one a recursive loop detection stops (logged)."""
+        if not trace or not lineage.looped(trace, name) or self.loop_allowed(name):
+            return False
+        log.warning(
+            "recursive loop stopped: %s already ran %d times in the chain of request %s"
+            " (RecursiveLoop is Terminate)",
+            name,
+            lineage.hops(trace, name),
+            request_id,
+        )
+        return True
 
     async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
         """Run one invocation to completion and record its log."""
@@ -197,7 +227,9 @@ class InvokeService:
             time.time() + timeout,
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
-            trace_id(),
+            lineage.traced(inv.trace, config.name)
+            if inv.trace
+            else f"{trace_id()};Lineage={lineage.key(config.name)}:1",
             inv.sink,
         )
         started = time.perf_counter()

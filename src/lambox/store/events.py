@@ -47,6 +47,8 @@ class NewEvent:
     qualifier: str | None
     payload: bytes
     client_context: str | None = None
+    # The trace header of the call that queued it: its Lineage counts the chain's runs.
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class QueuedEvent:
     status: EventStatus
     last: Attempt | None
     condition: str | None
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,18 +148,19 @@ CREATE TABLE IF NOT EXISTS events (
     executed_version TEXT,
     function_error TEXT,
     response BLOB,
-    condition TEXT
+    condition TEXT,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (function, status, not_before);
 """
 _COLUMNS = (
     "id, request_id, function, qualifier, payload, client_context, enqueued_at, not_before,"
     " attempts, throttles, status, status_code, executed_version, function_error, response,"
-    " condition"
+    " condition, trace"
 )
 INSERT = (
     "INSERT INTO events (request_id, function, qualifier, payload, client_context,"
-    " enqueued_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " enqueued_at, not_before, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _Op = Callable[[sqlite3.Connection], Any]
@@ -185,6 +189,7 @@ def _row(r: sqlite3.Row | tuple[Any, ...]) -> QueuedEvent:
         status=EventStatus(r[10]),
         last=last,
         condition=r[15],
+        trace=r[16],
     )
 
 
@@ -216,6 +221,9 @@ class SqliteEventQueue:
         # the one that built the server.
         self._db = connect(path, mode)
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "trace" not in columns:  # a queue written before events carried their trace
+            self._db.execute("ALTER TABLE events ADD COLUMN trace TEXT")
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._reader_lock = threading.Lock()
         self._depth: int = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -238,7 +246,7 @@ class SqliteEventQueue:
             raise TooManyRequests("Rate Exceeded.")
         now = time.time()
         rows = [
-            (e.request_id, e.function, e.qualifier, e.payload, e.client_context, now, now)
+            (e.request_id, e.function, e.qualifier, e.payload, e.client_context, now, now, e.trace)
             for e in events
         ]
 
