@@ -16,11 +16,18 @@ use them without importing each other.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import secrets
 import time
+from collections.abc import Iterator
 from urllib.parse import unquote
+
+CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
+"""The trace header of the request being served (set by the edge for its services): what an
+outbox stores beside the records the request causes, so the chain goes on through them."""
 
 LIMIT = 16
 """Runs of one function in one chain after which the next is stopped (AWS's figure)."""
@@ -68,6 +75,22 @@ def depth(trace: str | None) -> int:
 def looped(trace: str | None, function: str) -> bool:
     """Whether running ``function`` once more in this chain is a loop AWS would stop."""
     return hops(trace, function) >= LIMIT
+
+
+def current() -> str | None:
+    """The trace header of the request being served, if it carried one."""
+    return CURRENT.get()
+
+
+@contextlib.contextmanager
+def tracing(trace: str | None) -> Iterator[None]:
+    """Serve a call on behalf of a chain (a relay delivering a record): what it causes
+    carries ``trace`` on."""
+    token = CURRENT.set(trace)
+    try:
+        yield
+    finally:
+        CURRENT.reset(token)
 
 
 def traced(trace: str | None, function: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from lambox import lineage
 from lambox.api import views
 from lambox.api.app import LamboxApp
 from lambox.api.capacity import CapacityApi
@@ -124,7 +125,7 @@ from lambox.services.sns.app import SnsApp
 from lambox.services.sns.http import HttpDeliveries
 from lambox.services.sns.service import SnsService
 from lambox.services.sns.store import TopicStore
-from lambox.services.sqs.app import SqsApp
+from lambox.services.sqs.app import SqsApp, traced_message
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.consumer import QueueConsumer
 from lambox.services.sqs.messages import Messages
@@ -391,9 +392,11 @@ def build(settings: Settings) -> Server:
     ]
     app = LamboxApp(InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke))
 
-    async def deliver(function_arn: str, payload: bytes) -> None:
+    async def deliver(function_arn: str, payload: bytes, trace: str | None = None) -> None:
         name, qualifier = arns.parse(function_arn)
-        event = Invocation(new_request_id(), payload, InvocationType.EVENT, qualifier=qualifier)
+        event = Invocation(
+            new_request_id(), payload, InvocationType.EVENT, qualifier=qualifier, trace=trace
+        )
         await invoke.invoke(name, event)
 
     def function_exists(function_arn: str) -> bool:
@@ -424,21 +427,22 @@ def build(settings: Settings) -> Server:
     clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
 
-    async def deliver_target(target_arn: str, payload: bytes) -> None:
+    async def deliver_target(target_arn: str, payload: bytes, trace: str | None = None) -> None:
         """An EventBridge delivery: a function is invoked asynchronously; a queue gets the
         event as a message, a topic as a published message (as EventBridge sends them)."""
         try:
             if target_arn.startswith("arn:aws:sqs:"):
                 name = target_arn.rsplit(":", 1)[1]
-                body = {
-                    "QueueUrl": f"/{settings.account_id}/{name}",
-                    "MessageBody": payload.decode(),
-                }
+                body = traced_message(
+                    {"QueueUrl": f"/{settings.account_id}/{name}", "MessageBody": payload.decode()},
+                    trace,
+                )
                 await messages.send_message(Call(body, settings.base_url, "events"))
             elif target_arn.startswith("arn:aws:sns:"):
-                await sns.publish({"TopicArn": target_arn, "Message": payload.decode()})
+                with lineage.tracing(trace):
+                    await sns.publish({"TopicArn": target_arn, "Message": payload.decode()})
             else:
-                await deliver(target_arn, payload)
+                await deliver(target_arn, payload, trace)
         except ServiceFault as exc:  # a queue or topic that is gone: the event is dropped
             log.warning("EventBridge event for %s dropped: %s", target_arn, exc.message)
 
@@ -494,6 +498,7 @@ def build(settings: Settings) -> Server:
         if group:  # a FIFO queue: SNS's message id deduplicates unless the publisher set one
             params["MessageGroupId"] = group
             params["MessageDeduplicationId"] = dedup
+        params = traced_message(params, lineage.current())
         await messages.send_message(Call(params, settings.base_url, "sns"))
 
     topics = TopicStore(data / "sns")

@@ -291,3 +291,99 @@ def test_a_chain_that_spent_another_function_still_runs_this_one(
         headers={"X-Amzn-Trace-Id": trace},
     )
     assert (r.status_code, r.json()) == (200, "ran")
+
+
+CHAIN = """
+import json, os
+import boto3
+
+def hop_of(event):
+    mode = os.environ["MODE"]
+    if mode == "sns":
+        return json.loads(event["Records"][0]["Sns"]["Message"])["hop"]
+    if mode == "s3":
+        return int(event["Records"][0]["s3"]["object"]["key"].rsplit("-", 1)[1])
+    return event["detail"]["hop"]
+
+def handler(event, context):
+    hop = hop_of(event)
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=os.environ["TALLY"])["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"hop": hop}))
+    if hop >= 40:
+        return
+    mode, target, nxt = os.environ["MODE"], os.environ["TARGET"], hop + 1
+    if mode == "sns":
+        boto3.client("sns").publish(TopicArn=target, Message=json.dumps({"hop": nxt}))
+    elif mode == "s3":
+        boto3.client("s3").put_object(Bucket=target, Key=f"hop-{nxt}", Body=b"x")
+    else:
+        boto3.client("events").put_events(Entries=[{
+            "Source": target, "DetailType": "hop", "Detail": json.dumps({"hop": nxt})}])
+"""
+
+
+def client(server: Any, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=server.url, region_name="us-east-1", **_credentials())
+
+
+def chain_function(lambda_client: Any, mode: str, target: str, tally: str) -> tuple[str, str]:
+    name = unique(f"chain{mode}")
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": CHAIN})},
+        Timeout=30,
+        Environment={"Variables": {"MODE": mode, "TARGET": target, "TALLY": tally}},
+    )
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    arn = lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    return name, arn
+
+
+def test_a_loop_through_an_sns_topic_is_stopped(lambda_client: Any, sqs: Any, server: Any) -> None:
+    sns = client(server, "sns")
+    topic = sns.create_topic(Name=unique("looptopic"))["TopicArn"]
+    tally_url, _ = queue(sqs)
+    name, arn = chain_function(lambda_client, "sns", topic, tally_url.rsplit("/", 1)[1])
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    sns.publish(TopicArn=topic, Message=json.dumps({"hop": 1}))
+    assert sorted(m["hop"] for m in drain(sqs, tally_url, 16)) == list(range(1, 17))
+    assert f"recursive loop stopped: {name} already ran 16 times" in server.output()
+
+
+def test_a_loop_through_an_s3_bucket_is_stopped(lambda_client: Any, sqs: Any, server: Any) -> None:
+    s3 = client(server, "s3")
+    bucket = unique("loopbucket").lower()
+    s3.create_bucket(Bucket=bucket)
+    tally_url, _ = queue(sqs)
+    name, arn = chain_function(lambda_client, "s3", bucket, tally_url.rsplit("/", 1)[1])
+    config = {
+        "LambdaFunctionConfigurations": [
+            {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+        ]
+    }
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    s3.put_object(Bucket=bucket, Key="hop-1", Body=b"x")
+    assert sorted(m["hop"] for m in drain(sqs, tally_url, 16)) == list(range(1, 17))
+    assert f"recursive loop stopped: {name} already ran 16 times" in server.output()
+
+
+def test_a_loop_through_an_eventbridge_rule_is_stopped(
+    lambda_client: Any, sqs: Any, server: Any
+) -> None:
+    events = client(server, "events")
+    source = unique("loop.source")
+    tally_url, _ = queue(sqs)
+    name, arn = chain_function(lambda_client, "events", source, tally_url.rsplit("/", 1)[1])
+    rule = unique("looprule")
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": arn}])
+    entry = {"Source": source, "DetailType": "hop", "Detail": json.dumps({"hop": 1})}
+    events.put_events(Entries=[entry])
+    assert sorted(m["hop"] for m in drain(sqs, tally_url, 16)) == list(range(1, 17))
+    assert f"recursive loop stopped: {name} already ran 16 times" in server.output()

@@ -35,6 +35,11 @@ class Record(Protocol):
     @property
     def payload(self) -> bytes: ...
 
+    @property
+    def trace(self) -> str | None:
+        """The trace header of the request that caused it (lambox.lineage)."""
+        ...
+
 
 class Outbox(Protocol):
     """Records waiting for delivery, oldest first."""
@@ -52,7 +57,10 @@ class Relay:
     """One loop per outbox: wakes on ``kick`` (and at start), drains, sleeps."""
 
     def __init__(
-        self, outbox: Outbox, deliver: Callable[[str, bytes], Awaitable[None]], name: str
+        self,
+        outbox: Outbox,
+        deliver: Callable[[str, bytes, str | None], Awaitable[None]],
+        name: str,
     ) -> None:
         self._outbox = outbox
         self._deliver = deliver
@@ -90,7 +98,7 @@ class Relay:
             done: list[int] = []
             for record in records:
                 try:
-                    await self._deliver(record.target, record.payload)
+                    await self._deliver(record.target, record.payload, record.trace)
                 except ResourceNotFound as exc:
                     log.warning("%s event for %s dropped: %s", self._name, record.target, exc)
                 except TooManyRequests:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambox.store.sqlite import Guarded, connect
+from lambox import lineage
+from lambox.store.sqlite import Guarded, connect, ensure_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buses (
@@ -37,7 +38,8 @@ CREATE INDEX IF NOT EXISTS rules_slot ON rules (slot) WHERE slot IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    trace TEXT
 );
 """
 
@@ -60,6 +62,8 @@ class OutboxRecord:
     id: int
     target: str
     payload: bytes
+    # The trace header of the request that caused it (recursive loop detection).
+    trace: str | None = None
 
 
 class EventsStore:
@@ -68,6 +72,7 @@ class EventsStore:
     def __init__(self, path: Path) -> None:
         self._db = connect(path)
         self._db.executescript(SCHEMA)
+        ensure_column(self._db, "outbox", "trace", "TEXT")
         self._guard = Guarded(self._db, "EventBridge state")
 
     def close(self) -> None:
@@ -157,15 +162,18 @@ class EventsStore:
         """Add deliveries in one transaction."""
         with self._guard:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO outbox (target, payload) VALUES (?, ?)", records)
+            self._db.executemany(
+                "INSERT INTO outbox (target, payload, trace) VALUES (?, ?, ?)",
+                [(target, payload, lineage.current()) for target, payload in records],
+            )
             self._db.execute("COMMIT")
 
     def outgoing(self, limit: int) -> Sequence[OutboxRecord]:
         with self._guard:
             rows = self._db.execute(
-                "SELECT id, target, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, target, payload, trace FROM outbox ORDER BY id LIMIT ?", (limit,)
             )
-            return [OutboxRecord(r[0], r[1], bytes(r[2])) for r in rows]
+            return [OutboxRecord(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def sent(self, ids: Sequence[int]) -> None:
         if not ids:

@@ -102,7 +102,7 @@ class SqsApp:
                 params["QueueUrl"] = "/".join(path)
             trace = headers.get(lineage.HEADER)
             if trace and operation in ("SendMessage", "SendMessageBatch"):
-                params = _traced(params, unquote(trace.decode("latin-1")))
+                params = traced_message(params, unquote(trace.decode("latin-1")))
             self._authorize(scope, operation, params)
             handler = self._service.operations.get(operation)
             if handler is None:
@@ -143,10 +143,12 @@ class SqsApp:
         return found.group(1).decode() if found else self._account
 
 
-def _traced(params: dict[str, Any], trace: str) -> dict[str, Any]:
+def traced_message(params: dict[str, Any], trace: str | None) -> dict[str, Any]:
     """A send whose messages carry the caller's trace header as their ``AWSTraceHeader``
     (unless a message names its own), as SQS keeps the header of a send from a function:
     the consumer's invocation continues the chain (recursive loop detection)."""
+    if not trace:
+        return params
     header = {"DataType": "String", "StringValue": trace}
 
     def with_trace(entry: Any) -> Any:
