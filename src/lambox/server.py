@@ -91,6 +91,12 @@ from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.cloudformation.app import CloudFormationApp
+from lambox.services.cloudformation.event_resources import (
+    EventCalls,
+    EventSourceMappingHandler,
+    PermissionHandler,
+    QueueHandler,
+)
 from lambox.services.cloudformation.resources import (
     AliasHandler,
     BucketHandler,
@@ -515,9 +521,14 @@ def build(settings: Settings) -> Server:
         sns_relay.kick,
         sns_http,
     )
+    stack_handlers, s3_calls = _stack_handlers(
+        functions, versions, aliases, layers, s3, objects, logs, arns
+    )
+    stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
-        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns),
+        stack_handlers,
+        s3_calls,
         settings.region,
         settings.account_id,
     )
@@ -730,6 +741,52 @@ def _stack_handlers(
         "AWS::IAM::Role": RecordedRole(arns.account_id),
     }
     return handlers, s3_calls
+
+
+def _event_handlers(
+    queues: Queues, mappings: EventSourceService, policies: PolicyService, settings: Settings
+) -> dict[str, Handler]:
+    """CloudFormation's handlers of SQS queues, event source mappings and permissions."""
+
+    def call(params: dict[str, Any]) -> Call:
+        return Call(params, settings.base_url, "cloudformation")
+
+    async def create_queue(name: str, attributes: dict[str, str]) -> tuple[str, str]:
+        url = (await queues.create_queue(call({"QueueName": name, "Attributes": attributes})))[
+            "QueueUrl"
+        ]
+        got = await queues.get_queue_attributes(
+            call({"QueueUrl": url, "AttributeNames": ["QueueArn"]})
+        )
+        return str(url), str(got["Attributes"]["QueueArn"])
+
+    async def set_queue_attributes(url: str, attributes: dict[str, str]) -> None:
+        await queues.set_queue_attributes(call({"QueueUrl": url, "Attributes": attributes}))
+
+    async def delete_queue(url: str) -> None:
+        await queues.delete_queue(call({"QueueUrl": url}))
+
+    def delete_mapping(uuid: str) -> None:
+        mappings.delete(uuid)
+
+    def add_permission(function: str, params: dict[str, Any]) -> None:
+        policies.add(function, None, params)
+
+    calls = EventCalls(
+        create_queue,
+        set_queue_attributes,
+        delete_queue,
+        create_mapping=lambda params: mappings.view(mappings.create(params)),
+        update_mapping=lambda uuid, params: mappings.view(mappings.update(uuid, params)),
+        delete_mapping=delete_mapping,
+        add_permission=add_permission,
+        remove_permission=lambda function, sid: policies.remove(function, sid, None, None),
+    )
+    return {
+        "AWS::SQS::Queue": QueueHandler(calls),
+        "AWS::Lambda::EventSourceMapping": EventSourceMappingHandler(calls),
+        "AWS::Lambda::Permission": PermissionHandler(calls),
+    }
 
 
 def zip_directory(path: Path) -> bytes:
