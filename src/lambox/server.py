@@ -104,6 +104,7 @@ from lambox.services.cloudformation.resources import (
     Handler,
     LambdaCalls,
     LayerVersionHandler,
+    RecordedBucketPolicy,
     RecordedRole,
     S3Calls,
     VersionHandler,
@@ -739,6 +740,7 @@ def _stack_handlers(
         "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
         "AWS::IAM::Role": RecordedRole(arns.account_id),
+        "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
     }
     return handlers, s3_calls
 

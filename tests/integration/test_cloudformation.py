@@ -206,7 +206,7 @@ def test_unserved_resource_type_rolls_the_create_back(cfn: Any, lam: Any) -> Non
                 },
             },
             "Queue": {
-                "Type": "AWS::SQS::Queue",
+                "Type": "AWS::DynamoDB::Table",
                 "DependsOn": "Fn",
             },
         }
@@ -219,7 +219,7 @@ def test_unserved_resource_type_rolls_the_create_back(cfn: Any, lam: Any) -> Non
     failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
     assert failed[0]["LogicalResourceId"] == "Queue"
     assert failed[0]["ResourceStatusReason"] == (
-        "lambox does not serve resource type AWS::SQS::Queue yet"
+        "lambox does not serve resource type AWS::DynamoDB::Table yet"
     )
     rolling = [e for e in events if e["ResourceStatus"] == "ROLLBACK_IN_PROGRESS"]
     assert rolling[0]["ResourceStatusReason"] == (
@@ -552,3 +552,88 @@ def test_exports_and_imports_between_stacks(cfn: Any, lam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         cfn.create_stack(StackName=consumer, TemplateBody=json.dumps(importing))
     assert exc.value.response["Error"]["Message"] == f"No export named {export} found."
+
+
+def test_queue_mapping_and_permission_resources(cfn: Any, lam: Any, cfn_server: Any) -> None:
+    """AWS::SQS::Queue, AWS::Lambda::EventSourceMapping and AWS::Lambda::Permission are
+    created, updated in place and deleted with their stack."""
+    name = unique("evres")
+    sqs = client(cfn_server, "sqs")
+
+    def template(batch: int, visibility: int) -> str:
+        return json.dumps(
+            {
+                "Resources": {
+                    "Fn": {
+                        "Type": "AWS::Lambda::Function",
+                        "Properties": {
+                            "FunctionName": name + "-fn",
+                            "Runtime": "python3.11",
+                            "Handler": "index.handler",
+                            "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+                            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"},
+                        },
+                    },
+                    "Dlq": {"Type": "AWS::SQS::Queue"},
+                    "Queue": {
+                        "Type": "AWS::SQS::Queue",
+                        "Properties": {
+                            "VisibilityTimeout": visibility,
+                            "RedrivePolicy": {
+                                "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]},
+                                "maxReceiveCount": 3,
+                            },
+                        },
+                    },
+                    "Mapping": {
+                        "Type": "AWS::Lambda::EventSourceMapping",
+                        "Properties": {
+                            "FunctionName": {"Ref": "Fn"},
+                            "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]},
+                            "BatchSize": batch,
+                        },
+                    },
+                    "Invoke": {
+                        "Type": "AWS::Lambda::Permission",
+                        "Properties": {
+                            "FunctionName": {"Fn::GetAtt": ["Fn", "Arn"]},
+                            "Action": "lambda:InvokeFunction",
+                            "Principal": "s3.amazonaws.com",
+                            "SourceAccount": ACCOUNT,
+                        },
+                    },
+                },
+                "Outputs": {
+                    "QueueUrl": {"Value": {"Ref": "Queue"}},
+                    "Mapping": {"Value": {"Ref": "Mapping"}},
+                },
+            }
+        )
+
+    cfn.create_stack(StackName=name, TemplateBody=template(4, 30))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    out = outputs(cfn, name)
+    attributes = sqs.get_queue_attributes(QueueUrl=out["QueueUrl"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert attributes["VisibilityTimeout"] == "30"
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
+    mapping = lam.get_event_source_mapping(UUID=out["Mapping"])
+    assert (mapping["BatchSize"], mapping["EventSourceArn"]) == (4, attributes["QueueArn"])
+    policy = json.loads(lam.get_policy(FunctionName=name + "-fn")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    cfn.update_stack(StackName=name, TemplateBody=template(7, 45))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert outputs(cfn, name)["Mapping"] == out["Mapping"]  # updated in place
+    assert lam.get_event_source_mapping(UUID=out["Mapping"])["BatchSize"] == 7
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=out["QueueUrl"], AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]
+    assert attributes["VisibilityTimeout"] == "45"
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=out["QueueUrl"])
+    with pytest.raises(ClientError):
+        lam.get_event_source_mapping(UUID=out["Mapping"])
