@@ -33,9 +33,6 @@ NOT_SERVED = {
     "SendDurableExecutionCallbackHeartbeat",
     "SendDurableExecutionCallbackSuccess",
     "StopDurableExecution",
-    "DeleteResourcePolicy",
-    "GetResourcePolicy",
-    "PutResourcePolicy",
 }
 CODE = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
 
@@ -95,7 +92,7 @@ def test_no_operation_of_the_model_is_unknown(lambda_client: Any, function: str)
                 assert name in error["Message"], (name, error)
                 assert "lambox does not support" in error["Message"]
                 unsupported.append(name)
-    # Only durable executions and the 2026 resource-policy operations are left unserved.
+    # Only durable executions are left unserved.
     assert set(unsupported) <= NOT_SERVED, sorted(set(unsupported) - NOT_SERVED)
     # The served operations stay served: the walk really reaches lambox's handlers.
     for served in ("CreateFunction", "GetFunction", "Invoke", "ListFunctions", "AddPermission"):
