@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import logging
+import re
 import sys
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -201,6 +203,7 @@ class Server:
     schedules: SchedulerService
     scheduler_store: SchedulerStore
     schedule_ticker: Ticker
+    cloudformation: CloudFormationService | None = None
 
 
 class Readiness:
@@ -609,6 +612,7 @@ def build(settings: Settings) -> Server:
         schedules,
         scheduler_store,
         schedule_ticker,
+        cloudformation,
     )
 
 
@@ -850,6 +854,68 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
     return deployed
 
 
+async def deploy_example_stacks(server: Server, root: Path) -> None:
+    """Deploy each ``examples/<dir>/template.yaml`` as a stack (after the server is up: a
+    stack takes a while, and its functions are created through the same planes)."""
+    for template in sorted(root.glob("*/template.yaml")):
+        try:
+            await _example_stack(server, template)
+        except (LamboxError, ServiceFault) as exc:
+            log.error("example stack %s not deployed: %s", template.parent.name, exc.message)
+            continue
+        log.warning(
+            "example stack deployed: aws --endpoint-url %s cloudformation describe-stacks"
+            " --stack-name %s",
+            server.settings.base_url,
+            template.parent.name,
+        )
+
+
+EXAMPLE_ARTIFACTS = "lambox-example-artifacts"
+_LOCAL_URI = re.compile(r"^(\s*(?:CodeUri|ContentUri):\s*)([\w./-]+/)\s*$", re.MULTILINE)
+
+
+async def _example_stack(server: Server, template: Path) -> None:
+    """Deploy ``examples/<dir>/template.yaml`` as the stack ``<dir>``, as ``sam deploy``
+    would: each local ``CodeUri``/``ContentUri`` directory zipped into lambox's S3, the
+    template pointed at the zips, then a create (or an update: "no updates" is fine)."""
+    assert server.cloudformation is not None
+    folder = template.parent
+    server.objects.create_bucket(EXAMPLE_ARTIFACTS, server.settings.region)  # if missing
+    text = template.read_text()
+    for directory in sorted({m.group(2) for m in _LOCAL_URI.finditer(text)}):
+        blob = zip_directory(folder / directory)
+        key = f"{folder.name}/{hashlib.sha256(blob).hexdigest()[:16]}.zip"
+
+        async def body(data: bytes = blob) -> AsyncIterator[bytes]:
+            yield data
+
+        upload = {"Bucket": EXAMPLE_ARTIFACTS, "Key": key}
+        call = S3Call(upload, body(), new_request_id(), "127.0.0.1", server.settings.region)
+        await server.s3.put_object(call)
+        text = re.sub(
+            rf"^(\s*(?:CodeUri|ContentUri):\s*){re.escape(directory)}\s*$",
+            rf"\g<1>s3://{EXAMPLE_ARTIFACTS}/{key}",
+            text,
+            flags=re.MULTILINE,
+        )
+    params: dict[str, Any] = {
+        "StackName": folder.name,
+        "TemplateBody": text,
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    }
+    stacks = (await server.cloudformation.describe_stacks({}))["Stacks"]
+    live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+    if any(s["StackName"] == folder.name for s in live):
+        try:
+            await server.cloudformation.update_stack(params)
+        except ServiceFault as exc:
+            if "No updates" not in exc.message:
+                raise
+    else:
+        await server.cloudformation.create_stack(params)
+
+
 def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
     """An example's HTTP API, quick-created with the function as its target (once)."""
     apis = server.http_apis
@@ -986,9 +1052,14 @@ def run(settings: Settings, examples: Path | None = None) -> None:
                     settings.base_url,
                     name,
                 )
+        stacks = None
+        if examples is not None:
+            stacks = asyncio.get_running_loop().create_task(deploy_example_stacks(server, examples))
         try:
             yield
         finally:
+            if stacks is not None:
+                stacks.cancel()
             reaper.cancel()
             await server.s3_relay.close()
             await server.rule_ticker.close()
