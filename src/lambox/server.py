@@ -99,6 +99,7 @@ from lambox.services.cloudformation.event_resources import (
     PermissionHandler,
     QueueHandler,
 )
+from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
     AliasHandler,
     BucketHandler,
@@ -536,6 +537,8 @@ def build(settings: Settings) -> Server:
         settings.region,
         settings.account_id,
     )
+    # Nested stacks deploy through the service itself (the handler map is the engine's).
+    stack_handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(cloudformation)
     cloudformation.restore()
     cloudwatch_logs = LogsService(
         logs, LogsStore(data / "cloudwatch" / "logs.db"), settings.region, settings.account_id

@@ -635,5 +635,105 @@ def test_queue_mapping_and_permission_resources(cfn: Any, lam: Any, cfn_server: 
     cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
     with pytest.raises(ClientError):
         sqs.get_queue_attributes(QueueUrl=out["QueueUrl"])
+    try:  # a deleted mapping is "Deleting" for a moment, then gone, as on AWS
+        assert lam.get_event_source_mapping(UUID=out["Mapping"])["State"] == "Deleting"
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+CHILD = {
+    "Parameters": {"Suffix": {"Type": "String"}},
+    "Resources": {
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": {"Fn::Sub": "nested-${Suffix}"},
+                "Runtime": "python3.11",
+                "Handler": "index.handler",
+                "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+                "Code": {"ZipFile": "def handler(e, c):\n    return 'child'\n"},
+            },
+        }
+    },
+    "Outputs": {"FunctionArn": {"Value": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+}
+
+
+def test_nested_stacks_deploy_update_and_delete_with_their_parent(
+    cfn: Any, lam: Any, s3: Any
+) -> None:
+    bucket = unique("nested").lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="child.json", Body=json.dumps(CHILD).encode())
+    url = f"http://s3.amazonaws.com/{bucket}/child.json"
+    suffix = unique("n")
+    name = unique("parent")
+
+    def parent(value: str, sam: bool) -> str:
+        if sam:  # AWS::Serverless::Application, which SAM turns into a nested stack
+            child = {
+                "Type": "AWS::Serverless::Application",
+                "Properties": {"Location": url, "Parameters": {"Suffix": value}},
+            }
+            head = {"Transform": "AWS::Serverless-2016-10-31"}
+        else:
+            child = {
+                "Type": "AWS::CloudFormation::Stack",
+                "Properties": {"TemplateURL": url, "Parameters": {"Suffix": value}},
+            }
+            head = {}
+        return json.dumps(
+            {
+                **head,
+                "Resources": {"Child": child},
+                "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["Child", "Outputs.FunctionArn"]}}},
+            }
+        )
+
+    cfn.create_stack(StackName=name, TemplateBody=parent(suffix, sam=False))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    arn = outputs(cfn, name)["Arn"]
+    assert arn.endswith(f":function:nested-{suffix}")
+    assert json.loads(lam.invoke(FunctionName=arn)["Payload"].read()) == "child"
+    (child,) = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    child_id = child["PhysicalResourceId"]
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackName"].startswith(
+        f"{name}-Child-"
+    )
+    # A new parameter value updates the child in place: its function is replaced.
+    cfn.update_stack(
+        StackName=name,
+        TemplateBody=parent(suffix + "b", sam=True),
+        Capabilities=["CAPABILITY_AUTO_EXPAND"],
+    )
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert outputs(cfn, name)["Arn"].endswith(f":function:nested-{suffix}b")
     with pytest.raises(ClientError):
-        lam.get_event_source_mapping(UUID=out["Mapping"])
+        lam.get_function(FunctionName=f"nested-{suffix}")
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackStatus"] == (
+        "DELETE_COMPLETE"
+    )
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=f"nested-{suffix}b")
+
+
+def test_a_failing_nested_stack_rolls_its_parent_back(cfn: Any, s3: Any) -> None:
+    bucket = unique("nestedbad").lower()
+    s3.create_bucket(Bucket=bucket)
+    bad = {"Resources": {"Table": {"Type": "AWS::DynamoDB::Table"}}}
+    s3.put_object(Bucket=bucket, Key="bad.json", Body=json.dumps(bad).encode())
+    name = unique("badparent")
+    child = {
+        "Type": "AWS::CloudFormation::Stack",
+        "Properties": {"TemplateURL": f"http://s3.amazonaws.com/{bucket}/bad.json"},
+    }
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"Child": child}}))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert status(cfn, name) == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert failed[0]["LogicalResourceId"] == "Child"
+    assert "ROLLBACK_COMPLETE" in failed[0]["ResourceStatusReason"]
