@@ -99,6 +99,7 @@ from lambox.services.cloudformation.event_resources import (
     PermissionHandler,
     QueueHandler,
 )
+from lambox.services.cloudformation.http_api_resources import HttpApiHandler, HttpStageHandler
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
     AliasHandler,
@@ -530,6 +531,8 @@ def build(settings: Settings) -> Server:
         functions, versions, aliases, layers, s3, objects, logs, arns
     )
     stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
+    stack_handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
+    stack_handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
         stack_handlers,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import CLIENT_ENV, LamboxServer, serve_examples, stop_server
@@ -69,6 +70,11 @@ def test_the_sam_app_stack_serves(served: LamboxServer, tmp_path: Path) -> None:
         str(result),
     )
     assert json.loads(result.read_text())["message"] == "Hello, make serve!"
+    # The HttpApi event: GET /greet on the stack's HTTP API runs the live alias.
+    host = f"{out['GreetApiId']}.execute-api.localhost"
+    greeted = httpx.get(f"{served.url}/greet", headers={"Host": host}, timeout=60)
+    assert greeted.status_code == 200, greeted.text
+    assert greeted.json()["message"] == "Hello, world!"
     body = json.dumps({"customer": "Grace"})
     aws(served, "sqs", "send-message", "--queue-url", out["OrdersQueueUrl"], "--message-body", body)
     deadline = time.monotonic() + 60
