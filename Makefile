@@ -7,7 +7,7 @@ PORT ?= 9000
 DATA_DIR ?= .lambox
 LOCK := requirements.lock
 
-.PHONY: install serve test check bench clean lock
+.PHONY: install serve test check bench clean lock sam-cli
 
 install: $(VENV)/.installed examples/thumbnail/.vendored
 
@@ -28,6 +28,17 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PY) -m pip install -q --upgrade -c $(LOCK) pip hatchling editables
 	$(PY) -m pip install -q --no-build-isolation -c $(LOCK) -e '.[dev]'
 	@touch $@
+
+# The AWS SAM CLI, for tests/integration/test_sam_cli.py (`sam build && sam deploy` against
+# lambox). Its own venv: it pins its own aws-sam-translator and boto3, other versions than
+# lambox's lock.
+SAM_VENV ?= .venv-sam
+SAM_CLI ?= aws-sam-cli==1.170.0
+sam-cli: $(SAM_VENV)/bin/sam
+
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q $(SAM_CLI)
 
 serve: install
 	$(VENV)/bin/lambox serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --examples examples
@@ -58,5 +69,5 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .lock-venv $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .lock-venv $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
 	git clean -fdX examples/thumbnail

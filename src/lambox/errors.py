@@ -117,6 +117,14 @@ class InvalidRequestContent(ClientError):
     aws_type = "InvalidRequestContentException"
 
 
+class RecursiveInvocation(ClientError):
+    """A run of a function its own chain of events has already run 16 times (see
+    ``lambox.lineage``), under the default ``RecursiveLoop: Terminate``."""
+
+    aws_type = "RecursiveInvocationException"
+    message_key = "Message"
+
+
 class RequestTooLarge(ClientError):
     """An Invoke payload over the 6 MB synchronous limit."""
 

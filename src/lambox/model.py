@@ -223,9 +223,12 @@ class Limits:
 
     ``reserved`` is None for a function drawing from the unreserved pool. ``provisioned``
     maps a published version to the number of sandboxes kept initialized for it (an alias's
-    provisioned concurrency is attributed to the version it points to).
+    provisioned concurrency is attributed to the version it points to). ``ceilings`` maps a
+    published version to the most invocations it may run at once (its scaling config's
+    MaxExecutionEnvironments).
     """
 
     function: str
     reserved: int | None = None
     provisioned: Mapping[str, int] = field(default_factory=_no_provisioned)
+    ceilings: Mapping[str, int] = field(default_factory=_no_provisioned)

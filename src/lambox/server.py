@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
+import hashlib
 import io
 import json
 import logging
+import re
 import sys
 import time
 import zipfile
@@ -23,8 +26,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from lambox import lineage
 from lambox.api import views
 from lambox.api.app import LamboxApp
+from lambox.api.capacity import CapacityApi
 from lambox.api.code_signing import CodeSigningApi
 from lambox.api.concurrency import ConcurrencyApi
 from lambox.api.connection import HeaderLimits, guarded_protocol
@@ -45,6 +50,8 @@ from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control.aliases import AliasService
+from lambox.control.capacity import CapacityService
+from lambox.control.capacity import ceilings as scaling_ceilings
 from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.event_config import EventConfigService
@@ -98,6 +105,14 @@ from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.apigatewayv2.updates import HttpApiUpdates
 from lambox.services.cloudformation.app import CloudFormationApp
+from lambox.services.cloudformation.event_resources import (
+    EventCalls,
+    EventSourceMappingHandler,
+    PermissionHandler,
+    QueueHandler,
+)
+from lambox.services.cloudformation.http_api_resources import HttpApiHandler, HttpStageHandler
+from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
     AliasHandler,
     BucketHandler,
@@ -105,6 +120,7 @@ from lambox.services.cloudformation.resources import (
     Handler,
     LambdaCalls,
     LayerVersionHandler,
+    RecordedBucketPolicy,
     RecordedRole,
     S3Calls,
     VersionHandler,
@@ -136,7 +152,7 @@ from lambox.services.sns.app import SnsApp
 from lambox.services.sns.http import HttpDeliveries
 from lambox.services.sns.service import SnsService
 from lambox.services.sns.store import TopicStore
-from lambox.services.sqs.app import SqsApp
+from lambox.services.sqs.app import SqsApp, traced_message
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.consumer import QueueConsumer
 from lambox.services.sqs.messages import Messages
@@ -146,6 +162,7 @@ from lambox.services.sqs.service import SqsService
 from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
+from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
 from lambox.store.event_configs import SqliteEventConfigStore
@@ -207,6 +224,7 @@ class Server:
     schedule_ticker: Ticker
     metrics: Aggregator
     durable: Durable | None = None
+    cloudformation: CloudFormationService | None = None
 
 
 class Readiness:
@@ -269,8 +287,23 @@ def build(settings: Settings) -> Server:
         layer_sizes=layers.unzipped_total,
     )
     versions = VersionService(store, feed, functions, arns)
-    concurrency = ConcurrencyService(store, feed, functions, arns, settings.concurrency_limit)
     settings_store = SqliteSettingsStore(data / "state.db")
+    concurrency = ConcurrencyService(
+        store,
+        feed,
+        functions,
+        arns,
+        settings.concurrency_limit,
+        ceilings=functools.partial(scaling_ceilings, settings_store),
+    )
+    capacity = CapacityService(
+        SqliteCapacityProviderStore(data / "state.db"),
+        settings_store,
+        functions,
+        store,
+        arns,
+        concurrency.publish_limits,
+    )
     function_settings = FunctionSettingsService(settings_store, functions, arns)
     code_signing = CodeSigningService(
         SqliteCodeSigningStore(data / "state.db"), settings_store, functions, arns
@@ -313,7 +346,15 @@ def build(settings: Settings) -> Server:
         MetricStore(data / "metrics.db", settings.metrics_retention_days),
         settings.metrics_flush_interval,
     )
-    invoke = InvokeService(scheduler, logs, arns, events, tracer(settings), recorder)
+    invoke = InvokeService(
+        scheduler,
+        logs,
+        arns,
+        events,
+        tracer(settings),
+        recorder,
+        loop_allowed=function_settings.loop_allowed,
+    )
     event_configs = EventConfigService(SqliteEventConfigStore(data / "state.db"), functions, arns)
     policies = PolicyService(SqlitePolicyStore(data / "state.db"), functions, aliases, arns)
     urls = UrlService(SqliteUrlStore(data / "state.db"), functions, aliases, arns, settings.port)
@@ -358,11 +399,11 @@ def build(settings: Settings) -> Server:
             return False, b""
         return result.function_error is None, result.payload
 
-    def capacity(name: str) -> int:
+    def function_capacity(name: str) -> int:
         reserved = concurrency.get_reserved(name)
         return concurrency.unreserved() if reserved is None else reserved
 
-    pollers = SqsPollers(consumer, invoke_batch, capacity, settings.region, recorder)
+    pollers = SqsPollers(consumer, invoke_batch, function_capacity, settings.region, recorder)
     mappings = EventSourceService(
         SqliteMappingStore(data / "state.db"),
         functions,
@@ -386,7 +427,9 @@ def build(settings: Settings) -> Server:
             code_url_signer(settings) if settings.strict_auth else None,
             code_signing=code_signing,
             layer_storage=layers.stored_code_size,
+            capacity=capacity,
         ).routes(),
+        *CapacityApi(capacity).routes(),
         *FunctionSettingsApi(function_settings).routes(),
         *CodeSigningApi(code_signing).routes(),
         *ReleasesApi(versions, aliases, arns).routes(),
@@ -403,9 +446,16 @@ def build(settings: Settings) -> Server:
         InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
     )
 
-    async def deliver(function_arn: str, payload: bytes) -> None:
+    async def deliver(function_arn: str, payload: bytes, trace: str | None = None) -> None:
         name, qualifier = arns.parse(function_arn)
-        event = Invocation(new_request_id(), payload, InvocationType.EVENT, qualifier=qualifier)
+        event = Invocation(
+            new_request_id(),
+            payload,
+            InvocationType.EVENT,
+            qualifier=qualifier,
+            # An event a relay delivers continues the chain it was caused in.
+            trace_header=trace if trace is not None else lineage.current(),
+        )
         await invoke.invoke(name, event)
 
     def function_exists(function_arn: str) -> bool:
@@ -437,6 +487,8 @@ def build(settings: Settings) -> Server:
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
 
     async def send_message(params: dict[str, Any]) -> Any:
+        # The chain of the event being delivered goes on with the message (loop detection).
+        params = traced_message(params, lineage.current())
         return await messages.send_message(Call(params, settings.base_url, "events"))
 
     async def publish(params: dict[str, Any]) -> Any:
@@ -456,7 +508,8 @@ def build(settings: Settings) -> Server:
     deliverer = Deliverer(sender.send, dead_letter, retry_later, time.time)
 
     async def deliver_record(record: EventsOutboxRecord) -> None:
-        await deliverer.deliver(record.target, record.payload, Policy.load(record.meta))
+        with lineage.tracing(record.trace):
+            await deliverer.deliver(record.target, record.payload, Policy.load(record.meta))
 
     async def deliver_target(delivery: Delivery) -> None:
         await deliverer.deliver(delivery.target, delivery.payload, delivery.policy)
@@ -523,6 +576,7 @@ def build(settings: Settings) -> Server:
         if group and arn.endswith(".fifo"):  # the FIFO topic's (or publisher's) ids
             params["MessageGroupId"] = group
             params["MessageDeduplicationId"] = dedup
+        params = traced_message(params, lineage.current())
         await messages.send_message(Call(params, settings.base_url, "sns"))
 
     topics = TopicStore(data / "sns")
@@ -539,12 +593,21 @@ def build(settings: Settings) -> Server:
         sns_relay.kick,
         sns_http,
     )
+    stack_handlers, s3_calls = _stack_handlers(
+        functions, versions, aliases, layers, s3, objects, logs, arns
+    )
+    stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
+    stack_handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
+    stack_handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
-        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns),
+        stack_handlers,
+        s3_calls,
         settings.region,
         settings.account_id,
     )
+    # Nested stacks deploy through the service itself (the handler map is the engine's).
+    stack_handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(cloudformation)
     cloudformation.restore()
     cloudwatch_logs = LogsService(
         logs,
@@ -642,6 +705,7 @@ def build(settings: Settings) -> Server:
         schedule_ticker,
         metrics,
         durable,
+        cloudformation,
     )
 
 
@@ -773,8 +837,55 @@ def _stack_handlers(
         "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
         "AWS::IAM::Role": RecordedRole(arns.account_id),
+        "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
     }
     return handlers, s3_calls
+
+
+def _event_handlers(
+    queues: Queues, mappings: EventSourceService, policies: PolicyService, settings: Settings
+) -> dict[str, Handler]:
+    """CloudFormation's handlers of SQS queues, event source mappings and permissions."""
+
+    def call(params: dict[str, Any]) -> Call:
+        return Call(params, settings.base_url, "cloudformation")
+
+    async def create_queue(name: str, attributes: dict[str, str]) -> tuple[str, str]:
+        url = (await queues.create_queue(call({"QueueName": name, "Attributes": attributes})))[
+            "QueueUrl"
+        ]
+        got = await queues.get_queue_attributes(
+            call({"QueueUrl": url, "AttributeNames": ["QueueArn"]})
+        )
+        return str(url), str(got["Attributes"]["QueueArn"])
+
+    async def set_queue_attributes(url: str, attributes: dict[str, str]) -> None:
+        await queues.set_queue_attributes(call({"QueueUrl": url, "Attributes": attributes}))
+
+    async def delete_queue(url: str) -> None:
+        await queues.delete_queue(call({"QueueUrl": url}))
+
+    def delete_mapping(uuid: str) -> None:
+        mappings.delete(uuid)
+
+    def add_permission(function: str, params: dict[str, Any]) -> None:
+        policies.add(function, None, params)
+
+    calls = EventCalls(
+        create_queue,
+        set_queue_attributes,
+        delete_queue,
+        create_mapping=lambda params: mappings.view(mappings.create(params)),
+        update_mapping=lambda uuid, params: mappings.view(mappings.update(uuid, params)),
+        delete_mapping=delete_mapping,
+        add_permission=add_permission,
+        remove_permission=lambda function, sid: policies.remove(function, sid, None, None),
+    )
+    return {
+        "AWS::SQS::Queue": QueueHandler(calls),
+        "AWS::Lambda::EventSourceMapping": EventSourceMappingHandler(calls),
+        "AWS::Lambda::Permission": PermissionHandler(calls),
+    }
 
 
 def zip_directory(path: Path) -> bytes:
@@ -834,6 +945,68 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         if queues_spec.exists():
             await _example_queues(server, json.loads(queues_spec.read_text()), name)
     return deployed
+
+
+async def deploy_example_stacks(server: Server, root: Path) -> None:
+    """Deploy each ``examples/<dir>/template.yaml`` as a stack (after the server is up: a
+    stack takes a while, and its functions are created through the same planes)."""
+    for template in sorted(root.glob("*/template.yaml")):
+        try:
+            await _example_stack(server, template)
+        except (LamboxError, ServiceFault) as exc:
+            log.error("example stack %s not deployed: %s", template.parent.name, exc.message)
+            continue
+        log.warning(
+            "example stack deployed: aws --endpoint-url %s cloudformation describe-stacks"
+            " --stack-name %s",
+            server.settings.base_url,
+            template.parent.name,
+        )
+
+
+EXAMPLE_ARTIFACTS = "lambox-example-artifacts"
+_LOCAL_URI = re.compile(r"^(\s*(?:CodeUri|ContentUri):\s*)([\w./-]+/)\s*$", re.MULTILINE)
+
+
+async def _example_stack(server: Server, template: Path) -> None:
+    """Deploy ``examples/<dir>/template.yaml`` as the stack ``<dir>``, as ``sam deploy``
+    would: each local ``CodeUri``/``ContentUri`` directory zipped into lambox's S3, the
+    template pointed at the zips, then a create (or an update: "no updates" is fine)."""
+    assert server.cloudformation is not None
+    folder = template.parent
+    server.objects.create_bucket(EXAMPLE_ARTIFACTS, server.settings.region)  # if missing
+    text = template.read_text()
+    for directory in sorted({m.group(2) for m in _LOCAL_URI.finditer(text)}):
+        blob = zip_directory(folder / directory)
+        key = f"{folder.name}/{hashlib.sha256(blob).hexdigest()[:16]}.zip"
+
+        async def body(data: bytes = blob) -> AsyncIterator[bytes]:
+            yield data
+
+        upload = {"Bucket": EXAMPLE_ARTIFACTS, "Key": key}
+        call = S3Call(upload, body(), new_request_id(), "127.0.0.1", server.settings.region)
+        await server.s3.put_object(call)
+        text = re.sub(
+            rf"^(\s*(?:CodeUri|ContentUri):\s*){re.escape(directory)}\s*$",
+            rf"\g<1>s3://{EXAMPLE_ARTIFACTS}/{key}",
+            text,
+            flags=re.MULTILINE,
+        )
+    params: dict[str, Any] = {
+        "StackName": folder.name,
+        "TemplateBody": text,
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    }
+    stacks = (await server.cloudformation.describe_stacks({}))["Stacks"]
+    live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+    if any(s["StackName"] == folder.name for s in live):
+        try:
+            await server.cloudformation.update_stack(params)
+        except ServiceFault as exc:
+            if "No updates" not in exc.message:
+                raise
+    else:
+        await server.cloudformation.create_stack(params)
 
 
 def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
@@ -980,9 +1153,14 @@ def run(settings: Settings, examples: Path | None = None) -> None:
                     settings.base_url,
                     name,
                 )
+        stacks = None
+        if examples is not None:
+            stacks = asyncio.get_running_loop().create_task(deploy_example_stacks(server, examples))
         try:
             yield
         finally:
+            if stacks is not None:
+                stacks.cancel()
             reaper.cancel()
             await server.s3_relay.close()
             await server.rule_ticker.close()

@@ -206,7 +206,7 @@ def test_unserved_resource_type_rolls_the_create_back(cfn: Any, lam: Any) -> Non
                 },
             },
             "Queue": {
-                "Type": "AWS::SQS::Queue",
+                "Type": "AWS::DynamoDB::Table",
                 "DependsOn": "Fn",
             },
         }
@@ -219,7 +219,7 @@ def test_unserved_resource_type_rolls_the_create_back(cfn: Any, lam: Any) -> Non
     failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
     assert failed[0]["LogicalResourceId"] == "Queue"
     assert failed[0]["ResourceStatusReason"] == (
-        "lambox does not serve resource type AWS::SQS::Queue yet"
+        "lambox does not serve resource type AWS::DynamoDB::Table yet"
     )
     rolling = [e for e in events if e["ResourceStatus"] == "ROLLBACK_IN_PROGRESS"]
     assert rolling[0]["ResourceStatusReason"] == (
@@ -577,3 +577,188 @@ def test_function_tracing_and_logging_config(cfn: Any, lam: Any) -> None:
     got = lam.get_function_configuration(FunctionName=name)
     assert got["TracingConfig"] == {"Mode": "PassThrough"}
     assert got["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/stacks/{name}"}
+
+
+def test_queue_mapping_and_permission_resources(cfn: Any, lam: Any, cfn_server: Any) -> None:
+    """AWS::SQS::Queue, AWS::Lambda::EventSourceMapping and AWS::Lambda::Permission are
+    created, updated in place and deleted with their stack."""
+    name = unique("evres")
+    sqs = client(cfn_server, "sqs")
+
+    def template(batch: int, visibility: int) -> str:
+        return json.dumps(
+            {
+                "Resources": {
+                    "Fn": {
+                        "Type": "AWS::Lambda::Function",
+                        "Properties": {
+                            "FunctionName": name + "-fn",
+                            "Runtime": "python3.11",
+                            "Handler": "index.handler",
+                            "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+                            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"},
+                        },
+                    },
+                    "Dlq": {"Type": "AWS::SQS::Queue"},
+                    "Queue": {
+                        "Type": "AWS::SQS::Queue",
+                        "Properties": {
+                            "VisibilityTimeout": visibility,
+                            "RedrivePolicy": {
+                                "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]},
+                                "maxReceiveCount": 3,
+                            },
+                        },
+                    },
+                    "Mapping": {
+                        "Type": "AWS::Lambda::EventSourceMapping",
+                        "Properties": {
+                            "FunctionName": {"Ref": "Fn"},
+                            "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]},
+                            "BatchSize": batch,
+                        },
+                    },
+                    "Invoke": {
+                        "Type": "AWS::Lambda::Permission",
+                        "Properties": {
+                            "FunctionName": {"Fn::GetAtt": ["Fn", "Arn"]},
+                            "Action": "lambda:InvokeFunction",
+                            "Principal": "s3.amazonaws.com",
+                            "SourceAccount": ACCOUNT,
+                        },
+                    },
+                },
+                "Outputs": {
+                    "QueueUrl": {"Value": {"Ref": "Queue"}},
+                    "Mapping": {"Value": {"Ref": "Mapping"}},
+                },
+            }
+        )
+
+    cfn.create_stack(StackName=name, TemplateBody=template(4, 30))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    out = outputs(cfn, name)
+    attributes = sqs.get_queue_attributes(QueueUrl=out["QueueUrl"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert attributes["VisibilityTimeout"] == "30"
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
+    mapping = lam.get_event_source_mapping(UUID=out["Mapping"])
+    assert (mapping["BatchSize"], mapping["EventSourceArn"]) == (4, attributes["QueueArn"])
+    policy = json.loads(lam.get_policy(FunctionName=name + "-fn")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    cfn.update_stack(StackName=name, TemplateBody=template(7, 45))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert outputs(cfn, name)["Mapping"] == out["Mapping"]  # updated in place
+    assert lam.get_event_source_mapping(UUID=out["Mapping"])["BatchSize"] == 7
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=out["QueueUrl"], AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]
+    assert attributes["VisibilityTimeout"] == "45"
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=out["QueueUrl"])
+    try:  # a deleted mapping is "Deleting" for a moment, then gone, as on AWS
+        assert lam.get_event_source_mapping(UUID=out["Mapping"])["State"] == "Deleting"
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+CHILD = {
+    "Parameters": {"Suffix": {"Type": "String"}},
+    "Resources": {
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": {"Fn::Sub": "nested-${Suffix}"},
+                "Runtime": "python3.11",
+                "Handler": "index.handler",
+                "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+                "Code": {"ZipFile": "def handler(e, c):\n    return 'child'\n"},
+            },
+        }
+    },
+    "Outputs": {"FunctionArn": {"Value": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+}
+
+
+def test_nested_stacks_deploy_update_and_delete_with_their_parent(
+    cfn: Any, lam: Any, s3: Any
+) -> None:
+    bucket = unique("nested").lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="child.json", Body=json.dumps(CHILD).encode())
+    url = f"http://s3.amazonaws.com/{bucket}/child.json"
+    suffix = unique("n")
+    name = unique("parent")
+
+    def parent(value: str, sam: bool) -> str:
+        if sam:  # AWS::Serverless::Application, which SAM turns into a nested stack
+            child = {
+                "Type": "AWS::Serverless::Application",
+                "Properties": {"Location": url, "Parameters": {"Suffix": value}},
+            }
+            head = {"Transform": "AWS::Serverless-2016-10-31"}
+        else:
+            child = {
+                "Type": "AWS::CloudFormation::Stack",
+                "Properties": {"TemplateURL": url, "Parameters": {"Suffix": value}},
+            }
+            head = {}
+        return json.dumps(
+            {
+                **head,
+                "Resources": {"Child": child},
+                "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["Child", "Outputs.FunctionArn"]}}},
+            }
+        )
+
+    cfn.create_stack(StackName=name, TemplateBody=parent(suffix, sam=False))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    arn = outputs(cfn, name)["Arn"]
+    assert arn.endswith(f":function:nested-{suffix}")
+    assert json.loads(lam.invoke(FunctionName=arn)["Payload"].read()) == "child"
+    (child,) = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    child_id = child["PhysicalResourceId"]
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackName"].startswith(
+        f"{name}-Child-"
+    )
+    # A new parameter value updates the child in place: its function is replaced.
+    cfn.update_stack(
+        StackName=name,
+        TemplateBody=parent(suffix + "b", sam=True),
+        Capabilities=["CAPABILITY_AUTO_EXPAND"],
+    )
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert outputs(cfn, name)["Arn"].endswith(f":function:nested-{suffix}b")
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=f"nested-{suffix}")
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackStatus"] == (
+        "DELETE_COMPLETE"
+    )
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=f"nested-{suffix}b")
+
+
+def test_a_failing_nested_stack_rolls_its_parent_back(cfn: Any, s3: Any) -> None:
+    bucket = unique("nestedbad").lower()
+    s3.create_bucket(Bucket=bucket)
+    bad = {"Resources": {"Table": {"Type": "AWS::DynamoDB::Table"}}}
+    s3.put_object(Bucket=bucket, Key="bad.json", Body=json.dumps(bad).encode())
+    name = unique("badparent")
+    child = {
+        "Type": "AWS::CloudFormation::Stack",
+        "Properties": {"TemplateURL": f"http://s3.amazonaws.com/{bucket}/bad.json"},
+    }
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"Child": child}}))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert status(cfn, name) == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert failed[0]["LogicalResourceId"] == "Child"
+    assert "ROLLBACK_COMPLETE" in failed[0]["ResourceStatusReason"]

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,24 @@ def outputs(server: LamboxServer, stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
 
 
+def wait_for_order(server: LamboxServer, bucket: str) -> Any:
+    """The first order the worker stored in ``bucket`` (waiting up to a minute for it)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = json.loads(
+            aws(
+                server, "s3api", "list-objects-v2", "--bucket", bucket, "--prefix", "orders/"
+            ).stdout.strip()
+            or "{}"
+        )
+        if listed.get("Contents"):
+            key = listed["Contents"][0]["Key"]
+            done = aws(server, "s3", "cp", f"s3://{bucket}/{key}", "-")
+            return json.loads(done.stdout)
+        time.sleep(0.5)
+    raise AssertionError("no order was stored")
+
+
 def invoke(lambda_client: Any, name: str, qualifier: str) -> dict[str, Any]:
     result = lambda_client.invoke(
         FunctionName=name, Qualifier=qualifier, Payload=json.dumps({"name": "lambox"})
@@ -64,7 +83,7 @@ def test_sam_app_deploys_with_the_aws_cli(
         template = template.replace(f"{prop}: {folder}/", f"{prop}: s3://{bucket}/{folder}.zip")
     packaged = tmp_path / "packaged.yaml"
     packaged.write_text(template)
-    assert template.count(f"s3://{bucket}/") == 2
+    assert template.count(f"s3://{bucket}/") == 3
     deploy = [
         "cloudformation",
         "deploy",
@@ -91,6 +110,22 @@ def test_sam_app_deploys_with_the_aws_cli(
     assert [layer["Arn"] for layer in config["Layers"]] == [out["LayerVersion"]]
     assert config["MemorySize"] == 128
 
+    # The SQS event: a message sent to the stack's queue reaches the worker, which stores
+    # the order in the bucket.
+    mappings = lambda_client.list_event_source_mappings(FunctionName=out["OrderWorkerName"])
+    assert len(mappings["EventSourceMappings"]) == 1
+    aws(
+        server,
+        "sqs",
+        "send-message",
+        "--queue-url",
+        out["OrdersQueueUrl"],
+        "--message-body",
+        json.dumps({"customer": "Ada", "items": 3}),
+    )
+    stored = wait_for_order(server, out["UploadsBucket"])
+    assert stored == {"customer": "Ada", "items": 3, "greeting": "Thanks, Ada!"}
+
     # New code and parameters: an update through a second change set; SAM publishes a new
     # version (its logical id hashes the code location) and the alias moves to it.
     app = work / "src" / "app.py"
@@ -104,6 +139,7 @@ def test_sam_app_deploys_with_the_aws_cli(
     assert lambda_client.get_function_configuration(FunctionName=function)["MemorySize"] == 256
     assert lambda_client.get_alias(FunctionName=function, Name="live")["FunctionVersion"] == "2"
 
+    aws(server, "s3", "rm", f"s3://{out['UploadsBucket']}", "--recursive")
     aws(server, "cloudformation", "delete-stack", "--stack-name", stack)
     aws(server, "cloudformation", "wait", "stack-delete-complete", "--stack-name", stack)
     listed = lambda_client.list_functions()["Functions"]

@@ -7,6 +7,7 @@ The route table at the bottom is the single list of what the API answers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,6 +20,7 @@ from lambox.api.params import count, function_path, json_body, max_items, path_n
 from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
+from lambox.control.capacity import CapacityService
 from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.function_settings import FunctionSettingsService
@@ -29,7 +31,7 @@ from lambox.errors import (
     ResourceNotFound,
 )
 from lambox.logs import LogSink
-from lambox.model import LATEST, FunctionConfig
+from lambox.model import LATEST, FunctionConfig, State
 from lambox.store.code import CodeStore
 
 CREATE_LIMIT = 70_167_211
@@ -56,8 +58,11 @@ class ManagementApi:
         *,
         code_signing: CodeSigningService,
         layer_storage: Callable[[], int] = lambda: 0,
+        capacity: CapacityService | None = None,
     ) -> None:
         self._functions = functions
+        # Capacity providers functions attach to with CapacityProviderConfig.
+        self._capacity = capacity
         # Bytes of layer code stored, counted in AccountUsage.TotalCodeSize.
         self._layer_storage = layer_storage
         self._settings = settings
@@ -74,10 +79,18 @@ class ManagementApi:
     async def create_function(self, request: Request) -> Response:
         params = await json_body(request, CREATE_LIMIT, "CreateFunction")
         signing = self._code_signing.config_for_create(params)
+        attachment = self._capacity.config_for(params) if self._capacity else None
         config = await self._functions.create(params)
         if signing is not None:
             self._code_signing.bind(config.name, signing)
-        return json_response(views.configuration(config, self._arns), status=201)
+        if attachment is not None and self._capacity is not None:
+            self._capacity.attach(config.name, attachment)
+        view = self._with_capacity(views.configuration(config, self._arns), config.name)
+        if params.get("Publish") is True:
+            # AWS answers with $LATEST's configuration (Pending, unqualified ARN) carrying
+            # the number of the version it published (recorded: publish_version_on_create).
+            view["Version"] = self._versions.release(config, config.description).version
+        return json_response(view, status=201)
 
     async def list_functions(self, request: Request) -> Response:
         q = request.query_params
@@ -111,30 +124,45 @@ class ManagementApi:
         config = self._functions.get(name, qualifier)
         reserved = self._concurrency.get_reserved(name)
         pinned = self._settings.pinned_runtime_version(config)
-        return json_response(
-            views.function(
-                config, self._arns, self._base_url, qualifier, reserved, self._sign_url, pinned
-            )
+        whole = views.function(
+            config, self._arns, self._base_url, qualifier, reserved, self._sign_url, pinned
         )
+        self._with_capacity(whole["Configuration"], config.name)
+        return json_response(whole)
 
     async def get_configuration(self, request: Request) -> Response:
         name, qualifier = self._address(request, "GetFunctionConfiguration")
         config = self._functions.get(name, qualifier)
         pinned = self._settings.pinned_runtime_version(config)
-        return json_response(
-            views.configuration(config, self._arns, qualifier, runtime_version=pinned)
-        )
+        view = views.configuration(config, self._arns, qualifier, runtime_version=pinned)
+        return json_response(self._with_capacity(view, config.name))
 
     async def update_code(self, request: Request) -> Response:
         params = await json_body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
         self._code_signing.check_update(path_name(request))
         config = await self._functions.update_code(path_name(request), params)
+        if params.get("Publish") is True:
+            # AWS answers with the new version's configuration, still Pending while its
+            # code is prepared (recorded: publish_with_update).
+            version = self._versions.release(config, "")
+            config = replace(version, state=State.PENDING)
         return json_response(views.configuration(config, self._arns))
 
     async def update_configuration(self, request: Request) -> Response:
         params = await json_body(request, 1 << 20, "UpdateFunctionConfiguration")
+        attachment = self._capacity.config_for(params) if self._capacity else None
         config = await self._functions.update_configuration(path_name(request), params)
-        return json_response(views.configuration(config, self._arns))
+        if attachment is not None and self._capacity is not None:
+            self._capacity.attach(config.name, attachment)
+        view = views.configuration(config, self._arns)
+        return json_response(self._with_capacity(view, config.name))
+
+    def _with_capacity(self, view: dict[str, Any], name: str) -> dict[str, Any]:
+        """A configuration view with the function's CapacityProviderConfig, if it has one."""
+        attached = self._capacity.attached(name) if self._capacity else None
+        if attached is not None:
+            view["CapacityProviderConfig"] = attached
+        return view
 
     async def delete_function(self, request: Request) -> Response:
         name, qualifier = self._address(request, "DeleteFunction")

@@ -8,7 +8,7 @@ small pools). Provisioned concurrency on an alias is attributed to the version i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambox.arns import Arns
@@ -37,12 +37,15 @@ class ConcurrencyService:
         functions: FunctionService,
         arns: Arns,
         account_limit: int,
+        ceilings: Callable[[str], Mapping[str, int]] = lambda _name: {},
     ) -> None:
         self._store = store
         self._feed = feed
         self._functions = functions
         self._arns = arns
         self.account_limit = account_limit
+        # A function's per-version concurrency caps (its scaling configs), see control.capacity.
+        self._ceilings = ceilings
         self.min_unreserved = min(MIN_UNRESERVED, account_limit // 10)
 
     def unreserved(self, excluding: str | None = None) -> int:
@@ -64,7 +67,12 @@ class ConcurrencyService:
             version = self._version_of(name, pc.qualifier)
             if version is not None:
                 provisioned[version] = provisioned.get(version, 0) + pc.requested
-        return Limits(name, self._store.get_reserved(name), frozen_map(provisioned))
+        return Limits(
+            name,
+            self._store.get_reserved(name),
+            frozen_map(provisioned),
+            frozen_map(dict(self._ceilings(name))),
+        )
 
     def publish_limits(self, name: str) -> None:
         limits = self.limits(name)

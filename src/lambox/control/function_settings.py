@@ -53,6 +53,12 @@ class FunctionSettingsService:
         stored = self._store.get(config.name, "", RECURSION)
         return str(stored["RecursiveLoop"]) if stored else DEFAULT_RECURSIVE_LOOP
 
+    def loop_allowed(self, name: str) -> bool:
+        """Whether ``name``'s recursive loops run on (``RecursiveLoop: Allow``): the data
+        plane asks only for a chain that already ran the function 16 times."""
+        stored = self._store.get(name, "", RECURSION)
+        return stored is not None and stored.get("RecursiveLoop") == "Allow"
+
     # -- runtime management ----------------------------------------------------------------
 
     def put_runtime(

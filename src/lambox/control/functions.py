@@ -172,6 +172,14 @@ def _check_environment(variables: Mapping[str, str]) -> None:
             " variables you have provided contains reserved keys that are currently not"
             f" supported for modification. Reserved keys used in this request: {','.join(reserved)}"
         )
+    # A process environment cannot hold a NUL byte: refused here, never at the first invoke.
+    nul = sorted(k for k, v in variables.items() if "\0" in str(v))
+    if nul:
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment"
+            " variables you have provided contain a null character, which is not supported."
+            f" Keys with a null character in their value: {','.join(nul)}"
+        )
     measured = json.dumps(dict(variables), separators=(",", ":"))
     if len(measured.encode()) > ENV_LIMIT:
         raise InvalidParameterValue(

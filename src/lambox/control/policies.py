@@ -203,6 +203,58 @@ class PolicyService:
             self._store.delete(name, key)
             del self._policies[(name, key)]
 
+    # -- whole documents (Put/Get/DeleteResourcePolicy) ------------------------------------
+
+    def put_document(self, resource_arn: str, params: Mapping[str, Any]) -> ResourcePolicy:
+        """PutResourcePolicy: the document's statements replace the resource's policy
+        (statements AddPermission made included), under the same RevisionId precondition."""
+        shapes.validate("PutResourcePolicy", {**params, "ResourceArn": resource_arn})
+        name, key, target_revision = self._document_target(resource_arn)
+        current = self._policies.get((name, key))
+        revision = params.get("RevisionId")
+        if revision is not None and revision != (
+            current.revision_id if current else target_revision
+        ):
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the"
+                " GetResourcePolicy API to retrieve the latest Revision Id"
+            )
+        statements = _statements(str(params["Policy"]))
+        policy = ResourcePolicy(name, key, str(uuid.uuid4()), statements)
+        self._save(policy)
+        return policy
+
+    def get_document(self, resource_arn: str) -> ResourcePolicy:
+        """GetResourcePolicy: the resource's policy, whichever operation wrote it."""
+        shapes.validate("GetResourcePolicy", {"ResourceArn": resource_arn})
+        name, key, _ = self._document_target(resource_arn)
+        policy = self._policies.get((name, key))
+        if policy is None:
+            raise ResourceNotFound(_NOT_FOUND)
+        return policy
+
+    def delete_document(self, resource_arn: str, revision_id: str | None) -> None:
+        """DeleteResourcePolicy: every statement of the resource's policy."""
+        shapes.validate(
+            "DeleteResourcePolicy", {"ResourceArn": resource_arn, "RevisionId": revision_id}
+        )
+        name, key, _ = self._document_target(resource_arn)
+        current = self._policies.get((name, key))
+        if current is None:
+            raise ResourceNotFound("No policy is associated with the given resource.")
+        self._functions.check_revision_text(revision_id, current.revision_id)
+        self._store.delete(name, key)
+        del self._policies[(name, key)]
+
+    def _document_target(self, resource_arn: str) -> tuple[str, str, str]:
+        """(function, qualifier key, target RevisionId) of a policy-document ResourceArn."""
+        if ":runtime/" in resource_arn:
+            raise InvalidParameterValue("lambox keeps no resource policies of runtimes.")
+        name, qualifier = self._arns.parse(resource_arn)
+        if qualifier == LATEST:
+            raise InvalidParameterValue("We currently do not support adding policies for $LATEST.")
+        return name, qualifier or LATEST, self._target_revision(name, qualifier)
+
     # -- internals --------------------------------------------------------------------------
 
     def _target_revision(self, name: str, qualifier: str | None) -> str:
@@ -218,3 +270,20 @@ class PolicyService:
     def _save(self, policy: ResourcePolicy) -> None:
         self._store.put(policy)
         self._policies[(policy.function, policy.qualifier)] = policy
+
+
+def _statements(text: str) -> tuple[Statement, ...]:
+    """The statements of a policy document given as JSON text: an object whose
+    ``Statement`` is one statement object or a list of them."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise InvalidParameterValue("The policy is not valid JSON.") from None
+    found = document.get("Statement") if isinstance(document, dict) else None
+    listed = [found] if isinstance(found, dict) else found
+    if not isinstance(listed, list) or not listed or not all(isinstance(s, dict) for s in listed):
+        raise InvalidParameterValue(
+            "The policy must be a JSON object with a Statement: one statement object or a"
+            " non-empty list of them."
+        )
+    return tuple(listed)

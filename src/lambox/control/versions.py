@@ -32,6 +32,7 @@ _IGNORED = {
     "description": "",
     "tags": {},
     "state": State.ACTIVE,
+    "last_update_status": UpdateStatus.SUCCESSFUL,
 }
 
 
@@ -67,6 +68,14 @@ class VersionService:
                 f"CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST"
                 f" ({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST."
             )
+        return self.release(latest, str(params.get("Description", latest.description)))
+
+    def release(self, latest: FunctionConfig, description: str) -> FunctionConfig:
+        """Publish ``latest`` (the ``$LATEST`` just written) as the next version; the newest
+        version if nothing changed since it. Also the ``Publish`` flag of CreateFunction and
+        UpdateFunctionCode, which publish the configuration they wrote while ``$LATEST`` is
+        still ``Pending``/``InProgress`` (AWS answers those calls with the new version)."""
+        name = latest.name
         published = [c for c in self._store.list_versions(name) if c.version != LATEST]
         if published and _same_release(published[-1], latest):
             return published[-1]
@@ -76,12 +85,13 @@ class VersionService:
             version=str(number),
             revision_id=str(uuid.uuid4()),
             last_modified=now_iso(),
-            description=str(params.get("Description", latest.description)),
+            description=description,
             state=State.PENDING if latest.snap_start else State.ACTIVE,
             last_update_status=UpdateStatus.SUCCESSFUL,
         )
         self._store.insert(version)
-        self._store.replace(replace(latest, revision_id=str(uuid.uuid4())))
+        stored = self._store.get(name, LATEST) or latest
+        self._store.replace(replace(stored, revision_id=str(uuid.uuid4())))
         self._functions.publish_snapshot(version)
         return version
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lambox import lineage
 from lambox.edge import denials
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
@@ -157,6 +159,13 @@ class Edge:
         if bucket is not None:
             key = "s3.bucket" if service == "s3" else HOST_ID
             scope = {**scope, key: bucket}
+        if service != LAMBDA:
+            # What a service's request causes (S3, SNS and EventBridge outbox records) goes on
+            # in the caller's chain: recursive loop detection (lambox.lineage).
+            for name, value in scope["headers"]:
+                if name == b"x-amzn-trace-id":
+                    lineage.CURRENT.set(unquote(value.decode("latin-1")))
+                    break
         # Function URLs and API Gateway stages are public endpoints: their own AuthType and
         # authorizers decide (AWS_IAM URLs are not enforced yet), not the account's keys.
         if self._auth is not None and service not in (FUNCTION_URL, EXECUTE_API):

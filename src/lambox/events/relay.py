@@ -36,6 +36,11 @@ class Record(Protocol):
     @property
     def payload(self) -> bytes: ...
 
+    @property
+    def trace(self) -> str | None:
+        """The trace header of the request that caused it (lambox.lineage)."""
+        ...
+
 
 class Outbox(Protocol):
     """Records waiting for delivery, oldest first."""
@@ -59,7 +64,7 @@ class Relay:
     def __init__(
         self,
         outbox: Outbox,
-        deliver: Callable[[str, bytes], Awaitable[None]],
+        deliver: Callable[[str, bytes, str | None], Awaitable[None]],
         name: str,
         deliver_record: Callable[[Any], Awaitable[None]] | None = None,
         next_due: Callable[[], float | None] | None = None,
@@ -120,7 +125,7 @@ class Relay:
                     if self._deliver_record is not None:
                         await self._deliver_record(record)
                     else:
-                        await self._deliver(record.target, record.payload)
+                        await self._deliver(record.target, record.payload, record.trace)
                 except ResourceNotFound as exc:
                     log.warning("%s event for %s dropped: %s", self._name, record.target, exc)
                 except TooManyRequests:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from lambox import lineage
 from lambox.events.patterns import parse
 from lambox.metrics.recorder import Recorder
 from lambox.store.event_sources import EventSourceMapping
@@ -73,8 +74,7 @@ class Queues(Protocol):
 Capacity = Callable[[str], int]
 
 # (function name, qualifier, payload, the batch's AWSTraceHeader) -> (the function succeeded,
-# its response payload);
-# throttled invokes raise ``Throttled``.
+# its response payload); throttled invokes raise ``Throttled``.
 Invoke = Callable[[str, str | None, bytes, str | None], Awaitable[tuple[bool, bytes]]]
 
 
@@ -287,8 +287,11 @@ class SqsPollers:
     async def _invoke_batch(self, m: EventSourceMapping, records: list[dict[str, Any]]) -> int:
         """Invoke the function with one batch; how many of its records were deleted."""
         payload = json.dumps({"Records": records}).encode()
-        # The batch's trace: the first message's AWSTraceHeader, as Lambda continues it.
-        trace = next((r["attributes"].get("AWSTraceHeader") for r in records), None)
+        # The chain of the batch's longest-running message, so a loop is stopped even when
+        # its message shares a batch (the others come back and are retried); the first
+        # message's AWSTraceHeader when none ran before, as Lambda continues it.
+        traces = [r["attributes"].get("AWSTraceHeader") for r in records]
+        trace = max(traces, key=lineage.depth, default=None)
         ok, response = await self._invoke(m.function, m.qualifier, payload, trace)
         if not ok:
             return 0

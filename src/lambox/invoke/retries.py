@@ -20,6 +20,8 @@ from lambox.store.event_configs import EventInvokeConfig
 SUCCESS = "Success"
 RETRIES_EXHAUSTED = "RetriesExhausted"
 EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+# The condition of an event a recursive loop detection stopped (lambox.lineage).
+RECURSIVE_LOOP = "RecursiveInvocationException"
 MAX_BACKOFF = 300.0
 
 

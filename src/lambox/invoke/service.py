@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from lambox import arns as arns_mod
+from lambox import lineage
 from lambox.errors import (
+    RecursiveInvocation,
     RequestTooLarge,
     ResourceConflict,
     ResourceNotFound,
@@ -84,7 +86,11 @@ class InvokeService:
         events: EventQueue,
         tracer: Tracer | None = None,
         metrics: Recorder | None = None,
+        loop_allowed: Callable[[str], bool] = lambda _name: False,
     ) -> None:
+        # Whether a function's recursion config is ``Allow`` (read only for a chain that
+        # already ran it 16 times).
+        self.loop_allowed = loop_allowed
         self._scheduler = scheduler
         self._tracer = tracer if tracer is not None else Tracer(new_header=trace_id)
         self._metrics = metrics if metrics is not None else Recorder()
@@ -207,6 +213,11 @@ class InvokeService:
             await self._events.put((event,))
             self._metrics.async_received(fv.name, invocation.qualifier)
             return InvocationResult(payload=b"", executed_version=fv.config.version)
+        if self.stops_loop(fv.name, invocation.trace_header, invocation.request_id):
+            raise RecursiveInvocation(
+                "Lambda has detected your function being invoked in a recursive loop with"
+                " other AWS resources and stopped your function's invocation."
+            )
         return await self.run(fv, invocation)
 
     async def invoke_direct(
@@ -218,6 +229,19 @@ class InvokeService:
         fv, invocation = await self.prepare(function_name, invocation)
         result = await self.run(fv, invocation)
         return result.payload, result.function_error
+
+    def stops_loop(self, name: str, trace: str | None, request_id: str) -> bool:
+        """Whether this run of ``name`` is one a recursive loop detection stops (logged)."""
+        if not trace or not lineage.looped(trace, name) or self.loop_allowed(name):
+            return False
+        log.warning(
+            "recursive loop stopped: %s already ran %d times in the chain of request %s"
+            " (RecursiveLoop is Terminate)",
+            name,
+            lineage.hops(trace, name),
+            request_id,
+        )
+        return True
 
     async def run(self, fv: FunctionVersion, inv: Invocation) -> InvocationResult:
         """Run one invocation to completion and record its log (and its trace, for a
@@ -288,7 +312,7 @@ class InvokeService:
             time.time() + timeout,
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
-            header,
+            lineage.extended(header, inv.trace_header, config.name),
             inv.sink,
             spill,
         )

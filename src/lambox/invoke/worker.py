@@ -250,6 +250,9 @@ class AsyncWorker:
         if self._reserved.get(event.function) == 0:
             await self._give_up(event, fv, config, retries.RETRIES_EXHAUSTED, None)
             return
+        if self._invoke.stops_loop(event.function, event.trace_header, event.request_id):
+            await self._give_up(event, fv, config, retries.RECURSIVE_LOOP, event.last)
+            return
         invocation = Invocation(
             request_id=event.request_id,
             payload=event.payload,

@@ -231,6 +231,11 @@ class Scheduler:
 
     async def _enter(self, version: FunctionVersion) -> tuple[Pool, Lease, bool]:
         name = version.config.name
+        limits = self._limits.get(name)
+        if limits is not None and limits.ceilings:
+            ceiling = limits.ceilings.get(version.config.version)
+            if ceiling is not None and self._pool(version).busy >= ceiling:
+                raise TooManyRequests("Rate Exceeded.")
         unreserved = self._admit(name)
         pool = self._pool(version)
         self._count(pool, name, unreserved, 1)

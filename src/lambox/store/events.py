@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lambox.errors import StorageError, TooManyRequests
-from lambox.store.sqlite import connect
+from lambox.store.sqlite import connect, ensure_column
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +221,8 @@ class SqliteEventQueue:
         # the one that built the server.
         self._db = connect(path, mode)
         self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
-        if "trace_header" not in columns:  # a queue written before traces were carried
-            self._db.execute("ALTER TABLE events ADD COLUMN trace_header TEXT")
+        # A queue written before traces were carried lacks the column.
+        ensure_column(self._db, "events", "trace_header", "TEXT")
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._reader_lock = threading.Lock()
         self._depth: int = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]

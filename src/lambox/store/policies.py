@@ -34,7 +34,7 @@ class ResourcePolicy:
         return {"Version": "2012-10-17", "Id": "default", "Statement": list(self.statements)}
 
     def find(self, sid: str) -> Statement | None:
-        return next((s for s in self.statements if s["Sid"] == sid), None)
+        return next((s for s in self.statements if s.get("Sid") == sid), None)
 
 
 class PolicyStore(Protocol):

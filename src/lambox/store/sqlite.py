@@ -65,3 +65,11 @@ class Guarded:
         if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
             log.error("storing %s failed: %s", self._what, exc)
             raise StorageError(f"lambox could not store the {self._what}: {exc}.") from exc
+
+
+def ensure_column(db: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Add ``column`` to a ``table`` an older lambox created without it (``CREATE TABLE IF
+    NOT EXISTS`` leaves an existing table as it was)."""
+    columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    if column not in columns:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

@@ -431,3 +431,28 @@ class RecordedRole:
 
     async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
         return None
+
+
+class RecordedBucketPolicy:
+    """AWS::S3::BucketPolicy where lambox's S3 has no bucket policies: the policy is recorded
+    with the stack, not enforced (what SAM's managed artifacts bucket carries, so that
+    ``sam deploy --resolve-s3`` works). Ref is the bucket's name, as on AWS."""
+
+    replaces = frozenset({"Bucket"})
+
+    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
+        bucket = str(props["Bucket"])
+        return Provisioned(bucket, bucket, {})
+
+    async def update(
+        self,
+        current: Provisioned,
+        old: Mapping[str, Any],
+        props: Mapping[str, Any],
+        logical_id: str,
+        stack: str,
+    ) -> Provisioned:
+        return current
+
+    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
+        return None

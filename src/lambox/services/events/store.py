@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambox.store.sqlite import Guarded, connect
+from lambox import lineage
+from lambox.store.sqlite import Guarded, connect, ensure_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buses (
@@ -56,13 +57,14 @@ CREATE TABLE IF NOT EXISTS replays (
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    trace TEXT
 );
 """
 # Added to the outbox after its first release (a data directory may hold the old table):
 # the delivery policy of the event (``events/delivery.Policy``, JSON) and, for a retry, when
 # it is due (epoch seconds; 0: at once).
-OUTBOX_COLUMNS = (("meta", "TEXT"), ("due", "REAL NOT NULL DEFAULT 0"))
+OUTBOX_COLUMNS = (("meta", "TEXT"), ("due", "REAL NOT NULL DEFAULT 0"), ("trace", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class OutboxRecord:
     target: str
     payload: bytes
     meta: str | None = None
+    # The trace header of the request that caused it (recursive loop detection).
+    trace: str | None = None
 
 
 class EventsStore:
@@ -92,10 +96,8 @@ class EventsStore:
     def __init__(self, path: Path) -> None:
         self._db = connect(path)
         self._db.executescript(SCHEMA)
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
         for name, kind in OUTBOX_COLUMNS:
-            if name not in have:
-                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+            ensure_column(self._db, "outbox", name, kind)
         self._guard = Guarded(self._db, "EventBridge state")
 
     def close(self) -> None:
@@ -208,7 +210,8 @@ class EventsStore:
         with self._guard:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT INTO outbox (target, payload, meta) VALUES (?, ?, ?)", records
+                "INSERT INTO outbox (target, payload, meta, trace) VALUES (?, ?, ?, ?)",
+                [(target, payload, meta, lineage.current()) for target, payload, meta in records],
             )
             if archived:
                 self._db.executemany(
@@ -293,21 +296,22 @@ class EventsStore:
             )
 
     def retry_later(self, target: str, payload: bytes, meta: str, due: float) -> None:
-        """A delivery to try again at ``due`` (epoch seconds)."""
+        """A delivery to try again at ``due`` (epoch seconds), in the chain being delivered."""
         with self._guard:
             self._db.execute(
-                "INSERT INTO outbox (target, payload, meta, due) VALUES (?, ?, ?, ?)",
-                (target, payload, meta, due),
+                "INSERT INTO outbox (target, payload, meta, due, trace) VALUES (?, ?, ?, ?, ?)",
+                (target, payload, meta, due, lineage.current()),
             )
 
     def outgoing(self, limit: int) -> Sequence[OutboxRecord]:
         """Deliveries that are due, oldest first."""
         with self._guard:
             rows = self._db.execute(
-                "SELECT id, target, payload, meta FROM outbox WHERE due <= ? ORDER BY id LIMIT ?",
+                "SELECT id, target, payload, meta, trace FROM outbox WHERE due <= ?"
+                " ORDER BY id LIMIT ?",
                 (time.time(), limit),
             )
-            return [OutboxRecord(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
+            return [OutboxRecord(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
 
     def next_due(self) -> float | None:
         """When the next retry waiting in the outbox is due, if any."""

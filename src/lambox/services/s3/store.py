@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambox.store.sqlite import connect
+from lambox import lineage
+from lambox.store.sqlite import connect, ensure_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    trace TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -97,6 +99,8 @@ class Outgoing:
     id: int
     target: str
     payload: bytes
+    # The trace header of the request that caused it (recursive loop detection).
+    trace: str | None = None
 
 
 class ObjectStore:
@@ -109,6 +113,7 @@ class ObjectStore:
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._db = connect(root / "s3.db")
         self._db.executescript(SCHEMA)
+        ensure_column(self._db, "outbox", "trace", "TEXT")
         self._db.row_factory = sqlite3.Row
         self._sweep()
 
@@ -259,7 +264,10 @@ class ObjectStore:
         return int(row[0])
 
     def _queue(self, events: Sequence[tuple[str, bytes]]) -> None:
-        self._db.executemany("INSERT INTO outbox (target, payload) VALUES (?, ?)", events)
+        self._db.executemany(
+            "INSERT INTO outbox (target, payload, trace) VALUES (?, ?, ?)",
+            [(target, payload, lineage.current()) for target, payload in events],
+        )
 
     def get(self, bucket: str, key: str) -> StoredObject | None:
         row = self._db.execute(
@@ -326,9 +334,9 @@ class ObjectStore:
 
     def outgoing(self, limit: int) -> list[Outgoing]:
         rows = self._db.execute(
-            "SELECT id, target, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+            "SELECT id, target, payload, trace FROM outbox ORDER BY id LIMIT ?", (limit,)
         ).fetchall()
-        return [Outgoing(r[0], r[1], bytes(r[2])) for r in rows]
+        return [Outgoing(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def sent(self, ids: Sequence[int]) -> None:
         self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])

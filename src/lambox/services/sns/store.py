@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambox.store.sqlite import Guarded, connect
+from lambox import lineage
+from lambox.store.sqlite import Guarded, connect, ensure_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -31,7 +32,8 @@ CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions (topic);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    trace TEXT
 );
 CREATE TABLE IF NOT EXISTS fifo_published (
     topic TEXT NOT NULL,
@@ -93,6 +95,8 @@ class OutboxRecord:
     id: int
     target: str
     payload: bytes
+    # The trace header of the request that caused it (recursive loop detection).
+    trace: str | None = None
 
 
 def _subscription(row: tuple[str, str, str, str, str]) -> Subscription:
@@ -105,6 +109,7 @@ class TopicStore:
     def __init__(self, root: Path) -> None:
         self._db = connect(root / "topics.db")
         self._db.executescript(SCHEMA)
+        ensure_column(self._db, "outbox", "trace", "TEXT")
         self._guard = Guarded(self._db, "topic")
 
     def close(self) -> None:
@@ -174,15 +179,18 @@ class TopicStore:
             return
         with self._guard:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO outbox (target, payload) VALUES (?, ?)", records)
+            self._db.executemany(
+                "INSERT INTO outbox (target, payload, trace) VALUES (?, ?, ?)",
+                [(target, payload, lineage.current()) for target, payload in records],
+            )
             self._db.execute("COMMIT")
 
     def outgoing(self, limit: int) -> list[OutboxRecord]:
         with self._guard:
             rows = self._db.execute(
-                "SELECT id, target, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, target, payload, trace FROM outbox ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
-        return [OutboxRecord(r[0], r[1], bytes(r[2])) for r in rows]
+        return [OutboxRecord(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def sent(self, ids: Sequence[int]) -> None:
         if not ids:

@@ -17,10 +17,11 @@ import re
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from starlette.types import Receive, Scope, Send
 
+from lambox import lineage
 from lambox.edge import awsjson, query
 from lambox.edge.authorize import Authorizer
 from lambox.edge.models import service_model
@@ -100,6 +101,9 @@ class SqsApp:
             path = scope["path"].strip("/").split("/")
             if "QueueUrl" not in params and len(path) == 2 and path[0] == self._account:
                 params["QueueUrl"] = "/".join(path)
+            trace = headers.get(lineage.HEADER)
+            if trace and operation in ("SendMessage", "SendMessageBatch"):
+                params = traced_message(params, unquote(trace.decode("latin-1")))
             self._authorize(scope, operation, params)
             handler = self._service.operations.get(operation)
             if handler is None:
@@ -138,6 +142,26 @@ class SqsApp:
     def _sender(self, headers: dict[str, bytes]) -> str:
         found = _ACCESS_KEY.search(headers.get("authorization", b""))
         return found.group(1).decode() if found else self._account
+
+
+def traced_message(params: dict[str, Any], trace: str | None) -> dict[str, Any]:
+    """A send whose messages carry the caller's trace header as their ``AWSTraceHeader``
+    (unless a message names its own), as SQS keeps the header of a send from a function:
+    the consumer's invocation continues the chain (recursive loop detection)."""
+    if not trace:
+        return params
+    header = {"DataType": "String", "StringValue": trace}
+
+    def with_trace(entry: Any) -> Any:
+        if not isinstance(entry, dict):
+            return entry
+        system = dict(entry.get("MessageSystemAttributes") or {})
+        system.setdefault("AWSTraceHeader", header)
+        return {**entry, "MessageSystemAttributes": system}
+
+    if isinstance(params.get("Entries"), list):
+        return {**params, "Entries": [with_trace(e) for e in params["Entries"]]}
+    return dict(with_trace(params))
 
 
 def _endpoint(scope: Scope, headers: dict[str, bytes]) -> str:
