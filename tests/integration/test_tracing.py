@@ -207,7 +207,10 @@ def test_passthrough_and_unsampled_are_carried_not_recorded(
     seen = with_trace_header(client(traced_server, "lambda"), header).invoke(
         FunctionName=passthrough
     )
-    assert json.loads(seen["Payload"].read()) == header
+    # The caller's header unchanged, with the run's Lineage (recursive loop detection) added.
+    got = json.loads(seen["Payload"].read())
+    assert got.startswith(header + ";Lineage=")
+    assert got.endswith(":1")
     active = create(lam, "Active")
     unsampled = f"Root={new_root()};Parent={PARENT};Sampled=0"
     seen = with_trace_header(client(traced_server, "lambda"), unsampled).invoke(FunctionName=active)
