@@ -61,6 +61,7 @@ from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
+from lambox.edge.url_auth import UrlGuard
 from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault, TooManyRequests
 from lambox.events.clock import ScaledClock
 from lambox.events.relay import Relay
@@ -442,7 +443,12 @@ def build(settings: Settings) -> Server:
         "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
     )
     tickers.extend([rule_ticker, schedule_ticker])
-    function_urls = FunctionUrlEndpoint(invoke, urls.by_id, settings.account_id)
+    function_urls = FunctionUrlEndpoint(
+        invoke,
+        urls.by_id,
+        settings.account_id,
+        UrlGuard(authorizer, settings.region, settings.account_id),
+    )
 
     async def run_http(function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
         name, qualifier = arns.parse(function_arn)

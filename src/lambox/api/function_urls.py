@@ -26,6 +26,7 @@ from lambox.edge.http_events import (
     request_event,
     response,
 )
+from lambox.edge.url_auth import UrlGuard
 from lambox.errors import LamboxError, RequestTooLarge
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
@@ -67,10 +68,12 @@ class FunctionUrlEndpoint:
         invoke: InvokeService,
         lookup: Callable[[str], UrlConfig | None],
         account: str,
+        guard: UrlGuard | None = None,
     ) -> None:
         self._invoke = invoke
         self._lookup = lookup
         self._account = account
+        self._guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_request_id()
@@ -92,6 +95,11 @@ class FunctionUrlEndpoint:
         config = self._lookup(scope.get(HOST_ID, ""))
         if config is None:
             return _error(403, "AccessDeniedException", FORBIDDEN, rid)
+        if config.auth_type == "AWS_IAM" and self._guard is not None:
+            refused = self._guard.refusal(scope, config.function, config.qualifier)
+            if refused is not None:
+                headers = [*refused.headers, (b"x-amzn-requestid", rid.encode())]
+                return HttpAnswer(refused.status, headers, refused.body)
         origin = request_method = ""
         for key, value in scope["headers"]:
             if key == b"origin":
@@ -142,6 +150,9 @@ class FunctionUrlEndpoint:
         )
         account = self._account if config.auth_type == "AWS_IAM" else None
         event = request_event(request, config.url_id, rid, account)
+        caller = UrlGuard.caller(scope) if config.auth_type == "AWS_IAM" else None
+        if caller is not None:
+            event["requestContext"]["authorizer"] = {"iam": caller}
         qualifier = None if config.qualifier == "$LATEST" else config.qualifier
         return Invocation(rid, json.dumps(event).encode(), qualifier=qualifier, sink=pump)
 
