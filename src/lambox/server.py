@@ -54,6 +54,7 @@ from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
+from lambox.edge import triggers
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
@@ -104,7 +105,7 @@ from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
 from lambox.services.iam import root as root_key
-from lambox.services.iam.execution import ExecutionRoles
+from lambox.services.iam.execution import ExecutionRoles, trusts_service
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
 from lambox.services.logs.service import LogsService
@@ -378,9 +379,6 @@ def build(settings: Settings) -> Server:
             return False
         return True
 
-    objects = ObjectStore(data / "s3")
-    s3_relay = Relay(objects, deliver, "s3")
-    s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
     iam = IamService(iam_store)
     sts = StsService(iam_store)
 
@@ -395,6 +393,21 @@ def build(settings: Settings) -> Server:
 
     authorizer = Authorizer(
         iam.policies_for, resource_policy=resource_policy, enforced=settings.iam_enforced
+    )
+    objects = ObjectStore(data / "s3")
+    s3_relay = Relay(
+        objects,
+        triggers.gated(deliver, authorizer, triggers.S3, triggers.s3_source, settings.account_id),
+        "s3",
+    )
+    s3 = S3Service(
+        objects,
+        UploadStore(data / "s3"),
+        function_exists,
+        s3_relay.kick,
+        lambda arn, bucket: authorizer.service_permits(
+            arn, triggers.S3, f"arn:aws:s3:::{bucket}", settings.account_id
+        ),
     )
     clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
@@ -431,6 +444,9 @@ def build(settings: Settings) -> Server:
         clock.now,
         eventbridge_relay.kick,
         reschedule,
+        lambda arn, rule: authorizer.service_permits(
+            arn, triggers.EVENTS, rule, settings.account_id
+        ),
     )
     rule_ticker = Ticker(
         "events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver_target
@@ -440,7 +456,16 @@ def build(settings: Settings) -> Server:
         scheduler_store, settings.region, settings.account_id, clock.now, reschedule
     )
     schedule_ticker = Ticker(
-        "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver
+        "scheduler",
+        ScheduleTimetable(
+            scheduler_store,
+            schedules,
+            triggers.role_may_invoke(
+                authorizer, settings.account_id, iam_store.trust_of, trusts_service
+            ),
+        ),
+        clock,
+        deliver,
     )
     tickers.extend([rule_ticker, schedule_ticker])
     function_urls = FunctionUrlEndpoint(
@@ -478,7 +503,11 @@ def build(settings: Settings) -> Server:
 
     topics = TopicStore(data / "sns")
     sns_http = HttpDeliveries()
-    sns_relay = Relay(topics, deliver, "sns")
+    sns_relay = Relay(
+        topics,
+        triggers.gated(deliver, authorizer, triggers.SNS, triggers.sns_source, settings.account_id),
+        "sns",
+    )
     sns = SnsService(
         topics,
         settings.region,
@@ -813,6 +842,9 @@ def _example_rule(server: Server, spec: dict[str, Any]) -> None:
     if isinstance(params.get("EventPattern"), dict):
         params["EventPattern"] = json.dumps(params["EventPattern"])
     targets = [{**t, "Arn": server.arns.function(t["Arn"])} for t in spec.get("Targets", [])]
+    rule_arn = server.eventbridge.rule_arn("default", spec["Name"])
+    for target in spec.get("Targets", []):
+        _example_permission(server, target["Arn"], triggers.EVENTS, rule_arn)
     try:
         server.eventbridge.put_rule(params)
         server.eventbridge.put_targets({"Rule": spec["Name"], "Targets": targets})
@@ -849,6 +881,28 @@ async def _example_queues(server: Server, spec: dict[str, Any], function: str) -
         log.error("example queues for %s not set up: %s", function, exc.message)
 
 
+def _example_permission(server: Server, function: str, service: str, source_arn: str) -> None:
+    """The AddPermission statement an example's trigger needs, as on AWS (once)."""
+    statement_id = f"lambox-example-{service.split('.', 1)[0]}"
+    policy = server.policies.lookup(function)
+    if policy is not None and any(s.get("Sid") == statement_id for s in policy["Statement"]):
+        return
+    try:
+        server.policies.add(
+            function,
+            None,
+            {
+                "StatementId": statement_id,
+                "Action": "lambda:InvokeFunction",
+                "Principal": service,
+                "SourceArn": source_arn,
+                "SourceAccount": server.settings.account_id,
+            },
+        )
+    except LamboxError as exc:
+        log.error("example %s: permission for %s not added: %s", function, service, exc.message)
+
+
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
     """An example's bucket and the notification that triggers it (function names become
     the functions' ARNs)."""
@@ -856,6 +910,7 @@ async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
     server.objects.create_bucket(name, server.settings.region)
     config = spec.get("NotificationConfiguration", {})
     for rule in config.get("LambdaFunctionConfigurations", []):
+        _example_permission(server, rule["LambdaFunctionArn"], triggers.S3, f"arn:aws:s3:::{name}")
         rule["LambdaFunctionArn"] = server.arns.function(rule["LambdaFunctionArn"])
     try:
         server.s3.set_notification(name, config)

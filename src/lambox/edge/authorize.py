@@ -91,6 +91,26 @@ class Authorizer:
             f" {resource} {why}"
         )
 
+    def service_permits(
+        self, function_arn: str, service: str, source_arn: str, source_account: str
+    ) -> bool:
+        """Whether the function's resource policy lets a service principal (S3's
+        ``s3.amazonaws.com``, ``sns.amazonaws.com``, ``events.amazonaws.com``) invoke it on
+        behalf of ``source_arn`` (the bucket, topic or rule), as AWS checks a trigger's
+        invocation. Always true where policies are not enforced."""
+        if not self.enforced:
+            return True
+        if self._resource_policy is None:
+            return False
+        document = self._resource_policy(function_arn)
+        if not document:
+            return False
+        context = {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account}
+        request = policy.Request(
+            "lambda:InvokeFunction", function_arn, service=service, context=context
+        )
+        return policy.evaluate([document], request, resource_policy=True) is policy.Decision.ALLOW
+
     def denial_in(self, scope: Mapping[str, Any], action: str, resource: str) -> str | None:
         """``denial`` for an edge request: the principal the edge authenticated and the
         client's address from the ASGI scope (None when no one was authenticated)."""

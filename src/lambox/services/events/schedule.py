@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from lambox.events.ticker import Delivery, Due
 from lambox.services.events import targets as target_rules
-from lambox.services.events.service import EventsService, is_deliverable, stamp
+from lambox.services.events.service import EventsService, stamp
 from lambox.services.events.store import EventsStore
 
 DEFAULT_WINDOW = 86400.0
@@ -65,5 +65,5 @@ class RuleTimetable:
         return [
             Delivery(t["Arn"], target_rules.payload(t, event, rule.arn))
             for t in targets
-            if is_deliverable(t.get("Arn", ""))
+            if self._service.deliverable(t.get("Arn", ""), rule.arn)
         ]

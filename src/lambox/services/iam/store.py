@@ -108,6 +108,11 @@ class IamStore:
         )
         return Role(*found[0]) if found else None
 
+    def trust_of(self, name: str) -> str | None:
+        """The trust policy of role ``name``; None when there is no such role."""
+        role = self.role(name)
+        return None if role is None else role.trust
+
     # ------------------------------------------------------------------ keyring
 
     def _load_keys(self) -> None:

@@ -1,0 +1,113 @@
+"""Triggers invoke a function only if its resource policy lets their service do so.
+
+On AWS a bucket notification, an SNS subscription or an EventBridge rule invokes a
+function as a service principal (``s3.amazonaws.com``, ``sns.amazonaws.com``,
+``events.amazonaws.com``) on behalf of a source (the bucket, topic or rule ARN, in the
+account that owns it): the function's resource policy must allow that principal, with the
+statement's ``SourceArn``/``SourceAccount`` conditions met, or the invocation fails.
+``gated`` wraps a relay's ``deliver`` with that check for the services whose event names
+its source (S3's bucket, SNS's topic); EventBridge asks ``Authorizer.service_permits``
+itself when it matches a rule, since its (possibly transformed) event may not name it.
+A refused delivery is dropped with a warning, as AWS drops an event it may not deliver.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lambox.edge.authorize import Authorizer
+from lambox.edge.identity import Principal
+
+log = logging.getLogger(__name__)
+
+S3 = "s3.amazonaws.com"
+SNS = "sns.amazonaws.com"
+EVENTS = "events.amazonaws.com"
+SCHEDULER = "scheduler.amazonaws.com"
+
+Deliver = Callable[[str, bytes], Awaitable[None]]
+
+
+def _first_record(payload: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return {}
+    records = event.get("Records") if isinstance(event, dict) else None
+    first = records[0] if isinstance(records, list) and records else {}
+    return first if isinstance(first, dict) else {}
+
+
+def s3_source(payload: bytes) -> str:
+    """The bucket ARN of an S3 notification event."""
+    bucket = (_first_record(payload).get("s3") or {}).get("bucket") or {}
+    name = bucket.get("name", "")
+    return str(bucket.get("arn") or f"arn:aws:s3:::{name}")
+
+
+def sns_source(payload: bytes) -> str:
+    """The topic ARN of an SNS event."""
+    return str((_first_record(payload).get("Sns") or {}).get("TopicArn", ""))
+
+
+def gated(
+    deliver: Deliver,
+    authorizer: Authorizer,
+    service: str,
+    source_of: Callable[[bytes], str],
+    account: str,
+) -> Deliver:
+    """``deliver`` for the function deliveries of one service, refused unless the
+    function's resource policy allows ``service`` for the event's source."""
+
+    async def checked(function_arn: str, payload: bytes) -> None:
+        source = source_of(payload)
+        if not authorizer.service_permits(function_arn, service, source, account):
+            log.warning(
+                "%s may not invoke %s for %s (no resource policy statement allows it):"
+                " event dropped",
+                service,
+                function_arn,
+                source,
+            )
+            return
+        await deliver(function_arn, payload)
+
+    return checked
+
+
+def role_may_invoke(
+    authorizer: Authorizer,
+    account: str,
+    trust_of: Callable[[str], str | None],
+    trusts: Callable[[str, str], bool],
+) -> Callable[[str, str], bool]:
+    """EventBridge Scheduler's check of a function target: Scheduler assumes the target's
+    ``RoleArn``, which must be a role of this account trusting ``scheduler.amazonaws.com``
+    (``trust_of(name)`` its trust policy, ``trusts(trust, service)`` the test) and allowed
+    ``lambda:InvokeFunction`` on the function by its policies (or by the function's
+    resource policy). Always true where policies are not enforced."""
+    prefix = f"arn:aws:iam::{account}:role/"
+
+    def may_invoke(function_arn: str, role_arn: str) -> bool:
+        if not authorizer.enforced:
+            return True
+        if not role_arn.startswith(prefix):
+            return False
+        name = role_arn.rsplit("/", 1)[1]
+        trust = trust_of(name)
+        if trust is None or not trusts(trust, SCHEDULER):
+            return False
+        session = Principal(
+            account,
+            f"arn:aws:sts::{account}:assumed-role/{name}/scheduler",
+            f"scheduler:{name}",
+            "assumed-role",
+            role_arn,
+        )
+        return authorizer.denial(session, "lambda:InvokeFunction", function_arn) is None
+
+    return may_invoke
