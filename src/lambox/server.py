@@ -555,7 +555,9 @@ def build(settings: Settings) -> Server:
             "sqs": sqs_app,
             "sns": SnsApp(sns, authorizer),
             "cloudformation": CloudFormationApp(cloudformation),
-            "logs": JsonServiceApp("logs", cloudwatch_logs.operations),
+            "logs": JsonServiceApp(
+                "logs", cloudwatch_logs.operations, authorizer, cloudwatch_logs.resource
+            ),
         },
         authenticator(settings, context, iam_store),
         authorizer,
