@@ -238,7 +238,7 @@ def build(settings: Settings) -> Server:
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce(r for r in shapes.runtimes() if r not in shapes.DEPRECATED_RUNTIMES)
     iam_store = IamStore(data / "iam.db", settings.account_id)
-    roles = ExecutionRoles(iam_store, settings.strict_auth)
+    roles = ExecutionRoles(iam_store, settings.strict_auth, settings.role_session)
     layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)
     functions = FunctionService(
         store,
@@ -282,6 +282,7 @@ def build(settings: Settings) -> Server:
     scheduler = Scheduler(
         factory,
         keep_alive=settings.keep_alive,
+        max_age=settings.role_session / 2,
         concurrency_limit=settings.concurrency_limit,
         sandbox_limit=settings.sandbox_limit,
         wait_queue=settings.wait_queue,
