@@ -59,6 +59,7 @@ from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
 from lambox.edge.lambda_actions import LambdaActions
+from lambox.edge.public import PublicRequests, ingest_token
 from lambox.edge.queryapp import QueryApp
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
@@ -648,7 +649,8 @@ def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) ->
         )
     log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
     keyring = ChainKeyring(StaticKeyring(keys), iam)
-    return Authenticator(keyring, settings.account_id, open_posture=not strict)
+    public = PublicRequests(ingest_token(settings.data_dir))
+    return Authenticator(keyring, settings.account_id, open_posture=not strict, public=public)
 
 
 def _stack_handlers(
