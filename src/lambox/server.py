@@ -382,7 +382,7 @@ def build(settings: Settings) -> Server:
         return True
 
     iam = IamService(iam_store)
-    sts = StsService(iam_store)
+    sts = StsService(iam_store, iam.document)
 
     def resource_policy(function_arn: str) -> str | None:
         """The function's resource policy (AddPermission) the authorizer weighs."""
@@ -394,7 +394,10 @@ def build(settings: Settings) -> Server:
         return None if document is None else json.dumps(document)
 
     authorizer = Authorizer(
-        iam.policies_for, resource_policy=resource_policy, enforced=settings.iam_enforced
+        iam.policies_for,
+        resource_policy=resource_policy,
+        enforced=settings.iam_enforced,
+        limits_of=iam.limits_for,
     )
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(
