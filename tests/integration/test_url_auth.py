@@ -186,3 +186,41 @@ def test_strict_identity_and_resource_policies(
         ),
     )
     assert_forbidden(call(url, (granted[0], granted[1])))
+
+
+def test_strict_public_url_needs_the_public_access_statement(
+    strict: LamboxServer,  # noqa: F811
+    root_keys: tuple[str, str],  # noqa: F811
+) -> None:
+    iam = client("iam", strict.url, *root_keys)
+    lam = client("lambda", strict.url, *root_keys, read_timeout=120)
+    role = iam.create_role(RoleName=unique("r"), AssumeRolePolicyDocument=LAMBDA_TRUST)
+    name = unique("pub")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=role["Role"]["Arn"],
+        Code={"ZipFile": make_zip({"app.py": ECHO})},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    assert_forbidden(call(url))
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="wrong-type",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="AWS_IAM",
+    )
+    assert_forbidden(call(url))
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+    )
+    status, _, body = call(url)
+    assert status == 200, body
+    assert "authorizer" not in json.loads(body)

@@ -95,8 +95,12 @@ class FunctionUrlEndpoint:
         config = self._lookup(scope.get(HOST_ID, ""))
         if config is None:
             return _error(403, "AccessDeniedException", FORBIDDEN, rid)
-        if config.auth_type == "AWS_IAM" and self._guard is not None:
-            refused = self._guard.refusal(scope, config.function, config.qualifier)
+        if self._guard is not None:
+            refused = (
+                self._guard.refusal(scope, config.function, config.qualifier)
+                if config.auth_type == "AWS_IAM"
+                else self._guard.public_refusal(config.function, config.qualifier)
+            )
             if refused is not None:
                 headers = [*refused.headers, (b"x-amzn-requestid", rid.encode())]
                 return HttpAnswer(refused.status, headers, refused.body)

@@ -128,6 +128,18 @@ class Authorizer:
         )
         return policy.evaluate([document], request, resource_policy=True) is policy.Decision.ALLOW
 
+    def public_permits(self, action: str, function_arn: str, context: Mapping[str, Any]) -> bool:
+        """Whether the function's resource policy allows an unauthenticated caller (a
+        statement whose Principal is ``*``) ``action``. Always true where policies are not
+        enforced."""
+        if not self.enforced:
+            return True
+        document = self._resource_policy(function_arn) if self._resource_policy else None
+        if not document:
+            return False
+        request = policy.Request(action, function_arn, "*", "", "", context)
+        return policy.evaluate([document], request, resource_policy=True) is policy.Decision.ALLOW
+
     def denial_in(self, scope: Mapping[str, Any], action: str, resource: str) -> str | None:
         """``denial`` for an edge request: the principal the edge authenticated and the
         client's address from the ASGI scope (None when no one was authenticated)."""

@@ -55,6 +55,21 @@ class UrlGuard:
         self._authorizer = authorizer
         self._prefix = f"arn:aws:lambda:{region}:{account}:function:"
 
+    def public_refusal(self, function: str, qualifier: str) -> Refusal | None:
+        """An ``AuthType: NONE`` URL: where policies are enforced, the function's resource
+        policy must allow everyone (``Principal: "*"``) ``lambda:InvokeFunctionUrl`` with
+        ``lambda:FunctionUrlAuthType`` = ``NONE``, as AWS requires (the statement
+        CreateFunctionUrlConfig's console flow adds as ``FunctionURLAllowPublicAccess``)."""
+        if self._authorizer.public_permits(
+            ACTION, self._arn(function, qualifier), {"lambda:FunctionUrlAuthType": "NONE"}
+        ):
+            return None
+        return _FORBIDDEN
+
+    def _arn(self, function: str, qualifier: str) -> str:
+        arn = self._prefix + function
+        return f"{arn}:{qualifier}" if qualifier and qualifier != "$LATEST" else arn
+
     def refusal(self, scope: Mapping[str, Any], function: str, qualifier: str) -> Refusal | None:
         failure: AuthFailure | None = scope.get(AUTH_FAILURE)
         if failure is not None:
@@ -63,12 +78,13 @@ class UrlGuard:
         principal: Principal | None = scope.get(PRINCIPAL)
         if principal is None or principal.kind == "anonymous":
             return _FORBIDDEN
-        arn = self._prefix + function
-        if qualifier and qualifier != "$LATEST":
-            arn = f"{arn}:{qualifier}"
         client = scope.get("client") or ("", 0)
         denial = self._authorizer.denial(
-            principal, ACTION, arn, str(client[0]), {"lambda:FunctionUrlAuthType": "AWS_IAM"}
+            principal,
+            ACTION,
+            self._arn(function, qualifier),
+            str(client[0]),
+            {"lambda:FunctionUrlAuthType": "AWS_IAM"},
         )
         return None if denial is None else _FORBIDDEN
 
