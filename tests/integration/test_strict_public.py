@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, LamboxServer, make_zip, unique
-from tests.integration.test_auth import client, root_keys, strict  # noqa: F401
+from tests.integration.test_auth import client, error_of, root_keys, strict  # noqa: F401
 from tests.integration.test_function_credentials import LAMBDA_TRUST
 from tests.integration.test_sns import _Subscriber
 
@@ -163,3 +163,23 @@ def test_sns_links_work_unsigned_and_nothing_else_does(
         assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     finally:
         subscriber.close()
+
+
+def test_unsubscribe_checks_the_arn_as_recorded(
+    strict: LamboxServer,  # noqa: F811
+    root_keys: tuple[str, str],  # noqa: F811
+) -> None:
+    sns = client("sns", strict.url, *root_keys)
+    topic = sns.create_topic(Name=unique("unsub"))["TopicArn"]
+    elements = "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements"
+    for arn, message in (
+        ("foo", f"{elements}, not 1"),
+        ("arn:aws:sns:us-east-1:000000000000", f"{elements}, not 5"),
+        (topic, "Invalid parameter: SubscriptionId"),
+    ):
+        err = error_of(sns.unsubscribe, SubscriptionArn=arn)
+        assert (err["Error"]["Code"], err["Error"]["Message"]) == ("InvalidParameter", message)
+    # unsigned, as the UnsubscribeURL is followed: no ARN at all
+    answer = httpx.get(f"{strict.url}/?Action=Unsubscribe", timeout=30)
+    assert answer.status_code == 400 and "no value for required parameter" in answer.text
+    sns.unsubscribe(SubscriptionArn=f"{topic}:00000000-0000-0000-0000-000000000000")  # idempotent
