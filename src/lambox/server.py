@@ -331,6 +331,24 @@ def build(settings: Settings) -> Server:
             return False, b""
         return result.function_error is None, result.payload
 
+    iam = IamService(iam_store)
+    sts = StsService(iam_store, iam.document)
+
+    def resource_policy(function_arn: str) -> str | None:
+        """The function's resource policy (AddPermission) the authorizer weighs."""
+        try:
+            name, qualifier = arns.parse(function_arn)
+        except LamboxError:
+            return None
+        document = policies.lookup(name, qualifier)
+        return None if document is None else json.dumps(document)
+
+    authorizer = Authorizer(
+        iam.policies_for,
+        resource_policy=resource_policy,
+        enforced=settings.iam_enforced,
+        limits_of=iam.limits_for,
+    )
     pollers = SqsPollers(consumer, invoke_batch, settings.region)
     mappings = EventSourceService(
         SqliteMappingStore(data / "state.db"),
@@ -340,6 +358,7 @@ def build(settings: Settings) -> Server:
         consumer.is_fifo,
         pollers.apply,
         pollers.remove,
+        triggers.role_allows(authorizer, settings.account_id),
     )
     routes = [
         *EventSourceApi(mappings).routes(),
@@ -381,24 +400,6 @@ def build(settings: Settings) -> Server:
             return False
         return True
 
-    iam = IamService(iam_store)
-    sts = StsService(iam_store, iam.document)
-
-    def resource_policy(function_arn: str) -> str | None:
-        """The function's resource policy (AddPermission) the authorizer weighs."""
-        try:
-            name, qualifier = arns.parse(function_arn)
-        except LamboxError:
-            return None
-        document = policies.lookup(name, qualifier)
-        return None if document is None else json.dumps(document)
-
-    authorizer = Authorizer(
-        iam.policies_for,
-        resource_policy=resource_policy,
-        enforced=settings.iam_enforced,
-        limits_of=iam.limits_for,
-    )
     objects = ObjectStore(data / "s3")
     s3_relay = Relay(
         objects,

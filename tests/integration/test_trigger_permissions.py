@@ -266,3 +266,57 @@ def test_scheduler_invokes_as_its_role(env: Env) -> None:
         )
     lines = env.marks(name, '"n": "delivered"')
     assert not any('"n": "dropped' in line for line in lines)
+
+
+def test_queue_mapping_needs_an_execution_role_that_may_poll(env: Env) -> None:
+    """Lambda polls a queue as the function's execution role: CreateEventSourceMapping
+    refuses a role that may not receive, delete and read the queue's attributes."""
+    name, _ = env.function()
+    sqs = client("sqs", env.server.url, *env.keys)
+    queue_url = sqs.create_queue(QueueName=unique("poll"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    with pytest.raises(ClientError) as caught:
+        env.lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn)
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"] == (
+        "The provided execution role does not have permissions to call ReceiveMessage on SQS"
+    )
+    role_name = env.role.rsplit("/", 1)[1]
+    env.iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName=f"poll-{name}",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+                        "Resource": queue_arn,
+                    }
+                ],
+            }
+        ),
+    )
+    with pytest.raises(ClientError) as caught:
+        env.lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn)
+    assert "call GetQueueAttributes on SQS" in caught.value.response["Error"]["Message"]
+    env.iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName=f"attrs-{name}",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    mapping = env.lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn)
+    sqs.send_message(QueueUrl=queue_url, MessageBody="polled")
+    env.marks(name, "polled")
+    env.lam.delete_event_source_mapping(UUID=mapping["UUID"])

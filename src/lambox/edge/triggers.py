@@ -79,6 +79,31 @@ def gated(
     return checked
 
 
+def role_allows(authorizer: Authorizer, account: str) -> Callable[[str, str, str], bool]:
+    """(role ARN, action, resource): whether a session of the role may take the action, by
+    the role's policies (and the resource's policy), as when a service acts with a role
+    it was given (Scheduler's target role, a function's execution role polling a queue).
+    Always true where policies are not enforced."""
+    prefix = f"arn:aws:iam::{account}:role/"
+
+    def allows(role_arn: str, action: str, resource: str) -> bool:
+        if not authorizer.enforced:
+            return True
+        if not role_arn.startswith(prefix):
+            return False
+        name = role_arn.rsplit("/", 1)[1]
+        session = Principal(
+            account,
+            f"arn:aws:sts::{account}:assumed-role/{name}/lambox",
+            f"lambox:{name}",
+            "assumed-role",
+            role_arn,
+        )
+        return authorizer.denial(session, action, resource) is None
+
+    return allows
+
+
 def role_may_invoke(
     authorizer: Authorizer,
     account: str,
@@ -91,23 +116,16 @@ def role_may_invoke(
     ``lambda:InvokeFunction`` on the function by its policies (or by the function's
     resource policy). Always true where policies are not enforced."""
     prefix = f"arn:aws:iam::{account}:role/"
+    allows = role_allows(authorizer, account)
 
     def may_invoke(function_arn: str, role_arn: str) -> bool:
         if not authorizer.enforced:
             return True
         if not role_arn.startswith(prefix):
             return False
-        name = role_arn.rsplit("/", 1)[1]
-        trust = trust_of(name)
+        trust = trust_of(role_arn.rsplit("/", 1)[1])
         if trust is None or not trusts(trust, SCHEDULER):
             return False
-        session = Principal(
-            account,
-            f"arn:aws:sts::{account}:assumed-role/{name}/scheduler",
-            f"scheduler:{name}",
-            "assumed-role",
-            role_arn,
-        )
-        return authorizer.denial(session, "lambda:InvokeFunction", function_arn) is None
+        return allows(role_arn, "lambda:InvokeFunction", function_arn)
 
     return may_invoke
