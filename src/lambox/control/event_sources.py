@@ -134,8 +134,7 @@ class EventSourceService:
         for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
             if not self._role_allows(role, f"sqs:{action}", str(source)):
                 raise InvalidParameterValue(
-                    f"The provided execution role does not have permissions to call {action}"
-                    " on SQS"
+                    f"The provided execution role does not have permissions to call {action} on SQS"
                 )
         for other in self._mappings.values():
             if other.source_arn == source and other.function == name:
