@@ -96,6 +96,7 @@ from lambox.services.cloudformation.resources import (
     Handler,
     LambdaCalls,
     LayerVersionHandler,
+    PermissionHandler,
     RecordedRole,
     S3Calls,
     VersionHandler,
@@ -527,7 +528,7 @@ def build(settings: Settings) -> Server:
     )
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
-        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns),
+        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns, policies),
         settings.region,
         settings.account_id,
     )
@@ -666,6 +667,7 @@ def _stack_handlers(
     objects: ObjectStore,
     logs: LogSink,
     arns: Arns,
+    policies: PolicyService,
 ) -> tuple[dict[str, Handler], S3Calls]:
     """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
 
@@ -695,6 +697,9 @@ def _stack_handlers(
         functions.delete(name)
         logs.delete(name)  # as DeleteFunction does
 
+    def add_permission(function: str, params: dict[str, Any]) -> None:
+        policies.add(function, None, params)
+
     lambda_calls = LambdaCalls(
         create_function=create_function,
         update_code=update_code,
@@ -712,6 +717,8 @@ def _stack_handlers(
         delete_alias=lambda function, name: aliases.delete(bare(function), name),
         publish_layer=layers.publish,
         delete_layer=layers.delete,
+        add_permission=add_permission,
+        remove_permission=lambda function, sid: policies.remove(function, sid, None, None),
     )
 
     def call(params: dict[str, Any]) -> S3Call:
@@ -741,6 +748,7 @@ def _stack_handlers(
         "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
         "AWS::IAM::Role": RecordedRole(arns.account_id),
+        "AWS::Lambda::Permission": PermissionHandler(lambda_calls),
     }
     return handlers, s3_calls
 

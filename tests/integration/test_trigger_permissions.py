@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -320,3 +321,77 @@ def test_queue_mapping_needs_an_execution_role_that_may_poll(env: Env) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="polled")
     env.marks(name, "polled")
     env.lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_a_stack_grants_its_bucket_with_a_permission_resource(env: Env) -> None:
+    """CloudFormation: AWS::Lambda::Permission adds the statement a stack's bucket
+    notification needs; without it the bucket cannot be created, as on AWS."""
+    cfn = client("cloudformation", env.server.url, *env.keys)
+    bucket = unique("stack").lower()
+
+    def template(with_permission: bool) -> str:
+        resources: dict[str, Any] = {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.11",
+                    "Handler": "index.handler",
+                    "Role": env.role,
+                    "Code": {"ZipFile": MARK},
+                },
+            },
+            "Uploads": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "BucketName": bucket,
+                    "NotificationConfiguration": {
+                        "LambdaConfigurations": [
+                            {
+                                "Event": "s3:ObjectCreated:*",
+                                "Function": {"Fn::GetAtt": ["Fn", "Arn"]},
+                            }
+                        ]
+                    },
+                },
+            },
+        }
+        if with_permission:
+            resources["Allow"] = {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "s3.amazonaws.com",
+                    "SourceArn": f"arn:aws:s3:::{bucket}",
+                    "SourceAccount": ACCOUNT,
+                },
+            }
+            resources["Uploads"]["DependsOn"] = "Allow"
+        return json.dumps({"Resources": resources, "Outputs": {"Fn": {"Value": {"Ref": "Fn"}}}})
+
+    refused = unique("stack")
+    cfn.create_stack(StackName=refused, TemplateBody=template(False))
+    deadline = time.monotonic() + 120
+    while cfn.describe_stacks(StackName=refused)["Stacks"][0]["StackStatus"].endswith(
+        "IN_PROGRESS"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert cfn.describe_stacks(StackName=refused)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = [
+        e.get("ResourceStatusReason", "")
+        for e in cfn.describe_stack_events(StackName=refused)["StackEvents"]
+        if e["LogicalResourceId"] == "Uploads"
+    ]
+    assert any("Unable to validate" in r for r in reasons), reasons
+
+    name = unique("stack")
+    cfn.create_stack(StackName=name, TemplateBody=template(True))
+    cfn.get_waiter("stack_create_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    fn = cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"][0]["OutputValue"]
+    statements = json.loads(env.lam.get_policy(FunctionName=fn)["Policy"])["Statement"]
+    assert [s["Principal"] for s in statements] == [{"Service": "s3.amazonaws.com"}]
+    env.s3.put_object(Bucket=bucket, Key="from-stack", Body=b"1")
+    env.marks(fn, '"key": "from-stack"')

@@ -68,6 +68,8 @@ class LambdaCalls:
     delete_alias: Callable[[str, str], None]
     publish_layer: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
     delete_layer: Callable[[str, int], None]
+    add_permission: Callable[[str, dict[str, Any]], None]  # AddPermission (function, params)
+    remove_permission: Callable[[str, str], None]  # RemovePermission (function, statement id)
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,44 @@ class LayerVersionHandler:
         arn = current.physical_id
         layer, _, version = arn.rpartition(":")
         self._calls.delete_layer(layer.rpartition(":")[2], int(version))
+
+
+class PermissionHandler:
+    """AWS::Lambda::Permission: one statement of the function's resource policy (what a
+    bucket, topic or rule of the template needs to invoke it); every change replaces it."""
+
+    _PROPS = (
+        "Action",
+        "Principal",
+        "SourceArn",
+        "SourceAccount",
+        "EventSourceToken",
+        "FunctionUrlAuthType",
+        "PrincipalOrgID",
+    )
+    replaces = frozenset({"FunctionName", *_PROPS})
+
+    def __init__(self, calls: LambdaCalls) -> None:
+        self._calls = calls
+
+    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
+        sid = physical_name(stack, logical_id, 100)
+        params = {k: props[k] for k in self._PROPS if k in props}
+        self._calls.add_permission(str(props["FunctionName"]), {**params, "StatementId": sid})
+        return Provisioned(sid, sid, {})
+
+    async def update(
+        self,
+        current: Provisioned,
+        old: Mapping[str, Any],
+        props: Mapping[str, Any],
+        logical_id: str,
+        stack: str,
+    ) -> Provisioned:
+        return current
+
+    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
+        self._calls.remove_permission(str(props["FunctionName"]), current.physical_id)
 
 
 class BucketHandler:
