@@ -60,7 +60,7 @@ from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.public import PublicRequests, ingest_token
-from lambox.edge.queryapp import QueryApp
+from lambox.edge.queryapp import QueryApp, QueryCall
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
 from lambox.edge.url_auth import UrlGuard
@@ -97,7 +97,7 @@ from lambox.services.cloudformation.resources import (
     LambdaCalls,
     LayerVersionHandler,
     PermissionHandler,
-    RecordedRole,
+    RoleHandler,
     S3Calls,
     VersionHandler,
 )
@@ -528,7 +528,9 @@ def build(settings: Settings) -> Server:
     )
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
-        *_stack_handlers(functions, versions, aliases, layers, s3, objects, logs, arns, policies),
+        *_stack_handlers(
+            functions, versions, aliases, layers, s3, objects, logs, arns, policies, iam
+        ),
         settings.region,
         settings.account_id,
     )
@@ -668,6 +670,7 @@ def _stack_handlers(
     logs: LogSink,
     arns: Arns,
     policies: PolicyService,
+    iam: IamService,
 ) -> tuple[dict[str, Handler], S3Calls]:
     """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
 
@@ -696,6 +699,11 @@ def _stack_handlers(
     def delete_function(name: str) -> None:
         functions.delete(name)
         logs.delete(name)  # as DeleteFunction does
+
+    root = root_principal(arns.account_id)
+
+    def iam_call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return iam.operations[operation](QueryCall(root, params, "127.0.0.1", new_request_id()))
 
     def add_permission(function: str, params: dict[str, Any]) -> None:
         policies.add(function, None, params)
@@ -747,7 +755,7 @@ def _stack_handlers(
         "AWS::Lambda::Alias": AliasHandler(lambda_calls),
         "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
-        "AWS::IAM::Role": RecordedRole(arns.account_id),
+        "AWS::IAM::Role": RoleHandler(iam_call),
         "AWS::Lambda::Permission": PermissionHandler(lambda_calls),
     }
     return handlers, s3_calls

@@ -325,18 +325,40 @@ def test_queue_mapping_needs_an_execution_role_that_may_poll(env: Env) -> None:
 
 def test_a_stack_grants_its_bucket_with_a_permission_resource(env: Env) -> None:
     """CloudFormation: AWS::Lambda::Permission adds the statement a stack's bucket
-    notification needs; without it the bucket cannot be created, as on AWS."""
+    notification needs (without it the bucket cannot be created, as on AWS), and
+    AWS::IAM::Role creates the execution role the strict posture requires."""
     cfn = client("cloudformation", env.server.url, *env.keys)
     bucket = unique("stack").lower()
 
     def template(with_permission: bool) -> str:
         resources: dict[str, Any] = {
+            "Exec": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": json.loads(LAMBDA_TRUST),
+                    "ManagedPolicyArns": [
+                        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                        "arn:aws:iam::aws:policy/NotKnownToLambox",
+                    ],
+                    "Policies": [
+                        {
+                            "PolicyName": "list",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
             "Fn": {
                 "Type": "AWS::Lambda::Function",
                 "Properties": {
                     "Runtime": "python3.11",
                     "Handler": "index.handler",
-                    "Role": env.role,
+                    "Role": {"Fn::GetAtt": ["Exec", "Arn"]},
                     "Code": {"ZipFile": MARK},
                 },
             },
@@ -367,10 +389,13 @@ def test_a_stack_grants_its_bucket_with_a_permission_resource(env: Env) -> None:
                 },
             }
             resources["Uploads"]["DependsOn"] = "Allow"
-        return json.dumps({"Resources": resources, "Outputs": {"Fn": {"Value": {"Ref": "Fn"}}}})
+        outputs = {"Fn": {"Value": {"Ref": "Fn"}}, "Role": {"Value": {"Ref": "Exec"}}}
+        return json.dumps({"Resources": resources, "Outputs": outputs})
 
     refused = unique("stack")
-    cfn.create_stack(StackName=refused, TemplateBody=template(False))
+    cfn.create_stack(
+        StackName=refused, TemplateBody=template(False), Capabilities=["CAPABILITY_IAM"]
+    )
     deadline = time.monotonic() + 120
     while cfn.describe_stacks(StackName=refused)["Stacks"][0]["StackStatus"].endswith(
         "IN_PROGRESS"
@@ -386,12 +411,28 @@ def test_a_stack_grants_its_bucket_with_a_permission_resource(env: Env) -> None:
     assert any("Unable to validate" in r for r in reasons), reasons
 
     name = unique("stack")
-    cfn.create_stack(StackName=name, TemplateBody=template(True))
+    cfn.create_stack(StackName=name, TemplateBody=template(True), Capabilities=["CAPABILITY_IAM"])
     cfn.get_waiter("stack_create_complete").wait(
         StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
-    fn = cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"][0]["OutputValue"]
+    out = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    }
+    fn, role = out["Fn"], out["Role"]
+    # The stack's role is a role of lambox's IAM, with the policies the template gives it.
+    assert env.iam.list_role_policies(RoleName=role)["PolicyNames"] == ["list"]
+    attached = env.iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
     statements = json.loads(env.lam.get_policy(FunctionName=fn)["Policy"])["Statement"]
     assert [s["Principal"] for s in statements] == [{"Service": "s3.amazonaws.com"}]
     env.s3.put_object(Bucket=bucket, Key="from-stack", Body=b"1")
     env.marks(fn, '"key": "from-stack"')
+    env.s3.delete_object(Bucket=bucket, Key="from-stack")
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    with pytest.raises(ClientError) as caught:
+        env.iam.get_role(RoleName=role)
+    assert caught.value.response["Error"]["Code"] == "NoSuchEntity"
