@@ -145,7 +145,7 @@ def _lambox(tmp: Path, name: str, env: dict[str, str]) -> Any:
 def warm(n: int, blocks: int, baseline_src: Path | None) -> dict[str, Any]:
     """Warm Invoke latency, the kinds alternating in blocks: the HTTP floor, this lambox
     unsigned and SigV4-signed (root key), and, with ``baseline_src``, a lambox run from
-    that source tree (e.g. the code before authentication) unsigned."""
+    that source tree (e.g. an older commit) unsigned and signed."""
     with tempfile.TemporaryDirectory(prefix="lambox-bench-auth-") as tmp_name:
         tmp = Path(tmp_name)
         servers = [start_echo(tmp)]
@@ -169,6 +169,7 @@ def warm(n: int, blocks: int, baseline_src: Path | None) -> dict[str, Any]:
             if baseline_src is not None:
                 port = servers[2].port
                 kinds["baseline"] = (port, signed_raw(port, path, PAYLOAD, _Unsigned())[0])
+                kinds["baseline_signed"] = (port, signed_raw(port, path, PAYLOAD, signer)[0])
             out: dict[str, list[int]] = {k: [] for k in kinds}
             conns = {k: Connection(HOST, port) for k, (port, _) in kinds.items()}
             try:
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-src",
         type=Path,
         help="also measure a lambox run from this src/ tree (e.g. `git archive` of an older"
-        " commit), unsigned, in the same run",
+        " commit), unsigned and signed, in the same run",
     )
     args = parser.parse_args(argv)
     n = 2000 if args.quick else 20000

@@ -52,6 +52,15 @@ class Settings:
         default=300.0,
         metadata={"doc": "Seconds an idle warm sandbox is kept before it is reclaimed."},
     )
+    role_session: float = field(
+        default=43200.0,
+        metadata={
+            "doc": "Seconds a function's execution-role session lasts (AWS's 12 hours). A"
+            " session is shared by a function's new sandboxes while more than three quarters"
+            " of it is left, and a sandbox is retired (when idle, provisioned ones replaced)"
+            " once it is half that old, so its credentials never expire in use."
+        },
+    )
     init_timeout: float = field(
         default=10.0,
         metadata={

@@ -64,14 +64,17 @@ from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
 from lambox.durable_wiring import Durable, build_durable
+from lambox.edge import triggers
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.identity import ChainKeyring, Credential, StaticKeyring, root_principal
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.lazy import LazyApp
-from lambox.edge.queryapp import QueryApp
+from lambox.edge.public import PublicRequests, ingest_token
+from lambox.edge.queryapp import QueryApp, QueryCall
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
+from lambox.edge.url_auth import UrlGuard
 from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault, TooManyRequests
 from lambox.events.clock import ScaledClock
 from lambox.events.delivery import Deliverer, Policy
@@ -121,7 +124,7 @@ from lambox.services.cloudformation.resources import (
     LambdaCalls,
     LayerVersionHandler,
     RecordedBucketPolicy,
-    RecordedRole,
+    RoleHandler,
     S3Calls,
     VersionHandler,
 )
@@ -135,7 +138,7 @@ from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
 from lambox.services.events.store import OutboxRecord as EventsOutboxRecord
 from lambox.services.iam import root as root_key
-from lambox.services.iam.execution import ExecutionRoles
+from lambox.services.iam.execution import ExecutionRoles, trusts_service
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
 from lambox.services.logs.service import LogsService
@@ -273,7 +276,7 @@ def build(settings: Settings) -> Server:
     runtimes = RuntimeCatalog(settings.runtime_map)
     runtimes.announce()
     iam_store = IamStore(data / "iam.db", settings.account_id)
-    roles = ExecutionRoles(iam_store, settings.strict_auth)
+    roles = ExecutionRoles(iam_store, settings.strict_auth, settings.role_session)
     layers = LayerService(SqliteLayerStore(data / "layers.db"), code, arns, settings.base_url)
     functions = FunctionService(
         store,
@@ -332,6 +335,7 @@ def build(settings: Settings) -> Server:
     scheduler = Scheduler(
         factory,
         keep_alive=settings.keep_alive,
+        max_age=settings.role_session / 2,
         concurrency_limit=settings.concurrency_limit,
         sandbox_limit=settings.sandbox_limit,
         wait_queue=settings.wait_queue,
@@ -399,6 +403,25 @@ def build(settings: Settings) -> Server:
             return False, b""
         return result.function_error is None, result.payload
 
+    iam = IamService(iam_store)
+    sts = StsService(iam_store, iam.document)
+
+    def resource_policy(function_arn: str) -> str | None:
+        """The function's resource policy (AddPermission) the authorizer weighs."""
+        try:
+            name, qualifier = arns.parse(function_arn)
+        except LamboxError:
+            return None
+        document = policies.lookup(name, qualifier)
+        return None if document is None else json.dumps(document)
+
+    authorizer = Authorizer(
+        iam.policies_for,
+        resource_policy=resource_policy,
+        enforced=settings.iam_enforced,
+        limits_of=iam.limits_for,
+    )
+
     def function_capacity(name: str) -> int:
         reserved = concurrency.get_reserved(name)
         return concurrency.unreserved() if reserved is None else reserved
@@ -412,6 +435,7 @@ def build(settings: Settings) -> Server:
         consumer.is_fifo,
         pollers.apply,
         pollers.remove,
+        triggers.role_allows(authorizer, settings.account_id),
     )
     routes = [
         *EventSourceApi(mappings).routes(),
@@ -466,22 +490,19 @@ def build(settings: Settings) -> Server:
         return True
 
     objects = ObjectStore(data / "s3")
-    s3_relay = Relay(objects, deliver, "s3")
-    s3 = S3Service(objects, UploadStore(data / "s3"), function_exists, s3_relay.kick)
-    iam = IamService(iam_store)
-    sts = StsService(iam_store)
-
-    def resource_policy(function_arn: str) -> str | None:
-        """The function's resource policy (AddPermission) the authorizer weighs."""
-        try:
-            name, qualifier = arns.parse(function_arn)
-        except LamboxError:
-            return None
-        document = policies.lookup(name, qualifier)
-        return None if document is None else json.dumps(document)
-
-    authorizer = Authorizer(
-        iam.policies_for, resource_policy=resource_policy, enforced=settings.iam_enforced
+    s3_relay = Relay(
+        objects,
+        triggers.gated(deliver, authorizer, triggers.S3, triggers.s3_source, settings.account_id),
+        "s3",
+    )
+    s3 = S3Service(
+        objects,
+        UploadStore(data / "s3"),
+        function_exists,
+        s3_relay.kick,
+        lambda arn, bucket: authorizer.service_permits(
+            arn, triggers.S3, f"arn:aws:s3:::{bucket}", settings.account_id
+        ),
     )
     clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
@@ -534,6 +555,9 @@ def build(settings: Settings) -> Server:
         clock.now,
         eventbridge_relay.kick,
         reschedule,
+        lambda arn, rule: authorizer.service_permits(
+            arn, triggers.EVENTS, rule, settings.account_id
+        ),
     )
     rule_ticker = Ticker(
         "events", RuleTimetable(eventbridge_store, eventbridge), clock, deliver_target
@@ -543,11 +567,24 @@ def build(settings: Settings) -> Server:
         scheduler_store, settings.region, settings.account_id, clock.now, reschedule
     )
     schedule_ticker = Ticker(
-        "scheduler", ScheduleTimetable(scheduler_store, schedules), clock, deliver_target
+        "scheduler",
+        ScheduleTimetable(
+            scheduler_store,
+            schedules,
+            triggers.role_may_invoke(
+                authorizer, settings.account_id, iam_store.trust_of, trusts_service
+            ),
+        ),
+        clock,
+        deliver_target,
     )
     tickers.extend([rule_ticker, schedule_ticker])
     function_urls = FunctionUrlEndpoint(
-        invoke, urls.by_id, settings.account_id, settings.stream_response_limit
+        invoke,
+        urls.by_id,
+        settings.account_id,
+        settings.stream_response_limit,
+        UrlGuard(authorizer, settings.region, settings.account_id),
     )
 
     async def run_http(
@@ -581,7 +618,11 @@ def build(settings: Settings) -> Server:
 
     topics = TopicStore(data / "sns")
     sns_http = HttpDeliveries(topics, settings.sns_http_retry_delay)
-    sns_relay = Relay(topics, deliver, "sns")
+    sns_relay = Relay(
+        topics,
+        triggers.gated(deliver, authorizer, triggers.SNS, triggers.sns_source, settings.account_id),
+        "sns",
+    )
     sns = SnsService(
         topics,
         settings.region,
@@ -594,7 +635,7 @@ def build(settings: Settings) -> Server:
         sns_http,
     )
     stack_handlers, s3_calls = _stack_handlers(
-        functions, versions, aliases, layers, s3, objects, logs, arns
+        functions, versions, aliases, layers, s3, objects, logs, arns, iam
     )
     stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
     stack_handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
@@ -654,7 +695,11 @@ def build(settings: Settings) -> Server:
             "sqs": LazyApp(lambda: SqsApp(sqs, settings.account_id, authorizer, settings.region)),
             "sns": LazyApp(lambda: SnsApp(sns, authorizer)),
             "cloudformation": LazyApp(lambda: CloudFormationApp(cloudformation)),
-            "logs": LazyApp(lambda: JsonServiceApp("logs", cloudwatch_logs.operations)),
+            "logs": LazyApp(
+                lambda: JsonServiceApp(
+                    "logs", cloudwatch_logs.operations, authorizer, cloudwatch_logs.resource
+                )
+            ),
             "monitoring": LazyApp(
                 lambda: CloudWatchApp(CloudWatchService(metrics).operations, authorizer)
             ),
@@ -750,7 +795,8 @@ def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) ->
         )
     log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
     keyring = ChainKeyring(StaticKeyring(keys), iam)
-    return Authenticator(keyring, settings.account_id, open_posture=not strict)
+    public = PublicRequests(ingest_token(settings.data_dir))
+    return Authenticator(keyring, settings.account_id, open_posture=not strict, public=public)
 
 
 def _stack_handlers(
@@ -762,6 +808,7 @@ def _stack_handlers(
     objects: ObjectStore,
     logs: LogSink,
     arns: Arns,
+    iam: IamService,
 ) -> tuple[dict[str, Handler], S3Calls]:
     """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
 
@@ -790,6 +837,11 @@ def _stack_handlers(
     def delete_function(name: str) -> None:
         functions.delete(name)
         logs.delete(name)  # as DeleteFunction does
+
+    root = root_principal(arns.account_id)
+
+    def iam_call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return iam.operations[operation](QueryCall(root, params, "127.0.0.1", new_request_id()))
 
     lambda_calls = LambdaCalls(
         create_function=create_function,
@@ -836,7 +888,7 @@ def _stack_handlers(
         "AWS::Lambda::Alias": AliasHandler(lambda_calls),
         "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
-        "AWS::IAM::Role": RecordedRole(arns.account_id),
+        "AWS::IAM::Role": RoleHandler(iam_call),
         "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
     }
     return handlers, s3_calls
@@ -1056,6 +1108,9 @@ def _example_rule(server: Server, spec: dict[str, Any]) -> None:
     if isinstance(params.get("EventPattern"), dict):
         params["EventPattern"] = json.dumps(params["EventPattern"])
     targets = [{**t, "Arn": server.arns.function(t["Arn"])} for t in spec.get("Targets", [])]
+    rule_arn = server.eventbridge.rule_arn("default", spec["Name"])
+    for target in spec.get("Targets", []):
+        _example_permission(server, target["Arn"], triggers.EVENTS, rule_arn)
     try:
         server.eventbridge.put_rule(params)
         server.eventbridge.put_targets({"Rule": spec["Name"], "Targets": targets})
@@ -1092,6 +1147,28 @@ async def _example_queues(server: Server, spec: dict[str, Any], function: str) -
         log.error("example queues for %s not set up: %s", function, exc.message)
 
 
+def _example_permission(server: Server, function: str, service: str, source_arn: str) -> None:
+    """The AddPermission statement an example's trigger needs, as on AWS (once)."""
+    statement_id = f"lambox-example-{service.split('.', 1)[0]}"
+    policy = server.policies.lookup(function)
+    if policy is not None and any(s.get("Sid") == statement_id for s in policy["Statement"]):
+        return
+    try:
+        server.policies.add(
+            function,
+            None,
+            {
+                "StatementId": statement_id,
+                "Action": "lambda:InvokeFunction",
+                "Principal": service,
+                "SourceArn": source_arn,
+                "SourceAccount": server.settings.account_id,
+            },
+        )
+    except LamboxError as exc:
+        log.error("example %s: permission for %s not added: %s", function, service, exc.message)
+
+
 async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
     """An example's bucket and the notification that triggers it (function names become
     the functions' ARNs)."""
@@ -1099,6 +1176,7 @@ async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
     server.objects.create_bucket(name, server.settings.region)
     config = spec.get("NotificationConfiguration", {})
     for rule in config.get("LambdaFunctionConfigurations", []):
+        _example_permission(server, rule["LambdaFunctionArn"], triggers.S3, f"arn:aws:s3:::{name}")
         rule["LambdaFunctionArn"] = server.arns.function(rule["LambdaFunctionArn"])
     try:
         server.s3.set_notification(name, config)

@@ -59,7 +59,7 @@ def _signed(rng: random.Random, port: int, keys: tuple[str, str], body: bytes) -
 
 def _case(rng: random.Random, port: int, keys: tuple[str, str]) -> bytes:
     """One hostile request's bytes."""
-    kind = rng.randrange(9)
+    kind = rng.randrange(12)
     path = rng.choice(PATHS)
     headers: dict[str, str] = {"Host": f"127.0.0.1:{port}"}
     body = b""
@@ -104,6 +104,29 @@ def _case(rng: random.Random, port: int, keys: tuple[str, str]) -> bytes:
         headers["Authorization"] = "AWS " + rng.choice(["", ":", "k:", "k:sig", "::::"])
         headers["Host"] = f"bucket.s3.localhost:{port}"
         headers["Date"] = rng.choice(["", "Mon, 07 Dec 2026 00:00:00 GMT", "x"])
+    elif kind == 9:  # a function URL that does not exist, with a forged or mangled signature
+        headers["Host"] = f"{rng.getrandbits(64):016x}.lambda-url.us-east-1.localhost:{port}"
+        body = b"{}"
+        if rng.random() < 0.7:
+            headers.update(_signed(rng, port, keys, body))
+            headers["Authorization"] = headers["Authorization"][: rng.randrange(20, 200)]
+    elif kind == 10:  # the webhook ingest with wrong, empty or oversized tokens
+        path = "/lambox/v1/s3-events/f" + rng.choice(["", "?token=", f"?token={rng.random()}"])
+        token = rng.choice(["", "x", "Bearer", "Bearer ", "Bearer " + "a" * 5000])
+        if token:
+            headers["Authorization"] = token
+        body = b'{"Records": [{"s3": {}}]}'
+    elif kind == 11:  # SNS's unsigned links with forged tokens and smuggled actions
+        path = "/?" + rng.choice(
+            [
+                "Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:000000000000:t&Token=x",
+                "Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-1:000000000000:t",
+                "Action=Unsubscribe",
+                "Action=ConfirmSubscription",
+            ]
+        )
+        body = rng.choice([b"", b"Action=DeleteTopic&TopicArn=x", _garbage(rng, 64)])
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     else:  # a big body to an unsigned request
         body = b"x" * rng.choice([1 << 10, 1 << 20])
     method = rng.choice(["GET", "POST", "PUT", "DELETE", "HEAD"]) if kind != 3 else "POST"

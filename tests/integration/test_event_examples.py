@@ -95,3 +95,23 @@ def test_big_orders_gets_only_what_its_pattern_matches(served: LamboxServer) -> 
     log = logs_until(served, "big-orders", "big order o-1")
     assert "big order o-1: 250 from fr" in log and "big order o-4: 100 from de" in log
     assert "o-2" not in log and "o-3" not in log
+
+
+def test_the_examples_carry_the_permissions_their_triggers_need(served: LamboxServer) -> None:
+    """As on AWS, each trigger's service is allowed by the function's resource policy, so
+    the examples also run where policies are enforced."""
+    lam = client(served, "lambda")
+    for function, service, source in (
+        (
+            "big-orders",
+            "events.amazonaws.com",
+            "arn:aws:events:us-east-1:000000000000:rule/big-orders",
+        ),
+        ("thumbnail", "s3.amazonaws.com", "arn:aws:s3:::lambox-photos"),
+    ):
+        statements = json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"]
+        assert any(
+            s["Principal"] == {"Service": service}
+            and s["Condition"]["ArnLike"]["AWS:SourceArn"] == source
+            for s in statements
+        ), statements

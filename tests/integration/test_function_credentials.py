@@ -105,3 +105,50 @@ def test_strict_posture_role_must_exist_and_trust_lambda(
     err = error_of(lam.update_function_configuration, FunctionName=name, Role=missing)
     assert err["Error"]["Code"] == "InvalidParameterValueException"
     assert lam.get_function_configuration(FunctionName=name)["Role"] == role["Arn"]
+
+
+def test_sandboxes_are_renewed_before_their_session_expires(
+    tmp_path: Any,
+) -> None:
+    """With 6-second role sessions, a function invoked again and again for longer than a
+    session keeps valid credentials: its sandboxes are retired half a session old and new
+    ones get a fresh session."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT, start_server, stop_server
+
+    srv = start_server(tmp_path / "data", {"LAMBOX_AUTH": "strict", "LAMBOX_ROLE_SESSION": "6"})
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lambox.cli.main",
+                "credentials",
+                "--data-dir",
+                str(srv.data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+        values = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines())
+        keys = (values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"])
+        lam = client("lambda", srv.url, *keys, read_timeout=120)
+        iam = client("iam", srv.url, *keys)
+        role = iam.create_role(RoleName=unique("short"), AssumeRolePolicyDocument=LAMBDA_TRUST)
+        name = create(lam, role["Role"]["Arn"])
+        seen: list[str] = []
+        deadline = time.monotonic() + 14
+        while time.monotonic() < deadline:
+            body = invoke(lam, name)  # GetCallerIdentity inside: fails on expired credentials
+            assert body["arn"].endswith(f"/{name}")
+            if not seen or seen[-1] != body["key"]:
+                seen.append(body["key"])
+            time.sleep(0.3)
+        assert len(seen) >= 2, seen
+    finally:
+        stop_server(srv)

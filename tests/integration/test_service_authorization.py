@@ -199,3 +199,61 @@ def test_api_gateway_methods_on_the_resource_path(
     assert err["Error"]["Code"] == "AccessDeniedException"
     assert f"apigateway:DELETE on resource: {apis_arn}/{api_id}" in err["Error"]["Message"]
     assert client("apigatewayv2", url, *root_keys).get_api(ApiId=api_id)["ApiId"] == api_id
+
+
+def test_cloudwatch_logs_actions_on_the_group_and_stream_arns(
+    strict: LamboxServer,  # noqa: F811
+    root_keys: tuple[str, str],  # noqa: F811
+) -> None:
+    import os
+    import subprocess
+
+    from tests.conftest import CLIENT_ENV
+
+    url = strict.url
+    iam = client("iam", url, *root_keys)
+    group = f"/app/{unique('g')}"
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"
+    client("logs", url, *root_keys).create_log_group(logGroupName=group)
+
+    arn, key, secret = user_with(iam, url)
+    nobody = client("logs", url, key, secret)
+    err = error_of(nobody.create_log_stream, logGroupName=group, logStreamName="s")
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err["Error"]["Code"] == "AccessDeniedException"
+    assert (
+        f"User: {arn} is not authorized to perform: logs:CreateLogStream on resource:"
+        f" {group_arn}:*" in err["Error"]["Message"]
+    )
+    env = {**os.environ, **CLIENT_ENV, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    cli = subprocess.run(
+        ["/usr/bin/aws", "--endpoint-url", url, "logs", "describe-log-groups"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode != 0 and "AccessDeniedException" in cli.stderr, cli.stderr
+
+    _, key, secret = user_with(
+        iam,
+        url,
+        allow("logs:CreateLogStream", f"{group_arn}:*"),
+        allow("logs:PutLogEvents", f"{group_arn}:log-stream:mine"),
+        allow("logs:DescribeLogGroups", "*"),
+    )
+    logs = client("logs", url, key, secret)
+    logs.create_log_stream(logGroupName=group, logStreamName="mine")
+    logs.put_log_events(
+        logGroupName=group, logStreamName="mine", logEvents=[{"timestamp": 1, "message": "m"}]
+    )
+    assert any(g["logGroupName"] == group for g in logs.describe_log_groups()["logGroups"])
+    logs.create_log_stream(logGroupName=group, logStreamName="other")
+    err = error_of(
+        logs.put_log_events,
+        logGroupName=group,
+        logStreamName="other",
+        logEvents=[{"timestamp": 1, "message": "m"}],
+    )
+    assert err["Error"]["Code"] == "AccessDeniedException"
+    err = error_of(logs.delete_log_group, logGroupName=group)
+    assert err["Error"]["Code"] == "AccessDeniedException"

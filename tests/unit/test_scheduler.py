@@ -302,4 +302,27 @@ def test_reservations_changed_and_removed_leave_the_exact_unreserved_share() -> 
             await use(scheduler, version(name="u9"))
         await asyncio.gather(*tasks)
 
+
+def test_sandboxes_older_than_max_age_are_retired_and_provisioned_ones_replaced() -> None:
+    """Role credentials last a limited time: a sandbox past ``max_age`` is retired when idle
+    (on-demand or provisioned), and provisioned concurrency starts a fresh one."""
+
+    async def main() -> None:
+        factory = FakeSandboxFactory()
+        scheduler = Scheduler(factory, keep_alive=1000, concurrency_limit=100, max_age=50)
+        v1 = version(number="1")
+        scheduler.on_change(v1)
+        scheduler.on_change(Limits("f", provisioned=frozen_map({"1": 2})))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert scheduler.provisioned("f", "1") == (2, 2)
+        await use(scheduler, version())  # one on-demand sandbox of $LATEST
+        assert scheduler.reap(now=time.monotonic() + 40) == 0
+        assert scheduler.reap(now=time.monotonic() + 60) == 3
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert sum(s.destroyed for s in factory.made) == 3
+        assert scheduler.provisioned("f", "1") == (2, 2)  # replaced by fresh ones
+        assert len(factory.made) == 5
+
     asyncio.run(main())

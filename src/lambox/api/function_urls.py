@@ -28,6 +28,7 @@ from lambox.edge.http_events import (
     response,
     trace_header,
 )
+from lambox.edge.url_auth import UrlGuard
 from lambox.errors import LamboxError, RequestTooLarge
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
@@ -70,11 +71,13 @@ class FunctionUrlEndpoint:
         lookup: Callable[[str], UrlConfig | None],
         account: str,
         stream_limit: int = STREAM_LIMIT,
+        guard: UrlGuard | None = None,
     ) -> None:
         self._stream_limit = stream_limit
         self._invoke = invoke
         self._lookup = lookup
         self._account = account
+        self._guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_request_id()
@@ -96,6 +99,15 @@ class FunctionUrlEndpoint:
         config = self._lookup(scope.get(HOST_ID, ""))
         if config is None:
             return _error(403, "AccessDeniedException", FORBIDDEN, rid)
+        if self._guard is not None:
+            refused = (
+                self._guard.refusal(scope, config.function, config.qualifier)
+                if config.auth_type == "AWS_IAM"
+                else self._guard.public_refusal(config.function, config.qualifier)
+            )
+            if refused is not None:
+                headers = [*refused.headers, (b"x-amzn-requestid", rid.encode())]
+                return HttpAnswer(refused.status, headers, refused.body)
         origin = request_method = ""
         for key, value in scope["headers"]:
             if key == b"origin":
@@ -146,6 +158,9 @@ class FunctionUrlEndpoint:
         )
         account = self._account if config.auth_type == "AWS_IAM" else None
         event = request_event(request, config.url_id, rid, account)
+        caller = UrlGuard.caller(scope) if config.auth_type == "AWS_IAM" else None
+        if caller is not None:
+            event["requestContext"]["authorizer"] = {"iam": caller}
         qualifier = None if config.qualifier == "$LATEST" else config.qualifier
         trace = trace_header(event)
         payload = json.dumps(event).encode()

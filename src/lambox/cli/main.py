@@ -65,6 +65,9 @@ def credentials(
         raise typer.Exit(1) from None
     typer.echo(f"export AWS_ACCESS_KEY_ID={stored['AccessKeyId']}")
     typer.echo(f"export AWS_SECRET_ACCESS_KEY={stored['SecretAccessKey']}")
+    token = path.parent / "ingest-token"
+    if token.exists():  # the webhooks' token for /lambox/v1/s3-events/ (strict posture)
+        typer.echo(f"export LAMBOX_INGEST_TOKEN={token.read_text().strip()}")
 
 
 @app.command()

@@ -59,8 +59,12 @@ class EventSourceService:
         queue_is_fifo: Callable[[str], bool],
         apply: Callable[[EventSourceMapping], None],
         remove: Callable[[str], None],
+        role_allows: Callable[[str, str, str], bool] | None = None,
     ) -> None:
         self._store = store
+        # (role ARN, action, resource): whether the function's execution role may take the
+        # action; Lambda polls a queue as that role, so it must be allowed to
+        self._role_allows = role_allows or (lambda _role, _action, _resource: True)
         self._functions = functions
         self._arns = arns
         self._queue_exists = queue_exists
@@ -126,6 +130,12 @@ class EventSourceService:
                 " AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified"
                 " queue does not exist."
             )
+        role = self._functions.get(name).role
+        for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
+            if not self._role_allows(role, f"sqs:{action}", str(source)):
+                raise InvalidParameterValue(
+                    f"The provided execution role does not have permissions to call {action} on SQS"
+                )
         for other in self._mappings.values():
             if other.source_arn == source and other.function == name:
                 raise ResourceConflict(

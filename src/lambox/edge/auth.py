@@ -10,7 +10,8 @@ bodies are small) or, for S3, checked as it streams (``edge.bodies``).
 Two postures. *Open* (the loopback default): a request with no signature, or signed with a
 key lambox does not know, is the account's root, as lambox always treated local requests;
 a known key must still sign correctly. *Strict*: every request needs a valid signature by a
-known key, except the few paths ``public`` lets through (the health check).
+known key, except the few requests ``public`` lets through as anonymous (the health check,
+SNS's confirmation links, a webhook's ingest with its token: ``edge.public``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ SKEW = 15 * 60
 MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
 BODY_LIMIT = 96 << 20
 _PUBLIC_PATHS = frozenset({"/lambox/v1/health"})
+Public = Callable[[Scope, str], bool]
+"""(scope, service) -> whether an unsigned request may pass as anonymous (``edge.public``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +94,28 @@ class Authenticator:
         account: str,
         open_posture: bool,
         clock: Callable[[], float] = time.time,
-        public: Callable[[Scope], bool] | None = None,
+        public: Public | None = None,
     ) -> None:
         self._keyring = keyring
         self._root = root_principal(account)
         self._anonymous = anonymous_principal(account)
         self.open_posture = open_posture
         self._clock = clock
-        self._public = public or (lambda scope: scope.get("path") in _PUBLIC_PATHS)
+        self._public = public or (lambda scope, service: scope.get("path") in _PUBLIC_PATHS)
 
     async def authenticate(
         self, scope: Scope, receive: Receive, service: str
     ) -> tuple[Principal, Receive]:
         req = _request(scope)
         auth = req.wanted.get(b"authorization", "")
+        # Unsigned (or carrying a webhook's bearer token): a public request is anonymous.
+        if (
+            not self.open_posture
+            and not auth.startswith(sigv4.ALGORITHM)
+            and b"X-Amz-Signature=" not in req.raw_query
+            and self._public(scope, service)
+        ):
+            return self._anonymous, receive
         if auth.startswith(sigv4.ALGORITHM):
             return await self._header_v4(req, receive, service, auth)
         if auth.startswith("AWS ") and service == "s3":
@@ -119,8 +130,6 @@ class Authenticator:
             raise AuthFailure(Reason.MALFORMED, "Unsupported Authorization header")
         if self.open_posture:
             return self._root, receive
-        if self._public(scope):
-            return self._anonymous, receive
         raise AuthFailure(Reason.MISSING)
 
     def _credential(self, access_key: str, token: str) -> Credential | None:

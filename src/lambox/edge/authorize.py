@@ -19,6 +19,10 @@ from lambox.edge.identity import Principal
 PoliciesOf = Callable[[Principal], list[str]]
 """The identity policy documents of a principal (users and assumed roles)."""
 
+LimitsOf = Callable[[Principal], "list[tuple[str, list[str]]]"]
+"""What caps a principal's identity policies: (its name in a refusal, its documents) for a
+permissions boundary and for session policies; the request must be allowed by each."""
+
 ResourcePolicy = Callable[[str], "str | None"]
 """The resource policy document of a Lambda function, version or alias, by its (qualified)
 ARN; None when it has none. AddPermission/RemovePermission keep it; wire their store's
@@ -53,8 +57,10 @@ class Authorizer:
         policies_of: PoliciesOf,
         resource_policy: ResourcePolicy | None = None,
         enforced: bool = True,
+        limits_of: LimitsOf | None = None,
     ) -> None:
         self._policies_of = policies_of
+        self._limits_of = limits_of
         self._resource_policy = resource_policy
         self.enforced = enforced
 
@@ -73,6 +79,15 @@ class Authorizer:
             context.update(extra)
         request = policy.Request(action, resource, principal.arn, principal.account, "", context)
         identity = policy.evaluate(self._policies_of(principal), request)
+        capped_by = ""
+        if self._limits_of is not None and identity is not policy.Decision.DENY:
+            for name, documents in self._limits_of(principal):
+                limit = policy.evaluate(documents, request)
+                if limit is policy.Decision.DENY:
+                    identity, capped_by = policy.Decision.DENY, name
+                    break
+                if limit is not policy.Decision.ALLOW and identity is policy.Decision.ALLOW:
+                    identity, capped_by = policy.Decision.IMPLICIT, name
         resource_decision = policy.Decision.IMPLICIT
         if self._resource_policy is not None and resource.startswith("arn:aws:lambda:"):
             document = self._resource_policy(resource)
@@ -81,15 +96,49 @@ class Authorizer:
         decision = policy.combine(identity, resource_decision)
         if decision is policy.Decision.ALLOW:
             return None
+        kind = capped_by or "identity-based policy"
+        article = "an" if kind[0] in "aeiou" else "a"
         why = (
-            "with an explicit deny in an identity-based policy"
+            f"with an explicit deny in {article} {kind}"
             if identity is policy.Decision.DENY
-            else f"because no identity-based policy allows the {action} action"
+            else f"because no {kind} allows the {action} action"
         )
         return (
             f"User: {principal.arn} is not authorized to perform: {action} on resource:"
             f" {resource} {why}"
         )
+
+    def service_permits(
+        self, function_arn: str, service: str, source_arn: str, source_account: str
+    ) -> bool:
+        """Whether the function's resource policy lets a service principal (S3's
+        ``s3.amazonaws.com``, ``sns.amazonaws.com``, ``events.amazonaws.com``) invoke it on
+        behalf of ``source_arn`` (the bucket, topic or rule), as AWS checks a trigger's
+        invocation. Always true where policies are not enforced."""
+        if not self.enforced:
+            return True
+        if self._resource_policy is None:
+            return False
+        document = self._resource_policy(function_arn)
+        if not document:
+            return False
+        context = {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account}
+        request = policy.Request(
+            "lambda:InvokeFunction", function_arn, service=service, context=context
+        )
+        return policy.evaluate([document], request, resource_policy=True) is policy.Decision.ALLOW
+
+    def public_permits(self, action: str, function_arn: str, context: Mapping[str, Any]) -> bool:
+        """Whether the function's resource policy allows an unauthenticated caller (a
+        statement whose Principal is ``*``) ``action``. Always true where policies are not
+        enforced."""
+        if not self.enforced:
+            return True
+        document = self._resource_policy(function_arn) if self._resource_policy else None
+        if not document:
+            return False
+        request = policy.Request(action, function_arn, "*", "", "", context)
+        return policy.evaluate([document], request, resource_policy=True) is policy.Decision.ALLOW
 
     def denial_in(self, scope: Mapping[str, Any], action: str, resource: str) -> str | None:
         """``denial`` for an edge request: the principal the edge authenticated and the

@@ -24,6 +24,9 @@ class Principal:
     user_id: str
     kind: str  # root | user | assumed-role
     role: str = ""
+    # AssumeRole's session policies (Policy, PolicyArns): the session may do only what
+    # these allow too
+    session_policies: tuple[str, ...] = ()
 
     @property
     def is_root(self) -> bool:

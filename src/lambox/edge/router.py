@@ -28,7 +28,8 @@ from lambox.edge import denials
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.lambda_actions import LambdaActions
-from lambox.edge.sigv4 import AuthFailure
+from lambox.edge.sigv4 import AuthFailure, Reason
+from lambox.edge.url_auth import AUTH_FAILURE, is_signed
 
 LAMBDA = "lambda"
 _SCOPE = re.compile(rb"Credential=[^/,\s]*/\d{8}/[^/]*/([a-z0-9-]+)/aws4_request")
@@ -167,8 +168,17 @@ class Edge:
                     lineage.CURRENT.set(unquote(value.decode("latin-1")))
                     break
         # Function URLs and API Gateway stages are public endpoints: their own AuthType and
-        # authorizers decide (AWS_IAM URLs are not enforced yet), not the account's keys.
-        if self._auth is not None and service not in (FUNCTION_URL, EXECUTE_API):
+        # authorizers decide, not the account's keys. A signed function URL request is
+        # verified here; the URL's endpoint weighs the outcome when its AuthType is AWS_IAM.
+        if self._auth is not None and service == FUNCTION_URL and is_signed(scope):
+            try:
+                _scoped_to_lambda(scope)
+                principal, receive = await self._auth.authenticate(scope, receive, LAMBDA)
+            except AuthFailure as failure:
+                scope = {**scope, AUTH_FAILURE: failure}
+            else:
+                scope = {**scope, PRINCIPAL: principal}
+        elif self._auth is not None and service not in (FUNCTION_URL, EXECUTE_API):
             try:
                 principal, receive = await self._auth.authenticate(scope, receive, service)
             except AuthFailure as failure:
@@ -193,6 +203,19 @@ class Edge:
                         await _forbidden(send, denial)
                         return
         await app(scope, receive, send)
+
+
+def _scoped_to_lambda(scope: Scope) -> None:
+    """A function URL's signature must be scoped to ``lambda``, as AWS requires."""
+    auth = b""
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            auth = value
+    m = _SCOPE.search(auth) if auth else _QUERY_SCOPE.search(scope.get("query_string") or b"")
+    if m is not None and m.group(1) != b"lambda":
+        raise AuthFailure(
+            Reason.BAD_SIGNATURE, "Credential should be scoped to correct service: 'lambda'. "
+        )
 
 
 async def _forbidden(send: Send, message: str) -> None:

@@ -38,6 +38,7 @@ class SafeSandbox:
         self.init: InitReport | None = None
         self.invocations = 0
         self.idle_since = time.monotonic()
+        self.born = self.idle_since  # retired past the scheduler's max_age (credentials)
         self.provisioned = False
         # The CloudWatch log stream of this sandbox, named as Lambda names one.
         self.log_stream = stream_name(inner.version.config.version)

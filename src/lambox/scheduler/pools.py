@@ -100,9 +100,13 @@ class Scheduler:
         concurrency_limit: int,
         sandbox_limit: int = 64,
         wait_queue: int = 32,
+        max_age: float = float("inf"),
     ) -> None:
         self._factory = factory
         self._keep_alive = keep_alive
+        # A sandbox older than this is retired when idle (provisioned ones replaced): its
+        # role credentials were issued for a limited time.
+        self._max_age = max_age
         self._limit = concurrency_limit
         self._sandbox_limit = sandbox_limit
         self._wait_queue = wait_queue
@@ -389,13 +393,14 @@ class Scheduler:
 
     def reap(self, now: float | None = None) -> int:
         """Destroy on-demand sandboxes idle for longer than the keep-alive, and idle ones of
-        any kind whose environment ended; returns how many."""
+        any kind whose environment ended or that are older than ``max_age``; returns how
+        many."""
         now = time.monotonic() if now is None else now
         reaped = 0
         for key, pool in list(self._pools.items()):
             ready: collections.deque[SafeSandbox] = collections.deque()
             for sandbox in pool.ready:
-                if sandbox.alive:
+                if sandbox.alive and now - sandbox.born <= self._max_age:
                     ready.append(sandbox)
                 else:
                     self._discard(sandbox, pool)
@@ -403,7 +408,7 @@ class Scheduler:
             pool.ready = ready
             keep: collections.deque[SafeSandbox] = collections.deque()
             for sandbox in pool.idle:
-                if not sandbox.alive:
+                if not sandbox.alive or now - sandbox.born > self._max_age:
                     self._discard(sandbox, pool)
                     reaped += 1
                 elif now - sandbox.idle_since > self._keep_alive:

@@ -17,7 +17,6 @@ from lambox.services.events import targets as target_rules
 from lambox.services.events.service import (
     EventsService,
     delivery_policy,
-    is_deliverable,
     stamp,
 )
 from lambox.services.events.store import EventsStore
@@ -75,5 +74,5 @@ class RuleTimetable:
                 delivery_policy(t, rule.arn, time.time()),
             )
             for t in targets
-            if is_deliverable(t.get("Arn", ""))
+            if self._service.deliverable(t.get("Arn", ""), rule.arn)
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from lambox.services.events.archives import Archives
 from lambox.services.events.permissions import BusPermissions
 from lambox.services.events.rules import Rule, RuleSet
 from lambox.services.events.store import EventsStore, StoredRule
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BUS = "default"
 MAX_ENTRIES = 10
@@ -80,8 +83,12 @@ class EventsService:
         now: Callable[[], float],
         kick: Callable[[], None],
         reschedule: Callable[[], None],
+        permits: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._store = store
+        # (function ARN, rule ARN): whether the function's resource policy lets EventBridge
+        # invoke it for that rule
+        self._permits = permits or (lambda _arn, _rule: True)
         self.region = region
         self.account = account
         self._now = now
@@ -122,6 +129,22 @@ class EventsService:
             "PutEvents": self.put_events,
             "TestEventPattern": self.test_event_pattern,
         }
+
+    def deliverable(self, target_arn: str, rule_arn: str) -> bool:
+        """A target the rule delivers to: a queue or topic, or a function whose resource
+        policy allows ``events.amazonaws.com`` for the rule (a refused one is skipped with
+        a warning, as AWS counts a failed invocation)."""
+        if not is_deliverable(target_arn):
+            return False
+        if is_function(target_arn) and not self._permits(target_arn, rule_arn):
+            log.warning(
+                "rule %s may not invoke %s (no resource policy statement allows"
+                " events.amazonaws.com): event dropped",
+                rule_arn,
+                target_arn,
+            )
+            return False
+        return True
 
     # -- names -----------------------------------------------------------------------------
 
@@ -428,7 +451,7 @@ class EventsService:
             if allowed is not None and rule.arn not in allowed:
                 continue
             for target in rule.stored.targets:
-                if is_deliverable(target.get("Arn", "")):
+                if self.deliverable(target.get("Arn", ""), rule.arn):
                     policy = delivery_policy(target, rule.arn, wall)
                     payload = target_rules.payload(target, event, rule.arn)
                     records.append((target["Arn"], payload, policy.dump()))

@@ -6,8 +6,11 @@ Open posture: a role of this account that does not exist yet is created (trustin
 nothing else) and a warning says so. Strict posture: the role must exist and trust
 ``lambda.amazonaws.com``, as on AWS, or CreateFunction is refused.
 
-A session lasts 12 hours; the same one is handed to every sandbox of a function until it
-has less than 6 hours left, so a cold start seldom writes the store.
+A session lasts 12 hours (``LAMBOX_ROLE_SESSION``); the same one is handed to every new
+sandbox of a function while more than three quarters of it is left, so a cold start seldom
+writes the store. The scheduler retires a sandbox once it is half a session old, so the
+credentials a sandbox holds always have a quarter of a session left: that is their renewal,
+as AWS recycles an execution environment rather than change its credentials.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from lambox.services.iam.store import IamStore, new_id
 
 log = logging.getLogger(__name__)
 SESSION_SECONDS = 12 * 3600
-RENEW_BELOW = 6 * 3600
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 LAMBDA_TRUST = json.dumps(
@@ -67,9 +69,11 @@ def trusts_service(trust: str, service: str) -> bool:
 class ExecutionRoles:
     """``check`` for the control plane, ``credentials`` for the sandboxes."""
 
-    def __init__(self, store: IamStore, strict: bool) -> None:
+    def __init__(self, store: IamStore, strict: bool, session: float = SESSION_SECONDS) -> None:
         self._store = store
         self._strict = strict
+        self._session = max(1, int(session))
+        self._renew_below = self._session * 3 / 4
         self._sessions: dict[tuple[str, str], tuple[str, str, str, float]] = {}
         self._lock = threading.Lock()
 
@@ -125,13 +129,13 @@ class ExecutionRoles:
         now = time.time()
         with self._lock:
             cached = self._sessions.get((name, function))
-            if cached is not None and cached[3] - now > RENEW_BELOW:
+            if cached is not None and cached[3] - now > self._renew_below:
                 return cached[:3]
         role = self._store.role(name)
         if role is None or (self._strict and not trusts_service(role.trust, LAMBDA_SERVICE)):
             return None
         session = function[:64] if len(function) >= 2 else f"{function}-fn"
-        cred = self._store.add_session(name, session, SESSION_SECONDS)
+        cred = self._store.add_session(name, session, self._session)
         with self._lock:
             self._sessions[(name, function)] = (
                 cred.access_key,

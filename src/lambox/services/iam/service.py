@@ -14,6 +14,7 @@ from urllib.parse import quote
 from lambox.edge.identity import Principal
 from lambox.edge.queryapp import Handler, QueryCall
 from lambox.errors import ServiceFault
+from lambox.services.iam.groups import Groups
 from lambox.services.iam.managed import MANAGED, PREFIX, managed
 from lambox.services.iam.store import IamStore, new_id
 
@@ -41,6 +42,10 @@ def check_document(text: str) -> dict[str, Any]:
         if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
             raise ServiceFault("MalformedPolicyDocument", "Syntax errors in policy.", 400)
     return document
+
+
+def _boundary_view(arn: str) -> dict[str, str]:
+    return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
 
 
 def _path(params: dict[str, Any]) -> str:
@@ -76,7 +81,12 @@ class IamService:
             "ListPolicies": self.list_policies,
             "DeletePolicy": self.delete_policy,
         }
+        self.groups = Groups(store)
+        self.operations.update(self.groups.operations)
         for kind, noun in (("user", "User"), ("role", "Role")):
+            self.operations[f"Put{noun}PermissionsBoundary"] = self._put_boundary(kind)
+            self.operations[f"Delete{noun}PermissionsBoundary"] = self._delete_boundary(kind)
+        for kind, noun in (("user", "User"), ("role", "Role"), ("group", "Group")):
             self.operations.update(
                 {
                     f"Put{noun}Policy": self._put_inline(kind),
@@ -96,13 +106,17 @@ class IamService:
         if not found:
             raise _no_such(f"The user with name {name} cannot be found.")
         user_id, path, created = found[0]
-        return {
+        out: dict[str, Any] = {
             "Path": path,
             "UserName": name,
             "UserId": user_id,
             "Arn": self._store.user_arn(name, path),
             "CreateDate": created,
         }
+        boundary = self._boundary("user", name)
+        if boundary:
+            out["PermissionsBoundary"] = _boundary_view(boundary)
+        return out
 
     def create_user(self, call: QueryCall) -> dict[str, Any]:
         name = call.params["UserName"]
@@ -115,6 +129,8 @@ class IamService:
                 (name, new_id("AIDA"), path, time.time()),
             )
         )
+        if call.params.get("PermissionsBoundary"):
+            self._set_boundary("user", name, str(call.params["PermissionsBoundary"]))
         return {"User": self._user(name)}
 
     def get_user(self, call: QueryCall) -> dict[str, Any]:
@@ -145,14 +161,17 @@ class IamService:
         if self._store.rows(
             "SELECT 1 FROM access_keys WHERE user = ? UNION ALL"
             " SELECT 1 FROM attachments WHERE kind = 'user' AND owner = ? UNION ALL"
-            " SELECT 1 FROM inline_policies WHERE kind = 'user' AND owner = ?",
+            " SELECT 1 FROM inline_policies WHERE kind = 'user' AND owner = ? UNION ALL"
+            " SELECT 1 FROM group_members WHERE user = ?",
+            name,
             name,
             name,
             name,
         ):
             raise ServiceFault(
                 "DeleteConflict",
-                "Cannot delete entity, must delete access keys and policies first.",
+                "Cannot delete entity, must delete access keys and policies and remove the"
+                " user from its groups first.",
                 409,
             )
         self._store.write(("DELETE FROM users WHERE name = ?", (name,)))
@@ -230,6 +249,9 @@ class IamService:
         }
         if role.description:
             out["Description"] = role.description
+        boundary = self._boundary("role", name)
+        if boundary:
+            out["PermissionsBoundary"] = _boundary_view(boundary)
         if not listing:
             out["RoleLastUsed"] = {}
         return out
@@ -255,6 +277,8 @@ class IamService:
                 ),
             )
         )
+        if call.params.get("PermissionsBoundary"):
+            self._set_boundary("role", name, str(call.params["PermissionsBoundary"]))
         role = self._role(name)
         del role["MaxSessionDuration"], role["RoleLastUsed"]
         return {"Role": role}
@@ -399,6 +423,9 @@ class IamService:
         if kind == "user":
             name = str(params["UserName"])
             self._user(name)
+        elif kind == "group":
+            name = str(params["GroupName"])
+            self.groups.group(name)
         else:
             name = str(params["RoleName"])
             self._role(name)
@@ -431,7 +458,7 @@ class IamService:
             )
             if not rows:
                 raise _no_such(f"The {kind} policy with name {name} cannot be found.")
-            key = "UserName" if kind == "user" else "RoleName"
+            key = {"user": "UserName", "group": "GroupName"}.get(kind, "RoleName")
             return {key: owner, "PolicyName": name, "PolicyDocument": quote(rows[0][0])}
 
         return get
@@ -520,6 +547,8 @@ class IamService:
             return self._store.user_arn(str(params["UserName"]))
         if params.get("RoleName"):
             return self._store.role_arn(str(params["RoleName"]))
+        if params.get("GroupName"):
+            return self.groups.arn(str(params["GroupName"]))
         if operation == "CreatePolicy" and params.get("PolicyName"):
             return self._policy_arn(str(params["PolicyName"]), str(params.get("Path") or "/"))
         return "*"
@@ -538,8 +567,64 @@ class IamService:
         if cached is not None and cached[0] == generation:
             return cached[1]
         docs = self.policies_of(*owner)
+        if owner[0] == "user":
+            for group in self.groups.of_user(owner[1]):
+                docs += self.policies_of("group", group)
         self._cache[owner] = (generation, docs)
         return docs
+
+    def limits_for(self, principal: Principal) -> list[tuple[str, list[str]]]:
+        """What caps a principal's identity policies, each as (what it is, its documents):
+        its permissions boundary (a user's, or an assumed role's role's) and an assumed
+        role's session policies. The request must be allowed by each."""
+        limits: list[tuple[str, list[str]]] = []
+        if principal.kind == "user":
+            boundary = self._boundary("user", principal.arn.rsplit("/", 1)[1])
+        elif principal.kind == "assumed-role":
+            boundary = self._boundary("role", principal.role.rsplit("/", 1)[1])
+        else:
+            return limits
+        if boundary:
+            limits.append(("permissions boundary", [self.document(boundary) or "{}"]))
+        if principal.session_policies:
+            limits.append(("session policy", list(principal.session_policies)))
+        return limits
+
+    # ------------------------------------------------------------------ boundaries
+
+    def _boundary(self, kind: str, owner: str) -> str:
+        rows = self._store.rows(
+            "SELECT policy FROM boundaries WHERE kind = ? AND owner = ?", kind, owner
+        )
+        return str(rows[0][0]) if rows else ""
+
+    def _set_boundary(self, kind: str, owner: str, arn: str) -> None:
+        if self.document(arn) is None:
+            raise _no_such(f"Scope ARN: {arn} does not exist or is not attachable.")
+        self._store.write(
+            (
+                "INSERT OR REPLACE INTO boundaries (kind, owner, policy) VALUES (?, ?, ?)",
+                (kind, owner, arn),
+            )
+        )
+
+    def _put_boundary(self, kind: str) -> Handler:
+        def put(call: QueryCall) -> dict[str, Any]:
+            owner = self._owner(kind, call.params)
+            self._set_boundary(kind, owner, str(call.params["PermissionsBoundary"]))
+            return {}
+
+        return put
+
+    def _delete_boundary(self, kind: str) -> Handler:
+        def delete(call: QueryCall) -> dict[str, Any]:
+            owner = self._owner(kind, call.params)
+            self._store.write(
+                ("DELETE FROM boundaries WHERE kind = ? AND owner = ?", (kind, owner))
+            )
+            return {}
+
+        return delete
 
     def policies_of(self, kind: str, owner: str) -> list[str]:
         """Every identity policy document of a user or role: inline, then attached."""

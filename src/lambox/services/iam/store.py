@@ -8,11 +8,13 @@ never touches the disk.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import string
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ CREATE TABLE IF NOT EXISTS inline_policies (
     kind TEXT, owner TEXT, name TEXT, document TEXT, PRIMARY KEY (kind, owner, name));
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, secret TEXT, token TEXT, role TEXT, name TEXT, expires REAL);
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, id TEXT, path TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS group_members (
+    grp TEXT, user TEXT, PRIMARY KEY (grp, user));
+CREATE TABLE IF NOT EXISTS boundaries (
+    kind TEXT, owner TEXT, policy TEXT, PRIMARY KEY (kind, owner));
 """
 
 
@@ -62,6 +69,9 @@ class IamStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "policies" not in columns:  # a data directory from before session policies
+            self._db.execute("ALTER TABLE sessions ADD COLUMN policies TEXT NOT NULL DEFAULT '[]'")
         self._lock = threading.Lock()
         self._keys: dict[str, Credential] = {}
         # Bumped by every write: what was read before a bump may be stale (policy caches).
@@ -108,6 +118,11 @@ class IamStore:
         )
         return Role(*found[0]) if found else None
 
+    def trust_of(self, name: str) -> str | None:
+        """The trust policy of role ``name``; None when there is no such role."""
+        role = self.role(name)
+        return None if role is None else role.trust
+
     # ------------------------------------------------------------------ keyring
 
     def _load_keys(self) -> None:
@@ -117,10 +132,10 @@ class IamStore:
             self._remember_key(key, secret, user)
         now = time.time()
         self.write(("DELETE FROM sessions WHERE expires < ?", (now,)))
-        for key, secret, token, role, name, expires in self.rows(
-            "SELECT key, secret, token, role, name, expires FROM sessions"
+        for key, secret, token, role, name, expires, policies in self.rows(
+            "SELECT key, secret, token, role, name, expires, policies FROM sessions"
         ):
-            self._remember_session(key, secret, token, role, name, expires)
+            self._remember_session(key, secret, token, role, name, expires, json.loads(policies))
 
     def _remember_key(self, key: str, secret: str, user: str) -> None:
         found = self.rows("SELECT id, path FROM users WHERE name = ?", user)
@@ -131,7 +146,14 @@ class IamStore:
         self._keys[key] = Credential(key, secret, principal)
 
     def _remember_session(
-        self, key: str, secret: str, token: str, role_name: str, name: str, expires: float
+        self,
+        key: str,
+        secret: str,
+        token: str,
+        role_name: str,
+        name: str,
+        expires: float,
+        policies: Sequence[str] = (),
     ) -> None:
         role = self.role(role_name)
         role_id = role.id if role else new_id("AROA")
@@ -141,6 +163,7 @@ class IamStore:
             f"{role_id}:{name}",
             "assumed-role",
             self.role_arn(role_name, role.path if role else "/"),
+            tuple(policies),
         )
         self._keys[key] = Credential(key, secret, principal, token, expires)
 
@@ -182,19 +205,22 @@ class IamStore:
             ):
                 del self._keys[key]
 
-    def add_session(self, role_name: str, name: str, seconds: int) -> Credential:
-        """Temporary credentials of ``role_name`` for ``seconds``, durable until they expire."""
+    def add_session(
+        self, role_name: str, name: str, seconds: int, policies: Sequence[str] = ()
+    ) -> Credential:
+        """Temporary credentials of ``role_name`` for ``seconds``, durable until they expire,
+        limited by the session ``policies`` (documents) when there are any."""
         key = new_id("ASIA", 20)
         secret = secrets.token_urlsafe(30)[:40]
         token = secrets.token_urlsafe(96)
         expires = time.time() + seconds
         self.write(
             (
-                "INSERT INTO sessions (key, secret, token, role, name, expires)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, secret, token, role_name, name, expires),
+                "INSERT INTO sessions (key, secret, token, role, name, expires, policies)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, secret, token, role_name, name, expires, json.dumps(list(policies))),
             ),
             ("DELETE FROM sessions WHERE expires < ?", (time.time(),)),
         )
-        self._remember_session(key, secret, token, role_name, name, expires)
+        self._remember_session(key, secret, token, role_name, name, expires, policies)
         return self._keys[key]

@@ -117,6 +117,20 @@ class LogsService:
             "FilterLogEvents": self.filter_log_events,
         }
 
+    def resource(self, operation: str, params: dict[str, Any]) -> str:
+        """The ARN IAM authorizes ``logs:<operation>`` on, as CloudWatch Logs names it: a
+        stream's (``log-group:<group>:log-stream:<stream>``) for PutLogEvents and
+        GetLogEvents, else the group's (``log-group:<group>:*``); DescribeLogGroups acts on
+        every group (``log-group:*``)."""
+        name = params.get("logGroupName") or params.get("logGroupIdentifier")
+        if not isinstance(name, str) or not name:
+            return f"{self._arn}*"
+        group = name[len(self._arn) :].removesuffix(":*") if name.startswith(self._arn) else name
+        stream = params.get("logStreamName")
+        if operation in ("PutLogEvents", "GetLogEvents") and isinstance(stream, str):
+            return f"{self._arn}{group}:log-stream:{stream}"
+        return f"{self._arn}{group}:*"
+
     # -- what exists ---------------------------------------------------------------------
 
     def _group_name(self, function: str) -> str:

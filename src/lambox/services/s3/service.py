@@ -49,9 +49,12 @@ class S3Service:
         uploads: UploadStore,
         function_exists: Callable[[str], bool],
         on_events: Callable[[], None],
+        may_invoke: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._store = store
         self._function_exists = function_exists
+        # (function ARN, bucket): whether the function's resource policy lets S3 invoke it
+        self._may_invoke = may_invoke or (lambda _arn, _bucket: True)
         self._on_events = on_events
         self.operations: dict[str, Handler] = {
             "ListBuckets": self.list_buckets,
@@ -159,8 +162,13 @@ class S3Service:
     ) -> None:
         """Validate and store a bucket's NotificationConfiguration (as S3 checks it)."""
         self._bucket(bucket)
-        exists = self._function_exists if check_destinations else (lambda _arn: True)
-        self._store.set_notification(bucket, notifications.validate(config, exists))
+
+        def reachable(arn: str) -> bool:
+            return not check_destinations or (
+                self._function_exists(arn) and self._may_invoke(arn, bucket)
+            )
+
+        self._store.set_notification(bucket, notifications.validate(config, reachable))
 
     async def get_notification(self, call: Call) -> Result:
         return Result(dict(self._bucket(call.params["Bucket"]).notification))

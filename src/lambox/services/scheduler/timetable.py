@@ -13,9 +13,10 @@ the schedule's window: the larger of its flexible time window and its target's
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lambox.events.delivery import Policy
@@ -24,15 +25,26 @@ from lambox.services.events.senders import is_sendable
 from lambox.services.scheduler.service import SchedulerService
 from lambox.services.scheduler.store import SchedulerStore
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_AGE = 86400.0
 
 
 class ScheduleTimetable:
     """The ``Timetable`` of EventBridge Scheduler's schedules."""
 
-    def __init__(self, store: SchedulerStore, service: SchedulerService) -> None:
+    def __init__(
+        self,
+        store: SchedulerStore,
+        service: SchedulerService,
+        may_invoke: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self._store = store
         self._service = service
+        # (function ARN, the target's RoleArn): whether Scheduler, acting as that role, may
+        # invoke the function (the role trusts scheduler.amazonaws.com and is allowed
+        # lambda:InvokeFunction), as AWS's Scheduler invokes a target
+        self._may_invoke = may_invoke or (lambda _arn, _role: True)
 
     def earliest(self) -> float | None:
         return self._store.earliest_slot()
@@ -62,6 +74,14 @@ class ScheduleTimetable:
             return []
         arn = str(target.get("Arn", ""))
         if not is_sendable(arn):
+            return []
+        if not self._may_invoke(arn, str(target.get("RoleArn", ""))):
+            log.warning(
+                "schedule %s: role %s may not invoke %s: event dropped",
+                stored.arn,
+                target.get("RoleArn"),
+                arn,
+            )
             return []
         execution = str(uuid.uuid4())
         policy = Policy.of_target(

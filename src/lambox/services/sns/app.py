@@ -44,7 +44,13 @@ class SnsApp:
                 )
             op = self._model.operation_model(operation)
             params = query.parse(op.input_shape, form)
-            if self._authorizer is not None:
+            principal = scope.get("lambox.principal")
+            anonymous = principal is not None and principal.kind == "anonymous"
+            if anonymous and operation not in LINK_ACTIONS:
+                raise ServiceFault(
+                    "MissingAuthenticationToken", "Request is missing Authentication Token", 403
+                )
+            if self._authorizer is not None and not anonymous:
                 action = f"sns:{operation}"
                 resource = self._service.resource(operation, params)
                 denial = self._authorizer.denial_in(scope, action, resource)
@@ -68,6 +74,11 @@ class SnsApp:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+LINK_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
+"""What SNS's links in its messages do, unsigned: the token, or the subscription's ARN,
+proves the caller (``edge.public``)."""
 
 
 def _internal() -> ServiceFault:

@@ -320,7 +320,19 @@ class SnsService:
         return given
 
     async def unsubscribe(self, p: Mapping[str, Any]) -> dict[str, Any]:
-        self._store.delete_subscription(p.get("SubscriptionArn") or "")
+        """Idempotent (an unknown subscription is fine), but the ARN must be one, as
+        recorded: the unsigned UnsubscribeURL reaches here too."""
+        arn = str(p.get("SubscriptionArn") or "")
+        if not arn:
+            raise invalid("SubscriptionArn Reason: no value for required parameter")
+        parts = arn.split(":")
+        if len(parts) < 6:
+            raise invalid(
+                f"SubscriptionArn Reason: An ARN must have at least 6 elements, not {len(parts)}"
+            )
+        if len(parts) == 6:
+            raise invalid("SubscriptionId")
+        self._store.delete_subscription(arn)
         return {}
 
     def _listed(self, sub: Subscription) -> dict[str, Any]:

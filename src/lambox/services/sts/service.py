@@ -9,6 +9,7 @@ root, or ``*``) in an Allow statement for ``sts:AssumeRole``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from lambox.edge.identity import Principal
@@ -51,8 +52,11 @@ def principal_matches(names: list[Any], principal: Principal) -> bool:
 class StsService:
     """The handlers of STS's query API."""
 
-    def __init__(self, store: IamStore) -> None:
+    def __init__(
+        self, store: IamStore, document: Callable[[str], str | None] = lambda arn: None
+    ) -> None:
         self._store = store
+        self._document = document  # a managed policy's document, by ARN (PolicyArns)
         self.operations: dict[str, Handler] = {
             "GetCallerIdentity": self.get_caller_identity,
             "AssumeRole": self.assume_role,
@@ -65,6 +69,31 @@ class StsService:
     def get_caller_identity(self, call: QueryCall) -> dict[str, Any]:
         p = call.principal
         return {"UserId": p.user_id, "Account": p.account, "Arn": p.arn}
+
+    def _session_policies(self, call: QueryCall) -> list[str]:
+        """AssumeRole's session policies (the inline ``Policy`` and the managed
+        ``PolicyArns``): the session may do only what they allow as well."""
+        documents: list[str] = []
+        inline = call.params.get("Policy")
+        if inline:
+            try:
+                parsed = json.loads(str(inline))
+            except ValueError as exc:
+                raise ServiceFault(
+                    "MalformedPolicyDocument", "The policy is not in the valid JSON format.", 400
+                ) from exc
+            if not isinstance(parsed, dict):
+                raise ServiceFault(
+                    "MalformedPolicyDocument", "The policy is not in the valid JSON format.", 400
+                )
+            documents.append(str(inline))
+        for entry in call.params.get("PolicyArns") or []:
+            arn = str((entry or {}).get("arn", ""))
+            found = self._document(arn)
+            if found is None:
+                raise ServiceFault("InvalidParameterValue", f"Policy {arn} does not exist.", 400)
+            documents.append(found)
+        return documents
 
     def assume_role(self, call: QueryCall) -> dict[str, Any]:
         arn = str(call.params["RoleArn"])
@@ -92,7 +121,7 @@ class StsService:
                 " to satisfy constraint: Member must have value greater than or equal to 900",
                 400,
             )  # fmt: skip
-        cred = self._store.add_session(name, session, seconds)
+        cred = self._store.add_session(name, session, seconds, self._session_policies(call))
         return {
             "Credentials": {
                 "AccessKeyId": cred.access_key,
