@@ -1,11 +1,13 @@
 """Server CPU per warm invocation beside the HTTP echo floor, in one run.
 
-``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--signed]``
+``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--compare SRC]``
 
 CPU time (``/proc/<pid>/stat`` utime+stime of the server process alone, not its
 sandboxes) is steadier than the wall clock on a shared machine: neighbours make requests
 wait, they do not make the server do more work. Each round measures the floor and lambox
-alternately over ``n`` sequential requests on one keep-alive connection.
+alternately over ``n`` sequential requests on one keep-alive connection. ``--compare``
+names the ``src`` directory of another tree (``git archive REV src | tar -x -C DIR``):
+a lambox started from it is measured in the same rounds, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -59,34 +61,39 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compare", type=Path, help="the src directory of another tree")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         echo = start_echo(tmp)
-        port = free_port()
-        lambox = start_server(
-            "lambox", lambox_argv(port, tmp / "data"), port, "/2015-03-31/functions", tmp, {}
-        )
+        trees = {"this tree": {}}
+        if args.compare is not None:
+            trees["compared"] = {"PYTHONPATH": str(args.compare.resolve())}
+        servers: dict[str, ServerProc] = {}
         try:
-            create_function(lambda_client(lambox.url), "bench-echo", echo_zip())
+            for label, env in trees.items():
+                port = free_port()
+                data = tmp / f"data-{len(servers)}"
+                servers[label] = start_server(
+                    label, lambox_argv(port, data), port, "/2015-03-31/functions", tmp, env
+                )
+                create_function(lambda_client(servers[label].url), "bench-echo", echo_zip())
             path = invoke_path("bench-echo")
             floor_raw = build_request(HOST, echo.port, path, PAYLOAD)
-            raw = build_request(HOST, lambox.port, path, PAYLOAD)
-            floors, invokes = [], []
+            figures: dict[str, list[float]] = {"echo floor": []}
+            figures.update({label: [] for label in servers})
             for _ in range(args.rounds):
-                floors.append(per_request_us(echo, floor_raw, args.n))
-                invokes.append(per_request_us(lambox, raw, args.n))
-            print(
-                f"echo floor  us/request: {[round(x) for x in floors]}"
-                f" median {statistics.median(floors):.0f}"
-            )
-            print(
-                f"warm invoke us/request: {[round(x) for x in invokes]}"
-                f" median {statistics.median(invokes):.0f}"
-            )
+                figures["echo floor"].append(per_request_us(echo, floor_raw, args.n))
+                for label, server in servers.items():
+                    raw = build_request(HOST, server.port, path, PAYLOAD)
+                    figures[label].append(per_request_us(server, raw, args.n))
+            for label, values in figures.items():
+                rounds = [round(x) for x in values]
+                print(f"{label:>11} us/request: {rounds} median {statistics.median(values):.0f}")
             print(f"load average: {os.getloadavg()[0]:.1f}")
         finally:
-            stop_server(lambox)
+            for server in servers.values():
+                stop_server(server)
             stop_server(echo)
 
 
