@@ -33,7 +33,9 @@ HANDLER = '''
 import os, time, uuid
 import boto3
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import CallbackConfig, Duration, StepConfig
+from aws_durable_execution_sdk_python.config import (
+    CallbackConfig, Duration, StepConfig, StepSemantics,
+)
 from aws_durable_execution_sdk_python.retries import RetryDecision
 from aws_durable_execution_sdk_python.waits import (
     WaitForConditionConfig,
@@ -111,6 +113,32 @@ def gated(event, context: DurableContext):
         return "done"
     return context.step(second, name="second")
 
+@durable_execution
+def slow(event, context: DurableContext):
+    def long(_):
+        time.sleep(event["seconds"])
+        mark(event["bucket"], event["run"], "long")
+        return "slept"
+    return context.step(long, name="long")
+
+@durable_execution
+def once(event, context: DurableContext):
+    def charge(_):
+        mark(event["bucket"], event["run"], "charge")
+        while count(event["bucket"], f"{event['run']}/go") < 1:
+            time.sleep(0.2)
+        return "charged"
+    config = StepConfig(
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+        retry_strategy=lambda error, attempts: RetryDecision.no_retry(),
+    )
+    return context.step(charge, name="charge", config=config)
+
+@durable_execution
+def sleepy(event, context: DurableContext):
+    context.wait(Duration.from_seconds(event["wait"]), name="nap")
+    return "woke"
+
 def plain(event, context):
     return event["n"] * 2
 
@@ -158,7 +186,7 @@ def durable_server(data_dir: Path) -> Iterator[LamboxServer]:
     stop_server(holder["server"])
 
 
-def create(lam: Any, handler: str, timeout: int = 30) -> str:
+def create(lam: Any, handler: str, timeout: int = 30, execution_timeout: int = 600) -> str:
     name = unique("durable")
     lam.create_function(
         FunctionName=name,
@@ -167,7 +195,7 @@ def create(lam: Any, handler: str, timeout: int = 30) -> str:
         Handler=f"handler.{handler}",
         Code={"ZipFile": make_zip({"handler.py": HANDLER})},
         Timeout=timeout,
-        DurableConfig={"ExecutionTimeout": 600, "RetentionPeriodInDays": 1},
+        DurableConfig={"ExecutionTimeout": execution_timeout, "RetentionPeriodInDays": 1},
     )
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     return name
@@ -410,6 +438,35 @@ def test_chained_invokes_and_child_context(durable_server: LamboxServer) -> None
     kinds = [e["EventType"] for e in events["Events"]]
     assert kinds.count("ChainedInvokeSucceeded") == 2
     assert "ContextSucceeded" in kinds
+
+
+def test_execution_timeout_ends_a_running_invocation(durable_server: LamboxServer) -> None:
+    """The ExecutionTimeout holds mid-invocation: a step still running when it passes does
+    not get to succeed the execution; it is TIMED_OUT at its timeout and stays so."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "slow", timeout=30, execution_timeout=2)
+    marks_bucket = bucket(durable_server)
+    event = {"seconds": 10, "bucket": marks_bucket, "run": "late"}
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event))[
+        "DurableExecutionArn"
+    ]
+    timed_out = wait_status(lam, arn, "TIMED_OUT")
+    # It timed out while the step still ran: the step's side effect comes only after.
+    assert marks(durable_server, marks_bucket, "late", "long") == 0
+    assert timed_out["Error"]["ErrorType"] == "Execution.TimedOut"
+    deadline = time.monotonic() + 60
+    while marks(durable_server, marks_bucket, "late", "long") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)  # the invocation's answer (the step's checkpoint) comes now: refused
+    after = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert after["Status"] == "TIMED_OUT"
+    kinds = [
+        e["EventType"] for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    ]
+    assert kinds.count("ExecutionTimedOut") == 1
+    assert "StepSucceeded" not in kinds
+    assert "ExecutionSucceeded" not in kinds
 
 
 def test_kill_during_a_step(tmp_path: Path) -> None:

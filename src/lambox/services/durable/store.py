@@ -34,6 +34,10 @@ from lambox.store.sqlite import Guarded, connect
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 INVOCATION_ATTEMPTS = 3  # a failing invocation is retried, then fails the execution
 ERROR_FIELDS = ("ErrorMessage", "ErrorType", "ErrorData", "StackTrace")
+TIMED_OUT_ERROR = {
+    "ErrorType": "Execution.TimedOut",
+    "ErrorMessage": "The durable execution exceeded its ExecutionTimeout.",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -291,22 +295,37 @@ class DurableStore:
                 return False
             execution = _execution(row)
             if now >= execution.started + execution.timeout:
-                self._finish(
-                    execution,
-                    "TIMED_OUT",
-                    None,
-                    {
-                        "ErrorType": "Execution.TimedOut",
-                        "ErrorMessage": "The durable execution exceeded its ExecutionTimeout.",
-                    },
-                    now,
-                )
+                self._finish(execution, "TIMED_OUT", None, TIMED_OUT_ERROR, now)
                 self._db.execute("COMMIT")
                 return False
             self._fire_due(execution, now)
             self._db.execute("UPDATE executions SET wake=NULL, invoking=1 WHERE arn=?", (arn,))
             self._db.execute("COMMIT")
         return True
+
+    def expire(self, arn: str, now: float) -> Execution | None:
+        """End a live execution past its ExecutionTimeout, even mid-invocation (the running
+        invocation's checkpoints and answer are refused from now on, as after a stop); the
+        execution when this ended it, None when it had already ended or is not yet due."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)
+            ).fetchone()
+            if row is None:
+                self._db.execute("COMMIT")
+                return None
+            execution = _execution(row)
+            live = execution.status in ("RUNNING", "PAUSED")
+            if not live or now < execution.started + execution.timeout:
+                self._db.execute("COMMIT")
+                return None
+            self._finish(execution, "TIMED_OUT", None, TIMED_OUT_ERROR, now)
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)
+            ).fetchone()
+            self._db.execute("COMMIT")
+        return _execution(row)
 
     def recover(self, now: float) -> int:
         """At start-up: an invocation that was in flight when the server stopped is due
