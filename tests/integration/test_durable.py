@@ -506,6 +506,84 @@ def test_kill_during_a_step(tmp_path: Path) -> None:
         stop_server(again)
 
 
+def test_synchronous_invoke_is_limited(durable_server: LamboxServer) -> None:
+    """A RequestResponse Invoke waits at most the function's Timeout here (AWS: 15 minutes,
+    less when the function's Timeout or the ExecutionTimeout is lower): it answers as a
+    timed-out invocation, with the execution's ARN, while the execution goes on; the same
+    name and payload again answers the ended execution's result, another payload is
+    refused with DurableExecutionAlreadyStartedException."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "sleepy", timeout=8)
+    event = json.dumps({"wait": 16})
+    answer = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="short")
+    body = json.loads(answer["Payload"].read())
+    assert answer["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 8.00 seconds" in body["errorMessage"]
+    arn = answer["DurableExecutionArn"]
+    wait_status(lam, arn, "SUCCEEDED")
+    again = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="short")
+    assert "FunctionError" not in again
+    assert json.loads(again["Payload"].read()) == "woke"
+    assert again["DurableExecutionArn"] == arn
+    with pytest.raises(lam.exceptions.DurableExecutionAlreadyStartedException) as caught:
+        lam.invoke(FunctionName=name, Payload=b'{"wait": 1}', DurableExecutionName="short")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    listed = lam.list_durable_executions_by_function(FunctionName=name)["DurableExecutions"]
+    assert [e["DurableExecutionArn"] for e in listed] == [arn]
+
+
+def test_synchronous_invoke_across_a_restart(tmp_path: Path) -> None:
+    """kill -9 while a synchronous Invoke waits: its caller loses the connection (as on
+    AWS, it learns nothing more), the execution goes on after the restart, and the caller's
+    retry with the same name and payload answers the one execution's result."""
+    import threading
+
+    first = start_server(tmp_path / "data")
+    lost: list[BaseException] = []
+    try:
+        lam = client(first, "lambda")
+        name = create(lam, "sleepy")
+        event = json.dumps({"wait": 3})
+
+        def call() -> None:
+            try:
+                lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="kept")
+            except Exception as exc:  # the server dies under it
+                lost.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 60
+        while True:
+            listed = lam.list_durable_executions_by_function(FunctionName=name)
+            executions = listed["DurableExecutions"]
+            if executions and any(
+                e["EventType"] == "WaitStarted"
+                for e in lam.get_durable_execution_history(
+                    DurableExecutionArn=executions[0]["DurableExecutionArn"]
+                )["Events"]
+            ):
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    caller.join(60)
+    assert lost, "the synchronous Invoke should have lost its connection"
+    again = start_server(tmp_path / "data")
+    try:
+        lam = client(again, "lambda")
+        answer = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="kept")
+        assert "FunctionError" not in answer
+        assert json.loads(answer["Payload"].read()) == "woke"
+        listed = lam.list_durable_executions_by_function(FunctionName=name)["DurableExecutions"]
+        assert [e["DurableExecutionArn"] for e in listed] == [answer["DurableExecutionArn"]]
+    finally:
+        stop_server(again)
+
+
 def test_kill_between_callback_and_resumption(tmp_path: Path) -> None:
     """kill -9 right after a callback's answer is acknowledged: the answer is kept and the
     execution resumes after the restart, ending once."""

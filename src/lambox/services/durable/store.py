@@ -25,6 +25,7 @@ from typing import Any
 
 from lambox.errors import (
     CallbackTimeout,
+    DurableExecutionAlreadyStarted,
     InvalidParameterValue,
     ResourceConflict,
     ResourceNotFound,
@@ -148,7 +149,8 @@ class DurableStore:
         now: float,
     ) -> tuple[Execution, bool]:
         """Start an execution (due at once), or return the one of the same name that
-        already exists (a retried Invoke starts nothing new): (execution, created)."""
+        already exists (a retried Invoke starts nothing new): (execution, created). The
+        same name with another payload is refused, as Lambda refuses it."""
         # The EXECUTION operation's Id is the ARN's last segment: the SDK finds it so.
         invocation_id = str(uuid.uuid4())
         arn = f"{function_arn}/durable-execution/{name}/{invocation_id}"
@@ -158,7 +160,13 @@ class DurableStore:
                 (function_name, name),
             ).fetchone()
             if existing is not None:
-                return _execution(existing), False
+                found = _execution(existing)
+                if found.input != payload:
+                    raise DurableExecutionAlreadyStarted(
+                        f"Durable execution {name} has already been started with a"
+                        " different payload."
+                    )
+                return found, False
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO executions (arn, name, function_name, function_arn, qualifier,"
