@@ -506,6 +506,44 @@ def test_kill_during_a_step(tmp_path: Path) -> None:
         stop_server(again)
 
 
+def test_kill_during_an_at_most_once_step(tmp_path: Path) -> None:
+    """kill -9 while an AT_MOST_ONCE_PER_RETRY step runs: after the restart the SDK finds
+    the step started and not ended, and does not run it again (its retry strategy, here
+    none, decides): the step's code ran exactly once, and the execution fails once."""
+    first = start_server(tmp_path / "data")
+    try:
+        lam = client(first, "lambda")
+        name = create(lam, "once")
+        marks_bucket = bucket(first)
+        event = {"bucket": marks_bucket, "run": "once"}
+        arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event))[
+            "DurableExecutionArn"
+        ]
+        deadline = time.monotonic() + 60
+        while marks(first, marks_bucket, "once", "charge") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    again = start_server(tmp_path / "data")
+    try:
+        client(again, "s3").put_object(Bucket=marks_bucket, Key="once/go", Body=b"go")
+        lam = client(again, "lambda")
+        failed = wait_status(lam, arn, "FAILED")
+        assert "interrupted" in json.dumps(failed["Error"]).lower(), failed["Error"]
+        assert marks(again, marks_bucket, "once", "charge") == 1
+        kinds = [
+            e["EventType"]
+            for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        ]
+        assert kinds.count("StepStarted") == 1
+        assert kinds.count("ExecutionFailed") == 1
+        assert "StepSucceeded" not in kinds
+    finally:
+        stop_server(again)
+
+
 def test_synchronous_invoke_is_limited(durable_server: LamboxServer) -> None:
     """A RequestResponse Invoke waits at most the function's Timeout here (AWS: 15 minutes,
     less when the function's Timeout or the ExecutionTimeout is lower): it answers as a
