@@ -27,6 +27,10 @@ def handler(event, context: DurableContext):
     context.wait(Duration.from_seconds(event["wait"]), name="pause")
     return "done"
 
+@durable_execution
+def bare(event, context: DurableContext):
+    return "done"
+
 def plain(event, context):
     return "done"
 """
@@ -97,9 +101,11 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
     client = lambda_client(lambox.url)
     name = f"bench-durable-{uuid.uuid4().hex[:8]}"
     plain = f"{name}-plain"
+    bare = f"{name}-bare"
     for fn, handler, extra in (
         (name, "app.handler", {"DurableConfig": {"ExecutionTimeout": 3600}}),
         (plain, "app.plain", {}),
+        (bare, "app.bare", {"DurableConfig": {"ExecutionTimeout": 3600}}),
     ):
         client.create_function(
             FunctionName=fn, Runtime="python3.11", Handler=handler,
@@ -113,6 +119,14 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
         client.invoke(FunctionName=plain, Payload=b"{}")
         floor.append(time.perf_counter_ns() - t0)
+    # A synchronous execution with no operation, warm: one SDK invocation end to end (the
+    # SDK stops its checkpoint thread at the end of every invocation, polling every 0.1 s).
+    sdk_floor = []
+    client.invoke(FunctionName=bare, Payload=b"{}")
+    for _ in range(20):
+        t0 = time.perf_counter_ns()
+        client.invoke(FunctionName=bare, Payload=b"{}")
+        sdk_floor.append(time.perf_counter_ns() - t0)
     started = time.monotonic()
     arns = [
         client.invoke(
@@ -144,6 +158,7 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
         "started_per_s": executions / accepted_s,
         "resume_latency": summarize(late),
         "floor_warm_invoke": summarize(floor),
+        "floor_durable_invoke": summarize(sdk_floor),
     }
 
 
