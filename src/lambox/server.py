@@ -165,6 +165,7 @@ from lambox.services.sqs.service import SqsService
 from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
+from lambox.signer_wiring import Signer
 from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
@@ -228,6 +229,7 @@ class Server:
     metrics: Aggregator
     durable: Durable | None = None
     cloudformation: CloudFormationService | None = None
+    signer: Signer | None = None
 
 
 class Readiness:
@@ -437,6 +439,10 @@ def build(settings: Settings) -> Server:
         pollers.remove,
         triggers.role_allows(authorizer, settings.account_id),
     )
+    # S3's objects and Signer's keys before the Lambda API: it reads code from S3 and
+    # checks its signature.
+    objects = ObjectStore(data / "s3")
+    signer = Signer.open(data)
     routes = [
         *EventSourceApi(mappings).routes(),
         *ManagementApi(
@@ -452,6 +458,7 @@ def build(settings: Settings) -> Server:
             code_signing=code_signing,
             layer_storage=layers.stored_code_size,
             capacity=capacity,
+            s3_code=signer.s3_code(objects),
         ).routes(),
         *CapacityApi(capacity).routes(),
         *FunctionSettingsApi(function_settings).routes(),
@@ -489,7 +496,6 @@ def build(settings: Settings) -> Server:
             return False
         return True
 
-    objects = ObjectStore(data / "s3")
     s3_relay = Relay(
         objects,
         triggers.gated(deliver, authorizer, triggers.S3, triggers.s3_source, settings.account_id),
@@ -658,6 +664,7 @@ def build(settings: Settings) -> Server:
         log_groups,
     )
     durable = build_durable(data, invoke, functions, arns, clock)
+    signing = signer.connect(settings, objects, s3)
     edge = Edge(
         durable.app(app),
         {
@@ -681,6 +688,11 @@ def build(settings: Settings) -> Server:
             "scheduler": LazyApp(
                 lambda: RestJsonServiceApp(
                     "scheduler", schedules.operations, authorizer, schedules.resource
+                )
+            ),
+            "signer": LazyApp(
+                lambda: RestJsonServiceApp(
+                    "signer", signing.operations, authorizer, signing.resource
                 )
             ),
             FUNCTION_URL: function_urls,
@@ -751,6 +763,7 @@ def build(settings: Settings) -> Server:
         metrics,
         durable,
         cloudformation,
+        signer,
     )
 
 
@@ -1263,6 +1276,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.iam_store.close()
             server.eventbridge_store.close()
             server.scheduler_store.close()
+            if server.signer is not None:
+                server.signer.close()
             server.http_apis.close()
             server.rest_apis.close()
             server.queues.close()
