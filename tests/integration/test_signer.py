@@ -98,6 +98,19 @@ def sha256_of(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def test_the_lambda_platform(world: World) -> None:
+    got = world.signer.get_signing_platform(platformId=PLATFORM)
+    assert got["partner"] == "AWSLambda" and got["revocationSupported"] is True
+    listed = world.signer.list_signing_platforms()["platforms"]
+    assert [x["platformId"] for x in listed] == [PLATFORM]
+    with pytest.raises(ClientError) as exc:
+        world.signer.get_signing_platform(platformId="AmazonFreeRTOS-Default")
+    assert error(exc) == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as exc:
+        world.signer.list_profile_permissions(profileName="anyone")
+    assert error(exc)[0] == "UnsupportedOperationException"
+
+
 def test_signing_profiles(world: World) -> None:
     p = world.profile(signatureValidityPeriod={"value": 30, "type": "DAYS"})
     assert p["arn"] == f"arn:aws:signer:us-east-1:000000000000:/signing-profiles/{p['name']}"

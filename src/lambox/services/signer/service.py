@@ -32,6 +32,21 @@ _DAYS = {"DAYS": 1, "MONTHS": 30, "YEARS": 365}
 _PROFILE_NAME = re.compile(r"^[a-zA-Z0-9_]{2,64}$")
 _TIMESTAMPS = ("createdAt", "completedAt", "signatureExpiresAt", "revokedAt", "effectiveFrom")
 _ALPHANUMERIC = string.ascii_letters + string.digits
+# The one platform lambox signs for, as GetSigningPlatform describes it.
+PLATFORM_DOC: dict[str, Any] = {
+    "platformId": PLATFORM,
+    "displayName": PLATFORM_NAME,
+    "partner": "AWSLambda",
+    "target": "SHA384-ECDSA",
+    "category": "AWSIoT",
+    "signingConfiguration": {
+        "encryptionAlgorithmOptions": {"allowedValues": ["ECDSA"], "defaultValue": "ECDSA"},
+        "hashAlgorithmOptions": {"allowedValues": ["SHA384"], "defaultValue": "SHA384"},
+    },
+    "signingImageFormat": {"supportedFormats": ["JSONDetached"], "defaultFormat": "JSONDetached"},
+    "maxSizeInMB": 250,
+    "revocationSupported": True,
+}
 
 ReadObject = Callable[[str, str], Awaitable[bytes]]
 """The body of ``bucket``/``key`` in lambox's S3 (a ServiceFault when it is missing)."""
@@ -102,6 +117,8 @@ class SignerService:
             "DescribeSigningJob": self.describe_job,
             "ListSigningJobs": self.list_jobs,
             "RevokeSignature": self.revoke_signature,
+            "GetSigningPlatform": self.get_platform,
+            "ListSigningPlatforms": self.list_platforms,
         }
 
     def profile_arn(self, name: str) -> str:
@@ -114,6 +131,18 @@ class SignerService:
         if "jobId" in params:
             return f"arn:aws:signer:{self.region}:{self.account}:/signing-jobs/{params['jobId']}"
         return "*"
+
+    # -- platforms -------------------------------------------------------------------------
+
+    def get_platform(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["platformId"] != PLATFORM:
+            raise _not_found(f"Signing platform {params['platformId']} is not served by lambox.")
+        return dict(PLATFORM_DOC)
+
+    def list_platforms(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = {k: params[k] for k in ("category", "partner", "target") if params.get(k)}
+        matches = all(PLATFORM_DOC[k] == v for k, v in wanted.items())
+        return {"platforms": [dict(PLATFORM_DOC)] if matches else []}
 
     # -- profiles --------------------------------------------------------------------------
 
