@@ -64,14 +64,15 @@ class World:
     def sign(self, profile: str, data: bytes) -> dict[str, Any]:
         """Upload ``data``, sign it with ``profile``; the finished job."""
         key = self.upload(data)
+        token = str(uuid.uuid4())
         job = self.signer.start_signing_job(
             source={"s3": {"bucketName": self.bucket, "key": key, "version": "1"}},
             destination={"s3": {"bucketName": self.bucket, "prefix": "signed/"}},
             profileName=profile,
-            clientRequestToken=str(uuid.uuid4()),
+            clientRequestToken=token,
         )
         self.signer.get_waiter("successful_signing_job").wait(jobId=job["jobId"])
-        return dict(self.signer.describe_signing_job(jobId=job["jobId"]))
+        return {**self.signer.describe_signing_job(jobId=job["jobId"]), "token": token}
 
     def config(self, allowed: list[str], policy: str) -> str:
         out = self.aws_lambda.create_code_signing_config(
@@ -217,6 +218,12 @@ def test_revoked_profiles_and_signatures_are_untrusted(world: World) -> None:
     second = world.sign(p["name"], zip_of("second"))
     enforce = world.config([p["profileVersionArn"]], "Enforce")
     world.signer.revoke_signature(jobId=first["jobId"], reason="leaked")
+    # The job's request token still names it after the revocation (StartSigningJob retried).
+    again = world.signer.start_signing_job(
+        source=first["source"], destination={"s3": {"bucketName": world.bucket}},
+        profileName=p["name"], clientRequestToken=first["token"],
+    )  # fmt: skip
+    assert again["jobId"] == first["jobId"]
     with pytest.raises(ClientError) as exc:
         world.create(first["signedObject"]["s3"]["key"], enforce)
     assert error(exc) == ("CodeVerificationFailedException", 400)

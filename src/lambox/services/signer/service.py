@@ -374,7 +374,7 @@ class SignerService:
                 "revokedAt": self._now(),
                 "revokedBy": self._caller(),
             }
-            self._store.save_job(job, "")
+            self._store.update_job(job)
         return {}
 
     def _caller(self) -> str:

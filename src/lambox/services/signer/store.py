@@ -77,6 +77,13 @@ class SignerStore:
                 (doc["jobId"], token, doc["createdAt"], json.dumps(doc)),
             )
 
+    def update_job(self, doc: dict[str, Any]) -> None:
+        """A job's document changed (revoked), its idempotency token kept."""
+        with self._guard:
+            self._db.execute(
+                "UPDATE jobs SET doc = ? WHERE id = ?", (json.dumps(doc), doc["jobId"])
+            )
+
     def job(self, job_id: str) -> dict[str, Any] | None:
         with self._guard:
             row = self._db.execute("SELECT doc FROM jobs WHERE id = ?", (job_id,)).fetchone()
