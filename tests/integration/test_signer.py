@@ -206,6 +206,12 @@ def test_enforce_refuses_untrusted_code_and_warn_logs_it(world: World) -> None:
     made = world.create(by_other, warn)
     assert made["CodeSha256"] == sha256_of(zip_of("other"))
     assert f"untrusted code of {made['FunctionName']} deployed" in world.server.output()
+    # Without a code signing config, code from S3 is taken signed or not.
+    plain = world.aws_lambda.create_function(
+        FunctionName=unique("plain"), Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"S3Bucket": world.bucket, "S3Key": unsigned},
+    )  # fmt: skip
+    assert plain["CodeSha256"] == sha256_of(zip_of("unsigned"))
     with pytest.raises(ClientError) as exc:
         world.create("src/not-there.zip", warn)
     assert error(exc) == ("InvalidParameterValueException", 400)
