@@ -230,6 +230,7 @@ class Server:
     durable: Durable | None = None
     cloudformation: CloudFormationService | None = None
     signer: Signer | None = None
+    code_signing: CodeSigningService | None = None
 
 
 class Readiness:
@@ -764,6 +765,7 @@ def build(settings: Settings) -> Server:
         durable,
         cloudformation,
         signer,
+        code_signing,
     )
 
 
@@ -968,6 +970,7 @@ def zip_directory(path: Path) -> bytes:
                     "url.json",
                     "api.json",
                     "queues.json",
+                    "signed.json",
                     ".vendored",
                 )
                 and "__pycache__" not in file.parts
@@ -1244,6 +1247,11 @@ def run(settings: Settings, examples: Path | None = None) -> None:
                     settings.base_url,
                     name,
                 )
+        if examples is not None and server.signer and server.code_signing:
+            for name in await server.signer.deploy_examples(
+                examples, server.code_signing, server.functions, zip_directory
+            ):
+                log.warning("example deployed, signed: %s (see docs/signer.md)", name)
         stacks = None
         if examples is not None:
             stacks = asyncio.get_running_loop().create_task(deploy_example_stacks(server, examples))

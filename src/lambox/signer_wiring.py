@@ -10,24 +10,32 @@ each key, so an ``S3ObjectVersion`` is not looked up: the current object is read
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lambox.api.management import S3Code
 from lambox.config import Settings
-from lambox.control.code_signing import Checked
-from lambox.errors import InvalidParameterValue, ServiceFault
+from lambox.control.code_signing import Checked, CodeSigningService
+from lambox.control.functions import FunctionService
+from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.services.s3.calls import Call
 from lambox.services.s3.errors import no_such_bucket, no_such_key
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.signer.keys import KeyRing
-from lambox.services.signer.service import SignerService
+from lambox.services.signer.service import PLATFORM, SignerService
 from lambox.services.signer.store import SignerStore
 from lambox.services.signer.verify import SignatureVerifier
+
+log = logging.getLogger(__name__)
+EXAMPLE_SPEC = "signed.json"
 
 
 @dataclass
@@ -38,6 +46,8 @@ class Signer:
     store: SignerStore
     keys: KeyRing
     verifier: SignatureVerifier
+    service: SignerService | None = field(default=None)
+    _objects: ObjectStore | None = field(default=None)
 
     @classmethod
     def open(cls, data: Path) -> Signer:
@@ -60,9 +70,11 @@ class Signer:
             call = Call(params, body(), new_request_id(), "127.0.0.1", settings.region)
             await s3.put_object(call)
 
-        return SignerService(
+        self._objects = objects
+        self.service = SignerService(
             self.store, self.keys, settings.region, settings.account_id, time.time, read, write
         )
+        return self.service
 
     def s3_code(self, objects: ObjectStore) -> S3Code:
         """The Lambda API's reader of S3Bucket/S3Key code, with the signature's check."""
@@ -78,6 +90,81 @@ class Signer:
             return data, self.verifier.check(data, metadata)
 
         return code
+
+    async def deploy_examples(
+        self,
+        root: Path,
+        code_signing: CodeSigningService,
+        functions: FunctionService,
+        zip_directory: Callable[[Path], bytes],
+    ) -> list[str]:
+        """Each ``examples/<dir>/signed.json``: its directory uploaded to the example's
+        bucket, signed by its profile, and deployed from the signed object under a code
+        signing config with its policy, through the same checks as CreateFunction. A
+        function that exists already is left as it is."""
+        deployed = []
+        for spec_path in sorted(root.glob(f"*/{EXAMPLE_SPEC}")):
+            spec: dict[str, Any] = json.loads(spec_path.read_text())
+            name = spec["Function"]["FunctionName"]
+            try:
+                functions.get(name)
+                continue
+            except LamboxError:
+                pass
+            try:
+                await self._deploy_example(
+                    spec, zip_directory(spec_path.parent), code_signing, functions
+                )
+            except LamboxError as exc:
+                log.error("signed example %s not deployed: %s", name, exc.message)
+                continue
+            deployed.append(name)
+        return deployed
+
+    async def _deploy_example(
+        self,
+        spec: dict[str, Any],
+        blob: bytes,
+        code_signing: CodeSigningService,
+        functions: FunctionService,
+    ) -> None:
+        service, objects = self.service, self._objects
+        if service is None or objects is None:
+            raise RuntimeError("Signer.connect comes before its examples")
+        bucket = str(spec["Bucket"])
+        objects.create_bucket(bucket, service.region)
+        source = f"src/{spec['Function']['FunctionName']}.zip"
+        await service.put_source(bucket, source, blob)
+        profile = service.put_profile(
+            {"profileName": spec["SigningProfile"], "platformId": PLATFORM}
+        )
+        job_id = (
+            await service.start_job(
+                {
+                    "source": {"s3": {"bucketName": bucket, "key": source, "version": "1"}},
+                    "destination": {"s3": {"bucketName": bucket, "prefix": "signed/"}},
+                    "profileName": spec["SigningProfile"],
+                    "clientRequestToken": str(uuid.uuid4()),
+                }
+            )
+        )["jobId"]
+        data, checked = await self.s3_code(objects)(bucket, f"signed/{job_id}.zip", None)
+        config = code_signing.create(
+            {
+                "Description": f"example {spec['Function']['FunctionName']}",
+                "AllowedPublishers": {"SigningProfileVersionArns": [profile["profileVersionArn"]]},
+                "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": spec["Policy"]},
+            }
+        )
+        params = {
+            **spec["Function"],
+            "Code": {"ZipFile": data},
+            "CodeSigningConfigArn": config["CodeSigningConfigArn"],
+        }
+        arn = code_signing.config_for_create(params, checked)
+        made = await functions.create(params)
+        if arn is not None:
+            code_signing.bind(made.name, arn)
 
     def close(self) -> None:
         self.store.close()

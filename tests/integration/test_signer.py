@@ -305,3 +305,34 @@ def test_signatures_verify_after_kill_9(tmp_path: Path) -> None:
         assert world.signer.get_signing_profile(profileName=p["name"])["status"] == "Active"
     finally:
         stop_server(srv)
+
+
+def test_make_serve_deploys_the_signed_example(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import ROOT, serve_examples
+
+    examples = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples" / "signed-hello", examples / "signed-hello")
+    srv = serve_examples(
+        tmp_path / "data", lambda out: "example deployed, signed: signed-hello" in out, examples
+    )
+    try:
+        aws_lambda = client(srv, "lambda")
+        aws_lambda.get_waiter("function_active_v2").wait(FunctionName="signed-hello")
+        out = json.loads(aws_lambda.invoke(FunctionName="signed-hello")["Payload"].read())
+        assert out["message"] == "hello from signed code"
+        arn = aws_lambda.get_function_code_signing_config(FunctionName="signed-hello")[
+            "CodeSigningConfigArn"
+        ]
+        config = aws_lambda.get_code_signing_config(CodeSigningConfigArn=arn)
+        assert config["CodeSigningConfig"]["CodeSigningPolicies"] == {
+            "UntrustedArtifactOnDeployment": "Enforce"
+        }
+        with pytest.raises(ClientError) as exc:
+            aws_lambda.update_function_code(FunctionName="signed-hello", ZipFile=zip_of("x"))
+        assert error(exc) == ("CodeVerificationFailedException", 400)
+        jobs = client(srv, "signer").list_signing_jobs()["jobs"]
+        assert [j["profileName"] for j in jobs] == ["lambox_examples"]
+    finally:
+        stop_server(srv)

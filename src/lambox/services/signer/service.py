@@ -256,6 +256,10 @@ class SignerService:
         self._store.save_profile(doc)
         return {}
 
+    async def put_source(self, bucket: str, key: str, data: bytes) -> None:
+        """Store an object to sign (the examples' packages)."""
+        await self._write(bucket, key, data, {})
+
     # -- jobs ------------------------------------------------------------------------------
 
     async def start_job(self, params: dict[str, Any]) -> dict[str, Any]:
