@@ -443,7 +443,8 @@ def build(settings: Settings) -> Server:
     # S3's objects and Signer's keys before the Lambda API: it reads code from S3 and
     # checks its signature.
     objects = ObjectStore(data / "s3")
-    signer = Signer.open(data)
+    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
+    signer = Signer.open(data, clock.now)
     routes = [
         *EventSourceApi(mappings).routes(),
         *ManagementApi(
@@ -511,7 +512,6 @@ def build(settings: Settings) -> Server:
             arn, triggers.S3, f"arn:aws:s3:::{bucket}", settings.account_id
         ),
     )
-    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
 
     async def send_message(params: dict[str, Any]) -> Any:

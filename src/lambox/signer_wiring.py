@@ -46,14 +46,17 @@ class Signer:
     store: SignerStore
     keys: KeyRing
     verifier: SignatureVerifier
+    now: Callable[[], float] = time.time
     service: SignerService | None = field(default=None)
     _objects: ObjectStore | None = field(default=None)
 
     @classmethod
-    def open(cls, data: Path) -> Signer:
+    def open(cls, data: Path, now: Callable[[], float] = time.time) -> Signer:
+        """``now`` is the clock signatures are made, expire and are revoked by (the events
+        clock: LAMBOX_CLOCK_OFFSET moves it, for tests of expiry)."""
         store = SignerStore(data / "signer" / "signer.db")
         keys = KeyRing(data / "signer" / "keys")
-        return cls(store, keys, SignatureVerifier(store, keys, time.time))
+        return cls(store, keys, SignatureVerifier(store, keys, now), now)
 
     def connect(self, settings: Settings, objects: ObjectStore, s3: S3Service) -> SignerService:
         """The signer service, its jobs reading and writing lambox's S3."""
@@ -71,7 +74,7 @@ class Signer:
 
         self._objects = objects
         self.service = SignerService(
-            self.store, self.keys, settings.region, settings.account_id, time.time, read, write
+            self.store, self.keys, settings.region, settings.account_id, self.now, read, write
         )
         return self.service
 

@@ -336,3 +336,31 @@ def test_make_serve_deploys_the_signed_example(tmp_path: Path) -> None:
         assert [j["profileName"] for j in jobs] == ["lambox_examples"]
     finally:
         stop_server(srv)
+
+
+def test_an_expired_signature_is_untrusted(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        world = World(srv)
+        p = world.profile(signatureValidityPeriod={"value": 1, "type": "DAYS"})
+        key = world.sign(p["name"], zip_of("short-lived"))["signedObject"]["s3"]["key"]
+        enforce = world.config([p["profileVersionArn"]], "Enforce")
+        warn = world.config([p["profileVersionArn"]], "Warn")
+        world.create(key, enforce)
+    finally:
+        stop_server(srv)
+    # Two days later (the events clock, which Signer reads), the signature has expired.
+    srv = start_server(data, {"LAMBOX_CLOCK_OFFSET": str(2 * 86400)})
+    try:
+        world.server = srv
+        world.aws_lambda = client(srv, "lambda")
+        with pytest.raises(ClientError) as exc:
+            world.create(key, enforce)
+        assert error(exc) == ("CodeVerificationFailedException", 400)
+        assert "expired" in exc.value.response["Error"]["Message"]
+        made = world.create(key, warn)
+        assert "the signature has expired" in srv.output()
+        assert made["CodeSha256"] == sha256_of(zip_of("short-lived"))
+    finally:
+        stop_server(srv)
