@@ -39,7 +39,7 @@ from lambox.api.event_sources import EventSourceApi
 from lambox.api.function_settings import FunctionSettingsApi
 from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
-from lambox.api.invoke import InvokeEndpoint
+from lambox.api.invoke import InvokeEndpoint, is_invoke
 from lambox.api.invoke_async import InvokeAsyncApi
 from lambox.api.layers import LayersApi
 from lambox.api.management import ManagementApi
@@ -475,8 +475,9 @@ def build(settings: Settings) -> Server:
         *InvokeAsyncApi(invoke).routes(),
         *LayersApi(layers).routes(),
     ]
+    invoke_endpoint = InvokeEndpoint(invoke)
     app = LamboxApp(
-        InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
+        invoke_endpoint, routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
     )
 
     async def deliver(function_arn: str, payload: bytes, trace: str | None = None) -> None:
@@ -720,6 +721,7 @@ def build(settings: Settings) -> Server:
         authenticator(settings, context, iam_store),
         authorizer,
         LambdaActions(settings.region, settings.account_id),
+        direct=[(is_invoke, invoke_endpoint)],  # the warm Invoke: no hop through the app
     )
     return Server(
         settings,

@@ -89,7 +89,11 @@ class ManagementApi:
         if code is not None:
             params = {**params, "Code": code}
         signing = self._code_signing.config_for_create(params, checked)
-        attachment = self._capacity.config_for(params) if self._capacity else None
+        attachment = (
+            self._capacity.config_for("CreateFunction", str(params.get("FunctionName")), params)
+            if self._capacity
+            else None
+        )
         config = await self._functions.create(params)
         if signing is not None:
             self._code_signing.bind(config.name, signing)
@@ -174,8 +178,13 @@ class ManagementApi:
 
     async def update_configuration(self, request: Request) -> Response:
         params = await json_body(request, 1 << 20, "UpdateFunctionConfiguration")
-        attachment = self._capacity.config_for(params) if self._capacity else None
-        config = await self._functions.update_configuration(path_name(request), params)
+        name = path_name(request)
+        attachment = (
+            self._capacity.config_for("UpdateFunctionConfiguration", name, params)
+            if self._capacity
+            else None
+        )
+        config = await self._functions.update_configuration(name, params)
         if attachment is not None and self._capacity is not None:
             self._capacity.attach(config.name, attachment)
         view = views.configuration(config, self._arns)
