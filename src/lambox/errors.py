@@ -100,6 +100,13 @@ class CodeVerificationFailed(ClientError):
     message_key = "Message"
 
 
+class InvalidCodeSignature(ClientError):
+    """A package whose signature does not match its bytes: refused even under ``Warn``."""
+
+    aws_type = "InvalidCodeSignatureException"
+    message_key = "Message"
+
+
 class ResourceConflict(ClientError):
     aws_type = "ResourceConflictException"
     status = 409

@@ -165,6 +165,7 @@ from lambox.services.sqs.service import SqsService
 from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
+from lambox.signer_wiring import Signer
 from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
@@ -228,6 +229,8 @@ class Server:
     metrics: Aggregator
     durable: Durable | None = None
     cloudformation: CloudFormationService | None = None
+    signer: Signer | None = None
+    code_signing: CodeSigningService | None = None
 
 
 class Readiness:
@@ -437,6 +440,11 @@ def build(settings: Settings) -> Server:
         pollers.remove,
         triggers.role_allows(authorizer, settings.account_id),
     )
+    # S3's objects and Signer's keys before the Lambda API: it reads code from S3 and
+    # checks its signature.
+    objects = ObjectStore(data / "s3")
+    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
+    signer = Signer.open(data, clock.now)
     routes = [
         *EventSourceApi(mappings).routes(),
         *ManagementApi(
@@ -452,6 +460,7 @@ def build(settings: Settings) -> Server:
             code_signing=code_signing,
             layer_storage=layers.stored_code_size,
             capacity=capacity,
+            s3_code=signer.s3_code(objects),
         ).routes(),
         *CapacityApi(capacity).routes(),
         *FunctionSettingsApi(function_settings).routes(),
@@ -490,7 +499,6 @@ def build(settings: Settings) -> Server:
             return False
         return True
 
-    objects = ObjectStore(data / "s3")
     s3_relay = Relay(
         objects,
         triggers.gated(deliver, authorizer, triggers.S3, triggers.s3_source, settings.account_id),
@@ -505,7 +513,6 @@ def build(settings: Settings) -> Server:
             arn, triggers.S3, f"arn:aws:s3:::{bucket}", settings.account_id
         ),
     )
-    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
 
     async def send_message(params: dict[str, Any]) -> Any:
@@ -659,6 +666,7 @@ def build(settings: Settings) -> Server:
         log_groups,
     )
     durable = build_durable(data, invoke, functions, arns, clock)
+    signing = signer.connect(settings, objects, s3)
     edge = Edge(
         durable.app(app),
         {
@@ -682,6 +690,11 @@ def build(settings: Settings) -> Server:
             "scheduler": LazyApp(
                 lambda: RestJsonServiceApp(
                     "scheduler", schedules.operations, authorizer, schedules.resource
+                )
+            ),
+            "signer": LazyApp(
+                lambda: RestJsonServiceApp(
+                    "signer", signing.operations, authorizer, signing.resource
                 )
             ),
             FUNCTION_URL: function_urls,
@@ -753,6 +766,8 @@ def build(settings: Settings) -> Server:
         metrics,
         durable,
         cloudformation,
+        signer,
+        code_signing,
     )
 
 
@@ -957,6 +972,7 @@ def zip_directory(path: Path) -> bytes:
                     "url.json",
                     "api.json",
                     "queues.json",
+                    "signed.json",
                     ".vendored",
                 )
                 and "__pycache__" not in file.parts
@@ -1233,6 +1249,11 @@ def run(settings: Settings, examples: Path | None = None) -> None:
                     settings.base_url,
                     name,
                 )
+        if examples is not None and server.signer and server.code_signing:
+            for name in await server.signer.deploy_examples(
+                examples, server.code_signing, server.functions, zip_directory
+            ):
+                log.warning("example deployed, signed: %s (see docs/signer.md)", name)
         stacks = None
         if examples is not None:
             stacks = asyncio.get_running_loop().create_task(deploy_example_stacks(server, examples))
@@ -1265,6 +1286,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.iam_store.close()
             server.eventbridge_store.close()
             server.scheduler_store.close()
+            if server.signer is not None:
+                server.signer.close()
             server.http_apis.close()
             server.rest_apis.close()
             server.queues.close()
