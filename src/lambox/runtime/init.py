@@ -36,6 +36,8 @@ import signal
 import time
 from typing import Any, NoReturn
 
+from lambox.runtime import jail
+
 _MAX_FD = 1 << 16
 _RUNTIME = 2  # the zygote forks the runtime right after this init: the namespace's pid 2
 _FIND_FOR = 10.0
@@ -48,8 +50,11 @@ def start() -> NoReturn:
     """In the child just forked to be pid 1: the compiled init if there is one (nothing of
     the zygote's environment, descriptors or memory goes with it), else ``run``."""
     if _HAS_PROGRAM:
+        # Under /tmp (a clone there) the program is in the view at its /.host stash path:
+        # the init is forked before the sandbox mounts its own /tmp and binds it again.
+        program = jail.reachable(PROGRAM)
         with contextlib.suppress(OSError):
-            os.execve(PROGRAM, [PROGRAM], {})
+            os.execve(program, [PROGRAM], {})
     run()
 
 
