@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, unique
@@ -88,6 +89,10 @@ def test_sam_build_and_deploy(
         FunctionName=out["FunctionName"], Qualifier="live", Payload=b'{"name": "sam"}'
     )
     assert json.loads(greeted["Payload"].read())["message"] == "Hello, sam!"
+    host = f"{out['HelloRestApiId']}.execute-api.localhost"  # the Api event's REST API
+    hello = httpx.get(f"{server.url}/Prod/hello", headers={"Host": host}, timeout=60)
+    assert hello.status_code == 200, hello.text
+    assert hello.json()["message"] == "Hello, world!"
     sqs.send_message(QueueUrl=out["OrdersQueueUrl"], MessageBody=json.dumps({"customer": "Sam"}))
     deadline = time.monotonic() + 60
     listed: dict[str, Any] = {}
