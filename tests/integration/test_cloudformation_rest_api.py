@@ -11,7 +11,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import LamboxServer, start_server, stop_server, unique
+from tests.conftest import LamboxServer, make_zip, start_server, stop_server, unique
 from tests.integration.test_cloudformation import FAST, client, outputs, status
 
 HANDLER = (
@@ -160,3 +160,78 @@ def test_an_unserved_integration_fails_the_stack_with_the_reason(
     assert reasons and "aws_proxy" in reasons[0]
     apis = client(rest_server, "apigateway").get_rest_apis()["items"]
     assert name not in {a["name"] for a in apis}
+
+
+def test_a_new_deployment_moves_the_stages_in_place(rest_server: LamboxServer) -> None:
+    """A replaced Deployment (here: a new description) moves the Stage resource in place and
+    takes over its own ``StageName`` stage; the old deployment goes, the stages stay."""
+    cfn, apigw = client(rest_server, "cloudformation"), client(rest_server, "apigateway")
+    lam = client(rest_server, "lambda")
+    name = unique("restdep")
+    fn = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Handler="index.handler",
+        Role="arn:aws:iam::000000000000:role/r",
+        Code={"ZipFile": make_zip({"index.py": HANDLER})},
+    )["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{fn}/invocations"
+    body = {
+        "swagger": "2.0",
+        "info": {"title": name},
+        "paths": {
+            "/x": {"get": {"x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri}}}
+        },
+    }
+
+    def template(description: str) -> str:
+        return json.dumps(
+            {
+                "Resources": {
+                    "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Body": body}},
+                    "Deployment": {
+                        "Type": "AWS::ApiGateway::Deployment",
+                        "Properties": {
+                            "RestApiId": {"Ref": "Api"},
+                            "StageName": "Stage",
+                            "Description": description,
+                        },
+                    },
+                    "Prod": {
+                        "Type": "AWS::ApiGateway::Stage",
+                        "Properties": {
+                            "RestApiId": {"Ref": "Api"},
+                            "DeploymentId": {"Ref": "Deployment"},
+                            "StageName": "Prod",
+                        },
+                    },
+                },
+                "Outputs": {
+                    "ApiId": {"Value": {"Ref": "Api"}},
+                    "DeploymentId": {"Value": {"Ref": "Deployment"}},
+                },
+            }
+        )
+
+    cfn.create_stack(StackName=name, TemplateBody=template("first"))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    first = outputs(cfn, name)
+    cfn.update_stack(StackName=name, TemplateBody=template("second"))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    second = outputs(cfn, name)
+    api_id = second["ApiId"]
+    assert api_id == first["ApiId"]  # the API itself did not change
+    assert second["DeploymentId"] != first["DeploymentId"]
+    stages = {s["stageName"]: s["deploymentId"] for s in apigw.get_stages(restApiId=api_id)["item"]}
+    assert stages == {"Stage": second["DeploymentId"], "Prod": second["DeploymentId"]}
+    with pytest.raises(ClientError) as caught:
+        apigw.get_deployment(restApiId=api_id, deploymentId=first["DeploymentId"])
+    assert caught.value.response["Error"]["Code"] == "NotFoundException"
+    answered = call(rest_server, api_id, "/Prod/x")
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["stage"] == "Prod"
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+    with pytest.raises(ClientError):
+        apigw.get_rest_api(restApiId=api_id)
