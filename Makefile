@@ -39,7 +39,8 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 
 # The AWS SAM CLI, for tests/integration/test_sam_cli.py (`sam build && sam deploy` against
 # lambox). Its own venv: it pins its own aws-sam-translator and boto3, other versions than
-# lambox's lock.
+# lambox's lock. `make test` installs it (about two minutes, once); the test makes it too
+# when it is absent.
 SAM_VENV ?= .venv-sam
 SAM_CLI ?= aws-sam-cli==1.170.0
 sam-cli: $(SAM_VENV)/bin/sam
@@ -47,11 +48,12 @@ sam-cli: $(SAM_VENV)/bin/sam
 $(SAM_VENV)/bin/sam:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q $(SAM_CLI)
+	@test -x $@
 
 serve: install
 	$(VENV)/bin/lambox serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --examples examples
 
-test: install
+test: install sam-cli
 	$(PY) -m pytest -q -p no:cacheprovider
 
 check: install

@@ -128,6 +128,7 @@ from lambox.services.cloudformation.resources import (
     S3Calls,
     VersionHandler,
 )
+from lambox.services.cloudformation.rest_api_resources import rest_api_handlers
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
 from lambox.services.cloudwatch.app import CloudWatchApp
@@ -648,6 +649,7 @@ def build(settings: Settings) -> Server:
     stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
     stack_handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
     stack_handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
+    stack_handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
         stack_handlers,
