@@ -316,6 +316,7 @@ def build(settings: Settings) -> Server:
         SandboxContext.for_server(settings.host, settings.port),
         role_credentials=roles.credentials,
     )
+    logs = LogSink(data / "logs", settings.log_retention_bytes)
     python = sandbox_factory(
         settings.sandbox,
         data,
@@ -330,6 +331,7 @@ def build(settings: Settings) -> Server:
             path_prefix=str(Path(sys.executable).parent),
             launcher=launcher_for(python, data / "code" / "tree"),
             context=context,
+            log_sink=logs.append,
         ),
     )
     scheduler = Scheduler(
@@ -340,7 +342,6 @@ def build(settings: Settings) -> Server:
         sandbox_limit=settings.sandbox_limit,
         wait_queue=settings.wait_queue,
     )
-    logs = LogSink(data / "logs", settings.log_retention_bytes)
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )
