@@ -7,6 +7,7 @@ creation on."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from typing import Any
@@ -190,3 +191,58 @@ def test_custom_log_group_and_group_at_creation(server, lambda_client) -> None: 
         env=CLIENT_ENV, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert any("plain print" in e["message"] for e in json.loads(out.stdout)["events"])
+
+
+NODE_LOGGER = make_zip(
+    {
+        "index.js": """
+exports.handler = async (event) => {
+  console.debug("debug", event.n);
+  console.log("log", event.n);
+  console.info({ order: "o-1", n: event.n });
+  console.warn("warn %d", event.n);
+  console.error("failed", new TypeError("bad order"));
+  if (event.fail) throw new RangeError("out of range");
+  return "ok";
+};
+"""
+    }
+)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
+def test_node_json_records_and_levels(server, lambda_client) -> None:  # type: ignore[no-untyped-def]
+    name = unique("lognode")
+    lambda_client.create_function(
+        FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+        Code={"ZipFile": NODE_LOGGER}, LoggingConfig={"LogFormat": "JSON"},
+    )  # fmt: skip
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    answer = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 7}')
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    assert json.loads(answer["Payload"].read()) == "ok"
+    lines = messages(server, f"/aws/lambda/{name}", 6)
+    app = [json.loads(x) for x in lines if x.startswith("{") and '"level"' in x]
+    # INFO (the default ApplicationLogLevel) drops console.debug.
+    assert [r["level"] for r in app] == ["INFO", "INFO", "WARN", "ERROR"]
+    assert [r["message"] for r in app[:2]] == ["log 7", {"order": "o-1", "n": 7}]
+    assert app[2]["message"] == "warn 7"
+    for r in app:
+        assert set(r) >= {"timestamp", "level", "requestId", "message"}
+        assert r["requestId"] == request_id and r["timestamp"].endswith("Z")
+    error = app[3]
+    assert error["message"].startswith("failed TypeError: bad order")
+    assert error["errorType"] == "TypeError" and error["errorMessage"] == "bad order"
+    assert error["stackTrace"][0] == "TypeError: bad order"
+
+    # ERROR: only errors are left, and the unhandled one is a JSON record too.
+    errors_only = {"LogFormat": "JSON", "ApplicationLogLevel": "ERROR"}
+    lambda_client.update_function_configuration(FunctionName=name, LoggingConfig=errors_only)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    failed = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 8, "fail": true}')
+    assert failed["FunctionError"] == "Unhandled"
+    later = messages(server, f"/aws/lambda/{name}", len(lines) + 3)[len(lines) :]
+    records = [json.loads(x) for x in later if x.startswith("{") and '"level"' in x]
+    assert [r["level"] for r in records] == ["ERROR", "ERROR"]
+    assert records[1]["errorType"] == "RangeError"
+    assert records[1]["message"].startswith("Invoke Error RangeError: out of range")
