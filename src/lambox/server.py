@@ -84,7 +84,7 @@ from lambox.events.ticker import Delivery, Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
-from lambox.invoke.service import InvokeService
+from lambox.invoke.service import InitSpill, InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
@@ -331,7 +331,7 @@ def build(settings: Settings) -> Server:
             path_prefix=str(Path(sys.executable).parent),
             launcher=launcher_for(python, data / "code" / "tree"),
             context=context,
-            log_sink=logs.append,
+            init_spill=InitSpill(logs, arns),
         ),
     )
     scheduler = Scheduler(

@@ -95,9 +95,10 @@ def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
         kwargs["nextToken"] = page["nextToken"]
     assert messages == [f"chatty line {i:07d}\n" for i in range(LINES)]
     # Written in parts as it came, the log still reads START, the lines, END, REPORT.
-    page = logs.filter_log_events(logGroupName=f"/aws/lambda/{chatty}", limit=2)
+    page = logs.filter_log_events(logGroupName=f"/aws/lambda/{chatty}", limit=3)
     first = [e["message"] for e in page["events"]]
-    assert first[0].startswith("START RequestId:") and first[1] == "chatty line 0000000\n"
+    assert first[0].startswith("INIT_START Runtime Version: python:3.11")
+    assert first[1].startswith("START RequestId:") and first[2] == "chatty line 0000000\n"
     stream = page["events"][0]["logStreamName"]
     last = logs.get_log_events(logGroupName=f"/aws/lambda/{chatty}", logStreamName=stream, limit=3)[
         "events"

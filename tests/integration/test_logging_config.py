@@ -133,7 +133,16 @@ def test_json_records_carry_aws_fields_and_levels_filter(server, lambda_client) 
         if line.startswith("{"):
             records.append(json.loads(line))
     kinds = [r.get("type") for r in records if "type" in r]
-    assert kinds == ["platform.start", "platform.report"]
+    assert kinds == ["platform.initStart", "platform.start", "platform.report"]
+    init_start = records[0]
+    arn = lambda_client.get_function_configuration(FunctionName=name)["RuntimeVersionConfig"]
+    assert init_start["record"] == {
+        "initializationType": "on-demand",
+        "phase": "init",
+        "runtimeVersion": "python:3.11.v1",
+        "runtimeVersionArn": arn["RuntimeVersionArn"],
+    }
+    assert init_start["time"].endswith("Z")
     start = next(r for r in records if r.get("type") == "platform.start")
     assert start["record"] == {"requestId": request_id, "version": "$LATEST"}
     report = next(r for r in records if r.get("type") == "platform.report")

@@ -70,7 +70,11 @@ def messages(logs: Any, group: str) -> list[str]:
 
 
 def check_whole_log(
-    server: LamboxServer, runtime: str, handler: str, files: dict[str, str | bytes]
+    server: LamboxServer,
+    runtime: str,
+    handler: str,
+    files: dict[str, str | bytes],
+    version: str,
 ) -> None:
     lam = client(server, "lambda")
     name = unique("loud")
@@ -85,6 +89,9 @@ def check_whole_log(
 
     found = messages(client(server, "logs"), f"/aws/lambda/{name}")
     assert not [m for m in found if "log truncated" in m]
+    # INIT_START once, ahead of the init's output that went out while the init ran.
+    assert found[0].startswith(f"INIT_START Runtime Version: {version}\tRuntime Version ARN: ")
+    assert sum(1 for m in found if m.startswith("INIT_START")) == 1
     lines = [m.split("\t")[-1] for m in found if " line " in m]
     init = [f"init line {n:07d} {PAD}\n" for n in range(LINES)]
     call = [f"call line {n:07d} {PAD}\n" for n in range(LINES)]
@@ -99,9 +106,9 @@ def check_whole_log(
 
 def test_provided_runtime_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
     files: dict[str, str | bytes] = {"bootstrap": BOOTSTRAP, "runtime.py": RUNTIME}
-    check_whole_log(server, "provided.al2023", "unused", files)
+    check_whole_log(server, "provided.al2023", "unused", files, "provided:al2023.v1")
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
 def test_node_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
-    check_whole_log(server, "nodejs20.x", "index.handler", {"index.js": NODE})
+    check_whole_log(server, "nodejs20.x", "index.handler", {"index.js": NODE}, "nodejs:20.v1")

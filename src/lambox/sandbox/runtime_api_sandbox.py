@@ -23,8 +23,9 @@ was read from then to an invocation's ``/response`` or ``/error`` is that invoca
 pipe is drained at the moment the post arrives, so nothing the runtime wrote before posting
 is missed; output written while idle goes to the next invocation. What outgrows the MB kept
 is written to the function's log as it comes, whole lines at a time: an invocation's through
-its ``InvokeRequest.log_spill``, an init's through the factory's ``log_sink`` (to the
-sandbox's stream, ahead of the first invocation's START), so the log is complete.
+its ``InvokeRequest.log_spill``, an init's through the factory's ``init_spill`` (to the
+sandbox's stream, after INIT_START and ahead of the first invocation's START), so the log
+is complete.
 
 Failures, as in the process backend: no answer within the timeout is SandboxTimeout, the
 process gone is SandboxDead with its exit status, and either destroys the sandbox. A runtime
@@ -62,8 +63,9 @@ from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi,
 from lambox.sandbox.runtime_api_server import ApiServer, serve
 from lambox.sandbox.wired import INIT_TIMEOUT
 
-LogAppend = Callable[[str, bytes, str], None]
-"""Appends (function name, data, log stream) to a function's log (``LogSink.append``)."""
+InitSpill = Callable[[FunctionVersion, str], Callable[[bytes], None]]
+"""Where an init of (version, log stream) writes its output past what its log pipe keeps:
+to the function's log, as it comes (``invoke.service.InitSpill``)."""
 
 NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
 EXIT_GRACE = 1.0
@@ -79,10 +81,10 @@ class RuntimeApiSandbox:
         path_prefix: str,
         launcher: Launcher,
         context: SandboxContext = NO_CONTEXT,
-        log_sink: LogAppend | None = None,
+        init_spill: InitSpill | None = None,
     ) -> None:
         self.version = version
-        self._log_sink = log_sink
+        self._init_spiller = init_spill
         self._init_type = init_type
         self._path_prefix = path_prefix
         self._context = context
@@ -101,6 +103,7 @@ class RuntimeApiSandbox:
         self._out_of_memory = False
         self._peak_kb = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._init_spilled = False
 
     @property
     def alive(self) -> bool:
@@ -113,7 +116,13 @@ class RuntimeApiSandbox:
         error = await self._launch(self._init_spill())
         init_ms = (time.perf_counter() - started) * 1000
         log = self._log.take_cut() if self._log is not None else b""
-        return InitReport(init_ms=init_ms, error=error, log=log, log_stream=self._stream)
+        return InitReport(
+            init_ms=init_ms,
+            error=error,
+            log=log,
+            log_stream=self._stream,
+            spilled=self._init_spilled,
+        )
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         try:
@@ -200,11 +209,16 @@ class RuntimeApiSandbox:
     def _init_spill(self) -> Callable[[bytes], None] | None:
         """Where an init's output past what the pipe keeps goes: the sandbox's stream of
         the function's log, ahead of what the first invocation writes there."""
-        sink = self._log_sink
-        if sink is None:
+        make = self._init_spiller
+        if make is None:
             return None
-        name, stream = self.version.config.name, self._stream
-        return lambda data: sink(name, data, stream)
+        spill = make(self.version, self._stream)
+
+        def spilled(data: bytes) -> None:
+            self._init_spilled = True
+            spill(data)
+
+        return spilled
 
     async def _launch(self, spill: Callable[[bytes], None] | None = None) -> bytes | None:
         """Start the runtime and wait for its init: None when it asked for its first
@@ -405,8 +419,8 @@ class RuntimeApiSandboxFactory:
     """SandboxFactory for runtimes speaking the Runtime API. ``path_prefix`` is put first on
     the sandboxes' PATH (lambox puts its own interpreter's directory there, so a bootstrap's
     ``python3`` is lambox's Python, with awslambdaric when the dev extra is installed);
-    ``context`` goes into every sandbox's environment; ``log_sink`` appends to a function's
-    log (what an init writes past what its log pipe keeps goes there as it comes)."""
+    ``context`` goes into every sandbox's environment; what an init writes past what its log
+    pipe keeps goes to ``init_spill`` as it comes."""
 
     name = "runtime-api"
 
@@ -415,16 +429,16 @@ class RuntimeApiSandboxFactory:
         path_prefix: str = "",
         launcher: Launcher | None = None,
         context: SandboxContext = NO_CONTEXT,
-        log_sink: LogAppend | None = None,
+        init_spill: InitSpill | None = None,
     ) -> None:
         self._path_prefix = path_prefix
         self._context = context
-        self._log_sink = log_sink
+        self._init_spiller = init_spill
         self.launcher = launcher or ProcessLauncher()
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
         return RuntimeApiSandbox(
-            version, init_type, self._path_prefix, self.launcher, self._context, self._log_sink
+            version, init_type, self._path_prefix, self.launcher, self._context, self._init_spiller
         )
 
     async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
