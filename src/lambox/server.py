@@ -312,11 +312,12 @@ def build(settings: Settings) -> Server:
         SqliteCodeSigningStore(data / "state.db"), settings_store, functions, arns
     )
     aliases = AliasService(store, feed, functions, concurrency, arns)
+    logs = LogSink(data / "logs", settings.log_retention_bytes)
     context = dataclasses.replace(
         SandboxContext.for_server(settings.host, settings.port),
         role_credentials=roles.credentials,
+        init_spill=InitSpill(logs, arns),
     )
-    logs = LogSink(data / "logs", settings.log_retention_bytes)
     python = sandbox_factory(
         settings.sandbox,
         data,
@@ -331,7 +332,6 @@ def build(settings: Settings) -> Server:
             path_prefix=str(Path(sys.executable).parent),
             launcher=launcher_for(python, data / "code" / "tree"),
             context=context,
-            init_spill=InitSpill(logs, arns),
         ),
     )
     scheduler = Scheduler(

@@ -104,3 +104,34 @@ def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
         "events"
     ]
     assert [e["message"].split(" ")[0] for e in last] == ["chatty", "END", "REPORT"]
+
+
+LOUD_INIT = """
+for n in range(25_000):
+    print("init line %07d ........................................" % n)
+
+def handler(event, context):
+    print("handled")
+    return "ok"
+"""
+
+
+def test_python_init_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
+    lam = client(server, "lambda")
+    name = create(lam, LOUD_INIT, Timeout=60)
+    assert json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()) == "ok"
+    logs = client(server, "logs")
+    found: list[str] = []
+    kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}"}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        found += [e["message"] for e in page["events"]]
+        if "nextToken" not in page:
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    assert not [m for m in found if "log truncated" in m]
+    assert found[0].startswith("INIT_START Runtime Version: python:3.11.v1\t")
+    init = [f"init line {n:07d} {'.' * 40}\n" for n in range(25_000)]
+    assert found[1 : 1 + len(init)] == init
+    rest = [m.split(" ")[0] for m in found[1 + len(init) :]]
+    assert rest == ["START", "handled\n", "END", "REPORT"]

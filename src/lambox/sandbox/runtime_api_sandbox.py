@@ -23,7 +23,7 @@ was read from then to an invocation's ``/response`` or ``/error`` is that invoca
 pipe is drained at the moment the post arrives, so nothing the runtime wrote before posting
 is missed; output written while idle goes to the next invocation. What outgrows the MB kept
 is written to the function's log as it comes, whole lines at a time: an invocation's through
-its ``InvokeRequest.log_spill``, an init's through the factory's ``init_spill`` (to the
+its ``InvokeRequest.log_spill``, an init's through the context's ``init_spill`` (to the
 sandbox's stream, after INIT_START and ahead of the first invocation's START), so the log
 is complete.
 
@@ -63,10 +63,6 @@ from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi,
 from lambox.sandbox.runtime_api_server import ApiServer, serve
 from lambox.sandbox.wired import INIT_TIMEOUT
 
-InitSpill = Callable[[FunctionVersion, str], Callable[[bytes], None]]
-"""Where an init of (version, log stream) writes its output past what its log pipe keeps:
-to the function's log, as it comes (``invoke.service.InitSpill``)."""
-
 NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
 EXIT_GRACE = 1.0
 
@@ -81,10 +77,8 @@ class RuntimeApiSandbox:
         path_prefix: str,
         launcher: Launcher,
         context: SandboxContext = NO_CONTEXT,
-        init_spill: InitSpill | None = None,
     ) -> None:
         self.version = version
-        self._init_spiller = init_spill
         self._init_type = init_type
         self._path_prefix = path_prefix
         self._context = context
@@ -209,7 +203,7 @@ class RuntimeApiSandbox:
     def _init_spill(self) -> Callable[[bytes], None] | None:
         """Where an init's output past what the pipe keeps goes: the sandbox's stream of
         the function's log, ahead of what the first invocation writes there."""
-        make = self._init_spiller
+        make = self._context.init_spill
         if make is None:
             return None
         spill = make(self.version, self._stream)
@@ -419,8 +413,8 @@ class RuntimeApiSandboxFactory:
     """SandboxFactory for runtimes speaking the Runtime API. ``path_prefix`` is put first on
     the sandboxes' PATH (lambox puts its own interpreter's directory there, so a bootstrap's
     ``python3`` is lambox's Python, with awslambdaric when the dev extra is installed);
-    ``context`` goes into every sandbox's environment; what an init writes past what its log
-    pipe keeps goes to ``init_spill`` as it comes."""
+    ``context`` goes into every sandbox's environment (and takes an init's log past what its
+    log pipe keeps)."""
 
     name = "runtime-api"
 
@@ -429,16 +423,14 @@ class RuntimeApiSandboxFactory:
         path_prefix: str = "",
         launcher: Launcher | None = None,
         context: SandboxContext = NO_CONTEXT,
-        init_spill: InitSpill | None = None,
     ) -> None:
         self._path_prefix = path_prefix
         self._context = context
-        self._init_spiller = init_spill
         self.launcher = launcher or ProcessLauncher()
 
     def create(self, version: FunctionVersion, init_type: str = "on-demand") -> RuntimeApiSandbox:
         return RuntimeApiSandbox(
-            version, init_type, self._path_prefix, self.launcher, self._context, self._init_spiller
+            version, init_type, self._path_prefix, self.launcher, self._context
         )
 
     async def prepare(self, version: FunctionVersion) -> PrepareFailure | None:
