@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
 from botocore.config import Config
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
 
 LINES = 60_000  # 1.2 MB: more than the 1 MiB a sandbox keeps in memory
 RATE = 10_000
@@ -135,3 +136,19 @@ def test_python_init_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
     assert found[1 : 1 + len(init)] == init
     rest = [m.split(" ")[0] for m in found[1 + len(init) :]]
     assert rest == ["START", "handled\n", "END", "REPORT"]
+
+
+def test_log_group_stays_when_its_log_rotates(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", {"LAMBOX_LOG_RETENTION_BYTES": "100000"})
+    try:
+        lam = client(server, "lambda")
+        name = create(lam, "def handler(event, context):\n    print('x' * 200_000)\n")
+        lam.invoke(FunctionName=name, Payload=b"{}")  # one record past the retention size
+        logs = client(server, "logs")
+        group = f"/aws/lambda/{name}"
+        groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        assert [g["logGroupName"] for g in groups] == [group]
+        events = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
+        assert len(events) == 1
+    finally:
+        stop_server(server)
