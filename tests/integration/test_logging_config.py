@@ -255,3 +255,30 @@ def test_node_json_records_and_levels(server, lambda_client) -> None:  # type: i
     assert [r["level"] for r in records] == ["ERROR", "ERROR"]
     assert records[1]["errorType"] == "RangeError"
     assert records[1]["message"].startswith("Invoke Error RangeError: out of range")
+
+
+def test_provisioned_init_logs_ahead_of_invocations(server, lambda_client) -> None:  # type: ignore[no-untyped-def]
+    name = unique("logpc")
+    code = make_zip({"app.py": "print('provisioned init')\ndef handler(e, c):\n    return 1\n"})
+    lambda_client.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": code}, LoggingConfig={"LogFormat": "JSON"}, Publish=True,
+    )  # fmt: skip
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier="1")
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    for _ in range(300):
+        got = lambda_client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+        if got["Status"] == "READY":
+            break
+        time.sleep(0.1)
+    assert got["Status"] == "READY"
+    # Before any invocation: the init's platform.initStart and its output.
+    lines = messages(server, f"/aws/lambda/{name}", 2)
+    assert json.loads(lines[0])["record"]["initializationType"] == "provisioned-concurrency"
+    assert lines[1:] == ["provisioned init\n"]
+    assert lambda_client.invoke(FunctionName=name, Qualifier="1")["Payload"].read() == b"1"
+    later = messages(server, f"/aws/lambda/{name}", 4)
+    kinds = [json.loads(x)["type"] for x in later[2:]]
+    assert kinds == ["platform.start", "platform.report"]

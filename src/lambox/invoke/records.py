@@ -52,7 +52,13 @@ def runtime_version_name(runtime: str) -> str:
     return f"{family}.v1"
 
 
-def init_start(runtime: str, version_arn: str, log_format: str, system_level: str) -> bytes:
+def init_start(
+    runtime: str,
+    version_arn: str,
+    log_format: str,
+    system_level: str,
+    init_type: str = "on-demand",
+) -> bytes:
     """What a cold start's log begins with: the INIT_START line, or ``platform.initStart``
     with LogFormat JSON (an INFO record: nothing when SystemLogLevel is above INFO)."""
     name = runtime_version_name(runtime)
@@ -61,7 +67,7 @@ def init_start(runtime: str, version_arn: str, log_format: str, system_level: st
     if SYSTEM_LEVELS.get(system_level, 20) > 20:
         return b""
     record = {
-        "initializationType": "on-demand",
+        "initializationType": init_type,
         "phase": "init",
         "runtimeVersion": name,
         "runtimeVersionArn": version_arn,

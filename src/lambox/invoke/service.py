@@ -439,11 +439,11 @@ class InvokeService:
         await asyncio.to_thread(self._tracer.close)
 
 
-def init_start(arns: arns_mod.Arns, config: FunctionConfig) -> bytes:
+def init_start(arns: arns_mod.Arns, config: FunctionConfig, init_type: str = "on-demand") -> bytes:
     """The INIT_START line (or ``platform.initStart`` record) of ``config``'s runtime."""
     version_arn = arns.runtime_version(config.runtime)
     return records.init_start(
-        config.runtime, version_arn, config.log_format, config.system_log_level
+        config.runtime, version_arn, config.log_format, config.system_log_level, init_type
     )
 
 
@@ -456,9 +456,9 @@ class InitSpill:
         self._logs = logs
         self._arns = arns
 
-    def __call__(self, fv: FunctionVersion, stream: str) -> Callable[[bytes], None]:
+    def __call__(self, fv: FunctionVersion, stream: str, init_type: str) -> Callable[[bytes], None]:
         config = fv.config
-        head = [init_start(self._arns, config)]
+        head = [init_start(self._arns, config, init_type)]
 
         def spill(data: bytes) -> None:
             if head:

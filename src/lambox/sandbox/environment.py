@@ -27,9 +27,10 @@ RoleCredentials = Callable[[str, str], tuple[str, str, str] | None]
 role, or None when the role cannot be assumed."""
 
 
-InitSpill = Callable[[FunctionVersion, str], Callable[[bytes], None]]
-"""(version, log stream) -> where that sandbox's init writes its output past what its log
-pipe keeps: the function's log, as it comes (``invoke.service.InitSpill``)."""
+InitSpill = Callable[[FunctionVersion, str, str], Callable[[bytes], None]]
+"""(version, log stream, init type) -> where that sandbox's init writes its output past what
+its log pipe keeps: the function's log, as it comes (``invoke.service.InitSpill``). A
+provisioned-concurrency init, which no invocation's log begins with, writes all of it there."""
 
 
 @dataclass(frozen=True, slots=True)

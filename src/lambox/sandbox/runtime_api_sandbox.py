@@ -61,7 +61,7 @@ from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.logpipe import LogPipe
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi, streams
 from lambox.sandbox.runtime_api_server import ApiServer, serve
-from lambox.sandbox.wired import INIT_TIMEOUT
+from lambox.sandbox.wired import INIT_TIMEOUT, logged_if_provisioned
 
 NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
 EXIT_GRACE = 1.0
@@ -107,16 +107,18 @@ class RuntimeApiSandbox:
 
     async def start(self) -> InitReport:
         started = time.perf_counter()
-        error = await self._launch(self._init_spill())
+        sink = self._init_spill()
+        error = await self._launch(sink)
         init_ms = (time.perf_counter() - started) * 1000
         log = self._log.take_cut() if self._log is not None else b""
-        return InitReport(
+        report = InitReport(
             init_ms=init_ms,
             error=error,
             log=log,
             log_stream=self._stream,
             spilled=self._init_spilled,
         )
+        return logged_if_provisioned(report, self._init_type, sink)
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         try:
@@ -206,7 +208,7 @@ class RuntimeApiSandbox:
         make = self._context.init_spill
         if make is None:
             return None
-        spill = make(self.version, self._stream)
+        spill = make(self.version, self._stream, self._init_type)
 
         def spilled(data: bytes) -> None:
             self._init_spilled = True

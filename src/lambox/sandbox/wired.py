@@ -35,6 +35,7 @@ from lambox.sandbox.wire_client import Frame, WireClient
 
 INIT_TIMEOUT = 10.0
 ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
 UNHANDLED = "Unhandled"
 
 
@@ -59,6 +60,7 @@ class WireSandbox(ABC):
         self._log: LogPipe | None = None
         self._init_spilled = False
         self._invocation_spill: Callable[[bytes], None] | None = None
+        self._init_sink: Callable[[bytes], None] | None = None
         self._destroyed = False
 
     @property
@@ -90,7 +92,7 @@ class WireSandbox(ABC):
         self._ready_timeout = self.init_timeout
         started = time.perf_counter()
         try:
-            return await self._start()
+            return logged_if_provisioned(await self._start(), self._init_type, self._init_sink)
         except SandboxTimeout as exc:
             if not self._may_init_again():
                 raise
@@ -123,13 +125,13 @@ class WireSandbox(ABC):
         if self._log is not None and self._invocation_spill is not None:
             self._log.spill = self._invocation_spill  # an init run again in an invocation
         elif init_spill is not None and self._log is not None:
-            spill = init_spill(self.version, stream)
+            spill = init_spill(self.version, stream, self._init_type)
 
             def spilled(data: bytes) -> None:
                 self._init_spilled = True
                 spill(data)
 
-            self._log.spill = spilled
+            self._log.spill = self._init_sink = spilled
         return fd
 
     def _log_handed(self) -> None:
@@ -269,3 +271,14 @@ def init_error(meta: dict[str, Any]) -> bytes | None:
     """The init error a READY frame reports, as the JSON bytes of an error object."""
     error = meta.get("init_error")
     return None if error is None else json.dumps(error).encode()
+
+
+def logged_if_provisioned(
+    report: InitReport, init_type: str, sink: Callable[[bytes], None] | None
+) -> InitReport:
+    """A provisioned-concurrency init's log goes to the function's log now (INIT_START
+    first): no invocation's log begins with it, as an on-demand init's does."""
+    if init_type != PROVISIONED or sink is None:
+        return report
+    sink(report.log)
+    return dataclasses.replace(report, log=b"", spilled=True)
