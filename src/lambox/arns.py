@@ -13,6 +13,7 @@ arn:...:function:function").
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -49,6 +50,12 @@ class Arns:
     def function(self, name: str, qualifier: str | None = None) -> str:
         base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         return f"{base}:{qualifier}" if qualifier else base
+
+    def runtime_version(self, runtime: str) -> str:
+        """The runtime version ARN of ``runtime`` (lambox has one version per runtime;
+        GetFunctionConfiguration and the INIT_START line show it)."""
+        digest = hashlib.sha256(runtime.encode()).hexdigest()
+        return f"arn:aws:lambda:{self.region}::runtime:{digest}"
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - frozen and one per server
     def read(self, function_name: str) -> FunctionRef:

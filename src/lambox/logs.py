@@ -170,6 +170,9 @@ class LogSink:
             os.close(fd)
 
     def _rotate(self, function: str) -> None:
+        """Move the log to ``.log.1`` and begin an empty one: the function's log group
+        (``functions``) exists as long as its log file does."""
         self._close(function)
         path = self._path(function)
         os.replace(path, path.with_suffix(".log.1"))
+        self.touch(function)

@@ -84,7 +84,7 @@ from lambox.events.ticker import Delivery, Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
-from lambox.invoke.service import InvokeService
+from lambox.invoke.service import InitSpill, InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
@@ -316,9 +316,11 @@ def build(settings: Settings) -> Server:
         SqliteCodeSigningStore(data / "state.db"), settings_store, functions, arns
     )
     aliases = AliasService(store, feed, functions, concurrency, arns)
+    logs = LogSink(data / "logs", settings.log_retention_bytes)
     context = dataclasses.replace(
         SandboxContext.for_server(settings.host, settings.port),
         role_credentials=roles.credentials,
+        init_spill=InitSpill(logs, arns),
     )
     python = sandbox_factory(
         settings.sandbox,
@@ -344,7 +346,6 @@ def build(settings: Settings) -> Server:
         sandbox_limit=settings.sandbox_limit,
         wait_queue=settings.wait_queue,
     )
-    logs = LogSink(data / "logs", settings.log_retention_bytes)
     events = SqliteEventQueue(
         data / "events.db", settings.async_queue_limit, settings.events_synchronous
     )

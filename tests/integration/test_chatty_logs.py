@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
 from botocore.config import Config
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
 
 LINES = 60_000  # 1.2 MB: more than the 1 MiB a sandbox keeps in memory
 RATE = 10_000
@@ -95,11 +96,59 @@ def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
         kwargs["nextToken"] = page["nextToken"]
     assert messages == [f"chatty line {i:07d}\n" for i in range(LINES)]
     # Written in parts as it came, the log still reads START, the lines, END, REPORT.
-    page = logs.filter_log_events(logGroupName=f"/aws/lambda/{chatty}", limit=2)
+    page = logs.filter_log_events(logGroupName=f"/aws/lambda/{chatty}", limit=3)
     first = [e["message"] for e in page["events"]]
-    assert first[0].startswith("START RequestId:") and first[1] == "chatty line 0000000\n"
+    assert first[0].startswith("INIT_START Runtime Version: python:3.11")
+    assert first[1].startswith("START RequestId:") and first[2] == "chatty line 0000000\n"
     stream = page["events"][0]["logStreamName"]
     last = logs.get_log_events(logGroupName=f"/aws/lambda/{chatty}", logStreamName=stream, limit=3)[
         "events"
     ]
     assert [e["message"].split(" ")[0] for e in last] == ["chatty", "END", "REPORT"]
+
+
+LOUD_INIT = """
+for n in range(25_000):
+    print("init line %07d ........................................" % n)
+
+def handler(event, context):
+    print("handled")
+    return "ok"
+"""
+
+
+def test_python_init_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
+    lam = client(server, "lambda")
+    name = create(lam, LOUD_INIT, Timeout=60)
+    assert json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()) == "ok"
+    logs = client(server, "logs")
+    found: list[str] = []
+    kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}"}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        found += [e["message"] for e in page["events"]]
+        if "nextToken" not in page:
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    assert not [m for m in found if "log truncated" in m]
+    assert found[0].startswith("INIT_START Runtime Version: python:3.11.v1\t")
+    init = [f"init line {n:07d} {'.' * 40}\n" for n in range(25_000)]
+    assert found[1 : 1 + len(init)] == init
+    rest = [m.split(" ")[0] for m in found[1 + len(init) :]]
+    assert rest == ["START", "handled\n", "END", "REPORT"]
+
+
+def test_log_group_stays_when_its_log_rotates(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", {"LAMBOX_LOG_RETENTION_BYTES": "100000"})
+    try:
+        lam = client(server, "lambda")
+        name = create(lam, "def handler(event, context):\n    print('x' * 200_000)\n")
+        lam.invoke(FunctionName=name, Payload=b"{}")  # one record past the retention size
+        logs = client(server, "logs")
+        group = f"/aws/lambda/{name}"
+        groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        assert [g["logGroupName"] for g in groups] == [group]
+        events = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
+        assert len(events) == 1
+    finally:
+        stop_server(server)

@@ -102,12 +102,17 @@ def test_function_group_and_sandbox_stream(logs: Any, printed: str) -> None:
     assert streams[0]["lastEventTimestamp"] >= streams[0]["firstEventTimestamp"]
 
 
-def test_get_log_events_from_head_and_tokens(logs: Any, printed: str) -> None:
+def test_get_log_events_from_head_and_tokens(server: LamboxServer, logs: Any, printed: str) -> None:
     group = f"/aws/lambda/{printed}"
     stream = logs.describe_log_streams(logGroupName=group)["logStreams"][0]["logStreamName"]
     whole = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
     lines = messages(whole["events"])
-    assert lines[0].startswith("START RequestId: ")
+    # The cold start's INIT_START, as Lambda writes it, naming the function's runtime version.
+    config = client(server, "lambda").get_function_configuration(FunctionName=printed)
+    arn = config["RuntimeVersionConfig"]["RuntimeVersionArn"]
+    assert lines[0] == f"INIT_START Runtime Version: python:3.11.v1\tRuntime Version ARN: {arn}"
+    assert sum(1 for x in lines if x.startswith("INIT_START")) == 1
+    assert lines[1].startswith("START RequestId: ")
     assert "hello alpha" in lines and "hello gamma" in lines
     assert sum(1 for x in lines if x.startswith("REPORT RequestId: ")) == 3
     first = logs.get_log_events(

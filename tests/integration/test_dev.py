@@ -82,3 +82,8 @@ def test_dev_creates_the_function_and_reloads_each_change(
         out, _ = proc.communicate(timeout=10)
     assert f"created {name}" in out
     assert f"reloaded {name}" in out
+    # The first package and upload show their progress bars, finished.
+    bars = [
+        line.split() for line in out.splitlines() if line.startswith(("Packaging", "Uploading"))
+    ]
+    assert [(b[0], b[-1]) for b in bars] == [("Packaging", "100%"), ("Uploading", "100%")]

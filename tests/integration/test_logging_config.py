@@ -7,6 +7,7 @@ creation on."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from typing import Any
@@ -132,7 +133,16 @@ def test_json_records_carry_aws_fields_and_levels_filter(server, lambda_client) 
         if line.startswith("{"):
             records.append(json.loads(line))
     kinds = [r.get("type") for r in records if "type" in r]
-    assert kinds == ["platform.start", "platform.report"]
+    assert kinds == ["platform.initStart", "platform.start", "platform.report"]
+    init_start = records[0]
+    arn = lambda_client.get_function_configuration(FunctionName=name)["RuntimeVersionConfig"]
+    assert init_start["record"] == {
+        "initializationType": "on-demand",
+        "phase": "init",
+        "runtimeVersion": "python:3.11.v1",
+        "runtimeVersionArn": arn["RuntimeVersionArn"],
+    }
+    assert init_start["time"].endswith("Z")
     start = next(r for r in records if r.get("type") == "platform.start")
     assert start["record"] == {"requestId": request_id, "version": "$LATEST"}
     report = next(r for r in records if r.get("type") == "platform.report")
@@ -190,3 +200,85 @@ def test_custom_log_group_and_group_at_creation(server, lambda_client) -> None: 
         env=CLIENT_ENV, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert any("plain print" in e["message"] for e in json.loads(out.stdout)["events"])
+
+
+NODE_LOGGER = make_zip(
+    {
+        "index.js": """
+exports.handler = async (event) => {
+  console.debug("debug", event.n);
+  console.log("log", event.n);
+  console.info({ order: "o-1", n: event.n });
+  console.warn("warn %d", event.n);
+  console.error("failed", new TypeError("bad order"));
+  if (event.fail) throw new RangeError("out of range");
+  return "ok";
+};
+"""
+    }
+)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
+def test_node_json_records_and_levels(server, lambda_client) -> None:  # type: ignore[no-untyped-def]
+    name = unique("lognode")
+    lambda_client.create_function(
+        FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+        Code={"ZipFile": NODE_LOGGER}, LoggingConfig={"LogFormat": "JSON"},
+    )  # fmt: skip
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    answer = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 7}')
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    assert json.loads(answer["Payload"].read()) == "ok"
+    lines = messages(server, f"/aws/lambda/{name}", 6)
+    app = [json.loads(x) for x in lines if x.startswith("{") and '"level"' in x]
+    # INFO (the default ApplicationLogLevel) drops console.debug.
+    assert [r["level"] for r in app] == ["INFO", "INFO", "WARN", "ERROR"]
+    assert [r["message"] for r in app[:2]] == ["log 7", {"order": "o-1", "n": 7}]
+    assert app[2]["message"] == "warn 7"
+    for r in app:
+        assert set(r) >= {"timestamp", "level", "requestId", "message"}
+        assert r["requestId"] == request_id and r["timestamp"].endswith("Z")
+    error = app[3]
+    assert error["message"].startswith("failed TypeError: bad order")
+    assert error["errorType"] == "TypeError" and error["errorMessage"] == "bad order"
+    assert error["stackTrace"][0] == "TypeError: bad order"
+
+    # ERROR: only errors are left, and the unhandled one is a JSON record too.
+    errors_only = {"LogFormat": "JSON", "ApplicationLogLevel": "ERROR"}
+    lambda_client.update_function_configuration(FunctionName=name, LoggingConfig=errors_only)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    failed = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 8, "fail": true}')
+    assert failed["FunctionError"] == "Unhandled"
+    later = messages(server, f"/aws/lambda/{name}", len(lines) + 3)[len(lines) :]
+    records = [json.loads(x) for x in later if x.startswith("{") and '"level"' in x]
+    assert [r["level"] for r in records] == ["ERROR", "ERROR"]
+    assert records[1]["errorType"] == "RangeError"
+    assert records[1]["message"].startswith("Invoke Error RangeError: out of range")
+
+
+def test_provisioned_init_logs_ahead_of_invocations(server, lambda_client) -> None:  # type: ignore[no-untyped-def]
+    name = unique("logpc")
+    code = make_zip({"app.py": "print('provisioned init')\ndef handler(e, c):\n    return 1\n"})
+    lambda_client.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": code}, LoggingConfig={"LogFormat": "JSON"}, Publish=True,
+    )  # fmt: skip
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier="1")
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    for _ in range(300):
+        got = lambda_client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+        if got["Status"] == "READY":
+            break
+        time.sleep(0.1)
+    assert got["Status"] == "READY"
+    # Before any invocation: the init's platform.initStart and its output.
+    lines = messages(server, f"/aws/lambda/{name}", 2)
+    assert json.loads(lines[0])["record"]["initializationType"] == "provisioned-concurrency"
+    assert lines[1:] == ["provisioned init\n"]
+    assert lambda_client.invoke(FunctionName=name, Qualifier="1")["Payload"].read() == b"1"
+    later = messages(server, f"/aws/lambda/{name}", 4)
+    kinds = [json.loads(x)["type"] for x in later[2:]]
+    assert kinds == ["platform.start", "platform.report"]

@@ -49,3 +49,9 @@ def test_timeout_and_exit_payloads() -> None:
         message = json.loads(records.exit_payload("r", code))["errorMessage"]
         assert message.endswith(f"Runtime exited with error: signal: {name}")
     assert re.match(r"\d{4}-\d\d-\d\dT\S+Z r Task timed out", records.timeout_log("r", 1).decode())
+
+
+def test_runtime_version_names_as_lambda_writes_them() -> None:
+    assert records.runtime_version_name("python3.11") == "python:3.11.v1"
+    assert records.runtime_version_name("nodejs20.x") == "nodejs:20.v1"
+    assert records.runtime_version_name("provided.al2023") == "provided:al2023.v1"

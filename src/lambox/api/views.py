@@ -33,7 +33,6 @@ def configuration(
     the alias's ARN with the version's configuration); a published version's own ARN is
     qualified by its number. ``runtime_version`` is the runtime version ARN a Manual runtime
     management config pins (else one derived from the runtime's name)."""
-    runtime_digest = hashlib.sha256(config.runtime.encode()).hexdigest()
     if qualifier is None and config.version != LATEST:
         qualifier = config.version
     view: dict[str, Any] = {
@@ -60,8 +59,7 @@ def configuration(
             "OptimizationStatus": "On" if config.snap_start and config.version != LATEST else "Off",
         },
         "RuntimeVersionConfig": {
-            "RuntimeVersionArn": runtime_version
-            or f"arn:aws:lambda:{arns.region}::runtime:{runtime_digest}"
+            "RuntimeVersionArn": runtime_version or arns.runtime_version(config.runtime)
         },
         "LoggingConfig": logging_view(config),
     }

@@ -339,10 +339,16 @@ def dev(
     if not path.is_dir():
         typer.echo(f"lambox dev: {path} is not a directory", err=True)
         raise typer.Exit(2)
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
     with httpx.Client(base_url=endpoint_url, timeout=60) as client:
-        session = DevSession(client, path.resolve(), function, runtime, handler, role, typer.echo)
+        session = DevSession(
+            client, path.resolve(), function, runtime, handler, role, typer.echo, bars
+        )
         try:
-            seen = session.start()
+            with bars:
+                seen = session.start()
         except (RuntimeError, httpx.HTTPError) as exc:
             typer.echo(f"lambox dev: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -41,6 +41,40 @@ def report_line(
     return (line + "\n").encode()
 
 
+def runtime_version_name(runtime: str) -> str:
+    """The runtime version as Lambda names it in INIT_START (``python:3.11.v1``,
+    ``nodejs:20.v1``, ``provided:al2023.v1``): lambox has one version of each runtime."""
+    family = runtime.rstrip(".x")
+    for prefix in ("python", "nodejs", "provided.", "provided", "java", "ruby", "dotnet"):
+        if family.startswith(prefix):
+            rest = family[len(prefix) :] or "al"
+            return f"{prefix.rstrip('.')}:{rest}.v1"
+    return f"{family}.v1"
+
+
+def init_start(
+    runtime: str,
+    version_arn: str,
+    log_format: str,
+    system_level: str,
+    init_type: str = "on-demand",
+) -> bytes:
+    """What a cold start's log begins with: the INIT_START line, or ``platform.initStart``
+    with LogFormat JSON (an INFO record: nothing when SystemLogLevel is above INFO)."""
+    name = runtime_version_name(runtime)
+    if log_format != "JSON":
+        return f"INIT_START Runtime Version: {name}\tRuntime Version ARN: {version_arn}\n".encode()
+    if SYSTEM_LEVELS.get(system_level, 20) > 20:
+        return b""
+    record = {
+        "initializationType": init_type,
+        "phase": "init",
+        "runtimeVersion": name,
+        "runtimeVersionArn": version_arn,
+    }
+    return _platform("platform.initStart", record)
+
+
 def init_report_line(init_ms: float, phase: str, status: str) -> bytes:
     """The INIT_REPORT line Lambda writes when an init does not end in success, e.g. one
     that passed the init limit (``Phase: init  Status: timeout``)."""

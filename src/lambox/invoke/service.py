@@ -263,7 +263,8 @@ class InvokeService:
                     lease.discard = True
                     outcome = Outcome(report.error, UNHANDLED)
                     return self._finish(fv, inv, outcome, init, stream, trace)
-                spill = Spill(self._logs, fv.config, inv.request_id, stream, init)
+                head = self._init_head(fv.config, init) if init is not None else b""
+                spill = Spill(self._logs, fv.config, inv.request_id, stream, init, head)
                 outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
                 return self._finish(fv, inv, outcome, init, stream, trace, spill)
         except TooManyRequests:
@@ -361,7 +362,9 @@ class InvokeService:
         init_ms: float | None = None
         restore: tuple[float, int] | None = None
         started = spill is not None and spill.started  # START went out with an earlier part
-        prefix = init_prefix(init) if not started else b""
+        prefix = b""
+        if init is not None and not started:
+            prefix = init_prefix(init, self._init_head(config, init))
         if init is not None:
             if init.timed_out:
                 pass  # the init ran again in this invocation: its time is in Duration
@@ -424,19 +427,56 @@ class InvokeService:
             outcome.max_memory_mb,
         )
 
+    def _init_head(self, config: FunctionConfig, init: InitReport) -> bytes:
+        """INIT_START (``platform.initStart``) of a cold start's log; nothing after a
+        SnapStart restore or when the init's spilled output already began with it."""
+        if init.restore_ms is not None or init.spilled:
+            return b""
+        return init_start(self._arns, config)
+
     async def close(self) -> None:
         """Send the traces still queued; Event invocations live in the queue, not here."""
         await asyncio.to_thread(self._tracer.close)
 
 
-def init_prefix(init: InitReport | None) -> bytes:
-    """What a cold start's log puts before the invocation's START: the init's output, and
-    INIT_REPORT when the init timed out and ran again within the invocation."""
+def init_start(arns: arns_mod.Arns, config: FunctionConfig, init_type: str = "on-demand") -> bytes:
+    """The INIT_START line (or ``platform.initStart`` record) of ``config``'s runtime."""
+    version_arn = arns.runtime_version(config.runtime)
+    return records.init_start(
+        config.runtime, version_arn, config.log_format, config.system_log_level, init_type
+    )
+
+
+class InitSpill:
+    """Where an init's output goes once it outgrows what its sandbox keeps in memory (the
+    Runtime API factory's ``init_spill``): the sandbox's stream of the function's log as it
+    comes, the first part after INIT_START (which the cold start's log then leaves out)."""
+
+    def __init__(self, logs: LogSink, arns: arns_mod.Arns) -> None:
+        self._logs = logs
+        self._arns = arns
+
+    def __call__(self, fv: FunctionVersion, stream: str, init_type: str) -> Callable[[bytes], None]:
+        config = fv.config
+        head = [init_start(self._arns, config, init_type)]
+
+        def spill(data: bytes) -> None:
+            if head:
+                data = head.pop() + data
+            self._logs.append(config.name, data, stream)
+
+        return spill
+
+
+def init_prefix(init: InitReport | None, head: bytes = b"") -> bytes:
+    """What a cold start's log puts before the invocation's START: ``head`` (INIT_START),
+    the init's output, and INIT_REPORT when the init timed out and ran again within the
+    invocation."""
     if init is None:
         return b""
     if init.timed_out:
-        return init.log + records.init_report_line(init.init_ms, "init", "timeout")
-    return init.log
+        return head + init.log + records.init_report_line(init.init_ms, "init", "timeout")
+    return head + init.log
 
 
 class Spill:
@@ -444,7 +484,7 @@ class Spill:
     written to the function's log as it comes, the first part after the init's log and the
     START record, so the log reads as it would have in one piece."""
 
-    __slots__ = ("_config", "_init", "_logs", "_request_id", "_stream", "started")
+    __slots__ = ("_config", "_head", "_init", "_logs", "_request_id", "_stream", "started")
 
     def __init__(
         self,
@@ -453,8 +493,10 @@ class Spill:
         request_id: str,
         stream: str,
         init: InitReport | None,
+        head: bytes = b"",
     ) -> None:
         self._logs = logs
+        self._head = head
         self._config = config
         self._request_id = request_id
         self._stream = stream
@@ -467,7 +509,7 @@ class Spill:
             head = records.start_record(
                 self._request_id, config.version, config.log_format, config.system_log_level
             )
-            data = init_prefix(self._init) + head + data
+            data = init_prefix(self._init, self._head) + head + data
             self.started = True
         self._logs.append(self._config.name, data, self._stream)
 

@@ -51,6 +51,9 @@ class InitReport:
     # The init passed Lambda's init limit: the log gets an INIT_REPORT line saying so and
     # the sandbox runs the init again in its first invocation (``init_ms`` is the limit).
     timed_out: bool = False
+    # Part of the init's output went to the function's log while it ran (the factory's init
+    # spill, which began it with INIT_START): ``log`` is the rest.
+    spilled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

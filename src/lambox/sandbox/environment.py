@@ -27,13 +27,21 @@ RoleCredentials = Callable[[str, str], tuple[str, str, str] | None]
 role, or None when the role cannot be assumed."""
 
 
+InitSpill = Callable[[FunctionVersion, str, str], Callable[[bytes], None]]
+"""(version, log stream, init type) -> where that sandbox's init writes its output past what
+its log pipe keeps: the function's log, as it comes (``invoke.service.InitSpill``). A
+provisioned-concurrency init, which no invocation's log begins with, writes all of it there."""
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxContext:
     """What lambox tells every function about where it runs: the endpoint and credentials
     through which it reaches lambox's API ("" for none), and the ``sys.path`` entry of the
     libraries the Python runtime provides (``sandbox.pylibs``; "" for none). With
     ``role_credentials`` a function gets a session of its execution role; the context's own
-    key is what it gets when there is none (or the role cannot be assumed)."""
+    key is what it gets when there is none (or the role cannot be assumed). An init's log
+    past what a sandbox keeps in memory goes to ``init_spill`` (None: its oldest part is
+    dropped)."""
 
     endpoint_url: str = ""
     access_key_id: str = ""
@@ -41,6 +49,7 @@ class SandboxContext:
     session_token: str = ""
     python_libs: str = ""
     role_credentials: RoleCredentials | None = None
+    init_spill: InitSpill | None = None
 
     @classmethod
     def for_server(cls, host: str, port: int) -> SandboxContext:

@@ -121,7 +121,7 @@ class LinuxSandbox(WireSandbox):
             "network": fv.config.tags.get(NETWORK_TAG, "host"),
         }
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        log_fd = self._log_pipe()
+        log_fd = self._init_log_pipe(stream, factory.context.init_spill)
         try:
             self._pid = await self._fork(zygote, spec, child.fileno(), log_fd)
         except BaseException:
@@ -147,6 +147,7 @@ class LinuxSandbox(WireSandbox):
             error=error,
             log=body,
             log_stream=stream,
+            spilled=self._init_spilled,
         )
 
     def _apply_cpu_limit(self) -> None:

@@ -64,7 +64,7 @@ class ProcessSandbox(WireSandbox):
         env = sandbox_env(fv, stream, self._init_type, self._context)
         env["LAMBOX_WIRE_FD"] = str(child.fileno())
         env[PARENT_PID_ENV] = str(os.getpid())  # it dies with this server
-        log_fd = self._log_pipe()
+        log_fd = self._init_log_pipe(stream, self._context.init_spill)
         env[LOG_FD_ENV] = str(log_fd)
         keep = [child.fileno(), log_fd]
         if self._snapshot_fd >= 0:
@@ -94,6 +94,7 @@ class ProcessSandbox(WireSandbox):
             error=init_error(meta),
             log=body,
             log_stream=stream,
+            spilled=self._init_spilled,
         )
 
     @property

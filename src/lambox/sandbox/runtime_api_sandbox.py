@@ -21,7 +21,11 @@ Logs: the process's stdout and stderr are one pipe the host reads as output arri
 was read up to the runtime's first ``/next`` (or its ``/init/error``) is the init's log; what
 was read from then to an invocation's ``/response`` or ``/error`` is that invocation's. The
 pipe is drained at the moment the post arrives, so nothing the runtime wrote before posting
-is missed; output written while idle goes to the next invocation.
+is missed; output written while idle goes to the next invocation. What outgrows the MB kept
+is written to the function's log as it comes, whole lines at a time: an invocation's through
+its ``InvokeRequest.log_spill``, an init's through the context's ``init_spill`` (to the
+sandbox's stream, after INIT_START and ahead of the first invocation's START), so the log
+is complete.
 
 Failures, as in the process backend: no answer within the timeout is SandboxTimeout, the
 process gone is SandboxDead with its exit status, and either destroys the sandbox. A runtime
@@ -39,6 +43,7 @@ import binascii
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lambox.errors import SandboxDead, SandboxError, SandboxOutOfMemory, SandboxTimeout
@@ -56,7 +61,7 @@ from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.logpipe import LogPipe
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi, streams
 from lambox.sandbox.runtime_api_server import ApiServer, serve
-from lambox.sandbox.wired import INIT_TIMEOUT
+from lambox.sandbox.wired import INIT_TIMEOUT, logged_if_provisioned
 
 NODE_BOOTSTRAP = str(Path(RUNTIME_DIR) / "lambox" / "runtime" / "node" / "bootstrap.mjs")
 EXIT_GRACE = 1.0
@@ -92,6 +97,7 @@ class RuntimeApiSandbox:
         self._out_of_memory = False
         self._peak_kb = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._init_spilled = False
 
     @property
     def alive(self) -> bool:
@@ -101,10 +107,18 @@ class RuntimeApiSandbox:
 
     async def start(self) -> InitReport:
         started = time.perf_counter()
-        error = await self._launch()
+        sink = self._init_spill()
+        error = await self._launch(sink)
         init_ms = (time.perf_counter() - started) * 1000
         log = self._log.take_cut() if self._log is not None else b""
-        return InitReport(init_ms=init_ms, error=error, log=log, log_stream=self._stream)
+        report = InitReport(
+            init_ms=init_ms,
+            error=error,
+            log=log,
+            log_stream=self._stream,
+            spilled=self._init_spilled,
+        )
+        return logged_if_provisioned(report, self._init_type, sink)
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
         try:
@@ -134,35 +148,44 @@ class RuntimeApiSandbox:
         for _ in range(2):
             if self._exited:
                 self._teardown()
-                error = await self._launch()
+                # Its init's output past what is kept goes out after this invocation's START.
+                error = await self._launch(request.log_spill)
                 prefix += self._log.take_cut() if self._log is not None else b""
                 if error is not None:
                     self._exited = True  # init again on the next invocation, as Lambda does
                     return RawResult(error, UNHANDLED, prefix, 0.0, 0)
             api, log = self._api, self._log
             assert api is not None and log is not None
+            spill = request.log_spill
+            if spill is not None and prefix:
+                spill = _SpillAfter(prefix, spill)
+            log.spill = spill
             answer = api.hand(event, request.sink)
             try:
                 result = await asyncio.wait_for(answer, max(0.0, deadline - loop.time()))
             except TimeoutError:
                 timed_out = SandboxTimeout("the runtime did not answer in time")
-                timed_out.log = prefix + log.take()  # what it wrote before it was given up on
+                # What it wrote before it was given up on.
+                timed_out.log = _unspilled(prefix, spill) + log.take()
                 await self.destroy()
                 raise timed_out from None
             except SandboxDead as exc:
                 if api.delivered or not self._exited:
-                    exc.log = prefix + log.take()
+                    exc.log = _unspilled(prefix, spill) + log.take()
                     await self.destroy()
                     raise
+                prefix = _unspilled(prefix, spill)
                 continue
             except SandboxError as exc:
-                exc.log = prefix + log.take()
+                exc.log = _unspilled(prefix, spill) + log.take()
                 await self.destroy()
                 raise
+            finally:
+                log.spill = None
             return RawResult(
                 payload=result.payload,
                 error=result.error,
-                log=prefix + log.take_cut(),
+                log=_unspilled(prefix, spill) + log.take_cut(),
                 duration_ms=(time.perf_counter() - started) * 1000,
                 max_rss_kb=self._proc.max_rss_kb() if self._proc is not None else 0,
             )
@@ -179,9 +202,24 @@ class RuntimeApiSandbox:
 
     # -- the runtime process -----------------------------------------------------------------
 
-    async def _launch(self) -> bytes | None:
+    def _init_spill(self) -> Callable[[bytes], None] | None:
+        """Where an init's output past what the pipe keeps goes: the sandbox's stream of
+        the function's log, ahead of what the first invocation writes there."""
+        make = self._context.init_spill
+        if make is None:
+            return None
+        spill = make(self.version, self._stream, self._init_type)
+
+        def spilled(data: bytes) -> None:
+            self._init_spilled = True
+            spill(data)
+
+        return spilled
+
+    async def _launch(self, spill: Callable[[bytes], None] | None = None) -> bytes | None:
         """Start the runtime and wait for its init: None when it asked for its first
-        invocation, the error payload when it posted /init/error."""
+        invocation, the error payload when it posted /init/error. ``spill`` takes the init's
+        output past what the log pipe keeps (None: the oldest part is dropped)."""
         fv = self.version
         command = self._command()
         if command is None:
@@ -189,6 +227,7 @@ class RuntimeApiSandbox:
         self._exited, self._exit_code = False, None
         self._out_of_memory, self._peak_kb = False, 0
         log = self._log = LogPipe()
+        log.spill = spill
         api = self._api = RuntimeApi(log.cut)
         address = self._launcher.api_address(fv)
         if address is None:
@@ -219,6 +258,7 @@ class RuntimeApiSandbox:
                 assert sock is not None
                 self._server = await serve_on(sock, api.handle, BODY_LIMIT)
             error = await asyncio.wait_for(api.init, init_timeout)
+            log.spill = None
         except TimeoutError:
             await self.destroy()
             raise SandboxTimeout("the runtime did not finish its init in time") from None
@@ -327,6 +367,27 @@ class RuntimeApiSandbox:
         return RawResult(payload.encode(), UNHANDLED, log, 0.0, 0)
 
 
+class _SpillAfter:
+    """An invocation's ``log_spill`` with ``prefix`` (the output of an init run within this
+    invocation) put before its first part, so the log keeps the order it was written in."""
+
+    __slots__ = ("_spill", "prefix")
+
+    def __init__(self, prefix: bytes, spill: Callable[[bytes], None]) -> None:
+        self.prefix = prefix
+        self._spill = spill
+
+    def __call__(self, data: bytes) -> None:
+        if self.prefix:
+            data, self.prefix = self.prefix + data, b""
+        self._spill(data)
+
+
+def _unspilled(prefix: bytes, spill: Callable[[bytes], None] | None) -> bytes:
+    """What of ``prefix`` did not go out with a spilled part (and belongs in the result)."""
+    return spill.prefix if isinstance(spill, _SpillAfter) else prefix
+
+
 def _event_headers(request: InvokeRequest) -> tuple[tuple[str, str], ...]:
     headers = [
         ("Lambda-Runtime-Aws-Request-Id", request.request_id),
@@ -354,7 +415,8 @@ class RuntimeApiSandboxFactory:
     """SandboxFactory for runtimes speaking the Runtime API. ``path_prefix`` is put first on
     the sandboxes' PATH (lambox puts its own interpreter's directory there, so a bootstrap's
     ``python3`` is lambox's Python, with awslambdaric when the dev extra is installed);
-    ``context`` goes into every sandbox's environment."""
+    ``context`` goes into every sandbox's environment (and takes an init's log past what its
+    log pipe keeps)."""
 
     name = "runtime-api"
 

@@ -21,19 +21,21 @@ import json
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from lambox.errors import SandboxDead, SandboxError, SandboxTimeout
 from lambox.model import FunctionVersion
 from lambox.runtime import wire
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
-from lambox.sandbox.environment import log_stream_name
+from lambox.sandbox.environment import InitSpill, log_stream_name
 from lambox.sandbox.logpipe import LogPipe
 from lambox.sandbox.snapshots import Snapshot, restored_report
 from lambox.sandbox.wire_client import Frame, WireClient
 
 INIT_TIMEOUT = 10.0
 ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
 UNHANDLED = "Unhandled"
 
 
@@ -56,6 +58,9 @@ class WireSandbox(ABC):
         self._init_again = False
         self._wire: WireClient | None = None
         self._log: LogPipe | None = None
+        self._init_spilled = False
+        self._invocation_spill: Callable[[bytes], None] | None = None
+        self._init_sink: Callable[[bytes], None] | None = None
         self._destroyed = False
 
     @property
@@ -87,7 +92,7 @@ class WireSandbox(ABC):
         self._ready_timeout = self.init_timeout
         started = time.perf_counter()
         try:
-            return await self._start()
+            return logged_if_provisioned(await self._start(), self._init_type, self._init_sink)
         except SandboxTimeout as exc:
             if not self._may_init_again():
                 raise
@@ -113,6 +118,22 @@ class WireSandbox(ABC):
         self._log = LogPipe()
         return self._log.child_fd
 
+    def _init_log_pipe(self, stream: str, init_spill: InitSpill | None) -> int:
+        """``_log_pipe`` for an init writing to ``stream``: what outgrows the pipe's memory
+        goes to ``init_spill`` as it comes (``_init_spilled`` says it did) until READY."""
+        fd = self._log_pipe()
+        if self._log is not None and self._invocation_spill is not None:
+            self._log.spill = self._invocation_spill  # an init run again in an invocation
+        elif init_spill is not None and self._log is not None:
+            spill = init_spill(self.version, stream, self._init_type)
+
+            def spilled(data: bytes) -> None:
+                self._init_spilled = True
+                spill(data)
+
+            self._log.spill = self._init_sink = spilled
+        return fd
+
     def _log_handed(self) -> None:
         if self._log is not None:
             self._log.started()
@@ -127,7 +148,11 @@ class WireSandbox(ABC):
         """The READY frame that ends init: its metadata and the init's log."""
         assert self._wire is not None
         _, meta, body = await self._expect(self._wire, wire.READY, self._ready_timeout)
-        return meta, body if self._log is None else self._log.take_on_result() + body
+        if self._log is None:
+            return meta, body
+        log = self._log.take_on_result() + body
+        self._log.spill = None
+        return meta, log
 
     async def _resume(self, snapshot: Snapshot, started: float, log_stream: str) -> InitReport:
         """Tell a child forked from ``snapshot`` (connected) to RESUME; report its restore."""
@@ -150,7 +175,11 @@ class WireSandbox(ABC):
         self._wire = None
         self._ready_timeout = timeout
         started = time.perf_counter()
-        report = await self._start()
+        self._invocation_spill = request.log_spill  # its output is the invocation's
+        try:
+            report = await self._start()
+        finally:
+            self._invocation_spill = None
         spent = time.perf_counter() - started
         if report.error is not None:
             return RawResult(report.error, UNHANDLED, report.log, spent * 1000, self._peak_kb(0))
@@ -247,3 +276,14 @@ def init_error(meta: dict[str, Any]) -> bytes | None:
     """The init error a READY frame reports, as the JSON bytes of an error object."""
     error = meta.get("init_error")
     return None if error is None else json.dumps(error).encode()
+
+
+def logged_if_provisioned(
+    report: InitReport, init_type: str, sink: Callable[[bytes], None] | None
+) -> InitReport:
+    """A provisioned-concurrency init's log goes to the function's log now (INIT_START
+    first): no invocation's log begins with it, as an on-demand init's does."""
+    if init_type != PROVISIONED or sink is None:
+        return report
+    sink(report.log)
+    return dataclasses.replace(report, log=b"", spilled=True)

@@ -20,7 +20,9 @@
 // awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) writes the HTTP
 // metadata a function URL answers with, then 8 NUL bytes, then the body.
 // console.* writes one line per call: `<ISO time>\t<request id>\t<LEVEL>\t<message>\n`,
-// newlines inside the message turned into '\r' so a record stays one line.
+// newlines inside the message turned into '\r' so a record stays one line; with
+// AWS_LAMBDA_LOG_FORMAT=JSON, `{"timestamp","level","requestId","message"}` instead, calls
+// below AWS_LAMBDA_LOG_LEVEL dropped.
 
 import fs from "node:fs";
 import http from "node:http";
@@ -62,9 +64,61 @@ function record(level, args) {
   writeAll(`${new Date().toISOString()}\t${currentRequestId}\t${level}\t${message}\n`);
 }
 
-const LEVELS = { log: "INFO", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG", trace: "TRACE" };
+// LoggingConfig LogFormat JSON: one JSON object per call, as Lambda's Node.js runtime writes
+// them, and calls below ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL) dropped.
+const JSON_FORMAT = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
+const PRIORITY = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
+const THRESHOLD = PRIORITY[(process.env.AWS_LAMBDA_LOG_LEVEL || "INFO").toUpperCase()] || 3;
+
+function errorFields(err) {
+  return {
+    errorType: err?.constructor?.name ?? "UnknownError",
+    errorMessage: err.message,
+    stackTrace: typeof err.stack === "string" ? err.stack.split("\n") : err.stack,
+  };
+}
+
+function errorReplacer(_key, value) {
+  return value instanceof Error ? Object.assign(errorFields(value), value) : value;
+}
+
+// One argument is the message as it is (an object stays an object, an Error becomes
+// {errorType, errorMessage, stackTrace}); several are formatted into one string, the first
+// Error among them adding its fields to the record.
+function jsonRecord(level, args) {
+  const result = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  if (args.length === 1) {
+    result.message = args[0];
+    try {
+      return JSON.stringify(result, errorReplacer);
+    } catch {
+      result.message = util.format(args[0]);
+      return JSON.stringify(result);
+    }
+  }
+  result.message = util.format(...args);
+  const err = args.find((arg) => arg instanceof Error);
+  if (err !== undefined) Object.assign(result, errorFields(err));
+  return JSON.stringify(result);
+}
+
+const LEVELS = {
+  log: "INFO",
+  info: "INFO",
+  warn: "WARN",
+  error: "ERROR",
+  debug: "DEBUG",
+  trace: "TRACE",
+  fatal: "FATAL",
+};
 for (const [method, level] of Object.entries(LEVELS)) {
-  console[method] = (...args) => record(level, args);
+  if (!JSON_FORMAT) {
+    console[method] = (...args) => record(level, args);
+  } else if (PRIORITY[level] < THRESHOLD) {
+    console[method] = () => {};
+  } else {
+    console[method] = (...args) => writeAll(jsonRecord(level, args) + "\n");
+  }
 }
 
 // -- the Runtime API ------------------------------------------------------------------------
@@ -114,7 +168,8 @@ function runtimeError(errorType, message, cause) {
 
 async function postError(route, err, label) {
   const shape = errorObject(err);
-  console.error(label, JSON.stringify({ ...shape, stack: shape.trace, trace: undefined }));
+  if (JSON_FORMAT) console.error(label, err instanceof Error ? err : shape);
+  else console.error(label, JSON.stringify({ ...shape, stack: shape.trace, trace: undefined }));
   const res = await call("POST", route, JSON.stringify(shape), {
     "Content-Type": "application/json",
     "Lambda-Runtime-Function-Error-Type": String(shape.errorType).replace(/[^\x20-\x7e]/g, "?"),
