@@ -22,6 +22,7 @@ from botocore.config import Config
 from tests.conftest import (
     ROLE,
     LamboxServer,
+    execution_role,
     make_zip,
     serve_examples,
     start_server,
@@ -158,12 +159,26 @@ def durable_server(data_dir: Path) -> Iterator[LamboxServer]:
     stop_server(holder["server"])
 
 
+DURABLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicDurableExecutionRolePolicy"
+
+
+def durable_role(lam: Any) -> str:
+    """The role a durable function needs, as SAM gives one: the durable execution policy
+    (checkpoints and state), plus writing and counting the test's marks in S3."""
+    return execution_role(
+        lam.meta.endpoint_url,
+        "durable-marks",
+        ["s3:PutObject", "s3:ListBucket"],
+        managed=(DURABLE_POLICY,),
+    )
+
+
 def create(lam: Any, handler: str, timeout: int = 30) -> str:
     name = unique("durable")
     lam.create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=ROLE,
+        Role=durable_role(lam),
         Handler=f"handler.{handler}",
         Code={"ZipFile": make_zip({"handler.py": HANDLER})},
         Timeout=timeout,
