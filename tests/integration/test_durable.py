@@ -327,6 +327,27 @@ def test_map_and_parallel(durable_server: LamboxServer) -> None:
     assert json.loads(answer["Payload"].read()) == {"squares": [1, 4, 9], "pair": ["left", "right"]}
 
 
+def test_a_role_without_the_durable_policy_cannot_checkpoint(
+    durable_server: LamboxServer,
+) -> None:
+    """A role lambox created for the function (logs only) may not checkpoint, as on AWS."""
+    lam = client(durable_server, "lambda")
+    name = unique("durable")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=f"arn:aws:iam::000000000000:role/{unique('logs-only')}",
+        Handler="handler.fan",
+        Code={"ZipFile": make_zip({"handler.py": HANDLER})},
+        Timeout=30,
+        DurableConfig={"ExecutionTimeout": 600, "RetentionPeriodInDays": 1},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps({"items": [1]}))
+    assert "FunctionError" in answer
+    assert "lambda:CheckpointDurableExecution" in answer["Payload"].read().decode()
+
+
 def test_step_retry_and_wait_for_condition(durable_server: LamboxServer) -> None:
     lam = client(durable_server, "lambda")
     name = create(lam, "flaky")
