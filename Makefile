@@ -9,7 +9,15 @@ LOCK := requirements.lock
 
 .PHONY: install serve test check bench clean lock sam-cli
 
-install: $(VENV)/.installed examples/thumbnail/.vendored
+RUNTIME_INIT := src/lambox/runtime/pid1
+
+install: $(VENV)/.installed examples/thumbnail/.vendored $(RUNTIME_INIT)
+
+# A Python sandbox's pid 1, compiled (src/lambox/runtime/init.c; runtime/init.py says why):
+# static, so it maps no shared library and holds only its own few pages.
+$(RUNTIME_INIT): src/lambox/runtime/init.c
+	@command -v cc >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev)
+	cc -O2 -static -s -o $@ $<
 
 # The thumbnail example packages Pillow as Lambda users do: its manylinux wheel's files
 # beside the handler, in the deployment package.
@@ -31,7 +39,8 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 
 # The AWS SAM CLI, for tests/integration/test_sam_cli.py (`sam build && sam deploy` against
 # lambox). Its own venv: it pins its own aws-sam-translator and boto3, other versions than
-# lambox's lock.
+# lambox's lock. `make test` installs it (about two minutes, once); the test makes it too
+# when it is absent.
 SAM_VENV ?= .venv-sam
 SAM_CLI ?= aws-sam-cli==1.170.0
 sam-cli: $(SAM_VENV)/bin/sam
@@ -39,11 +48,12 @@ sam-cli: $(SAM_VENV)/bin/sam
 $(SAM_VENV)/bin/sam:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q $(SAM_CLI)
+	@test -x $@
 
 serve: install
 	$(VENV)/bin/lambox serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --examples examples
 
-test: install
+test: install sam-cli
 	$(PY) -m pytest -q -p no:cacheprovider
 
 check: install
@@ -69,5 +79,5 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .lock-venv $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_INIT) .lock-venv $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
 	git clean -fdX examples/thumbnail

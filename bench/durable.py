@@ -27,6 +27,10 @@ def handler(event, context: DurableContext):
     context.wait(Duration.from_seconds(event["wait"]), name="pause")
     return "done"
 
+@durable_execution
+def bare(event, context: DurableContext):
+    return "done"
+
 def plain(event, context):
     return "done"
 """
@@ -97,9 +101,11 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
     client = lambda_client(lambox.url)
     name = f"bench-durable-{uuid.uuid4().hex[:8]}"
     plain = f"{name}-plain"
+    bare = f"{name}-bare"
     for fn, handler, extra in (
         (name, "app.handler", {"DurableConfig": {"ExecutionTimeout": 3600}}),
         (plain, "app.plain", {}),
+        (bare, "app.bare", {"DurableConfig": {"ExecutionTimeout": 3600}}),
     ):
         client.create_function(
             FunctionName=fn, Runtime="python3.11", Handler=handler,
@@ -113,6 +119,14 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
         client.invoke(FunctionName=plain, Payload=b"{}")
         floor.append(time.perf_counter_ns() - t0)
+    # A synchronous execution with no operation, warm: one SDK invocation end to end (the
+    # SDK stops its checkpoint thread at the end of every invocation, polling every 0.1 s).
+    sdk_floor = []
+    client.invoke(FunctionName=bare, Payload=b"{}")
+    for _ in range(20):
+        t0 = time.perf_counter_ns()
+        client.invoke(FunctionName=bare, Payload=b"{}")
+        sdk_floor.append(time.perf_counter_ns() - t0)
     started = time.monotonic()
     arns = [
         client.invoke(
@@ -144,6 +158,7 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
         "started_per_s": executions / accepted_s,
         "resume_latency": summarize(late),
         "floor_warm_invoke": summarize(floor),
+        "floor_durable_invoke": summarize(sdk_floor),
     }
 
 
@@ -204,9 +219,145 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _descendants(pid: int) -> list[str]:
+    """The command names of every process under ``pid`` (zygotes, sandboxes, inits; a
+    sandbox forked from a zygote has its zygote's name, so they are counted, not named)."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(proc.name))
+        names[int(proc.name)] = name
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(names.get(child, "?"))
+        todo.extend(children.get(child, []))
+    return found
+
+
+def _clone_parked(db: Path, model: dict[str, Any], executions: int, now: float) -> float:
+    """``executions`` executions of ``model``'s function written through the store, each
+    as its first invocation leaves it: the step checkpointed, the wait started (an hour),
+    the invocation settled PENDING. The same transactions the checkpoint API commits, with
+    no sandbox; seconds it took."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from lambox.services.durable.store import DurableStore
+
+    store = DurableStore(db)
+    started = time.monotonic()
+    for i in range(executions):
+        execution, _ = store.create(
+            name=f"parked-{i}", function_name=model["function_name"],
+            function_arn=model["function_arn"], qualifier=None, version="$LATEST",
+            payload='{"wait": 3600}', timeout=7200, retention=1, now=now,
+        )  # fmt: skip
+        store.advance(execution.arn, execution.wake or now, now)
+        begun = store.begin(execution.arn, now)
+        assert begun is not None
+        updates = [{**update} for update in model["updates"]]
+        store.checkpoint(execution.arn, begun.token, updates, now)
+        store.settle(
+            execution.arn, begun.execution.invocation, begun.execution.external, "PENDING",
+            None, None, now,
+        )  # fmt: skip
+    return time.monotonic() - started
+
+
+def parked(tmp: Path, executions: int, resumes: int) -> dict[str, Any]:
+    """``executions`` executions waiting an hour in a server of their own, written through
+    the store while it was stopped (an execution's first invocation is a sandbox's work,
+    measured by ``resume``; this measures what waiting costs): the sandboxes and memory the
+    server holds for them once started on them, its store's size, and the resume latency
+    of ``resumes`` executions whose waits end meanwhile, beside a warm Invoke."""
+    from common import free_port, lambda_client, lambox_argv, start_server, stop_server
+
+    data = tmp / "parked-data"
+    port = free_port()
+    argv = lambox_argv(port, data)
+    server = start_server("parked", argv, port, "/lambox/v1/health", tmp, {})
+    try:
+        time.sleep(2)
+        rss_empty = _rss_kib(server.proc.pid)
+        # Before any function ran: the sandbox watcher and the runtimes' base zygote. A
+        # sandbox would add processes (its function's zygote, itself, its init).
+        processes_empty = len(_descendants(server.proc.pid))
+        client = lambda_client(server.url)
+        name = f"bench-parked-{uuid.uuid4().hex[:8]}"
+        client.create_function(
+            FunctionName=name, Runtime="python3.11", Handler="app.handler",
+            Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": _zip()},
+            Timeout=30, DurableConfig={"ExecutionTimeout": 7200},
+        )  # fmt: skip
+        client.get_waiter("function_active_v2").wait(FunctionName=name)
+        arn = client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"wait": 3600}')[
+            "DurableExecutionArn"
+        ]
+        deadline = time.monotonic() + 120
+        while _parked(data / "durable.db", name) < 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the model execution did not reach its wait")
+            time.sleep(0.2)
+        # The SDK's own operations (ids, names, types) of one real first invocation.
+        events = client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        function_arn = client.get_function_configuration(FunctionName=name)["FunctionArn"]
+    finally:
+        stop_server(server)
+    updates = []
+    for e in events:
+        kind = {"StepSucceeded": "STEP", "WaitStarted": "WAIT"}.get(e["EventType"])
+        if kind is None:
+            continue
+        update: dict[str, Any] = {"Id": e["Id"], "Type": kind}
+        update.update({k: e[k] for k in ("Name", "ParentId", "SubType") if e.get(k)})
+        if kind == "STEP":
+            result = e["StepSucceededDetails"]["Result"]["Payload"]
+            update.update(Action="SUCCEED", Payload=result)
+        else:
+            update.update(Action="START", WaitOptions={"WaitSeconds": 3600})
+        updates.append(update)
+    model = {"function_name": name, "function_arn": function_arn, "updates": updates}
+    cloned_s = _clone_parked(data / "durable.db", model, executions, time.time())
+
+    server = start_server("parked", argv, port, "/lambox/v1/health", tmp, {})
+    try:
+        time.sleep(2)
+        waiting_now = _parked(data / "durable.db", name)
+        processes = len(_descendants(server.proc.pid))
+        rss_parked = _rss_kib(server.proc.pid)
+        db_mib = sum(p.stat().st_size for p in data.glob("durable.db*") if p.exists()) / 2**20
+        late = resume(server, resumes, 5)
+        still = _parked(data / "durable.db", name)
+    finally:
+        stop_server(server)
+    return {
+        "executions": executions,
+        "waiting_after_restart": waiting_now,
+        "still_waiting_after_resumes": still,
+        "written_per_s": executions / cloned_s,
+        "sandboxes": processes - processes_empty,
+        "processes_under_server": processes,
+        "processes_under_empty_server": processes_empty,
+        "server_rss_empty_mib": rss_empty / 1024,
+        "server_rss_parked_mib": rss_parked / 1024,
+        "durable_db_mib": db_mib,
+        "resume": late,
+    }
+
+
 def measure_durable(lambox: ServerProc, tmp: Path, quick: bool) -> dict[str, Any]:
     return {
         "checkpoints": checkpoints(tmp, 300 if quick else 3000),
         "resume": resume(lambox, 5 if quick else 50, 2),
         "waiting": waiting(lambox, tmp / "data", 50 if quick else 500),
+        "parked": parked(tmp, 10_000, 10 if quick else 20),
     }

@@ -478,6 +478,14 @@ def print_sandboxes(r: dict[str, Any]) -> None:
     show("Sandboxes: cold starts beside the fork floor", t, *notes)
 
 
+def _sdk_floor(res: dict[str, Any]) -> str:
+    """A warm synchronous durable execution with no operation, when measured."""
+    f = res.get("floor_durable_invoke")
+    if not f:
+        return ""
+    return f"; empty durable execution {f['p50_ms']:.1f} / {f['p99_ms']:.1f}"
+
+
 def print_durable(r: dict[str, Any]) -> None:
     """Durable functions (``durable.py``): checkpoints, resume after a wait, waiting."""
     d = r.get("durable")
@@ -499,7 +507,7 @@ def print_durable(r: dict[str, Any]) -> None:
         "resume after a wait p50 / p99 ms",
         f"{res['resume_latency']['p50_ms']:.1f} / {res['resume_latency']['p99_ms']:.1f}",
         f"warm Invoke {res['floor_warm_invoke']['p50_ms']:.1f}"
-        f" / {res['floor_warm_invoke']['p99_ms']:.1f}",
+        f" / {res['floor_warm_invoke']['p99_ms']:.1f}{_sdk_floor(res)}",
     )
     t.add_row(
         f"{w['executions']} executions waiting at once",
@@ -507,6 +515,23 @@ def print_durable(r: dict[str, Any]) -> None:
         f" durable.db {w['durable_db_mib']:.1f} MiB",
         f"all parked after {w['all_waiting_after_s']:.1f} s",
     )
+    p = d.get("parked")
+    if ok(p):
+        pr = p["resume"]
+        t.add_row(
+            f"{p['executions']:,} executions waiting (server restarted on them)",
+            f"sandboxes {p['sandboxes']} ({p['processes_under_server']} processes under the"
+            f" server), RSS {p['server_rss_parked_mib']:.1f} MiB, durable.db"
+            f" {p['durable_db_mib']:.1f} MiB",
+            f"empty server: {p['processes_under_empty_server']} processes,"
+            f" RSS {p['server_rss_empty_mib']:.1f} MiB",
+        )
+        t.add_row(
+            f"resume beside them, {pr['executions']} executions p50 / p99 ms",
+            f"{pr['resume_latency']['p50_ms']:.1f} / {pr['resume_latency']['p99_ms']:.1f}",
+            f"warm Invoke {pr['floor_warm_invoke']['p50_ms']:.1f}"
+            f" / {pr['floor_warm_invoke']['p99_ms']:.1f}{_sdk_floor(pr)}",
+        )
     show(
         f"Durable functions: {res['executions']} executions waiting {res['wait_s']} s together",
         t,

@@ -74,6 +74,12 @@ def cold_from_zygote(
     and each invoke forks a new one from the function's zygote."""
     name = f"bench-zygote-{uuid.uuid4().hex[:8]}"
     create_function(client, name, stdlib_zip(name, imports))
+    return cold_starts(server, name, n)
+
+
+def cold_starts(server: ServerProc, name: str, n: int) -> dict[str, Any]:
+    """``n`` cold starts of function ``name`` (whose handler counts its invocations) from its
+    zygote, after a first invoke that teaches the zygote what init imports."""
     samples: list[int] = []
     with Connection(HOST, server.port, timeout=60) as conn:
         first_invoke(conn, server.port, name)  # teaches the zygote what init imports

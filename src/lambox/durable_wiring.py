@@ -9,6 +9,7 @@ error, as the function's ``Unhandled`` error), as Lambda does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -21,12 +22,15 @@ from lambox.control import shapes
 from lambox.control.functions import FunctionService
 from lambox.events.clock import Clock
 from lambox.invoke.ids import new_request_id
+from lambox.invoke.records import timeout_payload
 from lambox.invoke.service import UNHANDLED, InvokeService
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationResult, InvocationType
 from lambox.services.durable.app import DurableApp
 from lambox.services.durable.engine import DurableEngine
 from lambox.services.durable.service import DurableService
 from lambox.services.durable.store import DurableStore
+
+SYNC_LIMIT = 900  # seconds a RequestResponse Invoke of a durable function may wait
 
 
 @dataclass
@@ -81,7 +85,18 @@ def build_durable(
         arn = started.execution.arn
         if invocation.invocation_type is InvocationType.EVENT:
             return InvocationResult(b"", version, durable_execution_arn=arn)
-        execution = await engine.outcome(arn)
+        # A synchronous Invoke waits at most 15 minutes, less when the function's Timeout
+        # or the ExecutionTimeout is lower (AWS's limit); then it answers as a timed-out
+        # invocation while the execution goes on (its ARN is in the answer; the same name
+        # again answers its result once it has one).
+        limit = min(SYNC_LIMIT, fv.config.timeout, timeout)
+        try:
+            execution = await asyncio.wait_for(engine.outcome(arn), limit)
+        except TimeoutError:
+            execution = store.get(arn)
+            if execution.ended is None:
+                late = timeout_payload(invocation.request_id, limit)
+                return InvocationResult(late, version, UNHANDLED, durable_execution_arn=arn)
         if execution.status == "SUCCEEDED":
             payload = (execution.result or "null").encode()
             return InvocationResult(payload, version, durable_execution_arn=arn)

@@ -11,6 +11,7 @@ Foreign exceptions are translated once, where they enter lambox, with ``raise X(
     |   +-- CodeSigningConfigNotFound        404 CodeSigningConfigNotFoundException
     |   +-- CodeVerificationFailed           400 CodeVerificationFailedException (Enforce)
     |   +-- ResourceConflict                 409 ResourceConflictException
+    |   +-- DurableExecutionAlreadyStarted   409 DurableExecutionAlreadyStartedException
     |   +-- InvalidParameterValue            400 InvalidParameterValueException
     |   +-- ValidationError                  400 ValidationException
     |   +-- InvalidRequestContent            400 InvalidRequestContentException
@@ -99,8 +100,22 @@ class CodeVerificationFailed(ClientError):
     message_key = "Message"
 
 
+class InvalidCodeSignature(ClientError):
+    """A package whose signature does not match its bytes: refused even under ``Warn``."""
+
+    aws_type = "InvalidCodeSignatureException"
+    message_key = "Message"
+
+
 class ResourceConflict(ClientError):
     aws_type = "ResourceConflictException"
+    status = 409
+
+
+class DurableExecutionAlreadyStarted(ClientError):
+    """An Invoke naming a durable execution that exists with a different payload."""
+
+    aws_type = "DurableExecutionAlreadyStartedException"
     status = 409
 
 

@@ -39,7 +39,7 @@ from lambox.api.event_sources import EventSourceApi
 from lambox.api.function_settings import FunctionSettingsApi
 from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
-from lambox.api.invoke import InvokeEndpoint
+from lambox.api.invoke import InvokeEndpoint, is_invoke
 from lambox.api.invoke_async import InvokeAsyncApi
 from lambox.api.layers import LayersApi
 from lambox.api.management import ManagementApi
@@ -128,6 +128,7 @@ from lambox.services.cloudformation.resources import (
     S3Calls,
     VersionHandler,
 )
+from lambox.services.cloudformation.rest_api_resources import rest_api_handlers
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
 from lambox.services.cloudwatch.app import CloudWatchApp
@@ -165,6 +166,7 @@ from lambox.services.sqs.service import SqsService
 from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
+from lambox.signer_wiring import Signer
 from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
@@ -228,6 +230,8 @@ class Server:
     metrics: Aggregator
     durable: Durable | None = None
     cloudformation: CloudFormationService | None = None
+    signer: Signer | None = None
+    code_signing: CodeSigningService | None = None
 
 
 class Readiness:
@@ -438,6 +442,11 @@ def build(settings: Settings) -> Server:
         pollers.remove,
         triggers.role_allows(authorizer, settings.account_id),
     )
+    # S3's objects and Signer's keys before the Lambda API: it reads code from S3 and
+    # checks its signature.
+    objects = ObjectStore(data / "s3")
+    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
+    signer = Signer.open(data, clock.now)
     routes = [
         *EventSourceApi(mappings).routes(),
         *ManagementApi(
@@ -453,6 +462,7 @@ def build(settings: Settings) -> Server:
             code_signing=code_signing,
             layer_storage=layers.stored_code_size,
             capacity=capacity,
+            s3_code=signer.s3_code(objects),
         ).routes(),
         *CapacityApi(capacity).routes(),
         *FunctionSettingsApi(function_settings).routes(),
@@ -467,8 +477,9 @@ def build(settings: Settings) -> Server:
         *InvokeAsyncApi(invoke).routes(),
         *LayersApi(layers).routes(),
     ]
+    invoke_endpoint = InvokeEndpoint(invoke)
     app = LamboxApp(
-        InvokeEndpoint(invoke), routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
+        invoke_endpoint, routes, StreamInvokeEndpoint(invoke, settings.stream_response_limit)
     )
 
     async def deliver(function_arn: str, payload: bytes, trace: str | None = None) -> None:
@@ -490,7 +501,6 @@ def build(settings: Settings) -> Server:
             return False
         return True
 
-    objects = ObjectStore(data / "s3")
     s3_relay = Relay(
         objects,
         triggers.gated(deliver, authorizer, triggers.S3, triggers.s3_source, settings.account_id),
@@ -505,7 +515,6 @@ def build(settings: Settings) -> Server:
             arn, triggers.S3, f"arn:aws:s3:::{bucket}", settings.account_id
         ),
     )
-    clock = ScaledClock(settings.clock_speed, settings.clock_offset)
     eventbridge_store = EventsStore(data / "eventbridge" / "events.db")
 
     async def send_message(params: dict[str, Any]) -> Any:
@@ -641,6 +650,7 @@ def build(settings: Settings) -> Server:
     stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
     stack_handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
     stack_handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
+    stack_handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
     cloudformation = CloudFormationService(
         StackStore(data / "cloudformation.db"),
         stack_handlers,
@@ -659,6 +669,7 @@ def build(settings: Settings) -> Server:
         log_groups,
     )
     durable = build_durable(data, invoke, functions, arns, clock)
+    signing = signer.connect(settings, objects, s3)
     edge = Edge(
         durable.app(app),
         {
@@ -682,6 +693,11 @@ def build(settings: Settings) -> Server:
             "scheduler": LazyApp(
                 lambda: RestJsonServiceApp(
                     "scheduler", schedules.operations, authorizer, schedules.resource
+                )
+            ),
+            "signer": LazyApp(
+                lambda: RestJsonServiceApp(
+                    "signer", signing.operations, authorizer, signing.resource
                 )
             ),
             FUNCTION_URL: function_urls,
@@ -708,6 +724,7 @@ def build(settings: Settings) -> Server:
         authenticator(settings, context, iam_store),
         authorizer,
         LambdaActions(settings.region, settings.account_id),
+        direct=[(is_invoke, invoke_endpoint)],  # the warm Invoke: no hop through the app
     )
     return Server(
         settings,
@@ -752,6 +769,8 @@ def build(settings: Settings) -> Server:
         metrics,
         durable,
         cloudformation,
+        signer,
+        code_signing,
     )
 
 
@@ -957,6 +976,7 @@ def zip_directory(path: Path) -> bytes:
                     "api.json",
                     "queues.json",
                     "role.json",
+                    "signed.json",
                     ".vendored",
                 )
                 and "__pycache__" not in file.parts
@@ -1271,6 +1291,11 @@ def run(settings: Settings, examples: Path | None = None) -> None:
                     settings.base_url,
                     name,
                 )
+        if examples is not None and server.signer and server.code_signing:
+            for name in await server.signer.deploy_examples(
+                examples, server.code_signing, server.functions, zip_directory
+            ):
+                log.warning("example deployed, signed: %s (see docs/signer.md)", name)
         stacks = None
         if examples is not None:
             stacks = asyncio.get_running_loop().create_task(deploy_example_stacks(server, examples))
@@ -1303,6 +1328,8 @@ def run(settings: Settings, examples: Path | None = None) -> None:
             server.iam_store.close()
             server.eventbridge_store.close()
             server.scheduler_store.close()
+            if server.signer is not None:
+                server.signer.close()
             server.http_apis.close()
             server.rest_apis.close()
             server.queues.close()

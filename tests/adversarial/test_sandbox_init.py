@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lambox.runtime import init
 from tests.adversarial.conftest import Functions, call
 from tests.conftest import make_zip
 
@@ -22,7 +23,9 @@ import os, signal, time
 def whoami(event, context):
     with open("/proc/1/stat") as f:
         init_state = f.read().rsplit(")", 1)[1].split()[0]
-    return {"pid": os.getpid(), "init_state": init_state}
+    with open("/proc/1/cmdline", "rb") as f:
+        init_argv = f.read().decode().split(chr(0))[:-1]
+    return {"pid": os.getpid(), "init_state": init_state, "init_argv": init_argv}
 
 def kill_self(event, context):
     if event.get("kill"):
@@ -107,6 +110,9 @@ def test_the_runtime_is_not_the_init_of_its_pid_namespace(
     assert error is None, out
     assert out["pid"] != 1
     assert out["init_state"] == "S"  # pid 1 is there, asleep until an orphan exits
+    # The compiled init (make install builds it): a program of its own, not a forked
+    # interpreter holding copies of its zygote's pages.
+    assert out["init_argv"] == [init.PROGRAM]
 
 
 @pytest.mark.parametrize(("signame", "word"), [("SIGKILL", "killed"), ("SIGTERM", "terminated")])

@@ -103,7 +103,7 @@ OTHER = make_zip({"app.py": "def handler(event, context):\n    return 'other'\n"
 
 
 def test_enforce_refuses_code_updates_warn_lets_them_through(lambda_client: Any) -> None:
-    """lambox verifies no signature, so every package is untrusted: Enforce refuses it."""
+    """Inline code (ZipFile) is unsigned, so untrusted: Enforce refuses it, Warn takes it."""
     name = new_function(lambda_client)
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
     before = lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"]
@@ -112,7 +112,7 @@ def test_enforce_refuses_code_updates_warn_lets_them_through(lambda_client: Any)
     with pytest.raises(ClientError) as exc:
         lambda_client.update_function_code(FunctionName=name, ZipFile=OTHER)
     assert error(exc) == ("CodeVerificationFailedException", 400)
-    assert "does not verify code signatures" in exc.value.response["Error"]["Message"]
+    assert "the code was uploaded inline" in exc.value.response["Error"]["Message"]
     assert lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"] == before
     warn = new_config(lambda_client, UntrustedArtifactOnDeployment="Warn")
     lambda_client.put_function_code_signing_config(CodeSigningConfigArn=warn, FunctionName=name)

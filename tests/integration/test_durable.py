@@ -34,7 +34,9 @@ HANDLER = '''
 import os, time, uuid
 import boto3
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from aws_durable_execution_sdk_python.config import CallbackConfig, Duration, StepConfig
+from aws_durable_execution_sdk_python.config import (
+    CallbackConfig, Duration, StepConfig, StepSemantics,
+)
 from aws_durable_execution_sdk_python.retries import RetryDecision
 from aws_durable_execution_sdk_python.waits import (
     WaitForConditionConfig,
@@ -112,6 +114,32 @@ def gated(event, context: DurableContext):
         return "done"
     return context.step(second, name="second")
 
+@durable_execution
+def slow(event, context: DurableContext):
+    def long(_):
+        time.sleep(event["seconds"])
+        mark(event["bucket"], event["run"], "long")
+        return "slept"
+    return context.step(long, name="long")
+
+@durable_execution
+def once(event, context: DurableContext):
+    def charge(_):
+        mark(event["bucket"], event["run"], "charge")
+        while count(event["bucket"], f"{event['run']}/go") < 1:
+            time.sleep(0.2)
+        return "charged"
+    config = StepConfig(
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+        retry_strategy=lambda error, attempts: RetryDecision.no_retry(),
+    )
+    return context.step(charge, name="charge", config=config)
+
+@durable_execution
+def sleepy(event, context: DurableContext):
+    context.wait(Duration.from_seconds(event["wait"]), name="nap")
+    return "woke"
+
 def plain(event, context):
     return event["n"] * 2
 
@@ -173,7 +201,7 @@ def durable_role(lam: Any) -> str:
     )
 
 
-def create(lam: Any, handler: str, timeout: int = 30) -> str:
+def create(lam: Any, handler: str, timeout: int = 30, execution_timeout: int = 600) -> str:
     name = unique("durable")
     lam.create_function(
         FunctionName=name,
@@ -182,7 +210,7 @@ def create(lam: Any, handler: str, timeout: int = 30) -> str:
         Handler=f"handler.{handler}",
         Code={"ZipFile": make_zip({"handler.py": HANDLER})},
         Timeout=timeout,
-        DurableConfig={"ExecutionTimeout": 600, "RetentionPeriodInDays": 1},
+        DurableConfig={"ExecutionTimeout": execution_timeout, "RetentionPeriodInDays": 1},
     )
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     return name
@@ -448,6 +476,35 @@ def test_chained_invokes_and_child_context(durable_server: LamboxServer) -> None
     assert "ContextSucceeded" in kinds
 
 
+def test_execution_timeout_ends_a_running_invocation(durable_server: LamboxServer) -> None:
+    """The ExecutionTimeout holds mid-invocation: a step still running when it passes does
+    not get to succeed the execution; it is TIMED_OUT at its timeout and stays so."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "slow", timeout=30, execution_timeout=2)
+    marks_bucket = bucket(durable_server)
+    event = {"seconds": 10, "bucket": marks_bucket, "run": "late"}
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event))[
+        "DurableExecutionArn"
+    ]
+    timed_out = wait_status(lam, arn, "TIMED_OUT")
+    # It timed out while the step still ran: the step's side effect comes only after.
+    assert marks(durable_server, marks_bucket, "late", "long") == 0
+    assert timed_out["Error"]["ErrorType"] == "Execution.TimedOut"
+    deadline = time.monotonic() + 60
+    while marks(durable_server, marks_bucket, "late", "long") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)  # the invocation's answer (the step's checkpoint) comes now: refused
+    after = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert after["Status"] == "TIMED_OUT"
+    kinds = [
+        e["EventType"] for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+    ]
+    assert kinds.count("ExecutionTimedOut") == 1
+    assert "StepSucceeded" not in kinds
+    assert "ExecutionSucceeded" not in kinds
+
+
 def test_kill_during_a_step(tmp_path: Path) -> None:
     """kill -9 while the second step runs: the first never runs again, the second runs
     again (steps are at-least-once by default) and the execution ends once."""
@@ -481,6 +538,122 @@ def test_kill_during_a_step(tmp_path: Path) -> None:
         ]
         assert kinds.count("ExecutionSucceeded") == 1
         assert kinds.count("StepSucceeded") == 2
+    finally:
+        stop_server(again)
+
+
+def test_kill_during_an_at_most_once_step(tmp_path: Path) -> None:
+    """kill -9 while an AT_MOST_ONCE_PER_RETRY step runs: after the restart the SDK finds
+    the step started and not ended, and does not run it again (its retry strategy, here
+    none, decides): the step's code ran exactly once, and the execution fails once."""
+    first = start_server(tmp_path / "data")
+    try:
+        lam = client(first, "lambda")
+        name = create(lam, "once")
+        marks_bucket = bucket(first)
+        event = {"bucket": marks_bucket, "run": "once"}
+        arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event))[
+            "DurableExecutionArn"
+        ]
+        deadline = time.monotonic() + 60
+        while marks(first, marks_bucket, "once", "charge") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    again = start_server(tmp_path / "data")
+    try:
+        client(again, "s3").put_object(Bucket=marks_bucket, Key="once/go", Body=b"go")
+        lam = client(again, "lambda")
+        failed = wait_status(lam, arn, "FAILED")
+        assert "interrupted" in json.dumps(failed["Error"]).lower(), failed["Error"]
+        assert marks(again, marks_bucket, "once", "charge") == 1
+        kinds = [
+            e["EventType"]
+            for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+        ]
+        assert kinds.count("StepStarted") == 1
+        assert kinds.count("ExecutionFailed") == 1
+        assert "StepSucceeded" not in kinds
+    finally:
+        stop_server(again)
+
+
+def test_synchronous_invoke_is_limited(durable_server: LamboxServer) -> None:
+    """A RequestResponse Invoke waits at most the function's Timeout here (AWS: 15 minutes,
+    less when the function's Timeout or the ExecutionTimeout is lower): it answers as a
+    timed-out invocation, with the execution's ARN, while the execution goes on; the same
+    name and payload again answers the ended execution's result, another payload is
+    refused with DurableExecutionAlreadyStartedException."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "sleepy", timeout=8)
+    event = json.dumps({"wait": 16})
+    answer = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="short")
+    body = json.loads(answer["Payload"].read())
+    assert answer["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 8.00 seconds" in body["errorMessage"]
+    arn = answer["DurableExecutionArn"]
+    wait_status(lam, arn, "SUCCEEDED")
+    again = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="short")
+    assert "FunctionError" not in again
+    assert json.loads(again["Payload"].read()) == "woke"
+    assert again["DurableExecutionArn"] == arn
+    with pytest.raises(lam.exceptions.DurableExecutionAlreadyStartedException) as caught:
+        lam.invoke(FunctionName=name, Payload=b'{"wait": 1}', DurableExecutionName="short")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    listed = lam.list_durable_executions_by_function(FunctionName=name)["DurableExecutions"]
+    assert [e["DurableExecutionArn"] for e in listed] == [arn]
+
+
+def test_synchronous_invoke_across_a_restart(tmp_path: Path) -> None:
+    """kill -9 while a synchronous Invoke waits: its caller loses the connection (as on
+    AWS, it learns nothing more), the execution goes on after the restart, and the caller's
+    retry with the same name and payload answers the one execution's result."""
+    import threading
+
+    first = start_server(tmp_path / "data")
+    lost: list[BaseException] = []
+    try:
+        lam = client(first, "lambda")
+        name = create(lam, "sleepy")
+        event = json.dumps({"wait": 3})
+
+        def call() -> None:
+            try:
+                lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="kept")
+            except Exception as exc:  # the server dies under it
+                lost.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 60
+        while True:
+            listed = lam.list_durable_executions_by_function(FunctionName=name)
+            executions = listed["DurableExecutions"]
+            if executions and any(
+                e["EventType"] == "WaitStarted"
+                for e in lam.get_durable_execution_history(
+                    DurableExecutionArn=executions[0]["DurableExecutionArn"]
+                )["Events"]
+            ):
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    caller.join(60)
+    assert lost, "the synchronous Invoke should have lost its connection"
+    again = start_server(tmp_path / "data")
+    try:
+        lam = client(again, "lambda")
+        answer = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="kept")
+        assert "FunctionError" not in answer
+        assert json.loads(answer["Payload"].read()) == "woke"
+        listed = lam.list_durable_executions_by_function(FunctionName=name)["DurableExecutions"]
+        assert [e["DurableExecutionArn"] for e in listed] == [answer["DurableExecutionArn"]]
     finally:
         stop_server(again)
 

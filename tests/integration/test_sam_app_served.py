@@ -75,6 +75,11 @@ def test_the_sam_app_stack_serves(served: LamboxServer, tmp_path: Path) -> None:
     greeted = httpx.get(f"{served.url}/greet", headers={"Host": host}, timeout=60)
     assert greeted.status_code == 200, greeted.text
     assert greeted.json()["message"] == "Hello, world!"
+    # The Api event: GET /hello on the stack's REST API, its Prod stage.
+    host = f"{out['HelloRestApiId']}.execute-api.localhost"
+    hello = httpx.get(f"{served.url}/Prod/hello", headers={"Host": host}, timeout=60)
+    assert hello.status_code == 200, hello.text
+    assert hello.json()["helpers"] == "/opt/python/greetings.py"
     body = json.dumps({"customer": "Grace"})
     aws(served, "sqs", "send-message", "--queue-url", out["OrdersQueueUrl"], "--message-body", body)
     deadline = time.monotonic() + 60

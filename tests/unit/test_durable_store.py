@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambox.errors import InvalidParameterValue, ResourceNotFound
+from lambox.errors import DurableExecutionAlreadyStarted, InvalidParameterValue, ResourceNotFound
 from lambox.services.durable.store import DurableStore
 
 
@@ -126,3 +126,31 @@ def test_a_heartbeat_moves_a_callbacks_heartbeat_deadline(tmp_path: Path) -> Non
     assert timed_out["CallbackDetails"]["Error"]["ErrorType"] == "Callback.Heartbeat"
     with pytest.raises(ResourceNotFound):
         store.heartbeat(callback_id, 117.0)
+
+
+def test_the_execution_timeout_ends_a_running_invocation(tmp_path: Path) -> None:
+    store, arn, token = started(tmp_path)  # timeout 3600 s, started at 100
+    assert store.expire(arn, 3699.0) is None  # not yet due
+    expired = store.expire(arn, 3700.0)
+    assert expired is not None and expired.status == "TIMED_OUT"
+    assert store.expire(arn, 3701.0) is None  # already ended
+    # What the running invocation still sends is refused, and its answer is ignored.
+    update = {"Id": "s1", "Type": "STEP", "Action": "SUCCEED", "Payload": "1"}
+    with pytest.raises(InvalidParameterValue):
+        store.checkpoint(arn, token, [update], 3702.0)
+    after = store.settle(arn, token.partition("x")[0], 0, "SUCCEEDED", "1", None, 3703.0)
+    assert after.status == "TIMED_OUT" and after.result is None
+    kinds = [e["EventType"] for e in store.history(arn)]
+    assert kinds.count("ExecutionTimedOut") == 1 and "ExecutionSucceeded" not in kinds
+
+
+def test_a_name_again_with_another_payload_is_refused(tmp_path: Path) -> None:
+    store, arn, _ = started(tmp_path)
+    fields = dict(
+        name="n", function_name="f", function_arn="arn:aws:lambda:us-east-1:1:function:f",
+        qualifier=None, version="$LATEST", timeout=3600, retention=1, now=200.0,
+    )  # fmt: skip
+    same, created = store.create(payload="{}", **fields)  # type: ignore[arg-type]
+    assert same.arn == arn and not created
+    with pytest.raises(DurableExecutionAlreadyStarted):
+        store.create(payload='{"other": 1}', **fields)  # type: ignore[arg-type]

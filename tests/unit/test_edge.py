@@ -110,3 +110,70 @@ def test_aws_chunked_bodies_are_decoded_across_reads() -> None:
 def test_a_truncated_aws_chunked_body_is_an_s3_error() -> None:
     with pytest.raises(ServiceFault):
         _decode([b"10\r\nshort"])
+
+
+def _http(path: str, headers: dict[str, str]) -> dict[str, object]:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+    }
+
+
+async def _run_edge(edge: object, request: dict[str, object]) -> tuple[str, int]:
+    """Which app answered (or the edge itself, with its status)."""
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await edge(request, receive, send)  # type: ignore[operator]
+    start = sent[0]
+    headers = dict(start["headers"])  # type: ignore[call-overload]
+    return headers.get(b"x-app", b"edge").decode(), int(start["status"])  # type: ignore[call-overload]
+
+
+def _app(name: str) -> object:
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send(  # type: ignore[operator]
+            {"type": "http.response.start", "status": 200, "headers": [(b"x-app", name.encode())]}
+        )
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    return app
+
+
+def test_a_direct_route_skips_the_lambda_app_but_not_the_edge() -> None:
+    """The warm Invoke's direct route: its requests reach the handler past the Lambda app,
+    but only when they are Lambda's and only once authenticated."""
+    from lambox.edge.auth import Authenticator
+    from lambox.edge.identity import StaticKeyring
+    from lambox.edge.router import Edge
+
+    invoke = "/2015-03-31/functions/f/invocations"
+
+    def make(open_posture: bool) -> object:
+        return Edge(
+            _app("lambda"),  # type: ignore[arg-type]
+            {"s3": _app("s3")},  # type: ignore[dict-item]
+            Authenticator(StaticKeyring([]), "123456789012", open_posture),
+            direct=[(lambda s: s["path"] == invoke, _app("invoke"))],  # type: ignore[list-item]
+        )
+
+    edge = make(open_posture=True)
+    local = {"host": "127.0.0.1:9000"}
+    assert asyncio.run(_run_edge(edge, _http(invoke, local))) == ("invoke", 200)
+    other = "/2015-03-31/functions/f/configuration"
+    assert asyncio.run(_run_edge(edge, _http(other, local))) == ("lambda", 200)
+    # The Host header still names the service: a bucket's request is S3's, not Invoke's.
+    bucket = {"host": "photos.s3.localhost:9000"}
+    assert asyncio.run(_run_edge(edge, _http(invoke, bucket))) == ("s3", 200)
+    # Unsigned in the strict posture: refused by the edge, never handed to the handler.
+    strict = make(open_posture=False)
+    assert asyncio.run(_run_edge(strict, _http(invoke, local))) == ("edge", 403)

@@ -5,6 +5,7 @@ Principal of resource policies. And the action and resource of Lambda API reques
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -12,6 +13,7 @@ from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.policy import Decision, Request, combine, evaluate
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:my-fn"
+EXECUTION = f"{FN}:$LATEST/durable-execution/order-1/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 
 
 def doc(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +151,12 @@ def test_combining_identity_and_resource_decisions() -> None:
         ("GET", "/2015-03-31/functions/", b"", ("lambda:ListFunctions", "*")),
         ("DELETE", "/2015-03-31/functions/my-fn", b"", ("lambda:DeleteFunction", FN)),
         ("GET", "/lambox/v1/logs/my-fn", b"", ("lambox:logs", "*")),
+        (
+            "POST",
+            "/2025-12-01/durable-executions/" + quote(EXECUTION, safe="") + "/checkpoint",
+            b"",
+            ("lambda:CheckpointDurableExecution", EXECUTION),
+        ),
         ("GET", "/nothing/here", b"", None),
     ],
 )  # fmt: skip

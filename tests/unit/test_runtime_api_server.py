@@ -151,6 +151,42 @@ def test_the_log_pipe_cuts_segments_and_caps_them() -> None:
     asyncio.run(main())
 
 
+def test_a_result_finds_the_log_without_a_read_once_the_loop_drained_the_pipe() -> None:
+    """What a sandbox wrote before its result is in the result's segment; when the loop's
+    reader has already emptied the pipe, taking it costs no read; a take that is not on a
+    result (a sandbox given up on) always reads."""
+
+    async def main() -> None:
+        pipe = LogPipe()
+        fd = os.dup(pipe.child_fd)
+        pipe.started()
+        reads = 0
+        real_read = os.read
+
+        def counting_read(fd_: int, n: int) -> bytes:
+            nonlocal reads
+            reads += 1
+            return real_read(fd_, n)
+
+        os.read = counting_read  # type: ignore[assignment]
+        try:
+            os.write(fd, b"before the result\n")
+            await asyncio.sleep(0.05)  # a poll: the loop's reader drains the pipe
+            seen = reads
+            assert pipe.take_on_result() == b"before the result\n"
+            assert reads == seen  # nothing left to read: no system call
+            # Not yet seen by the loop (no poll since): the take reads it.
+            os.write(fd, b"unpolled\n")
+            assert pipe.take() == b"unpolled\n"
+            assert pipe.take_on_result() == b""
+        finally:
+            os.read = real_read
+        os.close(fd)
+        pipe.close()
+
+    asyncio.run(main())
+
+
 def test_client_context_is_handed_over_as_one_line_json() -> None:
     import base64
 

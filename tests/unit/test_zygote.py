@@ -100,6 +100,28 @@ def test_code_cache_serves_compiled_code_until_the_source_changes(package: Path)
         codecache._compiled.pop(str(source), None)
 
 
+def test_code_cache_serves_the_submodules_of_packages(package: Path) -> None:
+    """A package's submodules are found through its ``__path__``, not the root's finder:
+    they come from the cache too."""
+    (package / "cached_pkg").mkdir()
+    (package / "cached_pkg" / "__init__.py").write_text("")
+    source = package / "cached_pkg" / "sub.py"
+    source.write_text("VALUE = 'from source'\n")
+    assert codecache.compile_sources([str(source)], str(package)) == 1
+    codecache.install(str(package))
+    size, mtime, _ = codecache._compiled[str(source)]
+    marker = compile("VALUE = 'from the cache'\n", str(source), "exec")
+    codecache._compiled[str(source)] = (size, mtime, marker)
+    try:
+        module = importlib.import_module("cached_pkg.sub")
+        assert module.VALUE == "from the cache"
+        assert isinstance(module.__loader__, codecache.CachedSourceLoader)
+    finally:
+        codecache._compiled.pop(str(source), None)
+        for name in ("cached_pkg.sub", "cached_pkg"):
+            sys.modules.pop(name, None)
+
+
 def test_exit_board_reports_expected_pids_only() -> None:
     async def scenario() -> None:
         board = ExitBoard()

@@ -6,7 +6,7 @@ The route table at the bottom is the single list of what the API answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
@@ -21,7 +21,7 @@ from lambox.api.responses import json_response
 from lambox.arns import Arns
 from lambox.control import shapes
 from lambox.control.capacity import CapacityService
-from lambox.control.code_signing import CodeSigningService
+from lambox.control.code_signing import UNSIGNED, Checked, CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
@@ -39,6 +39,10 @@ UPDATE_CODE_LIMIT = 70_167_211
 MAX_CODE_SIZE_UNZIPPED = 262_144_000
 MAX_CODE_SIZE_ZIPPED = 52_428_800
 TOTAL_CODE_SIZE = 80_530_636_800
+
+S3Code = Callable[[str, str, str | None], Awaitable[tuple[bytes, Checked]]]
+"""The body of an S3 object (bucket, key, version) in lambox's S3, with what its signature
+says about it (InvalidParameterValueException when the object is missing)."""
 
 
 class ManagementApi:
@@ -59,8 +63,11 @@ class ManagementApi:
         code_signing: CodeSigningService,
         layer_storage: Callable[[], int] = lambda: 0,
         capacity: CapacityService | None = None,
+        s3_code: S3Code | None = None,
     ) -> None:
         self._functions = functions
+        # Code given as S3Bucket/S3Key, read from lambox's S3 with its signature checked.
+        self._s3_code = s3_code
         # Capacity providers functions attach to with CapacityProviderConfig.
         self._capacity = capacity
         # Bytes of layer code stored, counted in AccountUsage.TotalCodeSize.
@@ -78,8 +85,15 @@ class ManagementApi:
 
     async def create_function(self, request: Request) -> Response:
         params = await json_body(request, CREATE_LIMIT, "CreateFunction")
-        signing = self._code_signing.config_for_create(params)
-        attachment = self._capacity.config_for(params) if self._capacity else None
+        code, checked = await self._package(params.get("Code") or {})
+        if code is not None:
+            params = {**params, "Code": code}
+        signing = self._code_signing.config_for_create(params, checked)
+        attachment = (
+            self._capacity.config_for("CreateFunction", str(params.get("FunctionName")), params)
+            if self._capacity
+            else None
+        )
         config = await self._functions.create(params)
         if signing is not None:
             self._code_signing.bind(config.name, signing)
@@ -91,6 +105,17 @@ class ManagementApi:
             # the number of the version it published (recorded: publish_version_on_create).
             view["Version"] = self._versions.release(config, config.description).version
         return json_response(view, status=201)
+
+    async def _package(self, code: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Checked]:
+        """Code given by S3 location as ZipFile bytes, with its signature's check; inline
+        code (ZipFile) is unsigned, as on AWS, where signed code comes from S3."""
+        if "ZipFile" in code or "S3Bucket" not in code or self._s3_code is None:
+            return None, UNSIGNED
+        version = code.get("S3ObjectVersion")
+        data, checked = await self._s3_code(
+            str(code["S3Bucket"]), str(code.get("S3Key", "")), str(version) if version else None
+        )
+        return {"ZipFile": data}, checked
 
     async def list_functions(self, request: Request) -> Response:
         q = request.query_params
@@ -139,7 +164,10 @@ class ManagementApi:
 
     async def update_code(self, request: Request) -> Response:
         params = await json_body(request, UPDATE_CODE_LIMIT, "UpdateFunctionCode")
-        self._code_signing.check_update(path_name(request))
+        code, checked = await self._package(params)
+        if code is not None:
+            params = {**params, **code}
+        self._code_signing.check_update(path_name(request), checked)
         config = await self._functions.update_code(path_name(request), params)
         if params.get("Publish") is True:
             # AWS answers with the new version's configuration, still Pending while its
@@ -150,8 +178,13 @@ class ManagementApi:
 
     async def update_configuration(self, request: Request) -> Response:
         params = await json_body(request, 1 << 20, "UpdateFunctionConfiguration")
-        attachment = self._capacity.config_for(params) if self._capacity else None
-        config = await self._functions.update_configuration(path_name(request), params)
+        name = path_name(request)
+        attachment = (
+            self._capacity.config_for("UpdateFunctionConfiguration", name, params)
+            if self._capacity
+            else None
+        )
+        config = await self._functions.update_configuration(name, params)
         if attachment is not None and self._capacity is not None:
             self._capacity.attach(config.name, attachment)
         view = views.configuration(config, self._arns)

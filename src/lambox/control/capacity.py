@@ -160,12 +160,16 @@ class CapacityService:
 
     # -- functions on providers ------------------------------------------------------------
 
-    def config_for(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    def config_for(
+        self, operation: str, function_name: str, params: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
         """The CapacityProviderConfig a CreateFunction/UpdateFunctionConfiguration names,
-        once its provider exists (checked before the function is written)."""
-        config = params.get("CapacityProviderConfig")
-        if not isinstance(config, Mapping):
+        once the request is valid by the model and its provider exists (checked before the
+        function is written)."""
+        if params.get("CapacityProviderConfig") is None:
             return None
+        shapes.validate(operation, {**params, "FunctionName": function_name})
+        config = params["CapacityProviderConfig"]
         inner = config["LambdaManagedInstancesCapacityProviderConfig"]
         arn = str(inner["CapacityProviderArn"])
         provider = self._providers.get(_name_of(arn))

@@ -1,13 +1,16 @@
 """Code signing configs: Create/Get/Update/Delete/ListCodeSigningConfigs and which function
-uses which (Put/Get/DeleteFunctionCodeSigningConfig, ListFunctionsByCodeSigningConfig).
+uses which (Put/Get/DeleteFunctionCodeSigningConfig, ListFunctionsByCodeSigningConfig), and
+the policy they set on CreateFunction and UpdateFunctionCode.
 
 Configs are validated against botocore's model and stored with AWS's shapes and errors
-(recorded: ``TestCodeSigningConfig``). lambox does not verify signatures: it has no signer
-service to verify a package against, so a function's code is accepted whatever its config's
-``UntrustedArtifactOnDeployment`` says... except that it takes every package as
-*untrusted*, so ``check_deployment`` applies the policy the way AWS applies it to an unsigned
-package: ``Enforce`` refuses CreateFunction and UpdateFunctionCode, ``Warn`` lets them through
-with a warning in the server's log. docs/lambda-api.md says so.
+(recorded: ``TestCodeSigningConfig``). A package deployed from S3 comes with the result of
+checking the signature its object carries (lambox's Signer, services/signer): it is
+*trusted* when signed by a profile version the config's AllowedPublishers lists, not
+revoked, not expired. A signature that does not match the bytes fails the integrity check
+and is refused whatever the policy (InvalidCodeSignatureException, as on AWS). Any other
+package (unsigned, ZipFile uploads included, or signed by another profile, revoked,
+expired) is *untrusted*: ``Enforce`` refuses it (CodeVerificationFailedException), ``Warn``
+deploys it with a warning in the server's log. docs/lambda-api.md says so.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from lambox.arns import Arns
 from lambox.control import shapes
@@ -24,6 +27,7 @@ from lambox.errors import (
     CodeSigningConfigMissing,
     CodeSigningConfigNotFound,
     CodeVerificationFailed,
+    InvalidCodeSignature,
     ResourceConflict,
 )
 from lambox.store.code_signing import CodeSigningStore
@@ -34,6 +38,32 @@ log = logging.getLogger(__name__)
 BINDING = "code-signing"
 DEFAULT_POLICY = "Warn"
 DEFAULT_MAX_ITEMS = 50
+
+
+class Checked(Protocol):
+    """What checking a package's signature found (services/signer/signatures.py's
+    SignatureCheck): ``valid``, ``expired``, ``revoked``, ``tampered`` or ``unsigned``, the
+    profile version that signed it, and why, in words."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def profile_version_arn(self) -> str | None: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+class _Unsigned:
+    """A package with no signature: code uploaded as ZipFile."""
+
+    status = "unsigned"
+    profile_version_arn: str | None = None
+    detail = "the code was uploaded inline (ZipFile), not signed from S3"
+
+
+UNSIGNED: Checked = _Unsigned()
 
 
 class CodeSigningService:
@@ -163,9 +193,11 @@ class CodeSigningService:
 
     # -- deployments -----------------------------------------------------------------------
 
-    def config_for_create(self, params: Mapping[str, Any]) -> str | None:
+    def config_for_create(
+        self, params: Mapping[str, Any], checked: Checked = UNSIGNED
+    ) -> str | None:
         """The CodeSigningConfigArn a CreateFunction names, once it exists and its policy
-        lets the (unverifiable, so untrusted) package through."""
+        lets the package through."""
         arn = params.get("CodeSigningConfigArn")
         if not isinstance(arn, str) or not arn:
             return None
@@ -175,14 +207,14 @@ class CodeSigningService:
                 "The code signing configuration cannot be found. Check that the provided"
                 f" configuration is not deleted: {arn}."
             )
-        self._apply_policy(config, str(params.get("FunctionName", "")))
+        self._apply_policy(config, str(params.get("FunctionName", "")), checked)
         return arn
 
     def bind(self, name: str, arn: str) -> None:
         """Link a function created with a CodeSigningConfigArn to its config."""
         self._settings.put(name, "", BINDING, {"CodeSigningConfigArn": arn})
 
-    def check_update(self, function_name: str) -> None:
+    def check_update(self, function_name: str, checked: Checked = UNSIGNED) -> None:
         """UpdateFunctionCode under the function's code signing config, if it has one."""
         name = self._functions.get(function_name).name
         binding = self._settings.get(name, "", BINDING)
@@ -190,21 +222,29 @@ class CodeSigningService:
             return
         config = self._configs.get(self._id_of(binding["CodeSigningConfigArn"]))
         if config is not None:
-            self._apply_policy(config, name)
+            self._apply_policy(config, name, checked)
 
-    def _apply_policy(self, config: Mapping[str, Any], name: str) -> None:
+    def _apply_policy(self, config: Mapping[str, Any], name: str, checked: Checked) -> None:
         arn = config["CodeSigningConfigArn"]
+        allowed = config["AllowedPublishers"]["SigningProfileVersionArns"]
+        if checked.status == "tampered":
+            raise InvalidCodeSignature(
+                "Lambda cannot deploy the function. The code signature failed the integrity"
+                f" check: {checked.detail}."
+            )
+        if checked.status == "valid" and checked.profile_version_arn in allowed:
+            return
+        if checked.status == "valid":
+            why = f"it is signed by {checked.profile_version_arn}, which {arn} does not allow"
+        else:
+            why = checked.detail
         if config["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce":
             raise CodeVerificationFailed(
-                "Lambda cannot deploy the function: lambox does not verify code signatures,"
-                f" so the Enforce policy of code signing configuration {arn} refuses every"
-                " package."
+                "Lambda cannot deploy the function. The function or layer might be signed"
+                " using a signature that the client is not configured to accept. Check the"
+                f" provided signature for {self._arns.function(name)} ({why})."
             )
-        log.warning(
-            "code of %s deployed unverified: lambox does not verify signatures (%s is Warn)",
-            name,
-            arn,
-        )
+        log.warning("untrusted code of %s deployed (%s is Warn): %s", name, arn, why)
 
     # -- internals -------------------------------------------------------------------------
 

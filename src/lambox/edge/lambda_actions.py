@@ -1,6 +1,8 @@
 """The IAM action and resource of a Lambda API request, read from its request line with
 botocore's Lambda model: ``POST /2015-03-31/functions/f/invocations?Qualifier=1`` is
-``lambda:InvokeFunction`` on ``arn:aws:lambda:<region>:<account>:function:f:1``.
+``lambda:InvokeFunction`` on ``arn:aws:lambda:<region>:<account>:function:f:1``. The
+durable-execution operations are on the execution's ARN (``...:function:f:$LATEST/
+durable-execution/<name>/<id>``, matched by a policy's ``...:function:f:*``), as on AWS.
 
 lambox's own paths (``/lambox/v1/<what>/...``) are ``lambox:<what>`` on ``*``: only the
 root, or a policy naming them, may use them.
@@ -52,4 +54,7 @@ class LambdaActions:
         if name:
             qualifier = query.get("Qualifier", [None])[0]
             return action, self.function_arn(unquote(name), qualifier)
+        execution = labels.get("DurableExecutionArn")
+        if execution:  # as AWS: on the execution's ARN, a sub-resource of its version's
+            return action, unquote(execution)
         return action, "*"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -121,9 +121,20 @@ PRINCIPAL = "lambox.principal"
 """The scope key under which a service finds the authenticated ``identity.Principal``."""
 
 
+DirectRoute = tuple[Callable[[Scope], bool], ASGIApp]
+"""A Lambda route (a test of the scope, its handler) that the edge hands its requests to
+itself, once they are authenticated and authorized, past the Lambda app's own dispatch."""
+
+
 class Edge:
     """ASGI: every request authenticated, then to the app of its service; Lambda's app also
-    gets the lifespan. Without an authenticator every request passes unauthenticated."""
+    gets the lifespan. Without an authenticator every request passes unauthenticated.
+
+    ``direct`` routes are the hot ones (the synchronous Invoke): a request one of them
+    claims skips the path-style test (their paths are never ``/lambox/v1/...``) and the
+    layers of the Lambda app in front of its handler (each an ASGI hop with its own test
+    of the path), and nothing else: its service is still found from the Host header and
+    the signature, and it is authenticated and authorized exactly as any Lambda request."""
 
     def __init__(
         self,
@@ -132,25 +143,34 @@ class Edge:
         authenticator: Authenticator | None = None,
         authorizer: Authorizer | None = None,
         lambda_actions: LambdaActions | None = None,
+        direct: Sequence[DirectRoute] = (),
     ) -> None:
         self._lambda = lambda_app
         self._services = dict(services)
         self._auth = authenticator
         self._authorizer = authorizer
         self._lambda_actions = lambda_actions
+        self._direct = tuple(direct)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._lambda(scope, receive, send)
             return
-        by_path = path_style(scope)
+        lambda_app = self._lambda
+        for claims, handler in self._direct:
+            if claims(scope):
+                lambda_app = handler
+                by_path = None
+                break
+        else:
+            by_path = path_style(scope)
         bucket: str | None
         if by_path is not None:
             service, bucket, scope = by_path
         else:
             service, bucket = service_of(scope)
         if service == LAMBDA:
-            app = self._lambda
+            app = lambda_app
         else:
             found = self._services.get(service)
             if found is None:

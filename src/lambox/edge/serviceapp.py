@@ -8,9 +8,10 @@ the protocol's shape."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -27,7 +28,9 @@ if TYPE_CHECKING:  # botocore loads on a service's first request, not at start-u
 log = logging.getLogger(__name__)
 
 BODY_LIMIT = 1 << 20
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+"""An operation: its input members to its output members, awaited when it must wait for
+I/O (Signer's StartSigningJob reads and writes S3 objects)."""
 Resource = Callable[[str, dict[str, Any]], str]
 """The ARN an operation acts on, from its input (for authorization)."""
 Permission = Callable[[Scope, str], tuple[str, str]]
@@ -92,7 +95,7 @@ class JsonServiceApp:
             denial = self._authorizer.denial_in(scope, action, self._resource(name, params))
             if denial is not None:
                 raise ServiceFault("AccessDeniedException", denial, 400)
-        output = handler(params)
+        output = await _output(handler(params))
         return awsjson.response(op.output_shape, output, self._version)
 
 
@@ -169,10 +172,14 @@ class RestJsonServiceApp:
             denial = self._authorizer.denial_in(scope, action, self._resource(operation, params))
             if denial is not None:
                 raise ServiceFault("AccessDeniedException", denial, 403)
-        code, out_headers, body = restjson.response(op, handler(params))
+        code, out_headers, body = restjson.response(op, await _output(handler(params)))
         # The model's status for the operation (201 for a create, 202 or 204 for a delete)
         # unless the answer carries its own.
         return code or int(op.http.get("responseCode") or 200), out_headers, body
+
+
+async def _output(result: dict[str, Any] | Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    return await result if inspect.isawaitable(result) else result
 
 
 def _fault(exc: LamboxError) -> ServiceFault:

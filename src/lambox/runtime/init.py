@@ -18,6 +18,10 @@ runtime ends the init exits, so it never outlives its sandbox, even one whose zy
 It is forked with ``namespaces.bare_fork`` and runs a few lines of already-imported code, so
 it writes next to none of the pages it shares with its zygote; it still ends up holding
 about 1 MiB of its own (measured), the old copies of pages the zygote writes after the fork.
+That is why ``start`` first tries to exec ``init.c`` compiled (``make install`` builds it
+beside this module as ``pid1``): the same loop in a program that shares nothing with the
+zygote, whose private memory is its own few pages; this module's ``run`` is what runs when
+the program is missing or cannot be exec'd.
 It holds no descriptor but its pipe and pidfd and stays root outside the sandbox's mount
 namespace and cgroup, so the sandbox user can neither signal it nor reach it (/proc/1 of the
 sandbox shows only what any process shows of another user's).
@@ -25,15 +29,33 @@ sandbox shows only what any process shows of another user's).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import time
 from typing import Any, NoReturn
 
+from lambox.runtime import jail
+
 _MAX_FD = 1 << 16
 _RUNTIME = 2  # the zygote forks the runtime right after this init: the namespace's pid 2
 _FIND_FOR = 10.0
+PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pid1")
+"""The compiled init (``init.c``), looked for once, in the zygote, before any fork."""
+_HAS_PROGRAM = os.access(PROGRAM, os.X_OK)
+
+
+def start() -> NoReturn:
+    """In the child just forked to be pid 1: the compiled init if there is one (nothing of
+    the zygote's environment, descriptors or memory goes with it), else ``run``."""
+    if _HAS_PROGRAM:
+        # Under /tmp (a clone there) the program is in the view at its /.host stash path:
+        # the init is forked before the sandbox mounts its own /tmp and binds it again.
+        program = jail.reachable(PROGRAM)
+        with contextlib.suppress(OSError):
+            os.execve(program, [PROGRAM], {})
+    run()
 
 
 def run() -> NoReturn:

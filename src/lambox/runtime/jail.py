@@ -95,6 +95,15 @@ def masked_dirs(binds: Iterable[str]) -> list[tuple[str, str]]:
     return [(path, f"{HOST_STASH}/{n}") for n, path in enumerate(hidden)]
 
 
+def reachable(path: str) -> str:
+    """Where ``path`` is reachable in the view before a sandbox has mounted its own ``/tmp``
+    (a stashed host directory's ``/.host/<n>`` path), else ``path`` itself."""
+    for host, stash in _masked:
+        if _under(path, host):
+            return stash + path[len(host) :]
+    return path
+
+
 def _rebind_masked(point: str) -> None:
     """Bind again, read-only, the stashed host directories under ``point``, which the caller
     has just covered with a mount of its own."""

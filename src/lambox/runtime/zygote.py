@@ -239,7 +239,7 @@ class Zygote(ForkServer):
             if not message.get("argv"):  # a Runtime API sandbox is its own init (execinit)
                 first = ns.bare_fork()
                 if first == 0:
-                    init.run()  # pid 1 of the new namespace: never returns
+                    init.start()  # pid 1 of the new namespace: never returns
                 self.children.add(first)
                 self.inits.add(first)
             pid = os.fork()

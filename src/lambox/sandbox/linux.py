@@ -205,10 +205,12 @@ class LinuxSandbox(WireSandbox):
             )
             oom.log = exc.log
             raise oom from None
+        return result
+
+    def _peak_kb(self, reported: int) -> int:
+        """The cgroup's peak, read as the result is built (no second result object)."""
         cgroup = self._cgroup
-        if cgroup is None:
-            return result
-        return dataclasses.replace(result, max_rss_kb=cgroup.peak_kb())
+        return cgroup.peak_kb() if cgroup is not None else reported
 
     async def _wait_exit(self) -> int | None:
         """The exit status its zygote reported, if one came within ``EXIT_WAIT``."""

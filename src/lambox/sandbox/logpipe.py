@@ -10,12 +10,19 @@ faster than the server reads waits in ``write``, as on Lambda.
 The stream is cut into segments, one per init and one per invocation: ``take`` (or ``cut``
 then ``take_cut``) drains what the pipe holds at that moment and hands back what was read
 since the previous cut. A sandbox writes its log before it reports a result, so draining
-when the result arrives finds all of it. Each segment keeps at most its last ``LOG_CAP``
-bytes in memory (the end of a log says most, and the Tail of an Invoke is its last 4 KiB).
-While an invocation runs, ``spill`` (set by the sandbox from ``InvokeRequest.log_spill``)
-takes what outgrows that, whole lines at a time, to the function's log file: its log is
-complete at any volume. Without one (an init, output between invocations) what came
-before is dropped and the segment then begins with a marker saying how many bytes were.
+when the result arrives finds all of it. ``take_on_result`` drains without a system call
+when the loop's reader has already emptied the pipe: the result is readable only after
+the log bytes written before it, so the poll that reports the result reports them too (or
+an earlier one did), and the loop runs every callback of a poll before it resumes the
+task that awaits the result; ``_drained`` says the last read found the pipe empty, and
+any readiness of the pipe clears it before its reader runs again. A sandbox given up on
+(a timeout, a crash) has no such result, and ``take`` always reads. Each segment keeps at
+most its last ``LOG_CAP`` bytes (the end of a log says most, and the Tail of an Invoke is
+its last 4 KiB). While an invocation runs, ``spill`` (set by the sandbox from
+``InvokeRequest.log_spill``) takes what outgrows that, whole lines at a time, to the
+function's log file: its log is complete at any volume. Without one (an init, output
+between invocations) what came before is dropped and the segment then begins with a marker
+saying how many bytes were.
 """
 
 from __future__ import annotations
@@ -48,8 +55,9 @@ class LogPipe:
         self._dropped = 0
         self._cut = b""
         self._open = True
+        self._drained = False  # the last read found the pipe empty
         self.spill: Callable[[bytes], None] | None = None
-        self._loop.add_reader(self._fd, self._pump, 16)
+        self._loop.add_reader(self._fd, self._ready)
 
     def started(self) -> None:
         """The child holds its copy of the write end now; drop ours (EOF when it exits)."""
@@ -62,9 +70,20 @@ class LogPipe:
         self.cut()
         return self.take_cut()
 
+    def take_on_result(self) -> bytes:
+        """``take`` when the sandbox's result (or init report) has just been read from its
+        wire: no read when the loop's reader found the pipe empty since it was last ready."""
+        if not self._drained:
+            self._pump(256)
+        self._cut_here()
+        return self.take_cut()
+
     def cut(self) -> None:
         """End the current segment here (what the pipe holds now included)."""
         self._pump(256)
+        self._cut_here()
+
+    def _cut_here(self) -> None:
         if not self._chunks:
             return
         segment = b"".join(self._chunks)
@@ -84,6 +103,11 @@ class LogPipe:
         segment, self._cut = self._cut, b""
         return segment
 
+    def _ready(self) -> None:
+        """The loop's reader: the pipe has bytes (or its end); read at most 1 MiB of them."""
+        self._drained = False
+        self._pump(16)
+
     def _pump(self, reads: int) -> None:
         """Read what the pipe holds (at most ``reads`` reads: a flooding child must not
         hold the event loop), keeping the segment's last ``cap`` bytes."""
@@ -93,6 +117,7 @@ class LogPipe:
             try:
                 data = os.read(self._fd, _READ)
             except BlockingIOError:
+                self._drained = True
                 return
             except OSError:
                 data = b""

@@ -29,9 +29,13 @@ class WireClient(asyncio.Protocol):
         self._waiter: asyncio.Future[Frame] | None = None
         self._closed = False
         self.transport: asyncio.Transport | None = None
+        # The loop, kept: asyncio.get_running_loop() checks the process id (a getpid
+        # system call) every time, and next_frame runs once per invocation.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf
@@ -88,7 +92,7 @@ class WireClient(asyncio.Protocol):
             return self._frames.popleft()
         if self._closed:
             raise SandboxDead("sandbox wire closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         waiter: asyncio.Future[Frame] = loop.create_future()
         self._waiter = waiter
         timer = None

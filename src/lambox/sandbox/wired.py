@@ -127,7 +127,7 @@ class WireSandbox(ABC):
         """The READY frame that ends init: its metadata and the init's log."""
         assert self._wire is not None
         _, meta, body = await self._expect(self._wire, wire.READY, self._ready_timeout)
-        return meta, body if self._log is None else self._log.take() + body
+        return meta, body if self._log is None else self._log.take_on_result() + body
 
     async def _resume(self, snapshot: Snapshot, started: float, log_stream: str) -> InitReport:
         """Tell a child forked from ``snapshot`` (connected) to RESUME; report its restore."""
@@ -153,7 +153,7 @@ class WireSandbox(ABC):
         report = await self._start()
         spent = time.perf_counter() - started
         if report.error is not None:
-            return RawResult(report.error, UNHANDLED, report.log, spent * 1000, 0)
+            return RawResult(report.error, UNHANDLED, report.log, spent * 1000, self._peak_kb(0))
         result = await self._invoke(request, timeout - spent)
         return dataclasses.replace(
             result, log=report.log + result.log, duration_ms=result.duration_ms + spent * 1000
@@ -181,7 +181,7 @@ class WireSandbox(ABC):
             log_len = int(rmeta.get("log_len", 0))
             log = body[:log_len]
             if pipe is not None:
-                log = pipe.take() + log
+                log = pipe.take_on_result() + log
         finally:
             if pipe is not None:
                 pipe.spill = None
@@ -190,8 +190,13 @@ class WireSandbox(ABC):
             error=rmeta.get("error"),
             log=log,
             duration_ms=float(rmeta.get("duration_ms", 0.0)),
-            max_rss_kb=int(rmeta.get("max_rss_kb", 0)),
+            max_rss_kb=self._peak_kb(int(rmeta.get("max_rss_kb", 0))),
         )
+
+    def _peak_kb(self, reported: int) -> int:
+        """The invocation's Max Memory Used in KiB: what the process reported, unless the
+        backend measures the whole sandbox (a cgroup's peak)."""
+        return reported
 
     async def _expect(self, client: WireClient, kind: int, timeout: float) -> Frame:
         """The next frame, which must be of ``kind``; on any failure the sandbox is destroyed

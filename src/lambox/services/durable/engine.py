@@ -259,10 +259,33 @@ class DurableEngine:
             len(begun.operations),
         )
         outcome, result, error = "RETRY", None, None
+        call = asyncio.ensure_future(
+            self._invoke(execution.function_name, execution.qualifier, payload)
+        )
+        # The ExecutionTimeout holds while an invocation runs too: at its end the execution
+        # times out at once, and what the invocation still checkpoints or answers is refused
+        # (its token is dead); the invocation itself ends at the function's own Timeout.
+        left = execution.started + execution.timeout - self._clock.now()
+        timer = asyncio.ensure_future(self._clock.sleep(left))
         try:
-            body, function_error = await self._invoke(
-                execution.function_name, execution.qualifier, payload
-            )
+            await asyncio.wait({call, timer}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        finally:
+            timer.cancel()
+        if not call.done():
+            expired = self._store.expire(arn, self._clock.now())
+            if expired is not None:
+                log.info("durable execution %s TIMED_OUT mid-invocation", arn)
+                self.ended(expired)
+            try:
+                await asyncio.wait({call})
+            except asyncio.CancelledError:
+                call.cancel()
+                raise
+        try:
+            body, function_error = call.result()
             outcome, result, error = _read_output(body, function_error)
         except TooManyRequests:
             outcome = "THROTTLED"

@@ -25,6 +25,7 @@ from typing import Any
 
 from lambox.errors import (
     CallbackTimeout,
+    DurableExecutionAlreadyStarted,
     InvalidParameterValue,
     ResourceConflict,
     ResourceNotFound,
@@ -34,6 +35,10 @@ from lambox.store.sqlite import Guarded, connect
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 INVOCATION_ATTEMPTS = 3  # a failing invocation is retried, then fails the execution
 ERROR_FIELDS = ("ErrorMessage", "ErrorType", "ErrorData", "StackTrace")
+TIMED_OUT_ERROR = {
+    "ErrorType": "Execution.TimedOut",
+    "ErrorMessage": "The durable execution exceeded its ExecutionTimeout.",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -144,7 +149,8 @@ class DurableStore:
         now: float,
     ) -> tuple[Execution, bool]:
         """Start an execution (due at once), or return the one of the same name that
-        already exists (a retried Invoke starts nothing new): (execution, created)."""
+        already exists (a retried Invoke starts nothing new): (execution, created). The
+        same name with another payload is refused, as Lambda refuses it."""
         # The EXECUTION operation's Id is the ARN's last segment: the SDK finds it so.
         invocation_id = str(uuid.uuid4())
         arn = f"{function_arn}/durable-execution/{name}/{invocation_id}"
@@ -154,7 +160,13 @@ class DurableStore:
                 (function_name, name),
             ).fetchone()
             if existing is not None:
-                return _execution(existing), False
+                found = _execution(existing)
+                if found.input != payload:
+                    raise DurableExecutionAlreadyStarted(
+                        f"Durable execution {name} has already been started with a"
+                        " different payload."
+                    )
+                return found, False
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO executions (arn, name, function_name, function_arn, qualifier,"
@@ -291,22 +303,37 @@ class DurableStore:
                 return False
             execution = _execution(row)
             if now >= execution.started + execution.timeout:
-                self._finish(
-                    execution,
-                    "TIMED_OUT",
-                    None,
-                    {
-                        "ErrorType": "Execution.TimedOut",
-                        "ErrorMessage": "The durable execution exceeded its ExecutionTimeout.",
-                    },
-                    now,
-                )
+                self._finish(execution, "TIMED_OUT", None, TIMED_OUT_ERROR, now)
                 self._db.execute("COMMIT")
                 return False
             self._fire_due(execution, now)
             self._db.execute("UPDATE executions SET wake=NULL, invoking=1 WHERE arn=?", (arn,))
             self._db.execute("COMMIT")
         return True
+
+    def expire(self, arn: str, now: float) -> Execution | None:
+        """End a live execution past its ExecutionTimeout, even mid-invocation (the running
+        invocation's checkpoints and answer are refused from now on, as after a stop); the
+        execution when this ended it, None when it had already ended or is not yet due."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)
+            ).fetchone()
+            if row is None:
+                self._db.execute("COMMIT")
+                return None
+            execution = _execution(row)
+            live = execution.status in ("RUNNING", "PAUSED")
+            if not live or now < execution.started + execution.timeout:
+                self._db.execute("COMMIT")
+                return None
+            self._finish(execution, "TIMED_OUT", None, TIMED_OUT_ERROR, now)
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM executions WHERE arn=?", (arn,)
+            ).fetchone()
+            self._db.execute("COMMIT")
+        return _execution(row)
 
     def recover(self, now: float) -> int:
         """At start-up: an invocation that was in flight when the server stopped is due

@@ -1,0 +1,101 @@
+"""Server CPU per warm invocation beside the HTTP echo floor, in one run.
+
+``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--compare SRC]``
+
+CPU time (``/proc/<pid>/stat`` utime+stime of the server process alone, not its
+sandboxes) is steadier than the wall clock on a shared machine: neighbours make requests
+wait, they do not make the server do more work. Each round measures the floor and lambox
+alternately over ``n`` sequential requests on one keep-alive connection. ``--compare``
+names the ``src`` directory of another tree (``git archive REV src | tar -x -C DIR``):
+a lambox started from it is measured in the same rounds, for a before/after in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import (
+    HOST,
+    PAYLOAD,
+    ServerProc,
+    check_echo,
+    create_function,
+    echo_zip,
+    free_port,
+    invoke_path,
+    lambda_client,
+    lambox_argv,
+    start_server,
+    stop_server,
+)
+from floors import start_echo
+from httpclient import Connection, build_request
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def per_request_us(server: ServerProc, raw: bytes, n: int) -> float:
+    """Server CPU microseconds per request over ``n`` requests on one connection."""
+    with Connection(HOST, server.port) as conn:
+        expected = check_echo(conn, raw)
+        for _ in range(200):
+            conn.request(raw)
+        before = cpu_seconds(server.proc.pid)
+        for _ in range(n):
+            status, body = conn.request(raw)
+            if status != 200 or body != expected:
+                raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+        return (cpu_seconds(server.proc.pid) - before) * 1e6 / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compare", type=Path, help="the src directory of another tree")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        echo = start_echo(tmp)
+        trees = {"this tree": {}}
+        if args.compare is not None:
+            trees["compared"] = {"PYTHONPATH": str(args.compare.resolve())}
+        servers: dict[str, ServerProc] = {}
+        try:
+            for label, env in trees.items():
+                port = free_port()
+                data = tmp / f"data-{len(servers)}"
+                servers[label] = start_server(
+                    label, lambox_argv(port, data), port, "/2015-03-31/functions", tmp, env
+                )
+                create_function(lambda_client(servers[label].url), "bench-echo", echo_zip())
+            path = invoke_path("bench-echo")
+            floor_raw = build_request(HOST, echo.port, path, PAYLOAD)
+            figures: dict[str, list[float]] = {"echo floor": []}
+            figures.update({label: [] for label in servers})
+            for _ in range(args.rounds):
+                figures["echo floor"].append(per_request_us(echo, floor_raw, args.n))
+                for label, server in servers.items():
+                    raw = build_request(HOST, server.port, path, PAYLOAD)
+                    figures[label].append(per_request_us(server, raw, args.n))
+            for label, values in figures.items():
+                rounds = [round(x) for x in values]
+                print(f"{label:>11} us/request: {rounds} median {statistics.median(values):.0f}")
+            print(f"load average: {os.getloadavg()[0]:.1f}")
+        finally:
+            for server in servers.values():
+                stop_server(server)
+            stop_server(echo)
+
+
+if __name__ == "__main__":
+    main()
