@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -165,6 +166,48 @@ def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None)
 
 
 ROLE = "arn:aws:iam::000000000000:role/lambox-test"
+"""A role lambox creates on first use (loopback posture): it may write its logs, nothing
+more. Functions that call AWS from inside need ``execution_role``."""
+
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LAMBDA_TRUST = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",'
+    ' "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+)
+
+
+def execution_role(
+    url: str,
+    name: str,
+    actions: Sequence[str] = (),
+    resource: str = "*",
+    managed: Sequence[str] = (BASIC_EXECUTION,),
+) -> str:
+    """A function's execution role as a tutorial makes one: trusting Lambda, with the given
+    managed policies (the logs one by default) and an inline policy allowing ``actions`` on
+    ``resource``; its ARN. Made once per server and name (the policies are set again)."""
+    import boto3
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    try:
+        arn: str = iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    for policy in managed:
+        iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+    if actions:
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": resource}],
+        }
+        iam.put_role_policy(RoleName=name, PolicyName="calls", PolicyDocument=json.dumps(document))
+    return arn
 
 
 def install_in_tmp() -> set[str]:

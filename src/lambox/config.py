@@ -221,19 +221,30 @@ class Settings:
     enforce_iam: str = field(
         default="auto",
         metadata={
-            "doc": "Whether IAM policies authorize requests: auto (in the strict posture"
-            " only), on (in both postures), off (authentication only)."
+            "doc": "Whether IAM policies authorize requests: auto (users', roles' and"
+            " functions' execution roles' requests in both postures, the root and, on"
+            " loopback, unsigned requests excepted; triggers' resource policies, public"
+            " function URLs and the roles services act with in the strict posture only), on"
+            " (all of it in both postures), off (authentication only: any signed request"
+            " may do anything its key's account may, an explicit opt-out on loopback)."
         },
     )
 
     @property
     def iam_enforced(self) -> bool:
-        """Whether users' and roles' requests are checked against their policies."""
-        if self.enforce_iam == "on":
-            return True
-        if self.enforce_iam == "off":
-            return False
-        return self.strict_auth
+        """Whether users' and roles' requests (functions' included) are checked against
+        their policies: unless ``off``, in both postures."""
+        return self.enforce_iam != "off"
+
+    @property
+    def service_grants_enforced(self) -> bool:
+        """Whether services are held to their grants: triggers need a resource policy
+        statement, an ``AuthType: NONE`` URL a public one, and a role a service acts with
+        (an event source mapping's, a schedule's) its policies. ``auto``: in the strict
+        posture only, so local tutorials that never call AddPermission keep working."""
+        if self.enforce_iam == "auto":
+            return self.strict_auth
+        return self.enforce_iam == "on"
 
     @property
     def strict_auth(self) -> bool:

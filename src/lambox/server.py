@@ -139,7 +139,7 @@ from lambox.services.events.service import EventsService
 from lambox.services.events.store import EventsStore
 from lambox.services.events.store import OutboxRecord as EventsOutboxRecord
 from lambox.services.iam import root as root_key
-from lambox.services.iam.execution import ExecutionRoles, trusts_service
+from lambox.services.iam.execution import LAMBDA_TRUST, ExecutionRoles, trusts_service
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
 from lambox.services.logs.service import LogsService
@@ -425,6 +425,7 @@ def build(settings: Settings) -> Server:
         resource_policy=resource_policy,
         enforced=settings.iam_enforced,
         limits_of=iam.limits_for,
+        services_enforced=settings.service_grants_enforced,
     )
 
     def function_capacity(name: str) -> int:
@@ -975,6 +976,7 @@ def zip_directory(path: Path) -> bytes:
                     "url.json",
                     "api.json",
                     "queues.json",
+                    "role.json",
                     "signed.json",
                     ".vendored",
                 )
@@ -991,14 +993,20 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         spec: dict[str, Any] = json.loads(spec_path.read_text())
         blob = zip_directory(spec_path.parent)
         name = spec["FunctionName"]
+        role_spec = spec_path.parent / "role.json"
         try:
+            if role_spec.exists():
+                _example_role(server, json.loads(role_spec.read_text()))
             try:
-                server.functions.get(name)
+                current = server.functions.get(name)
             except LamboxError:
                 await server.functions.create({**spec, "Code": {"ZipFile": blob}})
             else:
+                if current.role != spec["Role"]:
+                    await server.functions.update_configuration(name, {"Role": spec["Role"]})
+                    await _settled(server, name)
                 await server.functions.update_code(name, {"ZipFile": blob})
-        except LamboxError as exc:
+        except (LamboxError, ServiceFault) as exc:
             log.error("example %s not deployed: %s", name, exc.message)
             continue
         deployed.append(name)
@@ -1018,6 +1026,38 @@ async def deploy_examples(server: Server, root: Path) -> list[str]:
         if queues_spec.exists():
             await _example_queues(server, json.loads(queues_spec.read_text()), name)
     return deployed
+
+
+def _example_role(server: Server, spec: dict[str, Any]) -> None:
+    """An example's execution role, made as a tutorial makes one: trusting Lambda, with the
+    managed and inline policies its function needs and nothing more (created once; its
+    policies are set again at each start)."""
+    root = root_principal(server.settings.account_id)
+
+    def call(operation: str, params: dict[str, Any]) -> None:
+        server.iam.operations[operation](QueryCall(root, params, "127.0.0.1", new_request_id()))
+
+    name = spec["RoleName"]
+    try:
+        call("GetRole", {"RoleName": name})
+    except ServiceFault:
+        call("CreateRole", {"RoleName": name, "AssumeRolePolicyDocument": LAMBDA_TRUST})
+    for arn in spec.get("ManagedPolicyArns", []):
+        call("AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+    for policy in spec.get("Policies", []):
+        document = json.dumps(policy["PolicyDocument"])
+        call(
+            "PutRolePolicy",
+            {"RoleName": name, "PolicyName": policy["PolicyName"], "PolicyDocument": document},
+        )
+
+
+async def _settled(server: Server, name: str) -> None:
+    """Wait (a few seconds at most) for a configuration update of an example to settle."""
+    for _ in range(100):
+        if server.functions.get(name).last_update_status != "InProgress":
+            return
+        await asyncio.sleep(0.05)
 
 
 async def deploy_example_stacks(server: Server, root: Path) -> None:

@@ -22,6 +22,7 @@ from botocore.config import Config
 from tests.conftest import (
     ROLE,
     LamboxServer,
+    execution_role,
     make_zip,
     serve_examples,
     start_server,
@@ -186,12 +187,26 @@ def durable_server(data_dir: Path) -> Iterator[LamboxServer]:
     stop_server(holder["server"])
 
 
+DURABLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicDurableExecutionRolePolicy"
+
+
+def durable_role(lam: Any) -> str:
+    """The role a durable function needs, as SAM gives one: the durable execution policy
+    (checkpoints and state), plus writing and counting the test's marks in S3."""
+    return execution_role(
+        lam.meta.endpoint_url,
+        "durable-marks",
+        ["s3:PutObject", "s3:ListBucket"],
+        managed=(DURABLE_POLICY,),
+    )
+
+
 def create(lam: Any, handler: str, timeout: int = 30, execution_timeout: int = 600) -> str:
     name = unique("durable")
     lam.create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=ROLE,
+        Role=durable_role(lam),
         Handler=f"handler.{handler}",
         Code={"ZipFile": make_zip({"handler.py": HANDLER})},
         Timeout=timeout,
@@ -338,6 +353,27 @@ def test_map_and_parallel(durable_server: LamboxServer) -> None:
     answer = lam.invoke(FunctionName=name, Payload=json.dumps({"items": [1, 2, 3]}))
     assert "FunctionError" not in answer
     assert json.loads(answer["Payload"].read()) == {"squares": [1, 4, 9], "pair": ["left", "right"]}
+
+
+def test_a_role_without_the_durable_policy_cannot_checkpoint(
+    durable_server: LamboxServer,
+) -> None:
+    """A role lambox created for the function (logs only) may not checkpoint, as on AWS."""
+    lam = client(durable_server, "lambda")
+    name = unique("durable")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=f"arn:aws:iam::000000000000:role/{unique('logs-only')}",
+        Handler="handler.fan",
+        Code={"ZipFile": make_zip({"handler.py": HANDLER})},
+        Timeout=30,
+        DurableConfig={"ExecutionTimeout": 600, "RetentionPeriodInDays": 1},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps({"items": [1]}))
+    assert "FunctionError" in answer
+    assert "lambda:CheckpointDurableExecution" in answer["Payload"].read().decode()
 
 
 def test_step_retry_and_wait_for_condition(durable_server: LamboxServer) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import LamboxServer, execution_role, make_zip, unique
 from tests.integration.test_sqs import new_queue, receive_until, sqs_client
 
 # Forwards each event it gets to the RESULTS queue (through lambox's SQS, with the boto3
@@ -37,6 +37,11 @@ def sqs(server: LamboxServer) -> Any:
     return sqs_client(server)
 
 
+def sender_role(lam: Any) -> str:
+    """The consumers' role: they send what they got to the results queue."""
+    return execution_role(lam.meta.endpoint_url, "esm-consumer", ["sqs:SendMessage"])
+
+
 def arn_of(sqs: Any, url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(attributes["Attributes"]["QueueArn"])
@@ -48,7 +53,7 @@ def consumer(lambda_client: Any, results_url: str) -> str:
         FunctionName=name,
         Runtime="python3.11",
         Handler="app.handler",
-        Role=ROLE,
+        Role=sender_role(lambda_client),
         Code={"ZipFile": make_zip({"app.py": CONSUMER})},
         Environment={"Variables": {"RESULTS": results_url}},
         Timeout=30,
@@ -314,7 +319,7 @@ def test_pollers_scale_past_five_up_to_the_reserved_concurrency(
         FunctionName=name,
         Runtime="python3.11",
         Handler="app.handler",
-        Role=ROLE,
+        Role=sender_role(lambda_client),
         Code={"ZipFile": make_zip({"app.py": SLOW})},
         Environment={"Variables": {"RESULTS": results}},
         Timeout=30,

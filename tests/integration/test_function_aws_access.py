@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROLE, make_zip, unique
+from tests.conftest import execution_role, make_zip, unique
 
 CALLER = """
 import json, os, sys
@@ -68,7 +68,9 @@ def deploy(lambda_client: Any) -> Iterator[Callable[..., str]]:
         lambda_client.create_function(
             FunctionName=name,
             Runtime=runtime,
-            Role=ROLE,
+            Role=execution_role(
+                lambda_client.meta.endpoint_url, "aws-access", ["lambda:InvokeFunction"]
+            ),
             Handler=handler,
             Code={"ZipFile": make_zip(files, modes)},
             Timeout=60,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_ENV, ROLE, make_zip, unique
+from tests.conftest import CLIENT_ENV, execution_role, make_zip, unique
 
 LOOPER = """
 import json
@@ -63,6 +63,21 @@ def handler(event, context):
 """
 
 
+LOOP_CALLS = (
+    "sqs:GetQueueUrl",
+    "sqs:SendMessage",
+    "lambda:InvokeFunction",
+    "sns:Publish",
+    "s3:PutObject",
+    "events:PutEvents",
+)
+
+
+def loop_role(lam: Any) -> str:
+    """The execution role of the looping functions: the calls they make, nothing more."""
+    return execution_role(lam.meta.endpoint_url, "loop-test", LOOP_CALLS)
+
+
 def lineage_key(function: str) -> str:
     return hashlib.sha256(function.encode()).hexdigest()[:8]
 
@@ -85,7 +100,7 @@ def create(client: Any, source: str) -> str:
     client.create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=ROLE,
+        Role=loop_role(client),
         Handler="app.handler",
         Code={"ZipFile": make_zip({"app.py": source})},
         Timeout=30,
@@ -334,7 +349,7 @@ def chain_function(lambda_client: Any, mode: str, target: str, tally: str) -> tu
     lambda_client.create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=ROLE,
+        Role=loop_role(lambda_client),
         Handler="app.handler",
         Code={"ZipFile": make_zip({"app.py": CHAIN})},
         Timeout=30,

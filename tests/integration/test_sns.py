@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import CLIENT_ENV, ROLE, LamboxServer, make_zip, unique
+from tests.conftest import CLIENT_ENV, LamboxServer, execution_role, make_zip, unique
 from tests.integration.test_sqs import new_queue, receive_until, sqs_client
 
 FORWARDER = """
@@ -147,7 +147,7 @@ def test_a_lambda_subscriber_gets_sns_event(sns: Any, sqs: Any, lambda_client: A
         FunctionName=fn,
         Runtime="python3.11",
         Handler="app.handler",
-        Role=ROLE,
+        Role=execution_role(lambda_client.meta.endpoint_url, "sns-fwd", ["sqs:SendMessage"]),
         Code={"ZipFile": make_zip({"app.py": FORWARDER})},
         Environment={"Variables": {"RESULTS": results}},
         Timeout=30,

@@ -58,11 +58,17 @@ class Authorizer:
         resource_policy: ResourcePolicy | None = None,
         enforced: bool = True,
         limits_of: LimitsOf | None = None,
+        services_enforced: bool | None = None,
     ) -> None:
         self._policies_of = policies_of
         self._limits_of = limits_of
         self._resource_policy = resource_policy
         self.enforced = enforced
+        """Whether users' and roles' requests are held to their policies."""
+        self.services_enforced = enforced if services_enforced is None else services_enforced
+        """Whether services are held to their grants (triggers' and public URLs' resource
+        policies, the roles services act with): off on loopback by default
+        (``Settings.service_grants_enforced``)."""
 
     def denial(
         self,
@@ -114,8 +120,8 @@ class Authorizer:
         """Whether the function's resource policy lets a service principal (S3's
         ``s3.amazonaws.com``, ``sns.amazonaws.com``, ``events.amazonaws.com``) invoke it on
         behalf of ``source_arn`` (the bucket, topic or rule), as AWS checks a trigger's
-        invocation. Always true where policies are not enforced."""
-        if not self.enforced:
+        invocation. Always true where services' grants are not enforced."""
+        if not self.services_enforced:
             return True
         if self._resource_policy is None:
             return False
@@ -130,9 +136,9 @@ class Authorizer:
 
     def public_permits(self, action: str, function_arn: str, context: Mapping[str, Any]) -> bool:
         """Whether the function's resource policy allows an unauthenticated caller (a
-        statement whose Principal is ``*``) ``action``. Always true where policies are not
-        enforced."""
-        if not self.enforced:
+        statement whose Principal is ``*``) ``action``. Always true where services' grants
+        are not enforced."""
+        if not self.services_enforced:
             return True
         document = self._resource_policy(function_arn) if self._resource_policy else None
         if not document:

@@ -84,11 +84,11 @@ def role_allows(authorizer: Authorizer, account: str) -> Callable[[str, str, str
     """(role ARN, action, resource): whether a session of the role may take the action, by
     the role's policies (and the resource's policy), as when a service acts with a role
     it was given (Scheduler's target role, a function's execution role polling a queue).
-    Always true where policies are not enforced."""
+    Always true where services' grants are not enforced (``Authorizer.services_enforced``)."""
     prefix = f"arn:aws:iam::{account}:role/"
 
     def allows(role_arn: str, action: str, resource: str) -> bool:
-        if not authorizer.enforced:
+        if not authorizer.services_enforced:
             return True
         if not role_arn.startswith(prefix):
             return False
@@ -124,12 +124,12 @@ def role_may_invoke(
     ``lambda:InvokeFunction`` on the function by its policies (or by the function's
     resource policy); ``sqs:SendMessage`` on a queue, ``sns:Publish`` on a topic. A
     universal target's resource is in its Input: only the trust is checked for it. Always
-    true where policies are not enforced."""
+    true where services' grants are not enforced."""
     prefix = f"arn:aws:iam::{account}:role/"
     allows = role_allows(authorizer, account)
 
     def may_invoke(function_arn: str, role_arn: str) -> bool:
-        if not authorizer.enforced:
+        if not authorizer.services_enforced:
             return True
         if not role_arn.startswith(prefix):
             return False

@@ -119,10 +119,12 @@ def expand(
 
 
 def _managed_policies() -> dict[str, str]:
-    """Managed policy names a SAM ``Policies`` list may use, as ARNs (lambox records IAM
-    policies, it does not enforce them)."""
+    """Managed policy names a SAM ``Policies`` list may use, as ARNs (those lambox's IAM
+    does not know are skipped with a warning by ``AWS::IAM::Role``)."""
     names = (
         "AWSLambdaBasicExecutionRole",
+        "AWSLambdaBasicDurableExecutionRolePolicy",
+        "AWSLambdaSQSQueueExecutionRole",
         "AWSLambdaExecute",
         "AWSLambdaRole",
         "AmazonS3ReadOnlyAccess",
@@ -131,7 +133,12 @@ def _managed_policies() -> dict[str, str]:
         "AmazonDynamoDBFullAccess",
         "AWSXrayWriteOnlyAccess",
     )
-    service_role = {"AWSLambdaBasicExecutionRole", "AWSLambdaRole"}
+    service_role = {
+        "AWSLambdaBasicExecutionRole",
+        "AWSLambdaBasicDurableExecutionRolePolicy",
+        "AWSLambdaSQSQueueExecutionRole",
+        "AWSLambdaRole",
+    }
     return {
         n: f"arn:aws:iam::aws:policy/{'service-role/' if n in service_role else ''}{n}"
         for n in names

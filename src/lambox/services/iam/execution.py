@@ -116,7 +116,9 @@ class ExecutionRoles:
             ),
         )
         log.warning(
-            "execution role %s did not exist: created with AWSLambdaBasicExecutionRole only",
+            "execution role %s did not exist: created with AWSLambdaBasicExecutionRole only"
+            " (its functions may write their logs and call nothing else: attach the policies"
+            " they need)",
             role_arn,
         )
 
