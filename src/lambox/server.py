@@ -672,7 +672,13 @@ def build(settings: Settings) -> Server:
         service_handlers(
             settings.account_id,
             urls,
-            {"sns": sns.operations, "logs": cloudwatch_logs.operations},
+            {
+                "sns": sns.operations,
+                "logs": cloudwatch_logs.operations,
+                "events": eventbridge.operations,
+                "scheduler": schedules.operations,
+                "apigatewayv2": http_apis.operations,
+            },
             iam.operations,
         )
     )

@@ -71,5 +71,12 @@ def service_handlers(
         "AWS::Lambda::Url": kinds.URL,
         "AWS::SNS::Topic": kinds.TOPIC,
         "AWS::SNS::Subscription": kinds.SUBSCRIPTION,
+        "AWS::Events::Rule": kinds.RULE,
+        "AWS::Logs::LogGroup": kinds.LOG_GROUP,
+        "AWS::Scheduler::Schedule": kinds.SCHEDULE,
+        "AWS::IAM::Policy": kinds.POLICY,
+        "AWS::IAM::ManagedPolicy": kinds.MANAGED_POLICY,
+        "AWS::ApiGatewayV2::Integration": kinds.INTEGRATION,
+        "AWS::ApiGatewayV2::Route": kinds.ROUTE,
     }
     return {kind: kinds.TableHandler(row, call) for kind, row in table.items()}
