@@ -34,7 +34,7 @@ def deploy(cfn: Any, name: str, template: dict[str, Any], update: bool = False) 
 
 def _deploy(cfn: Any, name: str, template: dict[str, Any], update: bool) -> dict[str, str]:
     body = json.dumps(template)
-    caps = ["CAPABILITY_NAMED_IAM"]
+    caps = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
     if update:
         cfn.update_stack(StackName=name, TemplateBody=body, Capabilities=caps)
         cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
@@ -71,7 +71,10 @@ def test_function_url(srv: LamboxServer) -> None:
             "Fn": function(name),
             "Url": {
                 "Type": "AWS::Lambda::Url",
-                "Properties": {"TargetFunctionArn": {"Ref": "Fn"}, "AuthType": "NONE"},
+                "Properties": {
+                    "TargetFunctionArn": {"Fn::GetAtt": ["Fn", "Arn"]},
+                    "AuthType": "NONE",
+                },
             },
         },
         "Outputs": {
@@ -347,3 +350,58 @@ def test_http_api_routes_and_integrations(srv: LamboxServer) -> None:
     remove(cfn, name)
     with pytest.raises(ClientError):
         apis.get_api(ApiId=out["Api"])
+
+
+def test_sam_events_and_function_url(srv: LamboxServer) -> None:
+    """What SAM's SNS, Schedule and EventBridgeRule events and FunctionUrlConfig expand to."""
+    cfn, lam = client(srv, "cloudformation"), client(srv, "lambda")
+    sns, events = client(srv, "sns"), client(srv, "events")
+    name = unique("cfnsam")
+    template: dict[str, Any] = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "FunctionName": name,
+                    "Runtime": "python3.11",
+                    "Handler": "index.handler",
+                    "InlineCode": "def handler(e, c):\n    return 1\n",
+                    "FunctionUrlConfig": {"AuthType": "NONE"},
+                    "Events": {
+                        "Note": {"Type": "SNS", "Properties": {"Topic": {"Ref": "Topic"}}},
+                        "Tick": {
+                            "Type": "Schedule",
+                            "Properties": {"Schedule": "rate(1 hour)"},
+                        },
+                        "Bus": {
+                            "Type": "EventBridgeRule",
+                            "Properties": {"Pattern": {"source": ["my.app"]}},
+                        },
+                    },
+                },
+            },
+        },
+        "Outputs": {
+            "Topic": {"Value": {"Ref": "Topic"}},
+            "Url": {"Value": {"Fn::GetAtt": ["FnUrl", "FunctionUrl"]}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert lam.get_function_url_config(FunctionName=name)["FunctionUrl"] == out["Url"]
+    subs = sns.list_subscriptions_by_topic(TopicArn=out["Topic"])["Subscriptions"]
+    assert [s["Endpoint"] for s in subs] == [f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"]
+    rules = events.list_rule_names_by_target(
+        TargetArn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    )["RuleNames"]
+    assert len(rules) == 2
+    expressions = {events.describe_rule(Name=r).get("ScheduleExpression") for r in rules}
+    assert expressions == {"rate(1 hour)", None}
+    remove(cfn, name)
+    assert (
+        events.list_rule_names_by_target(
+            TargetArn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+        )["RuleNames"]
+        == []
+    )
