@@ -167,6 +167,7 @@ from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
 from lambox.signer_wiring import Signer
+from lambox.stack_services import service_handlers
 from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
@@ -668,6 +669,20 @@ def build(settings: Settings) -> Server:
         settings.region,
         settings.account_id,
         log_groups,
+    )
+    stack_handlers.update(
+        service_handlers(
+            settings.account_id,
+            urls,
+            {
+                "sns": sns.operations,
+                "logs": cloudwatch_logs.operations,
+                "events": eventbridge.operations,
+                "scheduler": schedules.operations,
+                "apigatewayv2": http_apis.operations,
+            },
+            iam.operations,
+        )
     )
     durable = build_durable(data, invoke, functions, arns, clock)
     signing = signer.connect(settings, objects, s3)

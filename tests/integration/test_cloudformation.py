@@ -278,7 +278,9 @@ def test_update_replaces_and_a_failed_update_rolls_back(cfn: Any, lam: Any) -> N
 
     # An update that changes the timeout and adds an unserved resource fails and rolls back:
     # the timeout goes back, the stack keeps its template.
-    bad = function_template(second, 9, {"Topic": {"Type": "AWS::SNS::Topic", "DependsOn": "Fn"}})
+    bad = function_template(
+        second, 9, {"Table": {"Type": "AWS::DynamoDB::Table", "DependsOn": "Fn"}}
+    )
     cfn.update_stack(StackName=name, TemplateBody=bad)
     with pytest.raises(WaiterError):
         cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)

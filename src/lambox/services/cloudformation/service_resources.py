@@ -1,0 +1,535 @@
+"""Resource types that map onto one lambox service's own operations, as a table.
+
+Each row (``Kind``) says how a resource is created, updated and deleted through a ``Call``
+(service, operation, parameters) that ``server.py``'s wiring routes to the service's
+``operations`` map, so these handlers use the very code paths the service's API uses. The
+parameters are coerced to the service's botocore model first, as CloudFormation passes
+template strings ("7", "true") as numbers and booleans. Properties in ``replaces`` replace
+the resource; the others update in place (or, for kinds without an update, every property
+replaces, as AWS does for those types).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambox.services.cloudformation.resources import Provisioned, physical_name
+
+# (service, operation, params) -> the operation's answer
+Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Create = Callable[[Call, str, Mapping[str, Any]], Awaitable[Provisioned]]
+Update = Callable[[Call, Provisioned, Mapping[str, Any], Mapping[str, Any]], Awaitable[Provisioned]]
+Delete = Callable[[Call, Provisioned, Mapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource type: its create, update (None: every property replaces) and delete,
+    and the property that names it (a generated stack-Logical-RANDOM name when absent)."""
+
+    create: Create
+    delete: Delete
+    update: Update | None = None
+    replaces: frozenset[str] = frozenset()
+    name: str | None = None
+    limit: int = 64
+
+
+class TableHandler:
+    """A ``Handler`` made of a ``Kind`` and the call into services."""
+
+    def __init__(self, kind: Kind, call: Call) -> None:
+        self._kind = kind
+        self._call = call
+        self.replaces = kind.replaces
+
+    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
+        name = props.get(self._kind.name) if self._kind.name else None
+        if not name:
+            name = physical_name(stack, logical_id, self._kind.limit)
+        return await self._kind.create(self._call, str(name), props)
+
+    async def update(
+        self,
+        current: Provisioned,
+        old: Mapping[str, Any],
+        props: Mapping[str, Any],
+        logical_id: str,
+        stack: str,
+    ) -> Provisioned:
+        if self._kind.update is None:
+            return current
+        return await self._kind.update(self._call, current, old, props)
+
+    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
+        await self._kind.delete(self._call, current, props)
+
+
+def _pick(props: Mapping[str, Any], *members: str) -> dict[str, Any]:
+    return {k: props[k] for k in members if k in props}
+
+
+def _text(value: Any) -> str:
+    """A property as an attribute's or document's text (JSON for objects)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+# -- AWS::Lambda::Url -----------------------------------------------------------------------
+
+_URL_MEMBERS = ("AuthType", "Cors", "InvokeMode")
+
+
+async def _url_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    target = str(props["TargetFunctionArn"])
+    params = {"FunctionName": target, **_pick(props, "Qualifier", *_URL_MEMBERS)}
+    got = await call("lambda", "CreateFunctionUrlConfig", params)
+    arn = str(got["FunctionArn"])
+    ident = f"{target}|{props.get('Qualifier') or ''}"
+    return Provisioned(ident, arn, {"FunctionArn": arn, "FunctionUrl": got["FunctionUrl"]})
+
+
+def _url_key(current: Provisioned) -> dict[str, Any]:
+    target, _, qualifier = current.physical_id.rpartition("|")
+    return {"FunctionName": target, **({"Qualifier": qualifier} if qualifier else {})}
+
+
+async def _url_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    await call(
+        "lambda", "UpdateFunctionUrlConfig", {**_url_key(current), **_pick(props, *_URL_MEMBERS)}
+    )
+    return current
+
+
+async def _url_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("lambda", "DeleteFunctionUrlConfig", _url_key(current))
+
+
+URL = Kind(_url_create, _url_delete, _url_update, frozenset({"TargetFunctionArn", "Qualifier"}))
+
+
+# -- AWS::SNS::Topic and AWS::SNS::Subscription --------------------------------------------
+
+_TOPIC_ATTRIBUTES = (
+    "DisplayName",
+    "FifoTopic",
+    "ContentBasedDeduplication",
+    "KmsMasterKeyId",
+    "DeliveryStatusLogging",
+    "SignatureVersion",
+    "TracingConfig",
+    "ArchivePolicy",
+)
+_SETTABLE_TOPIC = ("DisplayName", "ContentBasedDeduplication", "KmsMasterKeyId", "SignatureVersion")
+
+
+def _endpoints(props: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {(str(s["Protocol"]), str(s["Endpoint"])) for s in props.get("Subscription") or []}
+
+
+async def _subscribe(call: Call, topic: str, wanted: set[tuple[str, str]]) -> None:
+    for protocol, endpoint in sorted(wanted):
+        params = {"TopicArn": topic, "Protocol": protocol, "Endpoint": endpoint}
+        await call("sns", "Subscribe", {**params, "ReturnSubscriptionArn": True})
+
+
+async def _topic_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    fifo = _text(props.get("FifoTopic", False)) == "true"
+    if fifo and not name.endswith(".fifo"):
+        name = name[:251] + ".fifo"
+    attributes = {k: _text(props[k]) for k in _TOPIC_ATTRIBUTES if k in props}
+    params: dict[str, Any] = {"Name": name, "Attributes": attributes}
+    if props.get("Tags"):
+        params["Tags"] = props["Tags"]
+    arn = str((await call("sns", "CreateTopic", params))["TopicArn"])
+    await _subscribe(call, arn, _endpoints(props))
+    return Provisioned(arn, arn, {"TopicArn": arn, "TopicName": name})
+
+
+async def _topic_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    topic = current.physical_id
+    for key in _SETTABLE_TOPIC:
+        if old.get(key) != props.get(key):
+            value = _text(props[key]) if key in props else ""
+            params = {"TopicArn": topic, "AttributeName": key, "AttributeValue": value}
+            await call("sns", "SetTopicAttributes", params)
+    before, after = _endpoints(old), _endpoints(props)
+    if before != after:
+        listed = await call("sns", "ListSubscriptionsByTopic", {"TopicArn": topic})
+        for sub in listed.get("Subscriptions") or []:
+            if (sub["Protocol"], sub["Endpoint"]) in before - after:
+                await call("sns", "Unsubscribe", {"SubscriptionArn": sub["SubscriptionArn"]})
+        await _subscribe(call, topic, after - before)
+    return current
+
+
+async def _topic_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    listed = await call("sns", "ListSubscriptionsByTopic", {"TopicArn": current.physical_id})
+    for sub in listed.get("Subscriptions") or []:
+        await call("sns", "Unsubscribe", {"SubscriptionArn": sub["SubscriptionArn"]})
+    await call("sns", "DeleteTopic", {"TopicArn": current.physical_id})
+
+
+TOPIC = Kind(
+    _topic_create,
+    _topic_delete,
+    _topic_update,
+    frozenset({"TopicName", "FifoTopic"}),
+    name="TopicName",
+    limit=256,
+)
+
+_SUBSCRIPTION_ATTRIBUTES = (
+    "DeliveryPolicy",
+    "FilterPolicy",
+    "FilterPolicyScope",
+    "RawMessageDelivery",
+    "RedrivePolicy",
+    "SubscriptionRoleArn",
+    "ReplayPolicy",
+)
+
+
+async def _subscription_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    attributes = {k: _text(props[k]) for k in _SUBSCRIPTION_ATTRIBUTES if k in props}
+    params = {
+        **_pick(props, "TopicArn", "Protocol", "Endpoint"),
+        "Attributes": attributes,
+        "ReturnSubscriptionArn": True,
+    }
+    arn = str((await call("sns", "Subscribe", params))["SubscriptionArn"])
+    return Provisioned(arn, arn, {"Arn": arn})
+
+
+async def _subscription_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    for key in _SUBSCRIPTION_ATTRIBUTES:
+        if old.get(key) != props.get(key):
+            value = _text(props[key]) if key in props else ""
+            params = {"SubscriptionArn": current.physical_id, "AttributeName": key}
+            await call("sns", "SetSubscriptionAttributes", {**params, "AttributeValue": value})
+    return current
+
+
+async def _subscription_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("sns", "Unsubscribe", {"SubscriptionArn": current.physical_id})
+
+
+SUBSCRIPTION = Kind(
+    _subscription_create,
+    _subscription_delete,
+    _subscription_update,
+    frozenset({"TopicArn", "Protocol", "Endpoint", "Region"}),
+)
+
+
+# -- AWS::Events::Rule --------------------------------------------------------------------
+
+_RULE_MEMBERS = ("ScheduleExpression", "State", "Description", "RoleArn", "EventBusName")
+
+
+def _rule_key(current: Provisioned, member: str = "Rule") -> dict[str, Any]:
+    """The rule as its target operations (``Rule``) or the rule operations (``Name``) name it."""
+    bus, _, name = current.physical_id.rpartition("|")
+    return {member: name, **({"EventBusName": bus} if bus else {})}
+
+
+async def _put_rule(call: Call, name: str, props: Mapping[str, Any]) -> str:
+    params = {"Name": name, **_pick(props, *_RULE_MEMBERS)}
+    if "EventPattern" in props:
+        params["EventPattern"] = _text(props["EventPattern"])
+    return str((await call("events", "PutRule", params))["RuleArn"])
+
+
+async def _put_targets(call: Call, key: dict[str, Any], props: Mapping[str, Any]) -> None:
+    targets = list(props.get("Targets") or [])
+    if targets:
+        await call("events", "PutTargets", {**key, "Targets": targets})
+
+
+async def _remove_targets(call: Call, key: dict[str, Any], ids: list[str]) -> None:
+    if ids:
+        await call("events", "RemoveTargets", {**key, "Ids": ids})
+
+
+def _target_ids(props: Mapping[str, Any]) -> list[str]:
+    return [str(t["Id"]) for t in props.get("Targets") or []]
+
+
+async def _rule_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    arn = await _put_rule(call, name, props)
+    bus = str(props.get("EventBusName") or "")
+    custom = bus and bus != "default"
+    ident = f"{bus}|{name}" if custom else name  # AWS's Ref of a rule on a custom bus
+    current = Provisioned(ident, ident, {"Arn": arn})
+    await _put_targets(call, _rule_key(current), props)
+    return current
+
+
+async def _rule_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    key = _rule_key(current)
+    await _put_rule(call, key["Rule"], props)
+    gone = [i for i in _target_ids(old) if i not in _target_ids(props)]
+    await _remove_targets(call, key, gone)
+    await _put_targets(call, key, props)
+    return current
+
+
+async def _rule_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    key = _rule_key(current)
+    listed = await call("events", "ListTargetsByRule", key)
+    await _remove_targets(call, key, [str(t["Id"]) for t in listed.get("Targets") or []])
+    await call("events", "DeleteRule", _rule_key(current, "Name"))
+
+
+RULE = Kind(
+    _rule_create, _rule_delete, _rule_update, frozenset({"Name", "EventBusName"}), name="Name"
+)
+
+
+# -- AWS::Logs::LogGroup ------------------------------------------------------------------
+
+
+async def _retention(call: Call, name: str, props: Mapping[str, Any]) -> None:
+    if props.get("RetentionInDays") is not None:
+        params = {"logGroupName": name, "retentionInDays": props["RetentionInDays"]}
+        await call("logs", "PutRetentionPolicy", params)
+    else:
+        await call("logs", "DeleteRetentionPolicy", {"logGroupName": name})
+
+
+async def _log_group_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    await call("logs", "CreateLogGroup", {"logGroupName": name})
+    if props.get("RetentionInDays") is not None:
+        await _retention(call, name, props)
+    listed = await call("logs", "DescribeLogGroups", {"logGroupNamePrefix": name})
+    arn = next(str(g["arn"]) for g in listed["logGroups"] if g["logGroupName"] == name)
+    return Provisioned(name, name, {"Arn": arn})
+
+
+async def _log_group_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    if old.get("RetentionInDays") != props.get("RetentionInDays"):
+        await _retention(call, current.physical_id, props)
+    return current
+
+
+async def _log_group_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("logs", "DeleteLogGroup", {"logGroupName": current.physical_id})
+
+
+LOG_GROUP = Kind(
+    _log_group_create,
+    _log_group_delete,
+    _log_group_update,
+    frozenset({"LogGroupName", "KmsKeyId", "LogGroupClass"}),
+    name="LogGroupName",
+    limit=512,
+)
+
+
+# -- AWS::Scheduler::Schedule -------------------------------------------------------------
+
+_SCHEDULE_MEMBERS = (
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "FlexibleTimeWindow",
+    "Target",
+    "State",
+    "Description",
+    "StartDate",
+    "EndDate",
+    "KmsKeyArn",
+)
+
+
+def _schedule_key(current: Provisioned) -> dict[str, Any]:
+    group, _, name = current.physical_id.rpartition("|")
+    return {"Name": name, "GroupName": group}
+
+
+async def _schedule_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    answer = await call(
+        "scheduler", "CreateSchedule", {"Name": name, **_pick(props, *_SCHEDULE_MEMBERS)}
+    )
+    group = str(props.get("GroupName") or "default")
+    return Provisioned(f"{group}|{name}", name, {"Arn": str(answer["ScheduleArn"])})
+
+
+async def _schedule_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    params = {**_pick(props, *_SCHEDULE_MEMBERS), **_schedule_key(current)}
+    await call("scheduler", "UpdateSchedule", params)
+    return current
+
+
+async def _schedule_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("scheduler", "DeleteSchedule", _schedule_key(current))
+
+
+SCHEDULE = Kind(
+    _schedule_create,
+    _schedule_delete,
+    _schedule_update,
+    frozenset({"Name", "GroupName"}),
+    name="Name",
+)
+
+
+# -- AWS::IAM::Policy and AWS::IAM::ManagedPolicy -----------------------------------------
+
+_PRINCIPALS = (("Roles", "Role"), ("Users", "User"), ("Groups", "Group"))
+
+
+def _principals(props: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(noun, name) of each role, user and group the policy is given to."""
+    return {(noun, str(n)) for key, noun in _PRINCIPALS for n in props.get(key) or []}
+
+
+async def _inline(
+    call: Call, verb: str, name: str, props: Mapping[str, Any], to: set[tuple[str, str]]
+) -> None:
+    for noun, principal in sorted(to):
+        params = {f"{noun}Name": principal, "PolicyName": name}
+        if verb == "Put":
+            params["PolicyDocument"] = _text(props["PolicyDocument"])
+        await call("iam", f"{verb}{noun}Policy", params)
+
+
+async def _policy_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    await _inline(call, "Put", name, props, _principals(props))
+    return Provisioned(name, name, {"Id": name})
+
+
+async def _policy_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    await _inline(call, "Delete", current.physical_id, old, _principals(old) - _principals(props))
+    await _inline(call, "Put", current.physical_id, props, _principals(props))
+    return current
+
+
+async def _policy_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await _inline(call, "Delete", current.physical_id, props, _principals(props))
+
+
+POLICY = Kind(
+    _policy_create,
+    _policy_delete,
+    _policy_update,
+    frozenset({"PolicyName"}),
+    name="PolicyName",
+    limit=128,
+)
+
+
+async def _attach(call: Call, verb: str, arn: str, to: set[tuple[str, str]]) -> None:
+    for noun, principal in sorted(to):
+        await call("iam", f"{verb}{noun}Policy", {f"{noun}Name": principal, "PolicyArn": arn})
+
+
+async def _managed_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    params = {
+        "PolicyName": name,
+        "PolicyDocument": _text(props["PolicyDocument"]),
+        **_pick(props, "Path", "Description"),
+    }
+    policy = (await call("iam", "CreatePolicy", params))["Policy"]
+    arn = str(policy["Arn"])
+    await _attach(call, "Attach", arn, _principals(props))
+    attributes = {"PolicyArn": arn, "PolicyId": str(policy.get("PolicyId", ""))}
+    return Provisioned(arn, arn, attributes)
+
+
+async def _managed_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    before, after = _principals(old), _principals(props)
+    await _attach(call, "Detach", current.physical_id, before - after)
+    await _attach(call, "Attach", current.physical_id, after - before)
+    return current
+
+
+async def _managed_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await _attach(call, "Detach", current.physical_id, _principals(props))
+    await call("iam", "DeletePolicy", {"PolicyArn": current.physical_id})
+
+
+# lambox's IAM keeps one version of a policy: a new document replaces the policy.
+MANAGED_POLICY = Kind(
+    _managed_create,
+    _managed_delete,
+    _managed_update,
+    frozenset({"ManagedPolicyName", "PolicyDocument", "Path", "Description"}),
+    name="ManagedPolicyName",
+    limit=128,
+)
+
+
+# -- AWS::ApiGatewayV2::Integration and AWS::ApiGatewayV2::Route --------------------------
+
+_INTEGRATION_MEMBERS = (
+    "ApiId",
+    "IntegrationType",
+    "IntegrationUri",
+    "IntegrationMethod",
+    "PayloadFormatVersion",
+    "TimeoutInMillis",
+    "Description",
+    "RequestParameters",
+    "ConnectionType",
+)
+_ROUTE_MEMBERS = (
+    "ApiId",
+    "RouteKey",
+    "Target",
+    "AuthorizationType",
+    "AuthorizerId",
+    "AuthorizationScopes",
+    "OperationName",
+    "ApiKeyRequired",
+)
+
+
+def _child(operation: str, members: tuple[str, ...], id_member: str) -> Create:
+    async def create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+        answer = await call("apigatewayv2", operation, _pick(props, *members))
+        child = str(answer[id_member])
+        return Provisioned(f"{props['ApiId']}|{child}", child, {id_member: child})
+
+    return create
+
+
+def _delete_child(operation: str, id_member: str) -> Delete:
+    async def delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+        api, _, child = current.physical_id.partition("|")
+        await call("apigatewayv2", operation, {"ApiId": api, id_member: child})
+
+    return delete
+
+
+# lambox's HTTP APIs have no Update operations for these: every change replaces them.
+INTEGRATION = Kind(
+    _child("CreateIntegration", _INTEGRATION_MEMBERS, "IntegrationId"),
+    _delete_child("DeleteIntegration", "IntegrationId"),
+    replaces=frozenset(_INTEGRATION_MEMBERS),
+)
+ROUTE = Kind(
+    _child("CreateRoute", _ROUTE_MEMBERS, "RouteId"),
+    _delete_child("DeleteRoute", "RouteId"),
+    replaces=frozenset(_ROUTE_MEMBERS),
+)

@@ -1,0 +1,407 @@
+"""CloudFormation resource types backed by lambox's other services (function URLs, SNS,
+EventBridge, CloudWatch Logs, Scheduler, IAM policies, HTTP API routes), each created,
+updated and deleted through boto3 and checked through its own service's API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, WaiterError
+
+from tests.conftest import LamboxServer, start_server, stop_server, unique
+from tests.integration.test_cloudformation import ACCOUNT, FAST, client
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
+    server = start_server(tmp_path_factory.mktemp("cfns") / "data", {"LAMBOX_SANDBOX": "process"})
+    yield server
+    stop_server(server)
+
+
+def deploy(cfn: Any, name: str, template: dict[str, Any], update: bool = False) -> dict[str, str]:
+    """Create (or update) the stack and wait; its outputs by key."""
+    try:
+        return _deploy(cfn, name, template, update)
+    except WaiterError:
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+        reasons = [e.get("ResourceStatusReason") for e in events if "FAILED" in e["ResourceStatus"]]
+        raise AssertionError(reasons) from None
+
+
+def _deploy(cfn: Any, name: str, template: dict[str, Any], update: bool) -> dict[str, str]:
+    body = json.dumps(template)
+    caps = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+    if update:
+        cfn.update_stack(StackName=name, TemplateBody=body, Capabilities=caps)
+        cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    else:
+        cfn.create_stack(StackName=name, TemplateBody=body, Capabilities=caps)
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def remove(cfn: Any, name: str) -> None:
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+
+
+def function(name: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Handler": "index.handler",
+            "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+            "Code": {"ZipFile": "def handler(e, c):\n    return 1\n"},
+        },
+    }
+
+
+def test_function_url(srv: LamboxServer) -> None:
+    cfn, lam = client(srv, "cloudformation"), client(srv, "lambda")
+    name = unique("cfnurl")
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Url": {
+                "Type": "AWS::Lambda::Url",
+                "Properties": {
+                    "TargetFunctionArn": {"Fn::GetAtt": ["Fn", "Arn"]},
+                    "AuthType": "NONE",
+                },
+            },
+        },
+        "Outputs": {
+            "Url": {"Value": {"Fn::GetAtt": ["Url", "FunctionUrl"]}},
+            "Ref": {"Value": {"Ref": "Url"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    got = lam.get_function_url_config(FunctionName=name)
+    assert got["FunctionUrl"] == out["Url"]
+    assert got["AuthType"] == "NONE"
+    assert out["Ref"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    template["Resources"]["Url"]["Properties"]["AuthType"] = "AWS_IAM"
+    deploy(cfn, name, template, update=True)
+    assert lam.get_function_url_config(FunctionName=name)["AuthType"] == "AWS_IAM"
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        lam.get_function_url_config(FunctionName=name)
+
+
+def test_sns_topic_and_subscription(srv: LamboxServer) -> None:
+    cfn, sns = client(srv, "cloudformation"), client(srv, "sns")
+    name = unique("cfnsns")
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Topic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {
+                    "DisplayName": "first",
+                    "Subscription": [
+                        {"Protocol": "lambda", "Endpoint": {"Fn::GetAtt": ["Fn", "Arn"]}}
+                    ],
+                },
+            },
+            "Other": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name + "-other"}},
+            "Sub": {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "TopicArn": {"Ref": "Other"},
+                    "Protocol": "lambda",
+                    "Endpoint": {"Fn::GetAtt": ["Fn", "Arn"]},
+                    "RawMessageDelivery": "true",
+                },
+            },
+        },
+        "Outputs": {
+            "Topic": {"Value": {"Ref": "Topic"}},
+            "TopicName": {"Value": {"Fn::GetAtt": ["Topic", "TopicName"]}},
+            "Other": {"Value": {"Ref": "Other"}},
+            "Sub": {"Value": {"Ref": "Sub"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    topic = out["Topic"]
+    assert topic.endswith(":" + out["TopicName"]) and out["TopicName"].startswith(name + "-Topic-")
+    assert out["Other"] == f"arn:aws:sns:us-east-1:{ACCOUNT}:{name}-other"
+    attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes["DisplayName"] == "first"
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [s["Protocol"] for s in subs] == ["lambda"]
+    sub = sns.get_subscription_attributes(SubscriptionArn=out["Sub"])["Attributes"]
+    assert sub["TopicArn"] == out["Other"] and sub["RawMessageDelivery"] == "true"
+
+    template["Resources"]["Topic"]["Properties"]["DisplayName"] = "second"
+    template["Resources"]["Topic"]["Properties"]["Subscription"] = []
+    template["Resources"]["Sub"]["Properties"]["RawMessageDelivery"] = "false"
+    deploy(cfn, name, template, update=True)
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["DisplayName"] == "second"
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    sub = sns.get_subscription_attributes(SubscriptionArn=out["Sub"])["Attributes"]
+    assert sub["RawMessageDelivery"] == "false"
+
+    remove(cfn, name)
+    for arn in (topic, out["Other"]):
+        with pytest.raises(ClientError):
+            sns.get_topic_attributes(TopicArn=arn)
+
+
+def test_events_rule_log_group_and_schedule(srv: LamboxServer) -> None:
+    cfn = client(srv, "cloudformation")
+    events, logs, scheduler = client(srv, "events"), client(srv, "logs"), client(srv, "scheduler")
+    name = unique("cfnev")
+    fn_arn = {"Fn::GetAtt": ["Fn", "Arn"]}
+    role = f"arn:aws:iam::{ACCOUNT}:role/scheduler"
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventPattern": {"source": ["my.app"]},
+                    "Targets": [{"Id": "one", "Arn": fn_arn}],
+                },
+            },
+            "Timer": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {"Name": name + "-timer", "ScheduleExpression": "rate(1 day)"},
+            },
+            "Logs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": f"/app/{name}", "RetentionInDays": "7"},
+            },
+            "Schedule": {
+                "Type": "AWS::Scheduler::Schedule",
+                "Properties": {
+                    "ScheduleExpression": "rate(1 day)",
+                    "FlexibleTimeWindow": {"Mode": "OFF"},
+                    "Target": {"Arn": fn_arn, "RoleArn": role},
+                },
+            },
+        },
+        "Outputs": {
+            "Rule": {"Value": {"Ref": "Rule"}},
+            "RuleArn": {"Value": {"Fn::GetAtt": ["Rule", "Arn"]}},
+            "Logs": {"Value": {"Ref": "Logs"}},
+            "LogsArn": {"Value": {"Fn::GetAtt": ["Logs", "Arn"]}},
+            "Schedule": {"Value": {"Ref": "Schedule"}},
+            "ScheduleArn": {"Value": {"Fn::GetAtt": ["Schedule", "Arn"]}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    rule = events.describe_rule(Name=out["Rule"])
+    assert rule["Arn"] == out["RuleArn"] and json.loads(rule["EventPattern"]) == {
+        "source": ["my.app"]
+    }
+    targets = events.list_targets_by_rule(Rule=out["Rule"])["Targets"]
+    assert [t["Id"] for t in targets] == ["one"]
+    assert events.describe_rule(Name=name + "-timer")["ScheduleExpression"] == "rate(1 day)"
+    group = logs.describe_log_groups(logGroupNamePrefix=f"/app/{name}")["logGroups"][0]
+    assert out["Logs"] == f"/app/{name}" and group["retentionInDays"] == 7
+    assert group["arn"] == out["LogsArn"]
+    schedule = scheduler.get_schedule(Name=out["Schedule"])
+    assert schedule["Arn"] == out["ScheduleArn"] and schedule["State"] == "ENABLED"
+
+    resources = template["Resources"]
+    resources["Rule"]["Properties"]["Targets"] = [{"Id": "two", "Arn": fn_arn}]
+    resources["Logs"]["Properties"]["RetentionInDays"] = 30
+    resources["Schedule"]["Properties"]["State"] = "DISABLED"
+    deploy(cfn, name, template, update=True)
+    targets = events.list_targets_by_rule(Rule=out["Rule"])["Targets"]
+    assert [t["Id"] for t in targets] == ["two"]
+    group = logs.describe_log_groups(logGroupNamePrefix=f"/app/{name}")["logGroups"][0]
+    assert group["retentionInDays"] == 30
+    assert scheduler.get_schedule(Name=out["Schedule"])["State"] == "DISABLED"
+
+    remove(cfn, name)
+    for rule_name in (out["Rule"], name + "-timer"):
+        with pytest.raises(ClientError):
+            events.describe_rule(Name=rule_name)
+    assert logs.describe_log_groups(logGroupNamePrefix=f"/app/{name}")["logGroups"] == []
+    with pytest.raises(ClientError):
+        scheduler.get_schedule(Name=out["Schedule"])
+
+
+def test_iam_policies(srv: LamboxServer) -> None:
+    cfn, iam = client(srv, "cloudformation"), client(srv, "iam")
+    name = unique("cfniam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}],
+    }
+    template: dict[str, Any] = {
+        "Resources": {
+            "A": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"RoleName": name + "-a", "AssumeRolePolicyDocument": trust},
+            },
+            "B": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"RoleName": name + "-b", "AssumeRolePolicyDocument": trust},
+            },
+            "Inline": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "send",
+                    "PolicyDocument": document,
+                    "Roles": [{"Ref": "A"}],
+                },
+            },
+            "Managed": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {"PolicyDocument": document, "Roles": [{"Ref": "A"}]},
+            },
+        },
+        "Outputs": {
+            "Managed": {"Value": {"Ref": "Managed"}},
+            "ManagedArn": {"Value": {"Fn::GetAtt": ["Managed", "PolicyArn"]}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert out["Managed"] == out["ManagedArn"]
+    assert iam.get_policy(PolicyArn=out["Managed"])["Policy"]["Arn"] == out["Managed"]
+    got = iam.get_role_policy(RoleName=name + "-a", PolicyName="send")
+    assert got["PolicyDocument"] == document
+    attached = iam.list_attached_role_policies(RoleName=name + "-a")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [out["Managed"]]
+
+    resources = template["Resources"]
+    resources["Inline"]["Properties"]["Roles"] = [{"Ref": "B"}]
+    resources["Managed"]["Properties"]["Roles"] = [{"Ref": "B"}]
+    deploy(cfn, name, template, update=True)
+    assert iam.list_role_policies(RoleName=name + "-a")["PolicyNames"] == []
+    assert iam.list_role_policies(RoleName=name + "-b")["PolicyNames"] == ["send"]
+    assert iam.list_attached_role_policies(RoleName=name + "-a")["AttachedPolicies"] == []
+    attached = iam.list_attached_role_policies(RoleName=name + "-b")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [out["Managed"]]
+
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        iam.get_policy(PolicyArn=out["Managed"])
+    with pytest.raises(ClientError):
+        iam.get_role(RoleName=name + "-b")
+
+
+def test_http_api_routes_and_integrations(srv: LamboxServer) -> None:
+    cfn, apis = client(srv, "cloudformation"), client(srv, "apigatewayv2")
+    name = unique("cfnroute")
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Api": {
+                "Type": "AWS::ApiGatewayV2::Api",
+                "Properties": {"Name": name, "ProtocolType": "HTTP"},
+            },
+            "Integration": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "IntegrationType": "AWS_PROXY",
+                    "IntegrationUri": {"Fn::GetAtt": ["Fn", "Arn"]},
+                    "PayloadFormatVersion": "2.0",
+                },
+            },
+            "Route": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "RouteKey": "GET /hello",
+                    "Target": {"Fn::Join": ["/", ["integrations", {"Ref": "Integration"}]]},
+                },
+            },
+        },
+        "Outputs": {
+            "Api": {"Value": {"Ref": "Api"}},
+            "Route": {"Value": {"Ref": "Route"}},
+            "Integration": {"Value": {"Ref": "Integration"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    route = apis.get_route(ApiId=out["Api"], RouteId=out["Route"])
+    assert route["RouteKey"] == "GET /hello"
+    assert route["Target"] == f"integrations/{out['Integration']}"
+    integration = apis.get_integration(ApiId=out["Api"], IntegrationId=out["Integration"])
+    assert integration["IntegrationType"] == "AWS_PROXY"
+
+    template["Resources"]["Route"]["Properties"]["RouteKey"] = "POST /hello"
+    new = deploy(cfn, name, template, update=True)
+    routes = apis.get_routes(ApiId=out["Api"])["Items"]
+    assert [r["RouteKey"] for r in routes] == ["POST /hello"]
+    assert new["Route"] != out["Route"]
+
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        apis.get_api(ApiId=out["Api"])
+
+
+def test_sam_events_and_function_url(srv: LamboxServer) -> None:
+    """What SAM's SNS, Schedule and EventBridgeRule events and FunctionUrlConfig expand to."""
+    cfn, lam = client(srv, "cloudformation"), client(srv, "lambda")
+    sns, events = client(srv, "sns"), client(srv, "events")
+    name = unique("cfnsam")
+    template: dict[str, Any] = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "FunctionName": name,
+                    "Runtime": "python3.11",
+                    "Handler": "index.handler",
+                    "InlineCode": "def handler(e, c):\n    return 1\n",
+                    "FunctionUrlConfig": {"AuthType": "NONE"},
+                    "Events": {
+                        "Note": {"Type": "SNS", "Properties": {"Topic": {"Ref": "Topic"}}},
+                        "Tick": {
+                            "Type": "Schedule",
+                            "Properties": {"Schedule": "rate(1 hour)"},
+                        },
+                        "Bus": {
+                            "Type": "EventBridgeRule",
+                            "Properties": {"Pattern": {"source": ["my.app"]}},
+                        },
+                    },
+                },
+            },
+        },
+        "Outputs": {
+            "Topic": {"Value": {"Ref": "Topic"}},
+            "Url": {"Value": {"Fn::GetAtt": ["FnUrl", "FunctionUrl"]}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert lam.get_function_url_config(FunctionName=name)["FunctionUrl"] == out["Url"]
+    subs = sns.list_subscriptions_by_topic(TopicArn=out["Topic"])["Subscriptions"]
+    assert [s["Endpoint"] for s in subs] == [f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"]
+    rules = events.list_rule_names_by_target(
+        TargetArn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    )["RuleNames"]
+    assert len(rules) == 2
+    expressions = {events.describe_rule(Name=r).get("ScheduleExpression") for r in rules}
+    assert expressions == {"rate(1 hour)", None}
+    remove(cfn, name)
+    assert (
+        events.list_rule_names_by_target(
+            TargetArn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+        )["RuleNames"]
+        == []
+    )
