@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROLE, make_zip, start_server, stop_server
+from tests.conftest import execution_role, make_zip, start_server, stop_server
 from tests.integration.test_sqs import receive_until, sqs_client
 
 
@@ -125,7 +125,7 @@ def test_published_messages_reach_their_function_across_kill_9(tmp_path: Path) -
             FunctionName="forward",
             Runtime="python3.11",
             Handler="app.handler",
-            Role=ROLE,
+            Role=execution_role(server.url, "forwarder", ["sqs:SendMessage"]),
             Code={"ZipFile": make_zip({"app.py": FORWARDER})},
             Environment={"Variables": {"RESULTS": results}},
         )
