@@ -144,6 +144,13 @@ def plain(event, context):
     return event["n"] * 2
 
 @durable_execution
+def logged(event, context: DurableContext):
+    def work(step_context):
+        step_context.logger.info("inside the step")
+        return 1
+    return context.step(work, name="work")
+
+@durable_execution
 def chain(event, context: DurableContext):
     doubled = context.invoke(event["plain"], {"n": 21}, name="double")
     fanned = context.invoke(event["durable"], {"items": [4]}, name="fan")
@@ -786,3 +793,28 @@ def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
         assert kinds.count("ExecutionSucceeded") == 1
     finally:
         stop_server(again)
+
+
+def test_json_logs_carry_the_execution_and_step_ids(durable_server: LamboxServer) -> None:
+    """With LogFormat JSON, what the SDK's logger writes in a step carries the execution's
+    ARN and the step's operation id (the SDK adds them; lambox's JSON records keep them)."""
+    lam = client(durable_server, "lambda")
+    name = create(lam, "logged")
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON"})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    answer = lam.invoke(FunctionName=name, Payload=b"{}", DurableExecutionName=unique("log"))
+    arn = answer["DurableExecutionArn"]
+    wait_status(lam, arn, "SUCCEEDED")
+    logs = client(durable_server, "logs")
+    deadline = time.monotonic() + 30
+    while True:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        records = [json.loads(e["message"]) for e in events if "inside the step" in e["message"]]
+        if records or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (record,) = records
+    assert record["executionArn"] == arn
+    assert record["operationName"] == "work"
+    assert record["operationId"]
+    assert record["level"] == "INFO"
