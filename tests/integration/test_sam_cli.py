@@ -1,6 +1,6 @@
 """The AWS SAM CLI itself against lambox: `sam build` (no container) and `sam deploy` of
 examples/sam-app with AWS_ENDPOINT_URL set to lambox, the stack's SQS worker at work, then
-`sam delete`. The CLI (pinned in the Makefile) lives in its own venv, .venv-sam: `make test`
+`sam logs` and `sam delete`. The CLI (pinned in the Makefile) lives in its own venv, .venv-sam: `make test`
 makes it first, and this module makes it with `make sam-cli` when it is absent, so the test
 runs rather than skips (the install takes about two minutes once)."""
 
@@ -89,6 +89,10 @@ def test_sam_build_and_deploy(
         FunctionName=out["FunctionName"], Qualifier="live", Payload=b'{"name": "sam"}'
     )
     assert json.loads(greeted["Payload"].read())["message"] == "Hello, sam!"
+    request_id = greeted["ResponseMetadata"]["RequestId"]
+    # `sam logs` finds the function's log group through the stack and reads it.
+    logged = sam(server, work, "logs", "--stack-name", stack, "-n", "Greeter", "-s", "10min ago")
+    assert f"REPORT RequestId: {request_id}" in logged, logged
     host = f"{out['HelloRestApiId']}.execute-api.localhost"  # the Api event's REST API
     hello = httpx.get(f"{server.url}/Prod/hello", headers={"Host": host}, timeout=60)
     assert hello.status_code == 200, hello.text
