@@ -1,8 +1,8 @@
 """The AWS SAM CLI itself against lambox: `sam build` (no container) and `sam deploy` of
 examples/sam-app with AWS_ENDPOINT_URL set to lambox, the stack's SQS worker at work, then
 `sam logs` and `sam delete`. The CLI (pinned in the Makefile) lives in its own venv,
-.venv-sam: `make test` makes it first, and this module makes it with `make sam-cli` when it is absent, so the test
-runs rather than skips (the install takes about two minutes once)."""
+.venv-sam: `make test` makes it first, and this module makes it with `make sam-cli` when it
+is absent, so the test runs rather than skips (the install takes about two minutes once)."""
 
 from __future__ import annotations
 
