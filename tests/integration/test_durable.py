@@ -795,17 +795,18 @@ def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
         stop_server(again)
 
 
-def test_json_logs_carry_the_execution_and_step_ids(durable_server: LamboxServer) -> None:
+def test_json_logs_carry_the_execution_and_step_ids(server: LamboxServer) -> None:
     """With LogFormat JSON, what the SDK's logger writes in a step carries the execution's
-    ARN and the step's operation id (the SDK adds them; lambox's JSON records keep them)."""
-    lam = client(durable_server, "lambda")
+    ARN and the step's operation id (the SDK adds them; lambox's JSON records keep them).
+    On the session's server: this module's own one is killed and restarted by its tests."""
+    lam = client(server, "lambda")
     name = create(lam, "logged")
     lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON"})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     answer = lam.invoke(FunctionName=name, Payload=b"{}", DurableExecutionName=unique("log"))
     arn = answer["DurableExecutionArn"]
     wait_status(lam, arn, "SUCCEEDED")
-    logs = client(durable_server, "logs")
+    logs = client(server, "logs")
     deadline = time.monotonic() + 30
     while True:
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
