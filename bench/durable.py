@@ -36,6 +36,43 @@ def plain(event, context):
 """
 
 
+DURABLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicDurableExecutionRolePolicy"
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def _role(url: str) -> str:
+    """A durable function's execution role, as SAM gives one: AWS's durable execution
+    policy (checkpoints and state), which policies on loopback require too."""
+    import boto3
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    try:
+        arn = str(iam.get_role(RoleName="bench-durable")["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        arn = str(
+            iam.create_role(RoleName="bench-durable", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        )
+    iam.attach_role_policy(RoleName="bench-durable", PolicyArn=DURABLE_POLICY)
+    return arn
+
+
 def _zip() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -109,7 +146,7 @@ def resume(lambox: ServerProc, executions: int, wait_s: int) -> dict[str, Any]:
     ):
         client.create_function(
             FunctionName=fn, Runtime="python3.11", Handler=handler,
-            Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": _zip()},
+            Role=_role(lambox.url), Code={"ZipFile": _zip()},
             Timeout=30, **extra,
         )  # fmt: skip
         client.get_waiter("function_active_v2").wait(FunctionName=fn)
@@ -171,7 +208,7 @@ def waiting(lambox: ServerProc, data_dir: Path, executions: int) -> dict[str, An
     name = f"bench-waiting-{uuid.uuid4().hex[:8]}"
     client.create_function(
         FunctionName=name, Runtime="python3.11", Handler="app.handler",
-        Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": _zip()},
+        Role=_role(lambox.url), Code={"ZipFile": _zip()},
         Timeout=30, DurableConfig={"ExecutionTimeout": 7200},
     )  # fmt: skip
     client.get_waiter("function_active_v2").wait(FunctionName=name)
@@ -295,7 +332,7 @@ def parked(tmp: Path, executions: int, resumes: int) -> dict[str, Any]:
         name = f"bench-parked-{uuid.uuid4().hex[:8]}"
         client.create_function(
             FunctionName=name, Runtime="python3.11", Handler="app.handler",
-            Role="arn:aws:iam::000000000000:role/bench", Code={"ZipFile": _zip()},
+            Role=_role(server.url), Code={"ZipFile": _zip()},
             Timeout=30, DurableConfig={"ExecutionTimeout": 7200},
         )  # fmt: skip
         client.get_waiter("function_active_v2").wait(FunctionName=name)
