@@ -89,7 +89,7 @@ from lambox.invoke.worker import AsyncWorker
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
 from lambox.metrics.aggregator import Aggregator
-from lambox.metrics.prometheus import PrometheusEndpoint
+from lambox.metrics.endpoint import PrometheusEndpoint
 from lambox.metrics.recorder import Recorder
 from lambox.metrics.store import MetricStore
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State

@@ -273,7 +273,7 @@ def test_only_unsigned_requests_to_lambox_itself_get_the_scrape(
 ) -> None:
     import asyncio
 
-    from lambox.metrics.prometheus import PrometheusEndpoint
+    from lambox.metrics.endpoint import PrometheusEndpoint
 
     passed: list[str] = []
 

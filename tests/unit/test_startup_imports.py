@@ -11,7 +11,11 @@ CHECK = """
 import sys
 import lambox.cli.main
 import lambox.server
-heavy = sorted(m for m in ("botocore", "httpx", "urllib3", "boto3") if m in sys.modules)
+heavy = sorted(
+    m
+    for m in ("botocore", "httpx", "urllib3", "boto3", "prometheus_client", "cryptography")
+    if m in sys.modules
+)
 print(",".join(heavy))
 """
 

@@ -5,9 +5,8 @@ path never touches a prometheus-client object; duration histograms are derived f
 1%-wide buckets the totals keep (``StatSet``), cumulated into Prometheus' ``le`` bounds.
 Live concurrency comes from the scheduler through a callable the server wires.
 
-Only an unsigned ``GET /metrics`` to lambox's own host is answered here: a signed one is a
-request for an S3 bucket named ``metrics``, and one to a function URL or API host is that
-function's, so both pass on to the edge.
+``metrics/endpoint.py`` serves it (and imports this module on the first scrape, not at
+lambox's start-up: prometheus-client takes about 60 ms to import).
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lambox.edge.router import LAMBDA, service_of
 from lambox.metrics.aggregator import Aggregator
 from lambox.metrics.stats import StatSet, bucket_value
 
@@ -138,27 +135,8 @@ class LamboxCollector(Collector):
         )
 
 
-class PrometheusEndpoint:
-    """ASGI: answers an unsigned ``GET /metrics``, hands everything else to ``app``."""
-
-    def __init__(self, app: ASGIApp, aggregator: Aggregator, live: Live) -> None:
-        self._app = app
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(LamboxCollector(aggregator, live))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == "/metrics"
-            and scope["method"] == "GET"
-            and service_of(scope)[0] == LAMBDA
-        ):
-            body = generate_latest(self._registry)
-            headers = [
-                (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self._app(scope, receive, send)
+def exposition(aggregator: Aggregator, live: Live) -> Callable[[], bytes]:
+    """The text exposition of a registry holding lambox's collector, rendered per call."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LamboxCollector(aggregator, live))
+    return lambda: bytes(generate_latest(registry))

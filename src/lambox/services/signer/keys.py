@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+if TYPE_CHECKING:  # cryptography loads on the first key used, not at lambox's start-up
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 _VERSION = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -27,6 +27,9 @@ class KeyRing:
     def create(self, version: str) -> None:
         """Generate the key of a new profile version, durably, before the profile is stored
         (a profile whose key was lost could never verify its signatures)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         key = ec.generate_private_key(ec.SECP384R1())
         pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -50,10 +53,17 @@ class KeyRing:
 
     def sign(self, version: str, payload: bytes) -> bytes:
         """A DER-encoded ECDSA signature of ``payload`` over SHA-384."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         return self._key(version).sign(payload, ec.ECDSA(hashes.SHA384()))
 
     def verify(self, version: str, payload: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is the profile version's signature of ``payload``."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         try:
             key = self._key(version)
         except FileNotFoundError:
@@ -65,6 +75,9 @@ class KeyRing:
         return True
 
     def _key(self, version: str) -> ec.EllipticCurvePrivateKey:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         key = serialization.load_pem_private_key(self._path(version).read_bytes(), None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"the key of profile version {version} is not an EC key")
