@@ -84,7 +84,7 @@ from lambox.events.ticker import Delivery, Ticker
 from lambox.invoke.destinations import Destinations
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
-from lambox.invoke.service import InitSpill, InvokeService
+from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InitSpill, InvokeService
 from lambox.invoke.worker import AsyncWorker
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
@@ -740,7 +740,7 @@ def build(settings: Settings) -> Server:
         authenticator(settings, context, iam_store),
         authorizer,
         LambdaActions(settings.region, settings.account_id),
-        direct=[(is_invoke, invoke_endpoint)],  # the warm Invoke: no hop through the app
+        direct=[(is_invoke, invoke_endpoint.answer)],  # the warm Invoke: no app, no cycle
     )
     return Server(
         settings,
@@ -1361,7 +1361,7 @@ def run(settings: Settings, examples: Path | None = None) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=guarded_protocol(limits),
+        http=guarded_protocol(limits, server.edge, SYNC_PAYLOAD_LIMIT),
         ws="none",
         lifespan="on",
         access_log=False,

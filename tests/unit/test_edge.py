@@ -149,6 +149,15 @@ def _app(name: str) -> object:
     return app
 
 
+def _answer(name: str) -> object:
+    async def answer(
+        scope: object, receive: object
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        return 200, [(b"x-app", name.encode())], b""
+
+    return answer
+
+
 def test_a_direct_route_skips_the_lambda_app_but_not_the_edge() -> None:
     """The warm Invoke's direct route: its requests reach the handler past the Lambda app,
     but only when they are Lambda's and only once authenticated."""
@@ -163,7 +172,7 @@ def test_a_direct_route_skips_the_lambda_app_but_not_the_edge() -> None:
             _app("lambda"),  # type: ignore[arg-type]
             {"s3": _app("s3")},  # type: ignore[dict-item]
             Authenticator(StaticKeyring([]), "123456789012", open_posture),
-            direct=[(lambda s: s["path"] == invoke, _app("invoke"))],  # type: ignore[list-item]
+            direct=[(lambda s: s["path"] == invoke, _answer("invoke"))],  # type: ignore[list-item]
         )
 
     edge = make(open_posture=True)

@@ -35,12 +35,14 @@ import logging
 from asyncio import TimerHandle
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from lambox.api.exchange import DirectRoutes, Exchange
 from lambox.api.responses import error_body, request_id
 from lambox.errors import BadRequest, HeaderFieldsTooLarge, LamboxError, RequestTimeout
 
@@ -84,6 +86,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     limits: ClassVar[HeaderLimits] = HeaderLimits()
+    direct_routes: ClassVar[DirectRoutes | None] = None
+    body_limit: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -159,6 +163,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._measure = False
         self._head_bytes = 0
+        if self.direct_routes is not None:
+            exchange = self._claimed()
+            if exchange is not None:
+                self.cycle = exchange  # type: ignore[assignment]
+                return
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
@@ -169,6 +178,51 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._ended_in_read = True
+
+    def _claimed(self) -> Exchange | None:
+        """An ``Exchange`` for a request the edge answers whole (``api/exchange.py``), if
+        this is one and its case is the plain one; None leaves it to uvicorn's cycle."""
+        parser = self.parser
+        cycle = self.cycle
+        if (
+            parser.get_method() != b"POST"
+            or (cycle is not None and not cycle.response_complete)
+            or self.expect_100_continue
+            or parser.get_http_version() != "1.1"
+        ):
+            return None
+        length = -1
+        for name, value in self.headers:
+            if name == b"content-length":
+                if length >= 0 or not value.isdigit():
+                    return None
+                length = int(value)
+            elif name == b"transfer-encoding":
+                return None
+        if not 0 <= length <= self.body_limit:
+            return None
+        parsed = httptools.parse_url(self.url)
+        raw_path: bytes = parsed.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": parsed.query or b"",
+            "headers": self.headers,
+            "client": self.client,
+            "server": self.server,
+        }
+        assert self.direct_routes is not None
+        answerer = self.direct_routes.claims(scope)
+        if answerer is None:
+            return None
+        return Exchange(self, scope, answerer, parser.should_keep_alive())
 
     # The guard.
 
@@ -324,6 +378,11 @@ def _response(exc: LamboxError) -> bytes:
     return head.encode("latin-1") + body
 
 
-def guarded_protocol(limits: HeaderLimits) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class uvicorn instantiates per connection, with ``limits`` bound."""
-    return type("LamboxHttpProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+def guarded_protocol(
+    limits: HeaderLimits, direct: DirectRoutes | None = None, body_limit: int = 0
+) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection, with ``limits`` bound, and
+    ``direct``'s routes answered through an ``Exchange`` when their body is at most
+    ``body_limit`` bytes."""
+    attributes = {"limits": limits, "direct_routes": direct, "body_limit": body_limit}
+    return type("LamboxHttpProtocol", (GuardedHttpToolsProtocol,), attributes)

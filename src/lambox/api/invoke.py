@@ -16,7 +16,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.control import shapes
+from lambox.edge.denials import Answer
 from lambox.errors import (
+    BadRequest,
     InvalidParameterValue,
     LamboxError,
     RequestTooLarge,
@@ -53,6 +55,12 @@ class InvokeEndpoint:
         self._service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, headers, body = await self.answer(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
+        """The whole response to one Invoke (the edge's direct route, ``edge.Answerer``)."""
         rid = new_request_id()
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
@@ -64,16 +72,14 @@ class InvokeEndpoint:
                 shapes.validate("Invoke", {"FunctionName": name, "Qualifier": invocation.qualifier})
                 raise
         except LamboxError as exc:
-            await _send_error(send, exc, rid)
-            return
+            return _error(exc, rid)
         except ClientDisconnect:
             # Left before its payload was whole: the function is not run on a part of it.
             log.debug("client left during Invoke %s", rid)
-            return
+            return _error(BadRequest("The client left before its request was whole."), rid)
         except Exception:
             log.exception("invoke failed")
-            await _send_error(send, ServiceError("Internal error."), rid)
-            return
+            return _error(ServiceError("Internal error."), rid)
         status = _STATUS[invocation.invocation_type]
         headers = [
             (b"content-type", b"application/json"),
@@ -89,8 +95,7 @@ class InvokeEndpoint:
         if invocation.tail_logs and status == 200:
             headers.append((b"x-amz-log-result", base64.b64encode(result.log)))
         headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return status, headers, body
 
     async def _parse(self, scope: Scope, receive: Receive, rid: str) -> Invocation:
         invocation_type = InvocationType.REQUEST_RESPONSE
@@ -178,7 +183,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _send_error(send: Send, exc: LamboxError, rid: str) -> None:
+def _error(exc: LamboxError, rid: str) -> Answer:
     from lambox.api.responses import error_body
 
     body = json.dumps(error_body(exc)).encode()
@@ -188,5 +193,10 @@ async def _send_error(send: Send, exc: LamboxError, rid: str) -> None:
         (b"x-amzn-requestid", rid.encode()),
         (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    return exc.status, headers, body
+
+
+async def _send_error(send: Send, exc: LamboxError, rid: str) -> None:
+    status, headers, body = _error(exc, rid)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,6 +27,7 @@ from lambox import lineage
 from lambox.edge import denials
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
+from lambox.edge.denials import Answer
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.sigv4 import AuthFailure, Reason
 from lambox.edge.url_auth import AUTH_FAILURE, is_signed
@@ -121,7 +122,11 @@ PRINCIPAL = "lambox.principal"
 """The scope key under which a service finds the authenticated ``identity.Principal``."""
 
 
-DirectRoute = tuple[Callable[[Scope], bool], ASGIApp]
+Answerer = Callable[[Scope, Receive], Awaitable[Answer]]
+"""A handler that answers a request whole (the synchronous Invoke), instead of through
+ASGI's ``send``: the connection can then write the answer itself (``api/exchange.py``)."""
+
+DirectRoute = tuple[Callable[[Scope], bool], Answerer]
 """A Lambda route (a test of the scope, its handler) that the edge hands its requests to
 itself, once they are authenticated and authorized, past the Lambda app's own dispatch."""
 
@@ -156,10 +161,10 @@ class Edge:
         if scope["type"] != "http":
             await self._lambda(scope, receive, send)
             return
-        lambda_app = self._lambda
+        direct: Answerer | None = None
         for claims, handler in self._direct:
             if claims(scope):
-                lambda_app = handler
+                direct = handler
                 by_path = None
                 break
         else:
@@ -170,8 +175,9 @@ class Edge:
         else:
             service, bucket = service_of(scope)
         if service == LAMBDA:
-            app = lambda_app
+            app = self._lambda
         else:
+            direct = None
             found = self._services.get(service)
             if found is None:
                 await _unknown_service(send, service)
@@ -199,30 +205,60 @@ class Edge:
             else:
                 scope = {**scope, PRINCIPAL: principal}
         elif self._auth is not None and service not in (FUNCTION_URL, EXECUTE_API):
-            try:
-                principal, receive = await self._auth.authenticate(scope, receive, service)
-            except AuthFailure as failure:
-                await _deny(send, service, failure)
+            scope, receive, refusal = await self._admit(scope, receive, service)
+            if refusal is not None:
+                await _send(send, refusal)
                 return
-            scope = {**scope, PRINCIPAL: principal}
-            if (
-                service == LAMBDA
-                and self._authorizer is not None
-                and self._authorizer.enforced
-                and self._lambda_actions is not None
-                and principal.kind not in ("anonymous", "root")
-            ):
-                raw_path = scope.get("raw_path") or scope["path"].encode()
-                named = self._lambda_actions.of(
-                    scope["method"], raw_path.split(b"?", 1)[0], scope.get("query_string", b"")
-                )
-                if named is not None:
-                    client = scope.get("client") or ("", 0)
-                    denial = self._authorizer.denial(principal, *named, str(client[0]))
-                    if denial is not None:
-                        await _forbidden(send, denial)
-                        return
+        if direct is not None:
+            await _send(send, await direct(scope, receive))
+            return
         await app(scope, receive, send)
+
+    def claims(self, scope: Scope) -> Answerer | None:
+        """The direct route that answers ``scope`` (a request whose head the connection
+        has just parsed), when one claims it and its service is Lambda's; else None."""
+        for claims, handler in self._direct:
+            if claims(scope):
+                return handler if service_of(scope)[0] == LAMBDA else None
+        return None
+
+    async def answer(self, scope: Scope, receive: Receive, direct: Answerer) -> Answer:
+        """A request ``claims`` gave ``direct`` for, answered whole: authenticated and
+        authorized exactly as ``__call__`` does, then handed to ``direct``."""
+        if self._auth is not None:
+            scope, receive, refusal = await self._admit(scope, receive, LAMBDA)
+            if refusal is not None:
+                return refusal
+        return await direct(scope, receive)
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, service: str
+    ) -> tuple[Scope, Receive, Answer | None]:
+        """Authenticate (the scope gains its principal) and, for Lambda's API where IAM
+        policies are enforced, authorize; the refusal's answer when either fails."""
+        assert self._auth is not None
+        try:
+            principal, receive = await self._auth.authenticate(scope, receive, service)
+        except AuthFailure as failure:
+            return scope, receive, _denied(service, failure)
+        scope = {**scope, PRINCIPAL: principal}
+        if (
+            service == LAMBDA
+            and self._authorizer is not None
+            and self._authorizer.enforced
+            and self._lambda_actions is not None
+            and principal.kind not in ("anonymous", "root")
+        ):
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            named = self._lambda_actions.of(
+                scope["method"], raw_path.split(b"?", 1)[0], scope.get("query_string", b"")
+            )
+            if named is not None:
+                client = scope.get("client") or ("", 0)
+                denial = self._authorizer.denial(principal, *named, str(client[0]))
+                if denial is not None:
+                    return scope, receive, _forbidden(denial)
+        return scope, receive, None
 
 
 def _scoped_to_lambda(scope: Scope) -> None:
@@ -238,7 +274,7 @@ def _scoped_to_lambda(scope: Scope) -> None:
         )
 
 
-async def _forbidden(send: Send, message: str) -> None:
+def _forbidden(message: str) -> Answer:
     """Lambda's AccessDeniedException."""
     body = json.dumps({"Message": message}).encode()
     headers = [
@@ -246,13 +282,17 @@ async def _forbidden(send: Send, message: str) -> None:
         (b"x-amzn-errortype", b"AccessDeniedException"),
         (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 403, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return 403, headers, body
 
 
-async def _deny(send: Send, service: str, failure: AuthFailure) -> None:
+def _denied(service: str, failure: AuthFailure) -> Answer:
     status, headers, body = denials.answer(service, failure)
     headers.append((b"content-length", str(len(body)).encode()))
+    return status, headers, body
+
+
+async def _send(send: Send, answer: Answer) -> None:
+    status, headers, body = answer
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -1,0 +1,174 @@
+"""The synchronous Invoke answered by the connection itself, past uvicorn's request cycle.
+
+uvicorn hands every request to the app through a ``RequestResponseCycle``: a scope dict, an
+``asyncio.Event`` for the body, ASGI message dicts each way and a check of every response
+header against two expressions. For the warm Invoke that machinery costs about as much as
+the HTTP parsing itself. When the edge claims a request from its head alone (its direct
+routes: ``edge.router.Edge.claims``), the connection (``api/connection.py``) puts an
+``Exchange`` where uvicorn would put its cycle: the body gathers into it, the edge answers
+it whole (authenticated and authorized exactly as any Lambda request,
+``Edge.answer``), and the answer leaves in one write.
+
+Only the plain case is claimed: HTTP/1.1, a ``Content-Length`` within the synchronous
+payload limit, no ``Expect: 100-continue``, no response still pending on the connection
+(pipelining). Anything else takes uvicorn's cycle, as every other request does.
+
+The exchange keeps the attributes uvicorn's protocol (and the connection guard) read and
+write on a cycle: ``body``, ``more_body``, ``message_event`` (the exchange itself: ``set``
+is how the protocol says more body came, the body ended, or the client left),
+``response_started``, ``response_complete``, ``disconnected`` and ``keep_alive``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.types import Message, Scope
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from lambox.api.responses import error_body, request_id
+from lambox.edge.denials import Answer
+from lambox.edge.router import Answerer
+from lambox.errors import ServiceError
+
+if TYPE_CHECKING:
+    from lambox.api.connection import GuardedHttpToolsProtocol
+
+log = logging.getLogger(__name__)
+
+# What uvicorn refuses in a header value: control characters but for HTAB.
+_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# Past this, head and body are written without joining them first (no copy of the body).
+_JOIN_LIMIT = 64 * 1024
+
+
+class DirectRoutes(Protocol):
+    """What the connection needs of the edge (``edge.router.Edge``)."""
+
+    def claims(self, scope: Scope) -> Answerer | None: ...
+
+    async def answer(self, scope: Scope, receive: Any, direct: Answerer) -> Answer: ...
+
+
+class _Body:
+    """ASGI ``receive`` of a body already whole: one message with all of it."""
+
+    __slots__ = ("_body", "_given")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._given = False
+
+    async def __call__(self) -> Message:
+        if self._given:
+            return {"type": "http.disconnect"}
+        self._given = True
+        return {"type": "http.request", "body": self._body, "more_body": False}
+
+
+class Exchange:
+    """One claimed request on ``protocol``'s connection, from its body to its answer."""
+
+    __slots__ = (
+        "_answerer",
+        "_protocol",
+        "_task",
+        "body",
+        "disconnected",
+        "keep_alive",
+        "message_event",
+        "more_body",
+        "response_complete",
+        "response_started",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        protocol: GuardedHttpToolsProtocol,
+        scope: Scope,
+        answerer: Answerer,
+        keep_alive: bool,
+    ) -> None:
+        self._protocol = protocol
+        self._answerer = answerer
+        self._task: asyncio.Task[None] | None = None
+        self.scope = scope
+        self.body = bytearray()
+        self.more_body = True
+        self.message_event = self
+        self.response_started = False
+        self.response_complete = False
+        self.disconnected = False
+        self.keep_alive = keep_alive
+
+    def set(self) -> None:
+        """The protocol's news: more body (reading goes on: the claim bounded the body's
+        size), the end of the body (the answer starts), or the client gone."""
+        if self.disconnected or self.response_complete or self._task is not None:
+            return
+        if self.more_body:
+            self._protocol.flow.resume_reading()
+            return
+        protocol = self._protocol
+        task = protocol.loop.create_task(self._run())
+        task.add_done_callback(protocol.tasks.discard)
+        protocol.tasks.add(task)
+        self._task = task
+
+    async def _run(self) -> None:
+        routes = self._protocol.direct_routes
+        assert routes is not None
+        try:
+            answer = await routes.answer(self.scope, _Body(bytes(self.body)), self._answerer)
+            self.body = bytearray()
+            head = self._head(*answer[:2])
+        except Exception:
+            log.exception("direct request failed")
+            answer = _internal_error()
+            head = self._head(*answer[:2])
+        self._respond(head, answer[2])
+
+    def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+        parts = [STATUS_LINE[status]]
+        for name, value in self._protocol.server_state.default_headers:
+            parts += (name, b": ", value, b"\r\n")
+        for name, value in headers:
+            if _BAD_VALUE.search(value):
+                raise ValueError(f"invalid value of response header {name!r}")
+            parts += (name, b": ", value, b"\r\n")
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def _respond(self, head: bytes, body: bytes) -> None:
+        self.response_started = True
+        if self.disconnected:
+            self.response_complete = True
+            return
+        transport = self._protocol.transport
+        if len(body) < _JOIN_LIMIT:
+            transport.write(head + body)
+        else:
+            transport.writelines((head, body))
+        self.response_complete = True
+        if not self.keep_alive:
+            transport.close()
+        self._protocol.on_response_complete()
+
+
+def _internal_error() -> Answer:
+    exc = ServiceError("Internal error.")
+    body = json.dumps(error_body(exc)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-errortype", exc.aws_type.encode()),
+        (b"x-amzn-requestid", request_id().encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return exc.status, headers, body
