@@ -116,7 +116,8 @@ def test_what_is_not_the_plain_case_goes_to_the_cycle() -> None:
         b"GET /direct HTTP/1.1\r\nHost: x\r\n\r\n",  # not a POST
         post("/direct", b"hi", b"Expect: 100-continue\r\n"),
         post("/direct", b"x" * 101),  # over the body limit
-        b"POST /direct HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        b"POST /direct HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nhi\r\n0\r\n\r\n",
     ]
     for raw in cases:
         routes = Routes()
