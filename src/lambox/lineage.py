@@ -111,6 +111,8 @@ def extended(header: str, caller: str | None, function: str) -> str:
     ``function``."""
     if not header:
         return traced(caller, function)
+    if not caller and "Lineage=" not in header:  # a new chain: the usual case
+        return f"{header};Lineage={key(function)}:1"
     lineage = counts(caller)
     mine = key(function)
     lineage[mine] = lineage.get(mine, 0) + 1

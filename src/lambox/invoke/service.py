@@ -265,7 +265,10 @@ class InvokeService:
                     return self._finish(fv, inv, outcome, init, stream, trace)
                 head = self._init_head(fv.config, init) if init is not None else b""
                 spill = Spill(self._logs, fv.config, inv.request_id, stream, init, head)
-                outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
+                if trace is None:
+                    outcome = await self._run_in(lease.sandbox, fv, inv, header, spill)
+                else:
+                    outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
                 return self._finish(fv, inv, outcome, init, stream, trace, spill)
         except TooManyRequests:
             self._metrics.throttled(fv.config.name, inv.qualifier, fv.config.version)
@@ -284,12 +287,10 @@ class InvokeService:
         fv: FunctionVersion,
         inv: Invocation,
         header: str,
-        trace: Trace | None,
+        trace: Trace,
         spill: Spill,
     ) -> Outcome:
-        """One invocation in a started sandbox; a timeout or a crash is the function's error."""
-        if trace is None:
-            return await self._run_in(sandbox, fv, inv, header, spill)
+        """One invocation in a started sandbox, timed for its trace."""
         trace.call_start = time.time_ns()
         try:
             return await self._run_in(sandbox, fv, inv, header, spill)
@@ -304,6 +305,7 @@ class InvokeService:
         header: str,
         spill: Spill,
     ) -> Outcome:
+        """One invocation in a started sandbox; a timeout or a crash is the function's error."""
         config = fv.config
         rid = inv.request_id
         timeout = config.timeout

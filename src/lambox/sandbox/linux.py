@@ -36,7 +36,7 @@ from lambox.model import FunctionVersion
 from lambox.runtime.jail import LIBS_DIR, OPT_ROOT
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
-from lambox.sandbox.api import InitReport, InvokeRequest, PrepareFailure, RawResult
+from lambox.sandbox.api import InitReport, PrepareFailure
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
 from lambox.sandbox.environment import (
     NO_CONTEXT,
@@ -193,20 +193,17 @@ class LinuxSandbox(WireSandbox):
         spec = {**spec, "cgroup": cgroup.name, "fd_env": [LOG_FD_ENV]}
         return await zygote.request("spawn", spec, wire_fd, extra_fds=(log_fd,))
 
-    async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
-        try:
-            result = await super().invoke(request, timeout)
-        except SandboxDead as exc:
-            if not self.out_of_memory:
-                raise
-            size = self.version.config.memory_size
-            peak = self._cgroup.peak_kb() // 1024 if self._cgroup is not None else size
-            oom = SandboxOutOfMemory(
-                f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, peak
-            )
-            oom.log = exc.log
-            raise oom from None
-        return result
+    def _death(self, exc: SandboxDead) -> SandboxError:
+        """An end the cgroup's OOM killer caused is ``SandboxOutOfMemory``."""
+        if not self.out_of_memory:
+            return exc
+        size = self.version.config.memory_size
+        peak = self._cgroup.peak_kb() // 1024 if self._cgroup is not None else size
+        oom = SandboxOutOfMemory(
+            f"{exc}: out of memory (MemorySize {size} MB)", exc.exit_code, peak
+        )
+        oom.log = exc.log
+        return oom
 
     def _peak_kb(self, reported: int) -> int:
         """The cgroup's peak, read as the result is built (no second result object)."""

@@ -244,6 +244,9 @@ class Scheduler:
         pool = self._pool(version)
         self._count(pool, name, unreserved, 1)
         try:
+            sandbox = self._pop_idle(pool)
+            if sandbox is not None:  # warm: no coroutine for ``_lease``
+                return pool, Lease(sandbox, cold=False), unreserved
             return pool, await self._lease(pool), unreserved
         except BaseException:
             self._count(pool, name, unreserved, -1)
