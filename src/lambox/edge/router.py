@@ -89,15 +89,20 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
             target = value
     if host:
         name = host.decode("latin-1").lower().rsplit(":", 1)[0]
-        url = _FUNCTION_URL.match(name)
-        if url is not None:
-            return FUNCTION_URL, url["id"]
-        api = _EXECUTE_API.match(name)
-        if api is not None:
-            return EXECUTE_API, api["id"]
-        virtual = _VIRTUAL.match(name)
-        if virtual is not None:
-            return "s3", virtual["bucket"]
+        # Each expression is tried only when its label is in the name: most requests name
+        # an address or a bare host, and go on to the signature at once.
+        if ".lambda-url." in name:
+            url = _FUNCTION_URL.match(name)
+            if url is not None:
+                return FUNCTION_URL, url["id"]
+        if ".execute-api." in name:
+            api = _EXECUTE_API.match(name)
+            if api is not None:
+                return EXECUTE_API, api["id"]
+        if ".s3" in name:
+            virtual = _VIRTUAL.match(name)
+            if virtual is not None:
+                return "s3", virtual["bucket"]
         if name.startswith("s3.") or ".s3." in name:
             return "s3", None
     m = _SCOPE.search(auth) if auth else None
