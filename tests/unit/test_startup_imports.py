@@ -1,7 +1,8 @@
 """What `lambox serve` imports before it answers: botocore (with urllib3) and httpx are
 loaded on the first request that needs them, not at start-up, where importing them was
 about a third of the time to the first answer. Building the server loads none of them
-either: a service's model is loaded by its first request."""
+either: a service's model is loaded by its first request. A plain ``lambox serve`` does
+not import typer (with the pydantic it validates options with) either."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ HEAVY = (
     "boto3",
     "prometheus_client",
     "cryptography",
+    "typer",
+    "pydantic",
 )
 
 CHECK = f"""
 import sys
 import lambox.cli.main
 import lambox.server
+from lambox.cli import serving
+assert serving.parse(["serve", "--port", "9001", "--data-dir", "d"]) is not None
 print(",".join(sorted(m for m in {HEAVY!r} if m in sys.modules)))
 """
 

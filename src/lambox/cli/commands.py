@@ -1,10 +1,12 @@
-"""The ``lambox`` command. Every subcommand but ``serve`` talks to a server over HTTP."""
+"""The ``lambox`` command's subcommands. Every one but ``serve`` talks to a server over HTTP.
+
+``lambox.cli.main`` runs a plain ``lambox serve`` without this module (``cli.serving``):
+typer and the pydantic it validates options with were a quarter of the server's start-up.
+``serve`` is here for the rest: its help, and its errors worded as typer words them."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,18 +35,12 @@ def serve(
     ] = None,
 ) -> None:
     """Run a lambox server (settings from LAMBOX_* variables; flags win)."""
-    from lambox.config import Settings
-    from lambox.server import run
+    from lambox.cli import serving
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        settings = Settings.from_env(os.environ, host=host, port=port, data_dir=data_dir)
-    except ValueError as exc:
-        typer.echo(f"lambox serve: {exc}", err=True)
-        raise typer.Exit(2) from None
-    run(settings, examples)
+    problem = serving.serve(host, port, data_dir, examples)
+    if problem is not None:
+        typer.echo(problem, err=True)
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -357,11 +353,3 @@ def dev(
             session.watch(seen, interval)
         except KeyboardInterrupt:
             return
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
