@@ -19,6 +19,7 @@ HEAVY = (
     "cryptography",
     "typer",
     "pydantic",
+    "yaml",  # CloudFormation's templates: its service is built on first use
 )
 
 CHECK = f"""
