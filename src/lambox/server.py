@@ -94,7 +94,7 @@ from lambox.metrics.recorder import Recorder
 from lambox.metrics.store import MetricStore
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.backends import sandbox_factory
+from lambox.sandbox.backends import Probe, sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
 from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
@@ -251,7 +251,9 @@ class Readiness:
             self._versions.fail(version.config, failure.reason_code, failure.reason)
 
 
-def build(settings: Settings) -> Server:
+def build(settings: Settings, probe: Probe | None = None) -> Server:
+    """Every object of a server with ``settings`` (``probe``: the sandbox backend's
+    namespace probe, when ``lambox serve`` started it already)."""
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     arns = Arns(settings.region, settings.account_id)
@@ -310,6 +312,7 @@ def build(settings: Settings) -> Server:
         settings.cpu_mode,
         context,
         settings.init_timeout,
+        probe,
     )
     factory = DispatchingSandboxFactory(
         python,
@@ -1111,9 +1114,9 @@ async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
         log.error("example bucket %s: notification not set: %s", name, exc.message)
 
 
-def run(settings: Settings, examples: Path | None = None) -> None:
-    """Serve until interrupted (``lambox serve``)."""
-    server = build(settings)
+def run(settings: Settings, examples: Path | None = None, probe: Probe | None = None) -> None:
+    """Serve until interrupted (``lambox serve``; ``probe`` as for ``build``)."""
+    server = build(settings, probe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

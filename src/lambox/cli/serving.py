@@ -68,7 +68,12 @@ def serve(
         settings = Settings.from_env(os.environ, host=host, port=port, data_dir=data_dir)
     except ValueError as exc:
         return f"lambox serve: {exc}"
+    # The sandbox backend's namespace probe (an interpreter of its own) runs while this one
+    # imports the server's modules, rather than being waited for in the middle of start-up.
+    from lambox.sandbox.backends import early_probe
+
+    probe = early_probe(settings.sandbox, settings.data_dir)
     from lambox.server import run
 
-    run(settings, examples)
+    run(settings, examples, probe)
     return None
