@@ -21,13 +21,12 @@ import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from lambox import lineage
-from lambox.api import views
 from lambox.api.app import LamboxApp
 from lambox.api.capacity import CapacityApi
 from lambox.api.code_signing import CodeSigningApi
@@ -63,6 +62,7 @@ from lambox.control.policies import PolicyService
 from lambox.control.runtimes import RuntimeCatalog
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
+from lambox.deferred import Deferred
 from lambox.durable_wiring import Durable, build_durable
 from lambox.edge import triggers
 from lambox.edge.auth import Authenticator
@@ -75,7 +75,7 @@ from lambox.edge.queryapp import QueryApp, QueryCall
 from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
 from lambox.edge.url_auth import UrlGuard
-from lambox.errors import InvalidParameterValue, LamboxError, ServiceFault, TooManyRequests
+from lambox.errors import LamboxError, ServiceFault, TooManyRequests
 from lambox.events.clock import ScaledClock
 from lambox.events.delivery import Deliverer, Policy
 from lambox.events.relay import Relay
@@ -94,7 +94,7 @@ from lambox.metrics.recorder import Recorder
 from lambox.metrics.store import MetricStore
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.backends import sandbox_factory
+from lambox.sandbox.backends import Probe, sandbox_factory
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
 from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
@@ -107,29 +107,6 @@ from lambox.services.apigatewayv2.rest_updates import RestApiUpdates
 from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.apigatewayv2.updates import HttpApiUpdates
-from lambox.services.cloudformation.app import CloudFormationApp
-from lambox.services.cloudformation.event_resources import (
-    EventCalls,
-    EventSourceMappingHandler,
-    PermissionHandler,
-    QueueHandler,
-)
-from lambox.services.cloudformation.http_api_resources import HttpApiHandler, HttpStageHandler
-from lambox.services.cloudformation.nested import NestedStackHandler
-from lambox.services.cloudformation.resources import (
-    AliasHandler,
-    BucketHandler,
-    FunctionHandler,
-    Handler,
-    LambdaCalls,
-    LayerVersionHandler,
-    RecordedBucketPolicy,
-    RoleHandler,
-    S3Calls,
-    VersionHandler,
-)
-from lambox.services.cloudformation.rest_api_resources import rest_api_handlers
-from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
 from lambox.services.cloudwatch.app import CloudWatchApp
 from lambox.services.cloudwatch.service import CloudWatchService
@@ -167,7 +144,6 @@ from lambox.services.sqs.store import QueueStore
 from lambox.services.sqs.waiters import Waiters
 from lambox.services.sts.service import StsService
 from lambox.signer_wiring import Signer
-from lambox.stack_services import service_handlers
 from lambox.store.capacity_providers import SqliteCapacityProviderStore
 from lambox.store.code import CodeStore
 from lambox.store.code_signing import SqliteCodeSigningStore
@@ -181,6 +157,10 @@ from lambox.store.policies import SqlitePolicyStore
 from lambox.store.urls import SqliteUrlStore
 from lambox.tracing.otlp import tracer
 from lambox.watch import Change, ChangeFeed, Removed
+
+if TYPE_CHECKING:
+    from lambox.services.cloudformation.app import CloudFormationApp
+    from lambox.services.cloudformation.service import CloudFormationService
 
 log = logging.getLogger("lambox")
 
@@ -230,7 +210,7 @@ class Server:
     schedule_ticker: Ticker
     metrics: Aggregator
     durable: Durable | None = None
-    cloudformation: CloudFormationService | None = None
+    cloudformation: Deferred[CloudFormationService] | None = None
     signer: Signer | None = None
     code_signing: CodeSigningService | None = None
 
@@ -271,7 +251,9 @@ class Readiness:
             self._versions.fail(version.config, failure.reason_code, failure.reason)
 
 
-def build(settings: Settings) -> Server:
+def build(settings: Settings, probe: Probe | None = None) -> Server:
+    """Every object of a server with ``settings`` (``probe``: the sandbox backend's
+    namespace probe, when ``lambox serve`` started it already)."""
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     arns = Arns(settings.region, settings.account_id)
@@ -330,6 +312,7 @@ def build(settings: Settings) -> Server:
         settings.cpu_mode,
         context,
         settings.init_timeout,
+        probe,
     )
     factory = DispatchingSandboxFactory(
         python,
@@ -646,23 +629,6 @@ def build(settings: Settings) -> Server:
         sns_relay.kick,
         sns_http,
     )
-    stack_handlers, s3_calls = _stack_handlers(
-        functions, versions, aliases, layers, s3, objects, logs, arns, iam
-    )
-    stack_handlers.update(_event_handlers(queue_service, mappings, policies, settings))
-    stack_handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
-    stack_handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
-    stack_handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
-    cloudformation = CloudFormationService(
-        StackStore(data / "cloudformation.db"),
-        stack_handlers,
-        s3_calls,
-        settings.region,
-        settings.account_id,
-    )
-    # Nested stacks deploy through the service itself (the handler map is the engine's).
-    stack_handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(cloudformation)
-    cloudformation.restore()
     cloudwatch_logs = LogsService(
         logs,
         LogsStore(data / "cloudwatch" / "logs.db"),
@@ -670,20 +636,48 @@ def build(settings: Settings) -> Server:
         settings.account_id,
         log_groups,
     )
-    stack_handlers.update(
-        service_handlers(
-            settings.account_id,
-            urls,
-            {
+    stack_store = StackStore(data / "cloudformation.db")
+
+    def stacks() -> CloudFormationService:
+        # CloudFormation (its engine, handlers and YAML) is built on first use: its first
+        # request, an example stack, or a deployment a crash interrupted (below).
+        from lambox.stack_wiring import cloudformation
+
+        return cloudformation(
+            stack_store,
+            settings,
+            functions=functions,
+            versions=versions,
+            aliases=aliases,
+            layers=layers,
+            s3=s3,
+            objects=objects,
+            logs=logs,
+            arns=arns,
+            iam=iam,
+            queues=queue_service,
+            mappings=mappings,
+            policies=policies,
+            urls=urls,
+            http_apis=http_apis,
+            rest_apis=rest_apis,
+            operations={
                 "sns": sns.operations,
                 "logs": cloudwatch_logs.operations,
                 "events": eventbridge.operations,
                 "scheduler": schedules.operations,
                 "apigatewayv2": http_apis.operations,
             },
-            iam.operations,
         )
-    )
+
+    def stacks_app() -> CloudFormationApp:
+        from lambox.services.cloudformation.app import CloudFormationApp
+
+        return CloudFormationApp(cloudformation.get())
+
+    cloudformation = Deferred(stacks)
+    if stack_store.interrupted():
+        cloudformation.get()  # says so on the stacks now, as AWS would have
     durable = build_durable(data, invoke, functions, arns, clock)
     signing = signer.connect(settings, objects, s3)
     edge = Edge(
@@ -727,7 +721,7 @@ def build(settings: Settings) -> Server:
             ),
             "sqs": LazyApp(lambda: SqsApp(sqs, settings.account_id, authorizer, settings.region)),
             "sns": LazyApp(lambda: SnsApp(sns, authorizer)),
-            "cloudformation": LazyApp(lambda: CloudFormationApp(cloudformation)),
+            "cloudformation": LazyApp(stacks_app),
             "logs": LazyApp(
                 lambda: JsonServiceApp(
                     "logs", cloudwatch_logs.operations, authorizer, cloudwatch_logs.resource
@@ -833,147 +827,6 @@ def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) ->
     keyring = ChainKeyring(StaticKeyring(keys), iam)
     public = PublicRequests(ingest_token(settings.data_dir))
     return Authenticator(keyring, settings.account_id, open_posture=not strict, public=public)
-
-
-def _stack_handlers(
-    functions: FunctionService,
-    versions: VersionService,
-    aliases: AliasService,
-    layers: LayerService,
-    s3: S3Service,
-    objects: ObjectStore,
-    logs: LogSink,
-    arns: Arns,
-    iam: IamService,
-) -> tuple[dict[str, Handler], S3Calls]:
-    """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
-
-    async def create_function(params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.create(params), arns)
-
-    async def update_code(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.update_code(name, params), arns)
-
-    async def update_configuration(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.update_configuration(name, params), arns)
-
-    async def settled(name: str) -> None:
-        for _ in range(3000):  # a create or update settles on the next loop iterations
-            config = functions.get(name)
-            if config.state is State.FAILED:
-                raise InvalidParameterValue(f"Function {name} failed: its runtime is missing")
-            if config.state is State.ACTIVE and config.last_update_status.value != "InProgress":
-                return
-            await asyncio.sleep(0.01)
-        raise InvalidParameterValue(f"Function {name} did not become Active")
-
-    def bare(function: str) -> str:
-        return arns.parse(function)[0]
-
-    def delete_function(name: str) -> None:
-        functions.delete(name)
-        logs.delete(name)  # as DeleteFunction does
-
-    root = root_principal(arns.account_id)
-
-    def iam_call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return iam.operations[operation](QueryCall(root, params, "127.0.0.1", new_request_id()))
-
-    lambda_calls = LambdaCalls(
-        create_function=create_function,
-        update_code=update_code,
-        update_configuration=update_configuration,
-        settled=settled,
-        delete_function=delete_function,
-        publish_version=lambda name, params: views.configuration(
-            versions.publish(name, params), arns
-        ),
-        delete_version=lambda function, version: versions.delete(bare(function), version),
-        create_alias=lambda function, params: views.alias(aliases.create(function, params), arns),
-        update_alias=lambda function, name, params: views.alias(
-            aliases.update(function, name, params), arns
-        ),
-        delete_alias=lambda function, name: aliases.delete(bare(function), name),
-        publish_layer=layers.publish,
-        delete_layer=layers.delete,
-    )
-
-    def call(params: dict[str, Any]) -> S3Call:
-        async def nothing() -> AsyncIterator[bytes]:
-            return
-            yield b""
-
-        return S3Call(params, nothing(), new_request_id(), "127.0.0.1", arns.region)
-
-    async def create_bucket(name: str) -> None:
-        await s3.create_bucket(call({"Bucket": name}))
-
-    async def delete_bucket(name: str) -> None:
-        await s3.delete_bucket(call({"Bucket": name}))
-
-    async def read_object(bucket: str, key: str) -> bytes:
-        stored = objects.get(bucket, key)
-        if stored is None:
-            raise ServiceFault("NoSuchKey", f"s3://{bucket}/{key} does not exist", 404)
-        return await asyncio.to_thread(stored.path.read_bytes)
-
-    s3_calls = S3Calls(create_bucket, s3.set_notification, delete_bucket, read_object)
-    handlers: dict[str, Handler] = {
-        "AWS::Lambda::Function": FunctionHandler(lambda_calls, s3_calls),
-        "AWS::Lambda::Version": VersionHandler(lambda_calls),
-        "AWS::Lambda::Alias": AliasHandler(lambda_calls),
-        "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
-        "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
-        "AWS::IAM::Role": RoleHandler(iam_call),
-        "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
-    }
-    return handlers, s3_calls
-
-
-def _event_handlers(
-    queues: Queues, mappings: EventSourceService, policies: PolicyService, settings: Settings
-) -> dict[str, Handler]:
-    """CloudFormation's handlers of SQS queues, event source mappings and permissions."""
-
-    def call(params: dict[str, Any]) -> Call:
-        return Call(params, settings.base_url, "cloudformation")
-
-    async def create_queue(name: str, attributes: dict[str, str]) -> tuple[str, str]:
-        url = (await queues.create_queue(call({"QueueName": name, "Attributes": attributes})))[
-            "QueueUrl"
-        ]
-        got = await queues.get_queue_attributes(
-            call({"QueueUrl": url, "AttributeNames": ["QueueArn"]})
-        )
-        return str(url), str(got["Attributes"]["QueueArn"])
-
-    async def set_queue_attributes(url: str, attributes: dict[str, str]) -> None:
-        await queues.set_queue_attributes(call({"QueueUrl": url, "Attributes": attributes}))
-
-    async def delete_queue(url: str) -> None:
-        await queues.delete_queue(call({"QueueUrl": url}))
-
-    def delete_mapping(uuid: str) -> None:
-        mappings.delete(uuid)
-
-    def add_permission(function: str, params: dict[str, Any]) -> None:
-        policies.add(function, None, params)
-
-    calls = EventCalls(
-        create_queue,
-        set_queue_attributes,
-        delete_queue,
-        create_mapping=lambda params: mappings.view(mappings.create(params)),
-        update_mapping=lambda uuid, params: mappings.view(mappings.update(uuid, params)),
-        delete_mapping=delete_mapping,
-        add_permission=add_permission,
-        remove_permission=lambda function, sid: policies.remove(function, sid, None, None),
-    )
-    return {
-        "AWS::SQS::Queue": QueueHandler(calls),
-        "AWS::Lambda::EventSourceMapping": EventSourceMappingHandler(calls),
-        "AWS::Lambda::Permission": PermissionHandler(calls),
-    }
 
 
 def zip_directory(path: Path) -> bytes:
@@ -1101,6 +954,7 @@ async def _example_stack(server: Server, template: Path) -> None:
     would: each local ``CodeUri``/``ContentUri`` directory zipped into lambox's S3, the
     template pointed at the zips, then a create (or an update: "no updates" is fine)."""
     assert server.cloudformation is not None
+    stacks = server.cloudformation.get()
     folder = template.parent
     server.objects.create_bucket(EXAMPLE_ARTIFACTS, server.settings.region)  # if missing
     text = template.read_text()
@@ -1125,16 +979,16 @@ async def _example_stack(server: Server, template: Path) -> None:
         "TemplateBody": text,
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     }
-    stacks = (await server.cloudformation.describe_stacks({}))["Stacks"]
-    live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+    described = (await stacks.describe_stacks({}))["Stacks"]
+    live = [s for s in described if s["StackStatus"] != "DELETE_COMPLETE"]
     if any(s["StackName"] == folder.name for s in live):
         try:
-            await server.cloudformation.update_stack(params)
+            await stacks.update_stack(params)
         except ServiceFault as exc:
             if "No updates" not in exc.message:
                 raise
     else:
-        await server.cloudformation.create_stack(params)
+        await stacks.create_stack(params)
 
 
 def _example_api(server: Server, name: str, spec: dict[str, Any]) -> None:
@@ -1260,9 +1114,9 @@ async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
         log.error("example bucket %s: notification not set: %s", name, exc.message)
 
 
-def run(settings: Settings, examples: Path | None = None) -> None:
-    """Serve until interrupted (``lambox serve``)."""
-    server = build(settings)
+def run(settings: Settings, examples: Path | None = None, probe: Probe | None = None) -> None:
+    """Serve until interrupted (``lambox serve``; ``probe`` as for ``build``)."""
+    server = build(settings, probe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ intrinsics, conditions, change sets, the SAM transform, updates, replacements, r
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -458,6 +459,43 @@ def test_stacks_survive_a_kill_9(tmp_path_factory: pytest.TempPathFactory) -> No
         with pytest.raises(ClientError):
             lam.get_function(FunctionName=f"{name}-fn")
     finally:
+        stop_server(second)
+
+
+def test_a_deployment_cut_by_a_restart_fails_at_start_up(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A stack whose update was in progress when the server died is marked failed when the
+    next server starts, before anything asks CloudFormation about it."""
+    data = tmp_path_factory.mktemp("cfn-cut") / "data"
+    env = {"LAMBOX_SANDBOX": "process"}
+    first = start_server(data, env)
+    name = unique("cut")
+    try:
+        cfn = client(first, "cloudformation")
+        cfn.create_stack(StackName=name, TemplateBody=function_template(f"{name}-fn", 7))
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    finally:
+        first.proc.kill()
+        first.proc.wait()
+    db = sqlite3.connect(data / "cloudformation.db")
+    with db:  # as a kill -9 in the middle of an update leaves it
+        db.execute(
+            "UPDATE stacks SET data = json_set(data, '$.status', 'UPDATE_IN_PROGRESS')"
+            " WHERE name = ?",
+            (name,),
+        )
+    second = start_server(data, env)
+    try:
+        with db:
+            (stored,) = db.execute("SELECT data FROM stacks WHERE name = ?", (name,)).fetchone()
+        assert json.loads(stored)["status"] == "UPDATE_FAILED"
+        cfn = client(second, "cloudformation")
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        assert stack["StackStatus"] == "UPDATE_FAILED"
+        assert stack["StackStatusReason"] == "lambox restarted during the operation"
+    finally:
+        db.close()
         stop_server(second)
 
 

@@ -28,7 +28,24 @@ from lambox.sandbox.wired import INIT_TIMEOUT
 log = logging.getLogger("lambox")
 
 MODES = ("auto", "linux", "process")
+# A started namespace probe, or why none was started (``start_probe``).
+Probe = subprocess.Popen[str] | str
 _PROBE = "import sys; from lambox.runtime.jail import probe; print(probe(sys.argv[1]) or '')"
+
+
+def probe_dir(data_dir: Path) -> Path:
+    """Where the probe of a server with ``data_dir`` tries its mounts."""
+    return data_dir / "sandbox" / "probe"
+
+
+def early_probe(mode: str, data_dir: Path) -> Probe | None:
+    """The namespace probe, started before the server's modules are imported (``lambox
+    serve``): its interpreter then runs beside that import, a quarter of a second, instead
+    of being waited for in the middle of start-up. None when ``mode`` (``LAMBOX_SANDBOX``)
+    needs no probe or is not one ``sandbox_factory`` accepts: it says why."""
+    if mode.strip().lower() not in ("auto", "linux"):
+        return None
+    return start_probe(probe_dir(data_dir))
 
 
 def probe_namespaces(staging: Path) -> str | None:
@@ -36,7 +53,7 @@ def probe_namespaces(staging: Path) -> str | None:
     return finish_probe(start_probe(staging))
 
 
-def start_probe(staging: Path) -> subprocess.Popen[str] | str:
+def start_probe(staging: Path) -> Probe:
     """Start the namespace probe (or say at once why there is none to start): start-up
     does its own work while the probe's interpreter runs, then ``finish_probe``."""
     if not sys.platform.startswith("linux"):
@@ -57,7 +74,7 @@ def start_probe(staging: Path) -> subprocess.Popen[str] | str:
         return f"the namespace probe did not run: {exc}"
 
 
-def finish_probe(probe: subprocess.Popen[str] | str) -> str | None:
+def finish_probe(probe: Probe) -> str | None:
     """The started probe's verdict: None when namespaces work, else why not."""
     if isinstance(probe, str):
         return probe
@@ -79,12 +96,12 @@ def open_linux(
     context: SandboxContext = NO_CONTEXT,
     libs: list[str] | None = None,
     init_limit: float = INIT_TIMEOUT,
-    probe: subprocess.Popen[str] | str | None = None,
+    probe: Probe | None = None,
 ) -> LinuxSandboxFactory:
     """The isolating backend, or SandboxError saying why this machine cannot have it
     (``probe``: the namespace probe, if the caller started it already)."""
     if probe is None:
-        probe = start_probe(data_dir / "sandbox" / "probe")
+        probe = start_probe(probe_dir(data_dir))
     reason = finish_probe(probe)
     if reason is not None:
         raise SandboxError(reason)
@@ -106,11 +123,13 @@ def sandbox_factory(
     cpu_mode: str = "shares",
     context: SandboxContext = NO_CONTEXT,
     init_limit: float = INIT_TIMEOUT,
+    probe: Probe | None = None,
 ) -> SandboxFactory:
     """The backend ``mode`` (a ``LAMBOX_SANDBOX`` value) selects on this machine; every
     sandbox's environment carries ``context``, Python functions find the runtime's
     libraries (``sandbox.pylibs``) on their ``sys.path``, and on-demand inits may take
-    ``init_limit`` seconds (``LAMBOX_INIT_TIMEOUT``)."""
+    ``init_limit`` seconds (``LAMBOX_INIT_TIMEOUT``). ``probe``: the namespace probe
+    ``early_probe`` started, if it was."""
     mode = mode.strip().lower()
     if mode not in MODES:
         raise SandboxError(f"LAMBOX_SANDBOX must be one of {', '.join(MODES)}, not {mode!r}")
@@ -119,8 +138,9 @@ def sandbox_factory(
     except ValueError as exc:
         raise SandboxError(str(exc)) from None
     # The probe's interpreter runs while this one finds the libraries (both take tens of
-    # milliseconds of start-up).
-    probe = None if mode == "process" else start_probe(data_dir / "sandbox" / "probe")
+    # milliseconds of start-up), if it was not started earlier still.
+    if probe is None and mode != "process":
+        probe = start_probe(probe_dir(data_dir))
     libs = pylibs.find()
 
     def plain() -> ProcessSandboxFactory:

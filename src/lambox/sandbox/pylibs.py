@@ -16,12 +16,13 @@ for the process backend, and the Linux backend binds each one into the sandbox's
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import logging
 import os
 import re
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,27 @@ def _closure(roots: tuple[str, ...]) -> list[importlib.metadata.Distribution]:
     return list(seen.values())
 
 
+def _tops(dist: importlib.metadata.Distribution) -> set[str]:
+    """The first component of every path ``dist`` installed, read from its RECORD's lines
+    (``dist.files`` makes a path object of each of botocore's thousands of files: a tenth
+    of the CPU of a server's start-up); from ``dist.files`` when there is no RECORD."""
+    record = dist.read_text("RECORD")
+    if record is None:
+        return {file.parts[0] for file in dist.files or () if file.parts}
+    tops = set()
+    for line in record.splitlines():
+        # A path with a comma or a quote in it is CSV-quoted.
+        path = next(csv.reader([line]))[0] if line.startswith('"') else line.partition(",")[0]
+        if path.startswith((".", "/")):  # ./x, ../bin/x, /abs: as a path object sees them
+            parts = PurePosixPath(path).parts
+            top = parts[0] if parts else ""
+        else:
+            top = path.partition("/")[0]
+        if top:
+            tops.add(top)
+    return tops
+
+
 def find(roots: tuple[str, ...] = PROVIDED) -> list[str]:
     """Absolute paths of the top-level entries the distributions of ``roots`` installed
     (``boto3/``, ``six.py``, ``boto3-1.x.dist-info/`` ...), sorted; empty if none is."""
@@ -62,8 +84,7 @@ def find(roots: tuple[str, ...] = PROVIDED) -> list[str]:
         base = Path(str(dist.locate_file("")))
         # Each top-level entry is looked at once, not once per file under it (botocore
         # lists thousands: a stat each was a quarter of a second of start-up).
-        tops = {file.parts[0] for file in dist.files or () if file.parts}
-        for top in tops:
+        for top in _tops(dist):
             if not top or top in ("..", "__pycache__") or top.endswith(".pth"):
                 continue
             path = base / top

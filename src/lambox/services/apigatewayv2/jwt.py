@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -116,6 +115,8 @@ def scopes_of(claims: dict[str, Any]) -> list[str]:
 
 
 def _fetch_json(url: str) -> Any:
+    import urllib.request  # on the first key fetch: not with every server's start-up
+
     with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as answer:
         return json.loads(answer.read(1 << 20))
 

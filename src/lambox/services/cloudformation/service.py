@@ -84,10 +84,9 @@ class CloudFormationService:
 
     def restore(self) -> None:
         """A deployment a crash interrupted cannot be resumed: say so on the stack."""
-        for stack in self._store.stacks():
-            if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
-                failed = stack.status.replace("_IN_PROGRESS", "_FAILED")
-                self._engine.set_status(stack, failed, "lambox restarted during the operation")
+        for stack in self._store.interrupted():
+            failed = stack.status.replace("_IN_PROGRESS", "_FAILED")
+            self._engine.set_status(stack, failed, "lambox restarted during the operation")
 
     # -- helpers -----------------------------------------------------------------------
 

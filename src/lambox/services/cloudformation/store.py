@@ -123,6 +123,15 @@ class StackStore:
             rows = self._db.execute("SELECT data FROM stacks ORDER BY rowid DESC").fetchall()
         return [Stack(**json.loads(r[0])) for r in rows]
 
+    def interrupted(self) -> list[Stack]:
+        """The stacks a deployment was in progress on (``REVIEW_IN_PROGRESS``, a change set
+        not executed yet, is no deployment)."""
+        return [
+            stack
+            for stack in self.stacks()
+            if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS"
+        ]
+
     # -- resources ---------------------------------------------------------------------
 
     def put_resource(self, resource: Resource) -> None:

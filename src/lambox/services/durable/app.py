@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -32,7 +33,11 @@ BODY_LIMIT = 6 * 1024 * 1024
 
 
 class DurableApp:
-    """Serves ``/2025-12-01/`` paths; hands every other request to ``lambda_app``."""
+    """Serves ``/2025-12-01/`` paths; hands every other request to ``lambda_app``.
+
+    The Lambda model and its routes are loaded on the first durable request: every request
+    of the Lambda API goes through this app, most servers never see a durable one, and
+    loading the model (botocore with it) was a sixth of start-up."""
 
     def __init__(
         self,
@@ -40,12 +45,16 @@ class DurableApp:
         lambda_app: ASGIApp,
         validate: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
-        self._model = service_model("lambda")
-        self._routes = [r for r in uri.routes(self._model) if r.operation in operations]
         self._operations = operations
         self._next = lambda_app
         # The Lambda API's model validation (nulls, lengths, ranges), as server.py wires it.
         self._validate = validate
+
+    @functools.cached_property
+    def _table(self) -> tuple[Any, list[uri.Route]]:
+        """botocore's Lambda model and the routes of the operations served (loaded once)."""
+        model = service_model("lambda")
+        return model, [r for r in uri.routes(model) if r.operation in self._operations]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._next, name)  # the Lambda app's own surface (set_lifespan)
@@ -73,11 +82,12 @@ class DurableApp:
         path = raw.decode("latin-1").split("?", 1)[0]
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        found = uri.match(self._routes, scope["method"], path, query, headers)
+        model, routes = self._table
+        found = uri.match(routes, scope["method"], path, query, headers)
         if found is None:
             raise UnknownOperation("Unknown operation")
         operation, labels = found
-        op = self._model.operation_model(operation)
+        op = model.operation_model(operation)
         body = await _read(receive)
         params = restjson.parse(op, labels, query, headers, body)
         if self._validate is not None:
