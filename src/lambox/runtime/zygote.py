@@ -237,9 +237,7 @@ class Zygote(ForkServer):
         first = 0
         try:
             if not message.get("argv"):  # a Runtime API sandbox is its own init (execinit)
-                first = ns.bare_fork()
-                if first == 0:
-                    init.start()  # pid 1 of the new namespace: never returns
+                first = init.spawn()  # pid 1 of the new namespace
                 self.children.add(first)
                 self.inits.add(first)
             pid = os.fork()
