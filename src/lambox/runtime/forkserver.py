@@ -9,7 +9,7 @@ calls ``close_in_child`` first, so it keeps nothing of the server's. Standard li
 
 from __future__ import annotations
 
-import _signal
+import _signal  # type: ignore[import-not-found]  # the C module under signal.py
 import contextlib
 import json
 import os
