@@ -475,6 +475,14 @@ def print_sandboxes(r: dict[str, Any]) -> None:
             f" {b['seconds']:.2f} s = {b['per_s']:.0f}/s{forks}; idle warm sandbox USS p50"
             f" {u['p50']:.2f} MiB, max {u['max']:.2f} MiB (n = {u['n']})."
         )
+        cpu = b.get("cpu_ms_per_sandbox")
+        if cpu:
+            floor = f" (a bare fork: {fork['p50_ms']:.2f} ms)" if ok(fork) else ""
+            notes.append(
+                f"burst CPU per sandbox: {cpu['total']:.2f} ms{floor}: host {cpu['host']:.2f},"
+                f" zygote {cpu['zygote']:.2f}, sandbox {cpu['sandbox']:.2f},"
+                f" init {cpu['init']:.2f}."
+            )
     show("Sandboxes: cold starts beside the fork floor", t, *notes)
 
 

@@ -80,7 +80,8 @@ TARGET_COLD_ZYGOTE_P50_MS = 5.0
 TARGET_COLD_ZYGOTE_P99_MS = 15.0
 TARGET_FIRST_SANDBOX_MS = 60.0
 TARGET_BURST_PER_S = 300.0
-TARGET_IDLE_USS_MIB = 3.0
+TARGET_IDLE_USS_MIB = 2.0
+TARGET_BURST_FORK_RATIO = 0.8
 TARGET_PUT_EVENTS_PER_S = 5000.0
 TARGET_SCHEDULE_LATENESS_P99_MS = 1000.0
 
@@ -143,6 +144,10 @@ def collect_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if "per_s" in burst:
         out.append(target("sandbox burst per second", burst["per_s"], TARGET_BURST_PER_S, True))
+        fork = r.get("floors", {}).get("fork", {})
+        if "p50_ms" in fork:
+            ratio = burst["per_s"] * fork["p50_ms"] / 1000
+            out.append(target("sandbox burst / bare forks", ratio, TARGET_BURST_FORK_RATIO, True))
         uss = burst["idle_uss_mib"]["max"]
         out.append(target("idle warm sandbox USS MiB (max)", uss, TARGET_IDLE_USS_MIB))
     ae = r.get("async_events", {})

@@ -15,13 +15,13 @@ namespace would become the runtime's children, zombies nobody waits for.
 The init only reaps: orphans are re-parented to it, and it sleeps in ``select`` on a pidfd
 of the runtime and on SIGCHLD's wakeup pipe, so it costs nothing while none exit. When the
 runtime ends the init exits, so it never outlives its sandbox, even one whose zygote died.
-It is forked with ``namespaces.bare_fork`` and runs a few lines of already-imported code, so
-it writes next to none of the pages it shares with its zygote; it still ends up holding
-about 1 MiB of its own (measured), the old copies of pages the zygote writes after the fork.
-That is why ``start`` first tries to exec ``init.c`` compiled (``make install`` builds it
-beside this module as ``pid1``): the same loop in a program that shares nothing with the
-zygote, whose private memory is its own few pages; this module's ``run`` is what runs when
-the program is missing or cannot be exec'd.
+The init is normally ``init.c`` compiled (``make install`` builds it beside this module as
+``pid1``), started by ``spawn`` without a fork of the zygote: the same loop in a program
+that shares nothing with the zygote, whose private memory is its own few pages. This
+module's ``run`` is what runs when the program is missing or cannot be exec'd, in a child
+forked with ``namespaces.bare_fork`` that runs a few lines of already-imported code; it
+ends up holding about 1 MiB of its own (measured), the old copies of pages the zygote
+writes after the fork.
 It holds no descriptor but its pipe and pidfd and stays root outside the sandbox's mount
 namespace and cgroup, so the sandbox user can neither signal it nor reach it (/proc/1 of the
 sandbox shows only what any process shows of another user's).
@@ -37,6 +37,7 @@ import time
 from typing import Any, NoReturn
 
 from lambox.runtime import jail
+from lambox.runtime import namespaces as ns
 
 _MAX_FD = 1 << 16
 _RUNTIME = 2  # the zygote forks the runtime right after this init: the namespace's pid 2
@@ -46,16 +47,23 @@ PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pid1")
 _HAS_PROGRAM = os.access(PROGRAM, os.X_OK)
 
 
-def start() -> NoReturn:
-    """In the child just forked to be pid 1: the compiled init if there is one (nothing of
-    the zygote's environment, descriptors or memory goes with it), else ``run``."""
+def spawn() -> int:
+    """Start pid 1 of the pid namespace the caller has just unshared; its pid.
+
+    The compiled init is started with ``posix_spawn`` (a vfork and an exec): the zygote's
+    address space is neither copied nor torn down for it, which a fork would do for a
+    process that only execs. Nothing of the zygote's environment, descriptors (the program
+    closes them) or memory goes with it. Without the program, or when it cannot be
+    started, the init is a bare fork of the caller that runs ``run``."""
     if _HAS_PROGRAM:
         # Under /tmp (a clone there) the program is in the view at its /.host stash path:
-        # the init is forked before the sandbox mounts its own /tmp and binds it again.
-        program = jail.reachable(PROGRAM)
+        # the init starts before the sandbox mounts its own /tmp and binds it again.
         with contextlib.suppress(OSError):
-            os.execve(program, [PROGRAM], {})
-    run()
+            return os.posix_spawn(jail.reachable(PROGRAM), [PROGRAM], {})
+    pid = ns.bare_fork()
+    if pid == 0:
+        run()
+    return pid
 
 
 def run() -> NoReturn:

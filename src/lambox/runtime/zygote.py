@@ -60,7 +60,7 @@ from typing import Any
 from lambox.runtime import bootstrap, codecache, execinit, init, jail
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
-from lambox.runtime.forkserver import ForkServer
+from lambox.runtime.forkserver import SPAWNED, ForkServer
 from lambox.runtime.logs import Capture, LambdaHandler
 
 MAX_MESSAGE = 1 << 20
@@ -214,7 +214,10 @@ class Zygote(ForkServer):
                 pid = self.fork_zygote(message, fds[0])
             else:
                 raise ValueError(f"unknown op {op!r}")
-            self.send({"op": "spawned", "id": request_id, "pid": pid})
+            if type(request_id) is int:
+                self.ctl.sendall(SPAWNED % (request_id, pid))
+            else:
+                self.send({"op": "spawned", "id": request_id, "pid": pid})
         except Exception as exc:
             self.send({"op": "failed", "id": request_id, "error": f"{type(exc).__name__}: {exc}"})
         finally:
@@ -237,9 +240,7 @@ class Zygote(ForkServer):
         first = 0
         try:
             if not message.get("argv"):  # a Runtime API sandbox is its own init (execinit)
-                first = ns.bare_fork()
-                if first == 0:
-                    init.start()  # pid 1 of the new namespace: never returns
+                first = init.spawn()  # pid 1 of the new namespace
                 self.children.add(first)
                 self.inits.add(first)
             pid = os.fork()
