@@ -419,12 +419,25 @@ def print_warm_functions(r: dict[str, Any]) -> None:
             f"{p['server_process_cpu_us_per_request']:.0f}",
             f"{p['sandboxes_started_in_window']} ({p['errors']} errors)",
         )
+    notes = []
+    fp = wf.get("floor_processes", {})
+    if len(fp) == 2:
+        few, many = sorted(fp.values(), key=lambda x: x["processes"])
+        notes.append(
+            f"floor: round trips from one event loop to {few['processes']} processes"
+            f" {few['cpu_us_per_round_trip']:.0f} us CPU each ({few['round_trips_per_s']:.0f}/s),"
+            f" to {many['processes']} processes {many['cpu_us_per_round_trip']:.0f} us"
+            f" ({many['round_trips_per_s']:.0f}/s); the event loop's share"
+            f" {few['caller_cpu_us_per_round_trip']:.0f} and"
+            f" {many['caller_cpu_us_per_round_trip']:.0f} us."
+        )
     show(
         f"Scale with warm functions: {wf['clients']} clients, round robin over the warm ones,"
         f" {wf['seconds_per_window']:.0f} s windows x {wf['rounds']}",
         t,
         "CPU: the server and its sandboxes per request; server process: the server alone."
         f" Target: {wf['target_warm']} warm >= {wf['target_ratio']}x one function.",
+        *notes,
     )
 
 

@@ -19,14 +19,25 @@ file (``startup.seed``); each point's functions were all invoked before its cloc
 (one sequential pass, then the load's warm-up), and the server's child processes before and
 after the window say whether any sandbox started inside it.
 
+Floor: round trips from one event loop (uvloop, as the server's) to as many child processes
+over socketpairs, each child decoding and encoding the JSON payload, with the same 8
+concurrent callers spread the same way: 8 processes (one function's 8 sandboxes) against
+100. What it costs this machine to wake a different process each time, with no lambox in it.
+
 In a full run the points are taken twice, in the order 1, 10, 100, 100, 10, 1, so that a
 neighbour's burst of load does not land on one point only; each point reports the mean.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import os
+import signal
+import socket
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +102,7 @@ def curve(
         for warm in order if r % 2 == 0 else reversed(order):
             runs[warm].append(throughput(server, "", c, cycle=requests[:warm]))
     floors.append(throughput(echo, invoke_path(names[0]), c))
+    processes = {str(n): process_floor(n, c.clients, c.load_seconds) for n in (c.clients, WARM[-1])}
     points = {str(warm): summarize_runs(rs) for warm, rs in runs.items()}
     single = points[str(WARM[0])]["rps"]
     for point in points.values():
@@ -112,6 +124,7 @@ def curve(
             ),
         },
         "points": points,
+        "floor_processes": processes,
         "target_warm": WARM[-1],
         "target_ratio": TARGET_RATIO,
     }
@@ -136,9 +149,90 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- process floor
+
+
+def _child(sock: socket.socket) -> None:
+    """A stand-in sandbox: read a payload, decode and encode it, answer; forever."""
+    fd = sock.fileno()
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            os._exit(0)
+        os.write(fd, json.dumps(json.loads(data)).encode())
+
+
+def _cpu_s(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+async def _round_trips(n: int, callers: int, seconds: float) -> dict[str, float]:
+    pids: list[int] = []
+    streams = []
+    try:
+        for _ in range(n):
+            parent, child = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns
+                parent.close()
+                _child(child)
+            child.close()
+            pids.append(pid)
+            streams.append(await asyncio.open_connection(sock=parent))
+        count = 0
+        stop = False
+
+        async def caller(k: int) -> None:
+            nonlocal count
+            mine = streams[k::callers] if n >= callers else [streams[k % n]]
+            i = 0
+            while not stop:
+                reader, writer = mine[i % len(mine)]
+                i += 1
+                writer.write(PAYLOAD)
+                await reader.read(65536)
+                count += 1
+
+        tasks = [asyncio.create_task(caller(k)) for k in range(callers)]
+        await asyncio.sleep(1.0)  # every child has answered a few times
+        me = os.getpid()
+        cpu0, own0, n0, t0 = _cpu_s([me, *pids]), _cpu_s([me]), count, time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, own1, n1, t1 = _cpu_s([me, *pids]), _cpu_s([me]), count, time.monotonic()
+        stop = True
+        await asyncio.gather(*tasks)
+        done = n1 - n0
+        return {
+            "processes": n,
+            "round_trips_per_s": done / (t1 - t0),
+            "cpu_us_per_round_trip": (cpu1 - cpu0) / done * 1e6,
+            "caller_cpu_us_per_round_trip": (own1 - own0) / done * 1e6,
+        }
+    finally:
+        for _, writer in streams:
+            writer.close()
+        for pid in pids:
+            # Each child holds the parent's ends of the socketpairs made before it: they
+            # would never see end-of-file, so they are killed.
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def process_floor(n: int, callers: int, seconds: float) -> dict[str, float]:
+    """Round trips to ``n`` child processes, ``callers`` at a time, CPU per round trip."""
+    import uvloop
+
+    return uvloop.run(_round_trips(n, callers, seconds))
+
+
 if __name__ == "__main__":
     import argparse
-    import json
     import tempfile
 
     from common import FULL, QUICK
