@@ -4,6 +4,7 @@ of new functions, and throughput under load from several client processes."""
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -127,6 +128,14 @@ def tree_cpu_seconds(root_pid: int) -> tuple[float, int]:
     CPU per request is steadier than latency on a shared machine: neighbours make requests
     wait, but they do not make lambox do more work.
     """
+    total, _, descendants = tree_cpu(root_pid)
+    return total, len(descendants)
+
+
+def tree_cpu(root_pid: int) -> tuple[float, float, set[int]]:
+    """``tree_cpu_seconds`` with the descendants' pids: a pid alive at the end of a window
+    and not at its start is a process (a sandbox) started inside the window, even when an
+    eviction kept the count the same. The middle value is the root process's own CPU."""
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
@@ -142,21 +151,22 @@ def tree_cpu_seconds(root_pid: int) -> tuple[float, int]:
         parents[pid] = int(fields[1])
         cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
     total = 0.0
-    descendants = 0
+    descendants: set[int] = set()
     for pid in cpu:
         p = pid
         while p > 1:
             if p == root_pid:
                 total += cpu[pid]
-                descendants += pid != root_pid
+                if pid != root_pid:
+                    descendants.add(pid)
                 break
             p = parents.get(p, 0)
-    return total, descendants
+    return total, cpu.get(root_pid, 0.0), descendants
 
 
 def _load_worker(
     port: int,
-    raw: bytes,
+    raws: list[bytes],
     expected: bytes,
     warmup_s: float,
     seconds: float,
@@ -166,7 +176,8 @@ def _load_worker(
     """One load client: a keep-alive connection sending requests back to back for ``seconds``.
 
     Timestamps use CLOCK_MONOTONIC (``time.monotonic_ns``), which all processes share, so the
-    parent can tell when the last request of any worker finished.
+    parent can tell when the last request of any worker finished. With several requests in
+    ``raws`` (one per function) the worker sends them round robin.
     """
     try:
         conn = Connection(HOST, port)
@@ -175,8 +186,10 @@ def _load_worker(
         # All clients warm up at once, so a pool that grows with concurrency has grown
         # before the clock starts and no sandbox start lands in the measured window.
         until = clock() + int(warmup_s * 1e9)
-        while clock() < until:
-            conn.request(raw)
+        turn = 0
+        while clock() < until or turn < len(raws):
+            conn.request(raws[turn % len(raws)])
+            turn += 1
         barrier.wait()
         end = clock() + int(seconds * 1e9)
         cpu0 = time.process_time()
@@ -184,9 +197,11 @@ def _load_worker(
         errors = 0
         request = conn.request
         gc.disable()
+        raw = raws[0]
+        cycle = None if len(raws) == 1 else itertools.cycle(raws).__next__
         while True:
             t0 = clock()
-            status, body = request(raw)
+            status, body = request(raw if cycle is None else cycle())
             t1 = clock()
             lat.append(t1 - t0)
             if status != 200 or body != expected:
@@ -202,14 +217,26 @@ def _load_worker(
 
 
 def throughput(
-    server: ServerProc, path: str, c: Counts, raw: bytes | None = None
+    server: ServerProc,
+    path: str,
+    c: Counts,
+    raw: bytes | None = None,
+    cycle: list[bytes] | None = None,
 ) -> dict[str, Any]:
     """``clients`` processes, one connection each, sequential requests for ``load_seconds``
-    (``raw``, or a POST of the payload to ``path``)."""
+    (``raw``, or a POST of the payload to ``path``; or the requests of ``cycle`` round
+    robin, each client its own share of them).
+
+    A share rather than the whole cycle per client: clients cycling over the same requests
+    drift against each other and meet on one function now and then, which needs a second
+    sandbox of it, so sandboxes would keep starting inside the window long after warm-up."""
     ctx = mp.get_context("fork")
-    raw = raw or build_request(HOST, server.port, path, PAYLOAD)
+    raws = cycle or [raw or build_request(HOST, server.port, path, PAYLOAD)]
     with Connection(HOST, server.port) as conn:
-        expected = check_echo(conn, raw)
+        expected = check_echo(conn, raws[0])
+        for other in raws[1:]:
+            if check_echo(conn, other) != expected:
+                raise RuntimeError("the requests of a cycle must all answer the same bytes")
     barrier = ctx.Barrier(c.clients + 1)
     results = ctx.Queue()
     procs = [
@@ -217,7 +244,7 @@ def throughput(
             target=_load_worker,
             args=(
                 server.port,
-                raw,
+                raws[n :: c.clients] if len(raws) >= c.clients else [raws[n % len(raws)]],
                 expected,
                 c.load_warmup_seconds,
                 c.load_seconds,
@@ -225,7 +252,7 @@ def throughput(
                 results,
             ),
         )
-        for _ in range(c.clients)
+        for n in range(c.clients)
     ]
     for p in procs:
         p.start()
@@ -238,9 +265,9 @@ def throughput(
             tb = results.get(timeout=10)[-1]
             raise RuntimeError(f"load client failed:\n{tb}") from None
         start = time.monotonic_ns()
-        cpu0, children0 = tree_cpu_seconds(server.proc.pid)
+        cpu0, own0, pids0 = tree_cpu(server.proc.pid)
         collected = [results.get(timeout=c.load_seconds + 60) for _ in procs]
-        cpu1, children = tree_cpu_seconds(server.proc.pid)
+        cpu1, own1, pids1 = tree_cpu(server.proc.pid)
     finally:
         for p in procs:
             p.join(10)
@@ -270,9 +297,18 @@ def throughput(
         "rps": len(lat) / elapsed,
         "latency": summarize(lat),
         "server_cpu_us_per_request": (cpu1 - cpu0) / len(lat) * 1e6,
+        # The server process alone; the rest of the figure above is its sandboxes'.
+        "server_process_cpu_us_per_request": (own1 - own0) / len(lat) * 1e6,
         "client_cpu_us_per_request": client_cpu / len(lat) * 1e6,
         # More at the end than at the start means sandboxes started inside the window.
-        "server_child_processes": {"start": children0, "end": children},
+        "server_child_processes": {
+            "start": len(pids0),
+            "end": len(pids1),
+            # Started and ended inside the window (an evicted sandbox and its replacement
+            # leave the count unchanged); one that came and went inside it is not seen.
+            "new": len(pids1 - pids0),
+            "gone": len(pids0 - pids1),
+        },
     }
 
 

@@ -52,6 +52,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_cpu_modes(r)
     print_cold(r)
     print_throughput(r)
+    print_warm_functions(r)
     print_function_url(r)
     print_scaling(r)
     print_async(r)
@@ -200,11 +201,17 @@ def print_throughput(r: dict[str, Any]) -> None:
 
 def print_targets(r: dict[str, Any]) -> None:
     """The issue's targets and whether this run met them."""
-    t = table("target (from the issue; reported, not asserted)", "limit", "measured", "met")
+    t = table("target (reported, not asserted)", "issue", "limit", "measured", "met")
     for tg in r["targets"]:
-        t.add_row(tg["name"], tg["target"], f"{tg['value']:.3f}", "yes" if tg["met"] else "NO")
+        value = f"{tg['value']:.2f}x" if "floor" in tg else f"{tg['value']:.3f}"
+        met = "yes" if tg["met"] else "NO"
+        t.add_row(tg["name"], tg.get("issue", ""), tg["target"], value, met)
     if r["targets"]:
-        show("Targets", t)
+        show(
+            "Targets",
+            t,
+            "A limit ending in x is a ratio to the figure after the slash, measured in this run.",
+        )
     else:
         console.print("\nTargets: none measured")
 
@@ -373,6 +380,65 @@ def print_eventbridge(r: dict[str, Any]) -> None:
             f"{late['max_ms']:.1f}",
         )
     show("Scheduler: slot -> fire lateness (in process, no invoke)", t, "")
+
+
+def print_warm_functions(r: dict[str, Any]) -> None:
+    """Throughput spread round robin over 1, 10 and 100 warm functions (``warm_functions.py``)."""
+    wf = r.get("warm_functions")
+    if not ok(wf):
+        return
+    t = table(
+        "warm of deployed",
+        "requests/s",
+        "/ one function",
+        "p50 ms",
+        "p99 ms",
+        "CPU us/request",
+        "server process",
+        "sandboxes started in window",
+    )
+    f = wf["floor_http_echo"]
+    t.add_row(
+        "floor: HTTP echo",
+        f"{f['rps']:.0f}",
+        "",
+        ms(f["p50_ms"]),
+        ms(f["p99_ms"]),
+        f"{f['server_cpu_us_per_request']:.0f}",
+        "",
+        "",
+    )
+    for warm, p in wf["points"].items():
+        t.add_row(
+            f"{warm} of {wf['deployed']:,}",
+            f"{p['rps']:.0f}",
+            times(p["ratio_to_single_function"]),
+            ms(p["p50_ms"]),
+            ms(p["p99_ms"]),
+            f"{p['server_cpu_us_per_request']:.0f}",
+            f"{p['server_process_cpu_us_per_request']:.0f}",
+            f"{p['sandboxes_started_in_window']} ({p['errors']} errors)",
+        )
+    notes = []
+    fp = wf.get("floor_processes", {})
+    if len(fp) == 2:
+        few, many = sorted(fp.values(), key=lambda x: x["processes"])
+        notes.append(
+            f"floor: round trips from one event loop to {few['processes']} processes"
+            f" {few['cpu_us_per_round_trip']:.0f} us CPU each ({few['round_trips_per_s']:.0f}/s),"
+            f" to {many['processes']} processes {many['cpu_us_per_round_trip']:.0f} us"
+            f" ({many['round_trips_per_s']:.0f}/s); the event loop's share"
+            f" {few['caller_cpu_us_per_round_trip']:.0f} and"
+            f" {many['caller_cpu_us_per_round_trip']:.0f} us."
+        )
+    show(
+        f"Scale with warm functions: {wf['clients']} clients, round robin over the warm ones,"
+        f" {wf['seconds_per_window']:.0f} s windows x {wf['rounds']}",
+        t,
+        "CPU: the server and its sandboxes per request; server process: the server alone."
+        f" Target: {wf['target_warm']} warm >= {wf['target_ratio']}x one function.",
+        *notes,
+    )
 
 
 def print_function_url(r: dict[str, Any]) -> None:

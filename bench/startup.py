@@ -7,7 +7,8 @@
   clock. Idle RSS is read a second after the first answer.
 * Scale: ListFunctions pages, CreateFunction and a cold start (first Invoke of a new
   function), each with 10 and with 10,000 functions deployed, as the server's CPU time per
-  operation and the client's wall time.
+  operation and the client's wall time; the two servers run at once and are timed in
+  alternating blocks.
 
 The 10,000 functions are made once through the API (one function) and then copied in the
 store's SQLite file: creating them one by one would time CreateFunction 10,000 times.
@@ -159,52 +160,41 @@ def measure_startup(tmp: Path, repeat: int = 3) -> dict[str, Any]:
     return out
 
 
-def measure_scale(tmp: Path, ops: int = 40) -> dict[str, Any]:
-    """ListFunctions, CreateFunction and a cold start with 10 and with 10,000 functions."""
-    out: dict[str, Any] = {}
+def measure_scale(tmp: Path, ops: int = 40, rounds: int = 4) -> dict[str, Any]:
+    """ListFunctions, CreateFunction and a cold start with 10 and with 10,000 functions.
+
+    Both servers run at once and each operation is timed in ``rounds`` blocks alternating
+    between them, so that a neighbour's burst of load lands on both scales, not on one.
+    """
     code = echo_zip()
-    for n in SCALES:
-        data = tmp / f"scale-{n}"
-        seed(data, tmp, n)
-        port = free_port()
-        server = start_server(
-            f"scale-{n}", lambox_argv(port, data), port, "/lambox/v1/health", tmp, {}
-        )
-        try:
-            out[f"functions_{n}"] = scale_ops(server, code, ops)
-        finally:
+    servers: dict[int, ServerProc] = {}
+    try:
+        for n in SCALES:
+            data = tmp / f"scale-{n}"
+            seed(data, tmp, n)
+            port = free_port()
+            servers[n] = start_server(
+                f"scale-{n}", lambox_argv(port, data), port, "/lambox/v1/health", tmp, {}
+            )
+        return alternating_ops(servers, code, ops, rounds)
+    finally:
+        for server in servers.values():
             stop_server(server)
-    return out
 
 
-def scale_ops(server: ServerProc, code: bytes, ops: int) -> dict[str, Any]:
+def server_ops(server: ServerProc, code: bytes) -> dict[str, Any]:
+    """The operations timed against one server, each called with its own running index."""
     client = lambda_client(server.url)
-    pid = server.proc.pid
-
-    def per_op(fn: Any, count: int) -> dict[str, float]:
-        fn(-1)  # once untimed: lazily built state is not what is measured
-        wall = []
-        cpu0 = cpu_ns(pid)
-        for i in range(count):
-            t0 = time.perf_counter()
-            fn(i)
-            wall.append(time.perf_counter() - t0)
-        cpu = cpu_ns(pid) - cpu0
-        return {
-            "wall_p50_ms": statistics.median(wall) * 1000,
-            "server_cpu_ms_per_op": cpu / count / 1e6,
-        }
+    first = client.list_functions(MaxItems=PAGE)
+    marker = first.get("NextMarker") or ""
+    tag = uuid.uuid4().hex[:6]
+    created: list[str] = []
 
     def list_first(_: int) -> None:
         client.list_functions(MaxItems=PAGE)
 
     def list_middle(_: int) -> None:
-        client.list_functions(Marker=client_marker, MaxItems=PAGE)
-
-    first = client.list_functions(MaxItems=PAGE)
-    client_marker = first.get("NextMarker") or ""
-    tag = uuid.uuid4().hex[:6]
-    created: list[str] = []
+        client.list_functions(Marker=marker, MaxItems=PAGE)
 
     def create(i: int) -> None:
         name = f"new-{tag}-{i + 1}"
@@ -217,21 +207,58 @@ def scale_ops(server: ServerProc, code: bytes, ops: int) -> dict[str, Any]:
         )
         created.append(name)
 
-    cold_names: list[str] = []
-
     def cold(i: int) -> None:
-        name = created[i + 1]
-        client.invoke(FunctionName=name, Payload=PAYLOAD)
-        cold_names.append(name)
+        # The first Invoke of a function created above: a new sandbox.
+        client.invoke(FunctionName=created[i + 1], Payload=PAYLOAD)
 
-    result = {"list_first_page": per_op(list_first, ops)}
-    if client_marker:
-        result["list_middle_page"] = per_op(list_middle, ops)
-    result["create_function"] = per_op(create, ops)
-    for name in created:
-        client.get_waiter("function_active_v2").wait(FunctionName=name)
-    result["cold_invoke"] = per_op(cold, min(ops, len(created) - 1) - 1)
-    return result
+    def wait_active() -> None:
+        for name in created:
+            client.get_waiter("function_active_v2").wait(FunctionName=name)
+
+    fns: dict[str, Any] = {"list_first_page": list_first}
+    if marker:
+        fns["list_middle_page"] = list_middle
+    fns["create_function"] = create
+    fns["cold_invoke"] = cold
+    return {"fns": fns, "wait_active": wait_active}
+
+
+def alternating_ops(
+    servers: dict[int, ServerProc], code: bytes, ops: int, rounds: int
+) -> dict[str, Any]:
+    """Per operation: once untimed on each server (lazily built state is not what is
+    measured), then ``rounds`` blocks of ``ops // rounds`` calls, alternating servers."""
+    per = {n: server_ops(server, code) for n, server in servers.items()}
+    out: dict[str, Any] = {f"functions_{n}": {} for n in servers}
+    for op in ("list_first_page", "list_middle_page", "create_function", "cold_invoke"):
+        names = [n for n in servers if op in per[n]["fns"]]
+        if op == "cold_invoke":
+            for n in names:
+                per[n]["wait_active"]()
+        # A cold start needs a function created above and not invoked yet (one was
+        # invoked untimed): one call fewer per block.
+        block = ops // rounds - (op == "cold_invoke")
+        wall: dict[int, list[float]] = {n: [] for n in names}
+        cpu: dict[int, int] = dict.fromkeys(names, 0)
+        for n in names:
+            per[n]["fns"][op](-1)
+        index = 0
+        for r in range(rounds):
+            for n in names if r % 2 == 0 else reversed(names):
+                fn, pid = per[n]["fns"][op], servers[n].proc.pid
+                cpu0 = cpu_ns(pid)
+                for i in range(index, index + block):
+                    t0 = time.perf_counter()
+                    fn(i)
+                    wall[n].append(time.perf_counter() - t0)
+                cpu[n] += cpu_ns(pid) - cpu0
+            index += block
+        for n in names:
+            out[f"functions_{n}"][op] = {
+                "wall_p50_ms": statistics.median(wall[n]) * 1000,
+                "server_cpu_ms_per_op": cpu[n] / len(wall[n]) / 1e6,
+            }
+    return out
 
 
 def print_startup(r: dict[str, Any]) -> None:

@@ -73,10 +73,11 @@ class Settings:
         metadata={"doc": "Account-wide concurrent executions (sandboxes busy at once)."},
     )
     sandbox_limit: int = field(
-        default=64,
+        default=0,
         metadata={
             "doc": "Most sandboxes alive on this machine; beyond it idle ones of other functions"
-            " are evicted, then callers wait (bounded) for one to free up."
+            " are evicted, then callers wait (bounded) for one to free up. 0: one per 16 MiB"
+            " of the machine's memory, at most the concurrency limit."
         },
     )
     wait_queue: int = field(
