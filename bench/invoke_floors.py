@@ -29,6 +29,7 @@ from common import (
     HOST,
     PAYLOAD,
     QUICK,
+    Counts,
     ServerProc,
     check_echo,
     console,
@@ -83,6 +84,28 @@ def latency(servers: dict[str, ServerProc], path: str, n: int, blocks: int) -> d
         s["server_cpu_us_per_request"] = cpu[k] / len(samples[k]) * 1e6
         out[k] = s
     return out
+
+
+def measure_section(
+    tmp: Path, echo: ServerProc, lambox: ServerProc, fn: str, c: Counts
+) -> dict[str, Any]:
+    """``make bench``'s relay-floor section: the three servers' warm latency (alternating)
+    and throughput, with the relay floor started for it and stopped after."""
+    relay = start_relay(tmp)
+    try:
+        servers = {"echo": echo, "relay": relay, "lambox": lambox}
+        path = invoke_path(fn)
+        lat = latency(servers, path, c.warm, c.warm_blocks)
+        load = {k: throughput(s, path, c) for k, s in servers.items()}
+    finally:
+        stop_server(relay)
+    return {
+        "latency": lat,
+        "throughput_rps": {k: t["rps"] for k, t in load.items()},
+        "throughput_p99_ms": {k: t["latency"]["p99_ms"] for k, t in load.items()},
+        "note": "relay floor: the echo floor plus one round trip to a worker process per"
+        " request (bench/relay_server.py), the shape of an isolated invoke with nothing else.",
+    }
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ def print_report(r: dict[str, Any]) -> None:
     print_cpu_modes(r)
     print_cold(r)
     print_throughput(r)
+    print_relay_floor(r)
     print_warm_functions(r)
     print_function_url(r)
     print_scaling(r)
@@ -197,6 +198,27 @@ def print_throughput(r: dict[str, Any]) -> None:
             t,
             tp["note"],
         )
+
+
+def print_relay_floor(r: dict[str, Any]) -> None:
+    """Invoke beside both floors: the gap to the relay floor is lambox's own work."""
+    rf = r.get("relay_floor")
+    if not ok(rf):
+        return
+    t = table("", "echo floor", "relay floor", "Invoke", "Invoke / relay")
+    lat = rf["latency"]
+    for key, label in (("p50_ms", "sequential p50 ms"), ("p99_ms", "sequential p99 ms")):
+        e, f, i = (lat[k][key] for k in ("echo", "relay", "lambox"))
+        t.add_row(label, ms(e), ms(f), ms(i), times(ratio(i, f)))
+    e, f, i = (lat[k]["server_cpu_us_per_request"] for k in ("echo", "relay", "lambox"))
+    t.add_row(
+        "sequential server CPU us/request", f"{e:.0f}", f"{f:.0f}", f"{i:.0f}", times(ratio(i, f))
+    )
+    e, f, i = (rf["throughput_rps"][k] for k in ("echo", "relay", "lambox"))
+    t.add_row("8 clients, requests/s", f"{e:.0f}", f"{f:.0f}", f"{i:.0f}", times(ratio(i, f)))
+    e, f, i = (rf["throughput_p99_ms"][k] for k in ("echo", "relay", "lambox"))
+    t.add_row("8 clients, p99 ms", ms(e), ms(f), ms(i), times(ratio(i, f)))
+    show("Warm Invoke beside the echo and relay floors", t, rf["note"])
 
 
 def print_targets(r: dict[str, Any]) -> None:

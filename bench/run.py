@@ -36,6 +36,7 @@ from typing import Any
 
 import durable as durable_bench
 import eventbridge as eventbridge_bench
+import invoke_floors
 import logs as logs_bench
 import metrics as metrics_bench
 import s3 as s3_bench
@@ -292,6 +293,7 @@ def measure_servers(r: dict[str, Any], c: Counts, tmp: Path, servers: list[Serve
         return
 
     measure_invoke(r, c, lambox, echo, client, fn, code)
+    measure(r, "relay_floor", lambda: invoke_floors.measure_section(tmp, echo, lambox, fn, c))
     measure(r, "warm_functions", lambda: measure_warm_functions(tmp, echo, c, c == QUICK))
     measure(r, "function_url", lambda: measure_function_url(client, lambox, echo, c))
     measure_cpu_modes(r, c, tmp, lambox, echo, servers)
