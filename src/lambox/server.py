@@ -99,7 +99,7 @@ from lambox.sandbox.dispatch import DispatchingSandboxFactory
 from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
 from lambox.sandbox.runtime_api_sandbox import RuntimeApiSandboxFactory
-from lambox.scheduler.capacity import default_sandbox_limit, mem_total_kib
+from lambox.scheduler.capacity import cores, default_sandbox_limit, mem_total_kib
 from lambox.scheduler.pools import Scheduler
 from lambox.services.apigatewayv2.app import control_app
 from lambox.services.apigatewayv2.gateway import HttpApiGateway
@@ -329,7 +329,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
         max_age=settings.role_session / 2,
         concurrency_limit=settings.concurrency_limit,
         sandbox_limit=settings.sandbox_limit
-        or default_sandbox_limit(settings.concurrency_limit, mem_total_kib()),
+        or default_sandbox_limit(settings.concurrency_limit, mem_total_kib(), cores()),
         wait_queue=settings.wait_queue,
     )
     events = SqliteEventQueue(

@@ -10,12 +10,18 @@ GIB_KIB = 1024 * 1024
 
 
 def test_a_large_machine_holds_one_sandbox_per_concurrent_execution() -> None:
-    assert default_sandbox_limit(1000, 24 * GIB_KIB) == 1000
-    assert default_sandbox_limit(50, 24 * GIB_KIB) == 50
+    assert default_sandbox_limit(1000, 24 * GIB_KIB, 16) == 1000
+    assert default_sandbox_limit(50, 24 * GIB_KIB, 16) == 50
+
+
+def test_each_core_holds_at_most_64() -> None:
+    """A burst of cold starts on two cores: 128 sandboxes, not 1,000."""
+    assert default_sandbox_limit(1000, 24 * GIB_KIB, 2) == 128
+    assert default_sandbox_limit(1000, 24 * GIB_KIB) == 64
 
 
 def test_a_small_machine_holds_one_sandbox_per_16_mib() -> None:
-    assert default_sandbox_limit(1000, 2 * GIB_KIB) == 128
+    assert default_sandbox_limit(1000, 2 * GIB_KIB, 16) == 128
     assert default_sandbox_limit(1000, 8 * 1024) == 1
 
 
