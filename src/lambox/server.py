@@ -38,6 +38,7 @@ from lambox.api.event_sources import EventSourceApi
 from lambox.api.function_settings import FunctionSettingsApi
 from lambox.api.function_urls import FunctionUrlEndpoint
 from lambox.api.ingest import IngestApi
+from lambox.api.invoke import PREFIX as INVOKE_PREFIX
 from lambox.api.invoke import InvokeEndpoint, is_invoke
 from lambox.api.invoke_async import InvokeAsyncApi
 from lambox.api.layers import LayersApi
@@ -1217,7 +1218,7 @@ def run(settings: Settings, examples: Path | None = None, probe: Probe | None = 
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=guarded_protocol(limits, server.edge, SYNC_PAYLOAD_LIMIT),
+        http=guarded_protocol(limits, server.edge, SYNC_PAYLOAD_LIMIT, INVOKE_PREFIX.encode()),
         ws="none",
         lifespan="on",
         access_log=False,

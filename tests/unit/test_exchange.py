@@ -58,7 +58,7 @@ def serve(raw: bytes, routes: Routes, responses: int) -> bytes:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        protocol = guarded_protocol(HeaderLimits(10, 16384, 100), routes, 100)
+        protocol = guarded_protocol(HeaderLimits(10, 16384, 100), routes, 100, b"/d")
         config = Config(app, http=protocol, lifespan="off", log_level="critical")
         server = Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -112,7 +112,8 @@ def test_a_claimed_request_is_answered_by_the_edge_in_one_write() -> None:
 
 def test_what_is_not_the_plain_case_goes_to_the_cycle() -> None:
     cases = [
-        post("/other", b"hi"),  # not claimed by the routes
+        post("/other", b"hi"),  # not under the claimed prefix
+        post("/dx", b"hi"),  # under it, but not claimed by the routes
         b"GET /direct HTTP/1.1\r\nHost: x\r\n\r\n",  # not a POST
         post("/direct", b"hi", b"Expect: 100-continue\r\n"),
         post("/direct", b"x" * 101),  # over the body limit

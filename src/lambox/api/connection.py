@@ -88,6 +88,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     limits: ClassVar[HeaderLimits] = HeaderLimits()
     direct_routes: ClassVar[DirectRoutes | None] = None
     body_limit: ClassVar[int] = 0
+    claim_prefix: ClassVar[bytes] = b"/"
 
     def __init__(
         self,
@@ -185,7 +186,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         parser = self.parser
         cycle = self.cycle
         if (
-            parser.get_method() != b"POST"
+            not self.url.startswith(self.claim_prefix)
+            or parser.get_method() != b"POST"
             or (cycle is not None and not cycle.response_complete)
             or self.expect_100_continue
             or parser.get_http_version() != "1.1"
@@ -379,10 +381,19 @@ def _response(exc: LamboxError) -> bytes:
 
 
 def guarded_protocol(
-    limits: HeaderLimits, direct: DirectRoutes | None = None, body_limit: int = 0
+    limits: HeaderLimits,
+    direct: DirectRoutes | None = None,
+    body_limit: int = 0,
+    claim_prefix: bytes = b"/",
 ) -> type[GuardedHttpToolsProtocol]:
     """The protocol class uvicorn instantiates per connection, with ``limits`` bound, and
     ``direct``'s routes answered through an ``Exchange`` when their body is at most
-    ``body_limit`` bytes."""
-    attributes = {"limits": limits, "direct_routes": direct, "body_limit": body_limit}
+    ``body_limit`` bytes. Only requests whose target starts with ``claim_prefix`` are
+    offered to ``direct``: any other request is not even looked at twice."""
+    attributes = {
+        "limits": limits,
+        "direct_routes": direct,
+        "body_limit": body_limit,
+        "claim_prefix": claim_prefix,
+    }
     return type("LamboxHttpProtocol", (GuardedHttpToolsProtocol,), attributes)
