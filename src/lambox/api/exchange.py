@@ -22,7 +22,6 @@ is how the protocol says more body came, the body ended, or the client left),
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.types import Message, Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from lambox.api.responses import error_body, request_id
+from lambox.api.responses import error_answer, request_id
 from lambox.edge.denials import Answer
 from lambox.edge.router import Answerer
 from lambox.errors import ServiceError
@@ -163,12 +162,4 @@ class Exchange:
 
 
 def _internal_error() -> Answer:
-    exc = ServiceError("Internal error.")
-    body = json.dumps(error_body(exc)).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"x-amzn-errortype", exc.aws_type.encode()),
-        (b"x-amzn-requestid", request_id().encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    return exc.status, headers, body
+    return error_answer(ServiceError("Internal error."), request_id())

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from lambox.api.responses import error_answer
 from lambox.control import shapes
 from lambox.edge.denials import Answer
 from lambox.errors import (
@@ -72,14 +73,14 @@ class InvokeEndpoint:
                 shapes.validate("Invoke", {"FunctionName": name, "Qualifier": invocation.qualifier})
                 raise
         except LamboxError as exc:
-            return _error(exc, rid)
+            return error_answer(exc, rid)
         except ClientDisconnect:
             # Left before its payload was whole: the function is not run on a part of it.
             log.debug("client left during Invoke %s", rid)
-            return _error(BadRequest("The client left before its request was whole."), rid)
+            return error_answer(BadRequest("The client left before its request was whole."), rid)
         except Exception:
             log.exception("invoke failed")
-            return _error(ServiceError("Internal error."), rid)
+            return error_answer(ServiceError("Internal error."), rid)
         status = _STATUS[invocation.invocation_type]
         headers = [
             (b"content-type", b"application/json"),
@@ -183,20 +184,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _error(exc: LamboxError, rid: str) -> Answer:
-    from lambox.api.responses import error_body
-
-    body = json.dumps(error_body(exc)).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"x-amzn-errortype", exc.aws_type.encode()),
-        (b"x-amzn-requestid", rid.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    return exc.status, headers, body
-
-
 async def _send_error(send: Send, exc: LamboxError, rid: str) -> None:
-    status, headers, body = _error(exc, rid)
+    status, headers, body = error_answer(exc, rid)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -35,6 +35,19 @@ def error_body(exc: LamboxError) -> dict[str, Any]:
     return body
 
 
+def error_answer(exc: LamboxError, rid: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """``error_response`` as a whole answer (status, raw headers, body), for the paths that
+    write their answer without Starlette: the Invoke endpoint and the connection's exchange."""
+    body = json.dumps(error_body(exc)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-errortype", exc.aws_type.encode()),
+        (b"x-amzn-requestid", rid.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    return exc.status, headers, body
+
+
 def error_response(exc: LamboxError, rid: str | None = None) -> Response:
     """Any lambox error in AWS's wire shape: ``x-amzn-ErrorType`` + ``{"Type","Message"}``."""
     return Response(
