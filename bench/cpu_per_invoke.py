@@ -8,6 +8,9 @@ wait, they do not make the server do more work. Each round measures the floor an
 alternately over ``n`` sequential requests on one keep-alive connection. ``--compare``
 names the ``src`` directory of another tree (``git archive REV src | tar -x -C DIR``):
 a lambox started from it is measured in the same rounds, for a before/after in one run.
+``--clients N`` measures under load instead: N client processes, one connection each, for
+``--seconds`` (``invoke.throughput``); the server process's own CPU per request, where work
+done once per event-loop turn for several requests shows.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from common import (
     HOST,
     PAYLOAD,
+    Counts,
     ServerProc,
     check_echo,
     create_function,
@@ -34,6 +38,7 @@ from common import (
 )
 from floors import start_echo
 from httpclient import Connection, build_request
+from invoke import throughput
 
 
 def cpu_seconds(pid: int) -> float:
@@ -62,6 +67,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare", type=Path, help="the src directory of another tree")
+    parser.add_argument("--clients", type=int, default=0, help="load processes (0: one)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="of each load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -82,11 +89,19 @@ def main() -> None:
             floor_raw = build_request(HOST, echo.port, path, PAYLOAD)
             figures: dict[str, list[float]] = {"echo floor": []}
             figures.update({label: [] for label in servers})
+            load = Counts(clients=args.clients, load_seconds=args.seconds)
+
+            def measure(server: ServerProc, raw: bytes) -> float:
+                if not args.clients:
+                    return per_request_us(server, raw, args.n)
+                found = throughput(server, path, load, raw)
+                return float(found["server_process_cpu_us_per_request"])
+
             for _ in range(args.rounds):
-                figures["echo floor"].append(per_request_us(echo, floor_raw, args.n))
+                figures["echo floor"].append(measure(echo, floor_raw))
                 for label, server in servers.items():
                     raw = build_request(HOST, server.port, path, PAYLOAD)
-                    figures[label].append(per_request_us(server, raw, args.n))
+                    figures[label].append(measure(server, raw))
             for label, values in figures.items():
                 rounds = [round(x) for x in values]
                 print(f"{label:>11} us/request: {rounds} median {statistics.median(values):.0f}")

@@ -162,6 +162,22 @@ def test_an_idle_kept_alive_connection_is_closed(edge: LamboxServer) -> None:
         assert sock.recv(1024) == b""
 
 
+def test_the_keep_alive_timeout_runs_from_the_last_response(edge: LamboxServer) -> None:
+    """A connection used again within LAMBOX_IDLE_TIMEOUT (1 s) is kept past the first
+    response's timeout, and closed once idle for the whole timeout after its last one."""
+    with _connect(edge) as sock:
+        sock.settimeout(1 + MARGIN)
+        sock.sendall(LIST + b"\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.6)
+        sock.sendall(LIST + b"\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.6)  # past the first response's timeout, within the second's
+        sock.sendall(LIST + b"\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        assert sock.recv(1024) == b""
+
+
 def test_an_eight_mib_header_gets_431_without_being_buffered(edge: LamboxServer) -> None:
     raw = LIST + b"X-Big: " + b"a" * (8 << 20) + b"\r\n\r\n"
     message = assert_refused(exchange(edge, raw), 431, "RequestHeaderFieldsTooLargeException")

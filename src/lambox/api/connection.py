@@ -80,7 +80,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     The warm path pays almost nothing per request: no timer is created or cancelled per
     request (one timer per connection re-arms itself for what is left of the deadline of
-    the head pending when it fires), and the parsed head is measured only when the raw
+    the head pending when it fires; uvicorn's keep-alive timeout, which uvicorn arms after
+    every response and cancels on the next request's first byte, works the same way with
+    ``_idle_since`` and a second timer), and the parsed head is measured only when the raw
     count cannot vouch for it: when it is over the limit (the read also held body bytes), or
     when the head began inside a read that also ended the previous request (pipelining).
     """
@@ -108,13 +110,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False  # a refusal was decided: nothing more is read
         self._deferred: LamboxError | None = None  # a refusal waiting for earlier answers
         self._lingering: TimerHandle | None = None
+        self._idle_since: float | None = None  # the last response ended; nothing came since
+        self._idle_timer: TimerHandle | None = None
+        self._idle_at = 0.0  # loop time ``_idle_timer`` fires at
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_began()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._timer, self._lingering):
+        for timer in (self._timer, self._lingering, self._idle_timer):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
@@ -270,6 +275,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
         )
 
+    def _unset_keepalive_if_required(self) -> None:
+        """Data came (or the connection ended): the connection is no longer idle."""
+        self._idle_since = None
+
+    def _idle_began(self) -> None:
+        self._idle_since = since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_at = since + self.timeout_keep_alive
+            self._idle_timer = self.loop.call_at(self._idle_at, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        """Close the connection if it has been idle for the keep-alive timeout; if it became
+        idle later, wait for the rest; if it is not idle, the next response arms it. (The
+        timer armed at the idle period's own end is trusted when it fires, as uvicorn's
+        call_later is: uvloop's timers run on whole milliseconds.)"""
+        self._idle_timer = None
+        since = self._idle_since
+        if since is None or self.transport.is_closing():
+            return
+        end = since + self.timeout_keep_alive
+        if self._idle_at < end:
+            self._idle_at = end
+            self._idle_timer = self.loop.call_at(end, self._idle_expired)
+            return
+        self.timeout_keep_alive_handler()
+
     def _refuse(self, refusal: LamboxError) -> None:
         """Answer ``refusal`` in its turn and close; nothing more is read or parsed.
 
@@ -296,7 +327,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._answer(refusal)
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        # uvicorn's, with the keep-alive timeout of ``_idle_began`` for its timer.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle_began()
         refusal = self._deferred
         if refusal is not None and not self.pipeline and self.cycle.response_complete:
             self._deferred = None

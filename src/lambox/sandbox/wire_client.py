@@ -2,6 +2,13 @@
 
 Frames are parsed in ``data_received`` and handed to the single waiter; there is at most
 one outstanding request per sandbox, so a one-slot waiter is all the state needed.
+
+The waiter's deadline is kept by one timer per sandbox that is not cancelled when a frame
+comes in time: when it fires it finds no waiter (it is dropped), or the deadline of a later
+wait (it re-arms for the rest of it), or that deadline passed (the wait times out). A warm
+sandbox invoked back to back so makes one timer per timeout's length, not two timer
+operations per invocation; a wait whose deadline is sooner than the armed timer's (a
+shorter timeout) arms its own.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
 from typing import Any, cast
 
 from lambox.errors import SandboxDead, SandboxTimeout
@@ -32,6 +40,9 @@ class WireClient(asyncio.Protocol):
         # The loop, kept: asyncio.get_running_loop() checks the process id (a getpid
         # system call) every time, and next_frame runs once per invocation.
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadline = 0.0  # loop time the pending wait times out at
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # loop time ``_timer`` fires at
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -80,6 +91,9 @@ class WireClient(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._fail(SandboxDead("sandbox wire closed"))
 
     def send(self, frame: bytes) -> None:
@@ -95,19 +109,39 @@ class WireClient(asyncio.Protocol):
         loop = self._loop or asyncio.get_running_loop()
         waiter: asyncio.Future[Frame] = loop.create_future()
         self._waiter = waiter
-        timer = None
         if timeout is not None:
-            timer = loop.call_later(timeout, self._expire, waiter)
+            deadline = self._deadline = loop.time() + timeout
+            timer = self._timer
+            if timer is None or self._timer_at > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self._timer_at = deadline
+                self._timer = loop.call_at(deadline, self._expired)
+        else:
+            self._deadline = math.inf
         try:
             return await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
 
-    def _expire(self, waiter: asyncio.Future[Frame]) -> None:
-        if not waiter.done():
-            waiter.set_exception(SandboxTimeout("sandbox did not answer in time"))
+    def _expired(self) -> None:
+        """The timer's time came: time the pending wait out if its deadline passed."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        deadline = self._deadline
+        if deadline == math.inf:
+            return  # a wait without a deadline: the next wait with one arms a timer
+        if self._timer_at < deadline:
+            # Armed for an earlier wait: wait for this one's own deadline. (The timer armed
+            # at a deadline is trusted when it fires, as a call_later's would be: uvloop's
+            # timers run on whole milliseconds, up to one before ``loop.time()`` says.)
+            loop = self._loop or asyncio.get_running_loop()
+            self._timer_at = deadline
+            self._timer = loop.call_at(deadline, self._expired)
+            return
+        waiter.set_exception(SandboxTimeout("sandbox did not answer in time"))
 
     def _deliver(self, frame: Frame) -> None:
         waiter = self._waiter
