@@ -206,6 +206,20 @@ def test_timeout_fails_the_invocation_and_replaces_the_sandbox(lambda_client, fn
     assert json.loads(again["Body"]) == "slept"
 
 
+def test_a_warm_sandbox_times_out_at_each_invocations_own_deadline(lambda_client, fn) -> None:  # type: ignore[no-untyped-def]
+    """The deadline timer of a sandbox outlives the invocation that armed it: a later
+    invocation runs to its own timeout (not the earlier one's), and still times out there."""
+    name = fn("app.sleep", Timeout=3)
+    assert json.loads(invoke(lambda_client, name, {"s": 0})["Body"]) == "slept"
+    time.sleep(1.5)
+    # Runs past the first invocation's deadline, within its own.
+    assert json.loads(invoke(lambda_client, name, {"s": 2})["Body"]) == "slept"
+    out = invoke(lambda_client, name, {"s": 6})
+    assert out["FunctionError"] == "Unhandled"
+    assert "Task timed out after 3.00 seconds" in json.loads(out["Body"])["errorMessage"]
+    assert json.loads(invoke(lambda_client, name, {"s": 0})["Body"]) == "slept"
+
+
 def test_crashing_function_fails_only_its_invocation(lambda_client, fn) -> None:  # type: ignore[no-untyped-def]
     out = invoke(lambda_client, fn("app.crash"), {})
     assert out["FunctionError"] == "Unhandled"
