@@ -8,6 +8,8 @@ wait, they do not make the server do more work. Each round measures the floor an
 alternately over ``n`` sequential requests on one keep-alive connection. ``--compare``
 names the ``src`` directory of another tree (``git archive REV src | tar -x -C DIR``):
 a lambox started from it is measured in the same rounds, for a before/after in one run.
+Given twice (before and after, both exported), it also shows how far "this tree" differs
+from an identical export: a bias of the first server's place, not of its code.
 ``--clients N`` measures under load instead: N client processes, one connection each, for
 ``--seconds`` (``invoke.throughput``); the server process's own CPU per request, where work
 done once per event-loop turn for several requests shows.
@@ -66,7 +68,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--compare", type=Path, help="the src directory of another tree")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        help="the src directory of another tree (repeatable)",
+    )
     parser.add_argument("--clients", type=int, default=0, help="load processes (0: one)")
     parser.add_argument("--seconds", type=float, default=5.0, help="of each load")
     args = parser.parse_args()
@@ -74,8 +82,9 @@ def main() -> None:
         tmp = Path(tmp_dir)
         echo = start_echo(tmp)
         trees = {"this tree": {}}
-        if args.compare is not None:
-            trees["compared"] = {"PYTHONPATH": str(args.compare.resolve())}
+        for n, compared in enumerate(args.compare):
+            label = "compared" if len(args.compare) == 1 else f"compared {n + 1}"
+            trees[label] = {"PYTHONPATH": str(compared.resolve())}
         servers: dict[str, ServerProc] = {}
         try:
             for label, env in trees.items():
