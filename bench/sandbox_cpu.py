@@ -6,7 +6,7 @@
 A server holding ``max(warm)`` echo functions (``startup.seed``) is driven with sequential
 requests on one keep-alive connection, round robin over the first ``warm`` functions, so
 each of them keeps exactly one warm sandbox. Measured per request, from
-``/proc/<pid>/stat`` (utime + stime): the server's descendants (sandboxes; their zygotes
+``/proc/<pid>/schedstat`` (time on a CPU): the server's descendants (sandboxes; their zygotes
 and watcher idle) and the server process itself. The HTTP echo floor's CPU per request is
 measured in the same rounds. ``--compare`` names the ``src`` of another tree (``git
 archive REV src | tar -x -C DIR``): a server started from it is measured in the same
@@ -37,21 +37,23 @@ from floors import start_echo
 from httpclient import Connection, build_request
 from startup import seed
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def processes() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, utime + stime ticks) of every process."""
+    """pid -> (parent pid, nanoseconds on a CPU) of every process: ``schedstat``'s run
+    time, the same user + system time as ``stat``'s utime + stime without their 10 ms
+    ticks (a few thousand requests would be a few hundred ticks)."""
     out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/schedstat") as f:
+                ran = int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
             continue
-        out[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        out[int(entry)] = (parent, ran)
     return out
 
 
@@ -65,6 +67,24 @@ def descendants(table: dict[int, tuple[int, int]], root: int) -> set[int]:
                 found.add(pid)
                 break
     return found
+
+
+def sandbox_uss_kb(root: int) -> list[int]:
+    """Private memory (USS, KiB) of each sandbox of the server: its descendants that run
+    as the sandboxes' uid (993) and hold an interpreter."""
+    table = processes()
+    out = []
+    for pid in descendants(table, root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                status = f.read()
+            if "\nUid:\t993\t" not in status or not status.startswith("Name:\tpython"):
+                continue
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                out.append(sum(int(line.split()[1]) for line in f if line.startswith("Private_")))
+        except OSError:
+            continue
+    return out
 
 
 def measure(server: ServerProc, requests: list[bytes], n: int) -> tuple[float, float, int]:
@@ -86,7 +106,7 @@ def measure(server: ServerProc, requests: list[bytes], n: int) -> tuple[float, f
     sandbox = sum(after[p][1] - before.get(p, (0, 0))[1] for p in kids)
     own = after[root][1] - before[root][1]
     new = len(kids - set(before))
-    return sandbox / TICK * 1e6 / n, own / TICK * 1e6 / n, new
+    return sandbox / 1e3 / n, own / 1e3 / n, new
 
 
 def echo_floor(echo: ServerProc, n: int) -> float:
@@ -96,7 +116,7 @@ def echo_floor(echo: ServerProc, n: int) -> float:
         before = processes()[echo.proc.pid][1]
         for _ in range(n):
             conn.request(raw)
-        return (processes()[echo.proc.pid][1] - before) / TICK * 1e6 / n
+        return (processes()[echo.proc.pid][1] - before) / 1e3 / n
 
 
 def main() -> None:
@@ -146,6 +166,10 @@ def main() -> None:
                 each = [round(v, 1) for v in values]
                 print(f"{label:>28} us/request: {each} median {statistics.median(values):.1f}")
             print(f"processes started inside the windows: {started}")
+            for label, server in servers.items():
+                uss = sandbox_uss_kb(server.proc.pid)
+                if uss:
+                    print(f"{label}: {len(uss)} sandboxes, USS median {statistics.median(uss)} KiB")
             print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         finally:
             for server in servers.values():

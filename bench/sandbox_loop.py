@@ -7,8 +7,9 @@ Each tree's runtime (``python -m lambox.runtime``, the loop a sandbox runs) is s
 ``boxes`` times over socketpairs with the echo handler, and driven straight from this
 process: INVOKE frames made by ``wire.encode_invoke`` with a fresh request id and trace
 header each (as the server sends them), round robin over the processes, one at a time. No
-server, no HTTP, no zygote: what is measured is the runtime processes' utime + stime
-(``/proc/<pid>/stat``) per invocation, so neighbours' load makes it wait but not work more.
+server, no HTTP, no zygote: what is measured is the runtime processes' time on a CPU
+(``/proc/<pid>/schedstat``: user + system, without ``stat``'s 10 ms ticks) per
+invocation, so neighbours' load makes it wait but not work more.
 
 Floor: as many stand-in processes that read a frame, decode its JSON meta and event, encode
 the event and answer; the least a Python process answering the same frames costs, with
@@ -96,13 +97,12 @@ class Box:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
+    """Time on a CPU (``schedstat``: user + system, without ``stat``'s 10 ms ticks)."""
     total = 0
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+        with open(f"/proc/{pid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
 
 
 def frames(n: int) -> list[bytes]:
