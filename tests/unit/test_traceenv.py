@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lambox.runtime.traceenv import TRACE_ENV, TraceEnv, libc_putenv
+from lambox.runtime.traceenv import TRACE_ENV, TraceEnv, libc_env
 
 libc = ctypes.CDLL(None)
 libc.getenv.restype = ctypes.c_char_p
@@ -67,5 +67,18 @@ def test_a_null_byte_is_refused_as_os_environ_refuses_it() -> None:
         TraceEnv().set("Root=1-\0x")
 
 
-def test_libc_putenv_is_resolved_once() -> None:
-    assert libc_putenv() is libc_putenv() is not None
+@pytest.mark.usefixtures("clean")
+def test_a_value_set_or_removed_behind_os_environ_is_replaced() -> None:
+    env = TraceEnv()
+    env.set("Root=1-a")
+    os.putenv(TRACE_ENV, "theirs")  # the C entry only; os.environ still says Root=1-a
+    assert c_value() == "theirs"
+    env.set("Root=1-b")
+    assert os.environ[TRACE_ENV] == c_value() == "Root=1-b"
+    os.unsetenv(TRACE_ENV)
+    env.set("Root=1-c")
+    assert os.environ[TRACE_ENV] == c_value() == "Root=1-c"
+
+
+def test_libc_is_resolved_once() -> None:
+    assert libc_env() is libc_env() is not None

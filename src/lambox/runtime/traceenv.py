@@ -10,9 +10,13 @@ invocation, for the life of the sandbox, counted in its Max Memory Used.
 
 Instead the C environment's entry points at one buffer this module owns (``putenv`` does not
 copy), rewritten in place for each invocation; ``os.environ`` gets the same value in its
-mapping, without a second ``setenv``. Whenever function code replaced or removed the
-variable through ``os.environ`` (so the C entry no longer points at the buffer), the buffer
-is put back before the next write. A value longer than the buffer gets a larger buffer.
+mapping, without a second ``setenv``. Before each write, ``getenv`` says whether the C entry
+still points at the buffer and the mapping still holds our value: when function code
+replaced or removed the variable (through ``os.environ``, ``os.putenv`` or C code), the
+buffer is put back instead. A value longer than the buffer gets a larger buffer. A thread
+of the function's that reads the variable while the next invocation's value is written
+between invocations may see part of each, where glibc's copies would have kept the old
+one whole: no invocation is running then, and the old value is stale either way.
 
 Where ctypes or libc's ``putenv`` is missing, ``os.environ`` is written as before.
 """
@@ -31,24 +35,29 @@ _PREFIX = _KEY + b"="
 INITIAL_ROOM = 256
 
 
-_putenv: list[Callable[[Any], int] | None] = []  # resolved once per process tree
+LibcEnv = tuple[Callable[[int], int], Callable[[bytes], int | None]]
+_libc: list[LibcEnv | None] = []  # resolved once per process tree
 
 
-def libc_putenv() -> Callable[[Any], int] | None:
-    """libc's ``putenv``, or None where it cannot be reached. Importing ctypes costs a few
-    milliseconds, so a zygote calls this once and its sandboxes inherit the result; a
-    runtime started on its own pays it at its first traced invocation."""
-    if not _putenv:
+def libc_env() -> LibcEnv | None:
+    """libc's ``putenv`` (taking an address) and ``getenv`` (giving one), or None where
+    they cannot be reached. Importing ctypes costs a few milliseconds, so a zygote calls
+    this once and its sandboxes inherit the result; a runtime started on its own pays it
+    at its first traced invocation."""
+    if not _libc:
+        found: LibcEnv | None
         try:
             import ctypes
 
-            putenv: Callable[[Any], int] | None = ctypes.CDLL(None).putenv
-            putenv.argtypes = [ctypes.c_void_p]  # type: ignore[union-attr]
-            putenv.restype = ctypes.c_int  # type: ignore[union-attr]
+            libc = ctypes.CDLL(None)
+            putenv, getenv = libc.putenv, libc.getenv
+            putenv.argtypes, putenv.restype = [ctypes.c_void_p], ctypes.c_int
+            getenv.argtypes, getenv.restype = [ctypes.c_char_p], ctypes.c_void_p
+            found = (putenv, getenv)
         except (ImportError, OSError, AttributeError):
-            putenv = None
-        _putenv.append(putenv)
-    return _putenv[0]
+            found = None
+        _libc.append(found)
+    return _libc[0]
 
 
 class TraceEnv:
@@ -59,10 +68,11 @@ class TraceEnv:
         data = getattr(self._environ, "_data", None)
         # The encoded mapping ``os.environ`` reads from; None: write os.environ plainly.
         self._data: dict[bytes, bytes] | None = data if isinstance(data, dict) else None
-        self._putenv: Callable[[Any], int] | None = None
+        self._libc: LibcEnv | None = None
+        self._address = 0  # where the value starts in the buffer: what getenv gives back
         self._encoding = sys.getfilesystemencoding()
         self._buffer: Any = None  # the ctypes buffer the C entry points at, once installed
-        self._view: memoryview | None = None
+        self._slot: Any = None  # the value part of the buffer, as a C char array
         self._room = 0  # value bytes the buffer holds, before its NUL
         self._current = b""  # what we last stored in ``_data`` while the entry is ours
         self._installed = False  # the C entry points at ``_buffer``
@@ -76,25 +86,28 @@ class TraceEnv:
         if data is None:
             self._environ[TRACE_ENV] = trace_id
             return
-        value = trace_id.encode(self._encoding, "surrogateescape")
-        if b"\0" in value:
+        if "\0" in trace_id:
             raise ValueError("embedded null byte")
-        n = len(value)
-        view = self._view
-        if not self._installed or n > self._room or data.get(_KEY) is not self._current:
+        value = trace_id.encode(self._encoding, "surrogateescape")
+        libc = self._libc
+        if (
+            libc is None
+            or not self._installed
+            or len(value) > self._room
+            or data.get(_KEY) is not self._current
+            or libc[1](_KEY) != self._address
+        ):
             self._install(value)
-        elif view is not None:
-            start = len(_PREFIX)
-            view[start : start + n] = value
-            view[start + n] = 0
+        else:
+            self._slot.value = value  # a memcpy, and the NUL after it: shorter than the slot
         data[_KEY] = value
         self._current = value
 
     def _install(self, value: bytes) -> None:
         """Point the C entry at a buffer of ours holding ``value`` (a larger one if needed);
         without libc's ``putenv``, write ``os.environ`` as usual."""
-        putenv = self._putenv = self._putenv or libc_putenv()
-        if putenv is None:
+        libc = self._libc = self._libc or libc_env()
+        if libc is None:
             self._environ[TRACE_ENV] = value.decode(self._encoding, "surrogateescape")
             return
         import ctypes
@@ -107,11 +120,12 @@ class TraceEnv:
         else:
             buffer = self._buffer
         buffer.value = _PREFIX + value
-        if putenv(ctypes.addressof(buffer)) != 0:
+        if libc[0](ctypes.addressof(buffer)) != 0:
             raise OSError(ctypes.get_errno(), "putenv failed")
         # The old buffer may be freed only now that the entry points elsewhere.
         self._buffer, self._room = buffer, room
-        self._view = memoryview(buffer).cast("B")
+        self._address = ctypes.addressof(buffer) + len(_PREFIX)
+        self._slot = (ctypes.c_char * (room + 1)).from_buffer(buffer, len(_PREFIX))
         self._installed = True
 
     def _clear(self) -> None:

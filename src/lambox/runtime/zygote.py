@@ -388,7 +388,7 @@ def main() -> int:
         # and /opt/python in front).
         sys.path[:] = bootstrap.runtime_path(sys.path, jail.LIBS_DIR if libs else "")
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
-        traceenv.libc_putenv()  # imports ctypes here, once, not in every sandbox
+        traceenv.libc_env()  # imports ctypes here, once, not in every sandbox
         gc.collect()
         gc.freeze()
     except BaseException as exc:
