@@ -150,7 +150,9 @@ class FunctionUrlEndpoint:
         invocation = self._invocation(scope, config, body, rid, pump)
         answer: HttpAnswer | None
         try:
-            fv, invocation = await self._invoke.prepare(config.function, invocation, True)
+            fv, invocation = await self._invoke.prepare(
+                config.function, invocation, serialized=True
+            )
             if pump is None or send is None:
                 answer = self._mapped(await self._invoke.run(fv, invocation), config, rid)
             else:
