@@ -1,6 +1,6 @@
 """Server CPU per warm invocation beside the HTTP echo floor, in one run.
 
-``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--compare SRC]``
+``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--compare SRC] [--url]``
 
 CPU time (``/proc/<pid>/stat`` utime+stime of the server process alone, not its
 sandboxes) is steadier than the wall clock on a shared machine: neighbours make requests
@@ -8,6 +8,8 @@ wait, they do not make the server do more work. Each round measures the floor an
 alternately over ``n`` sequential requests on one keep-alive connection. ``--compare``
 names the ``src`` directory of another tree (``git archive REV src | tar -x -C DIR``):
 a lambox started from it is measured in the same rounds, for a before/after in one run.
+``--url`` also measures, on each server, a function URL of the same function (its request
+answers the same bytes as the Invoke: ``function_url.py``'s handler).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from common import (
     stop_server,
 )
 from floors import start_echo
+from function_url import url_request, url_zip
 from httpclient import Connection, build_request
 
 
@@ -62,7 +65,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare", type=Path, help="the src directory of another tree")
+    parser.add_argument("--url", action="store_true", help="measure a function URL too")
     args = parser.parse_args()
+    name = "bench-url" if args.url else "bench-echo"
+    path = invoke_path(name)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         echo = start_echo(tmp)
@@ -71,25 +77,29 @@ def main() -> None:
             trees["compared"] = {"PYTHONPATH": str(args.compare.resolve())}
         servers: dict[str, ServerProc] = {}
         try:
+            # Each row: the server and the request it is measured with.
+            rows: dict[str, tuple[ServerProc, bytes]] = {
+                "echo floor": (echo, build_request(HOST, echo.port, path, PAYLOAD))
+            }
             for label, env in trees.items():
                 port = free_port()
                 data = tmp / f"data-{len(servers)}"
-                servers[label] = start_server(
+                server = start_server(
                     label, lambox_argv(port, data), port, "/2015-03-31/functions", tmp, env
                 )
-                create_function(lambda_client(servers[label].url), "bench-echo", echo_zip())
-            path = invoke_path("bench-echo")
-            floor_raw = build_request(HOST, echo.port, path, PAYLOAD)
-            figures: dict[str, list[float]] = {"echo floor": []}
-            figures.update({label: [] for label in servers})
+                servers[label] = server
+                client = lambda_client(server.url)
+                create_function(client, name, url_zip() if args.url else echo_zip())
+                rows[label] = (server, build_request(HOST, server.port, path, PAYLOAD))
+                if args.url:
+                    rows[f"{label} url"] = (server, url_request(client, server, name))
+            figures: dict[str, list[float]] = {label: [] for label in rows}
             for _ in range(args.rounds):
-                figures["echo floor"].append(per_request_us(echo, floor_raw, args.n))
-                for label, server in servers.items():
-                    raw = build_request(HOST, server.port, path, PAYLOAD)
+                for label, (server, raw) in rows.items():
                     figures[label].append(per_request_us(server, raw, args.n))
             for label, values in figures.items():
                 rounds = [round(x) for x in values]
-                print(f"{label:>11} us/request: {rounds} median {statistics.median(values):.0f}")
+                print(f"{label:>14} us/request: {rounds} median {statistics.median(values):.0f}")
             print(f"load average: {os.getloadavg()[0]:.1f}")
         finally:
             for server in servers.values():
