@@ -1,6 +1,6 @@
 """Server CPU per warm invocation beside the HTTP echo floor, in one run.
 
-``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--compare SRC]``
+``.venv/bin/python bench/cpu_per_invoke.py [--n 3000] [--rounds 3] [--compare SRC] [--url]``
 
 CPU time (``/proc/<pid>/stat`` utime+stime of the server process alone, not its
 sandboxes) is steadier than the wall clock on a shared machine: neighbours make requests
@@ -10,6 +10,8 @@ names the ``src`` directory of another tree (``git archive REV src | tar -x -C D
 a lambox started from it is measured in the same rounds, for a before/after in one run.
 Given twice (before and after, both exported), it also shows how far "this tree" differs
 from an identical export: a bias of the first server's place, not of its code.
+``--url`` also measures, on each server, a function URL of the same function (its request
+answers the same bytes as the Invoke: ``function_url.py``'s handler).
 ``--clients N`` measures under load instead: N client processes, one connection each, for
 ``--seconds`` (``invoke.throughput``); the server process's own CPU per request, where work
 done once per event-loop turn for several requests shows.
@@ -39,6 +41,7 @@ from common import (
     stop_server,
 )
 from floors import start_echo
+from function_url import url_request, url_zip
 from httpclient import Connection, build_request
 from invoke import throughput
 
@@ -77,7 +80,10 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=0, help="load processes (0: one)")
     parser.add_argument("--seconds", type=float, default=5.0, help="of each load")
+    parser.add_argument("--url", action="store_true", help="measure a function URL too")
     args = parser.parse_args()
+    name = "bench-url" if args.url else "bench-echo"
+    path = invoke_path(name)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         echo = start_echo(tmp)
@@ -87,17 +93,23 @@ def main() -> None:
             trees[label] = {"PYTHONPATH": str(compared.resolve())}
         servers: dict[str, ServerProc] = {}
         try:
+            # Each row: the server and the request it is measured with.
+            rows: dict[str, tuple[ServerProc, bytes]] = {
+                "echo floor": (echo, build_request(HOST, echo.port, path, PAYLOAD))
+            }
             for label, env in trees.items():
                 port = free_port()
                 data = tmp / f"data-{len(servers)}"
-                servers[label] = start_server(
+                server = start_server(
                     label, lambox_argv(port, data), port, "/2015-03-31/functions", tmp, env
                 )
-                create_function(lambda_client(servers[label].url), "bench-echo", echo_zip())
-            path = invoke_path("bench-echo")
-            floor_raw = build_request(HOST, echo.port, path, PAYLOAD)
-            figures: dict[str, list[float]] = {"echo floor": []}
-            figures.update({label: [] for label in servers})
+                servers[label] = server
+                client = lambda_client(server.url)
+                create_function(client, name, url_zip() if args.url else echo_zip())
+                rows[label] = (server, build_request(HOST, server.port, path, PAYLOAD))
+                if args.url:
+                    rows[f"{label} url"] = (server, url_request(client, server, name))
+            figures: dict[str, list[float]] = {label: [] for label in rows}
             load = Counts(clients=args.clients, load_seconds=args.seconds)
 
             def measure(server: ServerProc, raw: bytes) -> float:
@@ -107,13 +119,11 @@ def main() -> None:
                 return float(found["server_process_cpu_us_per_request"])
 
             for _ in range(args.rounds):
-                figures["echo floor"].append(measure(echo, floor_raw))
-                for label, server in servers.items():
-                    raw = build_request(HOST, server.port, path, PAYLOAD)
+                for label, (server, raw) in rows.items():
                     figures[label].append(measure(server, raw))
             for label, values in figures.items():
                 rounds = [round(x) for x in values]
-                print(f"{label:>11} us/request: {rounds} median {statistics.median(values):.0f}")
+                print(f"{label:>14} us/request: {rounds} median {statistics.median(values):.0f}")
             print(f"load average: {os.getloadavg()[0]:.1f}")
         finally:
             for server in servers.values():

@@ -1,7 +1,8 @@
 """Instructions the server executes per warm request, counted by callgrind: a figure that
 does not move with the machine's load (the same binary and inputs give the same count).
 
-``.venv/bin/python bench/instructions.py [--n 1000] [--compare SRC] [--stub service|wire]``
+``.venv/bin/python bench/instructions.py [--n 1000] [--compare SRC] [--stub service|wire]
+[--url]``
 
 Each server (the HTTP echo floor, the relay floor, lambox; ``--compare`` adds a lambox
 started from another tree's ``src``, ``--stub`` one with a layer stubbed out, see
@@ -9,7 +10,9 @@ started from another tree's ``src``, ``--stub`` one with a layer stubbed out, se
 counters are zeroed, ``n`` sequential keep-alive requests are sent, and the counters are
 dumped. Only the server process's user-space instructions are counted: not the kernel's
 work in its system calls, not the sandbox's, not the client's. valgrind slows the server
-about fifty-fold, so ``n`` is small and the figures are not times.
+about fifty-fold, so ``n`` is small and the figures are not times. ``--url`` also counts,
+on each lambox, a function URL's request to the same function (``function_url.py``'s
+handler, which answers both with the same bytes).
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ from common import (
     start_server,
     stop_server,
 )
+from function_url import url_request, url_zip
 from httpclient import Connection, build_request
 
 BENCH = Path(__file__).resolve().parent
 
 
-def count(name: str, argv: list[str], health: str, env: dict[str, str], n: int) -> float:
-    """Instructions per request of the server ``argv`` starts."""
+def count(
+    name: str, argv: list[str], health: str, env: dict[str, str], n: int, url: bool = False
+) -> list[float]:
+    """Instructions per request of the server ``argv`` starts: for an Invoke, then (``url``)
+    for a function URL's request to the same function."""
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         out = tmp / "callgrind.out"
@@ -47,25 +54,38 @@ def count(name: str, argv: list[str], health: str, env: dict[str, str], n: int) 
         port = free_port()
         full = [*grind, *[a.replace("PORT", str(port)).replace("DATA", str(tmp)) for a in argv]]
         server = start_server(name, full, port, health, tmp, env)
+        function = "bench-url" if url else "bench-echo"
         try:
+            raws = [build_request(HOST, port, invoke_path(function), PAYLOAD)]
             if health != "/":
-                create_function(lambda_client(server.url), "bench-echo", echo_zip())
-            raw = build_request(HOST, port, invoke_path("bench-echo"), PAYLOAD)
+                client = lambda_client(server.url)
+                create_function(client, function, url_zip() if url else echo_zip())
+                if url:
+                    raws.append(url_request(client, server, function))
+            pid = str(server.proc.pid)
             with Connection(HOST, port, timeout=300) as conn:
-                for _ in range(200):
-                    conn.request(raw)
-                pid = str(server.proc.pid)
-                subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
-                for _ in range(n):
-                    conn.request(raw)
-                subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+                for raw in raws:
+                    for _ in range(200):
+                        conn.request(raw)
+                    subprocess.run(
+                        ["callgrind_control", "-z", pid], check=True, capture_output=True
+                    )
+                    for _ in range(n):
+                        conn.request(raw)
+                    subprocess.run(
+                        ["callgrind_control", "-d", pid], check=True, capture_output=True
+                    )
         finally:
             stop_server(server)
-        # The dump asked for is ``callgrind.out.<pid>.1``; the one the exit writes has no suffix.
-        for dump in tmp.glob("callgrind.out.*.1"):
-            for line in dump.read_text(errors="replace").splitlines():
-                if line.startswith("summary:"):
-                    return int(line.split()[1]) / n
+        # The dumps asked for are ``callgrind.out.<pid>.1``, ``.2``; the exit's has no suffix.
+        figures = []
+        for i in range(1, len(raws) + 1):
+            for dump in tmp.glob(f"callgrind.out.*.{i}"):
+                for line in dump.read_text(errors="replace").splitlines():
+                    if line.startswith("summary:"):
+                        figures.append(int(line.split()[1]) / n)
+        if len(figures) == len(raws):
+            return figures
     raise RuntimeError(f"{name}: callgrind wrote no dump")
 
 
@@ -74,6 +94,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--compare", type=Path, help="the src directory of another tree")
     parser.add_argument("--stub", action="append", default=[], choices=["service", "wire"])
+    parser.add_argument("--url", action="store_true", help="count a function URL request too")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -92,7 +113,10 @@ def main() -> None:
         argv = [py, str(BENCH / "stubbed_serve.py"), stub, *lam[3:]]
         runs.append((f"lambox, {stub} stubbed", argv, "/2015-03-31/functions", {}))
     for name, argv, health, env in runs:
-        print(f"{name:>28}: {count(name, argv, health, env, args.n):>9,.0f} instructions/request")
+        figures = count(name, argv, health, env, args.n, args.url and health != "/")
+        print(f"{name:>28}: {figures[0]:>9,.0f} instructions/request")
+        if len(figures) > 1:
+            print(f"{name + ', function URL':>28}: {figures[1]:>9,.0f} instructions/request")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ and raw ASGI app as the echo floor, which sends each request's body to an idle w
 process over a Unix socket (a 4-byte length, then the bytes) and answers with what the
 worker sends back. A worker is a plain blocking Python loop (``recv``, ``sendall``): a
 function that returns its event, minus everything a runtime does. Workers are started
-as concurrency asks for them, as sandboxes are, and reused.
+as concurrency asks for them, as sandboxes are, and reused; each request path has a pool of
+its own, as each function has its sandboxes, so a load spread over many paths keeps as
+many worker processes busy in turn as lambox keeps sandboxes.
 
 No isolation, no bookkeeping, no logs: what lambox adds over *this* floor is its own work;
 what this floor adds over the echo floor is the price of running the function elsewhere.
@@ -79,7 +81,8 @@ class Worker(asyncio.Protocol):
             self._waiter = None
 
 
-_idle: list[Worker] = []
+# Idle workers by request path: a path stands for a function.
+_idle: dict[str, list[Worker]] = {}
 
 
 async def _new_worker() -> Worker:
@@ -106,11 +109,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    worker = _idle.pop() if _idle else await _new_worker()
+    pool = _idle.setdefault(scope["path"], [])
+    worker = pool.pop() if pool else await _new_worker()
     try:
         body = await worker.call(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     finally:
-        _idle.append(worker)
+        pool.append(worker)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

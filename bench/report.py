@@ -441,6 +441,20 @@ def print_warm_functions(r: dict[str, Any]) -> None:
             f"{p['server_process_cpu_us_per_request']:.0f}",
             f"{p['sandboxes_started_in_window']} ({p['errors']} errors)",
         )
+    rf = wf.get("floor_relay")
+    if rf:
+        single = rf["points"]["1"]["rps"]
+        for n, p in rf["points"].items():
+            t.add_row(
+                f"floor: relay, {n} path{'s' if n != '1' else ''}",
+                f"{p['rps']:.0f}",
+                times(p["rps"] / single),
+                ms(p["p50_ms"]),
+                ms(p["p99_ms"]),
+                f"{p['cpu_us_per_request']:.0f}",
+                f"{p['server_process_cpu_us_per_request']:.0f}",
+                "",
+            )
     notes = []
     fp = wf.get("floor_processes", {})
     if len(fp) == 2:

@@ -188,7 +188,12 @@ def issue_18_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             ratio_target(
                 f"{wf['target_warm']} warm of {wf['deployed']:,} deployed, round robin:"
-                f" {spread['rps']:.0f}/s / one function {single['rps']:.0f}/s",
+                f" {spread['rps']:.0f}/s / one function {single['rps']:.0f}/s"
+                + (
+                    f" (relay floor, same spread: {relay['ratio_spread_to_single']:.2f}x)"
+                    if (relay := wf.get("floor_relay"))
+                    else ""
+                ),
                 spread["rps"],
                 single["rps"],
                 TARGET_WARM_FUNCTIONS_TO_SINGLE,

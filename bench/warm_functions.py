@@ -19,6 +19,12 @@ file (``startup.seed``); each point's functions were all invoked before its cloc
 (one sequential pass, then the load's warm-up), and the server's child processes before and
 after the window say whether any sandbox started inside it.
 
+Relay floor (``relay_server.py``): the HTTP echo floor plus one round trip to a worker
+process, with a pool of workers per request path, under the same load spread the same way
+over 1 and 100 paths. Its 100-path rate over its 1-path rate is what spreading the load over
+100 processes costs an isolated invoke with nothing else in it: the ratio the target asks of
+lambox, measured on a server that does no work of its own.
+
 Floor: round trips from one event loop (uvloop, as the server's) to as many child processes
 over socketpairs, each child decoding and encoding the JSON payload, with the same 8
 concurrent callers spread the same way: 8 processes (one function's 8 sandboxes) against
@@ -55,6 +61,7 @@ from common import (
 )
 from httpclient import build_request
 from invoke import throughput
+from invoke_floors import start_relay
 from startup import seed
 
 DEPLOYED = 1000
@@ -84,23 +91,35 @@ def measure_warm_functions(tmp: Path, echo: ServerProc, c: Counts, quick: bool) 
     # which then needs a second sandbox: a longer warm-up lets the pools grow before the
     # clock starts.
     c = dataclasses.replace(c, load_warmup_seconds=max(c.load_warmup_seconds, WARMUP_S))
+    relay = start_relay(tmp)
     try:
-        return curve(server, echo, c, deployed, rounds=1 if quick else 2)
+        return curve(server, echo, relay, c, deployed, rounds=1 if quick else 2)
     finally:
+        stop_server(relay)
         stop_server(server)
 
 
 def curve(
-    server: ServerProc, echo: ServerProc, c: Counts, deployed: int, rounds: int
+    server: ServerProc,
+    echo: ServerProc,
+    relay: ServerProc,
+    c: Counts,
+    deployed: int,
+    rounds: int,
 ) -> dict[str, Any]:
     names = [f"seed-{i}" for i in range(deployed)]
     requests = [build_request(HOST, server.port, invoke_path(n), PAYLOAD) for n in names]
+    relayed = [build_request(HOST, relay.port, invoke_path(n), PAYLOAD) for n in names]
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in WARM}
+    relay_ends = (WARM[0], WARM[-1])
+    relay_runs: dict[int, list[dict[str, Any]]] = {n: [] for n in relay_ends}
     floors = [throughput(echo, invoke_path(names[0]), c)]
     order = list(WARM)
     for r in range(rounds):
         for warm in order if r % 2 == 0 else reversed(order):
             runs[warm].append(throughput(server, "", c, cycle=requests[:warm]))
+        for warm in relay_ends if r % 2 == 0 else reversed(relay_ends):
+            relay_runs[warm].append(throughput(relay, "", c, cycle=relayed[:warm]))
     floors.append(throughput(echo, invoke_path(names[0]), c))
     processes = {str(n): process_floor(n, c.clients, c.load_seconds) for n in (c.clients, WARM[-1])}
     points = {str(warm): summarize_runs(rs) for warm, rs in runs.items()}
@@ -124,9 +143,32 @@ def curve(
             ),
         },
         "points": points,
+        "floor_relay": relay_floor(relay_runs),
         "floor_processes": processes,
         "target_warm": WARM[-1],
         "target_ratio": TARGET_RATIO,
+    }
+
+
+def relay_floor(runs: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The relay floor's two points and the ratio of the spread one to the single one."""
+    few, many = sorted(runs)
+    points = {
+        str(n): {
+            "rps": statistics.mean(r["rps"] for r in rs),
+            "p50_ms": statistics.mean(r["latency"]["p50_ms"] for r in rs),
+            "p99_ms": statistics.mean(r["latency"]["p99_ms"] for r in rs),
+            "cpu_us_per_request": statistics.mean(r["server_cpu_us_per_request"] for r in rs),
+            "server_process_cpu_us_per_request": statistics.mean(
+                r["server_process_cpu_us_per_request"] for r in rs
+            ),
+        }
+        for n, rs in runs.items()
+    }
+    return {
+        "points": points,
+        "spread": many,
+        "ratio_spread_to_single": ratio(points[str(many)]["rps"], points[str(few)]["rps"]),
     }
 
 

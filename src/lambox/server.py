@@ -73,7 +73,7 @@ from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.lazy import LazyApp
 from lambox.edge.public import PublicRequests, ingest_token
 from lambox.edge.queryapp import QueryApp, QueryCall
-from lambox.edge.router import EXECUTE_API, FUNCTION_URL, Edge
+from lambox.edge.router import EXECUTE_API, FUNCTION_URL, URL_HOST_MARK, Edge
 from lambox.edge.serviceapp import JsonServiceApp, RestJsonServiceApp
 from lambox.edge.url_auth import UrlGuard
 from lambox.errors import LamboxError, ServiceFault, TooManyRequests
@@ -738,6 +738,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
         authorizer,
         LambdaActions(settings.region, settings.account_id),
         direct=[(is_invoke, invoke_endpoint.answer)],  # the warm Invoke: no app, no cycle
+        hosted={FUNCTION_URL: (function_urls.answers_whole, function_urls.answer)},
     )
     return Server(
         settings,
@@ -1218,7 +1219,9 @@ def run(settings: Settings, examples: Path | None = None, probe: Probe | None = 
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=guarded_protocol(limits, server.edge, SYNC_PAYLOAD_LIMIT, INVOKE_PREFIX.encode()),
+        http=guarded_protocol(
+            limits, server.edge, SYNC_PAYLOAD_LIMIT, INVOKE_PREFIX.encode(), URL_HOST_MARK
+        ),
         ws="none",
         lifespan="on",
         access_log=False,

@@ -30,6 +30,16 @@ def count(event, context):
     COUNT += 1
     return {"count": COUNT, "pid": os.getpid(), "init_pid": INIT_PID}
 
+def trace_views(event, context):
+    import ctypes, subprocess
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_char_p
+    child = subprocess.run(["sh", "-c", 'echo "$_X_AMZN_TRACE_ID"'], capture_output=True,
+                           check=True).stdout.decode().strip()
+    c = libc.getenv(b"_X_AMZN_TRACE_ID")
+    return {"environ": os.environ.get("_X_AMZN_TRACE_ID"), "getenv": c and c.decode(),
+            "child": child, "runtime_vars": [k for k in os.environ if k.startswith("LAMBOX_")]}
+
 def introspect(event, context):
     cc = context.client_context
     return {
@@ -232,6 +242,20 @@ def test_crashing_function_fails_only_its_invocation(lambda_client, fn) -> None:
 def test_unserializable_result_is_a_marshal_error(lambda_client, fn) -> None:  # type: ignore[no-untyped-def]
     body = json.loads(invoke(lambda_client, fn("app.unserializable"), {})["Body"])
     assert body["errorType"] == "Runtime.MarshalError"
+
+
+def test_each_invocation_s_trace_header_is_in_os_environ_getenv_and_children(  # type: ignore[no-untyped-def]
+    lambda_client, fn
+) -> None:
+    name = fn("app.trace_views")
+    seen = []
+    for _ in range(3):
+        views = json.loads(invoke(lambda_client, name, {})["Body"])
+        assert views["environ"] == views["getenv"] == views["child"], views
+        assert views["environ"].startswith("Root=1-")
+        assert views["runtime_vars"] == []
+        seen.append(views["environ"])
+    assert len(set(seen)) == 3  # a fresh header each time, in every view
 
 
 def test_environment_and_context_match_lambda(lambda_client, fn) -> None:  # type: ignore[no-untyped-def]

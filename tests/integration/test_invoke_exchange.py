@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 
 from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
+from tests.wire import Reader
 
 
 @pytest.fixture(scope="module")
@@ -74,34 +75,6 @@ def _request(name: str, body: bytes, extra: bytes = b"", version: bytes = b"1.1"
         + b"\r\n\r\n"
         + body
     )
-
-
-class Reader:
-    """Responses off one connection, in order."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = b""
-
-    def response(self) -> tuple[int, dict[str, str], bytes]:
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            assert chunk, self.buf
-            self.buf += chunk
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        while len(rest) < length:
-            chunk = self.sock.recv(65536)
-            assert chunk, rest
-            rest += chunk
-        self.buf = rest[length:]
-        return int(lines[0].split()[1]), headers, rest[:length]
-
-    def closed(self) -> bool:
-        self.sock.settimeout(10)
-        return self.buf == b"" and self.sock.recv(1) == b""
 
 
 def test_an_invoke_answers_with_the_headers_aws_sends(server: LamboxServer, fn: str) -> None:

@@ -75,3 +75,53 @@ def test_invoke_as_soon_as_create_answers_is_pending_then_runs(tmp_path: Path) -
             store.close()
 
     asyncio.run(main())
+
+
+def test_a_payload_lambox_serialized_is_not_read_again(tmp_path: Path) -> None:
+    """``prepare(..., serialized=True)`` (a function URL's event, written by ``json.dumps``)
+    skips the JSON check every client's payload gets; the size limit still holds."""
+    from lambox.errors import InvalidRequestContent, RequestTooLarge
+    from lambox.invoke.service import SYNC_PAYLOAD_LIMIT
+
+    async def main() -> None:
+        arns = Arns("us-east-1", "000000000000")
+        feed = ChangeFeed()
+        store = SqliteFunctionStore(tmp_path / "state.db")
+        functions = FunctionService(
+            store, CodeStore(tmp_path / "code"), feed, RuntimeCatalog({}), arns
+        )
+        scheduler = Scheduler(FakeSandboxFactory(), keep_alive=60, concurrency_limit=10)
+        logs = LogSink(tmp_path / "logs", 1 << 20)
+        events = SqliteEventQueue(tmp_path / "events.db")
+        invoke = InvokeService(scheduler, logs, arns, events)
+        feed.subscribe(invoke.on_change)
+        feed.subscribe(scheduler.on_change)
+        try:
+            await functions.create(
+                {
+                    "FunctionName": "made",
+                    "Runtime": "python3.11",
+                    "Handler": "app.handler",
+                    "Role": ROLE,
+                    "Code": {"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return e\n"})},
+                }
+            )
+            for _ in range(100):
+                await asyncio.sleep(0)
+                if functions.get("made").state.value == "Active":
+                    break
+            unread = Invocation("r1", b"{not json")
+            with pytest.raises(InvalidRequestContent):
+                await invoke.prepare("made", unread)
+            fv, prepared = await invoke.prepare("made", unread, serialized=True)
+            assert (fv.name, prepared.payload) == ("made", b"{not json")
+            with pytest.raises(RequestTooLarge):
+                big = Invocation("r2", b'"' + b"x" * SYNC_PAYLOAD_LIMIT + b'"')
+                await invoke.prepare("made", big, serialized=True)
+        finally:
+            await scheduler.close()
+            events.close()
+            logs.close()
+            store.close()
+
+    asyncio.run(main())

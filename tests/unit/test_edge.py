@@ -186,3 +186,88 @@ def test_a_direct_route_skips_the_lambda_app_but_not_the_edge() -> None:
     # Unsigned in the strict posture: refused by the edge, never handed to the handler.
     strict = make(open_posture=False)
     assert asyncio.run(_run_edge(strict, _http(invoke, local))) == ("edge", 403)
+
+
+def test_a_function_url_is_claimed_whole_unless_it_streams() -> None:
+    """The hosted route of function URLs: the connection may answer a URL's request whole
+    (``Edge.claims``) unless the URL streams; only its Host makes it a URL's request."""
+    from lambox.api.function_urls import FunctionUrlEndpoint
+    from lambox.edge.router import FUNCTION_URL, HOST_ID, SERVICE, Edge
+    from lambox.store.urls import UrlConfig
+
+    def config(url_id: str, mode: str | None) -> UrlConfig:
+        return UrlConfig("f", "$LATEST", url_id, "NONE", "t", "t", None, mode)
+
+    configs = {
+        "b" * 32: config("b" * 32, "BUFFERED"),
+        "s" * 32: config("s" * 32, "RESPONSE_STREAM"),
+    }
+    configs["d" * 32] = config("d" * 32, None)  # never given: BUFFERED
+    urls = FunctionUrlEndpoint(None, configs.get, "123456789012")  # type: ignore[arg-type]
+    invoke = _answer("invoke")
+    edge = Edge(
+        _app("lambda"),  # type: ignore[arg-type]
+        {FUNCTION_URL: _app("url")},  # type: ignore[dict-item]
+        direct=[(lambda s: s["path"].endswith("/invocations"), invoke)],  # type: ignore[list-item]
+        hosted={FUNCTION_URL: (urls.answers_whole, urls.answer)},
+    )
+
+    def host(url_id: str) -> dict[str, str]:
+        return {"host": f"{url_id}.lambda-url.us-east-1.localhost:9000"}
+
+    for url_id in ("b" * 32, "d" * 32, "u" * 32):  # buffered, the default, unknown (403)
+        scope = _http("/any/path", host(url_id))
+        assert edge.claims(scope) == urls.answer, url_id
+        assert (scope[HOST_ID], scope[SERVICE]) == (url_id, FUNCTION_URL)
+    assert edge.claims(_http("/any/path", host("s" * 32))) is None  # streams: the app's
+    # The Host decides, not the path; a path-style request is routed by its path instead.
+    invoke_path = "/2015-03-31/functions/f/invocations"
+    assert edge.claims(_http(invoke_path, host("b" * 32))) == urls.answer
+    assert edge.claims(_http(invoke_path, {"host": "127.0.0.1:9000"})) is invoke
+    assert edge.claims(_http(f"/lambox/v1/lambda-url/{'b' * 32}/", host("b" * 32))) is None
+    assert edge.claims(_http("/any/path", {"host": "photos.s3.localhost:9000"})) is None
+    # Without a hosted route, a URL's request is never claimed.
+    bare = Edge(_app("lambda"), {FUNCTION_URL: _app("url")})  # type: ignore[arg-type, dict-item]
+    assert bare.claims(_http("/any/path", host("b" * 32))) is None
+
+
+def test_a_claimed_url_request_is_admitted_as_the_url_app_would_be() -> None:
+    """A function URL is public: unsigned, it reaches its endpoint even where every other
+    request must be signed; signed, the edge verifies it and leaves the outcome in the
+    scope for the URL's AuthType to weigh."""
+    from lambox.edge.auth import Authenticator
+    from lambox.edge.identity import StaticKeyring
+    from lambox.edge.router import FUNCTION_URL, PRINCIPAL, Edge
+    from lambox.edge.url_auth import AUTH_FAILURE
+
+    seen: list[dict[str, object]] = []
+
+    async def answer(scope: dict[str, object], receive: object) -> object:
+        seen.append(scope)
+        return 200, [], b""
+
+    edge = Edge(
+        _app("lambda"),  # type: ignore[arg-type]
+        {FUNCTION_URL: _app("url")},  # type: ignore[dict-item]
+        Authenticator(StaticKeyring([]), "123456789012", False),
+        hosted={FUNCTION_URL: (lambda s: True, answer)},  # type: ignore[dict-item]
+    )
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    url_host = {"host": f"{'b' * 32}.lambda-url.us-east-1.localhost:9000"}
+    signed = {
+        **url_host,
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKIDUNKNOWN/20260101/us-east-1/lambda/"
+        "aws4_request, SignedHeaders=host, Signature=00",
+        "x-amz-date": "20260101T000000Z",
+    }
+    for headers in (url_host, signed):
+        scope = _http("/", headers)
+        direct = edge.claims(scope)
+        assert direct is answer
+        assert asyncio.run(edge.answer(scope, receive, direct)) == (200, [], b"")
+    unsigned, failed = seen
+    assert PRINCIPAL not in unsigned and AUTH_FAILURE not in unsigned
+    assert AUTH_FAILURE in failed and PRINCIPAL not in failed

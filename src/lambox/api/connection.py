@@ -91,6 +91,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     direct_routes: ClassVar[DirectRoutes | None] = None
     body_limit: ClassVar[int] = 0
     claim_prefix: ClassVar[bytes] = b"/"
+    claim_host: ClassVar[bytes] = b""
 
     def __init__(
         self,
@@ -187,18 +188,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _claimed(self) -> Exchange | None:
         """An ``Exchange`` for a request the edge answers whole (``api/exchange.py``), if
-        this is one and its case is the plain one; None leaves it to uvicorn's cycle."""
+        this is one and its case is the plain one; None leaves it to uvicorn's cycle.
+
+        Offered to the edge: a POST whose target starts with ``claim_prefix`` (the Invoke
+        API), or a request of any method but HEAD (its answer has no body: the cycle's)
+        whose Host holds ``claim_host`` (a function URL). Both tests come before any
+        parsing, so a request that is neither costs a prefix test and a look at its Host.
+        """
         parser = self.parser
+        if self.url.startswith(self.claim_prefix):
+            method = parser.get_method()
+            if method != b"POST":
+                return None
+        elif self._claimed_host():
+            method = parser.get_method()
+            if method == b"HEAD":
+                return None
+        else:
+            return None
         cycle = self.cycle
         if (
-            not self.url.startswith(self.claim_prefix)
-            or parser.get_method() != b"POST"
-            or (cycle is not None and not cycle.response_complete)
+            (cycle is not None and not cycle.response_complete)
             or self.expect_100_continue
             or parser.get_http_version() != "1.1"
         ):
             return None
-        length = -1
+        length = -1  # none given (nor Transfer-Encoding): the request has no body
         for name, value in self.headers:
             if name == b"content-length":
                 if length >= 0 or not value.isdigit():
@@ -206,7 +221,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 length = int(value)
             elif name == b"transfer-encoding":
                 return None
-        if not 0 <= length <= self.body_limit:
+        if length > self.body_limit:
             return None
         parsed = httptools.parse_url(self.url)
         raw_path: bytes = parsed.path
@@ -216,7 +231,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         scope = {
             "type": "http",
             "http_version": "1.1",
-            "method": "POST",
+            "method": method.decode("ascii"),
             "scheme": "http",
             "path": path,
             "raw_path": raw_path,
@@ -230,6 +245,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if answerer is None:
             return None
         return Exchange(self, scope, answerer, parser.should_keep_alive())
+
+    def _claimed_host(self) -> bool:
+        """Whether the request's Host holds ``claim_host`` (a byte test: a Host in capitals
+        is left to the cycle, which routes it as well)."""
+        mark = self.claim_host
+        if mark:
+            for name, value in self.headers:
+                if name == b"host":
+                    return mark in value
+        return False
 
     # The guard.
 
@@ -425,15 +450,18 @@ def guarded_protocol(
     direct: DirectRoutes | None = None,
     body_limit: int = 0,
     claim_prefix: bytes = b"/",
+    claim_host: bytes = b"",
 ) -> type[GuardedHttpToolsProtocol]:
     """The protocol class uvicorn instantiates per connection, with ``limits`` bound, and
     ``direct``'s routes answered through an ``Exchange`` when their body is at most
-    ``body_limit`` bytes. Only requests whose target starts with ``claim_prefix`` are
-    offered to ``direct``: any other request is not even looked at twice."""
+    ``body_limit`` bytes. Only POSTs whose target starts with ``claim_prefix``, and
+    requests whose Host holds ``claim_host`` (when given), are offered to ``direct``: any
+    other request is not even looked at twice."""
     attributes = {
         "limits": limits,
         "direct_routes": direct,
         "body_limit": body_limit,
         "claim_prefix": claim_prefix,
+        "claim_host": claim_host,
     }
     return type("LamboxHttpProtocol", (GuardedHttpToolsProtocol,), attributes)

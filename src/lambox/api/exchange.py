@@ -1,17 +1,24 @@
-"""The synchronous Invoke answered by the connection itself, past uvicorn's request cycle.
+"""Requests answered by the connection itself, past uvicorn's request cycle.
 
 uvicorn hands every request to the app through a ``RequestResponseCycle``: a scope dict, an
 ``asyncio.Event`` for the body, ASGI message dicts each way and a check of every response
 header against two expressions. For the warm Invoke that machinery costs about as much as
 the HTTP parsing itself. When the edge claims a request from its head alone (its direct
-routes: ``edge.router.Edge.claims``), the connection (``api/connection.py``) puts an
+and hosted routes: ``edge.router.Edge.claims``), the connection (``api/connection.py``) puts an
 ``Exchange`` where uvicorn would put its cycle: the body gathers into it, the edge answers
-it whole (authenticated and authorized exactly as any Lambda request,
-``Edge.answer``), and the answer leaves in one write.
+it whole (admitted exactly as any request of its service, ``Edge.answer``), and the answer
+leaves in one write.
 
-Only the plain case is claimed: HTTP/1.1, a ``Content-Length`` within the synchronous
-payload limit, no ``Expect: 100-continue``, no response still pending on the connection
-(pipelining). Anything else takes uvicorn's cycle, as every other request does.
+Two kinds of request are offered to the edge: the synchronous Invoke (a POST under the
+Invoke path) and a function URL's request (any method but HEAD, its Host naming the URL;
+``FunctionUrlEndpoint.answer`` answers it unless the URL streams its answer). Only the plain
+case is claimed: HTTP/1.1, a ``Content-Length`` within the synchronous payload limit (or
+none, and no ``Transfer-Encoding``: no body), no ``Expect: 100-continue``, no response
+still pending on the connection (pipelining). Anything else takes uvicorn's cycle, as every
+other request does.
+
+Header names are the answerer's to keep valid (constants, or checked when they come from
+a function: ``edge.http_events.response``); values are checked here, as uvicorn checks them.
 
 The exchange keeps the attributes uvicorn's protocol (and the connection guard) read and
 write on a cycle: ``body``, ``more_body``, ``message_event`` (the exchange itself: ``set``

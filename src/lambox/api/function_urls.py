@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.api.streaming import STREAM_LIMIT, Pump
+from lambox.edge.denials import Answer
 from lambox.edge.http_events import (
     BadResponse,
     Cors,
@@ -63,7 +64,9 @@ def _failed(rid: str) -> HttpAnswer:
 
 
 class FunctionUrlEndpoint:
-    """ASGI app for every request whose Host is a function URL's."""
+    """ASGI app for every request whose Host is a function URL's; ``answer`` is the same
+    request answered whole, for a URL whose answer is buffered (``answers_whole``): the
+    edge's hosted route, which the connection writes at once (``api/exchange.py``)."""
 
     def __init__(
         self,
@@ -80,22 +83,43 @@ class FunctionUrlEndpoint:
         self._guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._answered(scope, receive, send)
+        if answer is not None:
+            await send({"type": "http.response.start", "status": answer[0], "headers": answer[1]})
+            await send({"type": "http.response.body", "body": answer[2]})
+
+    def answers_whole(self, scope: Scope) -> bool:
+        """Whether the URL the scope names is answered whole: any but a RESPONSE_STREAM
+        one (an unknown URL's 403 too). Read from the head: a URL whose mode changes to
+        streaming before the body has arrived is answered buffered this once."""
+        config = self._lookup(scope.get(HOST_ID, ""))
+        return config is None or not config.streaming
+
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
+        """The whole answer to one request (the edge's hosted route, ``edge.Answerer``)."""
+        answer = await self._answered(scope, receive, None)
+        # None: the client left before its body was whole; nothing reads this answer.
+        return answer if answer is not None else _whole(_failed(new_request_id()))
+
+    async def _answered(self, scope: Scope, receive: Receive, send: Send | None) -> Answer | None:
+        """The answer to write, or None when it was streamed already (``send`` given) or
+        the client left."""
         rid = new_request_id()
         try:
             answer = await self._answer(scope, receive, send, rid)
         except ClientDisconnect:
             log.debug("client left during function URL request %s", rid)
-            return
+            return None
         except Exception:
             log.exception("function URL request %s failed", rid)
             answer = _failed(rid)
-        if answer is not None:
-            await _send(send, answer)
+        return None if answer is None else _whole(answer)
 
     async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, rid: str
+        self, scope: Scope, receive: Receive, send: Send | None, rid: str
     ) -> HttpAnswer | None:
-        """The answer to send, or None when it was streamed already."""
+        """The answer to send, or None when it was streamed already: only a streaming URL's
+        request with ``send`` is streamed; without it the answer is buffered."""
         config = self._lookup(scope.get(HOST_ID, ""))
         if config is None:
             return _error(403, "AccessDeniedException", FORBIDDEN, rid)
@@ -122,12 +146,14 @@ class FunctionUrlEndpoint:
         except RequestTooLarge as exc:
             return _error(413, exc.aws_type, exc.message, rid)
         extra = cors.headers(origin) if cors is not None and origin else None
-        pump = Pump(self._stream_limit) if config.streaming else None
+        pump = Pump(self._stream_limit) if config.streaming and send is not None else None
         invocation = self._invocation(scope, config, body, rid, pump)
         answer: HttpAnswer | None
         try:
-            fv, invocation = await self._invoke.prepare(config.function, invocation)
-            if pump is None:
+            fv, invocation = await self._invoke.prepare(
+                config.function, invocation, serialized=True
+            )
+            if pump is None or send is None:
                 answer = self._mapped(await self._invoke.run(fv, invocation), config, rid)
             else:
                 answer = await self._stream(send, pump, fv, invocation, config, rid, extra)
@@ -249,10 +275,9 @@ class FunctionUrlEndpoint:
         return self._mapped(result, config, rid)
 
 
-async def _send(send: Send, answer: HttpAnswer) -> None:
+def _whole(answer: HttpAnswer) -> Answer:
     headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": answer.body})
+    return answer.status, headers, answer.body
 
 
 def _prelude(raw: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:

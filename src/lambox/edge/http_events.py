@@ -9,7 +9,9 @@ out, as AWS leaves them out.
 
 Response: a JSON object with a ``statusCode`` is read as statusCode, headers, cookies, body
 and isBase64Encoded; any other valid JSON is the body of a 200 ``application/json`` answer
-(a JSON string is its text, unquoted); something else is the function failing (502).
+(a JSON string is its text, unquoted); something else is the function failing (502), as
+is a header that cannot be written (a name that is not an HTTP token, a control character
+in a value).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import base64
 import binascii
 import json
 import random
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +28,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "ecmascript", "yaml")
+# What may be a header's (lower-cased) name, and what may not be in its value: RFC 9110's
+# token, and the control characters but for HTAB (what uvicorn refuses to write).
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9a-z-]+")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -181,11 +188,23 @@ class BadResponse(Exception):
     """The function answered something a function URL cannot turn into HTTP."""
 
 
+def _header_name(key: Any) -> bytes:
+    """A header name as it goes on the wire: lower-cased, and an HTTP token (a name that
+    is not one would end the head early or be refused by the client)."""
+    name = str(key).lower().encode("latin-1", errors="replace")
+    if not _TOKEN.fullmatch(name):
+        raise BadResponse(f"header name {key!r}")
+    return name
+
+
 def _header_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"true" if value else b"false"
     if isinstance(value, str | int | float):
-        return str(value).encode("latin-1", errors="replace")
+        data = str(value).encode("latin-1", errors="replace")
+        if _CONTROL.search(data):
+            raise BadResponse(f"header value {value!r}")
+        return data
     raise BadResponse(f"header value {value!r}")
 
 
@@ -208,7 +227,7 @@ def response(payload: bytes) -> HttpAnswer:
     if not isinstance(given, dict):
         raise BadResponse("headers")
     for key, item in given.items():
-        headers.append((str(key).lower().encode("latin-1", errors="replace"), _header_value(item)))
+        headers.append((_header_name(key), _header_value(item)))
     if not any(k == b"content-type" for k, _ in headers):
         headers.append(json_type)
     cookies = value.get("cookies") or []
@@ -318,7 +337,7 @@ def response_v1(payload: bytes) -> HttpAnswer:
         raise BadResponse("multiValueHeaders")
     for key, values in multi.items():
         for item in values if isinstance(values, list) else [values]:
-            answer.headers.append((str(key).lower().encode("latin-1"), _header_value(item)))
+            answer.headers.append((_header_name(key), _header_value(item)))
     return answer
 
 

@@ -52,8 +52,14 @@ FUNCTION_URL = "lambda-url"
 EXECUTE_API = "execute-api"
 HOST_ID = "edge.host_id"
 """The scope key under which a function URL request carries its URL id."""
+URL_HOST_MARK = b".lambda-url."
+"""What every function URL's Host holds: the connection's cheap test, before any parsing,
+of whether a request may be a function URL's (``api/connection.py``)."""
+SERVICE = "edge.service"
+"""The scope key under which ``Edge.claims`` leaves the service of a request it claimed."""
 
 
+PATH_STYLE_PREFIX = "/lambox/v1/"
 _PATH_STYLE = re.compile(
     r"^/lambox/v1/(?P<kind>execute-api|lambda-url)/(?P<id>[a-z0-9]+)(?P<rest>/.*)?$"
 )
@@ -132,8 +138,8 @@ Answerer = Callable[[Scope, Receive], Awaitable[Answer]]
 ASGI's ``send``: the connection can then write the answer itself (``api/exchange.py``)."""
 
 DirectRoute = tuple[Callable[[Scope], bool], Answerer]
-"""A Lambda route (a test of the scope, its handler) that the edge hands its requests to
-itself, once they are authenticated and authorized, past the Lambda app's own dispatch."""
+"""A route (a test of the scope, its handler) that the edge hands its requests to itself,
+once they are authenticated and authorized, past the service app's own dispatch."""
 
 
 class Edge:
@@ -144,7 +150,11 @@ class Edge:
     claims skips the path-style test (their paths are never ``/lambox/v1/...``) and the
     layers of the Lambda app in front of its handler (each an ASGI hop with its own test
     of the path), and nothing else: its service is still found from the Host header and
-    the signature, and it is authenticated and authorized exactly as any Lambda request."""
+    the signature, and it is authenticated and authorized exactly as any Lambda request.
+
+    ``hosted`` routes answer whole the requests of a service reached by its Host (a
+    function URL whose answer is buffered), for the connection only (``claims``): through
+    ``__call__`` those requests go to their service's app, which answers them the same."""
 
     def __init__(
         self,
@@ -154,6 +164,7 @@ class Edge:
         authorizer: Authorizer | None = None,
         lambda_actions: LambdaActions | None = None,
         direct: Sequence[DirectRoute] = (),
+        hosted: Mapping[str, DirectRoute] | None = None,
     ) -> None:
         self._lambda = lambda_app
         self._services = dict(services)
@@ -161,6 +172,7 @@ class Edge:
         self._authorizer = authorizer
         self._lambda_actions = lambda_actions
         self._direct = tuple(direct)
+        self._hosted = dict(hosted or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,24 +204,9 @@ class Edge:
             key = "s3.bucket" if service == "s3" else HOST_ID
             scope = {**scope, key: bucket}
         if service != LAMBDA:
-            # What a service's request causes (S3, SNS and EventBridge outbox records) goes on
-            # in the caller's chain: recursive loop detection (lambox.lineage).
-            for name, value in scope["headers"]:
-                if name == b"x-amzn-trace-id":
-                    lineage.CURRENT.set(unquote(value.decode("latin-1")))
-                    break
-        # Function URLs and API Gateway stages are public endpoints: their own AuthType and
-        # authorizers decide, not the account's keys. A signed function URL request is
-        # verified here; the URL's endpoint weighs the outcome when its AuthType is AWS_IAM.
-        if self._auth is not None and service == FUNCTION_URL and is_signed(scope):
-            try:
-                _scoped_to_lambda(scope)
-                principal, receive = await self._auth.authenticate(scope, receive, LAMBDA)
-            except AuthFailure as failure:
-                scope = {**scope, AUTH_FAILURE: failure}
-            else:
-                scope = {**scope, PRINCIPAL: principal}
-        elif self._auth is not None and service not in (FUNCTION_URL, EXECUTE_API):
+            _carry_lineage(scope)
+        # API Gateway stages are public endpoints: their own authorizers decide.
+        if self._auth is not None and service != EXECUTE_API:
             scope, receive, refusal = await self._admit(scope, receive, service)
             if refusal is not None:
                 await _send(send, refusal)
@@ -220,18 +217,36 @@ class Edge:
         await app(scope, receive, send)
 
     def claims(self, scope: Scope) -> Answerer | None:
-        """The direct route that answers ``scope`` (a request whose head the connection
-        has just parsed), when one claims it and its service is Lambda's; else None."""
-        for claims, handler in self._direct:
-            if claims(scope):
-                return handler if service_of(scope)[0] == LAMBDA else None
-        return None
+        """The route that answers ``scope`` (a request whose head the connection has just
+        parsed) whole: a direct route of Lambda's, or the hosted route of the service its
+        Host names when that route takes it; else None. A claimed scope gains its service
+        (``SERVICE``) and, when the Host names its resource, the resource (``HOST_ID``)."""
+        service, resource = service_of(scope)
+        if service == LAMBDA:
+            for claims, handler in self._direct:
+                if claims(scope):
+                    scope[SERVICE] = LAMBDA
+                    return handler
+            return None
+        route = self._hosted.get(service)
+        # A path-style request is routed by its path, not its Host (``__call__``).
+        if route is None or resource is None or scope["path"].startswith(PATH_STYLE_PREFIX):
+            return None
+        scope[HOST_ID] = resource
+        claims, handler = route
+        if not claims(scope):
+            return None
+        scope[SERVICE] = service
+        return handler
 
     async def answer(self, scope: Scope, receive: Receive, direct: Answerer) -> Answer:
-        """A request ``claims`` gave ``direct`` for, answered whole: authenticated and
-        authorized exactly as ``__call__`` does, then handed to ``direct``."""
+        """A request ``claims`` gave ``direct`` for, answered whole: admitted exactly as
+        ``__call__`` admits a request of its service, then handed to ``direct``."""
+        service: str = scope[SERVICE]
+        if service != LAMBDA:
+            _carry_lineage(scope)
         if self._auth is not None:
-            scope, receive, refusal = await self._admit(scope, receive, LAMBDA)
+            scope, receive, refusal = await self._admit(scope, receive, service)
             if refusal is not None:
                 return refusal
         return await direct(scope, receive)
@@ -240,8 +255,20 @@ class Edge:
         self, scope: Scope, receive: Receive, service: str
     ) -> tuple[Scope, Receive, Answer | None]:
         """Authenticate (the scope gains its principal) and, for Lambda's API where IAM
-        policies are enforced, authorize; the refusal's answer when either fails."""
+        policies are enforced, authorize; the refusal's answer when either fails. A
+        function URL is a public endpoint: its own AuthType decides, so its request is never
+        refused here; a signed one is verified, and the URL's endpoint weighs the outcome
+        (the principal, or the failure) when its AuthType is AWS_IAM."""
         assert self._auth is not None
+        if service == FUNCTION_URL:
+            if not is_signed(scope):
+                return scope, receive, None
+            try:
+                _scoped_to_lambda(scope)
+                principal, receive = await self._auth.authenticate(scope, receive, LAMBDA)
+            except AuthFailure as failure:
+                return {**scope, AUTH_FAILURE: failure}, receive, None
+            return {**scope, PRINCIPAL: principal}, receive, None
         try:
             principal, receive = await self._auth.authenticate(scope, receive, service)
         except AuthFailure as failure:
@@ -264,6 +291,16 @@ class Edge:
                 if denial is not None:
                     return scope, receive, _forbidden(denial)
         return scope, receive, None
+
+
+def _carry_lineage(scope: Scope) -> None:
+    """What a service's request causes (S3, SNS and EventBridge outbox records, a function
+    URL's invocation) goes on in the caller's chain: recursive loop detection
+    (lambox.lineage)."""
+    for name, value in scope["headers"]:
+        if name == b"x-amzn-trace-id":
+            lineage.CURRENT.set(unquote(value.decode("latin-1")))
+            break
 
 
 def _scoped_to_lambda(scope: Scope) -> None:

@@ -176,11 +176,13 @@ class InvokeService:
         return self.route(function_name, qualifier)[0]
 
     async def prepare(
-        self, function_name: str, invocation: Invocation
+        self, function_name: str, invocation: Invocation, serialized: bool = False
     ) -> tuple[FunctionVersion, Invocation]:
         """The version an invocation runs (an alias routed by weight) and the invocation
         with its qualifier resolved, after the payload checks; raises AWS's error for a
-        function that cannot be invoked or a payload that is refused."""
+        function that cannot be invoked or a payload that is refused. A ``serialized``
+        payload is one lambox wrote itself with ``json.dumps`` (a function URL's event):
+        valid JSON by construction, so its size is checked but its text is not read."""
         fv, qualifier = self.route(function_name, invocation.qualifier)
         if qualifier != invocation.qualifier:
             invocation = replace(invocation, qualifier=qualifier)
@@ -190,7 +192,8 @@ class InvokeService:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        await payloads.check_off_loop(invocation.payload)
+        if not serialized:
+            await payloads.check_off_loop(invocation.payload)
         return fv, invocation
 
     async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:

@@ -30,6 +30,7 @@ from lambox.runtime.context import (
     decode_client_context,
 )
 from lambox.runtime.logs import Capture, LambdaHandler, format_error, install_logging, write_all
+from lambox.runtime.traceenv import TraceEnv
 
 Handler = Callable[[Any, LambdaContext], Any]
 ErrorObject = dict[str, Any]
@@ -44,8 +45,8 @@ UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 UNHANDLED = "Unhandled"
-TRACE_ENV = "_X_AMZN_TRACE_ID"
 READ_BUFFER = 256 << 10
+HEADER_SIZE = wire.HEADER.size
 
 
 class Fault(Exception):
@@ -176,10 +177,32 @@ def make_marshal(env: Mapping[str, str]) -> Callable[[Any], bytes]:
     """The response encoder: C-accelerated JSON, raw ``bytes`` passed through untouched.
 
     Non-ASCII text is escaped except on the python3.12 runtime identity, mirroring the
-    bytes Lambda's own encoder produces for each runtime.
+    bytes Lambda's own encoder produces for each runtime. The C encoder is built once
+    here, where ``JSONEncoder.encode`` builds one (and two Python frames) on every call;
+    its circular-reference markers are emptied after a failure, which leaves them behind.
     """
     ascii_only = env.get("AWS_EXECUTION_ENV") != "AWS_Lambda_python3.12"
-    encode = json.JSONEncoder(ensure_ascii=ascii_only, default=_decimal_default).encode
+    encoder = json.JSONEncoder(ensure_ascii=ascii_only, default=_decimal_default)
+    markers: dict[int, Any] = {}
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = json.encoder.encode_basestring_ascii if ascii_only else json.encoder.encode_basestring
+    if make is None:  # an interpreter without the C accelerator
+        encode: Callable[[Any], str] = encoder.encode
+    else:
+        chunks = make(
+            markers,
+            _decimal_default,
+            quote,
+            None,
+            encoder.key_separator,
+            encoder.item_separator,
+            False,
+            False,
+            True,
+        )
+
+        def encode(result: Any) -> str:
+            return "".join(chunks(result, 0))
 
     def marshal(result: Any) -> bytes:
         if result is None:
@@ -189,22 +212,36 @@ def make_marshal(env: Mapping[str, str]) -> Callable[[Any], bytes]:
         try:
             return encode(result).encode("utf-8", "surrogatepass")
         except Exception as e:
+            markers.clear()
             raise Fault(MARSHAL_ERROR, f"Unable to marshal response: {_describe(e)}") from None
 
     return marshal
 
 
-def _set_trace_id(trace_id: str | None) -> None:
-    """Expose the invocation's trace header the way Lambda does, or clear a stale one."""
-    if trace_id:
-        os.environ[TRACE_ENV] = trace_id
-    elif TRACE_ENV in os.environ:
-        del os.environ[TRACE_ENV]
+def make_decoder() -> Callable[[str], Any]:
+    """``json.loads`` for text: the C scanner straight on text that is one value from its
+    first character to its last (every payload the host sends, usually); the full decoder,
+    for its whitespace handling and its error messages, otherwise. Errors raised by the scan
+    itself are the ones the full decoder would raise, at the same positions."""
+    decoder = json.JSONDecoder()
+    scan: Callable[[str, int], tuple[Any, int]] = getattr(decoder, "scan_once")  # noqa: B009
+    full = decoder.decode
+
+    def decode(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return full(text)
+        return value if end == len(text) else full(text)
+
+    return decode
 
 
-def _result_frame(error: bool, log: bytes, payload: bytes, duration_ms: float) -> bytes:
+def _result_frame(error: bool, log: bytes, payload: bytes, duration_ms: float, rss: bool) -> bytes:
     """One RESULT frame. The meta is written by hand: it is fixed-shape, and json.dumps
-    would be the largest cost on the warm path for a tiny payload."""
+    would be the largest cost on the warm path for a tiny payload. ``rss``: report the
+    process's peak RSS; without it 0, for a host that measures the sandbox's peak itself
+    (``wire.PEAK_BY_HOST_ENV``), which spares a system call per invocation."""
     if len(log) + len(payload) > wire.MAX_BODY:
         error = True
         payload = json.dumps(
@@ -215,11 +252,11 @@ def _result_frame(error: bool, log: bytes, payload: bytes, duration_ms: float) -
                 None,
             )
         ).encode()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if rss else 0
     kind = f'"{UNHANDLED}"' if error else "null"
     meta = (
         f'{{"error":{kind},"log_len":{len(log)},'
-        f'"duration_ms":{duration_ms:.3f},"max_rss_kb":{rss}}}'
+        f'"duration_ms":{duration_ms:.3f},"max_rss_kb":{peak}}}'
     ).encode()
     header = wire.HEADER.pack(wire.RESULT, len(meta), len(log) + len(payload))
     return b"".join((header, meta, log, payload))
@@ -230,9 +267,10 @@ class FrameReader:
 
     The host writes each frame whole and waits for the answer before the next, so one
     ``recv_into`` a reusable buffer normally yields header, meta and body together where
-    ``wire.recv_frame`` needs two. Meta is decoded as text by a prebuilt decoder, skipping
-    the encoding sniffing ``json.loads`` does on bytes. Frames larger than the buffer are
-    completed with exact reads; bytes past the end of a frame are kept for the next one.
+    ``wire.recv_frame`` needs two. The header is unpacked in place and meta is decoded as
+    text by ``make_decoder``, skipping the encoding sniffing ``json.loads`` does on bytes.
+    Frames larger than the buffer are completed with exact reads; bytes past the end of a
+    frame are kept for the next one.
     """
 
     def __init__(self, sock: socket.socket, size: int = READ_BUFFER) -> None:
@@ -243,7 +281,8 @@ class FrameReader:
         self._buf = mmap.mmap(-1, size)
         self._view = memoryview(self._buf)
         self._have = 0
-        self._decode = json.JSONDecoder().decode
+        self._decode = make_decoder()
+        self._unpack = wire.HEADER.unpack_from
 
     def _fill(self, have: int, need: int) -> int:
         view = self._view
@@ -256,9 +295,11 @@ class FrameReader:
 
     def read(self) -> tuple[int, dict[str, Any], bytes]:
         """The next whole frame; EOFError when the host has closed the wire."""
-        hsize = wire.HEADER.size
+        hsize = HEADER_SIZE
         have = self._fill(self._have, hsize)
-        kind, meta_len, body_len = wire.decode_header(bytes(self._view[:hsize]))
+        kind, meta_len, body_len = self._unpack(self._buf)
+        if meta_len > wire.MAX_META or body_len > wire.MAX_BODY:
+            raise ValueError(f"frame too large: meta {meta_len} body {body_len}")
         end = hsize + meta_len + body_len
         if end <= len(self._buf):
             have = self._fill(have, end)
@@ -281,22 +322,15 @@ class FrameReader:
         return meta, body
 
 
-def _call(
-    handler: Handler,
-    info: FunctionInfo,
-    marshal: Callable[[Any], bytes],
-    decode_event: Callable[[str], Any],
-    request_id: str,
-    meta: dict[str, Any],
-    body: bytes,
-) -> bytes:
-    """One handler call, from the INVOKE frame to the encoded response; raises on failure."""
+def _context(info: FunctionInfo, request_id: str, meta: dict[str, Any]) -> LambdaContext:
+    """The invocation's context object; a client context that does not decode is the
+    runtime's ``LambdaContextUnmarshalError``."""
     encoded = meta.get("client_context")
     try:
         client_context = decode_client_context(encoded) if encoded else None
     except ContextError as e:
         raise Fault(CONTEXT_UNMARSHAL_ERROR, str(e)) from None
-    context = LambdaContext(
+    return LambdaContext(
         info,
         request_id,
         int(meta.get("deadline_ms") or 0),
@@ -305,11 +339,6 @@ def _call(
         meta.get("tenant_id"),
         meta.get("version"),
     )
-    try:
-        event = decode_event(str(body, "utf-8")) if body else {}
-    except ValueError as e:
-        raise Fault(UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
-    return marshal(handler(event, context))
 
 
 def serve(
@@ -320,21 +349,33 @@ def serve(
     log_handler: LambdaHandler,
     info: FunctionInfo,
     marshal: Callable[[Any], bytes],
+    rss: bool = True,
 ) -> None:
-    """Answer INVOKE frames until the host closes the wire."""
+    """Answer INVOKE frames until the host closes the wire.
+
+    Everything an invocation does not need anew is bound once, before the loop: the
+    decoder, the trace header's buffer (``TraceEnv``), the wire's methods. ``rss``: report
+    the peak RSS in each RESULT (see ``_result_frame``)."""
     perf_counter = time.perf_counter
-    decode_event = json.JSONDecoder().decode
+    decode_event = make_decoder()
     sendall = sock.sendall
     take = capture.take
+    next_invoke = reader.next_invoke
+    set_trace_id = TraceEnv().set
     while True:
-        meta, body = reader.next_invoke()
+        meta, body = next_invoke()
         request_id: str = meta["id"]
         log_handler.request_id = request_id
-        _set_trace_id(meta.get("trace_id"))
+        set_trace_id(meta.get("trace_id"))
         error: ErrorObject | None = None
         start = perf_counter()
         try:
-            payload = _call(handler, info, marshal, decode_event, request_id, meta, body)
+            context = _context(info, request_id, meta)
+            try:
+                event = decode_event(str(body, "utf-8")) if body else {}
+            except ValueError as e:
+                raise Fault(UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
+            payload = marshal(handler(event, context))
         except Fault as f:
             error = f.error(request_id)
         except SystemExit as e:
@@ -345,7 +386,7 @@ def serve(
         if error is not None:
             write_all(1, format_error(error))
             payload = json.dumps(error).encode()
-        sendall(_result_frame(error is not None, take(), payload, duration_ms))
+        sendall(_result_frame(error is not None, take(), payload, duration_ms, rss))
 
 
 def serve_failed(
@@ -363,7 +404,8 @@ def serve_failed(
         log_handler.request_id = request_id
         answer = dict(error, requestId=request_id)
         write_all(1, format_error(answer))
-        sock.sendall(_result_frame(True, capture.take(), json.dumps(answer).encode(), 0.0))
+        payload = json.dumps(answer).encode()
+        sock.sendall(_result_frame(True, capture.take(), payload, 0.0, True))
 
 
 def runtime_path(path: list[str], libs: str = "") -> list[str]:
@@ -451,6 +493,7 @@ def main(
     env = os.environ
     fd = int(env.pop("LAMBOX_WIRE_FD"))
     snapshot_fd = env.pop(snapstart.SNAPSHOT_FD_ENV, None)
+    rss = env.pop(wire.PEAK_BY_HOST_ENV, None) is None
     os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
     capture = Capture() if capture is None else capture
@@ -488,7 +531,7 @@ def main(
             assert error is not None
             serve_failed(sock, reader, error, capture, log_handler)
         else:
-            serve(sock, reader, handler, capture, log_handler, info, marshal)
+            serve(sock, reader, handler, capture, log_handler, info, marshal, rss)
     except (EOFError, ConnectionError):
         return 0
     except BaseException:

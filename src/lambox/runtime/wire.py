@@ -23,6 +23,10 @@ A sandbox restored from a SnapStart snapshot (``runtime.snapstart``) first waits
     sandbox -> host  READY   meta {"init_ms": after-restore hook time, "init_error",
                                    "restored": true}
 
+``max_rss_kb`` is the process's peak RSS, or 0 when the sandbox was started with
+``PEAK_BY_HOST_ENV`` set: the host measures the whole sandbox's peak itself (a cgroup's),
+so the sandbox need not ask the kernel for its own on every invocation.
+
 An "error-object" is the Lambda error shape {"errorMessage", "errorType", "stackTrace"}.
 The host never sends a second INVOKE before the RESULT of the first; closing the socket
 tells the sandbox to exit.
@@ -41,6 +45,8 @@ READY = 1
 INVOKE = 2
 RESULT = 3
 RESUME = 4
+
+PEAK_BY_HOST_ENV = "LAMBOX_PEAK_BY_HOST"
 
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20

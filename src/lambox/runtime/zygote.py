@@ -57,7 +57,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.runtime import bootstrap, codecache, execinit, init, jail
+from lambox.runtime import bootstrap, codecache, execinit, init, jail, traceenv
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
 from lambox.runtime.forkserver import SPAWNED, ForkServer
@@ -388,6 +388,7 @@ def main() -> int:
         # and /opt/python in front).
         sys.path[:] = bootstrap.runtime_path(sys.path, jail.LIBS_DIR if libs else "")
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
+        traceenv.libc_env()  # imports ctypes here, once, not in every sandbox
         gc.collect()
         gc.freeze()
     except BaseException as exc:

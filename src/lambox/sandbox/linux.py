@@ -36,6 +36,7 @@ from lambox.model import FunctionVersion
 from lambox.runtime.jail import LIBS_DIR, OPT_ROOT
 from lambox.runtime.logs import LOG_FD_ENV
 from lambox.runtime.snapstart import SNAPSHOT_FD_ENV
+from lambox.runtime.wire import PEAK_BY_HOST_ENV
 from lambox.sandbox.api import InitReport, PrepareFailure
 from lambox.sandbox.cgroups import Cgroup, CgroupPool, CgroupTree, CpuPolicy
 from lambox.sandbox.environment import (
@@ -113,6 +114,7 @@ class LinuxSandbox(WireSandbox):
         stream = log_stream_name(fv.config.version)
         env = sandbox_env(fv, stream, self._init_type, factory.context, opt_root=OPT_ROOT)
         env["LAMBDA_TASK_ROOT"] = TASK_ROOT
+        env[PEAK_BY_HOST_ENV] = "1"  # ``_peak_kb`` reads the cgroup's: no getrusage per invoke
         spec = {
             "env": env,
             "code": code,
