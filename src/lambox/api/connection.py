@@ -128,7 +128,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # what follows a refusal is dropped unparsed
-        self._unset_keepalive_if_required()
+        self._idle_since = None  # ``_unset_keepalive_if_required``, inlined: every read
         if self._in_head:
             self._head_bytes += len(data)
             if self._head_since is None:
@@ -149,7 +149,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Parser callbacks (called by httptools inside feed_data).
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's, but for its scope dict (and the copy of the app state in it): a claimed
+        # request never uses it, so ``on_headers_complete`` builds it for the cycle only.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         if self._ended_in_read:
             self._measure = True
         if self._head_since is None:
@@ -175,13 +179,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if exchange is not None:
                 self.cycle = exchange  # type: ignore[assignment]
                 return
+        self.scope = self._cycle_scope()
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = JoinedHead(self.transport, cycle)  # type: ignore[assignment]
 
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if type(cycle) is Exchange:
+            # The claim bounded the body's size and ruled out upgrades: it only gathers.
+            cycle.chunks.append(body)
+            return
+        super().on_body(body)
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        cycle = self.cycle
+        if type(cycle) is Exchange:
+            cycle.more_body = False
+            cycle.set()
+        else:
+            super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
         self._ended_in_read = True
@@ -223,19 +241,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return None
         if length > self.body_limit:
             return None
-        parsed = httptools.parse_url(self.url)
-        raw_path: bytes = parsed.path
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = unquote(path)
+        target = _TARGETS.get(self.url)
+        if target is None:
+            target = _target(self.url)
+        path, raw_path, query = target
         scope = {
             "type": "http",
             "http_version": "1.1",
-            "method": method.decode("ascii"),
+            "method": "POST" if method == b"POST" else method.decode("ascii"),
             "scheme": "http",
             "path": path,
             "raw_path": raw_path,
-            "query_string": parsed.query or b"",
+            "query_string": query,
             "headers": self.headers,
             "client": self.client,
             "server": self.server,
@@ -245,6 +262,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if answerer is None:
             return None
         return Exchange(self, scope, answerer, parser.should_keep_alive())
+
+    def _cycle_scope(self) -> dict[str, Any]:
+        """The scope uvicorn's ``on_message_begin`` builds, for a request its cycle takes."""
+        return {
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
 
     def _claimed_host(self) -> bool:
         """Whether the request's Host holds ``claim_host`` (a byte test: a Host in capitals
@@ -443,6 +474,26 @@ def _response(exc: LamboxError) -> bytes:
         "connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body
+
+
+_TARGETS: dict[bytes, tuple[str, bytes, bytes]] = {}
+"""Request targets already parsed: (path, raw path, query). A server's claimed requests
+name few targets (its functions' Invoke paths), each parsed once."""
+_TARGETS_KEPT = 1024
+
+
+def _target(url: bytes) -> tuple[str, bytes, bytes]:
+    """``url`` parsed as uvicorn parses it (and remembered, while ``_TARGETS`` has room)."""
+    parsed = httptools.parse_url(url)
+    raw_path: bytes = parsed.path
+    path = raw_path.decode("ascii")
+    if "%" in path:
+        path = unquote(path)
+    target = (path, raw_path, parsed.query or b"")
+    if len(_TARGETS) >= _TARGETS_KEPT:
+        _TARGETS.clear()
+    _TARGETS[url] = target
+    return target
 
 
 def guarded_protocol(

@@ -21,9 +21,10 @@ Header names are the answerer's to keep valid (constants, or checked when they c
 a function: ``edge.http_events.response``); values are checked here, as uvicorn checks them.
 
 The exchange keeps the attributes uvicorn's protocol (and the connection guard) read and
-write on a cycle: ``body``, ``more_body``, ``message_event`` (the exchange itself: ``set``
-is how the protocol says more body came, the body ended, or the client left),
-``response_started``, ``response_complete``, ``disconnected`` and ``keep_alive``.
+write on a cycle: ``more_body``, ``message_event`` (the exchange itself: ``set`` is how the
+protocol says the body ended or the client left), ``response_started``,
+``response_complete``, ``disconnected`` and ``keep_alive``; the body's chunks go straight
+to ``chunks`` (the guard's ``on_body``), none of uvicorn's per-chunk tests applying to it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# What uvicorn refuses in a header value: control characters but for HTAB.
-_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# What uvicorn refuses in a header value: control characters but for HTAB (CR and LF are
+# counted apart: ``Exchange._head`` searches the values joined by CRLF).
+_BAD_VALUE = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Past this, head and body are written without joining them first (no copy of the body).
 _JOIN_LIMIT = 64 * 1024
 
@@ -60,20 +62,35 @@ class DirectRoutes(Protocol):
     async def answer(self, scope: Scope, receive: Any, direct: Answerer) -> Answer: ...
 
 
-class _Body:
-    """ASGI ``receive`` of a body already whole: one message with all of it."""
+class WholeBody:
+    """ASGI ``receive`` of a body already whole: one message with all of it. A handler that
+    knows it (``api/invoke.py``) takes ``body`` at once, without awaiting the message."""
 
-    __slots__ = ("_body", "_given")
+    __slots__ = ("_given", "body")
 
     def __init__(self, body: bytes) -> None:
-        self._body = body
+        self.body = body
         self._given = False
 
     async def __call__(self) -> Message:
         if self._given:
             return {"type": "http.disconnect"}
         self._given = True
-        return {"type": "http.request", "body": self._body, "more_body": False}
+        return {"type": "http.request", "body": self.body, "more_body": False}
+
+
+class _Head:
+    """uvicorn's default headers (Server, Date) joined, once per list of them: uvicorn
+    replaces the list when the Date changes."""
+
+    __slots__ = ("defaults", "joined")
+
+    def __init__(self) -> None:
+        self.defaults: object = None
+        self.joined = b""
+
+
+_HEAD = _Head()
 
 
 class Exchange:
@@ -83,7 +100,7 @@ class Exchange:
         "_answerer",
         "_protocol",
         "_task",
-        "body",
+        "chunks",
         "disconnected",
         "keep_alive",
         "message_event",
@@ -104,7 +121,7 @@ class Exchange:
         self._answerer = answerer
         self._task: asyncio.Task[None] | None = None
         self.scope = scope
-        self.body = bytearray()
+        self.chunks: list[bytes] = []  # the body as it came (the protocol's ``on_body``)
         self.more_body = True
         self.message_event = self
         self.response_started = False
@@ -130,27 +147,39 @@ class Exchange:
         routes = self._protocol.direct_routes
         assert routes is not None
         try:
-            answer = await routes.answer(self.scope, _Body(bytes(self.body)), self._answerer)
-            self.body = bytearray()
-            head = self._head(*answer[:2])
+            chunks = self.chunks
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self.chunks = []
+            answer = await routes.answer(self.scope, WholeBody(body), self._answerer)
+            head = self._head(answer[0], answer[1])
         except Exception:
             log.exception("direct request failed")
             answer = _internal_error()
-            head = self._head(*answer[:2])
+            head = self._head(answer[0], answer[1])
         self._respond(head, answer[2])
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
-        parts = [STATUS_LINE[status]]
-        for name, value in self._protocol.server_state.default_headers:
-            parts += (name, b": ", value, b"\r\n")
-        for name, value in headers:
-            if _BAD_VALUE.search(value):
-                raise ValueError(f"invalid value of response header {name!r}")
-            parts += (name, b": ", value, b"\r\n")
-        if not self.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
-        return b"".join(parts)
+        defaults = self._protocol.server_state.default_headers
+        if defaults is not _HEAD.defaults:
+            _HEAD.joined = b"".join([b"%s: %s\r\n" % pair for pair in defaults])
+            _HEAD.defaults = defaults
+        # The values are checked at once, joined: the names are constants (module doc), so
+        # a CR or LF beyond the joins', or any other control character, is a value's.
+        lines = b"\r\n".join([b"%s: %s" % pair for pair in headers])
+        breaks = len(headers) - 1
+        if (
+            lines.count(b"\n") > breaks
+            or lines.count(b"\r") > breaks
+            or _BAD_VALUE.search(lines) is not None
+        ):
+            for name, value in headers:
+                if _BAD_VALUE.search(value) or b"\r" in value or b"\n" in value:
+                    raise ValueError(f"invalid value of response header {name!r}")
+        if not headers:
+            end = b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n"
+        else:
+            end = b"\r\n\r\n" if self.keep_alive else b"\r\nconnection: close\r\n\r\n"
+        return b"".join((STATUS_LINE[status], _HEAD.joined, lines, end))
 
     def _respond(self, head: bytes, body: bytes) -> None:
         self.response_started = True
