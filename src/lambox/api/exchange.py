@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Message, Scope
@@ -59,7 +60,7 @@ class DirectRoutes(Protocol):
 
     def claims(self, scope: Scope) -> Answerer | None: ...
 
-    async def answer(self, scope: Scope, receive: Any, direct: Answerer) -> Answer: ...
+    def answer(self, scope: Scope, receive: Any, direct: Answerer) -> Awaitable[Answer]: ...
 
 
 class WholeBody:

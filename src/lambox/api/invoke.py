@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from lambox.api.exchange import WholeBody
 from lambox.api.responses import error_answer
 from lambox.control import shapes
 from lambox.edge.denials import Answer
@@ -99,6 +100,7 @@ class InvokeEndpoint:
         return status, headers, body
 
     async def _parse(self, scope: Scope, receive: Receive, rid: str) -> Invocation:
+        # The headers first, then the body: a bad header is the answer, whatever the body.
         invocation_type = InvocationType.REQUEST_RESPONSE
         tail = False
         client_context: str | None = None
@@ -138,7 +140,12 @@ class InvokeEndpoint:
             if qualifier == "":
                 # Would route to $LATEST; AWS refuses it as too short.
                 shapes.validate("Invoke", {"FunctionName": "f", "Qualifier": qualifier})
-        body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
+        if type(receive) is WholeBody:
+            body = receive.body  # whole already: no message to await
+            if len(body) > SYNC_PAYLOAD_LIMIT:
+                raise _too_large(SYNC_PAYLOAD_LIMIT)
+        else:
+            body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
         return Invocation(
             request_id=rid,
             payload=body,
@@ -175,13 +182,17 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise RequestTooLarge(
-                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-                )
+                raise _too_large(limit)
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+    )
 
 
 async def _send_error(send: Send, exc: LamboxError, rid: str) -> None:

@@ -103,19 +103,28 @@ class Authenticator:
         self._clock = clock
         self._public = public or (lambda scope, service: scope.get("path") in _PUBLIC_PATHS)
 
+    def unsigned(self, scope: Scope, service: str) -> Principal | None:
+        """The principal of an unsigned request with nothing in its query (the usual local
+        call: the root in the open posture, else the anonymous one if ``public`` lets it
+        through), decided without awaiting; None for any other request, which
+        ``authenticate`` decides (an unsigned one it refuses)."""
+        if scope.get("query_string"):
+            return None
+        for key, _ in scope["headers"]:
+            if key == b"authorization":
+                return None
+        if self.open_posture:
+            return self._root
+        if self._public(scope, service):
+            return self._anonymous
+        return None
+
     async def authenticate(
         self, scope: Scope, receive: Receive, service: str
     ) -> tuple[Principal, Receive]:
-        if not scope.get("query_string"):
-            for key, _ in scope["headers"]:
-                if key == b"authorization":
-                    break
-            else:  # unsigned, nothing in the query: the usual local call, decided at once
-                if self.open_posture:
-                    return self._root, receive
-                if self._public(scope, service):
-                    return self._anonymous, receive
-                raise AuthFailure(Reason.MISSING)
+        principal = self.unsigned(scope, service)
+        if principal is not None:
+            return principal, receive
         req = _request(scope)
         auth = req.wanted.get(b"authorization", "")
         # Unsigned (or carrying a webhook's bearer token): a public request is anonymous.

@@ -28,6 +28,7 @@ from lambox.edge import denials
 from lambox.edge.auth import Authenticator
 from lambox.edge.authorize import Authorizer
 from lambox.edge.denials import Answer
+from lambox.edge.identity import Principal
 from lambox.edge.lambda_actions import LambdaActions
 from lambox.edge.sigv4 import AuthFailure, Reason
 from lambox.edge.url_auth import AUTH_FAILURE, is_signed
@@ -239,10 +240,28 @@ class Edge:
         scope[SERVICE] = service
         return handler
 
-    async def answer(self, scope: Scope, receive: Receive, direct: Answerer) -> Answer:
+    def answer(self, scope: Scope, receive: Receive, direct: Answerer) -> Awaitable[Answer]:
         """A request ``claims`` gave ``direct`` for, answered whole: admitted exactly as
-        ``__call__`` admits a request of its service, then handed to ``direct``."""
+        ``__call__`` admits a request of its service, then handed to ``direct``.
+
+        An unsigned Lambda request (the usual local call) is admitted without a coroutine
+        of its own: the scope, this request's own, gains its principal in place, and what
+        is awaited is ``direct``'s."""
         service: str = scope[SERVICE]
+        auth = self._auth
+        if service == LAMBDA and auth is not None:
+            principal = auth.unsigned(scope, LAMBDA)
+            if principal is not None:
+                scope[PRINCIPAL] = principal
+                refusal = self._authorized(scope, principal)
+                if refusal is not None:
+                    return _given(refusal)
+                return direct(scope, receive)
+        return self._admitted(scope, receive, direct, service)
+
+    async def _admitted(
+        self, scope: Scope, receive: Receive, direct: Answerer, service: str
+    ) -> Answer:
         if service != LAMBDA:
             _carry_lineage(scope)
         if self._auth is not None:
@@ -274,9 +293,15 @@ class Edge:
         except AuthFailure as failure:
             return scope, receive, _denied(service, failure)
         scope = {**scope, PRINCIPAL: principal}
+        if service == LAMBDA:
+            return scope, receive, self._authorized(scope, principal)
+        return scope, receive, None
+
+    def _authorized(self, scope: Scope, principal: Principal) -> Answer | None:
+        """The refusal of a Lambda API request its principal's IAM policies deny, where
+        policies are enforced; None when it may go on."""
         if (
-            service == LAMBDA
-            and self._authorizer is not None
+            self._authorizer is not None
             and self._authorizer.enforced
             and self._lambda_actions is not None
             and principal.kind not in ("anonymous", "root")
@@ -289,8 +314,12 @@ class Edge:
                 client = scope.get("client") or ("", 0)
                 denial = self._authorizer.denial(principal, *named, str(client[0]))
                 if denial is not None:
-                    return scope, receive, _forbidden(denial)
-        return scope, receive, None
+                    return _forbidden(denial)
+        return None
+
+
+async def _given(answer: Answer) -> Answer:
+    return answer
 
 
 def _carry_lineage(scope: Scope) -> None:
