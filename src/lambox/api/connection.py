@@ -179,14 +179,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if exchange is not None:
                 self.cycle = exchange  # type: ignore[assignment]
                 return
-        self.scope = self._cycle_scope()
+        self.scope = self._cycle_scope()  # type: ignore[assignment]
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = JoinedHead(self.transport, cycle)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
-        cycle = self.cycle
+        cycle: object = self.cycle
         if type(cycle) is Exchange:
             # The claim bounded the body's size and ruled out upgrades: it only gathers.
             cycle.chunks.append(body)
@@ -194,7 +194,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        cycle = self.cycle
+        cycle: object = self.cycle
         if type(cycle) is Exchange:
             cycle.more_body = False
             cycle.set()

@@ -49,14 +49,35 @@ class RandomHex:
 _hex = RandomHex()
 
 
+# A UUID's variant digit (RFC 4122: 10xx) for each random hex digit.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
 def new_request_id() -> str:
     """A random (version 4) UUID in its text form, built without the uuid module's overhead:
     it is made on every request."""
     h = _hex.take(32)
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+class _Root:
+    """A trace root's ``Root=1-<epoch seconds>-`` prefix, formatted once a second."""
+
+    __slots__ = ("prefix", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+
+_root = _Root()
 
 
 def trace_id() -> str:
     """An X-Ray trace header, as Lambda sets ``_X_AMZN_TRACE_ID`` for every invocation."""
     bits = _hex.take(40)
-    return f"Root=1-{int(time.time()):08x}-{bits[:24]};Parent={bits[24:]};Sampled=0"
+    second = int(time.time())
+    if second != _root.second:
+        _root.prefix = f"Root=1-{second:08x}-"
+        _root.second = second
+    return f"{_root.prefix}{bits[:24]};Parent={bits[24:]};Sampled=0"
