@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lambox.edge.models import service_model
+from lambox.edge import router
 from lambox.edge.router import service_of
 from lambox.edge.uri import match, routes
 from lambox.errors import ServiceFault
@@ -58,6 +59,19 @@ def test_service_of_a_request(
     headers: dict[str, str], query: str, expected: tuple[str, str | None]
 ) -> None:
     assert service_of(scope(headers, query)) == expected
+
+
+def test_service_of_a_remembered_host() -> None:
+    """A Host is read once and remembered: the second request with it is routed the same,
+    one naming no service still goes on to its signature, and the memory stays bounded."""
+    for _ in range(2):
+        assert service_of(scope({"host": "photos.s3.localhost"})) == ("s3", "photos")
+        assert service_of(scope({"host": "127.0.0.1:9001"})) == ("lambda", None)
+        signed = {"host": "127.0.0.1:9001", "authorization": SIGV4.format("sqs")}
+        assert service_of(scope(signed)) == ("sqs", None)
+    for n in range(router._HOSTS_KEPT + 10):
+        assert service_of(scope({"host": f"b{n}.s3.localhost"})) == ("s3", f"b{n}")
+    assert len(router._HOSTS) <= router._HOSTS_KEPT
 
 
 S3_ROUTES = routes(service_model("s3"))

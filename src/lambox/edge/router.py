@@ -95,23 +95,11 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
         elif key == b"x-amz-target":
             target = value
     if host:
-        name = host.decode("latin-1").lower().rsplit(":", 1)[0]
-        # Each expression is tried only when its label is in the name: most requests name
-        # an address or a bare host, and go on to the signature at once.
-        if ".lambda-url." in name:
-            url = _FUNCTION_URL.match(name)
-            if url is not None:
-                return FUNCTION_URL, url["id"]
-        if ".execute-api." in name:
-            api = _EXECUTE_API.match(name)
-            if api is not None:
-                return EXECUTE_API, api["id"]
-        if ".s3" in name:
-            virtual = _VIRTUAL.match(name)
-            if virtual is not None:
-                return "s3", virtual["bucket"]
-        if name.startswith("s3.") or ".s3." in name:
-            return "s3", None
+        by_host = _HOSTS.get(host, _UNSEEN)
+        if by_host is _UNSEEN:
+            by_host = _host_service(host)
+        if by_host is not None:
+            return by_host  # type: ignore[return-value]
     m = _SCOPE.search(auth) if auth else None
     query = scope.get("query_string") or b""
     if m is None and query:
@@ -128,6 +116,35 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
     if query and _SNS_LINK.search(query):
         return "sns", None
     return LAMBDA, None
+
+
+_UNSEEN = object()
+_HOSTS: dict[bytes, tuple[str, str | None] | None] = {}
+"""Host headers already read: the service (and resource) each names, None when it names
+none. A server sees few Hosts (its own address, a few buckets and URLs): each is read
+once rather than lowered and tested on every request."""
+_HOSTS_KEPT = 1024
+
+
+def _host_service(host: bytes) -> tuple[str, str | None] | None:
+    """(service, resource) the Host header ``host`` names, if any (remembered in
+    ``_HOSTS`` while it has room)."""
+    found: tuple[str, str | None] | None = None
+    name = host.decode("latin-1").lower().rsplit(":", 1)[0]
+    # Each expression is tried only when its label is in the name: most requests name
+    # an address or a bare host, and go on to the signature at once.
+    if ".lambda-url." in name and (url := _FUNCTION_URL.match(name)) is not None:
+        found = FUNCTION_URL, url["id"]
+    elif ".execute-api." in name and (api := _EXECUTE_API.match(name)) is not None:
+        found = EXECUTE_API, api["id"]
+    elif ".s3" in name and (virtual := _VIRTUAL.match(name)) is not None:
+        found = "s3", virtual["bucket"]
+    elif name.startswith("s3.") or ".s3." in name:
+        found = "s3", None
+    if len(_HOSTS) >= _HOSTS_KEPT:
+        _HOSTS.clear()
+    _HOSTS[host] = found
+    return found
 
 
 PRINCIPAL = "lambox.principal"
