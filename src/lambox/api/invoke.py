@@ -66,7 +66,15 @@ class InvokeEndpoint:
         rid = new_request_id()
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
-            invocation = await self._parse(scope, receive, rid)
+            # The headers first, then the body: a bad header is the answer, whatever the body.
+            kind, tail, context, durable, trace, qualifier = _options(scope)
+            if type(receive) is WholeBody:
+                body = receive.body  # whole already: no message to await
+                if len(body) > SYNC_PAYLOAD_LIMIT:
+                    raise _too_large(SYNC_PAYLOAD_LIMIT)
+            else:
+                body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
+            invocation = Invocation(rid, body, kind, context, tail, qualifier, None, durable, trace)
             try:
                 result = await self._service.invoke(name, invocation)
             except ResourceNotFound:
@@ -87,7 +95,7 @@ class InvokeEndpoint:
             (b"content-type", b"application/json"),
             (b"x-amzn-requestid", rid.encode()),
         ]
-        body = result.payload if status == 200 else b""
+        payload = result.payload if status == 200 else b""
         if status == 200:
             headers.append((b"x-amz-executed-version", result.executed_version.encode()))
         if result.function_error:
@@ -96,66 +104,53 @@ class InvokeEndpoint:
             headers.append((b"x-amz-durable-execution-arn", result.durable_execution_arn.encode()))
         if invocation.tail_logs and status == 200:
             headers.append((b"x-amz-log-result", base64.b64encode(result.log)))
-        headers.append((b"content-length", str(len(body)).encode()))
-        return status, headers, body
+        headers.append((b"content-length", str(len(payload)).encode()))
+        return status, headers, payload
 
-    async def _parse(self, scope: Scope, receive: Receive, rid: str) -> Invocation:
-        # The headers first, then the body: a bad header is the answer, whatever the body.
-        invocation_type = InvocationType.REQUEST_RESPONSE
-        tail = False
-        client_context: str | None = None
-        durable_name: str | None = None
-        trace: str | None = None
-        for key, value in scope["headers"]:
-            if key == b"x-amz-invocation-type":
-                text = value.decode("latin-1")
-                if text not in _TYPES:
-                    raise ValidationError(
-                        f"1 validation error detected: Value '{text}' at 'invocationType' failed"
-                        " to satisfy constraint: Member must satisfy enum value set:"
-                        " [Event, RequestResponse, DryRun]"
-                    )
-                invocation_type = _TYPES[text]
-            elif key == b"x-amz-log-type":
-                tail = value == b"Tail"
-                if not tail and value != b"None":
-                    # Off the hot path; the name is a stand-in, only the header is wrong.
-                    shapes.validate(
-                        "Invoke", {"FunctionName": "f", "LogType": value.decode("latin-1")}
-                    )
-            elif key == b"x-amz-client-context":
-                client_context = _client_context(value.decode("latin-1"))
-            elif key == b"x-amz-durable-execution-name":
-                durable_name = value.decode("latin-1")
-                shapes.validate(
-                    "Invoke", {"FunctionName": "f", "DurableExecutionName": durable_name}
+
+Options = tuple[InvocationType, bool, str | None, str | None, str | None, str | None]
+"""An Invoke's options from its head: (type, tail logs, client context, durable execution
+name, trace header, qualifier), in ``Invocation``'s order but for the last three."""
+
+
+def _options(scope: Scope) -> Options:
+    """The options the Invoke's headers and query give, each checked as AWS checks it."""
+    invocation_type = InvocationType.REQUEST_RESPONSE
+    tail = False
+    client_context: str | None = None
+    durable_name: str | None = None
+    trace: str | None = None
+    for key, value in scope["headers"]:
+        if key == b"x-amz-invocation-type":
+            text = value.decode("latin-1")
+            if text not in _TYPES:
+                raise ValidationError(
+                    f"1 validation error detected: Value '{text}' at 'invocationType' failed"
+                    " to satisfy constraint: Member must satisfy enum value set:"
+                    " [Event, RequestResponse, DryRun]"
                 )
-            elif key == b"x-amzn-trace-id":
-                trace = value.decode("latin-1")
-        qualifier = None
-        if scope.get("query_string"):
-            query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            values = query.get("Qualifier")
-            qualifier = values[0] if values else None
-            if qualifier == "":
-                # Would route to $LATEST; AWS refuses it as too short.
-                shapes.validate("Invoke", {"FunctionName": "f", "Qualifier": qualifier})
-        if type(receive) is WholeBody:
-            body = receive.body  # whole already: no message to await
-            if len(body) > SYNC_PAYLOAD_LIMIT:
-                raise _too_large(SYNC_PAYLOAD_LIMIT)
-        else:
-            body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
-        return Invocation(
-            request_id=rid,
-            payload=body,
-            invocation_type=invocation_type,
-            client_context=client_context,
-            tail_logs=tail,
-            qualifier=qualifier,
-            durable_name=durable_name,
-            trace_header=trace,
-        )
+            invocation_type = _TYPES[text]
+        elif key == b"x-amz-log-type":
+            tail = value == b"Tail"
+            if not tail and value != b"None":
+                # Off the hot path; the name is a stand-in, only the header is wrong.
+                shapes.validate("Invoke", {"FunctionName": "f", "LogType": value.decode("latin-1")})
+        elif key == b"x-amz-client-context":
+            client_context = _client_context(value.decode("latin-1"))
+        elif key == b"x-amz-durable-execution-name":
+            durable_name = value.decode("latin-1")
+            shapes.validate("Invoke", {"FunctionName": "f", "DurableExecutionName": durable_name})
+        elif key == b"x-amzn-trace-id":
+            trace = value.decode("latin-1")
+    qualifier = None
+    if scope.get("query_string"):
+        query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        values = query.get("Qualifier")
+        qualifier = values[0] if values else None
+        if qualifier == "":
+            # Would route to $LATEST; AWS refuses it as too short.
+            shapes.validate("Invoke", {"FunctionName": "f", "Qualifier": qualifier})
+    return invocation_type, tail, client_context, durable_name, trace, qualifier
 
 
 def _client_context(value: str) -> str:
