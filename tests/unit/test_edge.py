@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lambox.edge.models import service_model
 from lambox.edge import router
+from lambox.edge.models import service_model
 from lambox.edge.router import service_of
 from lambox.edge.uri import match, routes
 from lambox.errors import ServiceFault
