@@ -252,8 +252,13 @@ class InvokeService:
         header, trace = self._tracer.begin(
             fv.config.tracing_mode, inv.trace_header, fv.name, fv.arn, inv.request_id
         )
+        scheduler = self._scheduler
         try:
-            async with self._scheduler.acquire(fv) as lease:
+            # ``acquire`` without its ``async with``: no coroutine on a warm lease.
+            pool, lease, unreserved = scheduler.enter(fv)
+            if lease is None:
+                lease = await scheduler.lease_cold(pool, unreserved)
+            try:
                 report = lease.sandbox.init
                 assert report is not None
                 init = report if lease.cold else None
@@ -273,6 +278,8 @@ class InvokeService:
                 else:
                     outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
                 return self._finish(fv, inv, outcome, init, stream, trace, spill)
+            finally:
+                scheduler.exit(pool, lease, unreserved)
         except TooManyRequests:
             self._metrics.throttled(fv.config.name, inv.qualifier, fv.config.version)
             raise
