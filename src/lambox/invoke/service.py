@@ -63,9 +63,11 @@ DurableStarter = Callable[[FunctionVersion, Invocation], Awaitable[InvocationRes
 """Starts (or finds) the durable execution an Invoke of a durable function names."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """What one invocation produced, before lambox frames its log."""
+    """What one invocation produced, before lambox frames its log (not frozen: a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``, and one is made
+    on every invocation)."""
 
     payload: bytes
     error: str | None
@@ -183,6 +185,16 @@ class InvokeService:
         function that cannot be invoked or a payload that is refused. A ``serialized``
         payload is one lambox wrote itself with ``json.dumps`` (a function URL's event):
         valid JSON by construction, so its size is checked but its text is not read."""
+        fv, invocation = self._checked(function_name, invocation)
+        payload = invocation.payload
+        if not serialized and payload and not payloads.checked_fast(payload):
+            await payloads.check_deep(payload)
+        return fv, invocation
+
+    def _checked(
+        self, function_name: str, invocation: Invocation
+    ) -> tuple[FunctionVersion, Invocation]:
+        """``prepare`` up to the payload's JSON check: the route and the size limit."""
         fv, qualifier = self.route(function_name, invocation.qualifier)
         if qualifier != invocation.qualifier:
             invocation = replace(invocation, qualifier=qualifier)
@@ -192,12 +204,14 @@ class InvokeService:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        if not serialized:
-            await payloads.check_off_loop(invocation.payload)
         return fv, invocation
 
     async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:
-        fv, invocation = await self.prepare(function_name, invocation)
+        # ``prepare``, inlined: no coroutine for a payload the C decoder reads.
+        fv, invocation = self._checked(function_name, invocation)
+        payload = invocation.payload
+        if payload and not payloads.checked_fast(payload):
+            await payloads.check_deep(payload)
         kind = invocation.invocation_type
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
