@@ -58,8 +58,24 @@ class LogSink:
                 data = b"\x1a" + data[1:]
         head = b"\x1e%d %s\n" % (int(time.time() * 1000), stream.encode())
         data = head + data if data.endswith(b"\n") else head + data + b"\n"
+        # ``_append``, inlined: one call less on every invocation.
+        fd = self._fds.get(function)
         try:
-            self._append(function, data)
+            if fd is None:
+                fd = self._open(function)
+            before = self._sizes[function]
+            try:
+                written = os.write(fd, data)
+                while written < len(data):  # a nearly full disk takes a part; the rest raises
+                    written += os.write(fd, data[written:])
+            except OSError:
+                with contextlib.suppress(OSError):  # no torn record: cut back to where it began
+                    os.ftruncate(fd, before)
+                raise
+            size = before + len(data)
+            self._sizes[function] = size
+            if size > self._retention:
+                self._rotate(function)
         except OSError as exc:
             # A partial write leaves the size unknown: reopen (and fstat) next time.
             self._close(function)
@@ -71,25 +87,11 @@ class LogSink:
             self._failing.discard(function)
             log.warning("logs of %s are written again", function)
 
-    def _append(self, function: str, data: bytes) -> None:
-        fd = self._fds.get(function)
-        if fd is None:
-            fd = os.open(self._path(function), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._fds[function] = fd
-            self._sizes[function] = os.fstat(fd).st_size
-        before = self._sizes[function]
-        try:
-            written = os.write(fd, data)
-            while written < len(data):  # a nearly full disk takes a part; the rest raises
-                written += os.write(fd, data[written:])
-        except OSError:
-            with contextlib.suppress(OSError):  # no torn record: cut back to where it began
-                os.ftruncate(fd, before)
-            raise
-        size = before + len(data)
-        self._sizes[function] = size
-        if size > self._retention:
-            self._rotate(function)
+    def _open(self, function: str) -> int:
+        fd = os.open(self._path(function), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fds[function] = fd
+        self._sizes[function] = os.fstat(fd).st_size
+        return fd
 
     def touch(self, function: str) -> None:
         """Make ``function``'s log exist (empty), so its group does from its creation on;

@@ -162,9 +162,12 @@ class ResponseSink(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Invocation:
-    """One call of a function, as parsed at the edge."""
+    """One call of a function, as parsed at the edge. Not frozen, unlike the snapshots
+    here: one is made on every Invoke, and a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``. Nothing changes one once made
+    (``dataclasses.replace`` makes another)."""
 
     request_id: str
     payload: bytes
@@ -179,9 +182,10 @@ class Invocation:
     trace_header: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvocationResult:
-    """What came back from a sandbox (or from lambox on its behalf)."""
+    """What came back from a sandbox (or from lambox on its behalf). Not frozen, as
+    ``Invocation`` is not (one per Invoke); nothing changes one once made."""
 
     payload: bytes
     executed_version: str

@@ -31,18 +31,25 @@ _WHITESPACE = b" \t\r\n"
 
 def check(payload: bytes) -> None:
     """Raise AWS's InvalidRequestContentException unless ``payload`` is empty or UTF-8 JSON."""
-    if payload and not _checked_fast(payload):
+    if payload and not checked_fast(payload):
         _check_by_stack(payload)
 
 
 async def check_off_loop(payload: bytes) -> None:
     """``check``, with a payload too deep for the C decoder read in a worker thread: reading
-    megabytes of nesting by hand takes up to seconds, which must not stall the event loop."""
-    if payload and not _checked_fast(payload):
-        await asyncio.to_thread(_check_by_stack, payload)
+    megabytes of nesting by hand takes up to seconds, which must not stall the event loop.
+    (The invoke path calls its two halves, ``checked_fast`` then ``check_deep``, itself:
+    no coroutine for the usual payload.)"""
+    if payload and not checked_fast(payload):
+        await check_deep(payload)
 
 
-def _checked_fast(payload: bytes) -> bool:
+async def check_deep(payload: bytes) -> None:
+    """The check of a payload ``checked_fast`` found too deep, in a worker thread."""
+    await asyncio.to_thread(_check_by_stack, payload)
+
+
+def checked_fast(payload: bytes) -> bool:
     """True if the C decoder found ``payload`` valid, False if it nests too deep for it."""
     try:
         jsontext.check_fast(payload.decode())

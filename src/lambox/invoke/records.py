@@ -28,17 +28,27 @@ def report_line(
 ) -> bytes:
     """The REPORT line. ``restore`` (Restore Duration, Billed Restore Duration) is set for
     the first invocation of a sandbox restored from a SnapStart snapshot."""
-    billed = max(1, math.ceil(duration_ms))
+    return _report(request_id, duration_ms, memory_size, max_memory_mb, init_ms, restore).encode()
+
+
+def _report(
+    request_id: str,
+    duration_ms: float,
+    memory_size: int,
+    max_memory_mb: int,
+    init_ms: float | None,
+    restore: tuple[float, int] | None,
+) -> str:
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-        f"Billed Duration: {billed} ms\tMemory Size: {memory_size} MB\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {memory_size} MB\t"
         f"Max Memory Used: {max_memory_mb} MB\t"
     )
     if init_ms is not None:
         line += f"Init Duration: {init_ms:.2f} ms\t"
     if restore is not None:
         line += f"Restore Duration: {restore[0]:.2f} ms\tBilled Restore Duration: {restore[1]} ms\t"
-    return (line + "\n").encode()
+    return line + "\n"
 
 
 def runtime_version_name(runtime: str) -> str:
@@ -95,15 +105,14 @@ def framed(
     start: bool = True,
 ) -> bytes:
     """START, what the function wrote, END and REPORT: one invocation's whole log record
-    (without START when ``start`` is False: it went out with an earlier part of the log)."""
-    return b"".join(
-        (
-            start_line(request_id, version) if start else b"",
-            body,
-            end_line(request_id),
-            report_line(request_id, duration_ms, memory_size, max_memory_mb, init_ms, restore),
-        )
+    (without START when ``start`` is False: it went out with an earlier part of the log).
+    END and REPORT are one string, encoded once: this runs on every invocation."""
+    tail = f"END RequestId: {request_id}\n" + _report(
+        request_id, duration_ms, memory_size, max_memory_mb, init_ms, restore
     )
+    if start:
+        return b"".join((start_line(request_id, version), body, tail.encode()))
+    return body + tail.encode()
 
 
 # Lambda's system log levels; a JSON function's SystemLogLevel keeps the records at or above.

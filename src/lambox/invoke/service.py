@@ -44,8 +44,7 @@ from lambox.model import (
     InvocationType,
     State,
 )
-from lambox.sandbox.api import InitReport, InvokeRequest
-from lambox.sandbox.safe import SafeSandbox
+from lambox.sandbox.api import InitReport, InvokeRequest, RawResult
 from lambox.scheduler.pools import Scheduler
 from lambox.store.events import EventQueue, NewEvent
 from lambox.tracing.recorder import Trace, Tracer
@@ -63,9 +62,11 @@ DurableStarter = Callable[[FunctionVersion, Invocation], Awaitable[InvocationRes
 """Starts (or finds) the durable execution an Invoke of a durable function names."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """What one invocation produced, before lambox frames its log."""
+    """What one invocation produced, before lambox frames its log (not frozen: a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``, and one is made
+    on every invocation)."""
 
     payload: bytes
     error: str | None
@@ -183,6 +184,16 @@ class InvokeService:
         function that cannot be invoked or a payload that is refused. A ``serialized``
         payload is one lambox wrote itself with ``json.dumps`` (a function URL's event):
         valid JSON by construction, so its size is checked but its text is not read."""
+        fv, invocation = self._checked(function_name, invocation)
+        payload = invocation.payload
+        if not serialized and payload and not payloads.checked_fast(payload):
+            await payloads.check_deep(payload)
+        return fv, invocation
+
+    def _checked(
+        self, function_name: str, invocation: Invocation
+    ) -> tuple[FunctionVersion, Invocation]:
+        """``prepare`` up to the payload's JSON check: the route and the size limit."""
         fv, qualifier = self.route(function_name, invocation.qualifier)
         if qualifier != invocation.qualifier:
             invocation = replace(invocation, qualifier=qualifier)
@@ -192,12 +203,14 @@ class InvokeService:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        if not serialized:
-            await payloads.check_off_loop(invocation.payload)
         return fv, invocation
 
     async def invoke(self, function_name: str, invocation: Invocation) -> InvocationResult:
-        fv, invocation = await self.prepare(function_name, invocation)
+        # ``prepare``, inlined: no coroutine for a payload the C decoder reads.
+        fv, invocation = self._checked(function_name, invocation)
+        payload = invocation.payload
+        if payload and not payloads.checked_fast(payload):
+            await payloads.check_deep(payload)
         kind = invocation.invocation_type
         if kind is InvocationType.DRY_RUN:
             return InvocationResult(payload=b"", executed_version=fv.config.version)
@@ -252,8 +265,13 @@ class InvokeService:
         header, trace = self._tracer.begin(
             fv.config.tracing_mode, inv.trace_header, fv.name, fv.arn, inv.request_id
         )
+        scheduler = self._scheduler
         try:
-            async with self._scheduler.acquire(fv) as lease:
+            # ``acquire`` without its ``async with``: no coroutine on a warm lease.
+            pool, lease, unreserved = scheduler.enter(fv)
+            if lease is None:
+                lease = await scheduler.lease_cold(pool, unreserved)
+            try:
                 report = lease.sandbox.init
                 assert report is not None
                 init = report if lease.cold else None
@@ -268,11 +286,26 @@ class InvokeService:
                     return self._finish(fv, inv, outcome, init, stream, trace)
                 head = self._init_head(fv.config, init) if init is not None else b""
                 spill = Spill(self._logs, fv.config, inv.request_id, stream, init, head)
-                if trace is None:
-                    outcome = await self._run_in(lease.sandbox, fv, inv, header, spill)
+                # The call itself, inline: no coroutine of its own on every invocation.
+                request = self._request(fv, inv, header, spill)
+                timeout = fv.config.timeout
+                if trace is not None:
+                    trace.call_start = time.time_ns()
+                started = time.perf_counter()
+                try:
+                    raw = await lease.sandbox.invoke(request, float(timeout))
+                except (SandboxTimeout, SandboxDead) as exc:  # the function's error
+                    elapsed = (time.perf_counter() - started) * 1000
+                    outcome = _failed(exc, inv.request_id, timeout, elapsed)
                 else:
-                    outcome = await self._call(lease.sandbox, fv, inv, header, trace, spill)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    outcome = _answered(raw, elapsed)
+                finally:
+                    if trace is not None:
+                        trace.call_end = time.time_ns()
                 return self._finish(fv, inv, outcome, init, stream, trace, spill)
+            finally:
+                scheduler.exit(pool, lease, unreserved)
         except TooManyRequests:
             self._metrics.throttled(fv.config.name, inv.qualifier, fv.config.version)
             raise
@@ -284,72 +317,21 @@ class InvokeService:
             stream = stream_name(fv.config.version)
             return self._finish(fv, inv, outcome, None, stream, trace)
 
-    async def _call(
-        self,
-        sandbox: SafeSandbox,
-        fv: FunctionVersion,
-        inv: Invocation,
-        header: str,
-        trace: Trace,
-        spill: Spill,
-    ) -> Outcome:
-        """One invocation in a started sandbox, timed for its trace."""
-        trace.call_start = time.time_ns()
-        try:
-            return await self._run_in(sandbox, fv, inv, header, spill)
-        finally:
-            trace.call_end = time.time_ns()
-
-    async def _run_in(
-        self,
-        sandbox: SafeSandbox,
-        fv: FunctionVersion,
-        inv: Invocation,
-        header: str,
-        spill: Spill,
-    ) -> Outcome:
-        """One invocation in a started sandbox; a timeout or a crash is the function's error."""
+    def _request(
+        self, fv: FunctionVersion, inv: Invocation, header: str, spill: Spill
+    ) -> InvokeRequest:
+        """What the sandbox gets for ``inv``: its deadline, invoked ARN and trace header."""
         config = fv.config
-        rid = inv.request_id
-        timeout = config.timeout
-        request = InvokeRequest(
-            rid,
+        return InvokeRequest(
+            inv.request_id,
             inv.payload,
-            time.time() + timeout,
+            time.time() + config.timeout,
             self._arns.function(config.name, inv.qualifier),
             inv.client_context,
             lineage.extended(header, inv.trace_header, config.name),
             inv.sink,
             spill,
         )
-        started = time.perf_counter()
-        try:
-            raw = await sandbox.invoke(request, float(timeout))
-        except SandboxTimeout as exc:
-            # What the function wrote before it failed comes first, as on Lambda.
-            elapsed = (time.perf_counter() - started) * 1000
-            return Outcome(
-                records.timeout_payload(rid, timeout),
-                UNHANDLED,
-                exc.log + records.timeout_log(rid, timeout),
-                elapsed,
-                timed_out=True,
-            )
-        except SandboxOutOfMemory as exc:
-            elapsed = (time.perf_counter() - started) * 1000
-            payload = records.out_of_memory_payload(rid)
-            log = exc.log + records.exit_log(rid, payload)
-            return Outcome(payload, UNHANDLED, log, elapsed, exc.peak_mb)
-        except SandboxDead as exc:
-            elapsed = (time.perf_counter() - started) * 1000
-            payload = records.exit_payload(rid, exc.exit_code)
-            log = exc.log + records.exit_log(rid, payload)
-            return Outcome(payload, UNHANDLED, log, elapsed)
-        elapsed = (time.perf_counter() - started) * 1000
-        memory = -(-raw.max_rss_kb // 1024)
-        if len(raw.payload) > RESPONSE_LIMIT:
-            return Outcome(_too_large(), UNHANDLED, raw.log, elapsed, memory)
-        return Outcome(raw.payload, raw.error, raw.log, elapsed, memory)
 
     def _finish(
         self,
@@ -517,6 +499,34 @@ class Spill:
             data = init_prefix(self._init, self._head) + head + data
             self.started = True
         self._logs.append(self._config.name, data, self._stream)
+
+
+def _answered(raw: RawResult, elapsed: float) -> Outcome:
+    """The outcome of a call the sandbox answered (a response too large is an error)."""
+    memory = -(-raw.max_rss_kb // 1024)
+    if len(raw.payload) > RESPONSE_LIMIT:
+        return Outcome(_too_large(), UNHANDLED, raw.log, elapsed, memory)
+    return Outcome(raw.payload, raw.error, raw.log, elapsed, memory)
+
+
+def _failed(exc: SandboxTimeout | SandboxDead, rid: str, timeout: int, elapsed: float) -> Outcome:
+    """A timeout or a crash of the call as the function's error; what the function wrote
+    before it failed comes first, as on Lambda."""
+    if isinstance(exc, SandboxTimeout):
+        return Outcome(
+            records.timeout_payload(rid, timeout),
+            UNHANDLED,
+            exc.log + records.timeout_log(rid, timeout),
+            elapsed,
+            timed_out=True,
+        )
+    if isinstance(exc, SandboxOutOfMemory):
+        payload = records.out_of_memory_payload(rid)
+        log = exc.log + records.exit_log(rid, payload)
+        return Outcome(payload, UNHANDLED, log, elapsed, exc.peak_mb)
+    payload = records.exit_payload(rid, exc.exit_code)
+    log = exc.log + records.exit_log(rid, payload)
+    return Outcome(payload, UNHANDLED, log, elapsed)
 
 
 def _too_large() -> bytes:

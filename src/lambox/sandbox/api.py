@@ -65,9 +65,12 @@ class PrepareFailure:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawResult:
-    """One invocation's answer as the sandbox produced it."""
+    """One invocation's answer as the sandbox produced it. Not frozen, like
+    ``InvokeRequest``: one is made on every invocation, and a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` (twice the cost); nothing
+    changes one once made (``dataclasses.replace`` makes another)."""
 
     payload: bytes
     error: str | None
@@ -76,9 +79,10 @@ class RawResult:
     max_rss_kb: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvokeRequest:
-    """What a sandbox needs to run one invocation (already resolved by the invoke layer)."""
+    """What a sandbox needs to run one invocation (already resolved by the invoke layer).
+    Not frozen: one is made on every invocation (see ``RawResult``); nothing changes it."""
 
     request_id: str
     payload: bytes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from lambox.errors import IllegalTransition, SandboxDead, SandboxError
+from lambox.errors import IllegalTransition, SandboxDead
 from lambox.logs import stream_name
 from lambox.model import FunctionVersion
 from lambox.sandbox.api import InitReport, InvokeRequest, RawResult, Sandbox, SandboxState
@@ -68,20 +68,24 @@ class SafeSandbox:
         return self.init
 
     async def invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
-        if self.state is SandboxState.DEAD:
+        state = self.state
+        if state is DEAD:
             raise SandboxDead("sandbox is dead")
-        self._move(SandboxState.BUSY)
+        if state is IDLE:  # the usual move, without ``_move``'s lookup
+            self.state = BUSY
+        else:
+            self._move(BUSY)
         try:
             result = await self._inner.invoke(request, timeout)
-        except SandboxError:
-            await self.destroy()
-            raise
-        except BaseException:
+        except BaseException:  # a SandboxError or not: the sandbox is not used again
             await self.destroy()
             raise
         self.invocations += 1
         self.idle_since = time.monotonic()
-        self._move(SandboxState.IDLE)
+        if self.state is BUSY:
+            self.state = IDLE
+        else:
+            self._move(IDLE)
         return result
 
     async def destroy(self) -> None:

@@ -101,13 +101,17 @@ class WireClient(asyncio.Protocol):
             raise SandboxDead("sandbox wire closed")
         self.transport.write(frame)
 
-    async def next_frame(self, timeout: float | None) -> Frame:
-        if self._frames:
-            return self._frames.popleft()
-        if self._closed:
-            raise SandboxDead("sandbox wire closed")
+    def next_frame(self, timeout: float | None) -> asyncio.Future[Frame]:
+        """The next frame, to await (a future, not a coroutine: one object less on every
+        invocation); raises SandboxDead at once when the wire is closed. The waiter slot
+        is emptied when its future is done, however that came."""
         loop = self._loop or asyncio.get_running_loop()
         waiter: asyncio.Future[Frame] = loop.create_future()
+        if self._frames:
+            waiter.set_result(self._frames.popleft())
+            return waiter
+        if self._closed:
+            raise SandboxDead("sandbox wire closed")
         self._waiter = waiter
         if timeout is not None:
             deadline = self._deadline = loop.time() + timeout
@@ -119,10 +123,7 @@ class WireClient(asyncio.Protocol):
                 self._timer = loop.call_at(deadline, self._expired)
         else:
             self._deadline = math.inf
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
+        return waiter
 
     def _expired(self) -> None:
         """The timer's time came: time the pending wait out if its deadline passed."""
@@ -141,11 +142,13 @@ class WireClient(asyncio.Protocol):
             self._timer_at = deadline
             self._timer = loop.call_at(deadline, self._expired)
             return
+        self._waiter = None
         waiter.set_exception(SandboxTimeout("sandbox did not answer in time"))
 
     def _deliver(self, frame: Frame) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            self._waiter = None
             waiter.set_result(frame)
         else:
             self._frames.append(frame)
@@ -153,4 +156,5 @@ class WireClient(asyncio.Protocol):
     def _fail(self, exc: Exception) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            self._waiter = None
             waiter.set_exception(exc)

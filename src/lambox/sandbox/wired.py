@@ -165,7 +165,21 @@ class WireSandbox(ABC):
         try:
             if self._init_again:
                 return await self._init_and_invoke(request, timeout)
-            return await self._invoke(request, timeout)
+            # ``_invoke``, inlined: one coroutine less on every warm invocation.
+            pipe = self._log
+            client = self._send(request, pipe)
+            try:
+                try:
+                    frame = await client.next_frame(timeout)
+                except SandboxError as exc:
+                    raise await self._failed(exc) from None
+                if frame[0] != wire.RESULT:
+                    await self.destroy()
+                    raise SandboxDead(f"sandbox sent frame {frame[0]} where {wire.RESULT} was due")
+                return self._result(frame, pipe)
+            finally:
+                if pipe is not None:
+                    pipe.spill = None
         except SandboxDead as exc:
             raise self._death(exc) from None
 
@@ -197,6 +211,18 @@ class WireSandbox(ABC):
         )
 
     async def _invoke(self, request: InvokeRequest, timeout: float) -> RawResult:
+        """INVOKE, then its RESULT (what ``invoke`` does inline for a warm sandbox)."""
+        pipe = self._log
+        client = self._send(request, pipe)
+        try:
+            _, meta, body = await self._expect(client, wire.RESULT, timeout)
+            return self._result((wire.RESULT, meta, body), pipe)
+        finally:
+            if pipe is not None:
+                pipe.spill = None
+
+    def _send(self, request: InvokeRequest, pipe: LogPipe | None) -> WireClient:
+        """Write the INVOKE frame of ``request``; the invocation's log spills as it says."""
         client = self._wire
         if client is None or self._destroyed:
             raise SandboxDead("sandbox is not running")
@@ -209,32 +235,24 @@ class WireSandbox(ABC):
             request.trace_id,
             request.payload,
         )
-        pipe = self._log
         if pipe is not None:
             pipe.spill = request.log_spill
         client.send(frame)
-        try:
-            # ``_expect``, inlined: one coroutine less on every warm invocation.
-            try:
-                kind, rmeta, body = await client.next_frame(timeout)
-            except SandboxError as exc:
-                raise await self._failed(exc) from None
-            if kind != wire.RESULT:
-                await self.destroy()
-                raise SandboxDead(f"sandbox sent frame {kind} where {wire.RESULT} was due")
-            log_len = int(rmeta.get("log_len", 0))
-            log = body[:log_len]
-            if pipe is not None:
-                log = pipe.take_on_result() + log
-        finally:
-            if pipe is not None:
-                pipe.spill = None
+        return client
+
+    def _result(self, frame: Frame, pipe: LogPipe | None) -> RawResult:
+        """The invocation's answer from its RESULT frame and what its log pipe carried."""
+        _, meta, body = frame
+        log_len = int(meta.get("log_len", 0))
+        log = body[:log_len]
+        if pipe is not None:
+            log = pipe.take_on_result() + log
         return RawResult(
-            payload=body[log_len:],
-            error=rmeta.get("error"),
-            log=log,
-            duration_ms=float(rmeta.get("duration_ms", 0.0)),
-            max_rss_kb=self._peak_kb(int(rmeta.get("max_rss_kb", 0))),
+            body[log_len:],
+            meta.get("error"),
+            log,
+            float(meta.get("duration_ms", 0.0)),
+            self._peak_kb(int(meta.get("max_rss_kb", 0))),
         )
 
     def _peak_kb(self, reported: int) -> int:

@@ -86,7 +86,7 @@ class LeaseScope:
         return self._lease
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._scheduler._exit(self._pool, self._lease, self._unreserved)
+        self._scheduler.exit(self._pool, self._lease, self._unreserved)
 
 
 class Scheduler:
@@ -234,6 +234,16 @@ class Scheduler:
         return LeaseScope(self, version)
 
     async def _enter(self, version: FunctionVersion) -> tuple[Pool, Lease, bool]:
+        pool, lease, unreserved = self.enter(version)
+        if lease is None:
+            lease = await self.lease_cold(pool, unreserved)
+        return pool, lease, unreserved
+
+    def enter(self, version: FunctionVersion) -> tuple[Pool, Lease | None, bool]:
+        """The synchronous half of ``acquire`` (the invoke path's, without a coroutine):
+        admit one lease (TooManyRequests beyond the concurrency) and take an idle sandbox.
+        The lease is None when there is none: ``lease_cold`` then makes one. Every entry
+        that returns is given back with ``exit`` (the last item: counted as unreserved)."""
         name = version.config.name
         limits = self._limits.get(name)
         if limits is not None and limits.ceilings:
@@ -245,14 +255,22 @@ class Scheduler:
         self._count(pool, name, unreserved, 1)
         try:
             sandbox = self._pop_idle(pool)
-            if sandbox is not None:  # warm: no coroutine for ``_lease``
-                return pool, Lease(sandbox, cold=False), unreserved
-            return pool, await self._lease(pool), unreserved
         except BaseException:
             self._count(pool, name, unreserved, -1)
             raise
+        return pool, (None if sandbox is None else Lease(sandbox, cold=False)), unreserved
 
-    def _exit(self, pool: Pool, lease: Lease, unreserved: bool) -> None:
+    async def lease_cold(self, pool: Pool, unreserved: bool) -> Lease:
+        """The lease of an ``enter`` that found no idle sandbox; on failure the entry is
+        given back (uncounted) here, so the caller does not ``exit`` it."""
+        try:
+            return await self._lease(pool)
+        except BaseException:
+            self._count(pool, pool.version.config.name, unreserved, -1)
+            raise
+
+    def exit(self, pool: Pool, lease: Lease, unreserved: bool) -> None:
+        """Give back what ``enter`` (and ``lease_cold``) handed out."""
         try:
             self._release(pool, lease)
         finally:
