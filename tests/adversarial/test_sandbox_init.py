@@ -150,6 +150,10 @@ def test_what_a_sandbox_started_dies_with_its_runtime(
     name = deploy_app("orphan_then_die")
     seconds = f"3600.{secrets.randbelow(10**9)}"
     assert call(lambda_client, name, {"step": "start", "seconds": seconds}) == (None, "started")
+    # The grandchild execs sleep on its own time, after the function has returned.
+    deadline = time.monotonic() + 30
+    while not sleepers(seconds) and time.monotonic() < deadline:
+        time.sleep(0.02)
     (orphan,) = sleepers(seconds)  # it lives on, the init's child now
     init = parent_of(orphan)
     assert init is not None and init != orphan

@@ -238,7 +238,15 @@ def echo(edge: LamboxServer) -> str:
         Role=ROLE,
         Code={"ZipFile": code},
     )
-    client.get_waiter("function_active_v2").wait(FunctionName=name)
+    # Polled on a new connection each time: boto3's waiter sleeps 1 s between polls, as long
+    # as this server's keep-alive, and would race the server closing its idle connection.
+    deadline = time.monotonic() + 120
+    while (
+        httpx.get(f"{edge.url}/2015-03-31/functions/{name}").json()["Configuration"]["State"]
+        != "Active"
+    ):
+        assert time.monotonic() < deadline, "the function never became Active"
+        time.sleep(0.1)
     return name
 
 
