@@ -11,7 +11,12 @@ Response: a JSON object with a ``statusCode`` is read as statusCode, headers, co
 and isBase64Encoded; any other valid JSON is the body of a 200 ``application/json`` answer
 (a JSON string is its text, unquoted); something else is the function failing (502), as
 is a header that cannot be written (a name that is not an HTTP token, a control character
-in a value).
+in a value). The headers that frame the message or describe the connection
+(``Content-Length``, ``Transfer-Encoding``, ``Connection`` and the other hop-by-hop ones)
+are lambox's to write: a function's are dropped, so that its answer cannot frame itself
+differently from the body lambox sends (two ``Content-Length`` values, or one beside
+``Transfer-Encoding``, would let a client or proxy read the rest of the body as another
+response).
 """
 
 from __future__ import annotations
@@ -32,6 +37,19 @@ _TEXT_TYPES = ("text/", "json", "xml", "javascript", "ecmascript", "yaml")
 # token, and the control characters but for HTAB (what uvicorn refuses to write).
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9a-z-]+")
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# Framing and hop-by-hop headers (RFC 9110 7.6.1, 8.6, RFC 9112 6.1): lambox frames the answer.
+_FRAMING = frozenset(
+    (
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+    )
+)
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -227,7 +245,9 @@ def response(payload: bytes) -> HttpAnswer:
     if not isinstance(given, dict):
         raise BadResponse("headers")
     for key, item in given.items():
-        headers.append((_header_name(key), _header_value(item)))
+        name = _header_name(key)
+        if name not in _FRAMING:
+            headers.append((name, _header_value(item)))
     if not any(k == b"content-type" for k, _ in headers):
         headers.append(json_type)
     cookies = value.get("cookies") or []
@@ -336,8 +356,10 @@ def response_v1(payload: bytes) -> HttpAnswer:
     if not isinstance(multi, dict):
         raise BadResponse("multiValueHeaders")
     for key, values in multi.items():
+        name = _header_name(key)
         for item in values if isinstance(values, list) else [values]:
-            answer.headers.append((_header_name(key), _header_value(item)))
+            if name not in _FRAMING:
+                answer.headers.append((name, _header_value(item)))
     return answer
 
 
