@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -137,20 +138,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
     stop_server(srv)
 
 
-@pytest.fixture(scope="session")
-def lambda_client(server: LamboxServer):  # type: ignore[no-untyped-def]
+def aws_client(
+    server: LamboxServer, service: str, *, retries: bool = False, read_timeout: int = 120
+) -> Any:
+    """boto3's client of ``service`` pointed at ``server``, with the test keys, as a user
+    makes one. Without retries unless asked: a retried request would hide the failure or
+    the throttle a test looks for."""
     import boto3
     from botocore.config import Config
 
-    os.environ.update(CLIENT_ENV)
+    config = Config(read_timeout=read_timeout, retries=None if retries else {"max_attempts": 0})
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=server.url,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+        config=config,
     )
+
+
+@pytest.fixture(scope="session")
+def lambda_client(server: LamboxServer):  # type: ignore[no-untyped-def]
+    os.environ.update(CLIENT_ENV)
+    return aws_client(server, "lambda")
 
 
 def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:

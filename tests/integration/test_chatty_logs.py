@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from botocore.config import Config
 
-from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
+from tests.conftest import (
+    ROLE,
+    LamboxServer,
+    aws_client,
+    make_zip,
+    start_server,
+    stop_server,
+    unique,
+)
 
 LINES = 60_000  # 1.2 MB: more than the 1 MiB a sandbox keeps in memory
 RATE = 10_000
@@ -34,16 +41,6 @@ def handler(event, context):
 ECHO = "def handler(event, context):\n    return event\n"
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service, endpoint_url=server.url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )  # fmt: skip
-
-
 def create(lam: Any, code: str, **extra: Any) -> str:
     name = unique("chatty")
     lam.create_function(
@@ -57,7 +54,7 @@ def create(lam: Any, code: str, **extra: Any) -> str:
 def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
     server: LamboxServer,
 ) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     chatty = create(lam, CHATTY, Timeout=60)
     echo = create(lam, ECHO)
     assert json.loads(lam.invoke(FunctionName=echo, Payload=b"0")["Payload"].read()) == 0
@@ -65,7 +62,7 @@ def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
 
     def run() -> None:
         payload = json.dumps({"lines": LINES, "rate": RATE}).encode()
-        answer = client(server, "lambda").invoke(FunctionName=chatty, Payload=payload)
+        answer = aws_client(server, "lambda").invoke(FunctionName=chatty, Payload=payload)
         result["payload"] = json.loads(answer["Payload"].read())
         result["error"] = answer.get("FunctionError")
 
@@ -85,7 +82,7 @@ def test_chatty_function_keeps_the_server_answering_and_its_log_whole(
     assert result == {"payload": LINES, "error": None}
     assert answered_during > 0
 
-    logs = client(server, "logs")
+    logs = aws_client(server, "logs")
     messages: list[str] = []
     kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{chatty}", "filterPattern": "chatty"}
     while True:
@@ -118,10 +115,10 @@ def handler(event, context):
 
 
 def test_python_init_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = create(lam, LOUD_INIT, Timeout=60)
     assert json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()) == "ok"
-    logs = client(server, "logs")
+    logs = aws_client(server, "logs")
     found: list[str] = []
     kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}"}
     while True:
@@ -141,10 +138,10 @@ def test_python_init_log_is_whole_past_a_mebibyte(server: LamboxServer) -> None:
 def test_log_group_stays_when_its_log_rotates(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", {"LAMBOX_LOG_RETENTION_BYTES": "100000"})
     try:
-        lam = client(server, "lambda")
+        lam = aws_client(server, "lambda")
         name = create(lam, "def handler(event, context):\n    print('x' * 200_000)\n")
         lam.invoke(FunctionName=name, Payload=b"{}")  # one record past the retention size
-        logs = client(server, "logs")
+        logs = aws_client(server, "logs")
         group = f"/aws/lambda/{name}"
         groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
         assert [g["logGroupName"] for g in groups] == [group]

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import (
     CLIENT_ENV,
     ROLE,
     LamboxServer,
+    aws_client,
     make_zip,
     start_server,
     stop_server,
@@ -41,28 +41,15 @@ def handler(event, context):
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
-
-
 @pytest.fixture(scope="module")
 def logs(server: LamboxServer) -> Any:
-    return client(server, "logs")
+    return aws_client(server, "logs")
 
 
 @pytest.fixture(scope="module")
 def printed(server: LamboxServer) -> str:
     """A function invoked three times (one sandbox: sequential warm invokes); its name."""
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique("logfn")
     lam.create_function(
         FunctionName=name,
@@ -108,7 +95,7 @@ def test_get_log_events_from_head_and_tokens(server: LamboxServer, logs: Any, pr
     whole = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
     lines = messages(whole["events"])
     # The cold start's INIT_START, as Lambda writes it, naming the function's runtime version.
-    config = client(server, "lambda").get_function_configuration(FunctionName=printed)
+    config = aws_client(server, "lambda").get_function_configuration(FunctionName=printed)
     arn = config["RuntimeVersionConfig"]["RuntimeVersionArn"]
     assert lines[0] == f"INIT_START Runtime Version: python:3.11.v1\tRuntime Version ARN: {arn}"
     assert sum(1 for x in lines if x.startswith("INIT_START")) == 1
@@ -322,7 +309,7 @@ def test_read_errors(logs: Any, printed: str) -> None:
 
 def test_aws_cli_logs_tail_follow(server: LamboxServer) -> None:
     """``aws logs tail --follow`` prints what a function writes after it started."""
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique("tailfn")
     lam.create_function(
         FunctionName=name,
@@ -363,7 +350,7 @@ def test_aws_cli_logs_tail_follow(server: LamboxServer) -> None:
 
 
 def test_published_version_has_its_own_stream(server: LamboxServer, logs: Any) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique("verfn")
     lam.create_function(
         FunctionName=name,
@@ -393,7 +380,7 @@ def test_written_events_survive_kill_9(tmp_path: Path) -> None:
     """Groups, streams and events PutLogEvents wrote, and a function's log, after kill -9."""
     first = start_server(tmp_path / "data")
     try:
-        logs = client(first, "logs")
+        logs = aws_client(first, "logs")
         logs.create_log_group(logGroupName="/app/durable")
         logs.create_log_stream(logGroupName="/app/durable", logStreamName="s")
         now = int(time.time() * 1000)
@@ -402,7 +389,7 @@ def test_written_events_survive_kill_9(tmp_path: Path) -> None:
             logStreamName="s",
             logEvents=[{"timestamp": now, "message": "kept"}],
         )
-        lam = client(first, "lambda")
+        lam = aws_client(first, "lambda")
         lam.create_function(
             FunctionName="durable",
             Runtime="python3.11",
@@ -417,7 +404,7 @@ def test_written_events_survive_kill_9(tmp_path: Path) -> None:
         first.proc.wait()
     second = start_server(tmp_path / "data")
     try:
-        logs = client(second, "logs")
+        logs = aws_client(second, "logs")
         got = logs.get_log_events(logGroupName="/app/durable", logStreamName="s")
         assert messages(got["events"]) == ["kept"]
         found = logs.filter_log_events(logGroupName="/aws/lambda/durable", filterPattern="hello")

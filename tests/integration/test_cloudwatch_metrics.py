@@ -25,6 +25,7 @@ from tests.conftest import (
     CLIENT_ENV,
     ROLE,
     LamboxServer,
+    aws_client,
     make_zip,
     start_server,
     stop_server,
@@ -48,19 +49,6 @@ def handler(event, context):
         raise ValueError("asked to fail")
     return "ok"
 """
-
-
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
 
 
 def cbor_client(server: LamboxServer, tmp: Path) -> Any:
@@ -117,7 +105,7 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
 def invoked(server: LamboxServer) -> str:
     """A function with a published version and an alias, invoked: 3 times unqualified
     (one failing), twice through the alias, once logging an EMF line."""
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique("metricfn")
     lam.create_function(
         FunctionName=name,
@@ -150,7 +138,7 @@ def total(points: list[dict[str, Any]], stat: str = "Sum") -> float:
 
 
 def test_invocations_errors_and_duration_by_dimension(server: LamboxServer, invoked: str) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     function = [{"Name": "FunctionName", "Value": invoked}]
     assert total(stats(cw, "Invocations", function)) == 5
     assert total(stats(cw, "Errors", function)) == 1
@@ -175,7 +163,7 @@ def test_invocations_errors_and_duration_by_dimension(server: LamboxServer, invo
 
 
 def test_list_metrics_shows_aws_dimension_sets(server: LamboxServer, invoked: str) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     found = cw.list_metrics(
         Namespace="AWS/Lambda",
         MetricName="Invocations",
@@ -190,7 +178,7 @@ def test_list_metrics_shows_aws_dimension_sets(server: LamboxServer, invoked: st
 
 
 def test_get_metric_data_with_math(server: LamboxServer, invoked: str) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     metric = {"Namespace": "AWS/Lambda", "Dimensions": [{"Name": "FunctionName", "Value": invoked}]}
     answer = cw.get_metric_data(
         MetricDataQueries=[
@@ -227,7 +215,7 @@ def test_get_metric_data_with_math(server: LamboxServer, invoked: str) -> None:
 
 def test_put_metric_data_values_and_counts(server: LamboxServer) -> None:
     """As recorded: Values [..] with Counts [..] give SampleCount 6, Sum 42, Maximum 10."""
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     ns = unique("ns")
     cw.put_metric_data(
         Namespace=ns,
@@ -249,7 +237,7 @@ def test_put_metric_data_values_and_counts(server: LamboxServer) -> None:
 
 
 def test_put_metric_data_errors_as_recorded(server: LamboxServer) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     with pytest.raises(ClientError) as both:
         cw.put_metric_data(
             Namespace="x", MetricData=[{"MetricName": "m", "Value": 1, "Values": [1.0]}]
@@ -274,7 +262,7 @@ def test_put_metric_data_errors_as_recorded(server: LamboxServer) -> None:
 
 
 def test_get_metric_statistics_errors_as_recorded(server: LamboxServer) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     start = now()
     with pytest.raises(ClientError) as backwards:
         cw.get_metric_statistics(
@@ -308,7 +296,7 @@ def test_get_metric_statistics_errors_as_recorded(server: LamboxServer) -> None:
 
 
 def test_embedded_metric_format_lines_become_metrics(server: LamboxServer, invoked: str) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     points = cw.get_metric_statistics(
         Namespace="shop",
         MetricName="Latency",
@@ -428,13 +416,13 @@ def test_prometheus_endpoint_parses(server: LamboxServer, invoked: str) -> None:
 def test_history_survives_a_restart(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data")
     try:
-        cw = client(server, "cloudwatch")
+        cw = aws_client(server, "cloudwatch")
         cw.put_metric_data(Namespace="kept", MetricData=[{"MetricName": "m", "Value": 7.0}])
     finally:
         stop_server(server)
     again = start_server(tmp_path / "data")
     try:
-        points = client(again, "cloudwatch").get_metric_statistics(
+        points = aws_client(again, "cloudwatch").get_metric_statistics(
             Namespace="kept", MetricName="m", Period=3600, Statistics=["Sum"], **window()
         )["Datapoints"]
         assert [p["Sum"] for p in points] == [7.0]
@@ -473,7 +461,7 @@ def test_cost_report_per_function_version(server: LamboxServer, invoked: str) ->
 
 
 def test_top_shows_invocations_of_the_last_interval(server: LamboxServer) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     invoked = unique("topfn")
     lam.create_function(
         FunctionName=invoked,
@@ -503,7 +491,7 @@ def test_top_shows_invocations_of_the_last_interval(server: LamboxServer) -> Non
 
 
 def make_function(server: LamboxServer, prefix: str) -> str:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique(prefix)
     lam.create_function(
         FunctionName=name,
@@ -517,23 +505,23 @@ def make_function(server: LamboxServer, prefix: str) -> str:
 
 
 def test_throttles_are_counted_not_invocations(server: LamboxServer) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = make_function(server, "throttled")
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError) as refused:
         lam.invoke(FunctionName=name, Payload="{}")
     assert refused.value.response["Error"]["Code"] == "TooManyRequestsException"
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     function = [{"Name": "FunctionName", "Value": name}]
     assert total(stats(cw, "Throttles", function)) == 1
     assert stats(cw, "Invocations", function) == []
 
 
 def test_async_events_received_and_their_age(server: LamboxServer) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = make_function(server, "asyncfn")
     assert lam.invoke(FunctionName=name, InvocationType="Event", Payload="{}")["StatusCode"] == 202
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     function = [{"Name": "FunctionName", "Value": name}]
     assert total(stats(cw, "AsyncEventsReceived", function)) == 1
     deadline = time.monotonic() + 60
@@ -549,7 +537,7 @@ def test_invocation_metrics_survive_kill_9(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", env)
     try:
         name = make_function(server, "killed")
-        client(server, "lambda").invoke(FunctionName=name, Payload="{}")
+        aws_client(server, "lambda").invoke(FunctionName=name, Payload="{}")
         # The Prometheus scrape shows the invocation was recorded; then wait out a flush.
         with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as answer:
             assert name in answer.read().decode()
@@ -559,7 +547,7 @@ def test_invocation_metrics_survive_kill_9(tmp_path: Path) -> None:
         server.proc.wait()
     again = start_server(tmp_path / "data", env)
     try:
-        cw = client(again, "cloudwatch")
+        cw = aws_client(again, "cloudwatch")
         function = [{"Name": "FunctionName", "Value": name}]
         assert total(stats(cw, "Invocations", function)) == 1
     finally:
@@ -580,7 +568,7 @@ def test_invocation_metrics_survive_kill_9(tmp_path: Path) -> None:
 def test_default_labels_as_recorded(
     server: LamboxServer, pairs: tuple[tuple[str, int], ...], labels: list[str]
 ) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     metric = {"Namespace": unique("labels"), "MetricName": "metric1"}
     answer = cw.get_metric_data(
         MetricDataQueries=[
@@ -593,7 +581,7 @@ def test_default_labels_as_recorded(
 
 
 def test_non_finite_values_are_refused(server: LamboxServer) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     with pytest.raises(ClientError) as refused:
         cw.put_metric_data(Namespace="x", MetricData=[{"MetricName": "m", "Value": float("nan")}])
     code, _, status = error_of(refused)
@@ -691,7 +679,9 @@ def test_checkout_example_reports_emf_metrics(tmp_path: Path) -> None:
     )
     try:
         cart = {"items": [{"price": 3.5, "qty": 2}, {"price": 1, "qty": 1}], "region": "eu"}
-        answer = client(server, "lambda").invoke(FunctionName="checkout", Payload=json.dumps(cart))
+        answer = aws_client(server, "lambda").invoke(
+            FunctionName="checkout", Payload=json.dumps(cart)
+        )
         assert json.loads(answer["Payload"].read()) == {"total": 8.0, "items": 2}
         listed = aws(server, "list-metrics", "--namespace", "lambox-examples/checkout")["Metrics"]
         assert sorted(m["MetricName"] for m in listed) == ["CartValue", "ItemCount"]
@@ -710,7 +700,7 @@ def test_checkout_example_reports_emf_metrics(tmp_path: Path) -> None:
 
 def test_unserved_operations_say_so(server: LamboxServer) -> None:
     with pytest.raises(ClientError) as alarms:
-        client(server, "cloudwatch").describe_alarms()
+        aws_client(server, "cloudwatch").describe_alarms()
     assert error_of(alarms) == (
         "InvalidAction",
         "lambox does not serve the CloudWatch operation DescribeAlarms yet.",
@@ -727,7 +717,7 @@ def test_event_source_mapping_figures(server: LamboxServer) -> None:
     source = new_queue(sqs)
     arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])
     name = make_function(server, "mapped")
-    uuid = client(server, "lambda").create_event_source_mapping(
+    uuid = aws_client(server, "lambda").create_event_source_mapping(
         EventSourceArn=arn["Attributes"]["QueueArn"],
         FunctionName=name,
         BatchSize=10,
@@ -736,7 +726,7 @@ def test_event_source_mapping_figures(server: LamboxServer) -> None:
     )["UUID"]
     for keep in (True, False, True):
         sqs.send_message(QueueUrl=source, MessageBody=json.dumps({"keep": keep}))
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     dims = [{"Name": "EventSourceMappingUUID", "Value": uuid}]
     deadline = time.monotonic() + 90
     while total(stats(cw, "DeletedEventCount", dims)) < 3 and time.monotonic() < deadline:
@@ -751,7 +741,7 @@ def test_event_source_mapping_figures(server: LamboxServer) -> None:
 
 
 def test_list_metrics_pages_by_500(server: LamboxServer) -> None:
-    cw = client(server, "cloudwatch")
+    cw = aws_client(server, "cloudwatch")
     ns = unique("many")
     cw.put_metric_data(
         Namespace=ns, MetricData=[{"MetricName": f"m{i:04d}", "Value": 1.0} for i in range(501)]

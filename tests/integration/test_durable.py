@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tests.conftest import (
     ROLE,
     LamboxServer,
+    aws_client,
     execution_role,
     make_zip,
     serve_examples,
@@ -171,17 +170,6 @@ def fan(event, context: DurableContext):
 '''
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("durable") / "data"
@@ -224,14 +212,14 @@ def create(lam: Any, handler: str, timeout: int = 30, execution_timeout: int = 6
 
 
 def bucket(server: LamboxServer) -> str:
-    s3 = client(server, "s3")
+    s3 = aws_client(server, "s3")
     name = unique("marks").lower()
     s3.create_bucket(Bucket=name)
     return name
 
 
 def marks(server: LamboxServer, bucket_name: str, run: str, step: str) -> int:
-    listing = client(server, "s3").list_objects_v2(Bucket=bucket_name, Prefix=f"{run}/{step}/")
+    listing = aws_client(server, "s3").list_objects_v2(Bucket=bucket_name, Prefix=f"{run}/{step}/")
     return int(listing.get("KeyCount", 0))
 
 
@@ -247,7 +235,7 @@ def wait_status(lam: Any, arn: str, want: str, seconds: float = 90) -> dict[str,
 
 
 def test_config_round_trips(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "steps")
     config = lam.get_function_configuration(FunctionName=name)
     assert config["DurableConfig"] == {"ExecutionTimeout": 600, "RetentionPeriodInDays": 1}
@@ -258,7 +246,7 @@ def test_config_round_trips(durable_server: LamboxServer) -> None:
 
 
 def test_steps_and_wait_complete(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "steps")
     marks_bucket = bucket(durable_server)
     event = {"x": 20, "bucket": marks_bucket, "run": "sync"}
@@ -309,7 +297,7 @@ def cli_models(root: Path) -> Path:
 
 
 def test_callback_success_and_failure(durable_server: LamboxServer, tmp_path: Path) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "approval")
     arns = []
     for run in ("yes", "no"):
@@ -355,7 +343,7 @@ def callback_id(lam: Any, arn: str) -> str:
 
 
 def test_map_and_parallel(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "fan")
     answer = lam.invoke(FunctionName=name, Payload=json.dumps({"items": [1, 2, 3]}))
     assert "FunctionError" not in answer
@@ -366,7 +354,7 @@ def test_a_role_without_the_durable_policy_cannot_checkpoint(
     durable_server: LamboxServer,
 ) -> None:
     """A role lambox created for the function (logs only) may not checkpoint, as on AWS."""
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = unique("durable")
     lam.create_function(
         FunctionName=name,
@@ -384,7 +372,7 @@ def test_a_role_without_the_durable_policy_cannot_checkpoint(
 
 
 def test_step_retry_and_wait_for_condition(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "flaky")
     marks_bucket = bucket(durable_server)
     event = {"bucket": marks_bucket, "run": "retry"}
@@ -398,7 +386,7 @@ def test_step_retry_and_wait_for_condition(durable_server: LamboxServer) -> None
 
 
 def test_callback_times_out(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "expiring")
     answer = lam.invoke(FunctionName=name, Payload=b"{}")
     assert answer["FunctionError"] == "Unhandled"
@@ -411,7 +399,7 @@ def test_callback_times_out(durable_server: LamboxServer) -> None:
 
 
 def test_pause_and_resume(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "approval")
     arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")[
         "DurableExecutionArn"
@@ -432,7 +420,7 @@ def test_pause_and_resume(durable_server: LamboxServer) -> None:
 
 
 def test_stop_and_delete(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "expiring")
     arn = lam.invoke(
         FunctionName=name, InvocationType="Event", Payload=json.dumps({"timeout": 600})
@@ -455,7 +443,7 @@ def test_stop_and_delete(durable_server: LamboxServer) -> None:
 
 
 def test_chained_invokes_and_child_context(durable_server: LamboxServer) -> None:
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "chain")
     target = create(lam, "fan")
     plain = unique("plain")
@@ -486,7 +474,7 @@ def test_chained_invokes_and_child_context(durable_server: LamboxServer) -> None
 def test_execution_timeout_ends_a_running_invocation(durable_server: LamboxServer) -> None:
     """The ExecutionTimeout holds mid-invocation: a step still running when it passes does
     not get to succeed the execution; it is TIMED_OUT at its timeout and stays so."""
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "slow", timeout=30, execution_timeout=2)
     marks_bucket = bucket(durable_server)
     event = {"seconds": 10, "bucket": marks_bucket, "run": "late"}
@@ -517,7 +505,7 @@ def test_kill_during_a_step(tmp_path: Path) -> None:
     again (steps are at-least-once by default) and the execution ends once."""
     first = start_server(tmp_path / "data")
     try:
-        lam = client(first, "lambda")
+        lam = aws_client(first, "lambda")
         name = create(lam, "gated")
         marks_bucket = bucket(first)
         event = {"bucket": marks_bucket, "run": "gate"}
@@ -533,8 +521,8 @@ def test_kill_during_a_step(tmp_path: Path) -> None:
         first.proc.wait()
     again = start_server(tmp_path / "data")
     try:
-        client(again, "s3").put_object(Bucket=marks_bucket, Key="gate/go", Body=b"go")
-        lam = client(again, "lambda")
+        aws_client(again, "s3").put_object(Bucket=marks_bucket, Key="gate/go", Body=b"go")
+        lam = aws_client(again, "lambda")
         done = wait_status(lam, arn, "SUCCEEDED")
         assert json.loads(done["Result"]) == "done"
         assert marks(again, marks_bucket, "gate", "first") == 1
@@ -555,7 +543,7 @@ def test_kill_during_an_at_most_once_step(tmp_path: Path) -> None:
     none, decides): the step's code ran exactly once, and the execution fails once."""
     first = start_server(tmp_path / "data")
     try:
-        lam = client(first, "lambda")
+        lam = aws_client(first, "lambda")
         name = create(lam, "once")
         marks_bucket = bucket(first)
         event = {"bucket": marks_bucket, "run": "once"}
@@ -571,8 +559,8 @@ def test_kill_during_an_at_most_once_step(tmp_path: Path) -> None:
         first.proc.wait()
     again = start_server(tmp_path / "data")
     try:
-        client(again, "s3").put_object(Bucket=marks_bucket, Key="once/go", Body=b"go")
-        lam = client(again, "lambda")
+        aws_client(again, "s3").put_object(Bucket=marks_bucket, Key="once/go", Body=b"go")
+        lam = aws_client(again, "lambda")
         failed = wait_status(lam, arn, "FAILED")
         assert "interrupted" in json.dumps(failed["Error"]).lower(), failed["Error"]
         assert marks(again, marks_bucket, "once", "charge") == 1
@@ -593,7 +581,7 @@ def test_synchronous_invoke_is_limited(durable_server: LamboxServer) -> None:
     timed-out invocation, with the execution's ARN, while the execution goes on; the same
     name and payload again answers the ended execution's result, another payload is
     refused with DurableExecutionAlreadyStartedException."""
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "sleepy", timeout=8)
     event = json.dumps({"wait": 16})
     answer = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="short")
@@ -623,7 +611,7 @@ def test_synchronous_invoke_across_a_restart(tmp_path: Path) -> None:
     first = start_server(tmp_path / "data")
     lost: list[BaseException] = []
     try:
-        lam = client(first, "lambda")
+        lam = aws_client(first, "lambda")
         name = create(lam, "sleepy")
         event = json.dumps({"wait": 3})
 
@@ -655,7 +643,7 @@ def test_synchronous_invoke_across_a_restart(tmp_path: Path) -> None:
     assert lost, "the synchronous Invoke should have lost its connection"
     again = start_server(tmp_path / "data")
     try:
-        lam = client(again, "lambda")
+        lam = aws_client(again, "lambda")
         answer = lam.invoke(FunctionName=name, Payload=event, DurableExecutionName="kept")
         assert "FunctionError" not in answer
         assert json.loads(answer["Payload"].read()) == "woke"
@@ -670,7 +658,7 @@ def test_kill_between_callback_and_resumption(tmp_path: Path) -> None:
     execution resumes after the restart, ending once."""
     first = start_server(tmp_path / "data")
     try:
-        lam = client(first, "lambda")
+        lam = aws_client(first, "lambda")
         name = create(lam, "approval")
         arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")[
             "DurableExecutionArn"
@@ -683,7 +671,7 @@ def test_kill_between_callback_and_resumption(tmp_path: Path) -> None:
         first.proc.wait()
     again = start_server(tmp_path / "data")
     try:
-        lam = client(again, "lambda")
+        lam = aws_client(again, "lambda")
         done = wait_status(lam, arn, "SUCCEEDED")
         assert json.loads(done["Result"]) == {"approved": "kept"}
         events = lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
@@ -699,7 +687,7 @@ def test_order_workflow_example(tmp_path: Path) -> None:
     lists it and shows its history."""
     server = serve_examples(tmp_path / "data", lambda out: "order-workflow" in out)
     try:
-        lam = client(server, "lambda")
+        lam = aws_client(server, "lambda")
         order = {"id": "7", "items": [{"price": 5, "quantity": 2}]}
         arn = lam.invoke(
             FunctionName="order-workflow", InvocationType="Event",
@@ -733,7 +721,7 @@ def test_aws_cloud_test_runner(durable_server: LamboxServer, monkeypatch: Any) -
 
     for key, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
         monkeypatch.setenv(key, value)
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "steps")
     marks_bucket = bucket(durable_server)
     runner = DurableFunctionCloudTestRunner(
@@ -762,7 +750,7 @@ def test_aws_cloud_test_runner(durable_server: LamboxServer, monkeypatch: Any) -
 
 def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
     """Runs last in this module: it kills the module's server and starts its own."""
-    lam = client(durable_server, "lambda")
+    lam = aws_client(durable_server, "lambda")
     name = create(lam, "steps")
     marks_bucket = bucket(durable_server)
     event = {"x": 1, "bucket": marks_bucket, "run": "killed", "wait": 4}
@@ -781,7 +769,7 @@ def test_kill_during_wait(data_dir: Path, durable_server: LamboxServer) -> None:
     durable_server.proc.wait()
     again = start_server(data_dir)
     try:
-        lam = client(again, "lambda")
+        lam = aws_client(again, "lambda")
         done = wait_status(lam, arn, "SUCCEEDED")
         assert json.loads(done["Result"]) == {"result": 4}
         assert marks(again, marks_bucket, "killed", "add") == 1
@@ -799,14 +787,14 @@ def test_json_logs_carry_the_execution_and_step_ids(server: LamboxServer) -> Non
     """With LogFormat JSON, what the SDK's logger writes in a step carries the execution's
     ARN and the step's operation id (the SDK adds them; lambox's JSON records keep them).
     On the session's server: this module's own one is killed and restarted by its tests."""
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = create(lam, "logged")
     lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON"})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     answer = lam.invoke(FunctionName=name, Payload=b"{}", DurableExecutionName=unique("log"))
     arn = answer["DurableExecutionArn"]
     wait_status(lam, arn, "SUCCEEDED")
-    logs = client(server, "logs")
+    logs = aws_client(server, "logs")
     deadline = time.monotonic() + 30
     while True:
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]

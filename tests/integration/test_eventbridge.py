@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import (
     CLIENT_ENV,
     ROLE,
     LamboxServer,
+    aws_client,
     make_zip,
     start_server,
     stop_server,
@@ -35,22 +35,9 @@ def handler(event, context):
 """
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-
 @pytest.fixture(scope="module")
 def events(server: LamboxServer) -> Any:
-    return client(server, "events")
+    return aws_client(server, "events")
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
@@ -64,7 +51,7 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
 
 def recorder(server: LamboxServer) -> str:
     """A function that prints each event it gets; its ARN."""
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique("evfn")
     lam.create_function(
         FunctionName=name,
@@ -362,7 +349,7 @@ def fast_server(tmp_path: Path) -> Iterator[LamboxServer]:
 
 
 def test_a_scheduled_rule_fires_its_function_every_slot(fast_server: LamboxServer) -> None:
-    events = client(fast_server, "events")
+    events = aws_client(fast_server, "events")
     fn = recorder(fast_server)
     name = unique("tick")
     arn = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
@@ -387,7 +374,7 @@ def test_a_restart_fires_a_missed_slot_once_not_once_per_missed_minute(tmp_path:
     first = start_server(data)
     try:
         fn = recorder(first)
-        events = client(first, "events")
+        events = aws_client(first, "events")
         name = unique("missed")
         events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")
         events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": fn}])

@@ -5,19 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-
-from tests.conftest import LamboxServer, unique
-
-
-def client(server: LamboxServer, name: str) -> Any:
-    return boto3.client(
-        name,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+from tests.conftest import LamboxServer, aws_client, unique
 
 
 def _receive(sqs: Any, url: str) -> dict[str, Any]:
@@ -27,7 +15,11 @@ def _receive(sqs: Any, url: str) -> dict[str, Any]:
 
 
 def test_a_rule_sends_matching_events_to_a_queue_and_a_topic(server: LamboxServer) -> None:
-    events, sqs, sns = client(server, "events"), client(server, "sqs"), client(server, "sns")
+    events, sqs, sns = (
+        aws_client(server, "events", retries=True),
+        aws_client(server, "sqs", retries=True),
+        aws_client(server, "sns", retries=True),
+    )
     direct = sqs.create_queue(QueueName=unique("eb-direct"))["QueueUrl"]
     fanned = sqs.create_queue(QueueName=unique("eb-fanned"))["QueueUrl"]
     arn_of = {

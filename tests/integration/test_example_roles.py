@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
-
-from tests.conftest import BASIC_EXECUTION, LamboxServer, serve_examples, stop_server
+from tests.conftest import BASIC_EXECUTION, LamboxServer, aws_client, serve_examples, stop_server
 
 ROLE_NAME = "demo-example-role"
 ROLE_ARN = f"arn:aws:iam::000000000000:role/{ROLE_NAME}"
@@ -39,16 +37,6 @@ def examples(root: Path) -> Path:
     return folder.parent
 
 
-def client(server: LamboxServer, service: str):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 def serve(data: Path, root: Path) -> LamboxServer:
     return serve_examples(data, lambda log: "example deployed" in log, root)
 
@@ -59,7 +47,10 @@ def test_an_example_runs_as_its_role_even_if_deployed_before_with_another(
     root, data = examples(tmp_path), tmp_path / "data"
     server = serve(data, root)
     try:
-        lam, iam = client(server, "lambda"), client(server, "iam")
+        lam, iam = (
+            aws_client(server, "lambda", retries=True),
+            aws_client(server, "iam", retries=True),
+        )
         assert lam.get_function(FunctionName="demo")["Configuration"]["Role"] == ROLE_ARN
         attached = iam.list_attached_role_policies(RoleName=ROLE_NAME)["AttachedPolicies"]
         assert [p["PolicyArn"] for p in attached] == [BASIC_EXECUTION]
@@ -75,7 +66,7 @@ def test_an_example_runs_as_its_role_even_if_deployed_before_with_another(
         stop_server(server)
     again = serve(data, root)
     try:
-        lam = client(again, "lambda")
+        lam = aws_client(again, "lambda", retries=True)
         assert lam.get_function(FunctionName="demo")["Configuration"]["Role"] == ROLE_ARN
         assert lam.invoke(FunctionName="demo")["Payload"].read() == b'"ok"'
     finally:

@@ -9,9 +9,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
-
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import ROLE, LamboxServer, aws_client, make_zip, unique
 
 ECHO = """import json
 
@@ -19,16 +17,6 @@ ECHO = """import json
 def handler(event, context):
     return {"statusCode": 200, "body": json.dumps(event)}
 """
-
-
-def client(server: LamboxServer, name: str) -> Any:
-    return boto3.client(
-        name,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def fetch(url: str) -> dict[str, Any]:
@@ -53,13 +41,13 @@ def test_urls_and_apis_by_path(server: LamboxServer, lambda_client: Any) -> None
     event = fetch(f"{server.url}/lambox/v1/lambda-url/{url_id}/hello/there?x=1")
     assert event["rawPath"] == "/hello/there" and event["rawQueryString"] == "x=1"
 
-    http_api = client(server, "apigatewayv2").create_api(
+    http_api = aws_client(server, "apigatewayv2", retries=True).create_api(
         Name=unique("by-path"), ProtocolType="HTTP", Target=arn
     )
     event = fetch(f"{server.url}/lambox/v1/execute-api/{http_api['ApiId']}/items/7")
     assert event["rawPath"] == "/items/7" and event["routeKey"] == "$default"
 
-    rest = client(server, "apigateway")
+    rest = aws_client(server, "apigateway", retries=True)
     api = rest.create_rest_api(name=unique("by-path"))
     proxy = rest.create_resource(
         restApiId=api["id"], parentId=api["rootResourceId"], pathPart="{proxy+}"

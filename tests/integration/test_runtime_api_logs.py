@@ -9,9 +9,8 @@ import shutil
 from typing import Any
 
 import pytest
-from botocore.config import Config
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import ROLE, LamboxServer, aws_client, make_zip, unique
 
 LINES = 25_000  # past the 1 MiB kept, for the init and the invocation each
 PAD = "." * 40
@@ -48,16 +47,6 @@ exports.handler = async (event) => {
 """.replace("LINES", str(LINES)).replace("PAD", PAD)
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service, endpoint_url=server.url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )  # fmt: skip
-
-
 def messages(logs: Any, group: str) -> list[str]:
     found: list[str] = []
     kwargs: dict[str, Any] = {"logGroupName": group}
@@ -76,7 +65,7 @@ def check_whole_log(
     files: dict[str, str | bytes],
     version: str,
 ) -> None:
-    lam = client(server, "lambda")
+    lam = aws_client(server, "lambda")
     name = unique("loud")
     lam.create_function(
         FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
@@ -87,7 +76,7 @@ def check_whole_log(
     assert "FunctionError" not in answer
     assert json.loads(answer["Payload"].read()) == LINES
 
-    found = messages(client(server, "logs"), f"/aws/lambda/{name}")
+    found = messages(aws_client(server, "logs"), f"/aws/lambda/{name}")
     assert not [m for m in found if "log truncated" in m]
     # INIT_START once, ahead of the init's output that went out while the init ran.
     assert found[0].startswith(f"INIT_START Runtime Version: {version}\tRuntime Version ARN: ")

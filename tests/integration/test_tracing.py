@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 
 from tests.conftest import (
     CLIENT_ENV,
     ROLE,
     LamboxServer,
+    aws_client,
     make_zip,
     start_server,
     stop_server,
@@ -111,16 +111,6 @@ def traced_server(
     stop_server(server)
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service, endpoint_url=server.url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=60),
-    )  # fmt: skip
-
-
 def with_trace_header(lam: Any, header: str) -> Any:
     """The client sending ``header`` as X-Amzn-Trace-Id on every Invoke."""
 
@@ -152,7 +142,7 @@ def new_root() -> str:
 
 
 def test_tracing_config_is_kept_and_shown(traced_server: LamboxServer) -> None:
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     name = create(lam, "Active")
     assert lam.get_function_configuration(FunctionName=name)["TracingConfig"] == {"Mode": "Active"}
     out = subprocess.run(
@@ -167,7 +157,7 @@ def test_tracing_config_is_kept_and_shown(traced_server: LamboxServer) -> None:
 def test_active_invoke_continues_the_callers_trace_and_exports_spans(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     name = create(lam, "Active")
     header = f"Root={ROOT};Parent={PARENT};Sampled=1"
     seen = json.loads(with_trace_header(lam, header).invoke(FunctionName=name)["Payload"].read())
@@ -190,7 +180,7 @@ def test_active_invoke_continues_the_callers_trace_and_exports_spans(
     assert attributes["lambox.overhead_ms"].double_value >= 0
 
     # A warm invoke without a header starts a sampled trace of its own: no Initialization.
-    plain = client(traced_server, "lambda").invoke(FunctionName=name)
+    plain = aws_client(traced_server, "lambda").invoke(FunctionName=name)
     own = parts(json.loads(plain["Payload"].read()))
     assert own["Sampled"] == "1"
     warm = collector.trace(own["Root"][2:10] + own["Root"][11:], 3)
@@ -200,11 +190,11 @@ def test_active_invoke_continues_the_callers_trace_and_exports_spans(
 def test_passthrough_and_unsampled_are_carried_not_recorded(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     passthrough = create(lam, "PassThrough")
     root = new_root()
     header = f"Root={root};Parent={PARENT};Sampled=1"
-    seen = with_trace_header(client(traced_server, "lambda"), header).invoke(
+    seen = with_trace_header(aws_client(traced_server, "lambda"), header).invoke(
         FunctionName=passthrough
     )
     # The caller's header unchanged, with the run's Lineage (recursive loop detection) added.
@@ -213,11 +203,13 @@ def test_passthrough_and_unsampled_are_carried_not_recorded(
     assert got.endswith(":1")
     active = create(lam, "Active")
     unsampled = f"Root={new_root()};Parent={PARENT};Sampled=0"
-    seen = with_trace_header(client(traced_server, "lambda"), unsampled).invoke(FunctionName=active)
+    seen = with_trace_header(aws_client(traced_server, "lambda"), unsampled).invoke(
+        FunctionName=active
+    )
     assert parts(json.loads(seen["Payload"].read()))["Sampled"] == "0"
     # A later, sampled trace has arrived: the two before it would have too.
     marker = f"Root={new_root()};Sampled=1"
-    with_trace_header(client(traced_server, "lambda"), marker).invoke(FunctionName=active)
+    with_trace_header(aws_client(traced_server, "lambda"), marker).invoke(FunctionName=active)
     assert collector.trace(parts(marker)["Root"][2:10] + parts(marker)["Root"][11:], 3)
     for h in (header, unsampled):
         r = parts(h)["Root"]
@@ -227,10 +219,10 @@ def test_passthrough_and_unsampled_are_carried_not_recorded(
 def test_event_invoke_carries_the_trace_through_the_queue(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     name = create(lam, "Active")
     root = new_root()
-    caller = with_trace_header(client(traced_server, "lambda"), f"Root={root};Sampled=1")
+    caller = with_trace_header(aws_client(traced_server, "lambda"), f"Root={root};Sampled=1")
     assert caller.invoke(FunctionName=name, InvocationType="Event")["StatusCode"] == 202
     spans = collector.trace(root[2:10] + root[11:], 3)
     assert name in {s.name for s in spans}
@@ -239,7 +231,7 @@ def test_event_invoke_carries_the_trace_through_the_queue(
 def test_function_url_request_carries_its_trace(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     name = create(lam, "Active")
     url = Url(lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"])
     root = new_root()
@@ -252,8 +244,8 @@ def test_function_url_request_carries_its_trace(
 def test_sqs_mapping_continues_the_messages_aws_trace_header(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
-    lam = client(traced_server, "lambda")
-    sqs = client(traced_server, "sqs")
+    lam = aws_client(traced_server, "lambda")
+    sqs = aws_client(traced_server, "sqs")
     name = create(lam, "Active")
     queue = sqs.create_queue(QueueName=unique("tq"))["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
@@ -276,7 +268,7 @@ def test_runtime_api_function_gets_the_trace_header(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
     """Node.js (the Runtime API's Lambda-Runtime-Trace-Id) sees the same header."""
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     name = unique("tracednode")
     code = "exports.handler = async () => process.env._X_AMZN_TRACE_ID;\n"
     lam.create_function(
@@ -285,7 +277,7 @@ def test_runtime_api_function_gets_the_trace_header(
     )  # fmt: skip
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     root = new_root()
-    caller = with_trace_header(client(traced_server, "lambda"), f"Root={root};Parent={PARENT}")
+    caller = with_trace_header(aws_client(traced_server, "lambda"), f"Root={root};Parent={PARENT}")
     seen = parts(json.loads(caller.invoke(FunctionName=name)["Payload"].read()))
     assert seen["Root"] == root and seen["Sampled"] == "1" and seen["Parent"] != PARENT
     spans = collector.trace(root[2:10] + root[11:], 3)
@@ -302,7 +294,7 @@ def test_queued_event_keeps_its_trace_across_kill_9(tmp_path: Path, collector: C
     env = {"LAMBOX_OTLP_ENDPOINT": collector.url, "LAMBOX_SANDBOX": "process"}
     server = start_server(data, env)
     try:
-        lam = client(server, "lambda")
+        lam = aws_client(server, "lambda")
         name = unique("tracedslow")
         slow = (
             "import os, time\n\ndef handler(event, context):\n"
@@ -315,7 +307,7 @@ def test_queued_event_keeps_its_trace_across_kill_9(tmp_path: Path, collector: C
         )  # fmt: skip
         lam.get_waiter("function_active_v2").wait(FunctionName=name)
         root = new_root()
-        caller = with_trace_header(client(server, "lambda"), f"Root={root};Sampled=1")
+        caller = with_trace_header(aws_client(server, "lambda"), f"Root={root};Sampled=1")
         assert caller.invoke(FunctionName=name, InvocationType="Event")["StatusCode"] == 202
         deadline = time.monotonic() + 60
         while not started.exists():  # the worker runs it
@@ -336,10 +328,10 @@ def test_queued_event_keeps_its_trace_across_kill_9(tmp_path: Path, collector: C
 def test_response_stream_invoke_carries_the_trace(
     traced_server: LamboxServer, collector: Collector
 ) -> None:
-    lam = client(traced_server, "lambda")
+    lam = aws_client(traced_server, "lambda")
     name = create(lam, "Active")
     root = new_root()
-    caller = client(traced_server, "lambda")
+    caller = aws_client(traced_server, "lambda")
 
     def add(request: Any, **_: Any) -> None:
         request.headers["X-Amzn-Trace-Id"] = f"Root={root};Sampled=1"
