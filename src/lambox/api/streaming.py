@@ -9,9 +9,9 @@ stream: ``PayloadChunk`` events, then ``InvokeComplete`` (with ``ErrorCode`` and
 ``ErrorDetails`` when the function failed, ``LogResult`` with ``--log-type Tail``).
 Errors before the first byte (a bad header, no such function, throttled, payload too large)
 are answered as Invoke answers them; the head is read by Invoke's own loop
-(``invoke_options``), with this operation's model (no ``Event``, no durable execution name). The pump is bounded (a slow client pauses the function's writes) and
-a stream past ``LAMBOX_STREAM_RESPONSE_LIMIT`` is cut there and ends with
-``Function.ResponseSizeTooLarge``.
+(``invoke_options``), with this operation's model (no ``Event``, no durable execution name).
+The pump is bounded (a slow client pauses the function's writes) and a stream past
+``LAMBOX_STREAM_RESPONSE_LIMIT`` is cut there and ends with ``Function.ResponseSizeTooLarge``.
 """
 
 from __future__ import annotations
