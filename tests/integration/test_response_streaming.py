@@ -257,7 +257,11 @@ def enum_refusal(value: str, member: str, allowed: str) -> str:
 
 def refusal(response: httpx.Response) -> tuple[int, str, str]:
     body = response.json()
-    return response.status_code, response.headers["x-amzn-ErrorType"], body["message"]
+    return (
+        response.status_code,
+        response.headers["x-amzn-ErrorType"],
+        body.get("message", body.get("Message")),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +324,16 @@ def test_a_durable_execution_name_is_not_read_by_the_stream(raw: httpx.Client, n
     got = raw.post(stream_path(node), content=b"{}", headers=headers)
     assert got.status_code == 200
     assert got.headers["content-type"] == "application/vnd.amazon.eventstream"
+
+
+def test_a_malformed_name_is_a_validation_error_not_a_missing_function(
+    raw: httpx.Client,
+) -> None:
+    status, kind, message = refusal(raw.post(stream_path("bad!name"), content=b"{}"))
+    assert (status, kind) == (400, "ValidationException")
+    assert message.startswith(
+        "1 validation error detected: Value 'bad!name' at 'functionName' failed to satisfy"
+        " constraint: Member must satisfy regular expression pattern: "
+    )
+    missing = raw.post(stream_path(unique("missing")), content=b"{}")
+    assert refusal(missing)[:2] == (404, "ResourceNotFoundException")

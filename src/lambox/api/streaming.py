@@ -28,7 +28,8 @@ from starlette.types import Receive, Scope, Send
 from lambox.api.eventstream import invoke_complete, payload_chunk
 from lambox.api.invoke import _read_body, _send_error
 from lambox.api.invoke_options import STREAM, options
-from lambox.errors import LamboxError, ServiceError
+from lambox.control import shapes
+from lambox.errors import LamboxError, ResourceNotFound, ServiceError
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 from lambox.model import Flow, FunctionVersion, Invocation, InvocationResult, InvocationType
@@ -152,7 +153,13 @@ class StreamInvokeEndpoint:
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
             invocation = await self._parse(scope, receive, rid, pump)
-            fv, invocation = await self._service.prepare(name, invocation)
+            try:
+                fv, invocation = await self._service.prepare(name, invocation)
+            except ResourceNotFound:
+                # As for Invoke: a malformed name is AWS's ValidationException, not a 404.
+                address = {"FunctionName": name, "Qualifier": invocation.qualifier}
+                shapes.validate(STREAM.name, address)
+                raise
         except LamboxError as exc:
             await _send_error(send, exc, rid)
             return
