@@ -4,7 +4,6 @@ event, the response mapping, CORS, and AWS's error answers."""
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import subprocess
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import ROLE, make_zip, unique
+from tests.integration.urls import Url, public_url, python_function
 
 HANDLER = """import base64, json
 
@@ -51,52 +50,15 @@ CORS = {
 }
 
 
-class Url:
-    """One function URL, called with http.client (the Host header routes it)."""
-
-    def __init__(self, function_url: str) -> None:
-        self.url = function_url
-        parsed = urlparse(function_url)
-        self.host = parsed.netloc
-        self.port = int(parsed.port or 80)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, http.client.HTTPMessage, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers={"Host": self.host, **(headers or {})})
-            resp = conn.getresponse()
-            return resp.status, resp.headers, resp.read()
-        finally:
-            conn.close()
-
-
 @pytest.fixture(scope="module")
 def function(lambda_client: Any) -> Iterator[str]:
-    name = unique("url")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": HANDLER})},
-    )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-    yield name
-    lambda_client.delete_function(FunctionName=name)
+    with python_function(lambda_client, "url", HANDLER) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def url(lambda_client: Any, function: str) -> Url:
-    config = lambda_client.create_function_url_config(
-        FunctionName=function, AuthType="NONE", Cors=CORS
-    )
-    return Url(config["FunctionUrl"])
+    return public_url(lambda_client, function, Cors=CORS)
 
 
 def test_function_url_is_a_localhost_name_of_this_server(url: Url, server: Any) -> None:
@@ -235,23 +197,11 @@ def test_cors_headers_of_the_config_replace_the_functions(url: Url) -> None:
 
 
 def test_throttled_function_is_429(lambda_client: Any) -> None:
-    name = unique("url-throttled")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": HANDLER})},
-    )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-    try:
+    with python_function(lambda_client, "url-throttled", HANDLER) as name:
         lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
-        config = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")
-        status, headers, _ = Url(config["FunctionUrl"]).call("GET", "/event")
+        status, headers, _ = public_url(lambda_client, name).call("GET", "/event")
         assert status == 429
         assert headers["x-amzn-ErrorType"] == "TooManyRequestsException"
-    finally:
-        lambda_client.delete_function(FunctionName=name)
 
 
 def test_curl_reaches_the_url_by_name(url: Url) -> None:

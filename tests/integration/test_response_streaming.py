@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 
 from tests.conftest import ROLE, LamboxServer, make_zip, start_server, stop_server, unique
@@ -238,3 +239,101 @@ def test_response_stream_url_sends_http_metadata_then_chunks(
     assert resp.status == 200 and resp.getheader("Content-Type") == "text/plain"
     assert resp.read() == b"first||last"
     conn.close()
+
+
+# -- the head's options, checked as AWS checks InvokeWithResponseStream's ------------------------
+
+
+def stream_path(name: str) -> str:
+    return f"/2021-11-15/functions/{name}/response-streaming-invocations"
+
+
+def enum_refusal(value: str, member: str, allowed: str) -> str:
+    return (
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy"
+        f" constraint: Member must satisfy enum value set: [{allowed}]"
+    )
+
+
+def refusal(response: httpx.Response) -> tuple[int, str, str]:
+    body = response.json()
+    return (
+        response.status_code,
+        response.headers["x-amzn-ErrorType"],
+        body.get("message", body.get("Message")),
+    )
+
+
+@pytest.fixture(scope="module")
+def raw(served: LamboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served.url, timeout=60) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "member", "allowed"),
+    [
+        ("X-Amz-Log-Type", "Bogus", "logType", "None, Tail"),
+        ("X-Amz-Invocation-Type", "Event", "invocationType", "RequestResponse, DryRun"),
+        ("X-Amz-Invocation-Type", "Bogus", "invocationType", "RequestResponse, DryRun"),
+    ],
+)
+def test_a_bad_header_value_is_refused_in_the_stream_models_words(
+    raw: httpx.Client, node: str, header: str, value: str, member: str, allowed: str
+) -> None:
+    got = raw.post(stream_path(node), content=b"{}", headers={header: value})
+    assert refusal(got) == (400, "ValidationException", enum_refusal(value, member, allowed))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "member", "allowed"),
+    [
+        ("LogType", "Bogus", "logType", "None, Tail"),
+        ("InvocationType", "Event", "invocationType", "RequestResponse, DryRun"),
+    ],
+)
+def test_boto3_sends_a_bad_enum_value_and_gets_the_validation_error(
+    client: Any, node: str, option: str, value: str, member: str, allowed: str
+) -> None:
+    """botocore does not check enums before sending: the server's answer is what the caller
+    sees."""
+    with pytest.raises(client.exceptions.ClientError) as caught:
+        client.invoke_with_response_stream(FunctionName=node, Payload=b"{}", **{option: value})
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ValidationException"
+    assert error["Error"]["Message"] == enum_refusal(value, member, allowed)
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_log_type_none_is_taken_and_sends_no_logs(client: Any, node: str) -> None:
+    response = client.invoke_with_response_stream(FunctionName=node, Payload=b"{}", LogType="None")
+    assert list(response["EventStream"])[-1] == {"InvokeComplete": {}}
+
+
+def test_an_empty_qualifier_is_refused_not_read_as_latest(raw: httpx.Client, node: str) -> None:
+    got = raw.post(f"{stream_path(node)}?Qualifier=", content=b"{}")
+    status, kind, message = refusal(got)
+    assert (status, kind) == (400, "ValidationException")
+    assert message.startswith("2 validation errors detected: Value '' at 'qualifier' failed")
+
+
+def test_a_durable_execution_name_is_not_read_by_the_stream(raw: httpx.Client, node: str) -> None:
+    """InvokeWithResponseStream does not model the header, so AWS ignores it (Invoke would
+    refuse this name)."""
+    headers = {"X-Amz-Durable-Execution-Name": "not a valid name!"}
+    got = raw.post(stream_path(node), content=b"{}", headers=headers)
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "application/vnd.amazon.eventstream"
+
+
+def test_a_malformed_name_is_a_validation_error_not_a_missing_function(
+    raw: httpx.Client,
+) -> None:
+    status, kind, message = refusal(raw.post(stream_path("bad!name"), content=b"{}"))
+    assert (status, kind) == (400, "ValidationException")
+    assert message.startswith(
+        "1 validation error detected: Value 'bad!name' at 'functionName' failed to satisfy"
+        " constraint: Member must satisfy regular expression pattern: "
+    )
+    missing = raw.post(stream_path(unique("missing")), content=b"{}")
+    assert refusal(missing)[:2] == (404, "ResourceNotFoundException")

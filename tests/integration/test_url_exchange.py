@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import LamboxServer
+from tests.integration.urls import Url, public_url, python_function
 from tests.wire import Reader
 
 HANDLER = """import base64, json, time
@@ -56,55 +55,15 @@ CORS = {
 }
 
 
-class Url:
-    """A function URL's Host and the server's port, for requests written by hand."""
-
-    def __init__(self, function_url: str) -> None:
-        parsed = urlparse(function_url)
-        self.host = parsed.netloc
-        self.port = int(parsed.port or 80)
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=60)
-
-    def request(
-        self,
-        method: str,
-        target: str,
-        body: bytes | None = b"",
-        headers: list[tuple[str, str]] | None = None,
-        version: str = "1.1",
-    ) -> bytes:
-        """The request's bytes: Host first, a Content-Length unless ``body`` is None."""
-        lines = [f"{method} {target} HTTP/{version}", f"Host: {self.host}"]
-        lines += [f"{k}: {v}" for k, v in headers or []]
-        if body is not None and (body or method in ("POST", "PUT")):
-            lines.append(f"Content-Length: {len(body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-
-
 @pytest.fixture(scope="module")
 def function(lambda_client: Any) -> Iterator[str]:
-    name = unique("urlx")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": HANDLER})},
-        Timeout=30,
-    )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-    yield name
-    lambda_client.delete_function(FunctionName=name)
+    with python_function(lambda_client, "urlx", HANDLER, Timeout=30) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def url(lambda_client: Any, function: str) -> Url:
-    config = lambda_client.create_function_url_config(
-        FunctionName=function, AuthType="NONE", Cors=CORS
-    )
-    return Url(config["FunctionUrl"])
+    return public_url(lambda_client, function, Cors=CORS)
 
 
 def _event(body: bytes) -> dict[str, Any]:
@@ -300,25 +259,13 @@ def test_a_header_that_cannot_be_written_is_a_502_on_every_path(url: Url) -> Non
 
 
 def test_a_throttled_function_is_429(lambda_client: Any, url: Url) -> None:
-    name = unique("urlx-throttled")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": HANDLER})},
-    )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-    try:
+    with python_function(lambda_client, "urlx-throttled", HANDLER) as name:
         lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
-        config = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")
-        throttled = Url(config["FunctionUrl"])
+        throttled = public_url(lambda_client, name)
         with throttled.connect() as sock:
             sock.sendall(throttled.request("GET", "/"))
             status, headers, _ = Reader(sock).response()
         assert (status, headers["x-amzn-errortype"]) == (429, "TooManyRequestsException")
-    finally:
-        lambda_client.delete_function(FunctionName=name)
 
 
 def test_an_aws_iam_url_weighs_the_signature(lambda_client: Any, function: str) -> None:

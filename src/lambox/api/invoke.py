@@ -7,26 +7,22 @@ and writes the payload bytes back untouched (no JSON re-encoding).
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import logging
-from urllib.parse import parse_qs
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.api.exchange import WholeBody
+from lambox.api.invoke_options import options
 from lambox.api.responses import error_answer
 from lambox.control import shapes
 from lambox.edge.denials import Answer
 from lambox.errors import (
     BadRequest,
-    InvalidParameterValue,
     LamboxError,
     RequestTooLarge,
     ResourceNotFound,
     ServiceError,
-    ValidationError,
 )
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
@@ -36,13 +32,11 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/2015-03-31/functions/"
 SUFFIX = "/invocations"
-_TYPES = {t.value: t for t in InvocationType}
 _STATUS = {
     InvocationType.REQUEST_RESPONSE: 200,
     InvocationType.EVENT: 202,
     InvocationType.DRY_RUN: 204,
 }
-CLIENT_CONTEXT_LIMIT = 3583
 
 
 def is_invoke(scope: Scope) -> bool:
@@ -67,7 +61,7 @@ class InvokeEndpoint:
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
             # The headers first, then the body: a bad header is the answer, whatever the body.
-            kind, tail, context, durable, trace, qualifier = _options(scope)
+            kind, tail, context, durable, trace, qualifier = options(scope)
             if type(receive) is WholeBody:
                 body = receive.body  # whole already: no message to await
                 if len(body) > SYNC_PAYLOAD_LIMIT:
@@ -106,64 +100,6 @@ class InvokeEndpoint:
             headers.append((b"x-amz-log-result", base64.b64encode(result.log)))
         headers.append((b"content-length", str(len(payload)).encode()))
         return status, headers, payload
-
-
-Options = tuple[InvocationType, bool, str | None, str | None, str | None, str | None]
-"""An Invoke's options from its head: (type, tail logs, client context, durable execution
-name, trace header, qualifier), in ``Invocation``'s order but for the last three."""
-
-
-def _options(scope: Scope) -> Options:
-    """The options the Invoke's headers and query give, each checked as AWS checks it."""
-    invocation_type = InvocationType.REQUEST_RESPONSE
-    tail = False
-    client_context: str | None = None
-    durable_name: str | None = None
-    trace: str | None = None
-    for key, value in scope["headers"]:
-        if key == b"x-amz-invocation-type":
-            text = value.decode("latin-1")
-            if text not in _TYPES:
-                raise ValidationError(
-                    f"1 validation error detected: Value '{text}' at 'invocationType' failed"
-                    " to satisfy constraint: Member must satisfy enum value set:"
-                    " [Event, RequestResponse, DryRun]"
-                )
-            invocation_type = _TYPES[text]
-        elif key == b"x-amz-log-type":
-            tail = value == b"Tail"
-            if not tail and value != b"None":
-                # Off the hot path; the name is a stand-in, only the header is wrong.
-                shapes.validate("Invoke", {"FunctionName": "f", "LogType": value.decode("latin-1")})
-        elif key == b"x-amz-client-context":
-            client_context = _client_context(value.decode("latin-1"))
-        elif key == b"x-amz-durable-execution-name":
-            durable_name = value.decode("latin-1")
-            shapes.validate("Invoke", {"FunctionName": "f", "DurableExecutionName": durable_name})
-        elif key == b"x-amzn-trace-id":
-            trace = value.decode("latin-1")
-    qualifier = None
-    if scope.get("query_string"):
-        query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        values = query.get("Qualifier")
-        qualifier = values[0] if values else None
-        if qualifier == "":
-            # Would route to $LATEST; AWS refuses it as too short.
-            shapes.validate("Invoke", {"FunctionName": "f", "Qualifier": qualifier})
-    return invocation_type, tail, client_context, durable_name, trace, qualifier
-
-
-def _client_context(value: str) -> str:
-    """The header is base64 JSON; AWS rejects anything else and anything over 3,583 bytes."""
-    if len(value) > CLIENT_CONTEXT_LIMIT:
-        raise InvalidParameterValue("Client context must be less than 3583 bytes.")
-    try:
-        json.loads(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError, RecursionError) as exc:
-        raise InvalidParameterValue(
-            "Client context must be a valid Base64-encoded JSON object."
-        ) from exc
-    return value
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -7,10 +7,11 @@ handler finishes. A function that does not stream (Python, a buffered Node.js ha
 answers its whole payload at the end, as AWS answers it then. The answer is AWS's event
 stream: ``PayloadChunk`` events, then ``InvokeComplete`` (with ``ErrorCode`` and
 ``ErrorDetails`` when the function failed, ``LogResult`` with ``--log-type Tail``).
-Errors before the first byte (no such function, throttled, payload too large) are answered
-as Invoke answers them. The pump is bounded (a slow client pauses the function's writes) and
-a stream past ``LAMBOX_STREAM_RESPONSE_LIMIT`` is cut there and ends with
-``Function.ResponseSizeTooLarge``.
+Errors before the first byte (a bad header, no such function, throttled, payload too large)
+are answered as Invoke answers them; the head is read by Invoke's own loop
+(``invoke_options``), with this operation's model (no ``Event``, no durable execution name).
+The pump is bounded (a slow client pauses the function's writes) and a stream past
+``LAMBOX_STREAM_RESPONSE_LIMIT`` is cut there and ends with ``Function.ResponseSizeTooLarge``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import base64
 import json
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from lambox.api.eventstream import invoke_complete, payload_chunk
-from lambox.api.invoke import _client_context, _read_body, _send_error
-from lambox.errors import LamboxError, ServiceError, ValidationError
+from lambox.api.invoke import _read_body, _send_error
+from lambox.api.invoke_options import STREAM, options
+from lambox.control import shapes
+from lambox.errors import LamboxError, ResourceNotFound, ServiceError
 from lambox.invoke.ids import new_request_id
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 from lambox.model import Flow, FunctionVersion, Invocation, InvocationResult, InvocationType
@@ -36,7 +38,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/2021-11-15/functions/"
 SUFFIX = "/response-streaming-invocations"
-_TYPES = {"RequestResponse": InvocationType.REQUEST_RESPONSE, "DryRun": InvocationType.DRY_RUN}
 _END = b""
 STREAM_LIMIT = 200 * 1024 * 1024
 """Lambda's default maximum streamed response (200 MB since July 2025, 20 MB before; a soft
@@ -152,7 +153,13 @@ class StreamInvokeEndpoint:
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
             invocation = await self._parse(scope, receive, rid, pump)
-            fv, invocation = await self._service.prepare(name, invocation)
+            try:
+                fv, invocation = await self._service.prepare(name, invocation)
+            except ResourceNotFound:
+                # As for Invoke: a malformed name is AWS's ValidationException, not a 404.
+                address = {"FunctionName": name, "Qualifier": invocation.qualifier}
+                shapes.validate(STREAM.name, address)
+                raise
         except LamboxError as exc:
             await _send_error(send, exc, rid)
             return
@@ -215,38 +222,6 @@ class StreamInvokeEndpoint:
         await send({"type": "http.response.body", "body": b"".join(tail)})
 
     async def _parse(self, scope: Scope, receive: Receive, rid: str, pump: Pump) -> Invocation:
-        invocation_type = InvocationType.REQUEST_RESPONSE
-        tail = False
-        client_context: str | None = None
-        trace: str | None = None
-        for key, value in scope["headers"]:
-            if key == b"x-amz-invocation-type":
-                text = value.decode("latin-1")
-                if text not in _TYPES:
-                    raise ValidationError(
-                        f"1 validation error detected: Value '{text}' at 'invocationType' failed"
-                        " to satisfy constraint: Member must satisfy enum value set:"
-                        " [RequestResponse, DryRun]"
-                    )
-                invocation_type = _TYPES[text]
-            elif key == b"x-amz-log-type":
-                tail = value == b"Tail"
-            elif key == b"x-amz-client-context":
-                client_context = _client_context(value.decode("latin-1"))
-            elif key == b"x-amzn-trace-id":
-                trace = value.decode("latin-1")
-        qualifier = None
-        if scope.get("query_string"):
-            values = parse_qs(scope["query_string"].decode("latin-1")).get("Qualifier")
-            qualifier = values[0] if values else None
+        kind, tail, context, _, trace, qualifier = options(scope, STREAM)
         body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
-        return Invocation(
-            request_id=rid,
-            payload=body,
-            invocation_type=invocation_type,
-            client_context=client_context,
-            tail_logs=tail,
-            qualifier=qualifier,
-            sink=pump,
-            trace_header=trace,
-        )
+        return Invocation(rid, body, kind, context, tail, qualifier, pump, None, trace)
