@@ -13,45 +13,88 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambox.api.urls import UrlApi
+from lambox.control.event_sources import EventSourceService
+from lambox.control.policies import PolicyService
 from lambox.control.urls import UrlService
 from lambox.edge.identity import root_principal
 from lambox.edge.models import service_model
 from lambox.edge.queryapp import QueryCall
 from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
+from lambox.services.cloudformation import event_resources as events
 from lambox.services.cloudformation import service_resources as kinds
 from lambox.services.cloudformation.resources import Handler, coerce
+from lambox.services.sqs.calls import Call
+from lambox.services.sqs.queues import Queues
 
 Operations = Mapping[str, Callable[[Any], Any]]
 
 
-def _url_operations(urls: UrlService) -> dict[str, Callable[[Any], Any]]:
-    """The function URL operations the Lambda API serves, on the params' FunctionName."""
+def lambda_operations(
+    urls: UrlService, mappings: EventSourceService, policies: PolicyService
+) -> dict[str, Callable[[Any], Any]]:
+    """The Lambda operations stacks use (function URLs, event source mappings, permissions),
+    on the params' FunctionName or UUID, as the Lambda API runs them."""
     api = UrlApi(urls)
 
-    def create(p: dict[str, Any]) -> dict[str, Any]:
+    def create_url(p: dict[str, Any]) -> dict[str, Any]:
         return api.view(urls.create(p["FunctionName"], p.get("Qualifier"), p), read=False)
 
-    def update(p: dict[str, Any]) -> dict[str, Any]:
+    def update_url(p: dict[str, Any]) -> dict[str, Any]:
         return api.view(urls.update(p["FunctionName"], p.get("Qualifier"), p), read=False)
 
-    def delete(p: dict[str, Any]) -> dict[str, Any]:
+    def delete_url(p: dict[str, Any]) -> dict[str, Any]:
         urls.delete(p["FunctionName"], p.get("Qualifier"))
         return {}
 
+    def update_mapping(p: dict[str, Any]) -> dict[str, Any]:
+        params = {k: v for k, v in p.items() if k != "UUID"}
+        return mappings.view(mappings.update(p["UUID"], params))
+
+    def delete_mapping(p: dict[str, Any]) -> dict[str, Any]:
+        mappings.delete(p["UUID"])
+        return {}
+
+    def add_permission(p: dict[str, Any]) -> dict[str, Any]:
+        return {"Statement": policies.add(p["FunctionName"], p.get("Qualifier"), p)}
+
+    def remove_permission(p: dict[str, Any]) -> dict[str, Any]:
+        policies.remove(p["FunctionName"], p["StatementId"], p.get("Qualifier"), None)
+        return {}
+
     return {
-        "CreateFunctionUrlConfig": create,
-        "UpdateFunctionUrlConfig": update,
-        "DeleteFunctionUrlConfig": delete,
+        "CreateFunctionUrlConfig": create_url,
+        "UpdateFunctionUrlConfig": update_url,
+        "DeleteFunctionUrlConfig": delete_url,
+        "CreateEventSourceMapping": lambda p: mappings.view(mappings.create(p)),
+        "UpdateEventSourceMapping": update_mapping,
+        "DeleteEventSourceMapping": delete_mapping,
+        "AddPermission": add_permission,
+        "RemovePermission": remove_permission,
+    }
+
+
+def sqs_operations(queues: Queues, endpoint: str) -> dict[str, Callable[[Any], Any]]:
+    """SQS's queue operations, as sent by CloudFormation to ``endpoint`` (queue URLs are
+    built on it)."""
+
+    def sent(handler: Callable[[Call], Any]) -> Callable[[Any], Any]:
+        return lambda p: handler(Call(p, endpoint, "cloudformation"))
+
+    return {
+        "CreateQueue": sent(queues.create_queue),
+        "GetQueueAttributes": sent(queues.get_queue_attributes),
+        "SetQueueAttributes": sent(queues.set_queue_attributes),
+        "DeleteQueue": sent(queues.delete_queue),
     }
 
 
 def service_handlers(
-    account: str, urls: UrlService, services: Mapping[str, Operations], iam: Operations
+    account: str, services: Mapping[str, Operations], iam: Operations
 ) -> dict[str, Handler]:
     """The handlers of the table's resource types over ``services`` (name -> operations;
     IAM's, which take a ``QueryCall``, apart)."""
-    maps: dict[str, Operations] = {**services, "lambda": _url_operations(urls)}
+    maps = services
     root = root_principal(account)
 
     async def call(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -78,5 +121,8 @@ def service_handlers(
         "AWS::IAM::ManagedPolicy": kinds.MANAGED_POLICY,
         "AWS::ApiGatewayV2::Integration": kinds.INTEGRATION,
         "AWS::ApiGatewayV2::Route": kinds.ROUTE,
+        "AWS::SQS::Queue": events.QUEUE,
+        "AWS::Lambda::EventSourceMapping": events.EVENT_SOURCE_MAPPING,
+        "AWS::Lambda::Permission": events.PERMISSION,
     }
     return {kind: kinds.TableHandler(row, call) for kind, row in table.items()}

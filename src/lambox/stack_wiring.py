@@ -32,12 +32,6 @@ from lambox.logs import LogSink
 from lambox.model import State
 from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.apigatewayv2.service import HttpApiService
-from lambox.services.cloudformation.event_resources import (
-    EventCalls,
-    EventSourceMappingHandler,
-    PermissionHandler,
-    QueueHandler,
-)
 from lambox.services.cloudformation.http_api_resources import HttpApiHandler, HttpStageHandler
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
@@ -59,9 +53,8 @@ from lambox.services.iam.service import IamService
 from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
-from lambox.services.sqs.calls import Call
 from lambox.services.sqs.queues import Queues
-from lambox.stack_services import Operations, service_handlers
+from lambox.stack_services import Operations, lambda_operations, service_handlers, sqs_operations
 
 
 def cloudformation(
@@ -92,7 +85,6 @@ def cloudformation(
     handlers, s3_calls = _stack_handlers(
         functions, versions, aliases, layers, s3, objects, logs, arns, iam
     )
-    handlers.update(_event_handlers(queues, mappings, policies, settings))
     handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
     handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
     handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
@@ -100,7 +92,12 @@ def cloudformation(
     # Nested stacks deploy through the service itself (the handler map is the engine's).
     handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(service)
     service.restore()
-    handlers.update(service_handlers(settings.account_id, urls, operations, iam.operations))
+    services = {
+        **operations,
+        "lambda": lambda_operations(urls, mappings, policies),
+        "sqs": sqs_operations(queues, settings.base_url),
+    }
+    handlers.update(service_handlers(settings.account_id, services, iam.operations))
     return service
 
 
@@ -197,49 +194,3 @@ def _stack_handlers(
         "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
     }
     return handlers, s3_calls
-
-
-def _event_handlers(
-    queues: Queues, mappings: EventSourceService, policies: PolicyService, settings: Settings
-) -> dict[str, Handler]:
-    """CloudFormation's handlers of SQS queues, event source mappings and permissions."""
-
-    def call(params: dict[str, Any]) -> Call:
-        return Call(params, settings.base_url, "cloudformation")
-
-    async def create_queue(name: str, attributes: dict[str, str]) -> tuple[str, str]:
-        url = (await queues.create_queue(call({"QueueName": name, "Attributes": attributes})))[
-            "QueueUrl"
-        ]
-        got = await queues.get_queue_attributes(
-            call({"QueueUrl": url, "AttributeNames": ["QueueArn"]})
-        )
-        return str(url), str(got["Attributes"]["QueueArn"])
-
-    async def set_queue_attributes(url: str, attributes: dict[str, str]) -> None:
-        await queues.set_queue_attributes(call({"QueueUrl": url, "Attributes": attributes}))
-
-    async def delete_queue(url: str) -> None:
-        await queues.delete_queue(call({"QueueUrl": url}))
-
-    def delete_mapping(uuid: str) -> None:
-        mappings.delete(uuid)
-
-    def add_permission(function: str, params: dict[str, Any]) -> None:
-        policies.add(function, None, params)
-
-    calls = EventCalls(
-        create_queue,
-        set_queue_attributes,
-        delete_queue,
-        create_mapping=lambda params: mappings.view(mappings.create(params)),
-        update_mapping=lambda uuid, params: mappings.view(mappings.update(uuid, params)),
-        delete_mapping=delete_mapping,
-        add_permission=add_permission,
-        remove_permission=lambda function, sid: policies.remove(function, sid, None, None),
-    )
-    return {
-        "AWS::SQS::Queue": QueueHandler(calls),
-        "AWS::Lambda::EventSourceMapping": EventSourceMappingHandler(calls),
-        "AWS::Lambda::Permission": PermissionHandler(calls),
-    }

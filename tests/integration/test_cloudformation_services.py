@@ -405,3 +405,51 @@ def test_sam_events_and_function_url(srv: LamboxServer) -> None:
         )["RuleNames"]
         == []
     )
+
+
+def test_fifo_queue_name_and_permission_removal(srv: LamboxServer) -> None:
+    """A FIFO queue's generated name keeps room for ".fifo" within SQS's 80 characters, and
+    a changed permission's statement (under its generated id, the Ref) is replaced."""
+    cfn, lam, sqs = client(srv, "cloudformation"), client(srv, "lambda"), client(srv, "sqs")
+    name = unique("cfnfifo") + "-" + "x" * 70  # stack-Logical is longer than a name may be
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name[:60]),
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"FifoQueue": "true", "ContentBasedDeduplication": True},
+            },
+            "Invoke": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "sqs.amazonaws.com",
+                },
+            },
+        },
+        "Outputs": {
+            "Name": {"Value": {"Fn::GetAtt": ["Queue", "QueueName"]}},
+            "Url": {"Value": {"Ref": "Queue"}},
+            "Sid": {"Value": {"Ref": "Invoke"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert out["Name"].endswith(".fifo") and len(out["Name"]) == 80
+    assert out["Name"].startswith(f"{name}-Queue"[:62] + "-")
+    assert out["Url"].endswith("/" + out["Name"])
+    attributes = sqs.get_queue_attributes(QueueUrl=out["Url"], AttributeNames=["All"])
+    assert attributes["Attributes"]["FifoQueue"] == "true"
+    assert attributes["Attributes"]["ContentBasedDeduplication"] == "true"
+    policy = json.loads(lam.get_policy(FunctionName=name[:60])["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == [out["Sid"]]
+    assert out["Sid"].startswith(f"{name}-Invoke"[:87])
+    template["Resources"]["Invoke"]["Properties"]["Principal"] = "s3.amazonaws.com"
+    deploy(cfn, name, template, update=True)  # a changed permission is replaced
+    policy = json.loads(lam.get_policy(FunctionName=name[:60])["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Sid"] != out["Sid"]
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=out["Url"])

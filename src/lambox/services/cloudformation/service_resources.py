@@ -28,7 +28,8 @@ Delete = Callable[[Call, Provisioned, Mapping[str, Any]], Awaitable[None]]
 @dataclass(frozen=True)
 class Kind:
     """One resource type: its create, update (None: every property replaces) and delete,
-    and the property that names it (a generated stack-Logical-RANDOM name when absent)."""
+    and the property that names it (a generated stack-Logical-RANDOM name when absent, of
+    at most ``limit`` characters, ending in ``suffix(props)``: a FIFO queue's ".fifo")."""
 
     create: Create
     delete: Delete
@@ -36,6 +37,7 @@ class Kind:
     replaces: frozenset[str] = frozenset()
     name: str | None = None
     limit: int = 64
+    suffix: Callable[[Mapping[str, Any]], str] | None = None
 
 
 class TableHandler:
@@ -49,7 +51,8 @@ class TableHandler:
     async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
         name = props.get(self._kind.name) if self._kind.name else None
         if not name:
-            name = physical_name(stack, logical_id, self._kind.limit)
+            end = self._kind.suffix(props) if self._kind.suffix else ""
+            name = physical_name(stack, logical_id, self._kind.limit - len(end)) + end
         return await self._kind.create(self._call, str(name), props)
 
     async def update(
@@ -68,11 +71,12 @@ class TableHandler:
         await self._kind.delete(self._call, current, props)
 
 
-def _pick(props: Mapping[str, Any], *members: str) -> dict[str, Any]:
+def pick(props: Mapping[str, Any], *members: str) -> dict[str, Any]:
+    """The members of ``props`` a call passes on as they are."""
     return {k: props[k] for k in members if k in props}
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     """A property as an attribute's or document's text (JSON for objects)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -86,7 +90,7 @@ _URL_MEMBERS = ("AuthType", "Cors", "InvokeMode")
 
 async def _url_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     target = str(props["TargetFunctionArn"])
-    params = {"FunctionName": target, **_pick(props, "Qualifier", *_URL_MEMBERS)}
+    params = {"FunctionName": target, **pick(props, "Qualifier", *_URL_MEMBERS)}
     got = await call("lambda", "CreateFunctionUrlConfig", params)
     arn = str(got["FunctionArn"])
     ident = f"{target}|{props.get('Qualifier') or ''}"
@@ -102,7 +106,7 @@ async def _url_update(
     call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
 ) -> Provisioned:
     await call(
-        "lambda", "UpdateFunctionUrlConfig", {**_url_key(current), **_pick(props, *_URL_MEMBERS)}
+        "lambda", "UpdateFunctionUrlConfig", {**_url_key(current), **pick(props, *_URL_MEMBERS)}
     )
     return current
 
@@ -140,10 +144,10 @@ async def _subscribe(call: Call, topic: str, wanted: set[tuple[str, str]]) -> No
 
 
 async def _topic_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
-    fifo = _text(props.get("FifoTopic", False)) == "true"
+    fifo = text(props.get("FifoTopic", False)) == "true"
     if fifo and not name.endswith(".fifo"):
         name = name[:251] + ".fifo"
-    attributes = {k: _text(props[k]) for k in _TOPIC_ATTRIBUTES if k in props}
+    attributes = {k: text(props[k]) for k in _TOPIC_ATTRIBUTES if k in props}
     params: dict[str, Any] = {"Name": name, "Attributes": attributes}
     if props.get("Tags"):
         params["Tags"] = props["Tags"]
@@ -158,7 +162,7 @@ async def _topic_update(
     topic = current.physical_id
     for key in _SETTABLE_TOPIC:
         if old.get(key) != props.get(key):
-            value = _text(props[key]) if key in props else ""
+            value = text(props[key]) if key in props else ""
             params = {"TopicArn": topic, "AttributeName": key, "AttributeValue": value}
             await call("sns", "SetTopicAttributes", params)
     before, after = _endpoints(old), _endpoints(props)
@@ -199,9 +203,9 @@ _SUBSCRIPTION_ATTRIBUTES = (
 
 
 async def _subscription_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
-    attributes = {k: _text(props[k]) for k in _SUBSCRIPTION_ATTRIBUTES if k in props}
+    attributes = {k: text(props[k]) for k in _SUBSCRIPTION_ATTRIBUTES if k in props}
     params = {
-        **_pick(props, "TopicArn", "Protocol", "Endpoint"),
+        **pick(props, "TopicArn", "Protocol", "Endpoint"),
         "Attributes": attributes,
         "ReturnSubscriptionArn": True,
     }
@@ -214,7 +218,7 @@ async def _subscription_update(
 ) -> Provisioned:
     for key in _SUBSCRIPTION_ATTRIBUTES:
         if old.get(key) != props.get(key):
-            value = _text(props[key]) if key in props else ""
+            value = text(props[key]) if key in props else ""
             params = {"SubscriptionArn": current.physical_id, "AttributeName": key}
             await call("sns", "SetSubscriptionAttributes", {**params, "AttributeValue": value})
     return current
@@ -244,9 +248,9 @@ def _rule_key(current: Provisioned, member: str = "Rule") -> dict[str, Any]:
 
 
 async def _put_rule(call: Call, name: str, props: Mapping[str, Any]) -> str:
-    params = {"Name": name, **_pick(props, *_RULE_MEMBERS)}
+    params = {"Name": name, **pick(props, *_RULE_MEMBERS)}
     if "EventPattern" in props:
-        params["EventPattern"] = _text(props["EventPattern"])
+        params["EventPattern"] = text(props["EventPattern"])
     return str((await call("events", "PutRule", params))["RuleArn"])
 
 
@@ -363,7 +367,7 @@ def _schedule_key(current: Provisioned) -> dict[str, Any]:
 
 async def _schedule_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     answer = await call(
-        "scheduler", "CreateSchedule", {"Name": name, **_pick(props, *_SCHEDULE_MEMBERS)}
+        "scheduler", "CreateSchedule", {"Name": name, **pick(props, *_SCHEDULE_MEMBERS)}
     )
     group = str(props.get("GroupName") or "default")
     return Provisioned(f"{group}|{name}", name, {"Arn": str(answer["ScheduleArn"])})
@@ -372,7 +376,7 @@ async def _schedule_create(call: Call, name: str, props: Mapping[str, Any]) -> P
 async def _schedule_update(
     call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
 ) -> Provisioned:
-    params = {**_pick(props, *_SCHEDULE_MEMBERS), **_schedule_key(current)}
+    params = {**pick(props, *_SCHEDULE_MEMBERS), **_schedule_key(current)}
     await call("scheduler", "UpdateSchedule", params)
     return current
 
@@ -406,7 +410,7 @@ async def _inline(
     for noun, principal in sorted(to):
         params = {f"{noun}Name": principal, "PolicyName": name}
         if verb == "Put":
-            params["PolicyDocument"] = _text(props["PolicyDocument"])
+            params["PolicyDocument"] = text(props["PolicyDocument"])
         await call("iam", f"{verb}{noun}Policy", params)
 
 
@@ -445,8 +449,8 @@ async def _attach(call: Call, verb: str, arn: str, to: set[tuple[str, str]]) -> 
 async def _managed_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     params = {
         "PolicyName": name,
-        "PolicyDocument": _text(props["PolicyDocument"]),
-        **_pick(props, "Path", "Description"),
+        "PolicyDocument": text(props["PolicyDocument"]),
+        **pick(props, "Path", "Description"),
     }
     policy = (await call("iam", "CreatePolicy", params))["Policy"]
     arn = str(policy["Arn"])
@@ -507,7 +511,7 @@ _ROUTE_MEMBERS = (
 
 def _child(operation: str, members: tuple[str, ...], id_member: str) -> Create:
     async def create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
-        answer = await call("apigatewayv2", operation, _pick(props, *members))
+        answer = await call("apigatewayv2", operation, pick(props, *members))
         child = str(answer[id_member])
         return Provisioned(f"{props['ApiId']}|{child}", child, {id_member: child})
 
