@@ -662,7 +662,6 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             mappings=mappings,
             policies=policies,
             urls=urls,
-            http_apis=http_apis,
             rest_apis=rest_apis,
             operations={
                 "sns": sns.operations,

@@ -22,6 +22,7 @@ from lambox.edge.queryapp import QueryCall
 from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.services.cloudformation import event_resources as events
+from lambox.services.cloudformation import http_api_resources as http_apis
 from lambox.services.cloudformation import service_resources as kinds
 from lambox.services.cloudformation.resources import Handler, coerce
 from lambox.services.sqs.calls import Call
@@ -124,5 +125,7 @@ def service_handlers(
         "AWS::SQS::Queue": events.QUEUE,
         "AWS::Lambda::EventSourceMapping": events.EVENT_SOURCE_MAPPING,
         "AWS::Lambda::Permission": events.PERMISSION,
+        "AWS::ApiGatewayV2::Api": http_apis.HTTP_API,
+        "AWS::ApiGatewayV2::Stage": http_apis.HTTP_STAGE,
     }
     return {kind: kinds.TableHandler(row, call) for kind, row in table.items()}

@@ -31,8 +31,6 @@ from lambox.invoke.ids import new_request_id
 from lambox.logs import LogSink
 from lambox.model import State
 from lambox.services.apigatewayv2.rest import RestApiService
-from lambox.services.apigatewayv2.service import HttpApiService
-from lambox.services.cloudformation.http_api_resources import HttpApiHandler, HttpStageHandler
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
     AliasHandler,
@@ -74,7 +72,6 @@ def cloudformation(
     mappings: EventSourceService,
     policies: PolicyService,
     urls: UrlService,
-    http_apis: HttpApiService,
     rest_apis: RestApiService,
     operations: Mapping[str, Operations],
 ) -> CloudFormationService:
@@ -85,8 +82,6 @@ def cloudformation(
     handlers, s3_calls = _stack_handlers(
         functions, versions, aliases, layers, s3, objects, logs, arns, iam
     )
-    handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
-    handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
     handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
     service = CloudFormationService(store, handlers, s3_calls, settings.region, settings.account_id)
     # Nested stacks deploy through the service itself (the handler map is the engine's).

@@ -453,3 +453,46 @@ def test_fifo_queue_name_and_permission_removal(srv: LamboxServer) -> None:
     remove(cfn, name)
     with pytest.raises(ClientError):
         sqs.get_queue_attributes(QueueUrl=out["Url"])
+
+
+def test_http_api_from_body_and_stage_typed_by_the_model(srv: LamboxServer) -> None:
+    """An HTTP API named by its body's title gets a route per proxy operation; a stage's
+    ``AutoDeploy: "false"`` (a template string) is the boolean false, as on AWS."""
+    cfn, apis = client(srv, "cloudformation"), client(srv, "apigatewayv2")
+    name = unique("cfnhttp")
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+    proxy = {"x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri}}
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Api": {
+                "Type": "AWS::ApiGatewayV2::Api",
+                "DependsOn": "Fn",
+                "Properties": {
+                    "Body": {
+                        "openapi": "3.0.1",
+                        "info": {"title": name},
+                        "paths": {"/items": {"get": proxy}, "$default": {ANY: proxy}},
+                    }
+                },
+            },
+            "Stage": {
+                "Type": "AWS::ApiGatewayV2::Stage",
+                "Properties": {"ApiId": {"Ref": "Api"}, "StageName": "v1", "AutoDeploy": "false"},
+            },
+        },
+        "Outputs": {"Api": {"Value": {"Ref": "Api"}}, "Stage": {"Value": {"Ref": "Stage"}}},
+    }
+    out = deploy(cfn, name, template)
+    assert apis.get_api(ApiId=out["Api"])["Name"] == name
+    routes = apis.get_routes(ApiId=out["Api"])["Items"]
+    assert sorted(r["RouteKey"] for r in routes) == ["$default", "GET /items"]
+    assert out["Stage"] == "v1"
+    assert apis.get_stage(ApiId=out["Api"], StageName="v1")["AutoDeploy"] is False
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        apis.get_api(ApiId=out["Api"])
+
+
+ANY = "x-amazon-apigateway-any-method"
