@@ -23,6 +23,7 @@ from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.services.cloudformation import event_resources as events
 from lambox.services.cloudformation import http_api_resources as http_apis
+from lambox.services.cloudformation import rest_api_resources as rest_apis
 from lambox.services.cloudformation import service_resources as kinds
 from lambox.services.cloudformation.resources import Handler, coerce
 from lambox.services.sqs.calls import Call
@@ -127,5 +128,8 @@ def service_handlers(
         "AWS::Lambda::Permission": events.PERMISSION,
         "AWS::ApiGatewayV2::Api": http_apis.HTTP_API,
         "AWS::ApiGatewayV2::Stage": http_apis.HTTP_STAGE,
+        "AWS::ApiGateway::RestApi": rest_apis.REST_API,
+        "AWS::ApiGateway::Deployment": rest_apis.DEPLOYMENT,
+        "AWS::ApiGateway::Stage": rest_apis.STAGE,
     }
     return {kind: kinds.TableHandler(row, call) for kind, row in table.items()}

@@ -30,7 +30,6 @@ from lambox.errors import InvalidParameterValue, ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.logs import LogSink
 from lambox.model import State
-from lambox.services.apigatewayv2.rest import RestApiService
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
     AliasHandler,
@@ -44,7 +43,6 @@ from lambox.services.cloudformation.resources import (
     S3Calls,
     VersionHandler,
 )
-from lambox.services.cloudformation.rest_api_resources import rest_api_handlers
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
 from lambox.services.iam.service import IamService
@@ -72,7 +70,6 @@ def cloudformation(
     mappings: EventSourceService,
     policies: PolicyService,
     urls: UrlService,
-    rest_apis: RestApiService,
     operations: Mapping[str, Operations],
 ) -> CloudFormationService:
     """The CloudFormation service over ``store``, with every resource handler; a deployment
@@ -82,7 +79,6 @@ def cloudformation(
     handlers, s3_calls = _stack_handlers(
         functions, versions, aliases, layers, s3, objects, logs, arns, iam
     )
-    handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
     service = CloudFormationService(store, handlers, s3_calls, settings.region, settings.account_id)
     # Nested stacks deploy through the service itself (the handler map is the engine's).
     handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(service)
