@@ -121,6 +121,7 @@ def service_handlers(
         "AWS::Scheduler::Schedule": kinds.SCHEDULE,
         "AWS::IAM::Policy": kinds.POLICY,
         "AWS::IAM::ManagedPolicy": kinds.MANAGED_POLICY,
+        "AWS::IAM::Role": kinds.ROLE,
         "AWS::ApiGatewayV2::Integration": kinds.INTEGRATION,
         "AWS::ApiGatewayV2::Route": kinds.ROUTE,
         "AWS::SQS::Queue": events.QUEUE,

@@ -24,8 +24,6 @@ from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.edge.identity import root_principal
-from lambox.edge.queryapp import QueryCall
 from lambox.errors import InvalidParameterValue, ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.logs import LogSink
@@ -39,7 +37,6 @@ from lambox.services.cloudformation.resources import (
     LambdaCalls,
     LayerVersionHandler,
     RecordedBucketPolicy,
-    RoleHandler,
     S3Calls,
     VersionHandler,
 )
@@ -77,7 +74,7 @@ def cloudformation(
     operation tables of the services whose resources a template may declare generically
     (``stack_services``)."""
     handlers, s3_calls = _stack_handlers(
-        functions, versions, aliases, layers, s3, objects, logs, arns, iam
+        functions, versions, aliases, layers, s3, objects, logs, arns
     )
     service = CloudFormationService(store, handlers, s3_calls, settings.region, settings.account_id)
     # Nested stacks deploy through the service itself (the handler map is the engine's).
@@ -101,7 +98,6 @@ def _stack_handlers(
     objects: ObjectStore,
     logs: LogSink,
     arns: Arns,
-    iam: IamService,
 ) -> tuple[dict[str, Handler], S3Calls]:
     """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
 
@@ -130,11 +126,6 @@ def _stack_handlers(
     def delete_function(name: str) -> None:
         functions.delete(name)
         logs.delete(name)  # as DeleteFunction does
-
-    root = root_principal(arns.account_id)
-
-    def iam_call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return iam.operations[operation](QueryCall(root, params, "127.0.0.1", new_request_id()))
 
     lambda_calls = LambdaCalls(
         create_function=create_function,
@@ -181,7 +172,6 @@ def _stack_handlers(
         "AWS::Lambda::Alias": AliasHandler(lambda_calls),
         "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
-        "AWS::IAM::Role": RoleHandler(iam_call),
         "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
     }
     return handlers, s3_calls

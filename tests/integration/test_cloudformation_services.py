@@ -496,3 +496,44 @@ def test_http_api_from_body_and_stage_typed_by_the_model(srv: LamboxServer) -> N
 
 
 ANY = "x-amazon-apigateway-any-method"
+
+
+def test_role_policies_trust_and_generated_name(srv: LamboxServer) -> None:
+    """A role's inline policies and trust follow its template on update; a managed policy
+    lambox does not know is skipped; its policies go with it."""
+    cfn, iam = client(srv, "cloudformation"), client(srv, "iam")
+    name = unique("cfnrole")
+
+    def trust(service: str) -> dict[str, Any]:
+        allow = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        return {"Version": "2012-10-17", "Statement": [allow]}
+
+    def policy(action: str) -> dict[str, Any]:
+        allow = {"Effect": "Allow", "Action": action, "Resource": "*"}
+        return {"PolicyName": action.replace(":", "-"), "PolicyDocument": {"Statement": [allow]}}
+
+    props: dict[str, Any] = {
+        "AssumeRolePolicyDocument": trust("lambda.amazonaws.com"),
+        "MaxSessionDuration": "7200",
+        "Policies": [policy("sqs:SendMessage")],
+        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/NotKnownToLambox"],
+    }
+    template: dict[str, Any] = {
+        "Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": props}},
+        "Outputs": {"Name": {"Value": {"Ref": "Role"}}},
+    }
+    role = deploy(cfn, name, template)["Name"]
+    assert role.startswith(f"{name}-Role-")
+    got = iam.get_role(RoleName=role)["Role"]
+    assert got["MaxSessionDuration"] == 7200
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["sqs-SendMessage"]
+    props["AssumeRolePolicyDocument"] = trust("states.amazonaws.com")
+    props["Policies"] = [policy("sns:Publish")]
+    deploy(cfn, name, template, update=True)
+    got = iam.get_role(RoleName=role)["Role"]
+    principal = got["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "states.amazonaws.com"}
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["sns-Publish"]
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        iam.get_role(RoleName=role)

@@ -13,10 +13,7 @@ resource first and deletes the old one once the whole update has succeeded.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
-import json
-import logging
 import secrets
 import string
 import zipfile
@@ -26,8 +23,6 @@ from typing import Any, Protocol
 
 from lambox.edge.models import service_model
 from lambox.errors import ServiceFault
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -406,86 +401,6 @@ class BucketHandler:
 
     async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
         await self._s3.delete_bucket(current.physical_id)
-
-
-IamCall = Callable[[str, dict[str, Any]], dict[str, Any]]
-"""An IAM operation by name, run as the account's root (``server.py`` wires IAM's handlers)."""
-
-
-def _json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-class RoleHandler:
-    """AWS::IAM::Role: a role of lambox's IAM, with its trust policy, inline ``Policies``,
-    ``ManagedPolicyArns`` and ``PermissionsBoundary``, so a stack's functions run (and, in
-    the strict posture, are authorized) as it. A managed policy lambox does not know is
-    skipped with a warning rather than failing the stack."""
-
-    replaces = frozenset({"RoleName", "Path"})
-
-    def __init__(self, call: IamCall) -> None:
-        self._call = call
-
-    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
-        name = str(props.get("RoleName") or physical_name(stack, logical_id))
-        params: dict[str, Any] = {
-            "RoleName": name,
-            "Path": str(props.get("Path") or "/"),
-            "AssumeRolePolicyDocument": _json(props.get("AssumeRolePolicyDocument") or {}),
-        }
-        for key in ("Description", "MaxSessionDuration", "PermissionsBoundary"):
-            if key in props:
-                params[key] = props[key]
-        role = self._call("CreateRole", params)["Role"]
-        self._policies(name, {}, props)
-        return Provisioned(name, name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
-
-    def _policies(self, name: str, old: Mapping[str, Any], props: Mapping[str, Any]) -> None:
-        """Make the role's inline and managed policies those of ``props`` (from ``old``)."""
-        before = {str(p["PolicyName"]) for p in old.get("Policies") or []}
-        after = {str(p["PolicyName"]): p["PolicyDocument"] for p in props.get("Policies") or []}
-        for gone in before - set(after):
-            self._call("DeleteRolePolicy", {"RoleName": name, "PolicyName": gone})
-        for policy, document in after.items():
-            self._call(
-                "PutRolePolicy",
-                {"RoleName": name, "PolicyName": policy, "PolicyDocument": _json(document)},
-            )
-        had = {str(a) for a in old.get("ManagedPolicyArns") or []}
-        wanted = [str(a) for a in props.get("ManagedPolicyArns") or []]
-        for arn in had - set(wanted):
-            with contextlib.suppress(ServiceFault):
-                self._call("DetachRolePolicy", {"RoleName": name, "PolicyArn": arn})
-        for arn in wanted:
-            try:
-                self._call("AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
-            except ServiceFault as exc:
-                log.warning("role %s: managed policy %s skipped: %s", name, arn, exc.message)
-
-    async def update(
-        self,
-        current: Provisioned,
-        old: Mapping[str, Any],
-        props: Mapping[str, Any],
-        logical_id: str,
-        stack: str,
-    ) -> Provisioned:
-        name = current.physical_id
-        trust = _json(props.get("AssumeRolePolicyDocument") or {})
-        self._call("UpdateAssumeRolePolicy", {"RoleName": name, "PolicyDocument": trust})
-        self._policies(name, old, props)
-        return current
-
-    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
-        name = current.physical_id
-        listed = self._call("ListRolePolicies", {"RoleName": name})
-        for policy in listed["PolicyNames"]:
-            self._call("DeleteRolePolicy", {"RoleName": name, "PolicyName": policy})
-        attached = self._call("ListAttachedRolePolicies", {"RoleName": name})
-        for policy in attached["AttachedPolicies"]:
-            self._call("DetachRolePolicy", {"RoleName": name, "PolicyArn": policy["PolicyArn"]})
-        self._call("DeleteRole", {"RoleName": name})
 
 
 class RecordedBucketPolicy:

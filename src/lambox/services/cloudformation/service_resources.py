@@ -11,12 +11,17 @@ replaces, as AWS does for those types).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambox.errors import ServiceFault
 from lambox.services.cloudformation.resources import Provisioned, physical_name
+
+log = logging.getLogger(__name__)
 
 # (service, operation, params) -> the operation's answer
 Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -481,6 +486,74 @@ MANAGED_POLICY = Kind(
     frozenset({"ManagedPolicyName", "PolicyDocument", "Path", "Description"}),
     name="ManagedPolicyName",
     limit=128,
+)
+
+
+# -- AWS::IAM::Role: a role of lambox's IAM, with its trust policy, inline ``Policies``,
+# ``ManagedPolicyArns`` and ``PermissionsBoundary``, so a stack's functions run (and, in the
+# strict posture, are authorized) as it. A managed policy lambox does not know is skipped
+# with a warning rather than failing the stack ------------------------------------------
+
+
+async def _role_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    params: dict[str, Any] = {
+        "RoleName": name,
+        "Path": str(props.get("Path") or "/"),
+        "AssumeRolePolicyDocument": text(props.get("AssumeRolePolicyDocument") or {}),
+        **pick(props, "Description", "MaxSessionDuration", "PermissionsBoundary"),
+    }
+    role = (await call("iam", "CreateRole", params))["Role"]
+    await _role_policies(call, name, {}, props)
+    return Provisioned(name, name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+async def _role_policies(
+    call: Call, name: str, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> None:
+    """Make the role's inline and managed policies those of ``props`` (from ``old``)."""
+    before = {str(p["PolicyName"]) for p in old.get("Policies") or []}
+    after = {str(p["PolicyName"]): p["PolicyDocument"] for p in props.get("Policies") or []}
+    for gone in before - set(after):
+        await call("iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": gone})
+    for policy, document in after.items():
+        params = {"RoleName": name, "PolicyName": policy, "PolicyDocument": text(document)}
+        await call("iam", "PutRolePolicy", params)
+    had = {str(a) for a in old.get("ManagedPolicyArns") or []}
+    wanted = [str(a) for a in props.get("ManagedPolicyArns") or []]
+    for arn in had - set(wanted):
+        with contextlib.suppress(ServiceFault):
+            await call("iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+    for arn in wanted:
+        try:
+            await call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+        except ServiceFault as exc:
+            log.warning("role %s: managed policy %s skipped: %s", name, arn, exc.message)
+
+
+async def _role_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    name = current.physical_id
+    trust = text(props.get("AssumeRolePolicyDocument") or {})
+    await call("iam", "UpdateAssumeRolePolicy", {"RoleName": name, "PolicyDocument": trust})
+    await _role_policies(call, name, old, props)
+    return current
+
+
+async def _role_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    name = current.physical_id
+    listed = await call("iam", "ListRolePolicies", {"RoleName": name})
+    for policy in listed["PolicyNames"]:
+        await call("iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy})
+    attached = await call("iam", "ListAttachedRolePolicies", {"RoleName": name})
+    for policy in attached["AttachedPolicies"]:
+        params = {"RoleName": name, "PolicyArn": policy["PolicyArn"]}
+        await call("iam", "DetachRolePolicy", params)
+    await call("iam", "DeleteRole", {"RoleName": name})
+
+
+ROLE = Kind(
+    _role_create, _role_delete, _role_update, frozenset({"RoleName", "Path"}), name="RoleName"
 )
 
 
