@@ -23,6 +23,7 @@ from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.services.cloudformation import event_resources as events
 from lambox.services.cloudformation import http_api_resources as http_apis
+from lambox.services.cloudformation import lambda_resources as functions
 from lambox.services.cloudformation import rest_api_resources as rest_apis
 from lambox.services.cloudformation import service_resources as kinds
 from lambox.services.cloudformation.resources import Handler, coerce
@@ -113,6 +114,10 @@ def service_handlers(
         return dict(answer or {})
 
     table = {
+        "AWS::Lambda::Function": functions.FUNCTION,
+        "AWS::Lambda::Version": functions.VERSION,
+        "AWS::Lambda::Alias": functions.ALIAS,
+        "AWS::Lambda::LayerVersion": functions.LAYER_VERSION,
         "AWS::Lambda::Url": kinds.URL,
         "AWS::SNS::Topic": kinds.TOPIC,
         "AWS::SNS::Subscription": kinds.SUBSCRIPTION,

@@ -11,7 +11,7 @@ time to a server's first answer, for a service most servers never use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from lambox.api import views
@@ -24,21 +24,15 @@ from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.errors import InvalidParameterValue, ServiceFault
+from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
 from lambox.logs import LogSink
-from lambox.model import State
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
-    AliasHandler,
     BucketHandler,
-    FunctionHandler,
     Handler,
-    LambdaCalls,
-    LayerVersionHandler,
     RecordedBucketPolicy,
     S3Calls,
-    VersionHandler,
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
@@ -73,7 +67,7 @@ def cloudformation(
     a crash interrupted is marked failed on its stack (``restore``). ``operations``: the
     operation tables of the services whose resources a template may declare generically
     (``stack_services``)."""
-    handlers, s3_calls = _stack_handlers(
+    handlers, s3_calls, stack_operations = _stack_handlers(
         functions, versions, aliases, layers, s3, objects, logs, arns
     )
     service = CloudFormationService(store, handlers, s3_calls, settings.region, settings.account_id)
@@ -82,7 +76,8 @@ def cloudformation(
     service.restore()
     services = {
         **operations,
-        "lambda": lambda_operations(urls, mappings, policies),
+        "lambda": {**lambda_operations(urls, mappings, policies), **stack_operations["lambda"]},
+        "s3": stack_operations["s3"],
         "sqs": sqs_operations(queues, settings.base_url),
     }
     handlers.update(service_handlers(settings.account_id, services, iam.operations))
@@ -98,53 +93,73 @@ def _stack_handlers(
     objects: ObjectStore,
     logs: LogSink,
     arns: Arns,
-) -> tuple[dict[str, Handler], S3Calls]:
-    """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
-
-    async def create_function(params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.create(params), arns)
-
-    async def update_code(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.update_code(name, params), arns)
-
-    async def update_configuration(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.update_configuration(name, params), arns)
-
-    async def settled(name: str) -> None:
-        for _ in range(3000):  # a create or update settles on the next loop iterations
-            config = functions.get(name)
-            if config.state is State.FAILED:
-                raise InvalidParameterValue(f"Function {name} failed: its runtime is missing")
-            if config.state is State.ACTIVE and config.last_update_status.value != "InProgress":
-                return
-            await asyncio.sleep(0.01)
-        raise InvalidParameterValue(f"Function {name} did not become Active")
+) -> tuple[dict[str, Handler], S3Calls, dict[str, Operations]]:
+    """The handlers of buckets and bucket policies, S3 as the service reads templates, and
+    the Lambda and S3 operations the table's function, version, alias and layer rows call."""
 
     def bare(function: str) -> str:
         return arns.parse(function)[0]
 
-    def delete_function(name: str) -> None:
-        functions.delete(name)
-        logs.delete(name)  # as DeleteFunction does
+    def but(p: Mapping[str, Any], *members: str) -> dict[str, Any]:
+        return {k: v for k, v in p.items() if k not in members}
 
-    lambda_calls = LambdaCalls(
-        create_function=create_function,
-        update_code=update_code,
-        update_configuration=update_configuration,
-        settled=settled,
-        delete_function=delete_function,
-        publish_version=lambda name, params: views.configuration(
-            versions.publish(name, params), arns
+    async def create_function(p: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.create(p), arns)
+
+    async def update_code(p: dict[str, Any]) -> dict[str, Any]:
+        config = await functions.update_code(p["FunctionName"], but(p, "FunctionName"))
+        return views.configuration(config, arns)
+
+    async def update_configuration(p: dict[str, Any]) -> dict[str, Any]:
+        config = await functions.update_configuration(p["FunctionName"], but(p, "FunctionName"))
+        return views.configuration(config, arns)
+
+    def delete_function(p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("Qualifier"):
+            versions.delete(bare(p["FunctionName"]), p["Qualifier"])
+        else:
+            functions.delete(p["FunctionName"])
+            logs.delete(p["FunctionName"])  # as DeleteFunction does
+        return {}
+
+    def publish_version(p: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(
+            versions.publish(p["FunctionName"], but(p, "FunctionName")), arns
+        )
+
+    def create_alias(p: dict[str, Any]) -> dict[str, Any]:
+        return views.alias(aliases.create(p["FunctionName"], but(p, "FunctionName")), arns)
+
+    def update_alias(p: dict[str, Any]) -> dict[str, Any]:
+        params = but(p, "FunctionName", "Name")
+        return views.alias(aliases.update(p["FunctionName"], p["Name"], params), arns)
+
+    def delete_alias(p: dict[str, Any]) -> dict[str, Any]:
+        aliases.delete(bare(p["FunctionName"]), p["Name"])
+        return {}
+
+    async def publish_layer(p: dict[str, Any]) -> dict[str, Any]:
+        return await layers.publish(p["LayerName"], but(p, "LayerName"))
+
+    def delete_layer(p: dict[str, Any]) -> dict[str, Any]:
+        layers.delete(p["LayerName"], p["VersionNumber"])
+        return {}
+
+    lambda_operations: dict[str, Callable[[Any], Any]] = {
+        "CreateFunction": create_function,
+        "GetFunctionConfiguration": lambda p: views.configuration(
+            functions.get(p["FunctionName"]), arns
         ),
-        delete_version=lambda function, version: versions.delete(bare(function), version),
-        create_alias=lambda function, params: views.alias(aliases.create(function, params), arns),
-        update_alias=lambda function, name, params: views.alias(
-            aliases.update(function, name, params), arns
-        ),
-        delete_alias=lambda function, name: aliases.delete(bare(function), name),
-        publish_layer=layers.publish,
-        delete_layer=layers.delete,
-    )
+        "UpdateFunctionCode": update_code,
+        "UpdateFunctionConfiguration": update_configuration,
+        "DeleteFunction": delete_function,
+        "PublishVersion": publish_version,
+        "CreateAlias": create_alias,
+        "UpdateAlias": update_alias,
+        "DeleteAlias": delete_alias,
+        "PublishLayerVersion": publish_layer,
+        "DeleteLayerVersion": delete_layer,
+    }
 
     def call(params: dict[str, Any]) -> S3Call:
         async def nothing() -> AsyncIterator[bytes]:
@@ -165,13 +180,12 @@ def _stack_handlers(
             raise ServiceFault("NoSuchKey", f"s3://{bucket}/{key} does not exist", 404)
         return await asyncio.to_thread(stored.path.read_bytes)
 
+    async def get_object(p: dict[str, Any]) -> dict[str, Any]:
+        return {"Body": await read_object(p["Bucket"], p["Key"])}
+
     s3_calls = S3Calls(create_bucket, s3.set_notification, delete_bucket, read_object)
     handlers: dict[str, Handler] = {
-        "AWS::Lambda::Function": FunctionHandler(lambda_calls, s3_calls),
-        "AWS::Lambda::Version": VersionHandler(lambda_calls),
-        "AWS::Lambda::Alias": AliasHandler(lambda_calls),
-        "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
         "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
         "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
     }
-    return handlers, s3_calls
+    return handlers, s3_calls, {"lambda": lambda_operations, "s3": {"GetObject": get_object}}

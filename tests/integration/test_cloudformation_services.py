@@ -4,7 +4,9 @@ updated and deleted through boto3 and checked through its own service's API."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -537,3 +539,99 @@ def test_role_policies_trust_and_generated_name(srv: LamboxServer) -> None:
     remove(cfn, name)
     with pytest.raises(ClientError):
         iam.get_role(RoleName=role)
+
+
+def failure(cfn: Any, name: str, resource: dict[str, Any]) -> str:
+    """The reason the stack's only resource failed to create with."""
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"R": resource}}))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    (reason,) = [
+        e["ResourceStatusReason"] for e in events if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    return str(reason)
+
+
+def test_function_and_layer_code_failures_say_why(srv: LamboxServer) -> None:
+    cfn, s3 = client(srv, "cloudformation"), client(srv, "s3")
+    name = unique("cfncode")
+    bucket = name.lower()
+    s3.create_bucket(Bucket=bucket)
+    fn = function(name)
+    fn["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": "missing.zip"}
+    assert f"s3://{bucket}/missing.zip does not exist" in failure(cfn, name + "-a", fn)
+    fn["Properties"]["Code"] = {"ImageUri": "example.com/image:1"}
+    reason = failure(cfn, name + "-b", fn)
+    assert "lambox deploys function code from ZipFile or S3 only" in reason
+    layer = {"Type": "AWS::Lambda::LayerVersion", "Properties": {"Content": {"S3Bucket": bucket}}}
+    assert "Content needs S3Bucket and S3Key" in failure(cfn, name + "-c", layer)
+
+
+def test_version_alias_weights_and_layer(srv: LamboxServer) -> None:
+    """An alias's routing weights are set, and cleared when the template drops them; the
+    versions and the layer version go with the stack."""
+    cfn, lam, s3 = client(srv, "cloudformation"), client(srv, "lambda"), client(srv, "s3")
+    name = unique("cfnalias")
+    bucket = name.lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="layer.zip", Body=_zip({"python/shared.py": "X = 1\n"}))
+    alias: dict[str, Any] = {
+        "FunctionName": {"Ref": "Fn"},
+        "Name": "live",
+        "FunctionVersion": {"Fn::GetAtt": ["V1", "Version"]},
+    }
+    resources: dict[str, Any] = {
+        "Fn": function(name),
+        "V1": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+        "Live": {"Type": "AWS::Lambda::Alias", "Properties": alias},
+        "Layer": {
+            "Type": "AWS::Lambda::LayerVersion",
+            "Properties": {"Content": {"S3Bucket": bucket, "S3Key": "layer.zip"}},
+        },
+    }
+    template: dict[str, Any] = {
+        "Resources": resources,
+        "Outputs": {
+            "Alias": {"Value": {"Ref": "Live"}},
+            "V1": {"Value": {"Ref": "V1"}},
+            "Layer": {"Value": {"Ref": "Layer"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert out["V1"].endswith(f":function:{name}:1")
+    layer = lam.get_layer_version_by_arn(Arn=out["Layer"])
+    assert layer["LayerVersionArn"].startswith(
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:{name}-Layer-"
+    )
+    resources["Fn"]["Properties"]["Code"] = {"ZipFile": "def handler(e, c):\n    return 2\n"}
+    resources["V2"] = {
+        "Type": "AWS::Lambda::Version",
+        "Properties": {"FunctionName": {"Ref": "Fn"}},
+    }
+    resources["V2"]["Properties"]["Description"] = {"Fn::GetAtt": ["Fn", "Arn"]}
+    alias["FunctionVersion"] = {"Fn::GetAtt": ["V2", "Version"]}
+    weight = {"FunctionVersion": {"Fn::GetAtt": ["V1", "Version"]}, "FunctionWeight": "0.25"}
+    alias["RoutingConfig"] = {"AdditionalVersionWeights": [weight]}
+    deploy(cfn, name, template, update=True)
+    got = lam.get_alias(FunctionName=name, Name="live")
+    assert out["Alias"] == got["AliasArn"]
+    assert got["FunctionVersion"] == "2"
+    assert got["RoutingConfig"]["AdditionalVersionWeights"] == {"1": 0.25}
+    del alias["RoutingConfig"]
+    deploy(cfn, name, template, update=True)
+    got = lam.get_alias(FunctionName=name, Name="live")
+    assert got.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) == {}
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        lam.get_layer_version_by_arn(Arn=out["Layer"])
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=name)
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path, source in files.items():
+            zf.writestr(path, source)
+    return buf.getvalue()
