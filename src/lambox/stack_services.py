@@ -93,11 +93,10 @@ def sqs_operations(queues: Queues, endpoint: str) -> dict[str, Callable[[Any], A
 
 
 def service_handlers(
-    account: str, services: Mapping[str, Operations], iam: Operations
+    account: str, region: str, maps: Mapping[str, Operations], iam: Operations
 ) -> dict[str, Handler]:
-    """The handlers of the table's resource types over ``services`` (name -> operations;
-    IAM's, which take a ``QueryCall``, apart)."""
-    maps = services
+    """The handlers of the table's resource types over ``maps`` (service name -> its
+    operations; IAM's, which take a ``QueryCall``, apart)."""
     root = root_principal(account)
 
     async def call(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +126,7 @@ def service_handlers(
         "AWS::IAM::Policy": kinds.POLICY,
         "AWS::IAM::ManagedPolicy": kinds.MANAGED_POLICY,
         "AWS::IAM::Role": kinds.ROLE,
+        "AWS::S3::Bucket": kinds.bucket(region),
         "AWS::ApiGatewayV2::Integration": kinds.INTEGRATION,
         "AWS::ApiGatewayV2::Route": kinds.ROUTE,
         "AWS::SQS::Queue": events.QUEUE,

@@ -29,10 +29,9 @@ from lambox.invoke.ids import new_request_id
 from lambox.logs import LogSink
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
-    BucketHandler,
     Handler,
+    ReadObject,
     RecordedBucketPolicy,
-    S3Calls,
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
@@ -67,10 +66,13 @@ def cloudformation(
     a crash interrupted is marked failed on its stack (``restore``). ``operations``: the
     operation tables of the services whose resources a template may declare generically
     (``stack_services``)."""
-    handlers, s3_calls, stack_operations = _stack_handlers(
+    read_object, stack_operations = _stack_operations(
         functions, versions, aliases, layers, s3, objects, logs, arns
     )
-    service = CloudFormationService(store, handlers, s3_calls, settings.region, settings.account_id)
+    handlers: dict[str, Handler] = {"AWS::S3::BucketPolicy": RecordedBucketPolicy()}
+    service = CloudFormationService(
+        store, handlers, read_object, settings.region, settings.account_id
+    )
     # Nested stacks deploy through the service itself (the handler map is the engine's).
     handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(service)
     service.restore()
@@ -80,11 +82,13 @@ def cloudformation(
         "s3": stack_operations["s3"],
         "sqs": sqs_operations(queues, settings.base_url),
     }
-    handlers.update(service_handlers(settings.account_id, services, iam.operations))
+    handlers.update(
+        service_handlers(settings.account_id, settings.region, services, iam.operations)
+    )
     return service
 
 
-def _stack_handlers(
+def _stack_operations(
     functions: FunctionService,
     versions: VersionService,
     aliases: AliasService,
@@ -93,9 +97,9 @@ def _stack_handlers(
     objects: ObjectStore,
     logs: LogSink,
     arns: Arns,
-) -> tuple[dict[str, Handler], S3Calls, dict[str, Operations]]:
-    """The handlers of buckets and bucket policies, S3 as the service reads templates, and
-    the Lambda and S3 operations the table's function, version, alias and layer rows call."""
+) -> tuple[ReadObject, dict[str, Operations]]:
+    """S3 as the service reads templates, and the Lambda control plane's and S3's
+    operations that the table's rows call (function, version, alias, layer, bucket)."""
 
     def bare(function: str) -> str:
         return arns.parse(function)[0]
@@ -168,11 +172,17 @@ def _stack_handlers(
 
         return S3Call(params, nothing(), new_request_id(), "127.0.0.1", arns.region)
 
-    async def create_bucket(name: str) -> None:
-        await s3.create_bucket(call({"Bucket": name}))
+    async def create_bucket(p: dict[str, Any]) -> dict[str, Any]:
+        await s3.create_bucket(call(p))
+        return {}
 
-    async def delete_bucket(name: str) -> None:
-        await s3.delete_bucket(call({"Bucket": name}))
+    async def delete_bucket(p: dict[str, Any]) -> dict[str, Any]:
+        await s3.delete_bucket(call(p))
+        return {}
+
+    def put_notification(p: dict[str, Any]) -> dict[str, Any]:
+        s3.set_notification(p["Bucket"], p["NotificationConfiguration"])
+        return {}
 
     async def read_object(bucket: str, key: str) -> bytes:
         stored = objects.get(bucket, key)
@@ -183,9 +193,10 @@ def _stack_handlers(
     async def get_object(p: dict[str, Any]) -> dict[str, Any]:
         return {"Body": await read_object(p["Bucket"], p["Key"])}
 
-    s3_calls = S3Calls(create_bucket, s3.set_notification, delete_bucket, read_object)
-    handlers: dict[str, Handler] = {
-        "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
-        "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
+    s3_operations: dict[str, Callable[[Any], Any]] = {
+        "CreateBucket": create_bucket,
+        "DeleteBucket": delete_bucket,
+        "PutBucketNotificationConfiguration": put_notification,
+        "GetObject": get_object,
     }
-    return handlers, s3_calls, {"lambda": lambda_operations, "s3": {"GetObject": get_object}}
+    return read_object, {"lambda": lambda_operations, "s3": s3_operations}

@@ -635,3 +635,50 @@ def _zip(files: dict[str, str]) -> bytes:
         for path, source in files.items():
             zf.writestr(path, source)
     return buf.getvalue()
+
+
+def test_bucket_attributes_notifications_and_failures(srv: LamboxServer) -> None:
+    """A bucket's generated name is lower-case, its attributes AWS's; its notification is
+    rewritten on update; a notification S3 refuses leaves no bucket behind."""
+    cfn, s3 = client(srv, "cloudformation"), client(srv, "s3")
+    name = unique("CfnBucket")
+    rule = {"Event": "s3:ObjectCreated:*", "Function": {"Fn::GetAtt": ["Fn", "Arn"]}}
+    props: dict[str, Any] = {"NotificationConfiguration": {"LambdaConfigurations": [rule]}}
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Store": {"Type": "AWS::S3::Bucket", "Properties": props},
+        },
+        "Outputs": {
+            key: {"Value": {"Fn::GetAtt": ["Store", key]}}
+            for key in ("Arn", "DomainName", "RegionalDomainName")
+        }
+        | {"Name": {"Value": {"Ref": "Store"}}},
+    }
+    out = deploy(cfn, name, template)
+    bucket = out["Name"]
+    assert bucket.startswith(f"{name}-Store-".lower()) and bucket == bucket.lower()
+    assert out["Arn"] == f"arn:aws:s3:::{bucket}"
+    assert out["DomainName"] == f"{bucket}.s3.amazonaws.com"
+    assert out["RegionalDomainName"] == f"{bucket}.s3.us-east-1.amazonaws.com"
+    config = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert len(config["LambdaFunctionConfigurations"]) == 1
+    del props["NotificationConfiguration"]
+    deploy(cfn, name, template, update=True)
+    config = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert "LambdaFunctionConfigurations" not in config
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=bucket)
+
+    queue = {"QueueConfigurations": [{"Event": "s3:ObjectCreated:*", "Queue": "arn"}]}
+    store = {"Type": "AWS::S3::Bucket", "Properties": {"NotificationConfiguration": queue}}
+    reason = failure(cfn, name + "-q", store)
+    assert "lambox does not serve bucket notifications to QueueConfigurations yet" in reason
+    missing = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}-none"
+    rule = {"Event": "s3:ObjectCreated:*", "Function": missing}
+    named = {"BucketName": name.lower() + "-n", "NotificationConfiguration": {}}
+    named["NotificationConfiguration"]["LambdaConfigurations"] = [rule]
+    failure(cfn, name + "-n", {"Type": "AWS::S3::Bucket", "Properties": named})
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=name.lower() + "-n")

@@ -123,6 +123,68 @@ async def _url_delete(call: Call, current: Provisioned, props: Mapping[str, Any]
 URL = Kind(_url_create, _url_delete, _url_update, frozenset({"TargetFunctionArn", "Qualifier"}))
 
 
+# -- AWS::S3::Bucket, with its NotificationConfiguration's Lambda configurations ---------
+
+
+def _notification(props: Mapping[str, Any]) -> dict[str, Any]:
+    config = props.get("NotificationConfiguration") or {}
+    unsupported = [k for k in config if k != "LambdaConfigurations"]
+    if unsupported:
+        raise ServiceFault(
+            "ValidationError",
+            f"lambox does not serve bucket notifications to {unsupported[0]} yet",
+            400,
+        )
+    rules = []
+    for rule in config.get("LambdaConfigurations") or []:
+        out: dict[str, Any] = {"LambdaFunctionArn": rule["Function"], "Events": [rule["Event"]]}
+        key_filter = (rule.get("Filter") or {}).get("S3Key")
+        if key_filter:
+            out["Filter"] = {"Key": {"FilterRules": key_filter.get("Rules") or []}}
+        rules.append(out)
+    return {"LambdaFunctionConfigurations": rules} if rules else {}
+
+
+async def _notify(call: Call, name: str, props: Mapping[str, Any]) -> None:
+    params = {"Bucket": name, "NotificationConfiguration": _notification(props)}
+    await call("s3", "PutBucketNotificationConfiguration", params)
+
+
+async def _bucket_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    await _notify(call, current.physical_id, props)
+    return current
+
+
+async def _bucket_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("s3", "DeleteBucket", {"Bucket": current.physical_id})
+
+
+def bucket(region: str) -> Kind:
+    """The bucket row of a server in ``region`` (its RegionalDomainName)."""
+
+    async def create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+        if not props.get("BucketName"):
+            name = name.lower()  # a generated name, as S3 takes it
+        await call("s3", "CreateBucket", {"Bucket": name})
+        if _notification(props):
+            try:
+                await _notify(call, name, props)
+            except Exception:
+                await call("s3", "DeleteBucket", {"Bucket": name})
+                raise
+        attributes = {
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+        }
+        return Provisioned(name, name, attributes)
+
+    replaces = frozenset({"BucketName"})
+    return Kind(create, _bucket_delete, _bucket_update, replaces, name="BucketName", limit=63)
+
+
 # -- AWS::SNS::Topic and AWS::SNS::Subscription --------------------------------------------
 
 _TOPIC_ATTRIBUTES = (
