@@ -127,6 +127,7 @@ def service_handlers(
         "AWS::IAM::ManagedPolicy": kinds.MANAGED_POLICY,
         "AWS::IAM::Role": kinds.ROLE,
         "AWS::S3::Bucket": kinds.bucket(region),
+        "AWS::S3::BucketPolicy": kinds.BUCKET_POLICY,
         "AWS::ApiGatewayV2::Integration": kinds.INTEGRATION,
         "AWS::ApiGatewayV2::Route": kinds.ROUTE,
         "AWS::SQS::Queue": events.QUEUE,

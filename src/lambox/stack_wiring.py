@@ -31,7 +31,6 @@ from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import (
     Handler,
     ReadObject,
-    RecordedBucketPolicy,
 )
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
@@ -69,7 +68,7 @@ def cloudformation(
     read_object, stack_operations = _stack_operations(
         functions, versions, aliases, layers, s3, objects, logs, arns
     )
-    handlers: dict[str, Handler] = {"AWS::S3::BucketPolicy": RecordedBucketPolicy()}
+    handlers: dict[str, Handler] = {}
     service = CloudFormationService(
         store, handlers, read_object, settings.region, settings.account_id
     )

@@ -682,3 +682,28 @@ def test_bucket_attributes_notifications_and_failures(srv: LamboxServer) -> None
     failure(cfn, name + "-n", {"Type": "AWS::S3::Bucket", "Properties": named})
     with pytest.raises(ClientError):
         s3.head_bucket(Bucket=name.lower() + "-n")
+
+
+def test_bucket_policy_is_recorded_under_its_bucket(srv: LamboxServer) -> None:
+    cfn = client(srv, "cloudformation")
+    name = unique("cfnbp")
+
+    def policy(action: str) -> dict[str, Any]:
+        allow = {"Effect": "Allow", "Principal": "*", "Action": action, "Resource": "*"}
+        return {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {"Bucket": {"Ref": "B"}, "PolicyDocument": {"Statement": [allow]}},
+        }
+
+    template: dict[str, Any] = {
+        "Resources": {"B": {"Type": "AWS::S3::Bucket"}, "P": policy("s3:GetObject")},
+        "Outputs": {"B": {"Value": {"Ref": "B"}}, "P": {"Value": {"Ref": "P"}}},
+    }
+    out = deploy(cfn, name, template)
+    assert out["P"] == out["B"]
+    template["Resources"]["P"] = policy("s3:PutObject")
+    deploy(cfn, name, template, update=True)
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    updated = [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == "P"]
+    assert "UPDATE_COMPLETE" in updated and updated.count("CREATE_COMPLETE") == 1
+    remove(cfn, name)

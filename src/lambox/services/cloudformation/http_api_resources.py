@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lambox.services.cloudformation.resources import Provisioned
-from lambox.services.cloudformation.service_resources import Call, Kind, pick
+from lambox.services.cloudformation.service_resources import Call, Kind, forget, pick
 
 ANY_METHOD = "x-amazon-apigateway-any-method"
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", ANY_METHOD}
@@ -96,12 +96,9 @@ async def _stage_create(call: Call, name: str, props: Mapping[str, Any]) -> Prov
     return Provisioned(f"{props['ApiId']}|{stage}", stage, {})
 
 
-async def _stage_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
-    return None  # a stage is deleted with its API (lambox keeps stages inside the API)
-
-
+# A stage is deleted with its API (lambox keeps stages inside the API).
 HTTP_STAGE = Kind(
     _stage_create,
-    _stage_delete,
+    forget,
     replaces=frozenset({"ApiId", "StageName", "AutoDeploy", "StageVariables"}),
 )

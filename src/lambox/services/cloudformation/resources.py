@@ -1,5 +1,5 @@
 """What a resource handler is (``Handler``, ``Provisioned``), the names and typed values
-every handler shares, and the handler of bucket policies.
+every handler shares.
 
 Resource types are rows of the operation table (``service_resources`` and the modules of
 its rows), which reach the services through the calls ``stack_wiring.py`` and
@@ -81,28 +81,3 @@ def physical_name(stack: str, logical_id: str, limit: int = 64) -> str:
     suffix = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
     head = f"{stack}-{logical_id}"[: limit - len(suffix) - 1]
     return f"{head}-{suffix}"
-
-
-class RecordedBucketPolicy:
-    """AWS::S3::BucketPolicy where lambox's S3 has no bucket policies: the policy is recorded
-    with the stack, not enforced (what SAM's managed artifacts bucket carries, so that
-    ``sam deploy --resolve-s3`` works). Ref is the bucket's name, as on AWS."""
-
-    replaces = frozenset({"Bucket"})
-
-    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
-        bucket = str(props["Bucket"])
-        return Provisioned(bucket, bucket, {})
-
-    async def update(
-        self,
-        current: Provisioned,
-        old: Mapping[str, Any],
-        props: Mapping[str, Any],
-        logical_id: str,
-        stack: str,
-    ) -> Provisioned:
-        return current
-
-    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
-        return None

@@ -76,6 +76,11 @@ class TableHandler:
         await self._kind.delete(self._call, current, props)
 
 
+async def forget(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    """A delete with nothing to do: the resource goes with another (an HTTP API's stage
+    with its API) or was only recorded with the stack."""
+
+
 def pick(props: Mapping[str, Any], *members: str) -> dict[str, Any]:
     """The members of ``props`` a call passes on as they are."""
     return {k: props[k] for k in members if k in props}
@@ -183,6 +188,17 @@ def bucket(region: str) -> Kind:
 
     replaces = frozenset({"BucketName"})
     return Kind(create, _bucket_delete, _bucket_update, replaces, name="BucketName", limit=63)
+
+
+async def _bucket_policy_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    bucket = str(props["Bucket"])
+    return Provisioned(bucket, bucket, {})
+
+
+# AWS::S3::BucketPolicy where lambox's S3 has no bucket policies: the policy is recorded with
+# the stack, not enforced (what SAM's managed artifacts bucket carries, so that ``sam deploy
+# --resolve-s3`` works). Ref is the bucket's name, as on AWS.
+BUCKET_POLICY = Kind(_bucket_policy_create, forget, replaces=frozenset({"Bucket"}))
 
 
 # -- AWS::SNS::Topic and AWS::SNS::Subscription --------------------------------------------
