@@ -12,10 +12,6 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lambox.api.urls import UrlApi
-from lambox.control.event_sources import EventSourceService
-from lambox.control.policies import PolicyService
-from lambox.control.urls import UrlService
 from lambox.edge.identity import root_principal
 from lambox.edge.models import service_model
 from lambox.edge.queryapp import QueryCall
@@ -27,69 +23,8 @@ from lambox.services.cloudformation import lambda_resources as functions
 from lambox.services.cloudformation import rest_api_resources as rest_apis
 from lambox.services.cloudformation import service_resources as kinds
 from lambox.services.cloudformation.resources import Handler, coerce
-from lambox.services.sqs.calls import Call
-from lambox.services.sqs.queues import Queues
 
 Operations = Mapping[str, Callable[[Any], Any]]
-
-
-def lambda_operations(
-    urls: UrlService, mappings: EventSourceService, policies: PolicyService
-) -> dict[str, Callable[[Any], Any]]:
-    """The Lambda operations stacks use (function URLs, event source mappings, permissions),
-    on the params' FunctionName or UUID, as the Lambda API runs them."""
-    api = UrlApi(urls)
-
-    def create_url(p: dict[str, Any]) -> dict[str, Any]:
-        return api.view(urls.create(p["FunctionName"], p.get("Qualifier"), p), read=False)
-
-    def update_url(p: dict[str, Any]) -> dict[str, Any]:
-        return api.view(urls.update(p["FunctionName"], p.get("Qualifier"), p), read=False)
-
-    def delete_url(p: dict[str, Any]) -> dict[str, Any]:
-        urls.delete(p["FunctionName"], p.get("Qualifier"))
-        return {}
-
-    def update_mapping(p: dict[str, Any]) -> dict[str, Any]:
-        params = {k: v for k, v in p.items() if k != "UUID"}
-        return mappings.view(mappings.update(p["UUID"], params))
-
-    def delete_mapping(p: dict[str, Any]) -> dict[str, Any]:
-        mappings.delete(p["UUID"])
-        return {}
-
-    def add_permission(p: dict[str, Any]) -> dict[str, Any]:
-        return {"Statement": policies.add(p["FunctionName"], p.get("Qualifier"), p)}
-
-    def remove_permission(p: dict[str, Any]) -> dict[str, Any]:
-        policies.remove(p["FunctionName"], p["StatementId"], p.get("Qualifier"), None)
-        return {}
-
-    return {
-        "CreateFunctionUrlConfig": create_url,
-        "UpdateFunctionUrlConfig": update_url,
-        "DeleteFunctionUrlConfig": delete_url,
-        "CreateEventSourceMapping": lambda p: mappings.view(mappings.create(p)),
-        "UpdateEventSourceMapping": update_mapping,
-        "DeleteEventSourceMapping": delete_mapping,
-        "AddPermission": add_permission,
-        "RemovePermission": remove_permission,
-    }
-
-
-def sqs_operations(queues: Queues, endpoint: str) -> dict[str, Callable[[Any], Any]]:
-    """SQS's queue operations, as sent by CloudFormation to ``endpoint`` (queue URLs are
-    built on it)."""
-
-    def sent(handler: Callable[[Call], Any]) -> Callable[[Any], Any]:
-        return lambda p: handler(Call(p, endpoint, "cloudformation"))
-
-    return {
-        "CreateQueue": sent(queues.create_queue),
-        "GetQueueAttributes": sent(queues.get_queue_attributes),
-        "SetQueueAttributes": sent(queues.set_queue_attributes),
-        "DeleteQueue": sent(queues.delete_queue),
-    }
 
 
 def service_handlers(
