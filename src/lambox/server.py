@@ -662,14 +662,13 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             mappings=mappings,
             policies=policies,
             urls=urls,
-            http_apis=http_apis,
-            rest_apis=rest_apis,
             operations={
                 "sns": sns.operations,
                 "logs": cloudwatch_logs.operations,
                 "events": eventbridge.operations,
                 "scheduler": schedules.operations,
                 "apigatewayv2": http_apis.operations,
+                "apigateway": rest_apis.operations,
             },
         )
 

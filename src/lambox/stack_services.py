@@ -12,46 +12,26 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lambox.api.urls import UrlApi
-from lambox.control.urls import UrlService
 from lambox.edge.identity import root_principal
 from lambox.edge.models import service_model
 from lambox.edge.queryapp import QueryCall
 from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
+from lambox.services.cloudformation import event_resources as events
+from lambox.services.cloudformation import http_api_resources as http_apis
+from lambox.services.cloudformation import lambda_resources as functions
+from lambox.services.cloudformation import rest_api_resources as rest_apis
 from lambox.services.cloudformation import service_resources as kinds
 from lambox.services.cloudformation.resources import Handler, coerce
 
 Operations = Mapping[str, Callable[[Any], Any]]
 
 
-def _url_operations(urls: UrlService) -> dict[str, Callable[[Any], Any]]:
-    """The function URL operations the Lambda API serves, on the params' FunctionName."""
-    api = UrlApi(urls)
-
-    def create(p: dict[str, Any]) -> dict[str, Any]:
-        return api.view(urls.create(p["FunctionName"], p.get("Qualifier"), p), read=False)
-
-    def update(p: dict[str, Any]) -> dict[str, Any]:
-        return api.view(urls.update(p["FunctionName"], p.get("Qualifier"), p), read=False)
-
-    def delete(p: dict[str, Any]) -> dict[str, Any]:
-        urls.delete(p["FunctionName"], p.get("Qualifier"))
-        return {}
-
-    return {
-        "CreateFunctionUrlConfig": create,
-        "UpdateFunctionUrlConfig": update,
-        "DeleteFunctionUrlConfig": delete,
-    }
-
-
 def service_handlers(
-    account: str, urls: UrlService, services: Mapping[str, Operations], iam: Operations
+    account: str, region: str, maps: Mapping[str, Operations], iam: Operations
 ) -> dict[str, Handler]:
-    """The handlers of the table's resource types over ``services`` (name -> operations;
-    IAM's, which take a ``QueryCall``, apart)."""
-    maps: dict[str, Operations] = {**services, "lambda": _url_operations(urls)}
+    """The handlers of the table's resource types over ``maps`` (service name -> its
+    operations; IAM's, which take a ``QueryCall``, apart)."""
     root = root_principal(account)
 
     async def call(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +48,10 @@ def service_handlers(
         return dict(answer or {})
 
     table = {
+        "AWS::Lambda::Function": functions.FUNCTION,
+        "AWS::Lambda::Version": functions.VERSION,
+        "AWS::Lambda::Alias": functions.ALIAS,
+        "AWS::Lambda::LayerVersion": functions.LAYER_VERSION,
         "AWS::Lambda::Url": kinds.URL,
         "AWS::SNS::Topic": kinds.TOPIC,
         "AWS::SNS::Subscription": kinds.SUBSCRIPTION,
@@ -76,7 +60,18 @@ def service_handlers(
         "AWS::Scheduler::Schedule": kinds.SCHEDULE,
         "AWS::IAM::Policy": kinds.POLICY,
         "AWS::IAM::ManagedPolicy": kinds.MANAGED_POLICY,
+        "AWS::IAM::Role": kinds.ROLE,
+        "AWS::S3::Bucket": kinds.bucket(region),
+        "AWS::S3::BucketPolicy": kinds.BUCKET_POLICY,
         "AWS::ApiGatewayV2::Integration": kinds.INTEGRATION,
         "AWS::ApiGatewayV2::Route": kinds.ROUTE,
+        "AWS::SQS::Queue": events.QUEUE,
+        "AWS::Lambda::EventSourceMapping": events.EVENT_SOURCE_MAPPING,
+        "AWS::Lambda::Permission": events.PERMISSION,
+        "AWS::ApiGatewayV2::Api": http_apis.HTTP_API,
+        "AWS::ApiGatewayV2::Stage": http_apis.HTTP_STAGE,
+        "AWS::ApiGateway::RestApi": rest_apis.REST_API,
+        "AWS::ApiGateway::Deployment": rest_apis.DEPLOYMENT,
+        "AWS::ApiGateway::Stage": rest_apis.STAGE,
     }
     return {kind: kinds.TableHandler(row, call) for kind, row in table.items()}

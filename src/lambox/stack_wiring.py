@@ -1,7 +1,7 @@
 """How CloudFormation is wired into a server (called by ``server.py`` on first use): the
-resource handlers that provision stacks through the Lambda control plane, S3, SQS, event
-source mappings, permissions, API Gateway and the services with an operation table, and
-the service itself over the stack store.
+service over the stack store, with the table's resource handlers calling the services'
+operations (``stack_services``; the Lambda control plane's, S3's and SQS's as
+``stack_operations`` wraps them) and nested stacks deploying through the service itself.
 
 ``server.py`` builds it on CloudFormation's first request, an example stack, or at start-up
 when a deployment was interrupted: the engine, its handlers and YAML were a tenth of the
@@ -10,11 +10,8 @@ time to a server's first answer, for a service most servers never use.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-from lambox.api import views
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control.aliases import AliasService
@@ -24,43 +21,22 @@ from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.edge.identity import root_principal
-from lambox.edge.queryapp import QueryCall
-from lambox.errors import InvalidParameterValue, ServiceFault
-from lambox.invoke.ids import new_request_id
 from lambox.logs import LogSink
-from lambox.model import State
-from lambox.services.apigatewayv2.rest import RestApiService
-from lambox.services.apigatewayv2.service import HttpApiService
-from lambox.services.cloudformation.event_resources import (
-    EventCalls,
-    EventSourceMappingHandler,
-    PermissionHandler,
-    QueueHandler,
-)
-from lambox.services.cloudformation.http_api_resources import HttpApiHandler, HttpStageHandler
 from lambox.services.cloudformation.nested import NestedStackHandler
-from lambox.services.cloudformation.resources import (
-    AliasHandler,
-    BucketHandler,
-    FunctionHandler,
-    Handler,
-    LambdaCalls,
-    LayerVersionHandler,
-    RecordedBucketPolicy,
-    RoleHandler,
-    S3Calls,
-    VersionHandler,
-)
-from lambox.services.cloudformation.rest_api_resources import rest_api_handlers
+from lambox.services.cloudformation.resources import Handler
 from lambox.services.cloudformation.service import CloudFormationService
 from lambox.services.cloudformation.store import StackStore
 from lambox.services.iam.service import IamService
-from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
-from lambox.services.sqs.calls import Call
 from lambox.services.sqs.queues import Queues
+from lambox.stack_operations import (
+    function_operations,
+    object_reader,
+    s3_operations,
+    sqs_operations,
+    trigger_operations,
+)
 from lambox.stack_services import Operations, service_handlers
 
 
@@ -81,165 +57,30 @@ def cloudformation(
     mappings: EventSourceService,
     policies: PolicyService,
     urls: UrlService,
-    http_apis: HttpApiService,
-    rest_apis: RestApiService,
     operations: Mapping[str, Operations],
 ) -> CloudFormationService:
     """The CloudFormation service over ``store``, with every resource handler; a deployment
     a crash interrupted is marked failed on its stack (``restore``). ``operations``: the
     operation tables of the services whose resources a template may declare generically
     (``stack_services``)."""
-    handlers, s3_calls = _stack_handlers(
-        functions, versions, aliases, layers, s3, objects, logs, arns, iam
+    read_object = object_reader(objects)
+    handlers: dict[str, Handler] = {}
+    service = CloudFormationService(
+        store, handlers, read_object, settings.region, settings.account_id
     )
-    handlers.update(_event_handlers(queues, mappings, policies, settings))
-    handlers["AWS::ApiGatewayV2::Api"] = HttpApiHandler(http_apis)
-    handlers["AWS::ApiGatewayV2::Stage"] = HttpStageHandler(http_apis)
-    handlers.update(rest_api_handlers(rest_apis, rest_apis.operations["UpdateStage"]))
-    service = CloudFormationService(store, handlers, s3_calls, settings.region, settings.account_id)
     # Nested stacks deploy through the service itself (the handler map is the engine's).
     handlers["AWS::CloudFormation::Stack"] = NestedStackHandler(service)
     service.restore()
-    handlers.update(service_handlers(settings.account_id, urls, operations, iam.operations))
+    services = {
+        **operations,
+        "lambda": {
+            **function_operations(functions, versions, aliases, layers, logs, arns),
+            **trigger_operations(urls, mappings, policies),
+        },
+        "s3": s3_operations(s3, read_object, settings.region),
+        "sqs": sqs_operations(queues, settings.base_url),
+    }
+    handlers.update(
+        service_handlers(settings.account_id, settings.region, services, iam.operations)
+    )
     return service
-
-
-def _stack_handlers(
-    functions: FunctionService,
-    versions: VersionService,
-    aliases: AliasService,
-    layers: LayerService,
-    s3: S3Service,
-    objects: ObjectStore,
-    logs: LogSink,
-    arns: Arns,
-    iam: IamService,
-) -> tuple[dict[str, Handler], S3Calls]:
-    """CloudFormation's resource handlers, wired to the Lambda control plane and to S3."""
-
-    async def create_function(params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.create(params), arns)
-
-    async def update_code(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.update_code(name, params), arns)
-
-    async def update_configuration(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.update_configuration(name, params), arns)
-
-    async def settled(name: str) -> None:
-        for _ in range(3000):  # a create or update settles on the next loop iterations
-            config = functions.get(name)
-            if config.state is State.FAILED:
-                raise InvalidParameterValue(f"Function {name} failed: its runtime is missing")
-            if config.state is State.ACTIVE and config.last_update_status.value != "InProgress":
-                return
-            await asyncio.sleep(0.01)
-        raise InvalidParameterValue(f"Function {name} did not become Active")
-
-    def bare(function: str) -> str:
-        return arns.parse(function)[0]
-
-    def delete_function(name: str) -> None:
-        functions.delete(name)
-        logs.delete(name)  # as DeleteFunction does
-
-    root = root_principal(arns.account_id)
-
-    def iam_call(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return iam.operations[operation](QueryCall(root, params, "127.0.0.1", new_request_id()))
-
-    lambda_calls = LambdaCalls(
-        create_function=create_function,
-        update_code=update_code,
-        update_configuration=update_configuration,
-        settled=settled,
-        delete_function=delete_function,
-        publish_version=lambda name, params: views.configuration(
-            versions.publish(name, params), arns
-        ),
-        delete_version=lambda function, version: versions.delete(bare(function), version),
-        create_alias=lambda function, params: views.alias(aliases.create(function, params), arns),
-        update_alias=lambda function, name, params: views.alias(
-            aliases.update(function, name, params), arns
-        ),
-        delete_alias=lambda function, name: aliases.delete(bare(function), name),
-        publish_layer=layers.publish,
-        delete_layer=layers.delete,
-    )
-
-    def call(params: dict[str, Any]) -> S3Call:
-        async def nothing() -> AsyncIterator[bytes]:
-            return
-            yield b""
-
-        return S3Call(params, nothing(), new_request_id(), "127.0.0.1", arns.region)
-
-    async def create_bucket(name: str) -> None:
-        await s3.create_bucket(call({"Bucket": name}))
-
-    async def delete_bucket(name: str) -> None:
-        await s3.delete_bucket(call({"Bucket": name}))
-
-    async def read_object(bucket: str, key: str) -> bytes:
-        stored = objects.get(bucket, key)
-        if stored is None:
-            raise ServiceFault("NoSuchKey", f"s3://{bucket}/{key} does not exist", 404)
-        return await asyncio.to_thread(stored.path.read_bytes)
-
-    s3_calls = S3Calls(create_bucket, s3.set_notification, delete_bucket, read_object)
-    handlers: dict[str, Handler] = {
-        "AWS::Lambda::Function": FunctionHandler(lambda_calls, s3_calls),
-        "AWS::Lambda::Version": VersionHandler(lambda_calls),
-        "AWS::Lambda::Alias": AliasHandler(lambda_calls),
-        "AWS::Lambda::LayerVersion": LayerVersionHandler(lambda_calls, s3_calls),
-        "AWS::S3::Bucket": BucketHandler(s3_calls, arns.region),
-        "AWS::IAM::Role": RoleHandler(iam_call),
-        "AWS::S3::BucketPolicy": RecordedBucketPolicy(),
-    }
-    return handlers, s3_calls
-
-
-def _event_handlers(
-    queues: Queues, mappings: EventSourceService, policies: PolicyService, settings: Settings
-) -> dict[str, Handler]:
-    """CloudFormation's handlers of SQS queues, event source mappings and permissions."""
-
-    def call(params: dict[str, Any]) -> Call:
-        return Call(params, settings.base_url, "cloudformation")
-
-    async def create_queue(name: str, attributes: dict[str, str]) -> tuple[str, str]:
-        url = (await queues.create_queue(call({"QueueName": name, "Attributes": attributes})))[
-            "QueueUrl"
-        ]
-        got = await queues.get_queue_attributes(
-            call({"QueueUrl": url, "AttributeNames": ["QueueArn"]})
-        )
-        return str(url), str(got["Attributes"]["QueueArn"])
-
-    async def set_queue_attributes(url: str, attributes: dict[str, str]) -> None:
-        await queues.set_queue_attributes(call({"QueueUrl": url, "Attributes": attributes}))
-
-    async def delete_queue(url: str) -> None:
-        await queues.delete_queue(call({"QueueUrl": url}))
-
-    def delete_mapping(uuid: str) -> None:
-        mappings.delete(uuid)
-
-    def add_permission(function: str, params: dict[str, Any]) -> None:
-        policies.add(function, None, params)
-
-    calls = EventCalls(
-        create_queue,
-        set_queue_attributes,
-        delete_queue,
-        create_mapping=lambda params: mappings.view(mappings.create(params)),
-        update_mapping=lambda uuid, params: mappings.view(mappings.update(uuid, params)),
-        delete_mapping=delete_mapping,
-        add_permission=add_permission,
-        remove_permission=lambda function, sid: policies.remove(function, sid, None, None),
-    )
-    return {
-        "AWS::SQS::Queue": QueueHandler(calls),
-        "AWS::Lambda::EventSourceMapping": EventSourceMappingHandler(calls),
-        "AWS::Lambda::Permission": PermissionHandler(calls),
-    }

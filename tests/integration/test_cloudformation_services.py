@@ -4,7 +4,9 @@ updated and deleted through boto3 and checked through its own service's API."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -405,3 +407,303 @@ def test_sam_events_and_function_url(srv: LamboxServer) -> None:
         )["RuleNames"]
         == []
     )
+
+
+def test_fifo_queue_name_and_permission_removal(srv: LamboxServer) -> None:
+    """A FIFO queue's generated name keeps room for ".fifo" within SQS's 80 characters, and
+    a changed permission's statement (under its generated id, the Ref) is replaced."""
+    cfn, lam, sqs = client(srv, "cloudformation"), client(srv, "lambda"), client(srv, "sqs")
+    name = unique("cfnfifo") + "-" + "x" * 70  # stack-Logical is longer than a name may be
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name[:60]),
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"FifoQueue": "true", "ContentBasedDeduplication": True},
+            },
+            "Invoke": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "sqs.amazonaws.com",
+                },
+            },
+        },
+        "Outputs": {
+            "Name": {"Value": {"Fn::GetAtt": ["Queue", "QueueName"]}},
+            "Url": {"Value": {"Ref": "Queue"}},
+            "Sid": {"Value": {"Ref": "Invoke"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert out["Name"].endswith(".fifo") and len(out["Name"]) == 80
+    assert out["Name"].startswith(f"{name}-Queue"[:62] + "-")
+    assert out["Url"].endswith("/" + out["Name"])
+    attributes = sqs.get_queue_attributes(QueueUrl=out["Url"], AttributeNames=["All"])
+    assert attributes["Attributes"]["FifoQueue"] == "true"
+    assert attributes["Attributes"]["ContentBasedDeduplication"] == "true"
+    policy = json.loads(lam.get_policy(FunctionName=name[:60])["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == [out["Sid"]]
+    assert out["Sid"].startswith(f"{name}-Invoke"[:87])
+    template["Resources"]["Invoke"]["Properties"]["Principal"] = "s3.amazonaws.com"
+    deploy(cfn, name, template, update=True)  # a changed permission is replaced
+    policy = json.loads(lam.get_policy(FunctionName=name[:60])["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Sid"] != out["Sid"]
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=out["Url"])
+
+
+def test_http_api_from_body_and_stage_typed_by_the_model(srv: LamboxServer) -> None:
+    """An HTTP API named by its body's title gets a route per proxy operation; a stage's
+    ``AutoDeploy: "false"`` (a template string) is the boolean false, as on AWS."""
+    cfn, apis = client(srv, "cloudformation"), client(srv, "apigatewayv2")
+    name = unique("cfnhttp")
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
+    proxy = {"x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri}}
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Api": {
+                "Type": "AWS::ApiGatewayV2::Api",
+                "DependsOn": "Fn",
+                "Properties": {
+                    "Body": {
+                        "openapi": "3.0.1",
+                        "info": {"title": name},
+                        "paths": {"/items": {"get": proxy}, "$default": {ANY: proxy}},
+                    }
+                },
+            },
+            "Stage": {
+                "Type": "AWS::ApiGatewayV2::Stage",
+                "Properties": {"ApiId": {"Ref": "Api"}, "StageName": "v1", "AutoDeploy": "false"},
+            },
+        },
+        "Outputs": {"Api": {"Value": {"Ref": "Api"}}, "Stage": {"Value": {"Ref": "Stage"}}},
+    }
+    out = deploy(cfn, name, template)
+    assert apis.get_api(ApiId=out["Api"])["Name"] == name
+    routes = apis.get_routes(ApiId=out["Api"])["Items"]
+    assert sorted(r["RouteKey"] for r in routes) == ["$default", "GET /items"]
+    assert out["Stage"] == "v1"
+    assert apis.get_stage(ApiId=out["Api"], StageName="v1")["AutoDeploy"] is False
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        apis.get_api(ApiId=out["Api"])
+
+
+ANY = "x-amazon-apigateway-any-method"
+
+
+def test_role_policies_trust_and_generated_name(srv: LamboxServer) -> None:
+    """A role's inline policies and trust follow its template on update; a managed policy
+    lambox does not know is skipped; its policies go with it."""
+    cfn, iam = client(srv, "cloudformation"), client(srv, "iam")
+    name = unique("cfnrole")
+
+    def trust(service: str) -> dict[str, Any]:
+        allow = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        return {"Version": "2012-10-17", "Statement": [allow]}
+
+    def policy(action: str) -> dict[str, Any]:
+        allow = {"Effect": "Allow", "Action": action, "Resource": "*"}
+        return {"PolicyName": action.replace(":", "-"), "PolicyDocument": {"Statement": [allow]}}
+
+    props: dict[str, Any] = {
+        "AssumeRolePolicyDocument": trust("lambda.amazonaws.com"),
+        "MaxSessionDuration": "7200",
+        "Policies": [policy("sqs:SendMessage")],
+        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/NotKnownToLambox"],
+    }
+    template: dict[str, Any] = {
+        "Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": props}},
+        "Outputs": {"Name": {"Value": {"Ref": "Role"}}},
+    }
+    role = deploy(cfn, name, template)["Name"]
+    assert role.startswith(f"{name}-Role-")
+    got = iam.get_role(RoleName=role)["Role"]
+    assert got["MaxSessionDuration"] == 7200
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["sqs-SendMessage"]
+    props["AssumeRolePolicyDocument"] = trust("states.amazonaws.com")
+    props["Policies"] = [policy("sns:Publish")]
+    deploy(cfn, name, template, update=True)
+    got = iam.get_role(RoleName=role)["Role"]
+    principal = got["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "states.amazonaws.com"}
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["sns-Publish"]
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        iam.get_role(RoleName=role)
+
+
+def failure(cfn: Any, name: str, resource: dict[str, Any]) -> str:
+    """The reason the stack's only resource failed to create with."""
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"R": resource}}))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    (reason,) = [
+        e["ResourceStatusReason"] for e in events if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    return str(reason)
+
+
+def test_function_and_layer_code_failures_say_why(srv: LamboxServer) -> None:
+    cfn, s3 = client(srv, "cloudformation"), client(srv, "s3")
+    name = unique("cfncode")
+    bucket = name.lower()
+    s3.create_bucket(Bucket=bucket)
+    fn = function(name)
+    fn["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": "missing.zip"}
+    assert f"s3://{bucket}/missing.zip does not exist" in failure(cfn, name + "-a", fn)
+    fn["Properties"]["Code"] = {"ImageUri": "example.com/image:1"}
+    reason = failure(cfn, name + "-b", fn)
+    assert "lambox deploys function code from ZipFile or S3 only" in reason
+    layer = {"Type": "AWS::Lambda::LayerVersion", "Properties": {"Content": {"S3Bucket": bucket}}}
+    assert "Content needs S3Bucket and S3Key" in failure(cfn, name + "-c", layer)
+
+
+def test_version_alias_weights_and_layer(srv: LamboxServer) -> None:
+    """An alias's routing weights are set, and cleared when the template drops them; the
+    versions and the layer version go with the stack."""
+    cfn, lam, s3 = client(srv, "cloudformation"), client(srv, "lambda"), client(srv, "s3")
+    name = unique("cfnalias")
+    bucket = name.lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="layer.zip", Body=_zip({"python/shared.py": "X = 1\n"}))
+    alias: dict[str, Any] = {
+        "FunctionName": {"Ref": "Fn"},
+        "Name": "live",
+        "FunctionVersion": {"Fn::GetAtt": ["V1", "Version"]},
+    }
+    resources: dict[str, Any] = {
+        "Fn": function(name),
+        "V1": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+        "Live": {"Type": "AWS::Lambda::Alias", "Properties": alias},
+        "Layer": {
+            "Type": "AWS::Lambda::LayerVersion",
+            "Properties": {"Content": {"S3Bucket": bucket, "S3Key": "layer.zip"}},
+        },
+    }
+    template: dict[str, Any] = {
+        "Resources": resources,
+        "Outputs": {
+            "Alias": {"Value": {"Ref": "Live"}},
+            "V1": {"Value": {"Ref": "V1"}},
+            "Layer": {"Value": {"Ref": "Layer"}},
+        },
+    }
+    out = deploy(cfn, name, template)
+    assert out["V1"].endswith(f":function:{name}:1")
+    layer = lam.get_layer_version_by_arn(Arn=out["Layer"])
+    assert layer["LayerVersionArn"].startswith(
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:{name}-Layer-"
+    )
+    resources["Fn"]["Properties"]["Code"] = {"ZipFile": "def handler(e, c):\n    return 2\n"}
+    resources["V2"] = {
+        "Type": "AWS::Lambda::Version",
+        "Properties": {"FunctionName": {"Ref": "Fn"}},
+    }
+    resources["V2"]["Properties"]["Description"] = {"Fn::GetAtt": ["Fn", "Arn"]}
+    alias["FunctionVersion"] = {"Fn::GetAtt": ["V2", "Version"]}
+    weight = {"FunctionVersion": {"Fn::GetAtt": ["V1", "Version"]}, "FunctionWeight": "0.25"}
+    alias["RoutingConfig"] = {"AdditionalVersionWeights": [weight]}
+    deploy(cfn, name, template, update=True)
+    got = lam.get_alias(FunctionName=name, Name="live")
+    assert out["Alias"] == got["AliasArn"]
+    assert got["FunctionVersion"] == "2"
+    assert got["RoutingConfig"]["AdditionalVersionWeights"] == {"1": 0.25}
+    del alias["RoutingConfig"]
+    deploy(cfn, name, template, update=True)
+    got = lam.get_alias(FunctionName=name, Name="live")
+    assert got.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) == {}
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        lam.get_layer_version_by_arn(Arn=out["Layer"])
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=name)
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path, source in files.items():
+            zf.writestr(path, source)
+    return buf.getvalue()
+
+
+def test_bucket_attributes_notifications_and_failures(srv: LamboxServer) -> None:
+    """A bucket's generated name is lower-case, its attributes AWS's; its notification is
+    rewritten on update; a notification S3 refuses leaves no bucket behind."""
+    cfn, s3 = client(srv, "cloudformation"), client(srv, "s3")
+    name = unique("CfnBucket")
+    rule = {"Event": "s3:ObjectCreated:*", "Function": {"Fn::GetAtt": ["Fn", "Arn"]}}
+    props: dict[str, Any] = {"NotificationConfiguration": {"LambdaConfigurations": [rule]}}
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": function(name),
+            "Store": {"Type": "AWS::S3::Bucket", "Properties": props},
+        },
+        "Outputs": {
+            key: {"Value": {"Fn::GetAtt": ["Store", key]}}
+            for key in ("Arn", "DomainName", "RegionalDomainName")
+        }
+        | {"Name": {"Value": {"Ref": "Store"}}},
+    }
+    out = deploy(cfn, name, template)
+    bucket = out["Name"]
+    assert bucket.startswith(f"{name}-Store-".lower()) and bucket == bucket.lower()
+    assert out["Arn"] == f"arn:aws:s3:::{bucket}"
+    assert out["DomainName"] == f"{bucket}.s3.amazonaws.com"
+    assert out["RegionalDomainName"] == f"{bucket}.s3.us-east-1.amazonaws.com"
+    config = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert len(config["LambdaFunctionConfigurations"]) == 1
+    del props["NotificationConfiguration"]
+    deploy(cfn, name, template, update=True)
+    config = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert "LambdaFunctionConfigurations" not in config
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=bucket)
+
+    queue = {"QueueConfigurations": [{"Event": "s3:ObjectCreated:*", "Queue": "arn"}]}
+    store = {"Type": "AWS::S3::Bucket", "Properties": {"NotificationConfiguration": queue}}
+    reason = failure(cfn, name + "-q", store)
+    assert "lambox does not serve bucket notifications to QueueConfigurations yet" in reason
+    missing = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}-none"
+    rule = {"Event": "s3:ObjectCreated:*", "Function": missing}
+    named = {"BucketName": name.lower() + "-n", "NotificationConfiguration": {}}
+    named["NotificationConfiguration"]["LambdaConfigurations"] = [rule]
+    failure(cfn, name + "-n", {"Type": "AWS::S3::Bucket", "Properties": named})
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=name.lower() + "-n")
+
+
+def test_bucket_policy_is_recorded_under_its_bucket(srv: LamboxServer) -> None:
+    cfn = client(srv, "cloudformation")
+    name = unique("cfnbp")
+
+    def policy(action: str) -> dict[str, Any]:
+        allow = {"Effect": "Allow", "Principal": "*", "Action": action, "Resource": "*"}
+        return {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {"Bucket": {"Ref": "B"}, "PolicyDocument": {"Statement": [allow]}},
+        }
+
+    template: dict[str, Any] = {
+        "Resources": {"B": {"Type": "AWS::S3::Bucket"}, "P": policy("s3:GetObject")},
+        "Outputs": {"B": {"Value": {"Ref": "B"}}, "P": {"Value": {"Ref": "P"}}},
+    }
+    out = deploy(cfn, name, template)
+    assert out["P"] == out["B"]
+    template["Resources"]["P"] = policy("s3:PutObject")
+    deploy(cfn, name, template, update=True)
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    updated = [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == "P"]
+    assert "UPDATE_COMPLETE" in updated and updated.count("CREATE_COMPLETE") == 1
+    remove(cfn, name)

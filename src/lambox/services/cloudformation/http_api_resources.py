@@ -1,6 +1,7 @@
-"""AWS::ApiGatewayV2::Api and AWS::ApiGatewayV2::Stage: what a SAM ``HttpApi`` event expands
-to (an API whose ``Body`` is an OpenAPI definition with ``x-amazon-apigateway-integration``
-Lambda proxy integrations, and its ``$default`` stage).
+"""AWS::ApiGatewayV2::Api and AWS::ApiGatewayV2::Stage, as rows of the operation table
+(``service_resources``): what a SAM ``HttpApi`` event expands to (an API whose ``Body`` is an
+OpenAPI definition with ``x-amazon-apigateway-integration`` Lambda proxy integrations, and its
+``$default`` stage).
 
 The OpenAPI body is read as far as lambox's HTTP APIs go: each path and method with a Lambda
 proxy integration becomes a route (``x-amazon-apigateway-any-method`` is ``ANY``, the path
@@ -12,23 +13,13 @@ format; anything else in the definition (authorizers, CORS, models) is not read.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from lambox.services.cloudformation.resources import Provisioned, physical_name
+from lambox.services.cloudformation.resources import Provisioned
+from lambox.services.cloudformation.service_resources import Call, Kind, forget, pick
 
-Answer = dict[str, Any]
 ANY_METHOD = "x-amazon-apigateway-any-method"
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", ANY_METHOD}
-
-
-class HttpApis(Protocol):
-    """The HTTP API service's operations, as the handlers call them."""
-
-    def create_api(self, p: Mapping[str, Any]) -> Answer: ...
-    def delete_api(self, p: Mapping[str, Any]) -> Answer: ...
-    def create_integration(self, p: Mapping[str, Any]) -> Answer: ...
-    def create_route(self, p: Mapping[str, Any]) -> Answer: ...
-    def create_stage(self, p: Mapping[str, Any]) -> Answer: ...
 
 
 def _routes(body: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -49,78 +40,65 @@ def _routes(body: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-class HttpApiHandler:
-    """AWS::ApiGatewayV2::Api (HTTP): Ref is the ApiId; ApiEndpoint and ApiId attributes."""
+async def _api_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    """Ref is the ApiId; ApiEndpoint and ApiId attributes. The name is ``Name``, else the
+    body's title, else a generated one."""
+    body = props.get("Body") if isinstance(props.get("Body"), Mapping) else {}
+    assert isinstance(body, Mapping)
+    title = (body.get("info") or {}).get("title")
+    params = {
+        "Name": str(props.get("Name") or title or name),
+        "ProtocolType": props.get("ProtocolType", "HTTP"),
+        **pick(props, "Description", "Target", "RouteKey", "DisableExecuteApiEndpoint"),
+    }
+    api = await call("apigatewayv2", "CreateApi", params)
+    api_id = str(api["ApiId"])
+    for key, integration in _routes(body):
+        created = await call(
+            "apigatewayv2",
+            "CreateIntegration",
+            {
+                "ApiId": api_id,
+                "IntegrationType": "AWS_PROXY",
+                "IntegrationUri": str(integration.get("uri", "")),
+                "PayloadFormatVersion": str(integration.get("payloadFormatVersion", "2.0")),
+            },
+        )
+        target = f"integrations/{created['IntegrationId']}"
+        await call(
+            "apigatewayv2", "CreateRoute", {"ApiId": api_id, "RouteKey": key, "Target": target}
+        )
+    attributes = {"ApiId": api_id, "ApiEndpoint": str(api.get("ApiEndpoint", ""))}
+    return Provisioned(api_id, api_id, attributes)
 
-    replaces = frozenset(
+
+async def _api_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("apigatewayv2", "DeleteApi", {"ApiId": current.physical_id})
+
+
+HTTP_API = Kind(
+    _api_create,
+    _api_delete,
+    replaces=frozenset(
         {"Body", "BodyS3Location", "Name", "ProtocolType", "Target", "RouteKey", "Description"}
-    )
-
-    def __init__(self, apis: HttpApis) -> None:
-        self._apis = apis
-
-    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
-        body = props.get("Body") if isinstance(props.get("Body"), Mapping) else {}
-        assert isinstance(body, Mapping)
-        title = (body.get("info") or {}).get("title")
-        name = props.get("Name") or title or physical_name(stack, logical_id)
-        params = {"Name": str(name), "ProtocolType": props.get("ProtocolType", "HTTP")}
-        for member in ("Description", "Target", "RouteKey", "DisableExecuteApiEndpoint"):
-            if member in props:
-                params[member] = props[member]
-        api = self._apis.create_api(params)
-        api_id = str(api["ApiId"])
-        for key, integration in _routes(body):
-            created = self._apis.create_integration(
-                {
-                    "ApiId": api_id,
-                    "IntegrationType": "AWS_PROXY",
-                    "IntegrationUri": str(integration.get("uri", "")),
-                    "PayloadFormatVersion": str(integration.get("payloadFormatVersion", "2.0")),
-                }
-            )
-            target = f"integrations/{created['IntegrationId']}"
-            self._apis.create_route({"ApiId": api_id, "RouteKey": key, "Target": target})
-        attributes = {"ApiId": api_id, "ApiEndpoint": str(api.get("ApiEndpoint", ""))}
-        return Provisioned(api_id, api_id, attributes)
-
-    async def update(
-        self,
-        current: Provisioned,
-        old: Mapping[str, Any],
-        props: Mapping[str, Any],
-        logical_id: str,
-        stack: str,
-    ) -> Provisioned:
-        return current
-
-    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
-        self._apis.delete_api({"ApiId": current.physical_id})
+    ),
+)
 
 
-class HttpStageHandler:
-    """AWS::ApiGatewayV2::Stage: Ref is the stage name; it goes with its API."""
+async def _stage_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    """Ref is the stage name."""
+    params = {
+        **pick(props, "StageName", "AutoDeploy", "StageVariables"),
+        "ApiId": str(props["ApiId"]),
+    }
+    await call("apigatewayv2", "CreateStage", params)
+    stage = str(props["StageName"])
+    return Provisioned(f"{props['ApiId']}|{stage}", stage, {})
 
-    replaces = frozenset({"ApiId", "StageName", "AutoDeploy", "StageVariables"})
 
-    def __init__(self, apis: HttpApis) -> None:
-        self._apis = apis
-
-    async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
-        params = {k: props[k] for k in ("StageName", "AutoDeploy", "StageVariables") if k in props}
-        self._apis.create_stage({**params, "ApiId": str(props["ApiId"])})
-        name = str(props["StageName"])
-        return Provisioned(f"{props['ApiId']}|{name}", name, {})
-
-    async def update(
-        self,
-        current: Provisioned,
-        old: Mapping[str, Any],
-        props: Mapping[str, Any],
-        logical_id: str,
-        stack: str,
-    ) -> Provisioned:
-        return current
-
-    async def delete(self, current: Provisioned, props: Mapping[str, Any]) -> None:
-        return None  # a stage is deleted with its API (lambox keeps stages inside the API)
+# A stage is deleted with its API (lambox keeps stages inside the API).
+HTTP_STAGE = Kind(
+    _stage_create,
+    forget,
+    replaces=frozenset({"ApiId", "StageName", "AutoDeploy", "StageVariables"}),
+)

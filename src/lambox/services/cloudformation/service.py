@@ -23,7 +23,7 @@ from lambox.errors import LamboxError, ServiceFault
 from lambox.services.cloudformation import intrinsics
 from lambox.services.cloudformation import template as templates
 from lambox.services.cloudformation.engine import Engine, Plan, now, plan
-from lambox.services.cloudformation.resources import Handler, S3Calls
+from lambox.services.cloudformation.resources import Handler, ReadObject
 from lambox.services.cloudformation.store import ChangeSet, Resource, Stack, StackStore
 from lambox.services.cloudformation.template import validation
 
@@ -49,14 +49,14 @@ class CloudFormationService:
         self,
         store: StackStore,
         handlers: Mapping[str, Handler],
-        s3: S3Calls,
+        read_object: ReadObject,
         region: str,
         account: str,
     ) -> None:
         self._store = store
         self._engine = Engine(store, handlers)
         self._handlers = handlers
-        self._s3 = s3
+        self._read_object = read_object
         self._region = region
         self._account = account
         self._tasks: set[asyncio.Task[None]] = set()
@@ -126,7 +126,7 @@ class CloudFormationService:
             if not bucket:
                 bucket, _, path = path.partition("/")
             try:
-                return (await self._s3.read_object(bucket, path)).decode()
+                return (await self._read_object(bucket, path)).decode()
             except LamboxError as exc:
                 raise validation(f"TemplateURL must be a lambox S3 object: {exc.message}") from exc
         raise validation("Either Template URL or Template Body must be specified.")

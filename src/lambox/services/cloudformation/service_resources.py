@@ -11,12 +11,17 @@ replaces, as AWS does for those types).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambox.errors import ServiceFault
 from lambox.services.cloudformation.resources import Provisioned, physical_name
+
+log = logging.getLogger(__name__)
 
 # (service, operation, params) -> the operation's answer
 Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -28,7 +33,8 @@ Delete = Callable[[Call, Provisioned, Mapping[str, Any]], Awaitable[None]]
 @dataclass(frozen=True)
 class Kind:
     """One resource type: its create, update (None: every property replaces) and delete,
-    and the property that names it (a generated stack-Logical-RANDOM name when absent)."""
+    and the property that names it (a generated stack-Logical-RANDOM name when absent, of
+    at most ``limit`` characters, ending in ``suffix(props)``: a FIFO queue's ".fifo")."""
 
     create: Create
     delete: Delete
@@ -36,6 +42,7 @@ class Kind:
     replaces: frozenset[str] = frozenset()
     name: str | None = None
     limit: int = 64
+    suffix: Callable[[Mapping[str, Any]], str] | None = None
 
 
 class TableHandler:
@@ -49,7 +56,8 @@ class TableHandler:
     async def create(self, logical_id: str, props: Mapping[str, Any], stack: str) -> Provisioned:
         name = props.get(self._kind.name) if self._kind.name else None
         if not name:
-            name = physical_name(stack, logical_id, self._kind.limit)
+            end = self._kind.suffix(props) if self._kind.suffix else ""
+            name = physical_name(stack, logical_id, self._kind.limit - len(end)) + end
         return await self._kind.create(self._call, str(name), props)
 
     async def update(
@@ -68,11 +76,17 @@ class TableHandler:
         await self._kind.delete(self._call, current, props)
 
 
-def _pick(props: Mapping[str, Any], *members: str) -> dict[str, Any]:
+async def forget(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    """A delete with nothing to do: the resource goes with another (an HTTP API's stage
+    with its API) or was only recorded with the stack."""
+
+
+def pick(props: Mapping[str, Any], *members: str) -> dict[str, Any]:
+    """The members of ``props`` a call passes on as they are."""
     return {k: props[k] for k in members if k in props}
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     """A property as an attribute's or document's text (JSON for objects)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -86,7 +100,7 @@ _URL_MEMBERS = ("AuthType", "Cors", "InvokeMode")
 
 async def _url_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     target = str(props["TargetFunctionArn"])
-    params = {"FunctionName": target, **_pick(props, "Qualifier", *_URL_MEMBERS)}
+    params = {"FunctionName": target, **pick(props, "Qualifier", *_URL_MEMBERS)}
     got = await call("lambda", "CreateFunctionUrlConfig", params)
     arn = str(got["FunctionArn"])
     ident = f"{target}|{props.get('Qualifier') or ''}"
@@ -102,7 +116,7 @@ async def _url_update(
     call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
 ) -> Provisioned:
     await call(
-        "lambda", "UpdateFunctionUrlConfig", {**_url_key(current), **_pick(props, *_URL_MEMBERS)}
+        "lambda", "UpdateFunctionUrlConfig", {**_url_key(current), **pick(props, *_URL_MEMBERS)}
     )
     return current
 
@@ -112,6 +126,79 @@ async def _url_delete(call: Call, current: Provisioned, props: Mapping[str, Any]
 
 
 URL = Kind(_url_create, _url_delete, _url_update, frozenset({"TargetFunctionArn", "Qualifier"}))
+
+
+# -- AWS::S3::Bucket, with its NotificationConfiguration's Lambda configurations ---------
+
+
+def _notification(props: Mapping[str, Any]) -> dict[str, Any]:
+    config = props.get("NotificationConfiguration") or {}
+    unsupported = [k for k in config if k != "LambdaConfigurations"]
+    if unsupported:
+        raise ServiceFault(
+            "ValidationError",
+            f"lambox does not serve bucket notifications to {unsupported[0]} yet",
+            400,
+        )
+    rules = []
+    for rule in config.get("LambdaConfigurations") or []:
+        out: dict[str, Any] = {"LambdaFunctionArn": rule["Function"], "Events": [rule["Event"]]}
+        key_filter = (rule.get("Filter") or {}).get("S3Key")
+        if key_filter:
+            out["Filter"] = {"Key": {"FilterRules": key_filter.get("Rules") or []}}
+        rules.append(out)
+    return {"LambdaFunctionConfigurations": rules} if rules else {}
+
+
+async def _notify(call: Call, name: str, props: Mapping[str, Any]) -> None:
+    params = {"Bucket": name, "NotificationConfiguration": _notification(props)}
+    await call("s3", "PutBucketNotificationConfiguration", params)
+
+
+async def _bucket_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    await _notify(call, current.physical_id, props)
+    return current
+
+
+async def _bucket_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    await call("s3", "DeleteBucket", {"Bucket": current.physical_id})
+
+
+def bucket(region: str) -> Kind:
+    """The bucket row of a server in ``region`` (its RegionalDomainName)."""
+
+    async def create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+        if not props.get("BucketName"):
+            name = name.lower()  # a generated name, as S3 takes it
+        await call("s3", "CreateBucket", {"Bucket": name})
+        if _notification(props):
+            try:
+                await _notify(call, name, props)
+            except Exception:
+                await call("s3", "DeleteBucket", {"Bucket": name})
+                raise
+        attributes = {
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+        }
+        return Provisioned(name, name, attributes)
+
+    replaces = frozenset({"BucketName"})
+    return Kind(create, _bucket_delete, _bucket_update, replaces, name="BucketName", limit=63)
+
+
+async def _bucket_policy_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    bucket = str(props["Bucket"])
+    return Provisioned(bucket, bucket, {})
+
+
+# AWS::S3::BucketPolicy where lambox's S3 has no bucket policies: the policy is recorded with
+# the stack, not enforced (what SAM's managed artifacts bucket carries, so that ``sam deploy
+# --resolve-s3`` works). Ref is the bucket's name, as on AWS.
+BUCKET_POLICY = Kind(_bucket_policy_create, forget, replaces=frozenset({"Bucket"}))
 
 
 # -- AWS::SNS::Topic and AWS::SNS::Subscription --------------------------------------------
@@ -140,10 +227,10 @@ async def _subscribe(call: Call, topic: str, wanted: set[tuple[str, str]]) -> No
 
 
 async def _topic_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
-    fifo = _text(props.get("FifoTopic", False)) == "true"
+    fifo = text(props.get("FifoTopic", False)) == "true"
     if fifo and not name.endswith(".fifo"):
         name = name[:251] + ".fifo"
-    attributes = {k: _text(props[k]) for k in _TOPIC_ATTRIBUTES if k in props}
+    attributes = {k: text(props[k]) for k in _TOPIC_ATTRIBUTES if k in props}
     params: dict[str, Any] = {"Name": name, "Attributes": attributes}
     if props.get("Tags"):
         params["Tags"] = props["Tags"]
@@ -158,7 +245,7 @@ async def _topic_update(
     topic = current.physical_id
     for key in _SETTABLE_TOPIC:
         if old.get(key) != props.get(key):
-            value = _text(props[key]) if key in props else ""
+            value = text(props[key]) if key in props else ""
             params = {"TopicArn": topic, "AttributeName": key, "AttributeValue": value}
             await call("sns", "SetTopicAttributes", params)
     before, after = _endpoints(old), _endpoints(props)
@@ -199,9 +286,9 @@ _SUBSCRIPTION_ATTRIBUTES = (
 
 
 async def _subscription_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
-    attributes = {k: _text(props[k]) for k in _SUBSCRIPTION_ATTRIBUTES if k in props}
+    attributes = {k: text(props[k]) for k in _SUBSCRIPTION_ATTRIBUTES if k in props}
     params = {
-        **_pick(props, "TopicArn", "Protocol", "Endpoint"),
+        **pick(props, "TopicArn", "Protocol", "Endpoint"),
         "Attributes": attributes,
         "ReturnSubscriptionArn": True,
     }
@@ -214,7 +301,7 @@ async def _subscription_update(
 ) -> Provisioned:
     for key in _SUBSCRIPTION_ATTRIBUTES:
         if old.get(key) != props.get(key):
-            value = _text(props[key]) if key in props else ""
+            value = text(props[key]) if key in props else ""
             params = {"SubscriptionArn": current.physical_id, "AttributeName": key}
             await call("sns", "SetSubscriptionAttributes", {**params, "AttributeValue": value})
     return current
@@ -244,9 +331,9 @@ def _rule_key(current: Provisioned, member: str = "Rule") -> dict[str, Any]:
 
 
 async def _put_rule(call: Call, name: str, props: Mapping[str, Any]) -> str:
-    params = {"Name": name, **_pick(props, *_RULE_MEMBERS)}
+    params = {"Name": name, **pick(props, *_RULE_MEMBERS)}
     if "EventPattern" in props:
-        params["EventPattern"] = _text(props["EventPattern"])
+        params["EventPattern"] = text(props["EventPattern"])
     return str((await call("events", "PutRule", params))["RuleArn"])
 
 
@@ -363,7 +450,7 @@ def _schedule_key(current: Provisioned) -> dict[str, Any]:
 
 async def _schedule_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     answer = await call(
-        "scheduler", "CreateSchedule", {"Name": name, **_pick(props, *_SCHEDULE_MEMBERS)}
+        "scheduler", "CreateSchedule", {"Name": name, **pick(props, *_SCHEDULE_MEMBERS)}
     )
     group = str(props.get("GroupName") or "default")
     return Provisioned(f"{group}|{name}", name, {"Arn": str(answer["ScheduleArn"])})
@@ -372,7 +459,7 @@ async def _schedule_create(call: Call, name: str, props: Mapping[str, Any]) -> P
 async def _schedule_update(
     call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
 ) -> Provisioned:
-    params = {**_pick(props, *_SCHEDULE_MEMBERS), **_schedule_key(current)}
+    params = {**pick(props, *_SCHEDULE_MEMBERS), **_schedule_key(current)}
     await call("scheduler", "UpdateSchedule", params)
     return current
 
@@ -406,7 +493,7 @@ async def _inline(
     for noun, principal in sorted(to):
         params = {f"{noun}Name": principal, "PolicyName": name}
         if verb == "Put":
-            params["PolicyDocument"] = _text(props["PolicyDocument"])
+            params["PolicyDocument"] = text(props["PolicyDocument"])
         await call("iam", f"{verb}{noun}Policy", params)
 
 
@@ -445,8 +532,8 @@ async def _attach(call: Call, verb: str, arn: str, to: set[tuple[str, str]]) -> 
 async def _managed_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     params = {
         "PolicyName": name,
-        "PolicyDocument": _text(props["PolicyDocument"]),
-        **_pick(props, "Path", "Description"),
+        "PolicyDocument": text(props["PolicyDocument"]),
+        **pick(props, "Path", "Description"),
     }
     policy = (await call("iam", "CreatePolicy", params))["Policy"]
     arn = str(policy["Arn"])
@@ -480,6 +567,74 @@ MANAGED_POLICY = Kind(
 )
 
 
+# -- AWS::IAM::Role: a role of lambox's IAM, with its trust policy, inline ``Policies``,
+# ``ManagedPolicyArns`` and ``PermissionsBoundary``, so a stack's functions run (and, in the
+# strict posture, are authorized) as it. A managed policy lambox does not know is skipped
+# with a warning rather than failing the stack ------------------------------------------
+
+
+async def _role_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    params: dict[str, Any] = {
+        "RoleName": name,
+        "Path": str(props.get("Path") or "/"),
+        "AssumeRolePolicyDocument": text(props.get("AssumeRolePolicyDocument") or {}),
+        **pick(props, "Description", "MaxSessionDuration", "PermissionsBoundary"),
+    }
+    role = (await call("iam", "CreateRole", params))["Role"]
+    await _role_policies(call, name, {}, props)
+    return Provisioned(name, name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+async def _role_policies(
+    call: Call, name: str, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> None:
+    """Make the role's inline and managed policies those of ``props`` (from ``old``)."""
+    before = {str(p["PolicyName"]) for p in old.get("Policies") or []}
+    after = {str(p["PolicyName"]): p["PolicyDocument"] for p in props.get("Policies") or []}
+    for gone in before - set(after):
+        await call("iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": gone})
+    for policy, document in after.items():
+        params = {"RoleName": name, "PolicyName": policy, "PolicyDocument": text(document)}
+        await call("iam", "PutRolePolicy", params)
+    had = {str(a) for a in old.get("ManagedPolicyArns") or []}
+    wanted = [str(a) for a in props.get("ManagedPolicyArns") or []]
+    for arn in had - set(wanted):
+        with contextlib.suppress(ServiceFault):
+            await call("iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+    for arn in wanted:
+        try:
+            await call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+        except ServiceFault as exc:
+            log.warning("role %s: managed policy %s skipped: %s", name, arn, exc.message)
+
+
+async def _role_update(
+    call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> Provisioned:
+    name = current.physical_id
+    trust = text(props.get("AssumeRolePolicyDocument") or {})
+    await call("iam", "UpdateAssumeRolePolicy", {"RoleName": name, "PolicyDocument": trust})
+    await _role_policies(call, name, old, props)
+    return current
+
+
+async def _role_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
+    name = current.physical_id
+    listed = await call("iam", "ListRolePolicies", {"RoleName": name})
+    for policy in listed["PolicyNames"]:
+        await call("iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy})
+    attached = await call("iam", "ListAttachedRolePolicies", {"RoleName": name})
+    for policy in attached["AttachedPolicies"]:
+        params = {"RoleName": name, "PolicyArn": policy["PolicyArn"]}
+        await call("iam", "DetachRolePolicy", params)
+    await call("iam", "DeleteRole", {"RoleName": name})
+
+
+ROLE = Kind(
+    _role_create, _role_delete, _role_update, frozenset({"RoleName", "Path"}), name="RoleName"
+)
+
+
 # -- AWS::ApiGatewayV2::Integration and AWS::ApiGatewayV2::Route --------------------------
 
 _INTEGRATION_MEMBERS = (
@@ -507,7 +662,7 @@ _ROUTE_MEMBERS = (
 
 def _child(operation: str, members: tuple[str, ...], id_member: str) -> Create:
     async def create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
-        answer = await call("apigatewayv2", operation, _pick(props, *members))
+        answer = await call("apigatewayv2", operation, pick(props, *members))
         child = str(answer[id_member])
         return Provisioned(f"{props['ApiId']}|{child}", child, {id_member: child})
 

@@ -1,0 +1,214 @@
+"""The operations of the services whose handlers do not take a plain parameter dict (the
+Lambda control plane, S3, SQS), as CloudFormation's table rows call them: each wraps the
+very code the service's API runs, so what a stack makes is what the API would have made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from lambox.api import views
+from lambox.api.urls import UrlApi
+from lambox.arns import Arns
+from lambox.control.aliases import AliasService
+from lambox.control.event_sources import EventSourceService
+from lambox.control.functions import FunctionService
+from lambox.control.layers import LayerService
+from lambox.control.policies import PolicyService
+from lambox.control.urls import UrlService
+from lambox.control.versions import VersionService
+from lambox.errors import ServiceFault
+from lambox.invoke.ids import new_request_id
+from lambox.logs import LogSink
+from lambox.services.cloudformation.resources import ReadObject
+from lambox.services.s3.calls import Call as S3Call
+from lambox.services.s3.service import S3Service
+from lambox.services.s3.store import ObjectStore
+from lambox.services.sqs.calls import Call
+from lambox.services.sqs.queues import Queues
+
+Operations = dict[str, Callable[[Any], Any]]
+
+
+def but(p: Mapping[str, Any], *members: str) -> dict[str, Any]:
+    """The params without the members the service method takes apart."""
+    return {k: v for k, v in p.items() if k not in members}
+
+
+def function_operations(
+    functions: FunctionService,
+    versions: VersionService,
+    aliases: AliasService,
+    layers: LayerService,
+    logs: LogSink,
+    arns: Arns,
+) -> Operations:
+    """Lambda's function, version, alias and layer operations, on the params' FunctionName
+    or LayerName, answering with the Lambda API's views."""
+
+    def bare(function: str) -> str:
+        return arns.parse(function)[0]
+
+    async def create_function(p: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(await functions.create(p), arns)
+
+    async def update_code(p: dict[str, Any]) -> dict[str, Any]:
+        config = await functions.update_code(p["FunctionName"], but(p, "FunctionName"))
+        return views.configuration(config, arns)
+
+    async def update_configuration(p: dict[str, Any]) -> dict[str, Any]:
+        config = await functions.update_configuration(p["FunctionName"], but(p, "FunctionName"))
+        return views.configuration(config, arns)
+
+    def delete_function(p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("Qualifier"):
+            versions.delete(bare(p["FunctionName"]), p["Qualifier"])
+        else:
+            functions.delete(p["FunctionName"])
+            logs.delete(p["FunctionName"])  # as DeleteFunction does
+        return {}
+
+    def publish_version(p: dict[str, Any]) -> dict[str, Any]:
+        return views.configuration(
+            versions.publish(p["FunctionName"], but(p, "FunctionName")), arns
+        )
+
+    def create_alias(p: dict[str, Any]) -> dict[str, Any]:
+        return views.alias(aliases.create(p["FunctionName"], but(p, "FunctionName")), arns)
+
+    def update_alias(p: dict[str, Any]) -> dict[str, Any]:
+        params = but(p, "FunctionName", "Name")
+        return views.alias(aliases.update(p["FunctionName"], p["Name"], params), arns)
+
+    def delete_alias(p: dict[str, Any]) -> dict[str, Any]:
+        aliases.delete(bare(p["FunctionName"]), p["Name"])
+        return {}
+
+    async def publish_layer(p: dict[str, Any]) -> dict[str, Any]:
+        return await layers.publish(p["LayerName"], but(p, "LayerName"))
+
+    def delete_layer(p: dict[str, Any]) -> dict[str, Any]:
+        layers.delete(p["LayerName"], p["VersionNumber"])
+        return {}
+
+    return {
+        "CreateFunction": create_function,
+        "GetFunctionConfiguration": lambda p: views.configuration(
+            functions.get(p["FunctionName"]), arns
+        ),
+        "UpdateFunctionCode": update_code,
+        "UpdateFunctionConfiguration": update_configuration,
+        "DeleteFunction": delete_function,
+        "PublishVersion": publish_version,
+        "CreateAlias": create_alias,
+        "UpdateAlias": update_alias,
+        "DeleteAlias": delete_alias,
+        "PublishLayerVersion": publish_layer,
+        "DeleteLayerVersion": delete_layer,
+    }
+
+
+def object_reader(objects: ObjectStore) -> ReadObject:
+    """An object of lambox's S3 as bytes (templates, function and layer code)."""
+
+    async def read_object(bucket: str, key: str) -> bytes:
+        stored = objects.get(bucket, key)
+        if stored is None:
+            raise ServiceFault("NoSuchKey", f"s3://{bucket}/{key} does not exist", 404)
+        return await asyncio.to_thread(stored.path.read_bytes)
+
+    return read_object
+
+
+def s3_operations(s3: S3Service, read_object: ReadObject, region: str) -> Operations:
+    """S3's bucket operations stacks use, and GetObject answering with the whole Body."""
+
+    def call(params: dict[str, Any]) -> S3Call:
+        async def nothing() -> AsyncIterator[bytes]:
+            return
+            yield b""
+
+        return S3Call(params, nothing(), new_request_id(), "127.0.0.1", region)
+
+    async def create_bucket(p: dict[str, Any]) -> dict[str, Any]:
+        await s3.create_bucket(call(p))
+        return {}
+
+    async def delete_bucket(p: dict[str, Any]) -> dict[str, Any]:
+        await s3.delete_bucket(call(p))
+        return {}
+
+    def put_notification(p: dict[str, Any]) -> dict[str, Any]:
+        s3.set_notification(p["Bucket"], p["NotificationConfiguration"])
+        return {}
+
+    async def get_object(p: dict[str, Any]) -> dict[str, Any]:
+        return {"Body": await read_object(p["Bucket"], p["Key"])}
+
+    return {
+        "CreateBucket": create_bucket,
+        "DeleteBucket": delete_bucket,
+        "PutBucketNotificationConfiguration": put_notification,
+        "GetObject": get_object,
+    }
+
+
+def trigger_operations(
+    urls: UrlService, mappings: EventSourceService, policies: PolicyService
+) -> Operations:
+    """Lambda's function URL, event source mapping and permission operations, on the
+    params' FunctionName or UUID, as the Lambda API runs them."""
+    api = UrlApi(urls)
+
+    def create_url(p: dict[str, Any]) -> dict[str, Any]:
+        return api.view(urls.create(p["FunctionName"], p.get("Qualifier"), p), read=False)
+
+    def update_url(p: dict[str, Any]) -> dict[str, Any]:
+        return api.view(urls.update(p["FunctionName"], p.get("Qualifier"), p), read=False)
+
+    def delete_url(p: dict[str, Any]) -> dict[str, Any]:
+        urls.delete(p["FunctionName"], p.get("Qualifier"))
+        return {}
+
+    def update_mapping(p: dict[str, Any]) -> dict[str, Any]:
+        params = {k: v for k, v in p.items() if k != "UUID"}
+        return mappings.view(mappings.update(p["UUID"], params))
+
+    def delete_mapping(p: dict[str, Any]) -> dict[str, Any]:
+        mappings.delete(p["UUID"])
+        return {}
+
+    def add_permission(p: dict[str, Any]) -> dict[str, Any]:
+        return {"Statement": policies.add(p["FunctionName"], p.get("Qualifier"), p)}
+
+    def remove_permission(p: dict[str, Any]) -> dict[str, Any]:
+        policies.remove(p["FunctionName"], p["StatementId"], p.get("Qualifier"), None)
+        return {}
+
+    return {
+        "CreateFunctionUrlConfig": create_url,
+        "UpdateFunctionUrlConfig": update_url,
+        "DeleteFunctionUrlConfig": delete_url,
+        "CreateEventSourceMapping": lambda p: mappings.view(mappings.create(p)),
+        "UpdateEventSourceMapping": update_mapping,
+        "DeleteEventSourceMapping": delete_mapping,
+        "AddPermission": add_permission,
+        "RemovePermission": remove_permission,
+    }
+
+
+def sqs_operations(queues: Queues, endpoint: str) -> Operations:
+    """SQS's queue operations, as sent by CloudFormation to ``endpoint`` (queue URLs are
+    built on it)."""
+
+    def sent(handler: Callable[[Call], Any]) -> Callable[[Any], Any]:
+        return lambda p: handler(Call(p, endpoint, "cloudformation"))
+
+    return {
+        "CreateQueue": sent(queues.create_queue),
+        "GetQueueAttributes": sent(queues.get_queue_attributes),
+        "SetQueueAttributes": sent(queues.set_queue_attributes),
+        "DeleteQueue": sent(queues.delete_queue),
+    }
