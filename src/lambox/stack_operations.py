@@ -28,8 +28,7 @@ from lambox.services.s3.service import S3Service
 from lambox.services.s3.store import ObjectStore
 from lambox.services.sqs.calls import Call
 from lambox.services.sqs.queues import Queues
-
-Operations = dict[str, Callable[[Any], Any]]
+from lambox.stack_services import Operations
 
 
 def but(p: Mapping[str, Any], *members: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import LamboxServer, make_zip, start_server, stop_server, unique
+from tests.conftest import LamboxServer, aws_client, make_zip, start_server, stop_server, unique
 
 ACCOUNT = "000000000000"
 
@@ -23,33 +23,19 @@ def cfn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServe
     stop_server(srv)
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
-
-
 @pytest.fixture(scope="module")
 def cfn(cfn_server: LamboxServer) -> Any:
-    return client(cfn_server, "cloudformation")
+    return aws_client(cfn_server, "cloudformation")
 
 
 @pytest.fixture(scope="module")
 def lam(cfn_server: LamboxServer) -> Any:
-    return client(cfn_server, "lambda")
+    return aws_client(cfn_server, "lambda")
 
 
 @pytest.fixture(scope="module")
 def s3(cfn_server: LamboxServer) -> Any:
-    return client(cfn_server, "s3")
+    return aws_client(cfn_server, "s3")
 
 
 FAST = {"Delay": 1, "MaxAttempts": 120}
@@ -438,7 +424,7 @@ def test_stacks_survive_a_kill_9(tmp_path_factory: pytest.TempPathFactory) -> No
     first = start_server(data, env)
     name = unique("durable")
     try:
-        cfn = client(first, "cloudformation")
+        cfn = aws_client(first, "cloudformation")
         cfn.create_stack(StackName=name, TemplateBody=function_template(f"{name}-fn", 7))
         cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
     finally:
@@ -446,7 +432,7 @@ def test_stacks_survive_a_kill_9(tmp_path_factory: pytest.TempPathFactory) -> No
         first.proc.wait()
     second = start_server(data, env)
     try:
-        cfn, lam = client(second, "cloudformation"), client(second, "lambda")
+        cfn, lam = aws_client(second, "cloudformation"), aws_client(second, "lambda")
         assert status(cfn, name) == "CREATE_COMPLETE"
         assert outputs(cfn, name) == {"Name": f"{name}-fn"}
         resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
@@ -472,7 +458,7 @@ def test_a_deployment_cut_by_a_restart_fails_at_start_up(
     first = start_server(data, env)
     name = unique("cut")
     try:
-        cfn = client(first, "cloudformation")
+        cfn = aws_client(first, "cloudformation")
         cfn.create_stack(StackName=name, TemplateBody=function_template(f"{name}-fn", 7))
         cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
     finally:
@@ -490,7 +476,7 @@ def test_a_deployment_cut_by_a_restart_fails_at_start_up(
         with db:
             (stored,) = db.execute("SELECT data FROM stacks WHERE name = ?", (name,)).fetchone()
         assert json.loads(stored)["status"] == "UPDATE_FAILED"
-        cfn = client(second, "cloudformation")
+        cfn = aws_client(second, "cloudformation")
         stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
         assert stack["StackStatus"] == "UPDATE_FAILED"
         assert stack["StackStatusReason"] == "lambox restarted during the operation"
@@ -634,7 +620,7 @@ def test_queue_mapping_and_permission_resources(cfn: Any, lam: Any, cfn_server: 
     """AWS::SQS::Queue, AWS::Lambda::EventSourceMapping and AWS::Lambda::Permission are
     created, updated in place and deleted with their stack."""
     name = unique("evres")
-    sqs = client(cfn_server, "sqs")
+    sqs = aws_client(cfn_server, "sqs")
 
     def template(batch: int, visibility: int) -> str:
         return json.dumps(

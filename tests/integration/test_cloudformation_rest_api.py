@@ -11,8 +11,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import LamboxServer, make_zip, start_server, stop_server, unique
-from tests.integration.test_cloudformation import FAST, client, outputs, status
+from tests.conftest import LamboxServer, aws_client, make_zip, start_server, stop_server, unique
+from tests.integration.test_cloudformation import FAST, outputs, status
 
 HANDLER = (
     "import json\n"
@@ -70,7 +70,7 @@ def call(server: LamboxServer, api_id: str, path: str) -> httpx.Response:
 
 
 def test_sam_api_events_deploy_answer_update_and_delete(rest_server: LamboxServer) -> None:
-    cfn, apigw = client(rest_server, "cloudformation"), client(rest_server, "apigateway")
+    cfn, apigw = aws_client(rest_server, "cloudformation"), aws_client(rest_server, "apigateway")
     name = unique("samrest")
     cfn.create_stack(
         StackName=name,
@@ -132,7 +132,7 @@ def test_sam_api_events_deploy_answer_update_and_delete(rest_server: LamboxServe
 def test_an_unserved_integration_fails_the_stack_with_the_reason(
     rest_server: LamboxServer,
 ) -> None:
-    cfn = client(rest_server, "cloudformation")
+    cfn = aws_client(rest_server, "cloudformation")
     name = unique("restmock")
     body = {
         "swagger": "2.0",
@@ -158,15 +158,15 @@ def test_an_unserved_integration_fails_the_stack_with_the_reason(
         if e["LogicalResourceId"] == "Api" and e["ResourceStatus"] == "CREATE_FAILED"
     ]
     assert reasons and "aws_proxy" in reasons[0]
-    apis = client(rest_server, "apigateway").get_rest_apis()["items"]
+    apis = aws_client(rest_server, "apigateway").get_rest_apis()["items"]
     assert name not in {a["name"] for a in apis}
 
 
 def test_a_new_deployment_moves_the_stages_in_place(rest_server: LamboxServer) -> None:
     """A replaced Deployment (here: a new description) moves the Stage resource in place and
     takes over its own ``StageName`` stage; the old deployment goes, the stages stay."""
-    cfn, apigw = client(rest_server, "cloudformation"), client(rest_server, "apigateway")
-    lam = client(rest_server, "lambda")
+    cfn, apigw = aws_client(rest_server, "cloudformation"), aws_client(rest_server, "apigateway")
+    lam = aws_client(rest_server, "lambda")
     name = unique("restdep")
     fn = lam.create_function(
         FunctionName=name,

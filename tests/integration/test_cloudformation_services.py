@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import LamboxServer, start_server, stop_server, unique
-from tests.integration.test_cloudformation import ACCOUNT, FAST, client
+from tests.conftest import LamboxServer, aws_client, start_server, stop_server, unique
+from tests.integration.test_cloudformation import ACCOUNT, FAST
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def function(name: str) -> dict[str, Any]:
 
 
 def test_function_url(srv: LamboxServer) -> None:
-    cfn, lam = client(srv, "cloudformation"), client(srv, "lambda")
+    cfn, lam = aws_client(srv, "cloudformation"), aws_client(srv, "lambda")
     name = unique("cfnurl")
     template: dict[str, Any] = {
         "Resources": {
@@ -98,7 +98,7 @@ def test_function_url(srv: LamboxServer) -> None:
 
 
 def test_sns_topic_and_subscription(srv: LamboxServer) -> None:
-    cfn, sns = client(srv, "cloudformation"), client(srv, "sns")
+    cfn, sns = aws_client(srv, "cloudformation"), aws_client(srv, "sns")
     name = unique("cfnsns")
     template: dict[str, Any] = {
         "Resources": {
@@ -157,8 +157,12 @@ def test_sns_topic_and_subscription(srv: LamboxServer) -> None:
 
 
 def test_events_rule_log_group_and_schedule(srv: LamboxServer) -> None:
-    cfn = client(srv, "cloudformation")
-    events, logs, scheduler = client(srv, "events"), client(srv, "logs"), client(srv, "scheduler")
+    cfn = aws_client(srv, "cloudformation")
+    events, logs, scheduler = (
+        aws_client(srv, "events"),
+        aws_client(srv, "logs"),
+        aws_client(srv, "scheduler"),
+    )
     name = unique("cfnev")
     fn_arn = {"Fn::GetAtt": ["Fn", "Arn"]}
     role = f"arn:aws:iam::{ACCOUNT}:role/scheduler"
@@ -233,7 +237,7 @@ def test_events_rule_log_group_and_schedule(srv: LamboxServer) -> None:
 
 
 def test_iam_policies(srv: LamboxServer) -> None:
-    cfn, iam = client(srv, "cloudformation"), client(srv, "iam")
+    cfn, iam = aws_client(srv, "cloudformation"), aws_client(srv, "iam")
     name = unique("cfniam")
     trust = {
         "Version": "2012-10-17",
@@ -303,7 +307,7 @@ def test_iam_policies(srv: LamboxServer) -> None:
 
 
 def test_http_api_routes_and_integrations(srv: LamboxServer) -> None:
-    cfn, apis = client(srv, "cloudformation"), client(srv, "apigatewayv2")
+    cfn, apis = aws_client(srv, "cloudformation"), aws_client(srv, "apigatewayv2")
     name = unique("cfnroute")
     template: dict[str, Any] = {
         "Resources": {
@@ -356,8 +360,8 @@ def test_http_api_routes_and_integrations(srv: LamboxServer) -> None:
 
 def test_sam_events_and_function_url(srv: LamboxServer) -> None:
     """What SAM's SNS, Schedule and EventBridgeRule events and FunctionUrlConfig expand to."""
-    cfn, lam = client(srv, "cloudformation"), client(srv, "lambda")
-    sns, events = client(srv, "sns"), client(srv, "events")
+    cfn, lam = aws_client(srv, "cloudformation"), aws_client(srv, "lambda")
+    sns, events = aws_client(srv, "sns"), aws_client(srv, "events")
     name = unique("cfnsam")
     template: dict[str, Any] = {
         "Transform": "AWS::Serverless-2016-10-31",
@@ -412,7 +416,11 @@ def test_sam_events_and_function_url(srv: LamboxServer) -> None:
 def test_fifo_queue_name_and_permission_removal(srv: LamboxServer) -> None:
     """A FIFO queue's generated name keeps room for ".fifo" within SQS's 80 characters, and
     a changed permission's statement (under its generated id, the Ref) is replaced."""
-    cfn, lam, sqs = client(srv, "cloudformation"), client(srv, "lambda"), client(srv, "sqs")
+    cfn, lam, sqs = (
+        aws_client(srv, "cloudformation"),
+        aws_client(srv, "lambda"),
+        aws_client(srv, "sqs"),
+    )
     name = unique("cfnfifo") + "-" + "x" * 70  # stack-Logical is longer than a name may be
     template: dict[str, Any] = {
         "Resources": {
@@ -460,7 +468,7 @@ def test_fifo_queue_name_and_permission_removal(srv: LamboxServer) -> None:
 def test_http_api_from_body_and_stage_typed_by_the_model(srv: LamboxServer) -> None:
     """An HTTP API named by its body's title gets a route per proxy operation; a stage's
     ``AutoDeploy: "false"`` (a template string) is the boolean false, as on AWS."""
-    cfn, apis = client(srv, "cloudformation"), client(srv, "apigatewayv2")
+    cfn, apis = aws_client(srv, "cloudformation"), aws_client(srv, "apigatewayv2")
     name = unique("cfnhttp")
     arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
     uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations"
@@ -503,7 +511,7 @@ ANY = "x-amazon-apigateway-any-method"
 def test_role_policies_trust_and_generated_name(srv: LamboxServer) -> None:
     """A role's inline policies and trust follow its template on update; a managed policy
     lambox does not know is skipped; its policies go with it."""
-    cfn, iam = client(srv, "cloudformation"), client(srv, "iam")
+    cfn, iam = aws_client(srv, "cloudformation"), aws_client(srv, "iam")
     name = unique("cfnrole")
 
     def trust(service: str) -> dict[str, Any]:
@@ -554,7 +562,7 @@ def failure(cfn: Any, name: str, resource: dict[str, Any]) -> str:
 
 
 def test_function_and_layer_code_failures_say_why(srv: LamboxServer) -> None:
-    cfn, s3 = client(srv, "cloudformation"), client(srv, "s3")
+    cfn, s3 = aws_client(srv, "cloudformation"), aws_client(srv, "s3")
     name = unique("cfncode")
     bucket = name.lower()
     s3.create_bucket(Bucket=bucket)
@@ -571,7 +579,11 @@ def test_function_and_layer_code_failures_say_why(srv: LamboxServer) -> None:
 def test_version_alias_weights_and_layer(srv: LamboxServer) -> None:
     """An alias's routing weights are set, and cleared when the template drops them; the
     versions and the layer version go with the stack."""
-    cfn, lam, s3 = client(srv, "cloudformation"), client(srv, "lambda"), client(srv, "s3")
+    cfn, lam, s3 = (
+        aws_client(srv, "cloudformation"),
+        aws_client(srv, "lambda"),
+        aws_client(srv, "s3"),
+    )
     name = unique("cfnalias")
     bucket = name.lower()
     s3.create_bucket(Bucket=bucket)
@@ -640,7 +652,7 @@ def _zip(files: dict[str, str]) -> bytes:
 def test_bucket_attributes_notifications_and_failures(srv: LamboxServer) -> None:
     """A bucket's generated name is lower-case, its attributes AWS's; its notification is
     rewritten on update; a notification S3 refuses leaves no bucket behind."""
-    cfn, s3 = client(srv, "cloudformation"), client(srv, "s3")
+    cfn, s3 = aws_client(srv, "cloudformation"), aws_client(srv, "s3")
     name = unique("CfnBucket")
     rule = {"Event": "s3:ObjectCreated:*", "Function": {"Fn::GetAtt": ["Fn", "Arn"]}}
     props: dict[str, Any] = {"NotificationConfiguration": {"LambdaConfigurations": [rule]}}
@@ -685,7 +697,7 @@ def test_bucket_attributes_notifications_and_failures(srv: LamboxServer) -> None
 
 
 def test_bucket_policy_is_recorded_under_its_bucket(srv: LamboxServer) -> None:
-    cfn = client(srv, "cloudformation")
+    cfn = aws_client(srv, "cloudformation")
     name = unique("cfnbp")
 
     def policy(action: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, unique
+from tests.conftest import CLIENT_ENV, ROOT, LamboxServer, aws_client, unique
 
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 
@@ -38,18 +38,6 @@ def sam(server: LamboxServer, cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def client(server: LamboxServer, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id=CLIENT_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 @pytest.fixture(scope="module")
 def sam_cli() -> Path:
     """The SAM CLI, installed by the Makefile's own target when absent."""
@@ -66,7 +54,7 @@ def test_sam_build_and_deploy(
 ) -> None:
     work = tmp_path / "sam-app"
     shutil.copytree(ROOT / "examples" / "sam-app", work)
-    s3, sqs = client(server, "s3"), client(server, "sqs")
+    s3, sqs = aws_client(server, "s3", retries=True), aws_client(server, "sqs", retries=True)
     bucket = unique("sam-cli-artifacts").lower()
     stack = unique("samcli")
     s3.create_bucket(Bucket=bucket)
@@ -82,7 +70,9 @@ def test_sam_build_and_deploy(
             *("--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset"),
             "--no-fail-on-empty-changeset",
         )
-    stacks = client(server, "cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    stacks = aws_client(server, "cloudformation", retries=True).describe_stacks(StackName=stack)[
+        "Stacks"
+    ]
     assert stacks[0]["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
     out = {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
     greeted = lambda_client.invoke(
