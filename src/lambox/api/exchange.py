@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 # What uvicorn refuses in a header value: control characters but for HTAB.
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# The name of every exchange's task (uvicorn's shutdown reports and cancels them).
+_TASK_NAME = "lambox-exchange"
 # Past this, head and body are written without joining them first (no copy of the body).
 _JOIN_LIMIT = 64 * 1024
 
@@ -145,25 +147,30 @@ class Exchange:
             self._protocol.flow.resume_reading()
             return
         protocol = self._protocol
-        task = protocol.loop.create_task(self._run())
-        task.add_done_callback(protocol.tasks.discard)
+        # Named, since a task's default name ("Task-<n>") is formatted for every task made;
+        # ``_run`` leaves the server's set of tasks itself, with no done callback to schedule.
+        task = protocol.loop.create_task(self._run(), name=_TASK_NAME)
         protocol.tasks.add(task)
         self._task = task
 
     async def _run(self) -> None:
-        routes = self._protocol.direct_routes
+        protocol = self._protocol
+        routes = protocol.direct_routes
         assert routes is not None
         try:
-            chunks = self.chunks
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self.chunks = []
-            answer = await routes.answer(self.scope, WholeBody(body), self._answerer)
-            head = self._head(answer[0], answer[1])
-        except Exception:
-            log.exception("direct request failed")
-            answer = _internal_error()
-            head = self._head(answer[0], answer[1])
-        self._respond(head, answer[2])
+            try:
+                chunks = self.chunks
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self.chunks = []
+                answer = await routes.answer(self.scope, WholeBody(body), self._answerer)
+                head = self._head(answer[0], answer[1])
+            except Exception:
+                log.exception("direct request failed")
+                answer = _internal_error()
+                head = self._head(answer[0], answer[1])
+            self._respond(head, answer[2])
+        finally:
+            protocol.tasks.discard(self._task)  # type: ignore[arg-type]
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         defaults = self._protocol.server_state.default_headers
