@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 
 # What uvicorn refuses in a header value: control characters but for HTAB.
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
-# The name of every exchange's task (uvicorn's shutdown reports and cancels them).
-_TASK_NAME = "lambox-exchange"
 # Past this, head and body are written without joining them first (no copy of the body).
 _JOIN_LIMIT = 64 * 1024
 
@@ -147,9 +145,8 @@ class Exchange:
             self._protocol.flow.resume_reading()
             return
         protocol = self._protocol
-        # Named, since a task's default name ("Task-<n>") is formatted for every task made;
         # ``_run`` leaves the server's set of tasks itself, with no done callback to schedule.
-        task = protocol.loop.create_task(self._run(), name=_TASK_NAME)
+        task = protocol.loop.create_task(self._run())
         protocol.tasks.add(task)
         self._task = task
 
