@@ -63,9 +63,7 @@ _LITERALS: dict[str, Any] = {
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009 - absent from typeshed
-_decoder = json.JSONDecoder()
-_decode = _decoder.decode
-_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once
+_decode = json.JSONDecoder().decode
 
 
 def decoded(text: str) -> Any:

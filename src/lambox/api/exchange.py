@@ -167,7 +167,7 @@ class Exchange:
                 head = self._head(answer[0], answer[1])
             self._respond(head, answer[2])
         finally:
-            protocol.tasks.discard(self._task)  # type: ignore[arg-type]
+            protocol.tasks.discard(self._task)
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         defaults = self._protocol.server_state.default_headers
