@@ -145,29 +145,25 @@ class Exchange:
             self._protocol.flow.resume_reading()
             return
         protocol = self._protocol
-        # ``_run`` leaves the server's set of tasks itself, with no done callback to schedule.
         task = protocol.loop.create_task(self._run())
+        task.add_done_callback(protocol.tasks.discard)
         protocol.tasks.add(task)
         self._task = task
 
     async def _run(self) -> None:
-        protocol = self._protocol
-        routes = protocol.direct_routes
+        routes = self._protocol.direct_routes
         assert routes is not None
         try:
-            try:
-                chunks = self.chunks
-                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self.chunks = []
-                answer = await routes.answer(self.scope, WholeBody(body), self._answerer)
-                head = self._head(answer[0], answer[1])
-            except Exception:
-                log.exception("direct request failed")
-                answer = _internal_error()
-                head = self._head(answer[0], answer[1])
-            self._respond(head, answer[2])
-        finally:
-            protocol.tasks.discard(self._task)
+            chunks = self.chunks
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self.chunks = []
+            answer = await routes.answer(self.scope, WholeBody(body), self._answerer)
+            head = self._head(answer[0], answer[1])
+        except Exception:
+            log.exception("direct request failed")
+            answer = _internal_error()
+            head = self._head(answer[0], answer[1])
+        self._respond(head, answer[2])
 
     def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         defaults = self._protocol.server_state.default_headers
