@@ -57,20 +57,10 @@ class Arns:
         digest = hashlib.sha256(runtime.encode()).hexdigest()
         return f"arn:aws:lambda:{self.region}::runtime:{digest}"
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - frozen and one per server
     def read(self, function_name: str) -> FunctionRef:
         """The parts of a FunctionName parameter; one the model's pattern refuses is
         ResourceNotFound (callers that validate against the model never pass one)."""
-        m = FUNCTION_NAME.fullmatch(function_name)
-        if m is None:
-            raise ResourceNotFound(f"Function not found: {self.function(function_name)}")
-        region, account = m["region"], m["account"]
-        return FunctionRef(
-            name=m["name"],
-            qualifier=m["qualifier"],
-            region=region[:-1] if region else None,
-            account=account[:-1] if account else None,
-        )
+        return _read(self.region, self.account_id, function_name)
 
     def parse(self, function_name: str, qualifier: str | None = None) -> tuple[str, str | None]:
         """(name, qualifier) of a FunctionName parameter plus an optional Qualifier parameter.
@@ -78,7 +68,7 @@ class Arns:
         A qualifier in the ARN and a different Qualifier parameter is AWS's
         InvalidParameterValueException; an ARN of another region is ResourceNotFound.
         """
-        ref = self.read(function_name)
+        ref = _read(self.region, self.account_id, function_name)
         if ref.region and ref.region != self.region:
             raise ResourceNotFound(
                 f"Functions from '{ref.region}' are not reachable in this region ('{self.region}')"
@@ -94,3 +84,20 @@ class Arns:
         """Whether a FunctionName names an account other than lambox's."""
         account = self.read(function_name).account
         return account is not None and account != self.account_id
+
+
+@functools.lru_cache(maxsize=4096)
+def _read(region: str, account_id: str, function_name: str) -> FunctionRef:
+    """``Arns.read``, remembered by its strings: a cache on the method would hash the
+    ``Arns`` itself (a dataclass's ``__hash__``, in Python) on every invocation."""
+    m = FUNCTION_NAME.fullmatch(function_name)
+    if m is None:
+        arn = Arns(region, account_id).function(function_name)
+        raise ResourceNotFound(f"Function not found: {arn}")
+    region_part, account = m["region"], m["account"]
+    return FunctionRef(
+        name=m["name"],
+        qualifier=m["qualifier"],
+        region=region_part[:-1] if region_part else None,
+        account=account[:-1] if account else None,
+    )

@@ -66,6 +66,20 @@ _scanstring: Callable[[str, int, bool], tuple[str, int]] = getattr(json.decoder,
 _decode = json.JSONDecoder().decode
 
 
+def decoded(text: str) -> Any:
+    """``json.loads(text)``. A text that is one value with nothing around it (a payload,
+    a frame's meta) is read by the C scanner alone, without the decoder's two Python calls
+    and two whitespace matches around it; any other text (whitespace around the value, or
+    no JSON) goes to the whole decoder, which reads it or raises as ``json.loads`` does."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:  # no value at 0: whitespace first, or nothing the scanner reads
+        return _decode(text)
+    if end != len(text):
+        return _decode(text)
+    return value
+
+
 class NonStandard(ValueError):
     """``NaN`` or ``Infinity``, which Python reads and Jackson refuses; the message is
     Jackson's."""
@@ -116,7 +130,7 @@ def check_fast(text: str) -> None:
     """Raise ``ValueError`` unless ``text`` is one JSON value (``NaN`` and ``Infinity``
     included, as Python reads them); ``NeedsStack`` if it is too deep for the C decoder."""
     try:
-        _decode(text)
+        decoded(text)
     except RecursionError:
         raise NeedsStack from None
 

@@ -52,7 +52,9 @@ class LogSink:
 
     def append(self, function: str, data: bytes, stream: str = "") -> None:
         """Append one record of ``stream``; a failing disk drops it (logged) instead of raising."""
-        if b"\x1e" in data:  # a line of the function's own could pass for a header
+        # A line of the function's own could pass for a header. (``find``, not ``in``: on
+        # bytes, ``in`` first tries its operand as an int, raising and clearing a TypeError.)
+        if data.find(b"\x1e") != -1:
             data = data.replace(b"\n\x1e", b"\n\x1a")
             if data[:1] == b"\x1e":
                 data = b"\x1a" + data[1:]

@@ -130,15 +130,15 @@ class FunctionVersion:
     generation: int
     # The function's layers merged into one tree, seen at /opt in the sandbox (None: none).
     opt_dir: Path | None = None
+    # The function's name, and the identity of a version (its pool): generations of one key
+    # replace each other. Made once with the snapshot, since every invocation reads them
+    # (a property would be a call each time).
+    name: str = field(init=False, repr=False, compare=False)
+    key: tuple[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """Identity of a version (its pool); generations of one key replace each other."""
-        return (self.config.name, self.config.version)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.config.name)
+        object.__setattr__(self, "key", (self.config.name, self.config.version))
 
 
 class Flow(Protocol):

@@ -4,12 +4,14 @@ which it leaves to uvicorn's cycle, through lambox's protocol on a real socket."
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import Any
 
 from uvicorn import Config, Server
 
 from lambox.api.connection import HeaderLimits, guarded_protocol
+from lambox.api.exchange import Exchange
 
 
 class Routes:
@@ -215,3 +217,29 @@ def test_what_no_route_takes_or_is_not_a_url_host_goes_to_the_cycle() -> None:
     routes = Routes()
     old = call(b"GET", b"/", URL_HOST).replace(b"HTTP/1.1", b"HTTP/1.0")
     assert serve(old, routes, 1).endswith(b"app:") and routes.offered == []
+
+
+class CountingRoutes(Routes):
+    """Routes that count, as each request is answered, the exchanges still alive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alive: list[int] = []
+
+    async def answer(self, scope: dict[str, Any], receive: Any, direct: Any) -> Any:
+        self.alive.append(sum(type(o) is Exchange for o in gc.get_objects()))
+        return await super().answer(scope, receive, direct)
+
+
+def test_an_answered_exchange_is_freed_without_the_garbage_collector() -> None:
+    # An exchange in a reference cycle (with its task, scope and body) lives until a
+    # collection finds it: with the collector off, answered exchanges would pile up.
+    routes = CountingRoutes()
+    gc.collect()
+    gc.disable()
+    try:
+        data = serve([post("/direct", str(i).encode()) for i in range(6)], routes, 6)
+    finally:
+        gc.enable()
+    assert _complete(data) == 6
+    assert routes.alive[-1] <= 2  # the one being answered (and the one before, at most)

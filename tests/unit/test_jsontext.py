@@ -135,3 +135,32 @@ def test_the_stack_reader_agrees_on_random_documents_with_one_character_broken()
         expected = outcome(json.loads, text)[0]
         assert outcome(checked_without_c, text)[0] == expected, text
         assert outcome(built_without_c, text)[0] == expected, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":[1,2.5,null,true]}',
+        ' {"a": 1} ',
+        '{"a": 1}\n',
+        "\t[]",
+        '"x"',
+        "NaN",
+        "",
+        " ",
+        "{}x",
+        "{} {}",
+        '{"a": }',
+        "[1,]",
+        "01",
+    ],
+)
+def test_decoded_reads_and_refuses_as_json_loads_does(text: str) -> None:
+    try:
+        wanted: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        with pytest.raises(json.JSONDecodeError) as got:
+            jsontext.decoded(text)
+        assert (got.value.msg, got.value.pos) == (exc.msg, exc.pos)
+        return
+    assert repr(jsontext.decoded(text)) == repr(wanted)

@@ -103,7 +103,6 @@ class Exchange:
         "chunks",
         "disconnected",
         "keep_alive",
-        "message_event",
         "more_body",
         "response_complete",
         "response_started",
@@ -123,11 +122,19 @@ class Exchange:
         self.scope = scope
         self.chunks: list[bytes] = []  # the body as it came (the protocol's ``on_body``)
         self.more_body = True
-        self.message_event = self
         self.response_started = False
         self.response_complete = False
         self.disconnected = False
         self.keep_alive = keep_alive
+
+    @property
+    def message_event(self) -> Exchange:
+        """The exchange itself, where uvicorn's cycle has an ``asyncio.Event``. A property,
+        not a slot holding ``self``: that reference would make every exchange a cycle (and
+        its task, coroutine, scope and body with it) that only the garbage collector frees,
+        where without it they go when the connection's next request replaces the exchange.
+        """
+        return self
 
     def set(self) -> None:
         """The protocol's news: more body (reading goes on: the claim bounded the body's

@@ -107,7 +107,9 @@ def service_of(scope: Scope) -> tuple[str, str | None]:
     if m is not None:
         return m.group(1).decode(), None
     # Signature Version 2 survives only in S3: "AWS KEY:SIGNATURE", or a presigned URL.
-    if auth.startswith(b"AWS ") or (b"AWSAccessKeyId=" in query and b"Signature=" in query):
+    if auth.startswith(b"AWS ") or (
+        query and b"AWSAccessKeyId=" in query and b"Signature=" in query
+    ):
         return "s3", None
     if target:
         prefix = target.decode("latin-1").split(".", 1)[0]

@@ -402,7 +402,7 @@ class InvokeService:
             outcome.max_memory_mb,
             self._scheduler.load(fv),
         )
-        if b'"_aws"' in outcome.log:
+        if outcome.log.find(b'"_aws"') != -1:  # not ``in``: see ``LogSink.append``
             self._metrics.embedded(config.name, outcome.log)
         return InvocationResult(
             outcome.payload,

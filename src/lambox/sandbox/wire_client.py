@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import math
 from typing import Any, cast
 
 from lambox.errors import SandboxDead, SandboxTimeout
+from lambox.jsontext import decoded
 from lambox.runtime import wire
 
 Frame = tuple[int, dict[str, Any], bytes]
-
-_decode_meta = json.JSONDecoder().decode
 
 
 class WireClient(asyncio.Protocol):
@@ -84,7 +82,7 @@ class WireClient(asyncio.Protocol):
             if total < end:
                 self._need = end - pos
                 return pos
-            meta = _decode_meta(data[start : start + meta_len].decode()) if meta_len else {}
+            meta = decoded(data[start : start + meta_len].decode()) if meta_len else {}
             body = data[start + meta_len : end]
             pos = end
             self._deliver((kind, meta, body))
