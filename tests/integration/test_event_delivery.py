@@ -16,12 +16,12 @@ from tests.conftest import (
     CLIENT_ENV,
     ROLE,
     LamboxServer,
+    aws_client,
     make_zip,
     start_server,
     stop_server,
     unique,
 )
-from tests.integration.test_eventbridge_targets import client
 
 ROLE_ARN = "arn:aws:iam::000000000000:role/scheduler"
 OFF = {"Mode": "OFF"}
@@ -55,7 +55,10 @@ def _attributes(message: dict[str, Any]) -> dict[str, str]:
 
 
 def test_a_missing_target_sends_the_event_to_the_dead_letter_queue(server: LamboxServer) -> None:
-    events, sqs = client(server, "events"), client(server, "sqs")
+    events, sqs = (
+        aws_client(server, "events", retries=True),
+        aws_client(server, "sqs", retries=True),
+    )
     dlq, dlq_arn = _queue(sqs, unique("eb-dlq"))
     gone = f"arn:aws:sqs:us-east-1:000000000000:{unique('gone')}"
     rule = unique("eb-dlq-rule")
@@ -141,7 +144,11 @@ def test_a_throttled_target_is_retried_then_dead_lettered(tmp_path: Path) -> Non
         tmp_path / "data", {"LAMBOX_SANDBOX": "process", "LAMBOX_ASYNC_QUEUE_LIMIT": "1"}
     )
     try:
-        events, sqs, lam = client(server, "events"), client(server, "sqs"), client(server, "lambda")
+        events, sqs, lam = (
+            aws_client(server, "events", retries=True),
+            aws_client(server, "sqs", retries=True),
+            aws_client(server, "lambda", retries=True),
+        )
         lam.create_function(
             FunctionName="sleeper",
             Runtime="python3.11",
@@ -190,7 +197,7 @@ def _soon(seconds: int = 2) -> str:
 
 
 def test_scheduler_delivers_to_queues_topics_and_universal_targets(server: LamboxServer) -> None:
-    scheduler, sqs, sns = (client(server, n) for n in ("scheduler", "sqs", "sns"))
+    scheduler, sqs, sns = (aws_client(server, n, retries=True) for n in ("scheduler", "sqs", "sns"))
     plain, plain_arn = _queue(sqs, unique("sch-q"))
     fifo, fifo_arn = _queue(
         sqs, unique("sch-f") + ".fifo", FifoQueue="true", ContentBasedDeduplication="true"
@@ -241,7 +248,10 @@ def test_scheduler_delivers_to_queues_topics_and_universal_targets(server: Lambo
 
 
 def test_a_failed_schedule_goes_to_its_dead_letter_queue(server: LamboxServer) -> None:
-    scheduler, sqs = client(server, "scheduler"), client(server, "sqs")
+    scheduler, sqs = (
+        aws_client(server, "scheduler", retries=True),
+        aws_client(server, "sqs", retries=True),
+    )
     dlq, dlq_arn = _queue(sqs, unique("sch-dlq"))
     gone = f"arn:aws:sqs:us-east-1:000000000000:{unique('gone')}"
     arn = scheduler.create_schedule(

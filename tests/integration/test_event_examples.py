@@ -15,8 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_ENV, LamboxServer, serve_examples, stop_server
-from tests.integration.test_eventbridge import client
+from tests.conftest import CLIENT_ENV, LamboxServer, aws_client, serve_examples, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +44,14 @@ def logs_until(server: LamboxServer, function: str, text: str, wait: float = 60)
 
 
 def test_the_nightly_report_runs_at_two_and_writes_to_s3(served: LamboxServer) -> None:
-    events = client(served, "events")
+    events = aws_client(served, "events")
     rule = events.describe_rule(Name="nightly-report")
     assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)"
     targets = events.list_targets_by_rule(Rule="nightly-report")["Targets"]
     assert targets[0]["Arn"].endswith(":function:nightly-report")
     log = logs_until(served, "nightly-report", "report for ")
     assert "report for " in log, log
-    s3 = client(served, "s3")
+    s3 = aws_client(served, "s3")
     keys = [
         o["Key"] for o in s3.list_objects_v2(Bucket="lambox-photos", Prefix="reports/")["Contents"]
     ]
@@ -100,7 +99,7 @@ def test_big_orders_gets_only_what_its_pattern_matches(served: LamboxServer) -> 
 def test_the_examples_carry_the_permissions_their_triggers_need(served: LamboxServer) -> None:
     """As on AWS, each trigger's service is allowed by the function's resource policy, so
     the examples also run where policies are enforced."""
-    lam = client(served, "lambda")
+    lam = aws_client(served, "lambda")
     for function, service, source in (
         (
             "big-orders",

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import CLIENT_ENV, LamboxServer, unique
-from tests.integration.test_eventbridge_targets import client
+from tests.conftest import CLIENT_ENV, LamboxServer, aws_client, unique
 from tests.parity.snapshot import parity_dir
 
 PREFIX = "tests/aws/services/events/test_archive_and_replay.py::"
@@ -36,7 +35,10 @@ def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 
 
 def test_archive_and_replay(server: LamboxServer) -> None:
-    events, sqs = client(server, "events"), client(server, "sqs")
+    events, sqs = (
+        aws_client(server, "events", retries=True),
+        aws_client(server, "sqs", retries=True),
+    )
     bus = unique("arch-bus")
     bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
     name = unique("arch")
@@ -152,7 +154,7 @@ def test_archive_and_replay(server: LamboxServer) -> None:
 
 
 def test_archive_and_replay_refusals_match_aws(server: LamboxServer) -> None:
-    events = client(server, "events")
+    events = aws_client(server, "events", retries=True)
     missing = unique("nobus")
     with pytest.raises(ClientError) as exc:
         events.create_archive(

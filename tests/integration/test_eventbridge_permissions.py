@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import LamboxServer, unique
-from tests.integration.test_eventbridge_targets import client
+from tests.conftest import LamboxServer, aws_client, unique
 from tests.parity.snapshot import parity_dir
 
 PREFIX = "tests/aws/services/events/test_events.py::TestEventBus::"
@@ -38,7 +37,7 @@ def _as_lambox(recorded: Any, bus: str, sids: list[str]) -> Any:
 
 @pytest.mark.parametrize("custom", [True, False], ids=["custom", "default"])
 def test_put_and_remove_permission_match_aws(server: LamboxServer, custom: bool) -> None:
-    events = client(server, "events")
+    events = aws_client(server, "events", retries=True)
     bus = unique("perm-bus") if custom else "default"
     if custom:
         events.create_event_bus(Name=bus)
@@ -84,7 +83,7 @@ def test_put_and_remove_permission_match_aws(server: LamboxServer, custom: bool)
 
 
 def test_permission_on_a_missing_bus_is_refused_as_aws(server: LamboxServer) -> None:
-    events = client(server, "events")
+    events = aws_client(server, "events", retries=True)
     bus = unique("nobus")
     with pytest.raises(ClientError) as exc:
         events.put_permission(
@@ -101,7 +100,7 @@ def test_permission_on_a_missing_bus_is_refused_as_aws(server: LamboxServer) -> 
 
 
 def test_operations_not_served_are_named(server: LamboxServer) -> None:
-    events = client(server, "events")
+    events = aws_client(server, "events", retries=True)
     with pytest.raises(ClientError) as exc:
         events.create_connection(
             Name="c",
@@ -112,7 +111,7 @@ def test_operations_not_served_are_named(server: LamboxServer) -> None:
     assert exc.value.response["Error"]["Message"] == (
         "lambox does not support the EventBridge operation CreateConnection yet."
     )
-    scheduler = client(server, "scheduler")
+    scheduler = aws_client(server, "scheduler", retries=True)
     with pytest.raises(ClientError) as exc:
         scheduler.tag_resource(
             ResourceArn="arn:aws:scheduler:us-east-1:000000000000:schedule-group/default",

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import CLIENT_ENV, LamboxServer, start_server, stop_server, unique
-from tests.integration.test_eventbridge import client, error_of, received, recorder
+from tests.conftest import CLIENT_ENV, LamboxServer, aws_client, start_server, stop_server, unique
+from tests.integration.test_eventbridge import error_of, received, recorder
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:nothing"
 OFF = {"Mode": "OFF"}
@@ -24,7 +24,7 @@ OFF = {"Mode": "OFF"}
 
 @pytest.fixture(scope="module")
 def scheduler(server: LamboxServer) -> Any:
-    return client(server, "scheduler")
+    return aws_client(server, "scheduler")
 
 
 def test_schedule_lifecycle(scheduler: Any) -> None:
@@ -205,7 +205,7 @@ def test_schedules_survive_a_crash_and_a_missed_time_fires_once(tmp_path: Path) 
     first = start_server(data)
     try:
         fn = recorder(first)
-        scheduler = client(first, "scheduler")
+        scheduler = aws_client(first, "scheduler")
         soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
         scheduler.create_schedule(
             Name="missed",
@@ -229,7 +229,7 @@ def test_schedules_survive_a_crash_and_a_missed_time_fires_once(tmp_path: Path) 
         assert sorted(e["n"] for e in got) == [1, 2]
         time.sleep(3)  # the next rate() slot is a minute away: nothing more now
         assert len(received(later, fn, 0, wait=0)) == 2
-        scheduler = client(later, "scheduler")
+        scheduler = aws_client(later, "scheduler")
         names = {s["Name"] for s in scheduler.list_schedules()["Schedules"]}
         assert names == {"missed", "every-minute"}  # ActionAfterCompletion NONE keeps both
     finally:

@@ -21,12 +21,12 @@ from tests.conftest import (
     CLIENT_ENV,
     ROLE,
     LamboxServer,
+    aws_client,
     make_zip,
     start_server,
     stop_server,
     unique,
 )
-from tests.integration.test_eventbridge import client
 
 PLATFORM = "AWSLambda-SHA384-ECDSA"
 
@@ -45,9 +45,9 @@ class World:
 
     def __init__(self, server: LamboxServer) -> None:
         self.server = server
-        self.signer = client(server, "signer")
-        self.s3 = client(server, "s3")
-        self.aws_lambda = client(server, "lambda")
+        self.signer = aws_client(server, "signer")
+        self.s3 = aws_client(server, "s3")
+        self.aws_lambda = aws_client(server, "lambda")
         self.bucket = unique("code").lower()
         self.s3.create_bucket(Bucket=self.bucket)
 
@@ -298,8 +298,8 @@ def test_signatures_verify_after_kill_9(tmp_path: Path) -> None:
     srv = start_server(data)
     try:
         world.server = srv
-        world.aws_lambda = client(srv, "lambda")
-        world.signer = client(srv, "signer")
+        world.aws_lambda = aws_client(srv, "lambda")
+        world.signer = aws_client(srv, "signer")
         made = world.create(key, enforce)
         assert made["CodeSha256"] == sha256_of(zip_of("durable"))
         assert world.signer.get_signing_profile(profileName=p["name"])["status"] == "Active"
@@ -318,7 +318,7 @@ def test_make_serve_deploys_the_signed_example(tmp_path: Path) -> None:
         tmp_path / "data", lambda out: "example deployed, signed: signed-hello" in out, examples
     )
     try:
-        aws_lambda = client(srv, "lambda")
+        aws_lambda = aws_client(srv, "lambda")
         aws_lambda.get_waiter("function_active_v2").wait(FunctionName="signed-hello")
         out = json.loads(aws_lambda.invoke(FunctionName="signed-hello")["Payload"].read())
         assert out["message"] == "hello from signed code"
@@ -332,7 +332,7 @@ def test_make_serve_deploys_the_signed_example(tmp_path: Path) -> None:
         with pytest.raises(ClientError) as exc:
             aws_lambda.update_function_code(FunctionName="signed-hello", ZipFile=zip_of("x"))
         assert error(exc) == ("CodeVerificationFailedException", 400)
-        jobs = client(srv, "signer").list_signing_jobs()["jobs"]
+        jobs = aws_client(srv, "signer").list_signing_jobs()["jobs"]
         assert [j["profileName"] for j in jobs] == ["lambox_examples"]
     finally:
         stop_server(srv)
@@ -354,7 +354,7 @@ def test_an_expired_signature_is_untrusted(tmp_path: Path) -> None:
     srv = start_server(data, {"LAMBOX_CLOCK_OFFSET": str(2 * 86400)})
     try:
         world.server = srv
-        world.aws_lambda = client(srv, "lambda")
+        world.aws_lambda = aws_client(srv, "lambda")
         with pytest.raises(ClientError) as exc:
             world.create(key, enforce)
         assert error(exc) == ("CodeVerificationFailedException", 400)

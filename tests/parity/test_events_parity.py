@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import LamboxServer, unique
-from tests.integration.test_eventbridge import client
+from tests.conftest import LamboxServer, aws_client, unique
 from tests.parity.snapshot import parity_dir
 
 _EXPRESSION = re.compile(r"\[((?:rate|cron)\(.*\))\]$")
@@ -41,7 +40,7 @@ CASES = _recorded()
 def test_put_rule_schedule_expression_matches_aws(
     server: LamboxServer, expression: str, recorded: dict[str, Any]
 ) -> None:
-    events = client(server, "events")
+    events = aws_client(server, "events")
     name = unique("parity")
     if "invalid-put-rule" in recorded:
         with pytest.raises(ClientError) as exc:

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import LamboxServer, unique
-from tests.integration.test_eventbridge import client
+from tests.conftest import LamboxServer, aws_client, unique
 from tests.parity.snapshot import parity_dir
 
 _EXPRESSION = re.compile(r"\[(.*)\]$")
@@ -44,7 +43,7 @@ CASES = _recorded()
 def test_schedule_expression_answer_matches_aws(
     server: LamboxServer, expression: str, recorded: dict[str, Any] | None
 ) -> None:
-    scheduler = client(server, "scheduler")
+    scheduler = aws_client(server, "scheduler")
     kwargs: dict[str, Any] = {
         "Name": unique("parity"),
         "ScheduleExpression": expression,
