@@ -18,7 +18,8 @@ still pending on the connection (pipelining). Anything else takes uvicorn's cycl
 other request does.
 
 Header names are the answerer's to keep valid (constants, or checked when they come from
-a function: ``edge.http_events.response``); values are checked here, as uvicorn checks them.
+a function: ``edge.http_events.response``); values are checked here, as uvicorn checks them,
+but for an answer's ``MadeHeaders`` (values lambox made itself, ``api/responses.py``).
 
 The exchange keeps the attributes uvicorn's protocol (and the connection guard) read and
 write on a cycle: ``more_body``, ``message_event`` (the exchange itself: ``set`` is how the
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.types import Message, Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from lambox.api.responses import error_answer, request_id
+from lambox.api.responses import MadeHeaders, error_answer, request_id
 from lambox.edge.denials import Answer
 from lambox.edge.router import Answerer
 from lambox.errors import ServiceError
@@ -171,10 +172,14 @@ class Exchange:
             _HEAD.joined = b"".join([b"%s: %s\r\n" % pair for pair in defaults])
             _HEAD.defaults = defaults
         parts = [STATUS_LINE[status], _HEAD.joined]
-        for name, value in headers:
-            if _BAD_VALUE.search(value):
-                raise ValueError(f"invalid value of response header {name!r}")
-            parts += (name, b": ", value, b"\r\n")
+        if type(headers) is MadeHeaders:  # lambox's own values: nothing to check
+            for pair in headers:
+                parts += (pair[0], b": ", pair[1], b"\r\n")
+        else:
+            for name, value in headers:
+                if _BAD_VALUE.search(value):
+                    raise ValueError(f"invalid value of response header {name!r}")
+                parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
         return b"".join(parts)
 

@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from lambox.api.exchange import WholeBody
 from lambox.api.invoke_options import options
-from lambox.api.responses import error_answer
+from lambox.api.responses import MadeHeaders, error_answer
 from lambox.control import shapes
 from lambox.edge.denials import Answer
 from lambox.errors import (
@@ -85,16 +85,20 @@ class InvokeEndpoint:
             log.exception("invoke failed")
             return error_answer(ServiceError("Internal error."), rid)
         status = _STATUS[invocation.invocation_type]
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"x-amzn-requestid", rid.encode()),
-        ]
+        # The request id, the version (``$LATEST`` or a number), base64 and the length are
+        # lambox's own: written unchecked (``MadeHeaders``). The function error is the
+        # sandbox's word and the durable ARN carries names: with either, all are checked.
+        headers: list[tuple[bytes, bytes]] = MadeHeaders(
+            ((b"content-type", b"application/json"), (b"x-amzn-requestid", rid.encode()))
+        )
         payload = result.payload if status == 200 else b""
         if status == 200:
             headers.append((b"x-amz-executed-version", result.executed_version.encode()))
         if result.function_error:
+            headers = list(headers)
             headers.append((b"x-amz-function-error", result.function_error.encode()))
         if result.durable_execution_arn:
+            headers = list(headers)
             headers.append((b"x-amz-durable-execution-arn", result.durable_execution_arn.encode()))
         if invocation.tail_logs and status == 200:
             headers.append((b"x-amz-log-result", base64.b64encode(result.log)))
