@@ -2,7 +2,7 @@
 does not move with the machine's load (the same binary and inputs give the same count).
 
 ``.venv/bin/python bench/instructions.py [--n 1000] [--compare SRC] [--stub service|wire]
-[--url]``
+[--url] [--keep DIR]``
 
 Each server (the HTTP echo floor, the relay floor, lambox; ``--compare`` adds a lambox
 started from another tree's ``src``, ``--stub`` one with a layer stubbed out, see
@@ -12,7 +12,8 @@ dumped. Only the server process's user-space instructions are counted: not the k
 work in its system calls, not the sandbox's, not the client's. valgrind slows the server
 about fifty-fold, so ``n`` is small and the figures are not times. ``--url`` also counts,
 on each lambox, a function URL's request to the same function (``function_url.py``'s
-handler, which answers both with the same bytes).
+handler, which answers both with the same bytes). ``--keep`` copies each dump to a
+directory, for ``callgrind_annotate`` to read function by function.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ BENCH = Path(__file__).resolve().parent
 
 
 def count(
-    name: str, argv: list[str], health: str, env: dict[str, str], n: int, url: bool = False
+    name: str,
+    argv: list[str],
+    health: str,
+    env: dict[str, str],
+    n: int,
+    url: bool = False,
+    keep: Path | None = None,
 ) -> list[float]:
     """Instructions per request of the server ``argv`` starts: for an Invoke, then (``url``)
     for a function URL's request to the same function."""
@@ -81,6 +88,10 @@ def count(
         figures = []
         for i in range(1, len(raws) + 1):
             for dump in tmp.glob(f"callgrind.out.*.{i}"):
+                if keep is not None:  # for callgrind_annotate, function by function
+                    keep.mkdir(parents=True, exist_ok=True)
+                    slug = name.replace(" ", "-").replace(",", "")
+                    shutil.copy(dump, keep / f"{slug}.{i}.callgrind")
                 for line in dump.read_text(errors="replace").splitlines():
                     if line.startswith("summary:"):
                         figures.append(int(line.split()[1]) / n)
@@ -95,6 +106,7 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="the src directory of another tree")
     parser.add_argument("--stub", action="append", default=[], choices=["service", "wire"])
     parser.add_argument("--url", action="store_true", help="count a function URL request too")
+    parser.add_argument("--keep", type=Path, help="a directory to copy the callgrind dumps to")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -113,7 +125,8 @@ def main() -> None:
         argv = [py, str(BENCH / "stubbed_serve.py"), stub, *lam[3:]]
         runs.append((f"lambox, {stub} stubbed", argv, "/2015-03-31/functions", {}))
     for name, argv, health, env in runs:
-        figures = count(name, argv, health, env, args.n, args.url and health != "/")
+        url = args.url and health != "/"
+        figures = count(name, argv, health, env, args.n, url, args.keep)
         print(f"{name:>28}: {figures[0]:>9,.0f} instructions/request")
         if len(figures) > 1:
             print(f"{name + ', function URL':>28}: {figures[1]:>9,.0f} instructions/request")

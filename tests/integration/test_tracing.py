@@ -343,3 +343,20 @@ def test_response_stream_invoke_carries_the_trace(
     )
     assert parts(json.loads(body))["Root"] == root
     assert name in {s.name for s in collector.trace(root[2:10] + root[11:], 3)}
+
+
+def test_a_callers_header_with_quotes_and_backslashes_reaches_the_handler_whole(
+    traced_server: LamboxServer,
+) -> None:
+    """Lambox writes its own trace headers into the sandbox's INVOKE frame unescaped (they
+    hold nothing JSON escapes); a caller's header is escaped, whatever it holds."""
+    lam = aws_client(traced_server, "lambda")
+    name = create(lam, "PassThrough")
+    header = f'Root={new_root()};Parent={PARENT};Sampled=1;Note="a\\b"'
+    seen = with_trace_header(aws_client(traced_server, "lambda"), header).invoke(FunctionName=name)
+    assert "FunctionError" not in seen
+    got = json.loads(seen["Payload"].read())
+    assert got.startswith(header + ";Lineage=")
+    # Without a caller's header, the handler gets one lambox made.
+    own = parts(json.loads(lam.invoke(FunctionName=name)["Payload"].read()))
+    assert own["Root"].startswith("1-") and own["Sampled"] == "0"

@@ -315,3 +315,12 @@ def test_compaction_merges_the_rows_of_closed_minutes(tmp_path: Path) -> None:
     assert len(after) == 1 and removed > 0
     assert after[0][2].count == 3 and _sum(agg, "Duration", fn) == 15.0
     assert agg.store.compact(0, 2**40) == 0
+
+
+def test_usage_bills_at_least_a_millisecond_an_invocation(tmp_path: Path) -> None:
+    recorder, agg = _aggregator(tmp_path)
+    for duration in (0.2, 0.0, 1.0, 2.5):  # billed 1, 1, 1, 3
+        recorder.invoked("f", None, "$LATEST", duration, False, 128, 40, IDLE)
+    agg.settle()
+    usage = [(u.requests, u.billed_ms) for u in agg.store.usage(0)]
+    assert usage == [(4, 6)]

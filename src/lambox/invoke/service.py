@@ -331,6 +331,7 @@ class InvokeService:
             lineage.extended(header, inv.trace_header, config.name),
             inv.sink,
             spill,
+            not inv.trace_header,  # without a caller's header, lambox made all of it
         )
 
     def _finish(

@@ -244,8 +244,14 @@ class Aggregator:
             if usage is None:
                 usage = self._usage[(minute, name, version, memory)] = [0, 0, 0]
             usage[0] += invocations
-            # AWS bills each invocation's duration rounded up to the millisecond.
-            usage[1] += sum(max(1, math.ceil(d)) for d in g.durations)
+            # AWS bills each invocation's duration rounded up to the millisecond, at least
+            # 1 ms. A loop, not ``sum(max(1, ...))``: the builtin ``max`` costs about 800
+            # instructions a call, and this runs once for every invocation.
+            billed = 0
+            for d in g.durations:
+                ms = math.ceil(d)
+                billed += ms if ms > 1 else 1
+            usage[1] += billed
             usage[2] = max(usage[2], g.max_memory)
 
     def put(self, points: Iterable[tuple[Key, StatSet]]) -> None:

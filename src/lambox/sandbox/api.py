@@ -96,6 +96,9 @@ class InvokeRequest:
     log_spill: Callable[[bytes], None] | None = None
     """Where the invocation's log goes once it outgrows what a sandbox keeps in memory
     (``LogPipe``), whole lines at a time; None: the oldest part is dropped instead."""
+    trace_made: bool = False
+    """True when lambox made ``trace_id`` whole (the invocation had no caller's trace
+    header): it has no character that needs escaping in the sandbox's INVOKE frame."""
 
 
 class Sandbox(Protocol):

@@ -234,6 +234,7 @@ class WireSandbox(ABC):
             request.client_context,
             request.trace_id,
             request.payload,
+            request.trace_made,
         )
         if pipe is not None:
             pipe.spill = request.log_spill
