@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
-from tests.conftest import ROLE, LamboxServer, make_zip, unique
+from tests.conftest import LamboxServer, aws_client, unique
+from tests.integration.urls import public_url, python_function
 
 # Headers a function might copy from a framework's response, with values that would make a
 # client read the body wrongly: an empty body, a chunked one, a closed connection.
@@ -79,29 +79,17 @@ def _check(answers: list[tuple[list[tuple[str, str]], bytes]], multi: bool) -> N
 
 @pytest.fixture(scope="module")
 def function(lambda_client: Any) -> Iterator[str]:
-    name = unique("framing")
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=ROLE,
-        Code={"ZipFile": make_zip({"app.py": HANDLER})},
-    )
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-    yield name
-    lambda_client.delete_function(FunctionName=name)
+    with python_function(lambda_client, "framing", HANDLER) as name:
+        yield name
 
 
 @pytest.mark.parametrize("mode", ["BUFFERED", "RESPONSE_STREAM"])
 def test_a_function_urls_answer_is_framed_by_lambox(
     server: LamboxServer, lambda_client: Any, function: str, mode: str
 ) -> None:
-    url = lambda_client.create_function_url_config(
-        FunctionName=function, AuthType="NONE", InvokeMode=mode
-    )["FunctionUrl"]
+    url = public_url(lambda_client, function, InvokeMode=mode)
     try:
-        port = urlsplit(server.url).port or 0
-        _check(_twice(port, urlsplit(url).hostname or "", "/"), multi=False)
+        _check(_twice(url.port, url.host, "/"), multi=False)
     finally:
         lambda_client.delete_function_url_config(FunctionName=function)
 
@@ -110,13 +98,7 @@ def test_a_function_urls_answer_is_framed_by_lambox(
 def test_an_http_apis_answer_is_framed_by_lambox(
     server: LamboxServer, lambda_client: Any, function: str, version: str
 ) -> None:
-    gateway = boto3.client(
-        "apigatewayv2",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    gateway = aws_client(server, "apigatewayv2")
     arn = lambda_client.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
     api = gateway.create_api(Name=unique("framing"), ProtocolType="HTTP")
     try:
