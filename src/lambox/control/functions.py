@@ -144,6 +144,16 @@ def _durable(
     return (timeout, retention)
 
 
+def _tenant_isolation(params: Mapping[str, Any]) -> str:
+    """``TenancyConfig.TenantIsolationMode`` of a CreateFunction ("" without one; the model
+    checked the enum). Only a create sets it: UpdateFunctionConfiguration's model has no
+    such member, so AWS cannot change it afterwards and neither can lambox."""
+    given = params.get("TenancyConfig")
+    if not isinstance(given, Mapping):
+        return ""
+    return str(given.get("TenantIsolationMode") or "")
+
+
 def _snap_start_runtime(runtime: str) -> bool:
     major, _, minor = runtime.removeprefix("python").partition(".")
     return runtime.startswith("python") and major == "3" and minor.isdigit() and int(minor) >= 12
@@ -347,6 +357,7 @@ class FunctionService:
             opt_key=opt_key,
             durable=_durable(params.get("DurableConfig"), None),
             tracing_mode=tracing_mode(params),
+            tenant_isolation=_tenant_isolation(params),
         )
         config = replace(config, **logging_changes(params))
         self._store.insert(config)
