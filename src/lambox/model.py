@@ -184,6 +184,8 @@ class Invocation:
     durable_name: str | None = None
     # The caller's X-Amzn-Trace-Id header (None: lambox starts the trace).
     trace_header: str | None = None
+    # X-Amz-Tenant-Id: the tenant a PER_TENANT function's invocation is for.
+    tenant_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -8,15 +8,36 @@ share a sandbox exactly when their tokens are equal.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.conftest import (
+    CLIENT_ENV,
     ROLE,
+    LamboxServer,
+    aws_client,
+    cli_models,
     make_zip,
+    start_server,
+    stop_server,
     unique,
 )
 
 PER_TENANT = {"TenantIsolationMode": "PER_TENANT"}
+MISMATCH = (
+    "Tenant ID configuration not specified or passed to a function when tenant isolation is"
+    " not enabled."
+)
 APP = """
 import json, os, time, uuid
 TOKEN = uuid.uuid4().hex
@@ -27,6 +48,19 @@ def handler(event, context):
     return {"tenant": context.tenant_id, "token": TOKEN, "pid": os.getpid()}
 """
 CODE = make_zip({"app.py": APP})
+# A provided.* bootstrap speaking the Runtime API itself: it answers each invocation with
+# the tenant header /next carried.
+BOOTSTRAP = """#!/usr/bin/env python3
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as got:
+        rid = got.headers["Lambda-Runtime-Aws-Request-Id"]
+        tenant = got.headers.get("Lambda-Runtime-Aws-Tenant-Id")
+        got.read()
+    body = json.dumps({"tenant": tenant}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/response", body)).read()
+"""
 
 
 def create(lam: Any, tenancy: bool = True, **kw: Any) -> str:
@@ -45,6 +79,36 @@ def create(lam: Any, tenancy: bool = True, **kw: Any) -> str:
         FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300}
     )
     return name
+
+
+def call(lam: Any, name: str, tenant: str | None, payload: Any = None) -> dict[str, Any]:
+    extra = {} if tenant is None else {"TenantId": tenant}
+    out = lam.invoke(FunctionName=name, Payload=json.dumps(payload or {}), **extra)
+    assert "FunctionError" not in out, out["Payload"].read()
+    result: dict[str, Any] = json.loads(out["Payload"].read())
+    return result
+
+
+def records(server: LamboxServer, name: str, count: int) -> list[dict[str, Any]]:
+    """The RECORD lines of the function's log, once there are ``count`` of them."""
+    deadline = time.monotonic() + 60
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{server.url}/lambox/v1/logs/{name}").text
+        found = [json.loads(line[7:]) for line in text.splitlines() if line.startswith("RECORD ")]
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{name} logged {found}, expected {count} records")
+
+
+def refusal(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    error = exc.value.response
+    return (
+        error["ResponseMetadata"]["HTTPStatusCode"],
+        error["Error"]["Code"],
+        error["Error"]["Message"],
+    )
 
 
 # -- TenancyConfig -----------------------------------------------------------------------
@@ -81,3 +145,231 @@ def test_tenancy_config_is_kept_and_shown_in_every_view(lambda_client: Any) -> N
     # A function created without one shows none.
     plain = create(lambda_client, tenancy=False)
     assert "TenancyConfig" not in lambda_client.get_function_configuration(FunctionName=plain)
+
+
+def test_tenancy_config_cannot_be_changed_after_creation(
+    lambda_client: Any, server: LamboxServer
+) -> None:
+    tenanted = create(lambda_client)
+    plain = create(lambda_client, tenancy=False)
+    updated = lambda_client.update_function_configuration(FunctionName=tenanted, Timeout=7)
+    assert updated["TenancyConfig"] == PER_TENANT
+    # UpdateFunctionConfiguration's model has no TenancyConfig (boto3 refuses it before
+    # sending): a raw request carrying one changes nothing of it, either way.
+    for name, given in ((plain, PER_TENANT), (tenanted, None)):
+        answer = httpx.put(
+            f"{server.url}/2015-03-31/functions/{name}/configuration",
+            json={"TenancyConfig": given, "Description": "raw"},
+        )
+        assert answer.status_code == 200, answer.text
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert "TenancyConfig" not in lambda_client.get_function_configuration(FunctionName=plain)
+    assert call(lambda_client, plain, None)["tenant"] is None
+    assert lambda_client.get_function_configuration(FunctionName=tenanted)["TenancyConfig"] == (
+        PER_TENANT
+    )
+    assert call(lambda_client, tenanted, "blue")["tenant"] == "blue"
+
+
+# -- execution environments ----------------------------------------------------------------
+
+
+def test_each_tenant_has_its_own_sandboxes_and_reuses_them(lambda_client: Any) -> None:
+    name = create(lambda_client)
+    blue = [call(lambda_client, name, "blue") for _ in range(3)]
+    green = [call(lambda_client, name, "green") for _ in range(3)]
+    blue.append(call(lambda_client, name, "blue"))
+    assert {r["tenant"] for r in blue} == {"blue"}
+    assert {r["tenant"] for r in green} == {"green"}
+    # Warm reuse within a tenant: one sandbox each, sequential calls.
+    assert len({r["token"] for r in blue}) == 1
+    assert len({r["token"] for r in green}) == 1
+    # Never across tenants, though blue's sandbox was idle when green came.
+    assert blue[0]["token"] != green[0]["token"]
+
+
+def test_a_tenant_never_gets_a_sandbox_another_tenant_used(lambda_client: Any) -> None:
+    name = create(lambda_client)
+    seen: dict[str, str] = {}  # token -> the tenant whose sandbox it is
+    for tenant in ["a", "b", "c", "a", "b", "c", "a:1", "a 1", "b", "a"]:
+        got = call(lambda_client, name, tenant)
+        assert got["tenant"] == tenant
+        assert seen.setdefault(got["token"], tenant) == tenant
+    assert len(seen) == 5
+
+
+def test_reserved_concurrency_counts_every_tenants_sandboxes(lambda_client: Any) -> None:
+    name = create(lambda_client)
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    held: list[dict[str, Any]] = []
+
+    def hold_blue() -> None:  # until blue got the one slot (green may have it a moment)
+        while not held:
+            try:
+                held.append(call(lambda_client, name, "blue", {"sleep": 3}))
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "TooManyRequestsException"
+
+    thread = threading.Thread(target=hold_blue)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until blue holds the one slot: green, another tenant, is throttled
+            try:
+                assert call(lambda_client, name, "green")["tenant"] == "green"
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "TooManyRequestsException"
+                break
+            assert time.monotonic() < deadline, "green was never throttled"
+    finally:
+        thread.join()
+    assert held[0]["tenant"] == "blue"
+    assert call(lambda_client, name, "green")["tenant"] == "green"
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_a_tenant_isolated_function_needs_a_tenant_id(lambda_client: Any) -> None:
+    name = create(lambda_client)
+    for kind in ("RequestResponse", "Event", "DryRun"):
+        with pytest.raises(ClientError) as caught:
+            lambda_client.invoke(FunctionName=name, InvocationType=kind, Payload=b"{}")
+        assert refusal(caught) == (400, "InvalidParameterValueException", MISMATCH)
+    with pytest.raises(ClientError) as caught:
+        lambda_client.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    assert refusal(caught) == (400, "InvalidParameterValueException", MISMATCH)
+    streamed = lambda_client.invoke_with_response_stream(
+        FunctionName=name, Payload=b"{}", TenantId="blue"
+    )
+    chunks = b"".join(
+        e["PayloadChunk"]["Payload"] for e in streamed["EventStream"] if "PayloadChunk" in e
+    )
+    assert json.loads(chunks)["tenant"] == "blue"
+
+
+def test_a_function_without_tenant_isolation_refuses_a_tenant_id(lambda_client: Any) -> None:
+    name = create(lambda_client, tenancy=False)
+    for kind in ("RequestResponse", "Event"):
+        with pytest.raises(ClientError) as caught:
+            lambda_client.invoke(
+                FunctionName=name, InvocationType=kind, Payload=b"{}", TenantId="blue"
+            )
+        assert refusal(caught) == (400, "InvalidParameterValueException", MISMATCH)
+    with pytest.raises(ClientError) as caught:
+        lambda_client.invoke_with_response_stream(FunctionName=name, Payload=b"{}", TenantId="blue")
+    assert refusal(caught) == (400, "InvalidParameterValueException", MISMATCH)
+    assert call(lambda_client, name, None)["tenant"] is None
+
+
+def test_a_tenant_id_outside_the_model_is_a_validation_error(lambda_client: Any) -> None:
+    name = create(lambda_client)
+    with pytest.raises(ClientError) as caught:
+        call(lambda_client, name, "blue$team")
+    assert refusal(caught) == (
+        400,
+        "ValidationException",
+        "1 validation error detected: Value 'blue$team' at 'tenantId' failed to satisfy"
+        " constraint: Member must satisfy regular expression pattern:"
+        " [a-zA-Z0-9\\._:\\/=+\\-@ ]+",
+    )
+    with pytest.raises(ClientError) as caught:
+        call(lambda_client, name, "t" * 257)
+    status, code, message = refusal(caught)
+    assert (status, code) == (400, "ValidationException")
+    assert message.endswith("Member must have length less than or equal to 256")
+    longest = "t" * 256
+    assert call(lambda_client, name, longest)["tenant"] == longest
+
+
+# -- asynchronous invocations ------------------------------------------------------------
+
+
+def test_an_event_reaches_the_function_with_its_tenant_id(
+    lambda_client: Any, server: LamboxServer
+) -> None:
+    name = create(lambda_client)
+    for n, tenant in enumerate(["blue", "green"]):
+        out = lambda_client.invoke(
+            FunctionName=name,
+            InvocationType="Event",
+            Payload=json.dumps({"n": n}),
+            TenantId=tenant,
+        )
+        assert out["StatusCode"] == 202
+    got = sorted((r["n"], r["tenant"]) for r in records(server, name, 2))
+    assert got == [(0, "blue"), (1, "green")]
+
+
+def test_the_aws_cli_invokes_with_tenant_id(server: LamboxServer, tmp_path: Path) -> None:
+    lam = aws_client(server, "lambda")
+    name = create(lam)
+    env = {**os.environ, **CLIENT_ENV, "AWS_DATA_PATH": str(cli_models(tmp_path))}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/usr/bin/aws", "--endpoint-url", server.url, "lambda", "invoke",
+             "--function-name", name, *args],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+
+    out = tmp_path / "out.json"
+    done = cli("--tenant-id", "blue", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["tenant"] == "blue"
+    done = cli("--tenant-id", "green", "--invocation-type", "Event", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["StatusCode"] == 202
+    assert [r["tenant"] for r in records(server, name, 2)][-1] == "green"
+    refused = cli(str(out))
+    assert refused.returncode != 0
+    assert "InvalidParameterValueException" in refused.stderr
+
+
+def test_tenancy_and_queued_events_survive_a_restart(tmp_path: Path) -> None:
+    env = {"LAMBOX_ASYNC_CONCURRENCY": "1"}
+    data = tmp_path / "data"
+    first = start_server(data, env)
+    try:
+        lam = aws_client(first, "lambda")
+        name = create(lam)
+        for n, tenant in enumerate(["blue", "green", "red"]):
+            lam.invoke(
+                FunctionName=name,
+                InvocationType="Event",
+                Payload=json.dumps({"n": n, "sleep": 1}),
+                TenantId=tenant,
+            )
+    finally:
+        stop_server(first)
+    second = start_server(data, env)
+    try:
+        lam = aws_client(second, "lambda")
+        assert lam.get_function_configuration(FunctionName=name)["TenancyConfig"] == PER_TENANT
+        got = {(r["n"], r["tenant"]) for r in records(second, name, 3)}
+        assert got >= {(0, "blue"), (1, "green"), (2, "red")}
+        assert call(lam, name, "blue")["tenant"] == "blue"
+    finally:
+        stop_server(second)
+
+
+# -- other runtimes --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="no python3 on PATH")
+def test_the_runtime_api_hands_the_tenant_id_to_a_provided_runtime(lambda_client: Any) -> None:
+    code = make_zip({"bootstrap": BOOTSTRAP}, modes={"bootstrap": 0o755})
+    name = create(lambda_client, Runtime="provided.al2023", Handler="x", Code={"ZipFile": code})
+    assert call(lambda_client, name, "blue:1") == {"tenant": "blue:1"}
+    assert call(lambda_client, name, "green") == {"tenant": "green"}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
+def test_node_functions_see_the_tenant_id_in_their_context(lambda_client: Any) -> None:
+    code = make_zip(
+        {"index.js": "exports.handler = async (e, context) => ({tenant: context.tenantId});\n"}
+    )
+    name = create(
+        lambda_client, Runtime="nodejs20.x", Handler="index.handler", Code={"ZipFile": code}
+    )
+    assert call(lambda_client, name, "blue") == {"tenant": "blue"}

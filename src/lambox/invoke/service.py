@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from lambox import arns as arns_mod
 from lambox import lineage
 from lambox.errors import (
+    InvalidParameterValue,
     RecursiveInvocation,
     RequestTooLarge,
     ResourceConflict,
@@ -57,6 +58,12 @@ ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 RESPONSE_LIMIT = SYNC_PAYLOAD_LIMIT + 100
 TAIL_BYTES = 4096
 UNHANDLED = "Unhandled"
+# AWS's documented error for a tenant id missing on a PER_TENANT function or given to one
+# without tenant isolation (the troubleshooting page of tenant isolation; one text for both).
+TENANT_MISMATCH = (
+    "Tenant ID configuration not specified or passed to a function when tenant isolation is"
+    " not enabled."
+)
 
 DurableStarter = Callable[[FunctionVersion, Invocation], Awaitable[InvocationResult]]
 """Starts (or finds) the durable execution an Invoke of a durable function names."""
@@ -193,8 +200,14 @@ class InvokeService:
     def _checked(
         self, function_name: str, invocation: Invocation
     ) -> tuple[FunctionVersion, Invocation]:
-        """``prepare`` up to the payload's JSON check: the route and the size limit."""
+        """``prepare`` up to the payload's JSON check: the route, the tenant id (required by a
+        function with tenant isolation, refused by any other) and the size limit."""
         fv, qualifier = self.route(function_name, invocation.qualifier)
+        if fv.config.tenant_isolation:
+            if invocation.tenant_id is None:
+                raise InvalidParameterValue(TENANT_MISMATCH)
+        elif invocation.tenant_id is not None:
+            raise InvalidParameterValue(TENANT_MISMATCH)
         if qualifier != invocation.qualifier:
             invocation = replace(invocation, qualifier=qualifier)
         kind = invocation.invocation_type
@@ -225,6 +238,7 @@ class InvokeService:
                 invocation.payload,
                 invocation.client_context,
                 invocation.trace_header,
+                invocation.tenant_id,
             )
             await self._events.put((event,))
             self._metrics.async_received(fv.name, invocation.qualifier)
@@ -268,9 +282,9 @@ class InvokeService:
         scheduler = self._scheduler
         try:
             # ``acquire`` without its ``async with``: no coroutine on a warm lease.
-            pool, lease, unreserved = scheduler.enter(fv)
+            pool, lease, unreserved = scheduler.enter(fv, inv.tenant_id)
             if lease is None:
-                lease = await scheduler.lease_cold(pool, unreserved)
+                lease = await scheduler.lease_cold(pool, unreserved, inv.tenant_id)
             try:
                 report = lease.sandbox.init
                 assert report is not None
@@ -332,6 +346,7 @@ class InvokeService:
             inv.sink,
             spill,
             not inv.trace_header,  # without a caller's header, lambox made all of it
+            inv.tenant_id,
         )
 
     def _finish(

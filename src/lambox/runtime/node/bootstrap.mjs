@@ -382,6 +382,7 @@ function makeContext(headers) {
     logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
     identity: parseHeader(headers["lambda-runtime-cognito-identity"]),
     clientContext: parseHeader(headers["lambda-runtime-client-context"]),
+    tenantId: headers["lambda-runtime-aws-tenant-id"],
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
 }
