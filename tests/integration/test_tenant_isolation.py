@@ -39,8 +39,12 @@ MISMATCH = (
     " not enabled."
 )
 APP = """
-import json, os, time, uuid
+import json, logging, os, time, uuid
 TOKEN = uuid.uuid4().hex
+
+def logs(event, context):
+    logging.getLogger("app").warning("for %s", context.tenant_id)
+    return "ok"
 
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
@@ -353,6 +357,32 @@ def test_tenancy_and_queued_events_survive_a_restart(tmp_path: Path) -> None:
         stop_server(second)
 
 
+# -- logs ------------------------------------------------------------------------------------
+
+
+def json_records(server: LamboxServer, name: str) -> list[dict[str, Any]]:
+    text = httpx.get(f"{server.url}/lambox/v1/logs/{name}").text
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_json_log_records_name_the_tenant(lambda_client: Any, server: LamboxServer) -> None:
+    config = {"LogFormat": "JSON", "SystemLogLevel": "DEBUG"}
+    name = create(lambda_client, Handler="app.logs", LoggingConfig=config)
+    out = lambda_client.invoke(FunctionName=name, TenantId="blue")
+    rid = out["ResponseMetadata"]["RequestId"]
+    records = [r for r in json_records(server, name) if r.get("type") != "platform.initStart"]
+    kinds = [r.get("type", r.get("level")) for r in records]
+    assert kinds == ["platform.start", "WARNING", "platform.runtimeDone", "platform.report"]
+    for record in records:
+        fields = record.get("record", record)
+        assert (fields["requestId"], fields["tenantId"]) == (rid, "blue")
+    assert records[1]["message"] == "for blue"
+    # A function without tenant isolation logs no tenantId.
+    plain = create(lambda_client, tenancy=False, Handler="app.logs", LoggingConfig=config)
+    lambda_client.invoke(FunctionName=plain)
+    assert all("tenantId" not in r.get("record", r) for r in json_records(server, plain))
+
+
 # -- other runtimes --------------------------------------------------------------------------
 
 
@@ -365,11 +395,23 @@ def test_the_runtime_api_hands_the_tenant_id_to_a_provided_runtime(lambda_client
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="no node on PATH")
-def test_node_functions_see_the_tenant_id_in_their_context(lambda_client: Any) -> None:
+def test_node_functions_see_the_tenant_id_in_their_context(
+    lambda_client: Any, server: LamboxServer
+) -> None:
     code = make_zip(
-        {"index.js": "exports.handler = async (e, context) => ({tenant: context.tenantId});\n"}
+        {
+            "index.js": "exports.handler = async (e, context) => {\n"
+            "  console.warn('for ' + context.tenantId);\n"
+            "  return {tenant: context.tenantId};\n};\n"
+        }
     )
     name = create(
-        lambda_client, Runtime="nodejs20.x", Handler="index.handler", Code={"ZipFile": code}
+        lambda_client,
+        Runtime="nodejs20.x",
+        Handler="index.handler",
+        Code={"ZipFile": code},
+        LoggingConfig={"LogFormat": "JSON"},
     )
     assert call(lambda_client, name, "blue") == {"tenant": "blue"}
+    app = [r for r in json_records(server, name) if r.get("message") == "for blue"]
+    assert [r["tenantId"] for r in app] == ["blue"]

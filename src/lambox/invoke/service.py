@@ -299,7 +299,9 @@ class InvokeService:
                     outcome = Outcome(report.error, UNHANDLED)
                     return self._finish(fv, inv, outcome, init, stream, trace)
                 head = self._init_head(fv.config, init) if init is not None else b""
-                spill = Spill(self._logs, fv.config, inv.request_id, stream, init, head)
+                spill = Spill(
+                    self._logs, fv.config, inv.request_id, stream, init, head, inv.tenant_id
+                )
                 # The call itself, inline: no coroutine of its own on every invocation.
                 request = self._request(fv, inv, header, spill)
                 timeout = fv.config.timeout
@@ -391,6 +393,7 @@ class InvokeService:
                 status,
                 config.system_log_level,
                 not started,
+                inv.tenant_id,
             )
         else:
             text = records.framed(
@@ -487,7 +490,16 @@ class Spill:
     written to the function's log as it comes, the first part after the init's log and the
     START record, so the log reads as it would have in one piece."""
 
-    __slots__ = ("_config", "_head", "_init", "_logs", "_request_id", "_stream", "started")
+    __slots__ = (
+        "_config",
+        "_head",
+        "_init",
+        "_logs",
+        "_request_id",
+        "_stream",
+        "_tenant_id",
+        "started",
+    )
 
     def __init__(
         self,
@@ -497,8 +509,10 @@ class Spill:
         stream: str,
         init: InitReport | None,
         head: bytes = b"",
+        tenant_id: str | None = None,
     ) -> None:
         self._logs = logs
+        self._tenant_id = tenant_id
         self._head = head
         self._config = config
         self._request_id = request_id
@@ -510,7 +524,11 @@ class Spill:
         if not self.started:
             config = self._config
             head = records.start_record(
-                self._request_id, config.version, config.log_format, config.system_log_level
+                self._request_id,
+                config.version,
+                config.log_format,
+                config.system_log_level,
+                self._tenant_id,
             )
             data = init_prefix(self._init, self._head) + head + data
             self.started = True

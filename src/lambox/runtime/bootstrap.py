@@ -366,6 +366,7 @@ def serve(
         meta, body = next_invoke()
         request_id: str = meta["id"]
         log_handler.request_id = request_id
+        log_handler.tenant_id = meta.get("tenant_id")
         set_trace_id(meta.get("trace_id"))
         error: ErrorObject | None = None
         start = perf_counter()
