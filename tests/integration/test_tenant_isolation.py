@@ -175,6 +175,61 @@ def test_tenancy_config_cannot_be_changed_after_creation(
     assert call(lambda_client, tenanted, "blue")["tenant"] == "blue"
 
 
+def test_features_a_tenant_isolated_function_cannot_use_are_refused(lambda_client: Any) -> None:
+    name = create(lambda_client, Runtime="python3.12")
+    version = lambda_client.publish_version(FunctionName=name)["Version"]
+    attempts = {
+        "Provisioned concurrency": lambda: lambda_client.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+        ),
+        "Function URLs": lambda: lambda_client.create_function_url_config(
+            FunctionName=name, AuthType="NONE"
+        ),
+        "Event source mappings": lambda: lambda_client.create_event_source_mapping(
+            FunctionName=name, EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs"
+        ),
+        "SnapStart": lambda: lambda_client.update_function_configuration(
+            FunctionName=name, SnapStart={"ApplyOn": "PublishedVersions"}
+        ),
+    }
+    for feature, attempt in attempts.items():
+        with pytest.raises(ClientError) as caught:
+            attempt()
+        assert refusal(caught) == (
+            400,
+            "InvalidParameterValueException",
+            f"{feature} is not supported for functions with tenant isolation mode enabled.",
+        )
+    snap = unique("tenant")
+    with pytest.raises(ClientError) as caught:
+        lambda_client.create_function(
+            FunctionName=snap,
+            Role=ROLE,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Code={"ZipFile": CODE},
+            TenancyConfig=PER_TENANT,
+            SnapStart={"ApplyOn": "PublishedVersions"},
+        )
+    assert refusal(caught)[1:] == (
+        "InvalidParameterValueException",
+        "SnapStart is not supported for functions with tenant isolation mode enabled.",
+    )
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.get_function(FunctionName=snap)
+    # Nothing of the refused settings was kept.
+    assert (
+        lambda_client.list_provisioned_concurrency_configs(FunctionName=name)[
+            "ProvisionedConcurrencyConfigs"
+        ]
+        == []
+    )
+    assert lambda_client.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"] == []
+    assert lambda_client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
+    config = lambda_client.get_function_configuration(FunctionName=name)
+    assert config["SnapStart"]["ApplyOn"] == "None"
+
+
 # -- execution environments ----------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.control import shapes
+from lambox.control import shapes, tenancy
 from lambox.control import tags as tagging
 from lambox.control.observability import logging_changes, tracing_mode
 from lambox.control.runtimes import RuntimeCatalog
@@ -360,6 +360,8 @@ class FunctionService:
             tenant_isolation=_tenant_isolation(params),
         )
         config = replace(config, **logging_changes(params))
+        if config.snap_start:
+            tenancy.refuse(config, tenancy.SNAPSTART)
         self._store.insert(config)
         self._publish(config)
         self._settle_soon(name)
@@ -440,6 +442,8 @@ class FunctionService:
             enabled = current.snap_start if apply_on is None else apply_on == "PublishedVersions"
             runtime = str(changes.get("runtime", current.runtime))
             changes["snap_start"] = _snap_start(enabled, runtime)
+            if enabled:
+                tenancy.refuse(current, tenancy.SNAPSTART)
         updated = replace(
             current,
             **changes,
