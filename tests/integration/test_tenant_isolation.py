@@ -182,10 +182,10 @@ def test_features_a_tenant_isolated_function_cannot_use_are_refused(lambda_clien
         "Provisioned concurrency": lambda: lambda_client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
         ),
-        "Function URLs": lambda: lambda_client.create_function_url_config(
+        "A function URL": lambda: lambda_client.create_function_url_config(
             FunctionName=name, AuthType="NONE"
         ),
-        "Event source mappings": lambda: lambda_client.create_event_source_mapping(
+        "An event source mapping": lambda: lambda_client.create_event_source_mapping(
             FunctionName=name, EventSourceArn="arn:aws:sqs:us-east-1:000000000000:jobs"
         ),
         "SnapStart": lambda: lambda_client.update_function_configuration(
@@ -228,6 +228,34 @@ def test_features_a_tenant_isolated_function_cannot_use_are_refused(lambda_clien
     assert lambda_client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
     config = lambda_client.get_function_configuration(FunctionName=name)
     assert config["SnapStart"]["ApplyOn"] == "None"
+
+
+def test_a_mapping_cannot_be_moved_to_a_tenant_isolated_function(
+    lambda_client: Any, server: LamboxServer
+) -> None:
+    from tests.integration.test_event_sources import arn_of, consumer
+    from tests.integration.test_sqs import new_queue, sqs_client
+
+    sqs = sqs_client(server)
+    plain = consumer(lambda_client, new_queue(sqs))
+    source = arn_of(sqs, new_queue(sqs))
+    uuid = lambda_client.create_event_source_mapping(EventSourceArn=source, FunctionName=plain)[
+        "UUID"
+    ]
+    try:
+        tenanted = create(lambda_client)
+        with pytest.raises(ClientError) as caught:
+            lambda_client.update_event_source_mapping(UUID=uuid, FunctionName=tenanted)
+        assert refusal(caught) == (
+            400,
+            "InvalidParameterValueException",
+            "An event source mapping is not supported for functions with tenant isolation mode"
+            " enabled.",
+        )
+        mapping = lambda_client.get_event_source_mapping(UUID=uuid)
+        assert mapping["FunctionArn"].endswith(f":function:{plain}")
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=uuid)
 
 
 # -- execution environments ----------------------------------------------------------------

@@ -202,6 +202,7 @@ class EventSourceService:
         name, qualifier = current.function, current.qualifier
         if params.get("FunctionName"):
             name, qualifier = self._function(params["FunctionName"])
+            tenancy.refuse(self._functions.get(name), tenancy.EVENT_SOURCE_MAPPINGS)
         enabled = params.get("Enabled", current.enabled)
         if enabled and not current.enabled:
             state = MappingState.ENABLING

@@ -15,8 +15,8 @@ from lambox.model import FunctionConfig
 
 PROVISIONED = "Provisioned concurrency"
 SNAPSTART = "SnapStart"
-FUNCTION_URLS = "Function URLs"
-EVENT_SOURCE_MAPPINGS = "Event source mappings"
+FUNCTION_URLS = "A function URL"
+EVENT_SOURCE_MAPPINGS = "An event source mapping"
 
 
 def refuse(config: FunctionConfig, feature: str) -> None:
