@@ -97,6 +97,8 @@ async def _settled(call: Call, name: str) -> None:
 async def _function_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     params = {"FunctionName": name, "Code": {"ZipFile": await _zip(call, props)}}
     params.update(_config(props))
+    if "TenancyConfig" in props:  # set at creation only: a change replaces the function
+        params["TenancyConfig"] = props["TenancyConfig"]
     tags = _tags(props.get("Tags"))
     if tags:
         params["Tags"] = tags
@@ -132,7 +134,7 @@ FUNCTION = Kind(
     _function_create,
     _function_delete,
     _function_update,
-    frozenset({"FunctionName"}),
+    frozenset({"FunctionName", "TenancyConfig"}),
     name="FunctionName",
 )
 
