@@ -388,27 +388,40 @@ def test_an_event_reaches_the_function_with_its_tenant_id(
     assert got == [(0, "blue"), (1, "green")]
 
 
-def test_the_aws_cli_invokes_with_tenant_id(server: LamboxServer, tmp_path: Path) -> None:
-    lam = aws_client(server, "lambda")
-    name = create(lam)
+def test_the_aws_cli_creates_and_invokes_with_tenant_ids(
+    server: LamboxServer, tmp_path: Path
+) -> None:
     env = {**os.environ, **CLIENT_ENV, "AWS_DATA_PATH": str(cli_models(tmp_path))}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["/usr/bin/aws", "--endpoint-url", server.url, "lambda", "invoke",
-             "--function-name", name, *args],
+            ["/usr/bin/aws", "--endpoint-url", server.url, "--output", "json", "lambda", *args],
             capture_output=True, text=True, timeout=120, env=env,
         )  # fmt: skip
 
+    name = unique("tenant")
+    package = tmp_path / "app.zip"
+    package.write_bytes(CODE)
+    made = cli(
+        "create-function", "--function-name", name, "--runtime", "python3.11",
+        "--handler", "app.handler", "--role", ROLE, "--zip-file", f"fileb://{package}",
+        "--tenancy-config", "TenantIsolationMode=PER_TENANT",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["TenancyConfig"] == PER_TENANT
+    aws_client(server, "lambda").get_waiter("function_active_v2").wait(FunctionName=name)
     out = tmp_path / "out.json"
-    done = cli("--tenant-id", "blue", str(out))
+    done = cli("invoke", "--function-name", name, "--tenant-id", "blue", str(out))
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["tenant"] == "blue"
-    done = cli("--tenant-id", "green", "--invocation-type", "Event", str(out))
+    done = cli(
+        "invoke", "--function-name", name, "--tenant-id", "green",
+        "--invocation-type", "Event", str(out),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["StatusCode"] == 202
     assert [r["tenant"] for r in records(server, name, 2)][-1] == "green"
-    refused = cli(str(out))
+    refused = cli("invoke", "--function-name", name, str(out))
     assert refused.returncode != 0
     assert "InvalidParameterValueException" in refused.stderr
 
