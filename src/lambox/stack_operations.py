@@ -13,6 +13,7 @@ from lambox.api import views
 from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.control.aliases import AliasService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_sources import EventSourceService
 from lambox.control.functions import FunctionService
 from lambox.control.layers import LayerService
@@ -21,7 +22,6 @@ from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
 from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
-from lambox.logs import LogSink
 from lambox.services.cloudformation.resources import ReadObject
 from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
@@ -41,11 +41,12 @@ def function_operations(
     versions: VersionService,
     aliases: AliasService,
     layers: LayerService,
-    logs: LogSink,
+    deletion: FunctionDeletion,
     arns: Arns,
 ) -> Operations:
     """Lambda's function, version, alias and layer operations, on the params' FunctionName
-    or LayerName, answering with the Lambda API's views."""
+    or LayerName, answering with the Lambda API's views. DeleteFunction is the API's own
+    operation (``FunctionDeletion``), settings and logs included."""
 
     def bare(function: str) -> str:
         return arns.parse(function)[0]
@@ -62,11 +63,7 @@ def function_operations(
         return views.configuration(config, arns)
 
     def delete_function(p: dict[str, Any]) -> dict[str, Any]:
-        if p.get("Qualifier"):
-            versions.delete(bare(p["FunctionName"]), p["Qualifier"])
-        else:
-            functions.delete(p["FunctionName"])
-            logs.delete(p["FunctionName"])  # as DeleteFunction does
+        deletion.delete(p["FunctionName"], p.get("Qualifier"))
         return {}
 
     def publish_version(p: dict[str, Any]) -> dict[str, Any]:

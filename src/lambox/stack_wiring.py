@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control.aliases import AliasService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_sources import EventSourceService
 from lambox.control.functions import FunctionService
 from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.logs import LogSink
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import Handler
 from lambox.services.cloudformation.service import CloudFormationService
@@ -50,7 +50,7 @@ def cloudformation(
     layers: LayerService,
     s3: S3Service,
     objects: ObjectStore,
-    logs: LogSink,
+    deletion: FunctionDeletion,
     arns: Arns,
     iam: IamService,
     queues: Queues,
@@ -74,7 +74,7 @@ def cloudformation(
     services = {
         **operations,
         "lambda": {
-            **function_operations(functions, versions, aliases, layers, logs, arns),
+            **function_operations(functions, versions, aliases, layers, deletion, arns),
             **trigger_operations(urls, mappings, policies),
         },
         "s3": s3_operations(s3, read_object, settings.region),
