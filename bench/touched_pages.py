@@ -10,9 +10,10 @@ write, in CPython 3.11), so each of those pages is one more set of cache lines a
 TLB entry that the next sandbox's turn evicts. Counts do not move with the machine's load.
 
 Measured, in one run:
-- a warm sandbox of an echo function, over 10 sequential invokes, three times (10 invokes
-  touch hardly more than one: the same pages each time);
-- the relay floor's worker (``relay_server.py``), the least a process answering the same
+- the sandboxes of an echo function (those of the server's sandboxes that ran: the one
+  warm sandbox, usually), over 10 sequential invokes, three times (10 invokes touch hardly
+  more than one: the same pages each time);
+- the relay floor's workers (``relay_server.py``), the least a process answering the same
   request in turn does, the same way;
 - the server process over ``requests`` sequential requests, on 1 function and round robin
   over ``functions`` warm functions: the difference is what the server touches for each
@@ -64,12 +65,19 @@ def clear(pid: int) -> None:
         f.write("1")
 
 
-def touched(pid: int, conn: Connection, requests: list[bytes], n: int) -> collections.Counter[str]:
-    """Pages ``pid`` touched while ``n`` requests went out round robin over ``requests``."""
-    clear(pid)
+def touched(
+    pids: list[int], conn: Connection, requests: list[bytes], n: int
+) -> collections.Counter[str]:
+    """Pages the processes ``pids`` touched (summed) while ``n`` requests went out round
+    robin over ``requests``."""
+    for pid in pids:
+        clear(pid)
     for i in range(n):
         conn.request(requests[i % len(requests)])
-    return referenced(pid)
+    counts: collections.Counter[str] = collections.Counter()
+    for pid in pids:
+        counts.update(referenced(pid))
+    return counts
 
 
 def writable(counts: collections.Counter[str]) -> int:
@@ -91,14 +99,6 @@ def cpu_ns(pid: int) -> int:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
     except OSError:
         return 0
-
-
-def serving(pids: list[int], conn: Connection, raw: bytes) -> int:
-    """The process of ``pids`` that ran while 50 more requests ``raw`` were answered."""
-    before = {pid: cpu_ns(pid) for pid in pids}
-    for _ in range(50):
-        conn.request(raw)
-    return max(pids, key=lambda pid: cpu_ns(pid) - before[pid])
 
 
 def sandboxes(before: set[int]) -> list[int]:
@@ -138,9 +138,9 @@ def main() -> None:
                 one = [build_request(HOST, port, invoke_path("seed-0"), PAYLOAD)]
                 for _ in range(300):
                     conn.request(one[0])
-                sandbox = serving(sandboxes(before), conn, one[0])
+                boxes = sandboxes(before)
                 for _ in range(3):
-                    report("sandbox, 10 invokes", touched(sandbox, conn, one, 10))
+                    report("sandboxes, 10 invokes", touched(boxes, conn, one, 10))
                 many = [
                     build_request(HOST, port, invoke_path(f"seed-{i}"), PAYLOAD)
                     for i in range(args.functions)
@@ -151,21 +151,23 @@ def main() -> None:
                 n, server_pid = args.requests, server.proc.pid
                 for _ in range(2):
                     _, alone = report(
-                        f"server, {n} requests, 1 function", touched(server_pid, conn, one, n)
+                        f"server, {n} requests, 1 function", touched([server_pid], conn, one, n)
                     )
                     label = f"server, {n} requests, {args.functions} functions"
-                    _, spread = report(label, touched(server_pid, conn, many, n))
+                    _, spread = report(label, touched([server_pid], conn, many, n))
                     extra = (spread - alone) / min(n, args.functions)
                     print(f"{'':>48}{extra:5.1f} writable pages more per function served")
             with Connection(HOST, relay.port) as conn:
-                raw = [build_request(HOST, relay.port, invoke_path("seed-0"), PAYLOAD)]
+                relayed = [build_request(HOST, relay.port, invoke_path("seed-0"), PAYLOAD)]
                 for _ in range(300):
-                    conn.request(raw[0])
+                    conn.request(relayed[0])
                 time.sleep(0.1)
                 children = Path(f"/proc/{relay.proc.pid}/task/{relay.proc.pid}/children")
-                worker = serving([int(p) for p in children.read_text().split()], conn, raw[0])
+                workers = [int(p) for p in children.read_text().split()]
                 for _ in range(3):
-                    report("relay floor's worker, 10 requests", touched(worker, conn, raw, 10))
+                    report(
+                        "relay floor's workers, 10 requests", touched(workers, conn, relayed, 10)
+                    )
         finally:
             stop_server(relay)
             stop_server(server)
