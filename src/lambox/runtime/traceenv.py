@@ -17,7 +17,7 @@ value: when function code replaced or removed the variable (through ``os.environ
 ``os.putenv`` or C code), the buffer is put back instead. A value longer than the buffer
 gets a larger buffer. The reads go through memoryviews, not a ctypes call to ``getenv``:
 a foreign call runs ctypes' and libffi's machinery and writes the reference counts of
-their objects, about 45 pages a sandbox would otherwise touch on every invocation (copied
+their objects, about 30 writable pages a sandbox would otherwise touch on every invocation (copied
 from its zygote once, then out of the caches whenever many sandboxes take turns). A thread
 of the function's that reads the variable while the next invocation's value is written
 between invocations may see part of each, where glibc's copies would have kept the old
