@@ -15,8 +15,11 @@ from collections.abc import Mapping
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control.aliases import AliasService
+from lambox.control.code_signing import CodeSigningService
+from lambox.control.concurrency import ConcurrencyService
 from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_sources import EventSourceService
+from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
@@ -34,6 +37,7 @@ from lambox.stack_operations import (
     function_operations,
     object_reader,
     s3_operations,
+    setting_operations,
     sqs_operations,
     trigger_operations,
 )
@@ -57,6 +61,9 @@ def cloudformation(
     mappings: EventSourceService,
     policies: PolicyService,
     urls: UrlService,
+    concurrency: ConcurrencyService,
+    function_settings: FunctionSettingsService,
+    code_signing: CodeSigningService,
     operations: Mapping[str, Operations],
 ) -> CloudFormationService:
     """The CloudFormation service over ``store``, with every resource handler; a deployment
@@ -74,7 +81,10 @@ def cloudformation(
     services = {
         **operations,
         "lambda": {
-            **function_operations(functions, versions, aliases, layers, deletion, arns),
+            **function_operations(
+                functions, versions, aliases, layers, deletion, arns, code_signing
+            ),
+            **setting_operations(concurrency, function_settings, code_signing),
             **trigger_operations(urls, mappings, policies),
         },
         "s3": s3_operations(s3, read_object, settings.region),

@@ -22,22 +22,67 @@ from lambox.services.cloudformation.service_resources import Call, Kind, pick
 
 # -- AWS::Lambda::Function ------------------------------------------------------------------
 
-_CONFIG = (
-    "Description",
-    "Handler",
-    "MemorySize",
-    "Role",
-    "Runtime",
-    "Timeout",
-    "Environment",
-    "Layers",
-    "EphemeralStorage",
-    "DeadLetterConfig",
-    "SnapStart",
-    "Architectures",
-    "TracingConfig",
-    "LoggingConfig",
+# Members CreateFunction and UpdateFunctionConfiguration take as they are, each with the
+# value an update sends when the template drops it (CloudFormation resets a removed
+# property; None: the name's own default, see ``_removed``).
+_CONFIG: dict[str, Any] = {
+    "Description": "",
+    "Handler": None,
+    "MemorySize": 128,
+    "Role": None,
+    "Runtime": None,
+    "Timeout": 3,
+    "Environment": {"Variables": {}},
+    "Layers": [],
+    "EphemeralStorage": {"Size": 512},
+    "DeadLetterConfig": {},
+    "SnapStart": {"ApplyOn": "None"},
+    "TracingConfig": {"Mode": "PassThrough"},
+    "LoggingConfig": {"LogFormat": "Text"},
+    "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},
+    "DurableConfig": None,
+}
+
+# Properties set by operations of their own after CreateFunction (see ``_SETTINGS``), and
+# the ones CreateFunction alone takes.
+_OWN = (
+    "ReservedConcurrentExecutions",
+    "RecursiveLoop",
+    "RuntimeManagementConfig",
+    "CodeSigningConfigArn",
+    "Tags",
 )
+_CREATE_ONLY = ("Architectures", "Code", "FunctionName", "PackageType")
+
+# Documented properties lambox cannot honour: the stack fails on them rather than drop them.
+_REFUSED = {
+    "FileSystemConfigs": "lambox has no Amazon EFS file systems to mount (FileSystemConfigs)",
+    "ImageConfig": "lambox runs Zip packages only; container images are not supported"
+    " (ImageConfig)",
+    "KmsKeyArn": "lambox does not encrypt environment variables with a customer managed KMS"
+    " key (KmsKeyArn)",
+    "CapacityProviderConfig": "lambox does not deploy functions on capacity providers from"
+    " stacks yet (CapacityProviderConfig)",
+    "FunctionScalingConfig": "lambox does not deploy functions on capacity providers from"
+    " stacks yet (FunctionScalingConfig)",
+    "PublishToLatestPublished": "lambox does not deploy functions on capacity providers from"
+    " stacks yet (PublishToLatestPublished)",
+    "TenancyConfig": "lambox does not isolate function tenants (TenancyConfig)",
+}
+
+_KNOWN = frozenset({*_CONFIG, *_OWN, *_CREATE_ONLY, *_REFUSED})
+
+
+def _check(props: Mapping[str, Any]) -> None:
+    """Fail on a property lambox would otherwise drop: one it cannot honour, or one
+    AWS::Lambda::Function does not have (CloudFormation's own wording for that)."""
+    for key in props:
+        if key in _REFUSED:
+            raise ServiceFault("ValidationError", _REFUSED[key], 400)
+        if key not in _KNOWN:
+            raise ServiceFault("ValidationError", f"Encountered unsupported property {key}", 400)
+    if str(props.get("PackageType", "Zip")) != "Zip":
+        raise ServiceFault("ValidationError", _REFUSED["ImageConfig"].split(" (")[0], 400)
 
 
 def _inline_zip(source: str, runtime: str) -> bytes:
@@ -69,11 +114,17 @@ async def _zip(call: Call, props: Mapping[str, Any]) -> str:
     )
 
 
-def _config(props: Mapping[str, Any]) -> dict[str, Any]:
-    params = pick(props, *_CONFIG)
-    if "Architectures" in params and not isinstance(params["Architectures"], list):
-        params["Architectures"] = [params["Architectures"]]
-    return params
+def _architectures(props: Mapping[str, Any]) -> list[Any]:
+    value = props.get("Architectures") or ["x86_64"]
+    return value if isinstance(value, list) else [value]
+
+
+def _removed(key: str, name: str) -> Any:
+    """What UpdateFunctionConfiguration sends for a property the template no longer has:
+    Lambda's default, as CloudFormation resets it (None: it cannot be reset)."""
+    if key == "LoggingConfig":
+        return {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
+    return _CONFIG[key]
 
 
 def _tags(value: Any) -> dict[str, str]:
@@ -94,34 +145,93 @@ async def _settled(call: Call, name: str) -> None:
     raise InvalidParameterValue(f"Function {name} did not become Active")
 
 
+async def _settings(
+    call: Call, name: str, old: Mapping[str, Any], props: Mapping[str, Any]
+) -> None:
+    """The properties Lambda keeps outside the function's configuration, each through the
+    operation the Lambda API has for it; one the template dropped goes back to Lambda's
+    default (no reserved concurrency, ``Terminate``, ``Auto``)."""
+
+    def changed(key: str) -> bool:
+        return old.get(key) != props.get(key)
+
+    function = {"FunctionName": name}
+    if changed("ReservedConcurrentExecutions"):
+        if "ReservedConcurrentExecutions" in props:
+            reserved = {"ReservedConcurrentExecutions": props["ReservedConcurrentExecutions"]}
+            await call("lambda", "PutFunctionConcurrency", {**function, **reserved})
+        else:
+            await call("lambda", "DeleteFunctionConcurrency", function)
+    if changed("RecursiveLoop"):
+        loop = {"RecursiveLoop": props.get("RecursiveLoop", "Terminate")}
+        await call("lambda", "PutFunctionRecursionConfig", {**function, **loop})
+    if changed("RuntimeManagementConfig"):
+        runtime = props.get("RuntimeManagementConfig") or {"UpdateRuntimeOn": "Auto"}
+        members = pick(runtime, "UpdateRuntimeOn", "RuntimeVersionArn")
+        await call("lambda", "PutRuntimeManagementConfig", {**function, **members})
+
+
 async def _function_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    _check(props)
     params = {"FunctionName": name, "Code": {"ZipFile": await _zip(call, props)}}
-    params.update(_config(props))
+    params.update(pick(props, *_CONFIG, "PackageType", "CodeSigningConfigArn"))
+    if "Architectures" in props:
+        params["Architectures"] = _architectures(props)
     tags = _tags(props.get("Tags"))
     if tags:
         params["Tags"] = tags
     view = await call("lambda", "CreateFunction", params)
-    await _settled(call, name)
+    try:
+        await _settled(call, name)
+        await _settings(call, name, {}, props)
+    except Exception:
+        # The resource failed, so the rollback does not know of the function: it goes now.
+        await call("lambda", "DeleteFunction", {"FunctionName": name})
+        raise
     return Provisioned(name, name, {"Arn": view["FunctionArn"]})
 
 
 async def _function_update(
     call: Call, current: Provisioned, old: Mapping[str, Any], props: Mapping[str, Any]
 ) -> Provisioned:
+    _check(props)
     name = current.physical_id
-    if old.get("Code") != props.get("Code"):
-        params = {"FunctionName": name, "ZipFile": await _zip(call, props)}
+    if old.get("Code") != props.get("Code") or _architectures(old) != _architectures(props):
+        params = {
+            "FunctionName": name,
+            "ZipFile": await _zip(call, props),
+            "Architectures": _architectures(props),
+        }
         await call("lambda", "UpdateFunctionCode", params)
         await _settled(call, name)
-    config = _config(props)
-    config.pop("Architectures", None)
-    for key in ("Environment", "Layers"):  # removed from the template: back to the default
-        if key in old and key not in props:
-            config[key] = {"Variables": {}} if key == "Environment" else []
+    config = pick(props, *_CONFIG)
+    for key in _CONFIG:
+        if key in old and key not in props and _removed(key, name) is not None:
+            config[key] = _removed(key, name)
     if any(old.get(k) != props.get(k) for k in _CONFIG):
         await call("lambda", "UpdateFunctionConfiguration", {"FunctionName": name, **config})
         await _settled(call, name)
+    await _settings(call, name, old, props)
+    if old.get("CodeSigningConfigArn") != props.get("CodeSigningConfigArn"):
+        if "CodeSigningConfigArn" in props:
+            signing = {"FunctionName": name, **pick(props, "CodeSigningConfigArn")}
+            await call("lambda", "PutFunctionCodeSigningConfig", signing)
+        else:
+            await call("lambda", "DeleteFunctionCodeSigningConfig", {"FunctionName": name})
+    await _retag(call, str(current.attributes["Arn"]), _tags(old.get("Tags")), props)
     return current
+
+
+async def _retag(call: Call, arn: str, before: Mapping[str, str], props: Mapping[str, Any]) -> None:
+    """Tags as the template now has them: TagResource for the new and changed ones,
+    UntagResource for the dropped ones."""
+    after = _tags(props.get("Tags"))
+    dropped = sorted(k for k in before if k not in after)
+    if dropped:
+        await call("lambda", "UntagResource", {"Resource": arn, "TagKeys": dropped})
+    added = {k: v for k, v in after.items() if before.get(k) != v}
+    if added:
+        await call("lambda", "TagResource", {"Resource": arn, "Tags": added})
 
 
 async def _function_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:

@@ -1,0 +1,263 @@
+"""Every documented property of AWS::Lambda::Function either takes effect, through the
+operation the Lambda API has for it, on create and on update (a dropped one going back to
+Lambda's default), or fails the resource with its reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, WaiterError
+
+from tests.conftest import ROLE, LamboxServer, aws_client, start_server, stop_server, unique
+
+FAST = {"Delay": 1, "MaxAttempts": 120}
+PINNED = "arn:aws:lambda:us-east-1::runtime:" + "ab" * 32
+PROFILE = "arn:aws:signer:us-east-1:000000000000:/signing-profiles/stacks"
+SOURCE = "def handler(event, context):\n    return 'v1'\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LamboxServer]:
+    srv = start_server(tmp_path_factory.mktemp("props") / "data", {"LAMBOX_SANDBOX": "process"})
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def cfn(server: LamboxServer) -> Any:
+    return aws_client(server, "cloudformation")
+
+
+@pytest.fixture(scope="module")
+def lam(server: LamboxServer) -> Any:
+    return aws_client(server, "lambda")
+
+
+def status(cfn: Any, stack: str) -> str:
+    return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+
+
+def failures(cfn: Any, stack: str) -> dict[str, str]:
+    """The reason of each resource's CREATE_FAILED / UPDATE_FAILED event."""
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    return {
+        e["LogicalResourceId"]: e.get("ResourceStatusReason", "")
+        for e in events
+        if e["ResourceStatus"] in ("CREATE_FAILED", "UPDATE_FAILED")
+    }
+
+
+def function(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": name,
+            "Runtime": "python3.12",
+            "Handler": "index.handler",
+            "Role": ROLE,
+            "Code": {"ZipFile": SOURCE},
+            **extra,
+        },
+    }
+
+
+def signing_config(lam: Any) -> str:
+    made = lam.create_code_signing_config(
+        AllowedPublishers={"SigningProfileVersionArns": [PROFILE]},
+        CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Warn"},
+    )
+    return str(made["CodeSigningConfig"]["CodeSigningConfigArn"])
+
+
+def settings_of(lam: Any, name: str) -> dict[str, Any]:
+    """What the Lambda API says of the function's settings kept outside its configuration."""
+    runtime = lam.get_runtime_management_config(FunctionName=name)
+    config = lam.get_function_configuration(FunctionName=name)
+    return {
+        "reserved": lam.get_function_concurrency(FunctionName=name).get(
+            "ReservedConcurrentExecutions"
+        ),
+        "loop": lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"],
+        "runtime": {
+            k: v for k, v in runtime.items() if k not in ("FunctionArn", "ResponseMetadata")
+        },
+        "signing": lam.get_function_code_signing_config(FunctionName=name).get(
+            "CodeSigningConfigArn"
+        ),
+        "tags": lam.list_tags(Resource=config["FunctionArn"])["Tags"],
+        "architectures": config["Architectures"],
+        "vpc": config.get("VpcConfig", {}).get("SubnetIds", []),
+        "storage": config["EphemeralStorage"]["Size"],
+        "description": config["Description"],
+    }
+
+
+def test_function_properties_take_effect_change_and_reset(cfn: Any, lam: Any) -> None:
+    name = unique("props")
+    signing = signing_config(lam)
+    props = {
+        "ReservedConcurrentExecutions": 5,
+        "RecursiveLoop": "Allow",
+        "RuntimeManagementConfig": {"UpdateRuntimeOn": "Manual", "RuntimeVersionArn": PINNED},
+        "CodeSigningConfigArn": signing,
+        "Tags": [{"Key": "team", "Value": "a"}, {"Key": "gone", "Value": "soon"}],
+        "Architectures": ["arm64"],
+        "VpcConfig": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
+        "EphemeralStorage": {"Size": 1024},
+        "Description": "first",
+    }
+    template = {"Resources": {"Fn": function(name, **props)}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert settings_of(lam, name) == {
+        "reserved": 5,
+        "loop": "Allow",
+        "runtime": {"UpdateRuntimeOn": "Manual", "RuntimeVersionArn": PINNED},
+        "signing": signing,
+        "tags": {"team": "a", "gone": "soon"},
+        "architectures": ["arm64"],
+        "vpc": ["subnet-1"],
+        "storage": 1024,
+        "description": "first",
+    }
+
+    # Changed in place: each through its own operation.
+    template["Resources"]["Fn"] = function(
+        name,
+        **{
+            **props,
+            "ReservedConcurrentExecutions": "7",
+            "RecursiveLoop": "Terminate",
+            "RuntimeManagementConfig": {"UpdateRuntimeOn": "FunctionUpdate"},
+            "Tags": [{"Key": "team", "Value": "b"}],
+            "Architectures": ["x86_64"],
+        },
+    )
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    got = settings_of(lam, name)
+    assert got["reserved"] == 7
+    assert got["loop"] == "Terminate"
+    assert got["runtime"] == {"UpdateRuntimeOn": "FunctionUpdate"}
+    assert got["tags"] == {"team": "b"}
+    assert got["architectures"] == ["x86_64"]
+
+    # Dropped from the template: back to Lambda's defaults, as CloudFormation resets them.
+    template["Resources"]["Fn"] = function(name, RecursiveLoop="Allow")
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert settings_of(lam, name) == {
+        "reserved": None,
+        "loop": "Allow",
+        "runtime": {"UpdateRuntimeOn": "Auto"},
+        "signing": None,
+        "tags": {},
+        "architectures": ["x86_64"],
+        "vpc": [],
+        "storage": 512,
+        "description": "",
+    }
+    template["Resources"]["Fn"] = function(name)
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert settings_of(lam, name)["loop"] == "Terminate"
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (
+            {"FileSystemConfigs": [{"Arn": "arn:aws:efs:x", "LocalMountPath": "/mnt/x"}]},
+            "lambox has no Amazon EFS file systems to mount (FileSystemConfigs)",
+        ),
+        (
+            {"KmsKeyArn": "arn:aws:kms:us-east-1:000000000000:key/k"},
+            "lambox does not encrypt environment variables with a customer managed KMS key"
+            " (KmsKeyArn)",
+        ),
+        ({"ImageConfig": {"Command": ["x"]}}, "container images are not supported"),
+        ({"Memory": 256}, "Encountered unsupported property Memory"),
+    ],
+)
+def test_a_property_lambox_cannot_honour_fails_the_create(
+    cfn: Any, lam: Any, extra: dict[str, Any], reason: str
+) -> None:
+    name = unique("refused")
+    template = {"Resources": {"Fn": function(name, **extra)}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert status(cfn, name) == "ROLLBACK_COMPLETE"
+    assert reason in failures(cfn, name)["Fn"]
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=name)
+
+
+def test_a_setting_lambda_refuses_rolls_the_function_back(cfn: Any, lam: Any) -> None:
+    """A reservation above the account's pool fails the resource with Lambda's own error,
+    and the function made before it is deleted by the rollback."""
+    name = unique("toomuch")
+    template = {"Resources": {"Fn": function(name, ReservedConcurrentExecutions=1_000_000)}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert status(cfn, name) == "ROLLBACK_COMPLETE"
+    assert "UnreservedConcurrentExecution below its minimum" in failures(cfn, name)["Fn"]
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=name)
+
+
+SAM = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: NAME
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: "def handler(event, context):\\n    return 'sam'\\n"
+      ReservedConcurrentExecutions: 4
+      RecursiveLoop: Allow
+      RuntimeManagementConfig:
+        UpdateRuntimeOn: FunctionUpdate
+      CodeSigningConfigArn: SIGNING
+"""
+
+
+def test_sam_function_properties_reach_lambda(cfn: Any, lam: Any) -> None:
+    name = unique("samprops")
+    signing = signing_config(lam)
+    body = SAM.replace("NAME", name).replace("SIGNING", signing)
+    cfn.create_stack(
+        StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    )
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    got = settings_of(lam, name)
+    assert got["reserved"] == 4
+    assert got["loop"] == "Allow"
+    assert got["runtime"] == {"UpdateRuntimeOn": "FunctionUpdate"}
+    assert got["signing"] == signing
+
+    trimmed = "\n".join(
+        line
+        for line in body.splitlines()
+        if not line.strip().startswith(("ReservedConcurrentExecutions", "CodeSigningConfigArn"))
+    ).replace("RecursiveLoop: Allow", "RecursiveLoop: Terminate")
+    cfn.update_stack(
+        StackName=name,
+        TemplateBody=trimmed,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    got = settings_of(lam, name)
+    assert got["reserved"] is None
+    assert got["loop"] == "Terminate"
+    assert got["signing"] is None
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
