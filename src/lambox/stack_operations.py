@@ -65,6 +65,10 @@ def function_operations(
             code_signing.bind(config.name, signing)
         return views.configuration(config, arns)
 
+    def list_versions(p: dict[str, Any]) -> dict[str, Any]:
+        page, _ = versions.list(p["FunctionName"], None, p.get("MaxItems"))
+        return {"Versions": [views.configuration(c, arns, c.version, listing=True) for c in page]}
+
     def tag(p: dict[str, Any]) -> dict[str, Any]:
         functions.tag(p["Resource"], p["Tags"])
         return {}
@@ -117,6 +121,7 @@ def function_operations(
         "UpdateFunctionConfiguration": update_configuration,
         "DeleteFunction": delete_function,
         "PublishVersion": publish_version,
+        "ListVersionsByFunction": list_versions,
         "TagResource": tag,
         "UntagResource": untag,
         "CreateAlias": create_alias,

@@ -1,6 +1,7 @@
 """Every documented property of AWS::Lambda::Function either takes effect, through the
 operation the Lambda API has for it, on create and on update (a dropped one going back to
-Lambda's default), or fails the resource with its reason."""
+Lambda's default), or fails the resource with its reason; and a Version update that
+publishes nothing new never deletes the version it stood for."""
 
 from __future__ import annotations
 
@@ -259,5 +260,70 @@ def test_sam_function_properties_reach_lambda(cfn: Any, lam: Any) -> None:
     assert got["reserved"] is None
     assert got["loop"] == "Terminate"
     assert got["signing"] is None
+    cfn.delete_stack(StackName=name)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+
+
+def version_template(name: str, description: str) -> str:
+    return json.dumps(
+        {
+            "Resources": {
+                "Fn": function(name),
+                "V": {
+                    "Type": "AWS::Lambda::Version",
+                    "Properties": {"FunctionName": {"Ref": "Fn"}, "Description": description},
+                },
+                "Live": {
+                    "Type": "AWS::Lambda::Alias",
+                    "Properties": {
+                        "FunctionName": {"Ref": "Fn"},
+                        "Name": "live",
+                        "FunctionVersion": {"Fn::GetAtt": ["V", "Version"]},
+                    },
+                },
+            }
+        }
+    )
+
+
+def test_a_description_only_version_update_keeps_the_version(cfn: Any, lam: Any) -> None:
+    """The code is unchanged, so PublishVersion publishes nothing and answers with version
+    1: the update fails as CloudFormation's does and version 1, with the alias on it,
+    stays (the replaced resource's cleanup used to delete it)."""
+    name = unique("verdesc")
+    cfn.create_stack(StackName=name, TemplateBody=version_template(name, "first"))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    cfn.update_stack(StackName=name, TemplateBody=version_template(name, "second"))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert status(cfn, name) == "UPDATE_ROLLBACK_COMPLETE"
+    assert failures(cfn, name)["V"].startswith(
+        "A version for this Lambda function exists ( 1 ). Modify the function to create a"
+        " new version."
+    )
+    versions = lam.list_versions_by_function(FunctionName=name)["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1"]
+    assert versions[1]["Description"] == "first"
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
+    result = lam.invoke(FunctionName=name, Qualifier="live")
+    assert json.loads(result["Payload"].read()) == "v1"
+    assert result["ExecutedVersion"] == "1"
+
+    # A second Version resource over an unchanged function fails the same way on create,
+    # so one stack's two resources never own one version.
+    second = json.loads(version_template(name, "first"))
+    second["Resources"]["W"] = {
+        "Type": "AWS::Lambda::Version",
+        "Properties": {"FunctionName": {"Ref": "Fn"}},
+        "DependsOn": "V",
+    }
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(second))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert "exists ( 1 )" in failures(cfn, name)["W"]
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == [
+        "$LATEST",
+        "1",
+    ]
     cfn.delete_stack(StackName=name)
     cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)

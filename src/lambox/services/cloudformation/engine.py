@@ -223,7 +223,9 @@ class Engine:
                 current, was_replaced = result
                 ctx.resources[logical_id] = (current.ref, current.attributes)
                 touched.append((logical_id, old, current))
-                if was_replaced and old is not None:
+                if was_replaced and old is not None and old.physical_id != current.physical_id:
+                    # A replacement that came back with the old physical id is that very
+                    # resource still: the cleanup must not delete it from under the new one.
                     replaced.append(old)
             outputs = self._outputs(new)
         except Failed as failure:

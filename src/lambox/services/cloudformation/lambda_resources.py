@@ -250,13 +250,34 @@ FUNCTION = Kind(
 # -- AWS::Lambda::Version: publishes $LATEST as it is; every change is a new version --------
 
 
+async def _versions(call: Call, function: str) -> set[str]:
+    listed = await call(
+        "lambda", "ListVersionsByFunction", {"FunctionName": function, "MaxItems": 10000}
+    )
+    return {str(v["Version"]) for v in listed.get("Versions", [])}
+
+
 async def _version_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
+    """PublishVersion; when it answers with a version that was there already (nothing in
+    the function changed since it, so Lambda publishes nothing), the resource fails as
+    CloudFormation's does: that version belongs to whatever published it, and a stack that
+    took it over would delete it with this resource (a Description-only update replaced
+    the resource, then its cleanup deleted the version the new one stood for)."""
     params = {"FunctionName": str(props["FunctionName"])}
+    before = await _versions(call, params["FunctionName"])
     view = await call(
         "lambda", "PublishVersion", {**params, **pick(props, "Description", "CodeSha256")}
     )
+    number = str(view["Version"])
+    if number in before:
+        raise ServiceFault(
+            "InvalidRequest",
+            f"A version for this Lambda function exists ( {number} ). Modify the function to"
+            " create a new version.",
+            400,
+        )
     arn = str(view["FunctionArn"])
-    return Provisioned(arn, arn, {"Version": str(view["Version"])})
+    return Provisioned(arn, arn, {"Version": number})
 
 
 async def _version_delete(call: Call, current: Provisioned, props: Mapping[str, Any]) -> None:
