@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from lambox.api import views
+from lambox.api.management import S3Code
 from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.control.aliases import AliasService
-from lambox.control.code_signing import CodeSigningService
+from lambox.control.code_signing import UNSIGNED, Checked, CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
 from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_sources import EventSourceService
@@ -47,19 +48,31 @@ def function_operations(
     deletion: FunctionDeletion,
     arns: Arns,
     code_signing: CodeSigningService,
+    s3_code: S3Code,
 ) -> Operations:
     """Lambda's function, version, alias, tag and layer operations, on the params'
     FunctionName, Resource or LayerName, answering with the Lambda API's views.
     DeleteFunction is the API's own operation (``FunctionDeletion``), settings and logs
-    included."""
+    included. Code given by S3 location is read by ``s3_code``, the API's reader, with its
+    signature's check, and a code signing config applies as on the API."""
 
     def bare(function: str) -> str:
         return arns.parse(function)[0]
 
+    async def package(code: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Checked]:
+        if "ZipFile" in code or "S3Bucket" not in code:
+            return None, UNSIGNED
+        version = code.get("S3ObjectVersion")
+        data, checked = await s3_code(
+            str(code["S3Bucket"]), str(code.get("S3Key", "")), str(version) if version else None
+        )
+        return {"ZipFile": data}, checked
+
     async def create_function(p: dict[str, Any]) -> dict[str, Any]:
-        # As the API's CreateFunction: the code signing config exists and its policy lets
-        # the (unsigned: read from S3 without its signature) package through.
-        signing = code_signing.config_for_create(p)
+        code, checked = await package(p.get("Code") or {})
+        if code is not None:
+            p = {**p, "Code": code}
+        signing = code_signing.config_for_create(p, checked)
         config = await functions.create(p)
         if signing is not None:
             code_signing.bind(config.name, signing)
@@ -78,6 +91,10 @@ def function_operations(
         return {}
 
     async def update_code(p: dict[str, Any]) -> dict[str, Any]:
+        code, checked = await package(p)
+        if code is not None:
+            p = {**p, **code}
+        code_signing.check_update(p["FunctionName"], checked)
         config = await functions.update_code(p["FunctionName"], but(p, "FunctionName"))
         return views.configuration(config, arns)
 

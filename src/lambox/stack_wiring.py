@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from lambox.api.management import S3Code
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control.aliases import AliasService
@@ -64,10 +65,12 @@ def cloudformation(
     concurrency: ConcurrencyService,
     function_settings: FunctionSettingsService,
     code_signing: CodeSigningService,
+    s3_code: S3Code,
     operations: Mapping[str, Operations],
 ) -> CloudFormationService:
     """The CloudFormation service over ``store``, with every resource handler; a deployment
-    a crash interrupted is marked failed on its stack (``restore``). ``operations``: the
+    a crash interrupted is marked failed on its stack (``restore``). ``s3_code``: the Lambda
+    API's reader of function code in S3 (with its signature's check). ``operations``: the
     operation tables of the services whose resources a template may declare generically
     (``stack_services``)."""
     read_object = object_reader(objects)
@@ -82,7 +85,7 @@ def cloudformation(
         **operations,
         "lambda": {
             **function_operations(
-                functions, versions, aliases, layers, deletion, arns, code_signing
+                functions, versions, aliases, layers, deletion, arns, code_signing, s3_code
             ),
             **setting_operations(concurrency, function_settings, code_signing),
             **trigger_operations(urls, mappings, policies),

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.conftest import ROLE, LamboxServer, aws_client, start_server, stop_server, unique
+from tests.conftest import (
+    ROLE,
+    LamboxServer,
+    aws_client,
+    make_zip,
+    start_server,
+    stop_server,
+    unique,
+)
 
 FAST = {"Delay": 1, "MaxAttempts": 120}
 PINNED = "arn:aws:lambda:us-east-1::runtime:" + "ab" * 32
@@ -327,3 +335,56 @@ def test_a_description_only_version_update_keeps_the_version(cfn: Any, lam: Any)
     ]
     cfn.delete_stack(StackName=name)
     cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=FAST)
+
+
+def test_code_signing_applies_to_a_stacks_s3_code(server: LamboxServer, cfn: Any, lam: Any) -> None:
+    """A stack's function code in S3 is read as the Lambda API reads it, its signature
+    checked: under an Enforce config, code signed by an allowed profile deploys and
+    updates, unsigned code fails the resource with Lambda's error."""
+    signer, s3 = aws_client(server, "signer"), aws_client(server, "s3")
+    bucket = unique("signedcode").lower()
+    s3.create_bucket(Bucket=bucket)
+    profile_name = unique("p").replace("-", "_")
+    profile = signer.put_signing_profile(
+        profileName=profile_name, platformId="AWSLambda-SHA384-ECDSA"
+    )
+
+    def signed(text: str) -> str:
+        key = f"src/{unique('k')}.zip"
+        source = f"def handler(event, context):\n    return {text!r}\n"
+        s3.put_object(Bucket=bucket, Key=key, Body=make_zip({"index.py": source}))
+        job = signer.start_signing_job(
+            source={"s3": {"bucketName": bucket, "key": key, "version": "1"}},
+            destination={"s3": {"bucketName": bucket, "prefix": "signed/"}},
+            profileName=profile_name,
+        )
+        signer.get_waiter("successful_signing_job").wait(jobId=job["jobId"])
+        done = signer.describe_signing_job(jobId=job["jobId"])
+        return str(done["signedObject"]["s3"]["key"])
+
+    enforce = lam.create_code_signing_config(
+        AllowedPublishers={"SigningProfileVersionArns": [profile["profileVersionArn"]]},
+        CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Enforce"},
+    )["CodeSigningConfig"]["CodeSigningConfigArn"]
+    name = unique("signedstack")
+    code = {"S3Bucket": bucket, "S3Key": signed("one")}
+    template = {"Resources": {"Fn": function(name, Code=code, CodeSigningConfigArn=enforce)}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "one"
+    assert lam.get_function_code_signing_config(FunctionName=name)["CodeSigningConfigArn"] == (
+        enforce
+    )
+    code["S3Key"] = signed("two")
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "two"
+
+    # Unsigned code: the update fails and rolls back, the signed code stays.
+    code["S3Key"] = "src/unsigned.zip"
+    s3.put_object(Bucket=bucket, Key=code["S3Key"], Body=make_zip({"index.py": SOURCE}))
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert "CodeVerificationFailedException" in failures(cfn, name)["Fn"]
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "two"

@@ -568,7 +568,10 @@ def test_function_and_layer_code_failures_say_why(srv: LamboxServer) -> None:
     s3.create_bucket(Bucket=bucket)
     fn = function(name)
     fn["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": "missing.zip"}
-    assert f"s3://{bucket}/missing.zip does not exist" in failure(cfn, name + "-a", fn)
+    # Lambda reads the code, as for the API, and says what S3 answered.
+    assert "Error occurred while GetObject. S3 Error Code: NoSuchKey." in failure(
+        cfn, name + "-a", fn
+    )
     fn["Properties"]["Code"] = {"ImageUri": "example.com/image:1"}
     reason = failure(cfn, name + "-b", fn)
     assert "lambox deploys function code from ZipFile or S3 only" in reason

@@ -1,6 +1,7 @@
 """AWS::Lambda::Function, Version, Alias and LayerVersion, as rows of the operation table
-(``service_resources``): each step is a call of Lambda's own operations, and code in lambox's
-S3 is read with S3's GetObject.
+(``service_resources``): each step is a call of Lambda's own operations. A function's code in
+lambox's S3 is read by Lambda, as for the API (its signature checked under a code signing
+config); a layer's with S3's GetObject.
 
 A function's ``Code.ZipFile`` is inline source, zipped here as ``index.py`` / ``index.js``.
 A create or an update of a function waits until the function has settled (Active, its last
@@ -102,13 +103,16 @@ async def _read(call: Call, bucket: Any, key: Any) -> str:
     return base64.b64encode(got["Body"]).decode()
 
 
-async def _zip(call: Call, props: Mapping[str, Any]) -> str:
+def _code(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The function's code as CreateFunction's ``Code`` and UpdateFunctionCode take it:
+    inline source zipped, or the S3 location, which Lambda reads (and checks the signature
+    of) as it does for the API."""
     code = props.get("Code") or {}
     if "ZipFile" in code:
         data = _inline_zip(str(code["ZipFile"]), str(props.get("Runtime", "")))
-        return base64.b64encode(data).decode()
+        return {"ZipFile": base64.b64encode(data).decode()}
     if "S3Bucket" in code and "S3Key" in code:
-        return await _read(call, code["S3Bucket"], code["S3Key"])
+        return pick(code, "S3Bucket", "S3Key", "S3ObjectVersion")
     raise ServiceFault(
         "ValidationError", "lambox deploys function code from ZipFile or S3 only", 400
     )
@@ -173,7 +177,7 @@ async def _settings(
 
 async def _function_create(call: Call, name: str, props: Mapping[str, Any]) -> Provisioned:
     _check(props)
-    params = {"FunctionName": name, "Code": {"ZipFile": await _zip(call, props)}}
+    params = {"FunctionName": name, "Code": _code(props)}
     params.update(pick(props, *_CONFIG, "PackageType", "CodeSigningConfigArn"))
     if "Architectures" in props:
         params["Architectures"] = _architectures(props)
@@ -197,11 +201,7 @@ async def _function_update(
     _check(props)
     name = current.physical_id
     if old.get("Code") != props.get("Code") or _architectures(old) != _architectures(props):
-        params = {
-            "FunctionName": name,
-            "ZipFile": await _zip(call, props),
-            "Architectures": _architectures(props),
-        }
+        params = {"FunctionName": name, **_code(props), "Architectures": _architectures(props)}
         await call("lambda", "UpdateFunctionCode", params)
         await _settled(call, name)
     config = pick(props, *_CONFIG)
