@@ -221,6 +221,26 @@ def test_a_setting_lambda_refuses_rolls_the_function_back(cfn: Any, lam: Any) ->
         lam.get_function(FunctionName=name)
 
 
+def test_a_failed_update_puts_back_what_it_had_changed(cfn: Any, lam: Any) -> None:
+    """The configuration is updated before the reservation Lambda refuses: the rollback
+    puts the failed resource back too, as CloudFormation does."""
+    name = unique("partly")
+    template = {"Resources": {"Fn": function(name, MemorySize=256, RecursiveLoop="Allow")}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    template["Resources"]["Fn"] = function(
+        name, MemorySize=512, ReservedConcurrentExecutions=1_000_000
+    )
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    with pytest.raises(WaiterError):
+        cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    assert status(cfn, name) == "UPDATE_ROLLBACK_COMPLETE"
+    assert "UnreservedConcurrentExecution" in failures(cfn, name)["Fn"]
+    assert lam.get_function_configuration(FunctionName=name)["MemorySize"] == 256
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Allow"
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+
+
 SAM = """
 Transform: AWS::Serverless-2016-10-31
 Resources:
