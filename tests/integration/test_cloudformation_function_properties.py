@@ -190,6 +190,8 @@ def test_function_properties_take_effect_change_and_reset(cfn: Any, lam: Any) ->
             " (KmsKeyArn)",
         ),
         ({"ImageConfig": {"Command": ["x"]}}, "container images are not supported"),
+        ({"PackageType": "Image"}, "container images are not supported (PackageType)"),
+        ({"TenancyConfig": {"TenantIsolationMode": "PER_TENANT"}}, "(TenancyConfig)"),
         ({"Memory": 256}, "Encountered unsupported property Memory"),
     ],
 )

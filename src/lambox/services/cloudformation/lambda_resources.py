@@ -24,8 +24,9 @@ from lambox.services.cloudformation.service_resources import Call, Kind, pick
 # -- AWS::Lambda::Function ------------------------------------------------------------------
 
 # Members CreateFunction and UpdateFunctionConfiguration take as they are, each with the
-# value an update sends when the template drops it (CloudFormation resets a removed
-# property; None: the name's own default, see ``_removed``).
+# value an update sends when the template drops it, as CloudFormation resets a removed
+# property (None: nothing to send, the member being required or one Lambda cannot turn
+# off; LoggingConfig's log group is the function's own, see ``_removed``).
 _CONFIG: dict[str, Any] = {
     "Description": "",
     "Handler": None,
@@ -56,10 +57,10 @@ _OWN = (
 _CREATE_ONLY = ("Architectures", "Code", "FunctionName", "PackageType")
 
 # Documented properties lambox cannot honour: the stack fails on them rather than drop them.
+_ZIP_ONLY = "lambox runs Zip packages only; container images are not supported"
 _REFUSED = {
     "FileSystemConfigs": "lambox has no Amazon EFS file systems to mount (FileSystemConfigs)",
-    "ImageConfig": "lambox runs Zip packages only; container images are not supported"
-    " (ImageConfig)",
+    "ImageConfig": f"{_ZIP_ONLY} (ImageConfig)",
     "KmsKeyArn": "lambox does not encrypt environment variables with a customer managed KMS"
     " key (KmsKeyArn)",
     "CapacityProviderConfig": "lambox does not deploy functions on capacity providers from"
@@ -83,7 +84,7 @@ def _check(props: Mapping[str, Any]) -> None:
         if key not in _KNOWN:
             raise ServiceFault("ValidationError", f"Encountered unsupported property {key}", 400)
     if str(props.get("PackageType", "Zip")) != "Zip":
-        raise ServiceFault("ValidationError", _REFUSED["ImageConfig"].split(" (")[0], 400)
+        raise ServiceFault("ValidationError", f"{_ZIP_ONLY} (PackageType)", 400)
 
 
 def _inline_zip(source: str, runtime: str) -> bytes:
