@@ -191,6 +191,10 @@ def test_function_properties_take_effect_change_and_reset(cfn: Any, lam: Any) ->
         ),
         ({"ImageConfig": {"Command": ["x"]}}, "container images are not supported"),
         ({"PackageType": "Image"}, "container images are not supported (PackageType)"),
+        (
+            {"Code": {"ZipFile": SOURCE, "SourceKmsKeyArn": "arn:aws:kms:us-east-1:0:key/k"}},
+            "(Code.SourceKmsKeyArn)",
+        ),
         ({"TenancyConfig": {"TenantIsolationMode": "PER_TENANT"}}, "(TenancyConfig)"),
         ({"Memory": 256}, "Encountered unsupported property Memory"),
     ],

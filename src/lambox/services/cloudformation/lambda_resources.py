@@ -109,6 +109,13 @@ def _code(props: Mapping[str, Any]) -> dict[str, Any]:
     inline source zipped, or the S3 location, which Lambda reads (and checks the signature
     of) as it does for the API."""
     code = props.get("Code") or {}
+    if "SourceKmsKeyArn" in code:
+        raise ServiceFault(
+            "ValidationError",
+            "lambox does not encrypt deployment packages with a customer managed KMS key"
+            " (Code.SourceKmsKeyArn)",
+            400,
+        )
     if "ZipFile" in code:
         data = _inline_zip(str(code["ZipFile"]), str(props.get("Runtime", "")))
         return {"ZipFile": base64.b64encode(data).decode()}
