@@ -117,6 +117,11 @@ def test_function_properties_take_effect_change_and_reset(cfn: Any, lam: Any) ->
         "VpcConfig": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
         "EphemeralStorage": {"Size": 1024},
         "Description": "first",
+        "MemorySize": 256,
+        "Timeout": 9,
+        "TracingConfig": {"Mode": "Active"},
+        "LoggingConfig": {"LogFormat": "JSON", "LogGroup": f"/stacks/{name}"},
+        "Environment": {"Variables": {"GREETING": "hi"}},
     }
     template = {"Resources": {"Fn": function(name, **props)}}
     cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
@@ -169,6 +174,11 @@ def test_function_properties_take_effect_change_and_reset(cfn: Any, lam: Any) ->
         "storage": 512,
         "description": "",
     }
+    config = lam.get_function_configuration(FunctionName=name)
+    assert (config["MemorySize"], config["Timeout"]) == (128, 3)
+    assert config["TracingConfig"] == {"Mode": "PassThrough"}
+    assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
+    assert config.get("Environment", {}).get("Variables", {}) == {}
     template["Resources"]["Fn"] = function(name)
     cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
     cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)

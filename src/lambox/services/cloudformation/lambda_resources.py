@@ -45,7 +45,7 @@ _CONFIG: dict[str, Any] = {
     "DurableConfig": None,
 }
 
-# Properties set by operations of their own after CreateFunction (see ``_SETTINGS``), and
+# Properties set by operations of their own after CreateFunction (see ``_settings``), and
 # the ones CreateFunction alone takes.
 _OWN = (
     "ReservedConcurrentExecutions",
