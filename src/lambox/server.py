@@ -666,6 +666,10 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             mappings=mappings,
             policies=policies,
             urls=urls,
+            concurrency=concurrency,
+            function_settings=function_settings,
+            code_signing=code_signing,
+            s3_code=signer.s3_code(objects),
             operations={
                 "sns": sns.operations,
                 "logs": cloudwatch_logs.operations,
