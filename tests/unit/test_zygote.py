@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import importlib
 import os
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -149,6 +151,40 @@ def test_a_process_with_threads_is_not_a_safe_zygote() -> None:
         stop.set()
         worker.join()
     assert reason is not None and "threads" in reason
+
+
+# What a zygote holds is mapped into every sandbox it forks, and each mapping is copied by
+# every fork: a zygote that binds libc must not pull these in (ctypes.util did).
+ZYGOTE_NEVER_IMPORTS = (
+    "ctypes.util", "shutil", "subprocess", "tempfile", "random", "bz2", "lzma", "zlib"
+)  # fmt: skip
+ZYGOTE_IMPORTS = f"""
+import sys
+from lambox.runtime import namespaces as ns
+import lambox.runtime.zygote
+ns.prctl(ns.PR_SET_DUMPABLE, 1)
+ns.unshare(0)
+try:
+    ns.setns(-1, ns.CLONE_NEWPID)
+except OSError as exc:
+    print("setns", exc.errno)
+print(",".join(m for m in {ZYGOTE_NEVER_IMPORTS!r} if m in sys.modules))
+"""
+
+
+def test_a_zygote_binds_libc_without_importing_what_ctypes_util_imports() -> None:
+    from lambox.sandbox.environment import RUNTIME_DIR
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": RUNTIME_DIR}
+    out = subprocess.run(
+        [sys.executable, "-c", ZYGOTE_IMPORTS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert out == [f"setns {errno.EBADF}", ""]  # libc's errno comes through; none imported
 
 
 def test_process_backend_is_chosen_when_asked(tmp_path: Path) -> None:
