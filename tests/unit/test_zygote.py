@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import errno
 import importlib
+import json
 import os
 import socket
 import subprocess
@@ -139,6 +140,74 @@ def test_exit_board_reports_expected_pids_only() -> None:
         assert await board.wait(13, 0.01) is None
 
     asyncio.run(scenario())
+
+
+def test_a_fork_request_gets_its_reply_or_times_out() -> None:
+    """The host side of a fork request: the zygote's reply (and the descriptors it was
+    sent), or a SandboxError when none comes in time; nothing is left waiting either way."""
+
+    async def scenario() -> None:
+        host, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = ZygoteProcess("test zygote", host, ExitBoard())
+        passed_r, passed_w = os.pipe()
+        try:
+            with pytest.raises(SandboxError, match="fork request failed: TimeoutError"):
+                await process.request("spawn", {"env": {}}, passed_w, timeout=0.05)
+            data, fds, _, _ = socket.recv_fds(zygote_end, 1 << 16, 4)
+            assert json.loads(data)["op"] == "spawn" and len(fds) == 1
+            for fd in fds:
+                os.close(fd)
+
+            async def answer() -> None:
+                data, fds, _, _ = await asyncio.to_thread(socket.recv_fds, zygote_end, 1 << 16, 4)
+                request = json.loads(data)
+                for fd in fds:
+                    os.close(fd)
+                reply = {"op": "spawned", "id": request["id"], "pid": 4242}
+                zygote_end.send(json.dumps(reply).encode())
+
+            answering = asyncio.create_task(answer())
+            assert await process.request("spawn", {"env": {}}, passed_w, timeout=5.0) == 4242
+            await answering
+            assert process._replies == {}
+        finally:
+            os.close(passed_r)
+            os.close(passed_w)
+            zygote_end.close()
+            await process.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_fork_server_receives_requests_of_any_size_with_their_descriptors() -> None:
+    """Requests up to the largest message, each with its descriptors, one after another in
+    the same kept buffer; a longer one is flagged as truncated."""
+    from lambox.runtime.forkserver import ForkServer
+
+    host, ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server = ForkServer(ctl, 1 << 17, 2)
+    r, w = os.pipe()
+    try:
+        for message in (b"x" * (1 << 17), b'{"op":"spawn"}', b"y" * 70_000):
+            socket.send_fds(host, [message], [r, w])
+            request = server.next_request()
+            assert request is not None
+            data, fds, flags = request
+            assert data == message and len(fds) == 2 and not flags & socket.MSG_TRUNC
+            assert os.path.samestat(os.fstat(fds[0]), os.fstat(r))
+            for fd in fds:
+                os.close(fd)
+        socket.send_fds(host, [b"z" * ((1 << 17) + 1)], [r])
+        request = server.next_request()
+        assert request is not None and request[2] & socket.MSG_TRUNC
+        for fd in request[1]:
+            os.close(fd)
+        host.close()
+        assert server.next_request() is None  # the host hung up
+    finally:
+        os.close(r)
+        os.close(w)
+        server.close_in_child()
 
 
 def test_a_process_with_threads_is_not_a_safe_zygote() -> None:
