@@ -66,6 +66,8 @@ _SIGNATURES: dict[str, tuple[Any, ...]] = {
 @functools.lru_cache(maxsize=1)
 def _libc() -> Any:
     libc = ctypes.CDLL(None, use_errno=True)  # dlopen(NULL): libc is already mapped
+    if not hasattr(libc, "unshare"):  # an interpreter whose own scope lacks libc's symbols
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
     for name, argtypes in _SIGNATURES.items():
         function = getattr(libc, name)
         function.argtypes = argtypes
