@@ -380,6 +380,8 @@ class FunctionService:
             await asyncio.to_thread(self._check_with_layers, blob.key, current.layers)
         updated = replace(
             current,
+            # UpdateFunctionCode is where an existing function changes its architecture.
+            architectures=tuple(params.get("Architectures") or current.architectures),
             code_sha256=blob.sha256,
             code_size=blob.size,
             code_key=blob.key,

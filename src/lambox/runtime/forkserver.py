@@ -10,8 +10,10 @@ calls ``close_in_child`` first, so it keeps nothing of the server's. Standard li
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # the C module under signal.py
+import array
 import contextlib
 import json
+import mmap
 import os
 import select
 import signal
@@ -35,7 +37,12 @@ class ForkServer:
     def __init__(self, ctl: socket.socket, max_message: int, max_fds: int) -> None:
         self.ctl = ctl
         self.children: set[int] = set()
-        self._limits = (max_message, max_fds)
+        # One buffer for every request, mapped once and touched only as far as requests
+        # reach: ``socket.recv_fds`` allocated ``max_message`` bytes per request, which
+        # malloc maps, shrinks and unmaps each time (three system calls and a fresh page
+        # fault per request, measured on a zygote's loop).
+        self._buffer = mmap.mmap(-1, max_message)
+        self._ancillary = socket.CMSG_LEN(max_fds * array.array("i").itemsize)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def send(self, message: Mapping[str, Any]) -> None:
@@ -59,7 +66,7 @@ class ForkServer:
             if self.ctl.fileno() not in ready:
                 continue
             try:
-                data, fds, flags, _ = socket.recv_fds(self.ctl, *self._limits)
+                data, fds, flags = self._receive()
             except ConnectionError:
                 data, fds, flags = b"", [], 0
             if data:
@@ -67,6 +74,15 @@ class ForkServer:
             for fd in fds:
                 os.close(fd)
             return None
+
+    def _receive(self) -> Request:
+        """One message from the control socket: ``socket.recv_fds`` into the kept buffer."""
+        size, ancillary, flags, _ = self.ctl.recvmsg_into([self._buffer], self._ancillary)
+        fds = array.array("i")
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        return self._buffer[:size], list(fds), flags
 
     def reap(self) -> None:
         """Reap every child that has ended and report it."""
@@ -98,4 +114,5 @@ class ForkServer:
         _signal.signal(_SIGCHLD, _SIG_DFL)
         os.close(self._wake_r)
         os.close(self._wake_w)
+        self._buffer.close()
         self.ctl.close()

@@ -136,12 +136,16 @@ class ZygoteProcess:
         data = json.dumps({**message, "op": op, "id": request_id}, separators=(",", ":"))
         reply: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies[request_id] = reply
+        # A timer on the reply itself, not ``asyncio.wait_for``: that wraps the reply in a
+        # second future and wakes this task through one more callback, on every fork.
+        timer = self._loop.call_later(timeout, _time_out, reply)
         try:
             socket.send_fds(self._sock, [data.encode()], [fd, *extra_fds])
-            answer = await asyncio.wait_for(reply, timeout)
+            answer = await reply
         except (OSError, TimeoutError) as exc:
             raise SandboxError(f"{self.name}: fork request failed: {exc!r}") from exc
         finally:
+            timer.cancel()
             self._replies.pop(request_id, None)
         if answer.get("op") != "spawned":
             raise SandboxError(f"{self.name}: {answer.get('error', 'fork failed')}")
@@ -207,6 +211,11 @@ class ZygoteProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 await asyncio.to_thread(proc.wait)
+
+
+def _time_out(reply: asyncio.Future[dict[str, Any]]) -> None:
+    if not reply.done():
+        reply.set_exception(TimeoutError())
 
 
 def unsafe_reason(pid: int) -> str | None:
