@@ -22,6 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 
 Request = tuple[bytes, list[int], int]
+# A sandbox's environment comes beside a fork request, in a file whose descriptor the
+# request names by this variable (``fd_env``), never in the request itself: whatever a fork
+# server decodes stays in its freed memory, and every process it forks later (other
+# functions' sandboxes, spares, version zygotes) would get a copy of it. Only the forked
+# child reads the file (``take_env``).
+ENV_FD_ENV = "LAMBOX_ENV_FD"
 _SIGCHLD = int(signal.SIGCHLD)
 _SIG_DFL = int(signal.SIG_DFL)
 # Replies sent between forks, formatted without json: whatever a fork server writes after a
@@ -29,6 +35,32 @@ _SIG_DFL = int(signal.SIG_DFL)
 # about 35 pages where this writes none (measured in a forked child).
 SPAWNED = b'{"op":"spawned","id":%d,"pid":%d}'
 EXITED = b'{"op":"exit","pid":%d,"code":%d}'
+
+
+def env_file(env: Mapping[str, str]) -> int:
+    """A new memory file holding ``env`` as JSON, for the host to attach to a fork request."""
+    fd = os.memfd_create("lambox-env", os.MFD_CLOEXEC)
+    try:
+        data = json.dumps(env, separators=(",", ":")).encode()
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def take_env(fd: int) -> dict[str, str]:
+    """In a forked child: the environment in ``env_file``'s file, which is then closed."""
+    try:
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+    env = json.loads(data)
+    if not isinstance(env, dict):
+        raise ValueError("the environment is not a JSON object")
+    return {str(k): str(v) for k, v in env.items()}
 
 
 class ForkServer:

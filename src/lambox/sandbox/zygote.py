@@ -36,6 +36,7 @@ from typing import Any
 
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
+from lambox.runtime.forkserver import ENV_FD_ENV, env_file
 from lambox.sandbox.environment import RUNTIME_DIR
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,26 @@ class ZygoteProcess:
         spawn, ``extra_fds``, named by the message's ``fd_env``) to the child; its pid."""
         if not self.alive:
             raise SandboxError(f"{self.name} is gone")
+        env_fd = -1
+        if "env" in message:  # beside the request, not in it: see ``ENV_FD_ENV``
+            env_fd = env_file(message["env"])
+            named = [*message.get("fd_env", ()), ENV_FD_ENV]
+            message = {**{k: v for k, v in message.items() if k != "env"}, "fd_env": named}
+            extra_fds = (*extra_fds, env_fd)
+        try:
+            return await self._request(op, message, fd, timeout, extra_fds)
+        finally:
+            if env_fd >= 0:
+                os.close(env_fd)
+
+    async def _request(
+        self,
+        op: str,
+        message: Mapping[str, Any],
+        fd: int,
+        timeout: float,
+        extra_fds: tuple[int, ...],
+    ) -> int:
         self._next_id += 1
         request_id = self._next_id
         data = json.dumps({**message, "op": op, "id": request_id}, separators=(",", ":"))
