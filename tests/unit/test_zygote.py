@@ -154,7 +154,7 @@ def test_a_fork_request_gets_its_reply_or_times_out() -> None:
             with pytest.raises(SandboxError, match="fork request failed: TimeoutError"):
                 await process.request("spawn", {"env": {}}, passed_w, timeout=0.05)
             data, fds, _, _ = socket.recv_fds(zygote_end, 1 << 16, 4)
-            assert json.loads(data)["op"] == "spawn" and len(fds) == 1
+            assert json.loads(data)["op"] == "spawn" and len(fds) == 2  # and the env's file
             for fd in fds:
                 os.close(fd)
 
