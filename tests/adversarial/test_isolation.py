@@ -4,17 +4,27 @@ signal the server, and is offline when tagged so."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.adversarial.conftest import call
-from tests.conftest import LamboxServer, install_in_tmp, unique
+from tests.adversarial.conftest import Functions, call
+from tests.adversarial.test_zygotes import zygotes
+from tests.conftest import LamboxServer, install_in_tmp, make_zip, unique
 
 pytestmark = pytest.mark.usefixtures("still_serving")
+
+
+@pytest.fixture
+def functions(lambda_client: Any) -> Iterator[Functions]:
+    """Functions of one test's own code, deleted at its end."""
+    made = Functions(lambda_client)
+    yield made
+    made.delete_all()
 
 
 def test_writes_outside_tmp_fail(
@@ -168,3 +178,31 @@ def test_network_none_tag_takes_the_network_away(
     assert call(lambda_client, offline, target) == (None, "ConnectionRefusedError")
     outside = {"host": "192.0.2.1", "port": 80}  # TEST-NET-1: unroutable anyway
     assert call(lambda_client, offline, outside) == (None, "OSError")
+
+
+def test_another_functions_module_names_are_not_in_a_sandboxs_memory(
+    lambda_client: Any, deploy: Callable[..., str], functions: Functions, server: LamboxServer
+) -> None:
+    """A function's first sandbox reports the modules its init imported, and the base
+    zygote forks the function's version zygote from them: their names and paths (the
+    function's own modules, hence its files) reach the version zygote only, never the
+    base zygote's memory, which every sandbox forked later would copy."""
+    module = unique("lbxmod").replace("-", "_")
+    code = make_zip({"app.py": f"import {module}\n\ndef handler(event, context):\n    return 1\n",
+                     f"{module}.py": "VALUE = 1\n"})  # fmt: skip
+    before = set(zygotes(server.proc.pid))
+    name = functions.create("adv-modules", Runtime="python3.11", Handler="app.handler",
+                            Code={"ZipFile": code})  # fmt: skip
+    assert call(lambda_client, name) == (None, 1)  # the first sandbox learns its modules
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        versions = set(zygotes(server.proc.pid)) - before
+        if any(holding(pid, [module]) for pid in versions):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("no version zygote was made from the function's modules")
+    assert [pid for pid in before if holding(pid, [module])] == []
+    error, found = call(lambda_client, deploy("scan_memory_too"), {"marker": "lbxmod"})
+    assert error is None, found
+    assert [text for text in found if module in text] == []

@@ -28,6 +28,9 @@ Request = tuple[bytes, list[int], int]
 # functions' sandboxes, spares, version zygotes) would get a copy of it. Only the forked
 # child reads the file (``take_env``).
 ENV_FD_ENV = "LAMBOX_ENV_FD"
+# The same for what a version zygote learns of one function (the modules its init imported,
+# the paths of its own source files): beside the "zygote" request, read by the new zygote.
+LEARNED_FD_ENV = "LAMBOX_LEARNED_FD"
 _SIGCHLD = int(signal.SIGCHLD)
 _SIG_DFL = int(signal.SIG_DFL)
 # Replies sent between forks, formatted without json: whatever a fork server writes after a
@@ -39,9 +42,14 @@ EXITED = b'{"op":"exit","pid":%d,"code":%d}'
 
 def env_file(env: Mapping[str, str]) -> int:
     """A new memory file holding ``env`` as JSON, for the host to attach to a fork request."""
-    fd = os.memfd_create("lambox-env", os.MFD_CLOEXEC)
+    return json_file(env)
+
+
+def json_file(value: object) -> int:
+    """A new memory file holding ``value`` as JSON (``take_json`` reads it back)."""
+    fd = os.memfd_create("lambox-spec", os.MFD_CLOEXEC)
     try:
-        data = json.dumps(env, separators=(",", ":")).encode()
+        data = json.dumps(value, separators=(",", ":")).encode()
         written = 0
         while written < len(data):
             written += os.write(fd, data[written:])
@@ -51,13 +59,18 @@ def env_file(env: Mapping[str, str]) -> int:
     return fd
 
 
-def take_env(fd: int) -> dict[str, str]:
-    """In a forked child: the environment in ``env_file``'s file, which is then closed."""
+def take_json(fd: int) -> Any:
+    """In a forked child: the value in ``json_file``'s file, which is then closed."""
     try:
         data = os.pread(fd, os.fstat(fd).st_size, 0)
     finally:
         os.close(fd)
-    env = json.loads(data)
+    return json.loads(data)
+
+
+def take_env(fd: int) -> dict[str, str]:
+    """In a forked child: the environment in ``env_file``'s file, which is then closed."""
+    env = take_json(fd)
     if not isinstance(env, dict):
         raise ValueError("the environment is not a JSON object")
     return {str(k): str(v) for k, v in env.items()}

@@ -17,8 +17,9 @@ Host -> zygote:
         With "argv" the sandbox runs no Python function: it execs argv (a Runtime API
         runtime) under a tiny init, the wire fd being its stdout/stderr (``execinit``).
     {"op": "spare", "id", "cgroup"} + [claim fd]
-    {"op": "zygote", "id", "code", "modules", "sources"} + [control fd of the new zygote]
-                                                                        (base only)
+    {"op": "zygote", "id", "code", "fd_env"} + [control fd of the new zygote, then a memory
+        file holding {"modules", "sources"} (``LAMBOX_LEARNED_FD``): what one function's
+        init imported never passes through the base zygote's memory]        (base only)
 Host -> spare, on its claim socket, once:
     {"env", "tmp_mb", "network", "code", "learn"} + [wire fd, log pipe fd]
 Zygote -> host:
@@ -60,7 +61,14 @@ from typing import Any
 from lambox.runtime import bootstrap, codecache, execinit, init, jail, traceenv
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
-from lambox.runtime.forkserver import ENV_FD_ENV, SPAWNED, ForkServer, take_env
+from lambox.runtime.forkserver import (
+    ENV_FD_ENV,
+    LEARNED_FD_ENV,
+    SPAWNED,
+    ForkServer,
+    take_env,
+    take_json,
+)
 from lambox.runtime.logs import Capture, LambdaHandler
 
 MAX_MESSAGE = 1 << 20
@@ -204,14 +212,15 @@ class Zygote(ForkServer):
             message = json.loads(data)
             request_id = message.get("id")
             op = message.get("op")
-            extra = [str(name) for name in message.get("fd_env") or ()] if op == "spawn" else []
+            named_ops = ("spawn", "zygote")
+            extra = [str(name) for name in message.get("fd_env") or ()] if op in named_ops else []
             if len(fds) != 1 + len(extra):
                 raise ValueError(f"expected {1 + len(extra)} descriptors, got {len(fds)}")
+            named = dict(zip(extra, fds[1:], strict=True))
             if op in ("spawn", "spare"):
-                named = dict(zip(extra, fds[1:], strict=True))
                 pid = self.spawn(message, fds[0], spare=op == "spare", extra=named)
             elif op == "zygote":
-                pid = self.fork_zygote(message, fds[0])
+                pid = self.fork_zygote(message, fds[0], named.get(LEARNED_FD_ENV))
             else:
                 raise ValueError(f"unknown op {op!r}")
             if type(request_id) is int:
@@ -309,28 +318,32 @@ class Zygote(ForkServer):
 
         os._exit(bootstrap.main(on_init, capture))
 
-    def fork_zygote(self, message: Mapping[str, Any], ctl_fd: int) -> int:
-        """Fork a version zygote for one function's code; it reports on its own socket."""
+    def fork_zygote(self, message: Mapping[str, Any], ctl_fd: int, learned_fd: int | None) -> int:
+        """Fork a version zygote for one function's code; it reports on its own socket. What
+        it preloads and compiles is in the file ``learned_fd``, which only it reads."""
         pid = os.fork()
         if pid == 0:
             try:
-                self._version_zygote(message, ctl_fd)
+                self._version_zygote(message, ctl_fd, learned_fd)
             finally:
                 os._exit(SETUP_FAILED)  # a child never returns into the zygote's loop
         self.children.add(pid)
         return pid
 
-    def _version_zygote(self, message: Mapping[str, Any], ctl_fd: int) -> None:
+    def _version_zygote(
+        self, message: Mapping[str, Any], ctl_fd: int, learned_fd: int | None
+    ) -> None:
         """In the forked child: become the version zygote of one function's code."""
         try:
             self.close_in_child()
+            learned = take_json(learned_fd) if learned_fd is not None else message
             child = Zygote(
                 socket.socket(fileno=ctl_fd), self.cgroup_fds, self.pidns, self.uid, self.gid
             )
             ns.unshare(ns.CLONE_NEWNS)
             jail.bind_code(str(message["code"]))
-            loaded, failed = preload(list(message.get("modules") or []))
-            sources = [str(p) for p in message.get("sources") or []]
+            loaded, failed = preload([str(m) for m in learned.get("modules") or []])
+            sources = [str(p) for p in learned.get("sources") or []]
             compiled = codecache.compile_sources(sources, jail.TASK_ROOT)
             codecache.install(jail.TASK_ROOT)
             if "+" in str(message["code"]):  # it has layers: their sources too

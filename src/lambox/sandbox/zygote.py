@@ -36,7 +36,7 @@ from typing import Any
 
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
-from lambox.runtime.forkserver import ENV_FD_ENV, env_file
+from lambox.runtime.forkserver import ENV_FD_ENV, LEARNED_FD_ENV, env_file, json_file
 from lambox.sandbox.environment import RUNTIME_DIR
 
 log = logging.getLogger(__name__)
@@ -491,11 +491,17 @@ class Zygotes:
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             base = await self.base(interpreter)
-            message = {"code": code, "modules": entry.modules, "sources": entry.sources}
+            # Beside the request, not in it: the base zygote forks every function's
+            # sandboxes, which would copy what it decoded (``LEARNED_FD_ENV``).
+            learned = json_file({"modules": entry.modules, "sources": entry.sources})
+            message = {"code": code, "fd_env": [LEARNED_FD_ENV]}
             try:
-                pid = await base.request("zygote", message, child.fileno(), START_TIMEOUT)
+                pid = await base.request(
+                    "zygote", message, child.fileno(), START_TIMEOUT, extra_fds=(learned,)
+                )
             finally:
                 child.close()
+                os.close(learned)
             process = ZygoteProcess(entry.name, host, self._board)
             process.pid = pid
             info = await process.ready()
