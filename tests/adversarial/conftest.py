@@ -145,6 +145,17 @@ def scan_memory(event, context):
 
 scan_memory_too = scan_memory  # another handler: its first sandbox is the base zygote's
 
+def descriptors(event, context):
+    # What each open descriptor of the runtime is (the listing's own one is gone by then).
+    listing = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            listing[int(fd)] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass
+    shared = [line for line in open("/proc/self/maps") if " rw-s " in line]
+    return {"fds": listing, "shared_maps": len(shared)}
+
 def steal(event, context):
     # Ask another sandbox's Runtime API for its next invocation, as its runtime would.
     import http.client

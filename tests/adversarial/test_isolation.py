@@ -143,6 +143,28 @@ def test_another_functions_environment_is_not_in_a_sandboxs_memory(
         assert [text for text in found if any(secret in text for secret in secrets)] == []
 
 
+def test_a_sandbox_holds_no_descriptor_but_its_own(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    """Nothing a zygote, a spare or the host held is left open in a sandbox: stdin is
+    /dev/null, stdout and stderr its own log pipe, and one socket, its wire. Its one shared
+    mapping is the runtime's frame buffer, made in the sandbox."""
+    name = deploy("descriptors")
+    for _ in range(2):  # a cold start and a warm one
+        error, out = call(lambda_client, name)
+        assert error is None, out
+        fds = {int(fd): target for fd, target in out["fds"].items()}
+        assert fds[0] == "/dev/null"
+        assert fds[1] == fds[2] and fds[1].startswith("pipe:")
+        others = {fd: target for fd, target in fds.items() if fd > 2}
+        sockets = [target for target in others.values() if target.startswith("socket:")]
+        assert len(sockets) == 1, fds
+        assert {target for target in others.values() if not target.startswith("socket:")} <= {
+            fds[1]
+        }, fds
+        assert out["shared_maps"] == 1
+
+
 def test_signals_cannot_reach_the_server(
     lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
 ) -> None:
