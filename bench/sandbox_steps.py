@@ -1,5 +1,7 @@
 """Where a sandbox's private memory and CPU go, step by step (docs/performance.md,
-"Sandboxes"): ``.venv/bin/python bench/sandbox_steps.py [N]``, as root on the Linux backend.
+"Sandboxes"): ``.venv/bin/python bench/sandbox_steps.py [N [SRC]]``, as root on the Linux
+backend; SRC is the ``src`` directory of the tree to measure (``git archive REV src``), this
+tree's by default.
 
 A copy of ``src`` is made whose sandbox set-up stops itself (SIGSTOP) after each step; a
 thread here waits for each stop, compares the sandbox's page map (``/proc/<pid>/pagemap``:
@@ -61,10 +63,10 @@ PROBE = (
 )
 
 
-def probed_tree(dest: Path) -> Path:
-    """A copy of ``src`` with the stops; its ``src`` directory."""
+def probed_tree(dest: Path, tree: Path = ROOT / "src") -> Path:
+    """A copy of ``tree`` (a ``src`` directory) with the stops; the copy."""
     src = dest / "src"
-    shutil.copytree(ROOT / "src", src)
+    shutil.copytree(tree, src)
     lambox = src / "lambox"
     texts: dict[str, str] = {}
     for name, line, indent, step in STOPS:
@@ -118,6 +120,9 @@ class Watcher:
 
     def __init__(self) -> None:
         self.zygotes: list[int] = []
+        # Only the version zygote's children are counted: the first sandbox, forked by the
+        # base zygote, imports what its version zygote will preload.
+        self.measured = 0
         self.before_fork: dict[int, tuple[int, int, str]] = {}
         self.pages: dict[str, collections.Counter[str]] = collections.defaultdict(
             collections.Counter
@@ -157,7 +162,7 @@ class Watcher:
                                 continue
                         n = self._steps[child]
                         self._steps[child] += 1
-                        if self.zygotes[-1] == zygote and n < len(STOPS):
+                        if self.measured == zygote and n < len(STOPS):
                             self.count(child, zygote, STOPS[n][3])
                         os.kill(child, signal.SIGCONT)
                     except OSError:
@@ -190,6 +195,7 @@ async def profile(n: int, tmp: Path, watcher: Watcher) -> list[int]:
             await asyncio.sleep(0.01)
         zygote = next(e.process.pid for e in factory.zygotes._versions.values() if e.process)
         watcher.zygotes.append(zygote)
+        watcher.measured = zygote
         await asyncio.sleep(0.5)
         for _ in range(n):
             watcher.before_fork = pagemap(zygote)
@@ -215,11 +221,12 @@ async def profile(n: int, tmp: Path, watcher: Watcher) -> list[int]:
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    tree = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "src"
     if os.environ.get("LAMBOX_PROBE_CHILD") != "1":
         # Not under /tmp: a runtime there is bound again over each sandbox's own /tmp
         # (``jail._rebind_masked``), which is not the set-up being measured.
         with tempfile.TemporaryDirectory(prefix=".steps-", dir=ROOT / "bench") as tmp:
-            src = probed_tree(Path(tmp))
+            src = probed_tree(Path(tmp), tree)
             env = {**os.environ, "PYTHONPATH": str(src), "LAMBOX_PROBE_CHILD": "1"}
             return subprocess.run([sys.executable, __file__, str(n)], env=env).returncode
     watcher = Watcher()
