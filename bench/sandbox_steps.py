@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import compileall
 import os
 import shutil
 import signal
@@ -66,7 +67,7 @@ PROBE = (
 def probed_tree(dest: Path, tree: Path = ROOT / "src") -> Path:
     """A copy of ``tree`` (a ``src`` directory) with the stops; the copy."""
     src = dest / "src"
-    shutil.copytree(tree, src)
+    shutil.copytree(tree, src, ignore=shutil.ignore_patterns("__pycache__"))
     lambox = src / "lambox"
     texts: dict[str, str] = {}
     for name, line, indent, step in STOPS:
@@ -86,6 +87,10 @@ def probed_tree(dest: Path, tree: Path = ROOT / "src") -> Path:
     zygote.write_text(text.replace(old, old + ' "LAMBOX_PROBE": "1",', 1))
     spares = lambox / "sandbox" / "spares.py"  # no spares: every sandbox takes every step
     spares.write_text(spares.read_text().replace("per_zygote: int = 1", "per_zygote: int = 0"))
+    # Bytecode for every module, as the server's own imports leave it for most of the
+    # runtime: code compiled at import sits elsewhere in the zygote's heap than code read
+    # from a .pyc, which moves the pages a zygote writes after each fork by dozens.
+    compileall.compile_dir(src, quiet=1)
     return src
 
 
@@ -130,6 +135,7 @@ class Watcher:
         self.cpu: dict[str, list[int]] = collections.defaultdict(list)
         self._last: dict[int, tuple[dict[int, tuple[int, int, str]], int]] = {}
         self._counted: dict[int, set[int]] = collections.defaultdict(set)
+        self._inherited: dict[int, set[int]] = {}
         self._steps: collections.Counter[int] = collections.Counter()
         self.stopped = False
 
@@ -137,6 +143,7 @@ class Watcher:
         now, cpu = pagemap(pid), cpu_ns(pid)
         last = self._last.get(pid)
         old = last[0] if last else {p: (v[0], 0, v[2]) for p, v in self.before_fork.items()}
+        inherited = self._inherited.setdefault(pid, set(self.before_fork))
         self.cpu[step].append(cpu - (last[1] if last else 0))
         for page, (frame, only, name) in now.items():
             was = old.get(page)
@@ -145,6 +152,8 @@ class Watcher:
                 who = "sandbox" if was is None or was[0] != frame else "zygote"
                 self.pages[step][who] += 1
                 self.pages[step]["in " + name] += 1
+                if page not in inherited:
+                    self.pages[step]["new"] += 1
         self._last[pid] = (now, cpu)
 
     def run(self) -> None:
@@ -234,13 +243,14 @@ def main() -> int:
         totals = asyncio.run(profile(n, Path(tmp), watcher))
     print(f"{n} sandboxes, private pages at the end p50 {sorted(totals)[n // 2]}"
           f" ({sorted(totals)[n // 2] * 4 / 1024:.2f} MiB)")  # fmt: skip
-    print(f"{'step':38s} {'pages':>7s} {'zygote':>7s} {'CPU ms':>7s}")
+    print(f"{'step':38s} {'pages':>7s} {'zygote':>7s} {'new':>7s} {'CPU ms':>7s}")
     steps = [s for *_, s in STOPS]
     for step in steps + [s for s in watcher.pages if s not in steps]:
         pages = watcher.pages.get(step, collections.Counter())
         cpu = sorted(watcher.cpu.get(step) or [0])
         print(
             f"{step:38s} {(pages['sandbox'] + pages['zygote']) / n:7.1f} {pages['zygote'] / n:7.1f}"
+            f" {pages['new'] / n:7.1f}"
             f" {cpu[len(cpu) // 2] / 1e6:7.3f}  "
             + ", ".join(f"{k}={v / n:.0f}" for k, v in pages.most_common() if k.startswith("in "))
         )
