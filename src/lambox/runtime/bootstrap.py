@@ -29,7 +29,14 @@ from lambox.runtime.context import (
     LambdaContext,
     decode_client_context,
 )
-from lambox.runtime.logs import Capture, LambdaHandler, format_error, install_logging, write_all
+from lambox.runtime.logs import (
+    LOG_FD_ENV,
+    Capture,
+    LambdaHandler,
+    format_error,
+    install_logging,
+    write_all,
+)
 from lambox.runtime.traceenv import TraceEnv
 
 Handler = Callable[[Any, LambdaContext], Any]
@@ -46,6 +53,9 @@ CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 UNHANDLED = "Unhandled"
 READ_BUFFER = 256 << 10
+WIRE_FD_ENV = "LAMBOX_WIRE_FD"
+# What the host tells the runtime through its environment; never the function's to see.
+RUNTIME_SETTINGS = (WIRE_FD_ENV, snapstart.SNAPSHOT_FD_ENV, wire.PEAK_BY_HOST_ENV, LOG_FD_ENV)
 HEADER_SIZE = wire.HEADER.size
 
 
@@ -479,24 +489,37 @@ def _restore(
     return sock, reader, error
 
 
+def runtime_settings(env: dict[str, str]) -> dict[str, str]:
+    """Take the variables meant for the runtime itself out of ``env`` (a sandbox's whole
+    environment), so a zygote's child never installs them in ``os.environ`` only to
+    remove them again: they are ``main``'s ``settings``."""
+    return {name: env.pop(name) for name in RUNTIME_SETTINGS if name in env}
+
+
 def main(
-    on_init: Callable[[bool], dict[str, Any]] | None = None, capture: Capture | None = None
+    on_init: Callable[[bool], dict[str, Any]] | None = None,
+    capture: Capture | None = None,
+    settings: dict[str, str] | None = None,
 ) -> int:
     """Run the sandbox side of the wire; the exit status for the interpreter.
 
     For zygote children: ``on_init`` is called with whether init succeeded, and what it
     returns is added to the READY meta (a first sandbox reports the modules init imported);
-    ``capture`` is the log capture a spare set up before it was claimed. With
-    ``LAMBOX_SNAPSHOT_FD`` set, a successful init makes this process a SnapStart snapshot
-    (``runtime.snapstart``): it returns only when the host hangs up, and each sandbox it
-    forks goes on below as a restored one."""
+    ``capture`` is the log capture a spare set up before it was claimed; ``settings`` the
+    runtime's own variables (``runtime_settings``), taken from ``os.environ`` otherwise.
+    With ``LAMBOX_SNAPSHOT_FD`` set, a successful init makes this process a SnapStart
+    snapshot (``runtime.snapstart``): it returns only when the host hangs up, and each
+    sandbox it forks goes on below as a restored one."""
     env = os.environ
-    fd = int(env.pop("LAMBOX_WIRE_FD"))
-    snapshot_fd = env.pop(snapstart.SNAPSHOT_FD_ENV, None)
-    rss = env.pop(wire.PEAK_BY_HOST_ENV, None) is None
+    source: dict[str, str] | os._Environ[str] = env if settings is None else settings
+    fd = int(source.pop(WIRE_FD_ENV))
+    snapshot_fd = source.pop(snapstart.SNAPSHOT_FD_ENV, None)
+    rss = source.pop(wire.PEAK_BY_HOST_ENV, None) is None
     os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
-    capture = Capture() if capture is None else capture
+    if capture is None:
+        log_fd = None if settings is None else settings.get(LOG_FD_ENV)
+        capture = Capture(None if log_fd is None else int(log_fd))
     reader = FrameReader(sock)
     try:
         log_handler = install_logging(

@@ -89,9 +89,9 @@ class Capture:
         except OSError:
             self.host_stderr = None
         _current = self
-        named = os.environ.pop(LOG_FD_ENV, None)
-        if log_fd is None and named is not None:
-            log_fd = int(named)
+        if log_fd is None:
+            named = os.environ.pop(LOG_FD_ENV, None)
+            log_fd = None if named is None else int(named)
         self._fd = self._sink(log_fd)
         for stream in (sys.stdout, sys.stderr):
             _flush_quietly(stream)

@@ -57,7 +57,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.runtime import bootstrap, codecache, execinit, init, jail, traceenv
+from lambox.runtime import bootstrap, codecache, environ, execinit, init, jail, traceenv
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
 from lambox.runtime.forkserver import SPAWNED, ForkServer
@@ -283,12 +283,12 @@ class Zygote(ForkServer):
             if message.get("argv"):
                 execinit.run(message, wire_fd, extra)  # a Runtime API sandbox: never returns
             env = dict(message.get("env") or {})
-            env["LAMBOX_WIRE_FD"] = str(wire_fd)
+            env[bootstrap.WIRE_FD_ENV] = str(wire_fd)
             for name, extra_fd in extra.items():
                 os.set_inheritable(extra_fd, False)
                 env[name] = str(extra_fd)
-            os.environ.clear()
-            os.environ.update(env)
+            settings = bootstrap.runtime_settings(env)
+            environ.replace(env)
             _reseed()
             before = set(sys.modules) if message.get("learn") else None
         except BaseException:
@@ -305,7 +305,7 @@ class Zygote(ForkServer):
             modules, sources = learned_modules(before)
             return {"preload": modules, "sources": sources}
 
-        os._exit(bootstrap.main(on_init, capture))
+        os._exit(bootstrap.main(on_init, capture, settings))
 
     def fork_zygote(self, message: Mapping[str, Any], ctl_fd: int) -> int:
         """Fork a version zygote for one function's code; it reports on its own socket."""
@@ -389,6 +389,7 @@ def main() -> int:
         sys.path[:] = bootstrap.runtime_path(sys.path, jail.LIBS_DIR if libs else "")
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
         traceenv.libc_env()  # imports ctypes here, once, not in every sandbox
+        environ.empty()  # each sandbox gets exactly its own (``environ.replace``)
         gc.collect()
         gc.freeze()
     except BaseException as exc:
