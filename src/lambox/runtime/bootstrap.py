@@ -9,6 +9,7 @@ match on them. Nothing a handler does may end the loop; only the host closing th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import mmap
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, NoReturn
 
-from lambox.runtime import snapstart, wire
+from lambox.runtime import logs, snapstart, wire
 from lambox.runtime.context import (
     ContextError,
     FunctionInfo,
@@ -192,6 +193,9 @@ def make_marshal(env: Mapping[str, str]) -> Callable[[Any], bytes]:
     its circular-reference markers are emptied after a failure, which leaves them behind.
     """
     ascii_only = env.get("AWS_EXECUTION_ENV") != "AWS_Lambda_python3.12"
+    ready: Callable[[Any], bytes] | None = _ready.pop(f"marshal-{ascii_only}", None)
+    if ready is not None:
+        return ready
     encoder = json.JSONEncoder(ensure_ascii=ascii_only, default=_decimal_default)
     markers: dict[int, Any] = {}
     make = getattr(json.encoder, "c_make_encoder", None)
@@ -233,6 +237,9 @@ def make_decoder() -> Callable[[str], Any]:
     first character to its last (every payload the host sends, usually); the full decoder,
     for its whitespace handling and its error messages, otherwise. Errors raised by the scan
     itself are the ones the full decoder would raise, at the same positions."""
+    ready: list[Callable[[str], Any]] | None = _ready.get("decoders")
+    if ready:
+        return ready.pop()
     decoder = json.JSONDecoder()
     scan: Callable[[str, int], tuple[Any, int]] = getattr(decoder, "scan_once")  # noqa: B009
     full = decoder.decode
@@ -425,6 +432,22 @@ def runtime_path(path: list[str], libs: str = "") -> list[str]:
     ``libs`` if given (where a zygote's sandboxes find the runtime's libraries) and the
     standard library. lambox's own dependencies, and whatever else is installed in the
     interpreter, are not a function's to import, as on AWS."""
+    key = (tuple(path), libs)
+    known = _paths.get(key)
+    if known is None:
+        known = _split_path(path)
+        if len(_paths) < 8:
+            _paths[key] = known
+    before, standard = known
+    cwd = os.getcwd()
+    kept = [p for p in before if p != cwd]
+    return kept + ([libs] if libs and libs not in kept else []) + list(standard)
+
+
+def _split_path(path: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``runtime_path``'s two parts that depend on ``path`` alone: the entries before the
+    standard library that may stay (the working directory is yet to be dropped), and the
+    standard library's."""
     import site  # already imported at start-up, unless the interpreter ran with -S
 
     stdlib = os.path.dirname(os.__file__)
@@ -440,9 +463,13 @@ def runtime_path(path: list[str], libs: str = "") -> list[str]:
 
     ends = [i + 1 for i, p in enumerate(path) if p and standard(p)]
     start, end = (ends[0] - 1, ends[-1]) if ends else (len(path), len(path))
-    cwd = os.getcwd()
-    kept = [p for p in path[:start] if p not in ("", cwd) and (ends or p not in sites)]
-    return kept + ([libs] if libs and libs not in kept else []) + path[start:end]
+    before = tuple(p for p in path[:start] if p != "" and (ends or p not in sites))
+    return before, tuple(path[start:end])
+
+
+# ``_split_path``'s answers by ``runtime_path``'s inputs (the path and ``libs``): a zygote
+# computes its own once (``prepare``) and its sandboxes find it here.
+_paths: dict[tuple[tuple[str, ...], str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def layer_path(runtime: str = "") -> list[str]:
@@ -494,6 +521,25 @@ def runtime_settings(env: dict[str, str]) -> dict[str, str]:
     environment), so a zygote's child never installs them in ``os.environ`` only to
     remove them again: they are ``main``'s ``settings``."""
     return {name: env.pop(name) for name in RUNTIME_SETTINGS if name in env}
+
+
+# What ``prepare`` built in a zygote, taken once by the first sandbox set-up that would
+# build the same: "decoders" (``make_decoder``), "marshal-True"/"marshal-False"
+# (``make_marshal`` with and without ASCII escapes).
+_ready: dict[str, Any] = {}
+
+
+def prepare() -> None:
+    """In a zygote: build what each sandbox forked from it would build the same way at its
+    start, so the sandbox takes it instead (see ``logs.prepare``): the logging streams and
+    handler, the frame reader's and the invoke loop's JSON decoders, the response encoder
+    for the runtimes that escape non-ASCII, and ``runtime_path``'s answer for this
+    interpreter's path. Nothing here depends on a function or holds anything of one."""
+    logs.prepare()
+    _ready["decoders"] = [make_decoder(), make_decoder()]
+    _ready["marshal-True"] = make_marshal({})
+    with contextlib.suppress(OSError):  # a working directory gone: nothing to remember
+        runtime_path(sys.path)
 
 
 def main(

@@ -390,6 +390,7 @@ def main() -> int:
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
         traceenv.libc_env()  # imports ctypes here, once, not in every sandbox
         environ.empty()  # each sandbox gets exactly its own (``environ.replace``)
+        bootstrap.prepare()  # what every sandbox would build alike, built once
         gc.collect()
         gc.freeze()
     except BaseException as exc:
