@@ -331,6 +331,7 @@ class Zygote(ForkServer):
             sources = [str(p) for p in message.get("sources") or []]
             compiled = codecache.compile_sources(sources, jail.TASK_ROOT)
             codecache.install(jail.TASK_ROOT)
+            codecache.find_ahead(jail.TASK_ROOT)
             if "+" in str(message["code"]):  # it has layers: their sources too
                 compiled += codecache.compile_sources(sources, jail.OPT_ROOT)
                 for entry in bootstrap.layer_path():
