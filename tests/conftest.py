@@ -232,3 +232,20 @@ def install_in_tmp() -> set[str]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+
+
+def cli_models(root: Path) -> Path:
+    """The AWS CLI v2.9's models predate durable functions and tenant isolation: botocore's
+    Lambda model beside it through AWS_DATA_PATH (docs/durable.md), as a user of that CLI
+    does."""
+    import gzip
+
+    import botocore
+
+    source = Path(botocore.__file__).parent / "data" / "lambda" / "2015-03-31"
+    target = root / "models" / "lambda" / "2015-03-31"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "service-2.json").write_bytes(
+        gzip.decompress((source / "service-2.json.gz").read_bytes())
+    )
+    return root / "models"

@@ -107,6 +107,10 @@ class FunctionConfig:
     application_log_level: str = ""
     system_log_level: str = ""
     log_group: str = ""
+    # TenancyConfig.TenantIsolationMode: "PER_TENANT" dedicates each sandbox to the tenant
+    # of its first invocation; "" for a function without tenant isolation. Set at creation
+    # only (AWS cannot change it afterwards).
+    tenant_isolation: str = ""
 
     @property
     def log_group_name(self) -> str:
@@ -180,6 +184,8 @@ class Invocation:
     durable_name: str | None = None
     # The caller's X-Amzn-Trace-Id header (None: lambox starts the trace).
     trace_header: str | None = None
+    # X-Amz-Tenant-Id: the tenant a PER_TENANT function's invocation is for.
+    tenant_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -54,6 +54,7 @@ from lambox.control.capacity import CapacityService
 from lambox.control.capacity import ceilings as scaling_ceilings
 from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_config import EventConfigService
 from lambox.control.event_sources import EventSourceService
 from lambox.control.function_settings import FunctionSettingsService
@@ -302,6 +303,8 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
     )
     aliases = AliasService(store, feed, functions, concurrency, arns)
     logs = LogSink(data / "logs", settings.log_retention_bytes)
+    # DeleteFunction, one operation for the Lambda API and the stacks.
+    deletion = FunctionDeletion(functions, versions, function_settings, arns, logs.delete)
     context = dataclasses.replace(
         SandboxContext.for_server(settings.host, settings.port),
         role_credentials=roles.credentials,
@@ -447,6 +450,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             settings.base_url,
             function_settings,
             code_url_signer(settings) if settings.strict_auth else None,
+            deletion=deletion,
             code_signing=code_signing,
             layer_storage=layers.stored_code_size,
             capacity=capacity,
@@ -655,13 +659,17 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             layers=layers,
             s3=s3,
             objects=objects,
-            logs=logs,
+            deletion=deletion,
             arns=arns,
             iam=iam,
             queues=queue_service,
             mappings=mappings,
             policies=policies,
             urls=urls,
+            concurrency=concurrency,
+            function_settings=function_settings,
+            code_signing=code_signing,
+            s3_code=signer.s3_code(objects),
             operations={
                 "sns": sns.operations,
                 "logs": cloudwatch_logs.operations,

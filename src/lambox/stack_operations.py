@@ -10,10 +10,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from lambox.api import views
+from lambox.api.management import S3Code
 from lambox.api.urls import UrlApi
 from lambox.arns import Arns
 from lambox.control.aliases import AliasService
+from lambox.control.code_signing import UNSIGNED, Checked, CodeSigningService
+from lambox.control.concurrency import ConcurrencyService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_sources import EventSourceService
+from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
@@ -21,7 +26,6 @@ from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
 from lambox.errors import ServiceFault
 from lambox.invoke.ids import new_request_id
-from lambox.logs import LogSink
 from lambox.services.cloudformation.resources import ReadObject
 from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
@@ -41,19 +45,56 @@ def function_operations(
     versions: VersionService,
     aliases: AliasService,
     layers: LayerService,
-    logs: LogSink,
+    deletion: FunctionDeletion,
     arns: Arns,
+    code_signing: CodeSigningService,
+    s3_code: S3Code,
 ) -> Operations:
-    """Lambda's function, version, alias and layer operations, on the params' FunctionName
-    or LayerName, answering with the Lambda API's views."""
+    """Lambda's function, version, alias, tag and layer operations, on the params'
+    FunctionName, Resource or LayerName, answering with the Lambda API's views.
+    DeleteFunction is the API's own operation (``FunctionDeletion``), settings and logs
+    included. Code given by S3 location is read by ``s3_code``, the API's reader, with its
+    signature's check, and a code signing config applies as on the API."""
 
     def bare(function: str) -> str:
         return arns.parse(function)[0]
 
+    async def package(code: Mapping[str, Any]) -> tuple[dict[str, Any] | None, Checked]:
+        if "ZipFile" in code or "S3Bucket" not in code:
+            return None, UNSIGNED
+        version = code.get("S3ObjectVersion")
+        data, checked = await s3_code(
+            str(code["S3Bucket"]), str(code.get("S3Key", "")), str(version) if version else None
+        )
+        return {"ZipFile": data}, checked
+
     async def create_function(p: dict[str, Any]) -> dict[str, Any]:
-        return views.configuration(await functions.create(p), arns)
+        code, checked = await package(p.get("Code") or {})
+        if code is not None:
+            p = {**p, "Code": code}
+        signing = code_signing.config_for_create(p, checked)
+        config = await functions.create(p)
+        if signing is not None:
+            code_signing.bind(config.name, signing)
+        return views.configuration(config, arns)
+
+    def list_versions(p: dict[str, Any]) -> dict[str, Any]:
+        page, _ = versions.list(p["FunctionName"], None, p.get("MaxItems"))
+        return {"Versions": [views.configuration(c, arns, c.version, listing=True) for c in page]}
+
+    def tag(p: dict[str, Any]) -> dict[str, Any]:
+        functions.tag(p["Resource"], p["Tags"])
+        return {}
+
+    def untag(p: dict[str, Any]) -> dict[str, Any]:
+        functions.untag(p["Resource"], list(p["TagKeys"]))
+        return {}
 
     async def update_code(p: dict[str, Any]) -> dict[str, Any]:
+        code, checked = await package(p)
+        if code is not None:
+            p = {**p, **code}
+        code_signing.check_update(p["FunctionName"], checked)
         config = await functions.update_code(p["FunctionName"], but(p, "FunctionName"))
         return views.configuration(config, arns)
 
@@ -62,11 +103,7 @@ def function_operations(
         return views.configuration(config, arns)
 
     def delete_function(p: dict[str, Any]) -> dict[str, Any]:
-        if p.get("Qualifier"):
-            versions.delete(bare(p["FunctionName"]), p["Qualifier"])
-        else:
-            functions.delete(p["FunctionName"])
-            logs.delete(p["FunctionName"])  # as DeleteFunction does
+        deletion.delete(p["FunctionName"], p.get("Qualifier"))
         return {}
 
     def publish_version(p: dict[str, Any]) -> dict[str, Any]:
@@ -101,11 +138,54 @@ def function_operations(
         "UpdateFunctionConfiguration": update_configuration,
         "DeleteFunction": delete_function,
         "PublishVersion": publish_version,
+        "ListVersionsByFunction": list_versions,
+        "TagResource": tag,
+        "UntagResource": untag,
         "CreateAlias": create_alias,
         "UpdateAlias": update_alias,
         "DeleteAlias": delete_alias,
         "PublishLayerVersion": publish_layer,
         "DeleteLayerVersion": delete_layer,
+    }
+
+
+def setting_operations(
+    concurrency: ConcurrencyService,
+    settings: FunctionSettingsService,
+    code_signing: CodeSigningService,
+) -> Operations:
+    """The function settings Lambda keeps outside its configuration (reserved concurrency,
+    recursion, runtime management, code signing), as the Lambda API sets them."""
+
+    def put_concurrency(p: dict[str, Any]) -> dict[str, Any]:
+        value = concurrency.put_reserved(p["FunctionName"], but(p, "FunctionName"))
+        return {"ReservedConcurrentExecutions": value}
+
+    def delete_concurrency(p: dict[str, Any]) -> dict[str, Any]:
+        concurrency.delete_reserved(p["FunctionName"])
+        return {}
+
+    def put_recursion(p: dict[str, Any]) -> dict[str, Any]:
+        return {"RecursiveLoop": settings.put_recursion(p["FunctionName"], but(p, "FunctionName"))}
+
+    def put_runtime(p: dict[str, Any]) -> dict[str, Any]:
+        params = but(p, "FunctionName", "Qualifier")
+        return settings.put_runtime(p["FunctionName"], p.get("Qualifier"), params)
+
+    def put_signing(p: dict[str, Any]) -> dict[str, Any]:
+        return code_signing.put_function(p["FunctionName"], but(p, "FunctionName"))
+
+    def delete_signing(p: dict[str, Any]) -> dict[str, Any]:
+        code_signing.delete_function(p["FunctionName"])
+        return {}
+
+    return {
+        "PutFunctionConcurrency": put_concurrency,
+        "DeleteFunctionConcurrency": delete_concurrency,
+        "PutFunctionRecursionConfig": put_recursion,
+        "PutRuntimeManagementConfig": put_runtime,
+        "PutFunctionCodeSigningConfig": put_signing,
+        "DeleteFunctionCodeSigningConfig": delete_signing,
     }
 
 

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from lambox.api.management import S3Code
 from lambox.arns import Arns
 from lambox.config import Settings
 from lambox.control.aliases import AliasService
+from lambox.control.code_signing import CodeSigningService
+from lambox.control.concurrency import ConcurrencyService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.event_sources import EventSourceService
+from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.layers import LayerService
 from lambox.control.policies import PolicyService
 from lambox.control.urls import UrlService
 from lambox.control.versions import VersionService
-from lambox.logs import LogSink
 from lambox.services.cloudformation.nested import NestedStackHandler
 from lambox.services.cloudformation.resources import Handler
 from lambox.services.cloudformation.service import CloudFormationService
@@ -34,6 +38,7 @@ from lambox.stack_operations import (
     function_operations,
     object_reader,
     s3_operations,
+    setting_operations,
     sqs_operations,
     trigger_operations,
 )
@@ -50,17 +55,22 @@ def cloudformation(
     layers: LayerService,
     s3: S3Service,
     objects: ObjectStore,
-    logs: LogSink,
+    deletion: FunctionDeletion,
     arns: Arns,
     iam: IamService,
     queues: Queues,
     mappings: EventSourceService,
     policies: PolicyService,
     urls: UrlService,
+    concurrency: ConcurrencyService,
+    function_settings: FunctionSettingsService,
+    code_signing: CodeSigningService,
+    s3_code: S3Code,
     operations: Mapping[str, Operations],
 ) -> CloudFormationService:
     """The CloudFormation service over ``store``, with every resource handler; a deployment
-    a crash interrupted is marked failed on its stack (``restore``). ``operations``: the
+    a crash interrupted is marked failed on its stack (``restore``). ``s3_code``: the Lambda
+    API's reader of function code in S3 (with its signature's check). ``operations``: the
     operation tables of the services whose resources a template may declare generically
     (``stack_services``)."""
     read_object = object_reader(objects)
@@ -74,7 +84,10 @@ def cloudformation(
     services = {
         **operations,
         "lambda": {
-            **function_operations(functions, versions, aliases, layers, logs, arns),
+            **function_operations(
+                functions, versions, aliases, layers, deletion, arns, code_signing, s3_code
+            ),
+            **setting_operations(concurrency, function_settings, code_signing),
             **trigger_operations(urls, mappings, policies),
         },
         "s3": s3_operations(s3, read_object, settings.region),

@@ -63,6 +63,76 @@ def test_other_functions_files_environment_and_data_dir_are_invisible(
     assert seen["all_code"] == []
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (its children, theirs...), while they live."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+def holding(pid: int, texts: list[str]) -> set[str]:
+    """Which of ``texts`` are in the writable memory of process ``pid`` (read as root)."""
+    held: set[str] = set()
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+            for line in maps:
+                fields = line.split()
+                if not fields[1].startswith("rw"):
+                    continue
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                try:
+                    mem.seek(start)
+                    data = mem.read(end - start)
+                except (OSError, OverflowError):
+                    continue
+                held.update(t for t in texts if t.encode() in data)
+    except OSError:
+        pass
+    return held
+
+
+def test_another_functions_environment_is_not_in_a_sandboxs_memory(
+    lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
+) -> None:
+    """A function's environment reaches its sandbox without passing through a zygote's
+    memory. A zygote forks the sandboxes of every function with the same code and handler
+    (the base zygote, those of all), and what its heap once held, freed but not cleared,
+    is in the memory of every process it forks after: sandboxes, spares, version zygotes."""
+    marker = "LBXSECRET"
+    secrets = [f"{marker}-{unique('env')}" for _ in range(4)]
+    victims = [
+        deploy("scan_memory", Environment={"Variables": {"PAD": "x" * 3000, "SECRET": secret}})
+        for secret in secrets
+    ]
+    with ThreadPoolExecutor(len(victims)) as pool:  # more cold starts at once than spares
+        answers = list(
+            pool.map(lambda name: call(lambda_client, name, {"marker": marker}), victims)
+        )
+    for secret, (error, found) in zip(secrets, answers, strict=True):
+        assert error is None, found
+        assert any(secret in text for text in found)  # the scan sees its own memory
+    # Each secret is in one process under the server: its function's sandbox.
+    held: dict[str, int] = dict.fromkeys(secrets, 0)
+    for pid in descendants(server.proc.pid):
+        for secret in holding(pid, secrets):
+            held[secret] += 1
+    assert held == dict.fromkeys(secrets, 1)
+    for spy in (deploy("scan_memory"), deploy("scan_memory_too")):  # a version zygote's, the base's
+        error, found = call(lambda_client, spy, {"marker": marker})
+        assert error is None, found
+        assert [text for text in found if any(secret in text for secret in secrets)] == []
+
+
 def test_signals_cannot_reach_the_server(
     lambda_client: Any, deploy: Callable[..., str], server: LamboxServer
 ) -> None:

@@ -286,6 +286,28 @@ def test_update_replaces_and_a_failed_update_rolls_back(cfn: Any, lam: Any) -> N
     assert exc.value.response["Error"]["Message"] == "No updates are to be performed."
 
 
+def test_a_function_s_tenancy_config_is_set_at_creation_and_replaces_it(cfn: Any, lam: Any) -> None:
+    name = unique("tenancy")
+    template = json.loads(function_template(f"{name}-fn", 5))
+    props = template["Resources"]["Fn"]["Properties"]
+    del props["FunctionName"]  # generated: a change of TenancyConfig replaces the function
+    props["TenancyConfig"] = {"TenantIsolationMode": "PER_TENANT"}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=FAST)
+    first = outputs(cfn, name)["Name"]
+    assert lam.get_function_configuration(FunctionName=first)["TenancyConfig"] == {
+        "TenantIsolationMode": "PER_TENANT"
+    }
+    del props["TenancyConfig"]
+    cfn.update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=FAST)
+    second = outputs(cfn, name)["Name"]
+    assert second != first
+    assert "TenancyConfig" not in lam.get_function_configuration(FunctionName=second)
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=first)
+
+
 def test_template_errors_are_validation_errors(cfn: Any) -> None:
     cases = [
         ("{", "Template format error"),

@@ -568,7 +568,10 @@ def test_function_and_layer_code_failures_say_why(srv: LamboxServer) -> None:
     s3.create_bucket(Bucket=bucket)
     fn = function(name)
     fn["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": "missing.zip"}
-    assert f"s3://{bucket}/missing.zip does not exist" in failure(cfn, name + "-a", fn)
+    # Lambda reads the code, as for the API, and says what S3 answered.
+    assert "Error occurred while GetObject. S3 Error Code: NoSuchKey." in failure(
+        cfn, name + "-a", fn
+    )
     fn["Properties"]["Code"] = {"ImageUri": "example.com/image:1"}
     reason = failure(cfn, name + "-b", fn)
     assert "lambox deploys function code from ZipFile or S3 only" in reason
@@ -719,3 +722,20 @@ def test_bucket_policy_is_recorded_under_its_bucket(srv: LamboxServer) -> None:
     updated = [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == "P"]
     assert "UPDATE_COMPLETE" in updated and updated.count("CREATE_COMPLETE") == 1
     remove(cfn, name)
+
+
+def test_a_replacement_with_the_old_physical_id_is_not_deleted(srv: LamboxServer) -> None:
+    """``FifoTopic: false`` written out replaces a named topic (the property is one that
+    replaces), and CreateTopic of the same name answers the same topic: the update's
+    cleanup must not delete it from under the resource that now stands for it."""
+    cfn, sns = aws_client(srv, "cloudformation"), aws_client(srv, "sns")
+    name = unique("samearn")
+    topic: dict[str, Any] = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name}}
+    template = {"Resources": {"T": topic}, "Outputs": {"Arn": {"Value": {"Ref": "T"}}}}
+    arn = deploy(cfn, name, template)["Arn"]
+    topic["Properties"]["FifoTopic"] = "false"
+    assert deploy(cfn, name, template, update=True)["Arn"] == arn
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["TopicArn"] == arn
+    remove(cfn, name)
+    with pytest.raises(ClientError):
+        sns.get_topic_attributes(TopicArn=arn)

@@ -21,6 +21,7 @@ from tests.conftest import (
     ROLE,
     LamboxServer,
     aws_client,
+    cli_models,
     execution_role,
     make_zip,
     serve_examples,
@@ -278,22 +279,6 @@ def test_steps_and_wait_complete(durable_server: LamboxServer) -> None:
     # A checkpoint with a token of an ended execution is refused.
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
         lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken="abcx1")
-
-
-def cli_models(root: Path) -> Path:
-    """The AWS CLI v2.9's models predate durable functions: botocore's Lambda model beside
-    it through AWS_DATA_PATH (docs/durable.md), as a user of that CLI does."""
-    import gzip
-
-    import botocore
-
-    source = Path(botocore.__file__).parent / "data" / "lambda" / "2015-03-31"
-    target = root / "models" / "lambda" / "2015-03-31"
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "service-2.json").write_bytes(
-        gzip.decompress((source / "service-2.json.gz").read_bytes())
-    )
-    return root / "models"
 
 
 def test_callback_success_and_failure(durable_server: LamboxServer, tmp_path: Path) -> None:

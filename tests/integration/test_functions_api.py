@@ -298,3 +298,22 @@ def test_reserved_environment_keys_are_rejected(lambda_client) -> None:  # type:
         create(lambda_client, unique("env"), Environment={"Variables": {"AWS_REGION": "x"}})
     assert error_of(exc)[0] == "InvalidParameterValueException"
     assert "AWS_REGION" in error_of(exc)[1]
+
+
+def test_update_code_changes_the_architecture(lambda_client) -> None:  # type: ignore[no-untyped-def]
+    """UpdateFunctionCode is where an existing function changes its Architectures; without
+    the member the function keeps the one it has."""
+    name = unique("arch")
+    create(lambda_client, name, Architectures=["arm64"])
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    lambda_client.update_function_code(FunctionName=name, ZipFile=CODE)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert lambda_client.get_function_configuration(FunctionName=name)["Architectures"] == ["arm64"]
+    changed = lambda_client.update_function_code(
+        FunctionName=name, ZipFile=CODE, Architectures=["x86_64"]
+    )
+    assert changed["Architectures"] == ["x86_64"]
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert lambda_client.get_function_configuration(FunctionName=name)["Architectures"] == [
+        "x86_64"
+    ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lambox.sandbox import cgroups
 from lambox.sandbox.cgroups import (
     UNLIMITED,
     Cgroup,
@@ -222,3 +223,58 @@ def test_a_dead_servers_tree_is_swept_with_its_sandboxes_still_running() -> None
             for leaf in (path / "sb-1", path):
                 with contextlib.suppress(OSError):
                     leaf.rmdir()
+
+
+def test_a_new_leaf_writes_only_what_differs_from_the_kernels_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A leaf made by the pool has the kernel's CPU defaults, which are ``UNLIMITED``'s: only
+    its memory and pids limits are written, and the CPU policy's later changes still land
+    (root and the machine's real hierarchies only)."""
+    found, why = CgroupTree.for_this_machine()
+    if found is None or os.geteuid() != 0:
+        pytest.skip(f"needs root and a cgroup hierarchy: {why or 'not root'}")
+    # A name no server's start-up sweep matches (``lambox-<pid>`` only).
+    parents = {c: p.parent / f"lambox-{os.getpid()}-test" for c, p in found.parents.items()}
+    tree = CgroupTree(parents, found.version)
+    written: list[str] = []
+    real_write = cgroups._write
+
+    def write(path: Path | str, value: str) -> None:
+        written.append(Path(path).name)
+        real_write(path, value)
+
+    tree.create()
+    try:
+        monkeypatch.setattr(cgroups, "_write", write)
+        leaf = tree.new_leaf()
+        leaf.limit(128, 64)
+        memory_dir = leaf.dirs.get("memory") or leaf.dirs[""]
+        memory = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+        if tree.version == 2:
+            memory = ("memory.max", "memory.swap.max")
+        expected = {name for name in memory if (memory_dir / name).exists()} | {"pids.max"}
+        assert set(written) == expected  # nothing of the CPU's
+        assert leaf.oom_baseline == 0
+        cpu_dir = leaf.dirs.get("cpu") or leaf.dirs[""]
+        if tree.version == 1:
+            files = ("cpu.cfs_quota_us", "cpu.shares")
+            defaults = ("-1", str(UNLIMITED.shares()))
+        else:
+            files = ("cpu.max", "cpu.weight")
+            defaults = ("max 100000", str(UNLIMITED.weight()))
+        assert tuple((cpu_dir / f).read_text().strip() for f in files) == defaults
+        leaf.set_cpu(CpuPolicy("shares").after_init(128))
+        weight = CpuLimit(weight_mb=128)
+        after = weight.shares() if tree.version == 1 else weight.weight()
+        assert (cpu_dir / files[1]).read_text().strip() == str(after)
+        leaf.set_cpu(CpuPolicy("quota", cpus=64).after_init(128))
+        quota = (cpu_dir / files[0]).read_text().split()[0]
+        assert quota == str(cpu_quota_us(128, 64))
+        if tree.version == 1:
+            assert (cpu_dir / "cpu.cfs_period_us").read_text().strip() == "20000"
+        leaf.set_cpu(UNLIMITED)
+        assert tuple((cpu_dir / f).read_text().strip() for f in files)[1] == defaults[1]
+        leaf.remove()
+    finally:
+        tree.remove()

@@ -35,6 +35,7 @@ from lambox.control import shapes
 from lambox.control.aliases import AliasService
 from lambox.control.code_signing import CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.runtimes import RuntimeCatalog
@@ -125,9 +126,10 @@ def _app(data: Path) -> Starlette:
     signing = CodeSigningService(
         SqliteCodeSigningStore(data / "state.db"), settings_store, functions, ARNS
     )
+    deletion = FunctionDeletion(functions, versions, settings, ARNS, logs.delete)
     management = ManagementApi(
         functions, versions, concurrency, code, logs, ARNS, "http://x", settings,
-        code_signing=signing,
+        deletion=deletion, code_signing=signing,
     )  # fmt: skip
 
     async def handle(request: Request, exc: Exception) -> Response:

@@ -52,6 +52,7 @@ def test_both_read_the_same_options(operation: Operation) -> None:
             "X-Amz-Log-Type": "Tail",
             "X-Amz-Client-Context": "e30=",
             "X-Amzn-Trace-Id": "Root=1-00000000-000000000000000000000000",
+            "X-Amz-Tenant-Id": "blue:team/a@b.c=+ -_",
         },
         "Qualifier=prod",
     )
@@ -62,7 +63,21 @@ def test_both_read_the_same_options(operation: Operation) -> None:
         None,
         "Root=1-00000000-000000000000000000000000",
         "prod",
+        "blue:team/a@b.c=+ -_",
     )
+
+
+@pytest.mark.parametrize("operation", [INVOKE, STREAM])
+def test_both_refuse_a_tenant_id_outside_the_model(operation: Operation) -> None:
+    with pytest.raises(ValidationError) as caught:
+        options(scope({"X-Amz-Tenant-Id": "blue$"}), operation)
+    assert caught.value.message == (
+        "1 validation error detected: Value 'blue$' at 'tenantId' failed to satisfy"
+        " constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9\\._:\\/=+\\-@ ]+"
+    )
+    with pytest.raises(ValidationError) as caught:
+        options(scope({"X-Amz-Tenant-Id": "t" * 257}), operation)
+    assert caught.value.message.endswith("Member must have length less than or equal to 256")
 
 
 @pytest.mark.parametrize("operation", [INVOKE, STREAM])

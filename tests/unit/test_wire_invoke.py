@@ -89,3 +89,27 @@ def test_the_quoted_strings_are_bounded() -> None:
             },
         )
     assert len(wire._quoted) <= wire._QUOTED_MAX
+
+
+@pytest.mark.parametrize("tenant", ["blue", "a b:c/d=e+f-g@h.i_j", "t" * 256])
+def test_a_tenant_id_is_the_frames_last_member(tenant: str) -> None:
+    """A tenant-isolated function's frame carries ``tenant_id`` (the runtime's
+    ``context.tenant_id``); every other frame is byte for byte what it was without one."""
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:f"
+    meta = {
+        "id": "r",
+        "deadline_ms": 1,
+        "arn": arn,
+        "version": "$LATEST",
+        "client_context": None,
+        "trace_id": "Root=1-a",
+        "tenant_id": tenant,
+    }
+    want = wire.encode(wire.INVOKE, meta, b"{}")
+    assert wire.encode_invoke("r", 1, arn, "$LATEST", None, "Root=1-a", b"{}", False, tenant) == (
+        want
+    )
+    del meta["tenant_id"]
+    assert wire.encode_invoke("r", 1, arn, "$LATEST", None, "Root=1-a", b"{}") == wire.encode(
+        wire.INVOKE, meta, b"{}"
+    )

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import importlib
+import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -183,6 +186,74 @@ def test_exit_board_reports_expected_pids_only() -> None:
     asyncio.run(scenario())
 
 
+def test_a_fork_request_gets_its_reply_or_times_out() -> None:
+    """The host side of a fork request: the zygote's reply (and the descriptors it was
+    sent), or a SandboxError when none comes in time; nothing is left waiting either way."""
+
+    async def scenario() -> None:
+        host, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = ZygoteProcess("test zygote", host, ExitBoard())
+        passed_r, passed_w = os.pipe()
+        try:
+            with pytest.raises(SandboxError, match="fork request failed: TimeoutError"):
+                await process.request("spawn", {"env": {}}, passed_w, timeout=0.05)
+            data, fds, _, _ = socket.recv_fds(zygote_end, 1 << 16, 4)
+            assert json.loads(data)["op"] == "spawn" and len(fds) == 1
+            for fd in fds:
+                os.close(fd)
+
+            async def answer() -> None:
+                data, fds, _, _ = await asyncio.to_thread(socket.recv_fds, zygote_end, 1 << 16, 4)
+                request = json.loads(data)
+                for fd in fds:
+                    os.close(fd)
+                reply = {"op": "spawned", "id": request["id"], "pid": 4242}
+                zygote_end.send(json.dumps(reply).encode())
+
+            answering = asyncio.create_task(answer())
+            assert await process.request("spawn", {"env": {}}, passed_w, timeout=5.0) == 4242
+            await answering
+            assert process._replies == {}
+        finally:
+            os.close(passed_r)
+            os.close(passed_w)
+            zygote_end.close()
+            await process.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_fork_server_receives_requests_of_any_size_with_their_descriptors() -> None:
+    """Requests up to the largest message, each with its descriptors, one after another in
+    the same kept buffer; a longer one is flagged as truncated."""
+    from lambox.runtime.forkserver import ForkServer
+
+    host, ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server = ForkServer(ctl, 1 << 17, 2)
+    r, w = os.pipe()
+    try:
+        for message in (b"x" * (1 << 17), b'{"op":"spawn"}', b"y" * 70_000):
+            socket.send_fds(host, [message], [r, w])
+            request = server.next_request()
+            assert request is not None
+            data, fds, flags = request
+            assert data == message and len(fds) == 2 and not flags & socket.MSG_TRUNC
+            assert os.path.samestat(os.fstat(fds[0]), os.fstat(r))
+            for fd in fds:
+                os.close(fd)
+        socket.send_fds(host, [b"z" * ((1 << 17) + 1)], [r])
+        request = server.next_request()
+        assert request is not None and request[2] & socket.MSG_TRUNC
+        for fd in request[1]:
+            os.close(fd)
+        host.close()
+        assert server.next_request() is None  # the host hung up
+    finally:
+        os.close(r)
+        os.close(w)
+        server.close_in_child()
+
+
 def test_a_process_with_threads_is_not_a_safe_zygote() -> None:
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait)
@@ -193,6 +264,40 @@ def test_a_process_with_threads_is_not_a_safe_zygote() -> None:
         stop.set()
         worker.join()
     assert reason is not None and "threads" in reason
+
+
+# What a zygote holds is mapped into every sandbox it forks, and each mapping is copied by
+# every fork: a zygote that binds libc must not pull these in (ctypes.util did).
+ZYGOTE_NEVER_IMPORTS = (
+    "ctypes.util", "shutil", "subprocess", "tempfile", "random", "bz2", "lzma", "zlib"
+)  # fmt: skip
+ZYGOTE_IMPORTS = f"""
+import sys
+from lambox.runtime import namespaces as ns
+import lambox.runtime.zygote
+ns.prctl(ns.PR_SET_DUMPABLE, 1)
+ns.unshare(0)
+try:
+    ns.setns(-1, ns.CLONE_NEWPID)
+except OSError as exc:
+    print("setns", exc.errno)
+print(",".join(m for m in {ZYGOTE_NEVER_IMPORTS!r} if m in sys.modules))
+"""
+
+
+def test_a_zygote_binds_libc_without_importing_what_ctypes_util_imports() -> None:
+    from lambox.sandbox.environment import RUNTIME_DIR
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": RUNTIME_DIR}
+    out = subprocess.run(
+        [sys.executable, "-c", ZYGOTE_IMPORTS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert out == [f"setns {errno.EBADF}", ""]  # libc's errno comes through; none imported
 
 
 def test_process_backend_is_chosen_when_asked(tmp_path: Path) -> None:

@@ -61,14 +61,16 @@ class InvokeEndpoint:
         try:
             name = scope["path"][len(PREFIX) : -len(SUFFIX)]
             # The headers first, then the body: a bad header is the answer, whatever the body.
-            kind, tail, context, durable, trace, qualifier = options(scope)
+            kind, tail, context, durable, trace, qualifier, tenant = options(scope)
             if type(receive) is WholeBody:
                 body = receive.body  # whole already: no message to await
                 if len(body) > SYNC_PAYLOAD_LIMIT:
                     raise _too_large(SYNC_PAYLOAD_LIMIT)
             else:
                 body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
-            invocation = Invocation(rid, body, kind, context, tail, qualifier, None, durable, trace)
+            invocation = Invocation(
+                rid, body, kind, context, tail, qualifier, None, durable, trace, tenant
+            )
             try:
                 result = await self._service.invoke(name, invocation)
             except ResourceNotFound:

@@ -2,7 +2,8 @@
 InvokeWithResponseStream alike.
 
 Both operations take the same headers and query (``X-Amz-Invocation-Type``,
-``X-Amz-Log-Type``, ``X-Amz-Client-Context``, ``X-Amzn-Trace-Id``, ``?Qualifier=``) and AWS
+``X-Amz-Log-Type``, ``X-Amz-Client-Context``, ``X-Amzn-Trace-Id``, ``X-Amz-Tenant-Id``,
+``?Qualifier=``) and AWS
 checks them the same way against each operation's own model; only the invocation types
 allowed and ``X-Amz-Durable-Execution-Name`` (Invoke's alone) differ. Those differences are an
 ``Operation``, so one loop reads both heads and Invoke, the hot path, pays nothing for the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
@@ -28,6 +30,9 @@ from lambox.errors import InvalidParameterValue, ValidationError
 from lambox.model import InvocationType
 
 CLIENT_CONTEXT_LIMIT = 3583
+# The model's TenantId: 1-256 characters of this class. Checked here first, and through the
+# model (for AWS's words) only when it fails.
+_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +59,9 @@ STREAM = Operation(
     durable=False,
 )
 
-Options = tuple[InvocationType, bool, str | None, str | None, str | None, str | None]
+Options = tuple[InvocationType, bool, str | None, str | None, str | None, str | None, str | None]
 """An invocation's options from its head: (type, tail logs, client context, durable
-execution name, trace header, qualifier), in ``Invocation``'s order but for the last three."""
+execution name, trace header, qualifier, tenant id)."""
 
 
 def options(scope: Scope, operation: Operation = INVOKE) -> Options:
@@ -66,6 +71,7 @@ def options(scope: Scope, operation: Operation = INVOKE) -> Options:
     client_context: str | None = None
     durable_name: str | None = None
     trace: str | None = None
+    tenant: str | None = None
     for key, value in scope["headers"]:
         if key == b"x-amz-invocation-type":
             text = value.decode("latin-1")
@@ -86,6 +92,8 @@ def options(scope: Scope, operation: Operation = INVOKE) -> Options:
             )
         elif key == b"x-amzn-trace-id":
             trace = value.decode("latin-1")
+        elif key == b"x-amz-tenant-id":
+            tenant = _tenant_id(operation, value.decode("latin-1"))
     qualifier = None
     if scope.get("query_string"):
         query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -94,7 +102,7 @@ def options(scope: Scope, operation: Operation = INVOKE) -> Options:
         if qualifier == "":
             # Would route to $LATEST; AWS refuses it as too short.
             _refuse(operation, "Qualifier", qualifier)
-    return invocation_type, tail, client_context, durable_name, trace, qualifier
+    return invocation_type, tail, client_context, durable_name, trace, qualifier, tenant
 
 
 def _refuse(operation: Operation, member: str, value: str) -> NoReturn:
@@ -103,6 +111,14 @@ def _refuse(operation: Operation, member: str, value: str) -> NoReturn:
     shapes.validate(operation.name, {"FunctionName": "f", member: value})
     # Unreachable while ``types`` is the model's enum (a unit test holds them equal).
     raise ValidationError(f"Value '{value}' at '{member}' is not accepted by {operation.name}.")
+
+
+def _tenant_id(operation: Operation, value: str) -> str:
+    """``X-Amz-Tenant-Id`` as the model constrains it (whether the function takes one is
+    the invoke service's check, once it knows the function)."""
+    if _TENANT_ID.fullmatch(value) is None:
+        _refuse(operation, "TenantId", value)
+    return value
 
 
 def _client_context(value: str) -> str:

@@ -23,15 +23,13 @@ from lambox.control import shapes
 from lambox.control.capacity import CapacityService
 from lambox.control.code_signing import UNSIGNED, Checked, CodeSigningService
 from lambox.control.concurrency import ConcurrencyService
+from lambox.control.deletion import FunctionDeletion
 from lambox.control.function_settings import FunctionSettingsService
 from lambox.control.functions import FunctionService
 from lambox.control.versions import VersionService
-from lambox.errors import (
-    InvalidParameterValue,
-    ResourceNotFound,
-)
+from lambox.errors import ResourceNotFound
 from lambox.logs import LogSink
-from lambox.model import LATEST, FunctionConfig, State
+from lambox.model import FunctionConfig, State
 from lambox.store.code import CodeStore
 
 CREATE_LIMIT = 70_167_211
@@ -60,12 +58,15 @@ class ManagementApi:
         settings: FunctionSettingsService,
         sign_url: Callable[[str], str] | None = None,
         *,
+        deletion: FunctionDeletion,
         code_signing: CodeSigningService,
         layer_storage: Callable[[], int] = lambda: 0,
         capacity: CapacityService | None = None,
         s3_code: S3Code | None = None,
     ) -> None:
         self._functions = functions
+        # DeleteFunction, the same operation a stack's delete calls.
+        self._deletion = deletion
         # Code given as S3Bucket/S3Key, read from lambox's S3 with its signature checked.
         self._s3_code = s3_code
         # Capacity providers functions attach to with CapacityProviderConfig.
@@ -198,18 +199,7 @@ class ManagementApi:
         return view
 
     async def delete_function(self, request: Request) -> Response:
-        name, qualifier = self._address(request, "DeleteFunction")
-        if qualifier == LATEST:
-            raise InvalidParameterValue(
-                "$LATEST version cannot be deleted without deleting the function."
-            )
-        if qualifier:
-            self._versions.delete(name, qualifier)
-            self._settings.forget(name, qualifier)
-            return Response(status_code=204)
-        self._functions.delete(name)
-        self._settings.forget(name)
-        self._logs.delete(name)
+        self._deletion.delete(path_name(request), request.query_params.get("Qualifier"))
         return Response(status_code=204)
 
     async def account_settings(self, request: Request) -> Response:

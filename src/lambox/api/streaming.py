@@ -222,6 +222,6 @@ class StreamInvokeEndpoint:
         await send({"type": "http.response.body", "body": b"".join(tail)})
 
     async def _parse(self, scope: Scope, receive: Receive, rid: str, pump: Pump) -> Invocation:
-        kind, tail, context, _, trace, qualifier = options(scope, STREAM)
+        kind, tail, context, _, trace, qualifier, tenant = options(scope, STREAM)
         body = await _read_body(receive, SYNC_PAYLOAD_LIMIT)
-        return Invocation(rid, body, kind, context, tail, qualifier, pump, None, trace)
+        return Invocation(rid, body, kind, context, tail, qualifier, pump, None, trace, tenant)

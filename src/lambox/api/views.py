@@ -74,6 +74,8 @@ def configuration(
             "ExecutionTimeout": config.durable[0],
             "RetentionPeriodInDays": config.durable[1],
         }
+    if config.tenant_isolation:
+        view["TenancyConfig"] = {"TenantIsolationMode": config.tenant_isolation}
     if config.layers:
         view["Layers"] = [{"Arn": arn, "CodeSize": size} for arn, size in config.layers]
     if listing:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.control import shapes
+from lambox.control import shapes, tenancy
 from lambox.control.functions import FunctionService, now_iso
 from lambox.errors import (
     InvalidParameterValue,
@@ -160,6 +160,9 @@ class ConcurrencyService:
             qualifier,
             "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
         )
+        latest = self._store.get(name, LATEST)
+        if latest is not None:
+            tenancy.refuse(latest, tenancy.PROVISIONED)
         requested = int(params["ProvisionedConcurrentExecutions"])
         version = self._version_of(name, qualifier)
         others = [pc for pc in self._store.list_provisioned(name) if pc.qualifier != qualifier]

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.control import shapes
+from lambox.control import shapes, tenancy
 from lambox.control.functions import FunctionService
 from lambox.errors import (
     InvalidParameterValue,
@@ -124,6 +124,7 @@ class EventSourceService:
                 "Unsupported DestinationConfig parameter for given event source mapping type."
             )
         name, qualifier = self._function(params["FunctionName"])
+        tenancy.refuse(self._functions.get(name), tenancy.EVENT_SOURCE_MAPPINGS)
         if not self._queue_exists(source):
             raise InvalidParameterValue(
                 "Error occurred while ReceiveMessage. SQS Error Code:"
@@ -201,6 +202,7 @@ class EventSourceService:
         name, qualifier = current.function, current.qualifier
         if params.get("FunctionName"):
             name, qualifier = self._function(params["FunctionName"])
+            tenancy.refuse(self._functions.get(name), tenancy.EVENT_SOURCE_MAPPINGS)
         enabled = params.get("Enabled", current.enabled)
         if enabled and not current.enabled:
             state = MappingState.ENABLING

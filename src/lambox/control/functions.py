@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.control import shapes
+from lambox.control import shapes, tenancy
 from lambox.control import tags as tagging
 from lambox.control.observability import logging_changes, tracing_mode
 from lambox.control.runtimes import RuntimeCatalog
@@ -142,6 +142,16 @@ def _durable(
     timeout = int(given.get("ExecutionTimeout") or (current[0] if current else 86400))
     retention = int(given.get("RetentionPeriodInDays") or (current[1] if current else 14))
     return (timeout, retention)
+
+
+def _tenant_isolation(params: Mapping[str, Any]) -> str:
+    """``TenancyConfig.TenantIsolationMode`` of a CreateFunction ("" without one; the model
+    checked the enum). Only a create sets it: UpdateFunctionConfiguration's model has no
+    such member, so AWS cannot change it afterwards and neither can lambox."""
+    given = params.get("TenancyConfig")
+    if not isinstance(given, Mapping):
+        return ""
+    return str(given.get("TenantIsolationMode") or "")
 
 
 def _snap_start_runtime(runtime: str) -> bool:
@@ -347,8 +357,11 @@ class FunctionService:
             opt_key=opt_key,
             durable=_durable(params.get("DurableConfig"), None),
             tracing_mode=tracing_mode(params),
+            tenant_isolation=_tenant_isolation(params),
         )
         config = replace(config, **logging_changes(params))
+        if config.snap_start:
+            tenancy.refuse(config, tenancy.SNAPSTART)
         self._store.insert(config)
         self._publish(config)
         self._settle_soon(name)
@@ -367,6 +380,8 @@ class FunctionService:
             await asyncio.to_thread(self._check_with_layers, blob.key, current.layers)
         updated = replace(
             current,
+            # UpdateFunctionCode is where an existing function changes its architecture.
+            architectures=tuple(params.get("Architectures") or current.architectures),
             code_sha256=blob.sha256,
             code_size=blob.size,
             code_key=blob.key,
@@ -429,6 +444,8 @@ class FunctionService:
             enabled = current.snap_start if apply_on is None else apply_on == "PublishedVersions"
             runtime = str(changes.get("runtime", current.runtime))
             changes["snap_start"] = _snap_start(enabled, runtime)
+            if enabled:
+                tenancy.refuse(current, tenancy.SNAPSTART)
         updated = replace(
             current,
             **changes,

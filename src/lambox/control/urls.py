@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambox.arns import Arns
-from lambox.control import shapes
+from lambox.control import shapes, tenancy
 from lambox.control.aliases import AliasService
 from lambox.control.functions import FunctionService
 from lambox.errors import LamboxError, ResourceConflict, ResourceNotFound
@@ -96,6 +96,7 @@ class UrlService:
         self, function_name: str, qualifier: str | None, params: Mapping[str, Any]
     ) -> UrlConfig:
         name, key = self._existing("CreateFunctionUrlConfig", function_name, qualifier, params)
+        tenancy.refuse(self._functions.get(name), tenancy.FUNCTION_URLS)
         if (name, key) in self._configs:
             raise ResourceConflict(
                 "Failed to create function url config for [functionArn = "

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from lambox.errors import ResourceNotFound, TooManyRequests
+from lambox.errors import InvalidParameterValue, ResourceNotFound, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,10 @@ class Relay:
                         await self._deliver_record(record)
                     else:
                         await self._deliver(record.target, record.payload, record.trace)
-                except ResourceNotFound as exc:
+                except (ResourceNotFound, InvalidParameterValue) as exc:
+                    # A function gone, or one that never takes this event (a tenant-isolated
+                    # function needs a tenant id no notification carries): retrying would
+                    # hold up every record behind it.
                     log.warning("%s event for %s dropped: %s", self._name, record.target, exc)
                 except TooManyRequests:
                     self._outbox.sent(done)

@@ -127,14 +127,24 @@ def _platform(kind: str, record: Mapping[str, object]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
-def start_record(request_id: str, version: str, log_format: str, system_level: str) -> bytes:
+def start_record(
+    request_id: str,
+    version: str,
+    log_format: str,
+    system_level: str,
+    tenant_id: str | None = None,
+) -> bytes:
     """The record that opens an invocation's log: START, or ``platform.start`` (nothing when
-    the JSON function's SystemLogLevel is above INFO)."""
+    the JSON function's SystemLogLevel is above INFO). A JSON record of a tenant-isolated
+    function's invocation names its tenant (``tenantId``), as Lambda's do."""
     if log_format != "JSON":
         return start_line(request_id, version)
     if SYSTEM_LEVELS.get(system_level, 20) > 20:
         return b""
-    return _platform("platform.start", {"requestId": request_id, "version": version})
+    record = {"requestId": request_id, "version": version}
+    if tenant_id is not None:
+        record["tenantId"] = tenant_id
+    return _platform("platform.start", record)
 
 
 def framed_json(
@@ -149,17 +159,21 @@ def framed_json(
     status: str = "success",
     system_level: str = "INFO",
     start: bool = True,
+    tenant_id: str | None = None,
 ) -> bytes:
     """One invocation's record with LogFormat JSON: ``platform.start``, what the function
     wrote, ``platform.runtimeDone`` (a DEBUG record, as on Lambda) and ``platform.report``;
-    the platform records Lambda logs below ``system_level`` are left out."""
+    the platform records Lambda logs below ``system_level`` are left out. Each platform
+    record of a tenant-isolated function's invocation carries ``tenantId``."""
     level = SYSTEM_LEVELS.get(system_level, 20)
     parts: list[bytes] = []
     if level <= 20 and start:
-        parts.append(start_record(request_id, version, "JSON", system_level))
+        parts.append(start_record(request_id, version, "JSON", system_level, tenant_id))
     parts.append(body)
     if level <= 10:
         done = {"requestId": request_id, "status": status}
+        if tenant_id is not None:
+            done["tenantId"] = tenant_id
         parts.append(_platform("platform.runtimeDone", done))
     if level <= 20:
         billed = math.ceil(duration_ms)  # at least 1 ms; not ``max``: see ``_report``
@@ -175,6 +189,8 @@ def framed_json(
             metrics["restoreDurationMs"] = round(restore[0], 2)
             metrics["billedRestoreDurationMs"] = restore[1]
         report = {"requestId": request_id, "metrics": metrics, "status": status}
+        if tenant_id is not None:
+            report["tenantId"] = tenant_id
         parts.append(_platform("platform.report", report))
     return b"".join(parts)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from lambox import arns as arns_mod
 from lambox import lineage
 from lambox.errors import (
+    InvalidParameterValue,
     RecursiveInvocation,
     RequestTooLarge,
     ResourceConflict,
@@ -57,6 +58,12 @@ ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 RESPONSE_LIMIT = SYNC_PAYLOAD_LIMIT + 100
 TAIL_BYTES = 4096
 UNHANDLED = "Unhandled"
+# AWS's documented error for a tenant id missing on a PER_TENANT function or given to one
+# without tenant isolation (the troubleshooting page of tenant isolation; one text for both).
+TENANT_MISMATCH = (
+    "Tenant ID configuration not specified or passed to a function when tenant isolation is"
+    " not enabled."
+)
 
 DurableStarter = Callable[[FunctionVersion, Invocation], Awaitable[InvocationResult]]
 """Starts (or finds) the durable execution an Invoke of a durable function names."""
@@ -193,8 +200,14 @@ class InvokeService:
     def _checked(
         self, function_name: str, invocation: Invocation
     ) -> tuple[FunctionVersion, Invocation]:
-        """``prepare`` up to the payload's JSON check: the route and the size limit."""
+        """``prepare`` up to the payload's JSON check: the route, the tenant id (required by a
+        function with tenant isolation, refused by any other) and the size limit."""
         fv, qualifier = self.route(function_name, invocation.qualifier)
+        if fv.config.tenant_isolation:
+            if invocation.tenant_id is None:
+                raise InvalidParameterValue(TENANT_MISMATCH)
+        elif invocation.tenant_id is not None:
+            raise InvalidParameterValue(TENANT_MISMATCH)
         if qualifier != invocation.qualifier:
             invocation = replace(invocation, qualifier=qualifier)
         kind = invocation.invocation_type
@@ -225,6 +238,7 @@ class InvokeService:
                 invocation.payload,
                 invocation.client_context,
                 invocation.trace_header,
+                invocation.tenant_id,
             )
             await self._events.put((event,))
             self._metrics.async_received(fv.name, invocation.qualifier)
@@ -268,9 +282,9 @@ class InvokeService:
         scheduler = self._scheduler
         try:
             # ``acquire`` without its ``async with``: no coroutine on a warm lease.
-            pool, lease, unreserved = scheduler.enter(fv)
+            pool, lease, unreserved = scheduler.enter(fv, inv.tenant_id)
             if lease is None:
-                lease = await scheduler.lease_cold(pool, unreserved)
+                lease = await scheduler.lease_cold(pool, unreserved, inv.tenant_id)
             try:
                 report = lease.sandbox.init
                 assert report is not None
@@ -285,7 +299,9 @@ class InvokeService:
                     outcome = Outcome(report.error, UNHANDLED)
                     return self._finish(fv, inv, outcome, init, stream, trace)
                 head = self._init_head(fv.config, init) if init is not None else b""
-                spill = Spill(self._logs, fv.config, inv.request_id, stream, init, head)
+                spill = Spill(
+                    self._logs, fv.config, inv.request_id, stream, init, head, inv.tenant_id
+                )
                 # The call itself, inline: no coroutine of its own on every invocation.
                 request = self._request(fv, inv, header, spill)
                 timeout = fv.config.timeout
@@ -332,6 +348,7 @@ class InvokeService:
             inv.sink,
             spill,
             not inv.trace_header,  # without a caller's header, lambox made all of it
+            inv.tenant_id,
         )
 
     def _finish(
@@ -376,6 +393,7 @@ class InvokeService:
                 status,
                 config.system_log_level,
                 not started,
+                inv.tenant_id,
             )
         else:
             text = records.framed(
@@ -472,7 +490,16 @@ class Spill:
     written to the function's log as it comes, the first part after the init's log and the
     START record, so the log reads as it would have in one piece."""
 
-    __slots__ = ("_config", "_head", "_init", "_logs", "_request_id", "_stream", "started")
+    __slots__ = (
+        "_config",
+        "_head",
+        "_init",
+        "_logs",
+        "_request_id",
+        "_stream",
+        "_tenant_id",
+        "started",
+    )
 
     def __init__(
         self,
@@ -482,8 +509,10 @@ class Spill:
         stream: str,
         init: InitReport | None,
         head: bytes = b"",
+        tenant_id: str | None = None,
     ) -> None:
         self._logs = logs
+        self._tenant_id = tenant_id
         self._head = head
         self._config = config
         self._request_id = request_id
@@ -495,7 +524,11 @@ class Spill:
         if not self.started:
             config = self._config
             head = records.start_record(
-                self._request_id, config.version, config.log_format, config.system_log_level
+                self._request_id,
+                config.version,
+                config.log_format,
+                config.system_log_level,
+                self._tenant_id,
             )
             data = init_prefix(self._init, self._head) + head + data
             self.started = True

@@ -260,6 +260,7 @@ class AsyncWorker:
             client_context=event.client_context,
             qualifier=event.qualifier,
             trace_header=event.trace_header,
+            tenant_id=event.tenant_id,
         )
         self._metrics.async_age(
             event.function, event.qualifier, (time.time() - event.enqueued_at) * 1000

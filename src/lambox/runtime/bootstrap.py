@@ -339,9 +339,12 @@ class FrameReader:
         return meta, body
 
 
-def _context(info: FunctionInfo, request_id: str, meta: dict[str, Any]) -> LambdaContext:
+def _context(
+    info: FunctionInfo, request_id: str, meta: dict[str, Any], tenant_id: str | None
+) -> LambdaContext:
     """The invocation's context object; a client context that does not decode is the
-    runtime's ``LambdaContextUnmarshalError``."""
+    runtime's ``LambdaContextUnmarshalError``. ``tenant_id`` is the meta's, read once by
+    the loop (its log records carry it too)."""
     encoded = meta.get("client_context")
     try:
         client_context = decode_client_context(encoded) if encoded else None
@@ -353,7 +356,7 @@ def _context(info: FunctionInfo, request_id: str, meta: dict[str, Any]) -> Lambd
         int(meta.get("deadline_ms") or 0),
         meta.get("arn"),
         client_context,
-        meta.get("tenant_id"),
+        tenant_id,
         meta.get("version"),
     )
 
@@ -383,11 +386,12 @@ def serve(
         meta, body = next_invoke()
         request_id: str = meta["id"]
         log_handler.request_id = request_id
+        tenant_id = log_handler.tenant_id = meta.get("tenant_id")
         set_trace_id(meta.get("trace_id"))
         error: ErrorObject | None = None
         start = perf_counter()
         try:
-            context = _context(info, request_id, meta)
+            context = _context(info, request_id, meta, tenant_id)
             try:
                 event = decode_event(str(body, "utf-8")) if body else {}
             except ValueError as e:

@@ -203,6 +203,7 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "aws_request_id",
+    "tenant_id",
 }
 _log_format = "Text"
 
@@ -214,8 +215,9 @@ def _stamp(created: float) -> str:
 
 class JsonFormatter(logging.Formatter):
     """The JSON record Lambda's Python runtime writes with LogFormat JSON: timestamp, level,
-    message, logger and requestId, the exception's type, message and trace when there is
-    one, and whatever the caller passed as ``extra``."""
+    message, logger and requestId (and tenantId in a tenant-isolated function), the
+    exception's type, message and trace when there is one, and whatever the caller passed
+    as ``extra``."""
 
     def format(self, record: logging.LogRecord) -> str:
         levelno = min(50, max(0, record.levelno)) // 10 * 10
@@ -225,6 +227,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "logger": record.name,
             "requestId": getattr(record, "aws_request_id", None) or None,
+            "tenantId": getattr(record, "tenant_id", None),
         }
         if record.exc_info and record.exc_info[0] is not None:
             etype, value, tb = record.exc_info
@@ -249,6 +252,8 @@ class LambdaHandler(logging.Handler):
     def __init__(self, log_format: str = "Text") -> None:
         super().__init__()
         self.request_id = ""
+        # The tenant of the invocation (a tenant-isolated function's), set with request_id.
+        self.tenant_id: str | None = None
         if log_format == "JSON":
             self.setFormatter(JsonFormatter())
         else:
@@ -259,6 +264,7 @@ class LambdaHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             record.aws_request_id = self.request_id
+            record.tenant_id = self.tenant_id
             text = self.format(record)
             if not text.endswith("\n"):  # a JSON record, or a text one ending in a traceback
                 text += "\n"

@@ -1,17 +1,20 @@
 """Linux namespace, mount and process-control calls through ctypes (Python 3.11 has no
 ``os.unshare``/``os.setns``).
 
-Standard library only: zygotes and sandboxes import this. libc is loaded on first use, never
-at import. Every call raises ``OSError`` with the C errno, like the ``os`` module does.
+Standard library only: zygotes and sandboxes import this. libc is reached through the
+process's own symbols on first use, never at import, and never through ``ctypes.util``:
+that module imports shutil, subprocess, tempfile, random, bz2, lzma and zlib (nine more
+extension modules and libraries mapped into every zygote, about 50 more mappings that
+each sandbox's fork copies: measured in docs/performance.md) and runs ``ldconfig`` to find
+a library the interpreter has already loaded. Every call raises ``OSError`` with the C
+errno, like the ``os`` module does.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
-import platform
 import signal
 from typing import Any
 
@@ -62,7 +65,9 @@ _SIGNATURES: dict[str, tuple[Any, ...]] = {
 
 @functools.lru_cache(maxsize=1)
 def _libc() -> Any:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # dlopen(NULL): libc is already mapped
+    if not hasattr(libc, "unshare"):  # an interpreter whose own scope lacks libc's symbols
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
     for name, argtypes in _SIGNATURES.items():
         function = getattr(libc, name)
         function.argtypes = argtypes
@@ -111,9 +116,10 @@ def umount(target: str, flags: int = MNT_DETACH) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    machine = os.uname().machine
+    number = _SYS_PIVOT_ROOT.get(machine)
     if number is None:
-        raise OSError(38, f"pivot_root: unknown syscall number on {platform.machine()}")
+        raise OSError(38, f"pivot_root: unknown syscall number on {machine}")
     libc = _libc()
     _check(libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old)), "pivot_root")
 

@@ -10,10 +10,15 @@ invocation, for the life of the sandbox, counted in its Max Memory Used.
 
 Instead the C environment's entry points at one buffer this module owns (``putenv`` does not
 copy), rewritten in place for each invocation; ``os.environ`` gets the same value in its
-mapping, without a second ``setenv``. Before each write, ``getenv`` says whether the C entry
-still points at the buffer and the mapping still holds our value: when function code
-replaced or removed the variable (through ``os.environ``, ``os.putenv`` or C code), the
-buffer is put back instead. A value longer than the buffer gets a larger buffer. A thread
+mapping, without a second ``setenv``. Before each write, two reads of memory say whether the
+C entry still points at the buffer (libc's ``environ`` array is where it was and its slot
+holds the buffer's address; ``EntryWatch``), and the mapping whether it still holds our
+value: when function code replaced or removed the variable (through ``os.environ``,
+``os.putenv`` or C code), the buffer is put back instead. A value longer than the buffer
+gets a larger buffer. The reads go through memoryviews, not a ctypes call to ``getenv``:
+a foreign call runs ctypes' and libffi's machinery and writes the reference counts of
+their objects, about 30 writable pages a sandbox would otherwise touch on every invocation (copied
+from its zygote once, then out of the caches whenever many sandboxes take turns). A thread
 of the function's that reads the variable while the next invocation's value is written
 between invocations may see part of each, where glibc's copies would have kept the old
 one whole: no invocation is running then, and the old value is stale either way.
@@ -37,6 +42,7 @@ INITIAL_ROOM = 256
 
 LibcEnv = tuple[Callable[[int], int], Callable[[bytes], int | None]]
 _libc: list[LibcEnv | None] = []  # resolved once per process tree
+_PyBUF_READ = 0x100
 
 
 def libc_env() -> LibcEnv | None:
@@ -60,6 +66,52 @@ def libc_env() -> LibcEnv | None:
     return _libc[0]
 
 
+class EntryWatch:
+    """Whether the C environment's entry for the variable still points at ``address``,
+    by reading libc's ``environ`` pointer and the slot that held ``address`` when the watch
+    was made. ``putenv``, ``setenv`` and ``unsetenv`` either rewrite that slot (a new value
+    for the variable), shift the entries after a removed one (the slot then holds another
+    entry, or the end), or move the whole array (the pointer changes): each shows as a
+    mismatch. The slot is read only while the pointer is unchanged, so only from the array
+    it belongs to."""
+
+    __slots__ = ("_address", "_base", "_base_view", "_slot_view")
+
+    def __init__(self, base_view: memoryview, base: int, slot_view: memoryview, address: int):
+        self._base_view = base_view
+        self._base = base
+        self._slot_view = slot_view
+        self._address = address
+
+    @classmethod
+    def make(cls, address: int) -> EntryWatch | None:
+        """A watch of the entry now pointing at ``address``; None where libc's ``environ``
+        cannot be read or holds no such entry."""
+        import ctypes
+
+        try:
+            view = ctypes.pythonapi.PyMemoryView_FromMemory
+            view.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
+            view.restype = ctypes.py_object
+            cell = ctypes.c_void_p.in_dll(ctypes.CDLL(None), "environ")
+        except (AttributeError, OSError, ValueError):
+            return None
+        base = cell.value or 0
+        entries = ctypes.cast(base, ctypes.POINTER(ctypes.c_void_p))
+        index = 0
+        while base and (entry := entries[index]) is not None:
+            if entry == address:
+                base_view = view(ctypes.addressof(cell), 8, _PyBUF_READ).cast("Q")
+                slot_view = view(base + 8 * index, 8, _PyBUF_READ).cast("Q")
+                return cls(base_view, base, slot_view, address)
+            index += 1
+        return None
+
+    def holds(self) -> bool:
+        """The entry still points at the watched address."""
+        return self._base_view[0] == self._base and self._slot_view[0] == self._address
+
+
 class TraceEnv:
     """Sets or clears the invocation's trace header in both environments."""
 
@@ -73,6 +125,8 @@ class TraceEnv:
         self._encoding = sys.getfilesystemencoding()
         self._buffer: Any = None  # the ctypes buffer the C entry points at, once installed
         self._slot: Any = None  # the value part of the buffer, as a C char array
+        self._view = memoryview(b"")  # the same bytes, written without ctypes
+        self._watch: EntryWatch | None = None  # where the C entry is, once installed
         self._room = 0  # value bytes the buffer holds, before its NUL
         self._current = b""  # what we last stored in ``_data`` while the entry is ours
         self._installed = False  # the C entry points at ``_buffer``
@@ -95,11 +149,15 @@ class TraceEnv:
             or not self._installed
             or len(value) > self._room
             or data.get(_KEY) is not self._current
-            or libc[1](_KEY) != self._address
+            or not (
+                self._watch.holds() if self._watch is not None else libc[1](_KEY) == self._address
+            )
         ):
             self._install(value)
         else:
-            self._slot.value = value  # a memcpy, and the NUL after it: shorter than the slot
+            view = self._view  # a memcpy, and the NUL after it: shorter than the slot
+            view[: len(value)] = value
+            view[len(value)] = 0
         data[_KEY] = value
         self._current = value
 
@@ -126,6 +184,8 @@ class TraceEnv:
         self._buffer, self._room = buffer, room
         self._address = ctypes.addressof(buffer) + len(_PREFIX)
         self._slot = (ctypes.c_char * (room + 1)).from_buffer(buffer, len(_PREFIX))
+        self._view = memoryview(self._slot).cast("B")
+        self._watch = EntryWatch.make(ctypes.addressof(buffer))
         self._installed = True
 
     def _clear(self) -> None:

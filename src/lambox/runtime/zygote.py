@@ -10,10 +10,10 @@ function's own modules without running them (``codecache``), so its children ski
 costs. Both kinds fork sandboxes the same way.
 
 Host -> zygote:
-    {"op": "spawn", "id", "cgroup", "env", "tmp_mb", "network", "code", "learn", "fd_env"?,
-     "argv"?}
+    {"op": "spawn", "id", "cgroup", "tmp_mb", "network", "code", "learn", "fd_env", "argv"?}
         + [wire fd, then one more fd per name in fd_env: the sandbox finds it in that
-           environment variable]
+           environment variable; the last, ``LAMBOX_ENV_FD``, is a memory file holding the
+           sandbox's environment, read by the sandbox only (``forkserver.ENV_FD_ENV``)]
         With "argv" the sandbox runs no Python function: it execs argv (a Runtime API
         runtime) under a tiny init, the wire fd being its stdout/stderr (``execinit``).
     {"op": "spare", "id", "cgroup"} + [claim fd]
@@ -33,13 +33,13 @@ socket tells an unclaimed spare to exit.
 
 Invariants: the zygote never runs function code (no module from a function's package is
 ever imported here, and requested names that a package would shadow are skipped); it holds
-no per-function secret (the environment arrives with each spawn and lives only in the
-child); it stays single-threaded, so fork is safe; it reaps every child and reports every
-sandbox that ends. Each sandbox is forked into a fresh pid namespace (unshare before fork,
-setns back after) whose pid 1 is a small init forked just before it (``runtime.init``), so
-the function is never pid 1; when the sandbox ends the zygote kills that init, which kills
-everything the sandbox started. EOF on the control socket means the host is
-gone: the zygote kills its sandboxes and exits.
+no per-function secret (the environment arrives beside each spawn request, in a file only
+the child reads, and lives only in the child); it stays single-threaded, so fork is safe;
+it reaps every child and reports every sandbox that ends. Each sandbox is forked into a
+fresh pid namespace (unshare before fork, setns back after) whose pid 1 is a small init
+forked just before it (``runtime.init``), so the function is never pid 1; when the sandbox
+ends the zygote kills that init, which kills everything the sandbox started. EOF on the
+control socket means the host is gone: the zygote kills its sandboxes and exits.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from typing import Any
 from lambox.runtime import bootstrap, codecache, environ, execinit, init, jail, traceenv
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
-from lambox.runtime.forkserver import SPAWNED, ForkServer
+from lambox.runtime.forkserver import ENV_FD_ENV, SPAWNED, ForkServer, take_env
 from lambox.runtime.logs import Capture
 
 MAX_MESSAGE = 1 << 20
@@ -275,9 +275,11 @@ class Zygote(ForkServer):
                 message, wire_fd, log_fd = _await_claim(fd)
                 capture.renew(log_fd)
             jail.finish(message, self.uid, self.gid)
-            if message.get("argv"):
-                execinit.run(message, wire_fd, extra)  # a Runtime API sandbox: never returns
-            env = dict(message.get("env") or {})
+            extra = dict(extra)
+            env_fd = extra.pop(ENV_FD_ENV, None)
+            env = take_env(env_fd) if env_fd is not None else dict(message.get("env") or {})
+            if message.get("argv"):  # a Runtime API sandbox: never returns
+                execinit.run({**message, "env": env}, wire_fd, extra)
             env[bootstrap.WIRE_FD_ENV] = str(wire_fd)
             for name, extra_fd in extra.items():
                 os.set_inheritable(extra_fd, False)

@@ -99,6 +99,9 @@ class InvokeRequest:
     trace_made: bool = False
     """True when lambox made ``trace_id`` whole (the invocation had no caller's trace
     header): it has no character that needs escaping in the sandbox's INVOKE frame."""
+    tenant_id: str | None = None
+    """The tenant of an invocation of a function with tenant isolation (the context's
+    ``tenant_id``); None for any other function."""
 
 
 class Sandbox(Protocol):

@@ -398,6 +398,8 @@ def _event_headers(request: InvokeRequest) -> tuple[tuple[str, str], ...]:
     context = _client_context(request.client_context)
     if context is not None:
         headers.append(("Lambda-Runtime-Client-Context", context))
+    if request.tenant_id is not None:
+        headers.append(("Lambda-Runtime-Aws-Tenant-Id", request.tenant_id))
     return tuple(headers)
 
 

@@ -40,6 +40,9 @@ class SafeSandbox:
         self.idle_since = time.monotonic()
         self.born = self.idle_since  # retired past the scheduler's max_age (credentials)
         self.provisioned = False
+        # The one tenant this sandbox serves (a function with tenant isolation), set when
+        # the scheduler starts it for an invocation of that tenant; None for any other.
+        self.tenant: str | None = None
         # The CloudWatch log stream of this sandbox, named as Lambda names one.
         self.log_stream = stream_name(inner.version.config.version)
 

@@ -235,6 +235,7 @@ class WireSandbox(ABC):
             request.trace_id,
             request.payload,
             request.trace_made,
+            request.tenant_id,
         )
         if pipe is not None:
             pipe.spill = request.log_spill

@@ -36,6 +36,7 @@ from typing import Any
 
 from lambox.errors import SandboxError
 from lambox.model import FunctionVersion
+from lambox.runtime.forkserver import ENV_FD_ENV, env_file
 from lambox.sandbox.environment import RUNTIME_DIR
 
 log = logging.getLogger(__name__)
@@ -131,17 +132,41 @@ class ZygoteProcess:
         spawn, ``extra_fds``, named by the message's ``fd_env``) to the child; its pid."""
         if not self.alive:
             raise SandboxError(f"{self.name} is gone")
+        env_fd = -1
+        if "env" in message:  # beside the request, not in it: see ``ENV_FD_ENV``
+            env_fd = env_file(message["env"])
+            named = [*message.get("fd_env", ()), ENV_FD_ENV]
+            message = {**{k: v for k, v in message.items() if k != "env"}, "fd_env": named}
+            extra_fds = (*extra_fds, env_fd)
+        try:
+            return await self._request(op, message, fd, timeout, extra_fds)
+        finally:
+            if env_fd >= 0:
+                os.close(env_fd)
+
+    async def _request(
+        self,
+        op: str,
+        message: Mapping[str, Any],
+        fd: int,
+        timeout: float,
+        extra_fds: tuple[int, ...],
+    ) -> int:
         self._next_id += 1
         request_id = self._next_id
         data = json.dumps({**message, "op": op, "id": request_id}, separators=(",", ":"))
         reply: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies[request_id] = reply
+        # A timer on the reply itself, not ``asyncio.wait_for``: that wraps the reply in a
+        # second future and wakes this task through one more callback, on every fork.
+        timer = self._loop.call_later(timeout, _time_out, reply)
         try:
             socket.send_fds(self._sock, [data.encode()], [fd, *extra_fds])
-            answer = await asyncio.wait_for(reply, timeout)
+            answer = await reply
         except (OSError, TimeoutError) as exc:
             raise SandboxError(f"{self.name}: fork request failed: {exc!r}") from exc
         finally:
+            timer.cancel()
             self._replies.pop(request_id, None)
         if answer.get("op") != "spawned":
             raise SandboxError(f"{self.name}: {answer.get('error', 'fork failed')}")
@@ -207,6 +232,11 @@ class ZygoteProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 await asyncio.to_thread(proc.wait)
+
+
+def _time_out(reply: asyncio.Future[dict[str, Any]]) -> None:
+    if not reply.done():
+        reply.set_exception(TimeoutError())
 
 
 def unsafe_reason(pid: int) -> str | None:

@@ -19,6 +19,10 @@ Invariants:
 - an idle provisioned sandbox serves before any on-demand one, as on AWS: provisioned
   environments take the traffic first and on-demand ones only what spills over, so a pool
   keeps its idle sandboxes in two stacks (``ready``: provisioned, ``idle``: on-demand).
+- a sandbox of a function with tenant isolation serves one tenant for its whole life: it is
+  started for an invocation of that tenant, and idles in that tenant's own stack
+  (``Pool.tenants``), from which only invocations of the same tenant take it. Concurrency
+  is counted per lease, tenants or not.
 Idle stacks are LIFO, so the hottest sandbox serves next and old ones age out.
 """
 
@@ -51,11 +55,13 @@ the account's concurrency may not be (AWS has no such limit, so no reason of its
 @dataclass(slots=True)
 class Pool:
     """The warm sandboxes of one snapshot generation of one function version: idle
-    provisioned ones in ``ready``, idle on-demand ones in ``idle``."""
+    provisioned ones in ``ready``, idle on-demand ones in ``idle``, and for a function with
+    tenant isolation the idle ones of each tenant in ``tenants``."""
 
     version: FunctionVersion
     idle: collections.deque[SafeSandbox] = field(default_factory=collections.deque)
     ready: collections.deque[SafeSandbox] = field(default_factory=collections.deque)
+    tenants: dict[str, collections.deque[SafeSandbox]] = field(default_factory=dict)
     busy: int = 0
     target: int = 0
     provisioned: int = 0
@@ -134,7 +140,10 @@ class Scheduler:
 
     def counts(self) -> dict[str, int]:
         """Sandboxes idle, busy and alive across all pools (for metrics and benchmarks)."""
-        idle = sum(len(p.idle) + len(p.ready) for p in self._pools.values())
+        idle = sum(
+            len(p.idle) + len(p.ready) + sum(len(t) for t in p.tenants.values())
+            for p in self._pools.values()
+        )
         return {"idle": idle, "busy": self._busy, "pools": len(self._pools), "live": self._live}
 
     def load(self, version: FunctionVersion) -> tuple[int, int, int, float]:
@@ -239,9 +248,12 @@ class Scheduler:
             lease = await self.lease_cold(pool, unreserved)
         return pool, lease, unreserved
 
-    def enter(self, version: FunctionVersion) -> tuple[Pool, Lease | None, bool]:
+    def enter(
+        self, version: FunctionVersion, tenant: str | None = None
+    ) -> tuple[Pool, Lease | None, bool]:
         """The synchronous half of ``acquire`` (the invoke path's, without a coroutine):
-        admit one lease (TooManyRequests beyond the concurrency) and take an idle sandbox.
+        admit one lease (TooManyRequests beyond the concurrency) and take an idle sandbox,
+        of ``tenant`` only when there is one (a function with tenant isolation).
         The lease is None when there is none: ``lease_cold`` then makes one. Every entry
         that returns is given back with ``exit`` (the last item: counted as unreserved)."""
         name = version.config.name
@@ -254,16 +266,18 @@ class Scheduler:
         pool = self._pool(version)
         self._count(pool, name, unreserved, 1)
         try:
-            sandbox = self._pop_idle(pool)
+            sandbox = self._pop_idle(pool) if tenant is None else self._pop_tenant(pool, tenant)
         except BaseException:
             self._count(pool, name, unreserved, -1)
             raise
         return pool, (None if sandbox is None else Lease(sandbox, cold=False)), unreserved
 
-    async def lease_cold(self, pool: Pool, unreserved: bool) -> Lease:
+    async def lease_cold(self, pool: Pool, unreserved: bool, tenant: str | None = None) -> Lease:
         """The lease of an ``enter`` that found no idle sandbox; on failure the entry is
         given back (uncounted) here, so the caller does not ``exit`` it."""
         try:
+            if tenant is not None:
+                return await self._lease_tenant(pool, tenant)
             return await self._lease(pool)
         except BaseException:
             self._count(pool, pool.version.config.name, unreserved, -1)
@@ -294,6 +308,34 @@ class Scheduler:
         sandbox = await self._start(pool.version, provisioned=False)
         return Lease(sandbox, cold=True)
 
+    async def _lease_tenant(self, pool: Pool, tenant: str) -> Lease:
+        """``_lease`` for one tenant: its own idle sandbox, else a new one dedicated to it."""
+        sandbox = self._pop_tenant(pool, tenant)
+        if sandbox is not None:
+            return Lease(sandbox, cold=False)
+        await self._make_room(pool, tenant)
+        sandbox = self._pop_tenant(pool, tenant)
+        if sandbox is not None:
+            return Lease(sandbox, cold=False)
+        sandbox = await self._start(pool.version, provisioned=False)
+        sandbox.tenant = tenant
+        return Lease(sandbox, cold=True)
+
+    def _pop_tenant(self, pool: Pool, tenant: str) -> SafeSandbox | None:
+        """The hottest idle sandbox of ``tenant`` still alive (never another tenant's, nor
+        one started without a tenant); dead ones met on the way are discarded."""
+        stack = pool.tenants.get(tenant)
+        while stack:
+            sandbox = stack.pop()
+            if sandbox.alive:
+                if not stack:
+                    del pool.tenants[tenant]
+                return sandbox
+            self._discard(sandbox, pool)
+        if stack is not None:
+            del pool.tenants[tenant]
+        return None
+
     def _pop_idle(self, pool: Pool) -> SafeSandbox | None:
         """The hottest idle provisioned sandbox still alive, else the hottest on-demand one;
         dead ones met on the way are discarded."""
@@ -323,11 +365,12 @@ class Scheduler:
             raise
         return sandbox
 
-    async def _make_room(self, pool: Pool) -> None:
-        """Block (bounded) until one more sandbox may be started."""
+    async def _make_room(self, pool: Pool, tenant: str | None = None) -> None:
+        """Block (bounded) until one more sandbox may be started (or one of the caller's
+        own, ``tenant``'s for a tenant, is idle again)."""
         name = pool.version.config.name
         deadline = time.monotonic() + max(1.0, float(pool.version.config.timeout))
-        while self._live >= self._sandbox_limit and not (pool.idle or pool.ready):
+        while self._live >= self._sandbox_limit and not self._has_idle(pool, tenant):
             victim = self._oldest_idle()
             if victim is not None:
                 self._discard(victim)
@@ -347,16 +390,25 @@ class Scheduler:
             finally:
                 self._waiting[name] -= 1
 
+    @staticmethod
+    def _has_idle(pool: Pool, tenant: str | None) -> bool:
+        """Whether an idle sandbox of ``pool`` could serve a caller of ``tenant``."""
+        if tenant is not None:
+            return bool(pool.tenants.get(tenant))
+        return bool(pool.idle or pool.ready)
+
     def _oldest_idle(self) -> SafeSandbox | None:
-        """The longest-idle on-demand sandbox of any pool, removed from its pool."""
-        best: tuple[float, Pool, SafeSandbox] | None = None
+        """The longest-idle on-demand sandbox of any pool (of any tenant), removed from its
+        pool."""
+        best: tuple[float, collections.deque[SafeSandbox], SafeSandbox] | None = None
         for pool in self._pools.values():
-            for sandbox in pool.idle:
-                if best is None or sandbox.idle_since < best[0]:
-                    best = (sandbox.idle_since, pool, sandbox)
+            for stack in (pool.idle, *pool.tenants.values()):
+                for sandbox in stack:
+                    if best is None or sandbox.idle_since < best[0]:
+                        best = (sandbox.idle_since, stack, sandbox)
         if best is None:
             return None
-        best[1].idle.remove(best[2])
+        best[1].remove(best[2])
         return best[2]
 
     def _wake(self) -> None:
@@ -378,7 +430,14 @@ class Scheduler:
         sandbox = lease.sandbox
         current = self._pools.get(pool.version.key) is pool
         if sandbox.alive and current and not lease.discard and not self._closing:
-            (pool.ready if sandbox.provisioned else pool.idle).append(sandbox)
+            tenant = sandbox.tenant
+            if tenant is not None:
+                stack = pool.tenants.get(tenant)
+                if stack is None:
+                    stack = pool.tenants[tenant] = collections.deque()
+                stack.append(sandbox)
+            else:
+                (pool.ready if sandbox.provisioned else pool.idle).append(sandbox)
             self._wake()
         else:
             self._discard(sandbox, pool)
@@ -398,7 +457,9 @@ class Scheduler:
         self._wake()
 
     def _retire(self, pool: Pool) -> None:
-        for stack in (pool.ready, pool.idle):
+        stacks = (pool.ready, pool.idle, *pool.tenants.values())
+        pool.tenants = {}
+        for stack in stacks:
             while stack:
                 sandbox = stack.popleft()
                 self._spawn(sandbox.destroy())
@@ -439,14 +500,38 @@ class Scheduler:
                 else:
                     keep.append(sandbox)
             pool.idle = keep
+            if pool.tenants:
+                reaped += self._reap_tenants(pool, now)
             if (
                 not pool.idle
                 and not pool.ready
+                and not pool.tenants
                 and pool.busy == 0
                 and pool.target == 0
                 and not pool.starting
             ):
                 del self._pools[key]
+        return reaped
+
+    def _reap_tenants(self, pool: Pool, now: float) -> int:
+        """``reap`` for the idle stacks of each tenant of ``pool``; empty stacks go."""
+        reaped = 0
+        for tenant, stack in list(pool.tenants.items()):
+            keep: collections.deque[SafeSandbox] = collections.deque()
+            for sandbox in stack:
+                if not sandbox.alive or now - sandbox.born > self._max_age:
+                    self._discard(sandbox, pool)
+                    reaped += 1
+                elif now - sandbox.idle_since > self._keep_alive:
+                    self._spawn(sandbox.destroy())
+                    self._gone(sandbox)
+                    reaped += 1
+                else:
+                    keep.append(sandbox)
+            if keep:
+                pool.tenants[tenant] = keep
+            else:
+                del pool.tenants[tenant]
         return reaped
 
     def reconcile(self) -> int:

@@ -49,6 +49,9 @@ class NewEvent:
     client_context: str | None = None
     # The caller's X-Amzn-Trace-Id, carried to the run (None: the run starts a trace).
     trace_header: str | None = None
+    # X-Amz-Tenant-Id of an event for a function with tenant isolation, run by a sandbox
+    # of that tenant.
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class QueuedEvent:
     last: Attempt | None
     condition: str | None
     trace_header: str | None = None
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,18 +153,19 @@ CREATE TABLE IF NOT EXISTS events (
     function_error TEXT,
     response BLOB,
     condition TEXT,
-    trace_header TEXT
+    trace_header TEXT,
+    tenant_id TEXT
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (function, status, not_before);
 """
 _COLUMNS = (
     "id, request_id, function, qualifier, payload, client_context, enqueued_at, not_before,"
     " attempts, throttles, status, status_code, executed_version, function_error, response,"
-    " condition, trace_header"
+    " condition, trace_header, tenant_id"
 )
 INSERT = (
     "INSERT INTO events (request_id, function, qualifier, payload, client_context,"
-    " enqueued_at, not_before, trace_header) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " enqueued_at, not_before, trace_header, tenant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _Op = Callable[[sqlite3.Connection], Any]
@@ -190,6 +195,7 @@ def _row(r: sqlite3.Row | tuple[Any, ...]) -> QueuedEvent:
         last=last,
         condition=r[15],
         trace_header=r[16],
+        tenant_id=r[17],
     )
 
 
@@ -223,6 +229,8 @@ class SqliteEventQueue:
         self._db.executescript(SCHEMA)
         # A queue written before traces were carried lacks the column.
         ensure_column(self._db, "events", "trace_header", "TEXT")
+        # ... and one written before tenants were carried, this one.
+        ensure_column(self._db, "events", "tenant_id", "TEXT")
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._reader_lock = threading.Lock()
         self._depth: int = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
@@ -254,6 +262,7 @@ class SqliteEventQueue:
                 now,
                 now,
                 e.trace_header,
+                e.tenant_id,
             )
             for e in events
         ]

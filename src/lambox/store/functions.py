@@ -104,6 +104,7 @@ def to_json(config: FunctionConfig) -> str:
         "application_log_level": config.application_log_level,
         "system_log_level": config.system_log_level,
         "log_group": config.log_group,
+        "tenant_isolation": config.tenant_isolation,
     }
     return json.dumps(data, separators=(",", ":"))
 

@@ -43,6 +43,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 let currentRequestId; // undefined outside an invocation, printed as such (as on Lambda)
+let currentTenantId; // a tenant-isolated function's tenant, in its JSON log records
 
 // -- logging -------------------------------------------------------------------------------
 
@@ -87,6 +88,7 @@ function errorReplacer(_key, value) {
 // Error among them adding its fields to the record.
 function jsonRecord(level, args) {
   const result = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  if (currentTenantId !== undefined) result.tenantId = currentTenantId;
   if (args.length === 1) {
     result.message = args[0];
     try {
@@ -382,6 +384,7 @@ function makeContext(headers) {
     logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
     identity: parseHeader(headers["lambda-runtime-cognito-identity"]),
     clientContext: parseHeader(headers["lambda-runtime-client-context"]),
+    tenantId: headers["lambda-runtime-aws-tenant-id"],
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
 }
@@ -443,6 +446,7 @@ async function invokeOnce(handler) {
   const headers = next.headers;
   const id = headers["lambda-runtime-aws-request-id"];
   currentRequestId = id;
+  currentTenantId = headers["lambda-runtime-aws-tenant-id"];
   inFlight = id;
   if (headers["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = headers["lambda-runtime-trace-id"];
   else delete process.env._X_AMZN_TRACE_ID;

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,11 +39,20 @@ def unsupported(kind: str) -> str:
 class Failed(Exception):
     """A resource failed: ``logical_id`` and why."""
 
-    def __init__(self, logical_id: str, reason: str, resource: bool = True) -> None:
+    def __init__(
+        self,
+        logical_id: str,
+        reason: str,
+        resource: bool = True,
+        partly: tuple[Resource, Resource] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.logical_id = logical_id
         self.reason = reason
         self.resource = resource  # False: an output could not be made
+        # (as it was, as the failed update meant it): an update in place that failed
+        # after some of its steps, which the rollback puts back too.
+        self.partly = partly
 
 
 @dataclass
@@ -223,10 +232,15 @@ class Engine:
                 current, was_replaced = result
                 ctx.resources[logical_id] = (current.ref, current.attributes)
                 touched.append((logical_id, old, current))
-                if was_replaced and old is not None:
+                if was_replaced and old is not None and old.physical_id != current.physical_id:
+                    # A replacement that came back with the old physical id is that very
+                    # resource still: the cleanup must not delete it from under the new one.
                     replaced.append(old)
             outputs = self._outputs(new)
         except Failed as failure:
+            if failure.partly is not None:
+                was, meant = failure.partly
+                touched.append((failure.logical_id, was, meant))
             await self._roll_back(stack, creating, failure, touched, before)
             return
         stack.processed = new.template
@@ -286,14 +300,17 @@ class Engine:
                 assert old is not None
                 current = Provisioned(old.physical_id, old.ref, old.attributes)
                 done = await handler.update(current, old.properties, props, logical_id, stack.name)
-        except LamboxError as exc:
-            reason = _reason(exc)
-            self.event(stack, logical_id, kind, f"{verb}_FAILED", physical, reason)
-            raise Failed(logical_id, reason) from exc
         except Exception as exc:
-            log.exception("provisioning %s failed", logical_id)
-            self.event(stack, logical_id, kind, f"{verb}_FAILED", physical, str(exc))
-            raise Failed(logical_id, str(exc)) from exc
+            if isinstance(exc, LamboxError):
+                reason = _reason(exc)
+            else:
+                log.exception("provisioning %s failed", logical_id)
+                reason = str(exc)
+            self.event(stack, logical_id, kind, f"{verb}_FAILED", physical, reason)
+            partly = None
+            if verb == "UPDATE" and old is not None:
+                partly = (old, replace(old, properties=dict(props)))
+            raise Failed(logical_id, reason, partly=partly) from exc
         resource = Resource(
             stack_id=stack.stack_id,
             logical_id=logical_id,
