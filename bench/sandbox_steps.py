@@ -42,7 +42,7 @@ STOPS = [
     (Z, "self.close_in_child()\n            jail.prepare", 12, "fork"),
     (Z, "jail.prepare(self.cgroup_fds", 12, "close_in_child"),
     (Z, "wire_fd = fd\n", 12, "jail.prepare"),
-    (Z, 'if message.get("argv"):\n                execinit.run', 12, "jail.finish"),
+    (Z, "extra = dict(extra)\n            env_fd", 12, "jail.finish"),
     (Z, 'except BaseException:\n            report = "sandbox setup', 8, "environment"),
     (B, "try:\n        log_handler = install_logging(", 4, "wire, capture, reader"),
     (B, 'runtime = env.get("AWS_EXECUTION_ENV"', 8, "install_logging"),
