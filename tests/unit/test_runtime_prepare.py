@@ -92,3 +92,21 @@ def test_a_prepared_text_handler_is_the_one_installed() -> None:
         """
     )
     assert answer == [True, 10, True, False]
+
+
+def test_a_zygote_without_stdout_prepares_all_but_the_streams() -> None:
+    """A server started with fds 1 and 2 closed gives its zygotes none: they still start,
+    and their sandboxes build the streams behind their own log as before."""
+    answer = run(
+        """
+        import json, os
+        from lambox.runtime import bootstrap, logs
+        saved = os.dup(1)
+        os.close(1)
+        os.close(2)
+        bootstrap.prepare()
+        os.dup2(saved, 1)
+        print(json.dumps([sorted(logs._ready), sorted(bootstrap._ready)]))
+        """
+    )
+    assert answer == [["handler"], ["decoders", "marshal-True"]]

@@ -186,7 +186,8 @@ def prepare() -> None:
     construction it skips is pages of objects, code and allocator it does not copy from
     the zygote. The zygote itself never installs them, nor writes through them."""
     logging.Formatter.converter = time.gmtime
-    _ready["streams"] = (_text_stream(1, "strict"), _text_stream(2, "backslashreplace"))
+    with contextlib.suppress(OSError):  # no fd 1 or 2 here (a server run with them closed)
+        _ready["streams"] = (_text_stream(1, "strict"), _text_stream(2, "backslashreplace"))
     _ready["handler"] = LambdaHandler("Text")
 
 
