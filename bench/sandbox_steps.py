@@ -1,5 +1,7 @@
 """Where a sandbox's private memory and CPU go, step by step (docs/performance.md,
-"Sandboxes"): ``.venv/bin/python bench/sandbox_steps.py [N]``, as root on the Linux backend.
+"Sandboxes"): ``.venv/bin/python bench/sandbox_steps.py [N [SRC]]``, as root on the Linux
+backend; SRC is the ``src`` directory of the tree to measure (``git archive REV src``), this
+tree's by default.
 
 A copy of ``src`` is made whose sandbox set-up stops itself (SIGSTOP) after each step; a
 thread here waits for each stop, compares the sandbox's page map (``/proc/<pid>/pagemap``:
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import compileall
 import os
 import shutil
 import signal
@@ -39,7 +42,7 @@ STOPS = [
     (Z, "self.close_in_child()\n            jail.prepare", 12, "fork"),
     (Z, "jail.prepare(self.cgroup_fds", 12, "close_in_child"),
     (Z, "wire_fd = fd\n", 12, "jail.prepare"),
-    (Z, 'if message.get("argv"):\n                execinit.run', 12, "jail.finish"),
+    (Z, "extra = dict(extra)\n            env_fd", 12, "jail.finish"),
     (Z, 'except BaseException:\n            report = "sandbox setup', 8, "environment"),
     (B, "try:\n        log_handler = install_logging(", 4, "wire, capture, reader"),
     (B, 'runtime = env.get("AWS_EXECUTION_ENV"', 8, "install_logging"),
@@ -61,10 +64,16 @@ PROBE = (
 )
 
 
-def probed_tree(dest: Path) -> Path:
-    """A copy of ``src`` with the stops; its ``src`` directory."""
+def probed_tree(dest: Path, tree: Path = ROOT / "src") -> Path:
+    """A copy of ``tree`` (a ``src`` directory) with the stops; the copy."""
     src = dest / "src"
-    shutil.copytree(ROOT / "src", src)
+    shutil.copytree(tree, src, ignore=shutil.ignore_patterns("__pycache__"))
+    # The compiled init is built by ``make install``, not kept in git: a tree from
+    # ``git archive`` gets this tree's, or its sandboxes would run the Python init and read
+    # 30-40 pages fewer for that alone.
+    pid1 = Path("lambox/runtime/pid1")
+    if not (src / pid1).exists() and (ROOT / "src" / pid1).exists():
+        shutil.copy2(ROOT / "src" / pid1, src / pid1)
     lambox = src / "lambox"
     texts: dict[str, str] = {}
     for name, line, indent, step in STOPS:
@@ -84,6 +93,10 @@ def probed_tree(dest: Path) -> Path:
     zygote.write_text(text.replace(old, old + ' "LAMBOX_PROBE": "1",', 1))
     spares = lambox / "sandbox" / "spares.py"  # no spares: every sandbox takes every step
     spares.write_text(spares.read_text().replace("per_zygote: int = 1", "per_zygote: int = 0"))
+    # Bytecode for every module, as the server's own imports leave it for most of the
+    # runtime: code compiled at import sits elsewhere in the zygote's heap than code read
+    # from a .pyc, which moves the pages a zygote writes after each fork by dozens.
+    compileall.compile_dir(src, quiet=1)
     return src
 
 
@@ -118,6 +131,9 @@ class Watcher:
 
     def __init__(self) -> None:
         self.zygotes: list[int] = []
+        # Only the version zygote's children are counted: the first sandbox, forked by the
+        # base zygote, imports what its version zygote will preload.
+        self.measured = 0
         self.before_fork: dict[int, tuple[int, int, str]] = {}
         self.pages: dict[str, collections.Counter[str]] = collections.defaultdict(
             collections.Counter
@@ -125,6 +141,7 @@ class Watcher:
         self.cpu: dict[str, list[int]] = collections.defaultdict(list)
         self._last: dict[int, tuple[dict[int, tuple[int, int, str]], int]] = {}
         self._counted: dict[int, set[int]] = collections.defaultdict(set)
+        self._inherited: dict[int, set[int]] = {}
         self._steps: collections.Counter[int] = collections.Counter()
         self.stopped = False
 
@@ -132,6 +149,7 @@ class Watcher:
         now, cpu = pagemap(pid), cpu_ns(pid)
         last = self._last.get(pid)
         old = last[0] if last else {p: (v[0], 0, v[2]) for p, v in self.before_fork.items()}
+        inherited = self._inherited.setdefault(pid, set(self.before_fork))
         self.cpu[step].append(cpu - (last[1] if last else 0))
         for page, (frame, only, name) in now.items():
             was = old.get(page)
@@ -140,6 +158,8 @@ class Watcher:
                 who = "sandbox" if was is None or was[0] != frame else "zygote"
                 self.pages[step][who] += 1
                 self.pages[step]["in " + name] += 1
+                if page not in inherited:
+                    self.pages[step]["new"] += 1
         self._last[pid] = (now, cpu)
 
     def run(self) -> None:
@@ -157,7 +177,7 @@ class Watcher:
                                 continue
                         n = self._steps[child]
                         self._steps[child] += 1
-                        if self.zygotes[-1] == zygote and n < len(STOPS):
+                        if self.measured == zygote and n < len(STOPS):
                             self.count(child, zygote, STOPS[n][3])
                         os.kill(child, signal.SIGCONT)
                     except OSError:
@@ -190,6 +210,7 @@ async def profile(n: int, tmp: Path, watcher: Watcher) -> list[int]:
             await asyncio.sleep(0.01)
         zygote = next(e.process.pid for e in factory.zygotes._versions.values() if e.process)
         watcher.zygotes.append(zygote)
+        watcher.measured = zygote
         await asyncio.sleep(0.5)
         for _ in range(n):
             watcher.before_fork = pagemap(zygote)
@@ -215,11 +236,12 @@ async def profile(n: int, tmp: Path, watcher: Watcher) -> list[int]:
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    tree = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "src"
     if os.environ.get("LAMBOX_PROBE_CHILD") != "1":
         # Not under /tmp: a runtime there is bound again over each sandbox's own /tmp
         # (``jail._rebind_masked``), which is not the set-up being measured.
         with tempfile.TemporaryDirectory(prefix=".steps-", dir=ROOT / "bench") as tmp:
-            src = probed_tree(Path(tmp))
+            src = probed_tree(Path(tmp), tree)
             env = {**os.environ, "PYTHONPATH": str(src), "LAMBOX_PROBE_CHILD": "1"}
             return subprocess.run([sys.executable, __file__, str(n)], env=env).returncode
     watcher = Watcher()
@@ -227,13 +249,14 @@ def main() -> int:
         totals = asyncio.run(profile(n, Path(tmp), watcher))
     print(f"{n} sandboxes, private pages at the end p50 {sorted(totals)[n // 2]}"
           f" ({sorted(totals)[n // 2] * 4 / 1024:.2f} MiB)")  # fmt: skip
-    print(f"{'step':38s} {'pages':>7s} {'zygote':>7s} {'CPU ms':>7s}")
+    print(f"{'step':38s} {'pages':>7s} {'zygote':>7s} {'new':>7s} {'CPU ms':>7s}")
     steps = [s for *_, s in STOPS]
     for step in steps + [s for s in watcher.pages if s not in steps]:
         pages = watcher.pages.get(step, collections.Counter())
         cpu = sorted(watcher.cpu.get(step) or [0])
         print(
             f"{step:38s} {(pages['sandbox'] + pages['zygote']) / n:7.1f} {pages['zygote'] / n:7.1f}"
+            f" {pages['new'] / n:7.1f}"
             f" {cpu[len(cpu) // 2] / 1e6:7.3f}  "
             + ", ".join(f"{k}={v / n:.0f}" for k, v in pages.most_common() if k.startswith("in "))
         )

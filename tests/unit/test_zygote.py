@@ -125,6 +125,50 @@ def test_code_cache_serves_the_submodules_of_packages(package: Path) -> None:
             sys.modules.pop(name, None)
 
 
+def test_specs_found_ahead_are_handed_out_once_and_match_a_search(package: Path) -> None:
+    """A version zygote finds the specs of its code's top-level modules and packages ahead;
+    the first import of each takes the one found (with the module attributes a search
+    gives), any later search finds anew, and a submodule is never found ahead."""
+    (package / "ahead_mod.py").write_text("VALUE = 1\n")
+    (package / "ahead_pkg").mkdir()
+    (package / "ahead_pkg" / "__init__.py").write_text("")
+    (package / "ahead_pkg" / "sub.py").write_text("")
+    sources = [
+        str(package / p) for p in ("ahead_mod.py", "ahead_pkg/__init__.py", "ahead_pkg/sub.py")
+    ]
+    assert codecache.compile_sources(sources, str(package)) == 3
+    codecache.install(str(package))
+    try:
+        assert codecache.find_ahead(str(package)) == 2
+        finder = sys.path_importer_cache[str(package)]
+        ahead = dict(finder.ahead)  # type: ignore[union-attr]
+        assert sorted(ahead) == ["ahead_mod", "ahead_pkg"]
+        fresh = {name: codecache._finder(str(package)).find_spec(name) for name in ahead}
+        module = importlib.import_module("ahead_mod")
+        package_module = importlib.import_module("ahead_pkg")
+        assert module.__spec__ is ahead["ahead_mod"]
+        assert package_module.__spec__ is ahead["ahead_pkg"]
+        for name, spec in ahead.items():
+            other = fresh[name]
+            assert other is not None
+            assert (spec.name, spec.origin, spec.cached, spec.submodule_search_locations) == (
+                other.name,
+                other.origin,
+                other.cached,
+                other.submodule_search_locations,
+            )
+            assert type(spec.loader) is type(other.loader)
+        assert module.__file__ == str(package / "ahead_mod.py") and module.VALUE == 1
+        assert package_module.__path__ == [str(package / "ahead_pkg")]
+        assert finder.ahead == {}  # type: ignore[union-attr]
+        del sys.modules["ahead_mod"]
+        again = importlib.import_module("ahead_mod")
+        assert again.__spec__ is not ahead["ahead_mod"] and again.VALUE == 1
+    finally:
+        for source in sources:
+            codecache._compiled.pop(source, None)
+
+
 def test_exit_board_reports_expected_pids_only() -> None:
     async def scenario() -> None:
         board = ExitBoard()

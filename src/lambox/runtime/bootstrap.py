@@ -9,6 +9,7 @@ match on them. Nothing a handler does may end the loop; only the host closing th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import mmap
@@ -22,14 +23,21 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, NoReturn
 
-from lambox.runtime import snapstart, wire
+from lambox.runtime import logs, snapstart, wire
 from lambox.runtime.context import (
     ContextError,
     FunctionInfo,
     LambdaContext,
     decode_client_context,
 )
-from lambox.runtime.logs import Capture, LambdaHandler, format_error, install_logging, write_all
+from lambox.runtime.logs import (
+    LOG_FD_ENV,
+    Capture,
+    LambdaHandler,
+    format_error,
+    install_logging,
+    write_all,
+)
 from lambox.runtime.traceenv import TraceEnv
 
 Handler = Callable[[Any, LambdaContext], Any]
@@ -46,6 +54,9 @@ CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 UNHANDLED = "Unhandled"
 READ_BUFFER = 256 << 10
+WIRE_FD_ENV = "LAMBOX_WIRE_FD"
+# What the host tells the runtime through its environment; never the function's to see.
+RUNTIME_SETTINGS = (WIRE_FD_ENV, snapstart.SNAPSHOT_FD_ENV, wire.PEAK_BY_HOST_ENV, LOG_FD_ENV)
 HEADER_SIZE = wire.HEADER.size
 
 
@@ -182,6 +193,9 @@ def make_marshal(env: Mapping[str, str]) -> Callable[[Any], bytes]:
     its circular-reference markers are emptied after a failure, which leaves them behind.
     """
     ascii_only = env.get("AWS_EXECUTION_ENV") != "AWS_Lambda_python3.12"
+    ready: Callable[[Any], bytes] | None = _ready.pop(f"marshal-{ascii_only}", None)
+    if ready is not None:
+        return ready
     encoder = json.JSONEncoder(ensure_ascii=ascii_only, default=_decimal_default)
     markers: dict[int, Any] = {}
     make = getattr(json.encoder, "c_make_encoder", None)
@@ -223,6 +237,9 @@ def make_decoder() -> Callable[[str], Any]:
     first character to its last (every payload the host sends, usually); the full decoder,
     for its whitespace handling and its error messages, otherwise. Errors raised by the scan
     itself are the ones the full decoder would raise, at the same positions."""
+    ready: list[Callable[[str], Any]] | None = _ready.get("decoders")
+    if ready:
+        return ready.pop()
     decoder = json.JSONDecoder()
     scan: Callable[[str, int], tuple[Any, int]] = getattr(decoder, "scan_once")  # noqa: B009
     full = decoder.decode
@@ -419,6 +436,22 @@ def runtime_path(path: list[str], libs: str = "") -> list[str]:
     ``libs`` if given (where a zygote's sandboxes find the runtime's libraries) and the
     standard library. lambox's own dependencies, and whatever else is installed in the
     interpreter, are not a function's to import, as on AWS."""
+    key = (tuple(path), libs)
+    known = _paths.get(key)
+    if known is None:
+        known = _split_path(path)
+        if len(_paths) < 8:
+            _paths[key] = known
+    before, standard = known
+    cwd = os.getcwd()
+    kept = [p for p in before if p != cwd]
+    return kept + ([libs] if libs and libs not in kept else []) + list(standard)
+
+
+def _split_path(path: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``runtime_path``'s two parts that depend on ``path`` alone: the entries before the
+    standard library that may stay (the working directory is yet to be dropped), and the
+    standard library's."""
     import site  # already imported at start-up, unless the interpreter ran with -S
 
     stdlib = os.path.dirname(os.__file__)
@@ -434,9 +467,13 @@ def runtime_path(path: list[str], libs: str = "") -> list[str]:
 
     ends = [i + 1 for i, p in enumerate(path) if p and standard(p)]
     start, end = (ends[0] - 1, ends[-1]) if ends else (len(path), len(path))
-    cwd = os.getcwd()
-    kept = [p for p in path[:start] if p not in ("", cwd) and (ends or p not in sites)]
-    return kept + ([libs] if libs and libs not in kept else []) + path[start:end]
+    before = tuple(p for p in path[:start] if p != "" and (ends or p not in sites))
+    return before, tuple(path[start:end])
+
+
+# ``_split_path``'s answers by ``runtime_path``'s inputs (the path and ``libs``): a zygote
+# computes its own once (``prepare``) and its sandboxes find it here.
+_paths: dict[tuple[tuple[str, ...], str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def layer_path(runtime: str = "") -> list[str]:
@@ -483,24 +520,56 @@ def _restore(
     return sock, reader, error
 
 
+def runtime_settings(env: dict[str, str]) -> dict[str, str]:
+    """Take the variables meant for the runtime itself out of ``env`` (a sandbox's whole
+    environment), so a zygote's child never installs them in ``os.environ`` only to
+    remove them again: they are ``main``'s ``settings``."""
+    return {name: env.pop(name) for name in RUNTIME_SETTINGS if name in env}
+
+
+# What ``prepare`` built in a zygote, taken once by the first sandbox set-up that would
+# build the same: "decoders" (``make_decoder``), "marshal-True"/"marshal-False"
+# (``make_marshal`` with and without ASCII escapes).
+_ready: dict[str, Any] = {}
+
+
+def prepare() -> None:
+    """In a zygote: build what each sandbox forked from it would build the same way at its
+    start, so the sandbox takes it instead (see ``logs.prepare``): the logging streams and
+    handler, the frame reader's and the invoke loop's JSON decoders, the response encoder
+    for the runtimes that escape non-ASCII, and ``runtime_path``'s answer for this
+    interpreter's path. Nothing here depends on a function or holds anything of one."""
+    logs.prepare()
+    _ready["decoders"] = [make_decoder(), make_decoder()]
+    _ready["marshal-True"] = make_marshal({})
+    with contextlib.suppress(OSError):  # a working directory gone: nothing to remember
+        runtime_path(sys.path)
+
+
 def main(
-    on_init: Callable[[bool], dict[str, Any]] | None = None, capture: Capture | None = None
+    on_init: Callable[[bool], dict[str, Any]] | None = None,
+    capture: Capture | None = None,
+    settings: dict[str, str] | None = None,
 ) -> int:
     """Run the sandbox side of the wire; the exit status for the interpreter.
 
     For zygote children: ``on_init`` is called with whether init succeeded, and what it
     returns is added to the READY meta (a first sandbox reports the modules init imported);
-    ``capture`` is the log capture a spare set up before it was claimed. With
-    ``LAMBOX_SNAPSHOT_FD`` set, a successful init makes this process a SnapStart snapshot
-    (``runtime.snapstart``): it returns only when the host hangs up, and each sandbox it
-    forks goes on below as a restored one."""
+    ``capture`` is the log capture a spare set up before it was claimed; ``settings`` the
+    runtime's own variables (``runtime_settings``), taken from ``os.environ`` otherwise.
+    With ``LAMBOX_SNAPSHOT_FD`` set, a successful init makes this process a SnapStart
+    snapshot (``runtime.snapstart``): it returns only when the host hangs up, and each
+    sandbox it forks goes on below as a restored one."""
     env = os.environ
-    fd = int(env.pop("LAMBOX_WIRE_FD"))
-    snapshot_fd = env.pop(snapstart.SNAPSHOT_FD_ENV, None)
-    rss = env.pop(wire.PEAK_BY_HOST_ENV, None) is None
+    source: dict[str, str] | os._Environ[str] = env if settings is None else settings
+    fd = int(source.pop(WIRE_FD_ENV))
+    snapshot_fd = source.pop(snapstart.SNAPSHOT_FD_ENV, None)
+    rss = source.pop(wire.PEAK_BY_HOST_ENV, None) is None
     os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
-    capture = Capture() if capture is None else capture
+    if capture is None:
+        log_fd = None if settings is None else settings.get(LOG_FD_ENV)
+        capture = Capture(None if log_fd is None else int(log_fd))
     reader = FrameReader(sock)
     try:
         log_handler = install_logging(

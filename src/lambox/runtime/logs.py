@@ -89,9 +89,9 @@ class Capture:
         except OSError:
             self.host_stderr = None
         _current = self
-        named = os.environ.pop(LOG_FD_ENV, None)
-        if log_fd is None and named is not None:
-            log_fd = int(named)
+        if log_fd is None:
+            named = os.environ.pop(LOG_FD_ENV, None)
+            log_fd = None if named is None else int(named)
         self._fd = self._sink(log_fd)
         for stream in (sys.stdout, sys.stderr):
             _flush_quietly(stream)
@@ -99,8 +99,10 @@ class Capture:
         self._replaced = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
         os.dup2(self._fd, 1)
         os.dup2(self._fd, 2)
-        self._stdout = _text_stream(1, "strict")
-        self._stderr = _text_stream(2, "backslashreplace")
+        streams = _ready.pop("streams", None)
+        if streams is None:
+            streams = (_text_stream(1, "strict"), _text_stream(2, "backslashreplace"))
+        self._stdout, self._stderr = streams
         sys.stdout = self._stdout
         sys.stderr = self._stderr
         setattr(sys, "__stdout__", self._stdout)  # noqa: B010
@@ -172,6 +174,21 @@ class Capture:
 
 # The capture of this process (there is at most one: it owns fds 1 and 2), for the seal.
 _current: Capture | None = None
+# What ``prepare`` built in a zygote, each taken (once) by the first sandbox set-up that
+# would build it: "streams" for ``Capture``, "handler" for ``install_logging``.
+_ready: dict[str, Any] = {}
+
+
+def prepare() -> None:
+    """Build, in a zygote, the logging objects every sandbox forked from it would build
+    the same way: the text streams behind fds 1 and 2 and the root logger's handler for
+    the Text format, and make formatters UTC. A forked sandbox then only takes them; each
+    construction it skips is pages of objects, code and allocator it does not copy from
+    the zygote. The zygote itself never installs them, nor writes through them."""
+    logging.Formatter.converter = time.gmtime
+    with contextlib.suppress(OSError):  # no fd 1 or 2 here (a server run with them closed)
+        _ready["streams"] = (_text_stream(1, "strict"), _text_stream(2, "backslashreplace"))
+    _ready["handler"] = LambdaHandler("Text")
 
 
 def _flush_quietly(stream: Any) -> None:
@@ -273,9 +290,11 @@ def install_logging(level: str | None, log_format: str | None = None) -> LambdaH
     global _log_format
     if _current is not None:
         _current.seal()
-    logging.Formatter.converter = time.gmtime
+    if logging.Formatter.converter is not time.gmtime:
+        logging.Formatter.converter = time.gmtime
     _log_format = "JSON" if (log_format or "").upper() == "JSON" else "Text"
-    handler = LambdaHandler(_log_format)
+    ready: LambdaHandler | None = _ready.pop("handler", None)
+    handler = ready if ready is not None and _log_format == "Text" else LambdaHandler(_log_format)
     root = logging.getLogger()
     if level:
         name = level.upper()

@@ -49,7 +49,6 @@ import contextlib
 import gc
 import importlib
 import json
-import logging
 import os
 import signal
 import socket
@@ -58,7 +57,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from lambox.runtime import bootstrap, codecache, execinit, init, jail, traceenv
+from lambox.runtime import bootstrap, codecache, environ, execinit, init, jail, traceenv
 from lambox.runtime import namespaces as ns
 from lambox.runtime.context import FunctionInfo
 from lambox.runtime.forkserver import (
@@ -69,7 +68,7 @@ from lambox.runtime.forkserver import (
     take_env,
     take_json,
 )
-from lambox.runtime.logs import Capture, LambdaHandler
+from lambox.runtime.logs import Capture
 
 MAX_MESSAGE = 1 << 20
 MAX_PRELOAD = 2000
@@ -150,9 +149,11 @@ _REHEARSAL = (
 
 def _rehearse() -> None:
     """Run once, with nothing kept, the function-independent paths a claimed spare is about
-    to take (receive and decode a claim, environment, log record, encoder), so
-    the pages they write (allocator pools, type and module objects) are copied from the
-    zygote while the spare waits instead of on the cold path, at ~4 us a fault."""
+    to take (receive and decode a claim, environment), so the pages they write (allocator
+    pools, type and module objects) are copied from the zygote while the spare waits
+    instead of on the cold path, at ~4 us a fault. The logging handler and the encoder
+    are not rehearsed: the zygote built them (``bootstrap.prepare``), and building or
+    using others here only made a spare 0.2 MiB larger than the sandbox it becomes."""
     a, b = socket.socketpair()
     with a, b:
         socket.send_fds(a, [_REHEARSAL.encode()], [a.fileno()])
@@ -160,13 +161,7 @@ def _rehearse() -> None:
         for fd in fds:
             os.close(fd)
     env = {**os.environ, **json.loads(data)["env"]}
-    bootstrap.make_marshal(env)({"a": [1, 2.5, "x", None]})
     FunctionInfo.from_env(env)
-    handler = LambdaHandler()
-    record = logging.LogRecord("rehearsal", logging.INFO, __file__, 1, "m", None, None)
-    record.aws_request_id = ""
-    handler.format(record)
-    handler.close()
 
 
 def _reseed() -> None:
@@ -294,12 +289,12 @@ class Zygote(ForkServer):
             env = take_env(env_fd) if env_fd is not None else dict(message.get("env") or {})
             if message.get("argv"):  # a Runtime API sandbox: never returns
                 execinit.run({**message, "env": env}, wire_fd, extra)
-            env["LAMBOX_WIRE_FD"] = str(wire_fd)
+            env[bootstrap.WIRE_FD_ENV] = str(wire_fd)
             for name, extra_fd in extra.items():
                 os.set_inheritable(extra_fd, False)
                 env[name] = str(extra_fd)
-            os.environ.clear()
-            os.environ.update(env)
+            settings = bootstrap.runtime_settings(env)
+            environ.replace(env)
             _reseed()
             before = set(sys.modules) if message.get("learn") else None
         except BaseException:
@@ -316,7 +311,7 @@ class Zygote(ForkServer):
             modules, sources = learned_modules(before)
             return {"preload": modules, "sources": sources}
 
-        os._exit(bootstrap.main(on_init, capture))
+        os._exit(bootstrap.main(on_init, capture, settings))
 
     def fork_zygote(self, message: Mapping[str, Any], ctl_fd: int, learned_fd: int | None) -> int:
         """Fork a version zygote for one function's code; it reports on its own socket. What
@@ -346,6 +341,7 @@ class Zygote(ForkServer):
             sources = [str(p) for p in learned.get("sources") or []]
             compiled = codecache.compile_sources(sources, jail.TASK_ROOT)
             codecache.install(jail.TASK_ROOT)
+            codecache.find_ahead(jail.TASK_ROOT)
             if "+" in str(message["code"]):  # it has layers: their sources too
                 compiled += codecache.compile_sources(sources, jail.OPT_ROOT)
                 for entry in bootstrap.layer_path():
@@ -404,6 +400,8 @@ def main() -> int:
         sys.path[:] = bootstrap.runtime_path(sys.path, jail.LIBS_DIR if libs else "")
         zygote = Zygote(ctl, cgroup_fds, pidns, uid, gid)
         traceenv.libc_env()  # imports ctypes here, once, not in every sandbox
+        environ.empty()  # each sandbox gets exactly its own (``environ.replace``)
+        bootstrap.prepare()  # what every sandbox would build alike, built once
         gc.collect()
         gc.freeze()
     except BaseException as exc:

@@ -1,0 +1,74 @@
+"""The one-pass environment of a zygote's sandbox (``environ.replace``): every view of the
+environment holds exactly what ``os.environ.update`` would have left, with its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import lambox
+
+SRC = str(Path(lambox.__file__).resolve().parent.parent)
+
+
+def run(code: str, env: dict[str, str] | None = None) -> object:
+    """``code`` in a new interpreter (it changes process-wide state); what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**(env or {"KEEP": "1"}), "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_replace_leaves_exactly_the_new_environment_in_every_view() -> None:
+    answer = run(
+        """
+        import ctypes, json, os
+        from lambox.runtime import environ
+        environ.replace({"B": "2", "A": "1", "EMPTY": "", "U": "\\u00e9"})
+        entries = ctypes.POINTER(ctypes.c_char_p).in_dll(ctypes.CDLL(None), "environ")
+        c, i = [], 0
+        while entries[i] is not None:
+            c.append(entries[i].decode()); i += 1
+        print(json.dumps([list(os.environ.items()),
+                          {k.decode(): v.decode() for k, v in os.environb.items()},
+                          sorted(c), os.getenv("U")]))
+        """,
+        {"OLD": "gone", "KEEP": "no"},
+    )
+    expected = {"B": "2", "A": "1", "EMPTY": "", "U": "\u00e9"}
+    assert answer == [
+        [list(item) for item in expected.items()],
+        expected,
+        sorted(f"{k}={v}" for k, v in expected.items()),
+        "\u00e9",
+    ]
+
+
+def test_replace_refuses_what_os_environ_refuses() -> None:
+    answer = run(
+        """
+        import json, os
+        from lambox.runtime import environ
+        out = []
+        for bad in ({"A=B": "1"}, {"A": "x\\0y"}, {"": "1"}, {"A": 1}):
+            errors = []
+            for install in (environ.replace, os.environ.update):
+                try:
+                    install(bad)
+                    errors.append(None)
+                except Exception as e:
+                    errors.append([type(e).__name__, str(e)])
+            out.append(errors)
+        print(json.dumps(out))
+        """
+    )
+    assert isinstance(answer, list) and len(answer) == 4
+    for ours, theirs in answer:
+        assert ours == theirs and ours is not None
