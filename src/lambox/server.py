@@ -88,6 +88,7 @@ from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InitSpill, InvokeService
 from lambox.invoke.worker import AsyncWorker
+from lambox.listening import ListeningServer
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
 from lambox.metrics.aggregator import Aggregator
@@ -216,6 +217,7 @@ class Server:
     cloudformation: Deferred[CloudFormationService] | None = None
     signer: Signer | None = None
     code_signing: CodeSigningService | None = None
+    sandboxes: SandboxFactory | None = None
 
 
 class Readiness:
@@ -792,6 +794,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
         cloudformation,
         signer,
         code_signing,
+        factory,
     )
 
 
@@ -1237,4 +1240,4 @@ def run(settings: Settings, examples: Path | None = None, probe: Probe | None = 
         proxy_headers=False,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    ListeningServer(config, server.sandboxes.start if server.sandboxes else lambda: None).run()
