@@ -1128,9 +1128,15 @@ async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
         log.error("example bucket %s: notification not set: %s", name, exc.message)
 
 
-def run(settings: Settings, examples: Path | None = None, probe: Probe | None = None) -> None:
-    """Serve until interrupted (``lambox serve``; ``probe`` as for ``build``)."""
-    server = build(settings, probe)
+def run(
+    settings: Settings,
+    examples: Path | None = None,
+    probe: Probe | None = None,
+    built: Server | None = None,
+) -> None:
+    """Serve until interrupted (``lambox serve``; ``probe`` as for ``build``; ``built``:
+    the server, if the caller built it already)."""
+    server = built if built is not None else build(settings, probe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
