@@ -77,14 +77,18 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def first_answer(argv: list[str], port: int, path: str, log: Path) -> dict[str, Any]:
-    """Start ``argv`` and poll ``path`` until it answers; time, CPU and idle RSS."""
+def first_answer(
+    argv: list[str], port: int, path: str, log: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Start ``argv`` (with ``env`` added to the user's environment) and poll ``path``
+    until it answers; time, CPU to the answer, idle RSS and CPU a second later (what
+    start-up left to do after answering)."""
     import subprocess
 
     t0 = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, cwd=BENCH.parent, env=USER_ENV
+            argv, stdout=out, stderr=subprocess.STDOUT, cwd=BENCH.parent, env=USER_ENV | (env or {})
         )
     try:
         deadline = t0 + 60
@@ -100,7 +104,12 @@ def first_answer(argv: list[str], port: int, path: str, log: Path) -> dict[str, 
         elapsed = time.perf_counter() - t0
         cpu = cpu_seconds(proc.pid)
         time.sleep(1.0)
-        return {"first_answer_s": elapsed, "cpu_s": cpu, "idle_rss_mib": rss_mib(proc.pid)}
+        return {
+            "first_answer_s": elapsed,
+            "cpu_s": cpu,
+            "idle_rss_mib": rss_mib(proc.pid),
+            "cpu_1s_later_s": cpu_seconds(proc.pid),
+        }
     finally:
         proc.terminate()
         try:

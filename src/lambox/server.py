@@ -88,6 +88,7 @@ from lambox.invoke.ids import new_request_id
 from lambox.invoke.retries import RetryPolicy
 from lambox.invoke.service import SYNC_PAYLOAD_LIMIT, InitSpill, InvokeService
 from lambox.invoke.worker import AsyncWorker
+from lambox.listening import ListeningServer
 from lambox.log_groups import LogGroups
 from lambox.logs import LogSink
 from lambox.metrics.aggregator import Aggregator
@@ -111,8 +112,6 @@ from lambox.services.apigatewayv2.service import HttpApiService
 from lambox.services.apigatewayv2.store import ApiStore
 from lambox.services.apigatewayv2.updates import HttpApiUpdates
 from lambox.services.cloudformation.store import StackStore
-from lambox.services.cloudwatch.app import CloudWatchApp
-from lambox.services.cloudwatch.service import CloudWatchService
 from lambox.services.events.schedule import RuleTimetable
 from lambox.services.events.senders import TargetSender
 from lambox.services.events.service import EventsService
@@ -122,8 +121,6 @@ from lambox.services.iam import root as root_key
 from lambox.services.iam.execution import LAMBDA_TRUST, ExecutionRoles, trusts_service
 from lambox.services.iam.service import IamService
 from lambox.services.iam.store import IamStore
-from lambox.services.logs.service import LogsService
-from lambox.services.logs.store import LogsStore
 from lambox.services.s3.app import S3App
 from lambox.services.s3.calls import Call as S3Call
 from lambox.services.s3.service import S3Service
@@ -164,6 +161,8 @@ from lambox.watch import Change, ChangeFeed, Removed
 if TYPE_CHECKING:
     from lambox.services.cloudformation.app import CloudFormationApp
     from lambox.services.cloudformation.service import CloudFormationService
+    from lambox.services.cloudwatch.app import CloudWatchApp
+    from lambox.services.logs.service import LogsService
 
 log = logging.getLogger("lambox")
 
@@ -216,6 +215,7 @@ class Server:
     cloudformation: Deferred[CloudFormationService] | None = None
     signer: Signer | None = None
     code_signing: CodeSigningService | None = None
+    sandboxes: SandboxFactory | None = None
 
 
 class Readiness:
@@ -636,13 +636,27 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
         sns_relay.kick,
         sns_http,
     )
-    cloudwatch_logs = LogsService(
-        logs,
-        LogsStore(data / "cloudwatch" / "logs.db"),
-        settings.region,
-        settings.account_id,
-        log_groups,
-    )
+
+    def logs_service() -> LogsService:
+        # CloudWatch Logs has no background work: built on its first request or stack.
+        from lambox.services.logs.service import LogsService
+        from lambox.services.logs.store import LogsStore
+
+        return LogsService(
+            logs,
+            LogsStore(data / "cloudwatch" / "logs.db"),
+            settings.region,
+            settings.account_id,
+            log_groups,
+        )
+
+    def metrics_app() -> CloudWatchApp:
+        from lambox.services.cloudwatch.app import CloudWatchApp
+        from lambox.services.cloudwatch.service import CloudWatchService
+
+        return CloudWatchApp(CloudWatchService(metrics).operations, authorizer)
+
+    cloudwatch_logs = Deferred(logs_service)
     stack_store = StackStore(data / "cloudformation.db")
 
     def stacks() -> CloudFormationService:
@@ -672,7 +686,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             s3_code=signer.s3_code(objects),
             operations={
                 "sns": sns.operations,
-                "logs": cloudwatch_logs.operations,
+                "logs": cloudwatch_logs.get().operations,
                 "events": eventbridge.operations,
                 "scheduler": schedules.operations,
                 "apigatewayv2": http_apis.operations,
@@ -734,12 +748,13 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
             "cloudformation": LazyApp(stacks_app),
             "logs": LazyApp(
                 lambda: JsonServiceApp(
-                    "logs", cloudwatch_logs.operations, authorizer, cloudwatch_logs.resource
+                    "logs",
+                    cloudwatch_logs.get().operations,
+                    authorizer,
+                    cloudwatch_logs.get().resource,
                 )
             ),
-            "monitoring": LazyApp(
-                lambda: CloudWatchApp(CloudWatchService(metrics).operations, authorizer)
-            ),
+            "monitoring": LazyApp(metrics_app),
         },
         authenticator(settings, context, iam_store),
         authorizer,
@@ -792,6 +807,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
         cloudformation,
         signer,
         code_signing,
+        factory,
     )
 
 
@@ -1125,9 +1141,15 @@ async def _example_bucket(server: Server, spec: dict[str, Any]) -> None:
         log.error("example bucket %s: notification not set: %s", name, exc.message)
 
 
-def run(settings: Settings, examples: Path | None = None, probe: Probe | None = None) -> None:
-    """Serve until interrupted (``lambox serve``; ``probe`` as for ``build``)."""
-    server = build(settings, probe)
+def run(
+    settings: Settings,
+    examples: Path | None = None,
+    probe: Probe | None = None,
+    built: Server | None = None,
+) -> None:
+    """Serve until interrupted (``lambox serve``; ``probe`` as for ``build``; ``built``:
+    the server, if the caller built it already)."""
+    server = built if built is not None else build(settings, probe)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -1237,4 +1259,4 @@ def run(settings: Settings, examples: Path | None = None, probe: Probe | None = 
         proxy_headers=False,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    ListeningServer(config, server.sandboxes.start if server.sandboxes else lambda: None).run()

@@ -74,3 +74,37 @@ def test_a_runtime_installed_in_site_packages_keeps_the_standard_library() -> No
     stdlib = os.path.dirname(os.__file__)
     sites = site.getsitepackages()
     assert runtime_path([sites[0], stdlib, sites[0]]) == [sites[0], stdlib]
+
+
+def test_the_runtimes_libraries_are_remembered_until_site_packages_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "data" / "python-libs.json"
+    found = pylibs.find()
+    assert pylibs.remembered(cache) == found
+    assert cache.exists()
+    # The next start reads its answer without looking at the distributions.
+    calls: list[tuple[str, ...]] = []
+
+    def counted(roots: tuple[str, ...] = pylibs.PROVIDED) -> list[str]:
+        calls.append(roots)
+        return found
+
+    monkeypatch.setattr(pylibs, "find", counted)
+    assert pylibs.remembered(cache) == found
+    assert calls == []
+    # A distribution installed or removed changes a directory on sys.path: found anew.
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    monkeypatch.syspath_prepend(str(site_dir))
+    assert pylibs.remembered(cache) == found
+    assert len(calls) == 1
+    assert pylibs.remembered(cache) == found
+    (site_dir / "new-1.0.dist-info").mkdir()
+    os.utime(site_dir, ns=(1, 1))  # whatever the clock's resolution, its time changed
+    assert pylibs.remembered(cache) == found
+    assert len(calls) == 2
+    # A broken cache file is no answer.
+    cache.write_text("{not json")
+    assert pylibs.remembered(cache) == found
+    assert len(calls) == 3

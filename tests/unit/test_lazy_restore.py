@@ -71,3 +71,52 @@ def test_restore_publishes_nothing_until_a_function_is_invoked(tmp_path: Path) -
             store.close()
 
     asyncio.run(main())
+
+
+def test_versions_a_crash_left_unsettled_are_read_without_scanning_the_others(
+    tmp_path: Path,
+) -> None:
+    """Start-up's ``unsettled`` goes through a partial index of the unsettled versions (an
+    existing store gets it when opened), not through every stored version's JSON."""
+    import dataclasses
+    import sqlite3
+
+    from lambox.model import FunctionConfig, State, UpdateStatus
+
+    path = tmp_path / "state.db"
+    store = SqliteFunctionStore(path)
+    settled = FunctionConfig(
+        name="settled",
+        runtime="python3.11",
+        handler="app.handler",
+        role=ROLE,
+        code_sha256="",
+        code_size=0,
+        revision_id="r",
+        last_modified="2026-01-01T00:00:00.000+0000",
+        state=State.ACTIVE,
+    )
+    pending = dataclasses.replace(settled, name="pending", state=State.PENDING)
+    updating = dataclasses.replace(
+        settled, name="updating", last_update_status=UpdateStatus.IN_PROGRESS
+    )
+    for config in (settled, pending, updating):
+        store.insert(config)
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX functions_unsettled")  # a store written before the index
+    db.commit()
+    db.close()
+    store = SqliteFunctionStore(path)
+    try:
+        assert sorted(c.name for c in store.unsettled()) == ["pending", "updating"]
+    finally:
+        store.close()
+    db = sqlite3.connect(path)
+    try:
+        from lambox.store.functions import UNSETTLED
+
+        plan = db.execute(f"EXPLAIN QUERY PLAN SELECT config FROM functions WHERE {UNSETTLED}")
+        assert "USING INDEX functions_unsettled" in " ".join(str(row[3]) for row in plan)
+    finally:
+        db.close()

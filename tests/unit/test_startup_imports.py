@@ -1,8 +1,9 @@
 """What `lambox serve` imports before it answers: botocore (with urllib3) and httpx are
 loaded on the first request that needs them, not at start-up, where importing them was
 about a third of the time to the first answer. Building the server loads none of them
-either: a service's model is loaded by its first request. A plain ``lambox serve`` does
-not import typer (with the pydantic it validates options with) either."""
+either: a service's model is loaded by its first request, and CloudWatch Logs and metrics,
+which have no background work, are built then. A plain ``lambox serve`` does not import
+typer (with the pydantic it validates options with) either."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ HEAVY = (
     "typer",
     "pydantic",
     "yaml",  # CloudFormation's templates: its service is built on first use
+    # Services without background work are built on their first request.
+    "lambox.services.logs.service",
+    "lambox.services.cloudwatch.app",
 )
 
 CHECK = f"""

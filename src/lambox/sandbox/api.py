@@ -142,4 +142,9 @@ class SandboxFactory(Protocol):
         whatever was prepared for it."""
         ...
 
+    def start(self) -> None:
+        """The server listens (called from the event loop): begin the work ahead of need
+        that was left out of start-up so that the first request is answered sooner."""
+        ...
+
     async def close(self) -> None: ...

@@ -141,7 +141,7 @@ def sandbox_factory(
     # milliseconds of start-up), if it was not started earlier still.
     if probe is None and mode != "process":
         probe = start_probe(probe_dir(data_dir))
-    libs = pylibs.find()
+    libs = pylibs.remembered(data_dir / "sandbox" / "python-libs.json")
 
     def plain() -> ProcessSandboxFactory:
         linked = pylibs.link(libs, data_dir / "sandbox" / "python-libs")

@@ -41,6 +41,10 @@ class DispatchingSandboxFactory:
         self.python.retire(name, qualifier)
         self.runtime_api.retire(name, qualifier)
 
+    def start(self) -> None:
+        self.python.start()
+        self.runtime_api.start()
+
     async def close(self) -> None:
         try:
             await self.python.close()

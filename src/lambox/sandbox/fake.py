@@ -78,5 +78,8 @@ class FakeSandboxFactory:
     def retire(self, name: str, qualifier: str | None) -> None:
         return None
 
+    def start(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None

@@ -376,8 +376,8 @@ class LinuxSandboxFactory:
                 " zygotes are killed together, until the next server's start-up sweep",
                 exc,
             )
+        # Its leaves are made once the server listens (``start``).
         pool = CgroupPool(tree, pids=PIDS_MAX)
-        pool.prefill()
         staging = data_dir / "sandbox" / "root"
         staging.mkdir(parents=True, exist_ok=True)
         code_root.mkdir(parents=True, exist_ok=True)
@@ -420,6 +420,10 @@ class LinuxSandboxFactory:
         no other function version forks from."""
         self.snapshots.retire(name, qualifier)
         self.zygotes.retire(name, qualifier)
+
+    def start(self) -> None:
+        """Make the cgroup leaves ahead of need, in a worker thread (``CgroupPool.fill``)."""
+        self.cgroups.fill()
 
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int

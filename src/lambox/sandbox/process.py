@@ -210,6 +210,9 @@ class ProcessSandboxFactory:
         """A function or version was deleted: stop its snapshots."""
         self.snapshots.retire(name, qualifier)
 
+    def start(self) -> None:
+        return None
+
     async def _start_snapshot(
         self, version: FunctionVersion, control_fd: int
     ) -> tuple[SnapshotOwner, InitReport]:

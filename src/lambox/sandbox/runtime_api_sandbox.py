@@ -445,5 +445,8 @@ class RuntimeApiSandboxFactory:
     def retire(self, name: str, qualifier: str | None) -> None:
         return None
 
+    def start(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
