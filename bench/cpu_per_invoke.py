@@ -12,6 +12,8 @@ Given twice (before and after, both exported), it also shows how far "this tree"
 from an identical export: a bias of the first server's place, not of its code.
 ``--url`` also measures, on each server, a function URL of the same function (its request
 answers the same bytes as the Invoke: ``function_url.py``'s handler).
+``--fresh`` sends each request on a new connection instead (what a connection itself
+costs the server: its accept, and lambox's question to the kernel of who made it).
 ``--clients N`` measures under load instead: N client processes, one connection each, for
 ``--seconds`` (``invoke.throughput``); the server process's own CPU per request, where work
 done once per event-loop turn for several requests shows.
@@ -67,6 +69,19 @@ def per_request_us(server: ServerProc, raw: bytes, n: int) -> float:
         return (cpu_seconds(server.proc.pid) - before) * 1e6 / n
 
 
+def fresh_request_us(server: ServerProc, raw: bytes, n: int) -> float:
+    """Server CPU microseconds per request over ``n`` requests, each on a new connection."""
+    with Connection(HOST, server.port) as conn:
+        expected = check_echo(conn, raw)
+    before = cpu_seconds(server.proc.pid)
+    for _ in range(n):
+        with Connection(HOST, server.port) as conn:
+            status, body = conn.request(raw)
+        if status != 200 or body != expected:
+            raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+    return (cpu_seconds(server.proc.pid) - before) * 1e6 / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000)
@@ -81,6 +96,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=0, help="load processes (0: one)")
     parser.add_argument("--seconds", type=float, default=5.0, help="of each load")
     parser.add_argument("--url", action="store_true", help="measure a function URL too")
+    parser.add_argument("--fresh", action="store_true", help="a new connection per request")
     args = parser.parse_args()
     name = "bench-url" if args.url else "bench-echo"
     path = invoke_path(name)
@@ -113,6 +129,8 @@ def main() -> None:
             load = Counts(clients=args.clients, load_seconds=args.seconds)
 
             def measure(server: ServerProc, raw: bytes) -> float:
+                if args.fresh:
+                    return fresh_request_us(server, raw, args.n)
                 if not args.clients:
                     return per_request_us(server, raw, args.n)
                 found = throughput(server, path, load, raw)

@@ -97,7 +97,7 @@ from lambox.metrics.recorder import Recorder
 from lambox.metrics.store import MetricStore
 from lambox.model import LATEST, FunctionVersion, Invocation, InvocationType, State
 from lambox.sandbox.api import SandboxFactory
-from lambox.sandbox.backends import Probe, sandbox_factory
+from lambox.sandbox.backends import Probe, sandbox_factory, sandbox_uids
 from lambox.sandbox.dispatch import DispatchingSandboxFactory
 from lambox.sandbox.environment import SandboxContext
 from lambox.sandbox.launch import launcher_for
@@ -216,6 +216,8 @@ class Server:
     signer: Signer | None = None
     code_signing: CodeSigningService | None = None
     sandboxes: SandboxFactory | None = None
+    # The uids a connection is a sandbox's from, in the open posture (api.connection).
+    sandbox_uids: frozenset[int] = frozenset()
 
 
 class Readiness:
@@ -808,6 +810,7 @@ def build(settings: Settings, probe: Probe | None = None) -> Server:
         signer,
         code_signing,
         factory,
+        frozenset() if settings.strict_auth else sandbox_uids(python),
     )
 
 
@@ -836,7 +839,8 @@ def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) ->
     """The edge's authenticator: the root key of the data directory, IAM's keys and sessions
     and, in the open posture only, the key a function gets when its role cannot be assumed
     (it acts as the account's root, as any local request may there; in the strict posture
-    no root secret reaches a sandbox)."""
+    no root secret reaches a sandbox). A sandbox's own connections sign with IAM's keys
+    only (``sandbox_keyring``), in either posture."""
     strict = settings.strict_auth
     root = root_key.load_or_create(settings.data_dir, settings.account_id, strict)
     keys = [root]
@@ -853,7 +857,9 @@ def authenticator(settings: Settings, context: SandboxContext, iam: IamStore) ->
     log.info("authentication posture: %s", "strict" if strict else "open (loopback)")
     keyring = ChainKeyring(StaticKeyring(keys), iam)
     public = PublicRequests(ingest_token(settings.data_dir))
-    return Authenticator(keyring, settings.account_id, open_posture=not strict, public=public)
+    return Authenticator(
+        keyring, settings.account_id, open_posture=not strict, public=public, sandbox_keyring=iam
+    )
 
 
 def zip_directory(path: Path) -> bytes:
@@ -1249,7 +1255,12 @@ def run(
         port=settings.port,
         loop="uvloop",
         http=guarded_protocol(
-            limits, server.edge, SYNC_PAYLOAD_LIMIT, INVOKE_PREFIX.encode(), URL_HOST_MARK
+            limits,
+            server.edge,
+            SYNC_PAYLOAD_LIMIT,
+            INVOKE_PREFIX.encode(),
+            URL_HOST_MARK,
+            server.sandbox_uids,
         ),
         ws="none",
         lifespan="on",

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ROLE, LamboxServer, make_zip, unique
 
 HOSTILE = """
-import ctypes, os, signal, socket, sys, time
+import ctypes, json, os, signal, socket, sys, time
 
 def probe(event, context):
     return {"pid": os.getpid(), "ppid": os.getppid(), "uid": os.getuid()}
@@ -187,6 +187,41 @@ def randomness(event, context):
     time.sleep(event.get("hold", 0))
     return {"init": INIT_RANDOM, "now": random.random()}
 
+def read_config(event, context):
+    # GetFunctionConfiguration of another function, sent with http.client to lambox's
+    # address from the event: unsigned, signed with test/test (the open posture's root
+    # key), or signed with this function's own role credentials.
+    import http.client
+    path = "/2015-03-31/functions/%s/configuration" % event["victim"]
+    headers = {}
+    if event["sign"] != "none":
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        if event["sign"] == "test":
+            creds = Credentials("test", "test")
+        else:
+            creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"],
+                                os.environ["AWS_SECRET_ACCESS_KEY"],
+                                os.environ["AWS_SESSION_TOKEN"])
+        url = "http://%s:%d%s" % (event["host"], event["port"], path)
+        request = AWSRequest(method="GET", url=url)
+        SigV4Auth(creds, "lambda", os.environ["AWS_REGION"]).add_auth(request)
+        headers = dict(request.headers)
+    api = http.client.HTTPConnection(event["host"], event["port"], timeout=30)
+    api.request("GET", path, headers=headers)
+    answer = api.getresponse()
+    return {"status": answer.status, "type": answer.getheader("x-amzn-ErrorType"),
+            "body": json.loads(answer.read())}
+
+def fetch(event, context):
+    # An unsigned GET to lambox's port with the given Host (a function URL's).
+    import http.client
+    api = http.client.HTTPConnection("127.0.0.1", event["port"], timeout=30)
+    api.request("GET", event["path"], headers={"Host": event["host"]})
+    answer = api.getresponse()
+    return {"status": answer.status, "body": answer.read().decode(errors="replace")}
+
 def connect(event, context):
     try:
         socket.create_connection((event["host"], event["port"]), timeout=2).close()
@@ -207,7 +242,7 @@ class Functions:
 
     def create(self, prefix: str, **params: Any) -> str:
         name = unique(prefix)
-        self._client.create_function(FunctionName=name, Role=ROLE, **params)
+        self._client.create_function(FunctionName=name, **{"Role": ROLE, **params})
         self._client.get_waiter("function_active_v2").wait(FunctionName=name)
         self._made.append(name)
         return name

@@ -24,8 +24,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from lambox.edge import sigv4
-from lambox.edge.auth import Authenticator
-from lambox.edge.identity import Credential, Principal, StaticKeyring
+from lambox.edge.auth import SANDBOXED, Authenticator
+from lambox.edge.identity import Credential, Principal, StaticKeyring, root_principal
 from lambox.edge.sigv4 import AuthFailure, Reason
 
 USER = Principal("000000000000", "arn:aws:iam::000000000000:user/alice", "AIDAALICE", "user")
@@ -171,6 +171,48 @@ def test_unsigned_strict_refused_open_is_root() -> None:
         run(auth(), request, "lambda")
     assert caught.value.reason is Reason.MISSING
     assert run(auth(open_posture=True), request, "lambda").is_root
+
+
+def test_a_sandbox_is_held_to_the_strict_posture_in_the_open_one() -> None:
+    root = Credential("test", "test", root_principal("000000000000"))
+    authenticator = Authenticator(
+        StaticKeyring([root, KEY]),
+        "000000000000",
+        True,
+        sandbox_keyring=StaticKeyring([KEY, TEMP]),
+    )
+    path = "/2015-03-31/functions"
+    unsigned = {
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"x")],
+        "body": b"",
+    }
+    by_root = signed(SigV4Auth(creds(root), "lambda", "us-east-1"))
+    by_stranger = signed(SigV4Auth(Credentials("AKIASTRANGER", "x"), "lambda", "us-east-1"))
+    by_user = signed(SigV4Auth(creds(TEMP), "lambda", "us-east-1"))
+    # The developer's own requests: the open posture.
+    assert authenticator.unsigned(unsigned, "lambda") is not None
+    for request in (unsigned, by_root, by_stranger):
+        assert run(authenticator, request, "lambda").is_root
+    # A sandbox's: the strict posture, with the sandbox's keys only.
+    expected = {
+        id(unsigned): Reason.MISSING,
+        id(by_root): Reason.UNKNOWN_KEY,
+        id(by_stranger): Reason.UNKNOWN_KEY,
+    }
+    for request in (unsigned, by_root, by_stranger):
+        request[SANDBOXED] = True
+        with pytest.raises(AuthFailure) as caught:
+            run(authenticator, request, "lambda")
+        assert caught.value.reason is expected[id(request)]
+    assert authenticator.unsigned(unsigned, "lambda") is None
+    by_user[SANDBOXED] = True
+    assert run(authenticator, by_user, "lambda") == USER
+    health = {**unsigned, "path": "/lambox/v1/health", "raw_path": b"/lambox/v1/health"}
+    assert run(authenticator, health, "lambda").kind == "anonymous"
 
 
 def test_clock_skew_of_15_minutes() -> None:

@@ -24,6 +24,14 @@ NUL in a header...) get an AWS-shaped 400 (``x-amzn-ErrorType``, JSON body) inst
 uvicorn's text/plain one, and are logged at debug level: a client's garbage is not the
 server's warning. Every refusal closes the connection, since the stream's framing can no
 longer be trusted.
+
+A connection a function's sandbox made is marked: with ``sandbox_uids`` (the uids sandboxes
+run as; given in the open posture, where the server listens on loopback only, so every
+client is on this machine) the kernel is asked once, when the connection is made, who owns
+its client socket (``lambox.sockdiag``), and every request of a sandbox's connection
+carries ``edge.auth.SANDBOXED`` in its scope: the edge holds it to the strict posture. A
+client socket the kernel does not show open (its process already closed it, so its owner
+is no longer known) counts as a sandbox's, as does a failed question.
 """
 
 from __future__ import annotations
@@ -44,7 +52,9 @@ from uvicorn.server import ServerState
 
 from lambox.api.exchange import DirectRoutes, Exchange
 from lambox.api.responses import error_body, request_id
+from lambox.edge.auth import SANDBOXED
 from lambox.errors import BadRequest, HeaderFieldsTooLarge, LamboxError, RequestTimeout
+from lambox.sockdiag import client_socket
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +102,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     body_limit: ClassVar[int] = 0
     claim_prefix: ClassVar[bytes] = b"/"
     claim_host: ClassVar[bytes] = b""
+    sandbox_uids: ClassVar[frozenset[int]] = frozenset()
 
     def __init__(
         self,
@@ -114,10 +125,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_since: float | None = None  # the last response ended; nothing came since
         self._idle_timer: TimerHandle | None = None
         self._idle_at = 0.0  # loop time ``_idle_timer`` fires at
+        self._sandboxed = False  # a sandbox made this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.sandbox_uids:
+            self._sandboxed = self._from_sandbox()
         self._head_began()
+
+    def _from_sandbox(self) -> bool:
+        """Whether this connection is to be taken as a sandbox's: unless the kernel shows
+        its client socket open and owned by a uid no sandbox runs as."""
+        client, server = self.client, self.server
+        if client is None or server is None or server[1] is None:
+            return True
+        try:
+            found = client_socket((client[0], client[1]), (server[0], server[1]))
+        except OSError as exc:
+            log.warning("cannot tell who made the connection from %s: %s", client, exc)
+            return True
+        return found is None or found.inode == 0 or found.uid in self.sandbox_uids
 
     def connection_lost(self, exc: Exception | None) -> None:
         for timer in (self._timer, self._lingering, self._idle_timer):
@@ -245,7 +272,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if target is None:
             target = _target(self.url)
         path, raw_path, query = target
-        scope = {
+        scope: dict[str, Any] = {
             "type": "http",
             "http_version": "1.1",
             "method": "POST" if method == b"POST" else method.decode("ascii"),
@@ -257,6 +284,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             "client": self.client,
             "server": self.server,
         }
+        if self._sandboxed:
+            scope[SANDBOXED] = True
         assert self.direct_routes is not None
         answerer = self.direct_routes.claims(scope)
         if answerer is None:
@@ -265,7 +294,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _cycle_scope(self) -> dict[str, Any]:
         """The scope uvicorn's ``on_message_begin`` builds, for a request its cycle takes."""
-        return {
+        scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
             "http_version": "1.1",
@@ -276,6 +305,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             "headers": self.headers,
             "state": self.app_state.copy(),
         }
+        if self._sandboxed:
+            scope[SANDBOXED] = True
+        return scope
 
     def _claimed_host(self) -> bool:
         """Whether the request's Host holds ``claim_host`` (a byte test: a Host in capitals
@@ -502,17 +534,20 @@ def guarded_protocol(
     body_limit: int = 0,
     claim_prefix: bytes = b"/",
     claim_host: bytes = b"",
+    sandbox_uids: frozenset[int] = frozenset(),
 ) -> type[GuardedHttpToolsProtocol]:
     """The protocol class uvicorn instantiates per connection, with ``limits`` bound, and
     ``direct``'s routes answered through an ``Exchange`` when their body is at most
     ``body_limit`` bytes. Only POSTs whose target starts with ``claim_prefix``, and
     requests whose Host holds ``claim_host`` (when given), are offered to ``direct``: any
-    other request is not even looked at twice."""
+    other request is not even looked at twice. A connection whose client socket one of
+    ``sandbox_uids`` owns is a sandbox's (the class's docstring)."""
     attributes = {
         "limits": limits,
         "direct_routes": direct,
         "body_limit": body_limit,
         "claim_prefix": claim_prefix,
         "claim_host": claim_host,
+        "sandbox_uids": sandbox_uids,
     }
     return type("LamboxHttpProtocol", (GuardedHttpToolsProtocol,), attributes)

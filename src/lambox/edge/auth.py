@@ -12,6 +12,13 @@ key lambox does not know, is the account's root, as lambox always treated local 
 a known key must still sign correctly. *Strict*: every request needs a valid signature by a
 known key, except the few requests ``public`` lets through as anonymous (the health check,
 SNS's confirmation links, a webhook's ingest with its token: ``edge.public``).
+
+A request on a connection a sandbox made (the connection marks its scope ``SANDBOXED``:
+``api.connection`` asks the kernel who owns the client socket) is held to the strict
+posture in either one, and signed only with the keys of ``sandbox_keyring`` (IAM's users
+and sessions, a function's role credentials among them; never the root's): a function's
+code on the same machine must not act as the root by dropping its credentials, or by
+signing with ``test``/``test``, as the developer's own tools may.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ SKEW = 15 * 60
 MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
 BODY_LIMIT = 96 << 20
 _PUBLIC_PATHS = frozenset({"/lambox/v1/health"})
+SANDBOXED = "lambox.sandboxed"
+"""The scope key of a request whose connection a sandbox made (its value is True)."""
 Public = Callable[[Scope, str], bool]
 """(scope, service) -> whether an unsigned request may pass as anonymous (``edge.public``)."""
 
@@ -51,9 +60,11 @@ class _Request:
     raw_query: bytes
     headers: list[tuple[bytes, bytes]]
     wanted: dict[bytes, str]
+    sandboxed: bool
+    open: bool  # an unsigned request or an unknown key is the root
 
 
-def _request(scope: Scope) -> _Request:
+def _request(scope: Scope, open_posture: bool) -> _Request:
     wanted: dict[bytes, str] = {}
     for key, value in scope["headers"]:
         if key in (
@@ -65,12 +76,15 @@ def _request(scope: Scope) -> _Request:
         ):
             wanted[key] = value.decode("latin-1")
     raw_path = scope.get("raw_path") or scope["path"].encode()
+    sandboxed = SANDBOXED in scope
     return _Request(
         scope["method"],
         raw_path.split(b"?", 1)[0],
         scope.get("query_string") or b"",
         scope["headers"],
         wanted,
+        sandboxed,
+        open_posture and not sandboxed,
     )
 
 
@@ -95,8 +109,10 @@ class Authenticator:
         open_posture: bool,
         clock: Callable[[], float] = time.time,
         public: Public | None = None,
+        sandbox_keyring: Keyring | None = None,
     ) -> None:
         self._keyring = keyring
+        self._sandbox_keyring = keyring if sandbox_keyring is None else sandbox_keyring
         self._root = root_principal(account)
         self._anonymous = anonymous_principal(account)
         self.open_posture = open_posture
@@ -105,15 +121,15 @@ class Authenticator:
 
     def unsigned(self, scope: Scope, service: str) -> Principal | None:
         """The principal of an unsigned request with nothing in its query (the usual local
-        call: the root in the open posture, else the anonymous one if ``public`` lets it
-        through), decided without awaiting; None for any other request, which
-        ``authenticate`` decides (an unsigned one it refuses)."""
+        call: the root in the open posture, unless a sandbox sent it, else the anonymous
+        one if ``public`` lets it through), decided without awaiting; None for any other
+        request, which ``authenticate`` decides (an unsigned one it refuses)."""
         if scope.get("query_string"):
             return None
         for key, _ in scope["headers"]:
             if key == b"authorization":
                 return None
-        if self.open_posture:
+        if self.open_posture and SANDBOXED not in scope:
             return self._root
         if self._public(scope, service):
             return self._anonymous
@@ -125,11 +141,11 @@ class Authenticator:
         principal = self.unsigned(scope, service)
         if principal is not None:
             return principal, receive
-        req = _request(scope)
+        req = _request(scope, self.open_posture)
         auth = req.wanted.get(b"authorization", "")
         # Unsigned (or carrying a webhook's bearer token): a public request is anonymous.
         if (
-            not self.open_posture
+            not req.open
             and not auth.startswith(sigv4.ALGORITHM)
             and b"X-Amz-Signature=" not in req.raw_query
             and self._public(scope, service)
@@ -144,18 +160,19 @@ class Authenticator:
         if service == "s3" and b"AWSAccessKeyId=" in req.raw_query:
             return self._query_v2(req, scope), receive
         if auth:
-            if self.open_posture:
+            if req.open:
                 return self._root, receive
             raise AuthFailure(Reason.MALFORMED, "Unsupported Authorization header")
-        if self.open_posture:
+        if req.open:
             return self._root, receive
         raise AuthFailure(Reason.MISSING)
 
-    def _credential(self, access_key: str, token: str) -> Credential | None:
+    def _credential(self, req: _Request, access_key: str, token: str) -> Credential | None:
         """The key's credential; None means "treat as root" (open posture, unknown key)."""
-        cred = self._keyring.lookup(access_key)
+        keyring = self._sandbox_keyring if req.sandboxed else self._keyring
+        cred = keyring.lookup(access_key)
         if cred is None:
-            if self.open_posture:
+            if req.open:
                 return None
             raise AuthFailure(Reason.UNKNOWN_KEY, AWSAccessKeyId=access_key)
         if cred.session_token:
@@ -206,7 +223,7 @@ class Authenticator:
         self, req: _Request, receive: Receive, service: str, auth: str
     ) -> tuple[Principal, Receive]:
         signed = sigv4.parse_header(auth)
-        cred = self._credential(signed.access_key, req.wanted.get(b"x-amz-security-token", ""))
+        cred = self._credential(req, signed.access_key, req.wanted.get(b"x-amz-security-token", ""))
         if cred is None:
             return self._root, receive
         timestamp, when = self._timestamp(req)
@@ -228,7 +245,7 @@ class Authenticator:
         except AuthFailure as exc:
             exc.fields["query"] = "1"
             raise
-        cred = self._credential(signed.access_key, params.get("X-Amz-Security-Token", ""))
+        cred = self._credential(req, signed.access_key, params.get("X-Amz-Security-Token", ""))
         if cred is None:
             return self._root, receive
         timestamp = params["X-Amz-Date"]
@@ -319,7 +336,9 @@ class Authenticator:
 
     def _header_v2(self, req: _Request, receive: Receive, auth: str, scope: Scope) -> Principal:
         access_key, _, provided = auth[4:].rpartition(":")
-        cred = self._credential(access_key.strip(), req.wanted.get(b"x-amz-security-token", ""))
+        cred = self._credential(
+            req, access_key.strip(), req.wanted.get(b"x-amz-security-token", "")
+        )
         if cred is None:
             return self._root
         stamp = req.wanted.get(b"x-amz-date") or req.wanted.get(b"date", "")
@@ -354,7 +373,9 @@ class Authenticator:
                 " parameters",
                 query="1",
             )
-        cred = self._credential(params["AWSAccessKeyId"], params.get("x-amz-security-token", ""))
+        cred = self._credential(
+            req, params["AWSAccessKeyId"], params.get("x-amz-security-token", "")
+        )
         if cred is None:
             return self._root
         now = self._clock()

@@ -21,7 +21,7 @@ from lambox.sandbox import pylibs
 from lambox.sandbox.api import SandboxFactory
 from lambox.sandbox.cgroups import CgroupTree, CpuPolicy
 from lambox.sandbox.environment import NO_CONTEXT, RUNTIME_DIR, SandboxContext
-from lambox.sandbox.linux import LinuxSandboxFactory
+from lambox.sandbox.linux import SANDBOX_UID, LinuxSandboxFactory
 from lambox.sandbox.process import ProcessSandboxFactory
 from lambox.sandbox.wired import INIT_TIMEOUT
 
@@ -178,3 +178,12 @@ def sandbox_factory(
         cpu.mode,
     )
     return factory
+
+
+def sandbox_uids(factory: SandboxFactory) -> frozenset[int]:
+    """The uids the sandboxes of ``factory`` run as, apart from lambox's own (the linux
+    backend's unprivileged user, whatever the runtime); none for plain processes, which
+    run as lambox and cannot be told from it."""
+    if isinstance(factory, LinuxSandboxFactory):
+        return frozenset({SANDBOX_UID})
+    return frozenset()
