@@ -162,8 +162,8 @@ def sqlite_floor(rows: int, batch: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             for start in range(0, rows, size):
                 db.execute("BEGIN IMMEDIATE")
-                # The queue's own INSERT: the row, its times and no trace header.
-                db.executemany(INSERT, [(*row, now, now, None)] * min(size, rows - start))
+                # The queue's own INSERT: the row, its times, no trace header, no tenant.
+                db.executemany(INSERT, [(*row, now, now, None, None)] * min(size, rows - start))
                 db.execute("COMMIT")
             out[f"{label}_per_s"] = rows / (time.perf_counter() - t0)
             db.close()
