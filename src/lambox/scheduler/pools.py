@@ -488,18 +488,8 @@ class Scheduler:
                     self._discard(sandbox, pool)
                     reaped += 1
             pool.ready = ready
-            keep: collections.deque[SafeSandbox] = collections.deque()
-            for sandbox in pool.idle:
-                if not sandbox.alive or now - sandbox.born > self._max_age:
-                    self._discard(sandbox, pool)
-                    reaped += 1
-                elif now - sandbox.idle_since > self._keep_alive:
-                    self._spawn(sandbox.destroy())
-                    self._gone(sandbox)
-                    reaped += 1
-                else:
-                    keep.append(sandbox)
-            pool.idle = keep
+            pool.idle, gone = self._reap_stack(pool.idle, pool, now)
+            reaped += gone
             if pool.tenants:
                 reaped += self._reap_tenants(pool, now)
             if (
@@ -513,21 +503,31 @@ class Scheduler:
                 del self._pools[key]
         return reaped
 
+    def _reap_stack(
+        self, stack: collections.deque[SafeSandbox], pool: Pool, now: float
+    ) -> tuple[collections.deque[SafeSandbox], int]:
+        """An idle stack of ``pool`` without its dead, too old and kept-alive-too-long
+        sandboxes (those are discarded or destroyed), and how many went."""
+        keep: collections.deque[SafeSandbox] = collections.deque()
+        reaped = 0
+        for sandbox in stack:
+            if not sandbox.alive or now - sandbox.born > self._max_age:
+                self._discard(sandbox, pool)
+                reaped += 1
+            elif now - sandbox.idle_since > self._keep_alive:
+                self._spawn(sandbox.destroy())
+                self._gone(sandbox)
+                reaped += 1
+            else:
+                keep.append(sandbox)
+        return keep, reaped
+
     def _reap_tenants(self, pool: Pool, now: float) -> int:
         """``reap`` for the idle stacks of each tenant of ``pool``; empty stacks go."""
         reaped = 0
         for tenant, stack in list(pool.tenants.items()):
-            keep: collections.deque[SafeSandbox] = collections.deque()
-            for sandbox in stack:
-                if not sandbox.alive or now - sandbox.born > self._max_age:
-                    self._discard(sandbox, pool)
-                    reaped += 1
-                elif now - sandbox.idle_since > self._keep_alive:
-                    self._spawn(sandbox.destroy())
-                    self._gone(sandbox)
-                    reaped += 1
-                else:
-                    keep.append(sandbox)
+            keep, gone = self._reap_stack(stack, pool, now)
+            reaped += gone
             if keep:
                 pool.tenants[tenant] = keep
             else:
