@@ -3,27 +3,7 @@ environment holds exactly what ``os.environ.update`` would have left, with its e
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-import lambox
-
-SRC = str(Path(lambox.__file__).resolve().parent.parent)
-
-
-def run(code: str, env: dict[str, str] | None = None) -> object:
-    """``code`` in a new interpreter (it changes process-wide state); what it printed."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**(env or {"KEEP": "1"}), "PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout)
+from tests.unit.fresh_interpreter import run
 
 
 def test_replace_leaves_exactly_the_new_environment_in_every_view() -> None:

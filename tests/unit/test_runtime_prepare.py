@@ -3,29 +3,11 @@ exactly what building it there gave, taken once and only where it fits."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-import lambox
 from lambox.runtime import bootstrap
-
-SRC = str(Path(lambox.__file__).resolve().parent.parent)
-
-
-def run(code: str, env: dict[str, str] | None = None) -> object:
-    """``code`` in a new interpreter (it changes process-wide state); what it printed."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**(env or {"KEEP": "1"}), "PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout)
+from tests.unit.fresh_interpreter import run
 
 
 def test_runtime_path_remembered_drops_each_callers_working_directory(tmp_path: Path) -> None:
